@@ -1,0 +1,38 @@
+# Two commands: `make run` and `make test`. Everything else is set up on demand.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help run test lint typecheck unit bench clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[embedded,dev]'
+	touch $(STAMP)
+
+run: $(STAMP) ## start the LRS (embedded broker and store unless LRS_KAFKA_BOOTSTRAP / LRS_MONGODB_URI are set)
+	$(BIN)/lrs serve
+
+test: $(STAMP) lint typecheck ## lint, type-check, and run every test (integration included)
+	$(BIN)/pytest
+
+lint: $(STAMP) ## ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP) ## mypy (strict on lrs/ and consumers/)
+	$(BIN)/mypy
+
+unit: $(STAMP) ## the fast unit tests only
+	$(BIN)/pytest tests/unit
+
+bench: $(STAMP) ## benchmarks (print numbers)
+	$(BIN)/python bench/ingest.py
+
+clean: ## remove the venv and local data
+	rm -rf $(VENV) .lrs-data

@@ -1,0 +1,49 @@
+"""The persist consumer: `xapi.statements` -> MongoDB, idempotently.
+
+Each batch is one unordered bulk insert. A statement whose id is already stored is a replay
+(at-least-once delivery) when the content is equivalent, and a conflict otherwise: conflicts go
+to the dead-letter topic with `StatementConflict`, so they are never silently lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from consumers.runner import Poison, Record
+from lrs import metrics
+from lrs.codec import UnusableMessage, decode_accepted
+from lrs.ports import AcceptedStatement, StatementStore
+from lrs.xapi.equivalence import statements_equivalent
+from lrs.xapi.errors import StatementConflict
+
+
+class PersistHandler:
+    name = "persist"
+
+    def __init__(self, store: StatementStore) -> None:
+        self._store = store
+
+    async def handle(self, records: Sequence[Record]) -> list[Poison]:
+        poison: list[Poison] = []
+        decoded: list[tuple[Record, AcceptedStatement]] = []
+        for record in records:
+            try:
+                decoded.append((record, decode_accepted(record.value)))
+            except UnusableMessage as exc:
+                poison.append(Poison(record, exc))
+        report = await self._store.insert_many([accepted for _, accepted in decoded])
+        source = {id(accepted): record for record, accepted in decoded}
+        for duplicate in report.duplicates:
+            if statements_equivalent(duplicate.incoming.statement, duplicate.existing):
+                continue
+            metrics.STATEMENT_CONFLICTS.inc()
+            conflict = StatementConflict(
+                f"statement {duplicate.incoming.statement_id} of tenant"
+                f" {duplicate.incoming.tenant} is stored with different content"
+            )
+            poison.append(Poison(source[id(duplicate.incoming)], conflict))
+        return poison
+
+    async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
+        await self._store.record_watermarks(topic, partitions)

@@ -1,0 +1,309 @@
+"""MongoDB adapters: statements (written by the persister, read by the API), credentials,
+watermarks.
+
+One statement is one document::
+
+    {_id: "<tenant>/<id>", tenant, id, stored: datetime, voided: bool, voids: id|None,
+     keys: ["agent|...", "verb|...", ...], body: <the statement as JSON bytes>}
+
+`keys` holds every filter value (agent, related agent, verb, activity, related activity,
+registration) with a prefix, so one multikey index `(tenant, keys, stored, id)` serves every
+filter of GET /statements, sorted and paged by `(stored, id)`. The statement itself is kept as
+its exact JSON bytes: what was accepted is what is returned, and extension keys containing dots
+or dollars never meet MongoDB's field-name rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from bson import Binary
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
+
+from lrs.ports import AcceptedStatement, Credential, DuplicateId, InsertReport, StatementPage
+from lrs.xapi.index import index_statement
+from lrs.xapi.query import Cursor, StatementQuery
+
+DUPLICATE_KEY = 11000
+Doc = dict[str, Any]
+
+
+def statement_doc_id(tenant: str, statement_id: str) -> str:
+    return f"{tenant}/{statement_id}"
+
+
+def filter_keys(statement: Mapping[str, Any]) -> list[str]:
+    """The prefixed filter values of a statement (see module docstring)."""
+    index = index_statement(statement)
+    keys = [f"agent|{a}" for a in index.agents]
+    keys += [f"ragent|{a}" for a in index.related_agents]
+    keys.append(f"verb|{index.verb}")
+    if index.activity:
+        keys.append(f"activity|{index.activity}")
+    keys += [f"ractivity|{a}" for a in index.related_activities]
+    if index.registration:
+        keys.append(f"registration|{index.registration}")
+    return keys
+
+
+def to_document(record: AcceptedStatement) -> Doc:
+    index = index_statement(record.statement)
+    return {
+        "_id": statement_doc_id(record.tenant, record.statement_id),
+        "tenant": record.tenant,
+        "id": record.statement_id,
+        "stored": record.stored,
+        "voided": False,
+        "voids": index.voids,
+        "keys": filter_keys(record.statement),
+        "body": Binary(orjson.dumps(record.statement)),
+    }
+
+
+def from_document(doc: Mapping[str, Any]) -> dict[str, Any]:
+    statement: dict[str, Any] = orjson.loads(doc["body"])
+    return statement
+
+
+class MongoStatementStore:
+    """StatementStore on MongoDB (or the embedded MongoDB-wire SecantusDB)."""
+
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._db = db
+        self._statements: AsyncCollection[Doc] = db["statements"]
+        self._watermarks: AsyncCollection[Doc] = db["watermarks"]
+
+    async def create_indexes(self) -> None:
+        await self._statements.create_indexes(
+            [
+                IndexModel(
+                    [
+                        ("tenant", ASCENDING),
+                        ("voided", ASCENDING),
+                        ("stored", DESCENDING),
+                        ("id", DESCENDING),
+                    ],
+                    name="tenant_stored",
+                ),
+                IndexModel(
+                    [
+                        ("tenant", ASCENDING),
+                        ("keys", ASCENDING),
+                        ("stored", DESCENDING),
+                        ("id", DESCENDING),
+                    ],
+                    name="tenant_keys_stored",
+                ),
+                IndexModel([("tenant", ASCENDING), ("voids", ASCENDING)], name="tenant_voids"),
+            ]
+        )
+
+    async def ping(self) -> None:
+        await self._db.command("ping")
+
+    async def insert_many(self, records: Sequence[AcceptedStatement]) -> InsertReport:
+        """Unordered bulk insert; ids that exist are reported as duplicates, never rewritten.
+
+        Voiding (Data 2.3.2) is applied in both directions so arrival order does not matter:
+        a new voiding statement marks its (non-voiding) target, and a new statement that an
+        earlier-stored voiding statement targets is marked voided.
+        """
+        if not records:
+            return InsertReport()
+        docs = [to_document(r) for r in records]
+        failed = await self._insert_tolerating_duplicates(docs)
+        report = InsertReport(inserted=len(docs) - len(failed))
+        if failed:
+            report.duplicates = await self._duplicates([records[i] for i in sorted(failed)])
+        await self._apply_voiding([d for i, d in enumerate(docs) if i not in failed])
+        return report
+
+    async def _insert_tolerating_duplicates(self, docs: list[Doc]) -> set[int]:
+        """Insert unordered; return the positions refused because their _id exists."""
+        try:
+            await self._statements.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            return {int(e["index"]) for e in errors}
+        return set()
+
+    async def _duplicates(self, refused: list[AcceptedStatement]) -> list[DuplicateId]:
+        doc_ids = sorted({statement_doc_id(r.tenant, r.statement_id) for r in refused})
+        existing = {
+            d["_id"]: from_document(d)
+            async for d in self._statements.find({"_id": {"$in": doc_ids}})
+        }
+        return [
+            DuplicateId(r, existing[doc_id])
+            for r in refused
+            if (doc_id := statement_doc_id(r.tenant, r.statement_id)) in existing
+        ]
+
+    async def _apply_voiding(self, inserted: list[Doc]) -> None:
+        updates: list[UpdateOne[Doc]] = []
+        for doc in inserted:
+            if doc["voids"]:
+                target = statement_doc_id(doc["tenant"], doc["voids"])
+                updates.append(
+                    UpdateOne({"_id": target, "voids": None}, {"$set": {"voided": True}})
+                )
+        by_tenant: dict[str, list[str]] = {}
+        for doc in inserted:
+            if not doc["voids"]:
+                by_tenant.setdefault(doc["tenant"], []).append(doc["id"])
+        for tenant, ids in by_tenant.items():
+            async for voiding in self._statements.find(
+                {"tenant": tenant, "voids": {"$in": ids}}, {"voids": 1}
+            ):
+                target = statement_doc_id(tenant, voiding["voids"])
+                updates.append(UpdateOne({"_id": target}, {"$set": {"voided": True}}))
+        if updates:
+            await self._statements.bulk_write(updates, ordered=False)
+
+    async def get_many(self, tenant: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        doc_ids = [statement_doc_id(tenant, i) for i in ids]
+        return {
+            d["id"]: from_document(d)
+            async for d in self._statements.find({"_id": {"$in": doc_ids}}, {"id": 1, "body": 1})
+        }
+
+    async def get_statement(
+        self, tenant: str, statement_id: str, *, voided: bool
+    ) -> dict[str, Any] | None:
+        doc = await self._statements.find_one(
+            {"_id": statement_doc_id(tenant, statement_id), "voided": voided}, {"body": 1}
+        )
+        return from_document(doc) if doc else None
+
+    async def query(self, tenant: str, query: StatementQuery) -> StatementPage:
+        direction = ASCENDING if query.ascending else DESCENDING
+        cursor = (
+            self._statements.find(_query_filter(tenant, query), {"body": 1, "stored": 1, "id": 1})
+            .sort([("stored", direction), ("id", direction)])
+            .limit(query.limit + 1)
+        )
+        docs = await cursor.to_list(query.limit + 1)
+        page, extra = docs[: query.limit], docs[query.limit :]
+        next_cursor = None
+        if extra and page:
+            last = page[-1]
+            next_cursor = Cursor(_aware(last["stored"]), last["id"])
+        return StatementPage([from_document(d) for d in page], next_cursor)
+
+    async def record_watermarks(self, topic: str, caught_up: Mapping[int, datetime]) -> None:
+        if not caught_up:
+            return
+        await self._watermarks.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": f"{topic}:{partition}"},
+                    {
+                        "$max": {"caught_up": moment},
+                        "$set": {"topic": topic, "partition": partition},
+                    },
+                    upsert=True,
+                )
+                for partition, moment in caught_up.items()
+            ],
+            ordered=False,
+        )
+
+    async def consistent_through(self, topic: str, partitions: int) -> datetime | None:
+        marks = await self._watermarks.find({"topic": topic}).to_list(None)
+        by_partition = {m["partition"]: _aware(m["caught_up"]) for m in marks}
+        if any(p not in by_partition for p in range(partitions)):
+            return None
+        return min(by_partition[p] for p in range(partitions))
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _query_filter(tenant: str, query: StatementQuery) -> Doc:
+    keys = _wanted_keys(query)
+    flt: Doc = {"tenant": tenant, "voided": False}
+    if keys:
+        flt["keys"] = {"$all": keys} if len(keys) > 1 else keys[0]
+    stored: Doc = {}
+    if query.since:
+        stored["$gt"] = query.since
+    if query.until:
+        stored["$lte"] = query.until
+    if stored:
+        flt["stored"] = stored
+    if query.cursor:
+        op = "$gt" if query.ascending else "$lt"
+        c = query.cursor
+        flt["$or"] = [{"stored": {op: c.stored}}, {"stored": c.stored, "id": {op: c.statement_id}}]
+    return flt
+
+
+def _wanted_keys(query: StatementQuery) -> list[str]:
+    keys = []
+    if query.agent:
+        keys.append(f"{'ragent' if query.related_agents else 'agent'}|{query.agent}")
+    if query.verb:
+        keys.append(f"verb|{query.verb}")
+    if query.activity:
+        prefix = "ractivity" if query.related_activities else "activity"
+        keys.append(f"{prefix}|{query.activity}")
+    if query.registration:
+        keys.append(f"registration|{query.registration}")
+    return keys
+
+
+class MongoCredentialStore:
+    """CredentialStore on MongoDB: `credentials` collection keyed by the public key."""
+
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._credentials: AsyncCollection[Doc] = db["credentials"]
+
+    async def find(self, key: str) -> Credential | None:
+        doc = await self._credentials.find_one({"_id": key})
+        if doc is None:
+            return None
+        return Credential(
+            key=doc["_id"],
+            secret_hash=doc["secret_hash"],
+            tenant=doc["tenant"],
+            scopes=frozenset(doc["scopes"]),
+            authority=orjson.loads(doc["authority"]),
+            created_at=_aware(doc["created_at"]),
+            expires_at=_aware(doc["expires_at"]) if doc.get("expires_at") else None,
+            revoked=bool(doc.get("revoked", False)),
+            label=doc.get("label", ""),
+        )
+
+    async def insert(self, credential: Credential) -> None:
+        await self._credentials.insert_one(
+            {
+                "_id": credential.key,
+                "secret_hash": credential.secret_hash,
+                "tenant": credential.tenant,
+                "scopes": sorted(credential.scopes),
+                "authority": orjson.dumps(credential.authority).decode(),
+                "created_at": credential.created_at,
+                "expires_at": credential.expires_at,
+                "revoked": credential.revoked,
+                "label": credential.label,
+            }
+        )
+
+    async def count(self) -> int:
+        return await self._credentials.count_documents({})
+
+
+def connect(uri: str) -> AsyncMongoClient[Doc]:
+    """A client with timeouts short enough for readiness checks to answer promptly."""
+    return AsyncMongoClient(
+        uri, serverSelectionTimeoutMS=5000, tz_aware=True, uuidRepresentation="standard"
+    )

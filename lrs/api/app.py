@@ -1,0 +1,138 @@
+"""The API's composition root: `create_app(settings)` builds the FastAPI app; its lifespan
+connects to Kafka and MongoDB (unless adapters are passed in, as tests do)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from lrs import topics
+from lrs.adapters.kafka_bus import KafkaEventBus
+from lrs.adapters.mongo_store import MongoCredentialStore, MongoStatementStore, connect
+from lrs.api.deps import Services
+from lrs.api.errors import install_error_handlers
+from lrs.api.middleware import EdgeMiddleware
+from lrs.api.routes import about, health, statements
+from lrs.ports import CredentialStore, EventBus, StatementStore
+from lrs.services.auth import Authenticator
+from lrs.services.ingest import IngestDeps
+from lrs.services.read import ReadDeps
+from lrs.settings import LrsSettings
+
+EXPOSED_HEADERS = [
+    "X-Experience-API-Version",
+    "X-Experience-API-Consistent-Through",
+    "ETag",
+    "Last-Modified",
+    "Content-Type",
+]
+
+
+@dataclass
+class Adapters:
+    store: StatementStore
+    bus: EventBus
+    credentials: CredentialStore
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_statement_id() -> str:
+    return str(uuid.uuid4())
+
+
+def build_services(
+    settings: LrsSettings, adapters: Adapters, clock: Callable[[], datetime]
+) -> Services:
+    statements_topic = settings.topic(topics.STATEMENTS)
+    return Services(
+        settings=settings,
+        store=adapters.store,
+        bus=adapters.bus,
+        credentials=adapters.credentials,
+        authenticator=Authenticator(adapters.credentials, clock),
+        ingest=IngestDeps(
+            store=adapters.store,
+            bus=adapters.bus,
+            clock=clock,
+            new_id=new_statement_id,
+            topic=statements_topic,
+            ack_mode=settings.ack_mode,
+            ack_timeout=settings.ack_timeout_seconds,
+        ),
+        read=ReadDeps(
+            store=adapters.store,
+            topic=statements_topic,
+            partitions=settings.statement_partitions,
+            consistency_margin=timedelta(seconds=settings.consistency_margin_seconds),
+        ),
+        clock=clock,
+    )
+
+
+@asynccontextmanager
+async def connected_adapters(settings: LrsSettings) -> AsyncIterator[Adapters]:
+    """Real adapters for the configured Kafka and MongoDB, closed on exit."""
+    if not settings.kafka_bootstrap or not settings.mongodb_uri:
+        raise RuntimeError(
+            "`lrs api` needs LRS_KAFKA_BOOTSTRAP and LRS_MONGODB_URI (or `lrs serve`)"
+        )
+    async with AsyncExitStack() as stack:
+        client = connect(settings.mongodb_uri)
+        stack.push_async_callback(client.close)
+        db = client[settings.mongodb_database]
+        store = MongoStatementStore(db)
+        await store.create_indexes()
+        bus = KafkaEventBus(
+            settings.kafka_bootstrap,
+            linger_ms=settings.producer_linger_ms,
+            timeout_seconds=settings.produce_timeout_seconds,
+        )
+        await bus.start()
+        stack.push_async_callback(bus.stop)
+        yield Adapters(store=store, bus=bus, credentials=MongoCredentialStore(db))
+
+
+def create_app(
+    settings: LrsSettings,
+    *,
+    adapters: Adapters | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if adapters is not None:
+            app.state.services = build_services(settings, adapters, clock)
+            yield
+            return
+        async with connected_adapters(settings) as real:
+            app.state.services = build_services(settings, real, clock)
+            yield
+
+    app = FastAPI(
+        title="xAPI Learning Record Store",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    install_error_handlers(app)
+    for router in (about.router, statements.router, health.router):
+        app.include_router(router)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"],
+        allow_headers=["*"],
+        expose_headers=EXPOSED_HEADERS,
+    )
+    app.add_middleware(EdgeMiddleware)
+    return app

@@ -1,0 +1,82 @@
+"""Request-scoped dependencies: the process's services, the caller, the xAPI version."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from lrs.ports import CredentialStore, EventBus, Principal, StatementStore
+from lrs.services.auth import Authenticator, authorize
+from lrs.services.ingest import IngestDeps
+from lrs.services.read import ReadDeps
+from lrs.settings import LrsSettings
+from lrs.xapi.errors import PayloadTooLarge
+from lrs.xapi.versions import negotiate
+
+
+@dataclass
+class Services:
+    """The process's adapters and settings, built in the app's lifespan."""
+
+    settings: LrsSettings
+    store: StatementStore
+    bus: EventBus
+    credentials: CredentialStore
+    authenticator: Authenticator
+    ingest: IngestDeps
+    read: ReadDeps
+    clock: Callable[[], datetime]
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def xapi_version(request: Request) -> str:
+    """The spec version governing this request (Communication 3.3)."""
+    version = negotiate(request.headers.get("x-experience-api-version"))
+    request.state.xapi_version = version
+    return version
+
+
+VersionDep = Annotated[str, Depends(xapi_version)]
+
+
+async def principal(request: Request, services: ServicesDep) -> Principal:
+    return await services.authenticator.authenticate(request.headers.get("authorization"))
+
+
+PrincipalDep = Annotated[Principal, Depends(principal)]
+
+
+def scope_guard(scope: str) -> Callable[[Principal], Principal]:
+    """A dependency that lets a request through only with `scope` (or one that implies it)."""
+
+    def check(who: PrincipalDep) -> Principal:
+        authorize(who, scope)
+        return who
+
+    return check
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (413) anything over `limit` bytes, declared or streamed."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body of {declared} bytes exceeds the limit of {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

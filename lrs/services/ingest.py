@@ -1,0 +1,142 @@
+"""Accepting statements: validate -> canonicalise -> dedupe -> conflict check -> produce -> ack.
+
+Kafka is the first and only write of a statement (DESIGN.md). In `stored` acknowledgement mode
+the call returns only once the persister has written every statement to the store, and then
+compares what was stored with what was sent, so a concurrent write of the same id with other
+content is reported as 409 here too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from lrs import metrics
+from lrs.codec import encode_accepted
+from lrs.ports import AcceptedStatement, EventBus, Principal, StatementStore
+from lrs.settings import AckMode
+from lrs.xapi.canonical import canonicalize
+from lrs.xapi.equivalence import statements_equivalent
+from lrs.xapi.errors import DuplicateStatementId, Issue, StatementConflict, Unavailable
+from lrs.xapi.ifi import actor_ifi
+from lrs.xapi.validation import validate_statements
+
+WAIT_FIRST_SLEEP = 0.002
+WAIT_MAX_SLEEP = 0.05
+
+
+@dataclass(frozen=True)
+class IngestDeps:
+    """Everything `ingest` needs from the outside world, injected."""
+
+    store: StatementStore
+    bus: EventBus
+    clock: Callable[[], datetime]
+    new_id: Callable[[], str]
+    topic: str
+    ack_mode: AckMode
+    ack_timeout: float
+    source: str = "lrs-api"
+
+
+def truncate_to_millis(moment: datetime) -> datetime:
+    """`stored` is kept at millisecond precision, the precision MongoDB dates have."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def prepare(
+    raws: Sequence[Any], principal: Principal, spec_version: str, deps: IngestDeps
+) -> list[AcceptedStatement]:
+    """Validate and canonicalise a request's statements (pure; raises on the first bad one)."""
+    validate_statements(list(raws), version=spec_version)
+    stored = truncate_to_millis(deps.clock())
+    records = []
+    for raw in raws:
+        statement = canonicalize(
+            raw,
+            authority=principal.authority,
+            stored=stored,
+            new_id=deps.new_id,
+            spec_version=spec_version,
+        )
+        records.append(
+            AcceptedStatement(principal.tenant, statement, stored, actor_ifi(statement["actor"]))
+        )
+    _reject_duplicate_ids(records)
+    return records
+
+
+def _reject_duplicate_ids(records: Sequence[AcceptedStatement]) -> None:
+    """Communication 2.1.2: a batch with two statements of the same id is rejected (400)."""
+    seen: dict[str, int] = {}
+    for position, record in enumerate(records):
+        first = seen.setdefault(record.statement_id, position)
+        if first != position:
+            raise DuplicateStatementId(
+                f"$[{position}].id: {record.statement_id} is also the id of $[{first}];"
+                " ids must be unique within a request (Communication 2.1.2)",
+                [Issue(f"$[{position}].id", "duplicate-id-in-batch", "id repeated in batch")],
+            )
+
+
+async def ingest(
+    raws: Sequence[Any], principal: Principal, spec_version: str, deps: IngestDeps
+) -> list[str]:
+    """Accept statements all-or-nothing; return their ids in request order."""
+    records = prepare(raws, principal, spec_version, deps)
+    new = await _drop_already_stored(records, deps)
+    if new:
+        await deps.bus.publish(deps.topic, [encode_accepted(r, source=deps.source) for r in new])
+        if deps.ack_mode == "stored":
+            await _wait_until_stored(new, deps)
+    metrics.STATEMENTS_ACCEPTED.inc(len(new))
+    return [r.statement_id for r in records]
+
+
+async def _drop_already_stored(
+    records: list[AcceptedStatement], deps: IngestDeps
+) -> list[AcceptedStatement]:
+    """Statements whose id is stored: equivalent ones are skipped (a retry is never an error,
+    Data 2.3.1); different ones make the whole request fail with 409 (Communication 2.1.1)."""
+    tenant = records[0].tenant if records else ""
+    existing = await deps.store.get_many(tenant, [r.statement_id for r in records])
+    _raise_on_conflict(records, existing)
+    return [r for r in records if r.statement_id not in existing]
+
+
+def _raise_on_conflict(records: Sequence[AcceptedStatement], stored: dict[str, Any]) -> None:
+    for record in records:
+        other = stored.get(record.statement_id)
+        if other is not None and not statements_equivalent(record.statement, other):
+            raise StatementConflict(
+                f"statement {record.statement_id} already exists with different content"
+                " (Communication 2.1.1)"
+            )
+
+
+async def _wait_until_stored(records: list[AcceptedStatement], deps: IngestDeps) -> None:
+    """Poll the store until the persister has written every record, then check for a
+    concurrent conflicting write. Unavailable (503) if the persister is not keeping up."""
+    tenant = records[0].tenant
+    pending = {r.statement_id for r in records}
+    seen: dict[str, Any] = {}
+    deadline = time.monotonic() + deps.ack_timeout
+    sleep = WAIT_FIRST_SLEEP
+    while pending:
+        found = await deps.store.get_many(tenant, sorted(pending))
+        seen.update(found)
+        pending -= found.keys()
+        if not pending:
+            break
+        if time.monotonic() > deadline:
+            raise Unavailable(
+                f"{len(pending)} statement(s) were accepted by the broker but not stored within"
+                f" {deps.ack_timeout:.0f}s; retry with the same statement ids"
+            )
+        await asyncio.sleep(sleep)
+        sleep = min(sleep * 2, WAIT_MAX_SLEEP)
+    _raise_on_conflict(records, seen)

@@ -1,0 +1,71 @@
+"""Reading statements (xAPI Communication 2.1.3) and the honest Consistent-Through time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from lrs.ports import Principal, StatementStore
+from lrs.xapi.errors import NotFound
+from lrs.xapi.formatting import format_statement
+from lrs.xapi.query import StatementQuery
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class ReadDeps:
+    store: StatementStore
+    topic: str
+    partitions: int
+    consistency_margin: timedelta
+
+
+async def consistent_through(deps: ReadDeps, now: datetime) -> datetime:
+    """Every statement with an earlier `stored` is retrievable (see docs/decisions/0003).
+
+    The persister records, per partition, when it had stored everything the broker held; the
+    earliest of those, less the longest time a statement may take from getting its `stored`
+    to reaching the broker, is the answer. Until every partition has reported: the epoch.
+    """
+    watermark = await deps.store.consistent_through(deps.topic, deps.partitions)
+    if watermark is None:
+        return EPOCH
+    return max(EPOCH, min(watermark, now) - deps.consistency_margin)
+
+
+async def get_one(
+    deps: ReadDeps, principal: Principal, query: StatementQuery, languages: Sequence[str]
+) -> dict[str, Any]:
+    """GET by statementId (not voided) or voidedStatementId (voided only); 404 otherwise."""
+    voided = query.voided_statement_id is not None
+    statement_id = query.voided_statement_id if voided else query.statement_id
+    assert statement_id is not None
+    statement = await deps.store.get_statement(principal.tenant, statement_id, voided=voided)
+    if statement is None:
+        kind = "voided statement" if voided else "statement"
+        raise NotFound(f"no {kind} with id {statement_id}")
+    return format_statement(statement, query.format, languages)
+
+
+async def get_many(
+    deps: ReadDeps,
+    principal: Principal,
+    query: StatementQuery,
+    languages: Sequence[str],
+    params: dict[str, str],
+) -> dict[str, Any]:
+    """A StatementResult: one page and, when there is more, a `more` link with a cursor."""
+    page = await deps.store.query(principal.tenant, query)
+    result: dict[str, Any] = {
+        "statements": [format_statement(s, query.format, languages) for s in page.statements],
+        "more": "",
+    }
+    if page.next_cursor is not None:
+        next_params = {k: v for k, v in params.items() if k != "cursor"}
+        next_params["cursor"] = page.next_cursor.encode()
+        result["more"] = "/xapi/statements?" + urlencode(next_params)
+    return result

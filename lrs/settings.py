@@ -1,0 +1,92 @@
+"""Configuration: one typed object, read from `LRS_*` environment variables, built once and
+passed down.
+
+Nothing here is instantiated at import time; `get_settings()` builds (and caches) it on demand.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+AckMode = Literal["stored", "kafka"]
+
+
+class LrsSettings(BaseSettings):
+    """Every setting the LRS reads. Field `foo_bar` is the environment variable `LRS_FOO_BAR`."""
+
+    model_config = SettingsConfigDict(env_prefix="LRS_", extra="ignore")
+
+    # External parts. When unset, `lrs serve` starts the embedded broker / store for them.
+    kafka_bootstrap: str | None = Field(default=None, description="Kafka bootstrap servers")
+    mongodb_uri: str | None = Field(default=None, description="MongoDB connection string")
+    mongodb_database: str = "lrs"
+    data_dir: Path = Path("./.lrs-data")
+
+    # HTTP API.
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    public_url: str | None = Field(
+        default=None, description="Base URL clients use (for `more` links); default from host/port"
+    )
+    max_body_bytes: int = 20 * 1024 * 1024
+    max_statements_per_request: int = 1000
+    statement_page_limit: int = 100
+
+    # First credential, created on an empty store (for scripts; otherwise random).
+    bootstrap_key: str | None = None
+    bootstrap_secret: str | None = None
+    default_tenant: str = "default"
+
+    # Acknowledgement: "stored" answers a POST/PUT only once the persister has written the
+    # statement to MongoDB (read-your-writes; required with the memory-only embedded broker);
+    # "kafka" answers once the broker has it with acks=all. See docs/decisions/0002.
+    ack_mode: AckMode = "stored"
+    ack_timeout_seconds: float = 15.0
+
+    # Kafka.
+    topic_prefix: str = ""
+    statement_partitions: int = 8
+    replication_factor: int = 1
+    consumer_group_prefix: str = "lrs"
+    consumer_session_timeout_ms: int = 10_000
+    producer_linger_ms: int = 2
+    produce_timeout_seconds: float = 10.0
+    persist_batch_max: int = 500
+
+    # Consistency: how long a statement may take from being given its `stored` time to being
+    # appended to the topic. Consistent-Through is held back by this much. docs/decisions/0003.
+    consistency_margin_seconds: float = 2.0
+
+    # Consumers' own HTTP endpoint (/metrics, /healthz).
+    consumer_metrics_host: str = "127.0.0.1"
+    consumer_metrics_port: int = 9101
+
+    log_level: str = "INFO"
+
+    @property
+    def embedded_kafka(self) -> bool:
+        return not self.kafka_bootstrap
+
+    @property
+    def embedded_mongodb(self) -> bool:
+        return not self.mongodb_uri
+
+    def topic(self, name: str) -> str:
+        """The full name of one of `lrs.topics`' topics (with the configured prefix)."""
+        return self.topic_prefix + name
+
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.http_host}:{self.http_port}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> LrsSettings:
+    """The process's settings, read from the environment once."""
+    return LrsSettings()

@@ -1,0 +1,168 @@
+"""`lrs serve`: the whole LRS in one process tree.
+
+Starts the embedded broker and store when no external ones are configured, creates the topics,
+makes sure a first credential exists, then runs the API and the consumers as child processes and
+keeps them alive: a dead API or consumer is restarted; a dead broker (memory-only: its topics,
+data and offsets are gone) restarts the whole stack so no client talks to an empty broker.
+Ctrl-C / SIGTERM stops everything, API first, broker and store last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import FrameType
+
+from lrs import topics
+from lrs.adapters.kafka_bus import ensure_topics
+from lrs.adapters.mongo_store import MongoCredentialStore, connect
+from lrs.embedded import Child, broker_child, free_port, lrs_child, start_and_wait, store_child
+from lrs.services.auth import ensure_bootstrap_credential
+from lrs.settings import LrsSettings
+
+log = logging.getLogger("lrs.serve")
+CHECK_INTERVAL = 0.5
+
+
+@dataclass
+class Stack:
+    settings: LrsSettings
+    broker: Child | None = None
+    store: Child | None = None
+    workers: list[Child] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+
+    def start_parts(self) -> None:
+        """Embedded broker and store, for whichever is not configured externally."""
+        s = self.settings
+        logs = s.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        if s.embedded_mongodb:
+            port = free_port()
+            self.store = store_child(port, s.data_dir / "store", logs / "store.log")
+            start_and_wait(self.store, port)
+            self.env["LRS_MONGODB_URI"] = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+        if s.embedded_kafka:
+            self.start_broker()
+
+    def start_broker(self) -> None:
+        port = free_port()
+        self.broker = broker_child(port, self.settings.data_dir / "logs" / "broker.log")
+        start_and_wait(self.broker, port)
+        self.env["LRS_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{port}"
+
+    def start_workers(self) -> None:
+        logs = self.settings.data_dir / "logs"
+        self.workers = [
+            lrs_child("persist", ["consume", "persist"], self.env, logs / "persist.log"),
+            lrs_child("api", ["api"], self.env, None),
+        ]
+        for worker in self.workers:
+            worker.start()
+
+    def stop_workers(self) -> None:
+        for worker in reversed(self.workers):
+            worker.stop()
+
+    def stop_all(self) -> None:
+        self.stop_workers()
+        for part in (self.broker, self.store):
+            if part is not None:
+                part.stop()
+
+    def check(self) -> None:
+        """One round of supervision: restart whatever died."""
+        if self.broker is not None and not self.broker.alive():
+            log.error("embedded broker died: its topics are gone; restarting the whole stack")
+            self.stop_workers()
+            self.start_broker()
+            asyncio.run(prepare(self.resolved()))
+            self.start_workers()
+            return
+        if self.store is not None and not self.store.alive():
+            log.error("embedded store died; restarting it (its data is on disk)")
+            self.store.start()
+        for worker in self.workers:
+            if not worker.alive():
+                log.error("%s exited; restarting it", worker.name)
+                worker.start()
+
+    def resolved(self) -> LrsSettings:
+        """Settings with the embedded parts' addresses filled in."""
+        return self.settings.model_copy(
+            update={
+                "kafka_bootstrap": self.env.get(
+                    "LRS_KAFKA_BOOTSTRAP", self.settings.kafka_bootstrap
+                ),
+                "mongodb_uri": self.env.get("LRS_MONGODB_URI", self.settings.mongodb_uri),
+            }
+        )
+
+
+async def prepare(settings: LrsSettings) -> tuple[str, str] | None:
+    """Create the topics; make sure the first credential exists. Returns a new credential."""
+    assert settings.kafka_bootstrap
+    assert settings.mongodb_uri
+    specs = topics.topic_specs(settings.topic_prefix, settings.statement_partitions)
+    await ensure_topics(settings.kafka_bootstrap, specs, settings.replication_factor)
+    client = connect(settings.mongodb_uri)
+    try:
+        credentials = MongoCredentialStore(client[settings.mongodb_database])
+        fixed = settings.bootstrap_key and settings.bootstrap_secret
+        if fixed and await credentials.find(settings.bootstrap_key or "") is not None:
+            return None
+        return await ensure_bootstrap_credential(
+            credentials,
+            tenant=settings.default_tenant,
+            base_url=settings.base_url(),
+            now=datetime.now(UTC),
+            key=settings.bootstrap_key,
+            secret=settings.bootstrap_secret,
+            only_if_empty=not fixed,
+        )
+    finally:
+        await client.close()
+
+
+def serve(settings: LrsSettings) -> int:
+    stack = Stack(settings)
+    stopping = False
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        stack.start_parts()
+        created = asyncio.run(prepare(stack.resolved()))
+        stack.start_workers()
+        announce(settings, created)
+        while not stopping:
+            time.sleep(CHECK_INTERVAL)
+            stack.check()
+    finally:
+        print("lrs: stopping", file=sys.stderr, flush=True)
+        stack.stop_all()
+    return 0
+
+
+def announce(settings: LrsSettings, created: tuple[str, str] | None) -> None:
+    print(f"xAPI endpoint: {settings.base_url()}/xapi", flush=True)
+    if created:
+        key, secret = created
+        print(
+            f"credential (all scopes, tenant {settings.default_tenant}): {key}:{secret}", flush=True
+        )
+    elif settings.bootstrap_key:
+        print(f"credential: {settings.bootstrap_key}:<LRS_BOOTSTRAP_SECRET>", flush=True)
+    else:
+        print(
+            "credential: the store already has credentials (created on its first start)", flush=True
+        )

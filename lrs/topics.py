@@ -1,0 +1,75 @@
+"""Kafka topic names, keys and headers: the one place that knows them (DESIGN.md "Keys and
+topics").
+
+Keys are ``<tenant>\\x1f<entity>`` in UTF-8: the unit separator cannot appear in a tenant id, so
+two tenants never share a key, and every message of one learner of one tenant lands on one
+partition (their statements stay ordered).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+KEY_SEPARATOR = "\x1f"
+
+STATEMENTS = "xapi.statements"
+DOCUMENTS = "xapi.documents"
+LEARNER_PROGRESS = "lrs.progress.learner"
+TEAM_PROGRESS = "lrs.progress.team"
+TEAMS = "lrs.teams"
+
+# CloudEvents-style headers (binary content mode), plus our own tenant header.
+HEADER_TENANT = "lrs_tenant"
+HEADER_CE_ID = "ce_id"
+HEADER_CE_TYPE = "ce_type"
+HEADER_CE_SOURCE = "ce_source"
+HEADER_CE_TIME = "ce_time"
+HEADER_CE_SPECVERSION = "ce_specversion"
+HEADER_CONTENT_TYPE = "content-type"
+HEADER_ERROR_CLASS = "lrs_error_class"
+HEADER_ERROR_MESSAGE = "lrs_error_message"
+HEADER_ORIGINAL_TOPIC = "lrs_original_topic"
+HEADER_ORIGINAL_PARTITION = "lrs_original_partition"
+HEADER_ORIGINAL_OFFSET = "lrs_original_offset"
+
+STATEMENT_ACCEPTED_TYPE = "org.lrs.xapi.statement.accepted.v1"
+
+
+def dlq(topic: str) -> str:
+    """The dead-letter topic of ``topic``."""
+    return f"{topic}.dlq"
+
+
+def statement_key(tenant: str, actor_ifi: str) -> bytes:
+    """Key of a statement message: tenant + canonical actor identifier (the learner)."""
+    return f"{tenant}{KEY_SEPARATOR}{actor_ifi}".encode()
+
+
+def split_key(key: bytes) -> tuple[str, str]:
+    """Inverse of the key functions: (tenant, entity)."""
+    tenant, _, entity = key.decode().partition(KEY_SEPARATOR)
+    return tenant, entity
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic as we create it (deploy/kafka/topics.yaml documents the production values)."""
+
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def topic_specs(prefix: str, statement_partitions: int) -> list[TopicSpec]:
+    """Every topic the LRS produces to, with its partitioning and retention."""
+    forever = {"retention.ms": "-1", "cleanup.policy": "delete"}
+    compacted = {"cleanup.policy": "compact"}
+    names = [
+        TopicSpec(STATEMENTS, statement_partitions, forever),
+        TopicSpec(dlq(STATEMENTS), 1, forever),
+        TopicSpec(DOCUMENTS, statement_partitions, forever),
+        TopicSpec(LEARNER_PROGRESS, statement_partitions, compacted),
+        TopicSpec(TEAM_PROGRESS, statement_partitions, compacted),
+        TopicSpec(TEAMS, statement_partitions, compacted),
+    ]
+    return [TopicSpec(prefix + spec.name, spec.partitions, spec.config) for spec in names]

@@ -20,14 +20,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from lrs import metrics, topics
 
 log = logging.getLogger("lrs.consumers")
 
-Record = ConsumerRecord[bytes, bytes]
+
+class Record(Protocol):
+    """What a handler sees of a consumed record (aiokafka's ConsumerRecord has these)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]]
 
 
 @dataclass(frozen=True)

@@ -3,36 +3,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from consumers.persist import PersistHandler
 from consumers.runner import Handler, Runner, RunnerConfig, install_signal_handlers
-from lrs import metrics, topics
+from consumers.status import start_status_server
+from lrs import topics
 from lrs.adapters.kafka_bus import ensure_topics
 from lrs.adapters.mongo_store import MongoStatementStore, connect
 from lrs.settings import LrsSettings
 
 log = logging.getLogger("lrs.consumers")
 CONSUMERS = ("persist",)
-
-
-def _status_app(runner: Runner) -> Starlette:
-    async def healthz(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "consumer": runner.handler.name})
-
-    async def prometheus_metrics(request: Request) -> Response:
-        body, content_type = metrics.exposition()
-        return Response(body, media_type=content_type)
-
-    return Starlette(routes=[Route("/healthz", healthz), Route("/metrics", prometheus_metrics)])
 
 
 async def run_consumer(name: str, settings: LrsSettings) -> None:
@@ -67,19 +49,11 @@ async def run_consumer(name: str, settings: LrsSettings) -> None:
 
 
 async def _run_with_status_server(runner: Runner, settings: LrsSettings) -> None:
-    config = uvicorn.Config(
-        _status_app(runner),
-        host=settings.consumer_metrics_host,
-        port=settings.consumer_metrics_port,
-        log_level="warning",
-        lifespan="off",
+    server = await start_status_server(
+        settings.consumer_metrics_host, settings.consumer_metrics_port, runner.handler.name
     )
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    status = asyncio.create_task(server.serve())
     try:
         await runner.run()
     finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await status
+        server.close()
+        await server.wait_closed()

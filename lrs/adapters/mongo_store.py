@@ -148,7 +148,7 @@ class MongoStatementStore:
         ]
 
     async def _apply_voiding(self, inserted: list[Doc]) -> None:
-        updates: list[UpdateOne[Doc]] = []
+        updates: list[UpdateOne] = []
         for doc in inserted:
             if doc["voids"]:
                 target = statement_doc_id(doc["tenant"], doc["voids"])

@@ -75,7 +75,7 @@ def index_statement(statement: Mapping[str, Any]) -> StatementIndex:
 
 
 def _is_activity(obj: Mapping[str, Any]) -> bool:
-    return obj.get("objectType", "Activity") == "Activity"
+    return bool(obj.get("objectType", "Activity") == "Activity")
 
 
 def _agent_keys_direct(actor: Mapping[str, Any], obj: Mapping[str, Any]) -> Iterator[str]:

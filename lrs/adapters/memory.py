@@ -1,0 +1,164 @@
+"""In-memory reference adapters, for fast unit tests of logic above the ports.
+
+They follow the same contracts as the MongoDB and Kafka adapters (tests/contract runs one
+suite against both). They never replace the integration tests on the real broker and store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from lrs.codec import decode_accepted
+from lrs.ports import (
+    AcceptedStatement,
+    Credential,
+    DuplicateId,
+    InsertReport,
+    OutgoingMessage,
+    StatementPage,
+)
+from lrs.xapi.index import index_statement
+from lrs.xapi.query import Cursor, StatementQuery
+
+
+class InMemoryStatementStore:
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, str], dict[str, Any]] = {}
+        self._watermarks: dict[tuple[str, int], datetime] = {}
+
+    async def insert_many(self, records: Sequence[AcceptedStatement]) -> InsertReport:
+        report = InsertReport()
+        for record in records:
+            key = (record.tenant, record.statement_id)
+            if key in self._rows:
+                report.duplicates.append(DuplicateId(record, self._rows[key]["statement"]))
+                continue
+            index = index_statement(record.statement)
+            self._rows[key] = {
+                "statement": record.statement,
+                "stored": record.stored,
+                "index": index,
+                "voided": False,
+            }
+            report.inserted += 1
+            self._void(record.tenant, record.statement_id, index.voids)
+        return report
+
+    def _void(self, tenant: str, statement_id: str, target: str | None) -> None:
+        """Voiding in either arrival order (Data 2.3.2); voiding statements are never voided."""
+        if target:
+            row = self._rows.get((tenant, target))
+            if row and row["index"].voids is None:
+                row["voided"] = True
+        elif any(
+            t == tenant and r["index"].voids == statement_id for (t, _), r in self._rows.items()
+        ):
+            self._rows[(tenant, statement_id)]["voided"] = True
+
+    async def get_many(self, tenant: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return {i: self._rows[(tenant, i)]["statement"] for i in ids if (tenant, i) in self._rows}
+
+    async def get_statement(
+        self, tenant: str, statement_id: str, *, voided: bool
+    ) -> dict[str, Any] | None:
+        row = self._rows.get((tenant, statement_id))
+        if row is None or row["voided"] != voided:
+            return None
+        statement: dict[str, Any] = row["statement"]
+        return statement
+
+    async def query(self, tenant: str, query: StatementQuery) -> StatementPage:
+        rows = [
+            r
+            for (t, _), r in self._rows.items()
+            if t == tenant and not r["voided"] and _matches(r, query)
+        ]
+        rows.sort(key=lambda r: (r["stored"], r["statement"]["id"]), reverse=not query.ascending)
+        page = rows[: query.limit]
+        more = len(rows) > query.limit and page
+        cursor = Cursor(page[-1]["stored"], page[-1]["statement"]["id"]) if more else None
+        return StatementPage([r["statement"] for r in page], cursor)
+
+    async def record_watermarks(self, topic: str, caught_up: Mapping[int, datetime]) -> None:
+        for partition, moment in caught_up.items():
+            previous = self._watermarks.get((topic, partition))
+            self._watermarks[(topic, partition)] = max(previous or moment, moment)
+
+    async def consistent_through(self, topic: str, partitions: int) -> datetime | None:
+        marks = [self._watermarks.get((topic, p)) for p in range(partitions)]
+        present = [m for m in marks if m is not None]
+        return min(present) if len(present) == partitions else None
+
+    async def ping(self) -> None:
+        return None
+
+
+def _matches(row: Mapping[str, Any], query: StatementQuery) -> bool:
+    index = row["index"]
+    stored: datetime = row["stored"]
+    checks = [
+        query.agent is None
+        or query.agent in (index.related_agents if query.related_agents else index.agents),
+        query.verb is None or index.verb == query.verb,
+        query.activity is None
+        or (
+            query.activity in index.related_activities
+            if query.related_activities
+            else index.activity == query.activity
+        ),
+        query.registration is None or index.registration == query.registration,
+        query.since is None or stored > query.since,
+        query.until is None or stored <= query.until,
+        query.cursor is None or _after_cursor(row, query.cursor, query.ascending),
+    ]
+    return all(checks)
+
+
+def _after_cursor(row: Mapping[str, Any], cursor: Cursor, ascending: bool) -> bool:
+    position = (row["stored"], row["statement"]["id"])
+    mark = (cursor.stored, cursor.statement_id)
+    return position > mark if ascending else position < mark
+
+
+class InMemoryEventBus:
+    """Records published messages; optionally hands each to a callback (a stand-in persister)."""
+
+    def __init__(
+        self, on_publish: Callable[[str, OutgoingMessage], Awaitable[None]] | None = None
+    ) -> None:
+        self.published: list[tuple[str, OutgoingMessage]] = []
+        self._on_publish = on_publish
+
+    async def publish(self, topic: str, messages: Sequence[OutgoingMessage]) -> None:
+        for message in messages:
+            self.published.append((topic, message))
+            if self._on_publish is not None:
+                await self._on_publish(topic, message)
+
+    async def ping(self) -> None:
+        return None
+
+
+def persisting_bus(store: InMemoryStatementStore) -> InMemoryEventBus:
+    """A bus whose 'persister' writes each statement to `store` at once."""
+
+    async def persist(topic: str, message: OutgoingMessage) -> None:
+        await store.insert_many([decode_accepted(message.value)])
+
+    return InMemoryEventBus(persist)
+
+
+class InMemoryCredentialStore:
+    def __init__(self) -> None:
+        self._credentials: dict[str, Credential] = {}
+
+    async def find(self, key: str) -> Credential | None:
+        return self._credentials.get(key)
+
+    async def insert(self, credential: Credential) -> None:
+        self._credentials[credential.key] = credential
+
+    async def count(self) -> int:
+        return len(self._credentials)

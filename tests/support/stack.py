@@ -1,0 +1,111 @@
+"""An LRS running in the test process on the real broker and store: the API app (driven
+through httpx's ASGI transport) and the persist consumer as an asyncio task."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from consumers.persist import PersistHandler
+from consumers.runner import Runner, RunnerConfig
+from lrs import topics
+from lrs.adapters.kafka_bus import ensure_topics
+from lrs.adapters.mongo_store import MongoCredentialStore, MongoStatementStore, connect
+from lrs.api.app import create_app
+from lrs.services.auth import ensure_bootstrap_credential
+from lrs.settings import LrsSettings
+
+KEY, SECRET = "test-key", "test-secret"
+
+
+def basic(key: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()
+
+
+def xapi_headers(version: str = "1.0.3", key: str = KEY, secret: str = SECRET) -> dict[str, str]:
+    return {"X-Experience-API-Version": version, "Authorization": basic(key, secret)}
+
+
+def make_settings(kafka: str, mongo: str, namespace: str, **overrides: Any) -> LrsSettings:
+    return LrsSettings(
+        kafka_bootstrap=kafka,
+        mongodb_uri=mongo,
+        mongodb_database=f"lrs_{namespace}",
+        topic_prefix=f"{namespace}.",
+        statement_partitions=4,
+        consumer_group_prefix=namespace,
+        consumer_session_timeout_ms=6000,
+        **overrides,
+    )
+
+
+async def prepare_infra(settings: LrsSettings, tenant: str = "default") -> None:
+    """Topics, indexes and the test credential."""
+    assert settings.kafka_bootstrap and settings.mongodb_uri
+    specs = topics.topic_specs(settings.topic_prefix, settings.statement_partitions)
+    await ensure_topics(settings.kafka_bootstrap, specs, 1)
+    client = connect(settings.mongodb_uri)
+    try:
+        db = client[settings.mongodb_database]
+        await MongoStatementStore(db).create_indexes()
+        await ensure_bootstrap_credential(
+            MongoCredentialStore(db),
+            tenant=tenant,
+            base_url="http://testserver",
+            now=datetime.now(UTC),
+            key=KEY,
+            secret=SECRET,
+            only_if_empty=False,
+        )
+    finally:
+        await client.close()
+
+
+@dataclass
+class Persister:
+    """The persist consumer as a task of this event loop."""
+
+    runner: Runner
+    task: asyncio.Task[None]
+
+    async def stop(self) -> None:
+        self.runner.stop_event.set()
+        await asyncio.wait_for(self.task, 15)
+
+
+@contextlib.asynccontextmanager
+async def running_persister(settings: LrsSettings) -> AsyncIterator[Persister]:
+    assert settings.kafka_bootstrap and settings.mongodb_uri
+    client = connect(settings.mongodb_uri)
+    runner = Runner(
+        RunnerConfig(
+            bootstrap=settings.kafka_bootstrap,
+            topic=settings.topic(topics.STATEMENTS),
+            group_id=f"{settings.consumer_group_prefix}-persist",
+            session_timeout_ms=settings.consumer_session_timeout_ms,
+        ),
+        PersistHandler(MongoStatementStore(client[settings.mongodb_database])),
+    )
+    persister = Persister(runner, asyncio.create_task(runner.run()))
+    try:
+        yield persister
+    finally:
+        if not persister.task.done():
+            await persister.stop()
+        await client.close()
+
+
+@contextlib.asynccontextmanager
+async def api_client(settings: LrsSettings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client

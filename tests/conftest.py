@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,13 +60,3 @@ def unique_name(prefix: str) -> str:
 def module_namespace() -> str:
     """A topic prefix / database name suffix private to one test module."""
     return unique_name("t")
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="session")
-async def _session_loop_marker() -> AsyncIterator[None]:
-    yield

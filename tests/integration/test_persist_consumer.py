@@ -75,8 +75,8 @@ async def stored_count(settings: LrsSettings, **flt: object) -> int:
         await client.close()
 
 
-async def wait_for_count(settings: LrsSettings, expected: int, timeout: float = 30) -> int:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_for_count(settings: LrsSettings, expected: int, within: float = 30) -> int:
+    deadline = asyncio.get_running_loop().time() + within
     count = -1
     while asyncio.get_running_loop().time() < deadline:
         count = await stored_count(settings)
@@ -204,7 +204,7 @@ async def test_kill_9_mid_stream_loses_and_duplicates_nothing(infra: Infra) -> N
             await asyncio.sleep(0.5)
             with reaped(persist_process(settings)):
                 await writer
-                final = await wait_for_count(settings, len(acknowledged), timeout=60)
+                final = await wait_for_count(settings, len(acknowledged), within=60)
     assert len(acknowledged) == 600
     assert 0 < killed_at < 600, "the kill should land mid-stream"
     assert final == len(acknowledged)

@@ -48,7 +48,8 @@ def make_settings(kafka: str, mongo: str, namespace: str, **overrides: Any) -> L
 
 async def prepare_infra(settings: LrsSettings, tenant: str = "default") -> None:
     """Topics, indexes and the test credential."""
-    assert settings.kafka_bootstrap and settings.mongodb_uri
+    assert settings.kafka_bootstrap
+    assert settings.mongodb_uri
     specs = topics.topic_specs(settings.topic_prefix, settings.statement_partitions)
     await ensure_topics(settings.kafka_bootstrap, specs, 1)
     client = connect(settings.mongodb_uri)
@@ -82,7 +83,8 @@ class Persister:
 
 @contextlib.asynccontextmanager
 async def running_persister(settings: LrsSettings) -> AsyncIterator[Persister]:
-    assert settings.kafka_bootstrap and settings.mongodb_uri
+    assert settings.kafka_bootstrap
+    assert settings.mongodb_uri
     client = connect(settings.mongodb_uri)
     runner = Runner(
         RunnerConfig(

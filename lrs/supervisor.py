@@ -113,9 +113,7 @@ async def prepare(settings: LrsSettings) -> tuple[str, str] | None:
     client = connect(settings.mongodb_uri)
     try:
         credentials = MongoCredentialStore(client[settings.mongodb_database])
-        fixed = settings.bootstrap_key and settings.bootstrap_secret
-        if fixed and await credentials.find(settings.bootstrap_key or "") is not None:
-            return None
+        fixed = bool(settings.bootstrap_key and settings.bootstrap_secret)
         return await ensure_bootstrap_credential(
             credentials,
             tenant=settings.default_tenant,

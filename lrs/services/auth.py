@@ -105,6 +105,8 @@ async def ensure_bootstrap_credential(
     """
     if only_if_empty and await store.count() > 0:
         return None
+    if key and await store.find(key) is not None:
+        return None
     key = key or new_key()
     secret = secret or new_secret()
     await store.insert(
@@ -125,9 +127,12 @@ async def ensure_bootstrap_credential(
 IMPLIED_BY: dict[str, frozenset[str]] = {
     "statements/write": frozenset({"all"}),
     "statements/read": frozenset({"all", "all/read"}),
+    "all/read": frozenset({"all"}),
     "statements/read/mine": frozenset({"all", "all/read", "statements/read"}),
     "state": frozenset({"all"}),
+    "state/read": frozenset({"all", "all/read", "state"}),
     "profile": frozenset({"all"}),
+    "profile/read": frozenset({"all", "all/read", "profile"}),
     "define": frozenset({"all"}),
 }
 

@@ -79,12 +79,12 @@ def _is_activity(obj: Mapping[str, Any]) -> bool:
 
 
 def _agent_keys_direct(actor: Mapping[str, Any], obj: Mapping[str, Any]) -> Iterator[str]:
-    """The actor, and the object when it is an Agent or Group (Communication 2.1.3 `agent`)."""
+    """The actor, and the object when it is an Agent or Group, with the members of either when
+    it is a Group (Communication 2.1.3 `agent`: "Groups that have members which match the
+    specified Agent" match)."""
     candidates = [actor] + ([obj] if obj.get("objectType") in ("Agent", "Group") else [])
     for who in candidates:
-        key = agent_key(who)
-        if key:
-            yield key
+        yield from _people(who)
 
 
 def _people(who: Mapping[str, Any] | None) -> Iterator[str]:

@@ -168,7 +168,7 @@ def _parse_int(params: Mapping[str, str], name: str, default: int) -> int:
     value = params.get(name)
     if value is None:
         return default
-    if not value.isdigit():
+    if not value.isascii() or not value.isdigit():
         raise _bad(name, "non-negative-integer", f"must be a non-negative integer, not {value!r}")
     return int(value)
 

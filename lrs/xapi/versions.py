@@ -15,14 +15,15 @@ V2 = "2.0.0"
 SUPPORTED = (V1, V2)
 ABOUT_VERSIONS = ["1.0.0", "1.0.1", "1.0.2", "1.0.3", "2.0.0"]
 
-_HEADER = re.compile(r"^(1\.0(?:\.[0-3])?|2\.0(?:\.\d+)?)$")
+_HEADER = re.compile(r"^(1\.0(?:\.\d+)?|2\.0(?:\.\d+)?)$")
 
 
 def negotiate(header: str | None) -> str:
     """The spec version (1.0.3 or 2.0.0) that governs a request with this version header.
 
-    Communication 3.3: the LRS MUST reject requests with a version header it does not support,
-    and requests without the header (except to the About resource) with 400.
+    Communication 3.3: the LRS MUST accept "1.0" and any version starting with "1.0." (and we
+    serve 2.0.x as xAPI 2.0), and MUST reject requests without the header (except to the About
+    resource) or with a version it does not support with 400.
     """
     if header is None or not header.strip():
         raise UnsupportedVersion("X-Experience-API-Version header is required (Communication 3.3)")

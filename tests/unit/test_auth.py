@@ -1,0 +1,351 @@
+"""HTTP Basic authentication (xAPI Communication 4.1), the credential cache, and scopes."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from lrs.ports import Credential, Principal
+from lrs.security import ALL_SCOPES, hash_secret, verify_secret
+from lrs.services import auth
+from lrs.services.auth import (
+    Authenticator,
+    authorize,
+    credential_authority,
+    ensure_bootstrap_credential,
+    parse_basic,
+)
+from lrs.xapi.errors import Forbidden, Unauthenticated
+
+NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+KEY = "key1"
+SECRET = "s3cret:with:colons"
+SECRET_HASH = hash_secret(SECRET, salt=b"fixed-test-salt!")
+BASE_URL = "https://lrs.example.com/xapi"
+
+
+def basic(key: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()
+
+
+def credential(**changes: Any) -> Credential:
+    base = Credential(
+        key=KEY,
+        secret_hash=SECRET_HASH,
+        tenant="acme",
+        scopes=frozenset({"statements/write", "statements/read"}),
+        authority=credential_authority(KEY, BASE_URL),
+        created_at=NOW - timedelta(days=1),
+    )
+    return dataclasses.replace(base, **changes)
+
+
+class FakeCredentialStore:
+    def __init__(self, *credentials: Credential) -> None:
+        self.by_key = {c.key: c for c in credentials}
+        self.finds: list[str] = []
+        self.inserted: list[Credential] = []
+
+    async def find(self, key: str) -> Credential | None:
+        self.finds.append(key)
+        return self.by_key.get(key)
+
+    async def insert(self, credential: Credential) -> None:
+        self.inserted.append(credential)
+        self.by_key[credential.key] = credential
+
+    async def count(self) -> int:
+        return len(self.by_key)
+
+
+class Clock:
+    def __init__(self, now: datetime = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def authenticator(*credentials: Credential) -> tuple[Authenticator, FakeCredentialStore, Clock]:
+    store = FakeCredentialStore(*credentials)
+    clock = Clock()
+    return Authenticator(store, clock), store, clock
+
+
+# --- parse_basic ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (basic("k", "s"), ("k", "s")),
+        (basic("k", "a:b:c"), ("k", "a:b:c")),
+        (basic("k", ""), ("k", "")),
+        (basic("ключ", "пароль"), ("ключ", "пароль")),
+        ("basic " + base64.b64encode(b"k:s").decode(), ("k", "s")),
+        ("BASIC   " + base64.b64encode(b"k:s").decode() + "  ", ("k", "s")),
+    ],
+)
+def test_parse_basic(header: str, expected: tuple[str, str]) -> None:
+    assert parse_basic(header) == expected
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "Basic",
+        "Basic ",
+        "Bearer abc.def",
+        "Digest " + base64.b64encode(b"k:s").decode(),
+        base64.b64encode(b"k:s").decode(),
+        "Basic not-base64!",
+        "Basic " + base64.b64encode(b"no-colon").decode(),
+        "Basic " + base64.b64encode(b":secret-without-key").decode(),
+        "Basic " + base64.b64encode(b"\xff\xfe:\xfd").decode(),
+    ],
+)
+def test_parse_basic_rejects(header: str | None) -> None:
+    with pytest.raises(Unauthenticated):
+        parse_basic(header)
+
+
+# --- Authenticator --------------------------------------------------------------------------------
+
+
+async def test_valid_credentials_give_the_principal() -> None:
+    found = credential()
+    authn, store, _ = authenticator(found)
+    principal = await authn.authenticate(basic(KEY, SECRET))
+    assert principal == Principal(
+        tenant="acme", key=KEY, scopes=found.scopes, authority=found.authority
+    )
+    assert store.finds == [KEY]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        basic(KEY, "wrong"),
+        basic(KEY, ""),
+        basic(KEY, SECRET + "x"),
+        basic("unknown", SECRET),
+        None,
+        "Basic %%%",
+        "Bearer token",
+    ],
+)
+async def test_bad_credentials_are_unauthenticated(header: str | None) -> None:
+    authn, _, _ = authenticator(credential())
+    with pytest.raises(Unauthenticated):
+        await authn.authenticate(header)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"revoked": True}, "revoked"),
+        ({"expires_at": NOW}, "expired"),
+        ({"expires_at": NOW - timedelta(seconds=1)}, "expired"),
+    ],
+)
+async def test_unusable_credentials_are_unauthenticated(
+    changes: dict[str, Any], message: str
+) -> None:
+    authn, _, _ = authenticator(credential(**changes))
+    with pytest.raises(Unauthenticated, match=message):
+        await authn.authenticate(basic(KEY, SECRET))
+
+
+async def test_credential_expiring_later_is_accepted() -> None:
+    authn, _, _ = authenticator(credential(expires_at=NOW + timedelta(seconds=1)))
+    assert (await authn.authenticate(basic(KEY, SECRET))).key == KEY
+
+
+async def test_expiry_is_judged_by_the_injected_clock() -> None:
+    authn, _, clock = authenticator(credential(expires_at=NOW + timedelta(hours=1)))
+    clock.now = NOW + timedelta(hours=2)
+    with pytest.raises(Unauthenticated, match="expired"):
+        await authn.authenticate(basic(KEY, SECRET))
+
+
+async def test_cache_hit_does_not_query_the_store_again() -> None:
+    authn, store, _ = authenticator(credential())
+    first = await authn.authenticate(basic(KEY, SECRET))
+    second = await authn.authenticate(basic(KEY, SECRET))
+    assert first == second
+    assert store.finds == [KEY]
+
+
+async def test_cache_is_keyed_by_the_secret_too() -> None:
+    authn, store, _ = authenticator(credential())
+    await authn.authenticate(basic(KEY, SECRET))
+    with pytest.raises(Unauthenticated):
+        await authn.authenticate(basic(KEY, "wrong"))
+    assert store.finds == [KEY, KEY]
+
+
+async def test_failures_are_not_cached() -> None:
+    authn, store, _ = authenticator(credential(revoked=True))
+    for _ in range(2):
+        with pytest.raises(Unauthenticated):
+            await authn.authenticate(basic(KEY, SECRET))
+    assert store.finds == [KEY, KEY]
+
+
+async def test_revocation_is_seen_once_the_cache_entry_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(auth, "CACHE_SECONDS", -1.0)
+    authn, store, _ = authenticator(credential())
+    await authn.authenticate(basic(KEY, SECRET))
+    store.by_key[KEY] = credential(revoked=True)
+    with pytest.raises(Unauthenticated, match="revoked"):
+        await authn.authenticate(basic(KEY, SECRET))
+    assert store.finds == [KEY, KEY]
+
+
+async def test_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "CACHE_SIZE", 1)
+    other = credential(key="key2")
+    authn, store, _ = authenticator(credential(), other)
+    await authn.authenticate(basic(KEY, SECRET))
+    await authn.authenticate(basic("key2", SECRET))
+    await authn.authenticate(basic(KEY, SECRET))
+    assert store.finds == [KEY, "key2", KEY]
+
+
+# --- authorize / scopes (Communication 4.1) -------------------------------------------------------
+
+
+def principal(*scopes: str) -> Principal:
+    return Principal(tenant="acme", key=KEY, scopes=frozenset(scopes), authority={})
+
+
+@pytest.mark.parametrize(
+    ("held", "needed"),
+    [
+        ({"statements/write"}, "statements/write"),
+        ({"statements/read"}, "statements/read"),
+        ({"all"}, "statements/write"),
+        ({"all"}, "statements/read"),
+        ({"all"}, "statements/read/mine"),
+        ({"all"}, "state"),
+        ({"all"}, "profile"),
+        ({"all"}, "define"),
+        ({"all/read"}, "statements/read"),
+        ({"all/read"}, "statements/read/mine"),
+        ({"statements/read"}, "statements/read/mine"),
+        ({"state", "statements/write"}, "statements/write"),
+    ],
+)
+def test_authorize_allows(held: set[str], needed: str) -> None:
+    authorize(principal(*held), needed)
+
+
+@pytest.mark.parametrize(
+    ("held", "needed"),
+    [
+        (set(), "statements/read"),
+        ({"statements/write"}, "statements/read"),
+        ({"statements/read"}, "statements/write"),
+        ({"statements/read/mine"}, "statements/read"),
+        ({"all/read"}, "statements/write"),
+        ({"all/read"}, "state"),
+        ({"all/read"}, "define"),
+        ({"state"}, "profile"),
+        ({"profile"}, "statements/write"),
+    ],
+)
+def test_authorize_forbids(held: set[str], needed: str) -> None:
+    with pytest.raises(Forbidden, match=needed):
+        authorize(principal(*held), needed)
+
+
+# --- credential_authority / bootstrap -------------------------------------------------------------
+
+
+def test_credential_authority_is_an_account_agent() -> None:
+    assert credential_authority("k", BASE_URL) == {
+        "objectType": "Agent",
+        "name": "k",
+        "account": {"homePage": BASE_URL, "name": "k"},
+    }
+
+
+async def test_bootstrap_on_empty_store_creates_an_all_scopes_credential() -> None:
+    store = FakeCredentialStore()
+    created = await ensure_bootstrap_credential(store, tenant="acme", base_url=BASE_URL, now=NOW)
+    assert created is not None
+    key, secret = created
+    [stored] = store.inserted
+    assert stored.key == key
+    assert stored.tenant == "acme"
+    assert stored.scopes == ALL_SCOPES
+    assert stored.authority == credential_authority(key, BASE_URL)
+    assert stored.created_at == NOW
+    assert not stored.revoked
+    assert stored.expires_at is None
+    assert secret not in stored.secret_hash
+    assert verify_secret(secret, stored.secret_hash)
+
+
+async def test_bootstrap_credential_authenticates() -> None:
+    store = FakeCredentialStore()
+    created = await ensure_bootstrap_credential(store, tenant="acme", base_url=BASE_URL, now=NOW)
+    assert created is not None
+    principal_ = await Authenticator(store, Clock()).authenticate(basic(*created))
+    assert principal_.scopes == ALL_SCOPES
+
+
+async def test_bootstrap_uses_the_given_key_and_secret() -> None:
+    store = FakeCredentialStore()
+    created = await ensure_bootstrap_credential(
+        store, tenant="acme", base_url=BASE_URL, now=NOW, key="admin", secret="pw"
+    )
+    assert created == ("admin", "pw")
+    assert verify_secret("pw", store.by_key["admin"].secret_hash)
+
+
+async def test_bootstrap_does_nothing_on_a_non_empty_store() -> None:
+    store = FakeCredentialStore(credential())
+    created = await ensure_bootstrap_credential(store, tenant="acme", base_url=BASE_URL, now=NOW)
+    assert created is None
+    assert store.inserted == []
+
+
+async def test_bootstrap_with_fixed_key_creates_it_on_a_non_empty_store() -> None:
+    store = FakeCredentialStore(credential())
+    created = await ensure_bootstrap_credential(
+        store,
+        tenant="acme",
+        base_url=BASE_URL,
+        now=NOW,
+        key="admin",
+        secret="pw",
+        only_if_empty=False,
+    )
+    assert created == ("admin", "pw")
+    assert [c.key for c in store.inserted] == ["admin"]
+
+
+async def test_bootstrap_generates_distinct_credentials() -> None:
+    first = await ensure_bootstrap_credential(
+        FakeCredentialStore(), tenant="t", base_url=BASE_URL, now=NOW
+    )
+    second = await ensure_bootstrap_credential(
+        FakeCredentialStore(), tenant="t", base_url=BASE_URL, now=NOW
+    )
+    assert first is not None
+    assert second is not None
+    assert first[0] != second[0]
+    assert first[1] != second[1]
+
+
+def test_all_implies_all_read() -> None:
+    authorize(principal("all"), "all/read")

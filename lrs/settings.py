@@ -55,12 +55,10 @@ class LrsSettings(BaseSettings):
     consumer_group_prefix: str = "lrs"
     consumer_session_timeout_ms: int = 10_000
     producer_linger_ms: int = 2
-    produce_timeout_seconds: float = 10.0
+    # The longest a produce may take, from the API assigning `stored` to the broker's ack; it
+    # is also how far Consistent-Through is held back (docs/decisions/0003).
+    produce_timeout_seconds: float = 5.0
     persist_batch_max: int = 500
-
-    # Consistency: how long a statement may take from being given its `stored` time to being
-    # appended to the topic. Consistent-Through is held back by this much. docs/decisions/0003.
-    consistency_margin_seconds: float = 2.0
 
     # Consumers' own HTTP endpoint (/metrics, /healthz).
     consumer_metrics_host: str = "127.0.0.1"

@@ -41,13 +41,16 @@ class KafkaEventBus:
 
     async def publish(self, topic: str, messages: Sequence[OutgoingMessage]) -> None:
         try:
-            futures = [
-                await self._producer.send(topic, m.value, key=m.key, headers=list(m.headers))
-                for m in messages
-            ]
-            await asyncio.wait_for(asyncio.gather(*futures), self._timeout)
+            await asyncio.wait_for(self._send_all(topic, messages), self._timeout)
         except (KafkaError, TimeoutError) as exc:
             raise Unavailable(f"the broker did not acknowledge the write: {exc!r}") from exc
+
+    async def _send_all(self, topic: str, messages: Sequence[OutgoingMessage]) -> None:
+        futures = [
+            await self._producer.send(topic, m.value, key=m.key, headers=list(m.headers))
+            for m in messages
+        ]
+        await asyncio.gather(*futures)
 
     async def ping(self) -> None:
         admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, request_timeout_ms=3000)

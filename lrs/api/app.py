@@ -14,12 +14,13 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from lrs import topics
 from lrs.adapters.kafka_bus import KafkaEventBus
+from lrs.adapters.mongo_documents import MongoDocumentStore
 from lrs.adapters.mongo_store import MongoCredentialStore, MongoStatementStore, connect
 from lrs.api.deps import Services
 from lrs.api.errors import install_error_handlers
 from lrs.api.middleware import EdgeMiddleware
-from lrs.api.routes import about, health, statements
-from lrs.ports import CredentialStore, EventBus, StatementStore
+from lrs.api.routes import about, documents, health, statements
+from lrs.ports import CredentialStore, DocumentStore, EventBus, StatementStore
 from lrs.services.auth import Authenticator
 from lrs.services.ingest import IngestDeps
 from lrs.services.read import ReadDeps
@@ -39,6 +40,7 @@ class Adapters:
     store: StatementStore
     bus: EventBus
     credentials: CredentialStore
+    documents: DocumentStore
 
 
 def utc_now() -> datetime:
@@ -72,9 +74,10 @@ def build_services(
             store=adapters.store,
             topic=statements_topic,
             partitions=settings.statement_partitions,
-            consistency_margin=timedelta(seconds=settings.consistency_margin_seconds),
+            consistency_margin=timedelta(seconds=settings.produce_timeout_seconds),
         ),
         clock=clock,
+        documents=adapters.documents,
     )
 
 
@@ -91,6 +94,8 @@ async def connected_adapters(settings: LrsSettings) -> AsyncIterator[Adapters]:
         db = client[settings.mongodb_database]
         store = MongoStatementStore(db)
         await store.create_indexes()
+        document_store = MongoDocumentStore(db)
+        await document_store.create_indexes()
         bus = KafkaEventBus(
             settings.kafka_bootstrap,
             linger_ms=settings.producer_linger_ms,
@@ -98,7 +103,12 @@ async def connected_adapters(settings: LrsSettings) -> AsyncIterator[Adapters]:
         )
         await bus.start()
         stack.push_async_callback(bus.stop)
-        yield Adapters(store=store, bus=bus, credentials=MongoCredentialStore(db))
+        yield Adapters(
+            store=store,
+            bus=bus,
+            credentials=MongoCredentialStore(db),
+            documents=document_store,
+        )
 
 
 def create_app(
@@ -125,7 +135,7 @@ def create_app(
         openapi_url="/openapi.json",
     )
     install_error_handlers(app)
-    for router in (about.router, statements.router, health.router):
+    for router in (about.router, statements.router, documents.router, health.router):
         app.include_router(router)
     app.add_middleware(
         CORSMiddleware,

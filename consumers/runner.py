@@ -69,6 +69,7 @@ class RunnerConfig:
     session_timeout_ms: int = 10_000
     max_consecutive_errors: int = 20
     fetch_max_wait_ms: int = 20
+    progress_interval: float = 0.25
 
 
 @dataclass
@@ -106,6 +107,7 @@ class Runner:
 
     async def _loop(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
         errors = 0
+        last_report = 0.0
         while not self.stop_event.is_set():
             batches = await consumer.getmany(timeout_ms=200, max_records=self.config.batch_max)
             records = [r for batch in batches.values() for r in batch]
@@ -113,7 +115,9 @@ class Runner:
             try:
                 if records:
                     await self._process(records, consumer, producer)
-                await self._report_progress(consumer)
+                if time.monotonic() - last_report >= self.config.progress_interval:
+                    await self._report_progress(consumer)
+                    last_report = time.monotonic()
                 errors = 0
             except Exception:
                 errors += 1

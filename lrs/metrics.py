@@ -42,3 +42,9 @@ STATEMENT_CONFLICTS = Counter(
 def exposition() -> tuple[bytes, str]:
     """The metrics of this process in Prometheus text format, and its content type."""
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+DOCUMENT_EVENTS_FAILED = Counter(
+    "lrs_document_events_failed_total",
+    "Document changes written to the store whose change event could not be published",
+)

@@ -95,6 +95,12 @@ class StatementStore(Protocol):
         """One statement, if stored and its voided state is `voided` (Communication 2.1.3)."""
         ...
 
+    async def wait_stored(
+        self, tenant: str, ids: Sequence[str], within: float
+    ) -> dict[str, dict[str, Any]]:
+        """The stored statements among `ids`, waiting up to `within` seconds for all of them."""
+        ...
+
     async def query(self, tenant: str, query: StatementQuery) -> StatementPage:
         """Non-voided statements matching the filters, one page, ordered by (stored, id)."""
         ...
@@ -122,5 +128,78 @@ class EventBus(Protocol):
     """Publishing to Kafka topics; `publish` returns once the broker acknowledged (acks=all)."""
 
     async def publish(self, topic: str, messages: Sequence[OutgoingMessage]) -> None: ...
+
+    async def ping(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentScope:
+    """The documents of one tenant's resource (state, activityProfile, agentProfile) in one
+    context: an Activity and/or Agent (by identifier) and, for State, a registration. A scope
+    with `registration=None` is read by list and delete-all as "every registration"."""
+
+    tenant: str
+    resource: str
+    activity_id: str | None
+    agent_ifi: str | None
+    registration: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRef:
+    """One document: its scope (with the exact registration, None for none) and its id."""
+
+    scope: DocumentScope
+    document_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDocument:
+    """A document's bytes and metadata. `(etag, updated)` identifies one version of it."""
+
+    content: bytes
+    content_type: str
+    etag: str
+    updated: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentStamp:
+    """An entry of a document-id list: the id, its registration and when it last changed."""
+
+    document_id: str
+    registration: str | None
+    updated: datetime
+
+
+class DocumentStore(Protocol):
+    """State and profile documents. Conditional writes are atomic: `replace` and `delete`
+    with an expected version change nothing when the stored version differs."""
+
+    async def get(self, ref: DocumentRef) -> StoredDocument | None: ...
+
+    async def create(self, ref: DocumentRef, doc: StoredDocument) -> bool:
+        """Insert; False (and nothing written) when the document already exists."""
+        ...
+
+    async def replace(
+        self, ref: DocumentRef, expected: StoredDocument, doc: StoredDocument
+    ) -> bool:
+        """Overwrite only the version `expected`; False when it changed or disappeared."""
+        ...
+
+    async def delete(
+        self, ref: DocumentRef, expected: StoredDocument | None
+    ) -> StoredDocument | None:
+        """Delete (only version `expected`, when given); the deleted document or None."""
+        ...
+
+    async def list_ids(self, scope: DocumentScope, since: datetime | None) -> list[DocumentStamp]:
+        """Documents of the scope updated strictly after `since`."""
+        ...
+
+    async def delete_all(self, scope: DocumentScope) -> list[DocumentStamp]:
+        """Delete every document of the scope; the deleted ones."""
+        ...
 
     async def ping(self) -> None: ...

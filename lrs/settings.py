@@ -57,7 +57,7 @@ class LrsSettings(BaseSettings):
     producer_linger_ms: int = 2
     # The longest a produce may take, from the API assigning `stored` to the broker's ack; it
     # is also how far Consistent-Through is held back (docs/decisions/0003).
-    produce_timeout_seconds: float = 5.0
+    produce_timeout_seconds: float = 2.0
     persist_batch_max: int = 500
 
     # Consumers' own HTTP endpoint (/metrics, /healthz).

@@ -73,3 +73,13 @@ def topic_specs(prefix: str, statement_partitions: int) -> list[TopicSpec]:
         TopicSpec(TEAMS, statement_partitions, compacted),
     ]
     return [TopicSpec(prefix + spec.name, spec.partitions, spec.config) for spec in names]
+
+
+DOCUMENT_CHANGED_TYPE = "org.lrs.xapi.document.changed.v1"
+
+
+def document_key(tenant: str, resource: str, context: str, document_id: str) -> bytes:
+    """Key of a document-change message: tenant + resource, context (activity/agent/registration
+    identifiers) and document id, so the changes of one document stay on one partition."""
+    entity = KEY_SEPARATOR.join((resource, context, document_id))
+    return f"{tenant}{KEY_SEPARATOR}{entity}".encode()

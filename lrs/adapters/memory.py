@@ -6,6 +6,7 @@ suite against both). They never replace the integration tests on the real broker
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -59,6 +60,17 @@ class InMemoryStatementStore:
 
     async def get_many(self, tenant: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         return {i: self._rows[(tenant, i)]["statement"] for i in ids if (tenant, i) in self._rows}
+
+    async def wait_stored(
+        self, tenant: str, ids: Sequence[str], within: float
+    ) -> dict[str, dict[str, Any]]:
+        """Polls; the memory store is written synchronously by `persisting_bus`."""
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            found = await self.get_many(tenant, ids)
+            if len(found) == len(set(ids)) or asyncio.get_running_loop().time() >= deadline:
+                return found
+            await asyncio.sleep(0.01)
 
     async def get_statement(
         self, tenant: str, statement_id: str, *, voided: bool

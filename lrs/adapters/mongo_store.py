@@ -15,6 +15,8 @@ or dollars never meet MongoDB's field-name rules.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -26,11 +28,13 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from lrs.adapters.mongo_watch import InsertWatcher
 from lrs.ports import AcceptedStatement, Credential, DuplicateId, InsertReport, StatementPage
 from lrs.xapi.index import index_statement
 from lrs.xapi.query import Cursor, StatementQuery
 
 DUPLICATE_KEY = 11000
+FALLBACK_POLL = 0.25
 Doc = dict[str, Any]
 
 
@@ -78,6 +82,36 @@ class MongoStatementStore:
         self._db = db
         self._statements: AsyncCollection[Doc] = db["statements"]
         self._watermarks: AsyncCollection[Doc] = db["watermarks"]
+        self._watcher = InsertWatcher(self._statements)
+
+    def start_watching(self) -> None:
+        """Start the change stream that wakes `wait_stored` callers (API processes only)."""
+        self._watcher.start()
+
+    async def stop_watching(self) -> None:
+        await self._watcher.stop()
+
+    async def wait_stored(
+        self, tenant: str, ids: Sequence[str], within: float
+    ) -> dict[str, dict[str, Any]]:
+        """The stored statements among `ids`, waiting up to `within` seconds for all of them.
+
+        Woken by the change stream; polls every FALLBACK_POLL seconds in case it is down.
+        """
+        doc_ids = {statement_doc_id(tenant, i) for i in ids}
+        waiter = self._watcher.register(doc_ids)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        try:
+            while True:
+                found = await self.get_many(tenant, ids)
+                remaining = deadline - loop.time()
+                if len(found) == len(set(ids)) or remaining <= 0:
+                    return found
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiter.done.wait(), min(FALLBACK_POLL, remaining))
+        finally:
+            self._watcher.unregister(waiter, doc_ids)
 
     async def create_indexes(self) -> None:
         await self._statements.create_indexes(

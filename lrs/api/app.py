@@ -94,6 +94,8 @@ async def connected_adapters(settings: LrsSettings) -> AsyncIterator[Adapters]:
         db = client[settings.mongodb_database]
         store = MongoStatementStore(db)
         await store.create_indexes()
+        store.start_watching()
+        stack.push_async_callback(store.stop_watching)
         document_store = MongoDocumentStore(db)
         await document_store.create_indexes()
         bus = KafkaEventBus(

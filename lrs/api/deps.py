@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from lrs.ports import CredentialStore, EventBus, Principal, StatementStore
+from lrs.ports import CredentialStore, DocumentStore, EventBus, Principal, StatementStore
 from lrs.services.auth import Authenticator, authorize
 from lrs.services.ingest import IngestDeps
 from lrs.services.read import ReadDeps
@@ -30,6 +30,7 @@ class Services:
     ingest: IngestDeps
     read: ReadDeps
     clock: Callable[[], datetime]
+    documents: DocumentStore
 
 
 def get_services(request: Request) -> Services:

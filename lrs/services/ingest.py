@@ -8,8 +8,6 @@ content is reported as 409 here too.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,9 +22,6 @@ from lrs.xapi.equivalence import statements_equivalent
 from lrs.xapi.errors import DuplicateStatementId, Issue, StatementConflict, Unavailable
 from lrs.xapi.ifi import actor_ifi
 from lrs.xapi.validation import validate_statements
-
-WAIT_FIRST_SLEEP = 0.002
-WAIT_MAX_SLEEP = 0.05
 
 
 @dataclass(frozen=True)
@@ -119,24 +114,15 @@ def _raise_on_conflict(records: Sequence[AcceptedStatement], stored: dict[str, A
 
 
 async def _wait_until_stored(records: list[AcceptedStatement], deps: IngestDeps) -> None:
-    """Poll the store until the persister has written every record, then check for a
-    concurrent conflicting write. Unavailable (503) if the persister is not keeping up."""
-    tenant = records[0].tenant
-    pending = {r.statement_id for r in records}
-    seen: dict[str, Any] = {}
-    deadline = time.monotonic() + deps.ack_timeout
-    sleep = WAIT_FIRST_SLEEP
-    while pending:
-        found = await deps.store.get_many(tenant, sorted(pending))
-        seen.update(found)
-        pending -= found.keys()
-        if not pending:
-            break
-        if time.monotonic() > deadline:
-            raise Unavailable(
-                f"{len(pending)} statement(s) were accepted by the broker but not stored within"
-                f" {deps.ack_timeout:.0f}s; retry with the same statement ids"
-            )
-        await asyncio.sleep(sleep)
-        sleep = min(sleep * 2, WAIT_MAX_SLEEP)
-    _raise_on_conflict(records, seen)
+    """Wait until the persister has written every record, then check for a concurrent
+    conflicting write. Unavailable (503) if the persister is not keeping up."""
+    ids = [r.statement_id for r in records]
+    stored = await deps.store.wait_stored(records[0].tenant, ids, deps.ack_timeout)
+    missing = [i for i in ids if i not in stored]
+    if missing:
+        raise Unavailable(
+            f"{len(missing)} statement(s) reached the broker but were not stored within"
+            f" {deps.ack_timeout:.0f}s; retry with the same statement ids",
+            [Issue("$", "not-yet-stored", statement_id) for statement_id in missing],
+        )
+    _raise_on_conflict(records, stored)

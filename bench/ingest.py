@@ -1,0 +1,226 @@
+"""Ingest benchmark: prints numbers, asserts nothing about speed.
+
+Starts `lrs serve` (embedded broker and store) in a temporary directory, unless --url is given,
+and measures over HTTP on loopback:
+
+1. statements/s accepted with batches of 1 (16 concurrent clients) and of 100 (4 clients),
+   in the default acknowledgement mode (`stored`: answered once in MongoDB);
+2. accepted-to-stored latency (p50/p95) and throughput with LRS_ACK_MODE=kafka (answered once in
+   Kafka), by polling for each batch until it is retrievable;
+3. the spine's acceptance check: 2,000 statements POSTed in batches of 10 by 16 concurrent
+   clients, then every one retrieved by id and the listing checked for duplicates.
+
+Usage: python bench/ingest.py [--quick] [--url URL --key K --secret S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lrs.embedded import free_port
+from tests.support.factories import statement
+
+KEY, SECRET = "bench", "bench-secret"
+
+
+@contextmanager
+def served(ack_mode: str) -> Iterator[str]:
+    port = free_port()
+    with tempfile.TemporaryDirectory() as data:
+        env = {
+            **os.environ,
+            "LRS_DATA_DIR": data,
+            "LRS_HTTP_PORT": str(port),
+            "LRS_BOOTSTRAP_KEY": KEY,
+            "LRS_BOOTSTRAP_SECRET": SECRET,
+            "LRS_ACK_MODE": ack_mode,
+            "LRS_CONSUMER_METRICS_PORT": str(free_port()),
+        }
+        env.pop("LRS_KAFKA_BOOTSTRAP", None)
+        env.pop("LRS_MONGODB_URI", None)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lrs", "serve"], env=env, stdout=subprocess.DEVNULL
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_ready(base)
+            yield base
+        finally:
+            process.terminate()
+            process.wait(60)
+
+
+def wait_ready(base: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit("the LRS did not become ready")
+
+
+def client(base: str, key: str, secret: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=base,
+        auth=(key, secret),
+        headers={"X-Experience-API-Version": "1.0.3"},
+        timeout=60,
+        limits=httpx.Limits(max_connections=64),
+    )
+
+
+async def post_load(
+    http: httpx.AsyncClient, total: int, batch: int, clients: int, verb: str
+) -> tuple[float, list[str], list[float]]:
+    """POST `total` statements; return (seconds, acknowledged ids, per-request latencies)."""
+    per_client = total // (batch * clients)
+    acknowledged: list[str] = []
+    latencies: list[float] = []
+
+    async def one(worker: int) -> None:
+        for n in range(per_client):
+            body = [statement(learner=f"{worker}-{n}-{i}", verb=verb) for i in range(batch)]
+            started = time.perf_counter()
+            response = await http.post("/xapi/statements", json=body)
+            latencies.append(time.perf_counter() - started)
+            if response.status_code != 200:
+                raise SystemExit(f"POST failed: {response.status_code} {response.text[:300]}")
+            acknowledged.extend(response.json())
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(w) for w in range(clients)))
+    return time.perf_counter() - started, acknowledged, latencies
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
+
+
+async def throughput(base: str, key: str, secret: str, quick: bool) -> None:
+    async with client(base, key, secret) as http:
+        for batch, clients, total in (
+            (1, 16, 800 if quick else 2000),
+            (100, 4, 4000 if quick else 20000),
+        ):
+            verb = f"https://bench.example.org/verbs/{uuid.uuid4()}"
+            seconds, ids, lat = await post_load(http, total, batch, clients, verb)
+            print(
+                f"batch={batch:<3} clients={clients:<2} statements={len(ids):<6}"
+                f" {len(ids) / seconds:8.0f} statements/s accepted (stored before ack)"
+                f"   request p50={pct(lat, 0.5):.0f} ms p95={pct(lat, 0.95):.0f} ms"
+            )
+
+
+async def accepted_to_stored(base: str, key: str, secret: str, quick: bool) -> None:
+    """ack_mode=kafka: time from the 200 to the statements being retrievable."""
+    delays: list[float] = []
+    async with client(base, key, secret) as http:
+
+        async def one(worker: int, rounds: int) -> None:
+            for n in range(rounds):
+                body = [statement(learner=f"{worker}-{n}-{i}") for i in range(10)]
+                response = await http.post("/xapi/statements", json=body)
+                acked = time.perf_counter()
+                last = response.json()[-1]
+                await wait_retrievable(http, last)
+                delays.append(time.perf_counter() - acked)
+
+        started = time.perf_counter()
+        rounds = 10 if quick else 40
+        await asyncio.gather(*(one(w, rounds) for w in range(8)))
+        seconds = time.perf_counter() - started
+    count = 8 * rounds * 10
+    print(
+        f"ack_mode=kafka: accepted-to-stored p50={pct(delays, 0.5):.0f} ms"
+        f" p95={pct(delays, 0.95):.0f} ms; end-to-end {count / seconds:.0f} statements/s"
+        f" (8 clients, batches of 10, each waiting for its batch to be stored)"
+    )
+
+
+async def wait_retrievable(http: httpx.AsyncClient, statement_id: str) -> None:
+    params = {"statementId": statement_id}
+    for _ in range(3000):
+        if (await http.get("/xapi/statements", params=params)).status_code == 200:
+            return
+        await asyncio.sleep(0.02)
+    raise SystemExit(f"statement {statement_id} never became retrievable")
+
+
+async def acceptance_check(base: str, key: str, secret: str) -> None:
+    verb = f"https://bench.example.org/verbs/{uuid.uuid4()}"
+    async with client(base, key, secret) as http:
+        seconds, ids, _ = await post_load(http, 2000, 10, 16, verb)
+        missing = []
+        for statement_id in ids:
+            r = await http.get("/xapi/statements", params={"statementId": statement_id})
+            if r.status_code != 200:
+                missing.append(statement_id)
+        listed: list[str] = []
+        url: str | None = "/xapi/statements"
+        params: dict[str, Any] | None = {"verb": verb, "limit": 100}
+        while url:
+            body = (await http.get(url, params=params)).json()
+            listed += [s["id"] for s in body["statements"]]
+            url, params = body["more"] or None, None
+    twice = len(listed) - len(set(listed))
+    verdict = "OK" if not missing and not twice and sorted(listed) == sorted(ids) else "FAILED"
+    print(
+        f"acceptance: {len(ids)} acknowledged in {seconds:.1f}s, {len(ids) - len(missing)}"
+        f" retrievable by id, {len(listed)} listed, {twice} listed twice -> {verdict}"
+    )
+
+
+def machine() -> str:
+    cpu = "unknown cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    system = f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores"
+    return f"{system}, {cpu}, Python {platform.python_version()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url")
+    parser.add_argument("--key", default=KEY)
+    parser.add_argument("--secret", default=SECRET)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    if args.url:
+        asyncio.run(throughput(args.url, args.key, args.secret, args.quick))
+        asyncio.run(acceptance_check(args.url, args.key, args.secret))
+        return
+    with served("stored") as base:
+        print("lrs serve, embedded broker and store, ack_mode=stored")
+        asyncio.run(throughput(base, KEY, SECRET, args.quick))
+        asyncio.run(acceptance_check(base, KEY, SECRET))
+    with served("kafka") as base:
+        asyncio.run(accepted_to_stored(base, KEY, SECRET, args.quick))
+
+
+if __name__ == "__main__":
+    main()

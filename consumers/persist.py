@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from consumers.runner import Poison, Record
+from consumers.runner import Outcome, Poison, Record
 from lrs import metrics
 from lrs.codec import UnusableMessage, decode_accepted
 from lrs.ports import AcceptedStatement, StatementStore
@@ -24,7 +24,7 @@ class PersistHandler:
     def __init__(self, store: StatementStore) -> None:
         self._store = store
 
-    async def handle(self, records: Sequence[Record]) -> list[Poison]:
+    async def handle(self, records: Sequence[Record]) -> Outcome:
         poison: list[Poison] = []
         decoded: list[tuple[Record, AcceptedStatement]] = []
         for record in records:
@@ -43,7 +43,7 @@ class PersistHandler:
                 f" {duplicate.incoming.tenant} is stored with different content"
             )
             poison.append(Poison(source[id(duplicate.incoming)], conflict))
-        return poison
+        return Outcome(poison=poison)
 
     async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
         await self._store.record_watermarks(topic, partitions)

@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from lrs import metrics, topics
+from lrs.ports import OutgoingMessage
 
 log = logging.getLogger("lrs.consumers")
 
@@ -47,11 +48,20 @@ class Poison:
     error: Exception
 
 
+@dataclass
+class Outcome:
+    """What a handler asks the runner to do after its side effects: records to dead-letter and
+    records to produce (e.g. re-keyed or derived events), both before the offsets are committed."""
+
+    poison: list[Poison] = field(default_factory=list)
+    outputs: list[tuple[str, OutgoingMessage]] = field(default_factory=list)
+
+
 class Handler(Protocol):
     name: str
 
-    async def handle(self, records: Sequence[Record]) -> list[Poison]:
-        """Apply side effects for the batch (idempotently); return the records to dead-letter."""
+    async def handle(self, records: Sequence[Record]) -> Outcome:
+        """Apply side effects for the batch (idempotently); say what to dead-letter and produce."""
         ...
 
     async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
@@ -135,13 +145,14 @@ class Runner:
     async def _process(
         self, records: list[Record], consumer: AIOKafkaConsumer, producer: AIOKafkaProducer
     ) -> None:
-        poison = await self.handler.handle(records)
-        for item in poison:
+        outcome = await self.handler.handle(records)
+        await produce_all(producer, outcome.outputs)
+        for item in outcome.poison:
             await send_to_dlq(producer, item, self.handler.name)
         await consumer.commit(_next_offsets(records))
-        name = self.handler.name
-        metrics.CONSUMER_RECORDS.labels(name, "ok").inc(len(records) - len(poison))
-        metrics.CONSUMER_RECORDS.labels(name, "dead_lettered").inc(len(poison))
+        name, dead = self.handler.name, len(outcome.poison)
+        metrics.CONSUMER_RECORDS.labels(name, "ok").inc(len(records) - dead)
+        metrics.CONSUMER_RECORDS.labels(name, "dead_lettered").inc(dead)
 
     async def _report_progress(self, consumer: AIOKafkaConsumer) -> None:
         """Lag per partition, and the partitions that are fully handled (watermarks)."""
@@ -173,6 +184,17 @@ def _next_offsets(records: Sequence[Record]) -> dict[TopicPartition, OffsetAndMe
         tp = TopicPartition(r.topic, r.partition)
         last[tp] = max(last.get(tp, -1), r.offset)
     return {tp: OffsetAndMetadata(offset + 1, "") for tp, offset in last.items()}
+
+
+async def produce_all(
+    producer: AIOKafkaProducer, outputs: Sequence[tuple[str, OutgoingMessage]]
+) -> None:
+    """Produce every output and wait for all acknowledgements (acks=all)."""
+    futures = [
+        await producer.send(topic, m.value, key=m.key, headers=list(m.headers))
+        for topic, m in outputs
+    ]
+    await asyncio.gather(*futures)
 
 
 async def send_to_dlq(producer: AIOKafkaProducer, item: Poison, consumer_name: str) -> None:

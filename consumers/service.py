@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 
-from consumers.persist import PersistHandler
-from consumers.runner import Handler, Runner, RunnerConfig, install_signal_handlers
+from consumers.registry import CONSUMERS
+from consumers.runner import Runner, RunnerConfig, install_signal_handlers
 from consumers.status import start_status_server
 from lrs import topics
 from lrs.adapters.kafka_bus import ensure_topics
@@ -14,11 +14,11 @@ from lrs.adapters.mongo_store import MongoStatementStore, connect
 from lrs.settings import LrsSettings
 
 log = logging.getLogger("lrs.consumers")
-CONSUMERS = ("persist",)
 
 
 async def run_consumer(name: str, settings: LrsSettings) -> None:
-    if name not in CONSUMERS:
+    spec = CONSUMERS.get(name)
+    if spec is None:
         raise SystemExit(f"unknown consumer {name!r}; known: {', '.join(CONSUMERS)}")
     if not settings.kafka_bootstrap or not settings.mongodb_uri:
         raise SystemExit("consumers need LRS_KAFKA_BOOTSTRAP and LRS_MONGODB_URI (or `lrs serve`)")
@@ -29,18 +29,17 @@ async def run_consumer(name: str, settings: LrsSettings) -> None:
     )
     client = connect(settings.mongodb_uri)
     try:
-        store = MongoStatementStore(client[settings.mongodb_database])
-        await store.create_indexes()
-        handler: Handler = PersistHandler(store)
+        db = client[settings.mongodb_database]
+        await MongoStatementStore(db).create_indexes()
         runner = Runner(
             RunnerConfig(
                 bootstrap=settings.kafka_bootstrap,
-                topic=settings.topic(topics.STATEMENTS),
+                topic=settings.topic(spec.topic),
                 group_id=f"{settings.consumer_group_prefix}-{name}",
-                batch_max=settings.persist_batch_max,
+                batch_max=spec.batch_max(settings),
                 session_timeout_ms=settings.consumer_session_timeout_ms,
             ),
-            handler,
+            spec.build(db, settings),
         )
         install_signal_handlers(runner.stop_event)
         await _run_with_status_server(runner, settings)

@@ -17,7 +17,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="API + consumers (+ embedded broker and store when unconfigured)")
     sub.add_parser("api", help="the HTTP API alone (needs LRS_KAFKA_BOOTSTRAP, LRS_MONGODB_URI)")
     consume = sub.add_parser("consume", help="run one consumer")
-    consume.add_argument("name", choices=["persist"])
+    consume.add_argument("name", help="persist, ... (see consumers/registry.py)")
     topics_cmd = sub.add_parser("topics", help="Kafka topic administration")
     topics_cmd.add_argument("action", choices=["create"])
     return parser

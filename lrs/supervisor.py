@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
 
+from consumers.registry import CONSUMERS
 from lrs import topics
 from lrs.adapters.kafka_bus import ensure_topics
 from lrs.adapters.mongo_store import MongoCredentialStore, connect
@@ -58,10 +59,17 @@ class Stack:
 
     def start_workers(self) -> None:
         logs = self.settings.data_dir / "logs"
+        port = self.settings.consumer_metrics_port
         self.workers = [
-            lrs_child("persist", ["consume", "persist"], self.env, logs / "persist.log"),
-            lrs_child("api", ["api"], self.env, None),
+            lrs_child(
+                name,
+                ["consume", name],
+                {**self.env, "LRS_CONSUMER_METRICS_PORT": str(port + offset)},
+                logs / f"{name}.log",
+            )
+            for offset, name in enumerate(CONSUMERS)
         ]
+        self.workers.append(lrs_child("api", ["api"], self.env, None))
         for worker in self.workers:
             worker.start()
 

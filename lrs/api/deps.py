@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from lrs.ports import CredentialStore, DocumentStore, EventBus, Principal, StatementStore
+from lrs.services import read
 from lrs.services.auth import Authenticator, authorize
 from lrs.services.ingest import IngestDeps
 from lrs.services.read import ReadDeps
@@ -66,6 +67,17 @@ def scope_guard(scope: str) -> Callable[[Principal], Principal]:
         return who
 
     return check
+
+
+async def consistent_through(request: Request, services: ServicesDep) -> datetime:
+    """Communication 2.1.3: GET statements carries X-Experience-API-Consistent-Through whatever
+    the status; kept on the request so error responses carry it too."""
+    through = await read.consistent_through(services.read, services.clock())
+    request.state.consistent_through = through
+    return through
+
+
+ThroughDep = Annotated[datetime, Depends(consistent_through)]
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -16,7 +16,9 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from lrs.api.headers import CONSISTENT_THROUGH
 from lrs.xapi import errors as e
+from lrs.xapi.timefmt import format_timestamp
 
 log = logging.getLogger("lrs.api")
 
@@ -59,6 +61,9 @@ def error_response(request: Request, error: e.XapiError, status: int | None = No
         headers["WWW-Authenticate"] = 'Basic realm="xAPI LRS"'
     if status == 503:
         headers["Retry-After"] = "1"
+    through = getattr(request.state, "consistent_through", None)
+    if through is not None:
+        headers[CONSISTENT_THROUGH] = format_timestamp(through)
     return Response(orjson.dumps(body), status, headers, media_type="application/json")
 
 

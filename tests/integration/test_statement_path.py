@@ -279,3 +279,16 @@ async def test_sixteen_concurrent_clients_every_statement_once(client: httpx.Asy
     stored = await collect(client, {"verb": verb})
     assert len(acknowledged) == 480
     assert sorted(stored) == sorted(acknowledged)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"statementId": "not-a-uuid"}, {"verb": "no-scheme"}, {"unknown": "x"}, {"limit": "-1"}],
+)
+async def test_get_errors_still_carry_consistent_through(
+    client: httpx.AsyncClient, params: dict[str, str]
+) -> None:
+    """Communication 2.1.3: the header is returned whatever the status code."""
+    response = await client.get("/xapi/statements", params=params, headers=H)
+    assert response.status_code == 400
+    parse_timestamp(response.headers["X-Experience-API-Consistent-Through"])

@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from lrs.api.deps import ServicesDep, VersionDep, read_body, scope_guard
+from lrs.api.deps import ServicesDep, ThroughDep, VersionDep, read_body, scope_guard
 from lrs.api.headers import json_response
 from lrs.ports import Principal
 from lrs.services import read
@@ -72,7 +72,7 @@ async def put_statement(
 
 @router.api_route("/statements", methods=["GET", "HEAD"])
 async def get_statements(
-    request: Request, services: ServicesDep, version: VersionDep, who: Reader
+    through: ThroughDep, request: Request, services: ServicesDep, version: VersionDep, who: Reader
 ) -> Response:
     """One statement by id, or a page of statements matching the filters (Comm. 2.1.3)."""
     params = dict(request.query_params)
@@ -83,5 +83,4 @@ async def get_statements(
         result: Any = await read.get_one(deps, who, query, languages)
     else:
         result = await read.get_many(deps, who, query, languages, params)
-    through = await read.consistent_through(deps, services.clock())
     return json_response(result, consistent_through=through)

@@ -3,6 +3,11 @@
 Each batch is one unordered bulk insert. A statement whose id is already stored is a replay
 (at-least-once delivery) when the content is equivalent, and a conflict otherwise: conflicts go
 to the dead-letter topic with `StatementConflict`, so they are never silently lost.
+
+Before the insert, the batch's Activity definitions and Agents are merged into their stores
+(Communication 2.4, 2.5): a statement that can be read then has them merged already, so GET
+activities / agents read what was just written in every acknowledgement mode. The merges are
+idempotent, so a replayed batch changes nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from datetime import datetime
 from consumers.runner import Outcome, Poison, Record
 from lrs import metrics
 from lrs.codec import UnusableMessage, decode_accepted
-from lrs.ports import AcceptedStatement, StatementStore
+from lrs.ports import AcceptedStatement, ActivityStore, AgentStore, StatementStore
 from lrs.xapi.equivalence import statements_equivalent
 from lrs.xapi.errors import StatementConflict
 
@@ -21,8 +26,12 @@ from lrs.xapi.errors import StatementConflict
 class PersistHandler:
     name = "persist"
 
-    def __init__(self, store: StatementStore) -> None:
+    def __init__(
+        self, store: StatementStore, activities: ActivityStore, agents: AgentStore
+    ) -> None:
         self._store = store
+        self._activities = activities
+        self._agents = agents
 
     async def handle(self, records: Sequence[Record]) -> Outcome:
         poison: list[Poison] = []
@@ -32,7 +41,10 @@ class PersistHandler:
                 decoded.append((record, decode_accepted(record.value)))
             except UnusableMessage as exc:
                 poison.append(Poison(record, exc))
-        report = await self._store.insert_many([accepted for _, accepted in decoded])
+        accepted_all = [accepted for _, accepted in decoded]
+        await self._activities.merge(accepted_all)
+        await self._agents.merge(accepted_all)
+        report = await self._store.insert_many(accepted_all)
         source = {id(accepted): record for record, accepted in decoded}
         for duplicate in report.duplicates:
             if statements_equivalent(duplicate.incoming.statement, duplicate.existing):

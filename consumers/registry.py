@@ -14,6 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from consumers.persist import PersistHandler
 from consumers.runner import Handler
 from lrs import topics
+from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
 from lrs.adapters.mongo_store import MongoStatementStore
 from lrs.settings import LrsSettings
 
@@ -29,7 +30,7 @@ class ConsumerSpec:
 
 
 def _persist(db: Database, settings: LrsSettings) -> Handler:
-    return PersistHandler(MongoStatementStore(db))
+    return PersistHandler(MongoStatementStore(db), MongoActivityStore(db), MongoAgentStore(db))
 
 
 CONSUMERS: dict[str, ConsumerSpec] = {

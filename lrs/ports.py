@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from lrs.xapi.attachments import AttachmentPayload
 from lrs.xapi.query import Cursor, StatementQuery
 
 
@@ -116,6 +117,15 @@ class StatementStore(Protocol):
     async def ping(self) -> None: ...
 
 
+class AttachmentStore(Protocol):
+    """Attachment bytes, content-addressed by SHA-2 per tenant (the claim check: they are stored
+    before the statement is produced and never travel through Kafka)."""
+
+    async def put_many(self, tenant: str, payloads: Sequence[AttachmentPayload]) -> None: ...
+
+    async def get_many(self, tenant: str, sha2s: Sequence[str]) -> dict[str, AttachmentPayload]: ...
+
+
 class CredentialStore(Protocol):
     async def find(self, key: str) -> Credential | None: ...
 
@@ -201,5 +211,37 @@ class DocumentStore(Protocol):
     async def delete_all(self, scope: DocumentScope) -> list[DocumentStamp]:
         """Delete every document of the scope; the deleted ones."""
         ...
+
+    async def ping(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class KnownAgent:
+    """What the LRS has seen of one Agent (one identifier): for the Person Object."""
+
+    identifier: Mapping[str, Any]
+    names: list[str]
+
+
+class ActivityStore(Protocol):
+    """Canonical Activity definitions per tenant, merged from statements (Data 2.4.4.1).
+    Merging is atomic per field, so concurrent writers never lose each other's updates, and
+    replaying statements changes nothing."""
+
+    async def merge(self, records: Sequence[AcceptedStatement]) -> None: ...
+
+    async def get(self, tenant: str, activity_id: str) -> dict[str, Any] | None:
+        """The canonical definition, or None when the Activity was never seen."""
+        ...
+
+    async def ping(self) -> None: ...
+
+
+class AgentStore(Protocol):
+    """Agents seen in statements per tenant, by canonical IFI, with the names they used."""
+
+    async def merge(self, records: Sequence[AcceptedStatement]) -> None: ...
+
+    async def get(self, tenant: str, ifi: str) -> KnownAgent | None: ...
 
     async def ping(self) -> None: ...

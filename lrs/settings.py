@@ -36,6 +36,8 @@ class LrsSettings(BaseSettings):
     max_body_bytes: int = 20 * 1024 * 1024
     max_statements_per_request: int = 1000
     statement_page_limit: int = 100
+    # X-Experience-API-Version of responses to requests that name no (known) version.
+    default_xapi_version: Literal["1.0.3", "2.0.0"] = "2.0.0"
 
     # First credential, created on an empty store (for scripts; otherwise random).
     bootstrap_key: str | None = None

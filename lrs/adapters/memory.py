@@ -20,6 +20,7 @@ from lrs.ports import (
     OutgoingMessage,
     StatementPage,
 )
+from lrs.xapi.attachments import AttachmentPayload
 from lrs.xapi.index import index_statement
 from lrs.xapi.query import Cursor, StatementQuery
 
@@ -85,13 +86,24 @@ class InMemoryStatementStore:
         rows = [
             r
             for (t, _), r in self._rows.items()
-            if t == tenant and not r["voided"] and _matches(r, query)
+            if t == tenant and not r["voided"] and _matches(r, self._chain(tenant, r), query)
         ]
         rows.sort(key=lambda r: (r["stored"], r["statement"]["id"]), reverse=not query.ascending)
         page = rows[: query.limit]
         more = len(rows) > query.limit and page
         cursor = Cursor(page[-1]["stored"], page[-1]["statement"]["id"]) if more else None
         return StatementPage([r["statement"] for r in page], cursor)
+
+    def _chain(self, tenant: str, row: Mapping[str, Any]) -> list[Any]:
+        """The row's index and those of the statements it targets through StatementRefs
+        (Communication 2.1.3 "Filter Conditions for StatementRefs")."""
+        chain = [row["index"]]
+        for _ in range(10):
+            target = self._rows.get((tenant, chain[-1].ref or ""))
+            if target is None:
+                break
+            chain.append(target["index"])
+        return chain
 
     async def record_watermarks(self, topic: str, caught_up: Mapping[int, datetime]) -> None:
         for partition, moment in caught_up.items():
@@ -107,20 +119,23 @@ class InMemoryStatementStore:
         return None
 
 
-def _matches(row: Mapping[str, Any], query: StatementQuery) -> bool:
-    index = row["index"]
+def _matches(row: Mapping[str, Any], chain: Sequence[Any], query: StatementQuery) -> bool:
+    """Each non-time filter may be met by the statement or by one it targets."""
     stored: datetime = row["stored"]
     checks = [
         query.agent is None
-        or query.agent in (index.related_agents if query.related_agents else index.agents),
-        query.verb is None or index.verb == query.verb,
-        query.activity is None
-        or (
-            query.activity in index.related_activities
-            if query.related_activities
-            else index.activity == query.activity
+        or any(
+            query.agent in (i.related_agents if query.related_agents else i.agents) for i in chain
         ),
-        query.registration is None or index.registration == query.registration,
+        query.verb is None or any(i.verb == query.verb for i in chain),
+        query.activity is None
+        or any(
+            query.activity in i.related_activities
+            if query.related_activities
+            else i.activity == query.activity
+            for i in chain
+        ),
+        query.registration is None or any(i.registration == query.registration for i in chain),
         query.since is None or stored > query.since,
         query.until is None or stored <= query.until,
         query.cursor is None or _after_cursor(row, query.cursor, query.ascending),
@@ -174,3 +189,15 @@ class InMemoryCredentialStore:
 
     async def count(self) -> int:
         return len(self._credentials)
+
+
+class InMemoryAttachmentStore:
+    def __init__(self) -> None:
+        self._payloads: dict[tuple[str, str], AttachmentPayload] = {}
+
+    async def put_many(self, tenant: str, payloads: Sequence[AttachmentPayload]) -> None:
+        for payload in payloads:
+            self._payloads.setdefault((tenant, payload.sha2), payload)
+
+    async def get_many(self, tenant: str, sha2s: Sequence[str]) -> dict[str, AttachmentPayload]:
+        return {s: self._payloads[(tenant, s)] for s in sha2s if (tenant, s) in self._payloads}

@@ -35,6 +35,7 @@ from lrs.xapi.query import Cursor, StatementQuery
 
 DUPLICATE_KEY = 11000
 FALLBACK_POLL = 0.25
+MAX_REF_DEPTH = 10
 Doc = dict[str, Any]
 
 
@@ -65,6 +66,7 @@ def to_document(record: AcceptedStatement) -> Doc:
         "stored": record.stored,
         "voided": False,
         "voids": index.voids,
+        "ref": index.ref,
         "keys": filter_keys(record.statement),
         "body": Binary(orjson.dumps(record.statement)),
     }
@@ -135,6 +137,7 @@ class MongoStatementStore:
                     name="tenant_keys_stored",
                 ),
                 IndexModel([("tenant", ASCENDING), ("voids", ASCENDING)], name="tenant_voids"),
+                IndexModel([("tenant", ASCENDING), ("ref", ASCENDING)], name="tenant_ref"),
             ]
         )
 
@@ -142,21 +145,29 @@ class MongoStatementStore:
         await self._db.command("ping")
 
     async def insert_many(self, records: Sequence[AcceptedStatement]) -> InsertReport:
-        """Unordered bulk insert; ids that exist are reported as duplicates, never rewritten.
+        """Idempotent unordered bulk insert; ids that exist are reported, never rewritten.
 
-        Voiding (Data 2.3.2) is applied in both directions so arrival order does not matter:
-        a new voiding statement marks its (non-voiding) target, and a new statement that an
-        earlier-stored voiding statement targets is marked voided.
+        Everything a new statement changes elsewhere (voiding, StatementRef filter keys) is
+        written BEFORE the statements themselves, so once a statement is visible (and its
+        request acknowledged) its effects are visible too. All of it is idempotent, so a
+        replayed batch changes nothing.
         """
         if not records:
             return InsertReport()
         docs = [to_document(r) for r in records]
+        for tenant in dict.fromkeys(d["tenant"] for d in docs):
+            await self._link(tenant, {d["id"]: d for d in docs if d["tenant"] == tenant})
         failed = await self._insert_tolerating_duplicates(docs)
         report = InsertReport(inserted=len(docs) - len(failed))
         if failed:
             report.duplicates = await self._duplicates([records[i] for i in sorted(failed)])
-        await self._apply_voiding([d for i, d in enumerate(docs) if i not in failed])
         return report
+
+    async def _link(self, tenant: str, batch: dict[str, Doc]) -> None:
+        await self._inherit_keys(tenant, batch)
+        await self._mark_voided_on_arrival(tenant, batch)
+        await self._void_stored_targets(tenant, batch)
+        await self._propagate_to_referrers(tenant, batch)
 
     async def _insert_tolerating_duplicates(self, docs: list[Doc]) -> set[int]:
         """Insert unordered; return the positions refused because their _id exists."""
@@ -181,26 +192,78 @@ class MongoStatementStore:
             if (doc_id := statement_doc_id(r.tenant, r.statement_id)) in existing
         ]
 
-    async def _apply_voiding(self, inserted: list[Doc]) -> None:
-        updates: list[UpdateOne] = []
-        for doc in inserted:
-            if doc["voids"]:
-                target = statement_doc_id(doc["tenant"], doc["voids"])
-                updates.append(
-                    UpdateOne({"_id": target, "voids": None}, {"$set": {"voided": True}})
-                )
-        by_tenant: dict[str, list[str]] = {}
-        for doc in inserted:
-            if not doc["voids"]:
-                by_tenant.setdefault(doc["tenant"], []).append(doc["id"])
-        for tenant, ids in by_tenant.items():
-            async for voiding in self._statements.find(
-                {"tenant": tenant, "voids": {"$in": ids}}, {"voids": 1}
-            ):
-                target = statement_doc_id(tenant, voiding["voids"])
-                updates.append(UpdateOne({"_id": target}, {"$set": {"voided": True}}))
+    async def _inherit_keys(self, tenant: str, batch: dict[str, Doc]) -> None:
+        """Communication 2.1.3 "Filter Conditions for StatementRefs": a statement targeting
+        another (StatementRef object) meets every non-time filter its target meets, through
+        chains too. New statements take their targets' keys (stored or in the same batch)."""
+        outside = [statement_doc_id(tenant, d["ref"]) for d in batch.values() if d["ref"]]
+        stored = {
+            t["id"]: t["keys"]
+            async for t in self._statements.find({"_id": {"$in": outside}}, {"id": 1, "keys": 1})
+        }
+        for _ in range(MAX_REF_DEPTH):
+            changed = False
+            for doc in batch.values():
+                target = batch.get(doc["ref"]) if doc["ref"] else None
+                source = target["keys"] if target else stored.get(doc["ref"], [])
+                merged = list(dict.fromkeys(doc["keys"] + source))
+                changed |= len(merged) != len(doc["keys"])
+                doc["keys"] = merged
+            if not changed:
+                return
+
+    async def _mark_voided_on_arrival(self, tenant: str, batch: dict[str, Doc]) -> None:
+        """Data 2.3.2: a new (non-voiding) statement that a voiding statement, stored or in the
+        batch, targets arrives voided; voiding order does not matter."""
+        candidates = [i for i, d in batch.items() if not d["voids"]]
+        targeted = {d["voids"] for d in batch.values() if d["voids"]}
+        async for voiding in self._statements.find(
+            {"tenant": tenant, "voids": {"$in": candidates}}, {"voids": 1}
+        ):
+            targeted.add(voiding["voids"])
+        for statement_id in candidates:
+            if statement_id in targeted:
+                batch[statement_id]["voided"] = True
+
+    async def _void_stored_targets(self, tenant: str, batch: dict[str, Doc]) -> None:
+        """Voiding statements of the batch void their stored targets, unless a target is itself
+        a voiding statement (Data 2.3.2: those cannot be voided)."""
+        updates = [
+            UpdateOne(
+                {"_id": statement_doc_id(tenant, d["voids"]), "voids": None},
+                {"$set": {"voided": True}},
+            )
+            for d in batch.values()
+            if d["voids"] and d["voids"] not in batch
+        ]
         if updates:
             await self._statements.bulk_write(updates, ordered=False)
+
+    async def _propagate_to_referrers(self, tenant: str, batch: dict[str, Doc]) -> None:
+        """Stored statements that target a new one (directly or through a chain of
+        StatementRefs, up to MAX_REF_DEPTH) take its keys, so arrival order never matters."""
+        frontier = {i: d["keys"] for i, d in batch.items()}
+        for _ in range(MAX_REF_DEPTH):
+            found = {
+                r["id"]: frontier[r["ref"]]
+                async for r in self._statements.find(
+                    {"tenant": tenant, "ref": {"$in": list(frontier)}}, {"id": 1, "ref": 1}
+                )
+                if r["id"] not in batch
+            }
+            if not found:
+                return
+            await self._statements.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": statement_doc_id(tenant, i)},
+                        {"$addToSet": {"keys": {"$each": keys}}},
+                    )
+                    for i, keys in found.items()
+                ],
+                ordered=False,
+            )
+            frontier = found
 
     async def get_many(self, tenant: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         doc_ids = [statement_doc_id(tenant, i) for i in ids]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
@@ -14,13 +14,25 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from lrs import topics
 from lrs.adapters.kafka_bus import KafkaEventBus
+from lrs.adapters.memory_definitions import InMemoryActivityStore, InMemoryAgentStore
+from lrs.adapters.mongo_attachments import MongoAttachmentStore
+from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
 from lrs.adapters.mongo_documents import MongoDocumentStore
 from lrs.adapters.mongo_store import MongoCredentialStore, MongoStatementStore, connect
+from lrs.api.alternate import AlternateSyntaxMiddleware
 from lrs.api.deps import Services
 from lrs.api.errors import install_error_handlers
 from lrs.api.middleware import EdgeMiddleware
-from lrs.api.routes import about, documents, health, statements
-from lrs.ports import CredentialStore, DocumentStore, EventBus, StatementStore
+from lrs.api.routes import about, agents_activities, documents, health, statements
+from lrs.ports import (
+    ActivityStore,
+    AgentStore,
+    AttachmentStore,
+    CredentialStore,
+    DocumentStore,
+    EventBus,
+    StatementStore,
+)
 from lrs.services.auth import Authenticator
 from lrs.services.ingest import IngestDeps
 from lrs.services.read import ReadDeps
@@ -41,6 +53,9 @@ class Adapters:
     bus: EventBus
     credentials: CredentialStore
     documents: DocumentStore
+    attachments: AttachmentStore
+    activities: ActivityStore = field(default_factory=InMemoryActivityStore)
+    agents: AgentStore = field(default_factory=InMemoryAgentStore)
 
 
 def utc_now() -> datetime:
@@ -64,6 +79,7 @@ def build_services(
         ingest=IngestDeps(
             store=adapters.store,
             bus=adapters.bus,
+            attachments=adapters.attachments,
             clock=clock,
             new_id=new_statement_id,
             topic=statements_topic,
@@ -72,12 +88,15 @@ def build_services(
         ),
         read=ReadDeps(
             store=adapters.store,
+            attachments=adapters.attachments,
             topic=statements_topic,
             partitions=settings.statement_partitions,
             consistency_margin=timedelta(seconds=settings.produce_timeout_seconds),
         ),
         clock=clock,
         documents=adapters.documents,
+        activities=adapters.activities,
+        agents=adapters.agents,
     )
 
 
@@ -98,6 +117,9 @@ async def connected_adapters(settings: LrsSettings) -> AsyncIterator[Adapters]:
         stack.push_async_callback(store.stop_watching)
         document_store = MongoDocumentStore(db)
         await document_store.create_indexes()
+        activities, agents = MongoActivityStore(db), MongoAgentStore(db)
+        await activities.create_indexes()
+        await agents.create_indexes()
         bus = KafkaEventBus(
             settings.kafka_bootstrap,
             linger_ms=settings.producer_linger_ms,
@@ -110,6 +132,9 @@ async def connected_adapters(settings: LrsSettings) -> AsyncIterator[Adapters]:
             bus=bus,
             credentials=MongoCredentialStore(db),
             documents=document_store,
+            attachments=MongoAttachmentStore(db),
+            activities=activities,
+            agents=agents,
         )
 
 
@@ -139,6 +164,7 @@ def create_app(
     install_error_handlers(app)
     for router in (about.router, statements.router, documents.router, health.router):
         app.include_router(router)
+    app.include_router(agents_activities.router)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],
@@ -146,5 +172,6 @@ def create_app(
         allow_headers=["*"],
         expose_headers=EXPOSED_HEADERS,
     )
-    app.add_middleware(EdgeMiddleware)
+    app.add_middleware(AlternateSyntaxMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(EdgeMiddleware, default_version=settings.default_xapi_version)
     return app

@@ -9,7 +9,15 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from lrs.ports import CredentialStore, DocumentStore, EventBus, Principal, StatementStore
+from lrs.ports import (
+    ActivityStore,
+    AgentStore,
+    CredentialStore,
+    DocumentStore,
+    EventBus,
+    Principal,
+    StatementStore,
+)
 from lrs.services import read
 from lrs.services.auth import Authenticator, authorize
 from lrs.services.ingest import IngestDeps
@@ -32,6 +40,8 @@ class Services:
     read: ReadDeps
     clock: Callable[[], datetime]
     documents: DocumentStore
+    activities: ActivityStore
+    agents: AgentStore
 
 
 def get_services(request: Request) -> Services:

@@ -12,17 +12,22 @@ from lrs import metrics
 VERSION_HEADER = b"x-experience-api-version"
 
 
-def response_version(request_header: bytes | None) -> bytes:
+def response_version(request_header: bytes | None, default: bytes) -> bytes:
     """Communication 3.3: every response carries the version; we answer in the latest patch of
-    the requested minor version (2.0.0 for 2.0.x requests, otherwise 1.0.3)."""
-    if request_header and request_header.strip().startswith(b"2."):
+    the requested minor version (2.0.0 for 2.0.x, 1.0.3 for 1.0.x), and with `default` when
+    the request named none (or one we do not speak)."""
+    value = (request_header or b"").strip()
+    if value.startswith(b"2.0"):
         return b"2.0.0"
-    return b"1.0.3"
+    if value.startswith(b"1.0"):
+        return b"1.0.3"
+    return default
 
 
 class EdgeMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, default_version: str = "2.0.0") -> None:
         self.app = app
+        self.default_version = default_version.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -30,7 +35,7 @@ class EdgeMiddleware:
             return
         started = time.perf_counter()
         requested = dict(scope["headers"]).get(VERSION_HEADER)
-        version = response_version(requested)
+        version = response_version(requested, self.default_version)
         status = 500
 
         async def send_with_headers(message: Message) -> None:

@@ -8,19 +8,21 @@ content is reported as 409 here too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from lrs import metrics
 from lrs.codec import encode_accepted
-from lrs.ports import AcceptedStatement, EventBus, Principal, StatementStore
+from lrs.ports import AcceptedStatement, AttachmentStore, EventBus, Principal, StatementStore
 from lrs.settings import AckMode
+from lrs.xapi.attachments import AttachmentPayload, check_attachments, signed_statement_parts
 from lrs.xapi.canonical import canonicalize
 from lrs.xapi.equivalence import statements_equivalent
 from lrs.xapi.errors import DuplicateStatementId, Issue, StatementConflict, Unavailable
 from lrs.xapi.ifi import actor_ifi
+from lrs.xapi.signature import verify_signature
 from lrs.xapi.validation import validate_statements
 
 
@@ -30,6 +32,7 @@ class IngestDeps:
 
     store: StatementStore
     bus: EventBus
+    attachments: AttachmentStore
     clock: Callable[[], datetime]
     new_id: Callable[[], str]
     topic: str
@@ -43,11 +46,23 @@ def truncate_to_millis(moment: datetime) -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
+def check_request(
+    raws: Sequence[Any], payloads: Mapping[str, AttachmentPayload], spec_version: str
+) -> None:
+    """Every rule on the statements as sent: Data 2 (validation), Communication 1.5.2 (every
+    attachment has its part or a fileUrl, every part is used, hashes match) and Data 2.6 (a
+    signature attachment holds a valid JWS of this very statement)."""
+    validate_statements(list(raws), version=spec_version)
+    check_attachments(raws, payloads)
+    for raw in raws:
+        for _, signature in signed_statement_parts(raw, payloads):
+            verify_signature(raw, signature.data)
+
+
 def prepare(
     raws: Sequence[Any], principal: Principal, spec_version: str, deps: IngestDeps
 ) -> list[AcceptedStatement]:
-    """Validate and canonicalise a request's statements (pure; raises on the first bad one)."""
-    validate_statements(list(raws), version=spec_version)
+    """Canonicalise a request's checked statements and reject repeated ids (pure)."""
     stored = truncate_to_millis(deps.clock())
     records = []
     for raw in raws:
@@ -79,12 +94,23 @@ def _reject_duplicate_ids(records: Sequence[AcceptedStatement]) -> None:
 
 
 async def ingest(
-    raws: Sequence[Any], principal: Principal, spec_version: str, deps: IngestDeps
+    raws: Sequence[Any],
+    principal: Principal,
+    spec_version: str,
+    deps: IngestDeps,
+    payloads: Mapping[str, AttachmentPayload] | None = None,
 ) -> list[str]:
-    """Accept statements all-or-nothing; return their ids in request order."""
+    """Accept statements all-or-nothing; return their ids in request order.
+
+    Attachment bytes are stored (content-addressed) before the statements are produced, so a
+    statement on the topic never refers to bytes the LRS does not have.
+    """
+    payloads = payloads or {}
+    check_request(raws, payloads, spec_version)
     records = prepare(raws, principal, spec_version, deps)
     new = await _drop_already_stored(records, deps)
     if new:
+        await deps.attachments.put_many(principal.tenant, list(payloads.values()))
         await deps.bus.publish(deps.topic, [encode_accepted(r, source=deps.source) for r in new])
         if deps.ack_mode == "stored":
             await _wait_until_stored(new, deps)

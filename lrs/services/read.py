@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from lrs.ports import Principal, StatementStore
+from lrs.ports import AttachmentStore, Principal, StatementStore
+from lrs.xapi.attachments import AttachmentPayload
 from lrs.xapi.errors import NotFound
 from lrs.xapi.formatting import format_statement
 from lrs.xapi.query import StatementQuery
@@ -19,6 +20,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 @dataclass(frozen=True)
 class ReadDeps:
     store: StatementStore
+    attachments: AttachmentStore
     topic: str
     partitions: int
     consistency_margin: timedelta
@@ -69,3 +71,15 @@ async def get_many(
         next_params["cursor"] = page.next_cursor.encode()
         result["more"] = "/xapi/statements?" + urlencode(next_params)
     return result
+
+
+async def attachments_of(
+    deps: ReadDeps, principal: Principal, statements: Sequence[Mapping[str, Any]]
+) -> list[AttachmentPayload]:
+    """The stored attachment bytes the returned statements refer to by SHA-2 (each once)."""
+    wanted: list[str] = []
+    for statement in statements:
+        for holder in (statement, statement.get("object") or {}):
+            wanted += [a["sha2"] for a in holder.get("attachments") or [] if a.get("sha2")]
+    found = await deps.attachments.get_many(principal.tenant, list(dict.fromkeys(wanted)))
+    return [found[sha2] for sha2 in dict.fromkeys(wanted) if sha2 in found]

@@ -358,12 +358,22 @@ def put_needs_precondition(resource: Resource, version: str) -> bool:
 def check_put(
     pre: Preconditions, current_etag: str | None, *, resource: Resource, version: str
 ) -> None:
-    """Preconditions of a PUT, and Communication 3.1's 409 for a PUT without either header to
-    a document that exists (the response explains how to resolve it)."""
+    """Preconditions of a PUT. Without either header (Communication 3.1): to a document that
+    exists, 409 explaining how to resolve it; to a new profile document, 400, because a client
+    MUST send If-Match or If-None-Match to the profile resources (as ADL's 1.0.3 suite checks).
+    """
     check_preconditions(pre, current_etag)
-    if current_etag is not None and not pre.given and put_needs_precondition(resource, version):
+    if pre.given or not put_needs_precondition(resource, version):
+        return
+    if current_etag is not None:
         raise Conflict(
             "the document already exists and the PUT carried neither If-Match nor If-None-Match:"
             " GET the document to check its current state, then PUT again with If-Match set to"
             " its ETag (Communication 3.1)"
+        )
+    if resource is not Resource.STATE:
+        raise InvalidDocument(
+            "a PUT to a profile resource must carry If-Match (with the document's ETag) or"
+            ' If-None-Match: "*" for a new document (Communication 3.1)',
+            [Issue("If-Match", "precondition-required", "neither If-Match nor If-None-Match")],
         )

@@ -28,6 +28,7 @@ class StatementIndex:
     related_activities: list[str]
     registration: str | None
     voids: str | None
+    ref: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -38,6 +39,7 @@ class StatementIndex:
             "related_activities": self.related_activities,
             "registration": self.registration,
             "voids": self.voids,
+            "ref": self.ref,
         }
 
 
@@ -58,11 +60,8 @@ def index_statement(statement: Mapping[str, Any]) -> StatementIndex:
     related_agents = _dedupe(_related_agents(statement))
     registration = (statement.get("context") or {}).get("registration")
     is_activity = _is_activity(obj)
-    voids = (
-        obj.get("id")
-        if verb_id == VOIDED_VERB and obj.get("objectType") == "StatementRef"
-        else None
-    )
+    is_ref = obj.get("objectType") == "StatementRef" and bool(obj.get("id"))
+    ref = str(obj["id"]).lower() if is_ref else None
     return StatementIndex(
         agents=agents,
         related_agents=related_agents,
@@ -70,7 +69,8 @@ def index_statement(statement: Mapping[str, Any]) -> StatementIndex:
         activity=str(obj["id"]) if is_activity and "id" in obj else None,
         related_activities=_dedupe(_related_activities(statement)),
         registration=str(registration).lower() if registration else None,
-        voids=str(voids).lower() if voids else None,
+        voids=ref if verb_id == VOIDED_VERB else None,
+        ref=ref,
     )
 
 

@@ -100,6 +100,7 @@ async def test_kill_9_of_persist_under_serve_loses_nothing(
     persist = [p for p in children_of(process.pid) if "consume persist" in command_of(p)]
     assert len(persist) == 1
     acknowledged: list[str] = []
+    hundred_acknowledged = asyncio.Event()
 
     async with httpx.AsyncClient(base_url=base, headers=H, timeout=60) as client:
 
@@ -109,10 +110,11 @@ async def test_kill_9_of_persist_under_serve_loses_nothing(
                 response = await client.post("/xapi/statements", json=batch)
                 assert response.status_code == 200, response.text
                 acknowledged.extend(response.json())
+                if len(acknowledged) >= 100:
+                    hundred_acknowledged.set()
 
         writers = asyncio.gather(*(stream(w) for w in range(4)))
-        while len(acknowledged) < 100:
-            await asyncio.sleep(0.05)
+        await hundred_acknowledged.wait()
         os.kill(persist[0], signal.SIGKILL)
         await writers
         stored: list[str] = []

@@ -17,6 +17,7 @@ from consumers.persist import PersistHandler
 from consumers.runner import Runner, RunnerConfig
 from lrs import topics
 from lrs.adapters.kafka_bus import ensure_topics
+from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
 from lrs.adapters.mongo_store import MongoCredentialStore, MongoStatementStore, connect
 from lrs.api.app import create_app
 from lrs.services.auth import ensure_bootstrap_credential
@@ -86,6 +87,7 @@ async def running_persister(settings: LrsSettings) -> AsyncIterator[Persister]:
     assert settings.kafka_bootstrap
     assert settings.mongodb_uri
     client = connect(settings.mongodb_uri)
+    db = client[settings.mongodb_database]
     runner = Runner(
         RunnerConfig(
             bootstrap=settings.kafka_bootstrap,
@@ -93,7 +95,7 @@ async def running_persister(settings: LrsSettings) -> AsyncIterator[Persister]:
             group_id=f"{settings.consumer_group_prefix}-persist",
             session_timeout_ms=settings.consumer_session_timeout_ms,
         ),
-        PersistHandler(MongoStatementStore(client[settings.mongodb_database])),
+        PersistHandler(MongoStatementStore(db), MongoActivityStore(db), MongoAgentStore(db)),
     )
     persister = Persister(runner, asyncio.create_task(runner.run()))
     try:

@@ -47,7 +47,7 @@ def test_every_lrs_variable_is_a_setting(compose: dict[str, Any]) -> None:
         assert not unknown, f"{name} sets variables the code never reads: {unknown}"
         settings = LrsSettings(**{k[4:].lower(): v for k, v in env.items()})
         assert settings.kafka_bootstrap == "kafka:9092"
-        assert settings.mongodb_uri and settings.mongodb_uri.startswith("mongodb://mongo:27017")
+        assert str(settings.mongodb_uri).startswith("mongodb://mongo:27017")
 
 
 def test_services_run_existing_commands(compose: dict[str, Any]) -> None:

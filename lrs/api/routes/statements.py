@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from lrs.api.deps import ServicesDep, ThroughDep, VersionDep, read_body, scope_guard
-from lrs.api.headers import json_response
+from lrs.api.headers import json_response, last_modified, multipart_response
 from lrs.ports import Principal
 from lrs.services import read
 from lrs.services.ingest import ingest
+from lrs.xapi.bodies import as_statement_list, parse_statement_body
 from lrs.xapi.errors import BadRequest
 from lrs.xapi.formatting import parse_accept_language
 from lrs.xapi.query import parse_query
@@ -22,24 +22,9 @@ Writer = Annotated[Principal, Depends(scope_guard("statements/write"))]
 Reader = Annotated[Principal, Depends(scope_guard("statements/read"))]
 
 
-def parse_json_body(body: bytes) -> Any:
-    """Communication 2.1.2: the body must be a statement object or an array of statements."""
-    if not body.strip():
-        raise BadRequest("request body is empty: expected a statement or an array of statements")
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc}") from None
-
-
-def as_statement_list(doc: Any) -> list[Any]:
-    if isinstance(doc, list):
-        if not doc:
-            raise BadRequest("the statement array is empty")
-        return doc
-    if isinstance(doc, dict):
-        return [doc]
-    raise BadRequest("request body must be a statement object or an array of statements")
+async def _statement_body(request: Request, services: ServicesDep) -> tuple[Any, dict[str, Any]]:
+    body = await read_body(request, services.settings.max_body_bytes)
+    return parse_statement_body(request.headers.get("content-type"), body)
 
 
 @router.post("/statements")
@@ -47,9 +32,8 @@ async def post_statements(
     request: Request, services: ServicesDep, version: VersionDep, who: Writer
 ) -> Response:
     """Store one or many statements; answer with their ids (Communication 2.1.2)."""
-    body = await read_body(request, services.settings.max_body_bytes)
-    statements = as_statement_list(parse_json_body(body))
-    ids = await ingest(statements, who, version, services.ingest)
+    doc, payloads = await _statement_body(request, services)
+    ids = await ingest(as_statement_list(doc), who, version, services.ingest, payloads)
     return json_response(ids)
 
 
@@ -61,12 +45,12 @@ async def put_statement(
     statement_id = request.query_params.get("statementId")
     if not statement_id:
         raise BadRequest("PUT statements requires the statementId parameter (Communication 2.1.1)")
-    statement = parse_json_body(await read_body(request, services.settings.max_body_bytes))
+    statement, payloads = await _statement_body(request, services)
     if not isinstance(statement, dict):
         raise BadRequest("PUT statements takes a single statement object")
     if "id" in statement and str(statement["id"]).lower() != statement_id.lower():
         raise BadRequest("the statement's id differs from the statementId parameter")
-    await ingest([{**statement, "id": statement_id}], who, version, services.ingest)
+    await ingest([{**statement, "id": statement_id}], who, version, services.ingest, payloads)
     return Response(status_code=204)
 
 
@@ -78,9 +62,14 @@ async def get_statements(
     params = dict(request.query_params)
     query = parse_query(params, max_limit=services.settings.statement_page_limit)
     languages = parse_accept_language(request.headers.get("accept-language"))
-    deps = services.read
     if query.is_single:
-        result: Any = await read.get_one(deps, who, query, languages)
+        result: Any = await read.get_one(services.read, who, query, languages)
+        statements = [result]
     else:
-        result = await read.get_many(deps, who, query, languages, params)
-    return json_response(result, consistent_through=through)
+        result = await read.get_many(services.read, who, query, languages, params)
+        statements = result["statements"]
+    headers = last_modified(statements)
+    if query.attachments:
+        payloads = await read.attachments_of(services.read, who, statements)
+        return multipart_response(result, payloads, through, headers)
+    return json_response(result, consistent_through=through, headers=headers)

@@ -296,4 +296,15 @@ def test_as_dict_has_every_field() -> None:
         "related_activities": [act_id("course")],
         "registration": REGISTRATION.lower(),
         "voids": None,
+        "ref": None,
     }
+
+
+def test_statement_ref_object_is_recorded_as_ref_and_only_voiding_as_voids() -> None:
+    target = "6BA7B810-9DAD-11D1-80B4-00C04FD430C8"
+    ref = {"objectType": "StatementRef", "id": target}
+    plain = index_statement(statement(obj=ref))
+    assert plain.ref == target.lower()
+    assert plain.voids is None
+    voiding = index_statement(statement(verb="http://adlnet.gov/expapi/verbs/voided", obj=ref))
+    assert voiding.ref == voiding.voids == target.lower()

@@ -12,40 +12,16 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import NameOID
 
 from lrs.xapi.attachments import AttachmentPayload, signed_statement_parts
 from lrs.xapi.errors import InvalidStatement
 from lrs.xapi.signature import verify_signature
+from tests.support.jws import b64url, sign
 
 SIGNATURE_USAGE = "http://adlnet.gov/expapi/attachments/signature"
-HASHES: dict[str, hashes.HashAlgorithm] = {
-    "RS256": hashes.SHA256(),
-    "RS384": hashes.SHA384(),
-    "RS512": hashes.SHA512(),
-}
-
-# --- a tiny JWS signer (RFC 7515 compact serialization, RSASSA-PKCS1-v1_5) -----------------
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def sign(
-    payload: bytes | dict[str, Any],
-    key: rsa.RSAPrivateKey,
-    alg: str = "RS256",
-    header: dict[str, Any] | None = None,
-) -> bytes:
-    """Sign like a Learning Record Provider; `header` extras are merged into {"alg": alg}."""
-    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    signing_input = f"{b64url(json.dumps({'alg': alg, **(header or {})}).encode())}.{b64url(raw)}"
-    digest = HASHES.get(alg, hashes.SHA256())
-    signature = key.sign(signing_input.encode(), padding.PKCS1v15(), digest)
-    return f"{signing_input}.{b64url(signature)}".encode()
 
 
 def certificate_for(private_key: CertificateIssuerPrivateKeyTypes) -> x509.Certificate:

@@ -1,0 +1,50 @@
+"""In-memory Activity and Agent stores: the reference fakes of `lrs.ports.ActivityStore` and
+`AgentStore` (same merge rules as `lrs.adapters.mongo_definitions`), and the default of
+`lrs.api.app.Adapters` for tests that build the app on fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from lrs.ports import AcceptedStatement, KnownAgent
+from lrs.xapi.definitions import activities_in, agents_in, merge_definition
+
+
+class InMemoryActivityStore:
+    def __init__(self) -> None:
+        self._definitions: dict[tuple[str, str], dict[str, Any]] = {}
+
+    async def merge(self, records: Sequence[AcceptedStatement]) -> None:
+        for record in records:
+            for seen in activities_in(record.statement):
+                key = (record.tenant, seen.activity_id)
+                current = self._definitions.get(key, {})
+                self._definitions[key] = merge_definition(current, seen.definition)
+
+    async def get(self, tenant: str, activity_id: str) -> dict[str, Any] | None:
+        definition = self._definitions.get((tenant, activity_id))
+        return dict(definition) if definition is not None else None
+
+    async def ping(self) -> None:
+        return None
+
+
+class InMemoryAgentStore:
+    def __init__(self) -> None:
+        self._agents: dict[tuple[str, str], KnownAgent] = {}
+
+    async def merge(self, records: Sequence[AcceptedStatement]) -> None:
+        for record in records:
+            for seen in agents_in(record.statement):
+                key = (record.tenant, seen.ifi)
+                known = self._agents.setdefault(key, KnownAgent(seen.identifier, []))
+                if seen.name is not None and seen.name not in known.names:
+                    known.names.append(seen.name)
+
+    async def get(self, tenant: str, ifi: str) -> KnownAgent | None:
+        known = self._agents.get((tenant, ifi))
+        return KnownAgent(known.identifier, list(known.names)) if known else None
+
+    async def ping(self) -> None:
+        return None

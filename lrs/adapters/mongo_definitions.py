@@ -1,0 +1,203 @@
+"""MongoDB adapters for the Activities and Agents Resources (xAPI Communication 2.4, 2.5),
+written by the persist consumer before it inserts a batch's statements (so a statement that
+can be read has its Activities and Agents already merged) and read by the API.
+
+One Activity is one document, one Agent (one canonical IFI) is one document::
+
+    activities: {_id: "<tenant>/<activity id>", tenant, id,
+                 definition: {name: {<lang>: ...}, description: {...}, type, moreInfo,
+                              interactionType, correctResponsesPattern, choices, ...},
+                 extensions: {<encoded IRI>: "<the value as JSON text>"}}
+    agents:     {_id: "<tenant>/<ifi>", tenant, ifi, identifier: {mbox: ...}, names: [...]}
+
+Every change is one atomic update of the document, field by field, never read-modify-write:
+``$set`` per language-map entry (``definition.name.<lang>``), ``$set`` per scalar or list
+property (``definition.type``, ``definition.choices``: the latest seen wins), ``$set`` per
+extension (``extensions.<encoded IRI>``) and ``$addToSet`` of names. Concurrent batches touching
+one Activity therefore never lose each other's entries, and replaying a batch changes nothing.
+
+Field names: language tags cannot contain ``.`` or ``$``, but extension keys are IRIs full of
+dots, and extension values are any JSON (keys with dots or dollars included). So extension keys
+are percent-encoded (``%`` -> ``%25``, ``.`` -> ``%2E``, ``$`` -> ``%24``; reversible) and
+values are kept as JSON text; the same key encoding is applied to language tags as a safeguard
+(a no-op for valid tags).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import orjson
+from pymongo import ASCENDING, IndexModel, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
+
+from lrs.ports import AcceptedStatement, KnownAgent
+from lrs.xapi.definitions import EXTENSIONS, LANGUAGE_MAPS, activities_in, agents_in
+
+DUPLICATE_KEY = 11000
+UPSERT_ATTEMPTS = 5
+Doc = dict[str, Any]
+
+
+def encode_key(key: str) -> str:
+    """A map key as a MongoDB field name: no ``.``, no ``$`` (reversible)."""
+    return key.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
+
+
+def decode_key(field: str) -> str:
+    return field.replace("%24", "$").replace("%2E", ".").replace("%25", "%")
+
+
+def doc_id(tenant: str, key: str) -> str:
+    return f"{tenant}/{key}"
+
+
+def definition_sets(definition: Mapping[str, Any]) -> Doc:
+    """The ``$set`` fields merging one statement's definition (see module docstring)."""
+    sets: Doc = {}
+    for prop, value in definition.items():
+        if prop in LANGUAGE_MAPS:
+            for tag, text in _items(value):
+                sets[f"definition.{prop}.{encode_key(tag)}"] = text
+        elif prop == EXTENSIONS:
+            for iri, ext in _items(value):
+                sets[f"extensions.{encode_key(iri)}"] = orjson.dumps(ext).decode()
+        else:
+            sets[f"definition.{encode_key(prop)}"] = value
+    return sets
+
+
+def _items(value: Any) -> Iterable[tuple[str, Any]]:
+    return value.items() if isinstance(value, Mapping) else ()
+
+
+def activity_updates(records: Iterable[AcceptedStatement]) -> list[UpdateOne]:
+    """One upsert per Activity of the batch; later statements' values win within the batch."""
+    merged: dict[str, tuple[Doc, Doc]] = {}
+    for record in records:
+        for seen in activities_in(record.statement):
+            key = doc_id(record.tenant, seen.activity_id)
+            on_insert = {"tenant": record.tenant, "id": seen.activity_id}
+            merged.setdefault(key, (on_insert, {}))[1].update(definition_sets(seen.definition))
+    return [
+        UpdateOne({"_id": key}, _update(on_insert, sets), upsert=True)
+        for key, (on_insert, sets) in merged.items()
+    ]
+
+
+def agent_updates(records: Iterable[AcceptedStatement]) -> list[UpdateOne]:
+    """One upsert per Agent of the batch, adding the names it was given."""
+    merged: dict[str, tuple[Doc, list[str]]] = {}
+    for record in records:
+        for seen in agents_in(record.statement):
+            key = doc_id(record.tenant, seen.ifi)
+            on_insert = {"tenant": record.tenant, "ifi": seen.ifi, "identifier": seen.identifier}
+            names = merged.setdefault(key, (on_insert, []))[1]
+            if seen.name is not None and seen.name not in names:
+                names.append(seen.name)
+    return [
+        UpdateOne({"_id": key}, _update(on_insert, {}, names), upsert=True)
+        for key, (on_insert, names) in merged.items()
+    ]
+
+
+def _update(on_insert: Doc, sets: Doc, names: list[str] | None = None) -> Doc:
+    update: Doc = {"$setOnInsert": on_insert}
+    if sets:
+        update["$set"] = sets
+    if names:
+        update["$addToSet"] = {"names": {"$each": names}}
+    return update
+
+
+def definition_of(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The canonical definition kept in an `activities` document."""
+    definition: dict[str, Any] = {}
+    for prop, value in (doc.get("definition") or {}).items():
+        if prop in LANGUAGE_MAPS and isinstance(value, Mapping):
+            definition[prop] = {decode_key(tag): text for tag, text in value.items()}
+        else:
+            definition[decode_key(prop)] = value
+    extensions = doc.get("extensions") or {}
+    if extensions:
+        definition[EXTENSIONS] = {decode_key(k): orjson.loads(v) for k, v in extensions.items()}
+    return definition
+
+
+async def upsert_all(collection: AsyncCollection[Doc], updates: Sequence[UpdateOne]) -> None:
+    """Unordered bulk upserts. Two writers upserting the same new document at once can make
+    one fail with a duplicate key; by then the document exists, so the failed updates are
+    simply sent again (they are idempotent)."""
+    pending = list(updates)
+    for attempt in range(UPSERT_ATTEMPTS):
+        if not pending:
+            return
+        try:
+            await collection.bulk_write(pending, ordered=False)
+            return
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if attempt == UPSERT_ATTEMPTS - 1 or any(
+                e.get("code") != DUPLICATE_KEY for e in errors
+            ):
+                raise
+            pending = [pending[int(e["index"])] for e in errors]
+
+
+class MongoActivityStore:
+    """ActivityStore on MongoDB: the `activities` collection."""
+
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._db = db
+        self._activities: AsyncCollection[Doc] = db["activities"]
+
+    async def create_indexes(self) -> None:
+        await self._activities.create_indexes(
+            [IndexModel([("tenant", ASCENDING), ("id", ASCENDING)], name="tenant_id", unique=True)]
+        )
+
+    async def merge(self, records: Sequence[AcceptedStatement]) -> None:
+        await upsert_all(self._activities, activity_updates(records))
+
+    async def get(self, tenant: str, activity_id: str) -> dict[str, Any] | None:
+        doc = await self._activities.find_one(
+            {"_id": doc_id(tenant, activity_id), "tenant": tenant, "id": activity_id}
+        )
+        return definition_of(doc) if doc else None
+
+    async def ping(self) -> None:
+        await self._db.command("ping")
+
+
+class MongoAgentStore:
+    """AgentStore on MongoDB: the `agents` collection."""
+
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._db = db
+        self._agents: AsyncCollection[Doc] = db["agents"]
+
+    async def create_indexes(self) -> None:
+        await self._agents.create_indexes(
+            [
+                IndexModel(
+                    [("tenant", ASCENDING), ("ifi", ASCENDING)], name="tenant_ifi", unique=True
+                )
+            ]
+        )
+
+    async def merge(self, records: Sequence[AcceptedStatement]) -> None:
+        await upsert_all(self._agents, agent_updates(records))
+
+    async def get(self, tenant: str, ifi: str) -> KnownAgent | None:
+        doc = await self._agents.find_one(
+            {"_id": doc_id(tenant, ifi), "tenant": tenant, "ifi": ifi}
+        )
+        if doc is None:
+            return None
+        return KnownAgent(identifier=doc["identifier"], names=list(doc.get("names") or []))
+
+    async def ping(self) -> None:
+        await self._db.command("ping")

@@ -1,0 +1,58 @@
+"""The Agents and Activities Resources (xAPI Communication 2.4, 2.5): thin handlers over
+lrs.services.definitions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from lrs.api.deps import PrincipalDep, ServicesDep, VersionDep
+from lrs.ports import Principal
+from lrs.services import definitions
+from lrs.xapi.agents import parse_agent_query
+from lrs.xapi.definitions import parse_activity_query
+from lrs.xapi.documents import etag_of
+
+router = APIRouter(prefix="/xapi")
+READ_METHODS = ["GET", "HEAD"]
+
+
+def reader(who: PrincipalDep) -> Principal:
+    definitions.authorize_read(who)
+    return who
+
+
+Reader = Annotated[Principal, Depends(reader)]
+
+
+def object_response(body: Any, head: bool) -> Response:
+    """JSON with the ETag Communication 3.1 asks of every GET response (SHA-1 of the body);
+    for HEAD the same headers without the body (Communication 1.1)."""
+    content = orjson.dumps(body)
+    headers = {"ETag": etag_of(content)}
+    if head:
+        headers["Content-Length"] = str(len(content))
+    return Response(b"" if head else content, 200, headers, media_type="application/json")
+
+
+@router.api_route("/agents", methods=READ_METHODS)
+async def get_agent(
+    request: Request, services: ServicesDep, version: VersionDep, who: Reader
+) -> Response:
+    """The Person Object of the Agent given as `agent` (Communication 2.4)."""
+    agent = parse_agent_query(request.query_params.multi_items(), version)
+    person = await definitions.get_person(services.agents, who, agent)
+    return object_response(person, request.method == "HEAD")
+
+
+@router.api_route("/activities", methods=READ_METHODS)
+async def get_activity(
+    request: Request, services: ServicesDep, version: VersionDep, who: Reader
+) -> Response:
+    """The canonical Activity Object of `activityId` (Communication 2.5)."""
+    activity_id = parse_activity_query(request.query_params.multi_items())
+    activity = await definitions.get_activity(services.activities, who, activity_id)
+    return object_response(activity, request.method == "HEAD")

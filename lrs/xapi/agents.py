@@ -1,0 +1,59 @@
+"""A lone Agent, as the `agent` parameter of the Agents Resource gives it (Communication 2.4):
+"a normal Agent Object with a single identifier and no arrays. It is not a Person Object, nor
+is it a Group." It is checked by the same schema rules as an Agent inside a statement
+(``schemas/xapi/<version>/actor.json#/$defs/agent``, xAPI Data 2.4.2.1)."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+import jsonschema_rs
+
+from lrs.xapi._validation_schema import _explain, load_schemas, schema_uri
+from lrs.xapi.definitions import AgentSighting, agent_sighting, single_param
+from lrs.xapi.errors import BadRequest, Issue
+
+
+@lru_cache(maxsize=2)
+def _agent_validator(version: str) -> Any:
+    docs = load_schemas(version)
+    root = {"$ref": schema_uri(version, "actor") + "#/$defs/agent"}
+    registry = jsonschema_rs.Registry(list(docs.items()))
+    return jsonschema_rs.Draft202012Validator(root, registry=registry)
+
+
+def agent_issues(doc: object, version: str, prefix: str = "$") -> list[Issue]:
+    """Every problem of `doc` as an Agent of xAPI `version` (empty when valid)."""
+    validator = _agent_validator(version)
+    try:
+        if validator.is_valid(doc):
+            return []
+    except (ValueError, TypeError, RecursionError):
+        return [Issue(prefix, "not-json", "is not a JSON document (xAPI Data 2.2)")]
+    return [
+        issue for error in validator.iter_errors(doc) for issue in _explain(version, error, prefix)
+    ]
+
+
+def validate_agent(doc: object, version: str) -> None:
+    """Raise BadRequest unless `doc` is a valid Agent (Data 2.4.2.1: exactly one IFI, ...)."""
+    issues = agent_issues(doc, version, "agent")
+    if issues:
+        first = issues[0]
+        raise BadRequest(f"{first.path}: {first.message}", issues)
+
+
+def parse_agent_query(items: list[tuple[str, str]], version: str) -> AgentSighting:
+    """The `agent` parameter of GET agents: required, JSON, a valid Agent (Communication 2.4;
+    anything else is 400 Bad Request, Communication 3.2)."""
+    text = single_param(items, "agent")
+    try:
+        agent = json.loads(text)
+    except ValueError:
+        raise BadRequest("the agent parameter is not valid JSON") from None
+    validate_agent(agent, version)
+    sighting = agent_sighting(agent)
+    assert sighting is not None  # a valid Agent has exactly one IFI
+    return sighting

@@ -1,0 +1,173 @@
+"""The StatementStore contract, run against every implementation: the in-memory reference and
+the MongoDB adapter on the real (embedded) MongoDB-wire store."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from lrs.adapters.memory import InMemoryStatementStore
+from lrs.adapters.mongo_store import MongoStatementStore, connect
+from lrs.ports import AcceptedStatement, StatementStore
+from lrs.xapi.ifi import actor_ifi
+from lrs.xapi.index import agent_key
+from lrs.xapi.query import StatementQuery
+from tests.conftest import Infra
+from tests.support.factories import activity, agent, statement, voiding
+
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+REF = "StatementRef"
+
+
+def record(doc: dict[str, Any], n: int = 0, tenant: str = "acme") -> AcceptedStatement:
+    stored = T0 + timedelta(seconds=n)
+    full = {**doc, "stored": stored.isoformat(), "authority": agent("auth"), "version": "1.0.0"}
+    return AcceptedStatement(tenant, full, stored, actor_ifi(full["actor"]))
+
+
+@pytest.fixture(params=["memory", "mongo"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[StatementStore]:
+    if request.param == "memory":
+        yield InMemoryStatementStore()
+        return
+    infra: Infra = request.getfixturevalue("infra")
+    client = connect(infra.mongodb_uri)
+    mongo = MongoStatementStore(client[f"contract_{uuid.uuid4().hex[:8]}"])
+    await mongo.create_indexes()
+    try:
+        yield mongo
+    finally:
+        await client.close()
+
+
+def ids(statements: list[dict[str, Any]]) -> list[str]:
+    return [s["id"] for s in statements]
+
+
+async def everything(store: StatementStore, **filters: Any) -> list[str]:
+    page = await store.query("acme", StatementQuery(limit=1000, **filters))
+    return ids(page.statements)
+
+
+async def test_insert_is_idempotent_and_reports_duplicates(store: StatementStore) -> None:
+    first = record(statement())
+    report = await store.insert_many([first, first])
+    assert report.inserted == 1
+    again = await store.insert_many([first])
+    assert again.inserted == 0
+    assert [d.incoming.statement_id for d in again.duplicates] == [first.statement_id]
+    assert again.duplicates[0].existing["id"] == first.statement_id
+
+
+async def test_get_is_tenant_scoped(store: StatementStore) -> None:
+    mine = record(statement(), tenant="acme")
+    theirs = record(statement(id=mine.statement_id, verb="failed"), tenant="globex")
+    await store.insert_many([mine, theirs])
+    assert (await store.get_many("acme", [mine.statement_id]))[mine.statement_id] == mine.statement
+    other = await store.get_statement("globex", mine.statement_id, voided=False)
+    assert other == theirs.statement
+    assert await everything(store) == [mine.statement_id]
+
+
+@pytest.mark.parametrize("void_first", [True, False])
+async def test_voiding_in_either_order(store: StatementStore, void_first: bool) -> None:
+    target = record(statement(), 1)
+    void = record(voiding(target.statement_id), 2)
+    for batch in ([void], [target]) if void_first else ([target], [void]):
+        await store.insert_many(batch)
+    assert await store.get_statement("acme", target.statement_id, voided=False) is None
+    assert await store.get_statement("acme", target.statement_id, voided=True) is not None
+    assert await everything(store) == [void.statement_id]
+
+
+async def test_a_voiding_statement_is_never_voided(store: StatementStore) -> None:
+    first_void = record(voiding(str(uuid.uuid4())), 1)
+    second_void = record(voiding(first_void.statement_id), 2)
+    await store.insert_many([first_void, second_void])
+    assert await store.get_statement("acme", first_void.statement_id, voided=False) is not None
+
+
+async def test_filters(store: StatementStore) -> None:
+    course, other = activity("course/a"), activity("course/b")
+    reg = str(uuid.uuid4())
+    a = record(statement(learner="a", verb="passed", obj=course), 1)
+    b = record(statement(learner="b", verb="failed", obj=other, context=False), 2)
+    b.statement["context"] = {"registration": reg, "contextActivities": {"parent": [course]}}
+    await store.insert_many([a, b])
+    learner_a = agent_key(agent("a"))
+    assert await everything(store, agent=learner_a) == [a.statement_id]
+    assert await everything(store, verb=a.statement["verb"]["id"]) == [a.statement_id]
+    assert await everything(store, activity=course["id"]) == [a.statement_id]
+    assert await everything(store, activity=course["id"], related_activities=True) == [
+        b.statement_id,
+        a.statement_id,
+    ]
+    assert await everything(store, registration=reg) == [b.statement_id]
+    assert await everything(store, since=T0 + timedelta(seconds=1)) == [b.statement_id]
+    assert await everything(store, until=T0 + timedelta(seconds=1)) == [a.statement_id]
+    assert await everything(store, ascending=True) == [a.statement_id, b.statement_id]
+
+
+@pytest.mark.parametrize("target_first", [True, False])
+async def test_statement_refs_meet_their_targets_filters(
+    store: StatementStore, target_first: bool
+) -> None:
+    """Communication 2.1.3: a statement targeting another (even through a chain) meets the
+    filters the target meets, whatever order they arrive in."""
+    course = activity("course/ref")
+    target = record(statement(learner="ben", verb="passed", obj=course), 1)
+    middle = record(
+        statement(
+            learner="andrew", verb="confirmed", obj={"objectType": REF, "id": target.statement_id}
+        ),
+        2,
+    )
+    top = record(
+        statement(
+            learner="carol", verb="noted", obj={"objectType": REF, "id": middle.statement_id}
+        ),
+        3,
+    )
+    batches = [[target], [top], [middle]] if target_first else [[top], [middle], [target]]
+    for batch in batches:
+        await store.insert_many(batch)
+    expected = [top.statement_id, middle.statement_id, target.statement_id]
+    assert await everything(store, activity=course["id"]) == expected
+    assert await everything(store, agent=agent_key(agent("ben"))) == expected
+    assert await everything(store, agent=agent_key(agent("carol"))) == [top.statement_id]
+
+
+async def test_paging_by_cursor_is_complete_and_disjoint(store: StatementStore) -> None:
+    records = [record(statement(learner=n), n // 2) for n in range(9)]  # pairs share `stored`
+    await store.insert_many(records)
+    seen: list[str] = []
+    query = StatementQuery(limit=2)
+    while True:
+        page = await store.query("acme", query)
+        seen += ids(page.statements)
+        if page.next_cursor is None:
+            break
+        query = query.after(page.next_cursor)
+    assert sorted(seen) == sorted(r.statement_id for r in records)
+    assert len(seen) == len(set(seen))
+
+
+async def test_watermarks_only_move_forward(store: StatementStore) -> None:
+    assert await store.consistent_through("topic", 2) is None
+    await store.record_watermarks("topic", {0: T0, 1: T0 + timedelta(seconds=5)})
+    assert await store.consistent_through("topic", 2) == T0
+    await store.record_watermarks("topic", {0: T0 + timedelta(seconds=9)})
+    await store.record_watermarks("topic", {0: T0 + timedelta(seconds=1)})
+    assert await store.consistent_through("topic", 2) == T0 + timedelta(seconds=5)
+
+
+async def test_wait_stored_returns_what_is_there(store: StatementStore) -> None:
+    present = record(statement())
+    await store.insert_many([present])
+    missing = str(uuid.uuid4())
+    found = await store.wait_stored("acme", [present.statement_id, missing], 0.3)
+    assert list(found) == [present.statement_id]

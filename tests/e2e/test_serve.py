@@ -8,7 +8,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lrs.embedded import free_port
 from tests.support.factories import statement
+from tests.support.serve import serve_lrs
 from tests.support.stack import xapi_headers
 
 pytestmark = pytest.mark.e2e
@@ -39,50 +38,10 @@ def command_of(pid: int) -> str:
         return ""
 
 
-def wait_ready(base: str, process: subprocess.Popen[str], within: float = 60) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "lrs serve exited during start-up"
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError("lrs serve did not become ready")
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "LRS_DATA_DIR": str(tmp_path / "data"),
-        "LRS_HTTP_PORT": str(port),
-        "LRS_BOOTSTRAP_KEY": KEY,
-        "LRS_BOOTSTRAP_SECRET": SECRET,
-        "LRS_CONSUMER_METRICS_PORT": str(free_port()),
-        "LRS_CONSUMER_SESSION_TIMEOUT_MS": "6000",
-    }
-    env.pop("LRS_KAFKA_BOOTSTRAP", None)
-    env.pop("LRS_MONGODB_URI", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lrs", "serve"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base, process)
-        yield base, process
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
-        if process.stdout is not None:
-            process.stdout.close()
+    with serve_lrs(tmp_path / "data", KEY, SECRET) as running:
+        yield running
 
 
 def test_serve_prints_endpoint_and_credential(served: tuple[str, subprocess.Popen[str]]) -> None:

@@ -1,0 +1,67 @@
+"""`lrs serve` as a subprocess, the way a user starts it: embedded broker and store, a fixed
+first credential, a private data directory."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from lrs.embedded import free_port
+
+
+def wait_ready(base: str, process: subprocess.Popen[str], within: float = 60) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "lrs serve exited during start-up"
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError("lrs serve did not become ready")
+
+
+@contextlib.contextmanager
+def serve_lrs(
+    data_dir: Path, key: str, secret: str, **settings: str
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Start `lrs serve`; yield (base URL, process); kill it (and so its children) at the end.
+    Extra LRS_* settings are passed as keyword arguments without the prefix."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "LRS_DATA_DIR": str(data_dir),
+        "LRS_HTTP_PORT": str(port),
+        "LRS_BOOTSTRAP_KEY": key,
+        "LRS_BOOTSTRAP_SECRET": secret,
+        "LRS_CONSUMER_METRICS_PORT": str(free_port()),
+        "LRS_CONSUMER_SESSION_TIMEOUT_MS": "6000",
+        **{f"LRS_{name.upper()}": value for name, value in settings.items()},
+    }
+    env.pop("LRS_KAFKA_BOOTSTRAP", None)
+    env.pop("LRS_MONGODB_URI", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lrs", "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, process)
+        yield base, process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+        if process.stdout is not None:
+            process.stdout.close()

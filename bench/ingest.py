@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,49 +31,19 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lrs.embedded import free_port
 from tests.support.factories import statement
+from tests.support.serve import serve_lrs
 
 KEY, SECRET = "bench", "bench-secret"
 
 
 @contextmanager
 def served(ack_mode: str) -> Iterator[str]:
-    port = free_port()
-    with tempfile.TemporaryDirectory() as data:
-        env = {
-            **os.environ,
-            "LRS_DATA_DIR": data,
-            "LRS_HTTP_PORT": str(port),
-            "LRS_BOOTSTRAP_KEY": KEY,
-            "LRS_BOOTSTRAP_SECRET": SECRET,
-            "LRS_ACK_MODE": ack_mode,
-            "LRS_CONSUMER_METRICS_PORT": str(free_port()),
-        }
-        env.pop("LRS_KAFKA_BOOTSTRAP", None)
-        env.pop("LRS_MONGODB_URI", None)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "lrs", "serve"], env=env, stdout=subprocess.DEVNULL
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_ready(base)
-            yield base
-        finally:
-            process.terminate()
-            process.wait(60)
-
-
-def wait_ready(base: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit("the LRS did not become ready")
+    with (
+        tempfile.TemporaryDirectory() as data,
+        serve_lrs(Path(data), KEY, SECRET, ack_mode=ack_mode) as (base, _),
+    ):
+        yield base
 
 
 def client(base: str, key: str, secret: str) -> httpx.AsyncClient:

@@ -7,7 +7,9 @@ to the dead-letter topic with `StatementConflict`, so they are never silently lo
 Before the insert, the batch's Activity definitions and Agents are merged into their stores
 (Communication 2.4, 2.5): a statement that can be read then has them merged already, so GET
 activities / agents read what was just written in every acknowledgement mode. The merges are
-idempotent, so a replayed batch changes nothing.
+idempotent, so a replayed batch changes nothing. Activity definitions are adopted only from
+statements whose credential holds the `define` scope (the `lrs_define` header, Communication
+4.1); the others' Activities keep what they had, or none (docs/decisions/0005).
 """
 
 from __future__ import annotations
@@ -38,11 +40,11 @@ class PersistHandler:
         decoded: list[tuple[Record, AcceptedStatement]] = []
         for record in records:
             try:
-                decoded.append((record, decode_accepted(record.value)))
+                decoded.append((record, decode_accepted(record.value, record.headers)))
             except UnusableMessage as exc:
                 poison.append(Poison(record, exc))
         accepted_all = [accepted for _, accepted in decoded]
-        await self._activities.merge(accepted_all)
+        await self._activities.merge([a for a in accepted_all if a.define])
         await self._agents.merge(accepted_all)
         report = await self._store.insert_many(accepted_all)
         source = {id(accepted): record for record, accepted in decoded}

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
 from consumers.persist import PersistHandler
+from consumers.progress.learner import LearnerProgressHandler
+from consumers.progress.team import TeamProgressHandler, TeamRegistryHandler
 from consumers.runner import Handler
 from lrs import topics
 from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
+from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.adapters.mongo_store import MongoStatementStore
 from lrs.settings import LrsSettings
 
@@ -33,6 +37,31 @@ def _persist(db: Database, settings: LrsSettings) -> Handler:
     return PersistHandler(MongoStatementStore(db), MongoActivityStore(db), MongoAgentStore(db))
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _progress(db: Database, settings: LrsSettings) -> Handler:
+    return LearnerProgressHandler(MongoProgressStore(db), utc_now, prefix=settings.topic_prefix)
+
+
+def _team_progress(db: Database, settings: LrsSettings) -> Handler:
+    return TeamProgressHandler(MongoProgressStore(db), utc_now, prefix=settings.topic_prefix)
+
+
+def _team_registry(db: Database, settings: LrsSettings) -> Handler:
+    return TeamRegistryHandler(MongoProgressStore(db), utc_now, prefix=settings.topic_prefix)
+
+
+def _progress_batch(settings: LrsSettings) -> int:
+    return settings.progress_batch_max
+
+
 CONSUMERS: dict[str, ConsumerSpec] = {
     "persist": ConsumerSpec("persist", topics.STATEMENTS, _persist),
+    "progress": ConsumerSpec("progress", topics.STATEMENTS, _progress, _progress_batch),
+    "team-progress": ConsumerSpec(
+        "team-progress", topics.TEAM_CHANGES, _team_progress, _progress_batch
+    ),
+    "team-registry": ConsumerSpec("team-registry", topics.TEAMS, _team_registry, _progress_batch),
 }

@@ -1,4 +1,4 @@
-"""The `lrs` command: serve, api, consume, topics."""
+"""The `lrs` command: serve, api, consume, topics, progress, tenants, credentials."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from lrs import admin_cli
 from lrs.settings import LrsSettings, get_settings
 
 
@@ -20,6 +21,10 @@ def _parser() -> argparse.ArgumentParser:
     consume.add_argument("name", help="persist, ... (see consumers/registry.py)")
     topics_cmd = sub.add_parser("topics", help="Kafka topic administration")
     topics_cmd.add_argument("action", choices=["create"])
+    progress = sub.add_parser("progress", help="learner and team progress administration")
+    progress.add_argument("action", choices=["rebuild"], help="recompute from stored statements")
+    progress.add_argument("--tenant", default=None, help="only this tenant (default: all)")
+    admin_cli.add_parsers(sub)
     return parser
 
 
@@ -48,6 +53,12 @@ def _run(args: argparse.Namespace, settings: LrsSettings) -> int:
         return 0
     if args.command == "topics":
         return _create_topics(settings)
+    if args.command == "progress":
+        from consumers.progress.rebuild import rebuild_command
+
+        return asyncio.run(rebuild_command(settings, args.tenant))
+    if args.command in admin_cli.COMMANDS:
+        return admin_cli.run(args, settings)
     return 2
 
 
@@ -62,6 +73,7 @@ def _api(settings: LrsSettings) -> int:
         port=settings.http_port,
         log_level="warning",
         access_log=False,
+        timeout_graceful_shutdown=5,  # open progress streams must not hold a stop
     )
     return 0
 

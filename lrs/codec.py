@@ -2,7 +2,8 @@
 
 Value: JSON described by `schemas/events/statement-accepted.v1.json`. Headers follow
 CloudEvents' Kafka binary mode (`ce_*`) plus `lrs_tenant`, so subscribers can route without
-parsing the value.
+parsing the value, and `lrs_define` (whether the sender holds the `define` scope: the persister
+adopts Activity definitions only from those that do).
 """
 
 from __future__ import annotations
@@ -50,12 +51,16 @@ def encode_accepted(record: AcceptedStatement, *, source: str) -> OutgoingMessag
         (topics.HEADER_CE_TIME, record.stored.isoformat().encode()),
         (topics.HEADER_CONTENT_TYPE, b"application/json"),
         (topics.HEADER_TENANT, record.tenant.encode()),
+        (topics.HEADER_DEFINE, b"1" if record.define else b"0"),
     ]
     return OutgoingMessage(topics.statement_key(record.tenant, record.actor_ifi), value, headers)
 
 
-def decode_accepted(value: bytes | None) -> AcceptedStatement:
-    """Parse and check one record value; raise UnusableMessage when it cannot be used."""
+def decode_accepted(
+    value: bytes | None, headers: Sequence[tuple[str, bytes]] | None = None
+) -> AcceptedStatement:
+    """Parse and check one record value (and its `lrs_define` header); raise UnusableMessage
+    when it cannot be used."""
     if value is None:
         raise UnusableMessage("record has no value")
     try:
@@ -72,6 +77,7 @@ def decode_accepted(value: bytes | None) -> AcceptedStatement:
         statement=doc["statement"],
         stored=datetime.fromisoformat(doc["stored"]),
         actor_ifi=doc["actor_ifi"],
+        define=header(headers, topics.HEADER_DEFINE) != "0",
     )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from lrs.progress.registry import Team
 from lrs.xapi.attachments import AttachmentPayload
 from lrs.xapi.query import Cursor, StatementQuery
 
@@ -27,6 +28,16 @@ class Credential:
 
 
 @dataclass(frozen=True, slots=True)
+class Tenant:
+    """An LRS "store" of one organisation. A disabled tenant's credentials are refused (403)."""
+
+    name: str
+    created_at: datetime
+    label: str = ""
+    disabled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
     """Who is calling: the tenant whose data they reach, their scopes and statement authority."""
 
@@ -44,6 +55,9 @@ class AcceptedStatement:
     statement: dict[str, Any]
     stored: datetime
     actor_ifi: str
+    # Whether the credential that sent it may (re)define Activities (the `define` scope,
+    # Communication 4.1). Travels as the `lrs_define` Kafka header, not in the value.
+    define: bool = True
 
     @property
     def statement_id(self) -> str:
@@ -132,6 +146,34 @@ class CredentialStore(Protocol):
     async def insert(self, credential: Credential) -> None: ...
 
     async def count(self) -> int: ...
+
+
+class CredentialRegistry(CredentialStore, Protocol):
+    """Credential administration on top of lookup (the admin API and `lrs credentials`)."""
+
+    async def list_credentials(self, tenant: str | None) -> list[Credential]:
+        """Every credential (of one tenant, when given), revoked ones included."""
+        ...
+
+    async def revoke(self, key: str) -> Credential | None:
+        """Mark a credential revoked; the updated credential, or None when the key is unknown."""
+        ...
+
+
+class TenantStore(Protocol):
+    """The tenants. A tenant with no record is active (stores created before tenants existed)."""
+
+    async def get(self, name: str) -> Tenant | None: ...
+
+    async def insert(self, tenant: Tenant) -> bool:
+        """False (nothing written) when a tenant of that name exists."""
+        ...
+
+    async def list_tenants(self) -> list[Tenant]: ...
+
+    async def set_disabled(self, name: str, disabled: bool) -> Tenant | None:
+        """The updated tenant, or None when it does not exist."""
+        ...
 
 
 class EventBus(Protocol):
@@ -245,3 +287,61 @@ class AgentStore(Protocol):
     async def get(self, tenant: str, ifi: str) -> KnownAgent | None: ...
 
     async def ping(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LearnerProgressDoc:
+    """One learner's stored progress (`progress_learners`, written by the progress consumer)."""
+
+    learner: str
+    state: Mapping[str, Any]  # LearnerState.to_dict()
+    summary: Mapping[str, Any]
+    teams: Sequence[str]
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class TeamProgressDoc:
+    """One team's stored progress (`progress_teams`, written by the progress consumer)."""
+
+    team: str
+    summary: Mapping[str, Any]
+    members: Sequence[str]
+    version: int
+
+
+class ProgressReader(Protocol):
+    """Reading the progress the consumers derived (the API never writes it)."""
+
+    async def learner(self, tenant: str, learner: str) -> LearnerProgressDoc | None: ...
+
+    async def learners(self, tenant: str, learners: Sequence[str]) -> dict[str, LearnerProgressDoc]:
+        """The stored progress of those of `learners` that have any."""
+        ...
+
+    async def team(self, tenant: str, team: str) -> TeamProgressDoc | None: ...
+
+
+class TeamRegistry(Protocol):
+    """The team registry (`teams`). Writes are conditional on the version read before, so two
+    concurrent changes of one team never lose each other."""
+
+    async def get(self, tenant: str, team: str) -> Team | None: ...
+
+    async def list_teams(self, tenant: str) -> list[Team]: ...
+
+    async def teams_of(self, tenant: str, learner: str) -> list[str]:
+        """Ids of the registry teams that list this learner."""
+        ...
+
+    async def create(self, team: Team) -> bool:
+        """Insert; False (nothing written) when the team id exists in the tenant."""
+        ...
+
+    async def replace(self, expected_version: int, team: Team) -> bool:
+        """Overwrite only if the stored version is `expected_version`."""
+        ...
+
+    async def delete(self, tenant: str, team: str) -> Team | None:
+        """Delete; the deleted team, or None when there was none."""
+        ...

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 
 SCRYPT_N = 2**12
@@ -27,6 +28,14 @@ ALL_SCOPES = frozenset(
         "profile",
     }
 )
+
+
+# Administration of tenants and credentials (the /admin API): never implied by an xAPI scope,
+# never granted by a bearer token (docs/decisions/0005).
+ADMIN_SCOPE = "admin"
+GRANTABLE_SCOPES = ALL_SCOPES | {ADMIN_SCOPE}
+# Tenant names: no "/" (stores key documents "<tenant>/<id>"), short, lower case.
+TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 def new_key() -> str:

@@ -44,6 +44,16 @@ class LrsSettings(BaseSettings):
     bootstrap_secret: str | None = None
     default_tenant: str = "default"
 
+    # Optional OAuth 2.0 / OIDC bearer tokens (RS256 JWTs), checked against a JWKS read from a
+    # file or fetched from a URL (docs/decisions/0005). Without either, only Basic is accepted.
+    jwks_file: Path | None = Field(default=None, description="JWKS file for bearer JWTs")
+    jwks_url: str | None = Field(default=None, description="JWKS URL for bearer JWTs")
+    jwt_issuer: str | None = Field(default=None, description="required `iss` of bearer JWTs")
+    jwt_audience: str | None = Field(default=None, description="required `aud` of bearer JWTs")
+    jwt_tenant_claim: str = Field(
+        default="lrs_tenant", description="the JWT claim naming the caller's tenant"
+    )
+
     # Acknowledgement: "stored" answers a POST/PUT only once the persister has written the
     # statement to MongoDB (read-your-writes; required with the memory-only embedded broker);
     # "kafka" answers once the broker has it with acks=all. See docs/decisions/0002.
@@ -61,6 +71,17 @@ class LrsSettings(BaseSettings):
     # is also how far Consistent-Through is held back (docs/decisions/0003).
     produce_timeout_seconds: float = 2.0
     persist_batch_max: int = 500
+    # Records per batch of the progress consumers (progress, team-progress, team-registry).
+    progress_batch_max: int = 500
+
+    # Live progress streams (GET /progress/stream, docs/decisions/0008). The stream-token
+    # secret signs the tokens browsers open streams with; every API instance behind one load
+    # balancer needs the same one (when unset, each process makes its own at start).
+    stream_token_secret: str | None = Field(default=None, description="HMAC key, stream tokens")
+    stream_token_ttl_seconds: int = 300
+    stream_keepalive_seconds: float = 15.0
+    stream_retry_ms: int = 3000
+    stream_queue_size: int = 256
 
     # Consumers' own HTTP endpoint (/metrics, /healthz).
     consumer_metrics_host: str = "127.0.0.1"

@@ -22,7 +22,9 @@ from consumers.registry import CONSUMERS
 from lrs import topics
 from lrs.adapters.kafka_bus import ensure_topics
 from lrs.adapters.mongo_store import MongoCredentialStore, connect
+from lrs.adapters.mongo_tenants import MongoTenantStore
 from lrs.embedded import Child, broker_child, free_port, lrs_child, start_and_wait, store_child
+from lrs.services.admin import AdminDeps, ensure_tenant
 from lrs.services.auth import ensure_bootstrap_credential
 from lrs.settings import LrsSettings
 
@@ -120,7 +122,10 @@ async def prepare(settings: LrsSettings) -> tuple[str, str] | None:
     await ensure_topics(settings.kafka_bootstrap, specs, settings.replication_factor)
     client = connect(settings.mongodb_uri)
     try:
-        credentials = MongoCredentialStore(client[settings.mongodb_database])
+        db = client[settings.mongodb_database]
+        credentials = MongoCredentialStore(db)
+        deps = AdminDeps(MongoTenantStore(db), credentials, lambda: datetime.now(UTC), "")
+        await ensure_tenant(deps, settings.default_tenant, "created by lrs serve")
         fixed = bool(settings.bootstrap_key and settings.bootstrap_secret)
         return await ensure_bootstrap_credential(
             credentials,
@@ -164,7 +169,8 @@ def announce(settings: LrsSettings, created: tuple[str, str] | None) -> None:
     if created:
         key, secret = created
         print(
-            f"credential (all scopes, tenant {settings.default_tenant}): {key}:{secret}", flush=True
+            f"credential (all scopes + admin, tenant {settings.default_tenant}): {key}:{secret}",
+            flush=True,
         )
     elif settings.bootstrap_key:
         print(f"credential: {settings.bootstrap_key}:<LRS_BOOTSTRAP_SECRET>", flush=True)

@@ -17,9 +17,14 @@ DOCUMENTS = "xapi.documents"
 LEARNER_PROGRESS = "lrs.progress.learner"
 TEAM_PROGRESS = "lrs.progress.team"
 TEAMS = "lrs.teams"
+# Internal re-key step: learner-keyed progress changes -> team-keyed triggers (key tenant+team).
+TEAM_CHANGES = "lrs.progress.team-changes"
 
 # CloudEvents-style headers (binary content mode), plus our own tenant header.
 HEADER_TENANT = "lrs_tenant"
+# On `xapi.statements`: "1" when the sending credential may (re)define Activities (the xAPI
+# `define` scope), "0" when not; absent (records older than the header) counts as "1".
+HEADER_DEFINE = "lrs_define"
 HEADER_CE_ID = "ce_id"
 HEADER_CE_TYPE = "ce_type"
 HEADER_CE_SOURCE = "ce_source"
@@ -33,6 +38,9 @@ HEADER_ORIGINAL_PARTITION = "lrs_original_partition"
 HEADER_ORIGINAL_OFFSET = "lrs_original_offset"
 
 STATEMENT_ACCEPTED_TYPE = "org.lrs.xapi.statement.accepted.v1"
+LEARNER_PROGRESS_TYPE = "org.lrs.progress.learner.v1"
+TEAM_PROGRESS_TYPE = "org.lrs.progress.team.v1"
+TEAM_CHANGED_TYPE = "org.lrs.progress.team-changed.v1"
 
 
 def dlq(topic: str) -> str:
@@ -43,6 +51,16 @@ def dlq(topic: str) -> str:
 def statement_key(tenant: str, actor_ifi: str) -> bytes:
     """Key of a statement message: tenant + canonical actor identifier (the learner)."""
     return f"{tenant}{KEY_SEPARATOR}{actor_ifi}".encode()
+
+
+def learner_key(tenant: str, learner: str) -> bytes:
+    """Key of a learner-progress message: tenant + learner id (the statements' key too)."""
+    return f"{tenant}{KEY_SEPARATOR}{learner}".encode()
+
+
+def team_key(tenant: str, team: str) -> bytes:
+    """Key of a team message (registry, team progress, team-change trigger): tenant + team."""
+    return f"{tenant}{KEY_SEPARATOR}{team}".encode()
 
 
 def split_key(key: bytes) -> tuple[str, str]:
@@ -71,6 +89,7 @@ def topic_specs(prefix: str, statement_partitions: int) -> list[TopicSpec]:
         TopicSpec(LEARNER_PROGRESS, statement_partitions, compacted),
         TopicSpec(TEAM_PROGRESS, statement_partitions, compacted),
         TopicSpec(TEAMS, statement_partitions, compacted),
+        TopicSpec(TEAM_CHANGES, statement_partitions, compacted),
     ]
     return [TopicSpec(prefix + spec.name, spec.partitions, spec.config) for spec in names]
 

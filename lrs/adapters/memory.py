@@ -7,6 +7,7 @@ suite against both). They never replace the integration tests on the real broker
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -21,7 +22,7 @@ from lrs.ports import (
     StatementPage,
 )
 from lrs.xapi.attachments import AttachmentPayload
-from lrs.xapi.index import index_statement
+from lrs.xapi.index import authority_key, index_statement
 from lrs.xapi.query import Cursor, StatementQuery
 
 
@@ -136,6 +137,8 @@ def _matches(row: Mapping[str, Any], chain: Sequence[Any], query: StatementQuery
             for i in chain
         ),
         query.registration is None or any(i.registration == query.registration for i in chain),
+        query.authority is None
+        or authority_key(row["statement"].get("authority")) == query.authority,
         query.since is None or stored > query.since,
         query.until is None or stored <= query.until,
         query.cursor is None or _after_cursor(row, query.cursor, query.ascending),
@@ -172,7 +175,7 @@ def persisting_bus(store: InMemoryStatementStore) -> InMemoryEventBus:
     """A bus whose 'persister' writes each statement to `store` at once."""
 
     async def persist(topic: str, message: OutgoingMessage) -> None:
-        await store.insert_many([decode_accepted(message.value)])
+        await store.insert_many([decode_accepted(message.value, message.headers)])
 
     return InMemoryEventBus(persist)
 
@@ -189,6 +192,17 @@ class InMemoryCredentialStore:
 
     async def count(self) -> int:
         return len(self._credentials)
+
+    async def list_credentials(self, tenant: str | None) -> list[Credential]:
+        found = [c for c in self._credentials.values() if tenant in (None, c.tenant)]
+        return sorted(found, key=lambda c: c.key)
+
+    async def revoke(self, key: str) -> Credential | None:
+        found = self._credentials.get(key)
+        if found is None:
+            return None
+        self._credentials[key] = dataclasses.replace(found, revoked=True)
+        return self._credentials[key]
 
 
 class InMemoryAttachmentStore:

@@ -7,10 +7,12 @@ One statement is one document::
      keys: ["agent|...", "verb|...", ...], body: <the statement as JSON bytes>}
 
 `keys` holds every filter value (agent, related agent, verb, activity, related activity,
-registration) with a prefix, so one multikey index `(tenant, keys, stored, id)` serves every
-filter of GET /statements, sorted and paged by `(stored, id)`. The statement itself is kept as
-its exact JSON bytes: what was accepted is what is returned, and extension keys containing dots
-or dollars never meet MongoDB's field-name rules.
+registration, and the authority for `statements/read/mine`) with a prefix, so one multikey
+index `(tenant, keys, stored, id)` serves every filter of GET /statements, sorted and paged
+by `(stored, id)`. The statement itself is kept as its exact JSON bytes: what was accepted is
+what is returned, and extension keys containing dots or dollars never meet MongoDB's
+field-name rules. Every query filters by `tenant` (and `_id`s start with "<tenant>/"; tenant
+names never contain "/", `lrs.services.admin.TENANT_NAME`).
 """
 
 from __future__ import annotations
@@ -23,19 +25,20 @@ from typing import Any
 
 import orjson
 from bson import Binary
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, UpdateOne
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from lrs.adapters.mongo_watch import InsertWatcher
 from lrs.ports import AcceptedStatement, Credential, DuplicateId, InsertReport, StatementPage
-from lrs.xapi.index import index_statement
+from lrs.xapi.index import authority_key, index_statement
 from lrs.xapi.query import Cursor, StatementQuery
 
 DUPLICATE_KEY = 11000
 FALLBACK_POLL = 0.25
 MAX_REF_DEPTH = 10
+AUTHORITY_PREFIX = "authority|"
 Doc = dict[str, Any]
 
 
@@ -54,7 +57,16 @@ def filter_keys(statement: Mapping[str, Any]) -> list[str]:
     keys += [f"ractivity|{a}" for a in index.related_activities]
     if index.registration:
         keys.append(f"registration|{index.registration}")
+    authority = authority_key(statement.get("authority"))
+    if authority:
+        keys.append(f"{AUTHORITY_PREFIX}{authority}")
     return keys
+
+
+def inheritable(keys: Sequence[str]) -> list[str]:
+    """The keys a StatementRef inherits from its target: not the authority (who wrote the
+    target does not make the referring statement theirs)."""
+    return [k for k in keys if not k.startswith(AUTHORITY_PREFIX)]
 
 
 def to_document(record: AcceptedStatement) -> Doc:
@@ -205,7 +217,7 @@ class MongoStatementStore:
             changed = False
             for doc in batch.values():
                 target = batch.get(doc["ref"]) if doc["ref"] else None
-                source = target["keys"] if target else stored.get(doc["ref"], [])
+                source = inheritable(target["keys"] if target else stored.get(doc["ref"], []))
                 merged = list(dict.fromkeys(doc["keys"] + source))
                 changed |= len(merged) != len(doc["keys"])
                 doc["keys"] = merged
@@ -242,7 +254,7 @@ class MongoStatementStore:
     async def _propagate_to_referrers(self, tenant: str, batch: dict[str, Doc]) -> None:
         """Stored statements that target a new one (directly or through a chain of
         StatementRefs, up to MAX_REF_DEPTH) take its keys, so arrival order never matters."""
-        frontier = {i: d["keys"] for i, d in batch.items()}
+        frontier = {i: inheritable(d["keys"]) for i, d in batch.items()}
         for _ in range(MAX_REF_DEPTH):
             found = {
                 r["id"]: frontier[r["ref"]]
@@ -355,6 +367,8 @@ def _wanted_keys(query: StatementQuery) -> list[str]:
         keys.append(f"{prefix}|{query.activity}")
     if query.registration:
         keys.append(f"registration|{query.registration}")
+    if query.authority:
+        keys.append(f"{AUTHORITY_PREFIX}{query.authority}")
     return keys
 
 
@@ -366,19 +380,18 @@ class MongoCredentialStore:
 
     async def find(self, key: str) -> Credential | None:
         doc = await self._credentials.find_one({"_id": key})
-        if doc is None:
-            return None
-        return Credential(
-            key=doc["_id"],
-            secret_hash=doc["secret_hash"],
-            tenant=doc["tenant"],
-            scopes=frozenset(doc["scopes"]),
-            authority=orjson.loads(doc["authority"]),
-            created_at=_aware(doc["created_at"]),
-            expires_at=_aware(doc["expires_at"]) if doc.get("expires_at") else None,
-            revoked=bool(doc.get("revoked", False)),
-            label=doc.get("label", ""),
+        return _credential(doc) if doc is not None else None
+
+    async def list_credentials(self, tenant: str | None) -> list[Credential]:
+        flt: Doc = {"tenant": tenant} if tenant is not None else {}
+        docs = await self._credentials.find(flt).sort("_id", ASCENDING).to_list(None)
+        return [_credential(d) for d in docs]
+
+    async def revoke(self, key: str) -> Credential | None:
+        doc = await self._credentials.find_one_and_update(
+            {"_id": key}, {"$set": {"revoked": True}}, return_document=ReturnDocument.AFTER
         )
+        return _credential(doc) if doc is not None else None
 
     async def insert(self, credential: Credential) -> None:
         await self._credentials.insert_one(
@@ -397,6 +410,20 @@ class MongoCredentialStore:
 
     async def count(self) -> int:
         return await self._credentials.count_documents({})
+
+
+def _credential(doc: Mapping[str, Any]) -> Credential:
+    return Credential(
+        key=doc["_id"],
+        secret_hash=doc["secret_hash"],
+        tenant=doc["tenant"],
+        scopes=frozenset(doc["scopes"]),
+        authority=orjson.loads(doc["authority"]),
+        created_at=_aware(doc["created_at"]),
+        expires_at=_aware(doc["expires_at"]) if doc.get("expires_at") else None,
+        revoked=bool(doc.get("revoked", False)),
+        label=doc.get("label", ""),
+    )
 
 
 def connect(uri: str) -> AsyncMongoClient[Doc]:

@@ -3,6 +3,7 @@ connects to Kafka and MongoDB (unless adapters are passed in, as tests do)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -15,26 +16,45 @@ from fastapi.middleware.cors import CORSMiddleware
 from lrs import topics
 from lrs.adapters.kafka_bus import KafkaEventBus
 from lrs.adapters.memory_definitions import InMemoryActivityStore, InMemoryAgentStore
+from lrs.adapters.memory_teams import InMemoryProgressReader, InMemoryTeamRegistry
+from lrs.adapters.memory_tenants import InMemoryTenantStore
 from lrs.adapters.mongo_attachments import MongoAttachmentStore
 from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
 from lrs.adapters.mongo_documents import MongoDocumentStore
 from lrs.adapters.mongo_store import MongoCredentialStore, MongoStatementStore, connect
+from lrs.adapters.mongo_tenants import MongoTenantStore
 from lrs.api.alternate import AlternateSyntaxMiddleware
 from lrs.api.deps import Services
 from lrs.api.errors import install_error_handlers
-from lrs.api.middleware import EdgeMiddleware
-from lrs.api.routes import about, agents_activities, documents, health, statements
+from lrs.api.middleware import EdgeMiddleware, HeadAsGetMiddleware
+from lrs.api.progress_wiring import progress_adapters, progress_deps, team_deps
+from lrs.api.routes import (
+    about,
+    admin,
+    agents_activities,
+    dashboard,
+    documents,
+    health,
+    progress,
+    statements,
+    teams,
+)
+from lrs.bearer import BearerConfig, BearerVerifier, fetch_jwks_url, load_jwks_file
 from lrs.ports import (
     ActivityStore,
     AgentStore,
     AttachmentStore,
-    CredentialStore,
+    CredentialRegistry,
     DocumentStore,
     EventBus,
+    ProgressReader,
     StatementStore,
+    TeamRegistry,
+    TenantStore,
 )
 from lrs.services.auth import Authenticator
 from lrs.services.ingest import IngestDeps
+from lrs.services.progress_hub import ProgressHub
 from lrs.services.read import ReadDeps
 from lrs.settings import LrsSettings
 
@@ -51,11 +71,15 @@ EXPOSED_HEADERS = [
 class Adapters:
     store: StatementStore
     bus: EventBus
-    credentials: CredentialStore
+    credentials: CredentialRegistry
     documents: DocumentStore
     attachments: AttachmentStore
     activities: ActivityStore = field(default_factory=InMemoryActivityStore)
     agents: AgentStore = field(default_factory=InMemoryAgentStore)
+    tenants: TenantStore = field(default_factory=InMemoryTenantStore)
+    team_registry: TeamRegistry = field(default_factory=InMemoryTeamRegistry)
+    progress: ProgressReader = field(default_factory=InMemoryProgressReader)
+    hub: ProgressHub = field(default_factory=ProgressHub)
 
 
 def utc_now() -> datetime:
@@ -66,8 +90,22 @@ def new_statement_id() -> str:
     return str(uuid.uuid4())
 
 
+async def bearer_verifier(settings: LrsSettings) -> BearerVerifier | None:
+    """The bearer-token verifier when a JWKS is configured (read or fetched now, at start)."""
+    config = BearerConfig(settings.jwt_issuer, settings.jwt_audience, settings.jwt_tenant_claim)
+    if settings.jwks_file is not None:
+        return BearerVerifier(await asyncio.to_thread(load_jwks_file, settings.jwks_file), config)
+    if settings.jwks_url:
+        keys = await asyncio.to_thread(fetch_jwks_url, settings.jwks_url)
+        return BearerVerifier(keys, config, url=settings.jwks_url)
+    return None
+
+
 def build_services(
-    settings: LrsSettings, adapters: Adapters, clock: Callable[[], datetime]
+    settings: LrsSettings,
+    adapters: Adapters,
+    clock: Callable[[], datetime],
+    bearer: BearerVerifier | None = None,
 ) -> Services:
     statements_topic = settings.topic(topics.STATEMENTS)
     return Services(
@@ -75,7 +113,7 @@ def build_services(
         store=adapters.store,
         bus=adapters.bus,
         credentials=adapters.credentials,
-        authenticator=Authenticator(adapters.credentials, clock),
+        authenticator=Authenticator(adapters.credentials, clock, adapters.tenants, bearer),
         ingest=IngestDeps(
             store=adapters.store,
             bus=adapters.bus,
@@ -97,6 +135,11 @@ def build_services(
         documents=adapters.documents,
         activities=adapters.activities,
         agents=adapters.agents,
+        tenants=adapters.tenants,
+        teams=team_deps(settings, adapters.team_registry, adapters.bus, clock),
+        progress=progress_deps(
+            settings, adapters.progress, adapters.team_registry, adapters.hub, clock
+        ),
     )
 
 
@@ -135,6 +178,8 @@ async def connected_adapters(settings: LrsSettings) -> AsyncIterator[Adapters]:
             attachments=MongoAttachmentStore(db),
             activities=activities,
             agents=agents,
+            tenants=MongoTenantStore(db),
+            **await progress_adapters(settings, db, stack),
         )
 
 
@@ -146,12 +191,13 @@ def create_app(
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        bearer = await bearer_verifier(settings)
         if adapters is not None:
-            app.state.services = build_services(settings, adapters, clock)
+            app.state.services = build_services(settings, adapters, clock, bearer)
             yield
             return
         async with connected_adapters(settings) as real:
-            app.state.services = build_services(settings, real, clock)
+            app.state.services = build_services(settings, real, clock, bearer)
             yield
 
     app = FastAPI(
@@ -165,6 +211,9 @@ def create_app(
     for router in (about.router, statements.router, documents.router, health.router):
         app.include_router(router)
     app.include_router(agents_activities.router)
+    for router in (teams.router, progress.router, dashboard.router):
+        app.include_router(router)
+    app.include_router(admin.router)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],
@@ -172,6 +221,7 @@ def create_app(
         allow_headers=["*"],
         expose_headers=EXPOSED_HEADERS,
     )
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(AlternateSyntaxMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(EdgeMiddleware, default_version=settings.default_xapi_version)
     return app

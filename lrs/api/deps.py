@@ -12,16 +12,19 @@ from fastapi import Depends, Request
 from lrs.ports import (
     ActivityStore,
     AgentStore,
-    CredentialStore,
+    CredentialRegistry,
     DocumentStore,
     EventBus,
     Principal,
     StatementStore,
+    TenantStore,
 )
 from lrs.services import read
 from lrs.services.auth import Authenticator, authorize
 from lrs.services.ingest import IngestDeps
+from lrs.services.progress import ProgressDeps
 from lrs.services.read import ReadDeps
+from lrs.services.teams import TeamDeps
 from lrs.settings import LrsSettings
 from lrs.xapi.errors import PayloadTooLarge
 from lrs.xapi.versions import negotiate
@@ -34,7 +37,7 @@ class Services:
     settings: LrsSettings
     store: StatementStore
     bus: EventBus
-    credentials: CredentialStore
+    credentials: CredentialRegistry
     authenticator: Authenticator
     ingest: IngestDeps
     read: ReadDeps
@@ -42,6 +45,9 @@ class Services:
     documents: DocumentStore
     activities: ActivityStore
     agents: AgentStore
+    tenants: TenantStore
+    teams: TeamDeps
+    progress: ProgressDeps
 
 
 def get_services(request: Request) -> Services:

@@ -55,3 +55,24 @@ class EdgeMiddleware:
             method = scope["method"]
             metrics.HTTP_REQUESTS.labels(label, method, str(status)).inc()
             metrics.HTTP_LATENCY.labels(label, method).observe(time.perf_counter() - started)
+
+
+class HeadAsGetMiddleware:
+    """Communication 1.1: the LRS answers HEAD on every resource exactly like GET, without the
+    body. Routes are declared for GET only; this turns a HEAD into that GET and drops the body
+    it produces (the headers, Content-Length included, are kept)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, without_body)

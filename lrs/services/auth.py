@@ -1,8 +1,14 @@
-"""Authentication: HTTP Basic credentials (xAPI Communication 4.1) -> Principal.
+"""Authentication: HTTP Basic credentials (xAPI Communication 4.1), and optionally OAuth 2.0 /
+OIDC bearer JWTs (`lrs.bearer`), -> Principal.
 
-Verified (key, secret) pairs are cached for a short time, keyed by a SHA-256 of the pair, so
-the slow hash runs once per credential per minute, not once per request. Revocation and expiry
-are re-checked when the cache entry expires.
+Costs (docs/decisions/0005): verified (key, secret) pairs are cached for CACHE_SECONDS, keyed by
+a SHA-256 of the pair, so the slow scrypt runs once per credential per minute, not once per
+request; revocation, expiry and a disabled tenant are seen when the entry expires (at once in
+the process whose admin API made the change). Failures are cached too, for NEGATIVE_SECONDS, so
+a client repeating a wrong pair costs a dictionary lookup. Wrong secrets for an existing key
+cost a scrypt each, so each key has a budget of FAILURE_BUDGET failures per FAILURE_WINDOW
+seconds; past it, that key's uncached attempts are refused without hashing (cached valid pairs
+keep working).
 """
 
 from __future__ import annotations
@@ -13,15 +19,28 @@ import binascii
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from lrs.ports import Credential, CredentialStore, Principal
-from lrs.security import ALL_SCOPES, hash_secret, new_key, new_secret, verify_secret
-from lrs.xapi.errors import Forbidden, Unauthenticated
+from lrs.bearer import BearerVerifier
+from lrs.ports import Credential, CredentialStore, Principal, TenantStore
+from lrs.security import (
+    ADMIN_SCOPE,
+    ALL_SCOPES,
+    hash_secret,
+    new_key,
+    new_secret,
+    verify_secret,
+)
+from lrs.xapi.errors import Forbidden, Unauthenticated, XapiError
 
 CACHE_SECONDS = 60.0
+NEGATIVE_SECONDS = 5.0
 CACHE_SIZE = 10_000
+FAILURE_BUDGET = 10
+FAILURE_WINDOW = 10.0
+Outcome = Principal | XapiError
+BOOTSTRAP_SCOPES = ALL_SCOPES | {ADMIN_SCOPE}
 
 
 def parse_basic(header: str | None) -> tuple[str, str]:
@@ -41,46 +60,147 @@ def parse_basic(header: str | None) -> tuple[str, str]:
     return key, secret
 
 
-class Authenticator:
-    """Turns an Authorization header into a Principal, or raises Unauthenticated."""
+def bearer_token(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer ...` header; None for any other header."""
+    scheme, _, token = (header or "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
-    def __init__(self, store: CredentialStore, clock: Callable[[], datetime]) -> None:
+
+class TimedCache:
+    """A bounded LRU of outcomes, each with its own deadline (time.monotonic)."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[bytes, tuple[float, Outcome]] = OrderedDict()
+
+    def get(self, fingerprint: bytes) -> Outcome | None:
+        entry = self._entries.get(fingerprint)
+        if entry is None or entry[0] <= time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, fingerprint: bytes, outcome: Outcome, seconds: float) -> None:
+        self._entries[fingerprint] = (time.monotonic() + seconds, outcome)
+        self._entries.move_to_end(fingerprint)
+        while len(self._entries) > CACHE_SIZE:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+class FailureBudget:
+    """Wrong secrets per key within a window: past the budget, no more scrypt for that key."""
+
+    def __init__(self) -> None:
+        self._failures: OrderedDict[str, tuple[float, int]] = OrderedDict()
+
+    def exhausted(self, key: str) -> bool:
+        since, count = self._failures.get(key, (0.0, 0))
+        return count >= FAILURE_BUDGET and time.monotonic() - since < FAILURE_WINDOW
+
+    def spend(self, key: str) -> None:
+        now = time.monotonic()
+        since, count = self._failures.get(key, (now, 0))
+        if now - since >= FAILURE_WINDOW:
+            since, count = now, 0
+        self._failures[key] = (since, count + 1)
+        self._failures.move_to_end(key)
+        while len(self._failures) > CACHE_SIZE:
+            self._failures.popitem(last=False)
+
+
+def _fresh(outcome: Outcome) -> Principal:
+    """A cached Principal, or a new copy of a cached error raised (no shared tracebacks)."""
+    if isinstance(outcome, XapiError):
+        raise type(outcome)(outcome.message)
+    return outcome
+
+
+class Authenticator:
+    """Turns an Authorization header into a Principal, or raises Unauthenticated (401) or
+    Forbidden (403: a valid credential of a disabled tenant)."""
+
+    def __init__(
+        self,
+        store: CredentialStore,
+        clock: Callable[[], datetime],
+        tenants: TenantStore | None = None,
+        bearer: BearerVerifier | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
-        self._cache: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
+        self._tenants = tenants
+        self._bearer = bearer
+        self._cache = TimedCache()
+        self._budget = FailureBudget()
+
+    def forget(self) -> None:
+        """Drop every cached outcome (after an administrative change in this process)."""
+        self._cache.clear()
 
     async def authenticate(self, header: str | None) -> Principal:
+        token = bearer_token(header) if self._bearer is not None else None
+        if token is not None:
+            fingerprint = hashlib.sha256(b"bearer\x00" + token.encode()).digest()
+            return await self._through_cache(fingerprint, lambda: self._from_bearer(token))
         key, secret = parse_basic(header)
         fingerprint = hashlib.sha256(f"{key}\x00{secret}".encode()).digest()
+        return await self._through_cache(fingerprint, lambda: self._from_basic(key, secret))
+
+    async def _through_cache(
+        self, fingerprint: bytes, resolve: Callable[[], Awaitable[tuple[Principal, float]]]
+    ) -> Principal:
         cached = self._cache.get(fingerprint)
-        if cached and cached[0] > time.monotonic():
-            return cached[1]
-        credential = await self._store.find(key)
-        if credential is None or not await asyncio.to_thread(
-            verify_secret, secret, credential.secret_hash
-        ):
-            raise Unauthenticated("unknown key or wrong secret")
-        principal = self._usable(credential)
-        self._remember(fingerprint, principal)
+        if cached is not None:
+            return _fresh(cached)
+        try:
+            principal, seconds = await resolve()
+            await self._check_tenant(principal.tenant)
+        except (Unauthenticated, Forbidden) as exc:
+            self._cache.put(fingerprint, exc, NEGATIVE_SECONDS)
+            raise
+        self._cache.put(fingerprint, principal, seconds)
         return principal
 
-    def _usable(self, credential: Credential) -> Principal:
+    async def _from_basic(self, key: str, secret: str) -> tuple[Principal, float]:
+        """The credential's Principal and how long it may be cached."""
+        if self._budget.exhausted(key):
+            raise Unauthenticated("too many failed attempts with this key; retry later")
+        credential = await self._store.find(key)
+        if credential is None:
+            raise Unauthenticated("unknown key or wrong secret")
+        if not await asyncio.to_thread(verify_secret, secret, credential.secret_hash):
+            self._budget.spend(key)
+            raise Unauthenticated("unknown key or wrong secret")
+        return self._usable(credential)
+
+    async def _from_bearer(self, token: str) -> tuple[Principal, float]:
+        assert self._bearer is not None
+        now = self._clock()
+        principal, expires = await self._bearer.verify(token, now)
+        return principal, min(CACHE_SECONDS, expires - now.timestamp())
+
+    def _usable(self, credential: Credential) -> tuple[Principal, float]:
         if credential.revoked:
             raise Unauthenticated("this credential has been revoked")
-        if credential.expires_at is not None and credential.expires_at <= self._clock():
+        now = self._clock()
+        if credential.expires_at is not None and credential.expires_at <= now:
             raise Unauthenticated("this credential has expired")
-        return Principal(
+        seconds = CACHE_SECONDS
+        if credential.expires_at is not None:
+            seconds = min(seconds, (credential.expires_at - now).total_seconds())
+        principal = Principal(
             tenant=credential.tenant,
             key=credential.key,
             scopes=credential.scopes,
             authority=credential.authority,
         )
+        return principal, seconds
 
-    def _remember(self, fingerprint: bytes, principal: Principal) -> None:
-        self._cache[fingerprint] = (time.monotonic() + CACHE_SECONDS, principal)
-        self._cache.move_to_end(fingerprint)
-        while len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
+    async def _check_tenant(self, name: str) -> None:
+        tenant = await self._tenants.get(name) if self._tenants is not None else None
+        if tenant is not None and tenant.disabled:
+            raise Forbidden(f"tenant '{name}' is disabled; its credentials are refused")
 
 
 def credential_authority(key: str, base_url: str) -> dict[str, object]:
@@ -98,7 +218,7 @@ async def ensure_bootstrap_credential(
     secret: str | None = None,
     only_if_empty: bool = True,
 ) -> tuple[str, str] | None:
-    """Create a credential with every scope and return (key, secret), once.
+    """Create a credential with every scope, `admin` included, and return (key, secret), once.
 
     By default only on an empty store (the first start); with `only_if_empty=False` (a key and
     secret fixed by the operator) whenever that key does not exist yet.
@@ -114,7 +234,7 @@ async def ensure_bootstrap_credential(
             key=key,
             secret_hash=await asyncio.to_thread(hash_secret, secret),
             tenant=tenant,
-            scopes=ALL_SCOPES,
+            scopes=BOOTSTRAP_SCOPES,
             authority=credential_authority(key, base_url),
             created_at=now,
             label="bootstrap",
@@ -137,8 +257,13 @@ IMPLIED_BY: dict[str, frozenset[str]] = {
 }
 
 
+def has_scope(principal: Principal, scope: str) -> bool:
+    """Whether the principal holds `scope` or a scope that implies it."""
+    return scope in principal.scopes or bool(principal.scopes & IMPLIED_BY.get(scope, frozenset()))
+
+
 def authorize(principal: Principal, scope: str) -> None:
     """Raise Forbidden unless the principal holds `scope` or a scope that implies it."""
-    if scope in principal.scopes or principal.scopes & IMPLIED_BY.get(scope, frozenset()):
+    if has_scope(principal, scope):
         return
     raise Forbidden(f"this credential lacks the '{scope}' scope needed for this request")

@@ -16,6 +16,7 @@ from typing import Any
 from lrs import metrics
 from lrs.codec import encode_accepted
 from lrs.ports import AcceptedStatement, AttachmentStore, EventBus, Principal, StatementStore
+from lrs.services.auth import has_scope
 from lrs.settings import AckMode
 from lrs.xapi.attachments import AttachmentPayload, check_attachments, signed_statement_parts
 from lrs.xapi.canonical import canonicalize
@@ -64,6 +65,7 @@ def prepare(
 ) -> list[AcceptedStatement]:
     """Canonicalise a request's checked statements and reject repeated ids (pure)."""
     stored = truncate_to_millis(deps.clock())
+    define = has_scope(principal, "define")
     records = []
     for raw in raws:
         statement = canonicalize(
@@ -74,7 +76,9 @@ def prepare(
             spec_version=spec_version,
         )
         records.append(
-            AcceptedStatement(principal.tenant, statement, stored, actor_ifi(statement["actor"]))
+            AcceptedStatement(
+                principal.tenant, statement, stored, actor_ifi(statement["actor"]), define
+            )
         )
     _reject_duplicate_ids(records)
     return records

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from lrs.ports import AttachmentStore, Principal, StatementStore
+from lrs.services.auth import has_scope
 from lrs.xapi.attachments import AttachmentPayload
 from lrs.xapi.errors import NotFound
 from lrs.xapi.formatting import format_statement
+from lrs.xapi.index import authority_key
 from lrs.xapi.query import StatementQuery
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -39,6 +41,15 @@ async def consistent_through(deps: ReadDeps, now: datetime) -> datetime:
     return max(EPOCH, min(watermark, now) - deps.consistency_margin)
 
 
+def only_mine(principal: Principal) -> str | None:
+    """For a caller limited to `statements/read/mine` (Communication 4.1): the authority key its
+    statements carry; None when it may read every statement of its tenant. A principal with no
+    usable authority key sees nothing ("\x00" matches no statement)."""
+    if has_scope(principal, "statements/read"):
+        return None
+    return authority_key(principal.authority) or "\x00"
+
+
 async def get_one(
     deps: ReadDeps, principal: Principal, query: StatementQuery, languages: Sequence[str]
 ) -> dict[str, Any]:
@@ -47,6 +58,9 @@ async def get_one(
     statement_id = query.voided_statement_id if voided else query.statement_id
     assert statement_id is not None
     statement = await deps.store.get_statement(principal.tenant, statement_id, voided=voided)
+    mine = only_mine(principal)
+    if statement is not None and mine and authority_key(statement.get("authority")) != mine:
+        statement = None  # another credential's statement: as if it did not exist
     if statement is None:
         kind = "voided statement" if voided else "statement"
         raise NotFound(f"no {kind} with id {statement_id}")
@@ -61,7 +75,7 @@ async def get_many(
     params: dict[str, str],
 ) -> dict[str, Any]:
     """A StatementResult: one page and, when there is more, a `more` link with a cursor."""
-    page = await deps.store.query(principal.tenant, query)
+    page = await deps.store.query(principal.tenant, replace(query, authority=only_mine(principal)))
     result: dict[str, Any] = {
         "statements": [format_statement(s, query.format, languages) for s in page.statements],
         "more": "",

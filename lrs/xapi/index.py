@@ -51,6 +51,19 @@ def agent_key(agent: Mapping[str, Any]) -> str | None:
     return f"{agent.get('objectType') or 'Agent'}|{ifi}"
 
 
+def authority_key(authority: Mapping[str, Any] | None) -> str | None:
+    """Who wrote a statement, as `statements/read/mine` compares it (Communication 4.1): the
+    authority's Agent key, or for an anonymous Group (an OAuth application + user pair, Data
+    2.4.9) its sorted members' keys."""
+    if not authority:
+        return None
+    key = agent_key(authority)
+    if key is not None:
+        return key
+    members = sorted(f"Agent|{ifi}" for ifi in group_member_ifis(authority))
+    return "Group|" + "+".join(members) if members else None
+
+
 def index_statement(statement: Mapping[str, Any]) -> StatementIndex:
     """Extract the identifiers the statement filters compare against."""
     actor = statement.get("actor") or {}

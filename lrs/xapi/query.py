@@ -77,6 +77,9 @@ class StatementQuery:
     format: str = "exact"
     attachments: bool = False
     cursor: Cursor | None = None
+    # Only statements whose authority has this key (`lrs.xapi.index.authority_key`): set by
+    # the LRS for callers limited to `statements/read/mine`, never from a query parameter.
+    authority: str | None = None
 
     @property
     def is_single(self) -> bool:

@@ -92,7 +92,7 @@ async def test_kill_9_of_persist_under_serve_loses_nothing(
 def test_sigterm_stops_everything(served: tuple[str, subprocess.Popen[str]]) -> None:
     _, process = served
     children = children_of(process.pid)
-    assert len(children) == 4  # store, broker, persist, api
+    assert len(children) == 7  # store, broker, api and the 4 consumers (consumers/registry.py)
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) == 0
     time.sleep(0.5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 from datetime import UTC, datetime, timedelta
@@ -9,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from lrs.ports import Credential, Principal
+from lrs.adapters.memory_tenants import InMemoryTenantStore
+from lrs.ports import Credential, Principal, Tenant
 from lrs.security import ALL_SCOPES, hash_secret, verify_secret
 from lrs.services import auth
 from lrs.services.auth import (
@@ -190,12 +192,72 @@ async def test_cache_is_keyed_by_the_secret_too() -> None:
     assert store.finds == [KEY, KEY]
 
 
-async def test_failures_are_not_cached() -> None:
+async def test_failures_are_cached_briefly() -> None:
+    authn, store, _ = authenticator(credential(revoked=True))
+    for _ in range(3):
+        with pytest.raises(Unauthenticated, match="revoked"):
+            await authn.authenticate(basic(KEY, SECRET))
+    assert store.finds == [KEY]
+
+
+async def test_failures_are_rechecked_once_their_entry_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(auth, "NEGATIVE_SECONDS", -1.0)
     authn, store, _ = authenticator(credential(revoked=True))
     for _ in range(2):
         with pytest.raises(Unauthenticated):
             await authn.authenticate(basic(KEY, SECRET))
     assert store.finds == [KEY, KEY]
+
+
+async def test_wrong_secrets_past_the_budget_skip_the_hash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hashed: list[str] = []
+    real_verify = verify_secret
+
+    def counting_verify(secret: str, stored: str) -> bool:
+        hashed.append(secret)
+        return real_verify(secret, stored)
+
+    monkeypatch.setattr(auth, "verify_secret", counting_verify)
+    authn, _, _ = authenticator(credential())
+    await authn.authenticate(basic(KEY, SECRET))  # cached before the attack
+    for attempt in range(auth.FAILURE_BUDGET + 5):
+        with pytest.raises(Unauthenticated):
+            await authn.authenticate(basic(KEY, f"guess{attempt}"))
+    assert len(hashed) == 1 + auth.FAILURE_BUDGET
+    assert (await authn.authenticate(basic(KEY, SECRET))).key == KEY  # cached pair still works
+
+
+async def test_disabled_tenant_is_forbidden() -> None:
+    tenants = InMemoryTenantStore()
+    await tenants.insert(Tenant(name="acme", created_at=NOW, disabled=True))
+    authn = Authenticator(FakeCredentialStore(credential()), Clock(), tenants)
+    with pytest.raises(Forbidden, match="tenant 'acme' is disabled"):
+        await authn.authenticate(basic(KEY, SECRET))
+
+
+async def test_forget_drops_cached_outcomes() -> None:
+    tenants = InMemoryTenantStore()
+    await tenants.insert(Tenant(name="acme", created_at=NOW))
+    authn = Authenticator(FakeCredentialStore(credential()), Clock(), tenants)
+    await authn.authenticate(basic(KEY, SECRET))
+    await tenants.set_disabled("acme", True)
+    await authn.authenticate(basic(KEY, SECRET))  # still cached
+    authn.forget()
+    with pytest.raises(Forbidden):
+        await authn.authenticate(basic(KEY, SECRET))
+
+
+async def test_cache_never_outlives_the_expiry() -> None:
+    authn, _, clock = authenticator(credential(expires_at=NOW + timedelta(seconds=0.05)))
+    await authn.authenticate(basic(KEY, SECRET))
+    await asyncio.sleep(0.06)
+    clock.now = NOW + timedelta(seconds=1)
+    with pytest.raises(Unauthenticated, match="expired"):
+        await authn.authenticate(basic(KEY, SECRET))
 
 
 async def test_revocation_is_seen_once_the_cache_entry_expires(
@@ -286,7 +348,7 @@ async def test_bootstrap_on_empty_store_creates_an_all_scopes_credential() -> No
     [stored] = store.inserted
     assert stored.key == key
     assert stored.tenant == "acme"
-    assert stored.scopes == ALL_SCOPES
+    assert stored.scopes == ALL_SCOPES | {"admin"}
     assert stored.authority == credential_authority(key, BASE_URL)
     assert stored.created_at == NOW
     assert not stored.revoked
@@ -300,7 +362,7 @@ async def test_bootstrap_credential_authenticates() -> None:
     created = await ensure_bootstrap_credential(store, tenant="acme", base_url=BASE_URL, now=NOW)
     assert created is not None
     principal_ = await Authenticator(store, Clock()).authenticate(basic(*created))
-    assert principal_.scopes == ALL_SCOPES
+    assert principal_.scopes == ALL_SCOPES | {"admin"}
 
 
 async def test_bootstrap_uses_the_given_key_and_secret() -> None:
@@ -349,3 +411,25 @@ async def test_bootstrap_generates_distinct_credentials() -> None:
 
 def test_all_implies_all_read() -> None:
     authorize(principal("all"), "all/read")
+
+
+def test_admin_is_never_implied() -> None:
+    with pytest.raises(Forbidden, match="admin"):
+        authorize(principal(*ALL_SCOPES), "admin")
+    authorize(principal("admin"), "admin")
+
+
+@pytest.mark.parametrize(
+    ("held", "needed", "allowed"),
+    [
+        ({"statements/read/mine"}, "statements/read/mine", True),
+        ({"statements/read/mine"}, "statements/read", False),
+        ({"all/read"}, "state/read", True),
+        ({"all/read"}, "profile/read", True),
+        ({"state"}, "state/read", True),
+        ({"profile"}, "profile/read", True),
+        ({"define"}, "statements/read", False),
+    ],
+)
+def test_has_scope(held: set[str], needed: str, allowed: bool) -> None:
+    assert auth.has_scope(principal(*held), needed) is allowed

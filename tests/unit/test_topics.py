@@ -50,6 +50,7 @@ def test_topic_specs_apply_prefix_and_partitions() -> None:
         "dev.lrs.progress.learner",
         "dev.lrs.progress.team",
         "dev.lrs.teams",
+        "dev.lrs.progress.team-changes",
     }
     assert specs["dev.xapi.statements.dlq"].partitions == 1
     assert all(spec.partitions == 12 for name, spec in specs.items() if not name.endswith(".dlq"))
@@ -64,6 +65,7 @@ def test_topic_specs_apply_prefix_and_partitions() -> None:
         (topics.LEARNER_PROGRESS, "compact", None),
         (topics.TEAM_PROGRESS, "compact", None),
         (topics.TEAMS, "compact", None),
+        (topics.TEAM_CHANGES, "compact", None),
     ],
 )
 def test_topic_retention(name: str, policy: str, retention: str | None) -> None:

@@ -12,7 +12,7 @@ from lrs.xapi.versions import ABOUT_VERSIONS
 router = APIRouter(prefix="/xapi")
 
 
-@router.api_route("/about", methods=["GET", "HEAD"])
+@router.get("/about")
 async def about() -> Response:
     return json_response(
         {

@@ -17,7 +17,6 @@ from lrs.xapi.definitions import parse_activity_query
 from lrs.xapi.documents import etag_of
 
 router = APIRouter(prefix="/xapi")
-READ_METHODS = ["GET", "HEAD"]
 
 
 def reader(who: PrincipalDep) -> Principal:
@@ -28,31 +27,27 @@ def reader(who: PrincipalDep) -> Principal:
 Reader = Annotated[Principal, Depends(reader)]
 
 
-def object_response(body: Any, head: bool) -> Response:
-    """JSON with the ETag Communication 3.1 asks of every GET response (SHA-1 of the body);
-    for HEAD the same headers without the body (Communication 1.1)."""
+def object_response(body: Any) -> Response:
+    """JSON with the ETag Communication 3.1 asks of every GET response (SHA-1 of the body)."""
     content = orjson.dumps(body)
-    headers = {"ETag": etag_of(content)}
-    if head:
-        headers["Content-Length"] = str(len(content))
-    return Response(b"" if head else content, 200, headers, media_type="application/json")
+    return Response(content, 200, {"ETag": etag_of(content)}, media_type="application/json")
 
 
-@router.api_route("/agents", methods=READ_METHODS)
+@router.get("/agents")
 async def get_agent(
     request: Request, services: ServicesDep, version: VersionDep, who: Reader
 ) -> Response:
     """The Person Object of the Agent given as `agent` (Communication 2.4)."""
     agent = parse_agent_query(request.query_params.multi_items(), version)
     person = await definitions.get_person(services.agents, who, agent)
-    return object_response(person, request.method == "HEAD")
+    return object_response(person)
 
 
-@router.api_route("/activities", methods=READ_METHODS)
+@router.get("/activities")
 async def get_activity(
     request: Request, services: ServicesDep, version: VersionDep, who: Reader
 ) -> Response:
     """The canonical Activity Object of `activityId` (Communication 2.5)."""
     activity_id = parse_activity_query(request.query_params.multi_items())
     activity = await definitions.get_activity(services.activities, who, activity_id)
-    return object_response(activity, request.method == "HEAD")
+    return object_response(activity)

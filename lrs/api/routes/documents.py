@@ -32,7 +32,6 @@ ProfileReader = Annotated[Principal, Depends(scope_guard("profile/read"))]
 STATE = "/activities/state"
 ACTIVITY_PROFILE = "/activities/profile"
 AGENT_PROFILE = "/agents/profile"
-READ_METHODS = ["GET", "HEAD"]
 
 
 def document_deps(services: Services) -> DocumentDeps:
@@ -59,27 +58,21 @@ async def upload_of(request: Request, services: Services) -> Upload:
     return Upload(body, request.headers.get("content-type"))
 
 
-def document_response(doc: StoredDocument, head: bool) -> Response:
-    """The stored bytes with their own Content-Type, ETag and Last-Modified (Comm. 2.2, 3.1);
-    for HEAD the same headers without the body (Communication 1.1)."""
+def document_response(doc: StoredDocument) -> Response:
+    """The stored bytes with their own Content-Type, ETag and Last-Modified (Comm. 2.2, 3.1)."""
     headers = {
         "Content-Type": doc.content_type,
         "ETag": doc.etag,
         "Last-Modified": http_date(doc.updated),
     }
-    if head:
-        headers["Content-Length"] = str(len(doc.content))
-    return Response(b"" if head else doc.content, 200, headers)
+    return Response(doc.content, 200, headers)
 
 
-def id_list_response(listing: IdList, head: bool) -> Response:
-    body = orjson.dumps(listing.ids)
+def id_list_response(listing: IdList) -> Response:
     headers = {"Content-Type": "application/json"}
     if listing.last_modified is not None:
         headers["Last-Modified"] = http_date(listing.last_modified)
-    if head:
-        headers["Content-Length"] = str(len(body))
-    return Response(b"" if head else body, 200, headers)
+    return Response(orjson.dumps(listing.ids), 200, headers)
 
 
 async def _put(
@@ -106,12 +99,11 @@ async def _get(
     resource: Resource, request: Request, services: Services, who: Principal
 ) -> Response:
     params = params_of(resource, request)
-    head = request.method == "HEAD"
     if params.document_id is None:
         listing = await documents.list_documents(document_deps(services), who, params)
-        return id_list_response(listing, head)
+        return id_list_response(listing)
     doc = await documents.get_document(document_deps(services), who, params)
-    return document_response(doc, head)
+    return document_response(doc)
 
 
 async def _delete(
@@ -139,7 +131,7 @@ async def post_state(
     return await _post(Resource.STATE, request, services, who)
 
 
-@router.api_route(STATE, methods=READ_METHODS)
+@router.get(STATE)
 async def get_state(
     request: Request, services: ServicesDep, version: VersionDep, who: StateReader
 ) -> Response:
@@ -171,7 +163,7 @@ async def post_activity_profile(
     return await _post(Resource.ACTIVITY_PROFILE, request, services, who)
 
 
-@router.api_route(ACTIVITY_PROFILE, methods=READ_METHODS)
+@router.get(ACTIVITY_PROFILE)
 async def get_activity_profile(
     request: Request, services: ServicesDep, version: VersionDep, who: ProfileReader
 ) -> Response:
@@ -203,7 +195,7 @@ async def post_agent_profile(
     return await _post(Resource.AGENT_PROFILE, request, services, who)
 
 
-@router.api_route(AGENT_PROFILE, methods=READ_METHODS)
+@router.get(AGENT_PROFILE)
 async def get_agent_profile(
     request: Request, services: ServicesDep, version: VersionDep, who: ProfileReader
 ) -> Response:

@@ -19,7 +19,9 @@ from lrs.xapi.query import parse_query
 
 router = APIRouter(prefix="/xapi")
 Writer = Annotated[Principal, Depends(scope_guard("statements/write"))]
-Reader = Annotated[Principal, Depends(scope_guard("statements/read"))]
+# statements/read/mine is implied by statements/read; lrs.services.read narrows what a caller
+# holding only read/mine sees to the statements of its own authority.
+Reader = Annotated[Principal, Depends(scope_guard("statements/read/mine"))]
 
 
 async def _statement_body(request: Request, services: ServicesDep) -> tuple[Any, dict[str, Any]]:
@@ -54,7 +56,7 @@ async def put_statement(
     return Response(status_code=204)
 
 
-@router.api_route("/statements", methods=["GET", "HEAD"])
+@router.get("/statements")
 async def get_statements(
     through: ThroughDep, request: Request, services: ServicesDep, version: VersionDep, who: Reader
 ) -> Response:

@@ -1,0 +1,179 @@
+"""Learner progress: `xapi.statements` (keyed by learner) -> `progress_learners` ->
+`lrs.progress.learner`, plus a team-change trigger for every team of a changed learner.
+
+Per batch and tenant: remember the batch's void targets and statement owners FIRST, then read
+which of the batch's statements are voided and whose learner each void target belongs to. Each
+side writes before it reads, so a statement and a void of it handled at the same time by two
+instances always meet: at least one of them sees the other's record (docs/decisions/0006).
+Then the touched learners' states are loaded in one query, the statements applied with the pure
+model (`lrs.progress.apply`/`void`), and the changed documents written back with
+compare-and-set on `version` (a lost race reloads and re-applies: the model is a function of the
+set of statements, so re-applying is a no-op).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from consumers.progress.messages import learner_message, team_change_message
+from consumers.runner import Outcome, Poison, Record
+from lrs import topics
+from lrs.adapters.mongo_progress import LearnerDoc, MongoProgressStore
+from lrs.codec import UnusableMessage, decode_accepted
+from lrs.ports import OutgoingMessage
+from lrs.progress import apply, learner_id, summarize_learner, void, voided_target
+
+Clock = Callable[[], datetime]
+Statement = Mapping[str, Any]
+
+
+@dataclass
+class Plan:
+    """What to fold into one learner's state: new statements and ids to void."""
+
+    statements: list[Statement] = field(default_factory=list)
+    voids: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Changes:
+    """Learner documents written by one call, and the teams whose progress they may move."""
+
+    learners: list[LearnerDoc] = field(default_factory=list)
+    teams: set[tuple[str, str]] = field(default_factory=set)
+
+    def merge(self, other: Changes) -> None:
+        self.learners += other.learners
+        self.teams |= other.teams
+
+    def outputs(self, now: datetime, prefix: str = "") -> list[tuple[str, OutgoingMessage]]:
+        """Learner summaries, then team triggers, on the topics named with `prefix`."""
+        learners = [
+            (prefix + topics.LEARNER_PROGRESS, learner_message(d, now)) for d in self.learners
+        ]
+        triggers = [
+            (prefix + topics.TEAM_CHANGES, team_change_message(tenant, team, now))
+            for tenant, team in sorted(self.teams)
+        ]
+        return learners + triggers
+
+
+def comparable(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """A summary without its `as_of` (which moves with the clock, not with the progress)."""
+    return {k: v for k, v in summary.items() if k != "as_of"}
+
+
+class LearnerProgress:
+    """The one implementation of "fold statements into learner progress" (consumer, rebuild)."""
+
+    def __init__(self, store: MongoProgressStore, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def apply_statements(self, tenant: str, statements: Sequence[Statement]) -> Changes:
+        owners = {
+            str(s["id"]).lower(): learner_id(s)
+            for s in statements
+            if voided_target(s) is None and s.get("id")
+        }
+        targets = {t for s in statements if (t := voided_target(s)) is not None}
+        await self._store.remember_voids(tenant, targets)
+        await self._store.record_owners(tenant, owners)
+        voided = await self._store.voided_among(tenant, owners.keys())
+        target_owners = await self._store.owners_of(tenant, targets - owners.keys())
+        target_owners.update({t: owners[t] for t in targets & owners.keys()})
+        plans: dict[str, Plan] = {}
+        for s in statements:
+            if voided_target(s) is None and s.get("id"):
+                plans.setdefault(owners[str(s["id"]).lower()], Plan()).statements.append(s)
+        for target, learner in [*((t, owners[t]) for t in voided), *target_owners.items()]:
+            plans.setdefault(learner, Plan()).voids.add(target)
+        return await self.commit(tenant, plans)
+
+    async def refresh(self, tenant: str, learners: Sequence[str]) -> Changes:
+        """Recompute stored learners' summaries (registry teams may have changed)."""
+        return await self.commit(tenant, {learner: Plan() for learner in learners})
+
+    async def commit(self, tenant: str, plans: Mapping[str, Plan]) -> Changes:
+        changes = Changes()
+        pending = dict(plans)
+        while pending:
+            written, lost = await self._attempt(tenant, pending)
+            changes.merge(written)
+            pending = {learner: plans[learner] for learner in lost}
+        return changes
+
+    async def _attempt(self, tenant: str, plans: Mapping[str, Plan]) -> tuple[Changes, set[str]]:
+        docs = await self._store.load_learners(tenant, plans.keys())
+        registry = await self._store.registry_teams_of(tenant, plans.keys())
+        now = self._clock()
+        updated: list[LearnerDoc] = []
+        for learner, plan in sorted(plans.items()):
+            old = docs.get(learner) or LearnerDoc.empty(tenant, learner)
+            new = self._next(old, plan, registry.get(learner, set()), now)
+            if new is not None:
+                updated.append(new)
+        lost = await self._store.save_learners(updated, now)
+        changes = Changes(learners=[d for d in updated if d.learner not in lost])
+        for doc in changes.learners:
+            previous = docs.get(doc.learner)
+            teams = {*doc.teams, *(previous.teams if previous else ())}
+            changes.teams |= {(tenant, team) for team in teams}
+        return changes, lost
+
+    def _next(
+        self, old: LearnerDoc, plan: Plan, registry_teams: set[str], now: datetime
+    ) -> LearnerDoc | None:
+        """The learner's next document, or None when nothing changes."""
+        if old.version == 0 and not plan.statements and not plan.voids:
+            return None  # a registry member without statements has no progress document
+        state = old.state
+        for statement in plan.statements:
+            state = apply(state, statement)
+        for target in sorted(plan.voids):
+            state = void(state, target)
+        summary = {
+            **summarize_learner(state, now.date(), registry_teams=registry_teams),
+            "tenant": old.tenant,
+        }
+        unchanged = state == old.state and comparable(summary) == comparable(old.summary)
+        if old.version and unchanged:
+            return None
+        return old.successor(state, summary, summary["teams"])
+
+
+class LearnerProgressHandler:
+    """Runner handler of the `progress` consumer (group `<prefix>-progress`)."""
+
+    name = "progress"
+
+    def __init__(self, store: MongoProgressStore, clock: Clock, *, prefix: str = "") -> None:
+        self._store = store
+        self._clock = clock
+        self._prefix = prefix  # the settings' topic prefix
+        self._progress = LearnerProgress(store, clock)
+        self._ready = False
+
+    async def handle(self, records: Sequence[Record]) -> Outcome:
+        if not self._ready:
+            await self._store.create_indexes()
+            self._ready = True
+        poison: list[Poison] = []
+        by_tenant: dict[str, list[Statement]] = {}
+        for record in records:
+            try:
+                accepted = decode_accepted(record.value)
+            except UnusableMessage as exc:
+                poison.append(Poison(record, exc))
+                continue
+            by_tenant.setdefault(accepted.tenant, []).append(accepted.statement)
+        changes = Changes()
+        for tenant, statements in sorted(by_tenant.items()):
+            changes.merge(await self._progress.apply_statements(tenant, statements))
+        return Outcome(poison=poison, outputs=changes.outputs(self._clock(), self._prefix))
+
+    async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
+        return None

@@ -1,0 +1,207 @@
+"""`lrs progress rebuild [--tenant T]`: recompute all progress from the stored statements.
+
+Steps, each through the consumers' own code paths (`LearnerProgress`, `TeamProgress`):
+
+1. empty every learner's state (documents and versions stay; the void bookkeeping of the tenant
+   is dropped, it is rebuilt with the states);
+2. feed the statements of MongoDB `statements` (their `body`) through
+   `LearnerProgress.apply_statements` in batches, any order (progress is a function of the set);
+3. refresh every learner document (registry teams; learners whose statements are gone);
+4. recompute every team named by the registry or by a learner;
+5. republish every learner and team summary to `lrs.progress.learner` / `lrs.progress.team`.
+
+Versions keep growing, so subscribers that drop values older than one they hold stay right.
+Run it with the progress consumers stopped, or accept that while it runs the API shows partial
+progress (step 1 empties the states); the compare-and-set writes keep concurrent consumers from
+losing statements either way.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from consumers.progress.learner import Clock, LearnerProgress
+from consumers.progress.messages import learner_message, team_message
+from consumers.progress.team import TeamProgress
+from consumers.runner import produce_all
+from lrs import topics
+from lrs.adapters.kafka_bus import ensure_topics
+from lrs.adapters.mongo_progress import LearnerDoc, MongoProgressStore, TeamDoc
+from lrs.adapters.mongo_store import connect
+from lrs.ports import OutgoingMessage
+from lrs.settings import LrsSettings
+from lrs.topics import topic_specs
+
+BATCH = 500
+Publish = Callable[[Sequence[tuple[str, OutgoingMessage]]], Any]
+
+
+@dataclass
+class RebuildReport:
+    statements: int = 0
+    learners: int = 0
+    teams: int = 0
+
+
+class ProgressBar:
+    """A plain-text progress bar on a stream (redrawn in place on a terminal, else by line)."""
+
+    def __init__(self, total: int, stream: TextIO, label: str = "statements") -> None:
+        self.total, self.stream, self.label = total, stream, label
+        self.done = 0
+        self._shown = -1
+        self._started = time.monotonic()
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        percent = 100 if not self.total else min(100, self.done * 100 // self.total)
+        if percent == self._shown or (not self.stream.isatty() and percent % 10 and percent < 100):
+            return
+        self._shown = percent
+        filled = percent // 5
+        rate = self.done / max(time.monotonic() - self._started, 1e-6)
+        line = (
+            f"[{'#' * filled}{'.' * (20 - filled)}] {percent:3d}% "
+            f"{self.done}/{self.total} {self.label} ({rate:.0f}/s)"
+        )
+        end = "\r" if self.stream.isatty() and percent < 100 else "\n"
+        self.stream.write(line + end)
+        self.stream.flush()
+
+
+async def rebuild(
+    store: MongoProgressStore,
+    clock: Clock,
+    publish: Publish,
+    *,
+    tenant: str | None = None,
+    stream: TextIO = sys.stderr,
+) -> RebuildReport:
+    report = RebuildReport()
+    learners = LearnerProgress(store, clock)
+    await store.create_indexes()
+    await store.reset_learners(tenant)
+    total = await store.statements.count_documents(_filter(tenant))
+    bar = ProgressBar(total, stream)
+    async for tenant_name, statements in _statement_batches(store, tenant):
+        await learners.apply_statements(tenant_name, statements)
+        report.statements += len(statements)
+        bar.advance(len(statements))
+    if not total:
+        bar.advance(0)
+    await _refresh_learners(store, learners, tenant)
+    teams = TeamProgress(store, clock)
+    for tenant_name, names in sorted((await store.tenants_and_teams(tenant)).items()):
+        await teams.recompute(tenant_name, sorted(names))
+    report.learners, report.teams = await republish(store, clock, publish, tenant)
+    return report
+
+
+async def _statement_batches(
+    store: MongoProgressStore, tenant: str | None
+) -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+    """Stored statements in batches of one tenant each."""
+    batches: dict[str, list[dict[str, Any]]] = {}
+    cursor = store.statements.find(_filter(tenant), {"tenant": 1, "body": 1}).batch_size(BATCH)
+    async for doc in cursor:
+        batch = batches.setdefault(doc["tenant"], [])
+        batch.append(orjson.loads(doc["body"]))
+        if len(batch) >= BATCH:
+            yield doc["tenant"], batches.pop(doc["tenant"])
+    for name, batch in sorted(batches.items()):
+        yield name, batch
+
+
+async def _refresh_learners(
+    store: MongoProgressStore, learners: LearnerProgress, tenant: str | None
+) -> None:
+    pending: dict[str, list[str]] = {}
+    async for doc in store.iterate_learners(tenant):
+        batch = pending.setdefault(doc["tenant"], [])
+        batch.append(doc["learner"])
+        if len(batch) >= BATCH:
+            await learners.refresh(doc["tenant"], pending.pop(doc["tenant"]))
+    for name, batch in sorted(pending.items()):
+        await learners.refresh(name, batch)
+
+
+async def republish(
+    store: MongoProgressStore, clock: Clock, publish: Publish, tenant: str | None
+) -> tuple[int, int]:
+    """Produce every stored learner and team summary; return how many of each."""
+    counts = []
+    cursors = (("learner", store.iterate_learners(tenant)), ("team", store.iterate_teams(tenant)))
+    for kind, cursor in cursors:
+        outputs: list[tuple[str, OutgoingMessage]] = []
+        count = 0
+        async for doc in cursor:
+            outputs.append(_message(kind, doc, clock))
+            count += 1
+            if len(outputs) >= BATCH:
+                await publish(outputs)
+                outputs = []
+        if outputs:
+            await publish(outputs)
+        counts.append(count)
+    return counts[0], counts[1]
+
+
+def _message(kind: str, doc: dict[str, Any], clock: Clock) -> tuple[str, OutgoingMessage]:
+    if kind == "learner":
+        learner = replace(
+            LearnerDoc.empty(doc["tenant"], doc["learner"]),
+            summary=doc["summary"],
+            version=doc["version"],
+        )
+        return topics.LEARNER_PROGRESS, learner_message(learner, clock())
+    return topics.TEAM_PROGRESS, team_message(TeamDoc.from_mongo(doc), clock())
+
+
+def kafka_publisher(producer: AIOKafkaProducer, prefix: str) -> Publish:
+    async def publish(outputs: Sequence[tuple[str, OutgoingMessage]]) -> None:
+        await produce_all(producer, [(prefix + topic, message) for topic, message in outputs])
+
+    return publish
+
+
+def _filter(tenant: str | None) -> dict[str, Any]:
+    return {} if tenant is None else {"tenant": tenant}
+
+
+async def rebuild_command(settings: LrsSettings, tenant: str | None) -> int:
+    """`lrs progress rebuild`: connect, rebuild, republish; print a report."""
+    if not settings.kafka_bootstrap or not settings.mongodb_uri:
+        print("LRS_KAFKA_BOOTSTRAP and LRS_MONGODB_URI must be set", file=sys.stderr)
+        return 2
+    specs = topic_specs(settings.topic_prefix, settings.statement_partitions)
+    await ensure_topics(settings.kafka_bootstrap, specs, settings.replication_factor)
+    client = connect(settings.mongodb_uri)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=False
+    )
+    await producer.start()
+    try:
+        store = MongoProgressStore(client[settings.mongodb_database])
+        publish = kafka_publisher(producer, settings.topic_prefix)
+        report = await rebuild(store, _utc_now, publish, tenant=tenant)
+    finally:
+        await producer.stop()
+        await client.close()
+    print(
+        f"rebuilt progress from {report.statements} statements:"
+        f" {report.learners} learners, {report.teams} teams republished",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,149 @@
+"""Team progress: triggers on `lrs.progress.team-changes` (and registry records on `lrs.teams`)
+-> `progress_teams` -> `lrs.progress.team`.
+
+A trigger only says "recompute team T"; the handler reads the current truth each time: the
+registry members (`teams`), the learners whose progress lists the team (`progress_learners.
+teams`, which holds registry and statement teams) and their current summaries. Every change is
+written before its trigger is produced, so the last computation after the last change is right,
+whatever the order, duplicates or batching of the triggers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from consumers.progress.learner import Changes, Clock, LearnerProgress, comparable
+from consumers.progress.messages import decode_team_ref, team_change_message, team_message
+from consumers.runner import Outcome, Poison, Record
+from lrs import topics
+from lrs.adapters.mongo_progress import MongoProgressStore, TeamDoc
+from lrs.ports import OutgoingMessage
+from lrs.progress import summarize_team
+
+
+class TeamProgress:
+    """The one implementation of "recompute these teams" (consumer, rebuild)."""
+
+    def __init__(self, store: MongoProgressStore, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def recompute(self, tenant: str, teams: Collection[str]) -> list[TeamDoc]:
+        """Recompute and store the teams' progress; return the documents that changed."""
+        written: list[TeamDoc] = []
+        pending = set(teams)
+        while pending:
+            changed, lost = await self._attempt(tenant, pending)
+            written += changed
+            pending = lost
+        return written
+
+    async def _attempt(self, tenant: str, teams: Collection[str]) -> tuple[list[TeamDoc], set[str]]:
+        registry = await self._store.registry_members(tenant, teams)
+        registered = {m for members in registry.values() for m in members}
+        learners = await self._store.learner_summaries(tenant, registered, teams)
+        existing = await self._store.load_teams(tenant, teams)
+        now = self._clock()
+        updated = []
+        for team in sorted(teams):
+            members = registry.get(team, set()) | {
+                learner for learner, d in learners.items() if team in (d.get("teams") or ())
+            }
+            old = existing.get(team) or TeamDoc(tenant, team)
+            new = _next(old, members, learners, now)
+            if new is not None:
+                updated.append(new)
+        lost = await self._store.save_teams(updated, now)
+        return [d for d in updated if d.team not in lost], lost
+
+
+def _next(
+    old: TeamDoc, members: set[str], learners: Mapping[str, Mapping[str, Any]], now: datetime
+) -> TeamDoc | None:
+    summaries = {m: (learners[m].get("summary") if m in learners else None) for m in members}
+    summary = {**summarize_team(old.team, summaries, now), "tenant": old.tenant}
+    ordered = tuple(sorted(members))
+    if old.version and comparable(summary) == comparable(old.summary) and ordered == old.members:
+        return None
+    return TeamDoc(old.tenant, old.team, summary, ordered, old.version + 1)
+
+
+def team_outputs(
+    docs: Sequence[TeamDoc], now: datetime, prefix: str = ""
+) -> list[tuple[str, OutgoingMessage]]:
+    return [(prefix + topics.TEAM_PROGRESS, team_message(d, now)) for d in docs]
+
+
+def _decode_refs(records: Sequence[Record]) -> tuple[dict[str, set[str]], list[Poison]]:
+    refs: dict[str, set[str]] = {}
+    poison: list[Poison] = []
+    for record in records:
+        try:
+            tenant, team = decode_team_ref(record.value)
+        except ValueError as exc:
+            poison.append(Poison(record, exc))
+            continue
+        refs.setdefault(tenant, set()).add(team)
+    return refs, poison
+
+
+class TeamProgressHandler:
+    """Runner handler of the `team-progress` consumer (reads `lrs.progress.team-changes`)."""
+
+    name = "team-progress"
+
+    def __init__(self, store: MongoProgressStore, clock: Clock, *, prefix: str = "") -> None:
+        self._clock = clock
+        self._prefix = prefix
+        self._teams = TeamProgress(store, clock)
+
+    async def handle(self, records: Sequence[Record]) -> Outcome:
+        refs, poison = _decode_refs(records)
+        written: list[TeamDoc] = []
+        for tenant, teams in sorted(refs.items()):
+            written += await self._teams.recompute(tenant, teams)
+        return Outcome(poison=poison, outputs=team_outputs(written, self._clock(), self._prefix))
+
+    async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
+        return None
+
+
+class TeamRegistryHandler:
+    """Runner handler of the `team-registry` consumer (reads `lrs.teams`, the registry changes
+    the API publishes): refreshes the learner progress of the team's members, old and new (their
+    `teams`), and triggers the team's recomputation. The registry itself is read from the
+    `teams` collection, never from the record, so a replayed old record cannot undo a change."""
+
+    name = "team-registry"
+
+    def __init__(self, store: MongoProgressStore, clock: Clock, *, prefix: str = "") -> None:
+        self._store = store
+        self._clock = clock
+        self._prefix = prefix
+        self._learners = LearnerProgress(store, clock)
+
+    async def handle(self, records: Sequence[Record]) -> Outcome:
+        refs, poison = _decode_refs(records)
+        changes = Changes()
+        for tenant, teams in sorted(refs.items()):
+            changes.merge(await self._refresh(tenant, teams))
+        now = self._clock()
+        outputs = changes.outputs(now, self._prefix) + [
+            (self._prefix + topics.TEAM_CHANGES, team_change_message(tenant, team, now))
+            for tenant, teams in sorted(refs.items())
+            for team in sorted(teams)
+            if (tenant, team) not in changes.teams
+        ]
+        return Outcome(poison=poison, outputs=outputs)
+
+    async def _refresh(self, tenant: str, teams: Collection[str]) -> Changes:
+        registry = await self._store.registry_members(tenant, teams)
+        learners = {m for members in registry.values() for m in members}
+        for team in teams:
+            learners.update(await self._store.learners_in_team(tenant, team))
+        return await self._learners.refresh(tenant, sorted(learners))
+
+    async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
+        return None

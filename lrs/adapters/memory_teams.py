@@ -1,0 +1,59 @@
+"""In-memory team registry and progress store: the reference fakes of those ports."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from lrs.ports import LearnerProgressDoc, TeamProgressDoc
+from lrs.progress.registry import Team
+
+
+class InMemoryTeamRegistry:
+    def __init__(self) -> None:
+        self.teams: dict[tuple[str, str], Team] = {}
+
+    async def get(self, tenant: str, team: str) -> Team | None:
+        return self.teams.get((tenant, team))
+
+    async def list_teams(self, tenant: str) -> list[Team]:
+        return [t for (ten, _), t in sorted(self.teams.items()) if ten == tenant]
+
+    async def teams_of(self, tenant: str, learner: str) -> list[str]:
+        return sorted(
+            t.team for (ten, _), t in self.teams.items() if ten == tenant and learner in t.members
+        )
+
+    async def create(self, team: Team) -> bool:
+        if (team.tenant, team.team) in self.teams:
+            return False
+        self.teams[team.tenant, team.team] = team
+        return True
+
+    async def replace(self, expected_version: int, team: Team) -> bool:
+        current = self.teams.get((team.tenant, team.team))
+        if current is None or current.version != expected_version:
+            return False
+        self.teams[team.tenant, team.team] = team
+        return True
+
+    async def delete(self, tenant: str, team: str) -> Team | None:
+        return self.teams.pop((tenant, team), None)
+
+
+class InMemoryProgressReader:
+    def __init__(self) -> None:
+        self.learner_docs: dict[tuple[str, str], LearnerProgressDoc] = {}
+        self.team_docs: dict[tuple[str, str], TeamProgressDoc] = {}
+
+    async def learner(self, tenant: str, learner: str) -> LearnerProgressDoc | None:
+        return self.learner_docs.get((tenant, learner))
+
+    async def learners(self, tenant: str, learners: Sequence[str]) -> dict[str, LearnerProgressDoc]:
+        return {
+            learner: doc
+            for learner in learners
+            if (doc := self.learner_docs.get((tenant, learner))) is not None
+        }
+
+    async def team(self, tenant: str, team: str) -> TeamProgressDoc | None:
+        return self.team_docs.get((tenant, team))

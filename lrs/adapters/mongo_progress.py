@@ -1,0 +1,289 @@
+"""MongoDB adapter of the progress projection (docs/decisions/0006-progress-pipeline.md).
+
+Collections (the contract shared with the progress API):
+
+* `progress_learners`: ``{_id: "<tenant>/<learner>", tenant, learner, state, summary, teams,
+  version, updated}``, one per learner; `state` is `LearnerState.to_dict()`.
+* `progress_teams`: ``{_id: "<tenant>/<team>", tenant, team, summary, members, version,
+  updated}``.
+* `progress_voids`: ``{_id: "<tenant>/<statement id>", tenant}``, every id a voiding statement
+  targeted (remembered even when the target has not arrived yet).
+* `progress_statements`: ``{_id: "<tenant>/<statement id>", tenant, learner}``, whose progress
+  each statement fed, so a void keyed by another actor finds its target's learner.
+* `teams`: the team registry, written by the API; only read here.
+
+Progress documents are written with compare-and-set on `version`: a writer replaces the version
+it read, or inserts when it read none. A concurrent change (a cross-learner void, a registry
+refresh, another instance after a rebalance) makes the write fail; the caller reloads and
+re-applies, which is safe because progress is a function of the set of statements.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, IndexModel, InsertOne, ReplaceOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.cursor import AsyncCursor
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, OperationFailure
+
+from lrs.progress import LearnerState
+
+DUPLICATE_KEY = 11000
+Doc = dict[str, Any]
+
+
+def doc_id(tenant: str, entity: str) -> str:
+    return f"{tenant}/{entity}"
+
+
+@dataclass(frozen=True)
+class LearnerDoc:
+    """One `progress_learners` document; version 0 means "not stored yet"."""
+
+    tenant: str
+    learner: str
+    state: LearnerState
+    teams: tuple[str, ...] = ()
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    version: int = 0
+
+    @classmethod
+    def empty(cls, tenant: str, learner: str) -> LearnerDoc:
+        return cls(tenant, learner, LearnerState(learner))
+
+    @classmethod
+    def from_mongo(cls, doc: Mapping[str, Any]) -> LearnerDoc:
+        return cls(
+            tenant=doc["tenant"],
+            learner=doc["learner"],
+            state=LearnerState.from_dict(doc["state"]),
+            teams=tuple(doc.get("teams") or ()),
+            summary=doc.get("summary") or {},
+            version=int(doc.get("version") or 0),
+        )
+
+    def successor(
+        self, state: LearnerState, summary: Mapping[str, Any], teams: Iterable[str]
+    ) -> LearnerDoc:
+        return replace(
+            self, state=state, summary=summary, teams=tuple(teams), version=self.version + 1
+        )
+
+    def to_mongo(self, updated: datetime) -> Doc:
+        return {
+            "_id": doc_id(self.tenant, self.learner),
+            "tenant": self.tenant,
+            "learner": self.learner,
+            "state": self.state.to_dict(),
+            "summary": dict(self.summary),
+            "teams": list(self.teams),
+            "version": self.version,
+            "updated": updated,
+        }
+
+
+@dataclass(frozen=True)
+class TeamDoc:
+    """One `progress_teams` document; version 0 means "not stored yet"."""
+
+    tenant: str
+    team: str
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    members: tuple[str, ...] = ()
+    version: int = 0
+
+    @classmethod
+    def from_mongo(cls, doc: Mapping[str, Any]) -> TeamDoc:
+        return cls(
+            tenant=doc["tenant"],
+            team=doc["team"],
+            summary=doc.get("summary") or {},
+            members=tuple(doc.get("members") or ()),
+            version=int(doc.get("version") or 0),
+        )
+
+    def to_mongo(self, updated: datetime) -> Doc:
+        return {
+            "_id": doc_id(self.tenant, self.team),
+            "tenant": self.tenant,
+            "team": self.team,
+            "summary": dict(self.summary),
+            "members": list(self.members),
+            "version": self.version,
+            "updated": updated,
+        }
+
+
+class MongoProgressStore:
+    """Progress state, team progress, void bookkeeping; reads of the team registry."""
+
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._learners: AsyncCollection[Doc] = db["progress_learners"]
+        self._teams: AsyncCollection[Doc] = db["progress_teams"]
+        self._voids: AsyncCollection[Doc] = db["progress_voids"]
+        self._owners: AsyncCollection[Doc] = db["progress_statements"]
+        self._registry: AsyncCollection[Doc] = db["teams"]
+        self.statements: AsyncCollection[Doc] = db["statements"]
+
+    async def create_indexes(self) -> None:
+        teams_index = [("tenant", ASCENDING), ("teams", ASCENDING)]
+        await self._learners.create_indexes([IndexModel(teams_index, name="tenant_teams")])
+        await self._teams.create_indexes([IndexModel([("tenant", ASCENDING)], name="tenant")])
+        members_index = IndexModel([("tenant", ASCENDING), ("members", ASCENDING)])
+        with contextlib.suppress(OperationFailure):  # the API may have made it under its name
+            await self._registry.create_indexes([members_index])
+
+    # --- voids and statement owners -------------------------------------------------------
+
+    async def remember_voids(self, tenant: str, targets: Collection[str]) -> None:
+        """Record voided ids (idempotent)."""
+        docs = [{"_id": doc_id(tenant, t), "tenant": tenant} for t in sorted(targets)]
+        await self._insert_ignoring_duplicates(self._voids, docs)
+
+    async def record_owners(self, tenant: str, owners: Mapping[str, str]) -> None:
+        """Record which learner each statement id belongs to (idempotent; first one wins)."""
+        docs = [
+            {"_id": doc_id(tenant, sid), "tenant": tenant, "learner": learner}
+            for sid, learner in sorted(owners.items())
+        ]
+        await self._insert_ignoring_duplicates(self._owners, docs)
+
+    async def voided_among(self, tenant: str, ids: Collection[str]) -> set[str]:
+        if not ids:
+            return set()
+        wanted = [doc_id(tenant, i) for i in ids]
+        cursor = self._voids.find({"_id": {"$in": wanted}}, {"_id": 1})
+        return {d["_id"][len(tenant) + 1 :] async for d in cursor}
+
+    async def owners_of(self, tenant: str, ids: Collection[str]) -> dict[str, str]:
+        if not ids:
+            return {}
+        wanted = [doc_id(tenant, i) for i in ids]
+        cursor = self._owners.find({"_id": {"$in": wanted}})
+        return {d["_id"][len(tenant) + 1 :]: d["learner"] async for d in cursor}
+
+    # --- learners ---------------------------------------------------------------------------
+
+    async def load_learners(self, tenant: str, learners: Collection[str]) -> dict[str, LearnerDoc]:
+        wanted = [doc_id(tenant, learner) for learner in learners]
+        cursor = self._learners.find({"_id": {"$in": wanted}})
+        return {d["learner"]: LearnerDoc.from_mongo(d) async for d in cursor}
+
+    async def learner_summaries(
+        self, tenant: str, learners: Collection[str], teams: Collection[str]
+    ) -> dict[str, Doc]:
+        """Summaries and teams of the given learners and of every learner listing the teams."""
+        wanted = [doc_id(tenant, learner) for learner in learners]
+        listing = {"tenant": tenant, "teams": {"$in": list(teams)}}
+        query = {"$or": [{"_id": {"$in": wanted}}, listing]}
+        cursor = self._learners.find(query, {"learner": 1, "summary": 1, "teams": 1})
+        return {d["learner"]: d async for d in cursor}
+
+    async def learners_in_team(self, tenant: str, team: str) -> list[str]:
+        cursor = self._learners.find({"tenant": tenant, "teams": team}, {"learner": 1})
+        return [d["learner"] async for d in cursor]
+
+    async def save_learners(self, docs: Sequence[LearnerDoc], updated: datetime) -> set[str]:
+        """Compare-and-set each document on the version it was read at; return the learners
+        whose write lost to a concurrent one."""
+        ops = [_cas(doc_id(d.tenant, d.learner), d.version - 1, d.to_mongo(updated)) for d in docs]
+        failed = await self._bulk(self._learners, ops)
+        return {docs[i].learner for i in failed}
+
+    async def reset_learners(self, tenant: str | None) -> None:
+        """Empty every learner's state (keeping its version: the next write increments it) and
+        forget the void bookkeeping; a rebuild then refills both."""
+        await self._learners.update_many(
+            _tenant_filter(tenant), {"$set": {"state.facts": {}, "state.voided": []}}
+        )
+        for collection in (self._voids, self._owners):
+            await collection.delete_many(_tenant_filter(tenant))
+
+    def iterate_learners(self, tenant: str | None) -> AsyncCursor[Doc]:
+        """Every learner document without its state, in `_id` order."""
+        return self._learners.find(_tenant_filter(tenant), {"state": 0}).sort("_id", ASCENDING)
+
+    async def tenants_and_teams(self, tenant: str | None) -> dict[str, set[str]]:
+        """Every team named by a learner document or the registry, by tenant."""
+        found: dict[str, set[str]] = {}
+        async for d in self._learners.find(_tenant_filter(tenant), {"tenant": 1, "teams": 1}):
+            found.setdefault(d["tenant"], set()).update(d.get("teams") or ())
+        async for d in self._registry.find(_tenant_filter(tenant), {"tenant": 1, "team": 1}):
+            if not d.get("deleted"):
+                found.setdefault(d["tenant"], set()).add(d["team"])
+        return found
+
+    # --- registry ---------------------------------------------------------------------------
+
+    async def registry_teams_of(
+        self, tenant: str, learners: Collection[str]
+    ) -> dict[str, set[str]]:
+        """The registry teams listing each learner."""
+        wanted = set(learners)
+        query = {"tenant": tenant, "members": {"$in": sorted(wanted)}}
+        teams: dict[str, set[str]] = {}
+        async for d in self._registry.find(query, {"team": 1, "members": 1, "deleted": 1}):
+            if d.get("deleted"):
+                continue
+            for member in set(d.get("members") or ()) & wanted:
+                teams.setdefault(member, set()).add(d["team"])
+        return teams
+
+    async def registry_members(self, tenant: str, teams: Collection[str]) -> dict[str, set[str]]:
+        """The registry members of each team (teams not in the registry are left out)."""
+        wanted = [doc_id(tenant, t) for t in teams]
+        cursor = self._registry.find({"_id": {"$in": wanted}}, {"team": 1, "members": 1})
+        found = [d async for d in cursor]
+        return {d["team"]: set(d.get("members") or ()) for d in found if not d.get("deleted")}
+
+    # --- teams ------------------------------------------------------------------------------
+
+    async def load_teams(self, tenant: str, teams: Collection[str]) -> dict[str, TeamDoc]:
+        wanted = [doc_id(tenant, t) for t in teams]
+        cursor = self._teams.find({"_id": {"$in": wanted}})
+        return {d["team"]: TeamDoc.from_mongo(d) async for d in cursor}
+
+    async def save_teams(self, docs: Sequence[TeamDoc], updated: datetime) -> set[str]:
+        """Compare-and-set, as `save_learners`; return the teams whose write lost."""
+        ops = [_cas(doc_id(d.tenant, d.team), d.version - 1, d.to_mongo(updated)) for d in docs]
+        failed = await self._bulk(self._teams, ops)
+        return {docs[i].team for i in failed}
+
+    def iterate_teams(self, tenant: str | None) -> AsyncCursor[Doc]:
+        return self._teams.find(_tenant_filter(tenant)).sort("_id", ASCENDING)
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    async def _insert_ignoring_duplicates(
+        self, collection: AsyncCollection[Doc], docs: list[Doc]
+    ) -> None:
+        await self._bulk(collection, [InsertOne(d) for d in docs])
+
+    async def _bulk(self, collection: AsyncCollection[Doc], ops: Sequence[Any]) -> set[int]:
+        """Unordered bulk write; the positions refused with a duplicate key."""
+        if not ops:
+            return set()
+        try:
+            await collection.bulk_write(list(ops), ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            return {int(e["index"]) for e in errors}
+        return set()
+
+
+def _cas(key: str, read_version: int, replacement: Doc) -> ReplaceOne[Doc]:
+    """Replace the version read, or insert when none was: a stale write hits a duplicate key
+    (the upsert's insert of an `_id` that exists) instead of overwriting."""
+    return ReplaceOne({"_id": key, "version": read_version}, replacement, upsert=True)
+
+
+def _tenant_filter(tenant: str | None) -> Doc:
+    return {} if tenant is None else {"tenant": tenant}

@@ -1,0 +1,150 @@
+"""MongoDB adapters of the progress API: the team registry (`teams`, written here) and the
+derived progress (`progress_learners`, `progress_teams`, written by the progress consumers).
+
+Registry document (one per tenant and team)::
+
+    {_id: "<tenant>/<team>", tenant, team, name, members: [learner ids],
+     names: [{learner, name}], version: int, updated: datetime}
+
+`names` is a list of pairs, not a map: learner ids contain dots, which MongoDB field names
+must not. The index `(tenant, members)` answers "which teams list this learner".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from lrs.ports import LearnerProgressDoc, TeamProgressDoc
+from lrs.progress.registry import Team
+
+Doc = dict[str, Any]
+TEAMS = "teams"
+PROGRESS_LEARNERS = "progress_learners"
+PROGRESS_TEAMS = "progress_teams"
+
+
+def doc_id(tenant: str, entity: str) -> str:
+    return f"{tenant}/{entity}"
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def team_to_doc(team: Team) -> Doc:
+    return {
+        "_id": doc_id(team.tenant, team.team),
+        "tenant": team.tenant,
+        "team": team.team,
+        "name": team.name,
+        "members": list(team.members),
+        "names": [{"learner": k, "name": v} for k, v in sorted(team.names.items())],
+        "version": team.version,
+        "updated": team.updated,
+    }
+
+
+def team_from_doc(doc: Mapping[str, Any]) -> Team:
+    return Team(
+        tenant=doc["tenant"],
+        team=doc["team"],
+        name=doc.get("name", ""),
+        updated=_aware(doc["updated"]),
+        members=tuple(doc.get("members") or ()),
+        names={n["learner"]: n["name"] for n in doc.get("names") or ()},
+        version=int(doc.get("version", 1)),
+    )
+
+
+class MongoTeamRegistry:
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._teams: AsyncCollection[Doc] = db[TEAMS]
+
+    async def create_indexes(self) -> None:
+        await self._teams.create_indexes(
+            [
+                IndexModel([("tenant", ASCENDING), ("members", ASCENDING)]),
+                IndexModel([("tenant", ASCENDING), ("team", ASCENDING)]),
+            ]
+        )
+
+    async def get(self, tenant: str, team: str) -> Team | None:
+        doc = await self._teams.find_one({"_id": doc_id(tenant, team)})
+        return None if doc is None else team_from_doc(doc)
+
+    async def list_teams(self, tenant: str) -> list[Team]:
+        cursor = self._teams.find({"tenant": tenant}).sort("team", ASCENDING)
+        return [team_from_doc(doc) async for doc in cursor]
+
+    async def teams_of(self, tenant: str, learner: str) -> list[str]:
+        cursor = self._teams.find({"tenant": tenant, "members": learner}, {"team": 1})
+        return sorted([doc["team"] async for doc in cursor])
+
+    async def create(self, team: Team) -> bool:
+        try:
+            await self._teams.insert_one(team_to_doc(team))
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def replace(self, expected_version: int, team: Team) -> bool:
+        result = await self._teams.replace_one(
+            {"_id": doc_id(team.tenant, team.team), "version": expected_version},
+            team_to_doc(team),
+        )
+        return result.matched_count == 1
+
+    async def delete(self, tenant: str, team: str) -> Team | None:
+        doc = await self._teams.find_one_and_delete({"_id": doc_id(tenant, team)})
+        return None if doc is None else team_from_doc(doc)
+
+    async def ping(self) -> None:
+        await self._teams.database.command("ping")
+
+
+def learner_from_doc(doc: Mapping[str, Any]) -> LearnerProgressDoc:
+    return LearnerProgressDoc(
+        learner=doc["learner"],
+        state=doc.get("state") or {"learner": doc["learner"]},
+        summary=doc.get("summary") or {},
+        teams=list(doc.get("teams") or ()),
+        version=int(doc.get("version", 0)),
+    )
+
+
+class MongoProgressReader:
+    """Reads what the progress consumers wrote; point lookups by `_id` only."""
+
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._learners: AsyncCollection[Doc] = db[PROGRESS_LEARNERS]
+        self._teams: AsyncCollection[Doc] = db[PROGRESS_TEAMS]
+
+    async def learner(self, tenant: str, learner: str) -> LearnerProgressDoc | None:
+        doc = await self._learners.find_one({"_id": doc_id(tenant, learner)})
+        return None if doc is None else learner_from_doc(doc)
+
+    async def learners(self, tenant: str, learners: Sequence[str]) -> dict[str, LearnerProgressDoc]:
+        if not learners:
+            return {}
+        ids = [doc_id(tenant, learner) for learner in learners]
+        cursor = self._learners.find({"_id": {"$in": ids}})
+        found = [learner_from_doc(doc) async for doc in cursor]
+        return {doc.learner: doc for doc in found}
+
+    async def team(self, tenant: str, team: str) -> TeamProgressDoc | None:
+        doc = await self._teams.find_one({"_id": doc_id(tenant, team)})
+        if doc is None:
+            return None
+        return TeamProgressDoc(
+            team=doc["team"],
+            summary=doc.get("summary") or {},
+            members=list(doc.get("members") or ()),
+            version=int(doc.get("version", 0)),
+        )

@@ -1,0 +1,141 @@
+"""`lrs tenants ...` and `lrs credentials ...`: administration straight on MongoDB
+(LRS_MONGODB_URI), through the same service as the `/admin` API. A created credential's
+secret is printed once; nothing can show it again."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from lrs.adapters.mongo_store import MongoCredentialStore, connect
+from lrs.adapters.mongo_tenants import MongoTenantStore
+from lrs.ports import Credential, Tenant
+from lrs.services import admin
+from lrs.services.admin import AdminDeps, CredentialSpec
+from lrs.settings import LrsSettings
+from lrs.xapi.errors import XapiError
+
+COMMANDS = ("tenants", "credentials")
+Action = Callable[[AdminDeps, argparse.Namespace], Awaitable[None]]
+
+
+def add_parsers(sub: Any) -> None:
+    tenants = sub.add_parser("tenants", help="tenant administration (on LRS_MONGODB_URI)")
+    t_sub = tenants.add_subparsers(dest="action", required=True)
+    create = t_sub.add_parser("create", help="create a tenant")
+    create.add_argument("name")
+    create.add_argument("--label", default="")
+    t_sub.add_parser("list", help="list tenants")
+    for action in ("disable", "enable"):
+        t_sub.add_parser(action, help=f"{action} a tenant's credentials").add_argument("name")
+    creds = sub.add_parser("credentials", help="credential administration (on LRS_MONGODB_URI)")
+    c_sub = creds.add_subparsers(dest="action", required=True)
+    c_create = c_sub.add_parser("create", help="create a credential; prints its secret once")
+    c_create.add_argument("--tenant", required=True)
+    c_create.add_argument("--scope", action="append", required=True, dest="scopes")
+    c_create.add_argument("--label", default="")
+    c_create.add_argument("--expires-at", type=datetime.fromisoformat, default=None)
+    c_create.add_argument("--authority", type=json.loads, default=None, help="an Agent as JSON")
+    c_sub.add_parser("list", help="list credentials").add_argument("--tenant", default=None)
+    c_sub.add_parser("revoke", help="revoke a credential").add_argument("key")
+
+
+def run(args: argparse.Namespace, settings: LrsSettings) -> int:
+    if not settings.mongodb_uri:
+        print("LRS_MONGODB_URI is not set", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_run(ACTIONS[(args.command, args.action)], args, settings))
+    except XapiError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _run(action: Action, args: argparse.Namespace, settings: LrsSettings) -> None:
+    assert settings.mongodb_uri
+    client = connect(settings.mongodb_uri)
+    try:
+        db = client[settings.mongodb_database]
+        deps = AdminDeps(
+            tenants=MongoTenantStore(db),
+            credentials=MongoCredentialStore(db),
+            clock=lambda: datetime.now(UTC),
+            base_url=settings.base_url(),
+        )
+        await action(deps, args)
+    finally:
+        await client.close()
+
+
+def _show_tenant(tenant: Tenant) -> None:
+    state = "disabled" if tenant.disabled else "active"
+    print(f"{tenant.name}\t{state}\t{tenant.created_at.isoformat()}\t{tenant.label}")
+
+
+def _show_credential(credential: Credential) -> None:
+    state = "revoked" if credential.revoked else "active"
+    expires = credential.expires_at.isoformat() if credential.expires_at else "never"
+    scopes = ",".join(sorted(credential.scopes))
+    print(
+        f"{credential.key}\t{credential.tenant}\t{state}\t{scopes}\t{expires}\t{credential.label}"
+    )
+
+
+async def _tenant_create(deps: AdminDeps, args: argparse.Namespace) -> None:
+    _show_tenant(await admin.create_tenant(deps, args.name, args.label))
+
+
+async def _tenant_list(deps: AdminDeps, args: argparse.Namespace) -> None:
+    for tenant in await admin.list_tenants(deps):
+        _show_tenant(tenant)
+
+
+async def _tenant_disable(deps: AdminDeps, args: argparse.Namespace) -> None:
+    _show_tenant(await admin.set_tenant_disabled(deps, args.name, True))
+
+
+async def _tenant_enable(deps: AdminDeps, args: argparse.Namespace) -> None:
+    _show_tenant(await admin.set_tenant_disabled(deps, args.name, False))
+
+
+async def _credential_create(deps: AdminDeps, args: argparse.Namespace) -> None:
+    expires = args.expires_at
+    if expires is not None and expires.tzinfo is None:
+        expires = expires.replace(tzinfo=UTC)
+    spec = CredentialSpec(
+        tenant=args.tenant,
+        scopes=frozenset(args.scopes),
+        label=args.label,
+        expires_at=expires,
+        authority=args.authority,
+    )
+    credential, secret = await admin.create_credential(deps, spec)
+    print(f"key: {credential.key}")
+    print(f"secret: {secret}")
+    print("(the secret is shown this once; only its hash is stored)")
+
+
+async def _credential_list(deps: AdminDeps, args: argparse.Namespace) -> None:
+    for credential in await admin.list_credentials(deps, args.tenant):
+        _show_credential(credential)
+
+
+async def _credential_revoke(deps: AdminDeps, args: argparse.Namespace) -> None:
+    _show_credential(await admin.revoke_credential(deps, args.key))
+
+
+ACTIONS: dict[tuple[str, str], Action] = {
+    ("tenants", "create"): _tenant_create,
+    ("tenants", "list"): _tenant_list,
+    ("tenants", "disable"): _tenant_disable,
+    ("tenants", "enable"): _tenant_enable,
+    ("credentials", "create"): _credential_create,
+    ("credentials", "list"): _credential_list,
+    ("credentials", "revoke"): _credential_revoke,
+}

@@ -1,0 +1,162 @@
+"""The administration API (`/admin`): tenants and credentials, for holders of the `admin`
+scope (docs/decisions/0005). Thin handlers over lrs.services.admin; a secret is returned once,
+in the answer to the credential's creation, and never again."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel, Field
+
+from lrs.api.deps import Services, ServicesDep, scope_guard
+from lrs.ports import Credential, Principal, Tenant
+from lrs.security import ADMIN_SCOPE
+from lrs.services import admin
+from lrs.services.admin import AdminDeps, CredentialSpec
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+Admin = Annotated[Principal, Depends(scope_guard(ADMIN_SCOPE))]
+TenantName = Annotated[str, Path(description="the tenant's name")]
+
+
+class TenantIn(BaseModel):
+    name: str = Field(description="1-63 of a-z 0-9 - _, starting with a letter or digit")
+    label: str = Field(default="", description="a human-readable name")
+
+
+class TenantOut(BaseModel):
+    name: str = Field(description="the tenant's name (its credentials carry it)")
+    label: str = Field(description="a human-readable name")
+    disabled: bool = Field(description="a disabled tenant's credentials get 403")
+    created_at: datetime
+
+    @classmethod
+    def of(cls, tenant: Tenant) -> TenantOut:
+        return cls(
+            name=tenant.name,
+            label=tenant.label,
+            disabled=tenant.disabled,
+            created_at=tenant.created_at,
+        )
+
+
+class CredentialIn(BaseModel):
+    tenant: str = Field(description="the tenant whose data the credential reaches")
+    scopes: list[str] = Field(
+        description="xAPI scopes (statements/write, statements/read, statements/read/mine,"
+        " all/read, all, state, define, profile) and/or admin",
+        min_length=1,
+    )
+    label: str = Field(default="", description="what the credential is for")
+    expires_at: datetime | None = Field(
+        default=None, description="when it stops working (with a time zone); none: never"
+    )
+    authority: dict[str, Any] | None = Field(
+        default=None,
+        description="the Agent set as `authority` of its statements (Data 2.4.9);"
+        " default: an account on this LRS named by the key",
+    )
+
+
+class CredentialOut(BaseModel):
+    key: str = Field(description="the public key (Basic auth user name)")
+    tenant: str
+    scopes: list[str]
+    label: str
+    authority: dict[str, Any]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked: bool
+
+    @classmethod
+    def of(cls, credential: Credential) -> CredentialOut:
+        return cls(
+            key=credential.key,
+            tenant=credential.tenant,
+            scopes=sorted(credential.scopes),
+            label=credential.label,
+            authority=dict(credential.authority),
+            created_at=credential.created_at,
+            expires_at=credential.expires_at,
+            revoked=credential.revoked,
+        )
+
+
+class CredentialCreated(CredentialOut):
+    secret: str = Field(description="the secret (Basic auth password): shown this once only")
+
+
+def admin_deps(services: Services) -> AdminDeps:
+    return AdminDeps(
+        tenants=services.tenants,
+        credentials=services.credentials,
+        clock=services.clock,
+        base_url=services.settings.base_url(),
+    )
+
+
+@router.post("/tenants", status_code=201, response_model=TenantOut)
+async def create_tenant(body: TenantIn, services: ServicesDep, who: Admin) -> TenantOut:
+    """Create a tenant (an LRS "store" of one organisation)."""
+    return TenantOut.of(await admin.create_tenant(admin_deps(services), body.name, body.label))
+
+
+@router.get("/tenants", response_model=list[TenantOut])
+async def list_tenants(services: ServicesDep, who: Admin) -> list[TenantOut]:
+    """Every tenant, disabled ones included."""
+    return [TenantOut.of(t) for t in await admin.list_tenants(admin_deps(services))]
+
+
+@router.post("/tenants/{name}/disable", response_model=TenantOut)
+async def disable_tenant(name: TenantName, services: ServicesDep, who: Admin) -> TenantOut:
+    """Refuse the tenant's credentials (403) from now on; its data is kept."""
+    tenant = await admin.set_tenant_disabled(admin_deps(services), name, True)
+    services.authenticator.forget()
+    return TenantOut.of(tenant)
+
+
+@router.post("/tenants/{name}/enable", response_model=TenantOut)
+async def enable_tenant(name: TenantName, services: ServicesDep, who: Admin) -> TenantOut:
+    """Accept the tenant's credentials again."""
+    tenant = await admin.set_tenant_disabled(admin_deps(services), name, False)
+    services.authenticator.forget()
+    return TenantOut.of(tenant)
+
+
+@router.post("/credentials", status_code=201, response_model=CredentialCreated)
+async def create_credential(
+    body: CredentialIn, services: ServicesDep, who: Admin
+) -> CredentialCreated:
+    """Create a credential; the answer holds its secret, which is never shown again."""
+    spec = CredentialSpec(
+        tenant=body.tenant,
+        scopes=frozenset(body.scopes),
+        label=body.label,
+        expires_at=body.expires_at,
+        authority=body.authority,
+    )
+    credential, secret = await admin.create_credential(admin_deps(services), spec)
+    return CredentialCreated(**CredentialOut.of(credential).model_dump(), secret=secret)
+
+
+@router.get("/credentials", response_model=list[CredentialOut])
+async def list_credentials(
+    services: ServicesDep,
+    who: Admin,
+    tenant: Annotated[str | None, Query(description="only this tenant's")] = None,
+) -> list[CredentialOut]:
+    """Credentials (never their secrets), revoked ones included."""
+    found = await admin.list_credentials(admin_deps(services), tenant)
+    return [CredentialOut.of(c) for c in found]
+
+
+@router.post("/credentials/{key}/revoke", response_model=CredentialOut)
+async def revoke_credential(
+    key: Annotated[str, Path(description="the credential's key")], services: ServicesDep, who: Admin
+) -> CredentialOut:
+    """Revoke a credential for good: requests with it get 401."""
+    credential = await admin.revoke_credential(admin_deps(services), key)
+    services.authenticator.forget()
+    return CredentialOut.of(credential)

@@ -1,0 +1,23 @@
+"""`GET /dashboard`: one static page (plain HTML + JS, no build step) showing a team's members
+and their progress, live over the progress stream."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+
+from fastapi import APIRouter
+from starlette.responses import HTMLResponse
+
+router = APIRouter(tags=["dashboard"])
+
+
+@lru_cache(maxsize=1)
+def page() -> str:
+    """Read on first request (never at import) from the package data."""
+    return resources.files("lrs.api").joinpath("static/dashboard.html").read_text("utf-8")
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+async def dashboard() -> HTMLResponse:
+    return HTMLResponse(page(), headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,82 @@
+"""The progress API: learner and team progress (REST, recomputed at read time) and the live
+stream (Server-Sent Events). Thin handlers over lrs.services.progress."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response, StreamingResponse
+
+from lrs.api import sse
+from lrs.api.deps import PrincipalDep, ServicesDep, principal
+from lrs.api.headers import json_response
+from lrs.api.routes.teams import agent_version, parse_agent_param
+from lrs.ports import Principal
+from lrs.progress import registry
+from lrs.services import progress
+from lrs.services.progress import StreamEvent, StreamTarget
+from lrs.xapi.errors import BadRequest
+from lrs.xapi.timefmt import format_timestamp
+
+router = APIRouter(prefix="/progress", tags=["progress"])
+STREAM_PARAMS = {"team", "agent", "token", "lastEventId"}
+
+
+@router.get("/learners")
+async def learner_progress(request: Request, services: ServicesDep, who: PrincipalDep) -> Response:
+    learner = parse_agent_param(request)
+    return json_response(await progress.learner_progress(services.progress, who, learner))
+
+
+@router.get("/teams/{team:path}")
+async def team_progress(team: str, services: ServicesDep, who: PrincipalDep) -> Response:
+    return json_response(await progress.team_progress(services.progress, who, team))
+
+
+@router.post("/stream-token")
+async def stream_token(services: ServicesDep, who: PrincipalDep) -> Response:
+    """A short-lived token that opens progress streams (`GET /progress/stream?token=`), for
+    browsers' EventSource, which cannot send an Authorization header."""
+    token = progress.issue_stream_token(services.progress, who)
+    return json_response({"token": token.token, "expires_at": format_timestamp(token.expires_at)})
+
+
+@router.get("/stream")
+async def progress_stream(request: Request, services: ServicesDep) -> Response:
+    """`?team=<id>` or `?agent=<Agent JSON>`; credentials as Basic/Bearer, or `?token=`.
+    Reconnects send `Last-Event-ID` (or `?lastEventId=` for a new EventSource)."""
+    target = parse_target(request)
+    who = await stream_caller(request, services)
+    last = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
+    events = progress.open_stream(services.progress, who, target, last)
+    return StreamingResponse(encoded(events), headers=sse.HEADERS, media_type=sse.MEDIA_TYPE)
+
+
+async def encoded(events: AsyncIterator[StreamEvent]) -> AsyncIterator[bytes]:
+    async for event in events:
+        yield sse.encode(event)
+
+
+def parse_target(request: Request) -> StreamTarget:
+    params = request.query_params
+    unknown = sorted(set(params) - STREAM_PARAMS)
+    if unknown:
+        raise BadRequest(f"unknown parameter(s): {', '.join(unknown)}")
+    if ("team" in params) == ("agent" in params):
+        raise BadRequest("give exactly one of the parameters team and agent")
+    if "team" in params:
+        if not params["team"]:
+            raise BadRequest("the team parameter is empty")
+        return StreamTarget("team", params["team"])
+    if len(params.getlist("agent")) > 1:
+        raise BadRequest("the agent parameter is given more than once")
+    agent = registry.parse_agent_json(params["agent"], agent_version(request))
+    return StreamTarget("learner", agent.ifi)
+
+
+async def stream_caller(request: Request, services: ServicesDep) -> Principal:
+    token = request.query_params.get("token")
+    if token:
+        return progress.stream_principal(services.progress, token)
+    return await principal(request, services)

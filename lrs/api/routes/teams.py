@@ -1,0 +1,97 @@
+"""The team registry API: thin handlers over lrs.services.teams.
+
+Team ids go in the path URL-encoded (`/teams/mbox%3Amailto%3Ateam%40example.org`); ids may
+contain `/` (account identifiers do), so the path parameter takes the rest of the path. An id
+that itself ends in `/members` cannot be addressed; nobody needs one.
+"""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from lrs.api.deps import PrincipalDep, ServicesDep, read_body
+from lrs.api.headers import json_response
+from lrs.progress import registry
+from lrs.services import teams
+from lrs.xapi.definitions import single_param
+from lrs.xapi.errors import BadRequest
+from lrs.xapi.versions import V2, negotiate
+
+router = APIRouter(prefix="/teams", tags=["teams"])
+MAX_BODY = 1024 * 1024
+
+
+async def json_body(request: Request) -> object:
+    body = await read_body(request, MAX_BODY)
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadRequest("the body is not valid JSON") from None
+
+
+def agent_version(request: Request) -> str:
+    """The xAPI version Agents are validated against: the request's, or the latest."""
+    header = request.headers.get("x-experience-api-version")
+    return negotiate(header) if header else V2
+
+
+@router.post("")
+async def create_team(request: Request, services: ServicesDep, who: PrincipalDep) -> Response:
+    team_id, name = registry.parse_create(await json_body(request))
+    team, created = await teams.create_team(services.teams, who, team_id, name)
+    return json_response(team.as_json(), 201 if created else 200)
+
+
+@router.get("")
+async def list_teams(services: ServicesDep, who: PrincipalDep) -> Response:
+    found = await teams.list_teams(services.teams, who)
+    return json_response({"teams": [t.as_json() for t in found]})
+
+
+@router.put("/{team:path}/members")
+async def set_members(
+    team: str, request: Request, services: ServicesDep, who: PrincipalDep
+) -> Response:
+    """The team has exactly these members (a JSON array of xAPI Agents)."""
+    agents = registry.parse_members(await json_body(request), agent_version(request))
+    changed = await teams.set_members(services.teams, who, registry.validate_team_id(team), agents)
+    return json_response(changed.as_json())
+
+
+@router.post("/{team:path}/members")
+async def add_members(
+    team: str, request: Request, services: ServicesDep, who: PrincipalDep
+) -> Response:
+    """Add these members (a JSON array of xAPI Agents) to the team."""
+    agents = registry.parse_members(await json_body(request), agent_version(request))
+    changed = await teams.add_members(services.teams, who, registry.validate_team_id(team), agents)
+    return json_response(changed.as_json())
+
+
+@router.delete("/{team:path}/members")
+async def remove_member(
+    team: str, request: Request, services: ServicesDep, who: PrincipalDep
+) -> Response:
+    agent = parse_agent_param(request)
+    changed = await teams.remove_member(services.teams, who, team, agent)
+    return json_response(changed.as_json())
+
+
+@router.get("/{team:path}")
+async def get_team(team: str, services: ServicesDep, who: PrincipalDep) -> Response:
+    found = await teams.get_team(services.teams, who, team)
+    return json_response(found.as_json())
+
+
+@router.delete("/{team:path}")
+async def delete_team(team: str, services: ServicesDep, who: PrincipalDep) -> Response:
+    await teams.delete_team(services.teams, who, team)
+    return Response(status_code=204)
+
+
+def parse_agent_param(request: Request) -> str:
+    """`?agent=<xAPI Agent JSON>` (the only parameter) -> the canonical learner id."""
+    text = single_param(request.query_params.multi_items(), "agent")
+    return registry.parse_agent_json(text, agent_version(request)).ifi

@@ -1,0 +1,135 @@
+"""Fan-out of progress changes to live subscribers (the SSE streams of one API process).
+
+A feed (`lrs.adapters.kafka_progress_feed`) publishes every `Change` it reads; the hub hands it
+to the subscriptions registered for that (tenant, kind, entity), so a subscriber only ever sees
+its own tenant's changes. Each subscription has a bounded queue: a subscriber that falls behind
+is not allowed to grow memory or slow the feed; its queue is dropped and it is told to re-read
+a snapshot instead (`Overflow`), which is always correct because every value is a full
+summary, never a delta.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Kind = Literal["learner", "team", "registry"]
+Key = tuple[str, str, str]  # (tenant, kind, entity)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One record of `lrs.progress.learner`, `lrs.progress.team` or `lrs.teams`."""
+
+    kind: Kind
+    tenant: str
+    entity: str
+    version: int
+    value: Mapping[str, Any]
+
+
+class Overflow:
+    """The subscriber's queue overflowed: changes were dropped, re-read a snapshot."""
+
+
+class Closed:
+    """The hub is shutting down: end the stream."""
+
+
+OVERFLOW = Overflow()
+CLOSED = Closed()
+Item = Change | Overflow | Closed
+
+
+class Subscription:
+    def __init__(self, tenant: str, maxsize: int) -> None:
+        self.tenant = tenant
+        self.keys: set[Key] = set()
+        self._queue: asyncio.Queue[Item] = asyncio.Queue(maxsize)
+        self._overflowed = False
+        self._closed = False
+
+    def offer(self, item: Item) -> None:
+        if self._closed:
+            return
+        if isinstance(item, Closed):
+            self._closed = True
+            self._drain()
+            self._queue.put_nowait(item)
+            return
+        if self._overflowed:
+            return
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self._overflowed = True
+            self._drain()
+            self._queue.put_nowait(OVERFLOW)
+
+    async def next_within(self, seconds: float) -> Item | None:
+        """The next item, or None when nothing came within `seconds`."""
+        try:
+            item = await asyncio.wait_for(self._queue.get(), seconds)
+        except TimeoutError:
+            return None
+        if isinstance(item, Overflow):
+            self._overflowed = False
+        return item
+
+    def _drain(self) -> None:
+        while not self._queue.empty():
+            self._queue.get_nowait()
+
+
+class ProgressHub:
+    def __init__(self, queue_size: int = 256) -> None:
+        self._queue_size = queue_size
+        self._by_key: dict[Key, set[Subscription]] = {}
+        self._all: set[Subscription] = set()
+        self.published = 0
+
+    def subscribe(self, tenant: str) -> Subscription:
+        subscription = Subscription(tenant, self._queue_size)
+        self._all.add(subscription)
+        return subscription
+
+    def watch(self, subscription: Subscription, kind: Kind, entities: Iterable[str]) -> None:
+        """Deliver to `subscription` the changes of these entities of its tenant (replacing the
+        entities of that kind it watched before)."""
+        wanted = {(subscription.tenant, kind, entity) for entity in entities}
+        current = {key for key in subscription.keys if key[1] == kind}
+        for key in current - wanted:
+            self._forget(subscription, key)
+        for key in wanted - current:
+            self._by_key.setdefault(key, set()).add(subscription)
+        subscription.keys = (subscription.keys - current) | wanted
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        for key in list(subscription.keys):
+            self._forget(subscription, key)
+        subscription.keys = set()
+        self._all.discard(subscription)
+
+    def publish(self, change: Change) -> None:
+        self.published += 1
+        for subscription in list(self._by_key.get((change.tenant, change.kind, change.entity), ())):
+            subscription.offer(change)
+
+    def close(self) -> None:
+        for subscription in list(self._all):
+            subscription.offer(CLOSED)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._all)
+
+    def _forget(self, subscription: Subscription, key: Key) -> None:
+        subscribers = self._by_key.get(key)
+        if subscribers is not None:
+            subscribers.discard(subscription)
+            if not subscribers:
+                with contextlib.suppress(KeyError):
+                    del self._by_key[key]

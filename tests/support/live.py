@@ -1,0 +1,114 @@
+"""The API on a real HTTP port in the test process (uvicorn), for what the ASGI transport cannot
+do: streamed responses (Server-Sent Events). And a small SSE reader for tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+import uvicorn
+
+from lrs.api.app import create_app
+from lrs.embedded import free_port
+from lrs.settings import LrsSettings
+
+
+@contextlib.asynccontextmanager
+async def live_api(settings: LrsSettings) -> AsyncIterator[str]:
+    """create_app(settings) served by uvicorn on a free port; yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        ws="none",
+        timeout_graceful_shutdown=2,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            assert not task.done(), "uvicorn stopped during start-up"
+            await asyncio.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 20)
+
+
+@dataclass
+class Event:
+    event: str = "message"
+    data: Any = None
+    id: str | None = None
+    comments: list[str] = field(default_factory=list)
+
+
+class SseReader:
+    """Reads events of one open stream; comments are collected on the next event (or kept as
+    `pending_comments` until one comes)."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        self._lines = response.aiter_lines()
+        self.retry: int | None = None
+        self.pending_comments: list[str] = []
+
+    async def next(self, within: float = 15.0) -> Event:
+        return await asyncio.wait_for(self._next(), within)
+
+    async def next_named(self, name: str, within: float = 15.0) -> Event:
+        """The next event called `name` (others before it are skipped)."""
+        async with asyncio.timeout(within):
+            while True:
+                event = await self._next()
+                if event.event == name:
+                    return event
+
+    async def _next(self) -> Event:
+        event = Event()
+        data: list[str] = []
+        got_field = False
+        async for line in self._lines:
+            if line == "":
+                if got_field:
+                    event.data = orjson.loads("\n".join(data)) if data else None
+                    event.comments, self.pending_comments = self.pending_comments, []
+                    return event
+                continue
+            if line.startswith(":"):
+                self.pending_comments.append(line[1:].strip())
+                continue
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "retry":
+                self.retry = int(value)
+            elif name == "event":
+                event.event, got_field = value, True
+            elif name == "id":
+                event.id, got_field = value, True
+            elif name == "data":
+                data.append(value)
+                got_field = True
+        raise EOFError("the stream ended")
+
+    async def comment(self, within: float = 15.0) -> str:
+        """Wait for the next comment line (e.g. a keep-alive), skipping nothing else."""
+        async with asyncio.timeout(within):
+            while not self.pending_comments:
+                line = await anext(self._lines)
+                if line.startswith(":"):
+                    self.pending_comments.append(line[1:].strip())
+                elif line.startswith("retry:"):
+                    self.retry = int(line.partition(":")[2])
+                elif line:
+                    raise AssertionError(f"expected a comment, got {line!r}")
+            return self.pending_comments.pop(0)

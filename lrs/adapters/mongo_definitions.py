@@ -25,6 +25,8 @@ values are kept as JSON text; the same key encoding is applied to language tags 
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -39,6 +41,7 @@ from lrs.xapi.definitions import EXTENSIONS, LANGUAGE_MAPS, activities_in, agent
 
 DUPLICATE_KEY = 11000
 UPSERT_ATTEMPTS = 5
+RECENT_UPSERTS = 100_000
 Doc = dict[str, Any]
 
 
@@ -74,7 +77,10 @@ def _items(value: Any) -> Iterable[tuple[str, Any]]:
     return value.items() if isinstance(value, Mapping) else ()
 
 
-def activity_updates(records: Iterable[AcceptedStatement]) -> list[UpdateOne]:
+Upsert = tuple[Doc, Doc]  # (filter, update document) of one upsert
+
+
+def activity_updates(records: Iterable[AcceptedStatement]) -> list[Upsert]:
     """One upsert per Activity of the batch; later statements' values win within the batch."""
     merged: dict[str, tuple[Doc, Doc]] = {}
     for record in records:
@@ -82,13 +88,10 @@ def activity_updates(records: Iterable[AcceptedStatement]) -> list[UpdateOne]:
             key = doc_id(record.tenant, seen.activity_id)
             on_insert = {"tenant": record.tenant, "id": seen.activity_id}
             merged.setdefault(key, (on_insert, {}))[1].update(definition_sets(seen.definition))
-    return [
-        UpdateOne({"_id": key}, _update(on_insert, sets), upsert=True)
-        for key, (on_insert, sets) in merged.items()
-    ]
+    return [({"_id": key}, _update(on_insert, sets)) for key, (on_insert, sets) in merged.items()]
 
 
-def agent_updates(records: Iterable[AcceptedStatement]) -> list[UpdateOne]:
+def agent_updates(records: Iterable[AcceptedStatement]) -> list[Upsert]:
     """One upsert per Agent of the batch, adding the names it was given."""
     merged: dict[str, tuple[Doc, list[str]]] = {}
     for record in records:
@@ -99,8 +102,7 @@ def agent_updates(records: Iterable[AcceptedStatement]) -> list[UpdateOne]:
             if seen.name is not None and seen.name not in names:
                 names.append(seen.name)
     return [
-        UpdateOne({"_id": key}, _update(on_insert, {}, names), upsert=True)
-        for key, (on_insert, names) in merged.items()
+        ({"_id": key}, _update(on_insert, {}, names)) for key, (on_insert, names) in merged.items()
     ]
 
 
@@ -125,6 +127,45 @@ def definition_of(doc: Mapping[str, Any]) -> dict[str, Any]:
     if extensions:
         definition[EXTENSIONS] = {decode_key(k): orjson.loads(v) for k, v in extensions.items()}
     return definition
+
+
+class RecentUpserts:
+    """Fingerprints of the upserts this process applied lately (bounded, least recent out).
+
+    Most statements repeat what earlier ones said about their Activities and Agents; an upsert
+    identical to one already applied would change nothing, so it is not sent again. Skipping is
+    safe because every merge is idempotent; the cost is that a value another process wrote in
+    between is not overwritten by this repeat (definitions are "latest wins" only per process).
+    """
+
+    def __init__(self, size: int = RECENT_UPSERTS) -> None:
+        self._size = size
+        self._seen: OrderedDict[bytes, None] = OrderedDict()
+
+    @staticmethod
+    def _fingerprint(upsert: Upsert) -> bytes:
+        raw = orjson.dumps(list(upsert), option=orjson.OPT_SORT_KEYS)
+        return hashlib.blake2b(raw, digest_size=16).digest()
+
+    def fresh(self, upserts: Sequence[Upsert]) -> list[tuple[bytes, Upsert]]:
+        keyed = [(self._fingerprint(u), u) for u in upserts]
+        return [(key, u) for key, u in keyed if key not in self._seen]
+
+    def remember(self, keys: Sequence[bytes]) -> None:
+        for key in keys:
+            self._seen[key] = None
+            self._seen.move_to_end(key)
+        while len(self._seen) > self._size:
+            self._seen.popitem(last=False)
+
+
+async def upsert_fresh(
+    collection: AsyncCollection[Doc], recent: RecentUpserts, upserts: Sequence[Upsert]
+) -> None:
+    """Apply the upserts this process has not applied lately, then remember them."""
+    fresh = recent.fresh(upserts)
+    await upsert_all(collection, [UpdateOne(f, u, upsert=True) for _, (f, u) in fresh])
+    recent.remember([key for key, _ in fresh])
 
 
 async def upsert_all(collection: AsyncCollection[Doc], updates: Sequence[UpdateOne]) -> None:
@@ -153,6 +194,7 @@ class MongoActivityStore:
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self._db = db
         self._activities: AsyncCollection[Doc] = db["activities"]
+        self._recent = RecentUpserts()
 
     async def create_indexes(self) -> None:
         await self._activities.create_indexes(
@@ -160,7 +202,7 @@ class MongoActivityStore:
         )
 
     async def merge(self, records: Sequence[AcceptedStatement]) -> None:
-        await upsert_all(self._activities, activity_updates(records))
+        await upsert_fresh(self._activities, self._recent, activity_updates(records))
 
     async def get(self, tenant: str, activity_id: str) -> dict[str, Any] | None:
         doc = await self._activities.find_one(
@@ -178,6 +220,7 @@ class MongoAgentStore:
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self._db = db
         self._agents: AsyncCollection[Doc] = db["agents"]
+        self._recent = RecentUpserts()
 
     async def create_indexes(self) -> None:
         await self._agents.create_indexes(
@@ -189,7 +232,7 @@ class MongoAgentStore:
         )
 
     async def merge(self, records: Sequence[AcceptedStatement]) -> None:
-        await upsert_all(self._agents, agent_updates(records))
+        await upsert_fresh(self._agents, self._recent, agent_updates(records))
 
     async def get(self, tenant: str, ifi: str) -> KnownAgent | None:
         doc = await self._agents.find_one(

@@ -74,7 +74,7 @@ class LrsSettings(BaseSettings):
     # Records per batch of the progress consumers (progress, team-progress, team-registry).
     progress_batch_max: int = 500
 
-    # Live progress streams (GET /progress/stream, docs/decisions/0008). The stream-token
+    # Live progress streams (GET /progress/stream, docs/decisions/0007). The stream-token
     # secret signs the tokens browsers open streams with; every API instance behind one load
     # balancer needs the same one (when unset, each process makes its own at start).
     stream_token_secret: str | None = Field(default=None, description="HMAC key, stream tokens")

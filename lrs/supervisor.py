@@ -30,6 +30,15 @@ from lrs.settings import LrsSettings
 
 log = logging.getLogger("lrs.serve")
 CHECK_INTERVAL = 0.5
+MAX_BACKOFF = 30.0
+STABLE_AFTER = 60.0
+
+
+@dataclass
+class Backoff:
+    failures: int = 0
+    started: float = 0.0
+    not_before: float = 0.0
 
 
 @dataclass
@@ -38,6 +47,7 @@ class Stack:
     broker: Child | None = None
     store: Child | None = None
     workers: list[Child] = field(default_factory=list)
+    backoff: dict[str, Backoff] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
 
     def start_parts(self) -> None:
@@ -99,8 +109,24 @@ class Stack:
             self.store.start()
         for worker in self.workers:
             if not worker.alive():
-                log.error("%s exited; restarting it", worker.name)
-                worker.start()
+                self.restart_when_due(worker)
+
+    def restart_when_due(self, worker: Child) -> None:
+        """Restart a dead worker at once the first time, then with a doubling delay (up to
+        MAX_BACKOFF) while it keeps dying within STABLE_AFTER seconds of its start."""
+        now = time.monotonic()
+        backoff = self.backoff.setdefault(worker.name, Backoff())
+        if now < backoff.not_before:
+            return
+        if now - backoff.started > STABLE_AFTER:
+            backoff.failures = 0
+        backoff.failures += 1
+        delay = min(MAX_BACKOFF, CHECK_INTERVAL * 2 ** (backoff.failures - 1))
+        log.error(
+            "%s exited; restarting it (next restart no sooner than %.1fs)", worker.name, delay
+        )
+        worker.start()
+        backoff.started, backoff.not_before = now, now + delay
 
     def resolved(self) -> LrsSettings:
         """Settings with the embedded parts' addresses filled in."""

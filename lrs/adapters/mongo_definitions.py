@@ -36,10 +36,10 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from lrs.adapters.mongo_bulk import DUPLICATE_KEY
 from lrs.ports import AcceptedStatement, KnownAgent
 from lrs.xapi.definitions import EXTENSIONS, LANGUAGE_MAPS, activities_in, agents_in
 
-DUPLICATE_KEY = 11000
 UPSERT_ATTEMPTS = 5
 RECENT_UPSERTS = 100_000
 Doc = dict[str, Any]

@@ -30,11 +30,11 @@ from pymongo import ASCENDING, IndexModel, InsertOne, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, OperationFailure
+from pymongo.errors import OperationFailure
 
+from lrs.adapters.mongo_bulk import bulk_write_tolerating_duplicates
 from lrs.progress import LearnerState
 
-DUPLICATE_KEY = 11000
 Doc = dict[str, Any]
 
 
@@ -193,7 +193,7 @@ class MongoProgressStore:
         """Compare-and-set each document on the version it was read at; return the learners
         whose write lost to a concurrent one."""
         ops = [_cas(doc_id(d.tenant, d.learner), d.version - 1, d.to_mongo(updated)) for d in docs]
-        failed = await self._bulk(self._learners, ops)
+        failed = await bulk_write_tolerating_duplicates(self._learners, ops)
         return {docs[i].learner for i in failed}
 
     async def reset_learners(self, tenant: str | None) -> None:
@@ -252,7 +252,7 @@ class MongoProgressStore:
     async def save_teams(self, docs: Sequence[TeamDoc], updated: datetime) -> set[str]:
         """Compare-and-set, as `save_learners`; return the teams whose write lost."""
         ops = [_cas(doc_id(d.tenant, d.team), d.version - 1, d.to_mongo(updated)) for d in docs]
-        failed = await self._bulk(self._teams, ops)
+        failed = await bulk_write_tolerating_duplicates(self._teams, ops)
         return {docs[i].team for i in failed}
 
     def iterate_teams(self, tenant: str | None) -> AsyncCursor[Doc]:
@@ -263,20 +263,7 @@ class MongoProgressStore:
     async def _insert_ignoring_duplicates(
         self, collection: AsyncCollection[Doc], docs: list[Doc]
     ) -> None:
-        await self._bulk(collection, [InsertOne(d) for d in docs])
-
-    async def _bulk(self, collection: AsyncCollection[Doc], ops: Sequence[Any]) -> set[int]:
-        """Unordered bulk write; the positions refused with a duplicate key."""
-        if not ops:
-            return set()
-        try:
-            await collection.bulk_write(list(ops), ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                raise
-            return {int(e["index"]) for e in errors}
-        return set()
+        await bulk_write_tolerating_duplicates(collection, [InsertOne(d) for d in docs])
 
 
 def _cas(key: str, read_version: int, replacement: Doc) -> ReplaceOne[Doc]:

@@ -25,17 +25,24 @@ from typing import Any
 
 import orjson
 from bson import Binary
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument, UpdateOne
+from pymongo import (
+    ASCENDING,
+    DESCENDING,
+    AsyncMongoClient,
+    IndexModel,
+    InsertOne,
+    ReturnDocument,
+    UpdateOne,
+)
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
 
+from lrs.adapters.mongo_bulk import bulk_write_tolerating_duplicates
 from lrs.adapters.mongo_watch import InsertWatcher
 from lrs.ports import AcceptedStatement, Credential, DuplicateId, InsertReport, StatementPage
 from lrs.xapi.index import authority_key, index_statement
 from lrs.xapi.query import Cursor, StatementQuery
 
-DUPLICATE_KEY = 11000
 FALLBACK_POLL = 0.25
 MAX_REF_DEPTH = 10
 AUTHORITY_PREFIX = "authority|"
@@ -169,7 +176,9 @@ class MongoStatementStore:
         docs = [to_document(r) for r in records]
         for tenant in dict.fromkeys(d["tenant"] for d in docs):
             await self._link(tenant, {d["id"]: d for d in docs if d["tenant"] == tenant})
-        failed = await self._insert_tolerating_duplicates(docs)
+        failed = await bulk_write_tolerating_duplicates(
+            self._statements, [InsertOne(d) for d in docs]
+        )
         report = InsertReport(inserted=len(docs) - len(failed))
         if failed:
             report.duplicates = await self._duplicates([records[i] for i in sorted(failed)])
@@ -180,17 +189,6 @@ class MongoStatementStore:
         await self._mark_voided_on_arrival(tenant, batch)
         await self._void_stored_targets(tenant, batch)
         await self._propagate_to_referrers(tenant, batch)
-
-    async def _insert_tolerating_duplicates(self, docs: list[Doc]) -> set[int]:
-        """Insert unordered; return the positions refused because their _id exists."""
-        try:
-            await self._statements.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                raise
-            return {int(e["index"]) for e in errors}
-        return set()
 
     async def _duplicates(self, refused: list[AcceptedStatement]) -> list[DuplicateId]:
         doc_ids = sorted({statement_doc_id(r.tenant, r.statement_id) for r in refused})

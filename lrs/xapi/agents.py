@@ -16,17 +16,20 @@ from lrs.xapi.definitions import AgentSighting, agent_sighting, single_param
 from lrs.xapi.errors import BadRequest, Issue
 
 
-@lru_cache(maxsize=2)
-def _agent_validator(version: str) -> Any:
+@lru_cache(maxsize=4)
+def _validator(version: str, definition: str) -> Any:
     docs = load_schemas(version)
-    root = {"$ref": schema_uri(version, "actor") + "#/$defs/agent"}
+    root = {"$ref": schema_uri(version, "actor") + f"#/$defs/{definition}"}
     registry = jsonschema_rs.Registry(list(docs.items()))
     return jsonschema_rs.Draft202012Validator(root, registry=registry)
 
 
-def agent_issues(doc: object, version: str, prefix: str = "$") -> list[Issue]:
-    """Every problem of `doc` as an Agent of xAPI `version` (empty when valid)."""
-    validator = _agent_validator(version)
+def agent_issues(
+    doc: object, version: str, prefix: str = "$", *, group_allowed: bool = False
+) -> list[Issue]:
+    """Every problem of `doc` as an Agent (or, when allowed, an Agent or a Group) of xAPI
+    `version`, by the rules of the statement schema (empty when valid)."""
+    validator = _validator(version, "actor" if group_allowed else "agent")
     try:
         if validator.is_valid(doc):
             return []

@@ -14,9 +14,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from lrs.xapi.agents import agent_issues
 from lrs.xapi.errors import BadRequest, Issue
 from lrs.xapi.index import agent_key
 from lrs.xapi.timefmt import parse_timestamp
+from lrs.xapi.versions import V1
 
 FORMATS = ("exact", "ids", "canonical")
 SINGLE_PARAMS = {"statementId", "voidedStatementId"}
@@ -206,4 +208,9 @@ def _parse_agent(text: str | None) -> str | None:
     key = agent_key(agent)
     if key is None:
         raise _bad("agent", "agent-ifi", "must have exactly one inverse functional identifier")
+    # Data 2.2: parameter values are validated to the standard of the same values in statements
+    # (the Agent/Group rules are the same in 1.0.3 and 2.0.0).
+    issues = agent_issues(agent, V1, "agent", group_allowed=True)
+    if issues:
+        raise BadRequest(f"{issues[0].path}: {issues[0].message}", issues)
     return key

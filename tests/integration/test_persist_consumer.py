@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx
@@ -21,12 +19,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from lrs import topics
 from lrs.adapters.mongo_store import connect
 from lrs.codec import encode_accepted
-from lrs.embedded import free_port
 from lrs.ports import AcceptedStatement
 from lrs.settings import LrsSettings
 from lrs.xapi.ifi import actor_ifi
 from tests.conftest import Infra, unique_name
 from tests.support.factories import statement
+from tests.support.processes import consumer_process, reaped
 from tests.support.stack import (
     api_client,
     make_settings,
@@ -148,34 +146,7 @@ async def test_redelivered_and_conflicting_records(settings: LrsSettings) -> Non
 
 
 def persist_process(settings: LrsSettings) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "LRS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap or "",
-        "LRS_MONGODB_URI": settings.mongodb_uri or "",
-        "LRS_MONGODB_DATABASE": settings.mongodb_database,
-        "LRS_TOPIC_PREFIX": settings.topic_prefix,
-        "LRS_STATEMENT_PARTITIONS": str(settings.statement_partitions),
-        "LRS_CONSUMER_GROUP_PREFIX": settings.consumer_group_prefix,
-        "LRS_CONSUMER_SESSION_TIMEOUT_MS": str(settings.consumer_session_timeout_ms),
-        "LRS_CONSUMER_METRICS_PORT": str(free_port()),
-        "LRS_PERSIST_BATCH_MAX": "20",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "lrs", "consume", "persist"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-@contextlib.contextmanager
-def reaped(process: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(10)
+    return consumer_process(settings, "persist", persist_batch_max="20")
 
 
 async def test_kill_9_mid_stream_loses_and_duplicates_nothing(infra: Infra) -> None:

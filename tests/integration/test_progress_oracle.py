@@ -15,11 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import os
 import signal
 import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,9 +33,9 @@ from consumers.progress.rebuild import kafka_publisher, rebuild
 from lrs import topics
 from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.adapters.mongo_store import connect
-from lrs.embedded import free_port
 from lrs.settings import LrsSettings
 from tests.conftest import Infra, unique_name
+from tests.support.processes import consumer_process, reaped
 from tests.support.progress import (
     FIXED_NOW,
     Expected,
@@ -225,34 +223,7 @@ async def test_progress_equals_the_oracle(infra: Infra, seed: int) -> None:
 
 
 def progress_process(settings: LrsSettings) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "LRS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap or "",
-        "LRS_MONGODB_URI": settings.mongodb_uri or "",
-        "LRS_MONGODB_DATABASE": settings.mongodb_database,
-        "LRS_TOPIC_PREFIX": settings.topic_prefix,
-        "LRS_STATEMENT_PARTITIONS": str(settings.statement_partitions),
-        "LRS_CONSUMER_GROUP_PREFIX": settings.consumer_group_prefix,
-        "LRS_CONSUMER_SESSION_TIMEOUT_MS": str(settings.consumer_session_timeout_ms),
-        "LRS_CONSUMER_METRICS_PORT": str(free_port()),
-        "LRS_PROGRESS_BATCH_MAX": "15",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "lrs", "consume", "progress"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-@contextlib.contextmanager
-def reaped(process: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(10)
+    return consumer_process(settings, "progress", progress_batch_max="15")
 
 
 async def learner_problems(db: AsyncDatabase[Doc]) -> list[str]:

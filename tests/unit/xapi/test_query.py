@@ -305,3 +305,17 @@ def test_cursor_kept_with_filters_and_after() -> None:
 )
 def test_cursor_invalid(token: str) -> None:
     rejected("cursor", cursor=token)
+
+
+@pytest.mark.parametrize(
+    ("agent", "rule"),
+    [
+        ({"mbox": "learner@example.com"}, "mbox-mailto"),
+        ({"mbox_sha1sum": "not-hex"}, "mbox-sha1sum-hex"),
+        ({"account": {"homePage": "no-scheme", "name": "u1"}}, "irl-format"),
+    ],
+)
+def test_agent_is_validated_like_an_agent_in_a_statement(agent: dict[str, Any], rule: str) -> None:
+    """Data 2.2: an LRS validates parameter values to the standards of statement values."""
+    error = rejected("agent", agent=json.dumps(agent))
+    assert rule in {issue.rule for issue in error.details}

@@ -60,12 +60,12 @@ async def post_load(
     http: httpx.AsyncClient, total: int, batch: int, clients: int, verb: str
 ) -> tuple[float, list[str], list[float]]:
     """POST `total` statements; return (seconds, acknowledged ids, per-request latencies)."""
-    per_client = total // (batch * clients)
+    requests = total // batch  # shared out: the first clients take one more when uneven
     acknowledged: list[str] = []
     latencies: list[float] = []
 
     async def one(worker: int) -> None:
-        for n in range(per_client):
+        for n in range(requests // clients + (worker < requests % clients)):
             body = [statement(learner=f"{worker}-{n}-{i}", verb=verb) for i in range(batch)]
             started = time.perf_counter()
             response = await http.post("/xapi/statements", json=body)

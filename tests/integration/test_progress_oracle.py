@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import jsonschema_rs
@@ -120,10 +121,43 @@ async def run_workload(
     return acknowledged
 
 
-async def expected_now(db: AsyncDatabase[Doc], workload: Workload) -> Expected:
+async def expected_now(
+    db: AsyncDatabase[Doc], workload: Workload, as_of: datetime = FIXED_NOW
+) -> Expected:
     statements = await stored_statements(db, TENANT)
     known = {team for kind, step in workload.steps if kind == "registry" for team in [step[0]]}
-    return oracle(TENANT, statements, await registry(db, TENANT), FIXED_NOW, known)
+    return oracle(TENANT, statements, await registry(db, TENANT), as_of, known)
+
+
+def agent_of(learner: str) -> dict[str, str]:
+    """The xAPI Agent of a learner id of the workload (they are all mbox identifiers)."""
+    prop, _, value = learner.partition(":")
+    assert prop == "mbox"
+    return {"mbox": value}
+
+
+async def rest_problems(client: httpx.AsyncClient, expected: Expected) -> list[str]:
+    """The REST answers (recomputed at read time, so the oracle uses now as well)."""
+    problems = []
+    for learner, summary in expected.learners.items():
+        response = await client.get(
+            "/progress/learners",
+            params={"agent": orjson.dumps(agent_of(learner)).decode()},
+            headers=xapi_headers(),
+        )
+        body = {k: v for k, v in response.json().items() if k != "version"}
+        if response.status_code != 200 or body != summary:
+            problems.append(f"GET learner {learner}: {response.status_code} {body} != {summary}")
+    for team, (summary, _) in expected.teams.items():
+        response = await client.get(
+            f"/progress/teams/{quote(team, safe='')}", headers=xapi_headers()
+        )
+        # `as_of` is each side's own "now", to the millisecond; the figures must still agree
+        body = {k: v for k, v in response.json().items() if k not in ("version", "as_of")}
+        wanted = {k: v for k, v in summary.items() if k != "as_of"}
+        if response.status_code != 200 or body != wanted:
+            problems.append(f"GET team {team}: {response.status_code} {body} != {wanted}")
+    return problems
 
 
 def doc_problems(expected: Expected, learners: dict[str, Doc], teams: dict[str, Doc]) -> list[str]:
@@ -193,6 +227,8 @@ async def test_progress_equals_the_oracle(infra: Infra, seed: int) -> None:
         learners = await progress_docs(db, "progress_learners", TENANT)
         teams = await progress_docs(db, "progress_teams", TENANT)
         assert await topic_problems(settings, learners, teams) == []
+        now = datetime.now(UTC)
+        assert await rest_problems(client, await expected_now(db, workload, now)) == []
         voids = sum(
             1
             for kind, step in workload.steps

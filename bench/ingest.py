@@ -10,7 +10,7 @@ and measures over HTTP on loopback:
 3. the spine's acceptance check: 2,000 statements POSTed in batches of 10 by 16 concurrent
    clients, then every one retrieved by id and the listing checked for duplicates.
 
-Usage: python bench/ingest.py [--quick] [--url URL --key K --secret S]
+Usage: python bench/ingest.py [--quick] [--learners N] [--url URL --key K --secret S]
 """
 
 from __future__ import annotations
@@ -56,8 +56,14 @@ def client(base: str, key: str, secret: str) -> httpx.AsyncClient:
     )
 
 
+def learner(worker: int, n: int, i: int, pool: int) -> str:
+    """A new learner per statement (pool 0: the store's worst case), or one of `pool`."""
+    name = f"{worker}-{n}-{i}"
+    return name if pool == 0 else str(hash(name) % pool)
+
+
 async def post_load(
-    http: httpx.AsyncClient, total: int, batch: int, clients: int, verb: str
+    http: httpx.AsyncClient, total: int, batch: int, clients: int, verb: str, pool: int = 0
 ) -> tuple[float, list[str], list[float]]:
     """POST `total` statements; return (seconds, acknowledged ids, per-request latencies)."""
     requests = total // batch  # shared out: the first clients take one more when uneven
@@ -66,7 +72,7 @@ async def post_load(
 
     async def one(worker: int) -> None:
         for n in range(requests // clients + (worker < requests % clients)):
-            body = [statement(learner=f"{worker}-{n}-{i}", verb=verb) for i in range(batch)]
+            body = [statement(learner=learner(worker, n, i, pool), verb=verb) for i in range(batch)]
             started = time.perf_counter()
             response = await http.post("/xapi/statements", json=body)
             latencies.append(time.perf_counter() - started)
@@ -84,14 +90,14 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
 
 
-async def throughput(base: str, key: str, secret: str, quick: bool) -> None:
+async def throughput(base: str, key: str, secret: str, quick: bool, pool: int) -> None:
     async with client(base, key, secret) as http:
         for batch, clients, total in (
             (1, 16, 800 if quick else 2000),
             (100, 4, 4000 if quick else 20000),
         ):
             verb = f"https://bench.example.org/verbs/{uuid.uuid4()}"
-            seconds, ids, lat = await post_load(http, total, batch, clients, verb)
+            seconds, ids, lat = await post_load(http, total, batch, clients, verb, pool)
             print(
                 f"batch={batch:<3} clients={clients:<2} statements={len(ids):<6}"
                 f" {len(ids) / seconds:8.0f} statements/s accepted (stored before ack)"
@@ -177,15 +183,19 @@ def main() -> None:
     parser.add_argument("--key", default=KEY)
     parser.add_argument("--secret", default=SECRET)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--learners", type=int, default=0, help="learner pool size (0: a new learner each time)"
+    )
     args = parser.parse_args()
     print(f"machine: {machine()}")
     if args.url:
-        asyncio.run(throughput(args.url, args.key, args.secret, args.quick))
+        asyncio.run(throughput(args.url, args.key, args.secret, args.quick, args.learners))
         asyncio.run(acceptance_check(args.url, args.key, args.secret))
         return
     with served("stored") as base:
-        print("lrs serve, embedded broker and store, ack_mode=stored")
-        asyncio.run(throughput(base, KEY, SECRET, args.quick))
+        pool = f"a pool of {args.learners} learners" if args.learners else "a new learner each"
+        print(f"lrs serve, embedded broker and store, ack_mode=stored; statements from {pool}")
+        asyncio.run(throughput(base, KEY, SECRET, args.quick, args.learners))
         asyncio.run(acceptance_check(base, KEY, SECRET))
     with served("kafka") as base:
         asyncio.run(accepted_to_stored(base, KEY, SECRET, args.quick))

@@ -1,6 +1,8 @@
-"""`python -m consumers persist`: the same as `lrs consume persist`."""
+"""`python -m consumers NAME`: the same as `lrs consume NAME`."""
+
+import sys
 
 from lrs.cli import main
 
 if __name__ == "__main__":
-    main(["consume", *__import__("sys").argv[1:]])
+    main(["consume", *sys.argv[1:]])

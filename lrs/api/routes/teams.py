@@ -7,15 +7,19 @@ that itself ends in `/members` cannot be addressed; nobody needs one.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+
 import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from lrs.api.deps import PrincipalDep, ServicesDep, read_body
+from lrs.api.deps import PrincipalDep, Services, ServicesDep, read_body
 from lrs.api.headers import json_response
+from lrs.ports import Principal
 from lrs.progress import registry
+from lrs.progress.registry import Team
 from lrs.services import teams
-from lrs.xapi.definitions import single_param
+from lrs.xapi.definitions import AgentSighting, single_param
 from lrs.xapi.errors import BadRequest
 from lrs.xapi.versions import V2, negotiate
 
@@ -50,14 +54,23 @@ async def list_teams(services: ServicesDep, who: PrincipalDep) -> Response:
     return json_response({"teams": [t.as_json() for t in found]})
 
 
+MembersChange = Callable[[teams.TeamDeps, Principal, str, Sequence[AgentSighting]], Awaitable[Team]]
+
+
+async def _change_members(
+    team: str, request: Request, services: Services, who: Principal, change: MembersChange
+) -> Response:
+    agents = registry.parse_members(await json_body(request), agent_version(request))
+    changed = await change(services.teams, who, registry.validate_team_id(team), agents)
+    return json_response(changed.as_json())
+
+
 @router.put("/{team:path}/members")
 async def set_members(
     team: str, request: Request, services: ServicesDep, who: PrincipalDep
 ) -> Response:
     """The team has exactly these members (a JSON array of xAPI Agents)."""
-    agents = registry.parse_members(await json_body(request), agent_version(request))
-    changed = await teams.set_members(services.teams, who, registry.validate_team_id(team), agents)
-    return json_response(changed.as_json())
+    return await _change_members(team, request, services, who, teams.set_members)
 
 
 @router.post("/{team:path}/members")
@@ -65,9 +78,7 @@ async def add_members(
     team: str, request: Request, services: ServicesDep, who: PrincipalDep
 ) -> Response:
     """Add these members (a JSON array of xAPI Agents) to the team."""
-    agents = registry.parse_members(await json_body(request), agent_version(request))
-    changed = await teams.add_members(services.teams, who, registry.validate_team_id(team), agents)
-    return json_response(changed.as_json())
+    return await _change_members(team, request, services, who, teams.add_members)
 
 
 @router.delete("/{team:path}/members")

@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
@@ -15,9 +15,6 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from lrs import topics
 from lrs.adapters.kafka_bus import KafkaEventBus
-from lrs.adapters.memory_definitions import InMemoryActivityStore, InMemoryAgentStore
-from lrs.adapters.memory_teams import InMemoryProgressReader, InMemoryTeamRegistry
-from lrs.adapters.memory_tenants import InMemoryTenantStore
 from lrs.adapters.mongo_attachments import MongoAttachmentStore
 from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
 from lrs.adapters.mongo_documents import MongoDocumentStore
@@ -74,12 +71,12 @@ class Adapters:
     credentials: CredentialRegistry
     documents: DocumentStore
     attachments: AttachmentStore
-    activities: ActivityStore = field(default_factory=InMemoryActivityStore)
-    agents: AgentStore = field(default_factory=InMemoryAgentStore)
-    tenants: TenantStore = field(default_factory=InMemoryTenantStore)
-    team_registry: TeamRegistry = field(default_factory=InMemoryTeamRegistry)
-    progress: ProgressReader = field(default_factory=InMemoryProgressReader)
-    hub: ProgressHub = field(default_factory=ProgressHub)
+    activities: ActivityStore
+    agents: AgentStore
+    tenants: TenantStore
+    team_registry: TeamRegistry
+    progress: ProgressReader
+    hub: ProgressHub
 
 
 def utc_now() -> datetime:

@@ -26,6 +26,9 @@ import pytest
 from prometheus_client import REGISTRY
 
 from lrs import topics
+from lrs.adapters.memory_definitions import InMemoryActivityStore, InMemoryAgentStore
+from lrs.adapters.memory_teams import InMemoryProgressReader, InMemoryTeamRegistry
+from lrs.adapters.memory_tenants import InMemoryTenantStore
 from lrs.adapters.mongo_attachments import MongoAttachmentStore
 from lrs.adapters.mongo_documents import MongoDocumentStore
 from lrs.adapters.mongo_store import MongoCredentialStore, MongoStatementStore, connect
@@ -34,6 +37,7 @@ from lrs.embedded import free_port, start_and_wait, store_child
 from lrs.ports import Credential, OutgoingMessage
 from lrs.security import hash_secret
 from lrs.services.auth import credential_authority, ensure_bootstrap_credential
+from lrs.services.progress_hub import ProgressHub
 from lrs.settings import LrsSettings
 from lrs.xapi.errors import Unavailable
 
@@ -165,6 +169,12 @@ async def lrs(mongo_uri: str) -> AsyncIterator[Lrs]:
         credentials=credentials,
         documents=documents,
         attachments=MongoAttachmentStore(db),
+        activities=InMemoryActivityStore(),
+        agents=InMemoryAgentStore(),
+        tenants=InMemoryTenantStore(),
+        team_registry=InMemoryTeamRegistry(),
+        progress=InMemoryProgressReader(),
+        hub=ProgressHub(),
     )
     app = create_app(settings, adapters=adapters)
     try:

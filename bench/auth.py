@@ -32,11 +32,14 @@ from lrs.adapters.memory import (
     InMemoryStatementStore,
     persisting_bus,
 )
+from lrs.adapters.memory_definitions import InMemoryActivityStore, InMemoryAgentStore
+from lrs.adapters.memory_teams import InMemoryProgressReader, InMemoryTeamRegistry
 from lrs.adapters.memory_tenants import InMemoryTenantStore
 from lrs.api.app import Adapters, create_app
 from lrs.ports import Credential, Tenant
 from lrs.security import hash_secret
 from lrs.services.auth import Authenticator, credential_authority
+from lrs.services.progress_hub import ProgressHub
 from lrs.settings import LrsSettings
 from lrs.xapi.errors import XapiError
 
@@ -109,7 +112,12 @@ async def flood(requests: int) -> collections.Counter[int]:
         credentials=creds,
         documents=None,  # type: ignore[arg-type]  # not reached by this route
         attachments=InMemoryAttachmentStore(),
+        activities=InMemoryActivityStore(),
+        agents=InMemoryAgentStore(),
         tenants=tenants,
+        team_registry=InMemoryTeamRegistry(),
+        progress=InMemoryProgressReader(),
+        hub=ProgressHub(),
     )
     app = create_app(LrsSettings(), adapters=adapters)
     statuses: collections.Counter[int] = collections.Counter()

@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import client, pct
 from tests.support.factories import statement
 from tests.support.serve import serve_lrs
 
@@ -44,16 +45,6 @@ def served(ack_mode: str) -> Iterator[str]:
         serve_lrs(Path(data), KEY, SECRET, ack_mode=ack_mode) as (base, _),
     ):
         yield base
-
-
-def client(base: str, key: str, secret: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=base,
-        auth=(key, secret),
-        headers={"X-Experience-API-Version": "1.0.3"},
-        timeout=60,
-        limits=httpx.Limits(max_connections=64),
-    )
 
 
 def learner(worker: int, n: int, i: int, pool: int) -> str:
@@ -83,11 +74,6 @@ async def post_load(
     started = time.perf_counter()
     await asyncio.gather(*(one(w) for w in range(clients)))
     return time.perf_counter() - started, acknowledged, latencies
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
 
 
 async def throughput(base: str, key: str, secret: str, quick: bool, pool: int) -> None:

@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,11 +26,11 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import client, pct
 from consumers.progress.learner import LearnerProgressHandler
 from consumers.runner import Runner, RunnerConfig
 from lrs import topics
@@ -41,7 +39,7 @@ from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.adapters.mongo_store import connect
 from lrs.embedded import broker_child, free_port, start_and_wait, store_child
 from tests.support.factories import statement
-from tests.support.serve import wait_ready
+from tests.support.serve import serve_lrs
 
 KEY, SECRET = "bench", "bench-secret"
 PARTITIONS = 8
@@ -49,39 +47,23 @@ PARTITIONS = 8
 
 @contextlib.contextmanager
 def stack(data: Path, ack_mode: str) -> Iterator[tuple[str, str, str]]:
-    """(API base URL, Kafka bootstrap, MongoDB URI) of a running `lrs serve`."""
-    store_port, broker_port, http_port = free_port(), free_port(), free_port()
+    """(API base URL, Kafka bootstrap, MongoDB URI) of a running `lrs serve`, on a broker and
+    store started here so the benchmark can read the progress topic and the store itself."""
+    store_port, broker_port = free_port(), free_port()
     store = store_child(store_port, data / "store", data / "store.log")
     broker = broker_child(broker_port, data / "broker.log")
     start_and_wait(store, store_port)
     start_and_wait(broker, broker_port)
-    kafka, mongo = (
-        f"127.0.0.1:{broker_port}",
-        f"mongodb://127.0.0.1:{store_port}/?directConnection=true",
-    )
-    env = {
-        **os.environ,
-        "LRS_DATA_DIR": str(data),
-        "LRS_KAFKA_BOOTSTRAP": kafka,
-        "LRS_MONGODB_URI": mongo,
-        "LRS_HTTP_PORT": str(http_port),
-        "LRS_BOOTSTRAP_KEY": KEY,
-        "LRS_BOOTSTRAP_SECRET": SECRET,
-        "LRS_ACK_MODE": ack_mode,
-        "LRS_STATEMENT_PARTITIONS": str(PARTITIONS),
-        "LRS_CONSUMER_METRICS_PORT": str(free_port()),
-        "LRS_CONSUMER_SESSION_TIMEOUT_MS": "6000",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lrs", "serve"], env=env, stdout=subprocess.DEVNULL, text=True
-    )
-    base = f"http://127.0.0.1:{http_port}"
+    kafka = f"127.0.0.1:{broker_port}"
+    mongo = f"mongodb://127.0.0.1:{store_port}/?directConnection=true"
+    settings = {"ack_mode": ack_mode, "statement_partitions": str(PARTITIONS)}
     try:
-        wait_ready(base, process)
-        yield base, kafka, mongo
+        with serve_lrs(data, KEY, SECRET, kafka_bootstrap=kafka, mongodb_uri=mongo, **settings) as (
+            base,
+            _,
+        ):
+            yield base, kafka, mongo
     finally:
-        process.terminate()
-        process.wait(30)
         broker.stop()
         store.stop()
 
@@ -129,23 +111,13 @@ class Watcher:
         return self.reached[(learner, count)]
 
 
-def client(base: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=base,
-        auth=(KEY, SECRET),
-        headers={"X-Experience-API-Version": "1.0.3"},
-        timeout=60,
-        limits=httpx.Limits(max_connections=64),
-    )
-
-
 def learner_id(name: str) -> str:
     return f"mbox:mailto:learner{name}@example.org"
 
 
 async def latency(base: str, watcher: Watcher, rounds: int) -> None:
     delays: list[float] = []
-    async with client(base) as http:
+    async with client(base, KEY, SECRET) as http:
 
         async def one(worker: int) -> None:
             for n in range(rounds):
@@ -172,7 +144,7 @@ async def live_throughput(base: str, watcher: Watcher, learners: int, per_learne
         for i in range(0, learners, 100)
     ]
     started = time.perf_counter()
-    async with client(base) as http:
+    async with client(base, KEY, SECRET) as http:
         queue = list(bodies)
 
         async def worker() -> None:
@@ -225,11 +197,6 @@ async def catch_up(kafka: str, mongo: str, backlog: int) -> None:
         f" {rate:.0f} statements/s (one process, batches of 500, from its first written"
         f" batch, so without the group join)"
     )
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
 
 
 async def run(base: str, kafka: str, mongo: str, quick: bool) -> None:

@@ -15,6 +15,8 @@ import httpx
 
 from lrs.embedded import free_port
 
+EXTERNAL = ("LRS_KAFKA_BOOTSTRAP", "LRS_MONGODB_URI")
+
 
 def wait_ready(base: str, process: subprocess.Popen[str], within: float = 60) -> None:
     deadline = time.monotonic() + within
@@ -34,10 +36,12 @@ def serve_lrs(
     data_dir: Path, key: str, secret: str, **settings: str
 ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """Start `lrs serve`; yield (base URL, process); kill it (and so its children) at the end.
-    Extra LRS_* settings are passed as keyword arguments without the prefix."""
+    Extra LRS_* settings are passed as keyword arguments without the prefix; the broker and
+    store are the embedded ones unless `kafka_bootstrap` / `mongodb_uri` are among them (the
+    caller's own environment never chooses them)."""
     port = free_port()
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k not in EXTERNAL},
         "LRS_DATA_DIR": str(data_dir),
         "LRS_HTTP_PORT": str(port),
         "LRS_BOOTSTRAP_KEY": key,
@@ -46,8 +50,6 @@ def serve_lrs(
         "LRS_CONSUMER_SESSION_TIMEOUT_MS": "6000",
         **{f"LRS_{name.upper()}": value for name, value in settings.items()},
     }
-    env.pop("LRS_KAFKA_BOOTSTRAP", None)
-    env.pop("LRS_MONGODB_URI", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "lrs", "serve"],
         env=env,

@@ -35,6 +35,10 @@ class LrsSettings(BaseSettings):
     )
     max_body_bytes: int = 20 * 1024 * 1024
     max_statements_per_request: int = 1000
+    # Deepest nesting of JSON objects/arrays accepted in a statement or a JSON document (the
+    # statement itself counts as depth 1). Far above what xAPI needs; below what the JSON
+    # encoder, the broker's consumers and the store can hold.
+    max_json_depth: int = 64
     statement_page_limit: int = 100
     # X-Experience-API-Version of responses to requests that name no (known) version.
     default_xapi_version: Literal["1.0.3", "2.0.0"] = "2.0.0"

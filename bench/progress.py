@@ -9,7 +9,8 @@ user runs it), and measures over HTTP on loopback:
 2. live pipeline throughput: statements/s from the first POST of a load until every learner's
    event reflects all of its statements;
 3. the progress consumer's own throughput: a fresh in-process `progress` handler (its own
-   consumer group, database and output prefix) catching up the whole `xapi.statements` backlog.
+   consumer group, database and output prefix) catching up the whole `lrs.statements.stored`
+   backlog (what the persister forwarded).
 
 Usage: python bench/progress.py [--quick] [--ack-mode stored|kafka]
 """
@@ -172,7 +173,7 @@ async def catch_up(kafka: str, mongo: str, backlog: int) -> None:
     mongo_client = connect(mongo)
     store = MongoProgressStore(mongo_client["lrs_bench_copy"])
     handler = LearnerProgressHandler(store, lambda: datetime.now(UTC), prefix=prefix)
-    config = RunnerConfig(kafka, topics.STATEMENTS, "bench-copy-progress", batch_max=500)
+    config = RunnerConfig(kafka, topics.STORED_STATEMENTS, "bench-copy-progress", batch_max=500)
     runner = Runner(config, handler)
     owners = mongo_client["lrs_bench_copy"]["progress_statements"]
     task = asyncio.create_task(runner.run())

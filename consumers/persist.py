@@ -10,30 +10,55 @@ activities / agents read what was just written in every acknowledgement mode. Th
 idempotent, so a replayed batch changes nothing. Activity definitions are adopted only from
 statements whose credential holds the `define` scope (the `lrs_define` header, Communication
 4.1); the others' Activities keep what they had, or none (docs/decisions/0005).
+
+After the insert, every statement the store now holds for the batch's ids is forwarded to
+`lrs.statements.stored` (same key, same envelope): the ones just inserted, and for a replay the
+STORED version (so a crash between the insert and the produce is repaired by the replay).
+Conflicting duplicates are not forwarded: the progress consumer reads that topic, so it counts
+exactly what the store holds, whichever of two racing writers won (docs/decisions/0006).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from consumers.runner import Outcome, Poison, Record
-from lrs import metrics
-from lrs.codec import UnusableMessage, decode_accepted
-from lrs.ports import AcceptedStatement, ActivityStore, AgentStore, StatementStore
+from lrs import metrics, topics
+from lrs.codec import UnusableMessage, decode_accepted, encode_accepted
+from lrs.ports import (
+    AcceptedStatement,
+    ActivityStore,
+    AgentStore,
+    DuplicateId,
+    InsertReport,
+    OutgoingMessage,
+    StatementStore,
+)
 from lrs.xapi.equivalence import statements_equivalent
 from lrs.xapi.errors import StatementConflict
+from lrs.xapi.ifi import actor_ifi
+
+SOURCE = "/lrs/consumers/persist"
 
 
 class PersistHandler:
     name = "persist"
 
     def __init__(
-        self, store: StatementStore, activities: ActivityStore, agents: AgentStore
+        self,
+        store: StatementStore,
+        activities: ActivityStore,
+        agents: AgentStore,
+        *,
+        prefix: str = "",
     ) -> None:
         self._store = store
         self._activities = activities
         self._agents = agents
+        self._stored_topic = prefix + topics.STORED_STATEMENTS  # prefix: the settings' one
 
     async def handle(self, records: Sequence[Record]) -> Outcome:
         poison: list[Poison] = []
@@ -49,15 +74,53 @@ class PersistHandler:
         report = await self._store.insert_many(accepted_all)
         source = {id(accepted): record for record, accepted in decoded}
         for duplicate in report.duplicates:
-            if statements_equivalent(duplicate.incoming.statement, duplicate.existing):
-                continue
-            metrics.STATEMENT_CONFLICTS.inc()
-            conflict = StatementConflict(
-                f"statement {duplicate.incoming.statement_id} of tenant"
-                f" {duplicate.incoming.tenant} is stored with different content"
-            )
-            poison.append(Poison(source[id(duplicate.incoming)], conflict))
-        return Outcome(poison=poison)
+            if not statements_equivalent(duplicate.incoming.statement, duplicate.existing):
+                poison.append(Poison(source[id(duplicate.incoming)], _conflict(duplicate)))
+        return Outcome(poison=poison, outputs=self._forward(accepted_all, report))
+
+    def _forward(
+        self, batch: Sequence[AcceptedStatement], report: InsertReport
+    ) -> list[tuple[str, OutgoingMessage]]:
+        """What the store holds for the batch, in batch order: inserted records as they are,
+        equivalent replays as stored (Data 2.3.1), conflicting duplicates not at all."""
+        duplicates = {id(d.incoming): d for d in report.duplicates}
+        reported_failed = len(batch) - report.inserted
+        held: list[AcceptedStatement] = []
+        for accepted in batch:
+            duplicate = duplicates.get(id(accepted))
+            if duplicate is None:
+                held.append(accepted)
+            elif statements_equivalent(accepted.statement, duplicate.existing):
+                held.append(_as_stored(accepted, duplicate.existing))
+        if reported_failed != len(duplicates):
+            # a refused id the store cannot show: not knowing what it holds, retry the batch
+            raise StoreUnsure(f"{reported_failed - len(duplicates)} refused ids are not stored")
+        return [(self._stored_topic, encode_accepted(a, source=SOURCE)) for a in held]
 
     async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
         await self._store.record_watermarks(topic, partitions)
+
+
+class StoreUnsure(RuntimeError):
+    """The store refused ids it then could not show (transient: the batch is retried)."""
+
+
+def _as_stored(incoming: AcceptedStatement, existing: dict[str, Any]) -> AcceptedStatement:
+    """The record of the stored version of an equivalent replay: its statement, its `stored`
+    time and its actor's identifier (equivalent actors may be spelled differently, Data 2.3.1;
+    the key follows the stored spelling, like the progress that counts it)."""
+    try:
+        stored = datetime.fromisoformat(str(existing.get("stored")))
+    except ValueError:
+        stored = incoming.stored
+    actor = existing.get("actor")
+    ifi = actor_ifi(actor) if isinstance(actor, Mapping) else incoming.actor_ifi
+    return replace(incoming, statement=existing, stored=stored, actor_ifi=ifi)
+
+
+def _conflict(duplicate: DuplicateId) -> StatementConflict:
+    metrics.STATEMENT_CONFLICTS.inc()
+    return StatementConflict(
+        f"statement {duplicate.incoming.statement_id} of tenant"
+        f" {duplicate.incoming.tenant} is stored with different content"
+    )

@@ -34,7 +34,12 @@ class ConsumerSpec:
 
 
 def _persist(db: Database, settings: LrsSettings) -> Handler:
-    return PersistHandler(MongoStatementStore(db), MongoActivityStore(db), MongoAgentStore(db))
+    return PersistHandler(
+        MongoStatementStore(db),
+        MongoActivityStore(db),
+        MongoAgentStore(db),
+        prefix=settings.topic_prefix,
+    )
 
 
 def utc_now() -> datetime:
@@ -59,7 +64,8 @@ def _progress_batch(settings: LrsSettings) -> int:
 
 CONSUMERS: dict[str, ConsumerSpec] = {
     "persist": ConsumerSpec("persist", topics.STATEMENTS, _persist),
-    "progress": ConsumerSpec("progress", topics.STATEMENTS, _progress, _progress_batch),
+    # reads what the persister forwards (what the store holds), not `xapi.statements`
+    "progress": ConsumerSpec("progress", topics.STORED_STATEMENTS, _progress, _progress_batch),
     "team-progress": ConsumerSpec(
         "team-progress", topics.TEAM_CHANGES, _team_progress, _progress_batch
     ),

@@ -19,6 +19,13 @@ TEAM_PROGRESS = "lrs.progress.team"
 TEAMS = "lrs.teams"
 # Internal re-key step: learner-keyed progress changes -> team-keyed triggers (key tenant+team).
 TEAM_CHANGES = "lrs.progress.team-changes"
+# Internal: every statement the store holds, forwarded by the persister after its insert (the
+# stored version; conflicting duplicates are not forwarded), keyed and partitioned exactly like
+# `xapi.statements`. The progress consumer reads it, and nothing else writes a learner's
+# progress: the team-registry consumer puts "refresh learner" triggers on it (same key, so the
+# same partition and the one instance that owns the learner). The `ce_type` header tells a
+# statement (STATEMENT_ACCEPTED_TYPE) from a trigger (LEARNER_REFRESH_TYPE).
+STORED_STATEMENTS = "lrs.statements.stored"
 
 # CloudEvents-style headers (binary content mode), plus our own tenant header.
 HEADER_TENANT = "lrs_tenant"
@@ -41,6 +48,7 @@ STATEMENT_ACCEPTED_TYPE = "org.lrs.xapi.statement.accepted.v1"
 LEARNER_PROGRESS_TYPE = "org.lrs.progress.learner.v1"
 TEAM_PROGRESS_TYPE = "org.lrs.progress.team.v1"
 TEAM_CHANGED_TYPE = "org.lrs.progress.team-changed.v1"
+LEARNER_REFRESH_TYPE = "org.lrs.progress.learner-refresh.v1"
 
 
 def dlq(topic: str) -> str:
@@ -56,6 +64,12 @@ def statement_key(tenant: str, actor_ifi: str) -> bytes:
 def learner_key(tenant: str, learner: str) -> bytes:
     """Key of a learner-progress message: tenant + learner id (the statements' key too)."""
     return f"{tenant}{KEY_SEPARATOR}{learner}".encode()
+
+
+def learner_refresh_key(tenant: str, learner: str) -> bytes:
+    """Key of a learner-refresh trigger on `lrs.statements.stored`: the learner's statement key,
+    so the trigger lands on the partition of the learner's statements."""
+    return statement_key(tenant, learner)
 
 
 def team_key(tenant: str, team: str) -> bytes:
@@ -85,6 +99,8 @@ def topic_specs(prefix: str, statement_partitions: int) -> list[TopicSpec]:
     names = [
         TopicSpec(STATEMENTS, statement_partitions, forever),
         TopicSpec(dlq(STATEMENTS), 1, forever),
+        TopicSpec(STORED_STATEMENTS, statement_partitions, forever),
+        TopicSpec(dlq(STORED_STATEMENTS), 1, forever),
         TopicSpec(DOCUMENTS, statement_partitions, forever),
         TopicSpec(LEARNER_PROGRESS, statement_partitions, compacted),
         TopicSpec(TEAM_PROGRESS, statement_partitions, compacted),

@@ -1,11 +1,19 @@
-"""Learner progress: `xapi.statements` (keyed by learner) -> `progress_learners` ->
-`lrs.progress.learner`, plus a team-change trigger for every team of a changed learner.
+"""Learner progress: `lrs.statements.stored` (what the store holds, keyed by learner) ->
+`progress_learners` -> `lrs.progress.learner`, plus a team-change trigger for every team of a
+changed learner.
+
+One writer per learner: the topic's records of a learner (its statements, and the learner-refresh
+triggers of registry changes and of voids by other actors) share its key, so one consumer
+instance applies them in order and publishes the learner's values in version order; the
+compacted topic then keeps the newest (docs/decisions/0006).
 
 Per batch and tenant: remember the batch's void targets and statement owners FIRST, then read
 which of the batch's statements are voided and whose learner each void target belongs to. Each
 side writes before it reads, so a statement and a void of it handled at the same time by two
 instances always meet: at least one of them sees the other's record (docs/decisions/0006).
-Then the touched learners' states are loaded in one query, the statements applied with the pure
+A void of a statement already applied elsewhere (another learner's key) is not applied here: a
+learner-refresh trigger carrying the void goes to the learner's partition. Then the touched
+learners' states are loaded in one query, the statements applied with the pure
 model (`lrs.progress.apply`/`void`), and the changed documents written back with
 compare-and-set on `version` (a lost race reloads and re-applies: the model is a function of the
 set of statements, so re-applying is a no-op).
@@ -18,11 +26,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from consumers.progress.messages import learner_message, team_change_message
+from consumers.progress.messages import (
+    LearnerRefresh,
+    decode_learner_refresh,
+    learner_message,
+    learner_refresh_message,
+    team_change_message,
+)
 from consumers.runner import Outcome, Poison, Record
 from lrs import topics
 from lrs.adapters.mongo_progress import LearnerDoc, MongoProgressStore
-from lrs.codec import UnusableMessage, decode_accepted
+from lrs.codec import UnusableMessage, decode_accepted, header
 from lrs.ports import OutgoingMessage
 from lrs.progress import apply, learner_id, summarize_learner, void, voided_target
 
@@ -40,17 +54,21 @@ class Plan:
 
 @dataclass
 class Changes:
-    """Learner documents written by one call, and the teams whose progress they may move."""
+    """Learner documents written by one call, the teams whose progress they may move, and the
+    learner refreshes (voids) left to the learners' own partitions."""
 
     learners: list[LearnerDoc] = field(default_factory=list)
     teams: set[tuple[str, str]] = field(default_factory=set)
+    refreshes: list[LearnerRefresh] = field(default_factory=list)
 
     def merge(self, other: Changes) -> None:
         self.learners += other.learners
         self.teams |= other.teams
+        self.refreshes += other.refreshes
 
     def outputs(self, now: datetime, prefix: str = "") -> list[tuple[str, OutgoingMessage]]:
-        """Learner summaries, then team triggers, on the topics named with `prefix`."""
+        """Learner summaries, team triggers, then learner refreshes, on the topics named with
+        `prefix`."""
         learners = [
             (prefix + topics.LEARNER_PROGRESS, learner_message(d, now)) for d in self.learners
         ]
@@ -58,7 +76,11 @@ class Changes:
             (prefix + topics.TEAM_CHANGES, team_change_message(tenant, team, now))
             for tenant, team in sorted(self.teams)
         ]
-        return learners + triggers
+        refreshes = [
+            (prefix + topics.STORED_STATEMENTS, learner_refresh_message(r, now))
+            for r in self.refreshes
+        ]
+        return learners + triggers + refreshes
 
 
 def comparable(summary: Mapping[str, Any]) -> dict[str, Any]:
@@ -73,7 +95,33 @@ class LearnerProgress:
         self._store = store
         self._clock = clock
 
-    async def apply_statements(self, tenant: str, statements: Sequence[Statement]) -> Changes:
+    async def apply_statements(
+        self,
+        tenant: str,
+        statements: Sequence[Statement],
+        refreshes: Mapping[str, set[str]] | None = None,
+        *,
+        route_voids: bool = False,
+    ) -> Changes:
+        """Fold `statements` and the `refreshes` (learner -> ids to void) into the learners'
+        progress. With `route_voids`, voids of statements applied in an earlier batch are not
+        applied here but returned as refreshes for the target's learner (the consumer produces
+        them onto its key: one writer per learner); without it (the rebuild) they are applied.
+        """
+        plans, routed = await self._plans(tenant, statements, route_voids)
+        for learner, voids in (refreshes or {}).items():
+            plans.setdefault(learner, Plan()).voids.update(voids)
+        changes = await self.commit(tenant, plans)
+        changes.refreshes += [
+            LearnerRefresh(tenant, learner, frozenset(ids))
+            for learner, ids in sorted(routed.items())
+        ]
+        return changes
+
+    async def _plans(
+        self, tenant: str, statements: Sequence[Statement], route_voids: bool
+    ) -> tuple[dict[str, Plan], dict[str, set[str]]]:
+        """Per learner, what to fold in here; and per learner, the voids to route to it."""
         owners = {
             str(s["id"]).lower(): learner_id(s)
             for s in statements
@@ -83,15 +131,21 @@ class LearnerProgress:
         await self._store.remember_voids(tenant, targets)
         await self._store.record_owners(tenant, owners)
         voided = await self._store.voided_among(tenant, owners.keys())
-        target_owners = await self._store.owners_of(tenant, targets - owners.keys())
-        target_owners.update({t: owners[t] for t in targets & owners.keys()})
+        earlier = await self._store.owners_of(tenant, targets - owners.keys())
         plans: dict[str, Plan] = {}
         for s in statements:
             if voided_target(s) is None and s.get("id"):
                 plans.setdefault(owners[str(s["id"]).lower()], Plan()).statements.append(s)
-        for target, learner in [*((t, owners[t]) for t in voided), *target_owners.items()]:
+        here = {t: owners[t] for t in voided | (targets & owners.keys())}
+        routed: dict[str, set[str]] = {}
+        for target, learner in earlier.items():
+            if route_voids:
+                routed.setdefault(learner, set()).add(target)
+            else:
+                here[target] = learner
+        for target, learner in here.items():
             plans.setdefault(learner, Plan()).voids.add(target)
-        return await self.commit(tenant, plans)
+        return plans, routed
 
     async def refresh(self, tenant: str, learners: Sequence[str]) -> Changes:
         """Recompute stored learners' summaries (registry teams may have changed)."""
@@ -162,18 +216,43 @@ class LearnerProgressHandler:
             await self._store.create_indexes()
             self._ready = True
         poison: list[Poison] = []
-        by_tenant: dict[str, list[Statement]] = {}
+        by_tenant: dict[str, Batch] = {}
         for record in records:
             try:
-                accepted = decode_accepted(record.value)
-            except UnusableMessage as exc:
+                _decode_into(record, by_tenant)
+            except ValueError as exc:  # UnusableMessage is one
                 poison.append(Poison(record, exc))
-                continue
-            by_tenant.setdefault(accepted.tenant, []).append(accepted.statement)
         changes = Changes()
-        for tenant, statements in sorted(by_tenant.items()):
-            changes.merge(await self._progress.apply_statements(tenant, statements))
+        for tenant, batch in sorted(by_tenant.items()):
+            changes.merge(
+                await self._progress.apply_statements(
+                    tenant, batch.statements, batch.refreshes, route_voids=True
+                )
+            )
         return Outcome(poison=poison, outputs=changes.outputs(self._clock(), self._prefix))
 
     async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
         return None
+
+
+@dataclass
+class Batch:
+    """One tenant's part of a batch: stored statements, and learner refreshes (ids to void)."""
+
+    statements: list[Statement] = field(default_factory=list)
+    refreshes: dict[str, set[str]] = field(default_factory=dict)
+
+
+def _decode_into(record: Record, by_tenant: dict[str, Batch]) -> None:
+    """Sort one record of `lrs.statements.stored` by its `ce_type`: a learner-refresh trigger
+    or a stored statement (the statement-accepted envelope). ValueError: unusable."""
+    kind = header(record.headers, topics.HEADER_CE_TYPE)
+    if kind == topics.LEARNER_REFRESH_TYPE:
+        refresh = decode_learner_refresh(record.value)
+        batch = by_tenant.setdefault(refresh.tenant, Batch())
+        batch.refreshes.setdefault(refresh.learner, set()).update(refresh.voids)
+        return
+    if kind not in (None, topics.STATEMENT_ACCEPTED_TYPE):
+        raise UnusableMessage(f"unknown record type {kind!r}")
+    accepted = decode_accepted(record.value)
+    by_tenant.setdefault(accepted.tenant, Batch()).statements.append(accepted.statement)

@@ -1,10 +1,12 @@
 """Records the progress consumers produce: learner and team progress (schemas/events/*-progress
-.v1.json) and the internal team-change trigger on `lrs.progress.team-changes`."""
+.v1.json), the internal team-change trigger on `lrs.progress.team-changes` and the internal
+learner-refresh trigger on `lrs.statements.stored` (schemas/events/learner-refresh.v1.json)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -43,13 +45,50 @@ def team_change_message(tenant: str, team: str, now: datetime) -> OutgoingMessag
     return _message(topics.team_key(tenant, team), value, topics.TEAM_CHANGED_TYPE, tenant, now)
 
 
-def decode_team_ref(value: bytes | None) -> tuple[str, str]:
-    """(tenant, team) of a team-change trigger or an `lrs.teams` registry record."""
+@dataclass(frozen=True)
+class LearnerRefresh:
+    """A trigger: "recompute this learner (and void these of its statements)"."""
+
+    tenant: str
+    learner: str
+    voids: frozenset[str] = frozenset()
+
+
+def learner_refresh_message(refresh: LearnerRefresh, now: datetime) -> OutgoingMessage:
+    """The trigger, keyed like the learner's statements (it goes where they go)."""
+    value: dict[str, Any] = {"tenant": refresh.tenant, "learner": refresh.learner}
+    if refresh.voids:
+        value["voids"] = sorted(refresh.voids)
+    key = topics.learner_refresh_key(refresh.tenant, refresh.learner)
+    return _message(key, value, topics.LEARNER_REFRESH_TYPE, refresh.tenant, now)
+
+
+def decode_learner_refresh(value: bytes | None) -> LearnerRefresh:
+    """A learner-refresh trigger's value; ValueError when it is not one."""
+    doc = _json_object(value)
+    tenant, learner, voids = doc.get("tenant"), doc.get("learner"), doc.get("voids", [])
+    if not isinstance(tenant, str) or not isinstance(learner, str) or not tenant or not learner:
+        raise ValueError("value needs non-empty string `tenant` and `learner`")
+    if not isinstance(voids, list) or not all(isinstance(v, str) and v for v in voids):
+        raise ValueError("`voids` must be a list of statement ids")
+    return LearnerRefresh(tenant, learner, frozenset(v.lower() for v in voids))
+
+
+def _json_object(value: bytes | None) -> Mapping[str, Any]:
     if value is None:
         raise ValueError("record has no value")
-    doc = orjson.loads(value)
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"value is not JSON: {exc}") from exc
     if not isinstance(doc, Mapping):
         raise ValueError("value is not a JSON object")
+    return doc
+
+
+def decode_team_ref(value: bytes | None) -> tuple[str, str]:
+    """(tenant, team) of a team-change trigger or an `lrs.teams` registry record."""
+    doc = _json_object(value)
     tenant, team = doc.get("tenant"), doc.get("team")
     if not isinstance(tenant, str) or not isinstance(team, str) or not tenant or not team:
         raise ValueError("value needs non-empty string `tenant` and `team`")

@@ -1,5 +1,6 @@
-"""Team progress: triggers on `lrs.progress.team-changes` (and registry records on `lrs.teams`)
--> `progress_teams` -> `lrs.progress.team`.
+"""Team progress: triggers on `lrs.progress.team-changes` -> `progress_teams` ->
+`lrs.progress.team`; and registry records on `lrs.teams` -> learner-refresh triggers for the
+members (on `lrs.statements.stored`) and a team trigger.
 
 A trigger only says "recompute team T"; the handler reads the current truth each time: the
 registry members (`teams`), the learners whose progress lists the team (`progress_learners.
@@ -14,8 +15,8 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from consumers.progress.learner import Changes, Clock, LearnerProgress, comparable
-from consumers.progress.messages import decode_team_ref, team_change_message, team_message
+from consumers.progress.learner import Changes, Clock, comparable
+from consumers.progress.messages import LearnerRefresh, decode_team_ref, team_message
 from consumers.runner import Outcome, Poison, Record
 from lrs import topics
 from lrs.adapters.mongo_progress import MongoProgressStore, TeamDoc
@@ -112,9 +113,13 @@ class TeamProgressHandler:
 
 class TeamRegistryHandler:
     """Runner handler of the `team-registry` consumer (reads `lrs.teams`, the registry changes
-    the API publishes): refreshes the learner progress of the team's members, old and new (their
-    `teams`), and triggers the team's recomputation. The registry itself is read from the
-    `teams` collection, never from the record, so a replayed old record cannot undo a change."""
+    the API publishes). It writes no progress itself: it asks for a refresh of every member,
+    old and new (their `teams`), with a learner-refresh trigger on `lrs.statements.stored`
+    keyed like the member's statements, so the one progress instance that owns the learner
+    applies it and publishes the learner's values in version order; then it triggers the
+    team's recomputation (each refreshed learner that changes triggers it again). The registry
+    is read from the `teams` collection, never from the record, so a replayed old record cannot
+    undo a change."""
 
     name = "team-registry"
 
@@ -122,28 +127,23 @@ class TeamRegistryHandler:
         self._store = store
         self._clock = clock
         self._prefix = prefix
-        self._learners = LearnerProgress(store, clock)
 
     async def handle(self, records: Sequence[Record]) -> Outcome:
         refs, poison = _decode_refs(records)
         changes = Changes()
         for tenant, teams in sorted(refs.items()):
-            changes.merge(await self._refresh(tenant, teams))
-        now = self._clock()
-        outputs = changes.outputs(now, self._prefix) + [
-            (self._prefix + topics.TEAM_CHANGES, team_change_message(tenant, team, now))
-            for tenant, teams in sorted(refs.items())
-            for team in sorted(teams)
-            if (tenant, team) not in changes.teams
-        ]
-        return Outcome(poison=poison, outputs=outputs)
+            members = await self._members(tenant, teams)
+            changes.refreshes += [LearnerRefresh(tenant, learner) for learner in members]
+            changes.teams |= {(tenant, team) for team in teams}
+        return Outcome(poison=poison, outputs=changes.outputs(self._clock(), self._prefix))
 
-    async def _refresh(self, tenant: str, teams: Collection[str]) -> Changes:
+    async def _members(self, tenant: str, teams: Collection[str]) -> list[str]:
+        """The registry members of the teams now, and the learners whose progress lists them."""
         registry = await self._store.registry_members(tenant, teams)
         learners = {m for members in registry.values() for m in members}
         for team in teams:
             learners.update(await self._store.learners_in_team(tenant, team))
-        return await self._learners.refresh(tenant, sorted(learners))
+        return sorted(learners)
 
     async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
         return None

@@ -212,7 +212,7 @@ def progress_handlers(
 ) -> list[tuple[str, Handler]]:
     store, prefix = MongoProgressStore(db), settings.topic_prefix
     return [
-        (topics.STATEMENTS, LearnerProgressHandler(store, clock, prefix=prefix)),
+        (topics.STORED_STATEMENTS, LearnerProgressHandler(store, clock, prefix=prefix)),
         (topics.TEAM_CHANGES, TeamProgressHandler(store, clock, prefix=prefix)),
         (topics.TEAMS, TeamRegistryHandler(store, clock, prefix=prefix)),
     ]

@@ -46,6 +46,8 @@ def test_topic_specs_apply_prefix_and_partitions() -> None:
     assert set(specs) == {
         "dev.xapi.statements",
         "dev.xapi.statements.dlq",
+        "dev.lrs.statements.stored",
+        "dev.lrs.statements.stored.dlq",
         "dev.xapi.documents",
         "dev.lrs.progress.learner",
         "dev.lrs.progress.team",
@@ -62,6 +64,7 @@ def test_topic_specs_apply_prefix_and_partitions() -> None:
         (topics.STATEMENTS, "delete", "-1"),
         (topics.dlq(topics.STATEMENTS), "delete", "-1"),
         (topics.DOCUMENTS, "delete", "-1"),
+        (topics.STORED_STATEMENTS, "delete", "-1"),
         (topics.LEARNER_PROGRESS, "compact", None),
         (topics.TEAM_PROGRESS, "compact", None),
         (topics.TEAMS, "compact", None),

@@ -12,8 +12,11 @@ import pytest
 
 from consumers.progress.learner import comparable
 from consumers.progress.messages import (
+    LearnerRefresh,
+    decode_learner_refresh,
     decode_team_ref,
     learner_message,
+    learner_refresh_message,
     team_change_message,
     team_message,
 )
@@ -73,3 +76,33 @@ def test_progress_bar_prints_lines_when_not_a_terminal() -> None:
     lines = stream.getvalue().splitlines()
     assert lines[-1].startswith("[####################] 100% 200/200 statements")
     assert len(lines) == 10
+
+
+def test_learner_refresh_goes_to_the_learners_statement_partition_and_is_valid() -> None:
+    learner = "mbox:mailto:learner1@example.org"
+    refresh = LearnerRefresh("acme", learner, frozenset({"ABC-1", "abc-2"}))
+    message = learner_refresh_message(refresh, NOW)
+    assert message.key == topics.statement_key("acme", learner)
+    assert (topics.HEADER_CE_TYPE, topics.LEARNER_REFRESH_TYPE.encode()) in message.headers
+    check("learner-refresh.v1.json", message.value)
+    assert decode_learner_refresh(message.value) == LearnerRefresh(
+        "acme", learner, frozenset({"abc-1", "abc-2"})
+    )
+    plain = learner_refresh_message(LearnerRefresh("acme", learner), NOW)
+    check("learner-refresh.v1.json", plain.value)
+    assert decode_learner_refresh(plain.value).voids == frozenset()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        b"not json",
+        b"[]",
+        b'{"tenant": "acme"}',
+        b'{"tenant": "a", "learner": "l", "voids": 3}',
+    ],
+)
+def test_unusable_learner_refresh_values_are_refused(value: bytes | None) -> None:
+    with pytest.raises(ValueError, match=r"value|voids"):
+        decode_learner_refresh(value)

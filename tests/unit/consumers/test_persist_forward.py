@@ -1,0 +1,71 @@
+"""The persister forwards exactly what the store holds to `lrs.statements.stored` (in-memory
+store, no broker): inserted statements as sent, equivalent replays as stored, conflicts never."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+
+from consumers.persist import PersistHandler
+from lrs import topics
+from lrs.adapters.memory import InMemoryStatementStore
+from lrs.adapters.memory_definitions import InMemoryActivityStore, InMemoryAgentStore
+from lrs.codec import decode_accepted, encode_accepted
+from lrs.ports import AcceptedStatement
+from lrs.progress import learner_id
+from tests.support.factories import statement
+
+STORED = datetime(2026, 11, 23, 12, tzinfo=UTC)
+AUTHORITY = {"objectType": "Agent", "mbox": "mailto:lms@example.org"}
+
+
+@dataclass(frozen=True)
+class FakeRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+def record(doc: dict[str, object], offset: int, stored: datetime = STORED) -> FakeRecord:
+    full = {**doc, "stored": stored.isoformat(), "authority": AUTHORITY, "version": "1.0.0"}
+    accepted = AcceptedStatement("acme", full, stored, learner_id(full))
+    message = encode_accepted(accepted, source="/test")
+    return FakeRecord(
+        "xapi.statements", 0, offset, message.key, message.value, list(message.headers)
+    )
+
+
+def handler() -> PersistHandler:
+    store = InMemoryStatementStore()
+    return PersistHandler(store, InMemoryActivityStore(), InMemoryAgentStore(), prefix="p.")
+
+
+async def test_inserted_statements_are_forwarded_with_their_key() -> None:
+    first = record(statement(1), 0)
+    outcome = await handler().handle([first])
+    assert outcome.poison == []
+    [(topic, message)] = outcome.outputs
+    assert topic == "p." + topics.STORED_STATEMENTS
+    assert message.key == first.key
+    assert decode_accepted(message.value).statement == decode_accepted(first.value).statement
+
+
+async def test_a_replay_forwards_the_stored_version_and_a_conflict_nothing() -> None:
+    persist = handler()
+    original = statement(1)
+    await persist.handle([record(original, 0)])
+    later = datetime(2026, 11, 24, tzinfo=UTC)
+    replay = record(original, 1, stored=later)  # equivalent: only `stored` differs
+    conflict = record({**original, "actor": statement(2)["actor"]}, 2)
+    outcome = await persist.handle([replay, conflict])
+    assert [p.record for p in outcome.poison] == [conflict]
+    [(_, message)] = outcome.outputs
+    forwarded = decode_accepted(message.value)
+    assert forwarded.stored == STORED
+    assert forwarded.statement["stored"] == STORED.isoformat()
+    assert orjson.loads(message.value)["actor_ifi"] == learner_id(original)

@@ -18,7 +18,8 @@ one Activity therefore never lose each other's entries, and replaying a batch ch
 
 Field names: language tags cannot contain ``.`` or ``$``, but extension keys are IRIs full of
 dots, and extension values are any JSON (keys with dots or dollars included). So extension keys
-are percent-encoded (``%`` -> ``%25``, ``.`` -> ``%2E``, ``$`` -> ``%24``; reversible) and
+are percent-encoded (``%`` -> ``%25``, ``.`` -> ``%2E``, ``$`` -> ``%24``, NUL -> ``%00``;
+reversible; the edge already refuses NUL in IRIs, this is defence in depth) and
 values are kept as JSON text; the same key encoding is applied to language tags as a safeguard
 (a no-op for valid tags).
 """
@@ -26,6 +27,7 @@ values are kept as JSON text; the same key encoding is applied to language tags 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -45,13 +47,21 @@ RECENT_UPSERTS = 100_000
 Doc = dict[str, Any]
 
 
+_ESCAPES = {"%": "%25", ".": "%2E", "$": "%24", "\x00": "%00"}
+_UNESCAPES = {code: char for char, code in _ESCAPES.items()}
+_TO_ESCAPE = re.compile("[%.$\x00]")
+_TO_UNESCAPE = re.compile("%(?:25|2E|24|00)")
+
+
 def encode_key(key: str) -> str:
-    """A map key as a MongoDB field name: no ``.``, no ``$`` (reversible)."""
-    return key.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
+    """A map key as a MongoDB field name: no ``.``, no ``$``, no NUL (which BSON field names
+    cannot hold at all); reversible, and the identity for keys without ``%.$`` or NUL."""
+    return _TO_ESCAPE.sub(lambda m: _ESCAPES[m.group()], key)
 
 
 def decode_key(field: str) -> str:
-    return field.replace("%24", "$").replace("%2E", ".").replace("%25", "%")
+    """The key `encode_key` encoded (every ``%`` of a field starts one of its escapes)."""
+    return _TO_UNESCAPE.sub(lambda m: _UNESCAPES[m.group()], field)
 
 
 def doc_id(tenant: str, key: str) -> str:

@@ -34,7 +34,9 @@ class ConsumerSpec:
 
 
 def _persist(db: Database, settings: LrsSettings) -> Handler:
-    return PersistHandler(MongoStatementStore(db), MongoActivityStore(db), MongoAgentStore(db))
+    activities = MongoActivityStore(db, settings.max_definition_bytes)
+    agents = MongoAgentStore(db, settings.max_agent_names)
+    return PersistHandler(MongoStatementStore(db), activities, agents)
 
 
 def utc_now() -> datetime:

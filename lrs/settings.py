@@ -51,6 +51,13 @@ class LrsSettings(BaseSettings):
     # openid, account name and homePage, Agent and Group names, every object key of a statement.
     # Learner and team ids built from them travel in every progress record. More is 400.
     max_identifier_chars: int = 4096
+    # What the Activities and Agents projections keep (docs/decisions/0004). An Activity's
+    # stored definition grows by merging statements' definitions; when a merge would make its
+    # document larger than this (BSON bytes), the batch's definition replaces it. At least
+    # max_statement_bytes (one statement's definition always fits), far below the store's 16 MB.
+    max_definition_bytes: int = 1024 * 1024
+    # Names kept per Agent (the Person Object's `name` list); the oldest go first.
+    max_agent_names: int = 100
     statement_page_limit: int = 100
     # X-Experience-API-Version of responses to requests that name no (known) version.
     default_xapi_version: Literal["1.0.3", "2.0.0"] = "2.0.0"

@@ -95,7 +95,11 @@ async def running_persister(settings: LrsSettings) -> AsyncIterator[Persister]:
             group_id=f"{settings.consumer_group_prefix}-persist",
             session_timeout_ms=settings.consumer_session_timeout_ms,
         ),
-        PersistHandler(MongoStatementStore(db), MongoActivityStore(db), MongoAgentStore(db)),
+        PersistHandler(
+            MongoStatementStore(db),
+            MongoActivityStore(db, settings.max_definition_bytes),
+            MongoAgentStore(db, settings.max_agent_names),
+        ),
     )
     persister = Persister(runner, asyncio.create_task(runner.run()))
     try:

@@ -62,7 +62,7 @@ def timestamp_micros(text: str) -> int:
     a leap second is ``:59.999999``). ValueError if `text` is not a timestamp."""
     fields = _TIMESTAMP.fullmatch(text.strip())
     if fields is None:
-        raise ValueError(f"not an ISO 8601 timestamp: {text[:64]!r}")
+        return _other_iso_form_micros(text)
     days = _day_number(int(fields["year"]), int(fields["month"]), int(fields["day"]))
     return days * _MICROS_PER_DAY + _time_of_day_micros(fields) - _offset_micros(fields)
 
@@ -92,6 +92,18 @@ def _leap_second_span(text: str) -> tuple[int, int] | None:
     if fields is None or fields["second"] != "60":
         return None
     return fields.span("second")
+
+
+def _other_iso_form_micros(text: str) -> int:
+    """ISO 8601 forms outside the xAPI grammar that `datetime.fromisoformat` reads (week dates,
+    hour-only times), as `since` / `until` accepted them before; ValueError for anything else."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 timestamp: {text[:64]!r}") from None
+    offset = moment.utcoffset() or timedelta(0)
+    local = moment.replace(tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (local - offset) // timedelta(microseconds=1)
 
 
 def _day_number(year: int, month: int, day: int) -> int:

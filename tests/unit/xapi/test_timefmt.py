@@ -125,3 +125,16 @@ def test_agrees_with_python_where_python_can_represent_the_instant(text: str) ->
     except (ValueError, OverflowError):
         return  # leap seconds and instants outside years 1..9999: covered by the rules above
     assert parse_timestamp(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-W01-1T10", datetime(2024, 1, 1, 10, tzinfo=UTC)),
+        ("2024-01-01T10+01:00", datetime(2024, 1, 1, 9, tzinfo=UTC)),
+        ("0001-01-01T00:00+01:00:30", EARLIEST),
+    ],
+)
+def test_other_iso_forms_python_reads_are_still_read(text: str, expected: datetime) -> None:
+    """`since` / `until` took what `datetime.fromisoformat` reads before; they still do."""
+    assert parse_timestamp(text) == expected

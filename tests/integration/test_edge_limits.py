@@ -18,6 +18,7 @@ from lrs.ports import AcceptedStatement
 from lrs.settings import LrsSettings
 from tests.conftest import Infra
 from tests.support.factories import account_agent, activity, agent, statement
+from tests.support.progress import eventually, progress_docs, running_progress
 from tests.support.stack import (
     api_client,
     make_settings,
@@ -208,5 +209,37 @@ async def test_bounded_merges_on_the_store_are_deterministic_and_idempotent(
         known = await agents.get("bounds", f"mbox:{learner['mbox']}")
         assert known is not None
         assert known.names == ["Name 3", "Name 4", "Name 0"]
+    finally:
+        await mongo.close()
+
+
+async def test_progress_counts_edge_timestamps_and_everyone_after(
+    client: httpx.AsyncClient, settings: LrsSettings
+) -> None:
+    """Issue 9 item 3: one statement with a leap second or a year-1 time with an offset used to
+    halt progress for every learner. Now each is counted, and so are 20 learners after it."""
+    edge_learner = agent(str(uuid.uuid4()))
+    edge = [
+        statement(actor=edge_learner, timestamp=t)
+        for t in ("2026-12-31T23:59:60Z", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00")
+    ]
+    for sent in edge:
+        assert (await post(client, sent)).status_code == 200
+    ordinary = [statement(learner=str(uuid.uuid4())) for _ in range(20)]
+    assert (await post(client, ordinary, V2)).status_code == 200
+    expected = {f"mbox:{s['actor']['mbox']}": 1 for s in ordinary}
+    expected[f"mbox:{edge_learner['mbox']}"] = len(edge)
+    assert settings.mongodb_uri
+    mongo = connect(settings.mongodb_uri)
+    try:
+        db = mongo[settings.mongodb_database]
+        async with running_progress(settings, db):
+
+            async def missing() -> dict[str, Any]:
+                docs = await progress_docs(db, "progress_learners", "default")
+                counts = {k: d["summary"].get("statements") for k, d in docs.items()}
+                return {k: n for k, n in expected.items() if counts.get(k) != n}
+
+            assert await eventually(missing, within=60) == {}
     finally:
         await mongo.close()

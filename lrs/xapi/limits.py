@@ -110,7 +110,9 @@ def _check_statement(raw: object, limits: StatementLimits, prefix: str) -> None:
         issue = structure_issue(raw, limits, prefix)
         if issue is not None:
             raise InvalidStatement(f"{issue.path}: {issue.message}", [issue])
-    if encoded is not None and len(encoded) > limits.max_statement_bytes:
+    if encoded is None:  # not deep, yet not encodable: never seen from a parsed JSON body
+        raise InvalidStatement(f"{prefix}: is not a JSON document (xAPI Data 2.2)")
+    if len(encoded) > limits.max_statement_bytes:
         raise PayloadTooLarge(
             f"{prefix}: the statement's JSON is {len(encoded)} bytes, over the limit of"
             f" {limits.max_statement_bytes} (LRS_MAX_STATEMENT_BYTES; Communication 3.2)",

@@ -148,3 +148,8 @@ def test_a_lone_agent_with_a_megabyte_name_is_refused(version: str) -> None:
         validate_agent(account_agent("n" * 1_000_000), version)
     assert caught.value.details[0].rule == "identifier-length"
     validate_agent(account_agent("n" * 4096), version)
+
+
+def test_a_value_json_cannot_encode_is_400() -> None:
+    with pytest.raises(InvalidStatement, match="not a JSON document"):
+        check_statement_limits([with_extension(2**70)], StatementLimits())

@@ -10,11 +10,14 @@ One Activity is one document, one Agent (one canonical IFI) is one document::
                  extensions: {<encoded IRI>: "<the value as JSON text>"}}
     agents:     {_id: "<tenant>/<ifi>", tenant, ifi, identifier: {mbox: ...}, names: [...]}
 
-Every change is one atomic update of the document, field by field, never read-modify-write:
-``$set`` per language-map entry (``definition.name.<lang>``), ``$set`` per scalar or list
-property (``definition.type``, ``definition.choices``: the latest seen wins), ``$set`` per
-extension (``extensions.<encoded IRI>``) and ``$addToSet`` of names. Concurrent batches touching
-one Activity therefore never lose each other's entries, and replaying a batch changes nothing.
+Every change is one atomic update of the document (an update pipeline), field by field, never
+read-modify-write: ``$set`` per language-map entry (``definition.name.<lang>``), ``$set`` per
+scalar or list property (``definition.type``, ``definition.choices``: the latest seen wins),
+``$set`` per extension (``extensions.<encoded IRI>``), names appended once each. Concurrent
+batches touching one Activity therefore never lose each other's entries, and replaying a batch
+changes nothing. Growth is bounded (docs/decisions/0004): an Activity whose merged document
+would pass `max_bytes` takes the batch's definition instead; an Agent keeps its last
+`max_names` names.
 
 Field names: language tags cannot contain ``.`` or ``$``, but extension keys are IRIs full of
 dots, and extension values are any JSON (keys with dots or dollars included). So extension keys

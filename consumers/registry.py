@@ -34,12 +34,9 @@ class ConsumerSpec:
 
 
 def _persist(db: Database, settings: LrsSettings) -> Handler:
-    return PersistHandler(
-        MongoStatementStore(db),
-        MongoActivityStore(db),
-        MongoAgentStore(db),
-        prefix=settings.topic_prefix,
-    )
+    activities = MongoActivityStore(db, settings.max_definition_bytes)
+    agents = MongoAgentStore(db, settings.max_agent_names)
+    return PersistHandler(MongoStatementStore(db), activities, agents, prefix=settings.topic_prefix)
 
 
 def utc_now() -> datetime:

@@ -34,11 +34,30 @@ class LrsSettings(BaseSettings):
         default=None, description="Base URL clients use (for `more` links); default from host/port"
     )
     max_body_bytes: int = 20 * 1024 * 1024
+    # Limits of what one request's statements may hold (lrs/xapi/limits.py): beyond them the
+    # broker, the store or the consumers could not carry an accepted statement. All are far
+    # above what real clients send.
+    # Statements in one POST; more is 413 (Communication 3.2).
     max_statements_per_request: int = 1000
+    # Compact JSON size of one statement as sent; more is 413 (Communication 3.2). Half of the
+    # broker's default record limit (message.max.bytes, about 1 MB), leaving room for what the
+    # LRS adds (id, stored, authority, envelope), and far below the store's 16 MB per document.
+    max_statement_bytes: int = 512 * 1024
     # Deepest nesting of JSON objects/arrays accepted in a statement or a JSON document (the
     # statement itself counts as depth 1). Far above what xAPI needs; below what the JSON
-    # encoder, the broker's consumers and the store can hold.
+    # encoder (255), the broker's consumers and the store (100) can hold. More is 400.
     max_json_depth: int = 64
+    # Longest identifier or name, in characters: IRIs (ids, types, extension keys), mbox,
+    # openid, account name and homePage, Agent and Group names, every object key of a statement.
+    # Learner and team ids built from them travel in every progress record. More is 400.
+    max_identifier_chars: int = 4096
+    # What the Activities and Agents projections keep (docs/decisions/0004). An Activity's
+    # stored definition grows by merging statements' definitions; when a merge would make its
+    # document larger than this (BSON bytes), the batch's definition replaces it. At least
+    # max_statement_bytes (one statement's definition always fits), far below the store's 16 MB.
+    max_definition_bytes: int = 1024 * 1024
+    # Names kept per Agent (the Person Object's `name` list); the oldest go first.
+    max_agent_names: int = 100
     statement_page_limit: int = 100
     # X-Experience-API-Version of responses to requests that name no (known) version.
     default_xapi_version: Literal["1.0.3", "2.0.0"] = "2.0.0"

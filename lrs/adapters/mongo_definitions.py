@@ -10,15 +10,19 @@ One Activity is one document, one Agent (one canonical IFI) is one document::
                  extensions: {<encoded IRI>: "<the value as JSON text>"}}
     agents:     {_id: "<tenant>/<ifi>", tenant, ifi, identifier: {mbox: ...}, names: [...]}
 
-Every change is one atomic update of the document, field by field, never read-modify-write:
-``$set`` per language-map entry (``definition.name.<lang>``), ``$set`` per scalar or list
-property (``definition.type``, ``definition.choices``: the latest seen wins), ``$set`` per
-extension (``extensions.<encoded IRI>``) and ``$addToSet`` of names. Concurrent batches touching
-one Activity therefore never lose each other's entries, and replaying a batch changes nothing.
+Every change is one atomic update of the document (an update pipeline), field by field, never
+read-modify-write: ``$set`` per language-map entry (``definition.name.<lang>``), ``$set`` per
+scalar or list property (``definition.type``, ``definition.choices``: the latest seen wins),
+``$set`` per extension (``extensions.<encoded IRI>``), names appended once each. Concurrent
+batches touching one Activity therefore never lose each other's entries, and replaying a batch
+changes nothing. Growth is bounded (docs/decisions/0004): an Activity whose merged document
+would pass `max_bytes` takes the batch's definition instead; an Agent keeps its last
+`max_names` names.
 
 Field names: language tags cannot contain ``.`` or ``$``, but extension keys are IRIs full of
 dots, and extension values are any JSON (keys with dots or dollars included). So extension keys
-are percent-encoded (``%`` -> ``%25``, ``.`` -> ``%2E``, ``$`` -> ``%24``; reversible) and
+are percent-encoded (``%`` -> ``%25``, ``.`` -> ``%2E``, ``$`` -> ``%24``, NUL -> ``%00``;
+reversible; the edge already refuses NUL in IRIs, this is defence in depth) and
 values are kept as JSON text; the same key encoding is applied to language tags as a safeguard
 (a no-op for valid tags).
 """
@@ -26,8 +30,10 @@ values are kept as JSON text; the same key encoding is applied to language tags 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -38,20 +44,35 @@ from pymongo.errors import BulkWriteError
 
 from lrs.adapters.mongo_bulk import DUPLICATE_KEY
 from lrs.ports import AcceptedStatement, KnownAgent
-from lrs.xapi.definitions import EXTENSIONS, LANGUAGE_MAPS, activities_in, agents_in
+from lrs.xapi.definitions import (
+    DEFAULT_MAX_AGENT_NAMES,
+    DEFAULT_MAX_DEFINITION_BYTES,
+    EXTENSIONS,
+    LANGUAGE_MAPS,
+    activities_in,
+    agents_in,
+)
 
 UPSERT_ATTEMPTS = 5
 RECENT_UPSERTS = 100_000
 Doc = dict[str, Any]
 
 
+_ESCAPES = {"%": "%25", ".": "%2E", "$": "%24", "\x00": "%00"}
+_UNESCAPES = {code: char for char, code in _ESCAPES.items()}
+_TO_ESCAPE = re.compile("[%.$\x00]")
+_TO_UNESCAPE = re.compile("%(?:25|2E|24|00)")
+
+
 def encode_key(key: str) -> str:
-    """A map key as a MongoDB field name: no ``.``, no ``$`` (reversible)."""
-    return key.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
+    """A map key as a MongoDB field name: no ``.``, no ``$``, no NUL (which BSON field names
+    cannot hold at all); reversible, and the identity for keys without ``%.$`` or NUL."""
+    return _TO_ESCAPE.sub(lambda m: _ESCAPES[m.group()], key)
 
 
 def decode_key(field: str) -> str:
-    return field.replace("%24", "$").replace("%2E", ".").replace("%25", "%")
+    """The key `encode_key` encoded (every ``%`` of a field starts one of its escapes)."""
+    return _TO_UNESCAPE.sub(lambda m: _UNESCAPES[m.group()], field)
 
 
 def doc_id(tenant: str, key: str) -> str:
@@ -77,21 +98,92 @@ def _items(value: Any) -> Iterable[tuple[str, Any]]:
     return value.items() if isinstance(value, Mapping) else ()
 
 
-Upsert = tuple[Doc, Doc]  # (filter, update document) of one upsert
+Update = Doc | list[Doc]  # an update document or an update pipeline
+Upsert = tuple[Doc, Update]  # (filter, update) of one upsert
 
 
-def activity_updates(records: Iterable[AcceptedStatement]) -> list[Upsert]:
+@dataclass
+class _ActivityMerge:
+    """What one batch says about one Activity: its `$set` fields and their sizes."""
+
+    on_insert: Doc
+    sets: Doc = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
+    total: int = 0
+
+    def add(self, sets: Doc, max_bytes: int) -> None:
+        """Later statements win per field; when the batch's own fields would outgrow the
+        bound, the statement that outgrows it starts the batch's fields afresh (the rule of
+        `bounded_merge`, applied within the batch)."""
+        sizes = {path: len(path) + len(orjson.dumps(value)) for path, value in sets.items()}
+        grown = self.total + sum(n - self.sizes.get(path, 0) for path, n in sizes.items())
+        if grown > max_bytes:
+            self.sets, self.sizes, grown = {}, {}, sum(sizes.values())
+        self.sets.update(sets)
+        self.sizes.update(sizes)
+        self.total = grown
+
+
+def activity_updates(
+    records: Iterable[AcceptedStatement], max_bytes: int = DEFAULT_MAX_DEFINITION_BYTES
+) -> list[Upsert]:
     """One upsert per Activity of the batch; later statements' values win within the batch."""
-    merged: dict[str, tuple[Doc, Doc]] = {}
+    merged: dict[str, _ActivityMerge] = {}
     for record in records:
         for seen in activities_in(record.statement):
             key = doc_id(record.tenant, seen.activity_id)
             on_insert = {"tenant": record.tenant, "id": seen.activity_id}
-            merged.setdefault(key, (on_insert, {}))[1].update(definition_sets(seen.definition))
-    return [({"_id": key}, _update(on_insert, sets)) for key, (on_insert, sets) in merged.items()]
+            merge = merged.setdefault(key, _ActivityMerge(on_insert))
+            merge.add(definition_sets(seen.definition), max_bytes)
+    return [
+        ({"_id": key}, bounded_merge(m.on_insert, m.sets, max_bytes) if m.sets else _insert(m))
+        for key, m in merged.items()
+    ]
 
 
-def agent_updates(records: Iterable[AcceptedStatement]) -> list[Upsert]:
+def _insert(merge: _ActivityMerge) -> Doc:
+    return {"$setOnInsert": merge.on_insert}
+
+
+def bounded_merge(on_insert: Doc, sets: Doc, max_bytes: int) -> list[Doc]:
+    """The update pipeline merging `sets` into an Activity document, atomically, bounded
+    (docs/decisions/0004): the fields are merged as always (`$set` per field); if the merged
+    document is then larger than `max_bytes` (BSON), its definition and extensions are
+    replaced by `sets` alone, the batch's latest word on the Activity. Replaying the same
+    update changes nothing; the document never grows past the bound by merging."""
+    over = {"$gt": [{"$bsonSize": "$$ROOT"}, max_bytes]}
+    fresh = _nested(sets)
+    return [
+        {"$set": {**_literals(on_insert), **_literals(sets)}},
+        {
+            "$set": {
+                part: {"$cond": [over, {"$literal": fresh.get(part, {})}, f"${part}"]}
+                for part in ("definition", "extensions")
+            }
+        },
+    ]
+
+
+def _literals(fields: Doc) -> Doc:
+    """Pipeline values are expressions: `$literal` keeps strings like "$x" as they are."""
+    return {path: {"$literal": value} for path, value in fields.items()}
+
+
+def _nested(sets: Doc) -> Doc:
+    """`{"definition.name.en": v}` -> `{"definition": {"name": {"en": v}}}`."""
+    nested: Doc = {}
+    for path, value in sets.items():
+        *parents, leaf = path.split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def agent_updates(
+    records: Iterable[AcceptedStatement], max_names: int = DEFAULT_MAX_AGENT_NAMES
+) -> list[Upsert]:
     """One upsert per Agent of the batch, adding the names it was given."""
     merged: dict[str, tuple[Doc, list[str]]] = {}
     for record in records:
@@ -102,17 +194,31 @@ def agent_updates(records: Iterable[AcceptedStatement]) -> list[Upsert]:
             if seen.name is not None and seen.name not in names:
                 names.append(seen.name)
     return [
-        ({"_id": key}, _update(on_insert, {}, names)) for key, (on_insert, names) in merged.items()
+        ({"_id": key}, _agent_update(on_insert, names, max_names))
+        for key, (on_insert, names) in merged.items()
     ]
 
 
-def _update(on_insert: Doc, sets: Doc, names: list[str] | None = None) -> Doc:
-    update: Doc = {"$setOnInsert": on_insert}
-    if sets:
-        update["$set"] = sets
-    if names:
-        update["$addToSet"] = {"names": {"$each": names}}
-    return update
+def _agent_update(on_insert: Doc, names: list[str], max_names: int) -> Update:
+    """Names are added in order, each once; beyond `max_names` the oldest are dropped
+    (docs/decisions/0004). An Agent without new names is only inserted if missing."""
+    if not names:
+        return {"$setOnInsert": on_insert}
+    known = {"$ifNull": ["$names", []]}
+    added = {
+        "$filter": {"input": {"$literal": names}, "cond": {"$not": [{"$in": ["$$this", known]}]}}
+    }
+    keep = {"$slice": [{"$concatArrays": [known, added]}, -max_names]}
+    return [
+        {
+            "$set": {
+                "tenant": {"$literal": on_insert["tenant"]},
+                "ifi": {"$literal": on_insert["ifi"]},
+                "identifier": {"$ifNull": ["$identifier", {"$literal": on_insert["identifier"]}]},
+                "names": keep,
+            }
+        }
+    ]
 
 
 def definition_of(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -191,10 +297,13 @@ async def upsert_all(collection: AsyncCollection[Doc], updates: Sequence[UpdateO
 class MongoActivityStore:
     """ActivityStore on MongoDB: the `activities` collection."""
 
-    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+    def __init__(
+        self, db: AsyncDatabase[Doc], max_bytes: int = DEFAULT_MAX_DEFINITION_BYTES
+    ) -> None:
         self._db = db
         self._activities: AsyncCollection[Doc] = db["activities"]
         self._recent = RecentUpserts()
+        self._max_bytes = max_bytes
 
     async def create_indexes(self) -> None:
         await self._activities.create_indexes(
@@ -202,7 +311,8 @@ class MongoActivityStore:
         )
 
     async def merge(self, records: Sequence[AcceptedStatement]) -> None:
-        await upsert_fresh(self._activities, self._recent, activity_updates(records))
+        updates = activity_updates(records, self._max_bytes)
+        await upsert_fresh(self._activities, self._recent, updates)
 
     async def get(self, tenant: str, activity_id: str) -> dict[str, Any] | None:
         doc = await self._activities.find_one(
@@ -217,10 +327,11 @@ class MongoActivityStore:
 class MongoAgentStore:
     """AgentStore on MongoDB: the `agents` collection."""
 
-    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+    def __init__(self, db: AsyncDatabase[Doc], max_names: int = DEFAULT_MAX_AGENT_NAMES) -> None:
         self._db = db
         self._agents: AsyncCollection[Doc] = db["agents"]
         self._recent = RecentUpserts()
+        self._max_names = max_names
 
     async def create_indexes(self) -> None:
         await self._agents.create_indexes(
@@ -232,7 +343,7 @@ class MongoAgentStore:
         )
 
     async def merge(self, records: Sequence[AcceptedStatement]) -> None:
-        await upsert_fresh(self._agents, self._recent, agent_updates(records))
+        await upsert_fresh(self._agents, self._recent, agent_updates(records, self._max_names))
 
     async def get(self, tenant: str, ifi: str) -> KnownAgent | None:
         doc = await self._agents.find_one(

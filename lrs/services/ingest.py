@@ -23,6 +23,7 @@ from lrs.xapi.canonical import canonicalize
 from lrs.xapi.equivalence import statements_equivalent
 from lrs.xapi.errors import DuplicateStatementId, Issue, StatementConflict, Unavailable
 from lrs.xapi.ifi import actor_ifi
+from lrs.xapi.limits import DEFAULT_LIMITS, StatementLimits, check_statement_limits
 from lrs.xapi.signature import verify_signature
 from lrs.xapi.validation import validate_statements
 
@@ -40,6 +41,7 @@ class IngestDeps:
     ack_mode: AckMode
     ack_timeout: float
     source: str = "lrs-api"
+    limits: StatementLimits = DEFAULT_LIMITS
 
 
 def truncate_to_millis(moment: datetime) -> datetime:
@@ -48,11 +50,17 @@ def truncate_to_millis(moment: datetime) -> datetime:
 
 
 def check_request(
-    raws: Sequence[Any], payloads: Mapping[str, AttachmentPayload], spec_version: str
+    raws: Sequence[Any],
+    payloads: Mapping[str, AttachmentPayload],
+    spec_version: str,
+    limits: StatementLimits = DEFAULT_LIMITS,
 ) -> None:
-    """Every rule on the statements as sent: Data 2 (validation), Communication 1.5.2 (every
-    attachment has its part or a fileUrl, every part is used, hashes match) and Data 2.6 (a
-    signature attachment holds a valid JWS of this very statement)."""
+    """Every rule on the statements as sent: first the limits of what the pipeline can hold
+    (`lrs.xapi.limits`: count, depth, identifier lengths, size; Communication 3.2), then Data 2
+    (validation), Communication 1.5.2 (every attachment has its part or a fileUrl, every part
+    is used, hashes match) and Data 2.6 (a signature attachment holds a valid JWS of this very
+    statement)."""
+    check_statement_limits(raws, limits)
     validate_statements(list(raws), version=spec_version)
     check_attachments(raws, payloads)
     for raw in raws:
@@ -110,7 +118,7 @@ async def ingest(
     statement on the topic never refers to bytes the LRS does not have.
     """
     payloads = payloads or {}
-    check_request(raws, payloads, spec_version)
+    check_request(raws, payloads, spec_version, deps.limits)
     records = prepare(raws, principal, spec_version, deps)
     new = await _drop_already_stored(records, deps)
     if new:

@@ -14,6 +14,7 @@ import jsonschema_rs
 from lrs.xapi._validation_schema import _explain, load_schemas, schema_uri
 from lrs.xapi.definitions import AgentSighting, agent_sighting, single_param
 from lrs.xapi.errors import BadRequest, Issue
+from lrs.xapi.limits import DEFAULT_LIMITS, structure_issue
 
 
 @lru_cache(maxsize=4)
@@ -28,11 +29,13 @@ def agent_issues(
     doc: object, version: str, prefix: str = "$", *, group_allowed: bool = False
 ) -> list[Issue]:
     """Every problem of `doc` as an Agent (or, when allowed, an Agent or a Group) of xAPI
-    `version`, by the rules of the statement schema (empty when valid)."""
+    `version`, by the rules of the statement schema and the identifier lengths statements keep
+    (`lrs.xapi.limits`, default limits: learner ids are made of them; empty when valid)."""
     validator = _validator(version, "actor" if group_allowed else "agent")
     try:
         if validator.is_valid(doc):
-            return []
+            too_long = structure_issue(doc, DEFAULT_LIMITS, prefix)
+            return [too_long] if too_long else []
     except (ValueError, TypeError, RecursionError):
         return [Issue(prefix, "not-json", "is not a JSON document (xAPI Data 2.2)")]
     return [

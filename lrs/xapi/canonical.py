@@ -6,10 +6,10 @@ Pure: the clock reading and the id factory are passed in.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from lrs.xapi.timefmt import format_timestamp, parse_timestamp
+from lrs.xapi.timefmt import format_timestamp, to_utc_text
 from lrs.xapi.versions import V2, statement_version_default
 
 
@@ -28,7 +28,8 @@ def canonicalize(
     - Data 2.4.8: `stored` MUST be set by the LRS, overwriting any value received.
     - Data 2.4.9: `authority` SHOULD be overwritten from the credentials used.
     - Data 2.4.10: `version` is retained; when absent it MUST be set (1.0.0 for 1.0.x; 2.0.0).
-    - xAPI 2.0: timestamps are stored converted to UTC.
+    - xAPI 2.0: timestamps are stored converted to UTC (Data 4.5: without moving the instant;
+      `lrs.xapi.timefmt.to_utc_text`).
     """
     statement = dict(raw)
     stored_text = format_timestamp(stored)
@@ -38,12 +39,7 @@ def canonicalize(
     if timestamp is None:
         statement["timestamp"] = stored_text
     elif spec_version == V2:
-        statement["timestamp"] = _utc_rfc3339(str(timestamp))
+        statement["timestamp"] = to_utc_text(str(timestamp))
     statement["authority"] = dict(authority)
     statement.setdefault("version", statement_version_default(spec_version))
     return statement
-
-
-def _utc_rfc3339(text: str) -> str:
-    """A timestamp converted to UTC, keeping sub-millisecond precision the client sent."""
-    return parse_timestamp(text).astimezone(UTC).isoformat().replace("+00:00", "Z")

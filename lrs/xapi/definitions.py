@@ -21,12 +21,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from lrs.xapi.errors import BadRequest
 from lrs.xapi.ifi import IFI_PROPERTIES, agent_ifi
 
 CONTEXT_ACTIVITY_KINDS = ("parent", "grouping", "category", "other")
 LANGUAGE_MAPS = ("name", "description")
 EXTENSIONS = "extensions"
+DEFAULT_MAX_DEFINITION_BYTES = 1024 * 1024  # lrs.settings.max_definition_bytes
+DEFAULT_MAX_AGENT_NAMES = 100  # lrs.settings.max_agent_names
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +133,19 @@ def merge_definition(canonical: Mapping[str, Any], incoming: Mapping[str, Any]) 
                 merged[key] = {**merged.get(key, {}), **value}
         else:
             merged[key] = value
+    return merged
+
+
+def bounded_merge_definition(
+    canonical: Mapping[str, Any], incoming: Mapping[str, Any], max_bytes: int
+) -> dict[str, Any]:
+    """`merge_definition`, bounded (docs/decisions/0004): when the merged definition would be
+    larger than `max_bytes` (here its compact JSON; in MongoDB the document's BSON), the
+    incoming definition replaces the stored one. Deterministic, and idempotent: merging the
+    same definition again changes nothing."""
+    merged = merge_definition(canonical, incoming)
+    if len(orjson.dumps(merged)) > max_bytes:
+        return dict(incoming)
     return merged
 
 

@@ -45,8 +45,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
+
+from lrs.xapi.timefmt import timestamp_micros
 
 __all__ = ["SIGNATURE_USAGE_TYPE", "signature_equivalent", "statements_equivalent"]
 
@@ -185,18 +186,12 @@ def _language_map_norm(value: Any) -> Any:
 
 
 def _instant_us(text: str) -> int | None:
-    """Microseconds since the epoch denoted by an ISO 8601 timestamp (no offset: UTC)."""
-    value = text.strip()
-    if value[-1:] in ("Z", "z"):
-        value = value[:-1] + "+00:00"
+    """Microseconds since the epoch denoted by an ISO 8601 timestamp (exact, whatever the year
+    or offset; rules of `lrs.xapi.timefmt`)."""
     try:
-        moment = datetime.fromisoformat(value)
+        return timestamp_micros(text)
     except ValueError:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _reduced_to_ms(precise: int, reduced: int) -> bool:

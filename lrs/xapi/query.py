@@ -55,7 +55,7 @@ class Cursor:
         try:
             padded = token + "=" * (-len(token) % 4)
             stored, statement_id = json.loads(base64.urlsafe_b64decode(padded))
-            return cls(datetime.fromisoformat(stored), str(statement_id))
+            return cls(parse_timestamp(str(stored)), str(statement_id))
         except (ValueError, TypeError) as exc:
             raise BadRequest("cursor: not a cursor this LRS issued") from exc
 

@@ -97,8 +97,8 @@ async def running_persister(settings: LrsSettings) -> AsyncIterator[Persister]:
         ),
         PersistHandler(
             MongoStatementStore(db),
-            MongoActivityStore(db),
-            MongoAgentStore(db),
+            MongoActivityStore(db, settings.max_definition_bytes),
+            MongoAgentStore(db, settings.max_agent_names),
             prefix=settings.topic_prefix,
         ),
     )

@@ -38,6 +38,7 @@ async def run_consumer(name: str, settings: LrsSettings) -> None:
                 group_id=f"{settings.consumer_group_prefix}-{name}",
                 batch_max=spec.batch_max(settings),
                 session_timeout_ms=settings.consumer_session_timeout_ms,
+                retry_max_seconds=settings.consumer_retry_max_seconds,
             ),
             spec.build(db, settings),
         )
@@ -49,7 +50,10 @@ async def run_consumer(name: str, settings: LrsSettings) -> None:
 
 async def _run_with_status_server(runner: Runner, settings: LrsSettings) -> None:
     server = await start_status_server(
-        settings.consumer_metrics_host, settings.consumer_metrics_port, runner.handler.name
+        settings.consumer_metrics_host,
+        settings.consumer_metrics_port,
+        runner.handler.name,
+        runner.health.as_dict,
     )
     try:
         await runner.run()

@@ -16,6 +16,7 @@ from typing import Any
 from lrs import topics
 from lrs.adapters.kafka_dead_letters import DeadLetter, KafkaDeadLetters, Selection
 from lrs.settings import LrsSettings
+from lrs.xapi.errors import XapiError
 
 COMMANDS = ("dlq",)
 
@@ -54,10 +55,12 @@ def run(args: argparse.Namespace, settings: LrsSettings) -> int:
         offsets=frozenset(offsets) if offsets else None,
     )
     letters = KafkaDeadLetters(settings.kafka_bootstrap, settings.topic_prefix)
-    if args.action == "list":
-        asyncio.run(_list(letters, selection))
-    else:
-        asyncio.run(_replay(letters, selection))
+    action = _list if args.action == "list" else _replay
+    try:
+        asyncio.run(action(letters, selection))
+    except XapiError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
     return 0
 
 

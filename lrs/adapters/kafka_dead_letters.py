@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from lrs import topics
+from lrs.xapi.errors import Unavailable
 
 Header = tuple[str, bytes]
 IDLE_SECONDS = 2.0  # a partition that sends nothing for this long is read to its end
@@ -136,10 +138,16 @@ class Position:
 
     @classmethod
     def parse(cls, token: str) -> Position:
-        partition, offset, topic = token.split(":", 2)
-        if not (partition.isdigit() and offset.isdigit() and topic.endswith(topics.DLQ_SUFFIX)):
-            raise ValueError(f"not a dead-letter cursor: {token!r}")
+        parts = token.split(":", 2)
+        if len(parts) != 3 or not _is_position(*parts):
+            raise ValueError(f"not a dead-letter cursor: {token[:100]!r}")
+        partition, offset, topic = parts
         return cls(topic, int(partition), int(offset))
+
+
+def _is_position(partition: str, offset: str, topic: str) -> bool:
+    digits = partition.isdigit() and offset.isdigit() and len(partition + offset) < 40
+    return digits and topic.endswith(topics.DLQ_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -165,6 +173,10 @@ class KafkaDeadLetters:
     ) -> Page:
         """Up to `limit` matching dead letters in (topic, partition, offset) order, from
         `start` on, and where the next page starts."""
+        with _broker_unavailable():
+            return await self._page(selection, start, limit)
+
+    async def _page(self, selection: Selection, start: Position | None, limit: int) -> Page:
         found: list[DeadLetter] = []
         async with _reader(self._bootstrap) as consumer:
             for tp in await _partitions(consumer, self._topics(selection), start):
@@ -184,6 +196,10 @@ class KafkaDeadLetters:
     async def replay(self, letters: Sequence[DeadLetter]) -> int:
         """Produce each replayable dead letter again to its original topic and partition;
         returns how many were produced (each acknowledged with acks=all)."""
+        with _broker_unavailable():
+            return await self._replay(letters)
+
+    async def _replay(self, letters: Sequence[DeadLetter]) -> int:
         producer = AIOKafkaProducer(
             bootstrap_servers=self._bootstrap,
             acks="all",
@@ -197,6 +213,15 @@ class KafkaDeadLetters:
         finally:
             await producer.stop()
         return len(sent)
+
+
+@contextlib.contextmanager
+def _broker_unavailable() -> Iterator[None]:
+    """The broker failing to answer, as the domain's Unavailable (503 in the API)."""
+    try:
+        yield
+    except (KafkaError, OSError) as exc:
+        raise Unavailable(f"the broker could not be reached: {exc!r}") from exc
 
 
 async def _send_replay(producer: AIOKafkaProducer, letter: DeadLetter) -> asyncio.Future[Any]:

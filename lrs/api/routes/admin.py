@@ -5,11 +5,9 @@ are listed and replayed from the broker's dead-letter topics."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
@@ -170,8 +168,6 @@ async def revoke_credential(
 
 # --- dead letters ---------------------------------------------------------------------------
 
-T = TypeVar("T")
-
 
 def dead_letters(services: ServicesDep) -> KafkaDeadLetters:
     """The dead-letter topics of this LRS (a dependency: tests may replace it)."""
@@ -260,14 +256,6 @@ def resume_at(cursor: str | None) -> Position | None:
         raise BadRequest(str(exc)) from exc
 
 
-async def on_broker(work: Awaitable[T]) -> T:
-    """`work`, with the broker being unreachable answered as 503."""
-    try:
-        return await work
-    except (KafkaError, OSError) as exc:
-        raise Unavailable(f"the broker could not be read: {exc!r}") from exc
-
-
 @router.get("/dead-letters", response_model=DeadLetterPage)
 async def list_dead_letters(
     who: Admin,
@@ -280,7 +268,7 @@ async def list_dead_letters(
 ) -> DeadLetterPage:
     """Dead letters of every consumer, oldest first per dead-letter topic, a page at a time."""
     chosen = selection(topic, consumer, error_class)
-    page = await on_broker(letters.page(chosen, resume_at(cursor), limit))
+    page = await letters.page(chosen, resume_at(cursor), limit)
     more = page.more.token() if page.more else None
     return DeadLetterPage(dead_letters=[DeadLetterOut.of(d) for d in page.letters], more=more)
 
@@ -289,6 +277,6 @@ async def list_dead_letters(
 async def replay_dead_letters(who: Admin, letters: DeadLetters, body: ReplayIn) -> ReplayOut:
     """Send the selected dead letters back to the consumer that failed on them (after a fix)."""
     chosen = selection(body.topic, body.consumer, body.error_class, body.offsets)
-    found = await on_broker(letters.all(chosen))
-    replayed = await on_broker(letters.replay(found))
+    found = await letters.all(chosen)
+    replayed = await letters.replay(found)
     return ReplayOut(replayed=replayed, not_replayable=len(found) - replayed)

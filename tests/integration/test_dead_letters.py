@@ -226,7 +226,11 @@ async def test_a_transient_failure_is_retried_and_never_dead_lettered(
             expected = {d["id"] for d in docs}
             assert await eventually(lambda: stored_ids(settings), expected.__le__) == expected
             assert not consumer.task.done()
-            assert consumer.runner.health.state == "running"
+
+            async def state() -> str:
+                return consumer.runner.health.state
+
+            assert await eventually(state, "running".__eq__) == "running"
             assert sample("lrs_consumer_retrying", **retrying) == 0
     finally:
         await close()

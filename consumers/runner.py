@@ -14,8 +14,10 @@ No record can stop a consumer, whatever its content:
   and the consumer's name in headers; the rest is processed and the batch committed.
 - A record replayed from a dead-letter topic for another consumer (header `lrs_replay_for`) is
   skipped: two consumers read `xapi.statements`, and a replay is meant for the one that failed.
-Failures outside any record (committing, writing a dead letter) that are not transient still
-end the process after `max_consecutive_errors`, for the supervisor to restart it.
+A handler may also name records it knows to be unusable (`Outcome.poison`): they are
+dead-lettered the same way. Failures outside any record (committing, writing a dead letter)
+that are not transient are retried too, but end the process after `max_consecutive_errors` in
+a row, for the supervisor to restart it: no record is to blame.
 SIGTERM/SIGINT stop the loop between batches; the consumer leaves its group cleanly.
 """
 
@@ -75,7 +77,9 @@ class Handler(Protocol):
     name: str
 
     async def handle(self, records: Sequence[Record]) -> Outcome:
-        """Apply side effects for the batch (idempotently); say what to dead-letter and produce."""
+        """Apply side effects for the batch (idempotently); say what to dead-letter and produce.
+        May raise: a transient error retries the batch, any other one isolates the records that
+        fail on their own (so the handler may be run again on parts of the batch)."""
         ...
 
     async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:

@@ -19,10 +19,12 @@ from prometheus_client import REGISTRY
 from pymongo.errors import AutoReconnect
 
 from consumers.persist import PersistHandler
-from consumers.runner import Health, Outcome, Record
+from consumers.progress.team import TeamRegistryHandler
+from consumers.runner import Handler, Health, Outcome, Record
 from lrs import dlq_cli, topics
 from lrs.adapters.kafka_dead_letters import DeadLetter, KafkaDeadLetters, Selection
 from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
+from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.adapters.mongo_store import MongoStatementStore, connect
 from lrs.cli import _parser
 from lrs.codec import encode_accepted
@@ -31,7 +33,12 @@ from lrs.settings import LrsSettings
 from lrs.xapi.ifi import actor_ifi
 from tests.conftest import Infra, unique_name
 from tests.support.factories import statement
-from tests.support.progress import latest_per_key
+from tests.support.progress import (
+    apply_registry_change,
+    fixed_clock,
+    latest_per_key,
+    learner_ifi,
+)
 from tests.support.stack import (
     api_client,
     make_settings,
@@ -356,3 +363,60 @@ async def test_an_output_that_cannot_be_produced_dead_letters_its_input(
         ("echo", "MessageSizeTooLargeError", 2)
     ]
     assert sorted(outputs) == [b"k0", b"k1", b"k3", b"k4"]
+
+
+@dataclass
+class Refusing:
+    """A handler that fails deterministically on any batch holding `marker`; otherwise the
+    real one (whose name it takes), remembering the keys it handled."""
+
+    inner: Handler
+    marker: bytes
+    handled: set[bytes] = field(default_factory=set)
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    async def handle(self, records: Sequence[Record]) -> Outcome:
+        if any(self.marker in (r.value or b"") for r in records):
+            raise KeyError("a bug in the team registry consumer (test)")
+        outcome = await self.inner.handle(records)
+        self.handled |= {r.key or b"" for r in records}
+        return outcome
+
+    async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
+        await self.inner.caught_up(topic, partitions)
+
+
+async def test_the_team_registry_consumer_dead_letters_to_its_own_topic(
+    settings: LrsSettings,
+) -> None:
+    assert settings.mongodb_uri
+    client = connect(settings.mongodb_uri)
+    db = client[settings.mongodb_database]
+    registry = TeamRegistryHandler(
+        MongoProgressStore(db), fixed_clock, prefix=settings.topic_prefix
+    )
+    handler = Refusing(registry, b'"team-bad"')
+    p = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await p.start()
+    try:
+        for team in ("team-a", "team-bad", "team-c"):
+            await apply_registry_change(db, p, settings, "default", (team, [learner_ifi(1)]))
+        async with running_consumer(settings, handler, topics.TEAMS) as consumer:
+            dead = await eventually(dead_letters(settings), lambda found: len(found) >= 1)
+            good = {topics.team_key("default", t) for t in ("team-a", "team-c")}
+
+            async def handled() -> set[bytes]:
+                return handler.handled
+
+            assert good <= await eventually(handled, good.__le__)
+            assert not consumer.task.done()
+    finally:
+        await p.stop()
+        await client.close()
+    assert [(d.topic, d.consumer, d.error_class) for d in dead] == [
+        (settings.topic(topics.dlq(topics.TEAMS)), "team-registry", "KeyError")
+    ]
+    assert dead[0].key == topics.team_key("default", "team-bad")

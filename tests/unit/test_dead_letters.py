@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 import pytest
 
 from consumers.runner import dead_letter_headers
-from lrs import topics
+from lrs import dlq_cli, topics
 from lrs.adapters.kafka_dead_letters import DeadLetter, Position, Selection
+from lrs.cli import _parser
+from lrs.settings import LrsSettings
 
 
 class Original:
@@ -74,3 +76,29 @@ def test_cursor_round_trips_and_refuses_garbage() -> None:
     for bad in ("", "x", "1:2", "a:2:p.lrs.teams.dlq", "1:2:p.lrs.teams", "9" * 50 + ":1:x.dlq"):
         with pytest.raises(ValueError, match="not a dead-letter cursor"):
             Position.parse(bad)
+
+
+@pytest.mark.parametrize(
+    ("argv", "complaint"),
+    [
+        (["dlq", "replay"], "--all"),  # nothing is replayed by accident
+        (["dlq", "replay", "--offset", "3"], "--offset needs --topic"),  # offsets are per DLQ
+    ],
+)
+def test_replay_needs_an_explicit_selection(
+    argv: list[str], complaint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = LrsSettings(kafka_bootstrap="127.0.0.1:1")
+    assert dlq_cli.run(_parser().parse_args(argv), settings) == 2
+    assert complaint in capsys.readouterr().err
+
+
+def test_a_dead_letter_is_described_on_one_line() -> None:
+    line = dlq_cli.describe(letter())
+    assert line.split("\t")[:5] == [
+        "p.xapi.statements.dlq/0/7",
+        "2026-11-30T00:00:00+00:00",
+        "progress",
+        "ValueError",
+        "p.xapi.statements/3/41",
+    ]

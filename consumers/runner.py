@@ -14,6 +14,7 @@ No record can stop a consumer, whatever its content:
   and the consumer's name in headers; the rest is processed and the batch committed.
 - A record replayed from a dead-letter topic for another consumer (header `lrs_replay_for`) is
   skipped: two consumers read `xapi.statements`, and a replay is meant for the one that failed.
+A broker that cannot be reached when the consumer starts is waited for the same way.
 A handler may also name records it knows to be unusable (`Outcome.poison`): they are
 dead-lettered the same way. Failures outside any record (committing, writing a dead letter)
 that are not transient are retried too, but end the process after `max_consecutive_errors` in
@@ -29,10 +30,10 @@ import logging
 import signal
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
@@ -107,6 +108,7 @@ class RunnerConfig:
 # runner consumed fits in its dead letter.
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 Batches = Mapping[TopicPartition, Sequence[Record]]
+Part = TypeVar("Part", AIOKafkaProducer, AIOKafkaConsumer)
 
 
 def backoff_delay(failures: int, initial: float, cap: float) -> float:
@@ -152,22 +154,46 @@ class Runner:
     health: Health = field(default_factory=Health)
 
     async def run(self) -> None:
-        consumer = self._consumer()
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.config.bootstrap,
-            acks="all",
-            enable_idempotence=False,
-            max_request_size=MAX_REQUEST_BYTES,
-        )
-        await producer.start()
-        await consumer.start()
+        producer = await self._started(self._producer)
+        if producer is None:
+            return
+        try:
+            consumer = await self._started(self._consumer)
+            if consumer is not None:
+                await self._run_loop(consumer, producer)
+        finally:
+            await producer.stop()
+
+    async def _run_loop(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
         try:
             await self._loop(consumer, producer)
         finally:
             self.health.state = "stopped"
             metrics.CONSUMER_RETRYING.labels(self.handler.name).set(0)
             await consumer.stop()
-            await producer.stop()
+
+    async def _started(self, make: Callable[[], Part]) -> Part | None:
+        """A started producer or consumer; while the broker cannot be reached, retried with
+        backoff (None when the runner is stopped meanwhile)."""
+        while not self.stop_event.is_set():
+            part = make()
+            try:
+                await part.start()
+                return part
+            except Exception as exc:
+                await part.stop()
+                if not is_transient(exc):
+                    raise
+                await self._wait_after_transient(exc)
+        return None
+
+    def _producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self.config.bootstrap,
+            acks="all",
+            enable_idempotence=False,
+            max_request_size=MAX_REQUEST_BYTES,
+        )
 
     def _consumer(self) -> AIOKafkaConsumer:
         cfg = self.config
@@ -250,24 +276,32 @@ class Runner:
     ) -> None:
         """After a failed loop: rewind the batch and wait before retrying it. Raises what no
         retry can cure (too many consecutive failures that are not transient)."""
-        self.health.retrying(error)
-        name, error_class = self.handler.name, type(error).__name__
-        if is_transient(error):
-            log.warning("%s: transient failure, retrying: %r", name, error)
-            metrics.CONSUMER_TRANSIENT_FAILURES.labels(name, error_class).inc()
-        else:
-            self.health.unexpected += 1
-            log.error("%s: unexpected failure (%d in a row)", name, self.health.unexpected)
-            log.error("%s", "".join(traceback.format_exception(error)))
-            if self.health.unexpected >= self.config.max_consecutive_errors:
-                raise error
-        metrics.CONSUMER_RETRYING.labels(name).set(1)
         self._rewind(consumer, batches)
+        if is_transient(error):
+            await self._wait_after_transient(error)
+            return
+        self.health.retrying(error)
+        self.health.unexpected += 1
+        name = self.handler.name
+        log.error("%s: unexpected failure (%d in a row)", name, self.health.unexpected)
+        log.error("%s", "".join(traceback.format_exception(error)))
+        if self.health.unexpected >= self.config.max_consecutive_errors:
+            raise error
+        metrics.CONSUMER_RETRYING.labels(name).set(1)
+        await self._pause(self._delay())
+
+    async def _wait_after_transient(self, error: Exception) -> None:
+        """Say that the store or broker is unreachable, then wait before the next try."""
+        self.health.retrying(error)
+        name = self.handler.name
+        log.warning("%s: transient failure (%d in a row): %r", name, self.health.failures, error)
+        metrics.CONSUMER_TRANSIENT_FAILURES.labels(name, type(error).__name__).inc()
+        metrics.CONSUMER_RETRYING.labels(name).set(1)
+        await self._pause(self._delay())
+
+    def _delay(self) -> float:
         cfg = self.config
-        delay = backoff_delay(
-            self.health.failures, cfg.retry_initial_seconds, cfg.retry_max_seconds
-        )
-        await self._pause(delay)
+        return backoff_delay(self.health.failures, cfg.retry_initial_seconds, cfg.retry_max_seconds)
 
     def _mark_running(self) -> None:
         if self.health.state != "running":

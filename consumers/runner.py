@@ -30,7 +30,7 @@ import logging
 import signal
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
@@ -172,20 +172,33 @@ class Runner:
             metrics.CONSUMER_RETRYING.labels(self.handler.name).set(0)
             await consumer.stop()
 
-    async def _started(self, make: Callable[[], Part]) -> Part | None:
-        """A started producer or consumer; while the broker cannot be reached, retried with
-        backoff (None when the runner is stopped meanwhile)."""
+    async def until_done(self, step: Callable[[], Awaitable[object]]) -> bool:
+        """Run `step` (e.g. creating topics and indexes at start), retried with backoff while
+        the store or broker cannot be reached; False when the runner is stopped first."""
         while not self.stop_event.is_set():
-            part = make()
             try:
-                await part.start()
-                return part
+                await step()
+                return True
             except Exception as exc:
-                await part.stop()
                 if not is_transient(exc):
                     raise
                 await self._wait_after_transient(exc)
-        return None
+        return False
+
+    async def _started(self, make: Callable[[], Part]) -> Part | None:
+        """A started producer or consumer (None when the runner is stopped before)."""
+        started: list[Part] = []
+
+        async def start() -> None:
+            part = make()
+            try:
+                await part.start()
+            except Exception:
+                await part.stop()
+                raise
+            started.append(part)
+
+        return started[0] if await self.until_done(start) else None
 
     def _producer(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(

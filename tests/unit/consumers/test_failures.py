@@ -14,7 +14,7 @@ from bson.errors import InvalidDocument
 from pymongo import errors as mongo_errors
 
 from consumers.failures import Poison, is_transient, isolate
-from consumers.runner import Health, backoff_delay, meant_for
+from consumers.runner import Health, backoff_delay, meant_for, send_to_dlq
 from consumers.status import _route
 from lrs import topics
 
@@ -173,3 +173,30 @@ def test_health_reports_retrying_until_a_loop_succeeds() -> None:
     body, _, status = _route("/readyz", "persist", health.as_dict)
     assert status == "200 OK"
     assert orjson.loads(body)["status"] == "ok"
+
+
+@dataclass
+class RefusingProducer:
+    """Refuses any record with a value as too large; keeps what it accepts."""
+
+    sent: list[tuple[str, bytes | None, list[tuple[str, bytes]]]] = field(default_factory=list)
+
+    async def send_and_wait(
+        self, topic: str, value: bytes | None, key: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> None:
+        if value is not None:
+            raise kafka_errors.MessageSizeTooLargeError()
+        self.sent.append((topic, value, headers))
+
+
+async def test_a_dead_letter_too_large_for_the_broker_goes_without_its_value() -> None:
+    producer = RefusingProducer()
+    record = FakeRecord([("big", b"x")], value=b"x" * 100, offset=9)
+    await send_to_dlq(producer, Poison(record, ValueError("bad")), "persist")  # type: ignore[arg-type]
+    [(topic, value, headers)] = producer.sent
+    assert (topic, value) == ("xapi.statements.dlq", None)
+    named = dict(headers)
+    assert named[topics.HEADER_VALUE_OMITTED] == b"1"
+    assert named[topics.HEADER_ORIGINAL_OFFSET] == b"9"
+    assert named[topics.HEADER_CONSUMER] == b"persist"
+    assert "big" not in named

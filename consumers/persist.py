@@ -25,6 +25,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from consumers.failures import TransientFailure
 from consumers.runner import Outcome, Poison, Record
 from lrs import metrics, topics
 from lrs.codec import UnusableMessage, decode_accepted, encode_accepted
@@ -101,7 +102,7 @@ class PersistHandler:
         await self._store.record_watermarks(topic, partitions)
 
 
-class StoreUnsure(RuntimeError):
+class StoreUnsure(TransientFailure):
     """The store refused ids it then could not show (transient: the batch is retried)."""
 
 

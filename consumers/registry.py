@@ -32,6 +32,10 @@ class ConsumerSpec:
     build: Callable[[Database, LrsSettings], Handler]
     batch_max: Callable[[LrsSettings], int] = lambda s: s.persist_batch_max
 
+    def __post_init__(self) -> None:
+        if self.topic not in topics.CONSUMED:  # its dead-letter topic would not exist
+            raise ValueError(f"consumer {self.name}: add {self.topic!r} to lrs.topics.CONSUMED")
+
 
 def _persist(db: Database, settings: LrsSettings) -> Handler:
     activities = MongoActivityStore(db, settings.max_definition_bytes)

@@ -1,32 +1,53 @@
-"""The one consumer loop every worker shares.
+"""The one consumer loop every worker shares (docs/decisions/0008).
 
-fetch a batch -> handler (side effects) -> dead-letter what can never be processed -> commit.
-Offsets are committed only after the handler's side effects and the DLQ writes are done, so a
-crash at any point replays the batch (handlers are idempotent). A handler failure that is not
-the message's fault (the store is down) rewinds to the batch start and retries with backoff;
-after too many consecutive failures the process exits and its supervisor restarts it.
+fetch a batch -> handler (side effects) -> produce its outputs -> dead-letter what can never be
+processed -> commit. Offsets are committed only after the side effects, the outputs and the DLQ
+writes are done, so a crash at any point replays the batch (handlers are idempotent).
+
+No record can stop a consumer, whatever its content:
+- A TRANSIENT failure (store or broker unreachable, `consumers.failures.is_transient`) rewinds
+  to the batch start and retries with capped exponential backoff, for as long as it takes; the
+  `lrs_consumer_retrying` gauge and the status endpoint's /readyz say so meanwhile.
+- Any other failure of the handler, or of producing one of its outputs, is DETERMINISTIC: the
+  batch is split and re-run down to single records (`consumers.failures.isolate`); each record
+  that fails on its own goes to the dead-letter topic of the topic it came from, with the error
+  and the consumer's name in headers; the rest is processed and the batch committed.
+- A record replayed from a dead-letter topic for another consumer (header `lrs_replay_for`) is
+  skipped: two consumers read `xapi.statements`, and a replay is meant for the one that failed.
+A broker that cannot be reached when the consumer starts is waited for the same way.
+A handler may also name records it knows to be unusable (`Outcome.poison`): they are
+dead-lettered the same way. Failures outside any record (committing, writing a dead letter)
+that are not transient are retried too, but end the process after `max_consecutive_errors` in
+a row, for the supervisor to restart it: no record is to blame.
 SIGTERM/SIGINT stop the loop between batches; the consumer leaves its group cleanly.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
+from consumers import failures
+from consumers.failures import is_transient, isolate
 from lrs import metrics, topics
 from lrs.ports import OutgoingMessage
 
 log = logging.getLogger("lrs.consumers")
+
+
+Header = tuple[str, bytes]
 
 
 class Record(Protocol):
@@ -37,15 +58,11 @@ class Record(Protocol):
     offset: int
     key: bytes | None
     value: bytes | None
-    headers: Sequence[tuple[str, bytes]]
+    headers: Sequence[Header]
 
 
-@dataclass(frozen=True)
-class Poison:
-    """A record the handler can never process, and why."""
-
-    record: Record
-    error: Exception
+# A record the handler can never process, and why.
+Poison = failures.Poison[Record]
 
 
 @dataclass
@@ -61,7 +78,9 @@ class Handler(Protocol):
     name: str
 
     async def handle(self, records: Sequence[Record]) -> Outcome:
-        """Apply side effects for the batch (idempotently); say what to dead-letter and produce."""
+        """Apply side effects for the batch (idempotently); say what to dead-letter and produce.
+        May raise: a transient error retries the batch, any other one isolates the records that
+        fail on their own (so the handler may be run again on parts of the batch)."""
         ...
 
     async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
@@ -77,9 +96,54 @@ class RunnerConfig:
     group_id: str
     batch_max: int = 500
     session_timeout_ms: int = 10_000
+    # Consecutive failures outside any record (commit, DLQ write) that are not transient.
     max_consecutive_errors: int = 20
     fetch_max_wait_ms: int = 20
     progress_interval: float = 0.25
+    retry_initial_seconds: float = 0.1
+    retry_max_seconds: float = 5.0
+
+
+# As large as the API's producer accepts (lrs.adapters.kafka_bus), so that any record the
+# runner consumed fits in its dead letter.
+MAX_REQUEST_BYTES = 16 * 1024 * 1024
+Batches = Mapping[TopicPartition, Sequence[Record]]
+Part = TypeVar("Part", AIOKafkaProducer, AIOKafkaConsumer)
+
+
+def backoff_delay(failures: int, initial: float, cap: float) -> float:
+    """Seconds to wait before retry number `failures` (1, 2, ...): doubling, at most `cap`."""
+    return min(cap, initial * 2.0 ** min(failures - 1, 32))
+
+
+@dataclass
+class Health:
+    """The loop's state, for the status endpoint: `running`, or `retrying` since when and why."""
+
+    state: str = "starting"
+    failures: int = 0  # consecutive failed loops
+    unexpected: int = 0  # of which not transient
+    error_class: str | None = None
+    since: datetime | None = None
+
+    def retrying(self, error: BaseException) -> None:
+        if self.state != "retrying":
+            self.since = datetime.now(UTC)
+        self.state, self.failures = "retrying", self.failures + 1
+        self.error_class = type(error).__name__
+
+    def running(self) -> None:
+        self.state, self.failures, self.unexpected = "running", 0, 0
+        self.error_class = self.since = None
+
+    def as_dict(self) -> dict[str, object]:
+        since = self.since.isoformat() if self.since else None
+        return {
+            "state": self.state,
+            "consecutive_failures": self.failures,
+            "error_class": self.error_class,
+            "retrying_since": since,
+        }
 
 
 @dataclass
@@ -87,19 +151,62 @@ class Runner:
     config: RunnerConfig
     handler: Handler
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
+    health: Health = field(default_factory=Health)
 
     async def run(self) -> None:
-        consumer = self._consumer()
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.config.bootstrap, acks="all", enable_idempotence=False
-        )
-        await producer.start()
-        await consumer.start()
+        producer = await self._started(self._producer)
+        if producer is None:
+            return
+        try:
+            consumer = await self._started(self._consumer)
+            if consumer is not None:
+                await self._run_loop(consumer, producer)
+        finally:
+            await producer.stop()
+
+    async def _run_loop(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
         try:
             await self._loop(consumer, producer)
         finally:
+            self.health.state = "stopped"
+            metrics.CONSUMER_RETRYING.labels(self.handler.name).set(0)
             await consumer.stop()
-            await producer.stop()
+
+    async def until_done(self, step: Callable[[], Awaitable[object]]) -> bool:
+        """Run `step` (e.g. creating topics and indexes at start), retried with backoff while
+        the store or broker cannot be reached; False when the runner is stopped first."""
+        while not self.stop_event.is_set():
+            try:
+                await step()
+                return True
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                await self._wait_after_transient(exc)
+        return False
+
+    async def _started(self, make: Callable[[], Part]) -> Part | None:
+        """A started producer or consumer (None when the runner is stopped before)."""
+        started: list[Part] = []
+
+        async def start() -> None:
+            part = make()
+            try:
+                await part.start()
+            except Exception:
+                await part.stop()
+                raise
+            started.append(part)
+
+        return started[0] if await self.until_done(start) else None
+
+    def _producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self.config.bootstrap,
+            acks="all",
+            enable_idempotence=False,
+            max_request_size=MAX_REQUEST_BYTES,
+        )
 
     def _consumer(self) -> AIOKafkaConsumer:
         cfg = self.config
@@ -116,43 +223,108 @@ class Runner:
         )
 
     async def _loop(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
-        errors = 0
         last_report = 0.0
         while not self.stop_event.is_set():
-            batches = await consumer.getmany(timeout_ms=200, max_records=self.config.batch_max)
-            records = [r for batch in batches.values() for r in batch]
-            started = time.perf_counter()
+            batches: Batches = {}
             try:
-                if records:
-                    await self._process(records, consumer, producer)
+                batches = await consumer.getmany(timeout_ms=200, max_records=self.config.batch_max)
+                await self._process(batches, consumer, producer)
+                batches = {}
                 if time.monotonic() - last_report >= self.config.progress_interval:
                     await self._report_progress(consumer)
                     last_report = time.monotonic()
-                errors = 0
-            except Exception:
-                errors += 1
-                log.exception("%s: batch failed (%d in a row)", self.handler.name, errors)
-                if errors >= self.config.max_consecutive_errors:
-                    raise
-                await self._rewind(consumer, batches)
-                await asyncio.sleep(min(0.1 * 2**errors, 5.0))
+            except Exception as exc:
+                await self._recover(exc, consumer, batches)
                 continue
-            if records:
-                metrics.CONSUMER_BATCH_LATENCY.labels(self.handler.name).observe(
-                    time.perf_counter() - started
-                )
+            self._mark_running()
 
     async def _process(
-        self, records: list[Record], consumer: AIOKafkaConsumer, producer: AIOKafkaProducer
+        self, batches: Batches, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer
     ) -> None:
-        outcome = await self.handler.handle(records)
-        await produce_all(producer, outcome.outputs)
-        for item in outcome.poison:
+        records = [r for batch in batches.values() for r in batch]
+        if not records:
+            return
+        started = time.perf_counter()
+        mine = [r for r in records if meant_for(r, self.handler.name)]
+        poison = await self._handle(mine, producer) if mine else []
+        for item in poison:
             await send_to_dlq(producer, item, self.handler.name)
         await consumer.commit(_next_offsets(records))
-        name, dead = self.handler.name, len(outcome.poison)
-        metrics.CONSUMER_RECORDS.labels(name, "ok").inc(len(records) - dead)
+        self._count(len(records), len(mine), len(poison))
+        metrics.CONSUMER_BATCH_LATENCY.labels(self.handler.name).observe(
+            time.perf_counter() - started
+        )
+
+    async def _handle(self, records: Sequence[Record], producer: AIOKafkaProducer) -> list[Poison]:
+        """Run the handler on the batch; on a deterministic failure, isolate the records that
+        fail on their own. Transient failures propagate (the batch is retried)."""
+
+        async def attempt(part: Sequence[Record]) -> list[Poison]:
+            outcome = await self.handler.handle(part)
+            await produce_all(producer, outcome.outputs)
+            return outcome.poison
+
+        try:
+            return await attempt(records)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            metrics.CONSUMER_ISOLATIONS.labels(self.handler.name, type(exc).__name__).inc()
+            log.warning(
+                "%s: a batch of %d failed (%r); isolating the records that fail on their own",
+                self.handler.name,
+                len(records),
+                exc,
+            )
+            return await isolate(records, exc, attempt)
+
+    def _count(self, fetched: int, mine: int, dead: int) -> None:
+        name = self.handler.name
+        metrics.CONSUMER_RECORDS.labels(name, "ok").inc(mine - dead)
         metrics.CONSUMER_RECORDS.labels(name, "dead_lettered").inc(dead)
+        metrics.CONSUMER_RECORDS.labels(name, "skipped").inc(fetched - mine)
+
+    async def _recover(
+        self, error: Exception, consumer: AIOKafkaConsumer, batches: Batches
+    ) -> None:
+        """After a failed loop: rewind the batch and wait before retrying it. Raises what no
+        retry can cure (too many consecutive failures that are not transient)."""
+        self._rewind(consumer, batches)
+        if is_transient(error):
+            await self._wait_after_transient(error)
+            return
+        self.health.retrying(error)
+        self.health.unexpected += 1
+        name = self.handler.name
+        log.error("%s: unexpected failure (%d in a row)", name, self.health.unexpected)
+        log.error("%s", "".join(traceback.format_exception(error)))
+        if self.health.unexpected >= self.config.max_consecutive_errors:
+            raise error
+        metrics.CONSUMER_RETRYING.labels(name).set(1)
+        await self._pause(self._delay())
+
+    async def _wait_after_transient(self, error: Exception) -> None:
+        """Say that the store or broker is unreachable, then wait before the next try."""
+        self.health.retrying(error)
+        name = self.handler.name
+        log.warning("%s: transient failure (%d in a row): %r", name, self.health.failures, error)
+        metrics.CONSUMER_TRANSIENT_FAILURES.labels(name, type(error).__name__).inc()
+        metrics.CONSUMER_RETRYING.labels(name).set(1)
+        await self._pause(self._delay())
+
+    def _delay(self) -> float:
+        cfg = self.config
+        return backoff_delay(self.health.failures, cfg.retry_initial_seconds, cfg.retry_max_seconds)
+
+    def _mark_running(self) -> None:
+        if self.health.state != "running":
+            self.health.running()
+            metrics.CONSUMER_RETRYING.labels(self.handler.name).set(0)
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait `seconds`, or less when the runner is stopped meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop_event.wait(), seconds)
 
     async def _report_progress(self, consumer: AIOKafkaConsumer) -> None:
         """Lag per partition, and the partitions that are fully handled (watermarks)."""
@@ -170,12 +342,18 @@ class Runner:
         if caught_up:
             await self.handler.caught_up(self.config.topic, caught_up)
 
-    async def _rewind(
-        self, consumer: AIOKafkaConsumer, batches: Mapping[TopicPartition, list[Record]]
-    ) -> None:
+    def _rewind(self, consumer: AIOKafkaConsumer, batches: Batches) -> None:
         for tp, batch in batches.items():
             if batch and tp in consumer.assignment():
                 consumer.seek(tp, batch[0].offset)
+
+
+def meant_for(record: Record, consumer_name: str) -> bool:
+    """False for a record replayed from a dead-letter topic for another consumer."""
+    for name, value in record.headers or ():
+        if name == topics.HEADER_REPLAY_FOR:
+            return value.decode("utf-8", "replace") == consumer_name
+    return True
 
 
 def _next_offsets(records: Sequence[Record]) -> dict[TopicPartition, OffsetAndMetadata]:
@@ -189,37 +367,62 @@ def _next_offsets(records: Sequence[Record]) -> dict[TopicPartition, OffsetAndMe
 async def produce_all(
     producer: AIOKafkaProducer, outputs: Sequence[tuple[str, OutgoingMessage]]
 ) -> None:
-    """Produce every output and wait for all acknowledgements (acks=all)."""
-    futures = [
-        await producer.send(topic, m.value, key=m.key, headers=list(m.headers))
-        for topic, m in outputs
-    ]
-    await asyncio.gather(*futures)
+    """Produce every output and wait for all acknowledgements (acks=all). An output that
+    cannot be produced (too large) does not keep the others from being produced; the first
+    error is raised afterwards (a transient one at once: nothing else would get through)."""
+    futures: list[asyncio.Future[object]] = []
+    errors: list[BaseException] = []
+    for topic, m in outputs:
+        try:
+            futures.append(await producer.send(topic, m.value, key=m.key, headers=list(m.headers)))
+        except KafkaError as exc:
+            if is_transient(exc):
+                raise
+            errors.append(exc)
+    results = await asyncio.gather(*futures, return_exceptions=True)
+    errors += [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        raise next((e for e in errors if is_transient(e)), errors[0])
 
 
-async def send_to_dlq(producer: AIOKafkaProducer, item: Poison, consumer_name: str) -> None:
-    """Dead-letter one record: original key, value and headers, plus the error and origin."""
-    record, error = item.record, item.error
-    headers: list[tuple[str, bytes]] = list(record.headers or ())
+def dead_letter_headers(record: Record, error: Exception, consumer_name: str) -> list[Header]:
+    """The error, the origin and the consumer, in the headers a dead letter adds."""
     detail = "".join(traceback.format_exception_only(error)).strip()
-    headers += [
+    return [
         (topics.HEADER_ERROR_CLASS, type(error).__name__.encode()),
-        (topics.HEADER_ERROR_MESSAGE, detail.encode()[:4000]),
+        (topics.HEADER_ERROR_MESSAGE, detail.encode("utf-8", "replace")[:4000]),
         (topics.HEADER_ORIGINAL_TOPIC, record.topic.encode()),
         (topics.HEADER_ORIGINAL_PARTITION, str(record.partition).encode()),
         (topics.HEADER_ORIGINAL_OFFSET, str(record.offset).encode()),
+        (topics.HEADER_CONSUMER, consumer_name.encode()),
     ]
-    await producer.send_and_wait(
-        topics.dlq(record.topic), record.value, key=record.key, headers=headers
-    )
-    metrics.DEAD_LETTERED.labels(consumer_name, type(error).__name__).inc()
+
+
+async def send_to_dlq(producer: AIOKafkaProducer, item: Poison, consumer_name: str) -> None:
+    """Dead-letter one record: original key, value and headers (earlier dead-letter headers
+    replaced), plus the error, the origin and the consumer. When the broker refuses that (too
+    large), the dead letter goes without the value and the original headers: the original stays
+    at its topic, partition and offset."""
+    record, error = item.record, item.error
+    added = dead_letter_headers(record, error, consumer_name)
+    kept = [(k, v) for k, v in record.headers or () if k not in topics.DEAD_LETTER_HEADERS]
+    target = topics.dlq(record.topic)
+    try:
+        await producer.send_and_wait(target, record.value, key=record.key, headers=kept + added)
+    except KafkaError as exc:
+        if is_transient(exc):
+            raise
+        omitted = [*added, (topics.HEADER_VALUE_OMITTED, b"1")]
+        await producer.send_and_wait(target, None, key=record.key, headers=omitted)
+    error_class = type(error).__name__
+    metrics.DEAD_LETTERED.labels(consumer_name, record.topic, error_class).inc()
     log.warning(
         "%s: dead-lettered %s[%d]@%d: %s",
         consumer_name,
         record.topic,
         record.partition,
         record.offset,
-        detail,
+        added[1][1].decode("utf-8", "replace"),
     )
 
 

@@ -1,11 +1,13 @@
-"""A consumer process's composition root: connect, build the handler, serve /metrics and
-/healthz, run the shared loop until SIGTERM."""
+"""A consumer process's composition root: connect, build the handler, serve /metrics,
+/healthz and /readyz, create the topics and indexes (waiting for the broker and store when
+they cannot be reached yet), run the shared loop until SIGTERM."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
-from consumers.registry import CONSUMERS
+from consumers.registry import CONSUMERS, Database
 from consumers.runner import Runner, RunnerConfig, install_signal_handlers
 from consumers.status import start_status_server
 from lrs import topics
@@ -22,15 +24,9 @@ async def run_consumer(name: str, settings: LrsSettings) -> None:
         raise SystemExit(f"unknown consumer {name!r}; known: {', '.join(CONSUMERS)}")
     if not settings.kafka_bootstrap or not settings.mongodb_uri:
         raise SystemExit("consumers need LRS_KAFKA_BOOTSTRAP and LRS_MONGODB_URI (or `lrs serve`)")
-    await ensure_topics(
-        settings.kafka_bootstrap,
-        topics.topic_specs(settings.topic_prefix, settings.statement_partitions),
-        settings.replication_factor,
-    )
     client = connect(settings.mongodb_uri)
     try:
         db = client[settings.mongodb_database]
-        await MongoStatementStore(db).create_indexes()
         runner = Runner(
             RunnerConfig(
                 bootstrap=settings.kafka_bootstrap,
@@ -38,21 +34,41 @@ async def run_consumer(name: str, settings: LrsSettings) -> None:
                 group_id=f"{settings.consumer_group_prefix}-{name}",
                 batch_max=spec.batch_max(settings),
                 session_timeout_ms=settings.consumer_session_timeout_ms,
+                retry_max_seconds=settings.consumer_retry_max_seconds,
             ),
             spec.build(db, settings),
         )
         install_signal_handlers(runner.stop_event)
-        await _run_with_status_server(runner, settings)
+        await _run_with_status_server(runner, settings, lambda: _prepare(settings, db))
     finally:
         await client.close()
 
 
-async def _run_with_status_server(runner: Runner, settings: LrsSettings) -> None:
+async def _prepare(settings: LrsSettings, db: Database) -> None:
+    """The topics (dead-letter topics included) and the statement indexes."""
+    assert settings.kafka_bootstrap
+    await ensure_topics(
+        settings.kafka_bootstrap,
+        topics.topic_specs(settings.topic_prefix, settings.statement_partitions),
+        settings.replication_factor,
+    )
+    await MongoStatementStore(db).create_indexes()
+
+
+async def _run_with_status_server(
+    runner: Runner, settings: LrsSettings, prepare: Callable[[], Awaitable[None]]
+) -> None:
+    """Serve the status endpoint from the start: a store or broker that cannot be reached yet
+    is waited for (and reported), not a reason to exit."""
     server = await start_status_server(
-        settings.consumer_metrics_host, settings.consumer_metrics_port, runner.handler.name
+        settings.consumer_metrics_host,
+        settings.consumer_metrics_port,
+        runner.handler.name,
+        runner.health.as_dict,
     )
     try:
-        await runner.run()
+        if await runner.until_done(prepare):
+            await runner.run()
     finally:
         server.close()
         await server.wait_closed()

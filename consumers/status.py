@@ -1,36 +1,55 @@
-"""A consumer process's own small HTTP endpoint: GET /metrics and GET /healthz.
+"""A consumer process's own small HTTP endpoint: GET /metrics, /healthz and /readyz.
 
-Plain asyncio (no web framework), so it does not take over the process's signal handling.
+/healthz answers 200 while the process runs, with the loop's state (`running`, or `retrying`
+with the error class, since when and how many times): a consumer retrying a transient failure
+is alive and restarting it would not help. /readyz answers 503 while it is retrying (the store
+or broker is unreachable), 200 otherwise. Plain asyncio (no web framework), so it does not take
+over the process's signal handling.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable, Mapping
+
+import orjson
 
 from lrs import metrics
+
+HealthReport = Callable[[], Mapping[str, object]]
 
 MAX_REQUEST_LINE = 8192
 
 
-async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, name: str) -> None:
+def _route(path: str, name: str, health: HealthReport) -> tuple[bytes, str, str]:
+    """(body, content type, status line) of GET `path`."""
+    if path == "/metrics":
+        body, content_type = metrics.exposition()
+        return body, content_type, "200 OK"
+    if path in ("/healthz", "/readyz"):
+        report = {"consumer": name, **health()}
+        ready = report.get("state") != "retrying"
+        report["status"] = "ok" if ready else "retrying"
+        status = "503 Service Unavailable" if path == "/readyz" and not ready else "200 OK"
+        return orjson.dumps(report), "application/json", status
+    return b"not found\n", "text/plain", "404 Not Found"
+
+
+def _no_report() -> Mapping[str, object]:
+    return {}
+
+
+async def _answer(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, name: str, health: HealthReport
+) -> None:
     try:
         request_line = await asyncio.wait_for(reader.readline(), 5)
         while (await asyncio.wait_for(reader.readline(), 5)).strip():
             pass  # headers are not needed
         parts = request_line.decode("latin-1").split()
         path = parts[1] if len(parts) >= 2 else ""
-        if path == "/metrics":
-            body, content_type = metrics.exposition()
-            status = "200 OK"
-        elif path == "/healthz":
-            body, content_type, status = (
-                f'{{"status":"ok","consumer":"{name}"}}'.encode(),
-                "application/json",
-                "200 OK",
-            )
-        else:
-            body, content_type, status = b"not found\n", "text/plain", "404 Not Found"
+        body, content_type, status = _route(path, name, health)
         head = (
             f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
@@ -45,7 +64,9 @@ async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, na
             await writer.wait_closed()
 
 
-async def start_status_server(host: str, port: int, name: str) -> asyncio.Server:
+async def start_status_server(
+    host: str, port: int, name: str, health: HealthReport = _no_report
+) -> asyncio.Server:
     return await asyncio.start_server(
-        lambda r, w: _answer(r, w, name), host, port, limit=MAX_REQUEST_LINE
+        lambda r, w: _answer(r, w, name, health), host, port, limit=MAX_REQUEST_LINE
     )

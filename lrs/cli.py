@@ -1,4 +1,4 @@
-"""The `lrs` command: serve, api, consume, topics, progress, tenants, credentials."""
+"""The `lrs` command: serve, api, consume, topics, progress, tenants, credentials, dlq."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from lrs import admin_cli
+from lrs import admin_cli, dlq_cli
 from lrs.settings import LrsSettings, get_settings
 
 
@@ -25,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     progress.add_argument("action", choices=["rebuild"], help="recompute from stored statements")
     progress.add_argument("--tenant", default=None, help="only this tenant (default: all)")
     admin_cli.add_parsers(sub)
+    dlq_cli.add_parsers(sub)
     return parser
 
 
@@ -59,6 +60,8 @@ def _run(args: argparse.Namespace, settings: LrsSettings) -> int:
         return asyncio.run(rebuild_command(settings, args.tenant))
     if args.command in admin_cli.COMMANDS:
         return admin_cli.run(args, settings)
+    if args.command in dlq_cli.COMMANDS:
+        return dlq_cli.run(args, settings)
     return 2
 
 

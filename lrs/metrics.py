@@ -31,7 +31,25 @@ CONSUMER_LAG = Gauge(
     ["consumer", "partition"],
 )
 DEAD_LETTERED = Counter(
-    "lrs_dead_lettered_total", "Records sent to a dead-letter topic", ["consumer", "error_class"]
+    "lrs_dead_lettered_total",
+    "Records a consumer sent to the dead-letter topic of the topic it read",
+    ["consumer", "topic", "error_class"],
+)
+CONSUMER_RETRYING = Gauge(
+    "lrs_consumer_retrying",
+    "1 while a consumer is retrying a batch after a transient failure (store or broker"
+    " unreachable), 0 otherwise",
+    ["consumer"],
+)
+CONSUMER_TRANSIENT_FAILURES = Counter(
+    "lrs_consumer_transient_failures_total",
+    "Batches a consumer rewound and retried after a transient failure",
+    ["consumer", "error_class"],
+)
+CONSUMER_ISOLATIONS = Counter(
+    "lrs_consumer_isolations_total",
+    "Batches whose handler failed deterministically and were split to find the failing records",
+    ["consumer", "error_class"],
 )
 STATEMENT_CONFLICTS = Counter(
     "lrs_statement_conflicts_total",

@@ -89,6 +89,10 @@ class LrsSettings(BaseSettings):
     replication_factor: int = 1
     consumer_group_prefix: str = "lrs"
     consumer_session_timeout_ms: int = 10_000
+    # Longest wait between two retries of a batch after a transient failure (store or broker
+    # unreachable); the wait doubles from 0.1 s up to this. Consumers retry for as long as it
+    # takes (docs/decisions/0008).
+    consumer_retry_max_seconds: float = 5.0
     producer_linger_ms: int = 2
     # The longest a produce may take, from the API assigning `stored` to the broker's ack; it
     # is also how far Consistent-Through is held back (docs/decisions/0003).

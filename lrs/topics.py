@@ -26,6 +26,10 @@ TEAM_CHANGES = "lrs.progress.team-changes"
 # same partition and the one instance that owns the learner). The `ce_type` header tells a
 # statement (STATEMENT_ACCEPTED_TYPE) from a trigger (LEARNER_REFRESH_TYPE).
 STORED_STATEMENTS = "lrs.statements.stored"
+# Every topic a consumer of consumers/registry.py reads (the registry refuses any other). Each
+# gets its dead-letter topic, `dlq(name)`, from `topic_specs`: a new consumed topic added here
+# has its DLQ created with it (docs/decisions/0008).
+CONSUMED = (STATEMENTS, STORED_STATEMENTS, TEAMS, TEAM_CHANGES)
 
 # CloudEvents-style headers (binary content mode), plus our own tenant header.
 HEADER_TENANT = "lrs_tenant"
@@ -43,6 +47,30 @@ HEADER_ERROR_MESSAGE = "lrs_error_message"
 HEADER_ORIGINAL_TOPIC = "lrs_original_topic"
 HEADER_ORIGINAL_PARTITION = "lrs_original_partition"
 HEADER_ORIGINAL_OFFSET = "lrs_original_offset"
+# On a dead letter: the consumer (consumers/registry.py name) that could not process it; two
+# consumers read `xapi.statements`, so the topic alone does not say.
+HEADER_CONSUMER = "lrs_consumer"
+# On a dead letter whose value could not be written to the DLQ (too large): "1"; the value is
+# then only at the original topic/partition/offset.
+HEADER_VALUE_OMITTED = "lrs_value_omitted"
+# On a replayed record: the consumer it is replayed for (the others skip it) and the dead
+# letter it came from ("<dlq topic>/<partition>/<offset>").
+HEADER_REPLAY_FOR = "lrs_replay_for"
+HEADER_REPLAYED_FROM = "lrs_replayed_from"
+# What a dead letter adds to the original record's headers (a replay removes them again).
+DEAD_LETTER_HEADERS = frozenset(
+    {
+        HEADER_ERROR_CLASS,
+        HEADER_ERROR_MESSAGE,
+        HEADER_ORIGINAL_TOPIC,
+        HEADER_ORIGINAL_PARTITION,
+        HEADER_ORIGINAL_OFFSET,
+        HEADER_CONSUMER,
+        HEADER_VALUE_OMITTED,
+        HEADER_REPLAY_FOR,
+        HEADER_REPLAYED_FROM,
+    }
+)
 
 STATEMENT_ACCEPTED_TYPE = "org.lrs.xapi.statement.accepted.v1"
 LEARNER_PROGRESS_TYPE = "org.lrs.progress.learner.v1"
@@ -51,9 +79,17 @@ TEAM_CHANGED_TYPE = "org.lrs.progress.team-changed.v1"
 LEARNER_REFRESH_TYPE = "org.lrs.progress.learner-refresh.v1"
 
 
+DLQ_SUFFIX = ".dlq"
+
+
 def dlq(topic: str) -> str:
     """The dead-letter topic of ``topic``."""
-    return f"{topic}.dlq"
+    return f"{topic}{DLQ_SUFFIX}"
+
+
+def dead_letter_topics(prefix: str) -> list[str]:
+    """The dead-letter topic of every consumed topic, with the settings' prefix."""
+    return [prefix + dlq(name) for name in CONSUMED]
 
 
 def statement_key(tenant: str, actor_ifi: str) -> bytes:
@@ -98,14 +134,13 @@ def topic_specs(prefix: str, statement_partitions: int) -> list[TopicSpec]:
     compacted = {"cleanup.policy": "compact"}
     names = [
         TopicSpec(STATEMENTS, statement_partitions, forever),
-        TopicSpec(dlq(STATEMENTS), 1, forever),
         TopicSpec(STORED_STATEMENTS, statement_partitions, forever),
-        TopicSpec(dlq(STORED_STATEMENTS), 1, forever),
         TopicSpec(DOCUMENTS, statement_partitions, forever),
         TopicSpec(LEARNER_PROGRESS, statement_partitions, compacted),
         TopicSpec(TEAM_PROGRESS, statement_partitions, compacted),
         TopicSpec(TEAMS, statement_partitions, compacted),
         TopicSpec(TEAM_CHANGES, statement_partitions, compacted),
+        *(TopicSpec(dlq(name), 1, dict(forever)) for name in CONSUMED),
     ]
     return [TopicSpec(prefix + spec.name, spec.partitions, spec.config) for spec in names]
 

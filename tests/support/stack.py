@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from consumers.persist import PersistHandler
-from consumers.runner import Runner, RunnerConfig
+from consumers.runner import Handler, Runner, RunnerConfig
 from lrs import topics
 from lrs.adapters.kafka_bus import ensure_topics
 from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
@@ -84,23 +84,38 @@ class Persister:
 
 @contextlib.asynccontextmanager
 async def running_persister(settings: LrsSettings) -> AsyncIterator[Persister]:
-    assert settings.kafka_bootstrap
     assert settings.mongodb_uri
     client = connect(settings.mongodb_uri)
     db = client[settings.mongodb_database]
+    handler = PersistHandler(
+        MongoStatementStore(db),
+        MongoActivityStore(db, settings.max_definition_bytes),
+        MongoAgentStore(db, settings.max_agent_names),
+        prefix=settings.topic_prefix,
+    )
+    try:
+        async with running_consumer(settings, handler) as persister:
+            yield persister
+    finally:
+        await client.close()
+
+
+@contextlib.asynccontextmanager
+async def running_consumer(
+    settings: LrsSettings, handler: Handler, topic: str = topics.STATEMENTS, **config: Any
+) -> AsyncIterator[Persister]:
+    """Any handler on the shared runner, as a task of this event loop (group named after the
+    handler, as `lrs consume` names it)."""
+    assert settings.kafka_bootstrap
     runner = Runner(
         RunnerConfig(
             bootstrap=settings.kafka_bootstrap,
-            topic=settings.topic(topics.STATEMENTS),
-            group_id=f"{settings.consumer_group_prefix}-persist",
+            topic=settings.topic(topic),
+            group_id=f"{settings.consumer_group_prefix}-{handler.name}",
             session_timeout_ms=settings.consumer_session_timeout_ms,
+            **config,
         ),
-        PersistHandler(
-            MongoStatementStore(db),
-            MongoActivityStore(db, settings.max_definition_bytes),
-            MongoAgentStore(db, settings.max_agent_names),
-            prefix=settings.topic_prefix,
-        ),
+        handler,
     )
     persister = Persister(runner, asyncio.create_task(runner.run()))
     try:
@@ -108,7 +123,6 @@ async def running_persister(settings: LrsSettings) -> AsyncIterator[Persister]:
     finally:
         if not persister.task.done():
             await persister.stop()
-        await client.close()
 
 
 @contextlib.asynccontextmanager

@@ -53,6 +53,8 @@ def test_topic_specs_apply_prefix_and_partitions() -> None:
         "dev.lrs.progress.team",
         "dev.lrs.teams",
         "dev.lrs.progress.team-changes",
+        "dev.lrs.teams.dlq",
+        "dev.lrs.progress.team-changes.dlq",
     }
     assert specs["dev.xapi.statements.dlq"].partitions == 1
     assert all(spec.partitions == 12 for name, spec in specs.items() if not name.endswith(".dlq"))
@@ -63,6 +65,8 @@ def test_topic_specs_apply_prefix_and_partitions() -> None:
     [
         (topics.STATEMENTS, "delete", "-1"),
         (topics.dlq(topics.STATEMENTS), "delete", "-1"),
+        (topics.dlq(topics.TEAMS), "delete", "-1"),
+        (topics.dlq(topics.TEAM_CHANGES), "delete", "-1"),
         (topics.DOCUMENTS, "delete", "-1"),
         (topics.STORED_STATEMENTS, "delete", "-1"),
         (topics.LEARNER_PROGRESS, "compact", None),
@@ -81,3 +85,23 @@ def test_topic_specs_do_not_share_config_dicts_across_calls() -> None:
     first = topics.topic_specs("", 3)
     first[0].config["retention.ms"] = "1"
     assert topics.topic_specs("", 3)[0].config["retention.ms"] == "-1"
+
+
+def test_every_consumed_topic_has_its_dead_letter_topic() -> None:
+    created = {spec.name: spec for spec in topics.topic_specs("p.", 5)}
+    for name in topics.CONSUMED:
+        assert created[f"p.{name}.dlq"].partitions == 1
+    assert topics.dead_letter_topics("p.") == [f"p.{name}.dlq" for name in topics.CONSUMED]
+
+
+def test_consumed_topics_are_exactly_those_the_registry_reads() -> None:
+    from consumers.registry import CONSUMERS
+
+    assert {spec.topic for spec in CONSUMERS.values()} == set(topics.CONSUMED)
+
+
+def test_a_consumer_of_a_topic_without_dead_letter_topic_is_refused() -> None:
+    from consumers.registry import ConsumerSpec
+
+    with pytest.raises(ValueError, match="CONSUMED"):
+        ConsumerSpec("new", topics.DOCUMENTS, lambda db, settings: None)  # type: ignore[arg-type,return-value]

@@ -1,6 +1,7 @@
 """The administration API (`/admin`): tenants and credentials, for holders of the `admin`
 scope (docs/decisions/0005). Thin handlers over lrs.services.admin; a secret is returned once,
-in the answer to the credential's creation, and never again."""
+in the answer to the credential's creation, and never again. Dead letters (docs/decisions/0008)
+are listed and replayed from the broker's dead-letter topics."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
+from lrs import topics
+from lrs.adapters.kafka_dead_letters import DeadLetter, KafkaDeadLetters, Position, Selection
 from lrs.api.deps import Services, ServicesDep, scope_guard
 from lrs.ports import Credential, Principal, Tenant
 from lrs.security import ADMIN_SCOPE
 from lrs.services import admin
 from lrs.services.admin import AdminDeps, CredentialSpec
+from lrs.xapi.errors import BadRequest, Unavailable
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 Admin = Annotated[Principal, Depends(scope_guard(ADMIN_SCOPE))]
@@ -160,3 +164,119 @@ async def revoke_credential(
     credential = await admin.revoke_credential(admin_deps(services), key)
     services.authenticator.forget()
     return CredentialOut.of(credential)
+
+
+# --- dead letters ---------------------------------------------------------------------------
+
+
+def dead_letters(services: ServicesDep) -> KafkaDeadLetters:
+    """The dead-letter topics of this LRS (a dependency: tests may replace it)."""
+    settings = services.settings
+    if not settings.kafka_bootstrap:
+        raise Unavailable("no broker is configured")
+    return KafkaDeadLetters(settings.kafka_bootstrap, settings.topic_prefix)
+
+
+DeadLetters = Annotated[KafkaDeadLetters, Depends(dead_letters)]
+ConsumedTopic = Annotated[
+    str | None, Query(description=f"of this consumed topic: {', '.join(topics.CONSUMED)}")
+]
+
+
+class DeadLetterOut(BaseModel):
+    topic: str = Field(description="the dead-letter topic")
+    partition: int
+    offset: int = Field(description="the dead letter's offset (`lrs dlq replay --offset`)")
+    time: datetime = Field(description="when it was dead-lettered")
+    consumer: str | None = Field(description="the consumer that failed on it")
+    error_class: str | None
+    error_message: str | None
+    original_topic: str
+    original_partition: int | None
+    original_offset: int | None
+    key: str | None = Field(description="the record's key (UTF-8, invalid bytes replaced)")
+    value_bytes: int = Field(description="size of the record's value")
+    replayable: bool = Field(description="false when the value was too large to keep")
+
+    @classmethod
+    def of(cls, letter: DeadLetter) -> DeadLetterOut:
+        return cls(
+            topic=letter.topic,
+            partition=letter.partition,
+            offset=letter.offset,
+            time=letter.time,
+            consumer=letter.consumer,
+            error_class=letter.error_class,
+            error_message=letter.error_message,
+            original_topic=letter.original_topic,
+            original_partition=letter.original_partition,
+            original_offset=letter.original_offset,
+            key=letter.key.decode("utf-8", "replace") if letter.key is not None else None,
+            value_bytes=len(letter.value or b""),
+            replayable=letter.replayable,
+        )
+
+
+class DeadLetterPage(BaseModel):
+    dead_letters: list[DeadLetterOut]
+    more: str | None = Field(description="pass as `cursor` for the next page; null at the end")
+
+
+class ReplayIn(BaseModel):
+    topic: str = Field(description=f"the consumed topic: {', '.join(topics.CONSUMED)}")
+    consumer: str | None = Field(default=None, description="only this consumer's")
+    error_class: str | None = Field(default=None, description="only with this error class")
+    offsets: list[int] | None = Field(
+        default=None, description="only these offsets of the dead-letter topic; null: all"
+    )
+
+
+class ReplayOut(BaseModel):
+    replayed: int = Field(description="dead letters produced again for their consumer")
+    not_replayable: int = Field(description="selected dead letters whose value was not kept")
+
+
+def selection(
+    topic: str | None,
+    consumer: str | None = None,
+    error_class: str | None = None,
+    offsets: list[int] | None = None,
+) -> Selection:
+    try:
+        chosen = frozenset(offsets) if offsets is not None else None
+        return Selection(topic, consumer, error_class, chosen)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from exc
+
+
+def resume_at(cursor: str | None) -> Position | None:
+    try:
+        return Position.parse(cursor) if cursor else None
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from exc
+
+
+@router.get("/dead-letters", response_model=DeadLetterPage)
+async def list_dead_letters(
+    who: Admin,
+    letters: DeadLetters,
+    topic: ConsumedTopic = None,
+    consumer: Annotated[str | None, Query(description="of this consumer")] = None,
+    error_class: Annotated[str | None, Query(description="with this error class")] = None,
+    cursor: Annotated[str | None, Query(description="`more` of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> DeadLetterPage:
+    """Dead letters of every consumer, oldest first per dead-letter topic, a page at a time."""
+    chosen = selection(topic, consumer, error_class)
+    page = await letters.page(chosen, resume_at(cursor), limit)
+    more = page.more.token() if page.more else None
+    return DeadLetterPage(dead_letters=[DeadLetterOut.of(d) for d in page.letters], more=more)
+
+
+@router.post("/dead-letters/replay", response_model=ReplayOut)
+async def replay_dead_letters(who: Admin, letters: DeadLetters, body: ReplayIn) -> ReplayOut:
+    """Send the selected dead letters back to the consumer that failed on them (after a fix)."""
+    chosen = selection(body.topic, body.consumer, body.error_class, body.offsets)
+    found = await letters.all(chosen)
+    replayed = await letters.replay(found)
+    return ReplayOut(replayed=replayed, not_replayable=len(found) - replayed)

@@ -1,22 +1,14 @@
-"""Driving the ASGI app directly with raw requests (any bytes in the path, query and headers,
-as a server would pass them on), and an LRS running in a thread of its own, for synchronous
-callers such as hypothesis tests."""
+"""Driving the ASGI app directly with raw requests: any bytes in the path, query and headers,
+as a server would pass them on (httpx would refuse or re-encode some of them)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
-from collections.abc import AsyncIterator
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
 from bench.hostile import HostileRequest
-from lrs.api.app import create_app
-from lrs.settings import LrsSettings
-from tests.support.stack import prepare_infra, running_persister
 
 CALL_TIMEOUT = 60.0
 
@@ -90,51 +82,3 @@ def _answer(messages: list[dict[str, Any]]) -> Answer:
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in starts[0]["headers"]}
     body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
     return Answer(starts[0]["status"], headers, body)
-
-
-class ThreadedLrs:
-    """The API app (with its lifespan) and the persist consumer on an event loop in a thread of
-    their own; `call` blocks until the app answered."""
-
-    def __init__(self, settings: LrsSettings) -> None:
-        self.settings = settings
-        self._ready: Future[tuple[asyncio.AbstractEventLoop, Any, asyncio.Event]] = Future()
-        self._thread = threading.Thread(target=self._run, name="threaded-lrs", daemon=True)
-
-    def __enter__(self) -> ThreadedLrs:
-        self._thread.start()
-        self._loop, self._app, self._stop = self._ready.result(120)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(60)
-        assert not self._thread.is_alive(), "the threaded LRS did not stop"
-
-    @property
-    def app(self) -> Any:
-        return self._app
-
-    def call(self, request: HostileRequest) -> Answer:
-        future = asyncio.run_coroutine_threadsafe(call_app(self._app, request), self._loop)
-        return future.result(CALL_TIMEOUT + 10)
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as exc:
-            if not self._ready.done():
-                self._ready.set_exception(exc)
-
-    async def _main(self) -> None:
-        await prepare_infra(self.settings)
-        async with self._serving() as app:
-            stop = asyncio.Event()
-            self._ready.set_result((asyncio.get_running_loop(), app, stop))
-            await stop.wait()
-
-    @contextlib.asynccontextmanager
-    async def _serving(self) -> AsyncIterator[Any]:
-        app = create_app(self.settings)
-        async with running_persister(self.settings), app.router.lifespan_context(app):
-            yield app

@@ -89,7 +89,12 @@ def new_statement_id() -> str:
 
 async def bearer_verifier(settings: LrsSettings) -> BearerVerifier | None:
     """The bearer-token verifier when a JWKS is configured (read or fetched now, at start)."""
-    config = BearerConfig(settings.jwt_issuer, settings.jwt_audience, settings.jwt_tenant_claim)
+    config = BearerConfig(
+        settings.jwt_issuer,
+        settings.jwt_audience,
+        settings.jwt_tenant_claim,
+        max_json_depth=settings.max_json_depth,
+    )
     if settings.jwks_file is not None:
         return BearerVerifier(await asyncio.to_thread(load_jwks_file, settings.jwks_file), config)
     if settings.jwks_url:

@@ -102,14 +102,14 @@ def raising(exc: Exception) -> Callable[[], Awaitable[None]]:
 
 @pytest.fixture(scope="module")
 async def client(infra: Infra, module_namespace: str) -> AsyncIterator[httpx.AsyncClient]:
-    settings = make_settings(
+    config = make_settings(
         infra.kafka_bootstrap,
         infra.mongodb_uri,
         module_namespace,
         max_document_bytes=DOCUMENT_LIMIT,
     )
-    await prepare_infra(settings)
-    app = create_app(settings)
+    await prepare_infra(config)
+    app = create_app(config)
     add_failing_routes(app)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -391,12 +391,12 @@ async def test_a_real_store_outage_is_a_503_with_retry_after(
 @pytest.fixture(scope="module")
 async def fuzzed_app(infra: Infra) -> AsyncIterator[FastAPI]:
     """The app on the real broker and store, with the persister (a valid request is stored)."""
-    settings = make_settings(
+    config = make_settings(
         infra.kafka_bootstrap, infra.mongodb_uri, unique_name("fuzz"), ack_timeout_seconds=2
     )
-    await prepare_infra(settings)
-    app = create_app(settings)
-    async with running_persister(settings), app.router.lifespan_context(app):
+    await prepare_infra(config)
+    app = create_app(config)
+    async with running_persister(config), app.router.lifespan_context(app):
         yield app
 
 

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from lrs.ports import Principal
 from lrs.security import ALL_SCOPES, TENANT_NAME
+from lrs.xapi.bounded_json import loads_bounded
 from lrs.xapi.errors import Unauthenticated
 
 DEFAULT_SCOPES = frozenset({"statements/write", "statements/read/mine"})
@@ -44,6 +45,8 @@ class BearerConfig:
     audience: str | None
     tenant_claim: str
     leeway_seconds: float = 30.0
+    # The header and payload are read before the signature is checked: within this depth.
+    max_json_depth: int = 64
 
 
 def _b64url(segment: str) -> bytes:
@@ -53,11 +56,9 @@ def _b64url(segment: str) -> bytes:
         raise Unauthenticated("malformed bearer token: bad base64url") from None
 
 
-def _json(segment: str, what: str) -> dict[str, Any]:
-    try:
-        doc = json.loads(_b64url(segment))
-    except (ValueError, UnicodeDecodeError):
-        raise Unauthenticated(f"malformed bearer token: the {what} is not JSON") from None
+def _json(segment: str, what: str, max_depth: int) -> dict[str, Any]:
+    where = f"malformed bearer token: the {what}"
+    doc = loads_bounded(_b64url(segment), max_depth=max_depth, what=where, error=Unauthenticated)
     if not isinstance(doc, dict):
         raise Unauthenticated(f"malformed bearer token: the {what} is not a JSON object")
     return doc
@@ -96,7 +97,8 @@ def verify_jwt(token: str, keys: Keys, config: BearerConfig, now: datetime) -> d
     parts = token.split(".")
     if len(parts) != 3:
         raise Unauthenticated("malformed bearer token: expected a JWS compact serialization")
-    header, claims = _json(parts[0], "header"), _json(parts[1], "payload")
+    depth = config.max_json_depth
+    header, claims = _json(parts[0], "header", depth), _json(parts[1], "payload", depth)
     if header.get("alg") != "RS256":
         raise Unauthenticated("bearer token must be signed with RS256")
     key = _signing_key(header, keys)

@@ -61,6 +61,9 @@ class LrsSettings(BaseSettings):
     statement_page_limit: int = 100
     # X-Experience-API-Version of responses to requests that name no (known) version.
     default_xapi_version: Literal["1.0.3", "2.0.0"] = "2.0.0"
+    # Largest State / Activity Profile / Agent Profile document, as PUT or as a POST merge grows
+    # it (413 beyond). The store holds a document in one record of at most 16 MB.
+    max_document_bytes: int = 15 * 1024 * 1024
 
     # First credential, created on an empty store (for scripts; otherwise random).
     bootstrap_key: str | None = None

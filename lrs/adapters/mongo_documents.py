@@ -9,6 +9,10 @@ One MongoDB document per (tenant, resource, context, registration, document id):
 Hashed keys keep `_id` short whatever the length of IRIs and ids, and never ambiguous. The
 index `(tenant, context, updated)` serves the id lists (with `since`) and delete-all.
 
+The bytes are held inline, so a document (with its context and ids) is limited to MongoDB's 16 MB
+document size: a write beyond it is refused with PayloadTooLarge (413), whether the bytes came
+in one PUT or grew by a POST merge.
+
 Conditional writes are single atomic operations whose filter names the version read before:
 `(etag, updated)`. `updated` strictly increases with every write of a document (the service
 guarantees it), so of two writers that read the same version only one can match.
@@ -27,9 +31,10 @@ from bson import Binary
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DocumentTooLarge, DuplicateKeyError
 
 from lrs.ports import DocumentRef, DocumentScope, DocumentStamp, StoredDocument
+from lrs.xapi.errors import PayloadTooLarge
 
 Doc = dict[str, Any]
 _STAMP_FIELDS = {"documentId": 1, "registration": 1, "updated": 1}
@@ -75,6 +80,10 @@ def _version_filter(ref: DocumentRef, expected: StoredDocument | None) -> Doc:
         flt["etag"] = expected.etag
         flt["updated"] = expected.updated
     return flt
+
+
+def _too_large(exc: DocumentTooLarge) -> PayloadTooLarge:
+    return PayloadTooLarge(f"the document exceeds what the store holds in one record: {exc}")
 
 
 def _content_fields(doc: StoredDocument) -> Doc:
@@ -129,14 +138,19 @@ class MongoDocumentStore:
             )
         except DuplicateKeyError:
             return False
+        except DocumentTooLarge as exc:
+            raise _too_large(exc) from None
         return True
 
     async def replace(
         self, ref: DocumentRef, expected: StoredDocument, doc: StoredDocument
     ) -> bool:
-        result = await self._documents.update_one(
-            _version_filter(ref, expected), {"$set": _content_fields(doc)}
-        )
+        try:
+            result = await self._documents.update_one(
+                _version_filter(ref, expected), {"$set": _content_fields(doc)}
+            )
+        except DocumentTooLarge as exc:
+            raise _too_large(exc) from None
         return result.matched_count == 1
 
     async def delete(

@@ -4,16 +4,24 @@ A POST with `?method=X` and a form body is turned into the request it stands for
 the method from the query, the listed header parameters from the form, `content` as the body,
 every other form field as the query string. xAPI 2.0 removed this syntax: a 2.0 request using it
 is rejected with 400.
+
+`method=HEAD` is honoured too: Communication 1.3 asks for "the intended xAPI method" and 1.1
+makes HEAD one ("The LRS MUST respond to any HTTP HEAD request as it would have responded to an
+otherwise identical HTTP GET request except: the message-body MUST be omitted"). The answer is
+the GET's headers without its body; as the request on the wire is a POST, whose answer has the
+body its Content-Length announces, that Content-Length is 0.
 """
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-import orjson
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lrs.api.errors import error_response
+from lrs.xapi.errors import BadRequest
 
 FORM_HEADERS = {
     "authorization",
@@ -45,7 +53,10 @@ class AlternateSyntaxMiddleware:
             body = await _read_body(receive, self.max_body_bytes)
             rewritten, content = rewrite(scope, query, body)
         except (AlternateSyntaxError, UnicodeDecodeError) as exc:
-            await _reject(send, f"alternate request syntax: {exc}")
+            response = error_response(
+                Request(scope), BadRequest(f"alternate request syntax: {exc}")
+            )
+            await response(scope, receive, send)
             return
         sent = False
 
@@ -56,7 +67,21 @@ class AlternateSyntaxMiddleware:
             sent = True
             return {"type": "http.request", "body": content, "more_body": False}
 
+        if rewritten["method"] == "HEAD":
+            send = _without_length(send)
         await self.app(rewritten, replay, send)
+
+
+def _without_length(send: Send) -> Send:
+    """The response start with Content-Length 0 (the body is dropped further in)."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", []) if k != b"content-length"]
+            message = {**message, "headers": [*headers, (b"content-length", b"0")]}
+        await send(message)
+
+    return sending
 
 
 def rewrite(scope: Scope, query: dict[str, list[str]], body: bytes) -> tuple[Scope, bytes]:
@@ -112,19 +137,3 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)
-
-
-async def _reject(send: Send, message: str) -> None:
-    body = orjson.dumps(
-        {
-            "error": {
-                "code": "bad_request",
-                "message": message,
-                "request_id": uuid.uuid4().hex,
-                "details": [],
-            }
-        }
-    )
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 400, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

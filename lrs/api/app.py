@@ -22,7 +22,7 @@ from lrs.adapters.mongo_store import MongoCredentialStore, MongoStatementStore, 
 from lrs.adapters.mongo_tenants import MongoTenantStore
 from lrs.api.alternate import AlternateSyntaxMiddleware
 from lrs.api.deps import Services
-from lrs.api.errors import install_error_handlers
+from lrs.api.errors import ErrorEnvelopeMiddleware, install_error_handlers
 from lrs.api.middleware import EdgeMiddleware, HeadAsGetMiddleware
 from lrs.api.progress_wiring import progress_adapters, progress_deps, team_deps
 from lrs.api.routes import (
@@ -90,7 +90,12 @@ def new_statement_id() -> str:
 
 async def bearer_verifier(settings: LrsSettings) -> BearerVerifier | None:
     """The bearer-token verifier when a JWKS is configured (read or fetched now, at start)."""
-    config = BearerConfig(settings.jwt_issuer, settings.jwt_audience, settings.jwt_tenant_claim)
+    config = BearerConfig(
+        settings.jwt_issuer,
+        settings.jwt_audience,
+        settings.jwt_tenant_claim,
+        max_json_depth=settings.max_json_depth,
+    )
     if settings.jwks_file is not None:
         return BearerVerifier(await asyncio.to_thread(load_jwks_file, settings.jwks_file), config)
     if settings.jwks_url:
@@ -218,6 +223,18 @@ def create_app(
     for router in (teams.router, progress.router, dashboard.router):
         app.include_router(router)
     app.include_router(admin.router)
+    install_middleware(app, settings)
+    return app
+
+
+def install_middleware(app: FastAPI, settings: LrsSettings) -> None:
+    """Outermost first: the edge (version header, metrics), CORS, the alternate request syntax,
+    HEAD as GET, then the error envelope for whatever a route lets out, so that every answer,
+    a 500 or 503 included, carries the version and CORS headers. (Starlette adds its own
+    last-resort error middleware outside all of these.)"""
+    app.add_middleware(ErrorEnvelopeMiddleware)
+    app.add_middleware(HeadAsGetMiddleware)
+    app.add_middleware(AlternateSyntaxMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],
@@ -225,7 +242,4 @@ def create_app(
         allow_headers=["*"],
         expose_headers=EXPOSED_HEADERS,
     )
-    app.add_middleware(HeadAsGetMiddleware)
-    app.add_middleware(AlternateSyntaxMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(EdgeMiddleware, default_version=settings.default_xapi_version)
-    return app

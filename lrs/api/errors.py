@@ -1,20 +1,28 @@
 """One table from domain errors to HTTP status codes, and one error envelope.
 
 Envelope: ``{"error": {"code": ..., "message": ..., "request_id": ..., "details": [...]}}``.
-FastAPI's own request validation errors become 400 (xAPI never answers 422), and anything
-unexpected becomes a 500 with the same envelope (and a log line with the traceback).
+FastAPI's own request validation errors become 400 (xAPI never answers 422). An exception that
+is no domain error is answered by `ErrorEnvelopeMiddleware`, inside the CORS and edge
+middleware (so with their headers): a store or broker outage, or a request cut short by the
+server stopping, is 503 Unavailable with Retry-After (this module is the one place that tells
+an outage of pymongo or aiokafka from a fault); anything else is a 500 with the same envelope
+(and a log line with the traceback).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 
 import orjson
+from aiokafka import errors as kafka_errors
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pymongo import errors as mongo_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lrs.api.headers import CONSISTENT_THROUGH
 from lrs.xapi import errors as e
@@ -75,6 +83,82 @@ def request_id(request: Request) -> str:
     return str(rid)
 
 
+# Broker errors that mean "not now" rather than "never": aiokafka marks most as retriable; these
+# are not marked but are outages all the same (a timeout, no broker, a producer being closed).
+KAFKA_OUTAGES = (
+    kafka_errors.KafkaTimeoutError,
+    kafka_errors.KafkaUnavailableError,
+    kafka_errors.BrokerNotAvailableError,
+    kafka_errors.ProducerClosed,
+)
+
+
+def outage(exc: BaseException) -> e.Unavailable | None:
+    """The Unavailable a dependency's failure stands for, or None when it is no outage: the
+    store unreachable or timing out (pymongo ConnectionFailure: AutoReconnect,
+    ServerSelectionTimeoutError, NetworkTimeout, ...), the broker unreachable or timing out."""
+    if isinstance(exc, mongo_errors.ConnectionFailure) or (
+        isinstance(exc, mongo_errors.PyMongoError) and exc.timeout
+    ):
+        return e.Unavailable("the store is unreachable or too slow right now; retry later")
+    if isinstance(exc, kafka_errors.KafkaError) and (
+        exc.retriable or isinstance(exc, KAFKA_OUTAGES)
+    ):
+        return e.Unavailable("the broker is unreachable or too slow right now; retry later")
+    if isinstance(exc, TimeoutError):
+        return e.Unavailable("a dependency did not answer in time; retry later")
+    return None
+
+
+def unexpected_error_response(request: Request, exc: BaseException) -> Response:
+    """503 for an outage or a request cut short by shutdown, else 500; both logged."""
+    if isinstance(exc, asyncio.CancelledError):
+        log.warning("%s %s cut short (the server is stopping)", request.method, request.url.path)
+        stopping = e.Unavailable("the LRS is stopping; retry the request")
+        return error_response(request, stopping)
+    unavailable = outage(exc)
+    if unavailable is not None:
+        log.warning("%s %s: %r", request.method, request.url.path, exc)
+        return error_response(request, unavailable)
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    error = e.XapiError("internal error; the request id identifies it in the server log")
+    error.code = "internal_error"
+    return error_response(request, error, 500)
+
+
+class ErrorEnvelopeMiddleware:
+    """Answers any exception a route lets out, while no response has started, with the error
+    envelope (see `unexpected_error_response`). Placed inside the CORS and edge middleware so
+    the answer carries their headers. A cancelled request (uvicorn cancels what is still
+    running when its graceful-shutdown time is over) gets its 503 before the cancellation goes
+    on. Once a response has started (a stream), nothing can be said any more: the error goes
+    on and the server closes the connection."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except (Exception, asyncio.CancelledError) as exc:
+            if started:
+                raise
+            response = unexpected_error_response(Request(scope), exc)
+            await response(scope, receive, send)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_xapi_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, e.XapiError)
@@ -100,10 +184,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(request, error, exc.status_code)
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        error = e.XapiError("internal error; the request id identifies it in the server log")
-        error.code = "internal_error"
-        return error_response(request, error, 500)
+        """The last resort, for a failure of the middleware outside ErrorEnvelopeMiddleware."""
+        return unexpected_error_response(request, exc)
 
     app.add_exception_handler(e.XapiError, on_xapi_error)
     app.add_exception_handler(RequestValidationError, on_validation)

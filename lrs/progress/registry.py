@@ -12,7 +12,6 @@ the client gives none, the id is `registry:<slug of the name>`: URL-safe and rea
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -21,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from lrs.xapi.agents import validate_agent
+from lrs.xapi.bounded_json import loads_bounded
 from lrs.xapi.definitions import AgentSighting, agent_sighting
 from lrs.xapi.errors import BadRequest
 
@@ -112,13 +112,10 @@ def parse_agent(agent: object, version: str, where: str = "agent") -> AgentSight
     return sighting
 
 
-def parse_agent_json(text: str, version: str) -> AgentSighting:
-    """An `agent=<JSON>` query parameter: JSON, and a valid Agent, else 400."""
-    try:
-        agent = json.loads(text)
-    except ValueError:
-        raise BadRequest("the agent parameter is not valid JSON") from None
-    return parse_agent(agent, version)
+def parse_agent_json(text: str, version: str, *, max_depth: int) -> AgentSighting:
+    """An `agent=<JSON>` query parameter: JSON nested at most `max_depth` deep, and a valid
+    Agent, else 400."""
+    return parse_agent(loads_bounded(text, max_depth=max_depth, what="agent"), version)
 
 
 def new_team(tenant: str, team: str, name: str, now: datetime) -> Team:

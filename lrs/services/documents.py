@@ -52,6 +52,8 @@ class DocumentDeps:
     bus: EventBus
     clock: Callable[[], datetime]
     topic: str
+    max_json_depth: int
+    max_document_bytes: int
     source: str = "lrs-api"
 
 
@@ -120,7 +122,8 @@ async def put_document(
     version: str,
 ) -> None:
     """Store or replace a document (PUT), under Communication 3.1's preconditions."""
-    rules.check_put_body(upload.body, upload.content_type)
+    rules.check_size(upload.body, deps.max_document_bytes, "document")
+    rules.check_put_body(upload.body, upload.content_type, deps.max_json_depth)
     content_type = upload.content_type or rules.DEFAULT_CONTENT_TYPE
 
     def decide(current: StoredDocument | None) -> tuple[bytes, str]:
@@ -141,12 +144,18 @@ async def post_document(
     def decide(current: StoredDocument | None) -> tuple[bytes, str]:
         rules.check_preconditions(pre, current.etag if current else None)
         if current is None:
+            rules.check_size(upload.body, deps.max_document_bytes, "document")
             if rules.is_json(upload.content_type):
-                rules.json_object(upload.body, upload.content_type, "document")
+                rules.json_object(upload.body, upload.content_type, "document", deps.max_json_depth)
             return upload.body, upload.content_type or rules.DEFAULT_CONTENT_TYPE
         merged = rules.merge_json(
-            current.content, current.content_type, upload.body, upload.content_type
+            current.content,
+            current.content_type,
+            upload.body,
+            upload.content_type,
+            deps.max_json_depth,
         )
+        rules.check_size(merged, deps.max_document_bytes, "merged document")
         return merged, current.content_type
 
     ref = ref_of(who, params)

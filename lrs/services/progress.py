@@ -224,7 +224,8 @@ class _Cursor:
             return False
         if self.target.kind == "learner":
             current = self.versions.get("l:" + self.target.entity, 0)
-            return last_event_id.isdigit() and int(last_event_id) >= current
+            digits = last_event_id.isascii() and last_event_id.isdigit()
+            return digits and len(last_event_id) <= 18 and int(last_event_id) >= current
         return last_event_id == self.token()
 
 

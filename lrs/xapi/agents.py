@@ -5,13 +5,13 @@ is it a Group." It is checked by the same schema rules as an Agent inside a stat
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from typing import Any
 
 import jsonschema_rs
 
 from lrs.xapi._validation_schema import _explain, load_schemas, schema_uri
+from lrs.xapi.bounded_json import loads_bounded
 from lrs.xapi.definitions import AgentSighting, agent_sighting, single_param
 from lrs.xapi.errors import BadRequest, Issue
 from lrs.xapi.limits import DEFAULT_LIMITS, structure_issue
@@ -51,14 +51,13 @@ def validate_agent(doc: object, version: str) -> None:
         raise BadRequest(f"{first.path}: {first.message}", issues)
 
 
-def parse_agent_query(items: list[tuple[str, str]], version: str) -> AgentSighting:
-    """The `agent` parameter of GET agents: required, JSON, a valid Agent (Communication 2.4;
-    anything else is 400 Bad Request, Communication 3.2)."""
+def parse_agent_query(
+    items: list[tuple[str, str]], version: str, *, max_depth: int
+) -> AgentSighting:
+    """The `agent` parameter of GET agents: required, JSON (nested at most `max_depth` deep),
+    a valid Agent (Communication 2.4; anything else is 400 Bad Request, Communication 3.2)."""
     text = single_param(items, "agent")
-    try:
-        agent = json.loads(text)
-    except ValueError:
-        raise BadRequest("the agent parameter is not valid JSON") from None
+    agent = loads_bounded(text, max_depth=max_depth, what="agent")
     validate_agent(agent, version)
     sighting = agent_sighting(agent)
     assert sighting is not None  # a valid Agent has exactly one IFI

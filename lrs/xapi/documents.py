@@ -19,7 +19,14 @@ from email.utils import format_datetime
 from enum import StrEnum
 from typing import Any
 
-from lrs.xapi.errors import Conflict, InvalidDocument, Issue, PreconditionFailed
+from lrs.xapi.bounded_json import loads_bounded
+from lrs.xapi.errors import (
+    Conflict,
+    InvalidDocument,
+    Issue,
+    PayloadTooLarge,
+    PreconditionFailed,
+)
 from lrs.xapi.ifi import IFI_PROPERTIES, agent_ifi
 from lrs.xapi.timefmt import parse_timestamp
 from lrs.xapi.versions import V2
@@ -91,13 +98,14 @@ def id_required(resource: Resource, method: str) -> bool:
 
 
 def parse_params(
-    resource: Resource, method: str, items: Iterable[tuple[str, str]]
+    resource: Resource, method: str, items: Iterable[tuple[str, str]], *, max_depth: int
 ) -> DocumentParams:
     """Validate a request's query parameters.
 
     Communication 3.2: the LRS MUST reject with 400 any parameter it does not recognise in its
     context, including one that matches a known name in all but case; repeated parameters are
     rejected too. Required parameters per method follow the tables of 2.3, 2.6 and 2.7.
+    `max_depth` bounds the nesting of the `agent` JSON.
     """
     params = _unique(items)
     id_param = ID_PARAM[resource]
@@ -115,11 +123,11 @@ def parse_params(
             raise _bad(name, "required", f"is required ({SECTION[resource]})")
     if not has_id and id_required(resource, method):
         raise _bad(id_param, "required", f"is required for {method} ({SECTION[resource]})")
-    return _build(resource, params)
+    return _build(resource, params, max_depth)
 
 
-def _build(resource: Resource, params: Mapping[str, str]) -> DocumentParams:
-    agent, ifi = parse_agent(params["agent"]) if "agent" in params else (None, None)
+def _build(resource: Resource, params: Mapping[str, str], max_depth: int) -> DocumentParams:
+    agent, ifi = parse_agent(params["agent"], max_depth) if "agent" in params else (None, None)
     return DocumentParams(
         resource=resource,
         activity_id=parse_iri("activityId", params["activityId"])
@@ -176,14 +184,11 @@ def parse_since(value: str | None) -> datetime | None:
         raise _bad("since", "timestamp", f"{value!r} is not an ISO 8601 timestamp") from None
 
 
-def parse_agent(text: str) -> tuple[dict[str, Any], str]:
+def parse_agent(text: str, max_depth: int) -> tuple[dict[str, Any], str]:
     """The `agent` parameter: an Agent as JSON with exactly one inverse functional identifier
     (Data 2.4.2.1). Communication 2.6 note: it is an Agent, not a Group. Returns the canonical
     Agent (objectType + the identifier only) and its identifier string."""
-    try:
-        agent = json.loads(text)
-    except ValueError:
-        raise _bad("agent", "json", "is not valid JSON") from None
+    agent = loads_bounded(text, max_depth=max_depth, what="agent", error=InvalidDocument)
     if not isinstance(agent, dict):
         raise _bad("agent", "agent-object", "must be a JSON object describing an Agent")
     if agent.get("objectType", "Agent") != "Agent":
@@ -237,22 +242,28 @@ def is_json(content_type: str | None) -> bool:
     return media_type(content_type) == JSON_MEDIA_TYPE
 
 
-def parse_json(body: bytes, what: str) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise _bad(
-            what, "json", "has Content-Type application/json but is not valid JSON"
-        ) from None
+def parse_json(body: bytes, what: str, max_depth: int) -> Any:
+    """A document declared as JSON, parsed within `max_depth` (`lrs.xapi.bounded_json`)."""
+    return loads_bounded(body, max_depth=max_depth, what=what, error=InvalidDocument)
 
 
-def check_put_body(body: bytes, content_type: str | None) -> None:
-    """Communication 3.2: a body declared as application/json SHOULD* parse as JSON."""
+def check_size(content: bytes, limit: int, what: str) -> None:
+    """A document (as PUT, or as a POST merge makes it) holds at most `limit` bytes, the
+    LRS_MAX_DOCUMENT_BYTES setting: the store keeps each document in one bounded record."""
+    if len(content) > limit:
+        raise PayloadTooLarge(
+            f"{what} of {len(content)} bytes exceeds the limit of {limit} (LRS_MAX_DOCUMENT_BYTES)"
+        )
+
+
+def check_put_body(body: bytes, content_type: str | None, max_depth: int) -> None:
+    """Communication 3.2: a body declared as application/json SHOULD* parse as JSON; it must
+    also stay within the nesting limit, so that a later merge (POST) can read it."""
     if is_json(content_type):
-        parse_json(body, "document")
+        parse_json(body, "document", max_depth)
 
 
-def json_object(body: bytes, content_type: str | None, what: str) -> dict[str, Any]:
+def json_object(body: bytes, content_type: str | None, what: str, max_depth: int) -> None:
     """Communication 2.2 (JSON procedure): a document taking part in a merge MUST have the
     application/json content type and parse as a JSON Object, else 400."""
     if not is_json(content_type):
@@ -262,20 +273,21 @@ def json_object(body: bytes, content_type: str | None, what: str) -> dict[str, A
             f"has content-type {media_type(content_type) or 'untyped'}, not application/json:"
             " only JSON Objects can be merged by POST (Communication 2.2)",
         )
-    doc = parse_json(body, what)
+    doc = parse_json(body, what, max_depth)
     if not isinstance(doc, dict):
         raise _bad(what, "merge-json-object", "is not a JSON Object, so it cannot be merged")
-    return doc
 
 
 def merge_json(
-    existing: bytes, existing_type: str, posted: bytes, posted_type: str | None
+    existing: bytes, existing_type: str, posted: bytes, posted_type: str | None, max_depth: int
 ) -> bytes:
     """Communication 2.2: set every top-level property of the posted Object on the existing one
-    (only the top level is merged; a nested Object is replaced whole)."""
-    incoming = json_object(posted, posted_type, "document")
-    current = json_object(existing, existing_type, "stored document")
-    current.update(incoming)
+    (only the top level is merged; a nested Object is replaced whole). Both are checked within
+    bounds first; the merge itself reads them with `json`, which keeps every number exact."""
+    json_object(posted, posted_type, "document", max_depth)
+    json_object(existing, existing_type, "stored document", max_depth)
+    current = json.loads(existing)
+    current.update(json.loads(posted))
     return json.dumps(current, ensure_ascii=False, separators=(",", ":")).encode()
 
 

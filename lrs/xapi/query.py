@@ -11,10 +11,11 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from lrs.xapi.agents import agent_issues
+from lrs.xapi.bounded_json import loads_bounded
 from lrs.xapi.errors import BadRequest, Issue
 from lrs.xapi.index import agent_key
 from lrs.xapi.timefmt import parse_timestamp
@@ -37,6 +38,9 @@ FILTER_PARAMS = {
 COMMON_PARAMS = {"format", "attachments"}
 PAGING_PARAMS = {"cursor"}
 ALLOWED_PARAMS = SINGLE_PARAMS | FILTER_PARAMS | COMMON_PARAMS | PAGING_PARAMS
+# Integer parameters (`limit`) beyond this many digits are refused rather than converted: no page
+# is that long, and Python refuses to convert past 4,300 digits anyway.
+MAX_INT_DIGITS = 18
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +56,21 @@ class Cursor:
 
     @classmethod
     def decode(cls, token: str) -> Cursor:
+        """The cursor `encode` wrote; anything else (garbage, deep JSON, a time the store cannot
+        compare, an id that is not a UUID) is a 400 naming the parameter."""
         try:
-            padded = token + "=" * (-len(token) % 4)
-            stored, statement_id = json.loads(base64.urlsafe_b64decode(padded))
-            return cls(parse_timestamp(str(stored)), str(statement_id))
-        except (ValueError, TypeError) as exc:
+            raw = base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode("ascii"))
+            value = loads_bounded(raw, max_depth=1, what="cursor")
+            if not (isinstance(value, list) and len(value) == 2):
+                raise ValueError("not a pair")
+            stored, statement_id = value
+            moment = datetime.fromisoformat(stored)
+            if moment.tzinfo is None:
+                raise ValueError("no time zone")
+            moment.astimezone(UTC)  # OverflowError when UTC cannot hold it
+            uuid.UUID(statement_id)
+            return cls(moment, statement_id)
+        except (ValueError, TypeError, AttributeError, OverflowError, BadRequest) as exc:
             raise BadRequest("cursor: not a cursor this LRS issued") from exc
 
 
@@ -91,8 +105,9 @@ class StatementQuery:
         return replace(self, cursor=cursor)
 
 
-def parse_query(params: Mapping[str, str], *, max_limit: int) -> StatementQuery:
-    """Validate query parameters (Communication 2.1.3). Raises BadRequest naming the parameter."""
+def parse_query(params: Mapping[str, str], *, max_limit: int, max_depth: int) -> StatementQuery:
+    """Validate query parameters (Communication 2.1.3). Raises BadRequest naming the parameter.
+    `max_depth` bounds the nesting of the `agent` JSON."""
     unknown = sorted(set(params) - ALLOWED_PARAMS)
     if unknown:
         raise BadRequest(f"unknown parameter(s) for GET statements: {', '.join(unknown)}")
@@ -100,7 +115,7 @@ def parse_query(params: Mapping[str, str], *, max_limit: int) -> StatementQuery:
         return _parse_single(params)
     limit = _parse_int(params, "limit", 0)
     return StatementQuery(
-        agent=_parse_agent(params.get("agent")),
+        agent=_parse_agent(params.get("agent"), max_depth),
         verb=_parse_iri(params, "verb"),
         activity=_parse_iri(params, "activity"),
         registration=_parse_uuid(params, "registration"),
@@ -170,11 +185,14 @@ def _parse_bool(params: Mapping[str, str], name: str) -> bool:
 
 
 def _parse_int(params: Mapping[str, str], name: str, default: int) -> int:
+    """A non-negative integer of at most MAX_INT_DIGITS digits (leading zeros aside)."""
     value = params.get(name)
     if value is None:
         return default
     if not value.isascii() or not value.isdigit():
         raise _bad(name, "non-negative-integer", f"must be a non-negative integer, not {value!r}")
+    if len(value.lstrip("0")) > MAX_INT_DIGITS:
+        raise _bad(name, "integer-size", f"must have at most {MAX_INT_DIGITS} digits")
     return int(value)
 
 
@@ -195,14 +213,11 @@ def _parse_format(params: Mapping[str, str]) -> str:
     return value
 
 
-def _parse_agent(text: str | None) -> str | None:
+def _parse_agent(text: str | None, max_depth: int) -> str | None:
     """The `agent` parameter: an Agent or identified Group as JSON (Communication 2.1.3)."""
     if text is None:
         return None
-    try:
-        agent: Any = json.loads(text)
-    except ValueError:
-        raise _bad("agent", "json", "is not valid JSON") from None
+    agent: Any = loads_bounded(text, max_depth=max_depth, what="agent")
     if not isinstance(agent, dict):
         raise _bad("agent", "agent-object", "must be a JSON object describing an Agent or Group")
     key = agent_key(agent)

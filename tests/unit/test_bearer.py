@@ -121,6 +121,9 @@ def hs256() -> str:
         ("a.b.c", "base64url"),
         ("YWJj.YWJj.YWJj", "JSON"),
         ("e30.e30.!!!", "base64url|RS256"),
+        (b64url(("[" * 3000 + "]" * 3000).encode()) + ".e30.c2ln", "nested more than 64"),
+        ("e30." + b64url(('{"a":' * 100 + "1" + "}" * 100).encode()) + ".c2ln", "nested"),
+        (b64url(b'{"alg":"RS256","kid":"\\ud800"}') + ".e30.c2ln", "JSON"),
     ],
 )
 def test_bad_tokens_are_refused(jwt: str, message: str) -> None:

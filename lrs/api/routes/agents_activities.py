@@ -38,7 +38,9 @@ async def get_agent(
     request: Request, services: ServicesDep, version: VersionDep, who: Reader
 ) -> Response:
     """The Person Object of the Agent given as `agent` (Communication 2.4)."""
-    agent = parse_agent_query(request.query_params.multi_items(), version)
+    agent = parse_agent_query(
+        request.query_params.multi_items(), version, max_depth=services.settings.max_json_depth
+    )
     person = await definitions.get_person(services.agents, who, agent)
     return object_response(person)
 

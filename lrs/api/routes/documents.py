@@ -40,11 +40,18 @@ def document_deps(services: Services) -> DocumentDeps:
         bus=services.bus,
         clock=services.clock,
         topic=services.settings.topic(topics.DOCUMENTS),
+        max_json_depth=services.settings.max_json_depth,
+        max_document_bytes=services.settings.max_document_bytes,
     )
 
 
-def params_of(resource: Resource, request: Request) -> DocumentParams:
-    return parse_params(resource, request.method, request.query_params.multi_items())
+def params_of(resource: Resource, request: Request, services: Services) -> DocumentParams:
+    return parse_params(
+        resource,
+        request.method,
+        request.query_params.multi_items(),
+        max_depth=services.settings.max_json_depth,
+    )
 
 
 def preconditions_of(request: Request) -> Preconditions:
@@ -78,7 +85,7 @@ def id_list_response(listing: IdList) -> Response:
 async def _put(
     resource: Resource, request: Request, services: Services, version: str, who: Principal
 ) -> Response:
-    params = params_of(resource, request)
+    params = params_of(resource, request, services)
     upload = await upload_of(request, services)
     pre = preconditions_of(request)
     await documents.put_document(document_deps(services), who, params, upload, pre, version)
@@ -88,7 +95,7 @@ async def _put(
 async def _post(
     resource: Resource, request: Request, services: Services, who: Principal
 ) -> Response:
-    params = params_of(resource, request)
+    params = params_of(resource, request, services)
     upload = await upload_of(request, services)
     pre = preconditions_of(request)
     await documents.post_document(document_deps(services), who, params, upload, pre)
@@ -98,7 +105,7 @@ async def _post(
 async def _get(
     resource: Resource, request: Request, services: Services, who: Principal
 ) -> Response:
-    params = params_of(resource, request)
+    params = params_of(resource, request, services)
     if params.document_id is None:
         listing = await documents.list_documents(document_deps(services), who, params)
         return id_list_response(listing)
@@ -109,7 +116,7 @@ async def _get(
 async def _delete(
     resource: Resource, request: Request, services: Services, who: Principal
 ) -> Response:
-    params = params_of(resource, request)
+    params = params_of(resource, request, services)
     pre = preconditions_of(request)
     await documents.delete_documents(document_deps(services), who, params, pre)
     return Response(status_code=204)

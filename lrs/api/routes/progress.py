@@ -25,7 +25,7 @@ STREAM_PARAMS = {"team", "agent", "token", "lastEventId"}
 
 @router.get("/learners")
 async def learner_progress(request: Request, services: ServicesDep, who: PrincipalDep) -> Response:
-    learner = parse_agent_param(request)
+    learner = parse_agent_param(request, services)
     return json_response(await progress.learner_progress(services.progress, who, learner))
 
 
@@ -46,7 +46,7 @@ async def stream_token(services: ServicesDep, who: PrincipalDep) -> Response:
 async def progress_stream(request: Request, services: ServicesDep) -> Response:
     """`?team=<id>` or `?agent=<Agent JSON>`; credentials as Basic/Bearer, or `?token=`.
     Reconnects send `Last-Event-ID` (or `?lastEventId=` for a new EventSource)."""
-    target = parse_target(request)
+    target = parse_target(request, services.settings.max_json_depth)
     who = await stream_caller(request, services)
     last = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
     events = progress.open_stream(services.progress, who, target, last)
@@ -58,7 +58,7 @@ async def encoded(events: AsyncIterator[StreamEvent]) -> AsyncIterator[bytes]:
         yield sse.encode(event)
 
 
-def parse_target(request: Request) -> StreamTarget:
+def parse_target(request: Request, max_depth: int) -> StreamTarget:
     params = request.query_params
     unknown = sorted(set(params) - STREAM_PARAMS)
     if unknown:
@@ -71,7 +71,7 @@ def parse_target(request: Request) -> StreamTarget:
         return StreamTarget("team", params["team"])
     if len(params.getlist("agent")) > 1:
         raise BadRequest("the agent parameter is given more than once")
-    agent = registry.parse_agent_json(params["agent"], agent_version(request))
+    agent = registry.parse_agent_json(params["agent"], agent_version(request), max_depth=max_depth)
     return StreamTarget("learner", agent.ifi)
 
 

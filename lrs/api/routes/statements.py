@@ -62,7 +62,10 @@ async def get_statements(
 ) -> Response:
     """One statement by id, or a page of statements matching the filters (Comm. 2.1.3)."""
     params = dict(request.query_params)
-    query = parse_query(params, max_limit=services.settings.statement_page_limit)
+    settings = services.settings
+    query = parse_query(
+        params, max_limit=settings.statement_page_limit, max_depth=settings.max_json_depth
+    )
     languages = parse_accept_language(request.headers.get("accept-language"))
     if query.is_single:
         result: Any = await read.get_one(services.read, who, query, languages)

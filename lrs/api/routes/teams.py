@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 
-import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -19,20 +18,17 @@ from lrs.ports import Principal
 from lrs.progress import registry
 from lrs.progress.registry import Team
 from lrs.services import teams
+from lrs.xapi.bounded_json import loads_bounded
 from lrs.xapi.definitions import AgentSighting, single_param
-from lrs.xapi.errors import BadRequest
 from lrs.xapi.versions import V2, negotiate
 
 router = APIRouter(prefix="/teams", tags=["teams"])
 MAX_BODY = 1024 * 1024
 
 
-async def json_body(request: Request) -> object:
+async def json_body(request: Request, services: Services) -> object:
     body = await read_body(request, MAX_BODY)
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise BadRequest("the body is not valid JSON") from None
+    return loads_bounded(body, max_depth=services.settings.max_json_depth, what="body")
 
 
 def agent_version(request: Request) -> str:
@@ -43,7 +39,7 @@ def agent_version(request: Request) -> str:
 
 @router.post("")
 async def create_team(request: Request, services: ServicesDep, who: PrincipalDep) -> Response:
-    team_id, name = registry.parse_create(await json_body(request))
+    team_id, name = registry.parse_create(await json_body(request, services))
     team, created = await teams.create_team(services.teams, who, team_id, name)
     return json_response(team.as_json(), 201 if created else 200)
 
@@ -60,7 +56,7 @@ MembersChange = Callable[[teams.TeamDeps, Principal, str, Sequence[AgentSighting
 async def _change_members(
     team: str, request: Request, services: Services, who: Principal, change: MembersChange
 ) -> Response:
-    agents = registry.parse_members(await json_body(request), agent_version(request))
+    agents = registry.parse_members(await json_body(request, services), agent_version(request))
     changed = await change(services.teams, who, registry.validate_team_id(team), agents)
     return json_response(changed.as_json())
 
@@ -85,7 +81,7 @@ async def add_members(
 async def remove_member(
     team: str, request: Request, services: ServicesDep, who: PrincipalDep
 ) -> Response:
-    agent = parse_agent_param(request)
+    agent = parse_agent_param(request, services)
     changed = await teams.remove_member(services.teams, who, team, agent)
     return json_response(changed.as_json())
 
@@ -102,7 +98,8 @@ async def delete_team(team: str, services: ServicesDep, who: PrincipalDep) -> Re
     return Response(status_code=204)
 
 
-def parse_agent_param(request: Request) -> str:
+def parse_agent_param(request: Request, services: Services) -> str:
     """`?agent=<xAPI Agent JSON>` (the only parameter) -> the canonical learner id."""
     text = single_param(request.query_params.multi_items(), "agent")
-    return registry.parse_agent_json(text, agent_version(request)).ifi
+    depth = services.settings.max_json_depth
+    return registry.parse_agent_json(text, agent_version(request), max_depth=depth).ifi

@@ -14,19 +14,21 @@ from lrs.xapi.documents import (
     check_preconditions,
     check_put,
     check_put_body,
+    check_size,
     etag_of,
     http_date,
     merge_json,
     parse_params,
     parse_preconditions,
 )
-from lrs.xapi.errors import Conflict, InvalidDocument, PreconditionFailed
+from lrs.xapi.errors import Conflict, InvalidDocument, PayloadTooLarge, PreconditionFailed
 from lrs.xapi.versions import V1, V2
 
 ACTIVITY = "http://example.com/activities/a"
 AGENT = json.dumps({"objectType": "Agent", "name": "Ann", "mbox": "mailto:ann@example.com"})
 REGISTRATION = "6E2B1A3C-4D5E-4F60-8A7B-9C0D1E2F3A4B"
 JSON = "application/json"
+DEPTH = 64
 
 STATE = {"activityId": ACTIVITY, "agent": AGENT, "stateId": "s1"}
 ACTIVITY_PROFILE = {"activityId": ACTIVITY, "profileId": "p1"}
@@ -39,7 +41,7 @@ BASE = {
 
 
 def parse(resource: Resource, method: str, params: dict[str, str]):  # type: ignore[no-untyped-def]
-    return parse_params(resource, method, list(params.items()))
+    return parse_params(resource, method, list(params.items()), max_depth=DEPTH)
 
 
 def test_state_params_are_parsed_and_agent_canonicalised() -> None:
@@ -116,7 +118,7 @@ def test_unknown_parameters_are_rejected(
 def test_repeated_parameter_is_rejected() -> None:
     items = [*STATE.items(), ("stateId", "s2")]
     with pytest.raises(InvalidDocument, match="more than once"):
-        parse_params(Resource.STATE, "PUT", items)
+        parse_params(Resource.STATE, "PUT", items, max_depth=DEPTH)
 
 
 @pytest.mark.parametrize(
@@ -187,13 +189,13 @@ def test_invalid_since_is_rejected() -> None:
 def test_merge_sets_top_level_properties_only() -> None:
     existing = json.dumps({"x": "foo", "y": "bar", "car": {"make": "Ford", "model": "Escape"}})
     posted = json.dumps({"x": "bash", "z": "faz", "car": {"make": "Dodge"}})
-    merged = json.loads(merge_json(existing.encode(), JSON, posted.encode(), JSON))
+    merged = json.loads(merge_json(existing.encode(), JSON, posted.encode(), JSON, DEPTH))
     assert merged == {"x": "bash", "y": "bar", "z": "faz", "car": {"make": "Dodge"}}
 
 
 def test_merge_accepts_json_with_parameters() -> None:
     merged = merge_json(
-        b'{"a":1}', "application/json; charset=utf-8", b'{"b":2}', "Application/JSON"
+        b'{"a":1}', "application/json; charset=utf-8", b'{"b":2}', "Application/JSON", DEPTH
     )
     assert json.loads(merged) == {"a": 1, "b": 2}
 
@@ -213,14 +215,53 @@ def test_merge_rejects_what_is_not_two_json_objects(
     existing: bytes, existing_type: str, posted: bytes, posted_type: str | None, rule: str
 ) -> None:
     with pytest.raises(InvalidDocument, match=rule):
-        merge_json(existing, existing_type, posted, posted_type)
+        merge_json(existing, existing_type, posted, posted_type, DEPTH)
 
 
 def test_put_body_declared_json_must_parse() -> None:
-    check_put_body(b"[1, 2]", JSON)
-    check_put_body(b"not json", "text/plain")
+    check_put_body(b"[1, 2]", JSON, DEPTH)
+    check_put_body(b"not json", "text/plain", DEPTH)
     with pytest.raises(InvalidDocument, match="not valid JSON"):
-        check_put_body(b'{"a":', JSON)
+        check_put_body(b'{"a":', JSON, DEPTH)
+
+
+def nested(levels: int) -> bytes:
+    return b'{"a":' * levels + b"1" + b"}" * levels
+
+
+@pytest.mark.parametrize("levels", [DEPTH + 1, 3000])
+def test_put_body_nested_beyond_the_limit_is_rejected_by_rule(levels: int) -> None:
+    check_put_body(nested(DEPTH), JSON, DEPTH)
+    with pytest.raises(InvalidDocument) as caught:
+        check_put_body(nested(levels), JSON, DEPTH)
+    assert caught.value.details[0].rule == "json-depth"
+
+
+@pytest.mark.parametrize(
+    ("existing", "posted"), [(nested(3000), b'{"b":1}'), (b'{"b":1}', nested(3000))]
+)
+def test_merge_of_a_document_nested_beyond_the_limit_is_rejected(
+    existing: bytes, posted: bytes
+) -> None:
+    with pytest.raises(InvalidDocument, match="JSON nested more than 64 levels"):
+        merge_json(existing, JSON, posted, JSON, DEPTH)
+
+
+@pytest.mark.parametrize("text", [b'{"a":NaN}', b'{"a":"\\ud800"}', b'{"a":1e999}', b"\xff"])
+def test_json_documents_hold_only_what_json_carries_portably(text: bytes) -> None:
+    with pytest.raises(InvalidDocument, match="not valid JSON"):
+        check_put_body(text, JSON, DEPTH)
+
+
+def test_merge_keeps_big_integers_exact() -> None:
+    merged = merge_json(b'{"a":123456789012345678901234567890}', JSON, b'{"b":2}', JSON, DEPTH)
+    assert merged == b'{"a":123456789012345678901234567890,"b":2}'
+
+
+def test_document_size_limit_names_the_setting() -> None:
+    check_size(b"x" * 10, 10, "document")
+    with pytest.raises(PayloadTooLarge, match="LRS_MAX_DOCUMENT_BYTES"):
+        check_size(b"x" * 11, 10, "document")
 
 
 # --- ETags and preconditions ------------------------------------------------------------------
@@ -308,3 +349,11 @@ def test_put_without_precondition_to_new_document(resource: Resource, version: s
     else:
         with pytest.raises(InvalidDocument, match="If-None-Match"):
             check_put(Preconditions(), None, resource=resource, version=version)
+
+
+@pytest.mark.parametrize("resource", [Resource.STATE, Resource.AGENT_PROFILE])
+def test_agent_parameter_nested_beyond_the_limit_is_rejected_by_rule(resource: Resource) -> None:
+    params = {**BASE[resource], "agent": nested(1200).decode()}
+    with pytest.raises(InvalidDocument) as caught:
+        parse(resource, "GET", params)
+    assert caught.value.details[0].rule == "json-depth"

@@ -13,13 +13,14 @@ from lrs.xapi.errors import BadRequest
 from lrs.xapi.query import Cursor, StatementQuery, parse_query
 
 MAX = 100
+DEPTH = 64
 STATEMENT_ID = "6f2d4a1c-3b5e-4c7d-8e9f-0a1b2c3d4e5f"
 REGISTRATION = "ec531277-b57b-4c15-8d91-d292c5b2b8f7"
 AGENT = {"mbox": "mailto:a@example.com"}
 
 
 def parse(**params: str) -> StatementQuery:
-    return parse_query(params, max_limit=MAX)
+    return parse_query(params, max_limit=MAX, max_depth=DEPTH)
 
 
 def rejected(param: str, **params: str) -> BadRequest:
@@ -301,10 +302,30 @@ def test_cursor_kept_with_filters_and_after() -> None:
         cursor_token(5),
         cursor_token("ab"),
         base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+        cursor_token(["2024-01-01T00:00:00", STATEMENT_ID]),
+        cursor_token(["0001-01-01T00:00:00+01:00", STATEMENT_ID]),
+        cursor_token(["2024-01-01T00:00:00+00:00", "not-a-uuid"]),
+        cursor_token(["2024-01-01T00:00:00+00:00", 7]),
+        cursor_token([[[["2024-01-01T00:00:00+00:00"]]], STATEMENT_ID]),
+        "W" * 3000,
+        base64.urlsafe_b64encode(("[" * 3000 + "]" * 3000).encode()).decode(),
     ],
 )
 def test_cursor_invalid(token: str) -> None:
     rejected("cursor", cursor=token)
+
+
+def test_limit_with_more_digits_than_the_rule_allows_is_rejected_by_name() -> None:
+    error = rejected("limit", limit="9" * 5000)
+    assert error.details[0].rule == "integer-size"
+    assert parse(limit="0" * 40 + "7").limit == 7
+
+
+@pytest.mark.parametrize("levels", [DEPTH + 1, 1200, 5000])
+def test_agent_nested_deeper_than_the_limit_is_rejected_by_rule(levels: int) -> None:
+    deep = '{"a":' * levels + "1" + "}" * levels
+    error = rejected("agent", agent=deep)
+    assert error.details[0].rule == "json-depth"
 
 
 @pytest.mark.parametrize(

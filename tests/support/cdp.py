@@ -78,7 +78,8 @@ class Page:
 @contextlib.asynccontextmanager
 async def browser_page(url: str) -> AsyncIterator[Page]:
     port = free_port()
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium's helper processes may still write to the profile as the browser exits.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         process = subprocess.Popen(  # noqa: ASYNC220 (starts at once; nothing to await)
             [
                 chromium_path(),

@@ -1,5 +1,6 @@
-"""`since`, `until` and the `more` cursor of GET statements take every timestamp the
-specification allows (lrs.xapi.timefmt rules), never an error past parsing."""
+"""`since` and `until` of GET statements take every timestamp the specification allows
+(lrs.xapi.timefmt rules), never an error past parsing; the `more` cursor takes only what the LRS
+issues (a 400 otherwise)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from lrs.xapi.timefmt import EARLIEST, LATEST
     ],
 )
 def test_edge_times_are_clamped(name: str, value: str, expected: object) -> None:
-    query = parse_query({name: value}, max_limit=100)
+    query = parse_query({name: value}, max_limit=100, max_depth=64)
     assert getattr(query, name) == expected
 
 
@@ -32,11 +33,10 @@ def cursor_token(stored: object) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def test_cursor_time_is_clamped() -> None:
-    assert Cursor.decode(cursor_token("0001-01-01T00:00:00+01:00")).stored == EARLIEST
-
-
-@pytest.mark.parametrize("stored", ["not a time", 12, ["2024-01-01T00:00:00Z"]])
+@pytest.mark.parametrize(
+    "stored",
+    ["not a time", 12, ["2024-01-01T00:00:00Z"], "0001-01-01T00:00:00+01:00"],
+)
 def test_cursor_with_a_bad_time_is_a_bad_request(stored: object) -> None:
     with pytest.raises(BadRequest):
         Cursor.decode(cursor_token(stored))

@@ -54,8 +54,9 @@ class Plan:
 
 @dataclass
 class Changes:
-    """Learner documents written by one call, the teams whose progress they may move, and the
-    learner refreshes (voids) left to the learners' own partitions."""
+    """The current documents of the learners one call touched (written by it, or already up
+    to date), the teams whose progress they may move, and the learner refreshes (voids) left to
+    the learners' own partitions."""
 
     learners: list[LearnerDoc] = field(default_factory=list)
     teams: set[tuple[str, str]] = field(default_factory=set)
@@ -161,20 +162,28 @@ class LearnerProgress:
         return changes
 
     async def _attempt(self, tenant: str, plans: Mapping[str, Plan]) -> tuple[Changes, set[str]]:
+        """Write the learners that change; report every touched learner's current document
+        (written now, or already up to date: a re-run of a batch whose writes are done must
+        produce its outputs again) and the teams it is or just was in."""
         docs = await self._store.load_learners(tenant, plans.keys())
         registry = await self._store.registry_teams_of(tenant, plans.keys())
         now = self._clock()
         updated: list[LearnerDoc] = []
+        current: list[LearnerDoc] = []
         for learner, plan in sorted(plans.items()):
             old = docs.get(learner) or LearnerDoc.empty(tenant, learner)
             new = self._next(old, plan, registry.get(learner, set()), now)
             if new is not None:
                 updated.append(new)
+            elif old.version:
+                current.append(old)
         lost = await self._store.save_learners(updated, now)
-        changes = Changes(learners=[d for d in updated if d.learner not in lost])
+        written = [d for d in updated if d.learner not in lost]
+        changes = Changes(learners=sorted([*written, *current], key=lambda d: d.learner))
         for doc in changes.learners:
             previous = docs.get(doc.learner)
-            teams = {*doc.teams, *(previous.teams if previous else ())}
+            left = previous.teams_left if previous and previous is not doc else ()
+            teams = {*doc.teams, *doc.teams_left, *left}
             changes.teams |= {(tenant, team) for team in teams}
         return changes, lost
 

@@ -57,6 +57,10 @@ HEADER_VALUE_OMITTED = "lrs_value_omitted"
 # letter it came from ("<dlq topic>/<partition>/<offset>").
 HEADER_REPLAY_FOR = "lrs_replay_for"
 HEADER_REPLAYED_FROM = "lrs_replayed_from"
+# On a progress value cut down to fit one record (lrs.progress.bounds): how many entries of
+# its `activities` / `teams` lists are left out.
+HEADER_ACTIVITIES_OMITTED = "lrs_activities_omitted"
+HEADER_TEAMS_OMITTED = "lrs_teams_omitted"
 # What a dead letter adds to the original record's headers (a replay removes them again).
 DEAD_LETTER_HEADERS = frozenset(
     {

@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from consumers.progress.messages import (
+    MAX_VALUE_BYTES,
     LearnerRefresh,
     decode_learner_refresh,
     learner_message,
@@ -67,11 +68,14 @@ class Changes:
         self.teams |= other.teams
         self.refreshes += other.refreshes
 
-    def outputs(self, now: datetime, prefix: str = "") -> list[tuple[str, OutgoingMessage]]:
-        """Learner summaries, team triggers, then learner refreshes, on the topics named with
-        `prefix`."""
+    def outputs(
+        self, now: datetime, prefix: str = "", max_value_bytes: int = MAX_VALUE_BYTES
+    ) -> list[tuple[str, OutgoingMessage]]:
+        """Learner summaries (each at most `max_value_bytes`), team triggers, then learner
+        refreshes, on the topics named with `prefix`."""
         learners = [
-            (prefix + topics.LEARNER_PROGRESS, learner_message(d, now)) for d in self.learners
+            (prefix + topics.LEARNER_PROGRESS, learner_message(d, now, max_value_bytes))
+            for d in self.learners
         ]
         triggers = [
             (prefix + topics.TEAM_CHANGES, team_change_message(tenant, team, now))
@@ -213,10 +217,18 @@ class LearnerProgressHandler:
 
     name = "progress"
 
-    def __init__(self, store: MongoProgressStore, clock: Clock, *, prefix: str = "") -> None:
+    def __init__(
+        self,
+        store: MongoProgressStore,
+        clock: Clock,
+        *,
+        prefix: str = "",
+        max_value_bytes: int = MAX_VALUE_BYTES,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._prefix = prefix  # the settings' topic prefix
+        self._max_value_bytes = max_value_bytes  # LRS_PROGRESS_MAX_VALUE_BYTES
         self._progress = LearnerProgress(store, clock)
         self._ready = False
 
@@ -238,7 +250,8 @@ class LearnerProgressHandler:
                     tenant, batch.statements, batch.refreshes, route_voids=True
                 )
             )
-        return Outcome(poison=poison, outputs=changes.outputs(self._clock(), self._prefix))
+        outputs = changes.outputs(self._clock(), self._prefix, self._max_value_bytes)
+        return Outcome(poison=poison, outputs=outputs)
 
     async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
         return None

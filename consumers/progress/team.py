@@ -16,7 +16,12 @@ from datetime import datetime
 from typing import Any
 
 from consumers.progress.learner import Changes, Clock, comparable
-from consumers.progress.messages import LearnerRefresh, decode_team_ref, team_message
+from consumers.progress.messages import (
+    MAX_VALUE_BYTES,
+    LearnerRefresh,
+    decode_team_ref,
+    team_message,
+)
 from consumers.runner import Outcome, Poison, Record
 from lrs import topics
 from lrs.adapters.mongo_progress import MongoProgressStore, TeamDoc
@@ -76,9 +81,9 @@ def _next(
 
 
 def team_outputs(
-    docs: Sequence[TeamDoc], now: datetime, prefix: str = ""
+    docs: Sequence[TeamDoc], now: datetime, prefix: str = "", max_value_bytes: int = MAX_VALUE_BYTES
 ) -> list[tuple[str, OutgoingMessage]]:
-    return [(prefix + topics.TEAM_PROGRESS, team_message(d, now)) for d in docs]
+    return [(prefix + topics.TEAM_PROGRESS, team_message(d, now, max_value_bytes)) for d in docs]
 
 
 def _decode_refs(records: Sequence[Record]) -> tuple[dict[str, set[str]], list[Poison]]:
@@ -99,9 +104,17 @@ class TeamProgressHandler:
 
     name = "team-progress"
 
-    def __init__(self, store: MongoProgressStore, clock: Clock, *, prefix: str = "") -> None:
+    def __init__(
+        self,
+        store: MongoProgressStore,
+        clock: Clock,
+        *,
+        prefix: str = "",
+        max_value_bytes: int = MAX_VALUE_BYTES,
+    ) -> None:
         self._clock = clock
         self._prefix = prefix
+        self._max_value_bytes = max_value_bytes  # LRS_PROGRESS_MAX_VALUE_BYTES
         self._teams = TeamProgress(store, clock)
 
     async def handle(self, records: Sequence[Record]) -> Outcome:
@@ -109,7 +122,8 @@ class TeamProgressHandler:
         current: list[TeamDoc] = []
         for tenant, teams in sorted(refs.items()):
             current += await self._teams.recompute(tenant, teams)
-        return Outcome(poison=poison, outputs=team_outputs(current, self._clock(), self._prefix))
+        outputs = team_outputs(current, self._clock(), self._prefix, self._max_value_bytes)
+        return Outcome(poison=poison, outputs=outputs)
 
     async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
         return None

@@ -22,7 +22,11 @@ from aiokafka.errors import KafkaTimeoutError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from consumers.progress.learner import LearnerProgressHandler
-from consumers.progress.messages import team_change_message
+from consumers.progress.messages import (
+    LearnerRefresh,
+    learner_refresh_message,
+    team_change_message,
+)
 from consumers.progress.team import TeamProgressHandler
 from consumers.runner import Outcome, Record
 from lrs import topics
@@ -189,3 +193,28 @@ async def test_topic_ends_on_the_stored_version_after_a_transient_produce_failur
         learner: latest.get(topics.learner_key(TENANT, learner), {}).get("version")
         for learner in learners
     } == {learner: d["version"] for learner, d in learners.items()}
+
+
+async def test_a_rerun_still_triggers_a_team_the_learner_just_left(infra: Infra) -> None:
+    settings = make_settings(infra.kafka_bootstrap, infra.mongodb_uri, unique_name("rl"))
+    prefix = settings.topic_prefix
+    doc = statement("leaver", "completed")
+    learner = learner_id(doc)
+    registry_doc = {"tenant": TENANT, "team": "r1", "name": "r1", "members": [learner]}
+    async with database(settings) as db:
+        await db["teams"].replace_one({"_id": f"{TENANT}/r1"}, registry_doc, upsert=True)
+        handler = LearnerProgressHandler(MongoProgressStore(db), fixed_clock, prefix=prefix)
+        topic = prefix + topics.STORED_STATEMENTS
+        await handler.handle(as_records(topic, [stored_message(doc)]))
+        await db["teams"].delete_one({"_id": f"{TENANT}/r1"})  # the learner leaves r1
+        refresh = as_records(
+            topic, [learner_refresh_message(LearnerRefresh(TENANT, learner), FIXED_NOW)]
+        )
+        first = await handler.handle(refresh)
+        again = await handler.handle(refresh)  # the first one's outputs were never produced
+        stored = (await progress_docs(db, "progress_learners", TENANT))[learner]
+    assert stored["teams"] == []
+    assert [t["team"] for t in values_on(first, prefix + topics.TEAM_CHANGES)] == ["r1"]
+    assert [t["team"] for t in values_on(again, prefix + topics.TEAM_CHANGES)] == ["r1"]
+    [value] = values_on(again, prefix + topics.LEARNER_PROGRESS)
+    assert (value["version"], value["teams"]) == (stored["version"], [])

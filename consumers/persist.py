@@ -27,7 +27,7 @@ from typing import Any
 
 from consumers.failures import TransientFailure
 from consumers.runner import Outcome, Poison, Record
-from lrs import metrics, topics
+from lrs import topics
 from lrs.codec import UnusableMessage, decode_accepted, encode_accepted
 from lrs.ports import (
     AcceptedStatement,
@@ -120,7 +120,8 @@ def _as_stored(incoming: AcceptedStatement, existing: dict[str, Any]) -> Accepte
 
 
 def _conflict(duplicate: DuplicateId) -> StatementConflict:
-    metrics.STATEMENT_CONFLICTS.inc()
+    """The conflict's error; counted when it is dead-lettered (`lrs_dead_lettered_total`
+    with error_class StatementConflict), not here: the runner may re-run the batch."""
     return StatementConflict(
         f"statement {duplicate.incoming.statement_id} of tenant"
         f" {duplicate.incoming.tenant} is stored with different content"

@@ -48,11 +48,21 @@ def utc_now() -> datetime:
 
 
 def _progress(db: Database, settings: LrsSettings) -> Handler:
-    return LearnerProgressHandler(MongoProgressStore(db), utc_now, prefix=settings.topic_prefix)
+    return LearnerProgressHandler(
+        MongoProgressStore(db),
+        utc_now,
+        prefix=settings.topic_prefix,
+        max_value_bytes=settings.progress_max_value_bytes,
+    )
 
 
 def _team_progress(db: Database, settings: LrsSettings) -> Handler:
-    return TeamProgressHandler(MongoProgressStore(db), utc_now, prefix=settings.topic_prefix)
+    return TeamProgressHandler(
+        MongoProgressStore(db),
+        utc_now,
+        prefix=settings.topic_prefix,
+        max_value_bytes=settings.progress_max_value_bytes,
+    )
 
 
 def _team_registry(db: Database, settings: LrsSettings) -> Handler:

@@ -51,10 +51,9 @@ CONSUMER_ISOLATIONS = Counter(
     "Batches whose handler failed deterministically and were split to find the failing records",
     ["consumer", "error_class"],
 )
-STATEMENT_CONFLICTS = Counter(
-    "lrs_statement_conflicts_total",
-    "Records whose statement id was already stored with different content",
-)
+# Statement conflicts are the persister's dead letters with error_class StatementConflict
+# (DEAD_LETTERED): counted once per dead letter, not once per handler run (the runner may run
+# a batch several times before it dead-letters the conflicting record).
 
 
 def exposition() -> tuple[bytes, str]:

@@ -103,6 +103,12 @@ class LrsSettings(BaseSettings):
     persist_batch_max: int = 500
     # Records per batch of the progress consumers (progress, team-progress, team-registry).
     progress_batch_max: int = 500
+    # Largest JSON value published on lrs.progress.learner / lrs.progress.team. A larger one
+    # lists only the most recently active activities (a team: the most started) that fit, the
+    # kept ones still sorted by id, with the `lrs_activities_omitted` header (rule in
+    # lrs/progress/bounds.py, docs/decisions/0006). Below the broker's default record limit
+    # (about 1 MB), leaving room for the key and headers. The stores and the API keep it all.
+    progress_max_value_bytes: int = Field(default=900 * 1024, ge=16 * 1024)
 
     # Live progress streams (GET /progress/stream, docs/decisions/0007). The stream-token
     # secret signs the tokens browsers open streams with; every API instance behind one load

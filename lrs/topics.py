@@ -57,6 +57,10 @@ HEADER_VALUE_OMITTED = "lrs_value_omitted"
 # letter it came from ("<dlq topic>/<partition>/<offset>").
 HEADER_REPLAY_FOR = "lrs_replay_for"
 HEADER_REPLAYED_FROM = "lrs_replayed_from"
+# On a progress value cut down to fit one record (lrs.progress.bounds): how many entries of
+# its `activities` / `teams` lists are left out.
+HEADER_ACTIVITIES_OMITTED = "lrs_activities_omitted"
+HEADER_TEAMS_OMITTED = "lrs_teams_omitted"
 # What a dead letter adds to the original record's headers (a replay removes them again).
 DEAD_LETTER_HEADERS = frozenset(
     {
@@ -128,13 +132,21 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
+# The largest record the statement topics take (topic config `max.message.bytes`): the
+# producers' own limit (max_request_size in lrs.adapters.kafka_bus and consumers.runner), so the
+# broker's default (about 1 MB) is not a lower, hidden one. `lrs.statements.stored` carries the
+# same statements as `xapi.statements` (plus the store's spelling), so it has the same limit.
+STATEMENT_RECORD_MAX_BYTES = 16 * 1024 * 1024
+
+
 def topic_specs(prefix: str, statement_partitions: int) -> list[TopicSpec]:
     """Every topic the LRS produces to, with its partitioning and retention."""
     forever = {"retention.ms": "-1", "cleanup.policy": "delete"}
+    statements = {**forever, "max.message.bytes": str(STATEMENT_RECORD_MAX_BYTES)}
     compacted = {"cleanup.policy": "compact"}
     names = [
-        TopicSpec(STATEMENTS, statement_partitions, forever),
-        TopicSpec(STORED_STATEMENTS, statement_partitions, forever),
+        TopicSpec(STATEMENTS, statement_partitions, statements),
+        TopicSpec(STORED_STATEMENTS, statement_partitions, dict(statements)),
         TopicSpec(DOCUMENTS, statement_partitions, forever),
         TopicSpec(LEARNER_PROGRESS, statement_partitions, compacted),
         TopicSpec(TEAM_PROGRESS, statement_partitions, compacted),

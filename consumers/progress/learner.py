@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from consumers.progress.messages import (
+    MAX_VALUE_BYTES,
     LearnerRefresh,
     decode_learner_refresh,
     learner_message,
@@ -54,8 +55,9 @@ class Plan:
 
 @dataclass
 class Changes:
-    """Learner documents written by one call, the teams whose progress they may move, and the
-    learner refreshes (voids) left to the learners' own partitions."""
+    """The current documents of the learners one call touched (written by it, or already up
+    to date), the teams whose progress they may move, and the learner refreshes (voids) left to
+    the learners' own partitions."""
 
     learners: list[LearnerDoc] = field(default_factory=list)
     teams: set[tuple[str, str]] = field(default_factory=set)
@@ -66,11 +68,14 @@ class Changes:
         self.teams |= other.teams
         self.refreshes += other.refreshes
 
-    def outputs(self, now: datetime, prefix: str = "") -> list[tuple[str, OutgoingMessage]]:
-        """Learner summaries, team triggers, then learner refreshes, on the topics named with
-        `prefix`."""
+    def outputs(
+        self, now: datetime, prefix: str = "", max_value_bytes: int = MAX_VALUE_BYTES
+    ) -> list[tuple[str, OutgoingMessage]]:
+        """Learner summaries (each at most `max_value_bytes`), team triggers, then learner
+        refreshes, on the topics named with `prefix`."""
         learners = [
-            (prefix + topics.LEARNER_PROGRESS, learner_message(d, now)) for d in self.learners
+            (prefix + topics.LEARNER_PROGRESS, learner_message(d, now, max_value_bytes))
+            for d in self.learners
         ]
         triggers = [
             (prefix + topics.TEAM_CHANGES, team_change_message(tenant, team, now))
@@ -161,20 +166,28 @@ class LearnerProgress:
         return changes
 
     async def _attempt(self, tenant: str, plans: Mapping[str, Plan]) -> tuple[Changes, set[str]]:
+        """Write the learners that change; report every touched learner's current document
+        (written now, or already up to date: a re-run of a batch whose writes are done must
+        produce its outputs again) and the teams it is or just was in."""
         docs = await self._store.load_learners(tenant, plans.keys())
         registry = await self._store.registry_teams_of(tenant, plans.keys())
         now = self._clock()
         updated: list[LearnerDoc] = []
+        current: list[LearnerDoc] = []
         for learner, plan in sorted(plans.items()):
             old = docs.get(learner) or LearnerDoc.empty(tenant, learner)
             new = self._next(old, plan, registry.get(learner, set()), now)
             if new is not None:
                 updated.append(new)
+            elif old.version:
+                current.append(old)
         lost = await self._store.save_learners(updated, now)
-        changes = Changes(learners=[d for d in updated if d.learner not in lost])
+        written = [d for d in updated if d.learner not in lost]
+        changes = Changes(learners=sorted([*written, *current], key=lambda d: d.learner))
         for doc in changes.learners:
             previous = docs.get(doc.learner)
-            teams = {*doc.teams, *(previous.teams if previous else ())}
+            left = previous.teams_left if previous and previous is not doc else ()
+            teams = {*doc.teams, *doc.teams_left, *left}
             changes.teams |= {(tenant, team) for team in teams}
         return changes, lost
 
@@ -204,10 +217,18 @@ class LearnerProgressHandler:
 
     name = "progress"
 
-    def __init__(self, store: MongoProgressStore, clock: Clock, *, prefix: str = "") -> None:
+    def __init__(
+        self,
+        store: MongoProgressStore,
+        clock: Clock,
+        *,
+        prefix: str = "",
+        max_value_bytes: int = MAX_VALUE_BYTES,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._prefix = prefix  # the settings' topic prefix
+        self._max_value_bytes = max_value_bytes  # LRS_PROGRESS_MAX_VALUE_BYTES
         self._progress = LearnerProgress(store, clock)
         self._ready = False
 
@@ -229,7 +250,8 @@ class LearnerProgressHandler:
                     tenant, batch.statements, batch.refreshes, route_voids=True
                 )
             )
-        return Outcome(poison=poison, outputs=changes.outputs(self._clock(), self._prefix))
+        outputs = changes.outputs(self._clock(), self._prefix, self._max_value_bytes)
+        return Outcome(poison=poison, outputs=outputs)
 
     async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
         return None

@@ -15,9 +15,14 @@ import orjson
 from lrs import topics
 from lrs.adapters.mongo_progress import LearnerDoc, TeamDoc
 from lrs.ports import OutgoingMessage
+from lrs.progress.bounds import Omitted, bound_learner_value, bound_team_value
 from lrs.xapi.timefmt import format_timestamp
 
 SOURCE = "/lrs/consumers/progress"
+
+
+# The default of LRS_PROGRESS_MAX_VALUE_BYTES (lrs/settings.py).
+MAX_VALUE_BYTES = 900 * 1024
 
 
 def learner_value(doc: LearnerDoc) -> dict[str, Any]:
@@ -29,14 +34,36 @@ def team_value(doc: TeamDoc) -> dict[str, Any]:
     return {**doc.summary, "tenant": doc.tenant, "version": doc.version}
 
 
-def learner_message(doc: LearnerDoc, now: datetime) -> OutgoingMessage:
+def learner_message(
+    doc: LearnerDoc, now: datetime, max_value_bytes: int = MAX_VALUE_BYTES
+) -> OutgoingMessage:
+    """The learner's value, cut down to `max_value_bytes` (lrs.progress.bounds)."""
     key = topics.learner_key(doc.tenant, doc.learner)
-    return _message(key, learner_value(doc), topics.LEARNER_PROGRESS_TYPE, doc.tenant, now)
+    value, omitted = bound_learner_value(learner_value(doc), max_value_bytes)
+    message = _message(key, value, topics.LEARNER_PROGRESS_TYPE, doc.tenant, now)
+    return _with_omitted(message, omitted)
 
 
-def team_message(doc: TeamDoc, now: datetime) -> OutgoingMessage:
+def team_message(
+    doc: TeamDoc, now: datetime, max_value_bytes: int = MAX_VALUE_BYTES
+) -> OutgoingMessage:
+    """The team's value, cut down to `max_value_bytes` (lrs.progress.bounds)."""
     key = topics.team_key(doc.tenant, doc.team)
-    return _message(key, team_value(doc), topics.TEAM_PROGRESS_TYPE, doc.tenant, now)
+    value, omitted = bound_team_value(team_value(doc), max_value_bytes)
+    message = _message(key, value, topics.TEAM_PROGRESS_TYPE, doc.tenant, now)
+    return _with_omitted(message, omitted)
+
+
+def _with_omitted(message: OutgoingMessage, omitted: Omitted) -> OutgoingMessage:
+    """The message, with headers saying how much of its lists a bounded value leaves out."""
+    if not omitted:
+        return message
+    counts = [
+        (topics.HEADER_ACTIVITIES_OMITTED, omitted.activities),
+        (topics.HEADER_TEAMS_OMITTED, omitted.teams),
+    ]
+    extra = [(name, str(count).encode()) for name, count in counts if count]
+    return OutgoingMessage(message.key, message.value, [*message.headers, *extra])
 
 
 def team_change_message(tenant: str, team: str, now: datetime) -> OutgoingMessage:

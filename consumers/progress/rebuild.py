@@ -29,7 +29,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from consumers.progress.learner import Clock, LearnerProgress
-from consumers.progress.messages import learner_message, team_message
+from consumers.progress.messages import MAX_VALUE_BYTES, learner_message, team_message
 from consumers.progress.team import TeamProgress
 from consumers.runner import produce_all
 from lrs import topics
@@ -84,6 +84,7 @@ async def rebuild(
     *,
     tenant: str | None = None,
     stream: TextIO = sys.stderr,
+    max_value_bytes: int = MAX_VALUE_BYTES,
 ) -> RebuildReport:
     report = RebuildReport()
     learners = LearnerProgress(store, clock)
@@ -101,7 +102,7 @@ async def rebuild(
     teams = TeamProgress(store, clock)
     for tenant_name, names in sorted((await store.tenants_and_teams(tenant)).items()):
         await teams.recompute(tenant_name, sorted(names))
-    report.learners, report.teams = await republish(store, clock, publish, tenant)
+    report.learners, report.teams = await republish(store, clock, publish, tenant, max_value_bytes)
     return report
 
 
@@ -134,16 +135,21 @@ async def _refresh_learners(
 
 
 async def republish(
-    store: MongoProgressStore, clock: Clock, publish: Publish, tenant: str | None
+    store: MongoProgressStore,
+    clock: Clock,
+    publish: Publish,
+    tenant: str | None,
+    max_value_bytes: int = MAX_VALUE_BYTES,
 ) -> tuple[int, int]:
-    """Produce every stored learner and team summary; return how many of each."""
+    """Produce every stored learner and team summary (each value at most `max_value_bytes`);
+    return how many of each."""
     counts = []
     cursors = (("learner", store.iterate_learners(tenant)), ("team", store.iterate_teams(tenant)))
     for kind, cursor in cursors:
         outputs: list[tuple[str, OutgoingMessage]] = []
         count = 0
         async for doc in cursor:
-            outputs.append(_message(kind, doc, clock))
+            outputs.append(_message(kind, doc, clock(), max_value_bytes))
             count += 1
             if len(outputs) >= BATCH:
                 await publish(outputs)
@@ -154,15 +160,17 @@ async def republish(
     return counts[0], counts[1]
 
 
-def _message(kind: str, doc: dict[str, Any], clock: Clock) -> tuple[str, OutgoingMessage]:
+def _message(
+    kind: str, doc: dict[str, Any], now: datetime, max_value_bytes: int
+) -> tuple[str, OutgoingMessage]:
     if kind == "learner":
         learner = replace(
             LearnerDoc.empty(doc["tenant"], doc["learner"]),
             summary=doc["summary"],
             version=doc["version"],
         )
-        return topics.LEARNER_PROGRESS, learner_message(learner, clock())
-    return topics.TEAM_PROGRESS, team_message(TeamDoc.from_mongo(doc), clock())
+        return topics.LEARNER_PROGRESS, learner_message(learner, now, max_value_bytes)
+    return topics.TEAM_PROGRESS, team_message(TeamDoc.from_mongo(doc), now, max_value_bytes)
 
 
 def kafka_publisher(producer: AIOKafkaProducer, prefix: str) -> Publish:
@@ -191,7 +199,13 @@ async def rebuild_command(settings: LrsSettings, tenant: str | None) -> int:
     try:
         store = MongoProgressStore(client[settings.mongodb_database])
         publish = kafka_publisher(producer, settings.topic_prefix)
-        report = await rebuild(store, _utc_now, publish, tenant=tenant)
+        report = await rebuild(
+            store,
+            _utc_now,
+            publish,
+            tenant=tenant,
+            max_value_bytes=settings.progress_max_value_bytes,
+        )
     finally:
         await producer.stop()
         await client.close()

@@ -16,7 +16,12 @@ from datetime import datetime
 from typing import Any
 
 from consumers.progress.learner import Changes, Clock, comparable
-from consumers.progress.messages import LearnerRefresh, decode_team_ref, team_message
+from consumers.progress.messages import (
+    MAX_VALUE_BYTES,
+    LearnerRefresh,
+    decode_team_ref,
+    team_message,
+)
 from consumers.runner import Outcome, Poison, Record
 from lrs import topics
 from lrs.adapters.mongo_progress import MongoProgressStore, TeamDoc
@@ -32,14 +37,15 @@ class TeamProgress:
         self._clock = clock
 
     async def recompute(self, tenant: str, teams: Collection[str]) -> list[TeamDoc]:
-        """Recompute and store the teams' progress; return the documents that changed."""
-        written: list[TeamDoc] = []
+        """Recompute and store the teams' progress; return every team's current document,
+        written now or already up to date (a re-run after the write publishes it again)."""
+        current: list[TeamDoc] = []
         pending = set(teams)
         while pending:
-            changed, lost = await self._attempt(tenant, pending)
-            written += changed
+            done, lost = await self._attempt(tenant, pending)
+            current += done
             pending = lost
-        return written
+        return sorted(current, key=lambda d: d.team)
 
     async def _attempt(self, tenant: str, teams: Collection[str]) -> tuple[list[TeamDoc], set[str]]:
         registry = await self._store.registry_members(tenant, teams)
@@ -47,7 +53,8 @@ class TeamProgress:
         learners = await self._store.learner_summaries(tenant, registered, teams)
         existing = await self._store.load_teams(tenant, teams)
         now = self._clock()
-        updated = []
+        updated: list[TeamDoc] = []
+        current: list[TeamDoc] = []
         for team in sorted(teams):
             members = registry.get(team, set()) | {
                 learner for learner, d in learners.items() if team in (d.get("teams") or ())
@@ -56,8 +63,10 @@ class TeamProgress:
             new = _next(old, members, learners, now)
             if new is not None:
                 updated.append(new)
+            else:
+                current.append(old)
         lost = await self._store.save_teams(updated, now)
-        return [d for d in updated if d.team not in lost], lost
+        return [*current, *(d for d in updated if d.team not in lost)], lost
 
 
 def _next(
@@ -72,9 +81,9 @@ def _next(
 
 
 def team_outputs(
-    docs: Sequence[TeamDoc], now: datetime, prefix: str = ""
+    docs: Sequence[TeamDoc], now: datetime, prefix: str = "", max_value_bytes: int = MAX_VALUE_BYTES
 ) -> list[tuple[str, OutgoingMessage]]:
-    return [(prefix + topics.TEAM_PROGRESS, team_message(d, now)) for d in docs]
+    return [(prefix + topics.TEAM_PROGRESS, team_message(d, now, max_value_bytes)) for d in docs]
 
 
 def _decode_refs(records: Sequence[Record]) -> tuple[dict[str, set[str]], list[Poison]]:
@@ -95,17 +104,26 @@ class TeamProgressHandler:
 
     name = "team-progress"
 
-    def __init__(self, store: MongoProgressStore, clock: Clock, *, prefix: str = "") -> None:
+    def __init__(
+        self,
+        store: MongoProgressStore,
+        clock: Clock,
+        *,
+        prefix: str = "",
+        max_value_bytes: int = MAX_VALUE_BYTES,
+    ) -> None:
         self._clock = clock
         self._prefix = prefix
+        self._max_value_bytes = max_value_bytes  # LRS_PROGRESS_MAX_VALUE_BYTES
         self._teams = TeamProgress(store, clock)
 
     async def handle(self, records: Sequence[Record]) -> Outcome:
         refs, poison = _decode_refs(records)
-        written: list[TeamDoc] = []
+        current: list[TeamDoc] = []
         for tenant, teams in sorted(refs.items()):
-            written += await self._teams.recompute(tenant, teams)
-        return Outcome(poison=poison, outputs=team_outputs(written, self._clock(), self._prefix))
+            current += await self._teams.recompute(tenant, teams)
+        outputs = team_outputs(current, self._clock(), self._prefix, self._max_value_bytes)
+        return Outcome(poison=poison, outputs=outputs)
 
     async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
         return None

@@ -3,7 +3,9 @@
 Collections (the contract shared with the progress API):
 
 * `progress_learners`: ``{_id: "<tenant>/<learner>", tenant, learner, state, summary, teams,
-  version, updated}``, one per learner; `state` is `LearnerState.to_dict()`.
+  teams_left, version, updated}``, one per learner; `state` is `LearnerState.to_dict()`;
+  `teams_left` are the teams the learner left with this version (their triggers are produced
+  again when a batch is re-run after the write).
 * `progress_teams`: ``{_id: "<tenant>/<team>", tenant, team, summary, members, version,
   updated}``.
 * `progress_voids`: ``{_id: "<tenant>/<statement id>", tenant}``, every id a voiding statement
@@ -52,6 +54,8 @@ class LearnerDoc:
     teams: tuple[str, ...] = ()
     summary: Mapping[str, Any] = field(default_factory=dict)
     version: int = 0
+    # The teams the learner left with this version (so a re-run can still trigger them).
+    teams_left: tuple[str, ...] = ()
 
     @classmethod
     def empty(cls, tenant: str, learner: str) -> LearnerDoc:
@@ -66,13 +70,21 @@ class LearnerDoc:
             teams=tuple(doc.get("teams") or ()),
             summary=doc.get("summary") or {},
             version=int(doc.get("version") or 0),
+            teams_left=tuple(doc.get("teams_left") or ()),
         )
 
     def successor(
         self, state: LearnerState, summary: Mapping[str, Any], teams: Iterable[str]
     ) -> LearnerDoc:
+        teams = tuple(teams)
+        left = tuple(sorted(set(self.teams) - set(teams)))
         return replace(
-            self, state=state, summary=summary, teams=tuple(teams), version=self.version + 1
+            self,
+            state=state,
+            summary=summary,
+            teams=teams,
+            version=self.version + 1,
+            teams_left=left,
         )
 
     def to_mongo(self, updated: datetime) -> Doc:
@@ -83,6 +95,7 @@ class LearnerDoc:
             "state": self.state.to_dict(),
             "summary": dict(self.summary),
             "teams": list(self.teams),
+            "teams_left": list(self.teams_left),
             "version": self.version,
             "updated": updated,
         }

@@ -105,3 +105,15 @@ def test_a_consumer_of_a_topic_without_dead_letter_topic_is_refused() -> None:
 
     with pytest.raises(ValueError, match="CONSUMED"):
         ConsumerSpec("new", topics.DOCUMENTS, lambda db, settings: None)  # type: ignore[arg-type,return-value]
+
+
+def test_both_statement_topics_take_records_as_large_as_the_producers_send() -> None:
+    specs = {spec.name: spec for spec in topics.topic_specs("", 12)}
+    limits = {
+        name: specs[name].config.get("max.message.bytes")
+        for name in (topics.STATEMENTS, topics.STORED_STATEMENTS)
+    }
+    assert limits == {
+        topics.STATEMENTS: str(16 * 1024 * 1024),
+        topics.STORED_STATEMENTS: str(16 * 1024 * 1024),
+    }

@@ -25,9 +25,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
 
 from lrs import topics
+from lrs.outages import is_outage
 from lrs.xapi.errors import Unavailable
 
 Header = tuple[str, bytes]
@@ -217,11 +217,13 @@ class KafkaDeadLetters:
 
 @contextlib.contextmanager
 def _broker_unavailable() -> Iterator[None]:
-    """The broker failing to answer, as the domain's Unavailable (503 in the API)."""
+    """An outage (lrs.outages) as the domain's Unavailable (503 in the API); a fault goes on."""
     try:
         yield
-    except (KafkaError, OSError) as exc:
-        raise Unavailable(f"the broker could not be reached: {exc!r}") from exc
+    except Exception as exc:
+        if is_outage(exc):
+            raise Unavailable(f"the broker could not be reached: {exc!r}") from exc
+        raise
 
 
 async def _send_replay(producer: AIOKafkaProducer, letter: DeadLetter) -> asyncio.Future[Any]:

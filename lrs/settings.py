@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lrs.xapi.limits import StatementLimits
+
 AckMode = Literal["stored", "kafka"]
 
 
@@ -126,6 +128,16 @@ class LrsSettings(BaseSettings):
     @property
     def embedded_mongodb(self) -> bool:
         return not self.mongodb_uri
+
+    def statement_limits(self) -> StatementLimits:
+        """The limits statements keep, and with them every `agent` parameter (its depth and
+        identifier lengths), so that an Agent that can be stored can be queried."""
+        return StatementLimits(
+            max_statements=self.max_statements_per_request,
+            max_statement_bytes=self.max_statement_bytes,
+            max_json_depth=self.max_json_depth,
+            max_identifier_chars=self.max_identifier_chars,
+        )
 
     def topic(self, name: str) -> str:
         """The full name of one of `lrs.topics`' topics (with the configured prefix)."""

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from lrs.xapi.agents import agent_issues
 from lrs.xapi.bounded_json import loads_bounded
 from lrs.xapi.errors import BadRequest, Issue
 from lrs.xapi.index import agent_key
+from lrs.xapi.limits import StatementLimits
 from lrs.xapi.timefmt import parse_timestamp
 from lrs.xapi.versions import V1
 
@@ -41,6 +43,7 @@ ALLOWED_PARAMS = SINGLE_PARAMS | FILTER_PARAMS | COMMON_PARAMS | PAGING_PARAMS
 # Integer parameters (`limit`) beyond this many digits are refused rather than converted: no page
 # is that long, and Python refuses to convert past 4,300 digits anyway.
 MAX_INT_DIGITS = 18
+_ZONED = re.compile(r"(Z|[+-][0-9]{2}:?[0-9]{2})$", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,18 +59,19 @@ class Cursor:
 
     @classmethod
     def decode(cls, token: str) -> Cursor:
-        """The cursor `encode` wrote; anything else (garbage, deep JSON, a time the store cannot
-        compare, an id that is not a UUID) is a 400 naming the parameter."""
+        """The cursor `encode` wrote; anything else (garbage, deep JSON, no time, an id that is
+        not a UUID) is a 400 naming the parameter. Its time is read as since/until are."""
         try:
             raw = base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode("ascii"))
             value = loads_bounded(raw, max_depth=1, what="cursor")
             if not (isinstance(value, list) and len(value) == 2):
                 raise ValueError("not a pair")
             stored, statement_id = value
-            moment = datetime.fromisoformat(stored)
-            if moment.tzinfo is None:
+            if not isinstance(stored, str):
+                raise TypeError("the time is no string")
+            if not _ZONED.search(stored):
                 raise ValueError("no time zone")
-            moment.astimezone(UTC)  # OverflowError when UTC cannot hold it
+            moment = parse_timestamp(stored)  # clamped to what UTC holds, as since/until
             uuid.UUID(statement_id)
             return cls(moment, statement_id)
         except (ValueError, TypeError, AttributeError, OverflowError, BadRequest) as exc:
@@ -105,9 +109,11 @@ class StatementQuery:
         return replace(self, cursor=cursor)
 
 
-def parse_query(params: Mapping[str, str], *, max_limit: int, max_depth: int) -> StatementQuery:
+def parse_query(
+    params: Mapping[str, str], *, max_limit: int, limits: StatementLimits
+) -> StatementQuery:
     """Validate query parameters (Communication 2.1.3). Raises BadRequest naming the parameter.
-    `max_depth` bounds the nesting of the `agent` JSON."""
+    `limits` (those statements keep) bound the nesting and identifiers of the `agent` JSON."""
     unknown = sorted(set(params) - ALLOWED_PARAMS)
     if unknown:
         raise BadRequest(f"unknown parameter(s) for GET statements: {', '.join(unknown)}")
@@ -115,7 +121,7 @@ def parse_query(params: Mapping[str, str], *, max_limit: int, max_depth: int) ->
         return _parse_single(params)
     limit = _parse_int(params, "limit", 0)
     return StatementQuery(
-        agent=_parse_agent(params.get("agent"), max_depth),
+        agent=_parse_agent(params.get("agent"), limits),
         verb=_parse_iri(params, "verb"),
         activity=_parse_iri(params, "activity"),
         registration=_parse_uuid(params, "registration"),
@@ -213,11 +219,11 @@ def _parse_format(params: Mapping[str, str]) -> str:
     return value
 
 
-def _parse_agent(text: str | None, max_depth: int) -> str | None:
+def _parse_agent(text: str | None, limits: StatementLimits) -> str | None:
     """The `agent` parameter: an Agent or identified Group as JSON (Communication 2.1.3)."""
     if text is None:
         return None
-    agent: Any = loads_bounded(text, max_depth=max_depth, what="agent")
+    agent: Any = loads_bounded(text, max_depth=limits.max_json_depth, what="agent")
     if not isinstance(agent, dict):
         raise _bad("agent", "agent-object", "must be a JSON object describing an Agent or Group")
     key = agent_key(agent)
@@ -225,7 +231,7 @@ def _parse_agent(text: str | None, max_depth: int) -> str | None:
         raise _bad("agent", "agent-ifi", "must have exactly one inverse functional identifier")
     # Data 2.2: parameter values are validated to the standard of the same values in statements
     # (the Agent/Group rules are the same in 1.0.3 and 2.0.0).
-    issues = agent_issues(agent, V1, "agent", group_allowed=True)
+    issues = agent_issues(agent, V1, "agent", limits=limits, group_allowed=True)
     if issues:
         raise BadRequest(f"{issues[0].path}: {issues[0].message}", issues)
     return key

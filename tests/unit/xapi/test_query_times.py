@@ -9,6 +9,7 @@ import json
 import pytest
 
 from lrs.xapi.errors import BadRequest
+from lrs.xapi.limits import DEFAULT_LIMITS
 from lrs.xapi.query import Cursor, parse_query
 from lrs.xapi.timefmt import EARLIEST, LATEST
 
@@ -23,7 +24,7 @@ from lrs.xapi.timefmt import EARLIEST, LATEST
     ],
 )
 def test_edge_times_are_clamped(name: str, value: str, expected: object) -> None:
-    query = parse_query({name: value}, max_limit=100)
+    query = parse_query({name: value}, max_limit=100, limits=DEFAULT_LIMITS)
     assert getattr(query, name) == expected
 
 

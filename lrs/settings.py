@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lrs.xapi.limits import StatementLimits
@@ -128,6 +128,17 @@ class LrsSettings(BaseSettings):
     @property
     def embedded_mongodb(self) -> bool:
         return not self.mongodb_uri
+
+    @model_validator(mode="after")
+    def _definitions_hold_a_statement(self) -> LrsSettings:
+        """One statement's definition always fits an Activity (docs/decisions/0004)."""
+        if self.max_definition_bytes < self.max_statement_bytes:
+            raise ValueError(
+                f"LRS_MAX_DEFINITION_BYTES ({self.max_definition_bytes}) must be at least"
+                f" LRS_MAX_STATEMENT_BYTES ({self.max_statement_bytes}): an Activity's stored"
+                " definition must hold the definition of any one statement"
+            )
+        return self
 
     def statement_limits(self) -> StatementLimits:
         """The limits statements keep, and with them every `agent` parameter (its depth and

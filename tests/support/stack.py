@@ -82,17 +82,23 @@ class Persister:
         await asyncio.wait_for(self.task, 15)
 
 
-@contextlib.asynccontextmanager
-async def running_persister(settings: LrsSettings) -> AsyncIterator[Persister]:
-    assert settings.mongodb_uri
-    client = connect(settings.mongodb_uri)
-    db = client[settings.mongodb_database]
-    handler = PersistHandler(
+def persist_handler(settings: LrsSettings, db: Any) -> PersistHandler:
+    """The persist handler as `lrs.consumers` builds it: the configured topic prefix (its
+    forwards go to this LRS's topics) and definition bounds."""
+    return PersistHandler(
         MongoStatementStore(db),
         MongoActivityStore(db, settings.max_definition_bytes),
         MongoAgentStore(db, settings.max_agent_names),
         prefix=settings.topic_prefix,
     )
+
+
+@contextlib.asynccontextmanager
+async def running_persister(settings: LrsSettings) -> AsyncIterator[Persister]:
+    assert settings.mongodb_uri
+    client = connect(settings.mongodb_uri)
+    db = client[settings.mongodb_database]
+    handler = persist_handler(settings, db)
     try:
         async with running_consumer(settings, handler) as persister:
             yield persister

@@ -8,7 +8,8 @@ partition and offset, and the consumer that failed (consumers.runner.send_to_dlq
 A replay produces the original key, value and headers again, to the original topic and
 partition, without the dead-letter headers, plus `lrs_replay_for` (the consumer that failed)
 and `lrs_replayed_from` (the dead letter). Every consumer of that topic receives it; only the
-one named takes it (consumers.runner.meant_for), the others already handled the original.
+one named takes it (consumers.runner.meant_for): any other (today each consumed topic has one
+consumer) already handled the original.
 
 Reading never relies on the broker's offset-by-time or end-offset answers (the embedded broker
 has neither right): a partition is read from a given offset until the consumer's position

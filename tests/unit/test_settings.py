@@ -9,7 +9,7 @@ from lrs.settings import LrsSettings
 
 
 def test_an_activity_definition_bound_below_one_statement_is_refused() -> None:
-    with pytest.raises(ValidationError, match="LRS_MAX_DEFINITION_BYTES .* at least"):
+    with pytest.raises(ValidationError, match=r"LRS_MAX_DEFINITION_BYTES .* at least"):
         LrsSettings(max_statement_bytes=2048, max_definition_bytes=1024)
 
 

@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from lrs import topics
 from lrs.outages import is_outage
 from lrs.xapi.errors import Unavailable
+from lrs.xapi.params import bounded_int
 
 Header = tuple[str, bytes]
 IDLE_SECONDS = 2.0  # a partition that sends nothing for this long is read to its end
@@ -75,11 +76,11 @@ class DeadLetter:
 
     @property
     def original_partition(self) -> int | None:
-        return _int_or_none(self.header(topics.HEADER_ORIGINAL_PARTITION))
+        return bounded_int(self.header(topics.HEADER_ORIGINAL_PARTITION))
 
     @property
     def original_offset(self) -> int | None:
-        return _int_or_none(self.header(topics.HEADER_ORIGINAL_OFFSET))
+        return bounded_int(self.header(topics.HEADER_ORIGINAL_OFFSET))
 
     @property
     def replayable(self) -> bool:
@@ -97,10 +98,6 @@ class DeadLetter:
         if self.consumer:
             marks.append((topics.HEADER_REPLAY_FOR, self.consumer.encode()))
         return kept + marks
-
-
-def _int_or_none(text: str | None) -> int | None:
-    return int(text) if text is not None and text.isdigit() else None
 
 
 @dataclass(frozen=True)
@@ -140,15 +137,11 @@ class Position:
     @classmethod
     def parse(cls, token: str) -> Position:
         parts = token.split(":", 2)
-        if len(parts) != 3 or not _is_position(*parts):
-            raise ValueError(f"not a dead-letter cursor: {token[:100]!r}")
-        partition, offset, topic = parts
-        return cls(topic, int(partition), int(offset))
-
-
-def _is_position(partition: str, offset: str, topic: str) -> bool:
-    digits = partition.isdigit() and offset.isdigit() and len(partition + offset) < 40
-    return digits and topic.endswith(topics.DLQ_SUFFIX)
+        if len(parts) == 3:
+            partition, offset, topic = bounded_int(parts[0]), bounded_int(parts[1]), parts[2]
+            if partition is not None and offset is not None and topic.endswith(topics.DLQ_SUFFIX):
+                return cls(topic, partition, offset)
+        raise ValueError(f"not a dead-letter cursor: {token[:100]!r}")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from lrs.xapi.bounded_json import loads_bounded
 from lrs.xapi.errors import BadRequest, Issue
 from lrs.xapi.index import agent_key
 from lrs.xapi.limits import StatementLimits
+from lrs.xapi.params import BoundedIntError, parse_bounded_int
 from lrs.xapi.timefmt import parse_timestamp
 from lrs.xapi.versions import V1
 
@@ -40,9 +41,6 @@ FILTER_PARAMS = {
 COMMON_PARAMS = {"format", "attachments"}
 PAGING_PARAMS = {"cursor"}
 ALLOWED_PARAMS = SINGLE_PARAMS | FILTER_PARAMS | COMMON_PARAMS | PAGING_PARAMS
-# Integer parameters (`limit`) beyond this many digits are refused rather than converted: no page
-# is that long, and Python refuses to convert past 4,300 digits anyway.
-MAX_INT_DIGITS = 18
 _ZONED = re.compile(r"(Z|[+-][0-9]{2}:?[0-9]{2})$", re.IGNORECASE)
 
 
@@ -191,15 +189,14 @@ def _parse_bool(params: Mapping[str, str], name: str) -> bool:
 
 
 def _parse_int(params: Mapping[str, str], name: str, default: int) -> int:
-    """A non-negative integer of at most MAX_INT_DIGITS digits (leading zeros aside)."""
+    """A non-negative integer of at most MAX_INT_DIGITS digits (`lrs.xapi.params`)."""
     value = params.get(name)
     if value is None:
         return default
-    if not value.isascii() or not value.isdigit():
-        raise _bad(name, "non-negative-integer", f"must be a non-negative integer, not {value!r}")
-    if len(value.lstrip("0")) > MAX_INT_DIGITS:
-        raise _bad(name, "integer-size", f"must have at most {MAX_INT_DIGITS} digits")
-    return int(value)
+    try:
+        return parse_bounded_int(value)
+    except BoundedIntError as exc:
+        raise _bad(name, exc.rule, exc.message) from None
 
 
 def _parse_time(params: Mapping[str, str], name: str) -> datetime | None:

@@ -56,7 +56,8 @@ class LrsSettings(BaseSettings):
     # What the Activities and Agents projections keep (docs/decisions/0004). An Activity's
     # stored definition grows by merging statements' definitions; when a merge would make its
     # document larger than this (BSON bytes), the batch's definition replaces it. At least
-    # max_statement_bytes (one statement's definition always fits), far below the store's 16 MB.
+    # max_statement_bytes, checked at start (one statement's definition always fits), far below
+    # the store's 16 MB.
     max_definition_bytes: int = 1024 * 1024
     # Names kept per Agent (the Person Object's `name` list); the oldest go first.
     max_agent_names: int = 100

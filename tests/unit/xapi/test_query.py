@@ -304,6 +304,7 @@ def test_cursor_kept_with_filters_and_after() -> None:
         cursor_token("ab"),
         base64.urlsafe_b64encode(b"\xff\xfe").decode(),
         cursor_token(["2024-01-01T00:00:00", STATEMENT_ID]),
+        cursor_token(["0001-01-01T00:00:00+01:00", STATEMENT_ID]),
         cursor_token(["2024-01-01T00:00:00+00:00", "not-a-uuid"]),
         cursor_token(["2024-01-01T00:00:00+00:00", 7]),
         cursor_token([[[["2024-01-01T00:00:00+00:00"]]], STATEMENT_ID]),

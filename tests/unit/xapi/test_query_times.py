@@ -33,8 +33,10 @@ def cursor_token(stored: object) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def test_cursor_time_is_clamped() -> None:
-    assert Cursor.decode(cursor_token("0001-01-01T00:00:00+01:00")).stored == EARLIEST
+def test_a_cursor_time_outside_what_utc_holds_is_no_cursor_the_lrs_issued() -> None:
+    """Unlike since/until (clamped), a cursor is the LRS's own: it never writes such a time."""
+    with pytest.raises(BadRequest):
+        Cursor.decode(cursor_token("0001-01-01T00:00:00+01:00"))
 
 
 @pytest.mark.parametrize("stored", ["not a time", 12, ["2024-01-01T00:00:00Z"]])

@@ -11,7 +11,7 @@ import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import orjson
@@ -34,6 +34,7 @@ from lrs.settings import LrsSettings
 from lrs.xapi.ifi import actor_ifi
 from tests.conftest import Infra, unique_name
 from tests.support.factories import statement
+from tests.support.polling import eventually
 from tests.support.progress import (
     apply_registry_change,
     fixed_clock,
@@ -125,22 +126,6 @@ async def stored_ids(settings: LrsSettings) -> set[str]:
         return {d["id"] async for d in cursor}
     finally:
         await client.close()
-
-
-T = TypeVar("T")
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], within: float = 30
-) -> T:
-    """Poll `probe` until `done` holds of its answer or `within` seconds pass; the last answer."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    answer = await probe()
-    while not done(answer) and loop.time() < deadline:
-        await asyncio.sleep(0.2)
-        answer = await probe()
-    return answer
 
 
 def dead_letters(settings: LrsSettings) -> Callable[[], Awaitable[list[DeadLetter]]]:

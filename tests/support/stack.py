@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from pymongo.asynchronous.database import AsyncDatabase
 
 from consumers.persist import PersistHandler
 from consumers.runner import Handler, Runner, RunnerConfig
@@ -80,6 +81,17 @@ class Persister:
     async def stop(self) -> None:
         self.runner.stop_event.set()
         await asyncio.wait_for(self.task, 15)
+
+
+@contextlib.asynccontextmanager
+async def database(settings: LrsSettings) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
+    """The LRS's database, on a client of its own, closed afterwards."""
+    assert settings.mongodb_uri
+    client = connect(settings.mongodb_uri)
+    try:
+        yield client[settings.mongodb_database]
+    finally:
+        await client.close()
 
 
 def persist_handler(settings: LrsSettings, db: Any) -> PersistHandler:

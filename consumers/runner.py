@@ -13,7 +13,9 @@ No record can stop a consumer, whatever its content:
   that fails on its own goes to the dead-letter topic of the topic it came from, with the error
   and the consumer's name in headers; the rest is processed and the batch committed.
 - A record replayed from a dead-letter topic for another consumer (header `lrs_replay_for`) is
-  skipped: two consumers read `xapi.statements`, and a replay is meant for the one that failed.
+  skipped: a replay is meant for the consumer that failed. Today each consumed topic has one
+  consumer (persist reads `xapi.statements`, progress `lrs.statements.stored`); the header
+  keeps replays right when a topic gains a second one.
 A broker that cannot be reached when the consumer starts is waited for the same way.
 A handler may also name records it knows to be unusable (`Outcome.poison`): they are
 dead-lettered the same way. Failures outside any record (committing, writing a dead letter)

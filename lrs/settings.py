@@ -10,8 +10,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lrs.xapi.limits import StatementLimits
 
 AckMode = Literal["stored", "kafka"]
 
@@ -54,7 +56,8 @@ class LrsSettings(BaseSettings):
     # What the Activities and Agents projections keep (docs/decisions/0004). An Activity's
     # stored definition grows by merging statements' definitions; when a merge would make its
     # document larger than this (BSON bytes), the batch's definition replaces it. At least
-    # max_statement_bytes (one statement's definition always fits), far below the store's 16 MB.
+    # max_statement_bytes, checked at start (one statement's definition always fits), far below
+    # the store's 16 MB.
     max_definition_bytes: int = 1024 * 1024
     # Names kept per Agent (the Person Object's `name` list); the oldest go first.
     max_agent_names: int = 100
@@ -132,6 +135,27 @@ class LrsSettings(BaseSettings):
     @property
     def embedded_mongodb(self) -> bool:
         return not self.mongodb_uri
+
+    @model_validator(mode="after")
+    def _definitions_hold_a_statement(self) -> LrsSettings:
+        """One statement's definition always fits an Activity (docs/decisions/0004)."""
+        if self.max_definition_bytes < self.max_statement_bytes:
+            raise ValueError(
+                f"LRS_MAX_DEFINITION_BYTES ({self.max_definition_bytes}) must be at least"
+                f" LRS_MAX_STATEMENT_BYTES ({self.max_statement_bytes}): an Activity's stored"
+                " definition must hold the definition of any one statement"
+            )
+        return self
+
+    def statement_limits(self) -> StatementLimits:
+        """The limits statements keep, and with them every `agent` parameter (its depth and
+        identifier lengths), so that an Agent that can be stored can be queried."""
+        return StatementLimits(
+            max_statements=self.max_statements_per_request,
+            max_statement_bytes=self.max_statement_bytes,
+            max_json_depth=self.max_json_depth,
+            max_identifier_chars=self.max_identifier_chars,
+        )
 
     def topic(self, name: str) -> str:
         """The full name of one of `lrs.topics`' topics (with the configured prefix)."""

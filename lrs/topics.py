@@ -1,5 +1,5 @@
-"""Kafka topic names, keys and headers: the one place that knows them (DESIGN.md "Keys and
-topics").
+"""Kafka topic names, keys and headers: the one place that knows them (docs/decisions/0001
+and 0008).
 
 Keys are ``<tenant>\\x1f<entity>`` in UTF-8: the unit separator cannot appear in a tenant id, so
 two tenants never share a key, and every message of one learner of one tenant lands on one
@@ -47,8 +47,9 @@ HEADER_ERROR_MESSAGE = "lrs_error_message"
 HEADER_ORIGINAL_TOPIC = "lrs_original_topic"
 HEADER_ORIGINAL_PARTITION = "lrs_original_partition"
 HEADER_ORIGINAL_OFFSET = "lrs_original_offset"
-# On a dead letter: the consumer (consumers/registry.py name) that could not process it; two
-# consumers read `xapi.statements`, so the topic alone does not say.
+# On a dead letter: the consumer (consumers/registry.py name) that could not process it. Today
+# each consumed topic has one consumer; the header still says which, for when a topic gains a
+# second (then the topic alone would not say).
 HEADER_CONSUMER = "lrs_consumer"
 # On a dead letter whose value could not be written to the DLQ (too large): "1"; the value is
 # then only at the original topic/partition/offset.

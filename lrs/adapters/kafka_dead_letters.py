@@ -8,7 +8,8 @@ partition and offset, and the consumer that failed (consumers.runner.send_to_dlq
 A replay produces the original key, value and headers again, to the original topic and
 partition, without the dead-letter headers, plus `lrs_replay_for` (the consumer that failed)
 and `lrs_replayed_from` (the dead letter). Every consumer of that topic receives it; only the
-one named takes it (consumers.runner.meant_for), the others already handled the original.
+one named takes it (consumers.runner.meant_for): any other (today each consumed topic has one
+consumer) already handled the original.
 
 Reading never relies on the broker's offset-by-time or end-offset answers (the embedded broker
 has neither right): a partition is read from a given offset until the consumer's position
@@ -25,10 +26,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
 
 from lrs import topics
+from lrs.outages import is_outage
 from lrs.xapi.errors import Unavailable
+from lrs.xapi.params import bounded_int
 
 Header = tuple[str, bytes]
 IDLE_SECONDS = 2.0  # a partition that sends nothing for this long is read to its end
@@ -74,11 +76,11 @@ class DeadLetter:
 
     @property
     def original_partition(self) -> int | None:
-        return _int_or_none(self.header(topics.HEADER_ORIGINAL_PARTITION))
+        return bounded_int(self.header(topics.HEADER_ORIGINAL_PARTITION))
 
     @property
     def original_offset(self) -> int | None:
-        return _int_or_none(self.header(topics.HEADER_ORIGINAL_OFFSET))
+        return bounded_int(self.header(topics.HEADER_ORIGINAL_OFFSET))
 
     @property
     def replayable(self) -> bool:
@@ -96,10 +98,6 @@ class DeadLetter:
         if self.consumer:
             marks.append((topics.HEADER_REPLAY_FOR, self.consumer.encode()))
         return kept + marks
-
-
-def _int_or_none(text: str | None) -> int | None:
-    return int(text) if text is not None and text.isdigit() else None
 
 
 @dataclass(frozen=True)
@@ -139,15 +137,11 @@ class Position:
     @classmethod
     def parse(cls, token: str) -> Position:
         parts = token.split(":", 2)
-        if len(parts) != 3 or not _is_position(*parts):
-            raise ValueError(f"not a dead-letter cursor: {token[:100]!r}")
-        partition, offset, topic = parts
-        return cls(topic, int(partition), int(offset))
-
-
-def _is_position(partition: str, offset: str, topic: str) -> bool:
-    digits = partition.isdigit() and offset.isdigit() and len(partition + offset) < 40
-    return digits and topic.endswith(topics.DLQ_SUFFIX)
+        if len(parts) == 3:
+            partition, offset, topic = bounded_int(parts[0]), bounded_int(parts[1]), parts[2]
+            if partition is not None and offset is not None and topic.endswith(topics.DLQ_SUFFIX):
+                return cls(topic, partition, offset)
+        raise ValueError(f"not a dead-letter cursor: {token[:100]!r}")
 
 
 @dataclass(frozen=True)
@@ -217,11 +211,13 @@ class KafkaDeadLetters:
 
 @contextlib.contextmanager
 def _broker_unavailable() -> Iterator[None]:
-    """The broker failing to answer, as the domain's Unavailable (503 in the API)."""
+    """An outage (lrs.outages) as the domain's Unavailable (503 in the API); a fault goes on."""
     try:
         yield
-    except (KafkaError, OSError) as exc:
-        raise Unavailable(f"the broker could not be reached: {exc!r}") from exc
+    except Exception as exc:
+        if is_outage(exc):
+            raise Unavailable(f"the broker could not be reached: {exc!r}") from exc
+        raise
 
 
 async def _send_replay(producer: AIOKafkaProducer, letter: DeadLetter) -> asyncio.Future[Any]:

@@ -54,7 +54,6 @@ from lrs.services.ingest import IngestDeps
 from lrs.services.progress_hub import ProgressHub
 from lrs.services.read import ReadDeps
 from lrs.settings import LrsSettings
-from lrs.xapi.limits import StatementLimits
 
 EXPOSED_HEADERS = [
     "X-Experience-API-Version",
@@ -126,12 +125,7 @@ def build_services(
             topic=statements_topic,
             ack_mode=settings.ack_mode,
             ack_timeout=settings.ack_timeout_seconds,
-            limits=StatementLimits(
-                max_statements=settings.max_statements_per_request,
-                max_statement_bytes=settings.max_statement_bytes,
-                max_json_depth=settings.max_json_depth,
-                max_identifier_chars=settings.max_identifier_chars,
-            ),
+            limits=settings.statement_limits(),
         ),
         read=ReadDeps(
             store=adapters.store,

@@ -27,6 +27,7 @@ from lrs.services.read import ReadDeps
 from lrs.services.teams import TeamDeps
 from lrs.settings import LrsSettings
 from lrs.xapi.errors import PayloadTooLarge
+from lrs.xapi.params import exceeds
 from lrs.xapi.versions import negotiate
 
 
@@ -98,8 +99,8 @@ ThroughDep = Annotated[datetime, Depends(consistent_through)]
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refusing (413) anything over `limit` bytes, declared or streamed."""
-    declared = (request.headers.get("content-length") or "").lstrip("0")
-    if declared.isascii() and declared.isdigit() and _above(declared, limit):
+    declared = request.headers.get("content-length") or ""
+    if exceeds(declared, limit):
         raise PayloadTooLarge(f"request body of {declared} bytes exceeds the limit of {limit}")
     chunks: list[bytes] = []
     size = 0
@@ -109,10 +110,3 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _above(digits: str, limit: int) -> bool:
-    """Whether a decimal number (ASCII digits, no leading zeros) exceeds `limit`, without
-    converting a number of any length."""
-    bound = str(limit)
-    return len(digits) > len(bound) or (len(digits) == len(bound) and digits > bound)

@@ -1,13 +1,12 @@
 """One table from domain errors to HTTP status codes, and one error envelope.
 
 Envelope: ``{"error": {"code": ..., "message": ..., "request_id": ..., "details": [...]}}``.
-FastAPI's own request validation errors become 400 (xAPI never answers 422). An exception that
-is no domain error is answered by `ErrorEnvelopeMiddleware`, inside the CORS and edge
-middleware (so with their headers): a store or broker outage, or a request cut short by the
-server stopping, is 503 Unavailable with Retry-After (this module is the one place that tells
-an outage of pymongo or aiokafka from a fault); anything else is a 500 with the same envelope
-(and a log line with the traceback).
-"""
+Domain errors (lrs.xapi.errors) get their status from `STATUS_BY_ERROR`. FastAPI's own request
+validation errors become 400 (xAPI never answers 422). An exception that is no domain error is
+answered by `ErrorEnvelopeMiddleware`, inside the CORS and edge middleware (so with their
+headers): a store or broker outage (as lrs.outages tells it, the rule the consumers follow
+too), or a request cut short by the server stopping, is 503 Unavailable with Retry-After;
+anything else is a 500 with the same envelope (and a log line with the traceback)."""
 
 from __future__ import annotations
 
@@ -16,15 +15,14 @@ import logging
 import uuid
 
 import orjson
-from aiokafka import errors as kafka_errors
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from pymongo import errors as mongo_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lrs.api.headers import CONSISTENT_THROUGH
+from lrs.outages import Dependency, outage_of
 from lrs.xapi import errors as e
 from lrs.xapi.timefmt import format_timestamp
 
@@ -83,31 +81,18 @@ def request_id(request: Request) -> str:
     return str(rid)
 
 
-# Broker errors that mean "not now" rather than "never": aiokafka marks most as retriable; these
-# are not marked but are outages all the same (a timeout, no broker, a producer being closed).
-KAFKA_OUTAGES = (
-    kafka_errors.KafkaTimeoutError,
-    kafka_errors.KafkaUnavailableError,
-    kafka_errors.BrokerNotAvailableError,
-    kafka_errors.ProducerClosed,
-)
+UNAVAILABLE_MESSAGES: dict[Dependency, str] = {
+    "store": "the store is unreachable or too slow right now; retry later",
+    "broker": "the broker is unreachable or too slow right now; retry later",
+    "dependency": "a dependency did not answer in time; retry later",
+}
 
 
 def outage(exc: BaseException) -> e.Unavailable | None:
-    """The Unavailable a dependency's failure stands for, or None when it is no outage: the
-    store unreachable or timing out (pymongo ConnectionFailure: AutoReconnect,
-    ServerSelectionTimeoutError, NetworkTimeout, ...), the broker unreachable or timing out."""
-    if isinstance(exc, mongo_errors.ConnectionFailure) or (
-        isinstance(exc, mongo_errors.PyMongoError) and exc.timeout
-    ):
-        return e.Unavailable("the store is unreachable or too slow right now; retry later")
-    if isinstance(exc, kafka_errors.KafkaError) and (
-        exc.retriable or isinstance(exc, KAFKA_OUTAGES)
-    ):
-        return e.Unavailable("the broker is unreachable or too slow right now; retry later")
-    if isinstance(exc, TimeoutError):
-        return e.Unavailable("a dependency did not answer in time; retry later")
-    return None
+    """The Unavailable a dependency's failure stands for, or None when it is no outage (the
+    rule is lrs.outages', the same the consumers and the dead-letter tools follow)."""
+    dependency = outage_of(exc)
+    return None if dependency is None else e.Unavailable(UNAVAILABLE_MESSAGES[dependency])
 
 
 def unexpected_error_response(request: Request, exc: BaseException) -> Response:

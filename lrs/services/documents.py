@@ -1,10 +1,10 @@
 """The Document Resources (xAPI Communication 2.2, 2.3, 2.6, 2.7) with concurrency control (3.1).
 
-Documents are written to the DocumentStore directly (read-after-write and ETag preconditions
-need it, DESIGN.md), every document scoped to the caller's tenant. A write reads the current
-version, decides (preconditions, merge) with the pure rules of `lrs.xapi.documents`, and writes
-conditionally on that version; when another writer got in between, it reads again and decides
-again, so a precondition is always judged against the version actually replaced.
+Documents are written to the DocumentStore directly, not through Kafka (read-after-write and
+ETag preconditions need it), every document scoped to the caller's tenant. A write reads the
+current version, decides (preconditions, merge) with the pure rules of `lrs.xapi.documents`,
+and writes conditionally on that version; when another writer got in between, it reads again
+and decides again, so a precondition is always judged against the version actually replaced.
 
 After each successful write or delete a document-change event goes to `xapi.documents`
 (`schemas/events/document-changed.v1.json`). The store is the source of truth: an event that

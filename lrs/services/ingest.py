@@ -1,9 +1,9 @@
 """Accepting statements: validate -> canonicalise -> dedupe -> conflict check -> produce -> ack.
 
-Kafka is the first and only write of a statement (DESIGN.md). In `stored` acknowledgement mode
-the call returns only once the persister has written every statement to the store, and then
-compares what was stored with what was sent, so a concurrent write of the same id with other
-content is reported as 409 here too.
+Kafka is the first and only write of a statement (docs/decisions/0001). In `stored`
+acknowledgement mode the call returns only once the persister has written every statement to
+the store, and then compares what was stored with what was sent, so a concurrent write of the
+same id with other content is reported as 409 here too.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from lrs.progress.team import summarize_team
 from lrs.services import stream_tokens
 from lrs.services.progress_hub import Change, Closed, Overflow, ProgressHub, Subscription
 from lrs.xapi.errors import Forbidden, NotFound
+from lrs.xapi.params import bounded_int
 
 READ_SCOPES = frozenset({"all", "all/read", "statements/read"})
 
@@ -224,8 +225,8 @@ class _Cursor:
             return False
         if self.target.kind == "learner":
             current = self.versions.get("l:" + self.target.entity, 0)
-            digits = last_event_id.isascii() and last_event_id.isdigit()
-            return digits and len(last_event_id) <= 18 and int(last_event_id) >= current
+            version = bounded_int(last_event_id)
+            return version is not None and version >= current
         return last_event_id == self.token()
 
 

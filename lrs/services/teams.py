@@ -1,4 +1,4 @@
-"""The team registry (DESIGN.md "Progress": team membership comes from a registry and from the
+"""The team registry (docs/decisions/0007: team membership comes from a registry and from the
 statements). Tenant-scoped by the caller's credential.
 
 Every change is written to the registry (`teams`, the source of truth) and then published to

@@ -14,7 +14,7 @@ from lrs.xapi._validation_schema import _explain, load_schemas, schema_uri
 from lrs.xapi.bounded_json import loads_bounded
 from lrs.xapi.definitions import AgentSighting, agent_sighting, single_param
 from lrs.xapi.errors import BadRequest, Issue
-from lrs.xapi.limits import DEFAULT_LIMITS, structure_issue
+from lrs.xapi.limits import DEFAULT_LIMITS, StatementLimits, structure_issue
 
 
 @lru_cache(maxsize=4)
@@ -26,15 +26,21 @@ def _validator(version: str, definition: str) -> Any:
 
 
 def agent_issues(
-    doc: object, version: str, prefix: str = "$", *, group_allowed: bool = False
+    doc: object,
+    version: str,
+    prefix: str = "$",
+    *,
+    limits: StatementLimits,
+    group_allowed: bool = False,
 ) -> list[Issue]:
     """Every problem of `doc` as an Agent (or, when allowed, an Agent or a Group) of xAPI
-    `version`, by the rules of the statement schema and the identifier lengths statements keep
-    (`lrs.xapi.limits`, default limits: learner ids are made of them; empty when valid)."""
+    `version`, by the rules of the statement schema and the depth and identifier lengths
+    statements keep (`limits`, the configured ones: an Agent a statement may hold can be
+    queried; empty when valid)."""
     validator = _validator(version, "actor" if group_allowed else "agent")
     try:
         if validator.is_valid(doc):
-            too_long = structure_issue(doc, DEFAULT_LIMITS, prefix)
+            too_long = structure_issue(doc, limits, prefix)
             return [too_long] if too_long else []
     except (ValueError, TypeError, RecursionError):
         return [Issue(prefix, "not-json", "is not a JSON document (xAPI Data 2.2)")]
@@ -43,22 +49,28 @@ def agent_issues(
     ]
 
 
-def validate_agent(doc: object, version: str) -> None:
-    """Raise BadRequest unless `doc` is a valid Agent (Data 2.4.2.1: exactly one IFI, ...)."""
-    issues = agent_issues(doc, version, "agent")
+def validate_agent(doc: object, version: str, limits: StatementLimits = DEFAULT_LIMITS) -> None:
+    """Raise BadRequest unless `doc` is a valid Agent (Data 2.4.2.1: exactly one IFI, ...)
+    within `limits` (the default ones only for team members, lrs.progress.registry)."""
+    issues = agent_issues(doc, version, "agent", limits=limits)
     if issues:
         first = issues[0]
         raise BadRequest(f"{first.path}: {first.message}", issues)
 
 
 def parse_agent_query(
-    items: list[tuple[str, str]], version: str, *, max_depth: int
+    items: list[tuple[str, str]], version: str, *, limits: StatementLimits
 ) -> AgentSighting:
-    """The `agent` parameter of GET agents: required, JSON (nested at most `max_depth` deep),
-    a valid Agent (Communication 2.4; anything else is 400 Bad Request, Communication 3.2)."""
-    text = single_param(items, "agent")
-    agent = loads_bounded(text, max_depth=max_depth, what="agent")
-    validate_agent(agent, version)
+    """The `agent` parameter of GET agents: required, given once (see `parse_agent_json`)."""
+    return parse_agent_json(single_param(items, "agent"), version, limits=limits)
+
+
+def parse_agent_json(text: str, version: str, *, limits: StatementLimits) -> AgentSighting:
+    """An `agent` parameter: JSON nested no deeper than statements may be, a valid Agent
+    whose identifiers are no longer than statements' (Communication 2.4; anything else is 400
+    Bad Request, Communication 3.2)."""
+    agent = loads_bounded(text, max_depth=limits.max_json_depth, what="agent")
+    validate_agent(agent, version, limits)
     sighting = agent_sighting(agent)
     assert sighting is not None  # a valid Agent has exactly one IFI
     return sighting

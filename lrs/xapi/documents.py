@@ -28,6 +28,7 @@ from lrs.xapi.errors import (
     PreconditionFailed,
 )
 from lrs.xapi.ifi import IFI_PROPERTIES, agent_ifi
+from lrs.xapi.limits import StatementLimits, structure_issue
 from lrs.xapi.timefmt import parse_timestamp
 from lrs.xapi.versions import V2
 
@@ -98,14 +99,14 @@ def id_required(resource: Resource, method: str) -> bool:
 
 
 def parse_params(
-    resource: Resource, method: str, items: Iterable[tuple[str, str]], *, max_depth: int
+    resource: Resource, method: str, items: Iterable[tuple[str, str]], *, limits: StatementLimits
 ) -> DocumentParams:
     """Validate a request's query parameters.
 
     Communication 3.2: the LRS MUST reject with 400 any parameter it does not recognise in its
     context, including one that matches a known name in all but case; repeated parameters are
     rejected too. Required parameters per method follow the tables of 2.3, 2.6 and 2.7.
-    `max_depth` bounds the nesting of the `agent` JSON.
+    `limits` (those statements keep) bound the nesting and identifiers of the `agent` JSON.
     """
     params = _unique(items)
     id_param = ID_PARAM[resource]
@@ -123,11 +124,13 @@ def parse_params(
             raise _bad(name, "required", f"is required ({SECTION[resource]})")
     if not has_id and id_required(resource, method):
         raise _bad(id_param, "required", f"is required for {method} ({SECTION[resource]})")
-    return _build(resource, params, max_depth)
+    return _build(resource, params, limits)
 
 
-def _build(resource: Resource, params: Mapping[str, str], max_depth: int) -> DocumentParams:
-    agent, ifi = parse_agent(params["agent"], max_depth) if "agent" in params else (None, None)
+def _build(
+    resource: Resource, params: Mapping[str, str], limits: StatementLimits
+) -> DocumentParams:
+    agent, ifi = parse_agent(params["agent"], limits) if "agent" in params else (None, None)
     return DocumentParams(
         resource=resource,
         activity_id=parse_iri("activityId", params["activityId"])
@@ -184,13 +187,18 @@ def parse_since(value: str | None) -> datetime | None:
         raise _bad("since", "timestamp", f"{value!r} is not an ISO 8601 timestamp") from None
 
 
-def parse_agent(text: str, max_depth: int) -> tuple[dict[str, Any], str]:
+def parse_agent(text: str, limits: StatementLimits) -> tuple[dict[str, Any], str]:
     """The `agent` parameter: an Agent as JSON with exactly one inverse functional identifier
     (Data 2.4.2.1). Communication 2.6 note: it is an Agent, not a Group. Returns the canonical
     Agent (objectType + the identifier only) and its identifier string."""
-    agent = loads_bounded(text, max_depth=max_depth, what="agent", error=InvalidDocument)
+    agent = loads_bounded(
+        text, max_depth=limits.max_json_depth, what="agent", error=InvalidDocument
+    )
     if not isinstance(agent, dict):
         raise _bad("agent", "agent-object", "must be a JSON object describing an Agent")
+    too_long = structure_issue(agent, limits, "agent")
+    if too_long is not None:
+        raise InvalidDocument(f"{too_long.path}: {too_long.message}", [too_long])
     if agent.get("objectType", "Agent") != "Agent":
         raise _bad("agent", "agent-object", "must be an Agent, not a Group (Communication 2.6)")
     present = [p for p in IFI_PROPERTIES if agent.get(p) is not None]

@@ -18,6 +18,8 @@ from lrs.xapi.agents import agent_issues
 from lrs.xapi.bounded_json import loads_bounded
 from lrs.xapi.errors import BadRequest, Issue
 from lrs.xapi.index import agent_key
+from lrs.xapi.limits import StatementLimits
+from lrs.xapi.params import BoundedIntError, parse_bounded_int
 from lrs.xapi.timefmt import parse_timestamp
 from lrs.xapi.versions import V1
 
@@ -38,9 +40,6 @@ FILTER_PARAMS = {
 COMMON_PARAMS = {"format", "attachments"}
 PAGING_PARAMS = {"cursor"}
 ALLOWED_PARAMS = SINGLE_PARAMS | FILTER_PARAMS | COMMON_PARAMS | PAGING_PARAMS
-# Integer parameters (`limit`) beyond this many digits are refused rather than converted: no page
-# is that long, and Python refuses to convert past 4,300 digits anyway.
-MAX_INT_DIGITS = 18
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +56,8 @@ class Cursor:
     @classmethod
     def decode(cls, token: str) -> Cursor:
         """The cursor `encode` wrote; anything else (garbage, deep JSON, a time the store cannot
-        compare, an id that is not a UUID) is a 400 naming the parameter."""
+        compare, an id that is not a UUID) is a 400 naming the parameter. The LRS writes only
+        UTC times of years 1 to 9999, so a time outside them is no cursor it issued."""
         try:
             raw = base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode("ascii"))
             value = loads_bounded(raw, max_depth=1, what="cursor")
@@ -105,9 +105,11 @@ class StatementQuery:
         return replace(self, cursor=cursor)
 
 
-def parse_query(params: Mapping[str, str], *, max_limit: int, max_depth: int) -> StatementQuery:
+def parse_query(
+    params: Mapping[str, str], *, max_limit: int, limits: StatementLimits
+) -> StatementQuery:
     """Validate query parameters (Communication 2.1.3). Raises BadRequest naming the parameter.
-    `max_depth` bounds the nesting of the `agent` JSON."""
+    `limits` (those statements keep) bound the nesting and identifiers of the `agent` JSON."""
     unknown = sorted(set(params) - ALLOWED_PARAMS)
     if unknown:
         raise BadRequest(f"unknown parameter(s) for GET statements: {', '.join(unknown)}")
@@ -115,7 +117,7 @@ def parse_query(params: Mapping[str, str], *, max_limit: int, max_depth: int) ->
         return _parse_single(params)
     limit = _parse_int(params, "limit", 0)
     return StatementQuery(
-        agent=_parse_agent(params.get("agent"), max_depth),
+        agent=_parse_agent(params.get("agent"), limits),
         verb=_parse_iri(params, "verb"),
         activity=_parse_iri(params, "activity"),
         registration=_parse_uuid(params, "registration"),
@@ -185,15 +187,14 @@ def _parse_bool(params: Mapping[str, str], name: str) -> bool:
 
 
 def _parse_int(params: Mapping[str, str], name: str, default: int) -> int:
-    """A non-negative integer of at most MAX_INT_DIGITS digits (leading zeros aside)."""
+    """A non-negative integer of at most MAX_INT_DIGITS digits (`lrs.xapi.params`)."""
     value = params.get(name)
     if value is None:
         return default
-    if not value.isascii() or not value.isdigit():
-        raise _bad(name, "non-negative-integer", f"must be a non-negative integer, not {value!r}")
-    if len(value.lstrip("0")) > MAX_INT_DIGITS:
-        raise _bad(name, "integer-size", f"must have at most {MAX_INT_DIGITS} digits")
-    return int(value)
+    try:
+        return parse_bounded_int(value)
+    except BoundedIntError as exc:
+        raise _bad(name, exc.rule, exc.message) from None
 
 
 def _parse_time(params: Mapping[str, str], name: str) -> datetime | None:
@@ -213,11 +214,11 @@ def _parse_format(params: Mapping[str, str]) -> str:
     return value
 
 
-def _parse_agent(text: str | None, max_depth: int) -> str | None:
+def _parse_agent(text: str | None, limits: StatementLimits) -> str | None:
     """The `agent` parameter: an Agent or identified Group as JSON (Communication 2.1.3)."""
     if text is None:
         return None
-    agent: Any = loads_bounded(text, max_depth=max_depth, what="agent")
+    agent: Any = loads_bounded(text, max_depth=limits.max_json_depth, what="agent")
     if not isinstance(agent, dict):
         raise _bad("agent", "agent-object", "must be a JSON object describing an Agent or Group")
     key = agent_key(agent)
@@ -225,7 +226,7 @@ def _parse_agent(text: str | None, max_depth: int) -> str | None:
         raise _bad("agent", "agent-ifi", "must have exactly one inverse functional identifier")
     # Data 2.2: parameter values are validated to the standard of the same values in statements
     # (the Agent/Group rules are the same in 1.0.3 and 2.0.0).
-    issues = agent_issues(agent, V1, "agent", group_allowed=True)
+    issues = agent_issues(agent, V1, "agent", limits=limits, group_allowed=True)
     if issues:
         raise BadRequest(f"{issues[0].path}: {issues[0].message}", issues)
     return key

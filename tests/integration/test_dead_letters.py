@@ -11,8 +11,9 @@ import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
+import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -24,9 +25,8 @@ from consumers.progress.team import TeamRegistryHandler
 from consumers.runner import Handler, Health, Outcome, Record
 from lrs import dlq_cli, topics
 from lrs.adapters.kafka_dead_letters import DeadLetter, KafkaDeadLetters, Selection
-from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
 from lrs.adapters.mongo_progress import MongoProgressStore
-from lrs.adapters.mongo_store import MongoStatementStore, connect
+from lrs.adapters.mongo_store import connect
 from lrs.cli import _parser
 from lrs.codec import encode_accepted
 from lrs.ports import AcceptedStatement, OutgoingMessage
@@ -34,6 +34,7 @@ from lrs.settings import LrsSettings
 from lrs.xapi.ifi import actor_ifi
 from tests.conftest import Infra, unique_name
 from tests.support.factories import statement
+from tests.support.polling import eventually
 from tests.support.progress import (
     apply_registry_change,
     fixed_clock,
@@ -48,6 +49,7 @@ from tests.support.stack import (
     running_persister,
     xapi_headers,
 )
+from tests.support.stack import persist_handler as support_persist_handler
 
 pytestmark = pytest.mark.integration
 BROKEN_VERB = "http://example.org/verbs/not-yet-supported"
@@ -124,22 +126,6 @@ async def stored_ids(settings: LrsSettings) -> set[str]:
         return {d["id"] async for d in cursor}
     finally:
         await client.close()
-
-
-T = TypeVar("T")
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], within: float = 30
-) -> T:
-    """Poll `probe` until `done` holds of its answer or `within` seconds pass; the last answer."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    answer = await probe()
-    while not done(answer) and loop.time() < deadline:
-        await asyncio.sleep(0.2)
-        answer = await probe()
-    return answer
 
 
 def dead_letters(settings: LrsSettings) -> Callable[[], Awaitable[list[DeadLetter]]]:
@@ -228,8 +214,7 @@ def persist_handler(settings: LrsSettings) -> tuple[PersistHandler, Callable[[],
     assert settings.mongodb_uri
     client = connect(settings.mongodb_uri)
     db = client[settings.mongodb_database]
-    handler = PersistHandler(MongoStatementStore(db), MongoActivityStore(db), MongoAgentStore(db))
-    return handler, client.close
+    return support_persist_handler(settings, db), client.close
 
 
 async def test_a_transient_failure_is_retried_and_never_dead_lettered(
@@ -342,6 +327,18 @@ async def check_admin_listing(settings: LrsSettings) -> None:
         assert unauthenticated.status_code == 401
         wrong = await client.get("/admin/dead-letters?topic=nope", headers=headers)
         assert wrong.status_code == 400
+        await check_replay_needs_an_explicit_selection(client, headers)
+
+
+async def check_replay_needs_an_explicit_selection(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    """As `lrs dlq replay`: offsets or all, said explicitly; nothing replayed by accident."""
+    for vague in ({}, {"offsets": None}, {"offsets": []}, {"offsets": [0], "all": True}):
+        body = {"topic": topics.STATEMENTS, **vague}
+        refused = await client.post("/admin/dead-letters/replay", json=body, headers=headers)
+        assert refused.status_code == 400, (vague, refused.text)
+        assert '"all": true' in refused.json()["error"]["message"]
 
 
 @dataclass

@@ -26,20 +26,17 @@ import pytest
 from prometheus_client import REGISTRY
 
 from lrs import topics
-from lrs.adapters.memory_definitions import InMemoryActivityStore, InMemoryAgentStore
-from lrs.adapters.memory_teams import InMemoryProgressReader, InMemoryTeamRegistry
-from lrs.adapters.memory_tenants import InMemoryTenantStore
 from lrs.adapters.mongo_attachments import MongoAttachmentStore
 from lrs.adapters.mongo_documents import MongoDocumentStore
 from lrs.adapters.mongo_store import MongoCredentialStore, MongoStatementStore, connect
-from lrs.api.app import Adapters, create_app
+from lrs.api.app import create_app
 from lrs.embedded import free_port, start_and_wait, store_child
 from lrs.ports import Credential, OutgoingMessage
 from lrs.security import hash_secret
 from lrs.services.auth import credential_authority, ensure_bootstrap_credential
-from lrs.services.progress_hub import ProgressHub
 from lrs.settings import LrsSettings
 from lrs.xapi.errors import Unavailable
+from tests.support.adapters import app_adapters
 
 pytestmark = pytest.mark.integration
 
@@ -163,18 +160,12 @@ async def lrs(mongo_uri: str) -> AsyncIterator[Lrs]:
     settings = LrsSettings(
         mongodb_uri=mongo_uri, max_body_bytes=MAX_BODY, topic_prefix=TOPIC_PREFIX
     )
-    adapters = Adapters(
+    adapters = app_adapters(
         store=MongoStatementStore(db),
         bus=bus,
         credentials=credentials,
         documents=documents,
         attachments=MongoAttachmentStore(db),
-        activities=InMemoryActivityStore(),
-        agents=InMemoryAgentStore(),
-        tenants=InMemoryTenantStore(),
-        team_registry=InMemoryTeamRegistry(),
-        progress=InMemoryProgressReader(),
-        hub=ProgressHub(),
     )
     app = create_app(settings, adapters=adapters)
     try:

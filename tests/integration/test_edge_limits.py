@@ -18,7 +18,8 @@ from lrs.ports import AcceptedStatement
 from lrs.settings import LrsSettings
 from tests.conftest import Infra
 from tests.support.factories import account_agent, activity, agent, statement
-from tests.support.progress import eventually, progress_docs, running_progress
+from tests.support.polling import eventually
+from tests.support.progress import progress_docs, running_progress
 from tests.support.stack import (
     api_client,
     make_settings,

@@ -26,25 +26,22 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from pymongo import AsyncMongoClient
-from pymongo.errors import AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError
 
 from bench.hostile import HostileRequest, hostile_request, nested, routes_from_openapi
-from lrs.adapters.memory_definitions import InMemoryActivityStore, InMemoryAgentStore
-from lrs.adapters.memory_teams import InMemoryProgressReader, InMemoryTeamRegistry
-from lrs.adapters.memory_tenants import InMemoryTenantStore
 from lrs.adapters.mongo_attachments import MongoAttachmentStore
 from lrs.adapters.mongo_documents import MongoDocumentStore
 from lrs.adapters.mongo_store import MongoCredentialStore, MongoStatementStore
-from lrs.api.app import Adapters, create_app
+from lrs.api.app import create_app
 from lrs.embedded import free_port
-from lrs.services.progress_hub import ProgressHub
 from tests.conftest import Infra, unique_name
+from tests.support.adapters import app_adapters
 from tests.support.asgi import CALL_TIMEOUT, Answer, call_app
+from tests.support.outages import OUTAGES as OUTAGE_CASES
+from tests.support.outages import name as class_name
 from tests.support.stack import (
     KEY,
     SECRET,
@@ -70,13 +67,9 @@ class Boom(Exception):
     """Stands for a bug: an exception no handler knows."""
 
 
-OUTAGES: dict[str, Exception] = {
-    "autoreconnect": AutoReconnect("store gone"),
-    "server-selection": ServerSelectionTimeoutError("no server"),
-    "network-timeout": NetworkTimeout("slow"),
-    "kafka-connection": KafkaConnectionError("broker gone"),
-    "kafka-timeout": KafkaTimeoutError(),
-    "node-not-ready": NodeNotReadyError("not ready"),
+# Every outage of the one table (tests/support/outages.py), raised below a route.
+OUTAGES: dict[str, BaseException] = {
+    f"{n}-{class_name(error)}": error for n, (error, _) in enumerate(OUTAGE_CASES)
 }
 
 
@@ -93,7 +86,7 @@ def add_failing_routes(app: FastAPI) -> None:
         )
 
 
-def raising(exc: Exception) -> Callable[[], Awaitable[None]]:
+def raising(exc: BaseException) -> Callable[[], Awaitable[None]]:
     async def route() -> None:
         raise exc
 
@@ -324,18 +317,12 @@ async def store_down() -> AsyncIterator[httpx.AsyncClient]:
         tz_aware=True,
     )
     db = dead["lrs"]
-    adapters = Adapters(
+    adapters = app_adapters(
         store=MongoStatementStore(db),
         bus=_NoBus(),
         credentials=MongoCredentialStore(db),
         documents=MongoDocumentStore(db),
         attachments=MongoAttachmentStore(db),
-        activities=InMemoryActivityStore(),
-        agents=InMemoryAgentStore(),
-        tenants=InMemoryTenantStore(),
-        team_registry=InMemoryTeamRegistry(),
-        progress=InMemoryProgressReader(),
-        hub=ProgressHub(),
     )
     app = create_app(make_settings("127.0.0.1:1", "mongodb://unused", "down"), adapters=adapters)
     try:

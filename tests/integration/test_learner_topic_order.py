@@ -12,10 +12,9 @@ another handles and publishes. Whatever the interleaving, the last value of ever
 
 from __future__ import annotations
 
-import contextlib
 import random
 import zlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,14 +26,14 @@ from pymongo.asynchronous.database import AsyncDatabase
 from consumers.registry import CONSUMERS
 from consumers.runner import Handler, Outcome
 from lrs import topics
-from lrs.adapters.mongo_store import MongoStatementStore, connect
+from lrs.adapters.mongo_store import MongoStatementStore
 from lrs.codec import encode_accepted
 from lrs.ports import AcceptedStatement, OutgoingMessage
 from lrs.progress import learner_id
 from lrs.settings import LrsSettings
 from tests.conftest import Infra, unique_name
 from tests.support.progress import Workload, progress_docs
-from tests.support.stack import make_settings
+from tests.support.stack import database, make_settings
 
 pytestmark = pytest.mark.integration
 TENANT = "default"
@@ -156,16 +155,6 @@ async def registry_change(
     value["deleted"] = members is None
     message = OutgoingMessage(topics.team_key(TENANT, team), orjson.dumps(value))
     bus.produce(settings.topic(topics.TEAMS), message)
-
-
-@contextlib.asynccontextmanager
-async def database(settings: LrsSettings) -> AsyncIterator[AsyncDatabase[Doc]]:
-    assert settings.mongodb_uri
-    client = connect(settings.mongodb_uri)
-    try:
-        yield client[settings.mongodb_database]
-    finally:
-        await client.close()
 
 
 async def run_interleaved(

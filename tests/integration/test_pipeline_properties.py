@@ -15,7 +15,6 @@ wait on the pipeline again and again): bounded to about a minute.
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,23 +26,20 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from pymongo.asynchronous.database import AsyncDatabase
 
-from lrs.adapters.mongo_store import connect
 from lrs.progress import learner_id
 from lrs.settings import LrsSettings
 from tests.conftest import Infra
+from tests.support.polling import eventually
 from tests.support.progress import (
     FIXED_NOW,
-    eventually,
     oracle,
     progress_docs,
-    running_progress,
+    running_pipeline,
     stored_statements,
 )
 from tests.support.stack import (
-    api_client,
     make_settings,
     prepare_infra,
-    running_persister,
     xapi_headers,
 )
 
@@ -243,14 +239,8 @@ async def pipeline(infra: Infra, module_namespace: str) -> AsyncIterator[Pipelin
     """The in-process API with the persister and the progress consumers, for the module."""
     lrs_settings = make_settings(infra.kafka_bootstrap, infra.mongodb_uri, module_namespace)
     await prepare_infra(lrs_settings)
-    mongo = connect(lrs_settings.mongodb_uri or "")
-    db = mongo[lrs_settings.mongodb_database]
-    async with contextlib.AsyncExitStack() as stack:
-        client = await stack.enter_async_context(api_client(lrs_settings))
-        await stack.enter_async_context(running_persister(lrs_settings))
-        await stack.enter_async_context(running_progress(lrs_settings, db, batch_max=100))
+    async with running_pipeline(lrs_settings, batch_max=100) as (client, db):
         yield Pipeline(client, db)
-    await mongo.close()
 
 
 async def counted_problems(db: AsyncDatabase[Doc], learners: set[str]) -> list[str]:

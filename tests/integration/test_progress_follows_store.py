@@ -8,34 +8,27 @@ must count the kept one and never the other, for every pair.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from pymongo.asynchronous.database import AsyncDatabase
 
-from lrs.adapters.mongo_store import connect
 from lrs.progress import learner_id
-from lrs.settings import LrsSettings
 from tests.conftest import Infra, unique_name
 from tests.support.factories import statement
+from tests.support.polling import eventually
 from tests.support.progress import (
     FIXED_NOW,
-    eventually,
     oracle,
     progress_docs,
-    running_progress,
+    running_pipeline,
     stored_statements,
 )
 from tests.support.stack import (
-    api_client,
     make_settings,
     prepare_infra,
-    running_persister,
     xapi_headers,
 )
 
@@ -43,16 +36,6 @@ pytestmark = pytest.mark.integration
 TENANT = "default"
 PAIRS = 40
 Doc = dict[str, Any]
-
-
-@contextlib.asynccontextmanager
-async def database(settings: LrsSettings) -> AsyncIterator[AsyncDatabase[Doc]]:
-    assert settings.mongodb_uri
-    client = connect(settings.mongodb_uri)
-    try:
-        yield client[settings.mongodb_database]
-    finally:
-        await client.close()
 
 
 def conflicting_pair(n: int) -> tuple[Doc, Doc]:
@@ -84,12 +67,7 @@ async def test_progress_counts_the_stored_one_of_concurrent_conflicting_posts(
     settings = make_settings(infra.kafka_bootstrap, infra.mongodb_uri, unique_name("c"))
     await prepare_infra(settings)
     pairs = [conflicting_pair(n) for n in range(PAIRS)]
-    async with (
-        database(settings) as db,
-        api_client(settings) as client,
-        running_persister(settings),
-        running_progress(settings, db),
-    ):
+    async with running_pipeline(settings) as (client, db):
         statuses = await asyncio.gather(*(post(client, doc) for pair in pairs for doc in pair))
         assert statuses.count(200) >= PAIRS  # one of each pair at least; the other may be 409
         kept = {first["id"]: await kept_actor(client, first["id"]) for first, _ in pairs}

@@ -33,26 +33,26 @@ from pymongo.asynchronous.database import AsyncDatabase
 from consumers.progress.rebuild import kafka_publisher, rebuild
 from lrs import topics
 from lrs.adapters.mongo_progress import MongoProgressStore
-from lrs.adapters.mongo_store import connect
 from lrs.settings import LrsSettings
 from tests.conftest import Infra, unique_name
+from tests.support.polling import eventually
 from tests.support.processes import consumer_process, reaped
 from tests.support.progress import (
     FIXED_NOW,
     Expected,
     Workload,
     apply_registry_change,
-    eventually,
     fixed_clock,
     latest_per_key,
     oracle,
     progress_docs,
     registry,
-    running_progress,
+    running_pipeline,
     stored_statements,
 )
 from tests.support.stack import (
     api_client,
+    database,
     make_settings,
     prepare_infra,
     running_persister,
@@ -67,16 +67,6 @@ Doc = dict[str, Any]
 
 def validator(name: str) -> Any:
     return jsonschema_rs.validator_for(orjson.loads((SCHEMAS / name).read_bytes()))
-
-
-@contextlib.asynccontextmanager
-async def database(settings: LrsSettings) -> AsyncIterator[AsyncDatabase[Doc]]:
-    assert settings.mongodb_uri
-    client = connect(settings.mongodb_uri)
-    try:
-        yield client[settings.mongodb_database]
-    finally:
-        await client.close()
 
 
 @contextlib.asynccontextmanager
@@ -206,13 +196,7 @@ async def test_progress_equals_the_oracle(infra: Infra, seed: int) -> None:
     )
     await prepare_infra(settings)
     workload = Workload(seed).build(statements=500)
-    async with (
-        database(settings) as db,
-        producer(settings) as kafka,
-        api_client(settings) as client,
-        running_persister(settings),
-        running_progress(settings, db),
-    ):
+    async with running_pipeline(settings) as (client, db), producer(settings) as kafka:
         acknowledged = await run_workload(client, workload, db, kafka, settings)
 
         async def docs_settled() -> list[str]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pymongo.asynchronous.database import AsyncDatabase
@@ -33,6 +34,7 @@ from lrs.progress import (
 from lrs.settings import LrsSettings
 from tests.conftest import unique_name
 from tests.support.factories import agent
+from tests.support.stack import api_client, database, running_persister
 
 FIXED_NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 ADL = "http://adlnet.gov/expapi/verbs/"
@@ -249,6 +251,21 @@ async def running_progress(
         await asyncio.wait_for(asyncio.gather(*tasks), 30)
 
 
+@contextlib.asynccontextmanager
+async def running_pipeline(
+    settings: LrsSettings, batch_max: int = 40
+) -> AsyncIterator[tuple[httpx.AsyncClient, AsyncDatabase[Doc]]]:
+    """The in-process API, the persister and the progress consumers, over one database: an
+    API client and that database."""
+    async with (
+        database(settings) as db,
+        api_client(settings) as client,
+        running_persister(settings),
+        running_progress(settings, db, batch_max=batch_max),
+    ):
+        yield client, db
+
+
 # --- reading back -----------------------------------------------------------------------------
 
 
@@ -340,14 +357,3 @@ async def progress_docs(db: AsyncDatabase[Doc], collection: str, tenant: str) ->
     key = "learner" if collection == "progress_learners" else "team"
     cursor = db[collection].find({"tenant": tenant})
     return {d[key]: d async for d in cursor}
-
-
-async def eventually(check: Callable[[], Any], within: float = 90, every: float = 0.5) -> Any:
-    """Await `check()` until it returns a falsy "problems" value; return the last problems."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        problems = await check()
-        if not problems or loop.time() > deadline:
-            return problems
-        await asyncio.sleep(every)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from pymongo.asynchronous.database import AsyncDatabase
 
 from consumers.persist import PersistHandler
 from consumers.runner import Handler, Runner, RunnerConfig
@@ -83,16 +84,33 @@ class Persister:
 
 
 @contextlib.asynccontextmanager
-async def running_persister(settings: LrsSettings) -> AsyncIterator[Persister]:
+async def database(settings: LrsSettings) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
+    """The LRS's database, on a client of its own, closed afterwards."""
     assert settings.mongodb_uri
     client = connect(settings.mongodb_uri)
-    db = client[settings.mongodb_database]
-    handler = PersistHandler(
+    try:
+        yield client[settings.mongodb_database]
+    finally:
+        await client.close()
+
+
+def persist_handler(settings: LrsSettings, db: Any) -> PersistHandler:
+    """The persist handler as `lrs.consumers` builds it: the configured topic prefix (its
+    forwards go to this LRS's topics) and definition bounds."""
+    return PersistHandler(
         MongoStatementStore(db),
         MongoActivityStore(db, settings.max_definition_bytes),
         MongoAgentStore(db, settings.max_agent_names),
         prefix=settings.topic_prefix,
     )
+
+
+@contextlib.asynccontextmanager
+async def running_persister(settings: LrsSettings) -> AsyncIterator[Persister]:
+    assert settings.mongodb_uri
+    client = connect(settings.mongodb_uri)
+    db = client[settings.mongodb_database]
+    handler = persist_handler(settings, db)
     try:
         async with running_consumer(settings, handler) as persister:
             yield persister

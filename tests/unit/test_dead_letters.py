@@ -10,8 +10,10 @@ import pytest
 from consumers.runner import dead_letter_headers
 from lrs import dlq_cli, topics
 from lrs.adapters.kafka_dead_letters import DeadLetter, Position, Selection
+from lrs.api.routes.admin import ReplayIn
 from lrs.cli import _parser
 from lrs.settings import LrsSettings
+from lrs.xapi.errors import BadRequest
 
 
 class Original:
@@ -91,6 +93,19 @@ def test_replay_needs_an_explicit_selection(
     settings = LrsSettings(kafka_bootstrap="127.0.0.1:1")
     assert dlq_cli.run(_parser().parse_args(argv), settings) == 2
     assert complaint in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "body", [{}, {"offsets": None}, {"offsets": []}, {"offsets": [1], "all": True}]
+)
+def test_the_replay_api_needs_an_explicit_selection_too(body: dict[str, object]) -> None:
+    with pytest.raises(BadRequest, match='"all": true'):
+        ReplayIn.model_validate({"topic": topics.STATEMENTS, **body}).explicit_offsets()
+
+
+def test_the_replay_api_takes_offsets_or_all() -> None:
+    assert ReplayIn(topic=topics.STATEMENTS, offsets=[3]).explicit_offsets() == [3]
+    assert ReplayIn(topic=topics.STATEMENTS, all=True).explicit_offsets() is None
 
 
 def test_a_dead_letter_is_described_on_one_line() -> None:

@@ -227,8 +227,20 @@ class ReplayIn(BaseModel):
     consumer: str | None = Field(default=None, description="only this consumer's")
     error_class: str | None = Field(default=None, description="only with this error class")
     offsets: list[int] | None = Field(
-        default=None, description="only these offsets of the dead-letter topic; null: all"
+        default=None, description="these offsets of the dead-letter topic (`--offset`)"
     )
+    all: bool = Field(
+        default=False, description="every selected dead letter of the topic (`--all`)"
+    )
+
+    def explicit_offsets(self) -> list[int] | None:
+        """The offsets to replay, None for all: as `lrs dlq replay`, the caller says which
+        (`offsets`) or says all (`"all": true`), never both, never neither."""
+        if self.all == (self.offsets is not None) or self.offsets == []:
+            raise BadRequest(
+                'say which dead letters to replay: "offsets": [...] or "all": true (not both)'
+            )
+        return self.offsets
 
 
 class ReplayOut(BaseModel):
@@ -276,7 +288,7 @@ async def list_dead_letters(
 @router.post("/dead-letters/replay", response_model=ReplayOut)
 async def replay_dead_letters(who: Admin, letters: DeadLetters, body: ReplayIn) -> ReplayOut:
     """Send the selected dead letters back to the consumer that failed on them (after a fix)."""
-    chosen = selection(body.topic, body.consumer, body.error_class, body.offsets)
+    chosen = selection(body.topic, body.consumer, body.error_class, body.explicit_offsets())
     found = await letters.all(chosen)
     replayed = await letters.replay(found)
     return ReplayOut(replayed=replayed, not_replayable=len(found) - replayed)

@@ -39,7 +39,7 @@ async def get_agent(
 ) -> Response:
     """The Person Object of the Agent given as `agent` (Communication 2.4)."""
     agent = parse_agent_query(
-        request.query_params.multi_items(), version, max_depth=services.settings.max_json_depth
+        request.query_params.multi_items(), version, limits=services.settings.statement_limits()
     )
     person = await definitions.get_person(services.agents, who, agent)
     return object_response(person)

@@ -50,7 +50,7 @@ def params_of(resource: Resource, request: Request, services: Services) -> Docum
         resource,
         request.method,
         request.query_params.multi_items(),
-        max_depth=services.settings.max_json_depth,
+        limits=services.settings.statement_limits(),
     )
 
 

@@ -13,10 +13,11 @@ from lrs.api.deps import PrincipalDep, ServicesDep, principal
 from lrs.api.headers import json_response
 from lrs.api.routes.teams import agent_version, parse_agent_param
 from lrs.ports import Principal
-from lrs.progress import registry
 from lrs.services import progress
 from lrs.services.progress import StreamEvent, StreamTarget
+from lrs.xapi.agents import parse_agent_json
 from lrs.xapi.errors import BadRequest
+from lrs.xapi.limits import StatementLimits
 from lrs.xapi.timefmt import format_timestamp
 
 router = APIRouter(prefix="/progress", tags=["progress"])
@@ -46,7 +47,7 @@ async def stream_token(services: ServicesDep, who: PrincipalDep) -> Response:
 async def progress_stream(request: Request, services: ServicesDep) -> Response:
     """`?team=<id>` or `?agent=<Agent JSON>`; credentials as Basic/Bearer, or `?token=`.
     Reconnects send `Last-Event-ID` (or `?lastEventId=` for a new EventSource)."""
-    target = parse_target(request, services.settings.max_json_depth)
+    target = parse_target(request, services.settings.statement_limits())
     who = await stream_caller(request, services)
     last = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
     events = progress.open_stream(services.progress, who, target, last)
@@ -58,7 +59,7 @@ async def encoded(events: AsyncIterator[StreamEvent]) -> AsyncIterator[bytes]:
         yield sse.encode(event)
 
 
-def parse_target(request: Request, max_depth: int) -> StreamTarget:
+def parse_target(request: Request, limits: StatementLimits) -> StreamTarget:
     params = request.query_params
     unknown = sorted(set(params) - STREAM_PARAMS)
     if unknown:
@@ -71,7 +72,7 @@ def parse_target(request: Request, max_depth: int) -> StreamTarget:
         return StreamTarget("team", params["team"])
     if len(params.getlist("agent")) > 1:
         raise BadRequest("the agent parameter is given more than once")
-    agent = registry.parse_agent_json(params["agent"], agent_version(request), max_depth=max_depth)
+    agent = parse_agent_json(params["agent"], agent_version(request), limits=limits)
     return StreamTarget("learner", agent.ifi)
 
 

@@ -64,7 +64,7 @@ async def get_statements(
     params = dict(request.query_params)
     settings = services.settings
     query = parse_query(
-        params, max_limit=settings.statement_page_limit, max_depth=settings.max_json_depth
+        params, max_limit=settings.statement_page_limit, limits=settings.statement_limits()
     )
     languages = parse_accept_language(request.headers.get("accept-language"))
     if query.is_single:

@@ -18,8 +18,9 @@ from lrs.ports import Principal
 from lrs.progress import registry
 from lrs.progress.registry import Team
 from lrs.services import teams
+from lrs.xapi.agents import parse_agent_query
 from lrs.xapi.bounded_json import loads_bounded
-from lrs.xapi.definitions import AgentSighting, single_param
+from lrs.xapi.definitions import AgentSighting
 from lrs.xapi.versions import V2, negotiate
 
 router = APIRouter(prefix="/teams", tags=["teams"])
@@ -100,6 +101,6 @@ async def delete_team(team: str, services: ServicesDep, who: PrincipalDep) -> Re
 
 def parse_agent_param(request: Request, services: Services) -> str:
     """`?agent=<xAPI Agent JSON>` (the only parameter) -> the canonical learner id."""
-    text = single_param(request.query_params.multi_items(), "agent")
-    depth = services.settings.max_json_depth
-    return registry.parse_agent_json(text, agent_version(request), max_depth=depth).ifi
+    items = request.query_params.multi_items()
+    limits = services.settings.statement_limits()
+    return parse_agent_query(items, agent_version(request), limits=limits).ifi

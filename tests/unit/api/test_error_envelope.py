@@ -14,47 +14,28 @@ import httpx
 import orjson
 import pytest
 import uvicorn
-from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError, RequestTimedOutError
-from pymongo.errors import AutoReconnect, DuplicateKeyError, ExecutionTimeout, NotPrimaryError
 
-from lrs.adapters.memory import (
-    InMemoryAttachmentStore,
-    InMemoryCredentialStore,
-    InMemoryEventBus,
-    InMemoryStatementStore,
-)
-from lrs.adapters.memory_definitions import InMemoryActivityStore, InMemoryAgentStore
-from lrs.adapters.memory_teams import InMemoryProgressReader, InMemoryTeamRegistry
-from lrs.adapters.memory_tenants import InMemoryTenantStore
-from lrs.api.app import Adapters, create_app
-from lrs.api.errors import ErrorEnvelopeMiddleware, outage
+from lrs.api.app import create_app
+from lrs.api.errors import UNAVAILABLE_MESSAGES, ErrorEnvelopeMiddleware, outage
 from lrs.embedded import free_port
-from lrs.services.progress_hub import ProgressHub
 from lrs.settings import LrsSettings
+from tests.support.adapters import app_adapters
+from tests.support.outages import FAULTS, OUTAGES, label, name
 
 Message = dict[str, Any]
 
 
-@pytest.mark.parametrize(
-    "exc",
-    [
-        AutoReconnect("gone"),
-        NotPrimaryError("stepped down"),
-        ExecutionTimeout("slow"),
-        KafkaConnectionError("gone"),
-        RequestTimedOutError(),
-        TimeoutError(),
-    ],
-)
-def test_outages_of_the_store_and_broker_are_unavailable(exc: Exception) -> None:
-    assert outage(exc) is not None
+@pytest.mark.parametrize(("exc", "dependency"), OUTAGES, ids=label)
+def test_outages_of_the_store_and_broker_are_unavailable(
+    exc: BaseException, dependency: str
+) -> None:
+    unavailable = outage(exc)
+    assert unavailable is not None
+    assert unavailable.message == UNAVAILABLE_MESSAGES[dependency]
 
 
-@pytest.mark.parametrize(
-    "exc",
-    [DuplicateKeyError("dup"), MessageSizeTooLargeError(), ValueError("bug"), KeyError("x")],
-)
-def test_deterministic_failures_are_no_outage(exc: Exception) -> None:
+@pytest.mark.parametrize("exc", FAULTS, ids=name)
+def test_deterministic_failures_are_no_outage(exc: BaseException) -> None:
     assert outage(exc) is None
 
 
@@ -114,30 +95,10 @@ async def test_an_error_after_the_answer_started_goes_on_unanswered() -> None:
     assert [m["type"] for m in sent] == ["http.response.start"]
 
 
-class Unused:
-    """An adapter the requests of this test never reach."""
-
-
-def memory_adapters() -> Adapters:
-    return Adapters(
-        store=InMemoryStatementStore(),
-        bus=InMemoryEventBus(),
-        credentials=InMemoryCredentialStore(),
-        documents=Unused(),  # type: ignore[arg-type]
-        attachments=InMemoryAttachmentStore(),
-        activities=InMemoryActivityStore(),
-        agents=InMemoryAgentStore(),
-        tenants=InMemoryTenantStore(),
-        team_registry=InMemoryTeamRegistry(),
-        progress=InMemoryProgressReader(),
-        hub=ProgressHub(),
-    )
-
-
 @pytest.fixture
 async def server_with_a_hanging_route() -> AsyncIterator[tuple[uvicorn.Server, str, asyncio.Event]]:
     entered = asyncio.Event()
-    app = create_app(LrsSettings(), adapters=memory_adapters())
+    app = create_app(LrsSettings(), adapters=app_adapters())
 
     async def hang() -> None:
         entered.set()

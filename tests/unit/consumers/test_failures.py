@@ -10,73 +10,19 @@ from dataclasses import dataclass, field
 import orjson
 import pytest
 from aiokafka import errors as kafka_errors
-from bson.errors import InvalidDocument
 from pymongo import errors as mongo_errors
 
 from consumers.failures import Poison, TransientFailure, is_transient, isolate
 from consumers.persist import StoreUnsure
 from consumers.runner import Health, backoff_delay, meant_for, send_to_dlq
 from consumers.status import _route
-from lrs import topics
+from lrs import outages, topics
 
 
-def caused_by(cause: BaseException) -> RuntimeError:
-    try:
-        raise RuntimeError("wrapper") from cause
-    except RuntimeError as exc:
-        return exc
-
-
-TRANSIENT = [
-    mongo_errors.AutoReconnect("connection reset"),
-    mongo_errors.NetworkTimeout("timed out"),
-    mongo_errors.ServerSelectionTimeoutError("no server"),
-    mongo_errors.NotPrimaryError("not primary"),
-    mongo_errors.WaitQueueTimeoutError("pool"),
-    mongo_errors.WTimeoutError("write concern", 64),
-    mongo_errors.OperationFailure("stepped down", 189),
-    mongo_errors.OperationFailure("shutting down", 91),
-    mongo_errors.BulkWriteError({"writeErrors": [], "writeConcernErrors": [{"code": 64}]}),
-    mongo_errors.BulkWriteError({"writeErrors": [{"code": 11600, "index": 0}]}),
-    kafka_errors.KafkaConnectionError("refused"),
-    kafka_errors.KafkaTimeoutError(),
-    kafka_errors.RequestTimedOutError(),
-    kafka_errors.NodeNotReadyError(),
-    kafka_errors.NotLeaderForPartitionError(),
-    kafka_errors.LeaderNotAvailableError(),
-    kafka_errors.NotEnoughReplicasError(),
-    kafka_errors.CommitFailedError("rebalanced"),
-    ConnectionRefusedError(),
-    TimeoutError(),
-    OSError("network unreachable"),
-    caused_by(mongo_errors.AutoReconnect("x")),
-]
-
-DETERMINISTIC = [
-    InvalidDocument("key 'a\\x00b' must not contain NULL characters"),
-    mongo_errors.DocumentTooLarge("16 MB"),
-    mongo_errors.DuplicateKeyError("dup", 11000),
-    mongo_errors.OperationFailure("bad value", 2),
-    mongo_errors.BulkWriteError({"writeErrors": [{"code": 11000, "index": 0}]}),
-    kafka_errors.MessageSizeTooLargeError(),
-    kafka_errors.RecordTooLargeError(),
-    ValueError("second must be in 0..59"),
-    OverflowError("date value out of range"),
-    KeyError("actor"),
-    TypeError("unhashable"),
-    orjson.JSONDecodeError("bad", "x", 0),
-    caused_by(ValueError("x")),
-]
-
-
-@pytest.mark.parametrize("error", TRANSIENT, ids=lambda e: type(e).__name__)
-def test_unreachable_store_or_broker_is_transient(error: BaseException) -> None:
-    assert is_transient(error)
-
-
-@pytest.mark.parametrize("error", DETERMINISTIC, ids=lambda e: type(e).__name__)
-def test_anything_else_is_deterministic(error: BaseException) -> None:
-    assert not is_transient(error)
+def test_the_runner_follows_the_one_outage_rule() -> None:
+    """The cases themselves are checked against lrs.outages in tests/unit/test_outages.py."""
+    assert is_transient is outages.is_outage
+    assert TransientFailure is outages.TransientFailure
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Order-independence and idempotence, checked on random workloads (fixed seeds).
 
-The claim (DESIGN.md, "Consistency"): progress is a function of the SET of non-voided
+The claim (docs/decisions/0006): progress is a function of the SET of non-voided
 statements. So for any workload, applying its statements in any order, with duplicates
 re-delivered and voids arriving before or after their targets, must give exactly the summary
 of applying the surviving statements once, in time order.

@@ -24,6 +24,7 @@ from lrs.xapi.definitions import (
     person_object,
 )
 from lrs.xapi.errors import BadRequest
+from lrs.xapi.limits import DEFAULT_LIMITS
 
 EXT = "http://example.com/ext/location.v2"
 
@@ -209,18 +210,22 @@ def test_activity_parameter() -> None:
 @pytest.mark.parametrize("version", ["1.0.3", "2.0.0"])
 def test_bad_agent_parameters(text: str, version: str) -> None:
     with pytest.raises(BadRequest):
-        parse_agent_query([("agent", text)], version, max_depth=64)
+        parse_agent_query([("agent", text)], version, limits=DEFAULT_LIMITS)
 
 
 def test_agent_parameter_required_and_alone() -> None:
     with pytest.raises(BadRequest):
-        parse_agent_query([], "1.0.3", max_depth=64)
+        parse_agent_query([], "1.0.3", limits=DEFAULT_LIMITS)
     with pytest.raises(BadRequest):
-        parse_agent_query([("agent", json.dumps(agent("a"))), ("x", "1")], "1.0.3", max_depth=64)
+        parse_agent_query(
+            [("agent", json.dumps(agent("a"))), ("x", "1")], "1.0.3", limits=DEFAULT_LIMITS
+        )
 
 
 def test_agent_parameter() -> None:
-    seen = parse_agent_query([("agent", json.dumps(agent("a", "A")))], "1.0.3", max_depth=64)
+    seen = parse_agent_query(
+        [("agent", json.dumps(agent("a", "A")))], "1.0.3", limits=DEFAULT_LIMITS
+    )
     assert (seen.ifi, seen.name) == ("mbox:mailto:a@example.com", "A")
     validate_agent({"mbox_sha1sum": "cd9b00a5611f94eaa7b1661edab976068e364975"}, "2.0.0")
 

@@ -22,13 +22,14 @@ from lrs.xapi.documents import (
     parse_preconditions,
 )
 from lrs.xapi.errors import Conflict, InvalidDocument, PayloadTooLarge, PreconditionFailed
+from lrs.xapi.limits import DEFAULT_LIMITS
 from lrs.xapi.versions import V1, V2
 
 ACTIVITY = "http://example.com/activities/a"
 AGENT = json.dumps({"objectType": "Agent", "name": "Ann", "mbox": "mailto:ann@example.com"})
 REGISTRATION = "6E2B1A3C-4D5E-4F60-8A7B-9C0D1E2F3A4B"
 JSON = "application/json"
-DEPTH = 64
+DEPTH = DEFAULT_LIMITS.max_json_depth
 
 STATE = {"activityId": ACTIVITY, "agent": AGENT, "stateId": "s1"}
 ACTIVITY_PROFILE = {"activityId": ACTIVITY, "profileId": "p1"}
@@ -41,7 +42,7 @@ BASE = {
 
 
 def parse(resource: Resource, method: str, params: dict[str, str]):  # type: ignore[no-untyped-def]
-    return parse_params(resource, method, list(params.items()), max_depth=DEPTH)
+    return parse_params(resource, method, list(params.items()), limits=DEFAULT_LIMITS)
 
 
 def test_state_params_are_parsed_and_agent_canonicalised() -> None:
@@ -118,7 +119,7 @@ def test_unknown_parameters_are_rejected(
 def test_repeated_parameter_is_rejected() -> None:
     items = [*STATE.items(), ("stateId", "s2")]
     with pytest.raises(InvalidDocument, match="more than once"):
-        parse_params(Resource.STATE, "PUT", items, max_depth=DEPTH)
+        parse_params(Resource.STATE, "PUT", items, limits=DEFAULT_LIMITS)
 
 
 @pytest.mark.parametrize(

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 import pytest
 
 from lrs.services.ingest import check_request
-from lrs.xapi.agents import validate_agent
+from lrs.xapi.agents import parse_agent_json, parse_agent_query, validate_agent
+from lrs.xapi.documents import Resource, parse_params
 from lrs.xapi.errors import BadRequest, InvalidStatement, PayloadTooLarge, XapiError
-from lrs.xapi.limits import StatementLimits, check_statement_limits
+from lrs.xapi.limits import DEFAULT_LIMITS, StatementLimits, check_statement_limits
+from lrs.xapi.query import parse_query
+from lrs.xapi.versions import V2
 from tests.support.factories import account_agent, statement
 
 SMALL = StatementLimits(
@@ -153,3 +157,31 @@ def test_a_lone_agent_with_a_megabyte_name_is_refused(version: str) -> None:
 def test_a_value_json_cannot_encode_is_400() -> None:
     with pytest.raises(InvalidStatement, match="not a JSON document"):
         check_statement_limits([with_extension(2**70)], StatementLimits())
+
+
+RAISED = StatementLimits(max_identifier_chars=10_000)
+
+
+def agent_parses() -> dict[str, Callable[[str, StatementLimits], object]]:
+    """Every parse of an `agent` parameter: statements, agents, documents, progress, teams."""
+    return {
+        "statements": lambda text, limits: parse_query(
+            {"agent": text}, max_limit=10, limits=limits
+        ),
+        "agents": lambda text, limits: parse_agent_query([("agent", text)], V2, limits=limits),
+        "documents": lambda text, limits: parse_params(
+            Resource.AGENT_PROFILE, "GET", [("agent", text)], limits=limits
+        ),
+        "progress and teams": lambda text, limits: parse_agent_json(text, V2, limits=limits),
+    }
+
+
+@pytest.mark.parametrize("route", sorted(agent_parses()))
+def test_an_agent_parameter_keeps_the_configured_identifier_limit(route: str) -> None:
+    """An Agent a statement may hold under a raised LRS_MAX_IDENTIFIER_CHARS can be queried."""
+    parse = agent_parses()[route]
+    text = orjson.dumps(account_agent("n" * 5000)).decode()
+    parse(text, RAISED)
+    with pytest.raises(XapiError) as caught:  # InvalidDocument for documents: 400 all the same
+        parse(text, DEFAULT_LIMITS)
+    assert caught.value.details[0].rule == "identifier-length"

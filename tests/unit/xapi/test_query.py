@@ -10,17 +10,18 @@ from typing import Any
 import pytest
 
 from lrs.xapi.errors import BadRequest
+from lrs.xapi.limits import DEFAULT_LIMITS
 from lrs.xapi.query import Cursor, StatementQuery, parse_query
 
 MAX = 100
-DEPTH = 64
+DEPTH = DEFAULT_LIMITS.max_json_depth
 STATEMENT_ID = "6f2d4a1c-3b5e-4c7d-8e9f-0a1b2c3d4e5f"
 REGISTRATION = "ec531277-b57b-4c15-8d91-d292c5b2b8f7"
 AGENT = {"mbox": "mailto:a@example.com"}
 
 
 def parse(**params: str) -> StatementQuery:
-    return parse_query(params, max_limit=MAX, max_depth=DEPTH)
+    return parse_query(params, max_limit=MAX, limits=DEFAULT_LIMITS)
 
 
 def rejected(param: str, **params: str) -> BadRequest:

@@ -1,6 +1,5 @@
-"""`since` and `until` of GET statements take every timestamp the specification allows
-(lrs.xapi.timefmt rules), never an error past parsing; the `more` cursor takes only what the LRS
-issues (a 400 otherwise)."""
+"""`since`, `until` and the `more` cursor of GET statements take every timestamp the
+specification allows (lrs.xapi.timefmt rules), never an error past parsing."""
 
 from __future__ import annotations
 
@@ -10,6 +9,7 @@ import json
 import pytest
 
 from lrs.xapi.errors import BadRequest
+from lrs.xapi.limits import DEFAULT_LIMITS
 from lrs.xapi.query import Cursor, parse_query
 from lrs.xapi.timefmt import EARLIEST, LATEST
 
@@ -24,7 +24,7 @@ from lrs.xapi.timefmt import EARLIEST, LATEST
     ],
 )
 def test_edge_times_are_clamped(name: str, value: str, expected: object) -> None:
-    query = parse_query({name: value}, max_limit=100, max_depth=64)
+    query = parse_query({name: value}, max_limit=100, limits=DEFAULT_LIMITS)
     assert getattr(query, name) == expected
 
 
@@ -33,10 +33,13 @@ def cursor_token(stored: object) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-@pytest.mark.parametrize(
-    "stored",
-    ["not a time", 12, ["2024-01-01T00:00:00Z"], "0001-01-01T00:00:00+01:00"],
-)
+def test_a_cursor_time_outside_what_utc_holds_is_no_cursor_the_lrs_issued() -> None:
+    """Unlike since/until (clamped), a cursor is the LRS's own: it never writes such a time."""
+    with pytest.raises(BadRequest):
+        Cursor.decode(cursor_token("0001-01-01T00:00:00+01:00"))
+
+
+@pytest.mark.parametrize("stored", ["not a time", 12, ["2024-01-01T00:00:00Z"]])
 def test_cursor_with_a_bad_time_is_a_bad_request(stored: object) -> None:
     with pytest.raises(BadRequest):
         Cursor.decode(cursor_token(stored))

@@ -28,9 +28,10 @@ def parse_bounded_int(text: str, max_digits: int = MAX_INT_DIGITS) -> int:
     them after leading zeros. Raises BoundedIntError otherwise, before converting anything."""
     if not (text.isascii() and text.isdigit()):
         raise BoundedIntError(NOT_AN_INTEGER, f"must be a non-negative integer, not {text[:40]!r}")
-    if len(text.lstrip("0")) > max_digits:
+    significant = text.lstrip("0")
+    if len(significant) > max_digits:
         raise BoundedIntError(TOO_MANY_DIGITS, f"must have at most {max_digits} digits")
-    return int(text)
+    return int(significant or "0")  # int() itself refuses over 4,300 digits, zeros included
 
 
 def bounded_int(text: str | None, max_digits: int = MAX_INT_DIGITS) -> int | None:

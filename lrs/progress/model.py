@@ -5,7 +5,7 @@ facts and remembers the id (so a voided statement arriving after its voiding is 
 2.3.2), and `summarize_learner` derives every figure from the set, in one fixed order (time, then
 id). The summary is therefore a function of the set of non-voided statements, whatever the order
 and multiplicity in which they arrived: the property the consumers rely on for at-least-once
-delivery and for voids that overtake their targets (DESIGN.md, "Consistency").
+delivery and for voids that overtake their targets (docs/decisions/0006).
 
 Rules (documented in `summarize_activity` and below):
 

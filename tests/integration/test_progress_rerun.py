@@ -38,9 +38,9 @@ from lrs.progress import learner_id
 from lrs.settings import LrsSettings
 from tests.conftest import Infra, unique_name
 from tests.support.factories import statement
+from tests.support.polling import eventually
 from tests.support.progress import (
     FIXED_NOW,
-    eventually,
     fixed_clock,
     latest_per_key,
     progress_docs,

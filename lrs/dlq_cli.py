@@ -39,7 +39,11 @@ def _selectors(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: LrsSettings) -> int:
     if not settings.kafka_bootstrap:
-        print("LRS_KAFKA_BOOTSTRAP is not set", file=sys.stderr)
+        print(
+            "LRS_KAFKA_BOOTSTRAP is not set (under `lrs serve`'s embedded broker, use the admin"
+            " API instead: GET /admin/dead-letters, POST /admin/dead-letters/replay)",
+            file=sys.stderr,
+        )
         return 2
     offsets = getattr(args, "offset", None)
     if args.action == "replay" and not (offsets or args.all):

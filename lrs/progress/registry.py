@@ -20,9 +20,9 @@ from datetime import datetime
 from typing import Any
 
 from lrs.xapi.agents import validate_agent
-from lrs.xapi.bounded_json import loads_bounded
 from lrs.xapi.definitions import AgentSighting, agent_sighting
 from lrs.xapi.errors import BadRequest
+from lrs.xapi.limits import DEFAULT_LIMITS, StatementLimits
 
 REGISTRY_PREFIX = "registry:"
 MAX_ID_LENGTH = 512
@@ -86,9 +86,12 @@ def parse_create(body: object) -> tuple[str, str]:
     return validate_team_id(team), name.strip()
 
 
-def parse_members(body: object, version: str) -> list[AgentSighting]:
+def parse_members(
+    body: object, version: str, limits: StatementLimits = DEFAULT_LIMITS
+) -> list[AgentSighting]:
     """A members body: `{"members": [Agent, ...]}`, a list of Agents, or one Agent. Each must be
-    a valid xAPI Agent (Data 2.4.2.1, Groups are not members); any invalid one is a 400."""
+    a valid xAPI Agent (Data 2.4.2.1, Groups are not members) within `limits` (the configured
+    ones: a member may be anyone a statement may name); any invalid one is a 400."""
     if isinstance(body, Mapping) and "members" in body:
         if set(body) != {"members"}:
             raise BadRequest('the body must be {"members": [Agent, ...]}')
@@ -96,13 +99,15 @@ def parse_members(body: object, version: str) -> list[AgentSighting]:
     agents = body if isinstance(body, list) else [body]
     if len(agents) > MAX_MEMBERS_PER_REQUEST:
         raise BadRequest(f"at most {MAX_MEMBERS_PER_REQUEST} members per request")
-    return [parse_agent(agent, version, f"members[{n}]") for n, agent in enumerate(agents)]
+    return [parse_agent(agent, version, f"members[{n}]", limits) for n, agent in enumerate(agents)]
 
 
-def parse_agent(agent: object, version: str, where: str = "agent") -> AgentSighting:
+def parse_agent(
+    agent: object, version: str, where: str = "agent", limits: StatementLimits = DEFAULT_LIMITS
+) -> AgentSighting:
     """One Agent, validated like the Agents Resource's `agent` parameter."""
     try:
-        validate_agent(agent, version)
+        validate_agent(agent, version, limits)
     except BadRequest as exc:
         raise BadRequest(f"{where}: {exc.message}", exc.details) from None
     assert isinstance(agent, Mapping)
@@ -110,12 +115,6 @@ def parse_agent(agent: object, version: str, where: str = "agent") -> AgentSight
     if sighting is None:
         raise BadRequest(f"{where}: a member must be an Agent with one identifier")
     return sighting
-
-
-def parse_agent_json(text: str, version: str, *, max_depth: int) -> AgentSighting:
-    """An `agent=<JSON>` query parameter: JSON nested at most `max_depth` deep, and a valid
-    Agent, else 400."""
-    return parse_agent(loads_bounded(text, max_depth=max_depth, what="agent"), version)
 
 
 def new_team(tenant: str, team: str, name: str, now: datetime) -> Team:

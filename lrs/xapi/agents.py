@@ -51,7 +51,7 @@ def agent_issues(
 
 def validate_agent(doc: object, version: str, limits: StatementLimits = DEFAULT_LIMITS) -> None:
     """Raise BadRequest unless `doc` is a valid Agent (Data 2.4.2.1: exactly one IFI, ...)
-    within `limits` (the default ones only for team members, lrs.progress.registry)."""
+    within `limits` (the configured ones; the defaults where a caller has no settings)."""
     issues = agent_issues(doc, version, "agent", limits=limits)
     if issues:
         first = issues[0]

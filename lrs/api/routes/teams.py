@@ -57,7 +57,9 @@ MembersChange = Callable[[teams.TeamDeps, Principal, str, Sequence[AgentSighting
 async def _change_members(
     team: str, request: Request, services: Services, who: Principal, change: MembersChange
 ) -> Response:
-    agents = registry.parse_members(await json_body(request, services), agent_version(request))
+    limits = services.settings.statement_limits()
+    body = await json_body(request, services)
+    agents = registry.parse_members(body, agent_version(request), limits)
     changed = await change(services.teams, who, registry.validate_team_id(team), agents)
     return json_response(changed.as_json())
 

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
+from lrs.progress.registry import parse_members
 from lrs.services.ingest import check_request
 from lrs.xapi.agents import parse_agent_json, parse_agent_query, validate_agent
 from lrs.xapi.documents import Resource, parse_params
@@ -173,6 +174,7 @@ def agent_parses() -> dict[str, Callable[[str, StatementLimits], object]]:
             Resource.AGENT_PROFILE, "GET", [("agent", text)], limits=limits
         ),
         "progress and teams": lambda text, limits: parse_agent_json(text, V2, limits=limits),
+        "team members": lambda text, limits: parse_members(orjson.loads(text), V2, limits),
     }
 
 

@@ -106,9 +106,6 @@ class RunnerConfig:
     retry_max_seconds: float = 5.0
 
 
-# As large as the API's producer accepts (lrs.adapters.kafka_bus), so that any record the
-# runner consumed fits in its dead letter.
-MAX_REQUEST_BYTES = 16 * 1024 * 1024
 Batches = Mapping[TopicPartition, Sequence[Record]]
 Part = TypeVar("Part", AIOKafkaProducer, AIOKafkaConsumer)
 
@@ -207,7 +204,7 @@ class Runner:
             bootstrap_servers=self.config.bootstrap,
             acks="all",
             enable_idempotence=False,
-            max_request_size=MAX_REQUEST_BYTES,
+            max_request_size=topics.MAX_RECORD_BYTES,  # any consumed record fits its dead letter
         )
 
     def _consumer(self) -> AIOKafkaConsumer:

@@ -133,17 +133,17 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
-# The largest record the statement topics take (topic config `max.message.bytes`): the
-# producers' own limit (max_request_size in lrs.adapters.kafka_bus and consumers.runner), so the
-# broker's default (about 1 MB) is not a lower, hidden one. `lrs.statements.stored` carries the
-# same statements as `xapi.statements` (plus the store's spelling), so it has the same limit.
-STATEMENT_RECORD_MAX_BYTES = 16 * 1024 * 1024
+# The largest record the LRS produces: every producer's `max_request_size` (the API's bus, the
+# consumers' runner, the dead-letter replay) and the statement topics' `max.message.bytes`, so
+# the broker's default (about 1 MB) is not a lower, hidden one. `lrs.statements.stored` carries
+# the same statements as `xapi.statements` (plus the store's spelling), so it has the same limit.
+MAX_RECORD_BYTES = 16 * 1024 * 1024
 
 
 def topic_specs(prefix: str, statement_partitions: int) -> list[TopicSpec]:
     """Every topic the LRS produces to, with its partitioning and retention."""
     forever = {"retention.ms": "-1", "cleanup.policy": "delete"}
-    statements = {**forever, "max.message.bytes": str(STATEMENT_RECORD_MAX_BYTES)}
+    statements = {**forever, "max.message.bytes": str(MAX_RECORD_BYTES)}
     compacted = {"cleanup.policy": "compact"}
     names = [
         TopicSpec(STATEMENTS, statement_partitions, statements),

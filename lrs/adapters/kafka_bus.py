@@ -12,7 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from lrs.ports import OutgoingMessage
-from lrs.topics import TopicSpec
+from lrs.topics import MAX_RECORD_BYTES, TopicSpec
 from lrs.xapi.errors import Unavailable
 
 
@@ -28,7 +28,7 @@ class KafkaEventBus:
             acks="all",
             linger_ms=linger_ms,
             max_batch_size=256 * 1024,
-            max_request_size=16 * 1024 * 1024,
+            max_request_size=MAX_RECORD_BYTES,
             request_timeout_ms=int(timeout_seconds * 1000),
             enable_idempotence=False,
         )

@@ -34,7 +34,6 @@ from lrs.xapi.params import bounded_int
 
 Header = tuple[str, bytes]
 IDLE_SECONDS = 2.0  # a partition that sends nothing for this long is read to its end
-MAX_REQUEST_BYTES = 16 * 1024 * 1024  # as the API's producer (lrs.adapters.kafka_bus)
 
 
 @dataclass(frozen=True)
@@ -198,7 +197,7 @@ class KafkaDeadLetters:
             bootstrap_servers=self._bootstrap,
             acks="all",
             enable_idempotence=False,
-            max_request_size=MAX_REQUEST_BYTES,
+            max_request_size=topics.MAX_RECORD_BYTES,
         )
         await producer.start()
         try:
@@ -240,7 +239,7 @@ async def _reader(bootstrap: str) -> AsyncIterator[AIOKafkaConsumer]:
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         fetch_max_bytes=64 * 1024 * 1024,
-        max_partition_fetch_bytes=MAX_REQUEST_BYTES + 1024 * 1024,
+        max_partition_fetch_bytes=topics.MAX_RECORD_BYTES + 1024 * 1024,
     )
     await consumer.start()
     try:

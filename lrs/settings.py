@@ -13,7 +13,9 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from lrs.xapi.limits import StatementLimits
+from lrs.progress.bounds import DEFAULT_MAX_VALUE_BYTES
+from lrs.xapi.definitions import DEFAULT_MAX_AGENT_NAMES, DEFAULT_MAX_DEFINITION_BYTES
+from lrs.xapi.limits import DEFAULT_LIMITS, StatementLimits
 
 AckMode = Literal["stored", "kafka"]
 
@@ -40,27 +42,27 @@ class LrsSettings(BaseSettings):
     # broker, the store or the consumers could not carry an accepted statement. All are far
     # above what real clients send.
     # Statements in one POST; more is 413 (Communication 3.2).
-    max_statements_per_request: int = 1000
+    max_statements_per_request: int = DEFAULT_LIMITS.max_statements
     # Compact JSON size of one statement as sent; more is 413 (Communication 3.2). Half of the
     # broker's default record limit (message.max.bytes, about 1 MB), leaving room for what the
     # LRS adds (id, stored, authority, envelope), and far below the store's 16 MB per document.
-    max_statement_bytes: int = 512 * 1024
+    max_statement_bytes: int = DEFAULT_LIMITS.max_statement_bytes  # 512 KiB
     # Deepest nesting of JSON objects/arrays accepted in a statement or a JSON document (the
     # statement itself counts as depth 1). Far above what xAPI needs; below what the JSON
     # encoder (255), the broker's consumers and the store (100) can hold. More is 400.
-    max_json_depth: int = 64
+    max_json_depth: int = DEFAULT_LIMITS.max_json_depth  # 64
     # Longest identifier or name, in characters: IRIs (ids, types, extension keys), mbox,
     # openid, account name and homePage, Agent and Group names, every object key of a statement.
     # Learner and team ids built from them travel in every progress record. More is 400.
-    max_identifier_chars: int = 4096
+    max_identifier_chars: int = DEFAULT_LIMITS.max_identifier_chars  # 4096
     # What the Activities and Agents projections keep (docs/decisions/0004). An Activity's
     # stored definition grows by merging statements' definitions; when a merge would make its
     # document larger than this (BSON bytes), the batch's definition replaces it. At least
     # max_statement_bytes, checked at start (one statement's definition always fits), far below
     # the store's 16 MB.
-    max_definition_bytes: int = 1024 * 1024
+    max_definition_bytes: int = DEFAULT_MAX_DEFINITION_BYTES  # 1 MiB
     # Names kept per Agent (the Person Object's `name` list); the oldest go first.
-    max_agent_names: int = 100
+    max_agent_names: int = DEFAULT_MAX_AGENT_NAMES  # 100
     statement_page_limit: int = 100
     # X-Experience-API-Version of responses to requests that name no (known) version.
     default_xapi_version: Literal["1.0.3", "2.0.0"] = "2.0.0"
@@ -111,7 +113,7 @@ class LrsSettings(BaseSettings):
     # kept ones still sorted by id, with the `lrs_activities_omitted` header (rule in
     # lrs/progress/bounds.py, docs/decisions/0006). Below the broker's default record limit
     # (about 1 MB), leaving room for the key and headers. The stores and the API keep it all.
-    progress_max_value_bytes: int = Field(default=900 * 1024, ge=16 * 1024)
+    progress_max_value_bytes: int = Field(default=DEFAULT_MAX_VALUE_BYTES, ge=16 * 1024)  # 900 KiB
 
     # Live progress streams (GET /progress/stream, docs/decisions/0007). The stream-token
     # secret signs the tokens browsers open streams with; every API instance behind one load

@@ -15,14 +15,18 @@ import orjson
 from lrs import topics
 from lrs.adapters.mongo_progress import LearnerDoc, TeamDoc
 from lrs.ports import OutgoingMessage
-from lrs.progress.bounds import Omitted, bound_learner_value, bound_team_value
+from lrs.progress.bounds import (
+    DEFAULT_MAX_VALUE_BYTES,
+    Omitted,
+    bound_learner_value,
+    bound_team_value,
+)
 from lrs.xapi.timefmt import format_timestamp
 
 SOURCE = "/lrs/consumers/progress"
 
 
-# The default of LRS_PROGRESS_MAX_VALUE_BYTES (lrs/settings.py).
-MAX_VALUE_BYTES = 900 * 1024
+MAX_VALUE_BYTES = DEFAULT_MAX_VALUE_BYTES  # the default of LRS_PROGRESS_MAX_VALUE_BYTES
 
 
 def learner_value(doc: LearnerDoc) -> dict[str, Any]:

@@ -27,6 +27,9 @@ from typing import Any
 import orjson
 
 Value = Mapping[str, Any]
+# The default of LRS_PROGRESS_MAX_VALUE_BYTES (lrs/settings.py): below the broker's default record
+# limit (about 1 MB), leaving room for the key and headers.
+DEFAULT_MAX_VALUE_BYTES = 900 * 1024
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,9 @@ from lrs.xapi.ifi import IFI_PROPERTIES, agent_ifi
 CONTEXT_ACTIVITY_KINDS = ("parent", "grouping", "category", "other")
 LANGUAGE_MAPS = ("name", "description")
 EXTENSIONS = "extensions"
-DEFAULT_MAX_DEFINITION_BYTES = 1024 * 1024  # lrs.settings.max_definition_bytes
-DEFAULT_MAX_AGENT_NAMES = 100  # lrs.settings.max_agent_names
+# Defaults of LRS_MAX_DEFINITION_BYTES and LRS_MAX_AGENT_NAMES (lrs/settings.py, decision 0004).
+DEFAULT_MAX_DEFINITION_BYTES = 1024 * 1024
+DEFAULT_MAX_AGENT_NAMES = 100
 
 
 @dataclass(frozen=True, slots=True)

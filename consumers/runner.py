@@ -44,6 +44,7 @@ from aiokafka.structs import OffsetAndMetadata
 from consumers import failures
 from consumers.failures import is_transient, isolate
 from lrs import metrics, topics
+from lrs.codec import header
 from lrs.ports import OutgoingMessage
 
 log = logging.getLogger("lrs.consumers")
@@ -349,10 +350,8 @@ class Runner:
 
 def meant_for(record: Record, consumer_name: str) -> bool:
     """False for a record replayed from a dead-letter topic for another consumer."""
-    for name, value in record.headers or ():
-        if name == topics.HEADER_REPLAY_FOR:
-            return value.decode("utf-8", "replace") == consumer_name
-    return True
+    replay_for = header(record.headers, topics.HEADER_REPLAY_FOR)
+    return replay_for is None or replay_for == consumer_name
 
 
 def _next_offsets(records: Sequence[Record]) -> dict[TopicPartition, OffsetAndMetadata]:

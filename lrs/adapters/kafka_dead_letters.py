@@ -28,6 +28,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from lrs import topics
+from lrs.codec import header
 from lrs.outages import is_outage
 from lrs.xapi.errors import Unavailable
 from lrs.xapi.params import bounded_int
@@ -49,10 +50,7 @@ class DeadLetter:
     headers: tuple[Header, ...]
 
     def header(self, name: str) -> str | None:
-        for key, value in self.headers:
-            if key == name:
-                return value.decode("utf-8", "replace")
-        return None
+        return header(self.headers, name)
 
     @property
     def consumer(self) -> str | None:

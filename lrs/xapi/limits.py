@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from lrs.xapi._validation_schema import json_path
+from lrs.xapi.bounded_json import json_depth
 from lrs.xapi.errors import InvalidStatement, Issue, PayloadTooLarge
 
 DEFAULT_MAX_STATEMENTS = 1000
@@ -158,8 +159,10 @@ def _walk_object(
         try:
             if len(name) > limits.max_identifier_chars:
                 raise _too_long(limits, "key")
-            if key == EXTENSIONS:
-                _check_depth(item, depth + 1, limits)
+            if key == EXTENSIONS:  # any JSON (Data 4.1): only its nesting is bounded
+                room = limits.max_json_depth - depth
+                if json_depth(item, stop_above=room) > room:
+                    raise _too_deep(limits)
             elif not text_values:
                 _walk_item(item, depth, name, limits)
         except _Breach as breach:
@@ -176,17 +179,6 @@ def _walk_item(item: object, depth: int, key: str | None, limits: StatementLimit
         and len(item) > limits.max_identifier_chars
     ):
         raise _too_long(limits, "value")
-
-
-def _check_depth(value: object, depth: int, limits: StatementLimits) -> None:
-    """Depth only (extension values are any JSON, Data 4.1: only their nesting is bounded)."""
-    if not isinstance(value, dict | list):
-        return
-    if depth > limits.max_json_depth:
-        raise _too_deep(limits)
-    items = value.values() if isinstance(value, dict) else value
-    for item in items:
-        _check_depth(item, depth + 1, limits)
 
 
 def _too_deep(limits: StatementLimits) -> _Breach:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import random
 import zlib
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +32,7 @@ from lrs.progress import learner_id
 from lrs.settings import LrsSettings
 from tests.conftest import Infra, unique_name
 from tests.support.progress import Workload, progress_docs
+from tests.support.records import StubRecord
 from tests.support.stack import database, make_settings
 
 pytestmark = pytest.mark.integration
@@ -42,29 +42,19 @@ INSTANCES = {"persist": 1, "progress": 2, "team-registry": 1, "team-progress": 1
 Doc = dict[str, Any]
 
 
-@dataclass(frozen=True)
-class SimRecord:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: Sequence[tuple[str, bytes]]
-
-
 @dataclass
 class Bus:
     """Topics as in-memory logs; a key always lands on the same partition number."""
 
-    logs: dict[str, list[list[SimRecord]]] = field(default_factory=dict)
+    logs: dict[str, list[list[StubRecord]]] = field(default_factory=dict)
 
-    def partitions(self, topic: str) -> list[list[SimRecord]]:
+    def partitions(self, topic: str) -> list[list[StubRecord]]:
         return self.logs.setdefault(topic, [[] for _ in range(PARTITIONS)])
 
     def produce(self, topic: str, message: OutgoingMessage) -> None:
         partition = zlib.crc32(message.key) % PARTITIONS
         log = self.partitions(topic)[partition]
-        record = SimRecord(
+        record = StubRecord(
             topic, partition, len(log), message.key, message.value, list(message.headers)
         )
         log.append(record)
@@ -100,7 +90,7 @@ class Instance:
     positions: dict[int, int] = field(default_factory=dict)
     pending: Outcome | None = None
 
-    def unread(self, bus: Bus) -> list[SimRecord]:
+    def unread(self, bus: Bus) -> list[StubRecord]:
         logs = bus.partitions(self.topic)
         return [r for p in self.owned for r in logs[p][self.positions.get(p, 0) :]]
 

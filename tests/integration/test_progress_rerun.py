@@ -9,9 +9,7 @@ until the learner changes again.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +17,6 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaTimeoutError
-from pymongo.asynchronous.database import AsyncDatabase
 
 from consumers.progress.learner import LearnerProgressHandler
 from consumers.progress.messages import (
@@ -31,11 +28,9 @@ from consumers.progress.team import TeamProgressHandler
 from consumers.runner import Outcome, Record
 from lrs import topics
 from lrs.adapters.mongo_progress import MongoProgressStore
-from lrs.adapters.mongo_store import connect
 from lrs.codec import encode_accepted
 from lrs.ports import AcceptedStatement, OutgoingMessage
 from lrs.progress import learner_id
-from lrs.settings import LrsSettings
 from tests.conftest import Infra, unique_name
 from tests.support.factories import statement
 from tests.support.polling import eventually
@@ -45,31 +40,12 @@ from tests.support.progress import (
     latest_per_key,
     progress_docs,
 )
-from tests.support.stack import make_settings, prepare_infra, running_consumer
+from tests.support.records import StubRecord
+from tests.support.stack import database, make_settings, prepare_infra, running_consumer
 
 pytestmark = pytest.mark.integration
 TENANT = "default"
 Doc = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class FakeRecord:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: Sequence[tuple[str, bytes]]
-
-
-@contextlib.asynccontextmanager
-async def database(settings: LrsSettings) -> AsyncIterator[AsyncDatabase[Doc]]:
-    assert settings.mongodb_uri
-    client = connect(settings.mongodb_uri)
-    try:
-        yield client[settings.mongodb_database]
-    finally:
-        await client.close()
 
 
 def team_statement(learner: str, team: str) -> Doc:
@@ -89,9 +65,9 @@ def stored_message(doc: Doc) -> OutgoingMessage:
     return encode_accepted(accepted, source="/test")
 
 
-def as_records(topic: str, messages: Sequence[OutgoingMessage]) -> list[FakeRecord]:
+def as_records(topic: str, messages: Sequence[OutgoingMessage]) -> list[StubRecord]:
     return [
-        FakeRecord(topic, 0, n, m.key, m.value, list(m.headers)) for n, m in enumerate(messages)
+        StubRecord(topic, 0, n, m.key, m.value, list(m.headers)) for n, m in enumerate(messages)
     ]
 
 

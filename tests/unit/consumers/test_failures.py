@@ -17,6 +17,7 @@ from consumers.persist import StoreUnsure
 from consumers.runner import Health, backoff_delay, meant_for, send_to_dlq
 from consumers.status import _route
 from lrs import outages, topics
+from tests.support.records import StubRecord
 
 
 def test_the_runner_follows_the_one_outage_rule() -> None:
@@ -88,21 +89,11 @@ def test_backoff_doubles_up_to_its_cap() -> None:
     assert backoff_delay(10_000, 0.1, 5.0) == 5.0
 
 
-@dataclass
-class FakeRecord:
-    headers: list[tuple[str, bytes]]
-    topic: str = "xapi.statements"
-    partition: int = 0
-    offset: int = 0
-    key: bytes | None = None
-    value: bytes | None = None
-
-
 def test_a_replayed_record_is_taken_only_by_the_consumer_it_is_replayed_for() -> None:
-    replayed = FakeRecord([("ce_id", b"1"), (topics.HEADER_REPLAY_FOR, b"persist")])
+    replayed = StubRecord(headers=[("ce_id", b"1"), (topics.HEADER_REPLAY_FOR, b"persist")])
     assert meant_for(replayed, "persist")
     assert not meant_for(replayed, "progress")
-    assert meant_for(FakeRecord([("ce_id", b"1")]), "progress")
+    assert meant_for(StubRecord(headers=[("ce_id", b"1")]), "progress")
 
 
 def test_health_reports_retrying_until_a_loop_succeeds() -> None:
@@ -138,7 +129,7 @@ class RefusingProducer:
 
 async def test_a_dead_letter_too_large_for_the_broker_goes_without_its_value() -> None:
     producer = RefusingProducer()
-    record = FakeRecord([("big", b"x")], value=b"x" * 100, offset=9)
+    record = StubRecord(headers=[("big", b"x")], value=b"x" * 100, offset=9)
     await send_to_dlq(producer, Poison(record, ValueError("bad")), "persist")  # type: ignore[arg-type]
     [(topic, value, headers)] = producer.sent
     assert (topic, value) == ("xapi.statements.dlq", None)

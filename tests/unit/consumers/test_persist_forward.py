@@ -3,7 +3,6 @@ store, no broker): inserted statements as sent, equivalent replays as stored, co
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
@@ -16,26 +15,17 @@ from lrs.codec import decode_accepted, encode_accepted
 from lrs.ports import AcceptedStatement
 from lrs.progress import learner_id
 from tests.support.factories import statement
+from tests.support.records import StubRecord
 
 STORED = datetime(2026, 11, 23, 12, tzinfo=UTC)
 AUTHORITY = {"objectType": "Agent", "mbox": "mailto:lms@example.org"}
 
 
-@dataclass(frozen=True)
-class FakeRecord:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]]
-
-
-def record(doc: dict[str, object], offset: int, stored: datetime = STORED) -> FakeRecord:
+def record(doc: dict[str, object], offset: int, stored: datetime = STORED) -> StubRecord:
     full = {**doc, "stored": stored.isoformat(), "authority": AUTHORITY, "version": "1.0.0"}
     accepted = AcceptedStatement("acme", full, stored, learner_id(full))
     message = encode_accepted(accepted, source="/test")
-    return FakeRecord(
+    return StubRecord(
         "xapi.statements", 0, offset, message.key, message.value, list(message.headers)
     )
 

@@ -403,7 +403,7 @@ async def send_to_dlq(producer: AIOKafkaProducer, item: Poison, consumer_name: s
     at its topic, partition and offset."""
     record, error = item.record, item.error
     added = dead_letter_headers(record, error, consumer_name)
-    kept = [(k, v) for k, v in record.headers or () if k not in topics.DEAD_LETTER_HEADERS]
+    kept = topics.without_dead_letter_headers(record.headers)
     target = topics.dlq(record.topic)
     try:
         await producer.send_and_wait(target, record.value, key=record.key, headers=kept + added)

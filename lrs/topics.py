@@ -8,6 +8,7 @@ partition (their statements stay ordered).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 KEY_SEPARATOR = "\x1f"
@@ -76,6 +77,14 @@ DEAD_LETTER_HEADERS = frozenset(
         HEADER_REPLAYED_FROM,
     }
 )
+
+
+def without_dead_letter_headers(
+    headers: Sequence[tuple[str, bytes]] | None,
+) -> list[tuple[str, bytes]]:
+    """A record's own headers: what a dead letter or a replay added taken out."""
+    return [(k, v) for k, v in headers or () if k not in DEAD_LETTER_HEADERS]
+
 
 STATEMENT_ACCEPTED_TYPE = "org.lrs.xapi.statement.accepted.v1"
 LEARNER_PROGRESS_TYPE = "org.lrs.progress.learner.v1"

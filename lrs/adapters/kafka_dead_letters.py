@@ -90,7 +90,7 @@ class DeadLetter:
 
     def replay_headers(self) -> list[Header]:
         """The original headers, marked as replayed for the consumer that failed."""
-        kept = [(k, v) for k, v in self.headers if k not in topics.DEAD_LETTER_HEADERS]
+        kept = topics.without_dead_letter_headers(self.headers)
         marks = [(topics.HEADER_REPLAYED_FROM, self.reference.encode())]
         if self.consumer:
             marks.append((topics.HEADER_REPLAY_FOR, self.consumer.encode()))

@@ -26,6 +26,7 @@ import orjson
 
 from lrs.xapi._validation_schema import json_path
 from lrs.xapi.bounded_json import json_depth
+from lrs.xapi.definitions import EXTENSIONS
 from lrs.xapi.errors import InvalidStatement, Issue, PayloadTooLarge
 
 DEFAULT_MAX_STATEMENTS = 1000
@@ -59,8 +60,7 @@ IDENTIFIER_PROPERTIES = frozenset(
         "stored",
     }
 )
-LANGUAGE_MAPS = frozenset({"display", "name", "description"})
-EXTENSIONS = "extensions"
+LANGUAGE_MAPS = frozenset({"display", "name", "description"})  # every map of a statement
 
 
 @dataclass(frozen=True, slots=True)

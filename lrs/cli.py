@@ -70,6 +70,7 @@ def _api(settings: LrsSettings) -> int:
 
     from lrs.api.app import create_app
 
+    _ensure_fixed_credential(settings)
     uvicorn.run(
         create_app(settings),
         host=settings.http_host,
@@ -79,6 +80,22 @@ def _api(settings: LrsSettings) -> int:
         timeout_graceful_shutdown=5,  # open progress streams must not hold a stop
     )
     return 0
+
+
+def _ensure_fixed_credential(settings: LrsSettings) -> None:
+    """`lrs api` creates the first credential that LRS_BOOTSTRAP_KEY / _SECRET fix, like
+    `lrs serve` (lrs/bootstrap.py); without them it creates none."""
+    from lrs.bootstrap import ensure_first_credential, fixed_by_settings
+
+    if not (fixed_by_settings(settings) and settings.mongodb_uri):
+        return
+    if asyncio.run(ensure_first_credential(settings, "lrs api")):
+        print(
+            f"credential {settings.bootstrap_key} created (all scopes + admin, tenant"
+            f" {settings.default_tenant}); its secret is LRS_BOOTSTRAP_SECRET",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _create_topics(settings: LrsSettings) -> int:

@@ -1,9 +1,25 @@
 """Every Prometheus metric of the LRS, declared once. Labels are bounded: route templates,
-methods, status codes, consumer names, partitions and error classes; never an id."""
+methods, status codes, consumer names, partitions and error classes; never an id.
+
+A counter that can be zero is exported as zero from the process's start: those without labels
+by prometheus_client itself, a consumer's by `consumer_started` (its bounded label values), so
+that an alert on `increase(...)` sees the first event too. deploy/grafana and
+deploy/prometheus/alerts.yml use these names (tests/unit/test_deploy.py checks them).
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
 
 HTTP_REQUESTS = Counter(
     "lrs_http_requests_total", "HTTP requests answered", ["route", "method", "status"]
@@ -15,10 +31,16 @@ HTTP_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 STATEMENTS_ACCEPTED = Counter("lrs_statements_accepted_total", "Statements accepted and produced")
+ACK_TIMEOUTS = Counter(
+    "lrs_ack_timeouts_total",
+    "POST/PUT statement requests answered 503 because the broker had the statements but the"
+    " persister had not stored them within LRS_ACK_TIMEOUT_SECONDS (LRS_ACK_MODE=stored)",
+)
 
 CONSUMER_RECORDS = Counter(
     "lrs_consumer_records_total", "Records processed by consumers", ["consumer", "outcome"]
 )
+CONSUMER_OUTCOMES = ("ok", "dead_lettered", "skipped")
 CONSUMER_BATCH_LATENCY = Histogram(
     "lrs_consumer_batch_duration_seconds",
     "Time to process one fetched batch, side effects and commit included",
@@ -59,6 +81,31 @@ CONSUMER_ISOLATIONS = Counter(
 def exposition() -> tuple[bytes, str]:
     """The metrics of this process in Prometheus text format, and its content type."""
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+def consumer_started(name: str) -> None:
+    """Export a consumer's counters as zero (every outcome) and its retry gauge as 0 from its
+    start, before its first record."""
+    for outcome in CONSUMER_OUTCOMES:
+        CONSUMER_RECORDS.labels(name, outcome)
+    CONSUMER_RETRYING.labels(name).set(0)
+
+
+@contextmanager
+def served_apart(host: str, port: int | None) -> Iterator[None]:
+    """While inside: this process's metrics on their own port (LRS_METRICS_PORT), served by
+    prometheus_client in a thread, so that the API's port need not expose them. Nothing when
+    `port` is None (the API serves GET /metrics itself)."""
+    if port is None:
+        yield
+        return
+    server, thread = start_http_server(port, addr=host)
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 DOCUMENT_EVENTS_FAILED = Counter(

@@ -38,6 +38,8 @@ class LrsSettings(BaseSettings):
         default=None, description="Base URL clients use (for `more` links); default from host/port"
     )
     max_body_bytes: int = 20 * 1024 * 1024
+    # The API's GET /metrics on this port of http_host instead (not published with the API).
+    metrics_port: int | None = None  # unset: on http_port, as GET /metrics
     # Limits of what one request's statements may hold (lrs/xapi/limits.py): beyond them the
     # broker, the store or the consumers could not carry an accepted statement. All are far
     # above what real clients send.

@@ -15,17 +15,13 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from types import FrameType
 
 from consumers.registry import CONSUMERS
 from lrs import topics
 from lrs.adapters.kafka_bus import ensure_topics
-from lrs.adapters.mongo_store import MongoCredentialStore, connect
-from lrs.adapters.mongo_tenants import MongoTenantStore
+from lrs.bootstrap import ensure_first_credential
 from lrs.embedded import Child, broker_child, free_port, lrs_child, start_and_wait, store_child
-from lrs.services.admin import AdminDeps, ensure_tenant
-from lrs.services.auth import ensure_bootstrap_credential
 from lrs.settings import LrsSettings
 
 log = logging.getLogger("lrs.serve")
@@ -146,24 +142,7 @@ async def prepare(settings: LrsSettings) -> tuple[str, str] | None:
     assert settings.mongodb_uri
     specs = topics.topic_specs(settings.topic_prefix, settings.statement_partitions)
     await ensure_topics(settings.kafka_bootstrap, specs, settings.replication_factor)
-    client = connect(settings.mongodb_uri)
-    try:
-        db = client[settings.mongodb_database]
-        credentials = MongoCredentialStore(db)
-        deps = AdminDeps(MongoTenantStore(db), credentials, lambda: datetime.now(UTC), "")
-        await ensure_tenant(deps, settings.default_tenant, "created by lrs serve")
-        fixed = bool(settings.bootstrap_key and settings.bootstrap_secret)
-        return await ensure_bootstrap_credential(
-            credentials,
-            tenant=settings.default_tenant,
-            base_url=settings.base_url(),
-            now=datetime.now(UTC),
-            key=settings.bootstrap_key,
-            secret=settings.bootstrap_secret,
-            only_if_empty=not fixed,
-        )
-    finally:
-        await client.close()
+    return await ensure_first_credential(settings, "lrs serve")
 
 
 def serve(settings: LrsSettings) -> int:

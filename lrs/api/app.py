@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from lrs import topics
+from lrs import metrics, topics
 from lrs.adapters.kafka_bus import KafkaEventBus
 from lrs.adapters.mongo_attachments import MongoAttachmentStore
 from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
@@ -195,13 +195,14 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bearer = await bearer_verifier(settings)
-        if adapters is not None:
-            app.state.services = build_services(settings, adapters, clock, bearer)
-            yield
-            return
-        async with connected_adapters(settings) as real:
-            app.state.services = build_services(settings, real, clock, bearer)
-            yield
+        with metrics.served_apart(settings.http_host, settings.metrics_port):
+            if adapters is not None:
+                app.state.services = build_services(settings, adapters, clock, bearer)
+                yield
+                return
+            async with connected_adapters(settings) as real:
+                app.state.services = build_services(settings, real, clock, bearer)
+                yield
 
     app = FastAPI(
         title="xAPI Learning Record Store",
@@ -213,6 +214,8 @@ def create_app(
     install_error_handlers(app)
     for router in (about.router, statements.router, documents.router, health.router):
         app.include_router(router)
+    if settings.metrics_port is None:
+        app.include_router(health.metrics_router)
     app.include_router(agents_activities.router)
     for router in (teams.router, progress.router, dashboard.router):
         app.include_router(router)

@@ -158,6 +158,7 @@ async def _wait_until_stored(records: list[AcceptedStatement], deps: IngestDeps)
     stored = await deps.store.wait_stored(records[0].tenant, ids, deps.ack_timeout)
     missing = [i for i in ids if i not in stored]
     if missing:
+        metrics.ACK_TIMEOUTS.inc()
         raise Unavailable(
             f"{len(missing)} statement(s) reached the broker but were not stored within"
             f" {deps.ack_timeout:.0f}s; retry with the same statement ids",

@@ -13,6 +13,8 @@ from lrs.api.deps import ServicesDep
 from lrs.api.headers import json_response
 
 router = APIRouter()
+# GET /metrics on the API's port; not included when LRS_METRICS_PORT serves them apart.
+metrics_router = APIRouter()
 PING_TIMEOUT = 3.0
 
 
@@ -37,7 +39,7 @@ async def readyz(services: ServicesDep) -> Response:
     )
 
 
-@router.get("/metrics")
+@metrics_router.get("/metrics")
 async def prometheus_metrics() -> Response:
     body, content_type = metrics.exposition()
     return Response(body, media_type=content_type)

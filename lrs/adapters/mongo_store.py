@@ -379,9 +379,12 @@ class MongoStatementStore:
             ordered=False,
         )
 
-    async def consistent_through(self, topic: str, partitions: int) -> datetime | None:
+    async def watermarks(self, topic: str) -> dict[int, datetime]:
         marks = await self._watermarks.find({"topic": topic}).to_list(None)
-        by_partition = {m["partition"]: _aware(m["caught_up"]) for m in marks}
+        return {m["partition"]: _aware(m["caught_up"]) for m in marks}
+
+    async def consistent_through(self, topic: str, partitions: int) -> datetime | None:
+        by_partition = await self.watermarks(topic)
         if any(p not in by_partition for p in range(partitions)):
             return None
         return min(by_partition[p] for p in range(partitions))

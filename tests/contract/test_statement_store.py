@@ -250,6 +250,14 @@ async def test_watermarks_only_move_forward(store: StatementStore) -> None:
     assert await store.consistent_through("topic", 2) == T0 + timedelta(seconds=5)
 
 
+async def test_watermarks_per_partition(store: StatementStore) -> None:
+    assert await store.watermarks("topic") == {}
+    await store.record_watermarks("topic", {0: T0, 3: T0 + timedelta(seconds=3)})
+    await store.record_watermarks("other", {0: T0 + timedelta(seconds=9)})
+    await store.record_watermarks("topic", {0: T0 - timedelta(seconds=1)})
+    assert await store.watermarks("topic") == {0: T0, 3: T0 + timedelta(seconds=3)}
+
+
 async def test_wait_stored_returns_what_is_there(store: StatementStore) -> None:
     present = record(statement())
     await store.insert_many([present])

@@ -1,5 +1,5 @@
 """Every Prometheus metric of the LRS, declared once. Labels are bounded: route templates,
-methods, status codes, consumer names, partitions and error classes; never an id."""
+methods, status codes, consumer and task names, partitions and error classes; never an id."""
 
 from __future__ import annotations
 
@@ -50,6 +50,12 @@ CONSUMER_ISOLATIONS = Counter(
     "lrs_consumer_isolations_total",
     "Batches whose handler failed deterministically and were split to find the failing records",
     ["consumer", "error_class"],
+)
+BACKGROUND_TASK_FAILURES = Counter(
+    "lrs_background_task_failures_total",
+    "Sessions of an API process's background task (statement watcher, progress feed) that"
+    " ended and were restarted; cause: outage (store or broker unreachable) or unexpected",
+    ["task", "cause"],
 )
 # Statement conflicts are the persister's dead letters with error_class StatementConflict
 # (DEAD_LETTERED): counted once per dead letter, not once per handler run (the runner may run

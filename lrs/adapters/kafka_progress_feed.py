@@ -121,9 +121,10 @@ class KafkaProgressFeed:
         if missing:
             log.warning("progress topics missing (will look again): %s", ", ".join(missing))
         fresh = sorted(found - self._positions.keys())
-        if consumer.assignment() and not fresh:
-            return
-        consumer.assign(sorted(found | self._positions.keys()))
+        wanted = found | self._positions.keys()
+        if not wanted or (consumer.assignment() and not fresh):
+            return  # nothing to read yet, or nothing new
+        consumer.assign(sorted(wanted))
         for tp, offset in self._positions.items():
             consumer.seek(tp, offset)
         if fresh:

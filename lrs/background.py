@@ -43,7 +43,7 @@ def backoff_delay(failures: int, initial: float, cap: float) -> float:
 
 def not_up() -> list[TaskStatus]:
     """The started tasks of this process that are not up (starting, restarting or dead)."""
-    return [t.status() for t in _RUNNING.values() if not t.status().up]
+    return [status for status in (t.status() for t in _RUNNING.values()) if not status.up]
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka import TopicPartition
+from pymongo.errors import OperationFailure
 
 from lrs import metrics
 from lrs.adapters import kafka_progress_feed
@@ -76,6 +77,33 @@ async def test_the_watcher_survives_an_event_it_cannot_read() -> None:
         await watcher.stop()
     assert collection.opened == 2
     assert failures("statement-insert-watcher", "unexpected") - before == 1
+
+
+class NoChangeStreams:
+    """A standalone mongod: change streams are refused."""
+
+    opened = 0
+
+    async def watch(self, pipeline: list[dict[str, Any]]) -> FakeStream:
+        self.opened += 1
+        raise OperationFailure("only supported on replica sets", 40573)
+
+
+async def test_a_store_without_change_streams_leaves_the_watcher_up_and_waiters_polling() -> None:
+    collection = NoChangeStreams()
+    watcher = InsertWatcher(collection)  # type: ignore[arg-type]
+    watcher.start()
+    try:
+
+        async def state() -> str:
+            return watcher.task.status().state
+
+        assert await eventually(state, "up".__eq__, within=10, every=0.01) == "up"
+        assert watcher.task.status().restarts == 0
+        assert collection.opened == 1
+        assert not watcher.ready.is_set()  # no stream: waiters poll
+    finally:
+        await watcher.stop()
 
 
 @dataclass

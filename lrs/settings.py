@@ -69,6 +69,11 @@ class LrsSettings(BaseSettings):
     # Largest State / Activity Profile / Agent Profile document, as PUT or as a POST merge grows
     # it (413 beyond). The store holds a document in one record of at most 16 MB.
     max_document_bytes: int = 15 * 1024 * 1024
+    # Client compatibility (Communication 3.1): when true, a PUT without If-Match or
+    # If-None-Match may create a NEW Activity / Agent Profile document (clients such as
+    # @xapi/xapi and TinCanPython never send them); over an existing document it still gets
+    # 409. Off by default: ADL's 1.0.3 suite expects 400 for such a PUT.
+    allow_unconditional_profile_create: bool = False
 
     # First credential, created on an empty store (for scripts; otherwise random).
     bootstrap_key: str | None = None

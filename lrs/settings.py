@@ -79,6 +79,15 @@ class LrsSettings(BaseSettings):
     bootstrap_key: str | None = None
     bootstrap_secret: str | None = None
     default_tenant: str = "default"
+    # Authentication (lrs/services/auth.py, docs/decisions/0005). Credential and tenant records
+    # are re-read at most this often per key / tenant per API process: a credential revoked or
+    # a tenant disabled by any means is refused everywhere within it. At most 4 s.
+    auth_revalidate_seconds: float = Field(default=1.0, gt=0, le=4.0)
+    # Wrong secrets allowed per (client address, key) per window; beyond, that pair's wrong or
+    # unverified secrets get 429 with Retry-After until the window ends. A secret already
+    # verified, and every other address, keep working.
+    auth_failure_budget: int = Field(default=10, ge=1)
+    auth_failure_window_seconds: float = Field(default=10.0, gt=0)
 
     # Optional OAuth 2.0 / OIDC bearer tokens (RS256 JWTs), checked against a JWKS read from a
     # file or fetched from a URL (docs/decisions/0005). Without either, only Basic is accepted.

@@ -82,6 +82,7 @@ async def test_the_throttled_pair_gets_429_with_retry_after_in_the_envelope(
         throttled = await attacker.get(URL, headers=headers("one-more"))
         assert throttled.status_code == 429
         assert 1 <= int(throttled.headers["Retry-After"]) <= 10
+        assert throttled.headers["X-Experience-API-Version"]
         error = throttled.json()["error"]
         assert error["code"] == "too_many_requests"
         assert "retry" in error["message"]

@@ -235,17 +235,30 @@ class SecretVerdicts:
         pending = self._pending.get(fingerprint)
         if pending is None or pending[0] != secret_hash:
             before_hashing()
-            future = asyncio.ensure_future(asyncio.to_thread(verify_secret, secret, secret_hash))
-            future.add_done_callback(_observed)
-            pending = (secret_hash, future)
-            self._pending.put(fingerprint, pending, NEGATIVE_SECONDS)
-        try:
-            right = await asyncio.shield(pending[1])
-        finally:
+            pending = self._start(fingerprint, secret, secret_hash)
+        return await asyncio.shield(pending[1])
+
+    def _start(
+        self, fingerprint: bytes, secret: str, secret_hash: str
+    ) -> tuple[str, asyncio.Future[bool]]:
+        """One scrypt in a worker thread; its verdict is remembered even if no one waits."""
+        future = asyncio.ensure_future(asyncio.to_thread(verify_secret, secret, secret_hash))
+        pending = (secret_hash, future)
+
+        def settle(done: asyncio.Future[bool]) -> None:
             self._pending.discard(fingerprint, pending)
-        verdicts = self._right if right else self._wrong
-        verdicts.put(fingerprint, secret_hash, VERIFIED_SECONDS if right else NEGATIVE_SECONDS)
-        return right
+            if not done.cancelled() and done.exception() is None:
+                self._remember(fingerprint, secret_hash, done.result())
+
+        future.add_done_callback(settle)
+        self._pending.put(fingerprint, pending, NEGATIVE_SECONDS)
+        return pending
+
+    def _remember(self, fingerprint: bytes, secret_hash: str, right: bool) -> None:
+        if right:
+            self._right.put(fingerprint, secret_hash, VERIFIED_SECONDS)
+        else:
+            self._wrong.put(fingerprint, secret_hash, NEGATIVE_SECONDS)
 
     def clear(self) -> None:
         self._right.clear()

@@ -66,7 +66,8 @@ class Deployment:
         return Caller(tenant, created.key, xapi_headers(key=created.key, secret=secret))
 
     async def lrs_command(self, *argv: str) -> str:
-        """Run `lrs ARGV...` as an operator would, on this deployment's store."""
+        """Run `lrs ARGV...` as an operator would, on this deployment's store; its output
+        (stdout, then stderr)."""
         env = {**os.environ, "LRS_MONGODB_URI": self.uri, "LRS_MONGODB_DATABASE": self.database}
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -79,7 +80,7 @@ class Deployment:
         )
         out, err = await asyncio.wait_for(process.communicate(), 120)
         assert process.returncode == 0, err.decode()
-        return out.decode()
+        return out.decode() + err.decode()
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +164,9 @@ async def test_a_credential_revoked_by_the_cli_stops_working_everywhere(
 ) -> None:
     caller = await deployment.new_tenant_credential()
     assert await statuses(deployment, caller.headers) == [200, 200]  # cached in both
-    assert "revoked" in await deployment.lrs_command("credentials", "revoke", caller.key)
+    output = await deployment.lrs_command("credentials", "revoke", caller.key)
+    assert "revoked" in output
+    assert "every API process sees this within 1 s" in output
     await within_deadline(deployment, caller.headers, 401)
 
 

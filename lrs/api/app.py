@@ -49,7 +49,7 @@ from lrs.ports import (
     TeamRegistry,
     TenantStore,
 )
-from lrs.services.auth import Authenticator
+from lrs.services.auth import Authenticator, auth_limits
 from lrs.services.ingest import IngestDeps
 from lrs.services.progress_hub import ProgressHub
 from lrs.services.read import ReadDeps
@@ -115,7 +115,9 @@ def build_services(
         store=adapters.store,
         bus=adapters.bus,
         credentials=adapters.credentials,
-        authenticator=Authenticator(adapters.credentials, clock, adapters.tenants, bearer),
+        authenticator=Authenticator(
+            adapters.credentials, clock, adapters.tenants, bearer, limits=auth_limits(settings)
+        ),
         ingest=IngestDeps(
             store=adapters.store,
             bus=adapters.bus,

@@ -41,6 +41,7 @@ STATUS_BY_ERROR: dict[type[e.XapiError], int] = {
     e.Conflict: 409,
     e.PreconditionFailed: 412,
     e.PayloadTooLarge: 413,
+    e.TooManyRequests: 429,
     e.Unavailable: 503,
 }
 
@@ -67,6 +68,8 @@ def error_response(request: Request, error: e.XapiError, status: int | None = No
         headers["WWW-Authenticate"] = 'Basic realm="xAPI LRS"'
     if status == 503:
         headers["Retry-After"] = "1"
+    if isinstance(error, e.TooManyRequests):
+        headers["Retry-After"] = str(error.retry_after)
     through = getattr(request.state, "consistent_through", None)
     if through is not None:
         headers[CONSISTENT_THROUGH] = format_timestamp(through)

@@ -5,10 +5,13 @@ size, and many subscribers of one team share one recomputation per change."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from lrs.adapters.memory_teams import InMemoryProgressReader, InMemoryTeamRegistry
 from lrs.ports import LearnerProgressDoc, Principal, TeamProgressDoc
@@ -74,8 +77,9 @@ class CountingRegistry(InMemoryTeamRegistry):
 
 
 class Fixture:
-    def __init__(self, members: Sequence[str]) -> None:
-        self.reader, self.registry, self.hub = CountingReader(), CountingRegistry(), ProgressHub()
+    def __init__(self, members: Sequence[str], queue_size: int = 256) -> None:
+        self.reader, self.registry = CountingReader(), CountingRegistry()
+        self.hub = ProgressHub(queue_size)
         self.deps = ProgressDeps(
             self.reader, self.registry, self.hub, lambda: NOW, b"k", timedelta(minutes=5), 0.05
         )
@@ -209,3 +213,52 @@ async def test_many_subscribers_of_a_team_share_one_recomputation_per_change() -
     for events in streams:
         await events.aclose()  # type: ignore[attr-defined]
     assert fx.hub.subscribers == 0
+
+
+async def test_a_team_stream_that_falls_behind_gets_a_fresh_snapshot() -> None:
+    fx = Fixture(["A", "B"], queue_size=4)
+    slow, fast = open_stream(fx.deps, WHO, TEAM, None), open_stream(fx.deps, WHO, TEAM, None)
+    await next_event(slow, members_event(2))
+    await next_event(fast, members_event(2))
+    for version in range(3, 15):
+        fx.learner_change("A", version)
+        await next_event(fast, learner_event("A", version))
+    # The slow stream's queue overflowed: it gets the whole team again, as it is now.
+    await next_event(slow, learner_event("A", 14))
+    await next_event(slow, members_event(2))
+    for events in (slow, fast):
+        await events.aclose()  # type: ignore[attr-defined]
+    assert fx.hub.subscribers == 0
+
+
+async def test_closing_the_hub_ends_every_team_stream() -> None:
+    fx = Fixture(["A"])
+    streams = [open_stream(fx.deps, WHO, TEAM, None) for _ in range(3)]
+    for events in streams:
+        await next_event(events, members_event(1))
+    fx.hub.close()
+    for events in streams:
+        with pytest.raises(StopAsyncIteration):
+            await next_event(events, lambda _: True)
+    assert fx.deps.channels.get("t", "T") is None
+
+
+async def test_a_failed_store_read_ends_the_streams_and_the_next_one_reads_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fx = Fixture(["A"])
+    working = fx.reader.team
+
+    async def broken(tenant: str, team: str) -> TeamProgressDoc | None:
+        raise ConnectionError("store down")
+
+    fx.reader.team = broken  # type: ignore[method-assign]
+    events = open_stream(fx.deps, WHO, TEAM, None)
+    with caplog.at_level(logging.WARNING), pytest.raises(StopAsyncIteration):
+        await next_event(events, lambda _: True)
+    assert "team channel t/T failed" in caplog.text
+    assert fx.hub.subscribers == 0
+    fx.reader.team = working  # type: ignore[method-assign]
+    again = open_stream(fx.deps, WHO, TEAM, None)
+    await next_event(again, members_event(1))
+    await again.aclose()  # type: ignore[attr-defined]

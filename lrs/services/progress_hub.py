@@ -2,10 +2,11 @@
 
 A feed (`lrs.adapters.kafka_progress_feed`) publishes every `Change` it reads; the hub hands it
 to the subscriptions registered for that (tenant, kind, entity), so a subscriber only ever sees
-its own tenant's changes. Each subscription has a bounded queue: a subscriber that falls behind
-is not allowed to grow memory or slow the feed; its queue is dropped and it is told to re-read
-a snapshot instead (`Overflow`), which is always correct because every value is a full
-summary, never a delta.
+its own tenant's changes. Subscribers are learner streams and team channels (one per watched
+team, lrs.services.team_channel, which fan out to their own listeners through the same kind of
+queue). Each subscription has a bounded queue: a subscriber that falls behind is not allowed to
+grow memory or slow the feed; its queue is dropped and it is told to re-read a snapshot instead
+(`Overflow`), which is always correct because every value is a full summary, never a delta.
 """
 
 from __future__ import annotations

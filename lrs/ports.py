@@ -338,6 +338,10 @@ class TeamRegistry(Protocol):
         """Ids of the registry teams that list this learner."""
         ...
 
+    async def teams_of_members(self, tenant: str, learners: Sequence[str]) -> dict[str, list[str]]:
+        """`teams_of` for many learners in one read (learners no team lists are left out)."""
+        ...
+
     async def create(self, team: Team) -> bool:
         """Insert; False (nothing written) when the team id exists in the tenant."""
         ...

@@ -23,6 +23,13 @@ class InMemoryTeamRegistry:
             t.team for (ten, _), t in self.teams.items() if ten == tenant and learner in t.members
         )
 
+    async def teams_of_members(self, tenant: str, learners: Sequence[str]) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for (ten, _), team in sorted(self.teams.items()):
+            for learner in set(learners).intersection(team.members) if ten == tenant else ():
+                found.setdefault(learner, []).append(team.team)
+        return found
+
     async def create(self, team: Team) -> bool:
         if (team.tenant, team.team) in self.teams:
             return False

@@ -87,6 +87,18 @@ class MongoTeamRegistry:
         cursor = self._teams.find({"tenant": tenant, "members": learner}, {"team": 1})
         return sorted([doc["team"] async for doc in cursor])
 
+    async def teams_of_members(self, tenant: str, learners: Sequence[str]) -> dict[str, list[str]]:
+        """One query on the `(tenant, members)` index, whatever the number of learners."""
+        if not learners:
+            return {}
+        wanted = set(learners)
+        query = {"tenant": tenant, "members": {"$in": sorted(wanted)}}
+        found: dict[str, list[str]] = {}
+        async for doc in self._teams.find(query, {"team": 1, "members": 1}):
+            for learner in wanted.intersection(doc.get("members") or ()):
+                found.setdefault(learner, []).append(doc["team"])
+        return {learner: sorted(teams) for learner, teams in found.items()}
+
     async def create(self, team: Team) -> bool:
         try:
             await self._teams.insert_one(team_to_doc(team))

@@ -204,9 +204,14 @@ async def test_names_from_statements_the_overview_and_a_learners_page(
         in_team(now_statement(cleo, "passed"), group),
         in_team(now_statement(dan, "completed"), group),
     ]
+    mentors = f"registry:mentors-{tag}"
     async with httpx.AsyncClient(base_url=served, headers=H, timeout=60) as http:
         response = await http.post("/xapi/statements", json=sent)
         assert response.status_code == 200, response.text
+        created = await http.post("/teams", json={"team": mentors, "name": "Mentors"})
+        assert created.status_code == 201, created.text
+        added = await http.post(f"/teams/{mentors}/members", json=[agent(cleo)])
+        assert added.status_code == 200, added.text
     team = actor_ifi(group)
     async with browser_page(dashboard(served, team=team)) as page:
         await page.wait_for(
@@ -247,5 +252,10 @@ async def test_names_from_statements_the_overview_and_a_learners_page(
         assert await page.evaluate(row("learner-activities", "activity", course, "status")) == (
             "passed"
         )
-        assert "Night shift" in await page.evaluate(text("learner-teams"))
+        teams = await page.wait_for(
+            f"{text('learner-teams')}.includes('Mentors') && {text('learner-teams')}",
+            30,
+            "the learner's registry team is not named",
+        )
+        assert teams == "Teams: Night shift, Mentors"  # by id: mbox:… before registry:…
         await screenshot(page, tmp_path / "learner.png")

@@ -12,6 +12,12 @@ from lrs.progress.bounds import bound_learner_value, encoded_size
 from lrs.progress.names import MAX_DISPLAY_CHARS, display_text, most_used
 from lrs.xapi.ifi import actor_ifi
 from tests.unit.progress.builders import COURSE, MODULE_A, stmt
+from tests.unit.progress.test_schemas import (
+    LEARNER_SCHEMA,
+    TEAM_SCHEMA,
+    assert_invalid,
+    assert_valid,
+)
 
 AS_OF = date(2026, 11, 21)
 TEAM = {"objectType": "Group", "name": "Sales EMEA", "mbox": "mailto:sales@example.org"}
@@ -100,3 +106,15 @@ def test_a_bounded_value_drops_team_names_before_it_drops_teams() -> None:
     assert "team_names" not in bounded
     assert len(bounded["teams"]) == 20
     assert (omitted.teams, omitted.activities) == (0, 1)
+
+
+def test_values_with_names_match_the_event_schemas() -> None:
+    statement = with_definition(stmt(learner=1, team=TEAM), {"en-US": "Module A"})
+    learner = summarize_learner(fold("L1", [statement]), AS_OF)
+    assert learner["name"] == "Learner 1"
+    assert learner["activities"][0]["name"] == "Module A"
+    assert_valid(LEARNER_SCHEMA, learner)
+    team = summarize_team(TEAM_ID, {"L1": learner}, datetime(2026, 11, 21, tzinfo=UTC))
+    assert (team["name"], team["activities"][0]["name"]) == ("Sales EMEA", "Module A")
+    assert_valid(TEAM_SCHEMA, team)
+    assert_invalid(LEARNER_SCHEMA, {**learner, "name": "x" * 201})

@@ -325,6 +325,15 @@ class ProgressReader(Protocol):
 
     async def team(self, tenant: str, team: str) -> TeamProgressDoc | None: ...
 
+    async def summaries(self, tenant: str, limit: int) -> list[Mapping[str, Any]]:
+        """The stored summaries of at most `limit` of the tenant's learners, the most recently
+        changed first (the organisation overview)."""
+        ...
+
+    async def teams(self, tenant: str) -> list[TeamProgressDoc]:
+        """Every team of the tenant with stored progress."""
+        ...
+
 
 class TeamRegistry(Protocol):
     """The team registry (`teams`). Writes are conditional on the version read before, so two

@@ -128,6 +128,9 @@ class LrsSettings(BaseSettings):
     # lrs/progress/bounds.py, docs/decisions/0006). Below the broker's default record limit
     # (about 1 MB), leaving room for the key and headers. The stores and the API keep it all.
     progress_max_value_bytes: int = Field(default=DEFAULT_MAX_VALUE_BYTES, ge=16 * 1024)  # 900 KiB
+    # Learners the organisation overview (GET /progress/overview) reads at most, the most
+    # recently changed first; a larger tenant's overview says `learners_truncated`.
+    progress_overview_max_learners: int = Field(default=10_000, ge=1)
 
     # Live progress streams (GET /progress/stream, docs/decisions/0007). The stream-token
     # secret signs the tokens browsers open streams with; every API instance behind one load

@@ -64,7 +64,7 @@ def error_response(request: Request, error: e.XapiError, status: int | None = No
         }
     }
     headers = {}
-    if status == 401:
+    if status == 401 and not from_page_script(request):
         headers["WWW-Authenticate"] = 'Basic realm="xAPI LRS"'
     if status == 503:
         headers["Retry-After"] = "1"
@@ -74,6 +74,18 @@ def error_response(request: Request, error: e.XapiError, status: int | None = No
     if through is not None:
         headers[CONSISTENT_THROUGH] = format_timestamp(through)
     return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+PAGE_SCRIPT_HEADER = "x-requested-with"
+
+
+def from_page_script(request: Request) -> bool:
+    """A request a page's script makes itself (`X-Requested-With`, as the dashboard sends).
+
+    Its 401 carries no `WWW-Authenticate`: with one, a browser answers the challenge itself
+    with its login prompt, and the page never sees the 401 it would explain. Every other
+    client (xAPI clients, the conformance suites) keeps the Basic challenge."""
+    return bool(request.headers.get(PAGE_SCRIPT_HEADER))
 
 
 def request_id(request: Request) -> str:

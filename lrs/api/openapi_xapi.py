@@ -19,7 +19,9 @@ STRING: dict[str, Any] = {"type": "string"}
 UUID: dict[str, Any] = {"type": "string", "format": "uuid"}
 IRI: dict[str, Any] = {"type": "string", "format": "iri"}
 TIME: dict[str, Any] = {"type": "string", "format": "date-time"}
-BOOLEAN: dict[str, Any] = {"type": "boolean", "default": False}
+# Query parameters carry no `default`: Swagger UI would send it, and GET statements refuses
+# filters next to statementId (Communication 2.1.3); descriptions say what absence means.
+BOOLEAN: dict[str, Any] = {"type": "boolean"}
 BINARY: dict[str, Any] = {"type": "string", "format": "binary"}
 AGENT_EXAMPLE = '{"objectType": "Agent", "mbox": "mailto:learner@example.org"}'
 
@@ -258,21 +260,24 @@ STATEMENT_QUERY: dict[str, tuple[dict[str, Any], str]] = {
     "verb": (IRI, "the verb's id"),
     "activity": (IRI, "the object Activity's id"),
     "registration": (UUID, "the context registration"),
-    "related_activities": (BOOLEAN, "match `activity` anywhere in the statement"),
-    "related_agents": (BOOLEAN, "match `agent` anywhere in the statement"),
+    "related_activities": (BOOLEAN, "match `activity` anywhere in the statement (default false)"),
+    "related_agents": (BOOLEAN, "match `agent` anywhere in the statement (default false)"),
     "since": (TIME, "stored after this time"),
     "until": (TIME, "stored at or before this time"),
     "limit": (
-        {"type": "integer", "minimum": 0, "default": 0},
-        "statements per page; 0 or more than LRS_STATEMENT_PAGE_LIMIT: that limit",
+        {"type": "integer", "minimum": 0},
+        "statements per page; absent, 0 or more than LRS_STATEMENT_PAGE_LIMIT: that limit",
     ),
     "format": (
-        {"type": "string", "enum": list(query.FORMATS), "default": "exact"},
-        "exact: as stored; ids: Agents, Activities and verbs by identifier only; canonical: "
-        "language maps reduced to Accept-Language",
+        {"type": "string", "enum": list(query.FORMATS)},
+        "exact (the default): as stored; ids: Agents, Activities and verbs by identifier "
+        "only; canonical: language maps reduced to Accept-Language",
     ),
-    "attachments": (BOOLEAN, "answer multipart/mixed with the attachments' content"),
-    "ascending": (BOOLEAN, "oldest first"),
+    "attachments": (
+        BOOLEAN,
+        "answer multipart/mixed with the attachments' content (default false)",
+    ),
+    "ascending": (BOOLEAN, "oldest first (default false: newest first)"),
     "cursor": (STRING, "the position of a next page: follow the `more` URL as given"),
 }
 

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import httpx
@@ -45,13 +45,16 @@ class Page:
     def __init__(self, ws: ClientConnection) -> None:
         self._ws = ws
         self._ids = itertools.count(1)
+        self.events: list[dict[str, Any]] = []  # the browser's events, as they were read
 
     async def call(self, method: str, **params: Any) -> dict[str, Any]:
         message_id = next(self._ids)
         await self._ws.send(json.dumps({"id": message_id, "method": method, "params": params}))
         while True:
             reply = json.loads(await self._ws.recv())
-            if reply.get("id") == message_id:
+            if "method" in reply:
+                self.events.append(reply)
+            elif reply.get("id") == message_id:
                 if "error" in reply:
                     raise AssertionError(f"{method}: {reply['error']}")
                 result: dict[str, Any] = reply.get("result", {})
@@ -76,7 +79,8 @@ class Page:
 
 
 @contextlib.asynccontextmanager
-async def browser_page(url: str) -> AsyncIterator[Page]:
+async def browser_page(url: str, flags: Sequence[str] = ()) -> AsyncIterator[Page]:
+    """A page of a new headless Chromium (with these extra command-line `flags`) at `url`."""
     port = free_port()
     # Chromium's helper processes may still write to the profile as the browser exits.
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
@@ -84,6 +88,7 @@ async def browser_page(url: str) -> AsyncIterator[Page]:
             [
                 chromium_path(),
                 *FLAGS,
+                *flags,
                 f"--user-data-dir={profile}",
                 f"--remote-debugging-port={port}",
                 "about:blank",

@@ -185,3 +185,15 @@ def test_xapi_operations_need_the_version_header_except_about() -> None:
         and "X-Experience-API-Version" not in names(operation, "header")
     }
     assert without == {"get /xapi/about"}
+
+
+def test_query_parameters_have_no_default_for_swagger_ui_to_send() -> None:
+    """Swagger UI's "Try it out" sends every default; GET statements refuses filters next to
+    statementId (Communication 2.1.3), so a default there would break a single-statement GET."""
+    with_default = [
+        f"{method} {path} {p['name']}"
+        for path, method, operation in operations()
+        for p in operation.get("parameters", [])
+        if path.startswith("/xapi/") and p["in"] == "query" and "default" in p["schema"]
+    ]
+    assert with_default == []

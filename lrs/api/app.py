@@ -24,6 +24,7 @@ from lrs.api.alternate import AlternateSyntaxMiddleware
 from lrs.api.deps import Services
 from lrs.api.errors import ErrorEnvelopeMiddleware, install_error_handlers
 from lrs.api.middleware import EdgeMiddleware, HeadAsGetMiddleware
+from lrs.api.openapi import install_docs
 from lrs.api.progress_wiring import progress_adapters, progress_deps, team_deps
 from lrs.api.routes import (
     about,
@@ -32,6 +33,7 @@ from lrs.api.routes import (
     dashboard,
     documents,
     health,
+    landing,
     progress,
     statements,
     teams,
@@ -210,9 +212,12 @@ def create_app(
         title="xAPI Learning Record Store",
         version="0.1.0",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # lrs.api.openapi serves the docs pages without a CDN
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
+    install_docs(app)
+    app.include_router(landing.router)
     install_error_handlers(app)
     for router in (about.router, statements.router, documents.router, health.router):
         app.include_router(router)

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ class Page:
     def __init__(self, ws: ClientConnection) -> None:
         self._ws = ws
         self._ids = itertools.count(1)
-        self.events: list[dict[str, Any]] = []  # the protocol's events, as they came
+        self.events: list[dict[str, Any]] = []  # the browser's events, as they came
 
     async def call(self, method: str, **params: Any) -> dict[str, Any]:
         message_id = next(self._ids)
@@ -88,7 +88,8 @@ class Page:
 
 
 @contextlib.asynccontextmanager
-async def browser_page(url: str) -> AsyncIterator[Page]:
+async def browser_page(url: str, flags: Sequence[str] = ()) -> AsyncIterator[Page]:
+    """A page of a new headless Chromium (with these extra command-line `flags`) at `url`."""
     port = free_port()
     # Chromium's helper processes may still write to the profile as the browser exits.
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
@@ -96,6 +97,7 @@ async def browser_page(url: str) -> AsyncIterator[Page]:
             [
                 chromium_path(),
                 *FLAGS,
+                *flags,
                 f"--user-data-dir={profile}",
                 f"--remote-debugging-port={port}",
                 "about:blank",

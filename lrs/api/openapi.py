@@ -118,11 +118,14 @@ ERROR_DESCRIPTIONS = {
     409: "Conflict",
     412: "Precondition Failed: If-Match / If-None-Match did not hold",
     413: "Payload Too Large: the body exceeds the configured limit",
+    429: "Too Many Requests: too many wrong secrets for this key from this client address; "
+    "retry after the Retry-After seconds (the right secret is still accepted)",
     503: "Service Unavailable: the broker or store did not answer in time; nothing was "
     "acknowledged; retry after the Retry-After seconds",
 }
 ERROR_HEADERS: dict[int, dict[str, Any]] = {
     401: {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Basic realm"}},
+    429: {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
     503: {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
 }
 FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
@@ -159,10 +162,10 @@ def describe_operation(path: str, method: str, operation: dict[str, Any]) -> Non
 
 
 def error_statuses(path: str, method: str, known: xapi.Operation | None) -> set[int]:
-    """Every authenticated operation may answer 400, 401, 403 and 503; one whose handler reads
+    """Every authenticated operation may answer 400, 401, 403, 429 and 503; one whose handler reads
     its body under a size limit 413 too; an admin operation on a named item 404; and others
     404, 409 or 412 where their resource raises them (`openapi_xapi.EXTRA_ERRORS`)."""
-    statuses = {400, 401, 403, 503}
+    statuses = {400, 401, 403, 429, 503}
     if known is not None and known.body is not None:
         statuses.add(413)
     if path.startswith("/admin/") and "{" in path:

@@ -156,7 +156,7 @@ def test_document_get_answers_with_etag_and_last_modified() -> None:
 
 def test_error_responses_are_the_error_tables_with_the_envelope() -> None:
     responses = schema()["components"]["responses"]
-    assert {"400", "401", "403", "404", "409", "412", "413", "503"} <= set(responses)
+    assert {"400", "401", "403", "404", "409", "412", "413", "429", "503"} <= set(responses)
     assert {int(s) for s in responses} <= set(STATUS_BY_ERROR.values())
     for answer in responses.values():
         content = answer["content"]["application/json"]["schema"]
@@ -165,6 +165,7 @@ def test_error_responses_are_the_error_tables_with_the_envelope() -> None:
     assert set(envelope["required"]) == {"code", "message", "request_id", "details"}
     assert "invalid_statement" in responses["400"]["description"]
     assert "Retry-After" in responses["503"]["headers"]
+    assert "Retry-After" in responses["429"]["headers"]
 
 
 def test_every_authenticated_operation_documents_its_errors() -> None:
@@ -172,7 +173,7 @@ def test_every_authenticated_operation_documents_its_errors() -> None:
         f"{method} {path}"
         for path, method, operation in operations()
         if operation.get("security") != []
-        and not {"400", "401", "403", "503"} <= set(operation["responses"])
+        and not {"400", "401", "403", "429", "503"} <= set(operation["responses"])
     ]
     assert lacking == []
 

@@ -4,12 +4,21 @@ Each batch is one unordered bulk insert. A statement whose id is already stored 
 (at-least-once delivery) when the content is equivalent, and a conflict otherwise: conflicts go
 to the dead-letter topic with `StatementConflict`, so they are never silently lost.
 
-Before the insert, the batch's Activity definitions and Agents are merged into their stores
-(Communication 2.4, 2.5): a statement that can be read then has them merged already, so GET
-activities / agents read what was just written in every acknowledgement mode. The merges are
-idempotent, so a replayed batch changes nothing. Activity definitions are adopted only from
+Before the insert, the Activity definitions and Agents of the statements the store is about
+to keep are merged into their stores (Communication 2.4, 2.5): a statement that can be read
+then has them merged already, so GET activities / agents read what was just written in every
+acknowledgement mode. A statement whose id the store already holds merges nothing: a
+conflicting one is refused, and an equivalent replay was merged before it was first stored
+(merging it again could undo a later statement's change). Of two with one id in the batch,
+only the first (the one the store keeps) merges. Activity definitions are adopted only from
 statements whose credential holds the `define` scope (the `lrs_define` header, Communication
 4.1); the others' Activities keep what they had, or none (docs/decisions/0005).
+
+A statement whose `stored` is earlier than its partition's recorded watermark less the
+Consistent-Through margin reached the broker after that watermark's fetch, later than the
+API acknowledges (docs/decisions/0003): the header may already have passed its `stored`, so
+it is stored with the watermark less the margin as `stored` instead (Data 2.4.8: `stored` is
+the LRS's to set).
 
 After the insert, every statement the store now holds for the batch's ids is forwarded to
 `lrs.statements.stored` (same key, same envelope): the ones just inserted, and for a replay the
@@ -20,9 +29,10 @@ exactly what the store holds, whichever of two racing writers won (docs/decision
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from consumers.failures import TransientFailure
@@ -41,8 +51,10 @@ from lrs.ports import (
 from lrs.xapi.equivalence import statements_equivalent
 from lrs.xapi.errors import StatementConflict
 from lrs.xapi.ifi import actor_ifi
+from lrs.xapi.timefmt import format_timestamp
 
 SOURCE = "/lrs/consumers/persist"
+log = logging.getLogger("consumers.persist")
 
 
 class PersistHandler:
@@ -55,8 +67,10 @@ class PersistHandler:
         agents: AgentStore,
         *,
         prefix: str = "",
+        consistency_margin: timedelta = timedelta(seconds=2),  # LRS_PRODUCE_TIMEOUT_SECONDS
     ) -> None:
         self._store = store
+        self._margin = consistency_margin
         self._activities = activities
         self._agents = agents
         self._stored_topic = prefix + topics.STORED_STATEMENTS  # prefix: the settings' one
@@ -69,15 +83,51 @@ class PersistHandler:
                 decoded.append((record, decode_accepted(record.value, record.headers)))
             except UnusableMessage as exc:
                 poison.append(Poison(record, exc))
+        decoded, restamped = await self._not_before_watermarks(decoded)
         accepted_all = [accepted for _, accepted in decoded]
-        await self._activities.merge([a for a in accepted_all if a.define])
-        await self._agents.merge(accepted_all)
+        await self._merge_projections(await self._to_be_inserted(accepted_all))
         report = await self._store.insert_many(accepted_all)
+        _log_restamped(restamped, report)
         source = {id(accepted): record for record, accepted in decoded}
         for duplicate in report.duplicates:
             if not statements_equivalent(duplicate.incoming.statement, duplicate.existing):
                 poison.append(Poison(source[id(duplicate.incoming)], _conflict(duplicate)))
         return Outcome(poison=poison, outputs=self._forward(accepted_all, report))
+
+    async def _not_before_watermarks(
+        self, decoded: list[tuple[Record, AcceptedStatement]]
+    ) -> tuple[list[tuple[Record, AcceptedStatement]], list[AcceptedStatement]]:
+        """Each statement with its `stored` moved up to its partition's watermark less the
+        margin when it is earlier (see the module docstring); and the ones moved."""
+        topics_seen = dict.fromkeys(record.topic for record, _ in decoded)
+        marks = {topic: await self._store.watermarks(topic) for topic in topics_seen}
+        result, moved = [], []
+        for record, accepted in decoded:
+            mark = marks[record.topic].get(record.partition)
+            if mark is not None and accepted.stored < mark - self._margin:
+                accepted = _restamped(accepted, _ceil_millis(mark - self._margin))
+                moved.append(accepted)
+            result.append((record, accepted))
+        return result, moved
+
+    async def _to_be_inserted(self, batch: Sequence[AcceptedStatement]) -> list[AcceptedStatement]:
+        """The statements of the batch the store will keep: not those whose id it holds, and
+        of two with one id, the first."""
+        taken: set[tuple[str, str]] = set()
+        for tenant in dict.fromkeys(a.tenant for a in batch):
+            ids = [a.statement_id for a in batch if a.tenant == tenant]
+            taken |= {(tenant, i) for i in await self._store.get_many(tenant, ids)}
+        kept = []
+        for accepted in batch:
+            key = (accepted.tenant, accepted.statement_id)
+            if key not in taken:
+                taken.add(key)
+                kept.append(accepted)
+        return kept
+
+    async def _merge_projections(self, inserting: Sequence[AcceptedStatement]) -> None:
+        await self._activities.merge([a for a in inserting if a.define])
+        await self._agents.merge(inserting)
 
     def _forward(
         self, batch: Sequence[AcceptedStatement], report: InsertReport
@@ -104,6 +154,29 @@ class PersistHandler:
 
 class StoreUnsure(TransientFailure):
     """The store refused ids it then could not show (transient: the batch is retried)."""
+
+
+def _restamped(accepted: AcceptedStatement, stored: datetime) -> AcceptedStatement:
+    statement = {**accepted.statement, "stored": format_timestamp(stored)}
+    return replace(accepted, statement=statement, stored=stored)
+
+
+def _log_restamped(restamped: Sequence[AcceptedStatement], report: InsertReport) -> None:
+    """Report the moved statements that were new (a moved replay is refused as a duplicate)."""
+    refused = {id(d.incoming) for d in report.duplicates}
+    for accepted in restamped:
+        if id(accepted) not in refused:
+            log.warning(
+                "statement %s reached the broker after its partition's watermark; stored as %s",
+                accepted.statement_id,
+                accepted.statement["stored"],
+            )
+
+
+def _ceil_millis(moment: datetime) -> datetime:
+    """`stored` has millisecond precision; rounding up keeps it no earlier than `moment`."""
+    spare = moment.microsecond % 1000
+    return moment + timedelta(microseconds=1000 - spare) if spare else moment
 
 
 def _as_stored(incoming: AcceptedStatement, existing: dict[str, Any]) -> AcceptedStatement:

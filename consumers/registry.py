@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -40,7 +40,13 @@ class ConsumerSpec:
 def _persist(db: Database, settings: LrsSettings) -> Handler:
     activities = MongoActivityStore(db, settings.max_definition_bytes)
     agents = MongoAgentStore(db, settings.max_agent_names)
-    return PersistHandler(MongoStatementStore(db), activities, agents, prefix=settings.topic_prefix)
+    return PersistHandler(
+        MongoStatementStore(db),
+        activities,
+        agents,
+        prefix=settings.topic_prefix,
+        consistency_margin=timedelta(seconds=settings.produce_timeout_seconds),
+    )
 
 
 def utc_now() -> datetime:

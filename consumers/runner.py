@@ -21,7 +21,17 @@ A handler may also name records it knows to be unusable (`Outcome.poison`): they
 dead-lettered the same way. Failures outside any record (committing, writing a dead letter)
 that are not transient are retried too, but end the process after `max_consecutive_errors` in
 a row, for the supervisor to restart it: no record is to blame.
-SIGTERM/SIGINT stop the loop between batches; the consumer leaves its group cleanly.
+SIGTERM/SIGINT stop the loop between batches (the batch in hand is finished and committed
+first); the consumer leaves its group cleanly.
+
+The order within a batch is fixed: side effects, outputs, dead letters, then the commit. A
+failure BEFORE the commit rewinds the consumer to the batch start, so the batch is replayed (its
+handler is idempotent); a failure AFTER it (the watermark write of `Handler.caught_up`, the lag
+report) never rewinds: the batch is done. Fetching (`getmany`) follows the same rules as
+everything outside a record: a transient error is retried with backoff however long it takes,
+any other one counts towards `max_consecutive_errors`; after that many the loop ends with the
+error (`Health.state` `failed`), `run` raises it and the process exits nonzero for its
+supervisor to restart it. Every unexpected failure is logged with its traceback.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ import signal
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
@@ -44,6 +55,7 @@ from aiokafka.structs import OffsetAndMetadata
 from consumers import failures
 from consumers.failures import is_transient, isolate
 from lrs import metrics, topics
+from lrs.background import backoff_delay
 from lrs.codec import header
 from lrs.ports import OutgoingMessage
 
@@ -99,32 +111,121 @@ class RunnerConfig:
     group_id: str
     batch_max: int = 500
     session_timeout_ms: int = 10_000
-    # Consecutive failures outside any record (commit, DLQ write) that are not transient.
+    # Consecutive failures outside any record (fetch, commit, dead letter, watermark) that are
+    # not transient; the loop then ends with the error.
     max_consecutive_errors: int = 20
     fetch_max_wait_ms: int = 20
     progress_interval: float = 0.25
     retry_initial_seconds: float = 0.1
     retry_max_seconds: float = 5.0
+    # Longest one step of the loop may take before /healthz calls it stuck (see Health): far
+    # above a healthy step (pymongo gives up on an unreachable server after 30 s).
+    stall_seconds: float = 120.0
 
 
 Batches = Mapping[TopicPartition, Sequence[Record]]
-Part = TypeVar("Part", AIOKafkaProducer, AIOKafkaConsumer)
 
 
-def backoff_delay(failures: int, initial: float, cap: float) -> float:
-    """Seconds to wait before retry number `failures` (1, 2, ...): doubling, at most `cap`."""
-    return min(cap, initial * 2.0 ** min(failures - 1, 32))
+class Consumer(Protocol):
+    """The part of AIOKafkaConsumer the runner uses (tests pass a fake of it)."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def getmany(
+        self, *partitions: TopicPartition, timeout_ms: int = 0, max_records: int | None = None
+    ) -> Batches: ...
+    async def commit(self, offsets: Mapping[TopicPartition, OffsetAndMetadata]) -> None: ...
+    def seek(self, partition: TopicPartition, offset: int) -> None: ...
+    async def position(self, partition: TopicPartition) -> int: ...
+    def assignment(self) -> AbstractSet[TopicPartition]: ...
+    def highwater(self, partition: TopicPartition) -> int | None: ...
+    def last_poll_timestamp(self, partition: TopicPartition) -> int | None: ...
+
+
+class Producer(Protocol):
+    """The part of AIOKafkaProducer the runner uses (tests pass a fake of it)."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def send(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        *,
+        headers: list[Header] | None = None,
+    ) -> Awaitable[object]: ...
+    async def send_and_wait(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        *,
+        headers: list[Header] | None = None,
+    ) -> object: ...
+
+
+Part = TypeVar("Part", Consumer, Producer)
+
+
+def kafka_producer(cfg: RunnerConfig) -> Producer:
+    producer: Producer = AIOKafkaProducer(
+        bootstrap_servers=cfg.bootstrap,
+        acks="all",
+        enable_idempotence=False,
+        max_request_size=topics.MAX_RECORD_BYTES,  # any consumed record fits its dead letter
+    )
+    return producer
+
+
+def kafka_consumer(cfg: RunnerConfig) -> Consumer:
+    consumer: Consumer = AIOKafkaConsumer(
+        cfg.topic,
+        bootstrap_servers=cfg.bootstrap,
+        group_id=cfg.group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=cfg.session_timeout_ms,
+        heartbeat_interval_ms=max(500, cfg.session_timeout_ms // 5),
+        max_poll_records=cfg.batch_max,
+        fetch_max_wait_ms=cfg.fetch_max_wait_ms,
+    )
+    return consumer
 
 
 @dataclass
 class Health:
-    """The loop's state, for the status endpoint: `running`, or `retrying` since when and why."""
+    """The loop's state, for the status endpoint (consumers.status).
+
+    `state`: `starting` (connecting, creating topics and indexes), `running`, `retrying` (since
+    when, after which error, how many times in a row), `stopped` (told to stop) or `failed`
+    (ended by an error: `Runner.run` raises it and the process exits).
+
+    HEALTHY (/healthz 200) means the loop is alive: it is neither `stopped` nor `failed`, and
+    its current step began less than `stall_seconds` ago. A step is one fetch, one handler run
+    (on a batch or, while isolating, on part of one), one dead letter, one commit, one lag and
+    watermark report, one start attempt or one wait before a retry; the loop begins a new one
+    at least every `retry_max_seconds` while it retries. So a loop retrying an unreachable
+    store or broker is healthy (restarting it would not help), and a loop whose step hangs (a
+    call that never returns) or that has ended is not (restarting the process is the remedy).
+    READY (/readyz 200) means healthy and `running`.
+    """
 
     state: str = "starting"
-    failures: int = 0  # consecutive failed loops
+    failures: int = 0  # consecutive failed steps
     unexpected: int = 0  # of which not transient
     error_class: str | None = None
     since: datetime | None = None
+    stall_seconds: float = 120.0
+    clock: Callable[[], float] = time.monotonic
+    step_started: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.step()
+
+    def step(self) -> None:
+        """The loop begins a step."""
+        self.step_started = self.clock()
 
     def retrying(self, error: BaseException) -> None:
         if self.state != "retrying":
@@ -136,14 +237,30 @@ class Health:
         self.state, self.failures, self.unexpected = "running", 0, 0
         self.error_class = self.since = None
 
+    def healthy(self) -> bool:
+        ended = self.state in ("stopped", "failed")
+        return not ended and self.clock() - self.step_started < self.stall_seconds
+
     def as_dict(self) -> dict[str, object]:
         since = self.since.isoformat() if self.since else None
+        healthy = self.healthy()
         return {
             "state": self.state,
+            "healthy": healthy,
+            "ready": healthy and self.state == "running",
+            "step_seconds": round(self.clock() - self.step_started, 3),
             "consecutive_failures": self.failures,
             "error_class": self.error_class,
             "retrying_since": since,
         }
+
+
+@dataclass(frozen=True)
+class BatchDone:
+    fetched: int
+    mine: int
+    dead: int
+    seconds: float
 
 
 @dataclass
@@ -152,30 +269,45 @@ class Runner:
     handler: Handler
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
     health: Health = field(default_factory=Health)
+    new_consumer: Callable[[RunnerConfig], Consumer] = kafka_consumer
+    new_producer: Callable[[RunnerConfig], Producer] = kafka_producer
+
+    def __post_init__(self) -> None:
+        self.health.stall_seconds = self.config.stall_seconds
 
     async def run(self) -> None:
-        producer = await self._started(self._producer)
+        """Run the loop until stopped; raises what ended it otherwise (the state is then
+        `failed`), for the process to exit nonzero and its supervisor to restart it."""
+        try:
+            await self._run_parts()
+        except Exception as exc:
+            self.health.state = "failed"
+            log.error("%s: the loop ends; the process exits", self.handler.name, exc_info=exc)
+            raise
+        finally:
+            if self.health.state != "failed":
+                self.health.state = "stopped"
+            metrics.CONSUMER_RETRYING.labels(self.handler.name).set(0)
+
+    async def _run_parts(self) -> None:
+        producer = await self._started(lambda: self.new_producer(self.config))
         if producer is None:
             return
         try:
-            consumer = await self._started(self._consumer)
+            consumer = await self._started(lambda: self.new_consumer(self.config))
             if consumer is not None:
-                await self._run_loop(consumer, producer)
+                try:
+                    await self._loop(consumer, producer)
+                finally:
+                    await consumer.stop()
         finally:
             await producer.stop()
-
-    async def _run_loop(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
-        try:
-            await self._loop(consumer, producer)
-        finally:
-            self.health.state = "stopped"
-            metrics.CONSUMER_RETRYING.labels(self.handler.name).set(0)
-            await consumer.stop()
 
     async def until_done(self, step: Callable[[], Awaitable[object]]) -> bool:
         """Run `step` (e.g. creating topics and indexes at start), retried with backoff while
         the store or broker cannot be reached; False when the runner is stopped first."""
         while not self.stop_event.is_set():
+            self.health.step()
             try:
                 await step()
                 return True
@@ -200,66 +332,56 @@ class Runner:
 
         return started[0] if await self.until_done(start) else None
 
-    def _producer(self) -> AIOKafkaProducer:
-        return AIOKafkaProducer(
-            bootstrap_servers=self.config.bootstrap,
-            acks="all",
-            enable_idempotence=False,
-            max_request_size=topics.MAX_RECORD_BYTES,  # any consumed record fits its dead letter
-        )
-
-    def _consumer(self) -> AIOKafkaConsumer:
-        cfg = self.config
-        return AIOKafkaConsumer(
-            cfg.topic,
-            bootstrap_servers=cfg.bootstrap,
-            group_id=cfg.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=cfg.session_timeout_ms,
-            heartbeat_interval_ms=max(500, cfg.session_timeout_ms // 5),
-            max_poll_records=cfg.batch_max,
-            fetch_max_wait_ms=cfg.fetch_max_wait_ms,
-        )
-
-    async def _loop(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
+    async def _loop(self, consumer: Consumer, producer: Producer) -> None:
         last_report = 0.0
         while not self.stop_event.is_set():
-            batches: Batches = {}
+            self.health.step()
             try:
                 batches = await consumer.getmany(timeout_ms=200, max_records=self.config.batch_max)
-                await self._process(batches, consumer, producer)
-                batches = {}
-                if time.monotonic() - last_report >= self.config.progress_interval:
-                    await self._report_progress(consumer)
-                    last_report = time.monotonic()
             except Exception as exc:
-                await self._recover(exc, consumer, batches)
+                await self._recover(exc)  # nothing fetched, nothing to rewind
                 continue
+            try:
+                done = await self._process(batches, consumer, producer)
+            except Exception as exc:
+                self._rewind(consumer, batches)  # not committed: the batch is replayed
+                await self._recover(exc)
+                continue
+            self._count(done)
+            if time.monotonic() - last_report >= self.config.progress_interval:
+                self.health.step()
+                try:
+                    await self._report_progress(consumer)
+                except Exception as exc:
+                    await self._recover(exc)  # the batch is committed: never rewound
+                    continue
+                last_report = time.monotonic()
             self._mark_running()
 
     async def _process(
-        self, batches: Batches, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer
-    ) -> None:
+        self, batches: Batches, consumer: Consumer, producer: Producer
+    ) -> BatchDone | None:
+        """Side effects, outputs and dead letters, then the commit: the last thing that may
+        fail. None for an empty fetch."""
         records = [r for batch in batches.values() for r in batch]
         if not records:
-            return
+            return None
         started = time.perf_counter()
         mine = [r for r in records if meant_for(r, self.handler.name)]
         poison = await self._handle(mine, producer) if mine else []
         for item in poison:
+            self.health.step()
             await send_to_dlq(producer, item, self.handler.name)
+        self.health.step()
         await consumer.commit(_next_offsets(records))
-        self._count(len(records), len(mine), len(poison))
-        metrics.CONSUMER_BATCH_LATENCY.labels(self.handler.name).observe(
-            time.perf_counter() - started
-        )
+        return BatchDone(len(records), len(mine), len(poison), time.perf_counter() - started)
 
-    async def _handle(self, records: Sequence[Record], producer: AIOKafkaProducer) -> list[Poison]:
+    async def _handle(self, records: Sequence[Record], producer: Producer) -> list[Poison]:
         """Run the handler on the batch; on a deterministic failure, isolate the records that
         fail on their own. Transient failures propagate (the batch is retried)."""
 
         async def attempt(part: Sequence[Record]) -> list[Poison]:
+            self.health.step()
             outcome = await self.handler.handle(part)
             await produce_all(producer, outcome.outputs)
             return outcome.poison
@@ -278,26 +400,28 @@ class Runner:
             )
             return await isolate(records, exc, attempt)
 
-    def _count(self, fetched: int, mine: int, dead: int) -> None:
+    def _count(self, done: BatchDone | None) -> None:
+        if done is None:
+            return
         name = self.handler.name
-        metrics.CONSUMER_RECORDS.labels(name, "ok").inc(mine - dead)
-        metrics.CONSUMER_RECORDS.labels(name, "dead_lettered").inc(dead)
-        metrics.CONSUMER_RECORDS.labels(name, "skipped").inc(fetched - mine)
+        metrics.CONSUMER_RECORDS.labels(name, "ok").inc(done.mine - done.dead)
+        metrics.CONSUMER_RECORDS.labels(name, "dead_lettered").inc(done.dead)
+        metrics.CONSUMER_RECORDS.labels(name, "skipped").inc(done.fetched - done.mine)
+        metrics.CONSUMER_BATCH_LATENCY.labels(name).observe(done.seconds)
 
-    async def _recover(
-        self, error: Exception, consumer: AIOKafkaConsumer, batches: Batches
-    ) -> None:
-        """After a failed loop: rewind the batch and wait before retrying it. Raises what no
-        retry can cure (too many consecutive failures that are not transient)."""
-        self._rewind(consumer, batches)
+    async def _recover(self, error: Exception) -> None:
+        """After a failed step: wait before the next try. Raises `error` when no retry can cure
+        it (the `max_consecutive_errors`-th failure in a row that is not transient)."""
         if is_transient(error):
             await self._wait_after_transient(error)
             return
         self.health.retrying(error)
         self.health.unexpected += 1
         name = self.handler.name
-        log.error("%s: unexpected failure (%d in a row)", name, self.health.unexpected)
-        log.error("%s", "".join(traceback.format_exception(error)))
+        metrics.BACKGROUND_TASK_FAILURES.labels(name, "unexpected").inc()
+        log.error(
+            "%s: unexpected failure (%d in a row)", name, self.health.unexpected, exc_info=error
+        )
         if self.health.unexpected >= self.config.max_consecutive_errors:
             raise error
         metrics.CONSUMER_RETRYING.labels(name).set(1)
@@ -323,10 +447,11 @@ class Runner:
 
     async def _pause(self, seconds: float) -> None:
         """Wait `seconds`, or less when the runner is stopped meanwhile."""
+        self.health.step()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stop_event.wait(), seconds)
 
-    async def _report_progress(self, consumer: AIOKafkaConsumer) -> None:
+    async def _report_progress(self, consumer: Consumer) -> None:
         """Lag per partition, and the partitions that are fully handled (watermarks)."""
         caught_up: dict[int, datetime] = {}
         for tp in consumer.assignment():
@@ -342,7 +467,8 @@ class Runner:
         if caught_up:
             await self.handler.caught_up(self.config.topic, caught_up)
 
-    def _rewind(self, consumer: AIOKafkaConsumer, batches: Batches) -> None:
+    def _rewind(self, consumer: Consumer, batches: Batches) -> None:
+        """Back to the start of a batch that was not committed, on the partitions still ours."""
         for tp, batch in batches.items():
             if batch and tp in consumer.assignment():
                 consumer.seek(tp, batch[0].offset)
@@ -362,13 +488,11 @@ def _next_offsets(records: Sequence[Record]) -> dict[TopicPartition, OffsetAndMe
     return {tp: OffsetAndMetadata(offset + 1, "") for tp, offset in last.items()}
 
 
-async def produce_all(
-    producer: AIOKafkaProducer, outputs: Sequence[tuple[str, OutgoingMessage]]
-) -> None:
+async def produce_all(producer: Producer, outputs: Sequence[tuple[str, OutgoingMessage]]) -> None:
     """Produce every output and wait for all acknowledgements (acks=all). An output that
     cannot be produced (too large) does not keep the others from being produced; the first
     error is raised afterwards (a transient one at once: nothing else would get through)."""
-    futures: list[asyncio.Future[object]] = []
+    futures: list[Awaitable[object]] = []
     errors: list[BaseException] = []
     for topic, m in outputs:
         try:
@@ -396,7 +520,7 @@ def dead_letter_headers(record: Record, error: Exception, consumer_name: str) ->
     ]
 
 
-async def send_to_dlq(producer: AIOKafkaProducer, item: Poison, consumer_name: str) -> None:
+async def send_to_dlq(producer: Producer, item: Poison, consumer_name: str) -> None:
     """Dead-letter one record: original key, value and headers (earlier dead-letter headers
     replaced), plus the error, the origin and the consumer. When the broker refuses that (too
     large), the dead letter goes without the value and the original headers: the original stays

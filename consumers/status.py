@@ -1,10 +1,14 @@
 """A consumer process's own small HTTP endpoint: GET /metrics, /healthz and /readyz.
 
-/healthz answers 200 while the process runs, with the loop's state (`running`, or `retrying`
-with the error class, since when and how many times): a consumer retrying a transient failure
-is alive and restarting it would not help. /readyz answers 503 while it is retrying (the store
-or broker is unreachable), 200 otherwise. Plain asyncio (no web framework), so it does not take
-over the process's signal handling.
+/healthz answers 200 while the runner's loop is HEALTHY, 503 otherwise: healthy means alive,
+neither ended (stopped or failed) nor stuck (its current step, a fetch, a handler run, a
+commit, a dead letter, a start attempt or a wait before a retry, began less than the runner's
+`stall_seconds` ago); the precise rule is `consumers.runner.Health`. A consumer retrying a
+transient failure is alive (restarting it would not help): 200. /readyz answers 200 only while
+the loop is healthy and `running`, 503 while it is starting, retrying (the store or broker is
+unreachable) or not healthy. Both bodies carry the loop's state (`running`, or `retrying` with
+the error class, since when and how many times). Plain asyncio (no web framework), so it does
+not take over the process's signal handling.
 """
 
 from __future__ import annotations
@@ -29,9 +33,9 @@ def _route(path: str, name: str, health: HealthReport) -> tuple[bytes, str, str]
         return body, content_type, "200 OK"
     if path in ("/healthz", "/readyz"):
         report = {"consumer": name, **health()}
-        ready = report.get("state") != "retrying"
-        report["status"] = "ok" if ready else "retrying"
-        status = "503 Service Unavailable" if path == "/readyz" and not ready else "200 OK"
+        good = report.get("healthy", True) if path == "/healthz" else report.get("ready", True)
+        report["status"] = "ok" if good else str(report.get("state", "unknown"))
+        status = "200 OK" if good else "503 Service Unavailable"
         return orjson.dumps(report), "application/json", status
     return b"not found\n", "text/plain", "404 Not Found"
 

@@ -21,6 +21,7 @@ from lrs.settings import LrsSettings
 from lrs.xapi.errors import XapiError
 
 COMMANDS = ("tenants", "credentials")
+WITHDRAWALS = {("credentials", "revoke"), ("tenants", "disable"), ("tenants", "enable")}
 Action = Callable[[AdminDeps, argparse.Namespace], Awaitable[None]]
 
 
@@ -54,6 +55,10 @@ def run(args: argparse.Namespace, settings: LrsSettings) -> int:
     except XapiError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
+    if (args.command, args.action) in WITHDRAWALS:
+        # API processes re-read credential and tenant records this often (docs/decisions/0005)
+        seconds = settings.auth_revalidate_seconds
+        print(f"(every API process sees this within {seconds:g} s)", file=sys.stderr)
     return 0
 
 

@@ -1,5 +1,5 @@
 """Every Prometheus metric of the LRS, declared once. Labels are bounded: route templates,
-methods, status codes, consumer names, partitions and error classes; never an id.
+methods, status codes, consumer and task names, partitions and error classes; never an id.
 
 A counter that can be zero is exported as zero from the process's start: those without labels
 by prometheus_client itself, a consumer's by `consumer_started` (its bounded label values), so
@@ -72,6 +72,13 @@ CONSUMER_ISOLATIONS = Counter(
     "lrs_consumer_isolations_total",
     "Batches whose handler failed deterministically and were split to find the failing records",
     ["consumer", "error_class"],
+)
+BACKGROUND_TASK_FAILURES = Counter(
+    "lrs_background_task_failures_total",
+    "Failures of a long-running loop: a session of an API background task (statement watcher,"
+    " progress feed) that ended and is restarted (cause outage or unexpected), or a consumer"
+    " loop's failure outside any record that is not transient (cause unexpected)",
+    ["task", "cause"],
 )
 # Statement conflicts are the persister's dead letters with error_class StatementConflict
 # (DEAD_LETTERED): counted once per dead letter, not once per handler run (the runner may run

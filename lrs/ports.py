@@ -128,6 +128,10 @@ class StatementStore(Protocol):
         """The earliest of the partitions' watermarks (None until every partition has one)."""
         ...
 
+    async def watermarks(self, topic: str) -> dict[int, datetime]:
+        """The recorded watermark of each partition that has one."""
+        ...
+
     async def ping(self) -> None: ...
 
 
@@ -321,6 +325,15 @@ class ProgressReader(Protocol):
 
     async def team(self, tenant: str, team: str) -> TeamProgressDoc | None: ...
 
+    async def summaries(self, tenant: str, limit: int) -> list[Mapping[str, Any]]:
+        """The stored summaries of at most `limit` of the tenant's learners, the most recently
+        changed first (the organisation overview)."""
+        ...
+
+    async def teams(self, tenant: str) -> list[TeamProgressDoc]:
+        """Every team of the tenant with stored progress."""
+        ...
+
 
 class TeamRegistry(Protocol):
     """The team registry (`teams`). Writes are conditional on the version read before, so two
@@ -332,6 +345,10 @@ class TeamRegistry(Protocol):
 
     async def teams_of(self, tenant: str, learner: str) -> list[str]:
         """Ids of the registry teams that list this learner."""
+        ...
+
+    async def teams_of_members(self, tenant: str, learners: Sequence[str]) -> dict[str, list[str]]:
+        """`teams_of` for many learners in one read (learners no team lists are left out)."""
         ...
 
     async def create(self, team: Team) -> bool:

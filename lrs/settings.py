@@ -71,11 +71,25 @@ class LrsSettings(BaseSettings):
     # Largest State / Activity Profile / Agent Profile document, as PUT or as a POST merge grows
     # it (413 beyond). The store holds a document in one record of at most 16 MB.
     max_document_bytes: int = 15 * 1024 * 1024
+    # Client compatibility (Communication 3.1): when true, a PUT without If-Match or
+    # If-None-Match may create a NEW Activity / Agent Profile document (clients such as
+    # @xapi/xapi and TinCanPython never send them); over an existing document it still gets
+    # 409. Off by default: ADL's 1.0.3 suite expects 400 for such a PUT.
+    allow_unconditional_profile_create: bool = False
 
     # First credential, created on an empty store (for scripts; otherwise random).
     bootstrap_key: str | None = None
     bootstrap_secret: str | None = None
     default_tenant: str = "default"
+    # Authentication (lrs/services/auth.py, docs/decisions/0005). Credential and tenant records
+    # are re-read at most this often per key / tenant per API process: a credential revoked or
+    # a tenant disabled by any means is refused everywhere within it. At most 4 s.
+    auth_revalidate_seconds: float = Field(default=1.0, gt=0, le=4.0)
+    # Wrong secrets allowed per (client address, key) per window; beyond, that pair's wrong or
+    # unverified secrets get 429 with Retry-After until the window ends. A secret already
+    # verified, and every other address, keep working.
+    auth_failure_budget: int = Field(default=10, ge=1)
+    auth_failure_window_seconds: float = Field(default=10.0, gt=0)
 
     # Optional OAuth 2.0 / OIDC bearer tokens (RS256 JWTs), checked against a JWKS read from a
     # file or fetched from a URL (docs/decisions/0005). Without either, only Basic is accepted.
@@ -116,6 +130,9 @@ class LrsSettings(BaseSettings):
     # lrs/progress/bounds.py, docs/decisions/0006). Below the broker's default record limit
     # (about 1 MB), leaving room for the key and headers. The stores and the API keep it all.
     progress_max_value_bytes: int = Field(default=DEFAULT_MAX_VALUE_BYTES, ge=16 * 1024)  # 900 KiB
+    # Learners the organisation overview (GET /progress/overview) reads at most, the most
+    # recently changed first; a larger tenant's overview says `learners_truncated`.
+    progress_overview_max_learners: int = Field(default=10_000, ge=1)
 
     # Live progress streams (GET /progress/stream, docs/decisions/0007). The stream-token
     # secret signs the tokens browsers open streams with; every API instance behind one load

@@ -170,7 +170,10 @@ def serve(settings: LrsSettings) -> int:
 
 
 def announce(settings: LrsSettings, created: tuple[str, str] | None) -> None:
-    print(f"xAPI endpoint: {settings.base_url()}/xapi", flush=True)
+    """Where the LRS is and how to get in: the xAPI endpoint, the credential, the API docs
+    and the dashboard (both log in with that credential's key and secret)."""
+    base = settings.base_url()
+    print(f"xAPI endpoint: {base}/xapi", flush=True)
     if created:
         key, secret = created
         print(
@@ -183,3 +186,6 @@ def announce(settings: LrsSettings, created: tuple[str, str] | None) -> None:
         print(
             "credential: the store already has credentials (created on its first start)", flush=True
         )
+    print(f"API docs: {base}/docs (Authorize with a credential: key as user, secret as password)")
+    print(f"dashboard: {base}/dashboard (log in with a credential's key and secret)")
+    print(f"start page: {base}/", flush=True)

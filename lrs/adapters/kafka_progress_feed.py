@@ -7,26 +7,32 @@ No group means no rebalances, no commits and no coordination between API instanc
 instance sees every change and serves its own subscribers. Partitions that appear later (a
 topic created after the API started, or more partitions) are picked up every
 `DISCOVER_SECONDS`, from their beginning (everything on them is newer than the start).
+
+The reading runs as a `lrs.background.BackgroundTask`: whatever stops it (a broker error, a
+record the hub cannot take, a bug) is logged and counted, and a new consumer resumes after the
+last batch handed to the hub (with backoff; the API's /readyz answers 503 meanwhile). A batch
+whose delivery failed is not delivered again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
 
+from lrs.background import BackgroundTask
 from lrs.services.progress_hub import Change, Kind, ProgressHub
 from lrs.topics import split_key
 
 log = logging.getLogger("lrs.progress.feed")
+TASK_NAME = "progress-feed"
 DISCOVER_SECONDS = 10.0
-RETRY_SECONDS = 1.0
+RESTART_INITIAL_SECONDS = 0.25
+RESTART_MAX_SECONDS = 5.0  # small: streams catch up within seconds of the broker's return
 
 
 def decode_change(kind: Kind, key: bytes | None, value: bytes | None) -> Change | None:
@@ -46,70 +52,96 @@ def decode_change(kind: Kind, key: bytes | None, value: bytes | None) -> Change 
 
 class KafkaProgressFeed:
     def __init__(self, bootstrap: str, topics: Mapping[str, Kind], hub: ProgressHub) -> None:
+        self._bootstrap = bootstrap
         self._topics = dict(topics)
         self._hub = hub
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
+        # The next offset to read of every partition found so far (where a new consumer resumes).
+        self._positions: dict[TopicPartition, int] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self.task = BackgroundTask(
+            TASK_NAME, self._session, initial=RESTART_INITIAL_SECONDS, cap=RESTART_MAX_SECONDS
+        )
+
+    async def start(self) -> None:
+        """Connect and position at the end of every partition; returns once positioned, so a
+        change produced after `start` returns is delivered."""
+        self._consumer = await self._connected(fresh_at_end=True)
+        self.task.start()
+
+    async def stop(self) -> None:
+        await self.task.stop()
+        await self._close()
+
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="latest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
             fetch_max_wait_ms=100,
         )
-        self._assigned: set[TopicPartition] = set()
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        """Connect and position at the end of every partition; returns once positioned, so a
-        change produced after `start` returns is delivered."""
-        await self._consumer.start()
-        new = await self._discover()
-        if new:
-            await self._consumer.seek_to_end(*new)
-            for tp in new:
-                await self._consumer.position(tp)
-        self._task = asyncio.create_task(self._run(), name="progress-feed")
+    async def _connected(self, *, fresh_at_end: bool) -> AIOKafkaConsumer:
+        """A started consumer assigned every partition found (see `_assign`)."""
+        consumer = self._new_consumer()
+        try:
+            await consumer.start()
+            await self._assign(consumer, fresh_at_end=fresh_at_end)
+        except BaseException:
+            await consumer.stop()
+            raise
+        return consumer
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self._consumer.stop()
+    async def _close(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await consumer.stop()
 
-    async def _discover(self) -> list[TopicPartition]:
-        """Assign the partitions not assigned yet; the new ones."""
-        await self._consumer.topics()  # refreshes the cluster metadata
+    async def _session(self, up: Callable[[], None]) -> None:
+        """One consumer's life: the one `start` connected, or a new one after a failure."""
+        try:
+            if self._consumer is None:
+                self._consumer = await self._connected(fresh_at_end=False)
+            up()
+            await self._follow(self._consumer)
+        finally:
+            await self._close()
+
+    async def _assign(self, consumer: AIOKafkaConsumer, *, fresh_at_end: bool) -> None:
+        """Assign every partition found; those read before resume where the feed left off, new
+        ones start at their end (first start) or their beginning (found later)."""
+        await consumer.topics()  # refreshes the cluster metadata
         found = {
             TopicPartition(topic, p)
             for topic in self._topics
-            for p in self._consumer.partitions_for_topic(topic) or ()
+            for p in consumer.partitions_for_topic(topic) or ()
         }
-        new = sorted(found - self._assigned)
-        if new:
-            self._assigned |= set(new)
-            self._consumer.assign(sorted(self._assigned))
         missing = sorted(t for t in self._topics if not any(tp.topic == t for tp in found))
         if missing:
             log.warning("progress topics missing (will look again): %s", ", ".join(missing))
-        return list(new)
+        fresh = sorted(found - self._positions.keys())
+        wanted = found | self._positions.keys()
+        if not wanted or (consumer.assignment() and not fresh):
+            return  # nothing to read yet, or nothing new
+        consumer.assign(sorted(wanted))
+        for tp, offset in self._positions.items():
+            consumer.seek(tp, offset)
+        if fresh:
+            await (consumer.seek_to_end if fresh_at_end else consumer.seek_to_beginning)(*fresh)
+            for tp in fresh:
+                self._positions[tp] = await consumer.position(tp)
 
-    async def _run(self) -> None:
+    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
         loop = asyncio.get_running_loop()
         next_discovery = loop.time() + DISCOVER_SECONDS
         while True:
-            try:
-                if loop.time() >= next_discovery:
-                    next_discovery = loop.time() + DISCOVER_SECONDS
-                    new = await self._discover()
-                    if new:
-                        await self._consumer.seek_to_beginning(*new)
-                batches = await self._consumer.getmany(timeout_ms=500, max_records=1000)
-            except KafkaError as exc:
-                log.warning("progress feed: %r; retrying", exc)
-                await asyncio.sleep(RETRY_SECONDS)
-                continue
+            if loop.time() >= next_discovery:
+                next_discovery = loop.time() + DISCOVER_SECONDS
+                await self._assign(consumer, fresh_at_end=False)
+            batches = await consumer.getmany(timeout_ms=500, max_records=1000)
             for tp, records in batches.items():
+                self._positions[tp] = records[-1].offset + 1
                 self._deliver(self._topics[tp.topic], records)
 
     def _deliver(self, kind: Kind, records: list[Any]) -> None:

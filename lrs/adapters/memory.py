@@ -111,6 +111,9 @@ class InMemoryStatementStore:
             previous = self._watermarks.get((topic, partition))
             self._watermarks[(topic, partition)] = max(previous or moment, moment)
 
+    async def watermarks(self, topic: str) -> dict[int, datetime]:
+        return {p: moment for (t, p), moment in self._watermarks.items() if t == topic}
+
     async def consistent_through(self, topic: str, partitions: int) -> datetime | None:
         marks = [self._watermarks.get((topic, p)) for p in range(partitions)]
         present = [m for m in marks if m is not None]

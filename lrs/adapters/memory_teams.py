@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from lrs.ports import LearnerProgressDoc, TeamProgressDoc
 from lrs.progress.registry import Team
@@ -22,6 +23,13 @@ class InMemoryTeamRegistry:
         return sorted(
             t.team for (ten, _), t in self.teams.items() if ten == tenant and learner in t.members
         )
+
+    async def teams_of_members(self, tenant: str, learners: Sequence[str]) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for (ten, _), team in sorted(self.teams.items()):
+            for learner in set(learners).intersection(team.members) if ten == tenant else ():
+                found.setdefault(learner, []).append(team.team)
+        return found
 
     async def create(self, team: Team) -> bool:
         if (team.tenant, team.team) in self.teams:
@@ -57,3 +65,11 @@ class InMemoryProgressReader:
 
     async def team(self, tenant: str, team: str) -> TeamProgressDoc | None:
         return self.team_docs.get((tenant, team))
+
+    async def summaries(self, tenant: str, limit: int) -> list[Mapping[str, Any]]:
+        """In insertion order, latest first (the fake's "most recently changed")."""
+        docs = [d for (ten, _), d in self.learner_docs.items() if ten == tenant and d.summary]
+        return [d.summary for d in reversed(docs)][:limit]
+
+    async def teams(self, tenant: str) -> list[TeamProgressDoc]:
+        return [d for (ten, _), d in sorted(self.team_docs.items()) if ten == tenant]

@@ -12,7 +12,9 @@ One Activity is one document, one Agent (one canonical IFI) is one document::
 
 Every change is one atomic update of the document (an update pipeline), field by field, never
 read-modify-write: ``$set`` per language-map entry (``definition.name.<lang>``), ``$set`` per
-scalar or list property (``definition.type``, ``definition.choices``: the latest seen wins),
+scalar or list property (``definition.type``, ``definition.choices``: the value of the last
+update applied to the document wins; a persister skips only a repeat of the last update it
+applied to that document, see `RecentUpserts`),
 ``$set`` per extension (``extensions.<encoded IRI>``), names appended once each. Concurrent
 batches touching one Activity therefore never lose each other's entries, and replaying a batch
 changes nothing. Growth is bounded (docs/decisions/0004): an Activity whose merged document
@@ -100,6 +102,7 @@ def _items(value: Any) -> Iterable[tuple[str, Any]]:
 
 Update = Doc | list[Doc]  # an update document or an update pipeline
 Upsert = tuple[Doc, Update]  # (filter, update) of one upsert
+RecentKey = tuple[bytes, bytes]  # (digest of the filter, digest of the whole upsert)
 
 
 @dataclass
@@ -236,39 +239,44 @@ def definition_of(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class RecentUpserts:
-    """Fingerprints of the upserts this process applied lately (bounded, least recent out).
+    """The last upsert this process applied to each document (bounded, least recent out).
 
     Most statements repeat what earlier ones said about their Activities and Agents; an upsert
-    identical to one already applied would change nothing, so it is not sent again. Skipping is
-    safe because every merge is idempotent; the cost is that a value another process wrote in
-    between is not overwritten by this repeat (definitions are "latest wins" only per process).
+    identical to the last one this process applied to the same document would change nothing,
+    so it is not sent again. Only that repeat is skipped: A -> B -> A writes the second A, since
+    the document then holds B. The cost: a value another persister wrote to the document in
+    between is not overwritten by this process's repeat (across processes, the last upsert
+    applied to the store wins, and a repeat skipped here is not applied).
     """
 
     def __init__(self, size: int = RECENT_UPSERTS) -> None:
         self._size = size
-        self._seen: OrderedDict[bytes, None] = OrderedDict()
+        self._last: OrderedDict[bytes, bytes] = OrderedDict()  # document -> last upsert
 
     @staticmethod
-    def _fingerprint(upsert: Upsert) -> bytes:
-        raw = orjson.dumps(list(upsert), option=orjson.OPT_SORT_KEYS)
+    def _digest(value: Any) -> bytes:
+        raw = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
         return hashlib.blake2b(raw, digest_size=16).digest()
 
-    def fresh(self, upserts: Sequence[Upsert]) -> list[tuple[bytes, Upsert]]:
-        keyed = [(self._fingerprint(u), u) for u in upserts]
-        return [(key, u) for key, u in keyed if key not in self._seen]
+    def fresh(self, upserts: Sequence[Upsert]) -> list[tuple[RecentKey, Upsert]]:
+        """The upserts that differ from the last one applied to their document."""
+        keyed = [((self._digest(u[0]), self._digest(list(u))), u) for u in upserts]
+        return [(key, u) for key, u in keyed if self._last.get(key[0]) != key[1]]
 
-    def remember(self, keys: Sequence[bytes]) -> None:
-        for key in keys:
-            self._seen[key] = None
-            self._seen.move_to_end(key)
-        while len(self._seen) > self._size:
-            self._seen.popitem(last=False)
+    def remember(self, keys: Sequence[RecentKey]) -> None:
+        """Record upserts as applied (call once they are written)."""
+        for document, upsert in keys:
+            self._last[document] = upsert
+            self._last.move_to_end(document)
+        while len(self._last) > self._size:
+            self._last.popitem(last=False)
 
 
 async def upsert_fresh(
     collection: AsyncCollection[Doc], recent: RecentUpserts, upserts: Sequence[Upsert]
 ) -> None:
-    """Apply the upserts this process has not applied lately, then remember them."""
+    """Apply the upserts that differ from the last one this process applied to their
+    document, then remember them."""
     fresh = recent.fresh(upserts)
     await upsert_all(collection, [UpdateOne(f, u, upsert=True) for _, (f, u) in fresh])
     recent.remember([key for key, _ in fresh])

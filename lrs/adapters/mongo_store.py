@@ -168,17 +168,23 @@ class MongoStatementStore:
 
         Everything a new statement changes elsewhere (voiding, StatementRef filter keys) is
         written BEFORE the statements themselves, so once a statement is visible (and its
-        request acknowledged) its effects are visible too. All of it is idempotent, so a
-        replayed batch changes nothing.
+        request acknowledged) its effects are visible too. Then, AFTER the insert, the same
+        links are looked up again for the statements inserted: a statement and its voiding
+        (or referring) statement inserted at once by two writers may each miss the other
+        before inserting, but whichever looks again second finds the other inserted. All of
+        it is idempotent, so a replayed batch changes nothing.
         """
         if not records:
             return InsertReport()
         docs = [to_document(r) for r in records]
-        for tenant in dict.fromkeys(d["tenant"] for d in docs):
-            await self._link(tenant, {d["id"]: d for d in docs if d["tenant"] == tenant})
+        for tenant, batch in _by_tenant(docs).items():
+            await self._link(tenant, batch)
         failed = await bulk_write_tolerating_duplicates(
             self._statements, [InsertOne(d) for d in docs]
         )
+        inserted = [d for position, d in enumerate(docs) if position not in failed]
+        for tenant, batch in _by_tenant(inserted).items():
+            await self._link_again(tenant, batch)
         report = InsertReport(inserted=len(docs) - len(failed))
         if failed:
             report.duplicates = await self._duplicates([records[i] for i in sorted(failed)])
@@ -189,6 +195,12 @@ class MongoStatementStore:
         await self._mark_voided_on_arrival(tenant, batch)
         await self._void_stored_targets(tenant, batch)
         await self._propagate_to_referrers(tenant, batch)
+
+    async def _link_again(self, tenant: str, inserted: dict[str, Doc]) -> None:
+        """The links of statements just inserted, read after the insert (see `insert_many`)."""
+        await self._void_after_insert(tenant, inserted)
+        await self._inherit_after_insert(tenant, inserted)
+        await self._propagate_to_referrers(tenant, inserted)
 
     async def _duplicates(self, refused: list[AcceptedStatement]) -> list[DuplicateId]:
         doc_ids = sorted({statement_doc_id(r.tenant, r.statement_id) for r in refused})
@@ -246,6 +258,50 @@ class MongoStatementStore:
             for d in batch.values()
             if d["voids"] and d["voids"] not in batch
         ]
+        if updates:
+            await self._statements.bulk_write(updates, ordered=False)
+
+    async def _void_after_insert(self, tenant: str, inserted: dict[str, Doc]) -> None:
+        """Data 2.3.2, whatever the arrival order: the targets of the inserted voiding
+        statements, and the inserted statements that a stored voiding statement targets, are
+        voided (never a voiding statement)."""
+        targets = {d["voids"] for d in inserted.values() if d["voids"]}
+        candidates = [i for i, d in inserted.items() if not d["voids"]]
+        if candidates:
+            async for voiding in self._statements.find(
+                {"tenant": tenant, "voids": {"$in": candidates}}, {"voids": 1}
+            ):
+                targets.add(voiding["voids"])
+        if targets:
+            await self._statements.update_many(
+                {"_id": {"$in": [statement_doc_id(tenant, t) for t in targets]}, "voids": None},
+                {"$set": {"voided": True}},
+            )
+
+    async def _inherit_after_insert(self, tenant: str, inserted: dict[str, Doc]) -> None:
+        """Inserted statements referring outside their batch take their targets' keys as
+        stored now (Communication 2.1.3); `inserted` is updated to match."""
+        outside = {d["ref"] for d in inserted.values() if d["ref"] and d["ref"] not in inserted}
+        if not outside:
+            return
+        found = {
+            t["id"]: inheritable(t["keys"])
+            async for t in self._statements.find(
+                {"_id": {"$in": [statement_doc_id(tenant, i) for i in outside]}},
+                {"id": 1, "keys": 1},
+            )
+        }
+        updates = []
+        for statement_id, doc in inserted.items():
+            missing = [k for k in found.get(doc["ref"], []) if k not in doc["keys"]]
+            if missing:
+                doc["keys"] = doc["keys"] + missing
+                updates.append(
+                    UpdateOne(
+                        {"_id": statement_doc_id(tenant, statement_id)},
+                        {"$addToSet": {"keys": {"$each": missing}}},
+                    )
+                )
         if updates:
             await self._statements.bulk_write(updates, ordered=False)
 
@@ -323,12 +379,24 @@ class MongoStatementStore:
             ordered=False,
         )
 
-    async def consistent_through(self, topic: str, partitions: int) -> datetime | None:
+    async def watermarks(self, topic: str) -> dict[int, datetime]:
         marks = await self._watermarks.find({"topic": topic}).to_list(None)
-        by_partition = {m["partition"]: _aware(m["caught_up"]) for m in marks}
+        return {m["partition"]: _aware(m["caught_up"]) for m in marks}
+
+    async def consistent_through(self, topic: str, partitions: int) -> datetime | None:
+        by_partition = await self.watermarks(topic)
         if any(p not in by_partition for p in range(partitions)):
             return None
         return min(by_partition[p] for p in range(partitions))
+
+
+def _by_tenant(docs: Sequence[Doc]) -> dict[str, dict[str, Doc]]:
+    """Documents grouped by tenant, each group keyed by statement id, in batch order; of two
+    with one id, the first (the one the insert keeps)."""
+    groups: dict[str, dict[str, Doc]] = {}
+    for doc in docs:
+        groups.setdefault(doc["tenant"], {}).setdefault(doc["id"], doc)
+    return groups
 
 
 def _aware(moment: datetime) -> datetime:

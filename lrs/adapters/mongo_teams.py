@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -87,6 +87,18 @@ class MongoTeamRegistry:
         cursor = self._teams.find({"tenant": tenant, "members": learner}, {"team": 1})
         return sorted([doc["team"] async for doc in cursor])
 
+    async def teams_of_members(self, tenant: str, learners: Sequence[str]) -> dict[str, list[str]]:
+        """One query on the `(tenant, members)` index, whatever the number of learners."""
+        if not learners:
+            return {}
+        wanted = set(learners)
+        query = {"tenant": tenant, "members": {"$in": sorted(wanted)}}
+        found: dict[str, list[str]] = {}
+        async for doc in self._teams.find(query, {"team": 1, "members": 1}):
+            for learner in wanted.intersection(doc.get("members") or ()):
+                found.setdefault(learner, []).append(doc["team"])
+        return {learner: sorted(teams) for learner, teams in found.items()}
+
     async def create(self, team: Team) -> bool:
         try:
             await self._teams.insert_one(team_to_doc(team))
@@ -120,7 +132,8 @@ def learner_from_doc(doc: Mapping[str, Any]) -> LearnerProgressDoc:
 
 
 class MongoProgressReader:
-    """Reads what the progress consumers wrote; point lookups by `_id` only."""
+    """Reads what the progress consumers wrote: point lookups by `_id`, and the scans of one
+    tenant the organisation overview makes."""
 
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self._learners: AsyncCollection[Doc] = db[PROGRESS_LEARNERS]
@@ -140,11 +153,24 @@ class MongoProgressReader:
 
     async def team(self, tenant: str, team: str) -> TeamProgressDoc | None:
         doc = await self._teams.find_one({"_id": doc_id(tenant, team)})
-        if doc is None:
-            return None
-        return TeamProgressDoc(
-            team=doc["team"],
-            summary=doc.get("summary") or {},
-            members=list(doc.get("members") or ()),
-            version=int(doc.get("version", 0)),
-        )
+        return None if doc is None else team_progress_from_doc(doc)
+
+    async def summaries(self, tenant: str, limit: int) -> list[Mapping[str, Any]]:
+        query = self._learners.find({"tenant": tenant}, {"summary": 1, "updated": 1})
+        cursor = query.sort("updated", DESCENDING).limit(limit)
+        return [doc["summary"] async for doc in cursor if doc.get("summary")]
+
+    async def teams(self, tenant: str) -> list[TeamProgressDoc]:
+        fields = {"team": 1, "members": 1, "version": 1, "summary.name": 1}
+        return [
+            team_progress_from_doc(d) async for d in self._teams.find({"tenant": tenant}, fields)
+        ]
+
+
+def team_progress_from_doc(doc: Mapping[str, Any]) -> TeamProgressDoc:
+    return TeamProgressDoc(
+        team=doc["team"],
+        summary=doc.get("summary") or {},
+        members=list(doc.get("members") or ()),
+        version=int(doc.get("version", 0)),
+    )

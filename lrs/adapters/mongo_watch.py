@@ -1,24 +1,32 @@
 """Waking requests when their statements are stored, without polling.
 
 One change stream per API process watches inserts into `statements`; a request registers the
-document ids it waits for and is woken when the last of them is inserted. Where change streams
-are unavailable (a standalone mongod), waiters fall back to a slow poll, so correctness never
-depends on the stream.
+document ids it waits for and is woken when the last of them is inserted. Waiters also poll
+slowly (`MongoStatementStore.wait_stored`), so correctness never depends on the stream.
+
+The stream runs as a `lrs.background.BackgroundTask`: whatever ends it (the store going away,
+an event it cannot read, a bug) is logged and counted, and the stream is opened again with
+backoff; while it is not open the API's /readyz answers 503. On a server without change streams
+(a standalone mongod refuses them with code 40573) the task counts as up and waiters poll.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import PyMongoError
+from pymongo.errors import OperationFailure
+
+from lrs.background import BackgroundTask
 
 log = logging.getLogger("lrs.adapters.mongo")
-RETRY_SECONDS = 1.0
+TASK_NAME = "statement-insert-watcher"
+RESTART_INITIAL_SECONDS = 0.25
+RESTART_MAX_SECONDS = 5.0  # small: a store back from an outage is watched again within seconds
+CHANGE_STREAMS_UNSUPPORTED = frozenset({40573})
 PIPELINE: list[dict[str, Any]] = [
     {"$match": {"operationType": "insert"}},
     {"$project": {"documentKey": 1}},
@@ -44,17 +52,19 @@ class InsertWatcher:
     def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
         self._collection = collection
         self._waiters: dict[str, set[Waiter]] = {}
-        self._task: asyncio.Task[None] | None = None
-        self.ready = asyncio.Event()
+        self.task = BackgroundTask(
+            TASK_NAME,
+            self._watch,
+            initial=RESTART_INITIAL_SECONDS,
+            cap=RESTART_MAX_SECONDS,
+        )
+        self.ready = asyncio.Event()  # set while the change stream is open
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="statement-insert-watcher")
+        self.task.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self.task.stop()
 
     def register(self, doc_ids: Iterable[str]) -> Waiter:
         waiter = Waiter(doc_ids)
@@ -70,17 +80,22 @@ class InsertWatcher:
                 if not waiting:
                     del self._waiters[doc_id]
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                async with await self._collection.watch(PIPELINE) as stream:
-                    self.ready.set()
-                    async for event in stream:
-                        self._wake(event["documentKey"]["_id"])
-            except PyMongoError as exc:
-                self.ready.clear()
-                log.warning("statement change stream unavailable (%s); waiters poll", exc)
-                await asyncio.sleep(RETRY_SECONDS)
+    async def _watch(self, up: Callable[[], None]) -> None:
+        """One session: open the change stream and wake waiters until it fails."""
+        try:
+            async with await self._collection.watch(PIPELINE) as stream:
+                self.ready.set()
+                up()
+                async for event in stream:
+                    self._wake(event["documentKey"]["_id"])
+        except OperationFailure as exc:
+            if exc.code not in CHANGE_STREAMS_UNSUPPORTED:
+                raise
+            log.warning("the store has no change streams (%s); waiters poll", exc)
+            up()
+            await asyncio.Event().wait()  # nothing to watch, ever: stay up until stopped
+        finally:
+            self.ready.clear()
 
     def _wake(self, doc_id: str) -> None:
         for waiter in list(self._waiters.get(doc_id, ())):

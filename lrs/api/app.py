@@ -24,6 +24,7 @@ from lrs.api.alternate import AlternateSyntaxMiddleware
 from lrs.api.deps import Services
 from lrs.api.errors import ErrorEnvelopeMiddleware, install_error_handlers
 from lrs.api.middleware import EdgeMiddleware, HeadAsGetMiddleware
+from lrs.api.openapi import install_docs
 from lrs.api.progress_wiring import progress_adapters, progress_deps, team_deps
 from lrs.api.routes import (
     about,
@@ -32,6 +33,7 @@ from lrs.api.routes import (
     dashboard,
     documents,
     health,
+    landing,
     progress,
     statements,
     teams,
@@ -49,7 +51,7 @@ from lrs.ports import (
     TeamRegistry,
     TenantStore,
 )
-from lrs.services.auth import Authenticator
+from lrs.services.auth import Authenticator, auth_limits
 from lrs.services.ingest import IngestDeps
 from lrs.services.progress_hub import ProgressHub
 from lrs.services.read import ReadDeps
@@ -115,7 +117,9 @@ def build_services(
         store=adapters.store,
         bus=adapters.bus,
         credentials=adapters.credentials,
-        authenticator=Authenticator(adapters.credentials, clock, adapters.tenants, bearer),
+        authenticator=Authenticator(
+            adapters.credentials, clock, adapters.tenants, bearer, limits=auth_limits(settings)
+        ),
         ingest=IngestDeps(
             store=adapters.store,
             bus=adapters.bus,
@@ -126,6 +130,7 @@ def build_services(
             ack_mode=settings.ack_mode,
             ack_timeout=settings.ack_timeout_seconds,
             limits=settings.statement_limits(),
+            produce_deadline=timedelta(seconds=settings.produce_timeout_seconds),
         ),
         read=ReadDeps(
             store=adapters.store,
@@ -208,9 +213,12 @@ def create_app(
         title="xAPI Learning Record Store",
         version="0.1.0",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # lrs.api.openapi serves the docs pages without a CDN
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
+    install_docs(app)
+    app.include_router(landing.router)
     install_error_handlers(app)
     for router in (about.router, statements.router, documents.router, health.router):
         app.include_router(router)

@@ -69,8 +69,15 @@ def xapi_version(request: Request) -> str:
 VersionDep = Annotated[str, Depends(xapi_version)]
 
 
+def client_address(request: Request) -> str:
+    """The caller's address as the ASGI server gives it (uvicorn rewrites it from
+    X-Forwarded-For only for the proxies in its FORWARDED_ALLOW_IPS, loopback by default)."""
+    return request.client.host if request.client is not None else ""
+
+
 async def principal(request: Request, services: ServicesDep) -> Principal:
-    return await services.authenticator.authenticate(request.headers.get("authorization"))
+    header = request.headers.get("authorization")
+    return await services.authenticator.authenticate(header, client_address(request))
 
 
 PrincipalDep = Annotated[Principal, Depends(principal)]

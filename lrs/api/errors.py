@@ -41,6 +41,7 @@ STATUS_BY_ERROR: dict[type[e.XapiError], int] = {
     e.Conflict: 409,
     e.PreconditionFailed: 412,
     e.PayloadTooLarge: 413,
+    e.TooManyRequests: 429,
     e.Unavailable: 503,
 }
 
@@ -63,14 +64,28 @@ def error_response(request: Request, error: e.XapiError, status: int | None = No
         }
     }
     headers = {}
-    if status == 401:
+    if status == 401 and not from_page_script(request):
         headers["WWW-Authenticate"] = 'Basic realm="xAPI LRS"'
     if status == 503:
         headers["Retry-After"] = "1"
+    if isinstance(error, e.TooManyRequests):
+        headers["Retry-After"] = str(error.retry_after)
     through = getattr(request.state, "consistent_through", None)
     if through is not None:
         headers[CONSISTENT_THROUGH] = format_timestamp(through)
     return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+PAGE_SCRIPT_HEADER = "x-requested-with"
+
+
+def from_page_script(request: Request) -> bool:
+    """A request a page's script makes itself (`X-Requested-With`, as the dashboard sends).
+
+    Its 401 carries no `WWW-Authenticate`: with one, a browser answers the challenge itself
+    with its login prompt, and the page never sees the 401 it would explain. Every other
+    client (xAPI clients, the conformance suites) keeps the Basic challenge."""
+    return bool(request.headers.get(PAGE_SCRIPT_HEADER))
 
 
 def request_id(request: Request) -> str:

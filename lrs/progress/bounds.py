@@ -9,8 +9,9 @@ limit is cut down by one rule (docs/decisions/0006):
 1. the `activities` list keeps the entries that fit, in order of preference: for a learner the
    most recently active first (`last_activity_at`, then activity id), for a team the most
    started first (`started`, then activity id); the kept ones stay sorted by activity id;
-2. only if the value still does not fit with no activity listed, the learner's `teams` list
-   keeps its first ones (sorted by id) that fit.
+2. only if the value still does not fit with no activity listed, the learner's `team_names`
+   (display names only) are left out, and if it still does not fit, the `teams` list keeps its
+   first ones (sorted by id) that fit.
 
 Every other field (totals, counts, scores) still describes the whole: for a learner,
 `totals.activities_started - len(activities)` activities are left out. `Omitted` says how many
@@ -73,6 +74,9 @@ def _bound(
     bounded["activities"] = sorted(kept, key=lambda a: str(a["activity"]))
     omitted = Omitted(activities=len(activities) - len(kept))
     if kept or not cut_teams or encoded_size(bounded) <= max_bytes:
+        return bounded, omitted
+    bounded.pop("team_names", None)
+    if encoded_size(bounded) <= max_bytes:
         return bounded, omitted
     teams = list(value.get("teams") or ())
     bounded["teams"] = _prefix_that_fits({**bounded, "teams": []}, "teams", teams, max_bytes)

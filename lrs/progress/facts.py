@@ -7,11 +7,12 @@ order cannot change the result.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from lrs.progress.durations import duration_seconds
+from lrs.progress.names import activity_name, person_name
 from lrs.progress.verbs import VOIDED, VerbClass, classify_verb
 from lrs.xapi.ifi import actor_ifi
 from lrs.xapi.timefmt import format_timestamp, parse_timestamp
@@ -24,11 +25,13 @@ ROLL_UP_KINDS = ("parent", "grouping")
 
 @dataclass(frozen=True, slots=True)
 class StatementFacts:
-    """The facts of one statement that progress needs (identifiers, not display data).
+    """The facts of one statement that progress needs.
 
     `at` is the statement timestamp in UTC with millisecond precision (the LRS form, so that
     string order is time order); `duration` is in seconds; `score` is the scaled score.
-    `completion` and `success` are the statement's raw `result` values.
+    `completion` and `success` are the statement's raw `result` values. The display names the
+    statement gave (lrs.progress.names) are kept beside the identifiers: the actor's, those of
+    its activities (object, parents, groupings) and of its teams, as sorted (id, name) pairs.
     """
 
     id: str
@@ -41,6 +44,9 @@ class StatementFacts:
     completion: bool | None = None
     success: bool | None = None
     teams: tuple[str, ...] = ()
+    actor_name: str | None = None
+    activity_names: tuple[tuple[str, str], ...] = ()
+    team_names: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form, without the id (the id is the key) and without empty fields."""
@@ -53,6 +59,9 @@ class StatementFacts:
             "completion": self.completion,
             "success": self.success,
             "teams": list(self.teams) or None,
+            "actor_name": self.actor_name,
+            "activity_names": dict(self.activity_names) or None,
+            "team_names": dict(self.team_names) or None,
         }
         doc.update({key: value for key, value in optional.items() if value is not None})
         return doc
@@ -70,6 +79,9 @@ class StatementFacts:
             completion=doc.get("completion"),
             success=doc.get("success"),
             teams=tuple(doc.get("teams") or ()),
+            actor_name=doc.get("actor_name"),
+            activity_names=_pairs(doc.get("activity_names")),
+            team_names=_pairs(doc.get("team_names")),
         )
 
     def sort_key(self) -> tuple[str, str]:
@@ -114,6 +126,9 @@ def facts_from_statement(statement: Mapping[str, Any]) -> StatementFacts | None:
         completion=_optional_bool(result.get("completion")),
         success=_optional_bool(result.get("success")),
         teams=tuple(team_ids_from_statement(statement)),
+        actor_name=person_name(statement.get("actor")),
+        activity_names=_named(_activities_named(statement)),
+        team_names=_named((actor_ifi(g), person_name(g)) for g in _team_groups(statement)),
     )
 
 
@@ -121,12 +136,15 @@ def team_ids_from_statement(statement: Mapping[str, Any]) -> list[str]:
     """Teams a statement places its actor in: `context.team` (Data 2.4.6) and xAPI 2.0
     `context.contextGroups[].group`, each identified like an actor: the group's IFI, or for an
     anonymous group the sorted IFIs of its members (`group:[...]`)."""
+    return sorted({actor_ifi(group) for group in _team_groups(statement)})
+
+
+def _team_groups(statement: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     context = statement.get("context") or {}
     groups: list[Any] = [context.get("team")] + [
         entry.get("group") for entry in context.get("contextGroups") or [] if _is_map(entry)
     ]
-    teams = {actor_ifi(g) for g in groups if isinstance(g, Mapping) and _has_id(g)}
-    return sorted(teams)
+    return [g for g in groups if isinstance(g, Mapping) and _has_id(g)]
 
 
 def scaled_score(score: Mapping[str, Any]) -> float | None:
@@ -153,12 +171,39 @@ def _object_activity(obj: Mapping[str, Any]) -> str | None:
 
 
 def _roll_up_activities(statement: Mapping[str, Any]) -> Iterator[str]:
+    for item in _roll_up_objects(statement):
+        yield str(item["id"])
+
+
+def _roll_up_objects(statement: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
     context_activities = (statement.get("context") or {}).get("contextActivities") or {}
     for kind in ROLL_UP_KINDS:
         value = context_activities.get(kind)
         for item in value if isinstance(value, list) else [value] if value else []:
             if _is_map(item) and item.get("id"):
-                yield str(item["id"])
+                yield item
+
+
+def _activities_named(statement: Mapping[str, Any]) -> Iterator[tuple[str, str | None]]:
+    """(id, display name) of the object Activity and of the roll-up activities."""
+    obj = statement.get("object") or {}
+    if _object_activity(obj) is not None:
+        yield str(obj["id"]), activity_name(obj)
+    for item in _roll_up_objects(statement):
+        yield str(item["id"]), activity_name(item)
+
+
+def _named(pairs: Iterable[tuple[str, str | None]]) -> tuple[tuple[str, str], ...]:
+    """Sorted (id, name) pairs of those that have a name (the first name of an id wins)."""
+    named: dict[str, str] = {}
+    for key, name in pairs:
+        if name is not None:
+            named.setdefault(key, name)
+    return tuple(sorted(named.items()))
+
+
+def _pairs(stored: Any) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(stored.items())) if isinstance(stored, Mapping) else ()
 
 
 def _duration(result: Mapping[str, Any]) -> float | None:

@@ -19,6 +19,9 @@ Rules (documented in `summarize_activity` and below):
   of a course come only from statements whose object is the course itself (an LMS or cmi5
   `satisfied` says when a course is done; the LRS cannot know the course's required modules).
 * Learner totals count each statement once, never once per activity it rolls up to.
+* Display names (lrs.progress.names): the learner's `name`, each activity's `name` and the
+  statement teams' `team_names` are those of the latest live statement that gave one (time,
+  then id); None (or absent from `team_names`) when no statement named it.
 
 Storage: the facts grow with the learner's statements (about 150 bytes each plus IRIs). A later
 compaction may fold old facts into per-activity checkpoints; voiding a folded statement would
@@ -122,9 +125,11 @@ def summarize_learner(
     teams = {team for f in facts for team in f.teams} | set(registry_teams)
     return {
         "learner": state.learner,
+        "name": _latest(f.actor_name for f in facts),
         "as_of": as_of.isoformat(),
         "statements": len(facts),
         "teams": sorted(teams),
+        "team_names": _latest_names(f.team_names for f in facts),
         "totals": _totals(facts, activities, as_of),
         "activities": activities,
     }
@@ -147,6 +152,7 @@ def summarize_activity(
     touching = sorted([*direct, *related], key=StatementFacts.sort_key)
     return {
         "activity": activity,
+        "name": _latest(dict(f.activity_names).get(activity) for f in touching),
         "status": _status(success, completion, bool(touching)),
         "completion": completion,
         "success": success,
@@ -231,6 +237,20 @@ def _totals(
         "first_activity_at": facts[0].at if facts else None,
         "last_activity_at": facts[-1].at if facts else None,
     }
+
+
+def _latest(names: Iterable[str | None]) -> str | None:
+    """The last name given, of names in time order."""
+    given = [n for n in names if n is not None]
+    return given[-1] if given else None
+
+
+def _latest_names(pairs: Iterable[Sequence[tuple[str, str]]]) -> dict[str, str]:
+    """id -> the last name given to it, of (id, name) pairs in time order."""
+    latest: dict[str, str] = {}
+    for named in pairs:
+        latest.update(named)
+    return dict(sorted(latest.items()))
 
 
 def _seconds(facts: Iterable[StatementFacts]) -> float:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from lrs.progress.model import LearnerState, is_completed, summarize_learner
+from lrs.progress.names import most_used
 from lrs.xapi.timefmt import format_timestamp, parse_timestamp
 
 Member = Mapping[str, Any] | LearnerState | None
@@ -32,6 +33,8 @@ def summarize_team(team_id: str, members: Mapping[str, Member], as_of: datetime)
     * per activity: `completion_rate` = members who completed or passed it / all members;
       `pass_rate` = members who passed / members with a graded outcome (None if none);
       `average_score` = mean of the members' best scaled scores.
+    * `name` (of the team, and of each activity): the name most members' statements gave it
+      (lrs.progress.names.most_used); None when none did (a registry name is the registry's).
     """
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
@@ -40,6 +43,7 @@ def summarize_team(team_id: str, members: Mapping[str, Member], as_of: datetime)
     activities = _activity_rows(live, len(summaries))
     return {
         "team": team_id,
+        "name": most_used((s.get("team_names") or {}).get(team_id) for s in live),
         "as_of": format_timestamp(as_of),
         "members": len(summaries),
         **{f"active_members_{n}d": _active(live, as_of, n) for n in ACTIVE_WINDOWS_DAYS},
@@ -77,6 +81,7 @@ def _activity_row(
     completed = sum(1 for r in rows if is_completed(r))
     return {
         "activity": activity,
+        "name": most_used(r.get("name") for r in rows),
         "started": len(rows),
         "completed": completed,
         "passed": passed,

@@ -1,14 +1,23 @@
 """Authentication: HTTP Basic credentials (xAPI Communication 4.1), and optionally OAuth 2.0 /
 OIDC bearer JWTs (`lrs.bearer`), -> Principal.
 
-Costs (docs/decisions/0005): verified (key, secret) pairs are cached for CACHE_SECONDS, keyed by
-a SHA-256 of the pair, so the slow scrypt runs once per credential per minute, not once per
-request; revocation, expiry and a disabled tenant are seen when the entry expires (at once in
-the process whose admin API made the change). Failures are cached too, for NEGATIVE_SECONDS, so
-a client repeating a wrong pair costs a dictionary lookup. Wrong secrets for an existing key
-cost a scrypt each, so each key has a budget of FAILURE_BUDGET failures per FAILURE_WINDOW
-seconds; past it, that key's uncached attempts are refused without hashing (cached valid pairs
-keep working).
+Costs and freshness (docs/decisions/0005):
+- Records: a credential's record (by key) and a tenant's record (by name) are read from the
+  store at most once per `AuthLimits.revalidate_seconds` (LRS_AUTH_REVALIDATE_SECONDS, 1 s) per
+  API process, every request asking meanwhile sharing that read. So a credential revoked or a
+  tenant disabled by any means (another process's admin API, `lrs credentials revoke`, a
+  direct store write) is refused by every API process within that time, at the cost of one
+  cheap read per key and per tenant per second whatever the request rate.
+- Secrets: scrypt is slow, so whether a secret matches a stored hash is remembered, keyed by a
+  SHA-256 of (key, secret) together with the hash it was checked against (a changed hash is
+  checked again): right secrets for VERIFIED_SECONDS, wrong ones for NEGATIVE_SECONDS.
+- Throttling: wrong secrets cost a scrypt each, so each (client address, key) pair may fail
+  `failure_budget` times per `failure_window_seconds`; beyond that the pair's wrong secrets,
+  and its secrets not verified before, get 429 with Retry-After, without hashing. A secret
+  already verified is accepted from any address, and other addresses are not throttled, so an
+  attacker who learnt a key (statements' `authority` shows it) cannot lock its owner out.
+Every map here is a bounded LRU (`AuthLimits.entries`), so no flood of keys, secrets or
+addresses makes memory grow without bound.
 """
 
 from __future__ import annotations
@@ -17,13 +26,16 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import math
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Generic, TypeVar
 
 from lrs.bearer import BearerVerifier
-from lrs.ports import Credential, CredentialStore, Principal, TenantStore
+from lrs.ports import Credential, CredentialStore, Principal, Tenant, TenantStore
 from lrs.security import (
     ADMIN_SCOPE,
     ALL_SCOPES,
@@ -32,15 +44,34 @@ from lrs.security import (
     new_secret,
     verify_secret,
 )
-from lrs.xapi.errors import Forbidden, Unauthenticated, XapiError
+from lrs.settings import LrsSettings
+from lrs.xapi.errors import Forbidden, TooManyRequests, Unauthenticated, XapiError
 
-CACHE_SECONDS = 60.0
-NEGATIVE_SECONDS = 5.0
-CACHE_SIZE = 10_000
-FAILURE_BUDGET = 10
-FAILURE_WINDOW = 10.0
+CACHE_SECONDS = 60.0  # longest a verified bearer token is reused
+VERIFIED_SECONDS = 3600.0  # a right secret, remembered against the hash it matched
+NEGATIVE_SECONDS = 5.0  # a wrong secret or a refused bearer token
 Outcome = Principal | XapiError
 BOOTSTRAP_SCOPES = ALL_SCOPES | {ADMIN_SCOPE}
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+@dataclass(frozen=True)
+class AuthLimits:
+    """Freshness and throttling of authentication (LRS_AUTH_* settings)."""
+
+    revalidate_seconds: float = 1.0
+    failure_budget: int = 10
+    failure_window_seconds: float = 10.0
+    entries: int = 10_000  # per map: records, secrets, throttled pairs, bearer tokens
+
+
+def auth_limits(settings: LrsSettings) -> AuthLimits:
+    return AuthLimits(
+        revalidate_seconds=settings.auth_revalidate_seconds,
+        failure_budget=settings.auth_failure_budget,
+        failure_window_seconds=settings.auth_failure_window_seconds,
+    )
 
 
 def parse_basic(header: str | None) -> tuple[str, str]:
@@ -66,47 +97,180 @@ def bearer_token(header: str | None) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-class TimedCache:
-    """A bounded LRU of outcomes, each with its own deadline (time.monotonic)."""
+class ExpiringMap(Generic[K, V]):
+    """A bounded LRU map whose entries each expire at their own deadline (`ticker` time)."""
 
-    def __init__(self) -> None:
-        self._entries: OrderedDict[bytes, tuple[float, Outcome]] = OrderedDict()
+    def __init__(self, size: int, ticker: Callable[[], float]) -> None:
+        self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._size = size
+        self._ticker = ticker
 
-    def get(self, fingerprint: bytes) -> Outcome | None:
-        entry = self._entries.get(fingerprint)
-        if entry is None or entry[0] <= time.monotonic():
+    def get(self, key: K) -> V | None:
+        entry = self._entries.get(key)
+        if entry is None:
             return None
+        if entry[0] <= self._ticker():
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
         return entry[1]
 
-    def put(self, fingerprint: bytes, outcome: Outcome, seconds: float) -> None:
-        self._entries[fingerprint] = (time.monotonic() + seconds, outcome)
-        self._entries.move_to_end(fingerprint)
-        while len(self._entries) > CACHE_SIZE:
+    def put(self, key: K, value: V, seconds: float) -> None:
+        self._entries[key] = (self._ticker() + seconds, value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._size:
             self._entries.popitem(last=False)
+
+    def discard(self, key: K, value: V) -> None:
+        """Drop the entry of `key` if it still holds `value`."""
+        entry = self._entries.get(key)
+        if entry is not None and entry[1] is value:
+            del self._entries[key]
 
     def clear(self) -> None:
         self._entries.clear()
 
+    def __len__(self) -> int:
+        return len(self._entries)
 
-class FailureBudget:
-    """Wrong secrets per key within a window: past the budget, no more scrypt for that key."""
 
-    def __init__(self) -> None:
-        self._failures: OrderedDict[str, tuple[float, int]] = OrderedDict()
+def _observed(answer: asyncio.Future[Any]) -> None:
+    """Mark a shared read's failure as seen (its waiters may all have gone)."""
+    if not answer.cancelled():
+        answer.exception()
 
-    def exhausted(self, key: str) -> bool:
-        since, count = self._failures.get(key, (0.0, 0))
-        return count >= FAILURE_BUDGET and time.monotonic() - since < FAILURE_WINDOW
 
-    def spend(self, key: str) -> None:
-        now = time.monotonic()
-        since, count = self._failures.get(key, (now, 0))
-        if now - since >= FAILURE_WINDOW:
-            since, count = now, 0
-        self._failures[key] = (since, count + 1)
-        self._failures.move_to_end(key)
-        while len(self._failures) > CACHE_SIZE:
-            self._failures.popitem(last=False)
+class SharedReads(Generic[K, V]):
+    """Reads by key, each answer reused for `seconds` from the read's start: the requests
+    asking while it runs or within that time share it. A failed read is not kept."""
+
+    def __init__(
+        self,
+        read: Callable[[K], Awaitable[V]],
+        seconds: float,
+        size: int,
+        ticker: Callable[[], float],
+    ) -> None:
+        self._read = read
+        self._seconds = seconds
+        self._answers: ExpiringMap[K, asyncio.Future[V]] = ExpiringMap(size, ticker)
+
+    async def get(self, key: K) -> V:
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = asyncio.ensure_future(self._read(key))
+            answer.add_done_callback(_observed)
+            self._answers.put(key, answer, self._seconds)
+        try:
+            return await asyncio.shield(answer)
+        except Exception:
+            self._answers.discard(key, answer)
+            raise
+
+    def clear(self) -> None:
+        self._answers.clear()
+
+    def __len__(self) -> int:
+        return len(self._answers)
+
+
+class FailureThrottle:
+    """Wrong secrets per (client address, key) within a fixed window; past the budget the pair
+    is throttled until the window ends."""
+
+    def __init__(self, limits: AuthLimits, ticker: Callable[[], float]) -> None:
+        self._limits = limits
+        self._ticker = ticker
+        self._failures: ExpiringMap[tuple[str, str], tuple[float, int]] = ExpiringMap(
+            limits.entries, ticker
+        )
+
+    def check(self, client: str, key: str) -> None:
+        """Raise TooManyRequests while the pair is over its budget."""
+        since, count = self._failures.get((client, key)) or (0.0, 0)
+        if count >= self._limits.failure_budget:
+            window_end = since + self._limits.failure_window_seconds
+            raise TooManyRequests(
+                "too many wrong secrets for this key from this address; retry later",
+                retry_after=max(1, math.ceil(window_end - self._ticker())),
+            )
+
+    def fail(self, client: str, key: str) -> None:
+        """Count a wrong secret; raise TooManyRequests once the pair is past its budget."""
+        self.check(client, key)
+        now = self._ticker()
+        since, count = self._failures.get((client, key)) or (now, 0)
+        left = since + self._limits.failure_window_seconds - now
+        self._failures.put((client, key), (since, count + 1), left)
+
+    def __len__(self) -> int:
+        return len(self._failures)
+
+
+class SecretVerdicts:
+    """Whether a (key, secret) matches a stored hash, so that scrypt runs once per pair and
+    hash: verdicts are remembered, and requests asking while one is computed share it."""
+
+    def __init__(self, size: int, ticker: Callable[[], float]) -> None:
+        self._right: ExpiringMap[bytes, str] = ExpiringMap(size, ticker)
+        self._wrong: ExpiringMap[bytes, str] = ExpiringMap(size, ticker)
+        self._pending: ExpiringMap[bytes, tuple[str, asyncio.Future[bool]]] = ExpiringMap(
+            size, ticker
+        )
+
+    def known(self, fingerprint: bytes, secret_hash: str) -> bool | None:
+        if self._right.get(fingerprint) == secret_hash:
+            return True
+        if self._wrong.get(fingerprint) == secret_hash:
+            return False
+        return None
+
+    async def verify(
+        self, fingerprint: bytes, secret: str, secret_hash: str, before_hashing: Callable[[], None]
+    ) -> bool:
+        """The verdict; `before_hashing` runs (and may raise) before a new scrypt starts."""
+        known = self.known(fingerprint, secret_hash)
+        if known is not None:
+            return known
+        pending = self._pending.get(fingerprint)
+        if pending is None or pending[0] != secret_hash:
+            before_hashing()
+            pending = self._start(fingerprint, secret, secret_hash)
+        return await asyncio.shield(pending[1])
+
+    def _start(
+        self, fingerprint: bytes, secret: str, secret_hash: str
+    ) -> tuple[str, asyncio.Future[bool]]:
+        """One scrypt in a worker thread; its verdict is remembered even if no one waits."""
+        future = asyncio.ensure_future(asyncio.to_thread(verify_secret, secret, secret_hash))
+        pending = (secret_hash, future)
+
+        def settle(done: asyncio.Future[bool]) -> None:
+            self._pending.discard(fingerprint, pending)
+            if not done.cancelled() and done.exception() is None:
+                self._remember(fingerprint, secret_hash, done.result())
+
+        future.add_done_callback(settle)
+        self._pending.put(fingerprint, pending, NEGATIVE_SECONDS)
+        return pending
+
+    def _remember(self, fingerprint: bytes, secret_hash: str, right: bool) -> None:
+        if right:
+            self._right.put(fingerprint, secret_hash, VERIFIED_SECONDS)
+        else:
+            self._wrong.put(fingerprint, secret_hash, NEGATIVE_SECONDS)
+
+    def clear(self) -> None:
+        self._right.clear()
+        self._wrong.clear()
+        self._pending.clear()
+
+    def sizes(self) -> dict[str, int]:
+        return {
+            "right secrets": len(self._right),
+            "wrong secrets": len(self._wrong),
+            "secrets being checked": len(self._pending),
+        }
 
 
 def _fresh(outcome: Outcome) -> Principal:
@@ -116,9 +280,14 @@ def _fresh(outcome: Outcome) -> Principal:
     return outcome
 
 
+def fingerprint_of(key: str, secret: str) -> bytes:
+    return hashlib.sha256(f"{key}\x00{secret}".encode()).digest()
+
+
 class Authenticator:
-    """Turns an Authorization header into a Principal, or raises Unauthenticated (401) or
-    Forbidden (403: a valid credential of a disabled tenant)."""
+    """Turns an Authorization header into a Principal, or raises Unauthenticated (401),
+    TooManyRequests (429: a throttled address and key) or Forbidden (403: a valid credential of
+    a disabled tenant)."""
 
     def __init__(
         self,
@@ -126,79 +295,105 @@ class Authenticator:
         clock: Callable[[], datetime],
         tenants: TenantStore | None = None,
         bearer: BearerVerifier | None = None,
+        *,
+        limits: AuthLimits | None = None,
+        ticker: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._store = store
+        limits = limits or AuthLimits()
+        fresh = limits.revalidate_seconds
         self._clock = clock
         self._tenants = tenants
         self._bearer = bearer
-        self._cache = TimedCache()
-        self._budget = FailureBudget()
+        self._credentials = SharedReads(store.find, fresh, limits.entries, ticker)
+        self._tenant_records = SharedReads(self._tenant, fresh, limits.entries, ticker)
+        self._verdicts = SecretVerdicts(limits.entries, ticker)
+        self._throttle = FailureThrottle(limits, ticker)
+        self._tokens: ExpiringMap[bytes, Outcome] = ExpiringMap(limits.entries, ticker)
 
     def forget(self) -> None:
-        """Drop every cached outcome (after an administrative change in this process)."""
-        self._cache.clear()
+        """Drop every cached record and verdict (after an administrative change here)."""
+        self._credentials.clear()
+        self._tenant_records.clear()
+        self._verdicts.clear()
+        self._tokens.clear()
 
-    async def authenticate(self, header: str | None) -> Principal:
+    def sizes(self) -> dict[str, int]:
+        """Entries held by each map (each bounded by AuthLimits.entries)."""
+        return {
+            "credentials": len(self._credentials),
+            "tenants": len(self._tenant_records),
+            **self._verdicts.sizes(),
+            "throttled": len(self._throttle),
+            "tokens": len(self._tokens),
+        }
+
+    async def authenticate(self, header: str | None, client: str = "") -> Principal:
+        """The caller's Principal; `client` is its network address (for throttling)."""
         token = bearer_token(header) if self._bearer is not None else None
         if token is not None:
-            fingerprint = hashlib.sha256(b"bearer\x00" + token.encode()).digest()
-            return await self._through_cache(fingerprint, lambda: self._from_bearer(token))
-        key, secret = parse_basic(header)
-        fingerprint = hashlib.sha256(f"{key}\x00{secret}".encode()).digest()
-        return await self._through_cache(fingerprint, lambda: self._from_basic(key, secret))
-
-    async def _through_cache(
-        self, fingerprint: bytes, resolve: Callable[[], Awaitable[tuple[Principal, float]]]
-    ) -> Principal:
-        cached = self._cache.get(fingerprint)
-        if cached is not None:
-            return _fresh(cached)
-        try:
-            principal, seconds = await resolve()
-            await self._check_tenant(principal.tenant)
-        except (Unauthenticated, Forbidden) as exc:
-            self._cache.put(fingerprint, exc, NEGATIVE_SECONDS)
-            raise
-        self._cache.put(fingerprint, principal, seconds)
+            principal = await self._from_bearer(token)
+        else:
+            principal = await self._from_basic(header, client)
+        await self._check_tenant(principal.tenant)
         return principal
 
-    async def _from_basic(self, key: str, secret: str) -> tuple[Principal, float]:
-        """The credential's Principal and how long it may be cached."""
-        if self._budget.exhausted(key):
-            raise Unauthenticated("too many failed attempts with this key; retry later")
-        credential = await self._store.find(key)
+    async def _from_basic(self, header: str | None, client: str) -> Principal:
+        key, secret = parse_basic(header)
+        credential = await self._credentials.get(key)
         if credential is None:
             raise Unauthenticated("unknown key or wrong secret")
-        if not await asyncio.to_thread(verify_secret, secret, credential.secret_hash):
-            self._budget.spend(key)
+        if not await self._secret_matches(credential, secret, client):
             raise Unauthenticated("unknown key or wrong secret")
         return self._usable(credential)
 
-    async def _from_bearer(self, token: str) -> tuple[Principal, float]:
-        assert self._bearer is not None
-        now = self._clock()
-        principal, expires = await self._bearer.verify(token, now)
-        return principal, min(CACHE_SECONDS, expires - now.timestamp())
+    async def _secret_matches(self, credential: Credential, secret: str, client: str) -> bool:
+        """Whether `secret` is the credential's; a wrong one counts against (client, key), and
+        a throttled pair gets no new scrypt."""
+        key = credential.key
+        right = await self._verdicts.verify(
+            fingerprint_of(key, secret),
+            secret,
+            credential.secret_hash,
+            lambda: self._throttle.check(client, key),
+        )
+        if not right:
+            self._throttle.fail(client, key)
+        return right
 
-    def _usable(self, credential: Credential) -> tuple[Principal, float]:
+    async def _from_bearer(self, token: str) -> Principal:
+        assert self._bearer is not None
+        fingerprint = hashlib.sha256(b"bearer\x00" + token.encode()).digest()
+        cached = self._tokens.get(fingerprint)
+        if cached is not None:
+            return _fresh(cached)
+        now = self._clock()
+        try:
+            principal, expires = await self._bearer.verify(token, now)
+        except Unauthenticated as exc:
+            self._tokens.put(fingerprint, exc, NEGATIVE_SECONDS)
+            raise
+        self._tokens.put(fingerprint, principal, min(CACHE_SECONDS, expires - now.timestamp()))
+        return principal
+
+    def _usable(self, credential: Credential) -> Principal:
         if credential.revoked:
             raise Unauthenticated("this credential has been revoked")
-        now = self._clock()
-        if credential.expires_at is not None and credential.expires_at <= now:
+        if credential.expires_at is not None and credential.expires_at <= self._clock():
             raise Unauthenticated("this credential has expired")
-        seconds = CACHE_SECONDS
-        if credential.expires_at is not None:
-            seconds = min(seconds, (credential.expires_at - now).total_seconds())
-        principal = Principal(
+        return Principal(
             tenant=credential.tenant,
             key=credential.key,
             scopes=credential.scopes,
             authority=credential.authority,
         )
-        return principal, seconds
+
+    async def _tenant(self, name: str) -> Tenant | None:
+        return await self._tenants.get(name) if self._tenants is not None else None
 
     async def _check_tenant(self, name: str) -> None:
-        tenant = await self._tenants.get(name) if self._tenants is not None else None
+        if self._tenants is None:
+            return
+        tenant = await self._tenant_records.get(name)
         if tenant is not None and tenant.disabled:
             raise Forbidden(f"tenant '{name}' is disabled; its credentials are refused")
 

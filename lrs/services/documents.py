@@ -55,6 +55,9 @@ class DocumentDeps:
     max_json_depth: int
     max_document_bytes: int
     source: str = "lrs-api"
+    # LRS_ALLOW_UNCONDITIONAL_PROFILE_CREATE: a PUT without If-Match / If-None-Match may create
+    # a new profile document (lrs.xapi.documents.check_put).
+    unconditional_profile_create: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +131,13 @@ async def put_document(
 
     def decide(current: StoredDocument | None) -> tuple[bytes, str]:
         etag = current.etag if current else None
-        rules.check_put(pre, etag, resource=params.resource, version=version)
+        rules.check_put(
+            pre,
+            etag,
+            resource=params.resource,
+            version=version,
+            unconditional_create=deps.unconditional_profile_create,
+        )
         return upload.body, content_type
 
     ref = ref_of(who, params)

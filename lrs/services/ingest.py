@@ -1,6 +1,10 @@
-"""Accepting statements: validate -> canonicalise -> dedupe -> conflict check -> produce -> ack.
+"""Accepting statements: validate -> canonicalise -> dedupe -> conflict check -> stamp `stored`
+-> produce -> ack.
 
-Kafka is the first and only write of a statement (docs/decisions/0001). In `stored`
+Kafka is the first and only write of a statement (docs/decisions/0001). `stored` is taken
+immediately before producing, and the broker must acknowledge within `produce_deadline` of
+that instant, or the request is refused (503): the bound Consistent-Through relies on
+(docs/decisions/0003). In `stored`
 acknowledgement mode the call returns only once the persister has written every statement to
 the store, and then compares what was stored with what was sent, so a concurrent write of the
 same id with other content is reported as 409 here too.
@@ -8,9 +12,10 @@ same id with other content is reported as 409 here too.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from lrs import metrics
@@ -42,6 +47,9 @@ class IngestDeps:
     ack_timeout: float
     source: str = "lrs-api"
     limits: StatementLimits = DEFAULT_LIMITS
+    # The longest time from taking `stored` to the broker's acknowledgement; the read side
+    # holds Consistent-Through back by the same amount (LRS_PRODUCE_TIMEOUT_SECONDS).
+    produce_deadline: timedelta = timedelta(seconds=2)
 
 
 def truncate_to_millis(moment: datetime) -> datetime:
@@ -71,25 +79,54 @@ def check_request(
 def prepare(
     raws: Sequence[Any], principal: Principal, spec_version: str, deps: IngestDeps
 ) -> list[AcceptedStatement]:
-    """Canonicalise a request's checked statements and reject repeated ids (pure)."""
+    """Canonicalise a request's checked statements and reject repeated ids (pure). Their
+    `stored` is provisional: `stamp` sets the real one just before they are produced."""
     stored = truncate_to_millis(deps.clock())
-    define = has_scope(principal, "define")
-    records = []
-    for raw in raws:
-        statement = canonicalize(
-            raw,
-            authority=principal.authority,
-            stored=stored,
-            new_id=deps.new_id,
-            spec_version=spec_version,
-        )
-        records.append(
-            AcceptedStatement(
-                principal.tenant, statement, stored, actor_ifi(statement["actor"]), define
-            )
-        )
+    records = [_accepted(raw, principal, spec_version, stored, deps.new_id) for raw in raws]
     _reject_duplicate_ids(records)
     return records
+
+
+def stamp(
+    raws: Sequence[Any],
+    records: Sequence[AcceptedStatement],
+    chosen: Sequence[AcceptedStatement],
+    principal: Principal,
+    spec_version: str,
+    stored: datetime,
+) -> list[AcceptedStatement]:
+    """The `chosen` records canonicalised again with their final `stored` (Data 2.4.8),
+    keeping the ids `prepare` gave them (`records` are `prepare`'s, in the order of `raws`)."""
+    keep = {id(record) for record in chosen}
+    return [
+        _accepted(raw, principal, spec_version, stored, _given(record.statement_id))
+        for raw, record in zip(raws, records, strict=True)
+        if id(record) in keep
+    ]
+
+
+def _given(statement_id: str) -> Callable[[], str]:
+    return lambda: statement_id
+
+
+def _accepted(
+    raw: Any,
+    principal: Principal,
+    spec_version: str,
+    stored: datetime,
+    new_id: Callable[[], str],
+) -> AcceptedStatement:
+    statement = canonicalize(
+        raw,
+        authority=principal.authority,
+        stored=stored,
+        new_id=new_id,
+        spec_version=spec_version,
+    )
+    define = has_scope(principal, "define")
+    return AcceptedStatement(
+        principal.tenant, statement, stored, actor_ifi(statement["actor"]), define
+    )
 
 
 def _reject_duplicate_ids(records: Sequence[AcceptedStatement]) -> None:
@@ -115,7 +152,8 @@ async def ingest(
     """Accept statements all-or-nothing; return their ids in request order.
 
     Attachment bytes are stored (content-addressed) before the statements are produced, so a
-    statement on the topic never refers to bytes the LRS does not have.
+    statement on the topic never refers to bytes the LRS does not have. `stored` is taken
+    after that, immediately before producing (Communication 2.1.3, docs/decisions/0003).
     """
     payloads = payloads or {}
     check_request(raws, payloads, spec_version, deps.limits)
@@ -123,11 +161,41 @@ async def ingest(
     new = await _drop_already_stored(records, deps)
     if new:
         await deps.attachments.put_many(principal.tenant, list(payloads.values()))
-        await deps.bus.publish(deps.topic, [encode_accepted(r, source=deps.source) for r in new])
+        stored = truncate_to_millis(deps.clock())
+        new = stamp(raws, records, new, principal, spec_version, stored)
+        await _produce_within_deadline(new, deps)
         if deps.ack_mode == "stored":
             await _wait_until_stored(new, deps)
     metrics.STATEMENTS_ACCEPTED.inc(len(new))
     return [r.statement_id for r in records]
+
+
+async def _produce_within_deadline(records: list[AcceptedStatement], deps: IngestDeps) -> None:
+    """Produce the records; Unavailable (503) unless the broker acknowledged them within
+    `deps.produce_deadline` of their `stored`, measured on the clock that gave `stored`.
+
+    Consistent-Through is held back by that deadline (docs/decisions/0003), so a statement
+    acknowledged here reached the broker no later than `stored + produce_deadline`.
+    """
+    stored = records[0].stored
+    messages = [encode_accepted(r, source=deps.source) for r in records]
+    remaining = (stored + deps.produce_deadline - deps.clock()).total_seconds()
+    try:
+        if remaining <= 0:
+            raise TimeoutError
+        await asyncio.wait_for(deps.bus.publish(deps.topic, messages), remaining)
+    except TimeoutError:
+        raise _late(deps) from None
+    if deps.clock() - stored > deps.produce_deadline:
+        raise _late(deps)
+
+
+def _late(deps: IngestDeps) -> Unavailable:
+    return Unavailable(
+        "the broker did not acknowledge the statements within"
+        f" {deps.produce_deadline.total_seconds():g}s of their stored time;"
+        " retry with the same statement ids"
+    )
 
 
 async def _drop_already_stored(

@@ -2,10 +2,11 @@
 
 A feed (`lrs.adapters.kafka_progress_feed`) publishes every `Change` it reads; the hub hands it
 to the subscriptions registered for that (tenant, kind, entity), so a subscriber only ever sees
-its own tenant's changes. Each subscription has a bounded queue: a subscriber that falls behind
-is not allowed to grow memory or slow the feed; its queue is dropped and it is told to re-read
-a snapshot instead (`Overflow`), which is always correct because every value is a full
-summary, never a delta.
+its own tenant's changes. Subscribers are learner streams and team channels (one per watched
+team, lrs.services.team_channel, which fan out to their own listeners through the same kind of
+queue). Each subscription has a bounded queue: a subscriber that falls behind is not allowed to
+grow memory or slow the feed; its queue is dropped and it is told to re-read a snapshot instead
+(`Overflow`), which is always correct because every value is a full summary, never a delta.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncio
 import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 Kind = Literal["learner", "team", "registry"]
 Key = tuple[str, str, str]  # (tenant, kind, entity)
@@ -39,20 +40,29 @@ class Closed:
     """The hub is shutting down: end the stream."""
 
 
+class Wake:
+    """Not a change: the subscription's owner nudges itself (a team channel with a new
+    listener waiting for its snapshot, lrs.services.team_channel)."""
+
+
 OVERFLOW = Overflow()
 CLOSED = Closed()
-Item = Change | Overflow | Closed
+WAKE = Wake()
+T = TypeVar("T")
 
 
-class Subscription:
+class Subscription(Generic[T]):
+    """A bounded queue of items of type T; on overflow the backlog is dropped and `Overflow`
+    is queued instead (the reader then re-reads a snapshot)."""
+
     def __init__(self, tenant: str, maxsize: int) -> None:
         self.tenant = tenant
         self.keys: set[Key] = set()
-        self._queue: asyncio.Queue[Item] = asyncio.Queue(maxsize)
+        self._queue: asyncio.Queue[T | Overflow | Closed] = asyncio.Queue(maxsize)
         self._overflowed = False
         self._closed = False
 
-    def offer(self, item: Item) -> None:
+    def offer(self, item: T | Closed) -> None:
         if self._closed:
             return
         if isinstance(item, Closed):
@@ -69,12 +79,25 @@ class Subscription:
             self._drain()
             self._queue.put_nowait(OVERFLOW)
 
-    async def next_within(self, seconds: float) -> Item | None:
+    async def next_within(self, seconds: float) -> T | Overflow | Closed | None:
         """The next item, or None when nothing came within `seconds`."""
         try:
             item = await asyncio.wait_for(self._queue.get(), seconds)
         except TimeoutError:
             return None
+        return self._taken(item)
+
+    async def next(self) -> T | Overflow | Closed:
+        return self._taken(await self._queue.get())
+
+    def ready(self) -> list[T | Overflow | Closed]:
+        """Every item queued now, without waiting."""
+        items = []
+        while not self._queue.empty():
+            items.append(self._taken(self._queue.get_nowait()))
+        return items
+
+    def _taken(self, item: T | Overflow | Closed) -> T | Overflow | Closed:
         if isinstance(item, Overflow):
             self._overflowed = False
         return item
@@ -84,19 +107,27 @@ class Subscription:
             self._queue.get_nowait()
 
 
+HubItem = Change | Wake
+HubSubscription = Subscription[HubItem]
+
+
 class ProgressHub:
     def __init__(self, queue_size: int = 256) -> None:
         self._queue_size = queue_size
-        self._by_key: dict[Key, set[Subscription]] = {}
-        self._all: set[Subscription] = set()
+        self._by_key: dict[Key, set[HubSubscription]] = {}
+        self._all: set[HubSubscription] = set()
         self.published = 0
 
-    def subscribe(self, tenant: str) -> Subscription:
-        subscription = Subscription(tenant, self._queue_size)
+    @property
+    def queue_size(self) -> int:
+        return self._queue_size
+
+    def subscribe(self, tenant: str) -> HubSubscription:
+        subscription: HubSubscription = Subscription(tenant, self._queue_size)
         self._all.add(subscription)
         return subscription
 
-    def watch(self, subscription: Subscription, kind: Kind, entities: Iterable[str]) -> None:
+    def watch(self, subscription: HubSubscription, kind: Kind, entities: Iterable[str]) -> None:
         """Deliver to `subscription` the changes of these entities of its tenant (replacing the
         entities of that kind it watched before)."""
         wanted = {(subscription.tenant, kind, entity) for entity in entities}
@@ -107,7 +138,7 @@ class ProgressHub:
             self._by_key.setdefault(key, set()).add(subscription)
         subscription.keys = (subscription.keys - current) | wanted
 
-    def unsubscribe(self, subscription: Subscription) -> None:
+    def unsubscribe(self, subscription: HubSubscription) -> None:
         for key in list(subscription.keys):
             self._forget(subscription, key)
         subscription.keys = set()
@@ -126,7 +157,7 @@ class ProgressHub:
     def subscribers(self) -> int:
         return len(self._all)
 
-    def _forget(self, subscription: Subscription, key: Key) -> None:
+    def _forget(self, subscription: HubSubscription, key: Key) -> None:
         subscribers = self._by_key.get(key)
         if subscribers is not None:
             subscribers.discard(subscription)

@@ -32,8 +32,10 @@ async def consistent_through(deps: ReadDeps, now: datetime) -> datetime:
     """Every statement with an earlier `stored` is retrievable (see docs/decisions/0003).
 
     The persister records, per partition, when it had stored everything the broker held; the
-    earliest of those, less the longest time a statement may take from getting its `stored`
-    to reaching the broker, is the answer. Until every partition has reported: the epoch.
+    earliest of those, less `consistency_margin`, is the answer. The margin is the deadline
+    within which ingest requires the broker's acknowledgement, counted from `stored` (a later
+    one is refused, never acknowledged), so it bounds `stored` -> broker for every acknowledged
+    statement. Until every partition has reported: the epoch.
     """
     watermark = await deps.store.consistent_through(deps.topic, deps.partitions)
     if watermark is None:

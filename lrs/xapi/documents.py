@@ -376,11 +376,21 @@ def put_needs_precondition(resource: Resource, version: str) -> bool:
 
 
 def check_put(
-    pre: Preconditions, current_etag: str | None, *, resource: Resource, version: str
+    pre: Preconditions,
+    current_etag: str | None,
+    *,
+    resource: Resource,
+    version: str,
+    unconditional_create: bool = False,
 ) -> None:
     """Preconditions of a PUT. Without either header (Communication 3.1): to a document that
-    exists, 409 explaining how to resolve it; to a new profile document, 400, because a client
-    MUST send If-Match or If-None-Match to the profile resources (as ADL's 1.0.3 suite checks).
+    exists, 409 explaining how to resolve it ("If a PUT request is received without either
+    header for a resource that already exists, the LRS MUST return HTTP status 409 Conflict");
+    to a new profile document, 400, because "a Client making a PUT request to either the Agent
+    Profile Resource or Activity Profile Resource MUST include the If-Match header or the
+    If-None-Match header" (as ADL's 1.0.3 suite checks). That last rule binds clients, not the
+    LRS: with `unconditional_create` (LRS_ALLOW_UNCONDITIONAL_PROFILE_CREATE, for clients that
+    never send the headers) such a PUT creates the new document; the 409 stays.
     """
     check_preconditions(pre, current_etag)
     if pre.given or not put_needs_precondition(resource, version):
@@ -391,7 +401,7 @@ def check_put(
             " GET the document to check its current state, then PUT again with If-Match set to"
             " its ETag (Communication 3.1)"
         )
-    if resource is not Resource.STATE:
+    if resource is not Resource.STATE and not unconditional_create:
         raise InvalidDocument(
             "a PUT to a profile resource must carry If-Match (with the document's ETag) or"
             ' If-None-Match: "*" for a new document (Communication 3.1)',

@@ -109,6 +109,16 @@ class Conflict(XapiError):
     code = "conflict"
 
 
+class TooManyRequests(XapiError):
+    """Too many failed attempts from one client; it may try again after `retry_after` s."""
+
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int, details: list[Issue] | None = None):
+        super().__init__(message, details)
+        self.retry_after = retry_after
+
+
 class Unavailable(XapiError):
     """A dependency (broker, store, persister) did not answer in time; nothing was acknowledged."""
 

@@ -3,13 +3,15 @@ the MongoDB adapter on the real (embedded) MongoDB-wire store."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from lrs.adapters import mongo_store
 from lrs.adapters.memory import InMemoryStatementStore
 from lrs.adapters.mongo_store import MongoStatementStore, connect
 from lrs.ports import AcceptedStatement, StatementStore
@@ -44,6 +46,41 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[StatementStore]
         await client.close()
 
 
+Writers = tuple[StatementStore, StatementStore]
+
+
+@pytest.fixture(params=["memory", "mongo"])
+async def two_writers(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Writers]:
+    """Two stores on the same data, as two persisters have. On MongoDB each insert of
+    statements waits until the other writer has reached its own: both have done every read
+    that comes before their insert, the interleaving in which each can miss the other."""
+    if request.param == "memory":
+        shared = InMemoryStatementStore()
+        yield shared, shared
+        return
+    infra: Infra = request.getfixturevalue("infra")
+    name = f"contract_{uuid.uuid4().hex[:8]}"
+    clients = [connect(infra.mongodb_uri), connect(infra.mongodb_uri)]
+    first, second = (MongoStatementStore(c[name]) for c in clients)
+    await first.create_indexes()
+    both_there = asyncio.Barrier(2)
+    insert = mongo_store.bulk_write_tolerating_duplicates
+
+    async def when_both_insert(collection: Any, ops: Sequence[Any]) -> set[int]:
+        async with asyncio.timeout(10):
+            await both_there.wait()
+        return await insert(collection, ops)
+
+    monkeypatch.setattr(mongo_store, "bulk_write_tolerating_duplicates", when_both_insert)
+    try:
+        yield first, second
+    finally:
+        for client in clients:
+            await client.close()
+
+
 def ids(statements: list[dict[str, Any]]) -> list[str]:
     return [s["id"] for s in statements]
 
@@ -61,6 +98,18 @@ async def test_insert_is_idempotent_and_reports_duplicates(store: StatementStore
     assert again.inserted == 0
     assert [d.incoming.statement_id for d in again.duplicates] == [first.statement_id]
     assert again.duplicates[0].existing["id"] == first.statement_id
+
+
+async def test_of_one_id_twice_in_a_batch_the_first_is_stored(store: StatementStore) -> None:
+    first = record(statement(verb="passed"))
+    other = record(statement(id=first.statement_id, verb="failed"))
+    report = await store.insert_many([first, other])
+    assert report.inserted == 1
+    assert [d.incoming for d in report.duplicates] == [other]
+    assert report.duplicates[0].existing == first.statement
+    assert (await store.get_many("acme", [first.statement_id])) == {
+        first.statement_id: first.statement
+    }
 
 
 async def test_get_is_tenant_scoped(store: StatementStore) -> None:
@@ -82,6 +131,42 @@ async def test_voiding_in_either_order(store: StatementStore, void_first: bool) 
     assert await store.get_statement("acme", target.statement_id, voided=False) is None
     assert await store.get_statement("acme", target.statement_id, voided=True) is not None
     assert await everything(store) == [void.statement_id]
+
+
+@pytest.mark.parametrize("void_first", [True, False])
+async def test_a_statement_and_its_voider_written_at_once_by_two_writers(
+    two_writers: Writers, void_first: bool
+) -> None:
+    """Data 2.3.2: the target ends voided whichever writer finishes second."""
+    target = record(statement(), 1)
+    void = record(voiding(target.statement_id, learner=2), 2)
+    batches = ([void], [target]) if void_first else ([target], [void])
+    first, second = two_writers
+    await asyncio.gather(first.insert_many(batches[0]), second.insert_many(batches[1]))
+    for store in two_writers:
+        assert await store.get_statement("acme", target.statement_id, voided=False) is None
+        assert await store.get_statement("acme", target.statement_id, voided=True) is not None
+        assert await everything(store) == [void.statement_id]
+
+
+@pytest.mark.parametrize("target_first", [True, False])
+async def test_a_statement_ref_and_its_target_written_at_once_by_two_writers(
+    two_writers: Writers, target_first: bool
+) -> None:
+    """Communication 2.1.3: the referring statement meets its target's filters whichever
+    writer finishes second."""
+    course = activity("course/ref-race")
+    target = record(statement(learner="ben", verb="passed", obj=course), 1)
+    referring = record(
+        statement(learner="ann", verb="noted", obj={"objectType": REF, "id": target.statement_id}),
+        2,
+    )
+    batches = ([target], [referring]) if target_first else ([referring], [target])
+    first, second = two_writers
+    await asyncio.gather(first.insert_many(batches[0]), second.insert_many(batches[1]))
+    expected = [referring.statement_id, target.statement_id]
+    assert await everything(first, activity=course["id"]) == expected
+    assert await everything(first, agent=agent_key(agent("ben"))) == expected
 
 
 async def test_a_voiding_statement_is_never_voided(store: StatementStore) -> None:
@@ -163,6 +248,14 @@ async def test_watermarks_only_move_forward(store: StatementStore) -> None:
     await store.record_watermarks("topic", {0: T0 + timedelta(seconds=9)})
     await store.record_watermarks("topic", {0: T0 + timedelta(seconds=1)})
     assert await store.consistent_through("topic", 2) == T0 + timedelta(seconds=5)
+
+
+async def test_watermarks_per_partition(store: StatementStore) -> None:
+    assert await store.watermarks("topic") == {}
+    await store.record_watermarks("topic", {0: T0, 3: T0 + timedelta(seconds=3)})
+    await store.record_watermarks("other", {0: T0 + timedelta(seconds=9)})
+    await store.record_watermarks("topic", {0: T0 - timedelta(seconds=1)})
+    assert await store.watermarks("topic") == {0: T0, 3: T0 + timedelta(seconds=3)}
 
 
 async def test_wait_stored_returns_what_is_there(store: StatementStore) -> None:

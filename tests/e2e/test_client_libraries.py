@@ -1,6 +1,8 @@
 """A standard xAPI client library works unchanged against `lrs serve`: TinCanPython (the
 `tincan` package, Rustici's Python client) saves, retrieves and queries statements and saves
-and reads State documents over real HTTP.
+and reads State documents over real HTTP. It creates Activity and Agent Profile documents with
+a PUT without If-None-Match, which `LRS_ALLOW_UNCONDITIONAL_PROFILE_CREATE` (on here) accepts;
+overwriting one without a precondition is still refused (Communication 3.1).
 
 TinCanPython predates xAPI 2.0: its `about()` refuses an LRS whose About resource lists 2.0.0,
 so that one call is not exercised here; the About resource itself is covered elsewhere.
@@ -17,7 +19,9 @@ import pytest
 from tincan import (
     Activity,
     ActivityDefinition,
+    ActivityProfileDocument,
     Agent,
+    AgentProfileDocument,
     Context,
     LanguageMap,
     RemoteLRS,
@@ -38,7 +42,8 @@ COURSE = "https://content.example.org/course/tincan"
 @pytest.fixture(scope="module")
 def lrs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RemoteLRS]:
     running: tuple[str, subprocess.Popen[str]]
-    with serve_lrs(Path(tmp_path_factory.mktemp("tincan")), KEY, SECRET) as running:
+    data_dir = Path(tmp_path_factory.mktemp("tincan"))
+    with serve_lrs(data_dir, KEY, SECRET, allow_unconditional_profile_create="true") as running:
         base, _ = running
         yield RemoteLRS(endpoint=f"{base}/xapi/", username=KEY, password=SECRET, version="1.0.1")
 
@@ -96,3 +101,31 @@ def test_state_documents(lrs: RemoteLRS) -> None:
     read = lrs.retrieve_state(activity=Activity(id=COURSE), agent=who, state_id="bookmark")
     assert read.success
     assert bytes(read.content.content) == b'{"page": 3}'
+
+
+def test_activity_profile_is_created_without_a_precondition(lrs: RemoteLRS) -> None:
+    activity = Activity(id=f"{COURSE}/{uuid.uuid4().hex[:8]}")
+    profile = ActivityProfileDocument(
+        id="settings", activity=activity, content='{"v": 1}', content_type="application/json"
+    )
+    assert lrs.save_activity_profile(profile).success
+    read = lrs.retrieve_activity_profile(activity=activity, profile_id="settings")
+    assert read.success
+    assert bytes(read.content.content) == b'{"v": 1}'
+    profile.content = '{"v": 2}'
+    overwrite = lrs.save_activity_profile(profile)  # no If-Match: the LRS MUST refuse it
+    assert not overwrite.success
+    assert overwrite.response.status == 409
+
+
+def test_agent_profile_is_created_without_a_precondition(lrs: RemoteLRS) -> None:
+    who = learner()
+    profile = AgentProfileDocument(
+        id="prefs", agent=who, content='{"lang": "en"}', content_type="application/json"
+    )
+    assert lrs.save_agent_profile(profile).success
+    read = lrs.retrieve_agent_profile(agent=who, profile_id="prefs")
+    assert read.success
+    assert bytes(read.content.content) == b'{"lang": "en"}'
+    overwrite = lrs.save_agent_profile(profile)
+    assert overwrite.response.status == 409

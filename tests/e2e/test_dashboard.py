@@ -1,26 +1,47 @@
-"""The dashboard in a real headless browser against `lrs serve`: a team with members, the page
-open, a statement posted for a member, and the page showing the new progress WITHOUT a reload
-(pushed over the SSE stream by the progress consumers)."""
+"""The dashboard in a real headless browser against `lrs serve` (one for the module):
+
+* a wrong secret: the page shows why in its own login form (no browser challenge: the 401 the
+  page gets carries no WWW-Authenticate), and an unknown team is said to be unknown;
+* a team with members, the page open, a statement posted for a member, and the page showing
+  the new progress WITHOUT a reload (pushed over the SSE stream by the progress consumers); the
+  connection cut and back, and the page saying so and catching up;
+* display names from statements (a `context.team` Group's name, Agents' names, Activities'
+  definition names), the organisation overview, and a learner's page.
+
+Each check saves a screenshot (a PNG, asserted non-empty) under the test's tmp dir."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 
 from lrs.xapi.ifi import actor_ifi
-from tests.e2e.test_serve import KEY, SECRET
-from tests.e2e.test_serve import served as served  # the `lrs serve` fixture
-from tests.support.cdp import browser_page, chromium_path
+from tests.support.cdp import Page, browser_page, chromium_path
 from tests.support.factories import agent, statement
+from tests.support.proxy import cuttable_proxy
+from tests.support.serve import serve_lrs
 from tests.support.stack import xapi_headers
 
 pytestmark = pytest.mark.e2e
+KEY, SECRET = "dash-key", "dash-secret"
 H = xapi_headers(key=KEY, secret=SECRET)
 CONSUMER_WAIT = 90.0
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with serve_lrs(tmp_path_factory.mktemp("data"), KEY, SECRET) as (base, _):
+        yield base
 
 
 @pytest.fixture
@@ -28,51 +49,213 @@ def chromium() -> str:
     return chromium_path()  # fails (never skips) when the browser is missing
 
 
-def row(learner: str, cell: str) -> str:
-    selector = json.dumps(f'tr[data-learner="{learner}"] .{cell}')
+def row(table: str, key: str, value: str, cell: str) -> str:
+    """JS: the text of one cell of the row of `table` whose data-`key` is `value`."""
+    selector = json.dumps(f'#{table} tr[data-{key}="{value}"] .{cell}')
     return f"document.querySelector({selector})?.textContent"
 
 
-async def test_dashboard_updates_live(
-    served: tuple[str, object], chromium: str, tmp_path: Path
+def member(learner: str, cell: str) -> str:
+    return row("members", "learner", learner, cell)
+
+
+def text(element_id: str) -> str:
+    return f"document.getElementById({json.dumps(element_id)})?.textContent"
+
+
+def visible(element_id: str) -> str:
+    return f"(document.getElementById({json.dumps(element_id)})?.hidden === false)"
+
+
+async def screenshot(page: Page, path: Path) -> None:
+    png = await page.screenshot(path)
+    assert png.startswith(PNG_MAGIC)
+    assert (await asyncio.to_thread(path.stat)).st_size == len(png) > 1000
+
+
+def now_statement(learner: str, verb: str, **extra: Any) -> dict[str, Any]:
+    """A factory statement timed now (the overview counts who was active today)."""
+    stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {**statement(learner, verb), "timestamp": stamp, **extra}
+
+
+def in_team(sent: dict[str, Any], group: dict[str, Any]) -> dict[str, Any]:
+    sent["context"] = {**sent["context"], "team": group}
+    return sent
+
+
+def dashboard(base: str, **fragment: str) -> str:
+    return f"{base}/dashboard#" + urlencode({"key": KEY, "secret": SECRET, **fragment})
+
+
+async def test_a_wrong_secret_is_explained_in_the_page(
+    served: str, chromium: str, tmp_path: Path
 ) -> None:
-    base, _ = served
+    async with browser_page(f"{served}/dashboard") as page:
+        await page.call("Network.enable")
+        await page.wait_for(visible("login"), 15, "the login form is not shown")
+        await page.evaluate(
+            f"document.getElementById('key').value = {json.dumps(KEY)};"
+            "document.getElementById('secret').value = 'not-the-secret';"
+            "document.getElementById('login-form').requestSubmit()"
+        )
+        message = await page.wait_for(
+            f"{visible('login-error')} && {text('login-error')}",
+            30,
+            "no login error shown for a wrong secret",
+        )
+        assert message.startswith("Wrong key or secret")
+        assert "unknown key or wrong secret" in message
+        assert await page.evaluate(visible("login"))
+        assert not await page.evaluate(visible("nav"))
+        token_answers = [
+            e["params"]["response"]
+            for e in page.events
+            if e["method"] == "Network.responseReceived"
+            and e["params"]["response"]["url"].endswith("/progress/stream-token")
+        ]
+        assert [r["status"] for r in token_answers] == [401]
+        assert "www-authenticate" not in {h.lower() for h in token_answers[0]["headers"]}
+        await screenshot(page, tmp_path / "login-error.png")
+
+
+async def test_an_unknown_team_is_said_to_be_unknown(
+    served: str, chromium: str, tmp_path: Path
+) -> None:
+    team = f"registry:nobody-{uuid.uuid4().hex[:6]}"
+    async with browser_page(dashboard(served, team=team)) as page:
+        message = await page.wait_for(
+            f"{visible('team-error')} && {text('team-error')}", 30, "no unknown-team error"
+        )
+        assert message.startswith(f"Unknown team “{team}”")
+        # the secret is not left in the address bar
+        assert "secret" not in await page.evaluate("location.hash")
+        await screenshot(page, tmp_path / "unknown-team.png")
+
+
+async def test_team_progress_updates_live_and_survives_a_lost_connection(
+    served: str, chromium: str, tmp_path: Path
+) -> None:
     team = f"registry:e2e-{uuid.uuid4().hex[:6]}"
     ada, bob = agent("ada"), agent("bob")
-    async with httpx.AsyncClient(base_url=base, headers=H, timeout=60) as http:
+    async with httpx.AsyncClient(base_url=served, headers=H, timeout=60) as http:
         created = await http.post("/teams", json={"team": team, "name": "E2E team"})
         assert created.status_code == 201, created.text
         members = await http.put(f"/teams/{team}/members", json=[ada, bob])
         assert members.status_code == 200, members.text
 
-        url = f"{base}/dashboard#key={KEY}&secret={SECRET}&team={team}"
-        async with browser_page(url) as page:
-            await page.wait_for(
-                "document.getElementById('conn')?.textContent === 'live'",
-                30,
-                "the dashboard did not connect its live stream",
-            )
-            await page.wait_for(row(actor_ifi(ada), "name"), 15, "member rows not shown")
-            assert await page.evaluate(row(actor_ifi(bob), "name")) == "Learner bob"
-            assert await page.evaluate(row(actor_ifi(ada), "status")) == "not started"
+        async with (
+            cuttable_proxy(served) as proxy,
+            browser_page(dashboard(proxy.base, team=team)) as page,
+        ):
+            await page.wait_for(f"{text('conn')} === 'live'", 30, "the stream did not connect")
+            await page.wait_for(member(actor_ifi(ada), "label"), 15, "member rows not shown")
+            assert await page.evaluate(text("team-name")) == f"E2E team ({team})"
+            assert await page.evaluate(member(actor_ifi(bob), "label")) == "Learner bob"
+            assert await page.evaluate(member(actor_ifi(ada), "status")) == "not started"
             await page.evaluate("window.__noReload = 'still here'")
 
-            sent = statement("ada", "passed")
-            response = await http.post("/xapi/statements", json=sent)
+            response = await http.post("/xapi/statements", json=statement("ada", "passed"))
             assert response.status_code == 200, response.text
-
-            status = await page.wait_for(
-                f"{row(actor_ifi(ada), 'status')} === 'passed' && 'passed'",
+            await page.wait_for(
+                f"{member(actor_ifi(ada), 'status')} === 'passed'",
                 CONSUMER_WAIT,
                 "no learner-progress reached the page: are the progress consumers registered "
                 "in consumers/registry.py and started by `lrs serve`, publishing to "
                 "lrs.progress.learner?",
             )
-            assert status == "passed"
             # the course and the program it rolls up to (in progress) are both started
-            assert await page.evaluate(row(actor_ifi(ada), "completed")) == "1/2"
-            assert await page.evaluate(row(actor_ifi(ada), "score")) == "85%"
+            assert await page.evaluate(member(actor_ifi(ada), "completed")) == "1/2"
+            assert await page.evaluate(member(actor_ifi(ada), "score")) == "85%"
             assert await page.evaluate("window.__noReload") == "still here"
-            assert await page.evaluate(row(actor_ifi(bob), "status")) == "not started"
-            shot = await page.call("Page.captureScreenshot", format="png")
-            (tmp_path / "dashboard.png").write_bytes(__import__("base64").b64decode(shot["data"]))
+            assert await page.evaluate(member(actor_ifi(bob), "status")) == "not started"
+            await screenshot(page, tmp_path / "live-update.png")
+
+            proxy.cut()
+            lost = await page.wait_for(
+                f"{visible('conn-banner')} && {text('conn-banner')}", 30, "no lost connection"
+            )
+            assert lost.startswith("Connection lost")
+            assert await page.evaluate(text("conn")) == "reconnecting…"
+            await screenshot(page, tmp_path / "connection-lost.png")
+            proxy.restore()
+            await page.wait_for(
+                f"{text('conn')} === 'live' && !{visible('conn-banner')}",
+                60,
+                "the page did not reconnect",
+            )
+            response = await http.post("/xapi/statements", json=statement("bob", "failed"))
+            assert response.status_code == 200, response.text
+            await page.wait_for(
+                f"{member(actor_ifi(bob), 'status')} === 'failed'",
+                CONSUMER_WAIT,
+                "no update after the reconnect",
+            )
+            assert await page.evaluate("window.__noReload") == "still here"
+
+
+async def test_names_from_statements_the_overview_and_a_learners_page(
+    served: str, chromium: str, tmp_path: Path
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    group = {"objectType": "Group", "name": "Night shift", "mbox": f"mailto:night-{tag}@x.org"}
+    cleo, dan = f"cleo-{tag}", f"dan-{tag}"
+    sent = [
+        in_team(now_statement(cleo, "passed"), group),
+        in_team(now_statement(dan, "completed"), group),
+    ]
+    mentors = f"registry:mentors-{tag}"
+    async with httpx.AsyncClient(base_url=served, headers=H, timeout=60) as http:
+        response = await http.post("/xapi/statements", json=sent)
+        assert response.status_code == 200, response.text
+        created = await http.post("/teams", json={"team": mentors, "name": "Mentors"})
+        assert created.status_code == 201, created.text
+        added = await http.post(f"/teams/{mentors}/members", json=[agent(cleo)])
+        assert added.status_code == 200, added.text
+    team = actor_ifi(group)
+    async with browser_page(dashboard(served, team=team)) as page:
+        await page.wait_for(
+            f"{text('team-name')} === 'Night shift ({team})'",
+            CONSUMER_WAIT,
+            "the team is not shown under the name its statements gave",
+        )
+        learner = actor_ifi(agent(cleo))
+        await page.wait_for(member(learner, "label"), 30, "member rows not shown")
+        assert await page.evaluate(member(learner, "label")) == f"Learner {cleo}"
+
+        await page.evaluate("location.hash = '#overview'")
+        teams_row = await page.wait_for(
+            row("overview-teams", "team", team, "label"), 30, "the overview lists no such team"
+        )
+        assert teams_row == "Night shift"
+        assert await page.evaluate(row("overview-teams", "team", team, "members")) == "2"
+        assert await page.evaluate(row("overview-teams", "team", team, "today")) == "2"
+        assert int(await page.evaluate(text("active-today"))) >= 2
+        program = "https://content.example.org/program/1"
+        assert await page.evaluate(row("overview-courses", "activity", program, "label")) == (
+            "Program"
+        )
+        await screenshot(page, tmp_path / "overview.png")
+
+        selector = json.dumps(f'#overview-learners tr[data-learner="{learner}"]')
+        await page.evaluate(f"document.querySelector({selector}).click()")
+        await page.wait_for(
+            f"{text('learner-name')} === 'Learner {cleo} ({learner})'", 30, "no learner page"
+        )
+        course = "https://content.example.org/course/1"
+        await page.wait_for(
+            row("learner-activities", "activity", course, "label"), 30, "no activity rows"
+        )
+        assert await page.evaluate(row("learner-activities", "activity", course, "label")) == (
+            "Course 1"
+        )
+        assert await page.evaluate(row("learner-activities", "activity", course, "status")) == (
+            "passed"
+        )
+        teams = await page.wait_for(
+            f"{text('learner-teams')}.includes('Mentors') && {text('learner-teams')}",
+            30,
+            "the learner's registry team is not named",
+        )
+        assert teams == "Teams: Night shift, Mentors"  # by id: mbox:… before registry:…
+        await screenshot(page, tmp_path / "learner.png")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import select
 import signal
 import subprocess
 import time
@@ -44,12 +46,33 @@ def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
         yield running
 
 
-def test_serve_prints_endpoint_and_credential(served: tuple[str, subprocess.Popen[str]]) -> None:
-    base, process = served
+def banner(process: subprocess.Popen[str], within: float = 30) -> list[str]:
+    """The lines `lrs serve` printed up to its last banner line (the start page), read straight
+    from the pipe with a deadline, so that a missing line fails the test instead of hanging it."""
     assert process.stdout is not None
-    first = process.stdout.readline()
-    assert first.strip() == f"xAPI endpoint: {base}/xapi"
-    assert f"{KEY}:{SECRET}" in process.stdout.readline()
+    fd, text = process.stdout.fileno(), ""
+    deadline = time.monotonic() + within
+    while not re.search(r"^start page: .*\n", text, re.MULTILINE):
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        chunk = os.read(fd, 65536) if ready else b""
+        if not chunk:
+            break
+        text += chunk.decode()
+    return text.splitlines()
+
+
+def test_serve_prints_endpoint_credential_docs_and_dashboard(
+    served: tuple[str, subprocess.Popen[str]],
+) -> None:
+    base, process = served
+    lines = banner(process)
+    assert lines[0] == f"xAPI endpoint: {base}/xapi"
+    assert f"{KEY}:{SECRET}" in lines[1]
+    assert lines[2].startswith(f"API docs: {base}/docs ")
+    assert lines[3].startswith(f"dashboard: {base}/dashboard ")
+    assert lines[4:] == [f"start page: {base}/"]
+    assert httpx.get(f"{base}/docs", timeout=10).status_code == 200
+    assert httpx.get(f"{base}/", timeout=10, follow_redirects=True).status_code == 200
 
 
 async def test_kill_9_of_persist_under_serve_loses_nothing(

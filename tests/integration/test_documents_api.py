@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import uuid
@@ -150,6 +151,19 @@ async def add_credentials(store: MongoCredentialStore) -> None:
 
 @pytest.fixture(scope="module")
 async def lrs(mongo_uri: str) -> AsyncIterator[Lrs]:
+    async with opened_lrs(mongo_uri) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+async def lenient_lrs(mongo_uri: str) -> AsyncIterator[Lrs]:
+    """An LRS with LRS_ALLOW_UNCONDITIONAL_PROFILE_CREATE on."""
+    async with opened_lrs(mongo_uri, allow_unconditional_profile_create=True) as opened:
+        yield opened
+
+
+@contextlib.asynccontextmanager
+async def opened_lrs(mongo_uri: str, **overrides: Any) -> AsyncIterator[Lrs]:
     client = connect(mongo_uri)
     db = client[f"docs_{uuid.uuid4().hex[:8]}"]
     documents = MongoDocumentStore(db)
@@ -158,7 +172,7 @@ async def lrs(mongo_uri: str) -> AsyncIterator[Lrs]:
     await add_credentials(credentials)
     bus = RecordingBus()
     settings = LrsSettings(
-        mongodb_uri=mongo_uri, max_body_bytes=MAX_BODY, topic_prefix=TOPIC_PREFIX
+        mongodb_uri=mongo_uri, max_body_bytes=MAX_BODY, topic_prefix=TOPIC_PREFIX, **overrides
     )
     adapters = app_adapters(
         store=MongoStatementStore(db),
@@ -438,6 +452,31 @@ async def test_put_without_precondition_to_new_document(
     assert put.status_code == expected
     after = await lrs.call("GET", path, params, version=version)
     assert after.status_code == (200 if expected == 204 else 404)
+
+
+@pytest.mark.parametrize("path", [ACTIVITY_PROFILE, AGENT_PROFILE])
+@pytest.mark.parametrize("version", ["1.0.3", "2.0.0"])
+async def test_unconditional_create_setting_lets_a_put_create_a_profile_document(
+    lenient_lrs: Lrs, path: str, version: str
+) -> None:
+    """What @xapi/xapi and TinCanPython send: PUT without If-Match / If-None-Match."""
+    params = {
+        ACTIVITY_PROFILE: {"activityId": activity(), "profileId": "p"},
+        AGENT_PROFILE: {"agent": agent(), "profileId": "p"},
+    }[path]
+    created = await lenient_lrs.put_json(path, params, {"v": 1}, version=version)
+    assert created.status_code == 204, created.text
+    overwrite = await lenient_lrs.put_json(path, params, {"v": 2}, version=version)
+    assert overwrite.status_code == 409
+    assert "If-Match" in overwrite.json()["error"]["message"]
+    after = await lenient_lrs.call("GET", path, params, version=version)
+    assert after.json() == {"v": 1}
+    etag = after.headers["ETag"]
+    replaced = await lenient_lrs.put_json(
+        path, params, {"v": 3}, version=version, headers={"If-Match": etag}
+    )
+    assert replaced.status_code == 204
+    assert (await lenient_lrs.call("GET", path, params, version=version)).json() == {"v": 3}
 
 
 async def test_last_modified_moves_forward_with_each_write(lrs: Lrs) -> None:

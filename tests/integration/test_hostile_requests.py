@@ -16,7 +16,6 @@ import base64
 import gc
 import json
 import random
-import time
 import uuid
 import warnings
 from collections import Counter
@@ -59,8 +58,9 @@ ACTIVITY_PROFILE = "/xapi/activities/profile"
 AGENT_PROFILE = "/xapi/agents/profile"
 AGENT = json.dumps({"mbox": "mailto:hostile@example.org"})
 DOCUMENT_LIMIT = 64 * 1024
-FUZZ_EXAMPLES = 3000  # about 30 s on the embedded broker and store
-FUZZ_SECONDS = 45.0  # the bound, whatever the LRS does (examples past it are not sent)
+# A fixed number of requests (about 15 s on a quiet machine): every one is sent, however slow
+# the machine, so the test's verdict never depends on its speed.
+FUZZ_EXAMPLES = 1500
 
 
 class Boom(Exception):
@@ -415,7 +415,6 @@ async def test_hostile_requests_on_every_route_never_get_a_5xx(fuzzed_app: FastA
     hit: Counter[str] = Counter()
     server_errors: list[str] = []
     malformed: list[str] = []
-    deadline = time.monotonic() + FUZZ_SECONDS
 
     def call(request: HostileRequest) -> Answer:
         answer = asyncio.run_coroutine_threadsafe(call_app(fuzzed_app, request), loop)
@@ -431,9 +430,6 @@ async def test_hostile_requests_on_every_route_never_get_a_5xx(fuzzed_app: FastA
     )
     @given(st.integers(min_value=0, max_value=2**64))
     def one_request(seed: int) -> None:
-        if time.monotonic() > deadline:
-            statuses["not sent (time is up)"] += 1
-            return
         request = hostile_request(random.Random(seed), routes, KEY, SECRET)
         answer = call(request)
         statuses[f"{answer.status // 100}xx"] += 1
@@ -453,5 +449,5 @@ async def test_hostile_requests_on_every_route_never_get_a_5xx(fuzzed_app: FastA
     assert not malformed, "\n".join(malformed[:40])
     assert not missed, f"routes never tried: {missed} ({hit}, {statuses})"
     sent = sum(n for name, n in statuses.items() if name.endswith("xx"))
-    assert sent >= FUZZ_EXAMPLES // 4, f"too few requests within {FUZZ_SECONDS}s: {statuses}"
+    assert sent == FUZZ_EXAMPLES, statuses
     assert statuses["4xx"] > sent // 2, statuses

@@ -18,12 +18,16 @@ import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pymongo import AsyncMongoClient, monitoring
 
 from lrs import topics
 from lrs.adapters.mongo_store import MongoCredentialStore, connect
-from lrs.ports import Credential
+from lrs.adapters.mongo_teams import MongoProgressReader, MongoTeamRegistry
+from lrs.ports import Credential, Principal
 from lrs.progress import fold, summarize_learner, summarize_team
 from lrs.security import hash_secret
+from lrs.services.progress import ProgressDeps, team_progress
+from lrs.services.progress_hub import ProgressHub
 from lrs.settings import LrsSettings
 from lrs.xapi.ifi import actor_ifi
 from tests.conftest import Infra
@@ -337,6 +341,54 @@ async def test_team_progress_unions_registry_and_statements(
     assert (await http.get("/progress/teams/registry:none-such")).status_code == 404
 
 
+class FindCounter(monitoring.CommandListener):
+    """Counts the `find` commands (find_one is one too) a client sends."""
+
+    def __init__(self) -> None:
+        self.finds = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.finds += event.command_name == "find"
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_a_team_is_read_in_four_queries_whatever_its_size(
+    http: httpx.AsyncClient, db: Any, settings: LrsSettings
+) -> None:
+    team = f"registry:big-{uuid.uuid4().hex[:6]}"
+    members = [agent(f"big{n}{team[-6:]}") for n in range(30)]
+    await http.post("/teams", json={"team": team, "name": "Big"})
+    assert (await http.put(f"/teams/{team}/members", json=members)).status_code == 200
+    for n, member in enumerate(members):
+        await write_learner(db, TENANT, member, today_statements(str(n)), 1)
+    counter = FindCounter()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        settings.mongodb_uri, tz_aware=True, event_listeners=[counter]
+    )
+    try:
+        store = client[settings.mongodb_database]
+        deps = ProgressDeps(
+            MongoProgressReader(store),
+            MongoTeamRegistry(store),
+            ProgressHub(),
+            lambda: datetime.now(UTC),
+            b"k",
+            timedelta(minutes=5),
+        )
+        reader = Principal(TENANT, "reader", frozenset({"statements/read"}), {})
+        body = await team_progress(deps, reader, team)
+    finally:
+        await client.close()
+    assert body["members"] == 30
+    assert body["active_members_7d"] == 30
+    assert counter.finds == 4  # registry team, team progress, members' progress, their teams
+
+
 async def test_tenants_see_only_their_own(http: httpx.AsyncClient, db: Any) -> None:
     who = agent(f"iso{uuid.uuid4().hex[:6]}")
     await write_learner(db, TENANT, who, today_statements("i"), 1)
@@ -523,3 +575,50 @@ async def test_slow_subscriber_gets_a_fresh_snapshot(
         while "1000" not in ids:
             ids.add((await events.next()).id)
     await response.aclose()
+
+
+async def test_team_streams_opened_during_a_burst_miss_nothing(
+    http: httpx.AsyncClient, db: Any, producer: AIOKafkaProducer, settings: LrsSettings
+) -> None:
+    """Member updates written and published as the consumer does (document, then record) while
+    streams of the team open: every stream ends at each member's last version, never going
+    back, including a member added by the registry in the middle of the burst."""
+    suffix = uuid.uuid4().hex[:6]
+    team = f"registry:burst-{suffix}"
+    who = {name: agent(f"{name}{suffix}") for name in ("p", "q", "r")}
+    await http.post("/teams", json={"team": team, "name": "Burst"})
+    await http.put(f"/teams/{team}/members", json=[who["p"], who["q"]])
+    for name in who:
+        await write_learner(db, TENANT, who[name], today_statements(name), 1)
+    last = 12
+
+    async def update(name: str, version: int) -> None:
+        summary = await write_learner(db, TENANT, who[name], today_statements(name), version)
+        key = topics.learner_key(TENANT, actor_ifi(who[name]))
+        await produce(
+            producer, settings, topics.LEARNER_PROGRESS, key, {**summary, "version": version}
+        )
+
+    async def burst() -> None:
+        for version in range(2, last + 1):
+            for name in who:
+                await update(name, version)
+            if version == last // 2:
+                await http.post(f"/teams/{team}/members", json=[who["r"]])
+
+    streams = [await open_stream(http, {"team": team})]
+    task = asyncio.create_task(burst())
+    try:
+        for _ in range(2):
+            streams.append(await open_stream(http, {"team": team}))
+        await task
+        for response, events in streams:
+            seen: dict[str, int] = {}
+            while [seen.get(actor_ifi(w), 0) for w in who.values()] != [last] * 3:
+                got = await events.next_named("learner-progress")
+                learner, version = got.data["learner"], got.data["version"]
+                assert version >= seen.get(learner, 0), (learner, version, seen)
+                seen[learner] = version
+            await response.aclose()
+    finally:
+        task.cancel()

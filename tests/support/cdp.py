@@ -4,6 +4,7 @@ tests of pages. Debian's `chromium` package (installed by `make test` when missi
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import json
@@ -11,7 +12,8 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -45,13 +47,16 @@ class Page:
     def __init__(self, ws: ClientConnection) -> None:
         self._ws = ws
         self._ids = itertools.count(1)
+        self.events: list[dict[str, Any]] = []  # the browser's events, as they came
 
     async def call(self, method: str, **params: Any) -> dict[str, Any]:
         message_id = next(self._ids)
         await self._ws.send(json.dumps({"id": message_id, "method": method, "params": params}))
         while True:
             reply = json.loads(await self._ws.recv())
-            if reply.get("id") == message_id:
+            if "method" in reply:
+                self.events.append(reply)
+            elif reply.get("id") == message_id:
                 if "error" in reply:
                     raise AssertionError(f"{method}: {reply['error']}")
                 result: dict[str, Any] = reply.get("result", {})
@@ -62,6 +67,13 @@ class Page:
         if "exceptionDetails" in result:
             raise AssertionError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
+
+    async def screenshot(self, path: Path) -> bytes:
+        """A PNG of the page, written to `path` (and returned)."""
+        shot = await self.call("Page.captureScreenshot", format="png")
+        png = base64.b64decode(shot["data"])
+        await asyncio.to_thread(path.write_bytes, png)
+        return png
 
     async def wait_for(self, expression: str, within: float, message: str) -> Any:
         """Poll `expression` until it is truthy; fail with `message` (and its last value)."""
@@ -76,7 +88,8 @@ class Page:
 
 
 @contextlib.asynccontextmanager
-async def browser_page(url: str) -> AsyncIterator[Page]:
+async def browser_page(url: str, flags: Sequence[str] = ()) -> AsyncIterator[Page]:
+    """A page of a new headless Chromium (with these extra command-line `flags`) at `url`."""
     port = free_port()
     # Chromium's helper processes may still write to the profile as the browser exits.
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
@@ -84,6 +97,7 @@ async def browser_page(url: str) -> AsyncIterator[Page]:
             [
                 chromium_path(),
                 *FLAGS,
+                *flags,
                 f"--user-data-dir={profile}",
                 f"--remote-debugging-port={port}",
                 "about:blank",
@@ -97,6 +111,13 @@ async def browser_page(url: str) -> AsyncIterator[Page]:
                 page = Page(ws)
                 await page.call("Page.enable")
                 await page.call("Runtime.enable")
+                await page.call(
+                    "Emulation.setDeviceMetricsOverride",
+                    width=1280,
+                    height=1000,
+                    deviceScaleFactor=1,
+                    mobile=False,
+                )
                 await page.call("Page.navigate", url=url)
                 yield page
         finally:

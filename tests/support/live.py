@@ -13,17 +13,18 @@ import httpx
 import orjson
 import uvicorn
 
-from lrs.api.app import create_app
+from lrs.api.app import Adapters, create_app
 from lrs.embedded import free_port
 from lrs.settings import LrsSettings
 
 
 @contextlib.asynccontextmanager
-async def live_api(settings: LrsSettings) -> AsyncIterator[str]:
-    """create_app(settings) served by uvicorn on a free port; yields its base URL."""
+async def live_api(settings: LrsSettings, adapters: Adapters | None = None) -> AsyncIterator[str]:
+    """create_app(settings) served by uvicorn on a free port; yields its base URL. Without
+    `adapters`, the app connects to the configured broker and store."""
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, adapters=adapters),
         host="127.0.0.1",
         port=port,
         log_level="warning",

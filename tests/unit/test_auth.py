@@ -21,7 +21,7 @@ from lrs.services.auth import (
     ensure_bootstrap_credential,
     parse_basic,
 )
-from lrs.xapi.errors import Forbidden, Unauthenticated
+from lrs.xapi.errors import Forbidden, TooManyRequests, Unauthenticated
 
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
 KEY = "key1"
@@ -189,7 +189,7 @@ async def test_cache_is_keyed_by_the_secret_too() -> None:
     await authn.authenticate(basic(KEY, SECRET))
     with pytest.raises(Unauthenticated):
         await authn.authenticate(basic(KEY, "wrong"))
-    assert store.finds == [KEY, KEY]
+    assert store.finds == [KEY]  # one read of the record serves both
 
 
 async def test_failures_are_cached_briefly() -> None:
@@ -200,35 +200,206 @@ async def test_failures_are_cached_briefly() -> None:
     assert store.finds == [KEY]
 
 
-async def test_failures_are_rechecked_once_their_entry_expires(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(auth, "NEGATIVE_SECONDS", -1.0)
-    authn, store, _ = authenticator(credential(revoked=True))
-    for _ in range(2):
-        with pytest.raises(Unauthenticated):
-            await authn.authenticate(basic(KEY, SECRET))
+class Ticker:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+LIMITS = auth.AuthLimits(revalidate_seconds=1.0, failure_budget=3, failure_window_seconds=10.0)
+
+
+def ticking(
+    *credentials: Credential,
+    tenants: InMemoryTenantStore | None = None,
+    clock: Clock | None = None,
+    **limits: Any,
+) -> tuple[Authenticator, FakeCredentialStore, Ticker]:
+    store, ticker = FakeCredentialStore(*credentials), Ticker()
+    chosen = dataclasses.replace(LIMITS, **limits)
+    authn = Authenticator(store, clock or Clock(), tenants, limits=chosen, ticker=ticker)
+    return authn, store, ticker
+
+
+class CountingVerify:
+    """verify_secret, counting the scrypt runs."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.secrets: list[str] = []
+        monkeypatch.setattr(auth, "verify_secret", self)
+
+    def __call__(self, secret: str, stored: str) -> bool:
+        self.secrets.append(secret)
+        return verify_secret(secret, stored)
+
+
+async def test_revocation_is_seen_once_the_record_is_revalidated() -> None:
+    authn, store, ticker = ticking(credential())
+    await authn.authenticate(basic(KEY, SECRET))
+    store.by_key[KEY] = credential(revoked=True)
+    ticker.now += 0.5
+    await authn.authenticate(basic(KEY, SECRET))  # the record read 0.5 s ago still serves
+    ticker.now += 0.5
+    with pytest.raises(Unauthenticated, match="revoked"):
+        await authn.authenticate(basic(KEY, SECRET))
     assert store.finds == [KEY, KEY]
 
 
-async def test_wrong_secrets_past_the_budget_skip_the_hash(
+async def test_a_disabled_tenant_is_seen_once_its_record_is_revalidated() -> None:
+    tenants = InMemoryTenantStore()
+    await tenants.insert(Tenant(name="acme", created_at=NOW))
+    authn, _, ticker = ticking(credential(), tenants=tenants)
+    await authn.authenticate(basic(KEY, SECRET))
+    await tenants.set_disabled("acme", True)
+    ticker.now += 1.0
+    with pytest.raises(Forbidden, match="disabled"):
+        await authn.authenticate(basic(KEY, SECRET))
+    await tenants.set_disabled("acme", False)
+    ticker.now += 1.0
+    assert (await authn.authenticate(basic(KEY, SECRET))).tenant == "acme"
+
+
+async def test_revalidation_costs_one_read_per_key_per_period(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    hashed: list[str] = []
-    real_verify = verify_secret
+    hashed = CountingVerify(monkeypatch)
+    authn, store, ticker = ticking(credential())
+    for _ in range(5):
+        await asyncio.gather(*(authn.authenticate(basic(KEY, SECRET)) for _ in range(100)))
+        ticker.now += 1.0
+    assert store.finds == [KEY] * 5
+    assert len(hashed.secrets) == 1  # the verified secret is not hashed again
 
-    def counting_verify(secret: str, stored: str) -> bool:
-        hashed.append(secret)
-        return real_verify(secret, stored)
 
-    monkeypatch.setattr(auth, "verify_secret", counting_verify)
-    authn, _, _ = authenticator(credential())
-    await authn.authenticate(basic(KEY, SECRET))  # cached before the attack
-    for attempt in range(auth.FAILURE_BUDGET + 5):
+async def test_a_changed_secret_hash_is_checked_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    hashed = CountingVerify(monkeypatch)
+    authn, store, ticker = ticking(credential())
+    await authn.authenticate(basic(KEY, SECRET))
+    store.by_key[KEY] = credential(secret_hash=hash_secret("new secret"))
+    ticker.now += 1.0
+    with pytest.raises(Unauthenticated):
+        await authn.authenticate(basic(KEY, SECRET))
+    assert len(hashed.secrets) == 2
+
+
+class FlakyCredentialStore(FakeCredentialStore):
+    def __init__(self, *credentials: Credential) -> None:
+        super().__init__(*credentials)
+        self.fail_next = True
+
+    async def find(self, key: str) -> Credential | None:
+        if self.fail_next:
+            self.fail_next = False
+            raise ConnectionError("store down (test)")
+        return await super().find(key)
+
+
+async def test_a_failed_read_is_not_kept() -> None:
+    store = FlakyCredentialStore(credential())
+    authn = Authenticator(store, Clock())
+    with pytest.raises(ConnectionError):
+        await authn.authenticate(basic(KEY, SECRET))
+    assert (await authn.authenticate(basic(KEY, SECRET))).key == KEY
+
+
+# --- throttling wrong secrets by (client address, key) ----------------------------------------
+
+
+ATTACKER, OWNER = "127.0.0.2", "127.0.0.3"
+
+
+async def fail(authn: Authenticator, client: str, attempts: int, prefix: str = "guess") -> None:
+    for attempt in range(attempts):
         with pytest.raises(Unauthenticated):
-            await authn.authenticate(basic(KEY, f"guess{attempt}"))
-    assert len(hashed) == 1 + auth.FAILURE_BUDGET
-    assert (await authn.authenticate(basic(KEY, SECRET))).key == KEY  # cached pair still works
+            await authn.authenticate(basic(KEY, f"{prefix}{attempt}"), client)
+
+
+async def test_wrong_secrets_cannot_lock_the_owner_out() -> None:
+    """Issue 10 defect 5: an attacker who knows the key (every statement's authority shows
+    it) sends wrong secrets; the owner's right secret, never verified here before, works."""
+    authn, _, _ = ticking(credential())
+    await fail(authn, ATTACKER, LIMITS.failure_budget)
+    for _ in range(5):
+        with pytest.raises(TooManyRequests):
+            await authn.authenticate(basic(KEY, "guess-more"), ATTACKER)
+    assert (await authn.authenticate(basic(KEY, SECRET), OWNER)).key == KEY
+
+
+async def test_throttled_pair_gets_429_without_hashing_and_other_addresses_do_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hashed = CountingVerify(monkeypatch)
+    authn, _, ticker = ticking(credential())
+    await authn.authenticate(basic(KEY, SECRET), OWNER)
+    await fail(authn, ATTACKER, LIMITS.failure_budget)
+    ticker.now += 2.4
+    for attempt in range(20):
+        with pytest.raises(TooManyRequests) as caught:
+            await authn.authenticate(basic(KEY, f"more{attempt}"), ATTACKER)
+        assert caught.value.retry_after == 8  # ceil(10 - 2.4)
+    assert len(hashed.secrets) == 1 + LIMITS.failure_budget
+    # the right secret, verified before, still works from the throttled address and elsewhere
+    assert (await authn.authenticate(basic(KEY, SECRET), ATTACKER)).key == KEY
+    assert (await authn.authenticate(basic(KEY, SECRET), OWNER)).key == KEY
+    await fail(authn, OWNER, 1, prefix="typo")  # another address: its own budget, 401
+
+
+async def test_a_repeated_wrong_secret_is_throttled_too() -> None:
+    authn, _, _ = ticking(credential())
+    for _ in range(LIMITS.failure_budget):
+        with pytest.raises(Unauthenticated):
+            await authn.authenticate(basic(KEY, "same"), ATTACKER)
+    with pytest.raises(TooManyRequests):
+        await authn.authenticate(basic(KEY, "same"), ATTACKER)
+
+
+async def test_the_throttle_ends_with_its_window() -> None:
+    authn, _, ticker = ticking(credential())
+    await fail(authn, ATTACKER, LIMITS.failure_budget)
+    ticker.now += LIMITS.failure_window_seconds - 0.01
+    with pytest.raises(TooManyRequests) as caught:
+        await authn.authenticate(basic(KEY, "late"), ATTACKER)
+    assert caught.value.retry_after == 1
+    ticker.now += 0.01
+    await fail(authn, ATTACKER, LIMITS.failure_budget, prefix="next-window")
+    with pytest.raises(TooManyRequests):
+        await authn.authenticate(basic(KEY, "again"), ATTACKER)
+
+
+async def test_unknown_keys_are_never_throttled() -> None:
+    authn, _, _ = ticking(credential())
+    for attempt in range(3 * LIMITS.failure_budget):
+        with pytest.raises(Unauthenticated):
+            await authn.authenticate(basic("unknown", f"s{attempt}"), ATTACKER)
+
+
+def test_throttle_memory_is_bounded_under_a_flood_of_addresses() -> None:
+    ticker = Ticker()
+    throttle = auth.FailureThrottle(dataclasses.replace(LIMITS, entries=100), ticker)
+    for address in range(10_000):
+        throttle.fail(f"addr-{address}", KEY)
+    assert len(throttle) == 100
+
+
+async def test_every_map_stays_bounded_under_a_flood(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Distinct addresses, keys and secrets: no map of the Authenticator outgrows `entries`;
+    the oldest throttled pair is forgotten first (its budget starts again)."""
+    CountingVerify(monkeypatch)
+    authn, store, _ = ticking(credential(), entries=20)
+    await fail(authn, ATTACKER, LIMITS.failure_budget)
+    for n in range(200):
+        with pytest.raises(Unauthenticated):
+            await authn.authenticate(basic(KEY, f"x{n}"), f"127.1.{n}.1")
+        with pytest.raises(Unauthenticated):
+            await authn.authenticate(basic(f"unknown-{n}", "s"), ATTACKER)
+    sizes = authn.sizes()
+    assert max(sizes.values()) <= 20, sizes
+    await fail(authn, ATTACKER, 1, prefix="forgotten")  # 401 again, not 429
+    assert len(store.finds) == 201
 
 
 async def test_disabled_tenant_is_forbidden() -> None:
@@ -239,43 +410,31 @@ async def test_disabled_tenant_is_forbidden() -> None:
         await authn.authenticate(basic(KEY, SECRET))
 
 
-async def test_forget_drops_cached_outcomes() -> None:
+async def test_forget_drops_cached_records() -> None:
     tenants = InMemoryTenantStore()
     await tenants.insert(Tenant(name="acme", created_at=NOW))
-    authn = Authenticator(FakeCredentialStore(credential()), Clock(), tenants)
+    authn, _, _ = ticking(credential(), tenants=tenants)
     await authn.authenticate(basic(KEY, SECRET))
     await tenants.set_disabled("acme", True)
-    await authn.authenticate(basic(KEY, SECRET))  # still cached
+    await authn.authenticate(basic(KEY, SECRET))  # the tenant record read just now serves
     authn.forget()
     with pytest.raises(Forbidden):
         await authn.authenticate(basic(KEY, SECRET))
 
 
-async def test_cache_never_outlives_the_expiry() -> None:
-    authn, _, clock = authenticator(credential(expires_at=NOW + timedelta(seconds=0.05)))
+async def test_expiry_is_judged_on_every_request() -> None:
+    clock = Clock()
+    authn, store, _ = ticking(credential(expires_at=NOW + timedelta(seconds=1)), clock=clock)
     await authn.authenticate(basic(KEY, SECRET))
-    await asyncio.sleep(0.06)
     clock.now = NOW + timedelta(seconds=1)
     with pytest.raises(Unauthenticated, match="expired"):
         await authn.authenticate(basic(KEY, SECRET))
+    assert store.finds == [KEY]
 
 
-async def test_revocation_is_seen_once_the_cache_entry_expires(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(auth, "CACHE_SECONDS", -1.0)
-    authn, store, _ = authenticator(credential())
-    await authn.authenticate(basic(KEY, SECRET))
-    store.by_key[KEY] = credential(revoked=True)
-    with pytest.raises(Unauthenticated, match="revoked"):
-        await authn.authenticate(basic(KEY, SECRET))
-    assert store.finds == [KEY, KEY]
-
-
-async def test_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(auth, "CACHE_SIZE", 1)
+async def test_cache_is_bounded() -> None:
     other = credential(key="key2")
-    authn, store, _ = authenticator(credential(), other)
+    authn, store, _ = ticking(credential(), other, entries=1)
     await authn.authenticate(basic(KEY, SECRET))
     await authn.authenticate(basic("key2", SECRET))
     await authn.authenticate(basic(KEY, SECRET))

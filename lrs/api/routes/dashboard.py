@@ -1,5 +1,6 @@
-"""`GET /dashboard`: one static page (plain HTML + JS, no build step) showing a team's members
-and their progress, live over the progress stream."""
+"""`GET /dashboard`: one static page (plain HTML + JS, no build step) with its own sign-in
+form, the organisation overview, a team's members and a learner's progress, live over the
+progress stream (docs/decisions/0013)."""
 
 from __future__ import annotations
 

@@ -42,6 +42,7 @@ def document_deps(services: Services) -> DocumentDeps:
         topic=services.settings.topic(topics.DOCUMENTS),
         max_json_depth=services.settings.max_json_depth,
         max_document_bytes=services.settings.max_document_bytes,
+        unconditional_profile_create=services.settings.allow_unconditional_profile_create,
     )
 
 

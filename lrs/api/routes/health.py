@@ -1,5 +1,9 @@
-"""Liveness (/healthz: the process answers), readiness (/readyz: broker and store reachable)
-and /metrics."""
+"""Liveness (/healthz: the process answers), readiness (/readyz) and /metrics.
+
+/readyz answers 200 when the broker and the store answer a ping and every background task of
+the process (the statement watcher, the progress feed: `lrs.background`) is up; otherwise 503
+with the error envelope (code `unavailable`, Retry-After), one detail per failed check.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,10 @@ import asyncio
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from lrs import metrics
+from lrs import background, metrics
 from lrs.api.deps import ServicesDep
 from lrs.api.headers import json_response
+from lrs.xapi.errors import Issue, Unavailable
 
 router = APIRouter()
 # GET /metrics on the API's port; not included when LRS_METRICS_PORT serves them apart.
@@ -33,13 +38,20 @@ async def readyz(services: ServicesDep) -> Response:
             report[name] = "ok"
         except Exception as exc:  # a readiness probe reports every failure, whatever it is
             report[name] = f"unreachable: {type(exc).__name__}"
-    ready = all(v == "ok" for v in report.values())
-    return json_response(
-        {"status": "ready" if ready else "not ready", **report}, 200 if ready else 503
-    )
+    problems = [Issue(name, "reachable", state) for name, state in report.items() if state != "ok"]
+    problems += [_task_issue(task) for task in background.not_up()]
+    if problems:
+        raise Unavailable("not ready: " + "; ".join(p.path for p in problems), problems)
+    return json_response({"status": "ready", **report})
 
 
 @metrics_router.get("/metrics")
 async def prometheus_metrics() -> Response:
     body, content_type = metrics.exposition()
     return Response(body, media_type=content_type)
+
+
+def _task_issue(task: background.TaskStatus) -> Issue:
+    after = f" after {task.error}" if task.error else ""
+    message = f"{task.state}{after} ({task.restarts} restarts)"
+    return Issue(task.name, "background task up", message)

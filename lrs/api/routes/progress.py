@@ -13,7 +13,7 @@ from lrs.api.deps import PrincipalDep, ServicesDep, principal
 from lrs.api.headers import json_response
 from lrs.api.routes.teams import agent_version, parse_agent_param
 from lrs.ports import Principal
-from lrs.services import progress
+from lrs.services import progress, progress_overview
 from lrs.services.progress import StreamEvent, StreamTarget
 from lrs.xapi.agents import parse_agent_json
 from lrs.xapi.errors import BadRequest
@@ -21,13 +21,31 @@ from lrs.xapi.limits import StatementLimits
 from lrs.xapi.timefmt import format_timestamp
 
 router = APIRouter(prefix="/progress", tags=["progress"])
-STREAM_PARAMS = {"team", "agent", "token", "lastEventId"}
+STREAM_PARAMS = {"team", "agent", "learner", "token", "lastEventId"}
+TARGETS = ("team", "agent", "learner")
 
 
 @router.get("/learners")
 async def learner_progress(request: Request, services: ServicesDep, who: PrincipalDep) -> Response:
     learner = parse_agent_param(request, services)
     return json_response(await progress.learner_progress(services.progress, who, learner))
+
+
+@router.get("/learners/{learner:path}")
+async def learner_progress_by_id(
+    learner: str, services: ServicesDep, who: PrincipalDep
+) -> Response:
+    """A learner by canonical id (`mbox:mailto:...`, URL-encoded), as team progress lists them."""
+    return json_response(await progress.learner_progress(services.progress, who, learner))
+
+
+@router.get("/overview")
+async def organisation_overview(services: ServicesDep, who: PrincipalDep) -> Response:
+    """Every team, learners active today / 7 / 30 days, completion per course."""
+    limit = services.settings.progress_overview_max_learners
+    return json_response(
+        await progress_overview.organisation_overview(services.progress, who, limit)
+    )
 
 
 @router.get("/teams/{team:path}")
@@ -45,8 +63,9 @@ async def stream_token(services: ServicesDep, who: PrincipalDep) -> Response:
 
 @router.get("/stream")
 async def progress_stream(request: Request, services: ServicesDep) -> Response:
-    """`?team=<id>` or `?agent=<Agent JSON>`; credentials as Basic/Bearer, or `?token=`.
-    Reconnects send `Last-Event-ID` (or `?lastEventId=` for a new EventSource)."""
+    """`?team=<id>`, `?agent=<Agent JSON>` or `?learner=<canonical id>`; credentials as
+    Basic/Bearer, or `?token=`. Reconnects send `Last-Event-ID` (or `?lastEventId=` for a new
+    EventSource)."""
     target = parse_target(request, services.settings.statement_limits())
     who = await stream_caller(request, services)
     last = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
@@ -64,12 +83,13 @@ def parse_target(request: Request, limits: StatementLimits) -> StreamTarget:
     unknown = sorted(set(params) - STREAM_PARAMS)
     if unknown:
         raise BadRequest(f"unknown parameter(s): {', '.join(unknown)}")
-    if ("team" in params) == ("agent" in params):
-        raise BadRequest("give exactly one of the parameters team and agent")
-    if "team" in params:
-        if not params["team"]:
-            raise BadRequest("the team parameter is empty")
-        return StreamTarget("team", params["team"])
+    given = [name for name in TARGETS if name in params]
+    if len(given) != 1:
+        raise BadRequest("give exactly one of the parameters team, agent and learner")
+    if given[0] != "agent":
+        if not params[given[0]]:
+            raise BadRequest(f"the {given[0]} parameter is empty")
+        return StreamTarget("team" if given[0] == "team" else "learner", params[given[0]])
     if len(params.getlist("agent")) > 1:
         raise BadRequest("the agent parameter is given more than once")
     agent = parse_agent_json(params["agent"], agent_version(request), limits=limits)

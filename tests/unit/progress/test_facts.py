@@ -64,6 +64,11 @@ def test_facts_of_a_factory_statement() -> None:
         score=0.85,
         completion=True,
         success=True,
+        actor_name="Learner 1",
+        activity_names=(
+            ("https://content.example.org/course/1", "Course 1"),
+            ("https://content.example.org/program/1", "Program"),
+        ),
     )
 
 
@@ -191,10 +196,11 @@ def test_facts_round_trip_through_json_form() -> None:
 
 
 def test_empty_fields_are_left_out_of_the_json_form() -> None:
-    facts = facts_from_statement(stmt(obj=MODULE_A))
+    facts = facts_from_statement(stmt(obj=MODULE_A))  # an object without a definition
     assert facts is not None
     assert facts.to_dict() == {
         "verb": "completed",
         "at": "2026-11-20T10:00:00.000Z",
         "activity": MODULE_A,
+        "actor_name": "Learner 1",
     }

@@ -285,9 +285,11 @@ def test_empty_state_summary() -> None:
     s = summarize_learner(LearnerState(LEARNER), AS_OF)
     assert s == {
         "learner": LEARNER,
+        "name": None,
         "as_of": "2026-11-20",
         "statements": 0,
         "teams": [],
+        "team_names": {},
         "totals": {
             "activities_started": 0,
             "activities_completed": 0,

@@ -41,6 +41,7 @@ def test_rates_scores_and_time_per_activity() -> None:
     (row,) = team["activities"]
     assert row == {
         "activity": MODULE_A,
+        "name": None,  # the builders' objects carry no definition
         "started": 4,
         "completed": 2,  # passed or completed
         "passed": 1,
@@ -107,6 +108,7 @@ def test_empty_team() -> None:
     team = summarize_team("t", {}, AS_OF)
     assert team == {
         "team": "t",
+        "name": None,
         "as_of": "2026-11-20T12:00:00.000Z",
         "members": 0,
         "active_members_7d": 0,

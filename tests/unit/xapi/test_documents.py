@@ -352,6 +352,21 @@ def test_put_without_precondition_to_new_document(resource: Resource, version: s
             check_put(Preconditions(), None, resource=resource, version=version)
 
 
+@pytest.mark.parametrize("version", [V1, V2])
+@pytest.mark.parametrize("resource", [Resource.ACTIVITY_PROFILE, Resource.AGENT_PROFILE])
+def test_unconditional_create_lets_a_put_create_but_never_overwrite(
+    resource: Resource, version: str
+) -> None:
+    def put(pre: Preconditions, current: str | None) -> None:
+        check_put(pre, current, resource=resource, version=version, unconditional_create=True)
+
+    put(Preconditions(), None)
+    with pytest.raises(Conflict, match="If-Match"):
+        put(Preconditions(), CURRENT)
+    with pytest.raises(PreconditionFailed):
+        put(parse_preconditions(None, "*"), CURRENT)
+
+
 @pytest.mark.parametrize("resource", [Resource.STATE, Resource.AGENT_PROFILE])
 def test_agent_parameter_nested_beyond_the_limit_is_rejected_by_rule(resource: Resource) -> None:
     params = {**BASE[resource], "agent": nested(1200).decode()}

@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,13 +17,18 @@ from consumers.persist import PersistHandler
 from consumers.progress.learner import LearnerProgressHandler
 from consumers.progress.team import TeamProgressHandler, TeamRegistryHandler
 from consumers.runner import Handler
+from consumers.webhooks import DeliveryConfig, DeliveryPool, WebhookHandler
 from lrs import topics
 from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
 from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.adapters.mongo_store import MongoStatementStore
+from lrs.adapters.mongo_webhooks import MongoWebhookStore
 from lrs.settings import LrsSettings
 
 Database = AsyncDatabase[dict[str, Any]]
+# A task the consumer's process runs beside its loop until the event is set (the webhooks'
+# delivery workers).
+Companion = Callable[[Database, LrsSettings, asyncio.Event], Coroutine[Any, Any, None]]
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,7 @@ class ConsumerSpec:
     topic: str  # one of lrs.topics' names; the settings' prefix is added
     build: Callable[[Database, LrsSettings], Handler]
     batch_max: Callable[[LrsSettings], int] = lambda s: s.persist_batch_max
+    companion: Companion | None = None
 
     def __post_init__(self) -> None:
         if self.topic not in topics.CONSUMED:  # its dead-letter topic would not exist
@@ -79,6 +86,15 @@ def _progress_batch(settings: LrsSettings) -> int:
     return settings.progress_batch_max
 
 
+def _webhooks(db: Database, settings: LrsSettings) -> Handler:
+    return WebhookHandler(MongoWebhookStore(db), MongoProgressStore(db), utc_now)
+
+
+async def _webhook_delivery(db: Database, settings: LrsSettings, stop: asyncio.Event) -> None:
+    store = MongoWebhookStore(db)
+    await DeliveryPool(store, DeliveryConfig.of(settings), utc_now).run(stop)
+
+
 CONSUMERS: dict[str, ConsumerSpec] = {
     "persist": ConsumerSpec("persist", topics.STATEMENTS, _persist),
     # reads what the persister forwards (what the store holds), not `xapi.statements`
@@ -87,4 +103,8 @@ CONSUMERS: dict[str, ConsumerSpec] = {
         "team-progress", topics.TEAM_CHANGES, _team_progress, _progress_batch
     ),
     "team-registry": ConsumerSpec("team-registry", topics.TEAMS, _team_registry, _progress_batch),
+    # records matching statements per subscription (an outbox); its companion delivers them
+    "webhooks": ConsumerSpec(
+        "webhooks", topics.STORED_STATEMENTS, _webhooks, companion=_webhook_delivery
+    ),
 }

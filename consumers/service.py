@@ -4,6 +4,7 @@ they cannot be reached yet), run the shared loop until SIGTERM."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -39,7 +40,15 @@ async def run_consumer(name: str, settings: LrsSettings) -> None:
             spec.build(db, settings),
         )
         install_signal_handlers(runner.stop_event)
-        await _run_with_status_server(runner, settings, lambda: _prepare(settings, db))
+        companion: asyncio.Task[None] | None = None
+        if spec.companion is not None:  # e.g. the webhooks' delivery workers
+            companion = asyncio.create_task(spec.companion(db, settings, runner.stop_event))
+        try:
+            await _run_with_status_server(runner, settings, lambda: _prepare(settings, db))
+        finally:
+            if companion is not None:
+                runner.stop_event.set()
+                await companion
     finally:
         await client.close()
 

@@ -1,5 +1,5 @@
-"""`lrs tenants ...` and `lrs credentials ...`: administration straight on MongoDB
-(LRS_MONGODB_URI), through the same service as the `/admin` API. A created credential's
+"""`lrs tenants ...`, `lrs credentials ...` and `lrs webhooks ...`: administration straight on
+MongoDB (LRS_MONGODB_URI), through the same service as the `/admin` API. A created credential's
 secret is printed once; nothing can show it again."""
 
 from __future__ import annotations
@@ -14,13 +14,16 @@ from typing import Any
 
 from lrs.adapters.mongo_store import MongoCredentialStore, connect
 from lrs.adapters.mongo_tenants import MongoTenantStore
+from lrs.adapters.mongo_webhooks import MongoWebhookStore
 from lrs.ports import Credential, Tenant
-from lrs.services import admin
+from lrs.services import admin, webhooks
 from lrs.services.admin import AdminDeps, CredentialSpec
+from lrs.services.webhooks import SubscriptionSpec, WebhookDeps
 from lrs.settings import LrsSettings
+from lrs.webhooks.model import Subscription
 from lrs.xapi.errors import XapiError
 
-COMMANDS = ("tenants", "credentials")
+COMMANDS = ("tenants", "credentials", "webhooks")
 WITHDRAWALS = {("credentials", "revoke"), ("tenants", "disable"), ("tenants", "enable")}
 Action = Callable[[AdminDeps, argparse.Namespace], Awaitable[None]]
 
@@ -44,6 +47,31 @@ def add_parsers(sub: Any) -> None:
     c_create.add_argument("--authority", type=json.loads, default=None, help="an Agent as JSON")
     c_sub.add_parser("list", help="list credentials").add_argument("--tenant", default=None)
     c_sub.add_parser("revoke", help="revoke a credential").add_argument("key")
+    add_webhook_parsers(sub)
+
+
+def add_webhook_parsers(sub: Any) -> None:
+    hooks = sub.add_parser("webhooks", help="webhook and forwarding subscriptions")
+    w_sub = hooks.add_subparsers(dest="action", required=True)
+    w_create = w_sub.add_parser("create", help="subscribe a URL; prints its secret once")
+    w_create.add_argument("url")
+    w_create.add_argument("--tenant", required=True)
+    w_create.add_argument("--kind", choices=("webhook", "forward"), default="webhook")
+    w_create.add_argument("--filter", type=json.loads, default=None, help="a filter as JSON")
+    w_create.add_argument("--secret", default=None, help="webhook: HMAC key; forward: password")
+    w_create.add_argument("--username", default=None, help="forward: Basic user name")
+    w_create.add_argument("--xapi-version", default="1.0.3", help="forward: 1.0.3 or 2.0.0")
+    w_create.add_argument("--label", default="")
+    w_sub.add_parser("list", help="list subscriptions").add_argument("--tenant", default=None)
+    for action in ("pause", "resume", "delete", "status"):
+        w_sub.add_parser(action, help=f"{action} a subscription").add_argument("id")
+    w_log = w_sub.add_parser("deliveries", help="a subscription's delivery log, newest first")
+    w_log.add_argument("id")
+    w_log.add_argument("--state", choices=("open", "delivered", "dead"), default=None)
+    w_log.add_argument("--limit", type=int, default=20)
+    w_replay = w_sub.add_parser("replay", help="send dead-lettered deliveries again")
+    w_replay.add_argument("id")
+    w_replay.add_argument("--delivery", action="append", dest="deliveries", default=None)
 
 
 def run(args: argparse.Namespace, settings: LrsSettings) -> int:
@@ -51,7 +79,10 @@ def run(args: argparse.Namespace, settings: LrsSettings) -> int:
         print("LRS_MONGODB_URI is not set", file=sys.stderr)
         return 2
     try:
-        asyncio.run(_run(ACTIONS[(args.command, args.action)], args, settings))
+        if args.command == "webhooks":
+            asyncio.run(_run_webhooks(WEBHOOK_ACTIONS[args.action], args, settings))
+        else:
+            asyncio.run(_run(ACTIONS[(args.command, args.action)], args, settings))
     except XapiError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
@@ -143,4 +174,99 @@ ACTIONS: dict[tuple[str, str], Action] = {
     ("credentials", "create"): _credential_create,
     ("credentials", "list"): _credential_list,
     ("credentials", "revoke"): _credential_revoke,
+}
+
+
+# --- webhooks (docs/webhooks.md) --------------------------------------------------------------
+
+WebhookAction = Callable[[WebhookDeps, argparse.Namespace], Awaitable[None]]
+
+
+async def _run_webhooks(
+    action: WebhookAction, args: argparse.Namespace, settings: LrsSettings
+) -> None:
+    assert settings.mongodb_uri
+    client = connect(settings.mongodb_uri)
+    try:
+        store = MongoWebhookStore(client[settings.mongodb_database])
+        await store.create_indexes()
+        deps = WebhookDeps(
+            store=store,
+            clock=lambda: datetime.now(UTC),
+            allow_private=settings.webhooks_allow_private_targets,
+        )
+        await action(deps, args)
+    finally:
+        await client.close()
+
+
+def _show_subscription(sub: Subscription) -> None:
+    state = "paused" if sub.paused else "active"
+    flt = json.dumps(sub.filter.as_dict(), separators=(",", ":"))
+    print(f"{sub.id}\t{sub.tenant}\t{sub.kind}\t{state}\t{sub.url}\t{flt}\t{sub.label}")
+
+
+async def _webhook_create(deps: WebhookDeps, args: argparse.Namespace) -> None:
+    spec = SubscriptionSpec(
+        tenant=args.tenant,
+        url=args.url,
+        kind=args.kind,
+        filter=args.filter,
+        secret=args.secret,
+        label=args.label,
+        username=args.username,
+        xapi_version=args.xapi_version,
+    )
+    sub = await webhooks.create_subscription(deps, spec)
+    _show_subscription(sub)
+    if sub.kind == "webhook":
+        print(f"secret: {sub.secret}")
+        print("(the secret is shown this once)")
+
+
+async def _webhook_list(deps: WebhookDeps, args: argparse.Namespace) -> None:
+    for sub in await webhooks.list_subscriptions(deps, args.tenant):
+        _show_subscription(sub)
+
+
+async def _webhook_pause(deps: WebhookDeps, args: argparse.Namespace) -> None:
+    _show_subscription(await webhooks.set_paused(deps, args.id, True))
+
+
+async def _webhook_resume(deps: WebhookDeps, args: argparse.Namespace) -> None:
+    _show_subscription(await webhooks.set_paused(deps, args.id, False))
+
+
+async def _webhook_delete(deps: WebhookDeps, args: argparse.Namespace) -> None:
+    await webhooks.delete_subscription(deps, args.id)
+    print(f"deleted {args.id}")
+
+
+async def _webhook_status(deps: WebhookDeps, args: argparse.Namespace) -> None:
+    status = await webhooks.status(deps, args.id)
+    for name, value in vars(status).items():
+        shown = value.isoformat() if isinstance(value, datetime) else value
+        print(f"{name}: {shown}")
+
+
+async def _webhook_deliveries(deps: WebhookDeps, args: argparse.Namespace) -> None:
+    for d in await webhooks.deliveries(deps, args.id, args.state, args.limit):
+        last = d.last_error or (d.last_status if d.last_status is not None else "")
+        when = d.created_at.isoformat()
+        print(f"{d.id}\t{d.state}\t{len(d.items)} events\t{d.attempts} attempts\t{when}\t{last}")
+
+
+async def _webhook_replay(deps: WebhookDeps, args: argparse.Namespace) -> None:
+    print(f"replayed: {await webhooks.replay(deps, args.id, args.deliveries)}")
+
+
+WEBHOOK_ACTIONS: dict[str, WebhookAction] = {
+    "create": _webhook_create,
+    "list": _webhook_list,
+    "pause": _webhook_pause,
+    "resume": _webhook_resume,
+    "delete": _webhook_delete,
+    "status": _webhook_status,
+    "deliveries": _webhook_deliveries,
+    "replay": _webhook_replay,
 }

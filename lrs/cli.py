@@ -1,4 +1,5 @@
-"""The `lrs` command: serve, api, consume, topics, progress, tenants, credentials, dlq."""
+"""The `lrs` command: serve, api, consume, topics, progress, tenants, credentials, webhooks,
+dlq."""
 
 from __future__ import annotations
 

@@ -143,6 +143,18 @@ class LrsSettings(BaseSettings):
     stream_retry_ms: int = 3000
     stream_queue_size: int = 256
 
+    # Webhooks and forwarding (docs/webhooks.md, docs/decisions/0016). Targets resolving to
+    # loopback, link-local or private ranges are refused unless this is set (SSRF guard).
+    webhooks_allow_private_targets: bool = False
+    # A failed delivery is retried after 10 s, doubling up to 10 min between tries, for 24 h;
+    # it is then dead-lettered (per subscription, replayable) and the next one is sent.
+    webhooks_retry_initial_seconds: float = Field(default=10.0, gt=0)
+    webhooks_retry_max_seconds: float = Field(default=600.0, gt=0)
+    webhooks_retry_for_seconds: float = Field(default=24 * 3600.0, ge=0)
+    webhooks_batch_max: int = Field(default=100, ge=1, le=1000)  # statements per delivery
+    webhooks_timeout_seconds: float = Field(default=10.0, gt=0)  # per HTTP request
+    webhooks_poll_seconds: float = Field(default=1.0, gt=0)  # idle worker's look for work
+
     # Consumers' own HTTP endpoint (/metrics, /healthz).
     consumer_metrics_host: str = "127.0.0.1"
     consumer_metrics_port: int = 9101

@@ -20,6 +20,7 @@ from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
 from lrs.adapters.mongo_documents import MongoDocumentStore
 from lrs.adapters.mongo_store import MongoCredentialStore, MongoStatementStore, connect
 from lrs.adapters.mongo_tenants import MongoTenantStore
+from lrs.adapters.mongo_webhooks import MongoWebhookStore
 from lrs.api.alternate import AlternateSyntaxMiddleware
 from lrs.api.deps import Services
 from lrs.api.errors import ErrorEnvelopeMiddleware, install_error_handlers
@@ -37,6 +38,7 @@ from lrs.api.routes import (
     progress,
     statements,
     teams,
+    webhooks,
 )
 from lrs.bearer import BearerConfig, BearerVerifier, fetch_jwks_url, load_jwks_file
 from lrs.ports import (
@@ -55,6 +57,7 @@ from lrs.services.auth import Authenticator, auth_limits
 from lrs.services.ingest import IngestDeps
 from lrs.services.progress_hub import ProgressHub
 from lrs.services.read import ReadDeps
+from lrs.services.webhooks import WebhookStore
 from lrs.settings import LrsSettings
 
 EXPOSED_HEADERS = [
@@ -79,6 +82,7 @@ class Adapters:
     team_registry: TeamRegistry
     progress: ProgressReader
     hub: ProgressHub
+    webhooks: WebhookStore | None = None
 
 
 def utc_now() -> datetime:
@@ -148,6 +152,7 @@ def build_services(
         progress=progress_deps(
             settings, adapters.progress, adapters.team_registry, adapters.hub, clock
         ),
+        webhooks=adapters.webhooks,
     )
 
 
@@ -187,6 +192,7 @@ async def connected_adapters(settings: LrsSettings) -> AsyncIterator[Adapters]:
             activities=activities,
             agents=agents,
             tenants=MongoTenantStore(db),
+            webhooks=MongoWebhookStore(db),
             **await progress_adapters(settings, db, stack),
         )
 
@@ -228,6 +234,7 @@ def create_app(
     for router in (teams.router, progress.router, dashboard.router):
         app.include_router(router)
     app.include_router(admin.router)
+    app.include_router(webhooks.router)
     install_middleware(app, settings)
     return app
 

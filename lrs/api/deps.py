@@ -25,6 +25,7 @@ from lrs.services.ingest import IngestDeps
 from lrs.services.progress import ProgressDeps
 from lrs.services.read import ReadDeps
 from lrs.services.teams import TeamDeps
+from lrs.services.webhooks import WebhookStore
 from lrs.settings import LrsSettings
 from lrs.xapi.errors import PayloadTooLarge
 from lrs.xapi.params import exceeds
@@ -49,6 +50,7 @@ class Services:
     tenants: TenantStore
     teams: TeamDeps
     progress: ProgressDeps
+    webhooks: WebhookStore | None = None  # /admin/webhooks (MongoDB only)
 
 
 def get_services(request: Request) -> Services:

@@ -1,0 +1,383 @@
+"""Webhooks and forwarding (docs/decisions/0016): the `webhooks` consumer and its delivery
+workers, in one process.
+
+The consumer (`WebhookHandler`, on the shared runner) reads `lrs.statements.stored` and only
+RECORDS, per matching subscription, one outbox item per statement (idempotent by subscription
+and record position), then the runner commits. It never talks to a receiver, so a slow or dead
+receiver cannot hold the partition, ingest or any other subscription.
+
+The delivery pool (`DeliveryPool`, the consumer's companion task) runs one worker per active
+subscription. A worker sends its subscription's deliveries one at a time, oldest first (so a
+learner's statements arrive in their order), each with a stable id, signed (lrs.webhooks.signing);
+a failure is retried with exponential backoff (LRS_WEBHOOKS_RETRY_*) by that worker alone, and
+after LRS_WEBHOOKS_RETRY_FOR_SECONDS the delivery is dead-lettered (replayable) and the next one
+is sent. Before every attempt the target's address is checked again (lrs.webhooks.targets).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import orjson
+from prometheus_client import Counter, Gauge, Histogram
+
+from consumers.runner import Outcome, Poison, Record
+from lrs import topics
+from lrs.adapters.mongo_progress import MongoProgressStore
+from lrs.adapters.mongo_webhooks import MongoWebhookStore
+from lrs.background import backoff_delay
+from lrs.codec import UnusableMessage, decode_accepted, header
+from lrs.progress import learner_id
+from lrs.services.webhooks import Resolver, check_target, resolve
+from lrs.settings import LrsSettings
+from lrs.webhooks import signing
+from lrs.webhooks.filters import matches_statement, needs_teams
+from lrs.webhooks.model import Attempt, Delivery, Item, Subscription
+from lrs.xapi.errors import BadRequest
+
+log = logging.getLogger("lrs.webhooks")
+Clock = Callable[[], datetime]
+
+DELIVERIES = Counter(
+    "lrs_webhook_deliveries_total",
+    "Delivery attempts by subscription kind and outcome (delivered, failed, dead_lettered)",
+    ["kind", "outcome"],
+)
+CONFLICTS = Counter(
+    "lrs_webhook_conflicts_total", "Forwarded statements the target refused with 409", ["kind"]
+)
+LATENCY = Histogram(
+    "lrs_webhook_request_seconds", "Duration of one delivery's HTTP request(s)", ["kind"]
+)
+PENDING_ITEMS = Gauge("lrs_webhook_pending_items", "Events recorded but not yet in a delivery")
+OPEN_DELIVERIES = Gauge("lrs_webhook_open_deliveries", "Deliveries waiting to be sent or retried")
+DEAD_DELIVERIES = Gauge("lrs_webhook_dead_deliveries", "Dead-lettered deliveries (replayable)")
+SUBSCRIPTIONS = Gauge("lrs_webhook_subscriptions", "Subscriptions by state", ["state"])
+
+
+class WebhookHandler:
+    """Runner handler of the `webhooks` consumer (group `<prefix>-webhooks`)."""
+
+    name = "webhooks"
+
+    def __init__(
+        self, store: MongoWebhookStore, progress: MongoProgressStore, clock: Clock
+    ) -> None:
+        self._store = store
+        self._progress = progress
+        self._clock = clock
+        self._ready = False
+
+    async def handle(self, records: Sequence[Record]) -> Outcome:
+        if not self._ready:
+            await self._store.create_indexes()
+            self._ready = True
+        subs = [s for s in await self._store.list_subscriptions() if s.filter.statements]
+        if not subs:
+            return Outcome()
+        poison: list[Poison] = []
+        by_tenant: dict[str, list[tuple[Record, dict[str, Any]]]] = {}
+        for record in records:
+            try:
+                tenant, statement = _statement_of(record)
+            except ValueError as exc:
+                poison.append(Poison(record, exc))
+                continue
+            if tenant is not None and statement is not None:
+                by_tenant.setdefault(tenant, []).append((record, statement))
+        now = self._clock()
+        items: list[Item] = []
+        for tenant, found in by_tenant.items():
+            mine = [s for s in subs if s.tenant == tenant]
+            if mine:
+                items += await self._items(tenant, mine, found, now)
+        await self._store.add_items(items)
+        return Outcome(poison=poison)
+
+    async def _items(
+        self,
+        tenant: str,
+        subs: Sequence[Subscription],
+        found: Sequence[tuple[Record, dict[str, Any]]],
+        now: datetime,
+    ) -> list[Item]:
+        teams: Mapping[str, set[str]] = {}
+        if any(needs_teams(s.filter) for s in subs):
+            learners = {learner_id(statement) for _, statement in found}
+            teams = await self._progress.registry_teams_of(tenant, learners)
+        items = []
+        for record, statement in found:
+            its_teams = frozenset(teams.get(learner_id(statement), ()))
+            key = signing.item_key(topics.STORED_STATEMENTS, record.partition, record.offset)
+            for sub in subs:
+                if matches_statement(sub.filter, statement, its_teams):
+                    payload = {"type": "statement", "statement": statement}
+                    items.append(
+                        Item(
+                            sub.id,
+                            tenant,
+                            key,
+                            now,
+                            record.partition,
+                            record.offset,
+                            "statement",
+                            payload,
+                        )
+                    )
+        return items
+
+    async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
+        return None
+
+
+def _statement_of(record: Record) -> tuple[str | None, dict[str, Any] | None]:
+    """(tenant, statement) of a stored statement; (None, None) for another record type
+    (learner-refresh triggers share the topic). ValueError: unusable."""
+    kind = header(record.headers, topics.HEADER_CE_TYPE)
+    if kind == topics.LEARNER_REFRESH_TYPE:
+        return None, None
+    if kind not in (None, topics.STATEMENT_ACCEPTED_TYPE):
+        raise UnusableMessage(f"unknown record type {kind!r}")
+    accepted = decode_accepted(record.value, record.headers)
+    return accepted.tenant, dict(accepted.statement)
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    batch_max: int = 100
+    retry_initial_seconds: float = 10.0
+    retry_max_seconds: float = 600.0
+    retry_for_seconds: float = 24 * 3600.0
+    timeout_seconds: float = 10.0
+    poll_seconds: float = 1.0
+    allow_private: bool = False
+
+    @classmethod
+    def of(cls, s: LrsSettings) -> DeliveryConfig:
+        return cls(
+            batch_max=s.webhooks_batch_max,
+            retry_initial_seconds=s.webhooks_retry_initial_seconds,
+            retry_max_seconds=s.webhooks_retry_max_seconds,
+            retry_for_seconds=s.webhooks_retry_for_seconds,
+            timeout_seconds=s.webhooks_timeout_seconds,
+            poll_seconds=s.webhooks_poll_seconds,
+            allow_private=s.webhooks_allow_private_targets,
+        )
+
+
+class Sender:
+    """Sends one delivery once: a signed webhook batch or an xAPI forward."""
+
+    def __init__(
+        self, client: httpx.AsyncClient, config: DeliveryConfig, resolver: Resolver = resolve
+    ) -> None:
+        self._client = client
+        self._config = config
+        self._resolver = resolver
+
+    async def send(self, sub: Subscription, delivery: Delivery, now: datetime) -> Attempt:
+        try:
+            await check_target(sub.url, self._config.allow_private, self._resolver)
+        except BadRequest as exc:
+            return Attempt(ok=False, error=exc.message)
+        started = time.perf_counter()
+        try:
+            if sub.kind == "forward":
+                return await self._forward(sub, delivery)
+            return await self._webhook(sub, delivery, now)
+        except httpx.HTTPError as exc:
+            return Attempt(ok=False, error=f"{type(exc).__name__}: {exc}"[:500])
+        finally:
+            LATENCY.labels(sub.kind).observe(time.perf_counter() - started)
+
+    async def _webhook(self, sub: Subscription, delivery: Delivery, now: datetime) -> Attempt:
+        body = webhook_body(sub, delivery)
+        stamp = int(now.timestamp())
+        headers = {
+            "Content-Type": "application/json",
+            signing.HEADER_ID: delivery.id,
+            signing.HEADER_TIMESTAMP: str(stamp),
+            signing.HEADER_SIGNATURE: signing.signature(sub.secret, stamp, body),
+            signing.HEADER_SUBSCRIPTION: sub.id,
+        }
+        answer = await self._client.post(sub.url, content=body, headers=headers)
+        return _plain(answer)
+
+    async def _forward(self, sub: Subscription, delivery: Delivery) -> Attempt:
+        """xAPI Communication 2.1.2: POST the batch with its ids; a 409 (one of them conflicts
+        with a stored statement: the whole batch is refused) is narrowed down with one PUT per
+        statement, so the others are stored and the conflicts recorded, not retried."""
+        statements = forwarded_statements(delivery)
+        url = sub.url.rstrip("/") + "/statements"
+        auth = httpx.BasicAuth(sub.username or "", sub.secret)
+        headers = {"X-Experience-API-Version": sub.xapi_version}
+        answer = await self._client.post(url, json=statements, headers=headers, auth=auth)
+        if answer.status_code != 409:
+            return _plain(answer)
+        conflicts: list[str] = []
+        for statement in statements:
+            one = await self._client.put(
+                url,
+                params={"statementId": statement["id"]},
+                json=statement,
+                headers=headers,
+                auth=auth,
+            )
+            if one.status_code == 409:
+                conflicts.append(statement["id"])
+            elif not one.is_success:
+                return _plain(one)
+        return Attempt(ok=True, status=409, conflicts=tuple(conflicts))
+
+
+def _plain(answer: httpx.Response) -> Attempt:
+    if answer.is_success:
+        return Attempt(ok=True, status=answer.status_code)
+    return Attempt(ok=False, status=answer.status_code, error=f"HTTP {answer.status_code}")
+
+
+def webhook_body(sub: Subscription, delivery: Delivery) -> bytes:
+    """The JSON a webhook receives (docs/webhooks.md)."""
+    return orjson.dumps(
+        {
+            "delivery_id": delivery.id,
+            "subscription": sub.id,
+            "tenant": delivery.tenant,
+            "statements": [p["statement"] for p in delivery.payloads if "statement" in p],
+        }
+    )
+
+
+def forwarded_statements(delivery: Delivery) -> list[dict[str, Any]]:
+    """The statements as the target LRS gets them: with their ids, without `stored` (the
+    target sets its own, Data 2.4.8)."""
+    return [
+        {k: v for k, v in p["statement"].items() if k != "stored"}
+        for p in delivery.payloads
+        if "statement" in p
+    ]
+
+
+class SubscriptionWorker:
+    """Sends one subscription's deliveries in order, with its own backoff."""
+
+    def __init__(
+        self,
+        store: MongoWebhookStore,
+        sender: Sender,
+        config: DeliveryConfig,
+        clock: Clock,
+        sub: Subscription,
+    ) -> None:
+        self._store, self._sender, self._config = store, sender, config
+        self._clock, self.sub = clock, sub
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                wait = await self.step()
+                failures = 0
+            except Exception:  # the store unreachable, a bug: this subscription waits, alone
+                failures += 1
+                log.exception("webhooks: worker of %s failed (%d in a row)", self.sub.id, failures)
+                wait = backoff_delay(failures, self._config.poll_seconds, 60.0)
+            await asyncio.sleep(wait)
+
+    async def step(self) -> float:
+        """Send the next delivery if one is due; how long to wait before the next step."""
+        cfg = self._config
+        delivery = await self._store.next_delivery(self.sub.id, cfg.batch_max, signing.delivery_id)
+        if delivery is None:
+            return cfg.poll_seconds
+        now = self._clock()
+        if delivery.next_attempt_at is not None and delivery.next_attempt_at > now:
+            return min(cfg.poll_seconds, (delivery.next_attempt_at - now).total_seconds())
+        attempt = await self._sender.send(self.sub, delivery, now)
+        done = self._clock()
+        if attempt.ok:
+            await self._store.delivered(delivery, attempt, done)
+            DELIVERIES.labels(self.sub.kind, "delivered").inc()
+            CONFLICTS.labels(self.sub.kind).inc(len(attempt.conflicts))
+            return 0.0
+        retry_at = self._retry_at(delivery, done)
+        await self._store.failed(delivery, attempt, done, retry_at)
+        DELIVERIES.labels(self.sub.kind, "failed" if retry_at else "dead_lettered").inc()
+        log.warning("webhooks: delivery %s to %s failed: %s", delivery.id, self.sub.id, attempt)
+        return 0.0
+
+    def _retry_at(self, delivery: Delivery, now: datetime) -> datetime | None:
+        """When to try again, or None: retried long enough, dead-letter it."""
+        cfg = self._config
+        first = delivery.first_attempt_at or now
+        if (now - first).total_seconds() >= cfg.retry_for_seconds:
+            return None
+        delay = backoff_delay(
+            delivery.attempts + 1, cfg.retry_initial_seconds, cfg.retry_max_seconds
+        )
+        return now + timedelta(seconds=delay)
+
+
+class DeliveryPool:
+    """One worker task per active subscription, started, stopped (paused, deleted) and
+    counted every `poll_seconds`."""
+
+    def __init__(
+        self,
+        store: MongoWebhookStore,
+        config: DeliveryConfig,
+        clock: Clock,
+        resolver: Resolver = resolve,
+    ) -> None:
+        self._store, self._config, self._clock = store, config, clock
+        self._resolver = resolver
+        self._workers: dict[str, asyncio.Task[None]] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        timeout = httpx.Timeout(self._config.timeout_seconds)
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+            sender = Sender(client, self._config, self._resolver)
+            try:
+                while not stop.is_set():
+                    with contextlib.suppress(Exception):
+                        await self._reconcile(sender)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), self._config.poll_seconds)
+            finally:
+                await self._stop_all()
+
+    async def _reconcile(self, sender: Sender) -> None:
+        subs = await self._store.list_subscriptions()
+        active = {s.id: s for s in subs if not s.paused}
+        for sub_id in [i for i in self._workers if i not in active]:
+            await _cancel(self._workers.pop(sub_id))
+        for sub_id, sub in active.items():
+            task = self._workers.get(sub_id)
+            if task is None or task.done():
+                worker = SubscriptionWorker(self._store, sender, self._config, self._clock, sub)
+                self._workers[sub_id] = asyncio.create_task(worker.run())
+        SUBSCRIPTIONS.labels("active").set(len(active))
+        SUBSCRIPTIONS.labels("paused").set(len(subs) - len(active))
+        totals = await self._store.totals()
+        PENDING_ITEMS.set(totals["pending_items"])
+        OPEN_DELIVERIES.set(totals["open_deliveries"])
+        DEAD_DELIVERIES.set(totals["dead_deliveries"])
+
+    async def _stop_all(self) -> None:
+        for task in self._workers.values():
+            await _cancel(task)
+        self._workers.clear()
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task

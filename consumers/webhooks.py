@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -159,6 +160,7 @@ class DeliveryConfig:
     timeout_seconds: float = 10.0
     poll_seconds: float = 1.0
     allow_private: bool = False
+    lease_seconds: float = 60.0
 
     @classmethod
     def of(cls, s: LrsSettings) -> DeliveryConfig:
@@ -170,6 +172,7 @@ class DeliveryConfig:
             timeout_seconds=s.webhooks_timeout_seconds,
             poll_seconds=s.webhooks_poll_seconds,
             allow_private=s.webhooks_allow_private_targets,
+            lease_seconds=s.webhooks_lease_seconds,
         )
 
 
@@ -276,9 +279,14 @@ class SubscriptionWorker:
         config: DeliveryConfig,
         clock: Clock,
         sub: Subscription,
+        owner: str,
     ) -> None:
         self._store, self._sender, self._config = store, sender, config
-        self._clock, self.sub = clock, sub
+        self._clock, self.sub, self._owner = clock, sub, owner
+
+    async def release(self) -> None:
+        """Give up the lease (a graceful stop): another process may take over at once."""
+        await self._store.release(self.sub.id, self._owner)
 
     async def run(self) -> None:
         failures = 0
@@ -295,6 +303,10 @@ class SubscriptionWorker:
     async def step(self) -> float:
         """Send the next delivery if one is due; how long to wait before the next step."""
         cfg = self._config
+        start = self._clock()
+        lease_end = start + timedelta(seconds=cfg.lease_seconds)
+        if not await self._store.claim(self.sub.id, self._owner, start, lease_end):
+            return cfg.poll_seconds  # another process's worker sends this subscription
         delivery = await self._store.next_delivery(self.sub.id, cfg.batch_max, signing.delivery_id)
         if delivery is None:
             return cfg.poll_seconds
@@ -339,7 +351,8 @@ class DeliveryPool:
     ) -> None:
         self._store, self._config, self._clock = store, config, clock
         self._resolver = resolver
-        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._owner = uuid.uuid4().hex  # this pool's name on the leases it holds
+        self._workers: dict[str, tuple[SubscriptionWorker, asyncio.Task[None]]] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         timeout = httpx.Timeout(self._config.timeout_seconds)
@@ -347,23 +360,31 @@ class DeliveryPool:
             sender = Sender(client, self._config, self._resolver)
             try:
                 while not stop.is_set():
-                    with contextlib.suppress(Exception):
+                    try:
                         await self._reconcile(sender)
+                    except Exception:  # the store unreachable: the workers wait on their own
+                        log.exception("webhooks: listing subscriptions failed")
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), self._config.poll_seconds)
-            finally:
-                await self._stop_all()
+            except asyncio.CancelledError:
+                await self._stop_all(release=False)  # as a kill would: the leases run out
+                raise
+            await self._stop_all(release=True)
 
     async def _reconcile(self, sender: Sender) -> None:
         subs = await self._store.list_subscriptions()
         active = {s.id: s for s in subs if not s.paused}
         for sub_id in [i for i in self._workers if i not in active]:
-            await _cancel(self._workers.pop(sub_id))
+            worker, task = self._workers.pop(sub_id)
+            await _cancel(task)
+            await worker.release()
         for sub_id, sub in active.items():
-            task = self._workers.get(sub_id)
-            if task is None or task.done():
-                worker = SubscriptionWorker(self._store, sender, self._config, self._clock, sub)
-                self._workers[sub_id] = asyncio.create_task(worker.run())
+            running = self._workers.get(sub_id)
+            if running is None or running[1].done():
+                worker = SubscriptionWorker(
+                    self._store, sender, self._config, self._clock, sub, self._owner
+                )
+                self._workers[sub_id] = (worker, asyncio.create_task(worker.run()))
         SUBSCRIPTIONS.labels("active").set(len(active))
         SUBSCRIPTIONS.labels("paused").set(len(subs) - len(active))
         totals = await self._store.totals()
@@ -371,10 +392,13 @@ class DeliveryPool:
         OPEN_DELIVERIES.set(totals["open_deliveries"])
         DEAD_DELIVERIES.set(totals["dead_deliveries"])
 
-    async def _stop_all(self) -> None:
-        for task in self._workers.values():
+    async def _stop_all(self, *, release: bool) -> None:
+        workers, self._workers = list(self._workers.values()), {}
+        for worker, task in workers:
             await _cancel(task)
-        self._workers.clear()
+            if release:
+                with contextlib.suppress(Exception):
+                    await worker.release()
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

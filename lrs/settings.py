@@ -154,6 +154,10 @@ class LrsSettings(BaseSettings):
     webhooks_batch_max: int = Field(default=100, ge=1, le=1000)  # statements per delivery
     webhooks_timeout_seconds: float = Field(default=10.0, gt=0)  # per HTTP request
     webhooks_poll_seconds: float = Field(default=1.0, gt=0)  # idle worker's look for work
+    # One process sends a subscription at a time: its worker holds a lease this long, renewed
+    # before every delivery; after a crash another process takes over once it runs out. Must
+    # exceed LRS_WEBHOOKS_TIMEOUT_SECONDS (a delivery is one request, a forward's 409 more).
+    webhooks_lease_seconds: float = Field(default=60.0, gt=0)
 
     # Consumers' own HTTP endpoint (/metrics, /healthz).
     consumer_metrics_host: str = "127.0.0.1"
@@ -168,6 +172,15 @@ class LrsSettings(BaseSettings):
     @property
     def embedded_mongodb(self) -> bool:
         return not self.mongodb_uri
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_request(self) -> LrsSettings:
+        if self.webhooks_lease_seconds <= self.webhooks_timeout_seconds:
+            raise ValueError(
+                "LRS_WEBHOOKS_LEASE_SECONDS must exceed LRS_WEBHOOKS_TIMEOUT_SECONDS: a worker"
+                " must hold its lease for longer than one delivery's request"
+            )
+        return self
 
     @model_validator(mode="after")
     def _definitions_hold_a_statement(self) -> LrsSettings:

@@ -81,6 +81,23 @@ class MongoWebhookStore:
         await self._deliveries.delete_many({"subscription": sub_id})
         return result.deleted_count > 0
 
+    async def claim(self, sub_id: str, owner: str, now: datetime, until: datetime) -> bool:
+        """Take or renew the lease on sending for the subscription: one worker at a time sends
+        it, whichever process it runs in. False while another holds an unexpired lease."""
+        free = [{"lease_owner": owner}, {"lease_until": None}, {"lease_until": {"$lt": now}}]
+        doc = await self._subs.find_one_and_update(
+            {"_id": sub_id, "$or": free},
+            {"$set": {"lease_owner": owner, "lease_until": until}},
+            projection={"_id": 1},
+        )
+        return doc is not None
+
+    async def release(self, sub_id: str, owner: str) -> None:
+        await self._subs.update_one(
+            {"_id": sub_id, "lease_owner": owner},
+            {"$set": {"lease_owner": None, "lease_until": None}},
+        )
+
     # the outbox
 
     async def add_items(self, items: Sequence[Item]) -> None:

@@ -55,6 +55,7 @@ FAST = {
     "webhooks_retry_max_seconds": 0.3,
     "webhooks_poll_seconds": 0.05,
     "webhooks_timeout_seconds": 5.0,
+    "webhooks_lease_seconds": 6.0,
 }
 Db = AsyncDatabase[dict[str, Any]]
 
@@ -239,6 +240,23 @@ async def test_a_delivery_cut_off_mid_request_is_resent_with_the_same_id(
         assert cut_id in {d["id"] for d in log}
 
 
+async def test_two_delivery_processes_send_each_delivery_once(settings: LrsSettings) -> None:
+    """Workers of two processes (two `webhooks` consumer instances): the lease lets one send
+    a subscription at a time, so no delivery is sent twice."""
+    async with lrs_with_webhooks(settings) as lrs:
+        with running_receiver("up") as receiver:
+            await lrs.subscribe(url=receiver.url)
+            docs = learner_statements(learners=2, each=6)
+            config = DeliveryConfig.of(settings)
+            async with delivery_pool(lrs.db, config), delivery_pool(lrs.db, config):
+                for n in range(0, len(docs), 2):
+                    await lrs.post(docs[n : n + 2])
+                missing = await eventually(delivered_once(receiver, {d["id"] for d in docs}))
+        assert missing == set()
+        sent = Counter(r.delivery_id for r in receiver.snapshot())
+        assert set(sent.values()) == {1}
+
+
 async def test_a_dead_receiver_does_not_delay_another_subscription(
     settings: LrsSettings,
 ) -> None:
@@ -248,7 +266,7 @@ async def test_a_dead_receiver_does_not_delay_another_subscription(
             dead = await lrs.subscribe(url=dead_url)
             docs = learner_statements(learners=2, each=5)
             # the dead one's request would hang for 10 minutes
-            config = replace(DeliveryConfig.of(settings), timeout_seconds=600)
+            config = replace(DeliveryConfig.of(settings), timeout_seconds=600, lease_seconds=900)
             async with delivery_pool(lrs.db, config):
                 for doc in docs:
                     await lrs.post([doc])

@@ -17,7 +17,12 @@ from consumers.persist import PersistHandler
 from consumers.progress.learner import LearnerProgressHandler
 from consumers.progress.team import TeamProgressHandler, TeamRegistryHandler
 from consumers.runner import Handler
-from consumers.webhooks import DeliveryConfig, DeliveryPool, WebhookHandler
+from consumers.webhooks import (
+    DeliveryConfig,
+    DeliveryPool,
+    ProgressWebhookHandler,
+    WebhookHandler,
+)
 from lrs import topics
 from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
 from lrs.adapters.mongo_progress import MongoProgressStore
@@ -90,6 +95,14 @@ def _webhooks(db: Database, settings: LrsSettings) -> Handler:
     return WebhookHandler(MongoWebhookStore(db), MongoProgressStore(db), utc_now)
 
 
+def _learner_progress_webhooks(db: Database, settings: LrsSettings) -> Handler:
+    return ProgressWebhookHandler(MongoWebhookStore(db), utc_now, "learner")
+
+
+def _team_progress_webhooks(db: Database, settings: LrsSettings) -> Handler:
+    return ProgressWebhookHandler(MongoWebhookStore(db), utc_now, "team")
+
+
 async def _webhook_delivery(db: Database, settings: LrsSettings, stop: asyncio.Event) -> None:
     store = MongoWebhookStore(db)
     await DeliveryPool(store, DeliveryConfig.of(settings), utc_now).run(stop)
@@ -106,5 +119,12 @@ CONSUMERS: dict[str, ConsumerSpec] = {
     # records matching statements per subscription (an outbox); its companion delivers them
     "webhooks": ConsumerSpec(
         "webhooks", topics.STORED_STATEMENTS, _webhooks, companion=_webhook_delivery
+    ),
+    # record progress changes for subscriptions with `progress` (delivered by the above)
+    "webhooks-learner-progress": ConsumerSpec(
+        "webhooks-learner-progress", topics.LEARNER_PROGRESS, _learner_progress_webhooks
+    ),
+    "webhooks-team-progress": ConsumerSpec(
+        "webhooks-team-progress", topics.TEAM_PROGRESS, _team_progress_webhooks
     ),
 }

@@ -40,7 +40,7 @@ from lrs.progress import learner_id
 from lrs.services.webhooks import Resolver, check_target, resolve
 from lrs.settings import LrsSettings
 from lrs.webhooks import signing
-from lrs.webhooks.filters import matches_statement, needs_teams
+from lrs.webhooks.filters import ProgressEvent, matches_progress, matches_statement, needs_teams
 from lrs.webhooks.model import Attempt, Delivery, Item, Subscription
 from lrs.xapi.errors import BadRequest
 
@@ -134,6 +134,68 @@ class WebhookHandler:
                         )
                     )
         return items
+
+    async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
+        return None
+
+
+class ProgressWebhookHandler:
+    """Runner handler of the `webhooks-learner-progress` / `webhooks-team-progress` consumers:
+    records, per subscription with `progress` in its filter, the learner's or team's new
+    progress value (`lrs.progress.learner` / `lrs.progress.team`, docs/decisions/0006)."""
+
+    def __init__(self, store: MongoWebhookStore, clock: Clock, kind: str) -> None:
+        self.name = f"webhooks-{kind}-progress"
+        self._store, self._clock, self._kind = store, clock, kind
+        self._topic = topics.LEARNER_PROGRESS if kind == "learner" else topics.TEAM_PROGRESS
+
+    async def handle(self, records: Sequence[Record]) -> Outcome:
+        subs = [s for s in await self._store.list_subscriptions() if s.filter.progress]
+        if not subs:
+            return Outcome()
+        poison: list[Poison] = []
+        items: list[Item] = []
+        now = self._clock()
+        for record in records:
+            try:
+                found = self._event(record)
+            except ValueError as exc:  # orjson's decode error is one
+                poison.append(Poison(record, exc))
+                continue
+            if found is None:
+                continue
+            tenant, event, value = found
+            key = signing.item_key(self._topic, record.partition, record.offset)
+            payload = {"type": f"{self._kind}-progress", "progress": value}
+            for sub in subs:
+                if sub.tenant == tenant and matches_progress(sub.filter, event):
+                    items.append(
+                        Item(
+                            sub.id,
+                            tenant,
+                            key,
+                            now,
+                            record.partition,
+                            record.offset,
+                            "progress",
+                            payload,
+                        )
+                    )
+        await self._store.add_items(items)
+        return Outcome(poison=poison)
+
+    def _event(self, record: Record) -> tuple[str, ProgressEvent, dict[str, Any]] | None:
+        """(tenant, event, value); None for a tombstone (an erased learner or team)."""
+        if record.value is None or record.key is None:
+            return None
+        tenant, entity = topics.split_key(record.key)
+        value = orjson.loads(record.value)
+        if not isinstance(value, dict):
+            raise UnusableMessage("a progress value is a JSON object")
+        if self._kind == "team":
+            return tenant, ProgressEvent("team", team=entity), value
+        teams = frozenset(t for t in value.get("teams") or () if isinstance(t, str))
+        return tenant, ProgressEvent("learner", learner=entity, teams=teams), value
 
     async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
         return None
@@ -255,6 +317,11 @@ def webhook_body(sub: Subscription, delivery: Delivery) -> bytes:
             "subscription": sub.id,
             "tenant": delivery.tenant,
             "statements": [p["statement"] for p in delivery.payloads if "statement" in p],
+            "progress": [
+                {"type": p["type"], "value": p["progress"]}
+                for p in delivery.payloads
+                if "progress" in p
+            ],
         }
     )
 

@@ -30,7 +30,7 @@ STORED_STATEMENTS = "lrs.statements.stored"
 # Every topic a consumer of consumers/registry.py reads (the registry refuses any other). Each
 # gets its dead-letter topic, `dlq(name)`, from `topic_specs`: a new consumed topic added here
 # has its DLQ created with it (docs/decisions/0008).
-CONSUMED = (STATEMENTS, STORED_STATEMENTS, TEAMS, TEAM_CHANGES)
+CONSUMED = (STATEMENTS, STORED_STATEMENTS, TEAMS, TEAM_CHANGES, LEARNER_PROGRESS, TEAM_PROGRESS)
 
 # CloudEvents-style headers (binary content mode), plus our own tenant header.
 HEADER_TENANT = "lrs_tenant"

@@ -89,6 +89,8 @@ async def create_subscription(deps: WebhookDeps, spec: SubscriptionSpec) -> Subs
     """A new subscription; its secret is in the answer (the API shows it this once)."""
     _check_spec(spec)
     flt = parse_filter(spec.filter)
+    if spec.kind == "forward" and flt.progress:
+        raise BadRequest("forwarding sends statements only: its filter cannot ask for progress")
     await check_target(spec.url, deps.allow_private, deps.resolver)
     sub = Subscription(
         id=deps.new_id(),

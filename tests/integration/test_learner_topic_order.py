@@ -38,7 +38,15 @@ from tests.support.stack import database, make_settings
 pytestmark = pytest.mark.integration
 TENANT = "default"
 PARTITIONS = 4
-INSTANCES = {"persist": 1, "progress": 2, "team-registry": 1, "team-progress": 1, "webhooks": 1}
+INSTANCES = {
+    "persist": 1,
+    "progress": 2,
+    "team-registry": 1,
+    "team-progress": 1,
+    "webhooks": 1,
+    "webhooks-learner-progress": 1,
+    "webhooks-team-progress": 1,
+}
 Doc = dict[str, Any]
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import uvicorn
 from pymongo.asynchronous.database import AsyncDatabase
@@ -32,7 +33,7 @@ from lrs.settings import LrsSettings
 from lrs.webhooks.model import Item
 from lrs.webhooks.signing import delivery_id
 from tests.conftest import Infra, unique_name
-from tests.support.factories import statement
+from tests.support.factories import agent, statement
 from tests.support.polling import eventually
 from tests.support.stack import (
     KEY,
@@ -456,3 +457,48 @@ async def test_forwarding_keeps_ids_and_records_conflicts(
     assert kept.json()["verb"]["id"].endswith("failed")  # the target's own is kept
     assert [c for d in log for c in d["conflicts"]] == [clash_id]
     assert status["conflicts_total"] == 1
+
+
+async def test_progress_subscriptions_get_the_learners_progress(settings: LrsSettings) -> None:
+    with running_receiver("up") as receiver:
+        await progress_delivered(settings, receiver)
+
+
+async def progress_delivered(settings: LrsSettings, receiver: Receiver) -> None:
+    async with lrs_with_webhooks(settings) as lrs:
+        sub = await lrs.subscribe(
+            url=receiver.url,
+            filter={"progress": True, "statements": False, "actors": [agent(2)]},
+        )
+        progress = CONSUMERS["progress"].build(lrs.db, settings)
+        progress_hooks = CONSUMERS["webhooks-learner-progress"].build(lrs.db, settings)
+        async with (
+            running_consumer(settings, progress, topics.STORED_STATEMENTS),
+            running_consumer(settings, progress_hooks, topics.LEARNER_PROGRESS),
+            delivery_pool(lrs.db, DeliveryConfig.of(settings)),
+        ):
+            await lrs.post([statement(1, "passed"), statement(2, "passed")])
+
+            async def learners() -> set[str]:
+                bodies = [orjson.loads(r.body) for r in receiver.processed().values()]
+                return {p["value"]["learner"] for b in bodies for p in b["progress"]}
+
+            seen = await eventually(learners, bool)
+        status = await lrs.admin(f"{sub['id']}/status")
+    assert seen == {"mbox:mailto:learner2@example.org"}
+    assert all(orjson.loads(r.body)["statements"] == [] for r in receiver.snapshot())
+    assert status["delivered_total"] >= 1
+
+
+async def test_forwarding_cannot_ask_for_progress(settings: LrsSettings) -> None:
+    async with api_client(settings) as api:
+        body = {
+            "url": "http://127.0.0.1:9/xapi",
+            "kind": "forward",
+            "username": "k",
+            "secret": "s",
+            "filter": {"progress": True},
+        }
+        answer = await api.post("/admin/webhooks", json=body, headers=xapi_headers())
+    assert answer.status_code == 400
+    assert "progress" in answer.json()["error"]["message"]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema_rs
 import orjson
 import pytest
 import uvicorn
@@ -50,6 +51,7 @@ from tests.support.webhooks import Receiver, hanging_server, running_receiver
 
 pytestmark = pytest.mark.integration
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
+SCHEMA = DOCS.parents[1] / "schemas" / "events" / "webhook-delivery.v1.json"
 FAST = {
     "webhooks_allow_private_targets": True,
     "webhooks_retry_initial_seconds": 0.05,
@@ -193,7 +195,9 @@ async def test_every_statement_arrives_once_in_order_after_the_receiver_was_down
                 status = await lrs.admin(f"{sub['id']}/status")
         assert set(times_each(receiver).values()) == {1}
         assert sorted(times_each(receiver)) == sorted(d["id"] for d in docs)
+        schema = orjson.loads(SCHEMA.read_bytes())
         for r in receiver.snapshot():
+            jsonschema_rs.validate(schema, orjson.loads(r.body))
             assert verify(sub["secret"], r.headers, r.body)
             assert not verify("another-secret-of-16+", r.headers, r.body)
         # per learner, in the order they were stored

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import signal
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -22,13 +23,15 @@ import jsonschema_rs
 import orjson
 import pytest
 import uvicorn
+from prometheus_client import REGISTRY
 from pymongo.asynchronous.database import AsyncDatabase
 
 from consumers.registry import CONSUMERS
 from consumers.webhooks import DeliveryConfig, DeliveryPool
-from lrs import topics
+from lrs import admin_cli, topics
 from lrs.adapters.mongo_webhooks import MongoWebhookStore
 from lrs.api.app import create_app
+from lrs.cli import _parser
 from lrs.embedded import free_port
 from lrs.settings import LrsSettings
 from lrs.webhooks.model import Item
@@ -36,6 +39,7 @@ from lrs.webhooks.signing import delivery_id
 from tests.conftest import Infra, unique_name
 from tests.support.factories import agent, statement
 from tests.support.polling import eventually
+from tests.support.processes import consumer_process, reaped
 from tests.support.stack import (
     KEY,
     SECRET,
@@ -169,6 +173,11 @@ def delivered_once(receiver: Receiver, wanted: set[str]) -> Callable[[], Any]:
     return probe
 
 
+def delivered_metric(outcome: str) -> float:
+    labels = {"kind": "webhook", "outcome": outcome}
+    return REGISTRY.get_sample_value("lrs_webhook_deliveries_total", labels) or 0.0
+
+
 def times_each(receiver: Receiver) -> Counter[str]:
     return Counter(s["id"] for r in receiver.processed().values() for s in r.statements)
 
@@ -177,6 +186,7 @@ async def test_every_statement_arrives_once_in_order_after_the_receiver_was_down
     settings: LrsSettings,
 ) -> None:
     verify = documented_verifier()
+    before = {o: delivered_metric(o) for o in ("delivered", "failed")}
     async with lrs_with_webhooks(settings) as lrs:
         with running_receiver("down") as receiver:
             sub = await lrs.subscribe(url=receiver.url)
@@ -207,6 +217,8 @@ async def test_every_statement_arrives_once_in_order_after_the_receiver_was_down
             assert times == sorted(times)
             assert len(times) == 8
         assert status["failures_total"] >= 5
+        assert delivered_metric("failed") - before["failed"] >= 5
+        assert delivered_metric("delivered") - before["delivered"] == status["delivered_total"]
         assert status["last_success_at"] is not None
         assert status["pending_items"] == 0
         assert status["dead_deliveries"] == 0
@@ -506,3 +518,73 @@ async def test_forwarding_cannot_ask_for_progress(settings: LrsSettings) -> None
         answer = await api.post("/admin/webhooks", json=body, headers=xapi_headers())
     assert answer.status_code == 400
     assert "progress" in answer.json()["error"]["message"]
+
+
+FAST_ENV = {key: str(value).lower() for key, value in FAST.items()}
+
+
+async def test_the_webhooks_process_killed_mid_delivery_resends_it_with_the_same_id(
+    settings: LrsSettings,
+) -> None:
+    """`lrs consume webhooks` (recording and delivering) killed with SIGKILL while a receiver
+    holds its request; a new process resends that delivery with the same id once the lease
+    runs out, and every statement is kept once by delivery id."""
+    async with running_persister(settings), api_client(settings) as api:
+        with running_receiver("hold") as receiver:
+            answer = await api.post(
+                "/admin/webhooks", json={"url": receiver.url}, headers=xapi_headers()
+            )
+            assert answer.status_code == 201, answer.text
+            docs = learner_statements(learners=3, each=4)
+            with reaped(consumer_process(settings, "webhooks", **FAST_ENV)) as first:
+                posted = await api.post("/xapi/statements", json=docs, headers=xapi_headers())
+                assert posted.status_code == 200, posted.text
+                held = await eventually(
+                    lambda: asyncio.sleep(0, receiver.holding.is_set()), bool, within=120
+                )
+                assert held
+                first.send_signal(signal.SIGKILL)
+                first.wait(10)
+            receiver.mode = "up"
+            receiver.release.set()  # the receiver kept the batch; its answer reaches no one
+            cut = await eventually(lambda: asyncio.sleep(0, receiver.snapshot()), bool)
+            cut_id = cut[0].delivery_id
+            with reaped(consumer_process(settings, "webhooks", **FAST_ENV)):
+                missing = await eventually(
+                    delivered_once(receiver, {d["id"] for d in docs}), within=120
+                )
+                again = await eventually(
+                    lambda: asyncio.sleep(0, receiver.snapshot()),
+                    lambda r: sum(x.delivery_id == cut_id for x in r) >= 2,
+                )
+    assert missing == set()
+    resent = [x.statements for x in again if x.delivery_id == cut_id]
+    assert len(resent) >= 2
+    assert resent[0] == resent[1]
+    assert set(times_each(receiver).values()) == {1}
+
+
+async def test_the_cli_manages_subscriptions(
+    settings: LrsSettings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def cli(*argv: str) -> str:
+        capsys.readouterr()
+        args = _parser().parse_args(["webhooks", *argv])
+        assert await asyncio.to_thread(admin_cli.run, args, settings) == 0
+        return capsys.readouterr().out
+
+    created = await cli(
+        "create", "http://127.0.0.1:9/hook", "--tenant", "default", "--filter", '{"verbs": ["v"]}'
+    )
+    sub_id = created.split("\t")[0]
+    assert "secret: " in created
+    listed = await cli("list", "--tenant", "default")
+    assert sub_id in listed
+    assert '"verbs":["v"]' in listed
+    assert "\tpaused\t" in await cli("pause", sub_id)
+    assert "\tactive\t" in await cli("resume", sub_id)
+    assert "pending_items: 0" in await cli("status", sub_id)
+    assert await cli("deliveries", sub_id) == ""
+    assert "replayed: 0" in await cli("replay", sub_id)
+    await cli("delete", sub_id)
+    assert sub_id not in await cli("list")

@@ -223,6 +223,7 @@ class DeliveryConfig:
     poll_seconds: float = 1.0
     allow_private: bool = False
     lease_seconds: float = 60.0
+    log_retention_seconds: float = 7 * 24 * 3600.0
 
     @classmethod
     def of(cls, s: LrsSettings) -> DeliveryConfig:
@@ -235,6 +236,7 @@ class DeliveryConfig:
             poll_seconds=s.webhooks_poll_seconds,
             allow_private=s.webhooks_allow_private_targets,
             lease_seconds=s.webhooks_lease_seconds,
+            log_retention_seconds=s.webhooks_log_retention_seconds,
         )
 
 
@@ -419,6 +421,7 @@ class DeliveryPool:
         self._store, self._config, self._clock = store, config, clock
         self._resolver = resolver
         self._owner = uuid.uuid4().hex  # this pool's name on the leases it holds
+        self._ready = False
         self._workers: dict[str, tuple[SubscriptionWorker, asyncio.Task[None]]] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -439,6 +442,9 @@ class DeliveryPool:
             await self._stop_all(release=True)
 
     async def _reconcile(self, sender: Sender) -> None:
+        if not self._ready:
+            await self._store.create_indexes()
+            self._ready = True
         subs = await self._store.list_subscriptions()
         active = {s.id: s for s in subs if not s.paused}
         for sub_id in [i for i in self._workers if i not in active]:
@@ -454,6 +460,8 @@ class DeliveryPool:
                 self._workers[sub_id] = (worker, asyncio.create_task(worker.run()))
         SUBSCRIPTIONS.labels("active").set(len(active))
         SUBSCRIPTIONS.labels("paused").set(len(subs) - len(active))
+        retention = timedelta(seconds=self._config.log_retention_seconds)
+        await self._store.prune(self._clock() - retention)
         totals = await self._store.totals()
         PENDING_ITEMS.set(totals["pending_items"])
         OPEN_DELIVERIES.set(totals["open_deliveries"])

@@ -158,6 +158,10 @@ class LrsSettings(BaseSettings):
     # before every delivery; after a crash another process takes over once it runs out. Must
     # exceed LRS_WEBHOOKS_TIMEOUT_SECONDS (a delivery is one request, a forward's 409 more).
     webhooks_lease_seconds: float = Field(default=60.0, gt=0)
+    # Delivered deliveries stay in the delivery log this long (7 days). A delivery's record is
+    # also what keeps a consumer batch replayed after a crash from sending its events again,
+    # so keep it far longer than a consumer can take to commit a batch.
+    webhooks_log_retention_seconds: float = Field(default=7 * 24 * 3600.0, ge=3600)
 
     # Consumers' own HTTP endpoint (/metrics, /healthz).
     consumer_metrics_host: str = "127.0.0.1"

@@ -11,7 +11,8 @@ The consumer upserts items (insert-if-absent: a replayed batch adds nothing). A 
 worker turns the oldest pending items of its subscription into a delivery whose id is a hash of
 the subscription and the item keys, writes it, then removes the items; a delivery already
 holding an item (a crash between the two writes) makes the worker drop the item instead of
-sending it twice. Delivered deliveries keep their metadata (the delivery log) without payloads.
+sending it twice. Delivered deliveries keep their metadata (the delivery log) without payloads, for
+LRS_WEBHOOKS_LOG_RETENTION_SECONDS.
 """
 
 from __future__ import annotations
@@ -222,6 +223,13 @@ class MongoWebhookStore:
             {"$set": {"state": OPEN, "first_attempt_at": None, "next_attempt_at": None}},
         )
         return result.modified_count
+
+    async def prune(self, delivered_before: datetime) -> int:
+        """Forget delivered deliveries older than that (the log's retention)."""
+        result = await self._deliveries.delete_many(
+            {"state": DELIVERED, "delivered_at": {"$lt": delivered_before}}
+        )
+        return result.deleted_count
 
     async def status(self, sub_id: str) -> Status:
         sub = await self._subs.find_one({"_id": sub_id}) or {}

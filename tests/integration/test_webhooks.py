@@ -14,7 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from lrs.api.app import create_app
 from lrs.cli import _parser
 from lrs.embedded import free_port
 from lrs.settings import LrsSettings
-from lrs.webhooks.model import Item
+from lrs.webhooks.model import Attempt, Item
 from lrs.webhooks.signing import delivery_id
 from tests.conftest import Infra, unique_name
 from tests.support.factories import agent, statement
@@ -405,9 +405,12 @@ async def test_a_batch_replayed_after_its_delivery_was_written_adds_nothing(
         again = await store.next_delivery("s1", 10, delivery_id)
         assert again is not None
         assert again.id == first.id
-        await store._deliveries.update_one({"_id": first.id}, {"$set": {"state": "delivered"}})
+        await store.delivered(first, Attempt(ok=True, status=200), now())
         assert await store.next_delivery("s1", 10, delivery_id) is None
         assert (await store.status("s1")).pending_items == 0
+        assert await store.prune(now() - timedelta(hours=1)) == 0  # within the retention
+        assert await store.prune(now() + timedelta(seconds=1)) == 1
+        assert await store.deliveries("s1") == []
 
 
 @contextlib.asynccontextmanager

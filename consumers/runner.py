@@ -45,6 +45,7 @@ from consumers import failures
 from consumers.failures import is_transient, isolate
 from lrs import metrics, topics
 from lrs.codec import header
+from lrs.outages import TransientFailure
 from lrs.ports import OutgoingMessage
 
 log = logging.getLogger("lrs.consumers")
@@ -105,6 +106,9 @@ class RunnerConfig:
     progress_interval: float = 0.25
     retry_initial_seconds: float = 0.1
     retry_max_seconds: float = 5.0
+    # Read every partition of the topic without the group protocol (settings'
+    # consumer_assignment "all", docs/decisions/0010); offsets are still committed.
+    assign_all_partitions: bool = False
 
 
 Batches = Mapping[TopicPartition, Sequence[Record]]
@@ -193,6 +197,8 @@ class Runner:
             part = make()
             try:
                 await part.start()
+                if isinstance(part, AIOKafkaConsumer) and self.config.assign_all_partitions:
+                    await assign_all_partitions(part, self.config.topic)
             except Exception:
                 await part.stop()
                 raise
@@ -211,7 +217,7 @@ class Runner:
     def _consumer(self) -> AIOKafkaConsumer:
         cfg = self.config
         return AIOKafkaConsumer(
-            cfg.topic,
+            *(() if cfg.assign_all_partitions else (cfg.topic,)),
             bootstrap_servers=cfg.bootstrap,
             group_id=cfg.group_id,
             enable_auto_commit=False,
@@ -346,6 +352,15 @@ class Runner:
         for tp, batch in batches.items():
             if batch and tp in consumer.assignment():
                 consumer.seek(tp, batch[0].offset)
+
+
+async def assign_all_partitions(consumer: AIOKafkaConsumer, topic: str) -> None:
+    """Take every partition of `topic` (a topic not there yet is a transient failure)."""
+    await consumer.topics()  # fetches the cluster's metadata
+    partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        raise TransientFailure(f"topic {topic} does not exist yet")
+    consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
 
 
 def meant_for(record: Record, consumer_name: str) -> bool:

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from consumers.registry import CONSUMERS, Database
 from consumers.runner import Runner, RunnerConfig, install_signal_handlers
 from consumers.status import start_status_server
-from lrs import topics
+from lrs import metrics, topics
 from lrs.adapters.kafka_bus import ensure_topics
 from lrs.adapters.mongo_store import MongoStatementStore, connect
 from lrs.settings import LrsSettings
@@ -24,6 +24,7 @@ async def run_consumer(name: str, settings: LrsSettings) -> None:
         raise SystemExit(f"unknown consumer {name!r}; known: {', '.join(CONSUMERS)}")
     if not settings.kafka_bootstrap or not settings.mongodb_uri:
         raise SystemExit("consumers need LRS_KAFKA_BOOTSTRAP and LRS_MONGODB_URI (or `lrs serve`)")
+    metrics.expose_restarts(settings.restarts_file)
     client = connect(settings.mongodb_uri)
     try:
         db = client[settings.mongodb_database]
@@ -35,6 +36,7 @@ async def run_consumer(name: str, settings: LrsSettings) -> None:
                 batch_max=spec.batch_max(settings),
                 session_timeout_ms=settings.consumer_session_timeout_ms,
                 retry_max_seconds=settings.consumer_retry_max_seconds,
+                assign_all_partitions=settings.consumer_assignment == "all",
             ),
             spec.build(db, settings),
         )

@@ -16,7 +16,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lrs", description="Event-driven xAPI LRS")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="API + consumers (+ embedded broker and store when unconfigured)")
-    sub.add_parser("api", help="the HTTP API alone (needs LRS_KAFKA_BOOTSTRAP, LRS_MONGODB_URI)")
+    api = sub.add_parser(
+        "api", help="the HTTP API alone (needs LRS_KAFKA_BOOTSTRAP, LRS_MONGODB_URI)"
+    )
+    api.add_argument("--fd", type=int, help="serve on this inherited listening socket (lrs serve)")
     consume = sub.add_parser("consume", help="run one consumer")
     consume.add_argument("name", help="persist, ... (see consumers/registry.py)")
     topics_cmd = sub.add_parser("topics", help="Kafka topic administration")
@@ -46,7 +49,7 @@ def _run(args: argparse.Namespace, settings: LrsSettings) -> int:
 
         return serve(settings)
     if args.command == "api":
-        return _api(settings)
+        return _api(settings, args.fd)
     if args.command == "consume":
         from consumers.service import run_consumer
 
@@ -65,19 +68,28 @@ def _run(args: argparse.Namespace, settings: LrsSettings) -> int:
     return 2
 
 
-def _api(settings: LrsSettings) -> int:
+def _api(settings: LrsSettings, fd: int | None = None) -> int:
+    """Serve the API on host:port, or on the listening socket `lrs serve` passes down (`fd`,
+    shared by all its API processes). On SIGTERM/Ctrl-C, in-flight requests get
+    `shutdown_grace_seconds` to finish; the rest are answered 503 (lrs/api/errors.py)."""
+    import socket
+
     import uvicorn
 
+    from lrs import metrics
     from lrs.api.app import create_app
 
-    uvicorn.run(
+    metrics.expose_restarts(settings.restarts_file)
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.http_host,
         port=settings.http_port,
         log_level="warning",
         access_log=False,
-        timeout_graceful_shutdown=5,  # open progress streams must not hold a stop
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,  # streams must not hold a stop
     )
+    sockets = [socket.socket(fileno=fd)] if fd is not None else None
+    uvicorn.Server(config).run(sockets=sockets)
     return 0
 
 

@@ -56,6 +56,15 @@ class Child:
     env: Mapping[str, str] = field(default_factory=dict)
     log_path: Path | None = None
     process: subprocess.Popen[bytes] | None = None
+    pass_fds: tuple[int, ...] = ()  # inherited file descriptors (the API's listening socket)
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode if self.process is not None else None
 
     def start(self) -> None:
         out = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
@@ -67,6 +76,7 @@ class Child:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             preexec_fn=_die_with_parent,
+            pass_fds=self.pass_fds,
         )
         if out:
             out.close()
@@ -76,9 +86,17 @@ class Child:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, wait, then SIGKILL."""
-        if self.process is None or self.process.poll() is not None:
+        self.terminate()
+        self.wait_or_kill(timeout)
+
+    def terminate(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+
+    def wait_or_kill(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for the process to exit, then SIGKILL it."""
+        if self.process is None:
             return
-        self.process.terminate()
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -138,8 +156,14 @@ def store_child(port: int, data_dir: Path, log_path: Path | None = None) -> Chil
     return Child("store", argv, {}, log_path)
 
 
-def lrs_child(name: str, args: Sequence[str], env: Mapping[str, str], log: Path | None) -> Child:
-    return Child(name, [sys.executable, "-m", "lrs", *args], env, log)
+def lrs_child(
+    name: str,
+    args: Sequence[str],
+    env: Mapping[str, str],
+    log: Path | None,
+    pass_fds: tuple[int, ...] = (),
+) -> Child:
+    return Child(name, [sys.executable, "-m", "lrs", *args], env, log, pass_fds=pass_fds)
 
 
 def start_and_wait(child: Child, port: int, timeout: float = 30.0) -> None:

@@ -1,7 +1,8 @@
 """Fault run: kill -9 of each process of `lrs serve` under load; prints numbers, asserts nothing.
 
 Starts `lrs serve` (embedded broker and store) in a temporary directory, unless --url and
---serve-pid name a running one. 16 clients POST one statement at a time, each with an id the
+--data-dir name a running one (its processes are found in the data directory's
+processes.json). 16 clients POST one statement at a time, each with an id the
 client chose, and retry the same statement (same id) after any error until it is acknowledged.
 Each process kind is killed with SIGKILL in turn; per kind it prints:
 
@@ -18,7 +19,7 @@ statements (tests/support/progress.py's oracle), and `lrs serve` is stopped with
 the clients go on, timing the stop and counting what the clients saw meanwhile.
 
 Usage: python bench/faults.py [--kinds api,persist,...] [--log serve.log]
-       python bench/faults.py --url URL --serve-pid PID --key K --secret S
+       python bench/faults.py --url URL --data-dir DIR --key K --secret S
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -60,51 +62,30 @@ Doc = dict[str, Any]
 # --- the processes of `lrs serve` ----------------------------------------------------------
 
 
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                if int(fields[1]) == pid and fields[0] != "Z":
-                    found.append(int(entry.name))
-    return found
-
-
-def argv_of(pid: int) -> list[str]:
+def processes(data: Path) -> dict[str, list[int]]:
+    """The live children of `lrs serve` by kind (api, persist, ..., store, broker), from the
+    `processes.json` it keeps in its data directory."""
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-    except OSError:
-        return []
-
-
-def kind_of(argv: list[str]) -> str | None:
-    """Which process of `lrs serve` a command line is."""
-    if any("tansu" in part for part in argv[:1]):
-        return "broker"
-    if any("secantusd" in part for part in argv[:2]):
-        return "store"
-    if "lrs" in argv and "-m" in argv:
-        rest = argv[argv.index("lrs") + 1 :]
-        if rest[:1] == ["api"]:
-            return "api"
-        if rest[:1] == ["consume"] and len(rest) > 1:
-            return rest[1]
-    return None
-
-
-def processes(serve_pid: int) -> dict[str, list[int]]:
+        pids: dict[str, int] = json.loads((data / "processes.json").read_text())
+    except (OSError, ValueError):
+        return {}
     found: dict[str, list[int]] = {}
-    for pid in children_of(serve_pid):
-        kind = kind_of(argv_of(pid))
-        if kind:
-            found.setdefault(kind, []).append(pid)
+    for name, pid in pids.items():
+        if Path(f"/proc/{pid}").exists() and "State:\tZ" not in _status(pid):
+            found.setdefault(name.split("-")[0] if name.startswith("api") else name, []).append(pid)
     return found
 
 
-def store_uri(serve_pid: int) -> str:
+def _status(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return "State:\tZ"
+
+
+def store_uri(data: Path) -> str:
     """The embedded store's address, from the environment of a process that uses it."""
-    for pids in processes(serve_pid).values():
+    for pids in processes(data).values():
         for pid in pids:
             with contextlib.suppress(OSError):
                 for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
@@ -215,18 +196,18 @@ class Row:
     acked: int = 0
 
 
-async def kill_and_watch(load: Load, serve_pid: int, kind: str, within: float) -> Row:
-    pids = processes(serve_pid).get(kind, [])
+async def kill_and_watch(load: Load, data: Path, kind: str, within: float) -> Row:
+    pids = processes(data).get(kind, [])
     if not pids:
-        raise SystemExit(f"no {kind} process under lrs serve (pid {serve_pid})")
+        raise SystemExit(f"no {kind} process in {data}/processes.json")
     killed = time.monotonic()
     os.kill(pids[0], signal.SIGKILL)
     threshold_at = killed + 1.0
     caught_up = None
     if kind in ("progress", "team-progress", "team-registry"):
-        caught_up = await progress_catch_up(load, serve_pid, kind, threshold_at, within)
+        caught_up = await progress_catch_up(load, data, kind, threshold_at, within)
     recovery = await first_ack_after(load, killed, within)
-    await wait_back(serve_pid, kind, within)
+    await wait_back(data, kind, pids[0], within)
     await asyncio.sleep(3)  # a few seconds of load after the recovery, for errors_after
     until = killed + recovery if recovery is not None else time.monotonic()
     errors = outcomes(load, killed, until)
@@ -245,10 +226,10 @@ async def first_ack_after(load: Load, killed: float, within: float) -> float | N
     return None
 
 
-async def wait_back(serve_pid: int, kind: str, within: float) -> None:
+async def wait_back(data: Path, kind: str, killed: int, within: float) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        if processes(serve_pid).get(kind):
+        if len([p for p in processes(data).get(kind, []) if p != killed]) >= 1:
             return
         await asyncio.sleep(0.1)
 
@@ -260,14 +241,14 @@ def outcomes(load: Load, start: float, end: float) -> Counter[str]:
 
 
 async def progress_catch_up(
-    load: Load, serve_pid: int, kind: str, threshold_at: float, within: float
+    load: Load, data: Path, kind: str, threshold_at: float, within: float
 ) -> float | None:
     """Seconds from the kill until the progress store counts every statement acknowledged up
     to `threshold_at` (learner summaries; team summaries' time spent for the team consumers)."""
     killed = threshold_at - 1.0
     await asyncio.sleep(max(0.0, threshold_at - time.monotonic()))
     wanted = load.acked_between(0.0, threshold_at)
-    db_client = connect(store_uri(serve_pid))
+    db_client = connect(store_uri(data))
     try:
         db = db_client["lrs"]
         deadline = killed + within
@@ -293,8 +274,8 @@ async def counted(db: Any, load: Load, kind: str) -> int:
 # --- the final checks ----------------------------------------------------------------------
 
 
-async def stored_ids(serve_pid: int) -> Counter[str]:
-    db_client = connect(store_uri(serve_pid))
+async def stored_ids(data: Path) -> Counter[str]:
+    db_client = connect(store_uri(data))
     try:
         cursor = db_client["lrs"]["statements"].find({"tenant": TENANT}, {"id": 1})
         return Counter([d["id"] async for d in cursor])
@@ -314,9 +295,9 @@ async def listed_ids(load: Load) -> Counter[str]:
     return listed
 
 
-async def progress_problems(serve_pid: int) -> list[str]:
+async def progress_problems(data: Path) -> list[str]:
     """Differences between the progress store and a recomputation from stored statements."""
-    db_client = connect(store_uri(serve_pid))
+    db_client = connect(store_uri(data))
     try:
         db = db_client["lrs"]
         expected = oracle(
@@ -343,11 +324,11 @@ async def progress_problems(serve_pid: int) -> list[str]:
     return problems
 
 
-async def wait_progress(serve_pid: int, within: float) -> tuple[float | None, list[str]]:
+async def wait_progress(data: Path, within: float) -> tuple[float | None, list[str]]:
     started = time.monotonic()
     problems: list[str] = []
     while time.monotonic() - started < within:
-        problems = await progress_problems(serve_pid)
+        problems = await progress_problems(data)
         if not problems:
             return time.monotonic() - started, []
         await asyncio.sleep(0.5)
@@ -386,7 +367,7 @@ async def wait_ready(base: str, within: float = 120) -> None:
     raise SystemExit("lrs serve did not get ready again")
 
 
-async def fault_run(load: Load, serve_pid: int, kinds: list[str], within: float) -> list[Row]:
+async def fault_run(load: Load, data: Path, kinds: list[str], within: float) -> list[Row]:
     base = load.base
     rows = []
     async with running_load(load):
@@ -395,7 +376,7 @@ async def fault_run(load: Load, serve_pid: int, kinds: list[str], within: float)
         for kind in kinds:
             await wait_ready(base)
             await asyncio.sleep(2)
-            rows.append(await kill_and_watch(load, serve_pid, kind, within))
+            rows.append(await kill_and_watch(load, data, kind, within))
             print_row(rows[-1])
     return rows
 
@@ -406,8 +387,8 @@ def row_of(rows: list[Row], when: float) -> str:
     return earlier[-1].kind if earlier else "steady"
 
 
-async def final_checks(load: Load, rows: list[Row], serve_pid: int) -> None:
-    stored = await stored_ids(serve_pid)
+async def final_checks(load: Load, rows: list[Row], data: Path) -> None:
+    stored = await stored_ids(data)
     listed = await listed_ids(load)
     acked = set(load.acknowledged)
     lost = [i for i in acked if i not in stored]
@@ -419,7 +400,7 @@ async def final_checks(load: Load, rows: list[Row], serve_pid: int) -> None:
     for statement_id in lost:
         when = load.acknowledged[statement_id]
         print(f"  lost {statement_id}: acknowledged in the {row_of(rows, when)} row")
-    seconds, problems = await wait_progress(serve_pid, 60)
+    seconds, problems = await wait_progress(data, 60)
     verdict = f"equal ({seconds:.1f} s after the load)" if seconds is not None else "DIFFERENT"
     print(f"progress vs recomputation: {verdict} {problems[:5] if problems else ''}")
 
@@ -442,32 +423,36 @@ async def stop_under_load(base: str, process: Any) -> None:
 
 
 @contextlib.contextmanager
-def own_serve(log: Path | None) -> Iterator[tuple[str, Any]]:
-    with tempfile.TemporaryDirectory() as data, serve_lrs(Path(data), KEY, SECRET, log) as run:
-        yield run
+def own_serve(log: Path | None, keep: Path | None) -> Iterator[tuple[str, Any, Path]]:
+    """`lrs serve` in a temporary data directory (or in `keep`, left for its logs)."""
+    with contextlib.ExitStack() as stack:
+        data = keep or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        base, process = stack.enter_context(serve_lrs(data, KEY, SECRET, log))
+        yield base, process, data
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url")
-    parser.add_argument("--serve-pid", type=int)
+    parser.add_argument("--data-dir", type=Path, help="the running one's LRS_DATA_DIR")
     parser.add_argument("--key", default=KEY)
     parser.add_argument("--secret", default=SECRET)
     parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--within", type=float, default=120.0, help="longest wait per row")
     parser.add_argument("--log", type=Path, help="where lrs serve's own log goes")
+    parser.add_argument("--keep", type=Path, help="data directory to use and keep (its logs/)")
     args = parser.parse_args()
     kinds = args.kinds.split(",")
     print(f"{CLIENTS} clients, one statement per POST, same id on retry; kill -9 of: {kinds}")
     if args.url:
         load = Load(args.url, args.key, args.secret)
-        rows = asyncio.run(fault_run(load, args.serve_pid, kinds, args.within))
-        asyncio.run(final_checks(load, rows, args.serve_pid))
+        rows = asyncio.run(fault_run(load, args.data_dir, kinds, args.within))
+        asyncio.run(final_checks(load, rows, args.data_dir))
         return
-    with own_serve(args.log) as (base, process):
+    with own_serve(args.log, args.keep) as (base, process, data):
         load = Load(base)
-        rows = asyncio.run(fault_run(load, process.pid, kinds, args.within))
-        asyncio.run(final_checks(load, rows, process.pid))
+        rows = asyncio.run(fault_run(load, data, kinds, args.within))
+        asyncio.run(final_checks(load, rows, data))
         asyncio.run(stop_under_load(base, process))
 
 

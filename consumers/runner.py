@@ -361,6 +361,7 @@ async def assign_all_partitions(consumer: AIOKafkaConsumer, topic: str) -> None:
     if not partitions:
         raise TransientFailure(f"topic {topic} does not exist yet")
     consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
+    log.info("reading all %d partitions of %s", len(partitions), topic)
 
 
 def meant_for(record: Record, consumer_name: str) -> bool:

@@ -25,6 +25,7 @@ async def run_consumer(name: str, settings: LrsSettings) -> None:
     if not settings.kafka_bootstrap or not settings.mongodb_uri:
         raise SystemExit("consumers need LRS_KAFKA_BOOTSTRAP and LRS_MONGODB_URI (or `lrs serve`)")
     metrics.expose_restarts(settings.restarts_file)
+    log.info("%s: starting", name)
     client = connect(settings.mongodb_uri)
     try:
         db = client[settings.mongodb_database]

@@ -27,6 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     progress = sub.add_parser("progress", help="learner and team progress administration")
     progress.add_argument("action", choices=["rebuild"], help="recompute from stored statements")
     progress.add_argument("--tenant", default=None, help="only this tenant (default: all)")
+    standby = sub.add_parser("standby", help="(internal) a spare process for lrs serve")
+    standby.add_argument("--fd", type=int, action="append", default=[], help="inherited socket")
     admin_cli.add_parsers(sub)
     dlq_cli.add_parsers(sub)
     return parser
@@ -34,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    if args.command == "standby":
+        _standby(args.fd)
     settings = get_settings()
     logging.basicConfig(
         level=settings.log_level.upper(),
@@ -66,6 +70,34 @@ def _run(args: argparse.Namespace, settings: LrsSettings) -> int:
     if args.command in dlq_cli.COMMANDS:
         return dlq_cli.run(args, settings)
     return 2
+
+
+PRELOADED = ("uvicorn", "lrs.api.app", "consumers.service", "consumers.registry")
+
+
+def _standby(inherited: list[int]) -> None:
+    """A spare process of `lrs serve` (lrs.embedded.Spare): import what every LRS process
+    needs, then wait for one line on stdin, {"args", "env", "log", "keep_fds"}, and become that
+    process: its environment, its log file as stdout and stderr, only the sockets it needs."""
+    import importlib
+    import json
+    import os
+
+    for module in PRELOADED:  # now, so that the process it becomes starts at once
+        importlib.import_module(module)
+    line = sys.stdin.readline()
+    if not line:
+        sys.exit(0)  # lrs serve stopped without needing this spare
+    command = json.loads(line)
+    os.environ.update(command["env"])
+    for fd in set(inherited) - set(command["keep_fds"]):
+        os.close(fd)
+    if command["log"]:
+        log = os.open(command["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+    main(command["args"])
 
 
 def _api(settings: LrsSettings, fd: int | None = None) -> int:

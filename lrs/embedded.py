@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -170,3 +171,53 @@ def start_and_wait(child: Child, port: int, timeout: float = 30.0) -> None:
     child.start()
     assert child.process is not None
     wait_for_port("127.0.0.1", port, timeout, child.process)
+
+
+class Spare:
+    """A `python -m lrs standby` process: it has imported everything an LRS process needs and
+    waits for the command of the process it is to become (`lrs.cli.standby`). Handing it a dead
+    child's command replaces that child without the seconds Python takes to start and import
+    (docs/decisions/0010)."""
+
+    def __init__(self, env: Mapping[str, str], pass_fds: tuple[int, ...] = ()) -> None:
+        self.env = env
+        self.pass_fds = pass_fds
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        fds = [arg for fd in self.pass_fds for arg in ("--fd", str(fd))]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "lrs", "standby", *fds],
+            env={**os.environ, **self.env},
+            stdin=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+            pass_fds=self.pass_fds,
+        )
+
+    def take_over(self, child: Child) -> bool:
+        """Make the spare become `child` (an `lrs` child); False when there is no live spare."""
+        process, self.process = self.process, None
+        lrs_args = list(child.argv[3:]) if list(child.argv[1:3]) == ["-m", "lrs"] else None
+        if process is None or process.poll() is not None or lrs_args is None:
+            return False
+        assert process.stdin is not None
+        command = {
+            "args": lrs_args,
+            "env": dict(child.env),
+            "log": str(child.log_path) if child.log_path else None,
+            "keep_fds": list(child.pass_fds),
+        }
+        try:
+            process.stdin.write(json.dumps(command).encode() + b"\n")
+            process.stdin.close()
+        except OSError:
+            process.kill()
+            return False
+        child.process = process
+        return True
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)

@@ -13,23 +13,31 @@ stops everything within a few seconds: API first, broker and store last.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import secrets
 import signal
 import socket
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import FrameType
+from typing import Any
+
+import orjson
 
 from consumers.registry import CONSUMERS
 from lrs import topics
-from lrs.adapters.kafka_bus import ensure_topics
+from lrs.adapters.kafka_bus import KafkaEventBus, ensure_topics
 from lrs.adapters.mongo_store import MongoCredentialStore, connect
 from lrs.adapters.mongo_tenants import MongoTenantStore
+from lrs.codec import encode_accepted
 from lrs.embedded import (
     Child,
+    Spare,
     broker_child,
     free_port,
     lrs_child,
@@ -37,11 +45,15 @@ from lrs.embedded import (
     store_child,
 )
 from lrs.metrics import RestartLog
+from lrs.ports import AcceptedStatement, OutgoingMessage
 from lrs.services.admin import AdminDeps, ensure_tenant
 from lrs.services.auth import ensure_bootstrap_credential
 from lrs.settings import LrsSettings
+from lrs.xapi.ifi import actor_ifi
 
 log = logging.getLogger("lrs.serve")
+REPLAY_SOURCE = "/lrs/serve/replay"
+REPLAY_BATCH = 500
 CHECK_INTERVAL = 0.1  # how often dead children are looked for (a poll of each pid: cheap)
 FIRST_BACKOFF = 0.5  # after a restart, the next one waits at least this, doubling ...
 MAX_BACKOFF = 30.0  # ... up to this, while the child keeps dying ...
@@ -68,6 +80,9 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict)
     restarts: RestartLog | None = None
     listener: socket.socket | None = None
+    spare: Spare | None = None
+    pids_file: Path | None = None
+    broker_started: datetime | None = None
 
     def start_parts(self) -> None:
         """Embedded broker and store, for whichever is not configured externally."""
@@ -75,6 +90,7 @@ class Stack:
         logs = s.data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         self.restarts = RestartLog(s.data_dir / "restarts.json")
+        self.pids_file = s.data_dir / "processes.json"
         self.env["LRS_RESTARTS_FILE"] = str(self.restarts.path)
         if not s.stream_token_secret:  # one secret for every API process (stream tokens)
             self.env["LRS_STREAM_TOKEN_SECRET"] = secrets.token_urlsafe(32)
@@ -87,6 +103,7 @@ class Stack:
             self.start_broker(free_port())
 
     def start_broker(self, port: int) -> None:
+        self.broker_started = datetime.now(UTC)
         self.broker = broker_child(port, self.settings.data_dir / "logs" / "broker.log")
         start_and_wait(self.broker, port)
         self.env["LRS_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{port}"
@@ -101,6 +118,32 @@ class Stack:
         for worker in self.workers:
             worker.start()
             log.info("%s started (pid %s)", worker.name, worker.pid)
+        assert self.listener is not None
+        self.spare = Spare(self.env, (self.listener.fileno(),))
+        self.spare.start()
+        self.record_pids()
+
+    def start_child(self, child: Child) -> str:
+        """Start `child` again: from the spare when there is one (a new spare is started in
+        its place), else as a new process. Says which."""
+        if self.spare is not None and self.spare.take_over(child):
+            self.spare.start()
+            how = "from the spare"
+        else:
+            child.start()
+            how = "as a new process"
+        self.record_pids()
+        return how
+
+    def record_pids(self) -> None:
+        """`processes.json` in the data directory: each child's name and pid (for operators
+        and the fault bench; a spare's command line does not say what it became)."""
+        if self.pids_file is None:
+            return
+        children = [p for p in (self.broker, self.store, *self.workers) if p is not None]
+        partial = self.pids_file.with_suffix(".tmp")
+        partial.write_text(json.dumps({child.name: child.pid for child in children}))
+        os.replace(partial, self.pids_file)
 
     def consumers(self) -> list[Child]:
         logs = self.settings.data_dir / "logs"
@@ -135,6 +178,8 @@ class Stack:
     def stop_all(self) -> None:
         """API processes first (they finish or refuse what is in flight), then the consumers,
         then the broker and store; each group at once, each with a deadline, then SIGKILL."""
+        if self.spare is not None:
+            self.spare.stop()
         if self.listener is not None:
             self.listener.close()  # the API processes hold their own copies
         apis = [w for w in self.workers if w.name.startswith("api")]
@@ -148,9 +193,10 @@ class Stack:
             self.restart_broker()
             return
         if self.store is not None and not self.store.alive():
-            self.count_restart(self.store)
             log.error("embedded store died; restarting it (its data is on disk)")
             self.store.start()
+            self.record_pids()
+            self.count_restart(self.store)
         for worker in self.workers:
             if not worker.alive():
                 self.restart_when_due(worker)
@@ -160,19 +206,24 @@ class Stack:
         offsets died with it. It comes back on the same address (the API's producers
         reconnect by themselves), with its topics; the consumers, whose positions refer to the
         lost topics, are killed at once (so none commits an old position to the new broker)
-        and started again from the new topics' beginning."""
+        and started again from the new topics' beginning. What the lost
+        `lrs.statements.stored` held is put back from the store (`replay_stored`)."""
         assert self.broker is not None
-        self.count_restart(self.broker)
+        assert self.broker_started is not None
+        margin = timedelta(seconds=self.settings.produce_timeout_seconds + 1)
+        held_since = self.broker_started - margin
         log.error("embedded broker died: its topics are gone; restarting it and the consumers")
         consumers = [w for w in self.workers if not w.name.startswith("api")]
         for consumer in consumers:
             consumer.kill()
         port = int(self.env["LRS_KAFKA_BOOTSTRAP"].rsplit(":", 1)[1])
         self.start_broker(port)
+        self.count_restart(self.broker)
         asyncio.run(prepare(self.resolved()))
         for consumer in consumers:
-            consumer.start()
-            self.count_restart(consumer)
+            self.count_restart(consumer, self.start_child(consumer))
+        replayed = asyncio.run(replay_stored(self.resolved(), held_since))
+        log.error("replayed %d stored statements onto the new broker for progress", replayed)
 
     def restart_when_due(self, worker: Child) -> None:
         """Restart a dead worker at once the first time, then with a doubling delay (from
@@ -187,9 +238,9 @@ class Stack:
         backoff.failures += 1
         delay = min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (backoff.failures - 1))
         code = worker.returncode
-        worker.start()
+        how = self.start_child(worker)
         backoff.started, backoff.not_before = now, now + delay
-        self.count_restart(worker, f"exited with {code}; next restart no sooner than {delay:.1f}s")
+        self.count_restart(worker, f"exited with {code}; {how}; next no sooner than {delay:.1f}s")
 
     def count_restart(self, child: Child, detail: str = "") -> None:
         total = self.restarts.add(child.name) if self.restarts is not None else 0
@@ -205,6 +256,43 @@ class Stack:
                 "mongodb_uri": self.env.get("LRS_MONGODB_URI", self.settings.mongodb_uri),
             }
         )
+
+
+async def replay_stored(settings: LrsSettings, since: datetime) -> int:
+    """Forward again every statement stored since `since` onto `lrs.statements.stored`, as
+    the persister forwards what it stores: what the lost broker's topic held is among them
+    (each was produced to `xapi.statements` on that broker, so stored after it started, less
+    the produce timeout). The progress consumers are idempotent; a statement they already
+    counted changes nothing."""
+    assert settings.kafka_bootstrap
+    assert settings.mongodb_uri
+    topic = settings.topic(topics.STORED_STATEMENTS)
+    bus = KafkaEventBus(settings.kafka_bootstrap, linger_ms=5, timeout_seconds=30)
+    client = connect(settings.mongodb_uri)
+    await bus.start()
+    try:
+        statements = client[settings.mongodb_database]["statements"]
+        cursor = statements.find({"stored": {"$gte": since}}, {"tenant": 1, "body": 1})
+        batch: list[OutgoingMessage] = []
+        count = 0
+        async for doc in cursor:
+            batch.append(encode_accepted(stored_record(doc), source=REPLAY_SOURCE))
+            if len(batch) >= REPLAY_BATCH:
+                await bus.publish(topic, batch)
+                count, batch = count + len(batch), []
+        if batch:
+            await bus.publish(topic, batch)
+        return count + len(batch)
+    finally:
+        await bus.stop()
+        await client.close()
+
+
+def stored_record(doc: dict[str, Any]) -> AcceptedStatement:
+    """A stored statement document as the record the persister forwards."""
+    statement: dict[str, Any] = orjson.loads(doc["body"])
+    stored = datetime.fromisoformat(statement["stored"])
+    return AcceptedStatement(doc["tenant"], statement, stored, actor_ifi(statement["actor"]))
 
 
 def listening_socket(host: str, port: int) -> socket.socket:

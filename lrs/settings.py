@@ -136,7 +136,7 @@ class LrsSettings(BaseSettings):
     serve_api_processes: int = Field(default=2, ge=1)
     # Seconds an API process lets in-flight requests finish on SIGTERM/Ctrl-C; what is still
     # running then is answered 503 (error envelope, Retry-After). `lrs serve` stops in ~5 s.
-    shutdown_grace_seconds: int = 2
+    shutdown_grace_seconds: int = 1
     # Set by `lrs serve` for its children: the file with its restart counts, shown on /metrics
     # as lrs_process_restarts_total.
     restarts_file: Path | None = None

@@ -58,7 +58,7 @@ CHECK_INTERVAL = 0.1  # how often dead children are looked for (a poll of each p
 FIRST_BACKOFF = 0.5  # after a restart, the next one waits at least this, doubling ...
 MAX_BACKOFF = 30.0  # ... up to this, while the child keeps dying ...
 STABLE_AFTER = 30.0  # ... within this many seconds of its start; then it is restarted at once
-API_STOP_SECONDS = 2.5  # shutdown: API processes (finish or refuse in-flight requests) ...
+API_STOP_SECONDS = 2.0  # shutdown: API processes (finish or refuse in-flight requests) ...
 CONSUMERS_STOP_SECONDS = 1.5  # ... then the consumers (between two batches) ...
 PARTS_STOP_SECONDS = 1.0  # ... then broker and store; whatever is left then is killed
 
@@ -307,11 +307,13 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 def stop_together(children: list[Child], within: float) -> None:
     """SIGTERM to all at once; SIGKILL to those still running after `within` seconds."""
+    started = time.monotonic()
     for child in children:
         child.terminate()
-    deadline = time.monotonic() + within
     for child in children:
-        child.wait_or_kill(max(0.0, deadline - time.monotonic()))
+        child.wait_or_kill(max(0.0, started + within - time.monotonic()))
+    names = ", ".join(child.name for child in children)
+    log.info("stopped %s in %.1fs", names, time.monotonic() - started)
 
 
 async def prepare(settings: LrsSettings) -> tuple[str, str] | None:

@@ -4,6 +4,7 @@ first credential, a private data directory."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -68,3 +69,10 @@ def serve_lrs(
             process.wait(10)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def child_pids(data_dir: Path) -> dict[str, int]:
+    """Each child's name and pid, from the `processes.json` that `lrs serve` keeps in its data
+    directory (a process started from a spare does not say in its command line what it is)."""
+    pids: dict[str, int] = json.loads((data_dir / "processes.json").read_text())
+    return pids

@@ -90,6 +90,14 @@ class Child:
         self.terminate()
         self.wait_or_kill(timeout)
 
+    def pause(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+
     def terminate(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()

@@ -21,6 +21,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any
 
 import orjson
 
+from consumers.progress.messages import team_change_message
 from consumers.registry import CONSUMERS
 from lrs import topics
 from lrs.adapters.kafka_bus import KafkaEventBus, ensure_topics
@@ -204,7 +206,9 @@ class Stack:
     def restart_broker(self) -> None:
         """The embedded broker keeps everything in memory: its topics, records and committed
         offsets died with it. It comes back on the same address (the API's producers
-        reconnect by themselves), with its topics; the consumers, whose positions refer to the
+        reconnect by themselves), with its topics, created while the API processes are paused
+        (Tansu takes a write to a topic that does not exist yet and then loses records of that
+        partition once the topic is created); the consumers, whose positions refer to the
         lost topics, are killed at once (so none commits an old position to the new broker)
         and started again from the new topics' beginning. What the lost
         `lrs.statements.stored` held is put back from the store (`replay_stored`)."""
@@ -217,9 +221,16 @@ class Stack:
         for consumer in consumers:
             consumer.kill()
         port = int(self.env["LRS_KAFKA_BOOTSTRAP"].rsplit(":", 1)[1])
-        self.start_broker(port)
+        apis = [w for w in self.workers if w.name.startswith("api")]
+        for api in apis:  # no write may reach the new broker before its topics exist
+            api.pause()
+        try:
+            self.start_broker(port)
+            asyncio.run(prepare(self.resolved()))
+        finally:
+            for api in apis:
+                api.resume()
         self.count_restart(self.broker)
-        asyncio.run(prepare(self.resolved()))
         for consumer in consumers:
             self.count_restart(consumer, self.start_child(consumer))
         replayed = asyncio.run(replay_stored(self.resolved(), held_since))
@@ -262,30 +273,47 @@ async def replay_stored(settings: LrsSettings, since: datetime) -> int:
     """Forward again every statement stored since `since` onto `lrs.statements.stored`, as
     the persister forwards what it stores: what the lost broker's topic held is among them
     (each was produced to `xapi.statements` on that broker, so stored after it started, less
-    the produce timeout). The progress consumers are idempotent; a statement they already
-    counted changes nothing."""
+    the produce timeout). Then ask for every team to be recomputed (what the lost
+    `lrs.progress.team-changes` held). The progress consumers are idempotent: a statement they
+    already counted, a team already up to date, changes nothing. Returns the statements."""
     assert settings.kafka_bootstrap
     assert settings.mongodb_uri
-    topic = settings.topic(topics.STORED_STATEMENTS)
     bus = KafkaEventBus(settings.kafka_bootstrap, linger_ms=5, timeout_seconds=30)
     client = connect(settings.mongodb_uri)
     await bus.start()
     try:
-        statements = client[settings.mongodb_database]["statements"]
-        cursor = statements.find({"stored": {"$gte": since}}, {"tenant": 1, "body": 1})
-        batch: list[OutgoingMessage] = []
-        count = 0
-        async for doc in cursor:
-            batch.append(encode_accepted(stored_record(doc), source=REPLAY_SOURCE))
-            if len(batch) >= REPLAY_BATCH:
-                await bus.publish(topic, batch)
-                count, batch = count + len(batch), []
-        if batch:
-            await bus.publish(topic, batch)
-        return count + len(batch)
+        db = client[settings.mongodb_database]
+        found = db["statements"].find({"stored": {"$gte": since}}, {"tenant": 1, "body": 1})
+        topic = settings.topic(topics.STORED_STATEMENTS)
+        count = await publish_all(bus, topic, (stored_message(doc) async for doc in found))
+        now = datetime.now(UTC)
+        teams = db["progress_teams"].find({}, {"tenant": 1, "team": 1})
+        triggers = (team_change_message(d["tenant"], d["team"], now) async for d in teams)
+        await publish_all(bus, settings.topic(topics.TEAM_CHANGES), triggers)
+        return count
     finally:
         await bus.stop()
         await client.close()
+
+
+async def publish_all(
+    bus: KafkaEventBus, topic: str, messages: AsyncIterator[OutgoingMessage]
+) -> int:
+    """Publish in batches of REPLAY_BATCH; how many were published."""
+    batch: list[OutgoingMessage] = []
+    count = 0
+    async for message in messages:
+        batch.append(message)
+        if len(batch) >= REPLAY_BATCH:
+            await bus.publish(topic, batch)
+            count, batch = count + len(batch), []
+    if batch:
+        await bus.publish(topic, batch)
+    return count + len(batch)
+
+
+def stored_message(doc: dict[str, Any]) -> OutgoingMessage:
+    return encode_accepted(stored_record(doc), source=REPLAY_SOURCE)
 
 
 def stored_record(doc: dict[str, Any]) -> AcceptedStatement:

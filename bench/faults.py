@@ -197,6 +197,7 @@ class Row:
 
 
 async def kill_and_watch(load: Load, data: Path, kind: str, within: float) -> Row:
+    await wait_back(data, kind, 0, within)  # a child in a restart loop may be away a while
     pids = processes(data).get(kind, [])
     if not pids:
         raise SystemExit(f"no {kind} process in {data}/processes.json")

@@ -100,7 +100,10 @@ class Stack:
             port = free_port()
             self.store = store_child(port, s.data_dir / "store", logs / "store.log")
             start_and_wait(self.store, port)
-            self.env["LRS_MONGODB_URI"] = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+            # journal=true: every write is acknowledged only once in the store's journal on
+            # disk, so a killed store loses no acknowledged write (docs/decisions/0010)
+            uri = f"mongodb://127.0.0.1:{port}/?directConnection=true&journal=true"
+            self.env["LRS_MONGODB_URI"] = uri
         if s.embedded_kafka:
             self.start_broker(free_port())
 

@@ -192,3 +192,28 @@ async def test_kill_9_of_the_broker_loses_no_statement_and_progress_counts_them_
         for doc in [*before, *after]:
             answer = await client.get("/xapi/statements", params={"statementId": doc["id"]})
             assert answer.status_code == 200, answer.text
+
+
+async def test_kill_9_of_the_store_loses_no_acknowledged_statement(served: Served) -> None:
+    """Statements acknowledged around the kill are all there once the store is back (writes
+    are acknowledged only once journaled); new POSTs are acknowledged again."""
+    docs = [statement(f"store-kill-{n}") for n in range(40)]
+    acked: list[str] = []
+    async with httpx.AsyncClient(base_url=served.base, headers=H, timeout=30) as client:
+
+        async def post_all(part: list[dict[str, object]]) -> None:
+            for doc in part:
+                if acknowledged(await post_until_acknowledged(client, doc, GENEROUS)):
+                    acked.append(str(doc["id"]))
+
+        async def count() -> int:
+            return len(acked)
+
+        writers = asyncio.gather(*(post_all(docs[n::4]) for n in range(4)))
+        assert await eventually(count, lambda n: n >= 8, within=GENEROUS) >= 8
+        os.kill(served.pid("store"), signal.SIGKILL)
+        await writers
+        assert sorted(acked) == sorted(str(d["id"]) for d in docs)
+        for statement_id in acked:
+            answer = await client.get("/xapi/statements", params={"statementId": statement_id})
+            assert answer.status_code == 200, answer.text

@@ -203,12 +203,16 @@ class Spare:
             pass_fds=self.pass_fds,
         )
 
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def take_over(self, child: Child) -> bool:
         """Make the spare become `child` (an `lrs` child); False when there is no live spare."""
-        process, self.process = self.process, None
         lrs_args = list(child.argv[3:]) if list(child.argv[1:3]) == ["-m", "lrs"] else None
-        if process is None or process.poll() is not None or lrs_args is None:
+        if lrs_args is None or not self.alive():
             return False
+        process, self.process = self.process, None
+        assert process is not None
         assert process.stdin is not None
         command = {
             "args": lrs_args,
@@ -219,13 +223,19 @@ class Spare:
         try:
             process.stdin.write(json.dumps(command).encode() + b"\n")
             process.stdin.close()
-        except OSError:
+        except OSError:  # it died meanwhile
             process.kill()
+            process.wait(5)
             return False
         child.process = process
         return True
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(5)
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()
+        if process.poll() is None:
+            process.kill()
+        process.wait(5)

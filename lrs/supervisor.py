@@ -132,11 +132,12 @@ class Stack:
         """Start `child` again: from the spare when there is one (a new spare is started in
         its place), else as a new process. Says which."""
         if self.spare is not None and self.spare.take_over(child):
-            self.spare.start()
             how = "from the spare"
         else:
             child.start()
             how = "as a new process"
+        if self.spare is not None and not self.spare.alive():  # used, or died on its own
+            self.spare.start()
         self.record_pids()
         return how
 

@@ -20,6 +20,7 @@ import secrets
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -209,18 +210,21 @@ class Stack:
 
     def restart_broker(self) -> None:
         """The embedded broker keeps everything in memory: its topics, records and committed
-        offsets died with it. It comes back on the same address (the API's producers
-        reconnect by themselves), with its topics, created while the API processes are paused
-        (Tansu takes a write to a topic that does not exist yet and then loses records of that
-        partition once the topic is created); the consumers, whose positions refer to the
-        lost topics, are killed at once (so none commits an old position to the new broker)
-        and started again from the new topics' beginning. What the lost
-        `lrs.statements.stored` held is put back from the store (`replay_stored`)."""
+        offsets died with it. It comes back on the same address, with its topics, created
+        while the API processes are paused (Tansu takes a write to a topic that does not exist
+        yet and then loses records of that partition once the topic is created). Every reader
+        of the lost topics is started again: Tansu does not tell a reader whose position is
+        beyond the new topic's end, it waits there. So the consumers are killed at once (none
+        may commit an old position to the new broker) and started again from the new topics'
+        beginning, and the API processes (their live progress feed) are stopped as on SIGTERM
+        and started again; the listening socket queues connections meanwhile. What the lost
+        `lrs.statements.stored` held is put back from the store (`replay_stored`), in a
+        thread, while supervision goes on."""
         assert self.broker is not None
         assert self.broker_started is not None
         margin = timedelta(seconds=self.settings.produce_timeout_seconds + 1)
         held_since = self.broker_started - margin
-        log.error("embedded broker died: its topics are gone; restarting it and the consumers")
+        log.error("embedded broker died: its topics are gone; restarting it and its readers")
         consumers = [w for w in self.workers if not w.name.startswith("api")]
         for consumer in consumers:
             consumer.kill()
@@ -237,8 +241,11 @@ class Stack:
         self.count_restart(self.broker)
         for consumer in consumers:
             self.count_restart(consumer, self.start_child(consumer))
-        replayed = asyncio.run(replay_stored(self.resolved(), held_since))
-        log.error("replayed %d stored statements onto the new broker for progress", replayed)
+        stop_together(apis, API_STOP_SECONDS)
+        for api in apis:
+            self.count_restart(api, self.start_child(api))
+        settings = self.resolved()
+        threading.Thread(target=replay_in_thread, args=(settings, held_since), daemon=True).start()
 
     def restart_when_due(self, worker: Child) -> None:
         """Restart a dead worker at once the first time, then with a doubling delay (from
@@ -318,6 +325,15 @@ async def publish_all(
 
 def stored_message(doc: dict[str, Any]) -> OutgoingMessage:
     return encode_accepted(stored_record(doc), source=REPLAY_SOURCE)
+
+
+def replay_in_thread(settings: LrsSettings, since: datetime) -> None:
+    try:
+        replayed = asyncio.run(replay_stored(settings, since))
+    except Exception:
+        log.exception("the replay of stored statements for progress failed")
+        return
+    log.error("replayed %d stored statements onto the new broker for progress", replayed)
 
 
 def stored_record(doc: dict[str, Any]) -> AcceptedStatement:

@@ -462,6 +462,7 @@ class DeliveryPool:
         SUBSCRIPTIONS.labels("paused").set(len(subs) - len(active))
         retention = timedelta(seconds=self._config.log_retention_seconds)
         await self._store.prune(self._clock() - retention)
+        await self._store.drop_orphans()
         totals = await self._store.totals()
         PENDING_ITEMS.set(totals["pending_items"])
         OPEN_DELIVERIES.set(totals["open_deliveries"])

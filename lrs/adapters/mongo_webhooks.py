@@ -231,6 +231,19 @@ class MongoWebhookStore:
         )
         return result.deleted_count
 
+    async def drop_orphans(self) -> None:
+        """Remove the items and deliveries of deleted subscriptions (a consumer batch in flight
+        while one was deleted may have recorded some). Only ids that have records but no
+        subscription document are orphans: the consumer records only for subscriptions it
+        has read, and ids are never reused, so a new subscription is never taken for one."""
+        held = set(await self._items.distinct("subscription"))
+        held |= set(await self._deliveries.distinct("subscription"))
+        existing = await self._subs.distinct("_id", {"_id": {"$in": sorted(held)}})
+        orphans = sorted(held - set(existing))
+        if orphans:
+            await self._items.delete_many({"subscription": {"$in": orphans}})
+            await self._deliveries.delete_many({"subscription": {"$in": orphans}})
+
     async def status(self, sub_id: str) -> Status:
         sub = await self._subs.find_one({"_id": sub_id}) or {}
         oldest = await self._items.find_one(

@@ -411,6 +411,10 @@ async def test_a_batch_replayed_after_its_delivery_was_written_adds_nothing(
         assert await store.prune(now() - timedelta(hours=1)) == 0  # within the retention
         assert await store.prune(now() + timedelta(seconds=1)) == 1
         assert await store.deliveries("s1") == []
+        await store.add_items(items)  # recorded for a subscription deleted meanwhile
+        assert (await store.status("s1")).pending_items == 3
+        await store.drop_orphans()
+        assert (await store.status("s1")).pending_items == 0
 
 
 @contextlib.asynccontextmanager

@@ -1,0 +1,123 @@
+"""What the webhooks consumer records (consumers.webhooks.WebhookHandler), on fakes of its
+stores: one outbox item per matching subscription and stored statement, keyed by the record's
+position; the learner's registry teams for `teams` filters; nothing for another tenant's
+subscriptions or for learner-refresh triggers; an unusable record is dead-lettered."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from consumers.webhooks import WebhookHandler
+from lrs import topics
+from lrs.adapters.mongo_progress import MongoProgressStore
+from lrs.adapters.mongo_webhooks import MongoWebhookStore
+from lrs.codec import encode_accepted
+from lrs.ports import AcceptedStatement
+from lrs.webhooks.filters import parse_filter
+from lrs.webhooks.model import Item, Subscription
+from lrs.xapi.ifi import actor_ifi
+from tests.support.factories import VERBS, statement
+from tests.support.records import StubRecord
+
+NOW = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+
+
+@dataclass
+class FakeStore:
+    subs: list[Subscription]
+    items: list[Item] = field(default_factory=list)
+
+    async def create_indexes(self) -> None:
+        return None
+
+    async def list_subscriptions(self, tenant: str | None = None) -> list[Subscription]:
+        return list(self.subs)
+
+    async def add_items(self, items: list[Item]) -> None:
+        self.items += items
+
+
+@dataclass
+class FakeRegistry:
+    teams: dict[str, set[str]]
+
+    async def registry_teams_of(
+        self, tenant: str, learners: Collection[str]
+    ) -> dict[str, set[str]]:
+        return {k: v for k, v in self.teams.items() if k in learners}
+
+
+def sub(sub_id: str, tenant: str = "acme", **flt: Any) -> Subscription:
+    return Subscription(
+        sub_id, tenant, "webhook", "https://x.example/", "s" * 16, parse_filter(flt), NOW
+    )
+
+
+def stored(doc: dict[str, Any], offset: int, tenant: str = "acme") -> StubRecord:
+    lrs_set = {
+        "stored": NOW.isoformat(),
+        "version": "1.0.0",
+        "authority": {"mbox": "mailto:a@example.org"},
+    }
+    full = {**doc, **lrs_set}
+    record = AcceptedStatement(tenant, full, NOW, actor_ifi(full["actor"]))
+    message = encode_accepted(record, source="test")
+    return StubRecord(
+        topics.STORED_STATEMENTS, 1, offset, message.key, message.value, message.headers
+    )
+
+
+def handler(store: FakeStore, teams: dict[str, set[str]] | None = None) -> WebhookHandler:
+    registry = cast(MongoProgressStore, FakeRegistry(teams or {}))
+    return WebhookHandler(cast(MongoWebhookStore, store), registry, lambda: NOW)
+
+
+async def test_one_item_per_matching_subscription_keyed_by_position() -> None:
+    store = FakeStore([sub("all"), sub("passed", verbs=[VERBS["passed"]]), sub("other", "b")])
+    outcome = await handler(store).handle(
+        [stored(statement(1, "passed"), 7), stored(statement(2, "failed"), 8)]
+    )
+    assert outcome.poison == []
+    got = sorted((i.subscription, i.key) for i in store.items)
+    assert got == [
+        ("all", "lrs.statements.stored/1/7"),
+        ("all", "lrs.statements.stored/1/8"),
+        ("passed", "lrs.statements.stored/1/7"),
+    ]
+    assert {
+        i.payload["statement"]["verb"]["id"] for i in store.items if i.subscription == "passed"
+    } == {VERBS["passed"]}
+
+
+async def test_teams_come_from_the_registry() -> None:
+    store = FakeStore([sub("blue", teams=["blue"])])
+    teams = {"mbox:mailto:learner2@example.org": {"blue"}}
+    await handler(store, teams).handle([stored(statement(1), 1), stored(statement(2), 2)])
+    assert [i.offset for i in store.items] == [2]
+
+
+async def test_refresh_triggers_are_skipped_and_unusable_records_dead_lettered() -> None:
+    store = FakeStore([sub("all")])
+    refresh = StubRecord(
+        topics.STORED_STATEMENTS,
+        0,
+        1,
+        b"k",
+        b"{}",
+        [(topics.HEADER_CE_TYPE, topics.LEARNER_REFRESH_TYPE.encode())],
+    )
+    garbage = StubRecord(topics.STORED_STATEMENTS, 0, 2, b"k", b"not json")
+    outcome = await handler(store).handle([refresh, garbage])
+    assert store.items == []
+    assert [p.record for p in outcome.poison] == [garbage]
+
+
+async def test_nothing_is_read_without_subscriptions() -> None:
+    store = FakeStore([])
+    garbage = StubRecord(topics.STORED_STATEMENTS, 0, 2, b"k", b"not json")
+    outcome = await handler(store).handle([garbage])
+    assert outcome.poison == []
+    assert store.items == []

@@ -42,6 +42,7 @@ from lrs.settings import LrsSettings
 from lrs.webhooks import signing
 from lrs.webhooks.filters import ProgressEvent, matches_progress, matches_statement, needs_teams
 from lrs.webhooks.model import Attempt, Delivery, Item, Subscription
+from lrs.webhooks.targets import pinned
 from lrs.xapi.errors import BadRequest
 
 log = logging.getLogger("lrs.webhooks")
@@ -252,20 +253,23 @@ class Sender:
 
     async def send(self, sub: Subscription, delivery: Delivery, now: datetime) -> Attempt:
         try:
-            await check_target(sub.url, self._config.allow_private, self._resolver)
+            addresses = await check_target(sub.url, self._config.allow_private, self._resolver)
         except BadRequest as exc:
             return Attempt(ok=False, error=exc.message)
+        address = addresses[0]
         started = time.perf_counter()
         try:
             if sub.kind == "forward":
-                return await self._forward(sub, delivery)
-            return await self._webhook(sub, delivery, now)
+                return await self._forward(sub, delivery, address)
+            return await self._webhook(sub, delivery, now, address)
         except httpx.HTTPError as exc:
             return Attempt(ok=False, error=f"{type(exc).__name__}: {exc}"[:500])
         finally:
             LATENCY.labels(sub.kind).observe(time.perf_counter() - started)
 
-    async def _webhook(self, sub: Subscription, delivery: Delivery, now: datetime) -> Attempt:
+    async def _webhook(
+        self, sub: Subscription, delivery: Delivery, now: datetime, address: str
+    ) -> Attempt:
         body = webhook_body(sub, delivery)
         stamp = int(now.timestamp())
         headers = {
@@ -275,18 +279,24 @@ class Sender:
             signing.HEADER_SIGNATURE: signing.signature(sub.secret, stamp, body),
             signing.HEADER_SUBSCRIPTION: sub.id,
         }
-        answer = await self._client.post(sub.url, content=body, headers=headers)
+        to = pinned(sub.url, address)
+        answer = await self._client.post(
+            to.url, content=body, headers={**headers, **to.headers}, extensions=to.extensions
+        )
         return _plain(answer)
 
-    async def _forward(self, sub: Subscription, delivery: Delivery) -> Attempt:
+    async def _forward(self, sub: Subscription, delivery: Delivery, address: str) -> Attempt:
         """xAPI Communication 2.1.2: POST the batch with its ids; a 409 (one of them conflicts
         with a stored statement: the whole batch is refused) is narrowed down with one PUT per
         statement, so the others are stored and the conflicts recorded, not retried."""
         statements = forwarded_statements(delivery)
-        url = sub.url.rstrip("/") + "/statements"
+        to = pinned(sub.url.rstrip("/") + "/statements", address)
+        url, extensions = to.url, to.extensions
         auth = httpx.BasicAuth(sub.username or "", sub.secret)
-        headers = {"X-Experience-API-Version": sub.xapi_version}
-        answer = await self._client.post(url, json=statements, headers=headers, auth=auth)
+        headers = {"X-Experience-API-Version": sub.xapi_version, **to.headers}
+        answer = await self._client.post(
+            url, json=statements, headers=headers, auth=auth, extensions=extensions
+        )
         if answer.status_code != 409:
             return _plain(answer)
         conflicts: list[str] = []
@@ -297,6 +307,7 @@ class Sender:
                 json=statement,
                 headers=headers,
                 auth=auth,
+                extensions=extensions,
             )
             if one.status_code == 409:
                 conflicts.append(statement["id"])

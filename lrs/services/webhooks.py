@@ -65,10 +65,13 @@ class SubscriptionSpec:
     xapi_version: str = "1.0.3"
 
 
-async def check_target(url: str, allow_private: bool, resolver: Resolver = resolve) -> None:
-    """The SSRF rule (lrs.webhooks.targets), on what the URL's host resolves to now."""
+async def check_target(url: str, allow_private: bool, resolver: Resolver = resolve) -> list[str]:
+    """The SSRF rule (lrs.webhooks.targets), on what the URL's host resolves to now; the
+    addresses checked (a sender connects to one of them, not to a new DNS answer)."""
     host, port = target_host(url)
-    check_addresses(host, await resolver(host, port), allow_private)
+    addresses = await resolver(host, port)
+    check_addresses(host, addresses, allow_private)
+    return addresses
 
 
 def _check_spec(spec: SubscriptionSpec) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 from lrs.xapi.errors import BadRequest
 
@@ -66,3 +67,24 @@ def check_addresses(host: str, addresses: Iterable[str], allow_private: bool) ->
                 f"webhook target: host {host!r} resolves to {address}, a {rule} address;"
                 " such targets are refused unless LRS_WEBHOOKS_ALLOW_PRIVATE_TARGETS is set"
             )
+
+
+@dataclass(frozen=True)
+class Pinned:
+    """A request to a target sent to the address that was checked (no second DNS lookup that
+    could answer differently: DNS rebinding): the URL names the address, the Host header and
+    the TLS server name (certificate check included) name the host."""
+
+    url: str
+    headers: dict[str, str]
+    extensions: dict[str, str]
+
+
+def pinned(url: str, address: str) -> Pinned:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    literal = f"[{address}]" if ":" in address else address
+    netloc = literal if parts.port is None else f"{literal}:{parts.port}"
+    host_header = parts.netloc.rpartition("@")[2]
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return Pinned(urlunsplit(parts._replace(netloc=netloc)), {"Host": host_header}, extensions)

@@ -65,6 +65,9 @@ async def test_a_webhook_is_signed_and_carries_the_delivery_id() -> None:
     result, seen = await attempt(lambda r: httpx.Response(204), sub(), delivery("s1", "s2"))
     assert result.ok
     request = seen[0]
+    assert request.url.host == "93.184.216.34"  # the address checked, not a new DNS answer
+    assert request.headers["Host"] == "hooks.example.org"
+    assert request.extensions["sni_hostname"] == "hooks.example.org"
     assert request.headers[HEADER_ID] == "d1"
     stamp = int(request.headers[HEADER_TIMESTAMP])
     assert stamp == int(NOW.timestamp())
@@ -93,6 +96,7 @@ async def test_forwarding_posts_the_ids_without_stored() -> None:
     assert result.ok
     request = seen[0]
     assert request.url.path == "/lrs/statements"
+    assert request.url.host == "93.184.216.34"
     assert request.headers["X-Experience-API-Version"] == "1.0.3"
     assert request.headers["Authorization"].startswith("Basic ")
     assert orjson.loads(request.content) == [{"id": "s1"}]

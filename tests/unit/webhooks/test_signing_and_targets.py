@@ -8,7 +8,7 @@ import hmac
 import pytest
 
 from lrs.webhooks.signing import delivery_id, item_key, signature, verify
-from lrs.webhooks.targets import check_addresses, refused_address, target_host
+from lrs.webhooks.targets import check_addresses, pinned, refused_address, target_host
 from lrs.xapi.errors import BadRequest
 
 
@@ -90,3 +90,14 @@ def test_bad_urls_are_refused_naming_the_rule(url: str, rule: str) -> None:
 def test_default_ports() -> None:
     assert target_host("https://example.org/hook") == ("example.org", 443)
     assert target_host("http://example.org:8080/hook") == ("example.org", 8080)
+
+
+def test_a_pinned_request_goes_to_the_checked_address_for_the_host() -> None:
+    to = pinned("https://hooks.example.org/lrs?x=1", "93.184.216.34")
+    assert to.url == "https://93.184.216.34/lrs?x=1"
+    assert to.headers == {"Host": "hooks.example.org"}
+    assert to.extensions == {"sni_hostname": "hooks.example.org"}
+    plain = pinned("http://hooks.example.org:8080/h", "2606:2800:220:1::1")
+    assert plain.url == "http://[2606:2800:220:1::1]:8080/h"
+    assert plain.headers == {"Host": "hooks.example.org:8080"}
+    assert plain.extensions == {}

@@ -595,3 +595,32 @@ async def test_the_cli_manages_subscriptions(
     assert "replayed: 0" in await cli("replay", sub_id)
     await cli("delete", sub_id)
     assert sub_id not in await cli("list")
+
+
+async def test_only_the_admin_scope_manages_subscriptions_and_bad_bodies_are_400(
+    settings: LrsSettings,
+) -> None:
+    async with api_client(settings) as api:
+        await api.post("/admin/tenants", json={"name": "default"}, headers=xapi_headers())
+        body = {"tenant": "default", "scopes": ["all"], "label": "no admin"}
+        created = await api.post("/admin/credentials", json=body, headers=xapi_headers())
+        assert created.status_code == 201, created.text
+        plain = xapi_headers(key=created.json()["key"], secret=created.json()["secret"])
+        hook = {"url": "http://127.0.0.1:9/hook"}
+        assert (await api.post("/admin/webhooks", json=hook, headers=plain)).status_code == 403
+        assert (await api.get("/admin/webhooks", headers=plain)).status_code == 403
+        no_auth = {"X-Experience-API-Version": "1.0.3"}
+        assert (await api.get("/admin/webhooks", headers=no_auth)).status_code == 401
+        for bad in (
+            {},
+            {"url": "http://127.0.0.1:9/", "kind": "carrier-pigeon"},
+            {"url": "http://127.0.0.1:9/", "secret": "short"},
+            {"url": "http://127.0.0.1:9/", "filter": {"verbs": "x"}},
+            {"url": "http://127.0.0.1:9/", "kind": "forward"},
+        ):
+            answer = await api.post("/admin/webhooks", json=bad, headers=xapi_headers())
+            assert answer.status_code == 400, (bad, answer.text)
+        missing = await api.post("/admin/webhooks/nope/pause", headers=xapi_headers())
+        assert missing.status_code == 404
+        state = await api.get("/admin/webhooks/nope/deliveries?state=lost", headers=xapi_headers())
+        assert state.status_code == 400

@@ -62,6 +62,7 @@ LATENCY = Histogram(
 PENDING_ITEMS = Gauge("lrs_webhook_pending_items", "Events recorded but not yet in a delivery")
 OPEN_DELIVERIES = Gauge("lrs_webhook_open_deliveries", "Deliveries waiting to be sent or retried")
 DEAD_DELIVERIES = Gauge("lrs_webhook_dead_deliveries", "Dead-lettered deliveries (replayable)")
+HOUSEKEEPING_SECONDS = 15.0
 SUBSCRIPTIONS = Gauge("lrs_webhook_subscriptions", "Subscriptions by state", ["state"])
 
 
@@ -433,6 +434,7 @@ class DeliveryPool:
         self._resolver = resolver
         self._owner = uuid.uuid4().hex  # this pool's name on the leases it holds
         self._ready = False
+        self._next_housekeeping = 0.0
         self._workers: dict[str, tuple[SubscriptionWorker, asyncio.Task[None]]] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -471,6 +473,13 @@ class DeliveryPool:
                 self._workers[sub_id] = (worker, asyncio.create_task(worker.run()))
         SUBSCRIPTIONS.labels("active").set(len(active))
         SUBSCRIPTIONS.labels("paused").set(len(subs) - len(active))
+        if time.monotonic() >= self._next_housekeeping:
+            await self._housekeeping()
+            self._next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
+
+    async def _housekeeping(self) -> None:
+        """The delivery log's retention, orphans, and the gauges (counting is not free: not
+        on every look for work)."""
         retention = timedelta(seconds=self._config.log_retention_seconds)
         await self._store.prune(self._clock() - retention)
         await self._store.drop_orphans()

@@ -214,13 +214,20 @@ class MongoWebhookStore:
 
     async def replay_dead(self, sub_id: str, ids: Sequence[str] | None = None) -> int:
         """Open dead deliveries again (all of the subscription's, or those named), with their
-        retry clock reset; they keep their ids."""
+        retry clock and backoff reset; they keep their ids."""
         query: Doc = {"subscription": sub_id, "state": DEAD}
         if ids is not None:
             query["_id"] = {"$in": list(ids)}
         result = await self._deliveries.update_many(
             query,
-            {"$set": {"state": OPEN, "first_attempt_at": None, "next_attempt_at": None}},
+            {
+                "$set": {
+                    "state": OPEN,
+                    "attempts": 0,
+                    "first_attempt_at": None,
+                    "next_attempt_at": None,
+                }
+            },
         )
         return result.modified_count
 

@@ -56,6 +56,9 @@ DELIVERIES = Counter(
 CONFLICTS = Counter(
     "lrs_webhook_conflicts_total", "Forwarded statements the target refused with 409", ["kind"]
 )
+REJECTED = Counter(
+    "lrs_webhook_rejected_total", "Forwarded statements the target refused with 400", ["kind"]
+)
 LATENCY = Histogram(
     "lrs_webhook_request_seconds", "Duration of one delivery's HTTP request(s)", ["kind"]
 )
@@ -287,9 +290,10 @@ class Sender:
         return _plain(answer)
 
     async def _forward(self, sub: Subscription, delivery: Delivery, address: str) -> Attempt:
-        """xAPI Communication 2.1.2: POST the batch with its ids; a 409 (one of them conflicts
-        with a stored statement: the whole batch is refused) is narrowed down with one PUT per
-        statement, so the others are stored and the conflicts recorded, not retried."""
+        """xAPI Communication 2.1.2: POST the batch with its ids. A 409 (one of them conflicts
+        with a stored statement) or a 400 (one of them is refused, e.g. its attachment is not
+        sent) refuses the whole batch: it is narrowed down with one PUT per statement, so the
+        others are stored and the refused ones recorded, never retried."""
         statements = forwarded_statements(delivery)
         to = pinned(sub.url.rstrip("/") + "/statements", address)
         url, extensions = to.url, to.extensions
@@ -298,9 +302,10 @@ class Sender:
         answer = await self._client.post(
             url, json=statements, headers=headers, auth=auth, extensions=extensions
         )
-        if answer.status_code != 409:
+        if answer.status_code not in (400, 409):
             return _plain(answer)
         conflicts: list[str] = []
+        rejected: list[str] = []
         for statement in statements:
             one = await self._client.put(
                 url,
@@ -312,9 +317,16 @@ class Sender:
             )
             if one.status_code == 409:
                 conflicts.append(statement["id"])
+            elif one.status_code == 400:
+                rejected.append(statement["id"])
             elif not one.is_success:
                 return _plain(one)
-        return Attempt(ok=True, status=409, conflicts=tuple(conflicts))
+        return Attempt(
+            ok=True,
+            status=answer.status_code,
+            conflicts=tuple(conflicts),
+            rejected=tuple(rejected),
+        )
 
 
 def _plain(answer: httpx.Response) -> Attempt:
@@ -400,6 +412,7 @@ class SubscriptionWorker:
             await self._store.delivered(delivery, attempt, done)
             DELIVERIES.labels(self.sub.kind, "delivered").inc()
             CONFLICTS.labels(self.sub.kind).inc(len(attempt.conflicts))
+            REJECTED.labels(self.sub.kind).inc(len(attempt.rejected))
             return 0.0
         retry_at = self._retry_at(delivery, done)
         await self._store.failed(delivery, attempt, done, retry_at)

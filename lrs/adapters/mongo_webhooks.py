@@ -160,6 +160,7 @@ class MongoWebhookStore:
                     "last_status": attempt.status,
                     "last_error": None,
                     "conflicts": list(attempt.conflicts),
+                    "rejected": list(attempt.rejected),
                     "payloads": [],
                 },
                 "$inc": {"attempts": 1},
@@ -169,7 +170,11 @@ class MongoWebhookStore:
             {"_id": delivery.subscription},
             {
                 "$set": {"last_success_at": now},
-                "$inc": {"delivered_total": 1, "conflicts_total": len(attempt.conflicts)},
+                "$inc": {
+                    "delivered_total": 1,
+                    "conflicts_total": len(attempt.conflicts),
+                    "rejected_total": len(attempt.rejected),
+                },
             },
         )
 
@@ -267,6 +272,7 @@ class MongoWebhookStore:
             delivered_total=int(sub.get("delivered_total", 0)),
             failures_total=int(sub.get("failures_total", 0)),
             conflicts_total=int(sub.get("conflicts_total", 0)),
+            rejected_total=int(sub.get("rejected_total", 0)),
         )
 
     async def _count(self, sub_id: str, state: str) -> int:
@@ -343,6 +349,7 @@ def _delivery_doc(d: Delivery) -> Doc:
         "last_error": None,
         "delivered_at": None,
         "conflicts": [],
+        "rejected": [],
     }
 
 
@@ -363,4 +370,5 @@ def _delivery(doc: Mapping[str, Any]) -> Delivery:
         last_error=doc.get("last_error"),
         delivered_at=_utc(doc.get("delivered_at")),
         conflicts=list(doc.get("conflicts") or []),
+        rejected=list(doc.get("rejected") or []),
     )

@@ -62,6 +62,7 @@ class Delivery:
     last_error: str | None = None
     delivered_at: datetime | None = None
     conflicts: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ class Attempt:
     ok: bool
     status: int | None = None
     error: str | None = None
-    conflicts: tuple[str, ...] = ()
+    conflicts: tuple[str, ...] = ()  # forward: ids the target holds with other content (409)
+    rejected: tuple[str, ...] = ()  # forward: ids the target refuses as invalid (400)
 
 
 @dataclass(frozen=True)
@@ -88,3 +90,4 @@ class Status:
     delivered_total: int
     failures_total: int
     conflicts_total: int
+    rejected_total: int

@@ -100,6 +100,7 @@ class StatusOut(BaseModel):
     delivered_total: int
     failures_total: int
     conflicts_total: int = Field(description="forward: statements the target refused with 409")
+    rejected_total: int = Field(description="forward: statements the target refused with 400")
 
     @classmethod
     def of(cls, status: Status, now: datetime) -> StatusOut:
@@ -123,6 +124,7 @@ class DeliveryOut(BaseModel):
     last_error: str | None
     delivered_at: datetime | None
     conflicts: list[str] = Field(description="forward: statement ids the target refused (409)")
+    rejected: list[str] = Field(description="forward: statement ids the target refused (400)")
 
     @classmethod
     def of(cls, d: Delivery) -> DeliveryOut:

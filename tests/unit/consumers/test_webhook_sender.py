@@ -114,6 +114,19 @@ async def test_a_409_is_narrowed_down_and_the_conflicts_recorded() -> None:
     assert [r.method for r in seen] == ["POST", "PUT", "PUT", "PUT"]
 
 
+async def test_a_400_is_narrowed_down_and_the_refused_ids_recorded() -> None:
+    def lrs(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(400)
+        return httpx.Response(400 if request.url.params["statementId"] == "s1" else 204)
+
+    result, seen = await attempt(lrs, sub("forward"), delivery("s1", "s2"))
+    assert result.ok
+    assert result.rejected == ("s1",)
+    assert result.conflicts == ()
+    assert [r.method for r in seen] == ["POST", "PUT", "PUT"]
+
+
 async def test_a_failing_put_fails_the_attempt_for_a_retry() -> None:
     def lrs(request: httpx.Request) -> httpx.Response:
         return httpx.Response(409 if request.method == "POST" else 503)

@@ -89,16 +89,7 @@ class WebhookHandler:
         subs = [s for s in await self._store.list_subscriptions() if s.filter.statements]
         if not subs:
             return Outcome()
-        poison: list[Poison] = []
-        by_tenant: dict[str, list[tuple[Record, dict[str, Any]]]] = {}
-        for record in records:
-            try:
-                tenant, statement = _statement_of(record)
-            except ValueError as exc:
-                poison.append(Poison(record, exc))
-                continue
-            if tenant is not None and statement is not None:
-                by_tenant.setdefault(tenant, []).append((record, statement))
+        by_tenant, poison = _statements_by_tenant(records)
         now = self._clock()
         items: list[Item] = []
         for tenant, found in by_tenant.items():
@@ -126,18 +117,7 @@ class WebhookHandler:
             for sub in subs:
                 if matches_statement(sub.filter, statement, its_teams):
                     payload = {"type": "statement", "statement": statement}
-                    items.append(
-                        Item(
-                            sub.id,
-                            tenant,
-                            key,
-                            now,
-                            record.partition,
-                            record.offset,
-                            "statement",
-                            payload,
-                        )
-                    )
+                    items.append(_item(sub, record, key, now, "statement", payload))
         return items
 
     async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
@@ -174,18 +154,7 @@ class ProgressWebhookHandler:
             payload = {"type": f"{self._kind}-progress", "progress": value}
             for sub in subs:
                 if sub.tenant == tenant and matches_progress(sub.filter, event):
-                    items.append(
-                        Item(
-                            sub.id,
-                            tenant,
-                            key,
-                            now,
-                            record.partition,
-                            record.offset,
-                            "progress",
-                            payload,
-                        )
-                    )
+                    items.append(_item(sub, record, key, now, "progress", payload))
         await self._store.add_items(items)
         return Outcome(poison=poison)
 
@@ -204,6 +173,30 @@ class ProgressWebhookHandler:
 
     async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
         return None
+
+
+Found = list[tuple[Record, dict[str, Any]]]
+
+
+def _statements_by_tenant(records: Sequence[Record]) -> tuple[dict[str, Found], list[Poison]]:
+    """The stored statements of a batch by tenant, and the records that cannot be used."""
+    poison: list[Poison] = []
+    by_tenant: dict[str, Found] = {}
+    for record in records:
+        try:
+            tenant, statement = _statement_of(record)
+        except ValueError as exc:
+            poison.append(Poison(record, exc))
+            continue
+        if tenant is not None and statement is not None:
+            by_tenant.setdefault(tenant, []).append((record, statement))
+    return by_tenant, poison
+
+
+def _item(
+    sub: Subscription, record: Record, key: str, now: datetime, kind: str, payload: dict[str, Any]
+) -> Item:
+    return Item(sub.id, sub.tenant, key, now, record.partition, record.offset, kind, payload)
 
 
 def _statement_of(record: Record) -> tuple[str | None, dict[str, Any] | None]:

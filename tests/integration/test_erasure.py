@@ -337,11 +337,20 @@ async def test_in_flight_statements_are_dropped_and_later_ones_kept(infra: Infra
     in_flight_own = statement("erased", "attempted")
     in_flight_other = statement(1, context=False) | {"context": {"instructor": ERASED}}
     after = statement("erased", "passed")
+    uncounted = statement("erased", "experienced")  # stored, not yet counted by progress
     async with database(settings) as db:
-        async with api_client(settings) as client:  # no persister: they wait on the topic
+        async with api_client(settings) as client:
+            async with running_persister(settings):
+                await post(client, [uncounted])
+
+                async def stored_ids() -> set[str]:
+                    return {s["id"] for s in await stored_statements(db, TENANT)}
+
+                await eventually(stored_ids, lambda ids: uncounted["id"] in ids)
+            # no persister now: these wait on the topic while the learner is erased
             await post(client, [in_flight_own, in_flight_other])
             answer = await erase(client)
-            assert answer["counts"]["statements_deleted"] == 1
+            assert answer["counts"]["statements_deleted"] == 2  # `before` and `uncounted`
             await post(client, [after])
         async with running_persister(settings), running_progress(settings, db):
             wanted = {after["id"], in_flight_other["id"]}
@@ -358,7 +367,7 @@ async def test_in_flight_statements_are_dropped_and_later_ones_kept(infra: Infra
 
             docs = await eventually(counted, bool)
         stored = {s["id"]: s for s in await stored_statements(db, TENANT)}
-        assert set(stored) == wanted  # `before` erased, `in_flight_own` dropped on persist
+        assert set(stored) == wanted  # `before`, `uncounted` erased; `in_flight_own` dropped
         assert NEEDLE not in orjson.dumps(stored[in_flight_other["id"]]).decode()
         assert NEEDLE in orjson.dumps(stored[after["id"]]).decode()  # new data: kept
         facts = docs[0]["state"]["facts"]

@@ -13,6 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
+import sys
+from asyncio.subprocess import PIPE
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
@@ -374,6 +377,24 @@ async def test_in_flight_statements_are_dropped_and_later_ones_kept(infra: Infra
         assert set(facts) == {after["id"]}  # progress counts only what came after
 
 
+async def lrs_command(settings: LrsSettings, *args: str) -> str:
+    """`python -m lrs ARGS` with the test's settings; its stdout (it must succeed)."""
+    env = {
+        **os.environ,
+        "LRS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap or "",
+        "LRS_MONGODB_URI": settings.mongodb_uri or "",
+        "LRS_MONGODB_DATABASE": settings.mongodb_database,
+        "LRS_TOPIC_PREFIX": settings.topic_prefix,
+        "LRS_STATEMENT_PARTITIONS": str(settings.statement_partitions),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lrs", *args, env=env, stdout=PIPE, stderr=PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, err.decode()
+    return out.decode()
+
+
 class DiesOnce(MongoErasureStore):
     """The store, failing once halfway through (after the statements, before progress)."""
 
@@ -401,12 +422,16 @@ async def test_an_interrupted_erasure_is_completed_by_a_rerun(infra: Infra) -> N
             dying = dataclasses.replace(deps, store=DiesOnce(db))
             with pytest.raises(RuntimeError):
                 await erase_agent(dying, TENANT, {"mbox": ERASED["mbox"]}, "operator")
-            assert await progress_docs(db, "progress_learners", TENANT)  # left halfway
-            first = await db["erasures"].find_one({"completed_at": None})
-            assert first is not None
-            record = await erase_agent(deps, TENANT, {"mbox": ERASED["mbox"]}, "operator")
-        assert record.erasure_id == first["_id"]  # the same audit record, completed
-        assert record.counts["progress_learners_deleted"] == 1
+        assert await progress_docs(db, "progress_learners", TENANT)  # left halfway
+        first = await db["erasures"].find_one({"completed_at": None})
+        assert first is not None
+        # the re-run, from the command line
+        record = orjson.loads(await lrs_command(settings, "agents", "forget", ERASED_JSON))
+        assert record["id"] == first["_id"]  # the same audit record, completed
+        assert record["requested_by"] == "operator"  # as the first run recorded it
+        assert record["counts"]["progress_learners_deleted"] == 1
+        listed_by_cli = await lrs_command(settings, "agents", "erasures", "--tenant", TENANT)
+        assert [orjson.loads(line)["id"] for line in listed_by_cli.splitlines()] == [first["_id"]]
         assert await eventually(lambda: erased_learner_gone(db, settings), within=60) == []
         listed = (await client.get("/admin/erasures", headers=xapi_headers())).json()
         assert [(e["id"], e["completed_at"] is not None) for e in listed] == [(first["_id"], True)]

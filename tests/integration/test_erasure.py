@@ -306,6 +306,10 @@ async def test_erasure_leaves_no_trace_and_corrects_teams(infra: Infra) -> None:
         assert await api_traces(client) == []
         kept = {s["id"] for s in await stored_statements(db, TENANT)}
         assert kept == {s["id"] for s in statements[3:]}
+        gone = await client.get(
+            "/xapi/statements", params={"statementId": statements[0]["id"]}, headers=xapi_headers()
+        )
+        assert gone.status_code == 404  # the target of the kept StatementRef
 
         again = await erase(client)  # idempotent: nothing left to remove
         assert again["id"] != answer["id"]

@@ -25,6 +25,7 @@ from consumers.webhooks import (
 )
 from lrs import topics
 from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
+from lrs.adapters.mongo_erasure import MongoErasedAgents
 from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.adapters.mongo_store import MongoStatementStore
 from lrs.adapters.mongo_webhooks import MongoWebhookStore
@@ -58,6 +59,7 @@ def _persist(db: Database, settings: LrsSettings) -> Handler:
         agents,
         prefix=settings.topic_prefix,
         consistency_margin=timedelta(seconds=settings.produce_timeout_seconds),
+        erased=MongoErasedAgents(db),
     )
 
 
@@ -71,6 +73,7 @@ def _progress(db: Database, settings: LrsSettings) -> Handler:
         utc_now,
         prefix=settings.topic_prefix,
         max_value_bytes=settings.progress_max_value_bytes,
+        erased=MongoErasedAgents(db),
     )
 
 
@@ -92,11 +95,13 @@ def _progress_batch(settings: LrsSettings) -> int:
 
 
 def _webhooks(db: Database, settings: LrsSettings) -> Handler:
-    return WebhookHandler(MongoWebhookStore(db), MongoProgressStore(db), utc_now)
+    return WebhookHandler(
+        MongoWebhookStore(db), MongoProgressStore(db), utc_now, MongoErasedAgents(db)
+    )
 
 
 def _learner_progress_webhooks(db: Database, settings: LrsSettings) -> Handler:
-    return ProgressWebhookHandler(MongoWebhookStore(db), utc_now, "learner")
+    return ProgressWebhookHandler(MongoWebhookStore(db), utc_now, "learner", MongoErasedAgents(db))
 
 
 def _team_progress_webhooks(db: Database, settings: LrsSettings) -> Handler:

@@ -37,6 +37,7 @@ from lrs.adapters.mongo_webhooks import MongoWebhookStore
 from lrs.background import backoff_delay
 from lrs.codec import UnusableMessage, decode_accepted, header
 from lrs.progress import learner_id
+from lrs.services.erasure import ErasedAgents, screen_records
 from lrs.services.webhooks import Resolver, check_target, resolve
 from lrs.settings import LrsSettings
 from lrs.webhooks import signing
@@ -75,11 +76,16 @@ class WebhookHandler:
     name = "webhooks"
 
     def __init__(
-        self, store: MongoWebhookStore, progress: MongoProgressStore, clock: Clock
+        self,
+        store: MongoWebhookStore,
+        progress: MongoProgressStore,
+        clock: Clock,
+        erased: ErasedAgents | None = None,  # erased learners (docs/erasure.md)
     ) -> None:
         self._store = store
         self._progress = progress
         self._clock = clock
+        self._erased = erased
         self._ready = False
 
     async def handle(self, records: Sequence[Record]) -> Outcome:
@@ -89,6 +95,7 @@ class WebhookHandler:
         subs = [s for s in await self._store.list_subscriptions() if s.filter.statements]
         if not subs:
             return Outcome()
+        records = await screen_records(self._erased, records)  # erased learners' old records
         by_tenant, poison = _statements_by_tenant(records)
         now = self._clock()
         items: list[Item] = []
@@ -129,15 +136,23 @@ class ProgressWebhookHandler:
     records, per subscription with `progress` in its filter, the learner's or team's new
     progress value (`lrs.progress.learner` / `lrs.progress.team`, docs/decisions/0006)."""
 
-    def __init__(self, store: MongoWebhookStore, clock: Clock, kind: str) -> None:
+    def __init__(
+        self,
+        store: MongoWebhookStore,
+        clock: Clock,
+        kind: str,
+        erased: ErasedAgents | None = None,  # learners only: a team key names no learner
+    ) -> None:
         self.name = f"webhooks-{kind}-progress"
         self._store, self._clock, self._kind = store, clock, kind
+        self._erased = erased
         self._topic = topics.LEARNER_PROGRESS if kind == "learner" else topics.TEAM_PROGRESS
 
     async def handle(self, records: Sequence[Record]) -> Outcome:
         subs = [s for s in await self._store.list_subscriptions() if s.filter.progress]
         if not subs:
             return Outcome()
+        records = await screen_records(self._erased, records)
         poison: list[Poison] = []
         items: list[Item] = []
         now = self._clock()

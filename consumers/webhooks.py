@@ -169,7 +169,7 @@ class ProgressWebhookHandler:
             payload = {"type": f"{self._kind}-progress", "progress": value}
             for sub in subs:
                 if sub.tenant == tenant and matches_progress(sub.filter, event):
-                    items.append(_item(sub, record, key, now, "progress", payload))
+                    items.append(_item(sub, record, key, now, self._kind, payload))
         await self._store.add_items(items)
         return Outcome(poison=poison)
 
@@ -211,7 +211,11 @@ def _statements_by_tenant(records: Sequence[Record]) -> tuple[dict[str, Found], 
 def _item(
     sub: Subscription, record: Record, key: str, now: datetime, kind: str, payload: dict[str, Any]
 ) -> Item:
-    return Item(sub.id, sub.tenant, key, now, record.partition, record.offset, kind, payload)
+    learner = topics.split_key(record.key)[1] if record.key and kind != "team" else ""
+    item_kind = "statement" if kind == "statement" else "progress"
+    return Item(
+        sub.id, sub.tenant, key, now, record.partition, record.offset, item_kind, payload, learner
+    )
 
 
 def _statement_of(record: Record) -> tuple[str | None, dict[str, Any] | None]:

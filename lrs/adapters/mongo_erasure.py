@@ -27,6 +27,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from lrs.adapters.mongo_store import filter_keys
+from lrs.adapters.mongo_webhooks import MongoWebhookStore
 from lrs.services.erasure import (
     GROUP_PREFIX,
     ErasureCounts,
@@ -141,6 +142,7 @@ class MongoErasureStore:
             {"tenant": tenant, "agentIfi": {"$in": ids}}
         )
         persons = await self._db["agents"].delete_many({"tenant": tenant, "ifi": {"$in": ids}})
+        await MongoWebhookStore(self._db).forget_learners(tenant, ids)  # what is still unsent
         return documents.deleted_count, persons.deleted_count
 
     async def progress_learners(self, tenant: str, identifiers: Sequence[str]) -> list[str]:

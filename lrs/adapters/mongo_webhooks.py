@@ -141,8 +141,11 @@ class MongoWebhookStore:
             payloads=[orjson.loads(d["payload"]) for d in docs],
             created_at=_utc(first["at"]) or datetime.now(UTC),
         )
+        learners = [d.get("learner", "") for d in docs]
         await self._deliveries.update_one(
-            {"_id": delivery.id}, {"$setOnInsert": _delivery_doc(delivery)}, upsert=True
+            {"_id": delivery.id},
+            {"$setOnInsert": {**_delivery_doc(delivery), "learners": learners}},
+            upsert=True,
         )
         await self._items.delete_many({"_id": {"$in": [f"{sub_id}|{k}" for k in keys]}})
         return delivery
@@ -162,6 +165,7 @@ class MongoWebhookStore:
                     "conflicts": list(attempt.conflicts),
                     "rejected": list(attempt.rejected),
                     "payloads": [],
+                    "learners": [],
                 },
                 "$inc": {"attempts": 1},
             },
@@ -242,6 +246,29 @@ class MongoWebhookStore:
             {"state": DELIVERED, "delivered_at": {"$lt": delivered_before}}
         )
         return result.deleted_count
+
+    async def forget_learners(self, tenant: str, identifiers: Sequence[str]) -> None:
+        """Erasure (docs/erasure.md): drop what is still to be sent about these learners
+        (canonical identifiers): their pending items, and their events in open or dead
+        deliveries (which keep their ids; a delivery left empty is deleted). Delivered
+        deliveries keep no payloads and no learners."""
+        ids = list(identifiers)
+        await self._items.delete_many({"tenant": tenant, "learner": {"$in": ids}})
+        query = {"tenant": tenant, "state": {"$in": [OPEN, DEAD]}, "learners": {"$in": ids}}
+        async for doc in self._deliveries.find(query):
+            kept = [
+                (key, payload, learner)
+                for key, payload, learner in zip(
+                    doc["items"], doc["payloads"], doc["learners"], strict=True
+                )
+                if learner not in ids
+            ]
+            if not kept:
+                await self._deliveries.delete_one({"_id": doc["_id"]})
+                continue
+            keys, payloads, learners = (list(column) for column in zip(*kept, strict=True))
+            change = {"items": keys, "payloads": payloads, "learners": learners}
+            await self._deliveries.update_one({"_id": doc["_id"]}, {"$set": change})
 
     async def drop_orphans(self) -> None:
         """Remove the items and deliveries of deleted subscriptions (a consumer batch in flight
@@ -330,6 +357,7 @@ def _item_doc(item: Item) -> Doc:
         "offset": item.offset,
         "kind": item.kind,
         "payload": Binary(orjson.dumps(item.payload)),
+        "learner": item.learner,
     }
 
 

@@ -43,6 +43,7 @@ class Item:
     offset: int
     kind: str  # "statement" | "progress"
     payload: dict[str, Any]
+    learner: str = ""  # the learner it is about (its record's key), for erasure; "" a team
 
 
 @dataclass

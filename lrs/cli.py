@@ -1,4 +1,5 @@
-"""The `lrs` command: serve, api, consume, topics, progress, tenants, credentials, dlq."""
+"""The `lrs` command: serve, api, consume, topics, progress, tenants, credentials, dlq,
+import, export."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 
 from lrs import admin_cli, dlq_cli
 from lrs.settings import LrsSettings, get_settings
+from lrs.transfer import cli as transfer_cli
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     progress.add_argument("--tenant", default=None, help="only this tenant (default: all)")
     admin_cli.add_parsers(sub)
     dlq_cli.add_parsers(sub)
+    transfer_cli.add_parsers(sub)
     return parser
 
 
@@ -62,6 +65,8 @@ def _run(args: argparse.Namespace, settings: LrsSettings) -> int:
         return admin_cli.run(args, settings)
     if args.command in dlq_cli.COMMANDS:
         return dlq_cli.run(args, settings)
+    if args.command in transfer_cli.COMMANDS:
+        return transfer_cli.run(args, settings)
     return 2
 
 

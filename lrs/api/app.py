@@ -32,6 +32,7 @@ from lrs.api.routes import (
     agents_activities,
     dashboard,
     documents,
+    export,
     health,
     landing,
     progress,
@@ -228,6 +229,7 @@ def create_app(
     for router in (teams.router, progress.router, dashboard.router):
         app.include_router(router)
     app.include_router(admin.router)
+    app.include_router(export.router)
     install_middleware(app, settings)
     return app
 

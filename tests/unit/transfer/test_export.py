@@ -29,8 +29,6 @@ from tests.support.adapters import app_adapters
 from tests.support.factories import account_agent, agent, statement, voiding
 from tests.support.stack import basic
 
-from bench.hostile import HostileRequest
-
 TENANT = "acme"
 START = datetime(2026, 11, 1, tzinfo=UTC)
 AUTHORITY = account_agent("importer", "https://lrs.example.org")

@@ -17,7 +17,8 @@ any client sends them, so that validation, ids and duplicates behave as in inges
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ import orjson
 
 from lrs.transfer.http import TransferError, XapiHttp
 from lrs.transfer.progress import ProgressBar
-from lrs.transfer.sources import Position, Source
+from lrs.transfer.sources import Batch, Position, Source
 
 LRS_SET = ("stored", "authority")
 
@@ -112,6 +113,17 @@ class Target:
         raise TransferError(f"POST {self.url}: {answer.status} {answer.message()}")
 
 
+def prefetched(batches: Iterator[Batch]) -> Iterator[Batch]:
+    """The batches, the next one read (in a thread) while the caller sends the current one:
+    reading the source and writing the target overlap. The checkpoint is unaffected: it moves
+    only once a batch has been sent."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-read") as pool:
+        upcoming = pool.submit(next, batches, None)
+        while (batch := upcoming.result()) is not None:
+            upcoming = pool.submit(next, batches, None)
+            yield batch
+
+
 def run_import(
     source: Source,
     target: Target,
@@ -122,7 +134,8 @@ def run_import(
     """Import from the checkpoint's position on; stop after `max_batches` batches if given."""
     checkpoint = Checkpoint.load(checkpoint_path, source.name)
     sent_now = 0
-    for batches_now, batch in enumerate(source.batches(checkpoint.position), start=1):
+    batches = prefetched(source.batches(checkpoint.position))
+    for batches_now, batch in enumerate(batches, start=1):
         checkpoint.refused += target.send(batch.statements)
         checkpoint.position = batch.position
         checkpoint.sent += len(batch.statements)

@@ -54,7 +54,10 @@ def statements(count: int) -> list[dict[str, Any]]:
 async def seed(base: str, auth: tuple[str, str], docs: list[dict[str, Any]]) -> None:
     async with client(base, *auth) as http:
         for start in range(0, len(docs), 250):
-            answer = await http.post("/xapi/statements", json=docs[start : start + 250])
+            for _ in range(10):  # a fresh LRS may answer 503 until its persister has joined
+                answer = await http.post("/xapi/statements", json=docs[start : start + 250])
+                if answer.status_code != 503:
+                    break
             answer.raise_for_status()
 
 

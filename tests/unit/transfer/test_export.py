@@ -16,8 +16,9 @@ import pytest
 
 from lrs.adapters.memory import InMemoryCredentialStore, InMemoryStatementStore
 from lrs.api.app import create_app
-from lrs.ports import AcceptedStatement, StatementPage
-from lrs.services.auth import ensure_bootstrap_credential
+from lrs.ports import AcceptedStatement, Credential, StatementPage
+from lrs.security import hash_secret
+from lrs.services.auth import credential_authority, ensure_bootstrap_credential
 from lrs.settings import LrsSettings
 from lrs.transfer.csv_rows import COLUMNS, csv_row
 from lrs.transfer.export import PAGE_SIZE, export_query
@@ -124,12 +125,21 @@ class PageCountingStore(InMemoryStatementStore):
         return await super().query(tenant, query)
 
 
-async def export_answer(store: PageCountingStore, query: bytes) -> tuple[int, bytes, list[int]]:
-    """GET /admin/export over ASGI; the pages read when each body chunk was sent."""
+async def export_answer(
+    store: PageCountingStore, query: bytes, scopes: frozenset[str] | None = None
+) -> tuple[int, bytes, list[int]]:
+    """GET /admin/export over ASGI; the pages read when each body chunk was sent. The caller
+    has every scope and `admin`, or `scopes`."""
     credentials = InMemoryCredentialStore()
-    await ensure_bootstrap_credential(
-        credentials, tenant=TENANT, base_url="http://t", now=START, key="k", secret="s"
-    )
+    if scopes is None:
+        await ensure_bootstrap_credential(
+            credentials, tenant=TENANT, base_url="http://t", now=START, key="k", secret="s"
+        )
+    else:
+        authority = credential_authority("k", "http://t")
+        await credentials.insert(
+            Credential("k", hash_secret("s"), TENANT, scopes, authority, created_at=START)
+        )
     app = create_app(LrsSettings(), adapters=app_adapters(store=store, credentials=credentials))
     pages_at_chunk: list[int] = []
     chunks: list[bytes] = []
@@ -205,6 +215,14 @@ async def test_export_puts_each_voided_statement_before_its_voiding_one() -> Non
         (void["id"], "false"),
     ]
     assert list(rows[0]) == list(COLUMNS)
+
+
+async def test_export_needs_the_admin_scope() -> None:
+    store = PageCountingStore()
+    status, body, _ = await export_answer(store, b"", scopes=frozenset({"all"}))
+    assert status == 403, body
+    assert "admin" in orjson.loads(body)["error"]["message"]
+    assert store.pages == 0
 
 
 async def test_export_refuses_unknown_filters_and_formats_with_400() -> None:

@@ -57,6 +57,9 @@ def run(args: argparse.Namespace, settings: LrsSettings) -> int:
         if args.command == "import":
             return _import(args, settings)
         return _export(args, settings)
+    except KeyboardInterrupt:
+        print("\ninterrupted: run the same command again to resume", file=sys.stderr)
+        return 130
     except (TransferError, XapiError, OSError) as exc:
         message = exc.message if isinstance(exc, XapiError) else str(exc)
         print(f"error: {message}", file=sys.stderr)

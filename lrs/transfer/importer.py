@@ -53,11 +53,15 @@ class Checkpoint:
     def load(cls, path: Path, source: str) -> Checkpoint:
         if not path.exists():
             return cls(source)
-        doc = orjson.loads(path.read_bytes())
-        if doc.get("source") != source:
-            raise TransferError(f"{path} is the checkpoint of {doc.get('source')}, not {source}")
-        refused = [Refused(**r) for r in doc.get("refused", [])]
-        return cls(**{**doc, "refused": refused})
+        try:
+            doc = orjson.loads(path.read_bytes())
+            if doc.get("source") != source:
+                found = doc.get("source")
+                raise TransferError(f"{path} is the checkpoint of {found}, not {source}")
+            refused = [Refused(**r) for r in doc.get("refused", [])]
+            return cls(**{**doc, "refused": refused})
+        except (orjson.JSONDecodeError, AttributeError, TypeError) as exc:
+            raise TransferError(f"{path} is not an import checkpoint ({exc})") from None
 
     def save(self, path: Path) -> None:
         """Atomically: a checkpoint is either the old one or the new one, never half of one."""

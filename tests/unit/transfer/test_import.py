@@ -126,6 +126,9 @@ def test_a_checkpoint_is_only_resumed_from_by_its_own_source(tmp_path: Path) -> 
     assert Checkpoint.load(path, "file:/a").source == "file:/a"
     with pytest.raises(TransferError, match="checkpoint of file:/a"):
         Checkpoint.load(path, "file:/b")
+    path.write_bytes(b"[1, 2]")
+    with pytest.raises(TransferError, match="not an import checkpoint"):
+        Checkpoint.load(path, "file:/a")
 
 
 def test_a_file_import_stopped_after_a_batch_resumes_at_the_next_line(tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ from lrs.api.routes import (
     agents_activities,
     dashboard,
     documents,
+    export,
     health,
     landing,
     progress,
@@ -235,6 +236,7 @@ def create_app(
         app.include_router(router)
     app.include_router(admin.router)
     app.include_router(webhooks.router)
+    app.include_router(export.router)
     install_middleware(app, settings)
     return app
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
+
+from lrs.xapi.errors import BadRequest
 
 OwnerKind = Literal["learner", "team", "organisation"]
 Recurrence = Literal["week", "month", "quarter"]
@@ -120,3 +122,14 @@ class Goal:
         if self.updated is not None:
             doc["updated"] = self.updated.isoformat().replace("+00:00", "Z")
         return doc
+
+
+def parse_owner_key(text: str) -> Owner:
+    """`learner:<id>`, `team:<id>` or `organisation` (the `?owner=` parameter) as an Owner;
+    BadRequest naming `owner` otherwise."""
+    if text == "organisation":
+        return Owner("organisation")
+    kind, _, oid = text.partition(":")
+    if kind in ("learner", "team") and oid:
+        return Owner(cast(OwnerKind, kind), oid)
+    raise BadRequest("owner: must be learner:<learner id>, team:<team id> or organisation")

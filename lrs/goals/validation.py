@@ -74,11 +74,18 @@ class _Problems:
             raise BadRequest(f"invalid goal: {first.path}: {first.message}{more}", self.issues)
 
 
-def parse_goal(body: object, tenant: str, today: date, goal_id: str | None = None) -> Goal:
+def parse_goal(
+    body: object,
+    tenant: str,
+    today: date,
+    goal_id: str | None = None,
+    *,
+    default_id: str = "",
+) -> Goal:
     """A `Goal` from a request body, or BadRequest naming every field that is wrong.
 
-    `goal_id` is the id from the path (PUT) or a new one (POST, used when the body has none);
-    a body `goalId` that differs from the path's is an error.
+    `goal_id` is the id from the path (PUT): a body `goalId` that differs is an error.
+    `default_id` is used when neither gives one (POST: a new id).
     """
     problems = _Problems()
     if not isinstance(body, Mapping):
@@ -87,7 +94,7 @@ def parse_goal(body: object, tenant: str, today: date, goal_id: str | None = Non
     assert isinstance(body, Mapping)
     for name in sorted(set(body) - _GOAL_FIELDS):
         problems.add(name, "unknown", f"unknown field {name!r}")
-    gid = _goal_id(body.get("goalId"), goal_id, problems)
+    gid = _goal_id(body.get("goalId"), goal_id, problems) or default_id
     name = _text(body.get("name"), "name", MAX_NAME, problems, required=True)
     description = _text(body.get("description"), "description", MAX_DESCRIPTION, problems)
     kind = body.get("type", "assigned")
@@ -130,7 +137,7 @@ def _goal_id(value: object, from_path: str | None, problems: _Problems) -> str:
     if not isinstance(value, str) or not GOAL_ID.match(value):
         problems.add("goalId", "format", "must be 1 to 128 letters, digits or ._~:- characters")
         return from_path or ""
-    if from_path is not None and value != from_path and from_path != "":
+    if from_path is not None and value != from_path:
         problems.add("goalId", "mismatch", f"differs from the goal id of the path ({from_path!r})")
     return value
 

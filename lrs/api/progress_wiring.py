@@ -28,6 +28,7 @@ def feed_topics(settings: LrsSettings) -> dict[str, Kind]:
         settings.topic(topics.LEARNER_PROGRESS): "learner",
         settings.topic(topics.TEAM_PROGRESS): "team",
         settings.topic(topics.TEAMS): "registry",
+        settings.topic(topics.GOAL_PROGRESS): "goal",
     }
 
 

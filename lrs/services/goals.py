@@ -15,7 +15,7 @@ team registry asks for: goals are definitions an administrator of learning sets,
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -27,13 +27,15 @@ from lrs.goals import Goal, parse_goal, validate_goal_id
 from lrs.goals.model import parse_owner_key
 from lrs.ports import EventBus, OutgoingMessage, Principal
 from lrs.services.auth import authorize
-from lrs.services.progress import authorize_read
+from lrs.services.progress import ProgressDeps, StreamEvent, authorize_read
+from lrs.services.progress_hub import ALL_GOALS, Change, Closed, Overflow
 from lrs.xapi.errors import Conflict, NotFound
 from lrs.xapi.timefmt import format_timestamp
 
 WRITE_SCOPE = "define"
 MAX_ATTEMPTS = 32
 SOURCE = "lrs-api"
+GOAL_EVENT = "goal-progress"
 
 
 class GoalStore(Protocol):
@@ -203,3 +205,62 @@ async def publish(deps: GoalDeps, goal: Goal) -> None:
     definition, trigger = goal_messages(goal, deps.clock())
     await deps.bus.publish(deps.goals_topic, [definition])
     await deps.bus.publish(deps.changes_topic, [trigger])
+
+
+# ---------------------------------------------------------------------------------- streaming
+
+
+def open_goal_stream(
+    deps: GoalDeps, live: ProgressDeps, who: Principal, owner: str | None
+) -> AsyncIterator[StreamEvent]:
+    """`GET /progress/goals/stream[?owner=...]`: a `goal-progress` event per goal of the owner
+    (every goal of the tenant without one) now, then one per change, with keep-alive comments.
+    Subscribes before reading the snapshot and drops a change not newer (`version`) than what
+    was sent for its goal, so nothing in between is lost or sent twice. Events carry no id: a
+    reconnect gets the snapshot again. Authorization is checked now, before the response."""
+    authorize_read(who)
+    key = parse_owner_key(owner).key if owner is not None else None
+    return _goal_stream(deps, live, who.tenant, key)
+
+
+async def _goal_stream(
+    deps: GoalDeps, live: ProgressDeps, tenant: str, owner_key: str | None
+) -> AsyncIterator[StreamEvent]:
+    subscription = live.hub.subscribe(tenant)
+    live.hub.watch(subscription, "goal", [owner_key or ALL_GOALS])
+    sent: dict[str, int] = {}
+    try:
+        yield StreamEvent(retry_ms=live.retry_ms)
+        for event in await _snapshot(deps, tenant, owner_key, sent):
+            yield event
+        while True:
+            item = await subscription.next_within(live.keepalive_seconds)
+            if item is None:
+                yield StreamEvent(comment="keep-alive")
+            elif isinstance(item, Closed):
+                return
+            elif isinstance(item, Overflow):
+                for event in await _snapshot(deps, tenant, owner_key, sent):
+                    yield event
+            elif isinstance(item, Change) and _newer(item.value, sent):
+                yield StreamEvent(GOAL_EVENT, item.value)
+    finally:
+        live.hub.unsubscribe(subscription)
+
+
+async def _snapshot(
+    deps: GoalDeps, tenant: str, owner_key: str | None, sent: dict[str, int]
+) -> list[StreamEvent]:
+    values = await deps.progress.read_progress(tenant, owner_key)
+    events = [StreamEvent(GOAL_EVENT, v) for v in values if _newer(v, sent)]
+    return events or [StreamEvent(comment="no goal progress yet" if not sent else "up to date")]
+
+
+def _newer(value: Mapping[str, Any], sent: dict[str, int]) -> bool:
+    """True (and remembered) when the value is newer than the last one sent for its goal."""
+    goal, version = str(value.get("goalId")), value.get("version")
+    version = version if isinstance(version, int) else 0
+    if version and version <= sent.get(goal, 0):
+        return False
+    sent[goal] = version
+    return True

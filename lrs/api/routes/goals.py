@@ -4,10 +4,12 @@ lrs.services.goals (docs/goals.md)."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
+from lrs.api import sse
 from lrs.api.deps import PrincipalDep, Services, ServicesDep, read_body
 from lrs.api.headers import json_response
+from lrs.api.routes.progress import encoded, stream_caller
 from lrs.services import goals
 from lrs.services.goals import GoalDeps
 from lrs.xapi.bounded_json import loads_bounded
@@ -72,3 +74,19 @@ async def goal_progress(request: Request, services: ServicesDep, who: PrincipalD
     owner = request.query_params.get("owner")
     values = await goals.goal_progress(deps(services), who, owner)
     return json_response({"goals": values})
+
+
+STREAM_PARAMS = {"owner", "token", "lastEventId"}
+
+
+@router.get("/progress/goals/stream")
+async def goal_stream(request: Request, services: ServicesDep) -> Response:
+    """Live goal progress (`?owner=...`, else every goal of the tenant): Server-Sent Events
+    `goal-progress`; credentials as Basic/Bearer, or `?token=` from /progress/stream-token."""
+    unknown = sorted(set(request.query_params) - STREAM_PARAMS)
+    if unknown:
+        raise BadRequest(f"unknown parameter(s): {', '.join(unknown)}")
+    who = await stream_caller(request, services)
+    owner = request.query_params.get("owner")
+    events = goals.open_goal_stream(deps(services), services.progress, who, owner)
+    return StreamingResponse(encoded(events), headers=sse.HEADERS, media_type=sse.MEDIA_TYPE)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -41,6 +41,14 @@ from lrs.services.goals import goal_change_message
 from lrs.xapi.timefmt import format_timestamp, parse_timestamp
 
 Clock = Callable[[], datetime]
+
+
+class EventBusPart(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def publish(self, topic: str, messages: Sequence[OutgoingMessage]) -> None: ...
+
+
 Send = Callable[[str, Sequence[OutgoingMessage]], Awaitable[None]]
 SOURCE = "/lrs/consumers/goals"
 DUE_BATCH = 500
@@ -244,19 +252,21 @@ def goal_message(doc: GoalProgressDoc, now: datetime) -> OutgoingMessage:
 
 
 class LazyBus:
-    """A bus started on its first publish (a consumer that never needs it never connects)."""
+    """A bus made and started on its first publish (a consumer that never needs it never
+    connects); `stop` stops it if it was."""
 
-    def __init__(self, bus: Any) -> None:
-        self._bus = bus
-        self._started = False
+    def __init__(self, make: Callable[[], EventBusPart]) -> None:
+        self._make = make
+        self._bus: EventBusPart | None = None
 
     async def publish(self, topic: str, messages: Sequence[OutgoingMessage]) -> None:
-        if not self._started:
-            await self._bus.start()
-            self._started = True
+        if self._bus is None:
+            bus = self._make()
+            await bus.start()
+            self._bus = bus
         await self._bus.publish(topic, messages)
 
     async def stop(self) -> None:
-        if self._started:
-            await self._bus.stop()
-            self._started = False
+        if self._bus is not None:
+            bus, self._bus = self._bus, None
+            await bus.stop()

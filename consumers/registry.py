@@ -88,9 +88,10 @@ def _goal_progress(db: Database, settings: LrsSettings) -> Handler:
     """The clock's triggers go through a bus of the handler's own (the runner's producer is
     for a batch's outputs); it connects on first use."""
     assert settings.kafka_bootstrap
+    bootstrap = settings.kafka_bootstrap
     bus = LazyBus(
-        KafkaEventBus(
-            settings.kafka_bootstrap,
+        lambda: KafkaEventBus(
+            bootstrap,
             linger_ms=settings.producer_linger_ms,
             timeout_seconds=settings.produce_timeout_seconds,
         )

@@ -12,7 +12,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from lrs.adapters.mongo_goals import MongoGoalProgressReader, MongoGoalStore
 from lrs.adapters.mongo_store import MongoCredentialStore, connect
 from lrs.adapters.mongo_tenants import MongoTenantStore
 from lrs.api.progress_wiring import goal_deps
-from lrs.ports import Credential, Principal, Tenant
+from lrs.ports import Credential, OutgoingMessage, Principal, Tenant
 from lrs.services import admin, goals
 from lrs.services.admin import AdminDeps, CredentialSpec
 from lrs.services.goals import GoalDeps
@@ -187,26 +187,40 @@ async def _run_goals(args: argparse.Namespace, settings: LrsSettings) -> None:
     if writes and not settings.kafka_bootstrap:
         raise XapiError("changing goals publishes them: set LRS_KAFKA_BOOTSTRAP")
     client = connect(settings.mongodb_uri)
-    bus = KafkaEventBus(
-        settings.kafka_bootstrap or "",
-        linger_ms=settings.producer_linger_ms,
-        timeout_seconds=settings.produce_timeout_seconds,
-    )
+    bus = _goal_bus(settings) if writes else None
     try:
         db = client[settings.mongodb_database]
         store = MongoGoalStore(db)
         await store.create_indexes()
         deps = goal_deps(
-            settings, store, MongoGoalProgressReader(db), bus, lambda: datetime.now(UTC)
+            settings, store, MongoGoalProgressReader(db), bus or _NoBus(), lambda: datetime.now(UTC)
         )
         who = Principal(args.tenant, "cli", frozenset({"all", "define"}), {})
-        if writes:
+        if bus is not None:
             await bus.start()
         print(json.dumps(await _goal_action(deps, who, args), indent=2))
     finally:
-        if writes:
+        if bus is not None:
             await bus.stop()
         await client.close()
+
+
+def _goal_bus(settings: LrsSettings) -> KafkaEventBus:
+    return KafkaEventBus(
+        settings.kafka_bootstrap or "",
+        linger_ms=settings.producer_linger_ms,
+        timeout_seconds=settings.produce_timeout_seconds,
+    )
+
+
+class _NoBus:
+    """The bus of a read-only `lrs goals` action (it publishes nothing)."""
+
+    async def publish(self, topic: str, messages: Sequence[OutgoingMessage]) -> None:
+        raise RuntimeError("a read-only goals action tried to publish")
+
+    async def ping(self) -> None:
+        return None
 
 
 def _goal_body(args: argparse.Namespace) -> object:

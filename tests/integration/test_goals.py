@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 from pymongo.asynchronous.database import AsyncDatabase
 
 from consumers.goals import GoalProgressHandler, GoalTriggersHandler, LazyBus
@@ -32,7 +33,15 @@ from tests.conftest import Infra
 from tests.support.factories import agent
 from tests.support.live import SseReader, live_api
 from tests.support.polling import eventually
-from tests.support.progress import latest_per_key, registry, running_progress, stored_statements
+from tests.support.progress import (
+    FIXED_NOW,
+    Workload,
+    apply_registry_change,
+    latest_per_key,
+    registry,
+    running_progress,
+    stored_statements,
+)
 from tests.support.stack import (
     database,
     make_settings,
@@ -47,6 +56,7 @@ TENANT = "default"
 Doc = dict[str, Any]
 H = xapi_headers()
 MARCH = {"startDate": "2026-03-01", "achievedByDate": "2026-03-31"}
+COURSES = "https://content.example.org/course/"
 
 
 @dataclass
@@ -338,3 +348,123 @@ async def test_a_bad_goal_gets_400_naming_the_field(settings: LrsSettings) -> No
             "targets[0].activity",
             "targets[0].score",
         ]
+
+
+SQUAD = "mbox:mailto:squad0@ex.org"  # a team named by statements (tests/support/progress.py)
+NOVEMBER = {"startDate": "2026-11-01", "achievedByDate": "2026-11-30"}
+SEEDED_GOALS: list[Doc] = [
+    {
+        "goalId": "team0-course",
+        "name": "team-0 completes course 0",
+        "owner": {"kind": "team", "id": "team-0"},
+        "targets": [
+            {
+                "kind": "members",
+                "share": 0.5,
+                "of": {"kind": "complete", "activities": [f"{COURSES}0", f"{COURSES}1"]},
+            }
+        ],
+        **NOVEMBER,
+    },
+    {
+        "goalId": "squad-weekly",
+        "name": "the squad learns twice a week",
+        "owner": {"kind": "team", "id": SQUAD},
+        "recurrence": "week",
+        "startDate": "2026-11-01",
+        "targets": [
+            {"kind": "members", "share": 0.5, "of": {"kind": "learning_days", "days": 2}},
+        ],
+    },
+    {
+        "goalId": "org-monthly",
+        "name": "a third of us spend an hour a month and score 0.8 on course 2",
+        "owner": {"kind": "organisation"},
+        "recurrence": "month",
+        "startDate": "2026-10-01",
+        "targets": [
+            {"kind": "members", "share": 0.33, "of": {"kind": "minutes", "minutes": 60}},
+            {
+                "kind": "members",
+                "share": 0.2,
+                "of": {"kind": "score", "activity": f"{COURSES}2", "score": 0.8},
+            },
+        ],
+    },
+    *(
+        {
+            "goalId": f"learner{n}",
+            "name": f"learner {n}",
+            "owner": {"kind": "learner", "id": f"mbox:mailto:learner{n}@example.org"},
+            "targets": [
+                {"kind": "complete", "activities": [f"{COURSES}{n}"], "require": "passed"},
+                {"kind": "learning_days", "days": 2, "per": "week"},
+                {"kind": "minutes", "minutes": 45},
+            ],
+            **NOVEMBER,
+        }
+        for n in range(3)
+    ),
+]
+
+
+async def post_workload(
+    http: httpx.AsyncClient, db: AsyncDatabase[Doc], settings: LrsSettings, workload: Workload
+) -> None:
+    """POST the workload's batches (four at a time) with its registry changes in between."""
+    assert settings.kafka_bootstrap
+    kafka = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await kafka.start()
+    try:
+        posts: list[list[Doc]] = []
+        for kind, step in [*workload.steps, ("end", None)]:
+            if kind == "post":
+                posts.append(step)
+                continue
+            for start in range(0, len(posts), 4):
+                await asyncio.gather(*(post(http, b) for b in posts[start : start + 4]))
+            posts.clear()
+            if kind == "registry":
+                await apply_registry_change(db, kafka, settings, TENANT, step)
+    finally:
+        await kafka.stop()
+
+
+async def test_a_seeded_workload_equals_the_recomputation_before_and_after_the_periods_end(
+    settings: LrsSettings,
+) -> None:
+    """Random statements of 12 learners (fixed seed), voids before and after their targets,
+    registry changes between batches; goals of every level, one-off and recurring."""
+    clock = MovableClock(FIXED_NOW)
+    workload = Workload(seed=1914, learners=12).build(150)
+    async with (
+        database(settings) as db,
+        live_api(settings) as base,
+        httpx.AsyncClient(base_url=base, headers=H, timeout=30) as http,
+        running_persister(settings),
+        running_progress(settings, db),
+        goal_consumers(settings, db, clock),
+    ):
+        await db["goals"].delete_many({})  # the other test's goals (same database)
+        await db["progress_goals"].delete_many({})
+        for goal in SEEDED_GOALS:
+            answer = await http.post("/goals", json=goal)
+            assert answer.status_code == 201, answer.text
+        await post_workload(http, db, settings, workload)
+        assert await eventually(lambda: converged(http, db, clock.now), within=180) == []
+        before = await rest_values(http)
+        assert {v["status"] for v in before.values()} != {"not_started"}
+
+        clock.now = datetime(2026, 12, 1, 0, 0, 1, tzinfo=UTC)  # no statement from here on
+        assert await eventually(lambda: converged(http, db, clock.now), within=180) == []
+        after = await rest_values(http)
+        assert {after[g]["status"] for g in ("team0-course", "learner0")} <= {"achieved", "missed"}
+        assert after["org-monthly"]["period"] == {"start": "2026-12-01", "end": "2026-12-31"}
+        assert after["org-monthly"]["previous_period"]["period"]["start"] == "2026-11-01"
+
+        expected = await recomputed(db, clock.now)
+        published = await latest_per_key(settings, topics.GOAL_PROGRESS)
+        by_goal = {
+            topics.split_key(k)[1]: v for k, v in published.items() if v["goalId"] in expected
+        }
+        assert differences(expected, by_goal) == []

@@ -150,8 +150,16 @@ class GoalProgressHandler:
         self._monotonic = monotonic
         self._last_tick = float("-inf")
         self._sent: dict[tuple[str, str], float] = {}
+        self._indexed = False
+
+    async def _ensure_indexes(self) -> None:
+        """`progress_goals`' indexes (the clock's query among them), once per process."""
+        if not self._indexed:
+            await self._progress.create_indexes()
+            self._indexed = True
 
     async def handle(self, records: Sequence[Record]) -> Outcome:
+        await self._ensure_indexes()
         refs: dict[str, set[str]] = {}
         poison: list[Poison] = []
         for record in records:
@@ -220,6 +228,7 @@ class GoalProgressHandler:
         if tick - self._last_tick < self._clock_seconds:
             return
         self._last_tick = tick
+        await self._ensure_indexes()
         now = self._clock()
         self._sent = {k: t for k, t in self._sent.items() if tick - t < RESEND_SECONDS}
         due = [ref for ref in await self._progress.due(now, DUE_BATCH) if ref not in self._sent]

@@ -7,6 +7,9 @@ organisation's goals, and the goals whose last computation listed it as a member
 left). The asks are triggers on `lrs.progress.goal-changes`, keyed by tenant + goal, like the
 API's after a goal changes.
 
+`goal-teams` reads `lrs.teams` (registry changes) and triggers the changed teams' goals and the
+organisation's: a registry member without statements has no learner value to announce them.
+
 `goal-progress` reads those triggers. Each one only says "recompute goal G": the handler reads
 the current truth (the definition in `goals`, the members from the registry and
 `progress_learners`, their stored learner states, the clock) and evaluates the goal with the pure
@@ -32,6 +35,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from consumers.progress.messages import decode_team_ref
 from consumers.runner import Outcome, Poison, Record
 from lrs import topics
 from lrs.adapters.mongo_goals import GoalProgressDoc, MongoGoalProgress, MongoGoalStore
@@ -120,6 +124,43 @@ class GoalTriggersHandler:
         for learner in learners:
             found.update(await self._progress.goals_listing(tenant, learner))
         return found
+
+    async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
+        return None
+
+
+class GoalTeamTriggersHandler:
+    """Runner handler of `goal-teams` (reads `lrs.teams`, the registry changes): triggers the
+    goals of each changed team and the organisation's goals. A registry member without
+    statements has no learner progress (docs/decisions/0006), so `goal-triggers` alone would
+    not see them join or leave; the registry is read by the recomputation, not from the
+    record, so a replayed old record cannot undo a change."""
+
+    name = "goal-teams"
+
+    def __init__(self, goals: MongoGoalStore, clock: Clock, *, prefix: str = "") -> None:
+        self._goals = goals
+        self._clock = clock
+        self._prefix = prefix
+
+    async def handle(self, records: Sequence[Record]) -> Outcome:
+        teams: dict[str, set[str]] = {}
+        poison: list[Poison] = []
+        for record in records:
+            try:
+                tenant, team = decode_team_ref(record.value)
+            except ValueError as exc:
+                poison.append(Poison(record, exc))
+                continue
+            teams.setdefault(tenant, set()).add(team)
+        now = self._clock()
+        outputs: list[tuple[str, OutgoingMessage]] = []
+        for tenant, changed in sorted(teams.items()):
+            owners = {"organisation", *(f"team:{team}" for team in changed)}
+            for goal in sorted(await self._goals.goal_ids_for(tenant, owners)):
+                message = goal_change_message(tenant, goal, now, SOURCE)
+                outputs.append((self._prefix + topics.GOAL_CHANGES, message))
+        return Outcome(poison=poison, outputs=outputs)
 
     async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
         return None

@@ -12,7 +12,12 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from consumers.goals import GoalProgressHandler, GoalTriggersHandler, LazyBus
+from consumers.goals import (
+    GoalProgressHandler,
+    GoalTeamTriggersHandler,
+    GoalTriggersHandler,
+    LazyBus,
+)
 from consumers.persist import PersistHandler
 from consumers.progress.learner import LearnerProgressHandler
 from consumers.progress.team import TeamProgressHandler, TeamRegistryHandler
@@ -84,6 +89,10 @@ def _goal_triggers(db: Database, settings: LrsSettings) -> Handler:
     )
 
 
+def _goal_teams(db: Database, settings: LrsSettings) -> Handler:
+    return GoalTeamTriggersHandler(MongoGoalStore(db), utc_now, prefix=settings.topic_prefix)
+
+
 def _goal_progress(db: Database, settings: LrsSettings) -> Handler:
     """The clock's triggers go through a bus of the handler's own (the runner's producer is
     for a batch's outputs); it connects on first use."""
@@ -122,6 +131,7 @@ CONSUMERS: dict[str, ConsumerSpec] = {
     "goal-triggers": ConsumerSpec(
         "goal-triggers", topics.LEARNER_PROGRESS, _goal_triggers, _progress_batch
     ),
+    "goal-teams": ConsumerSpec("goal-teams", topics.TEAMS, _goal_teams, _progress_batch),
     "goal-progress": ConsumerSpec(
         "goal-progress", topics.GOAL_CHANGES, _goal_progress, _progress_batch
     ),

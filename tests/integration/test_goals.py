@@ -21,7 +21,12 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from pymongo.asynchronous.database import AsyncDatabase
 
-from consumers.goals import GoalProgressHandler, GoalTriggersHandler, LazyBus
+from consumers.goals import (
+    GoalProgressHandler,
+    GoalTeamTriggersHandler,
+    GoalTriggersHandler,
+    LazyBus,
+)
 from consumers.runner import Handler, Runner, RunnerConfig
 from lrs import topics
 from lrs.adapters.kafka_bus import KafkaEventBus
@@ -150,6 +155,7 @@ async def goal_consumers(
             topics.LEARNER_PROGRESS,
             GoalTriggersHandler(goals, progress, clock, prefix=prefix),
         ),
+        runner(settings, topics.TEAMS, GoalTeamTriggersHandler(goals, clock, prefix=prefix)),
         runner(
             settings,
             topics.GOAL_CHANGES,
@@ -310,6 +316,24 @@ async def test_goals_at_three_levels_follow_statements_voids_members_and_the_clo
             changed = await events.next_named("goal-progress")
         assert changed.data["status"] == "on_track"
 
+        # a member without any statement joins: counted at once (no learner value announces it)
+        newcomer = await http.post(f"/teams/{team}/members", json=[agent(5)])
+        assert newcomer.status_code == 200, newcomer.text
+        assert await eventually(lambda: converged(http, db, clock.now)) == []
+        sales = (await rest_values(http))["sales-pass"]
+        assert (sales["members"], sales["targets"][0]["target"]) == (5, 3.0)
+
+        # a new team with a goal, then members who never sent a statement
+        ops = (await http.post("/teams", json={"name": "Ops"})).json()["team"]
+        ops_goal = {**GOALS[1], "goalId": "ops-pass", "owner": {"kind": "team", "id": ops}}
+        assert (await http.post("/goals", json=ops_goal)).status_code == 201
+        assert await eventually(lambda: converged(http, db, clock.now)) == []
+        joined = await http.put(f"/teams/{ops}/members", json=[agent(6), agent(7)])
+        assert joined.status_code == 200, joined.text
+        assert await eventually(lambda: converged(http, db, clock.now)) == []
+        values = await rest_values(http)
+        assert (values["ops-pass"]["members"], values["org-habit"]["members"]) == (2, 7)
+
         # the due date passes with no new statement
         clock.now = datetime(2026, 4, 1, 0, 0, 1, tzinfo=UTC)
         assert await eventually(lambda: converged(http, db, clock.now)) == []
@@ -319,8 +343,13 @@ async def test_goals_at_three_levels_follow_statements_voids_members_and_the_clo
             "sales-pass": "missed",
             "org-habit": "missed",
             "l4-hours": "missed",
+            "ops-pass": "missed",
         }
         missed = await events.next_named("goal-progress")
+        while missed.data["members"] != 5:  # the newcomer's change comes first
+            missed = await events.next_named("goal-progress")
+        if missed.data["status"] != "missed":
+            missed = await events.next_named("goal-progress")
         assert missed.data["status"] == "missed"
         await stream.aclose()
 

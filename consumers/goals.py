@@ -71,10 +71,14 @@ def decode_goal_ref(value: bytes | None) -> tuple[str, str]:
 
 
 def _learner_ref(record: Record) -> tuple[str, str, list[str]] | None:
-    """(tenant, learner, teams) of an `lrs.progress.learner` value; None for a tombstone."""
-    if record.value is None or record.key is None:
+    """(tenant, learner, teams) of an `lrs.progress.learner` value. A tombstone (an erased
+    learner, docs/erasure.md) has no teams: the goals whose last computation listed the learner
+    are found from `progress_goals`. None for a record without a key."""
+    if record.key is None:
         return None
     tenant, learner = topics.split_key(record.key)
+    if record.value is None:
+        return (tenant, learner, []) if tenant and learner else None
     doc = orjson.loads(record.value)
     if not isinstance(doc, Mapping) or not tenant or not learner:
         raise ValueError("not a learner progress value")

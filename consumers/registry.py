@@ -25,6 +25,7 @@ from consumers.runner import Handler
 from lrs import topics
 from lrs.adapters.kafka_bus import KafkaEventBus
 from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
+from lrs.adapters.mongo_erasure import MongoErasedAgents
 from lrs.adapters.mongo_goals import MongoGoalProgress, MongoGoalStore
 from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.adapters.mongo_store import MongoStatementStore
@@ -54,6 +55,7 @@ def _persist(db: Database, settings: LrsSettings) -> Handler:
         agents,
         prefix=settings.topic_prefix,
         consistency_margin=timedelta(seconds=settings.produce_timeout_seconds),
+        erased=MongoErasedAgents(db),
     )
 
 
@@ -67,6 +69,7 @@ def _progress(db: Database, settings: LrsSettings) -> Handler:
         utc_now,
         prefix=settings.topic_prefix,
         max_value_bytes=settings.progress_max_value_bytes,
+        erased=MongoErasedAgents(db),
     )
 
 

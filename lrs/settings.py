@@ -140,6 +140,10 @@ class LrsSettings(BaseSettings):
     # Learners the organisation overview (GET /progress/overview) reads at most, the most
     # recently changed first; a larger tenant's overview says `learners_truncated`.
     progress_overview_max_learners: int = Field(default=10_000, ge=1)
+    # How often the goal-progress consumer looks for goals whose status changes with the time
+    # alone (a due date passed, the at-risk point reached, a new recurring period), seconds:
+    # such a goal's new status is published within about this long (docs/decisions/0019).
+    goals_clock_seconds: float = Field(default=1.0, gt=0, le=3600)
 
     # Live progress streams (GET /progress/stream, docs/decisions/0007). The stream-token
     # secret signs the tokens browsers open streams with; every API instance behind one load

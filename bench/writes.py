@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,7 +56,10 @@ def embedded() -> Iterator[tuple[str, str]]:
         try:
             start_and_wait(store, store_port)
             start_and_wait(broker, broker_port)
-            yield f"127.0.0.1:{broker_port}", f"mongodb://127.0.0.1:{store_port}/?directConnection=true"
+            yield (
+                f"127.0.0.1:{broker_port}",
+                f"mongodb://127.0.0.1:{store_port}/?directConnection=true",
+            )
         finally:
             broker.stop()
             store.stop()
@@ -75,20 +79,32 @@ async def measure(args: argparse.Namespace, kafka: str, mongo: str) -> None:
     settings = make_settings(kafka, mongo, "writes")
     counter = counter_for(settings.mongodb_database)
     await prepare_infra(settings, TENANT)
-    statements = Workload(args.seed).statements(args.statements)
+    statements = Workload(args.seed).statements(args.statements, args.session)
     async with (
         database(settings) as db,
         api_client(settings) as http,
         running_persister(settings),
-        running_progress(settings, db, batch_max=settings.progress_batch_max),
+        running_progress(
+            settings,
+            db,
+            batch_max=settings.progress_batch_max,
+            linger_ms=args.linger if args.linger is not None else settings.progress_linger_ms,
+        ),
     ):
         counter.reset()
         before = await opcounters(settings)
+        started = time.perf_counter()
         await post_all(http, statements, args.batch, args.clients)
+        posted = time.perf_counter() - started
         await wait_settled(db, TENANT, len(statements))
+        settled = time.perf_counter() - started
         documents, commands = counter.snapshot()
         after = await opcounters(settings)
     report(len(statements), args, documents, commands, before, after)
+    print(
+        f"posted in {posted:.1f} s ({len(statements) / posted:.0f} statements/s, everything in"
+        f" one process on a shared machine), progress settled after {settled:.1f} s"
+    )
 
 
 def report(
@@ -101,7 +117,8 @@ def report(
 ) -> None:
     print(
         f"{count} statements (seed {args.seed}, 200 learners, 20 activities, 10 teams),"
-        f" batches of {args.batch}, {args.clients} clients"
+        f" batches of {args.batch}, {args.clients} clients, {args.session} statement(s)"
+        f" per learner in a row, progress linger {args.linger} ms (None: the default)"
     )
     print(f"{'collection':<22}{'documents':>10}{'per statement':>15}{'write commands':>16}")
     for collection in sorted(documents):
@@ -119,6 +136,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--linger", type=int, help="LRS_PROGRESS_LINGER_MS (default: the setting's default)"
+    )
+    parser.add_argument(
+        "--session",
+        type=int,
+        default=1,
+        help="consecutive statements of one learner (1: each statement a random learner)",
+    )
     args = parser.parse_args()
     with embedded() as (kafka, mongo):
         asyncio.run(measure(args, kafka, mongo))

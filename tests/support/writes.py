@@ -102,11 +102,16 @@ class Workload:
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
 
-    def statements(self, count: int) -> list[Doc]:
-        return [self.statement() for _ in range(count)]
+    def statements(self, count: int, session: int = 1) -> list[Doc]:
+        """`count` statements; each run of `session` consecutive ones is one learner's (a
+        course player posting its learner's statements together), 1: a learner each."""
+        docs: list[Doc] = []
+        while len(docs) < count:
+            learner = self.rng.randrange(self.learners)
+            docs += [self.statement(learner) for _ in range(min(session, count - len(docs)))]
+        return docs
 
-    def statement(self) -> Doc:
-        learner = self.rng.randrange(self.learners)
+    def statement(self, learner: int) -> Doc:
         modules = self.activities - self.courses
         module = self.rng.randrange(modules)
         course = module % self.courses
@@ -151,7 +156,9 @@ def _activity(path: str, name: str, kind: str) -> Doc:
     }
 
 
-async def post_all(http: httpx.AsyncClient, statements: list[Doc], batch: int, clients: int) -> None:
+async def post_all(
+    http: httpx.AsyncClient, statements: list[Doc], batch: int, clients: int
+) -> None:
     """POST the statements in batches, `clients` requests at a time, in order per client."""
     batches = [statements[i : i + batch] for i in range(0, len(statements), batch)]
 

@@ -40,6 +40,7 @@ class ConsumerSpec:
     topic: str  # one of lrs.topics' names; the settings' prefix is added
     build: Callable[[Database, LrsSettings], Handler]
     batch_max: Callable[[LrsSettings], int] = lambda s: s.persist_batch_max
+    linger_ms: Callable[[LrsSettings], int] = lambda s: 0
 
     def __post_init__(self) -> None:
         if self.topic not in topics.CONSUMED:  # its dead-letter topic would not exist
@@ -122,12 +123,18 @@ def _progress_batch(settings: LrsSettings) -> int:
     return settings.progress_batch_max
 
 
+def _progress_linger(settings: LrsSettings) -> int:
+    return settings.progress_linger_ms
+
+
 CONSUMERS: dict[str, ConsumerSpec] = {
     "persist": ConsumerSpec("persist", topics.STATEMENTS, _persist),
     # reads what the persister forwards (what the store holds), not `xapi.statements`
-    "progress": ConsumerSpec("progress", topics.STORED_STATEMENTS, _progress, _progress_batch),
+    "progress": ConsumerSpec(
+        "progress", topics.STORED_STATEMENTS, _progress, _progress_batch, _progress_linger
+    ),
     "team-progress": ConsumerSpec(
-        "team-progress", topics.TEAM_CHANGES, _team_progress, _progress_batch
+        "team-progress", topics.TEAM_CHANGES, _team_progress, _progress_batch, _progress_linger
     ),
     "team-registry": ConsumerSpec("team-registry", topics.TEAMS, _team_registry, _progress_batch),
     # goals (docs/decisions/0019): learner changes -> goal triggers -> goal progress

@@ -131,6 +131,10 @@ class LrsSettings(BaseSettings):
     persist_batch_max: int = 500
     # Records per batch of the progress consumers (progress, team-progress, team-registry).
     progress_batch_max: int = 500
+    # How long the progress and team-progress consumers keep fetching after a batch's first
+    # record (up to progress_batch_max): each batch writes a learner or team once, so a longer
+    # wait means fewer store writes and later progress events (docs/decisions/0014).
+    progress_linger_ms: int = Field(default=150, ge=0, le=5000)
     # Largest JSON value published on lrs.progress.learner / lrs.progress.team. A larger one
     # lists only the most recently active activities (a team: the most started) that fit, the
     # kept ones still sorted by id, with the `lrs_activities_omitted` header (rule in

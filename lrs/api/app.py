@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
@@ -15,6 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from lrs import metrics, topics
 from lrs.adapters.kafka_bus import KafkaEventBus
+from lrs.adapters.memory_goals import InMemoryGoalProgressReader, InMemoryGoalStore
 from lrs.adapters.mongo_attachments import MongoAttachmentStore
 from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
 from lrs.adapters.mongo_documents import MongoDocumentStore
@@ -26,7 +27,7 @@ from lrs.api.deps import Services
 from lrs.api.errors import ErrorEnvelopeMiddleware, install_error_handlers
 from lrs.api.middleware import EdgeMiddleware, HeadAsGetMiddleware
 from lrs.api.openapi import install_docs
-from lrs.api.progress_wiring import progress_adapters, progress_deps, team_deps
+from lrs.api.progress_wiring import goal_deps, progress_adapters, progress_deps, team_deps
 from lrs.api.routes import (
     about,
     admin,
@@ -34,6 +35,7 @@ from lrs.api.routes import (
     dashboard,
     documents,
     export,
+    goals,
     health,
     landing,
     progress,
@@ -55,6 +57,7 @@ from lrs.ports import (
     TenantStore,
 )
 from lrs.services.auth import Authenticator, auth_limits
+from lrs.services.goals import GoalProgressReader, GoalStore
 from lrs.services.ingest import IngestDeps
 from lrs.services.progress_hub import ProgressHub
 from lrs.services.read import ReadDeps
@@ -84,6 +87,8 @@ class Adapters:
     progress: ProgressReader
     hub: ProgressHub
     webhooks: WebhookStore | None = None
+    goals: GoalStore = field(default_factory=InMemoryGoalStore)
+    goal_progress: GoalProgressReader = field(default_factory=InMemoryGoalProgressReader)
 
 
 def utc_now() -> datetime:
@@ -154,6 +159,7 @@ def build_services(
             settings, adapters.progress, adapters.team_registry, adapters.hub, clock
         ),
         webhooks=adapters.webhooks,
+        goals=goal_deps(settings, adapters.goals, adapters.goal_progress, adapters.bus, clock),
     )
 
 
@@ -232,7 +238,7 @@ def create_app(
     if settings.metrics_port is None:
         app.include_router(health.metrics_router)
     app.include_router(agents_activities.router)
-    for router in (teams.router, progress.router, dashboard.router):
+    for router in (teams.router, goals.router, progress.router, dashboard.router):
         app.include_router(router)
     app.include_router(admin.router)
     app.include_router(webhooks.router)

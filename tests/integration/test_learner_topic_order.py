@@ -119,7 +119,7 @@ class Instance:
 def instances(db: AsyncDatabase[Doc], settings: LrsSettings) -> list[Instance]:
     built = []
     for name, spec in CONSUMERS.items():
-        count = INSTANCES[name]
+        count = INSTANCES.get(name, 1)  # one instance unless said otherwise
         for n in range(count):
             owned = [p for p in range(PARTITIONS) if p % count == n]
             built.append(

@@ -33,7 +33,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from pymongo import InsertOne
+
 from bench.common import pct
+from lrs.adapters.mongo_bulk import bulk_write_tolerating_duplicates
 from lrs.adapters.mongo_store import MongoStatementStore, connect, to_document
 from lrs.embedded import free_port, start_and_wait, store_child
 from lrs.ports import AcceptedStatement
@@ -124,7 +127,8 @@ async def load(store: MongoStatementStore, db: Any, records: list[AcceptedStatem
     started = time.perf_counter()
     plain = [r for r in records if r.statement["verb"]["id"] != VOIDED_VERB]
     for start in range(0, len(plain), BATCH):
-        await db["statements"].insert_many([to_document(r) for r in plain[start : start + BATCH]])
+        docs = [InsertOne(to_document(r)) for r in plain[start : start + BATCH]]
+        await bulk_write_tolerating_duplicates(db["statements"], docs)  # a retried batch
     voids = [r for r in records if r.statement["verb"]["id"] == VOIDED_VERB]
     for start in range(0, len(voids), BATCH):
         await store.insert_many(voids[start : start + BATCH])

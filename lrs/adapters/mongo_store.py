@@ -36,6 +36,7 @@ from pymongo import (
 )
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
 
 from lrs.adapters.mongo_bulk import bulk_write_tolerating_duplicates
 from lrs.adapters.mongo_watch import InsertWatcher
@@ -173,7 +174,8 @@ class MongoStatementStore:
         )
         existing = {ix["name"] async for ix in await self._statements.list_indexes()}
         for retired in RETIRED_INDEXES & existing:
-            await self._statements.drop_index(retired)
+            with contextlib.suppress(OperationFailure):  # another process dropped it first
+                await self._statements.drop_index(retired)
 
     async def ping(self) -> None:
         await self._db.command("ping")
@@ -433,7 +435,7 @@ DENSITY_MEMORY = 4096  # filters whose density is remembered (per process)
 # the documents the range returns.
 KEY_PREFERENCE = ("registration|", "agent|", "ragent|", "activity|", "ractivity|")
 Bound = tuple[datetime, bool]  # (moment, inclusive)
-Window = tuple[Bound | None, Bound | None, timedelta]  # lower, upper, the time it covers
+Window = tuple[Bound | None, Bound | None]  # lower, upper
 
 
 class _Densities:
@@ -478,20 +480,25 @@ class _Windows:
         self.width = width
         self.done = False
 
+    def start(self) -> datetime:
+        """Where the page starts, in page order (to measure how far it reached)."""
+        if self.ascending:
+            return self.lower[0] if self.lower else EPOCH_FLOOR
+        return self.upper[0] if self.upper else self.now
+
     def next(self) -> Window:
-        """The next window and the span of time it covers (for the density)."""
         start = self.lower[0] if self.lower else EPOCH_FLOOR
         end = self.upper[0] if self.upper else self.now
         if self.width >= end - start:
             self.done = True
-            return self.lower, self.upper, max(end - start, timedelta())
+            return self.lower, self.upper
         if self.ascending:
             edge = start + self.width
-            window: Window = (self.lower, (edge, False), self.width)
+            window: Window = (self.lower, (edge, False))
             self.lower = (edge, True)
         else:
             edge = end - self.width
-            window = ((edge, True), self.upper, self.width)
+            window = ((edge, True), self.upper)
             self.upper = (edge, False)
         return window
 
@@ -533,14 +540,15 @@ class _PageReader:
             found += await self._find(ties, wanted)
         width = self._densities.first_width(self._tenant, self._key, wanted)
         windows = _Windows(self._query, datetime.now(UTC), width)
-        read, span = 0, timedelta()
+        start = windows.start()
         while len(found) < wanted and not windows.done:
-            lower, upper, covers = windows.next()
+            lower, upper = windows.next()
             batch = await self._find({**self._base, **_stored_range(lower, upper)}, wanted)
             found += batch[: wanted - len(found)]
-            read, span = read + len(batch), span + covers
             windows.widen(len(batch), wanted - len(found))
-        self._densities.note(self._tenant, self._key, read, span)
+        if found:
+            span = abs(_aware(found[-1]["stored"]) - start)
+            self._densities.note(self._tenant, self._key, len(found), span)
         return found
 
     async def _find(self, flt: Doc, limit: int) -> list[Doc]:
@@ -553,19 +561,20 @@ class _PageReader:
 
 
 def _stored_range(lower: Bound | None, upper: Bound | None) -> Doc:
-    """The `stored` condition of a window, in the operators SecantusDB bounds exactly on an
-    ascending key: an inclusive upper bound becomes `$lt` the next millisecond (MongoDB keeps
-    dates to the millisecond)."""
+    """The `stored` condition of a window as `$gte`/`$lt`, which SecantusDB bounds exactly on
+    an ascending key (docs/decisions/0015). `stored` is kept to the millisecond, so an
+    exclusive lower or inclusive upper bound is the next millisecond."""
     condition: Doc = {}
     if lower:
-        condition["$gte" if lower[1] else "$gt"] = lower[0]
-    if upper and upper[1]:
-        condition["$lt"] = (
-            upper[0].replace(microsecond=upper[0].microsecond // 1000 * 1000) + ONE_MS
-        )
-    elif upper:
-        condition["$lt"] = upper[0]
+        condition["$gte"] = lower[0] if lower[1] else _next_ms(lower[0])
+    if upper:
+        condition["$lt"] = _next_ms(upper[0]) if upper[1] else upper[0]
     return {"stored": condition} if condition else {}
+
+
+def _next_ms(moment: datetime) -> datetime:
+    """The first millisecond after `moment` (MongoDB dates have millisecond precision)."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000) + ONE_MS
 
 
 def _selectivity_rank(key: str) -> int:

@@ -57,6 +57,7 @@ from consumers.failures import is_transient, isolate
 from lrs import metrics, topics
 from lrs.background import backoff_delay
 from lrs.codec import header
+from lrs.outages import TransientFailure
 from lrs.ports import OutgoingMessage
 
 log = logging.getLogger("lrs.consumers")
@@ -121,6 +122,9 @@ class RunnerConfig:
     # Longest one step of the loop may take before /healthz calls it stuck (see Health): far
     # above a healthy step (pymongo gives up on an unreachable server after 30 s).
     stall_seconds: float = 120.0
+    # Read every partition of the topic without the group protocol (settings'
+    # consumer_assignment "all", docs/decisions/0010); offsets are still committed.
+    assign_all_partitions: bool = False
 
 
 Batches = Mapping[TopicPartition, Sequence[Record]]
@@ -180,7 +184,7 @@ def kafka_producer(cfg: RunnerConfig) -> Producer:
 
 def kafka_consumer(cfg: RunnerConfig) -> Consumer:
     consumer: Consumer = AIOKafkaConsumer(
-        cfg.topic,
+        *(() if cfg.assign_all_partitions else (cfg.topic,)),
         bootstrap_servers=cfg.bootstrap,
         group_id=cfg.group_id,
         enable_auto_commit=False,
@@ -325,6 +329,8 @@ class Runner:
             part = make()
             try:
                 await part.start()
+                if isinstance(part, AIOKafkaConsumer) and self.config.assign_all_partitions:
+                    await assign_all_partitions(part, self.config.topic)
             except Exception:
                 await part.stop()
                 raise
@@ -472,6 +478,16 @@ class Runner:
         for tp, batch in batches.items():
             if batch and tp in consumer.assignment():
                 consumer.seek(tp, batch[0].offset)
+
+
+async def assign_all_partitions(consumer: AIOKafkaConsumer, topic: str) -> None:
+    """Take every partition of `topic` (a topic not there yet is a transient failure)."""
+    await consumer.topics()  # fetches the cluster's metadata
+    partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        raise TransientFailure(f"topic {topic} does not exist yet")
+    consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
+    log.info("reading all %d partitions of %s", len(partitions), topic)
 
 
 def meant_for(record: Record, consumer_name: str) -> bool:

@@ -4,6 +4,7 @@ they cannot be reached yet), run the shared loop until SIGTERM."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -24,6 +25,8 @@ async def run_consumer(name: str, settings: LrsSettings) -> None:
         raise SystemExit(f"unknown consumer {name!r}; known: {', '.join(CONSUMERS)}")
     if not settings.kafka_bootstrap or not settings.mongodb_uri:
         raise SystemExit("consumers need LRS_KAFKA_BOOTSTRAP and LRS_MONGODB_URI (or `lrs serve`)")
+    metrics.expose_restarts(settings.restarts_file)
+    log.info("%s: starting", name)
     client = connect(settings.mongodb_uri)
     try:
         db = client[settings.mongodb_database]
@@ -35,6 +38,7 @@ async def run_consumer(name: str, settings: LrsSettings) -> None:
                 batch_max=spec.batch_max(settings),
                 session_timeout_ms=settings.consumer_session_timeout_ms,
                 retry_max_seconds=settings.consumer_retry_max_seconds,
+                assign_all_partitions=settings.consumer_assignment == "all",
             ),
             spec.build(db, settings),
         )
@@ -55,18 +59,28 @@ async def _prepare(settings: LrsSettings, db: Database) -> None:
     await MongoStatementStore(db).create_indexes()
 
 
+async def _status_server(runner: Runner, settings: LrsSettings) -> asyncio.Server:
+    """The status endpoint on the configured port; when that port is taken, on any free one
+    (logged): a busy port must not keep the consumer from consuming (a restart would not free
+    it, docs/decisions/0010)."""
+    host, port = settings.consumer_metrics_host, settings.consumer_metrics_port
+    name = runner.handler.name
+    try:
+        return await start_status_server(host, port, name, runner.health.as_dict)
+    except OSError as exc:
+        server = await start_status_server(host, 0, name, runner.health.as_dict)
+        bound = server.sockets[0].getsockname()[1]
+        log.error("%s: status port %d unavailable (%s); serving on %d", name, port, exc, bound)
+        return server
+
+
 async def _run_with_status_server(
     runner: Runner, settings: LrsSettings, prepare: Callable[[], Awaitable[None]]
 ) -> None:
     """Serve the status endpoint from the start: a store or broker that cannot be reached yet
     is waited for (and reported), not a reason to exit."""
     metrics.consumer_started(runner.handler.name)
-    server = await start_status_server(
-        settings.consumer_metrics_host,
-        settings.consumer_metrics_port,
-        runner.handler.name,
-        runner.health.as_dict,
-    )
+    server = await _status_server(runner, settings)
     try:
         if await runner.until_done(prepare):
             await runner.run()

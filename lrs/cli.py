@@ -16,7 +16,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lrs", description="Event-driven xAPI LRS")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="API + consumers (+ embedded broker and store when unconfigured)")
-    sub.add_parser("api", help="the HTTP API alone (needs LRS_KAFKA_BOOTSTRAP, LRS_MONGODB_URI)")
+    api = sub.add_parser(
+        "api", help="the HTTP API alone (needs LRS_KAFKA_BOOTSTRAP, LRS_MONGODB_URI)"
+    )
+    api.add_argument("--fd", type=int, help="serve on this inherited listening socket (lrs serve)")
     consume = sub.add_parser("consume", help="run one consumer")
     consume.add_argument("name", help="persist, ... (see consumers/registry.py)")
     topics_cmd = sub.add_parser("topics", help="Kafka topic administration")
@@ -24,6 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     progress = sub.add_parser("progress", help="learner and team progress administration")
     progress.add_argument("action", choices=["rebuild"], help="recompute from stored statements")
     progress.add_argument("--tenant", default=None, help="only this tenant (default: all)")
+    standby = sub.add_parser("standby", help="(internal) a spare process for lrs serve")
+    standby.add_argument("--fd", type=int, action="append", default=[], help="inherited socket")
     admin_cli.add_parsers(sub)
     dlq_cli.add_parsers(sub)
     return parser
@@ -31,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    if args.command == "standby":
+        _standby(args.fd)
     settings = get_settings()
     logging.basicConfig(
         level=settings.log_level.upper(),
@@ -46,7 +53,7 @@ def _run(args: argparse.Namespace, settings: LrsSettings) -> int:
 
         return serve(settings)
     if args.command == "api":
-        return _api(settings)
+        return _api(settings, args.fd)
     if args.command == "consume":
         from consumers.service import run_consumer
 
@@ -65,20 +72,58 @@ def _run(args: argparse.Namespace, settings: LrsSettings) -> int:
     return 2
 
 
-def _api(settings: LrsSettings) -> int:
+PRELOADED = ("uvicorn", "lrs.api.app", "consumers.service", "consumers.registry")
+
+
+def _standby(inherited: list[int]) -> None:
+    """A spare process of `lrs serve` (lrs.embedded.Spare): import what every LRS process
+    needs, then wait for one line on stdin, {"args", "env", "log", "keep_fds"}, and become that
+    process: its environment, its log file as stdout and stderr, only the sockets it needs."""
+    import importlib
+    import json
+    import os
+
+    for module in PRELOADED:  # now, so that the process it becomes starts at once
+        importlib.import_module(module)
+    line = sys.stdin.readline()
+    if not line:
+        sys.exit(0)  # lrs serve stopped without needing this spare
+    command = json.loads(line)
+    os.environ.update(command["env"])
+    for fd in set(inherited) - set(command["keep_fds"]):
+        os.close(fd)
+    if command["log"]:
+        log = os.open(command["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+    main(command["args"])
+
+
+def _api(settings: LrsSettings, fd: int | None = None) -> int:
+    """Serve the API on host:port, or on the listening socket `lrs serve` passes down (`fd`,
+    shared by all its API processes). On SIGTERM/Ctrl-C, in-flight requests get
+    `shutdown_grace_seconds` to finish; the rest are answered 503 (lrs/api/errors.py)."""
+    import socket
+
     import uvicorn
 
+    from lrs import metrics
     from lrs.api.app import create_app
 
-    _ensure_fixed_credential(settings)
-    uvicorn.run(
+    if fd is None:  # under `lrs serve` (a socket passed down), serve made it already
+        _ensure_fixed_credential(settings)
+    metrics.expose_restarts(settings.restarts_file)
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.http_host,
         port=settings.http_port,
         log_level="warning",
         access_log=False,
-        timeout_graceful_shutdown=5,  # open progress streams must not hold a stop
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,  # streams must not hold a stop
     )
+    sockets = [socket.socket(fileno=fd)] if fd is not None else None
+    uvicorn.Server(config).run(sockets=sockets)
     return 0
 
 

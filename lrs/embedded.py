@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -56,6 +57,15 @@ class Child:
     env: Mapping[str, str] = field(default_factory=dict)
     log_path: Path | None = None
     process: subprocess.Popen[bytes] | None = None
+    pass_fds: tuple[int, ...] = ()  # inherited file descriptors (the API's listening socket)
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode if self.process is not None else None
 
     def start(self) -> None:
         out = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
@@ -67,6 +77,7 @@ class Child:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             preexec_fn=_die_with_parent,
+            pass_fds=self.pass_fds,
         )
         if out:
             out.close()
@@ -76,9 +87,25 @@ class Child:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, wait, then SIGKILL."""
-        if self.process is None or self.process.poll() is not None:
+        self.terminate()
+        self.wait_or_kill(timeout)
+
+    def pause(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+
+    def terminate(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+
+    def wait_or_kill(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for the process to exit, then SIGKILL it."""
+        if self.process is None:
             return
-        self.process.terminate()
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -138,11 +165,77 @@ def store_child(port: int, data_dir: Path, log_path: Path | None = None) -> Chil
     return Child("store", argv, {}, log_path)
 
 
-def lrs_child(name: str, args: Sequence[str], env: Mapping[str, str], log: Path | None) -> Child:
-    return Child(name, [sys.executable, "-m", "lrs", *args], env, log)
+def lrs_child(
+    name: str,
+    args: Sequence[str],
+    env: Mapping[str, str],
+    log: Path | None,
+    pass_fds: tuple[int, ...] = (),
+) -> Child:
+    return Child(name, [sys.executable, "-m", "lrs", *args], env, log, pass_fds=pass_fds)
 
 
 def start_and_wait(child: Child, port: int, timeout: float = 30.0) -> None:
     child.start()
     assert child.process is not None
     wait_for_port("127.0.0.1", port, timeout, child.process)
+
+
+class Spare:
+    """A `python -m lrs standby` process: it has imported everything an LRS process needs and
+    waits for the command of the process it is to become (`lrs.cli.standby`). Handing it a dead
+    child's command replaces that child without the seconds Python takes to start and import
+    (docs/decisions/0010)."""
+
+    def __init__(self, env: Mapping[str, str], pass_fds: tuple[int, ...] = ()) -> None:
+        self.env = env
+        self.pass_fds = pass_fds
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        fds = [arg for fd in self.pass_fds for arg in ("--fd", str(fd))]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "lrs", "standby", *fds],
+            env={**os.environ, **self.env},
+            stdin=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+            pass_fds=self.pass_fds,
+        )
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def take_over(self, child: Child) -> bool:
+        """Make the spare become `child` (an `lrs` child); False when there is no live spare."""
+        lrs_args = list(child.argv[3:]) if list(child.argv[1:3]) == ["-m", "lrs"] else None
+        if lrs_args is None or not self.alive():
+            return False
+        process, self.process = self.process, None
+        assert process is not None
+        assert process.stdin is not None
+        command = {
+            "args": lrs_args,
+            "env": dict(child.env),
+            "log": str(child.log_path) if child.log_path else None,
+            "keep_fds": list(child.pass_fds),
+        }
+        try:
+            process.stdin.write(json.dumps(command).encode() + b"\n")
+            process.stdin.close()
+        except OSError:  # it died meanwhile
+            process.kill()
+            process.wait(5)
+            return False
+        child.process = process
+        return True
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()
+        if process.poll() is None:
+            process.kill()
+        process.wait(5)

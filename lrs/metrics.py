@@ -9,17 +9,24 @@ deploy/prometheus/alerts.yml use these names (tests/unit/test_deploy.py checks t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import json
+import os
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     Counter,
     Gauge,
     Histogram,
     generate_latest,
     start_http_server,
 )
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 HTTP_REQUESTS = Counter(
     "lrs_http_requests_total", "HTTP requests answered", ["route", "method", "status"]
@@ -119,3 +126,53 @@ DOCUMENT_EVENTS_FAILED = Counter(
     "lrs_document_events_failed_total",
     "Document changes written to the store whose change event could not be published",
 )
+
+
+class RestartLog:
+    """How many times `lrs serve` restarted each of its processes, in a small JSON file it
+    rewrites (atomically) on every restart; its children read it for /metrics."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.counts: dict[str, int] = {}
+
+    def reset(self, names: Iterable[str]) -> None:
+        self.counts = dict.fromkeys(names, 0)
+        self._write()
+
+    def add(self, name: str) -> int:
+        self.counts[name] = self.counts.get(name, 0) + 1
+        self._write()
+        return self.counts[name]
+
+    def _write(self) -> None:
+        partial = self.path.with_suffix(".tmp")
+        partial.write_text(json.dumps(self.counts))
+        os.replace(partial, self.path)
+
+
+class RestartsCollector(Collector):
+    """`lrs_process_restarts_total{process}`, read from `lrs serve`'s restart file at each
+    scrape (every process of `lrs serve` shows the counts of all of them)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "lrs_process_restarts",
+            "Times `lrs serve` restarted each of its processes after it died",
+            labels=["process"],
+        )
+        counts: dict[str, int] = {}
+        with contextlib.suppress(OSError, ValueError):
+            counts = json.loads(self.path.read_text())
+        for name, count in sorted(counts.items()):
+            family.add_metric([name], count)
+        yield family
+
+
+def expose_restarts(path: Path | None) -> None:
+    """Serve `lrs serve`'s restart counts on this process's /metrics (no-op without a file)."""
+    if path is not None:
+        REGISTRY.register(RestartsCollector(path))

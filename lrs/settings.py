@@ -113,6 +113,13 @@ class LrsSettings(BaseSettings):
     replication_factor: int = 1
     consumer_group_prefix: str = "lrs"
     consumer_session_timeout_ms: int = 10_000
+    # How a consumer process gets its partitions: "group" (the broker's consumer-group
+    # protocol: several instances share the work; after a crash the partitions move after the
+    # session timeout and a rebalance), or "all" (this process reads every partition of its
+    # topic and commits its offsets under the group id, with no rebalance to wait for; only
+    # when exactly one instance of each consumer runs). Unset: "all" under `lrs serve`, which
+    # runs one of each and never two at once, "group" for `lrs consume` (docs/decisions/0010).
+    consumer_assignment: Literal["group", "all"] | None = None
     # Longest wait between two retries of a batch after a transient failure (store or broker
     # unreachable); the wait doubles from 0.1 s up to this. Consumers retry for as long as it
     # takes (docs/decisions/0008).
@@ -142,6 +149,16 @@ class LrsSettings(BaseSettings):
     stream_keepalive_seconds: float = 15.0
     stream_retry_ms: int = 3000
     stream_queue_size: int = 256
+
+    # `lrs serve` (docs/decisions/0010). API processes sharing its one listening socket: with
+    # two or more, the death of one is not seen by clients (another accepts meanwhile).
+    serve_api_processes: int = Field(default=2, ge=1)
+    # Seconds an API process lets in-flight requests finish on SIGTERM/Ctrl-C; what is still
+    # running then is answered 503 (error envelope, Retry-After). `lrs serve` stops in ~5 s.
+    shutdown_grace_seconds: int = 1
+    # Set by `lrs serve` for its children: the file with its restart counts, shown on /metrics
+    # as lrs_process_restarts_total.
+    restarts_file: Path | None = None
 
     # Consumers' own HTTP endpoint (/metrics, /healthz).
     consumer_metrics_host: str = "127.0.0.1"

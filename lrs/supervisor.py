@@ -2,32 +2,66 @@
 
 Starts the embedded broker and store when no external ones are configured, creates the topics,
 makes sure a first credential exists, then runs the API and the consumers as child processes and
-keeps them alive: a dead API or consumer is restarted; a dead broker (memory-only: its topics,
-data and offsets are gone) restarts the whole stack so no client talks to an empty broker.
-Ctrl-C / SIGTERM stops everything, API first, broker and store last.
+keeps them alive (docs/decisions/0010): a dead child is restarted at once (then with a growing
+delay while it keeps dying), its restarts counted in the log and in `lrs_process_restarts_total`
+on /metrics; several API processes share one listening socket held here, so one's death is not
+seen by clients; a dead broker (memory-only: its topics, records and offsets are gone) comes back
+on the same address with its topics, and the consumers are started again. Ctrl-C / SIGTERM
+stops everything within a few seconds: API first, broker and store last.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
+import secrets
 import signal
+import socket
 import sys
+import threading
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import FrameType
+from typing import Any
 
+import orjson
+
+from consumers.progress.messages import team_change_message
 from consumers.registry import CONSUMERS
 from lrs import topics
-from lrs.adapters.kafka_bus import ensure_topics
+from lrs.adapters.kafka_bus import KafkaEventBus, ensure_topics
+from lrs.adapters.mongo_store import connect
 from lrs.bootstrap import ensure_first_credential
-from lrs.embedded import Child, broker_child, free_port, lrs_child, start_and_wait, store_child
+from lrs.codec import encode_accepted
+from lrs.embedded import (
+    Child,
+    Spare,
+    broker_child,
+    free_port,
+    lrs_child,
+    start_and_wait,
+    store_child,
+)
+from lrs.metrics import RestartLog
+from lrs.ports import AcceptedStatement, OutgoingMessage
 from lrs.settings import LrsSettings
+from lrs.xapi.ifi import actor_ifi
 
 log = logging.getLogger("lrs.serve")
-CHECK_INTERVAL = 0.5
-MAX_BACKOFF = 30.0
-STABLE_AFTER = 60.0
+REPLAY_SOURCE = "/lrs/serve/replay"
+REPLAY_BATCH = 500
+CHECK_INTERVAL = 0.1  # how often dead children are looked for (a poll of each pid: cheap)
+FIRST_BACKOFF = 0.5  # after a restart, the next one waits at least this, doubling ...
+MAX_BACKOFF = 30.0  # ... up to this, while the child keeps dying ...
+STABLE_AFTER = 30.0  # ... within this many seconds of its start; then it is restarted at once
+API_STOP_SECONDS = 2.0  # shutdown: API processes (finish or refuse in-flight requests) ...
+CONSUMERS_STOP_SECONDS = 1.5  # ... then the consumers (between two batches) ...
+PARTS_STOP_SECONDS = 1.0  # ... then broker and store; whatever is left then is killed
 
 
 @dataclass
@@ -45,71 +79,176 @@ class Stack:
     workers: list[Child] = field(default_factory=list)
     backoff: dict[str, Backoff] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    restarts: RestartLog | None = None
+    listener: socket.socket | None = None
+    spare: Spare | None = None
+    pids_file: Path | None = None
+    broker_started: datetime | None = None
 
     def start_parts(self) -> None:
         """Embedded broker and store, for whichever is not configured externally."""
         s = self.settings
         logs = s.data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
+        self.restarts = RestartLog(s.data_dir / "restarts.json")
+        self.pids_file = s.data_dir / "processes.json"
+        self.env["LRS_RESTARTS_FILE"] = str(self.restarts.path)
+        if not s.stream_token_secret:  # one secret for every API process (stream tokens)
+            self.env["LRS_STREAM_TOKEN_SECRET"] = secrets.token_urlsafe(32)
         if s.embedded_mongodb:
             port = free_port()
             self.store = store_child(port, s.data_dir / "store", logs / "store.log")
             start_and_wait(self.store, port)
-            self.env["LRS_MONGODB_URI"] = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+            # journal=true: every write is acknowledged only once in the store's journal on
+            # disk, so a killed store loses no acknowledged write (docs/decisions/0010)
+            uri = f"mongodb://127.0.0.1:{port}/?directConnection=true&journal=true"
+            self.env["LRS_MONGODB_URI"] = uri
         if s.embedded_kafka:
-            self.start_broker()
+            self.start_broker(free_port())
 
-    def start_broker(self) -> None:
-        port = free_port()
+    def start_broker(self, port: int) -> None:
+        self.broker_started = datetime.now(UTC)
         self.broker = broker_child(port, self.settings.data_dir / "logs" / "broker.log")
         start_and_wait(self.broker, port)
         self.env["LRS_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{port}"
 
     def start_workers(self) -> None:
+        """The consumers, then the API processes on one listening socket that this process
+        holds: while one API process restarts, connections wait in its queue for another."""
+        self.workers = [*self.consumers(), *self.api_processes()]
+        if self.restarts is not None:
+            parts = [p.name for p in (self.broker, self.store) if p is not None]
+            self.restarts.reset([*parts, *(w.name for w in self.workers)])
+        for worker in self.workers:
+            worker.start()
+            log.info("%s started (pid %s)", worker.name, worker.pid)
+        assert self.listener is not None
+        self.spare = Spare(self.env, (self.listener.fileno(),))
+        self.spare.start()
+        self.record_pids()
+
+    def start_child(self, child: Child) -> str:
+        """Start `child` again: from the spare when there is one (a new spare is started in
+        its place), else as a new process. Says which."""
+        if self.spare is not None and self.spare.take_over(child):
+            how = "from the spare"
+        else:
+            child.start()
+            how = "as a new process"
+        if self.spare is not None and not self.spare.alive():  # used, or died on its own
+            self.spare.start()
+        self.record_pids()
+        return how
+
+    def record_pids(self) -> None:
+        """`processes.json` in the data directory: each child's name and pid (for operators
+        and the fault bench; a spare's command line does not say what it became)."""
+        if self.pids_file is None:
+            return
+        children = [p for p in (self.broker, self.store, *self.workers) if p is not None]
+        partial = self.pids_file.with_suffix(".tmp")
+        partial.write_text(json.dumps({child.name: child.pid for child in children}))
+        os.replace(partial, self.pids_file)
+
+    def consumers(self) -> list[Child]:
         logs = self.settings.data_dir / "logs"
         port = self.settings.consumer_metrics_port
-        self.workers = [
+        assignment = self.settings.consumer_assignment or "all"  # one process per consumer
+        return [
             lrs_child(
                 name,
                 ["consume", name],
-                {**self.env, "LRS_CONSUMER_METRICS_PORT": str(port + offset)},
+                {
+                    **self.env,
+                    "LRS_CONSUMER_METRICS_PORT": str(port + offset),
+                    "LRS_CONSUMER_ASSIGNMENT": assignment,
+                },
                 logs / f"{name}.log",
             )
             for offset, name in enumerate(CONSUMERS)
         ]
-        self.workers.append(lrs_child("api", ["api"], self.env, None))
-        for worker in self.workers:
-            worker.start()
 
-    def stop_workers(self) -> None:
-        for worker in reversed(self.workers):
-            worker.stop()
+    def api_processes(self) -> list[Child]:
+        if self.listener is None:
+            self.listener = listening_socket(self.settings.http_host, self.settings.http_port)
+        fd = self.listener.fileno()
+        count = self.settings.serve_api_processes
+        name = "api-{}" if count > 1 else "api"
+        argv = ["api", "--fd", str(fd)]
+        return [
+            lrs_child(name.format(n), argv, self.env, None, pass_fds=(fd,))
+            for n in range(1, count + 1)
+        ]
 
     def stop_all(self) -> None:
-        self.stop_workers()
-        for part in (self.broker, self.store):
-            if part is not None:
-                part.stop()
+        """API processes first (they finish or refuse what is in flight), then the consumers,
+        then the broker and store; each group at once, each with a deadline, then SIGKILL."""
+        if self.spare is not None:
+            self.spare.stop()
+        if self.listener is not None:
+            self.listener.close()  # the API processes hold their own copies
+        apis = [w for w in self.workers if w.name.startswith("api")]
+        stop_together(apis, API_STOP_SECONDS)
+        stop_together([w for w in self.workers if w not in apis], CONSUMERS_STOP_SECONDS)
+        stop_together([p for p in (self.broker, self.store) if p is not None], PARTS_STOP_SECONDS)
 
     def check(self) -> None:
         """One round of supervision: restart whatever died."""
         if self.broker is not None and not self.broker.alive():
-            log.error("embedded broker died: its topics are gone; restarting the whole stack")
-            self.stop_workers()
-            self.start_broker()
-            asyncio.run(prepare(self.resolved()))
-            self.start_workers()
+            self.restart_broker()
             return
         if self.store is not None and not self.store.alive():
             log.error("embedded store died; restarting it (its data is on disk)")
             self.store.start()
+            self.record_pids()
+            self.count_restart(self.store)
         for worker in self.workers:
             if not worker.alive():
                 self.restart_when_due(worker)
 
+    def restart_broker(self) -> None:
+        """The embedded broker keeps everything in memory: its topics, records and committed
+        offsets died with it. It comes back on the same address, with its topics, created
+        while the API processes are paused (Tansu takes a write to a topic that does not exist
+        yet and then loses records of that partition once the topic is created). Every reader
+        of the lost topics is started again: Tansu does not tell a reader whose position is
+        beyond the new topic's end, it waits there. So the consumers are killed at once (none
+        may commit an old position to the new broker) and started again from the new topics'
+        beginning, and the API processes (their live progress feed) are stopped as on SIGTERM
+        and started again; the listening socket queues connections meanwhile. What the lost
+        `lrs.statements.stored` held is put back from the store (`replay_stored`), in a
+        thread, while supervision goes on."""
+        assert self.broker is not None
+        assert self.broker_started is not None
+        margin = timedelta(seconds=self.settings.produce_timeout_seconds + 1)
+        held_since = self.broker_started - margin
+        log.error("embedded broker died: its topics are gone; restarting it and its readers")
+        consumers = [w for w in self.workers if not w.name.startswith("api")]
+        for consumer in consumers:
+            consumer.kill()
+        port = int(self.env["LRS_KAFKA_BOOTSTRAP"].rsplit(":", 1)[1])
+        apis = [w for w in self.workers if w.name.startswith("api")]
+        for api in apis:  # no write may reach the new broker before its topics exist
+            api.pause()
+        try:
+            self.start_broker(port)
+            asyncio.run(prepare(self.resolved()))
+        finally:
+            for api in apis:
+                api.resume()
+        self.count_restart(self.broker)
+        for consumer in consumers:
+            self.count_restart(consumer, self.start_child(consumer))
+        stop_together(apis, API_STOP_SECONDS)
+        for api in apis:
+            self.count_restart(api, self.start_child(api))
+        settings = self.resolved()
+        threading.Thread(target=replay_in_thread, args=(settings, held_since), daemon=True).start()
+
     def restart_when_due(self, worker: Child) -> None:
-        """Restart a dead worker at once the first time, then with a doubling delay (up to
-        MAX_BACKOFF) while it keeps dying within STABLE_AFTER seconds of its start."""
+        """Restart a dead worker at once the first time, then with a doubling delay (from
+        FIRST_BACKOFF up to MAX_BACKOFF) while it keeps dying within STABLE_AFTER seconds of
+        its start."""
         now = time.monotonic()
         backoff = self.backoff.setdefault(worker.name, Backoff())
         if now < backoff.not_before:
@@ -117,12 +256,15 @@ class Stack:
         if now - backoff.started > STABLE_AFTER:
             backoff.failures = 0
         backoff.failures += 1
-        delay = min(MAX_BACKOFF, CHECK_INTERVAL * 2 ** (backoff.failures - 1))
-        log.error(
-            "%s exited; restarting it (next restart no sooner than %.1fs)", worker.name, delay
-        )
-        worker.start()
+        delay = min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (backoff.failures - 1))
+        code = worker.returncode
+        how = self.start_child(worker)
         backoff.started, backoff.not_before = now, now + delay
+        self.count_restart(worker, f"exited with {code}; {how}; next no sooner than {delay:.1f}s")
+
+    def count_restart(self, child: Child, detail: str = "") -> None:
+        total = self.restarts.add(child.name) if self.restarts is not None else 0
+        log.error("%s restarted (restart %d, pid %s) %s", child.name, total, child.pid, detail)
 
     def resolved(self) -> LrsSettings:
         """Settings with the embedded parts' addresses filled in."""
@@ -134,6 +276,90 @@ class Stack:
                 "mongodb_uri": self.env.get("LRS_MONGODB_URI", self.settings.mongodb_uri),
             }
         )
+
+
+async def replay_stored(settings: LrsSettings, since: datetime) -> int:
+    """Forward again every statement stored since `since` onto `lrs.statements.stored`, as
+    the persister forwards what it stores: what the lost broker's topic held is among them
+    (each was produced to `xapi.statements` on that broker, so stored after it started, less
+    the produce timeout). Then ask for every team to be recomputed (what the lost
+    `lrs.progress.team-changes` held). The progress consumers are idempotent: a statement they
+    already counted, a team already up to date, changes nothing. Returns the statements."""
+    assert settings.kafka_bootstrap
+    assert settings.mongodb_uri
+    bus = KafkaEventBus(settings.kafka_bootstrap, linger_ms=5, timeout_seconds=30)
+    client = connect(settings.mongodb_uri)
+    await bus.start()
+    try:
+        db = client[settings.mongodb_database]
+        found = db["statements"].find({"stored": {"$gte": since}}, {"tenant": 1, "body": 1})
+        topic = settings.topic(topics.STORED_STATEMENTS)
+        count = await publish_all(bus, topic, (stored_message(doc) async for doc in found))
+        now = datetime.now(UTC)
+        teams = db["progress_teams"].find({}, {"tenant": 1, "team": 1})
+        triggers = (team_change_message(d["tenant"], d["team"], now) async for d in teams)
+        await publish_all(bus, settings.topic(topics.TEAM_CHANGES), triggers)
+        return count
+    finally:
+        await bus.stop()
+        await client.close()
+
+
+async def publish_all(
+    bus: KafkaEventBus, topic: str, messages: AsyncIterator[OutgoingMessage]
+) -> int:
+    """Publish in batches of REPLAY_BATCH; how many were published."""
+    batch: list[OutgoingMessage] = []
+    count = 0
+    async for message in messages:
+        batch.append(message)
+        if len(batch) >= REPLAY_BATCH:
+            await bus.publish(topic, batch)
+            count, batch = count + len(batch), []
+    if batch:
+        await bus.publish(topic, batch)
+    return count + len(batch)
+
+
+def stored_message(doc: dict[str, Any]) -> OutgoingMessage:
+    return encode_accepted(stored_record(doc), source=REPLAY_SOURCE)
+
+
+def replay_in_thread(settings: LrsSettings, since: datetime) -> None:
+    try:
+        replayed = asyncio.run(replay_stored(settings, since))
+    except Exception:
+        log.exception("the replay of stored statements for progress failed")
+        return
+    log.error("replayed %d stored statements onto the new broker for progress", replayed)
+
+
+def stored_record(doc: dict[str, Any]) -> AcceptedStatement:
+    """A stored statement document as the record the persister forwards."""
+    statement: dict[str, Any] = orjson.loads(doc["body"])
+    stored = datetime.fromisoformat(statement["stored"])
+    return AcceptedStatement(doc["tenant"], statement, stored, actor_ifi(statement["actor"]))
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The API's listening socket, inherited by every API process."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def stop_together(children: list[Child], within: float) -> None:
+    """SIGTERM to all at once; SIGKILL to those still running after `within` seconds."""
+    started = time.monotonic()
+    for child in children:
+        child.terminate()
+    for child in children:
+        child.wait_or_kill(max(0.0, started + within - time.monotonic()))
+    names = ", ".join(child.name for child in children)
+    log.info("stopped %s in %.1fs", names, time.monotonic() - started)
 
 
 async def prepare(settings: LrsSettings) -> tuple[str, str] | None:
@@ -165,7 +391,9 @@ def serve(settings: LrsSettings) -> int:
             stack.check()
     finally:
         print("lrs: stopping", file=sys.stderr, flush=True)
+        started = time.monotonic()
         stack.stop_all()
+        log.info("stopped in %.1fs", time.monotonic() - started)
     return 0
 
 

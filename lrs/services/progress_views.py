@@ -155,6 +155,8 @@ def assemble_team(
         by_member: dict[str, Mapping[str, Any] | None] = {m: learners.get(m) for m in members}
         summary = {**summarize_team(team, by_member, now), "tenant": tenant, "version": version}
     registered = roster.registered
+    if summary is not None and registered is not None:
+        summary["name"] = registered.name  # the name an administrator gave wins over statements'
     return TeamView(
         team=team,
         tenant=tenant,

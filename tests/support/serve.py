@@ -4,6 +4,7 @@ first credential, a private data directory."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -33,12 +34,12 @@ def wait_ready(base: str, process: subprocess.Popen[str], within: float = 60) ->
 
 @contextlib.contextmanager
 def serve_lrs(
-    data_dir: Path, key: str, secret: str, **settings: str
+    data_dir: Path, key: str, secret: str, log: Path | str | None = None, **settings: str
 ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """Start `lrs serve`; yield (base URL, process); kill it (and so its children) at the end.
     Extra LRS_* settings are passed as keyword arguments without the prefix; the broker and
     store are the embedded ones unless `kafka_bootstrap` / `mongodb_uri` are among them (the
-    caller's own environment never chooses them)."""
+    caller's own environment never chooses them). `log` receives its stderr (its log)."""
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if k not in EXTERNAL},
@@ -50,13 +51,14 @@ def serve_lrs(
         "LRS_CONSUMER_SESSION_TIMEOUT_MS": "6000",
         **{f"LRS_{name.upper()}": value for name, value in settings.items()},
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lrs", "serve"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    with open(log or os.devnull, "ab") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lrs", "serve"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base, process)
@@ -67,3 +69,10 @@ def serve_lrs(
             process.wait(10)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def child_pids(data_dir: Path) -> dict[str, int]:
+    """Each child's name and pid, from the `processes.json` that `lrs serve` keeps in its data
+    directory (a process started from a spare does not say in its command line what it is)."""
+    pids: dict[str, int] = json.loads((data_dir / "processes.json").read_text())
+    return pids

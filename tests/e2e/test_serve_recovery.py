@@ -1,0 +1,219 @@
+"""`lrs serve` recovers from kill -9 of its processes and stops promptly (issue 10,
+docs/decisions/0010). Real embedded broker and store; the deadlines are generous (the machine
+may be shared): the recovery times themselves are measured by bench/faults.py."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.factories import statement
+from tests.support.polling import eventually
+from tests.support.serve import child_pids, serve_lrs
+from tests.support.stack import xapi_headers
+
+pytestmark = pytest.mark.e2e
+KEY, SECRET = "e2e-key", "e2e-secret"
+H = xapi_headers(key=KEY, secret=SECRET)
+GENEROUS = 60.0
+
+
+class Served:
+    def __init__(self, base: str, process: subprocess.Popen[str], data: Path) -> None:
+        self.base, self.process, self.data = base, process, data
+
+    def pid(self, name: str) -> int:
+        return child_pids(self.data)[name]
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    with serve_lrs(tmp_path, KEY, SECRET, ack_timeout_seconds="2") as (base, process):
+        yield Served(base, process, tmp_path)
+
+
+async def post_until_acknowledged(
+    client: httpx.AsyncClient, doc: dict[str, object], within: float
+) -> list[httpx.Response | Exception]:
+    """POST the same statement until it is acknowledged; every answer and error on the way."""
+    seen: list[httpx.Response | Exception] = []
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            response = await client.post("/xapi/statements", json=doc)
+        except httpx.TransportError as exc:
+            seen.append(exc)
+        else:
+            seen.append(response)
+            if response.status_code == 200:
+                return seen
+        await asyncio.sleep(0.1)
+    return seen
+
+
+def acknowledged(seen: list[httpx.Response | Exception]) -> bool:
+    last = seen[-1] if seen else None
+    return isinstance(last, httpx.Response) and last.status_code == 200
+
+
+async def test_a_post_is_acknowledged_after_kill_9_of_every_api_process(served: Served) -> None:
+    for name in ("api-1", "api-2"):
+        os.kill(served.pid(name), signal.SIGKILL)
+    async with httpx.AsyncClient(base_url=served.base, headers=H, timeout=30) as client:
+        seen = await post_until_acknowledged(client, statement(), GENEROUS)
+    assert acknowledged(seen), seen[-3:]
+    answers = [s for s in seen if isinstance(s, httpx.Response)]
+    assert all(r.status_code == 200 for r in answers), [r.status_code for r in answers]
+
+
+async def test_one_api_process_killed_is_not_seen_by_new_connections(served: Served) -> None:
+    """The other API process accepts on the same socket meanwhile: no refusal, no error."""
+    os.kill(served.pid("api-1"), signal.SIGKILL)
+    for _ in range(20):  # a new connection each time (no pooled one to the dead process)
+        async with httpx.AsyncClient(base_url=served.base, headers=H, timeout=30) as client:
+            response = await client.post("/xapi/statements", json=statement())
+        assert response.status_code == 200, response.text
+
+
+async def test_persister_stopped_gives_503_with_retry_after_then_kill_9_recovers(
+    served: Served,
+) -> None:
+    persist = served.pid("persist")
+    async with httpx.AsyncClient(base_url=served.base, headers=H, timeout=30) as client:
+        os.kill(persist, signal.SIGSTOP)  # alive but silent: the acknowledgement times out
+        doc = statement()
+        waiting = await client.post("/xapi/statements", json=doc)
+        assert waiting.status_code == 503, waiting.text
+        assert waiting.headers["retry-after"].isdigit()
+        assert waiting.json()["error"]["code"]
+        os.kill(persist, signal.SIGKILL)
+        seen = await post_until_acknowledged(client, doc, GENEROUS)
+    assert acknowledged(seen), seen[-3:]
+    for answer in seen:
+        if isinstance(answer, httpx.Response) and answer.status_code == 503:
+            assert answer.headers["retry-after"].isdigit()
+    assert served.pid("persist") != persist
+
+
+async def test_restart_counter_is_in_metrics(served: Served) -> None:
+    os.kill(served.pid("persist"), signal.SIGKILL)
+    line = 'lrs_process_restarts_total{process="persist"} 1.0'
+
+    async def metrics() -> str:
+        async with httpx.AsyncClient(base_url=served.base, timeout=10) as client:
+            return (await client.get("/metrics")).text
+
+    text = await eventually(metrics, lambda body: line in body, within=GENEROUS)
+    assert line in text
+    assert 'lrs_process_restarts_total{process="api-1"} 0.0' in text
+
+
+def test_sigterm_stops_within_a_few_seconds_answering_in_flight_requests(
+    served: Served,
+) -> None:
+    """Requests in flight at SIGTERM are answered 200 or 503 with the error envelope (or the
+    connection is refused once the socket is closed), and every process is gone."""
+    children = list(child_pids(served.data).values())
+    answers: list[httpx.Response | Exception] = []
+
+    async def clients() -> None:
+        async with httpx.AsyncClient(base_url=served.base, headers=H, timeout=30) as client:
+
+            async def one() -> None:
+                while served.process.poll() is None:
+                    try:
+                        answers.append(await client.post("/xapi/statements", json=statement()))
+                    except httpx.TransportError as exc:
+                        answers.append(exc)
+                        await asyncio.sleep(0.05)
+
+            await asyncio.gather(*(one() for _ in range(8)))
+
+    async def stop() -> float:
+        await eventually(lambda: asyncio.sleep(0, answers), lambda a: len(a) >= 8, within=30)
+        started = time.monotonic()
+        served.process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(served.process.wait, GENEROUS)
+        return time.monotonic() - started
+
+    async def both() -> float:
+        took, _ = await asyncio.gather(stop(), clients())
+        return took
+
+    took = asyncio.run(both())
+    assert served.process.returncode == 0
+    assert took < 10, f"lrs serve took {took:.1f}s to stop"
+    for answer in answers:
+        if isinstance(answer, httpx.Response) and answer.status_code != 200:
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["error"]["code"]
+            assert "retry-after" in answer.headers
+    gone = [pid for pid in children if Path(f"/proc/{pid}").exists() and not _zombie(pid)]
+    assert gone == []
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
+async def test_kill_9_of_the_broker_loses_no_statement_and_progress_counts_them_all(
+    served: Served,
+) -> None:
+    """The memory-only broker loses its topics; acknowledged statements are in the store, and
+    the ones stored but not yet counted are replayed for progress."""
+    learner = "broker-kill"
+    agent = '{"mbox": "mailto:learner' + learner + '@example.org"}'
+    async with httpx.AsyncClient(base_url=served.base, headers=H, timeout=30) as client:
+        before = [statement(learner) for _ in range(30)]
+        response = await client.post("/xapi/statements", json=before)
+        assert response.status_code == 200, response.text
+        os.kill(served.pid("broker"), signal.SIGKILL)
+        after = [statement(learner) for _ in range(5)]
+        for doc in after:
+            assert acknowledged(await post_until_acknowledged(client, doc, GENEROUS))
+
+        async def counted() -> int:
+            params = {"agent": agent}
+            answer = await client.get("/progress/learners", params=params)
+            return int(answer.json()["statements"]) if answer.status_code == 200 else -1
+
+        assert await eventually(counted, lambda n: n == 35, within=GENEROUS) == 35
+        for doc in [*before, *after]:
+            answer = await client.get("/xapi/statements", params={"statementId": doc["id"]})
+            assert answer.status_code == 200, answer.text
+
+
+async def test_kill_9_of_the_store_loses_no_acknowledged_statement(served: Served) -> None:
+    """Statements acknowledged around the kill are all there once the store is back (writes
+    are acknowledged only once journaled); new POSTs are acknowledged again."""
+    docs = [statement(f"store-kill-{n}") for n in range(40)]
+    acked: list[str] = []
+    async with httpx.AsyncClient(base_url=served.base, headers=H, timeout=30) as client:
+
+        async def post_all(part: list[dict[str, object]]) -> None:
+            for doc in part:
+                if acknowledged(await post_until_acknowledged(client, doc, GENEROUS)):
+                    acked.append(str(doc["id"]))
+
+        async def count() -> int:
+            return len(acked)
+
+        writers = asyncio.gather(*(post_all(docs[n::4]) for n in range(4)))
+        assert await eventually(count, lambda n: n >= 8, within=GENEROUS) >= 8
+        os.kill(served.pid("store"), signal.SIGKILL)
+        await writers
+        assert sorted(acked) == sorted(str(d["id"]) for d in docs)
+        for statement_id in acked:
+            answer = await client.get("/xapi/statements", params={"statementId": statement_id})
+            assert answer.status_code == 200, answer.text

@@ -9,10 +9,11 @@ One statement is one document::
 `keys` holds every filter value (agent, related agent, verb, activity, related activity,
 registration, and the authority for `statements/read/mine`) with a prefix, so one multikey
 index `(tenant, keys, voided, stored, id)` serves every filter of GET /statements, sorted and
-paged by `(stored, id)` in `stored` windows (docs/decisions/0015). The statement itself is kept as its exact JSON bytes: what was accepted is
-what is returned, and extension keys containing dots or dollars never meet MongoDB's
-field-name rules. Every query filters by `tenant` (and `_id`s start with "<tenant>/"; tenant
-names never contain "/", `lrs.services.admin.TENANT_NAME`).
+paged by `(stored, id)` in `stored` windows (docs/decisions/0015). The statement itself is
+kept as its exact JSON bytes: what was accepted is what is returned, and extension keys
+containing dots or dollars never meet MongoDB's field-name rules. Every query filters by
+`tenant` (and `_id`s start with "<tenant>/"; tenant names never contain "/",
+`lrs.services.admin.TENANT_NAME`).
 """
 
 from __future__ import annotations

@@ -430,7 +430,7 @@ ONE_MS = timedelta(milliseconds=1)
 FIRST_WIDTH = timedelta(seconds=1)  # with no density known yet
 MAX_WIDTH = timedelta(days=365 * 200)  # wider than any range of `stored` (no overflow)
 EMPTY_GROWTH = 8  # an empty window: the next is this much wider
-MAX_GROWTH = 8  # a short window: at most this much wider, so a denser past costs little
+HEADROOM = 1.25  # a short window: the next is sized for this many times what is missing
 DENSITY_MEMORY = 4096  # filters whose density is remembered (per process)
 # Which filter value picks the index range, most selective first; the rest are checked on
 # the documents the range returns.
@@ -440,22 +440,24 @@ Window = tuple[Bound | None, Bound | None]  # lower, upper
 
 
 class _Densities:
-    """Statements per second last seen per (tenant, filter key), to size the first window."""
+    """How many statements per second the last page of the same kind found from its start,
+    per (tenant, filter key, direction, first page or not): to size the first window. A first
+    page starts at now, so its density counts the quiet time since the last statement."""
 
     def __init__(self) -> None:
-        self._seen: dict[tuple[str, str], float] = {}
+        self._seen: dict[tuple[str, ...], float] = {}
 
-    def first_width(self, tenant: str, key: str, wanted: int) -> timedelta:
-        density = self._seen.get((tenant, key))
+    def first_width(self, kind: tuple[str, ...], wanted: int) -> timedelta:
+        density = self._seen.get(kind)
         if not density:
             return FIRST_WIDTH
         return min(timedelta(seconds=max(wanted / density, 0.001)), MAX_WIDTH)
 
-    def note(self, tenant: str, key: str, found: int, span: timedelta) -> None:
+    def note(self, kind: tuple[str, ...], found: int, span: timedelta) -> None:
         seconds = span.total_seconds()
         if found and seconds > 0:
-            self._seen.pop((tenant, key), None)
-            self._seen[(tenant, key)] = found / seconds
+            self._seen.pop(kind, None)
+            self._seen[kind] = found / seconds
             while len(self._seen) > DENSITY_MEMORY:
                 del self._seen[next(iter(self._seen))]
 
@@ -503,10 +505,18 @@ class _Windows:
             self.upper = (edge, False)
         return window
 
-    def widen(self, found: int, needed: int) -> None:
-        """After a window that found `found` of the `needed` still wanted."""
-        growth = EMPTY_GROWTH if found == 0 else min(MAX_GROWTH, max(2.0, 1.5 * needed / found))
-        self.width = min(self.width * growth, MAX_WIDTH)
+    def widen(self, found: list[Doc], needed: int) -> None:
+        """After a short window that found `found` (in page order), `needed` more wanted: the
+        next is sized by the density between its first statement and the window's far edge,
+        where the walk goes on (any quiet time before the first statement does not count)."""
+        if not found or self.done:
+            self.width = min(self.width * EMPTY_GROWTH, MAX_WIDTH)
+            return
+        edge = self.lower if self.ascending else self.upper  # where this window ended
+        assert edge is not None
+        seconds = max(abs(edge[0] - _aware(found[0]["stored"])).total_seconds(), 0.001)
+        width = timedelta(seconds=HEADROOM * needed * seconds / len(found))
+        self.width = min(max(width, ONE_MS), MAX_WIDTH)
 
 
 class _PageReader:
@@ -522,7 +532,6 @@ class _PageReader:
         self._statements = statements
         self._query = query
         self._densities = densities
-        self._tenant = tenant
         keys = _wanted_keys(query)
         self._key = min(keys, key=_selectivity_rank) if keys else ""
         self._others = [k for k in keys if k != self._key]
@@ -531,6 +540,7 @@ class _PageReader:
             self._base = {"tenant": tenant, "keys": self._key, "voided": False}
         direction = ASCENDING if query.ascending else DESCENDING
         self._sort = [("stored", direction), ("id", direction)]
+        self._kind = (tenant, self._key, str(direction), "next" if query.cursor else "first")
 
     async def read(self, wanted: int) -> list[Doc]:
         found: list[Doc] = []
@@ -539,17 +549,17 @@ class _PageReader:
             op = "$gt" if self._query.ascending else "$lt"
             ties = {**self._base, "stored": cursor.stored, "id": {op: cursor.statement_id}}
             found += await self._find(ties, wanted)
-        width = self._densities.first_width(self._tenant, self._key, wanted)
+        width = self._densities.first_width(self._kind, wanted)
         windows = _Windows(self._query, datetime.now(UTC), width)
         start = windows.start()
         while len(found) < wanted and not windows.done:
             lower, upper = windows.next()
             batch = await self._find({**self._base, **_stored_range(lower, upper)}, wanted)
             found += batch[: wanted - len(found)]
-            windows.widen(len(batch), wanted - len(found))
+            windows.widen(batch, wanted - len(found))
         if found:
             span = abs(_aware(found[-1]["stored"]) - start)
-            self._densities.note(self._tenant, self._key, len(found), span)
+            self._densities.note(self._kind, len(found), span)
         return found
 
     async def _find(self, flt: Doc, limit: int) -> list[Doc]:

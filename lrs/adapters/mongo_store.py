@@ -563,12 +563,18 @@ class _PageReader:
         return found
 
     async def _find(self, flt: Doc, limit: int) -> list[Doc]:
-        projection = {"body": 1, "stored": 1, "id": 1, "keys": 1}
-        cursor = self._statements.find(flt, projection).sort(self._sort)
-        if self._others:
-            docs = await cursor.to_list(None)
-            return [d for d in docs if all(k in d["keys"] for k in self._others)][:limit]
-        return await cursor.limit(limit).to_list(limit)
+        """The first `limit` statements of the range meeting every filter. With several filter
+        values, the range is read without bodies and only the page's bodies fetched."""
+        if not self._others:
+            cursor = self._statements.find(flt, {"body": 1, "stored": 1, "id": 1})
+            return await cursor.sort(self._sort).limit(limit).to_list(limit)
+        heads = self._statements.find(flt, {"stored": 1, "id": 1, "keys": 1}).sort(self._sort)
+        page = [d async for d in heads if all(k in d["keys"] for k in self._others)][:limit]
+        if not page:
+            return []
+        wanted = {"_id": {"$in": [d["_id"] for d in page]}}
+        bodies = {d["_id"]: d["body"] async for d in self._statements.find(wanted, {"body": 1})}
+        return [{**d, "body": bodies[d["_id"]]} for d in page if d["_id"] in bodies]
 
 
 def _stored_range(lower: Bound | None, upper: Bound | None) -> Doc:

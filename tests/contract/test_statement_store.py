@@ -192,6 +192,13 @@ async def test_filters(store: StatementStore) -> None:
         a.statement_id,
     ]
     assert await everything(store, registration=reg) == [b.statement_id]
+    assert await everything(store, agent=learner_a, verb=a.statement["verb"]["id"]) == [
+        a.statement_id
+    ]
+    assert await everything(store, agent=learner_a, verb=b.statement["verb"]["id"]) == []
+    assert await everything(
+        store, activity=course["id"], related_activities=True, registration=reg
+    ) == [b.statement_id]
     assert await everything(store, since=T0 + timedelta(seconds=1)) == [b.statement_id]
     assert await everything(store, until=T0 + timedelta(seconds=1)) == [a.statement_id]
     assert await everything(store, ascending=True) == [a.statement_id, b.statement_id]

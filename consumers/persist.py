@@ -48,6 +48,7 @@ from lrs.ports import (
     OutgoingMessage,
     StatementStore,
 )
+from lrs.services.erasure import ErasedAgents, screen_pairs
 from lrs.xapi.equivalence import statements_equivalent
 from lrs.xapi.errors import StatementConflict
 from lrs.xapi.ifi import actor_ifi
@@ -68,7 +69,9 @@ class PersistHandler:
         *,
         prefix: str = "",
         consistency_margin: timedelta = timedelta(seconds=2),  # LRS_PRODUCE_TIMEOUT_SECONDS
+        erased: ErasedAgents | None = None,  # erased learners (docs/erasure.md)
     ) -> None:
+        self._erased = erased
         self._store = store
         self._margin = consistency_margin
         self._activities = activities
@@ -83,6 +86,7 @@ class PersistHandler:
                 decoded.append((record, decode_accepted(record.value, record.headers)))
             except UnusableMessage as exc:
                 poison.append(Poison(record, exc))
+        decoded = await screen_pairs(self._erased, decoded)  # in flight when erased: dropped
         decoded, restamped = await self._not_before_watermarks(decoded)
         accepted_all = [accepted for _, accepted in decoded]
         await self._merge_projections(await self._to_be_inserted(accepted_all))

@@ -18,6 +18,7 @@ from consumers.progress.team import TeamProgressHandler, TeamRegistryHandler
 from consumers.runner import Handler
 from lrs import topics
 from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
+from lrs.adapters.mongo_erasure import MongoErasedAgents
 from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.adapters.mongo_store import MongoStatementStore
 from lrs.settings import LrsSettings
@@ -46,6 +47,7 @@ def _persist(db: Database, settings: LrsSettings) -> Handler:
         agents,
         prefix=settings.topic_prefix,
         consistency_margin=timedelta(seconds=settings.produce_timeout_seconds),
+        erased=MongoErasedAgents(db),
     )
 
 
@@ -59,6 +61,7 @@ def _progress(db: Database, settings: LrsSettings) -> Handler:
         utc_now,
         prefix=settings.topic_prefix,
         max_value_bytes=settings.progress_max_value_bytes,
+        erased=MongoErasedAgents(db),
     )
 
 

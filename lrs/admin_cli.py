@@ -1,6 +1,8 @@
 """`lrs tenants ...` and `lrs credentials ...`: administration straight on MongoDB
 (LRS_MONGODB_URI), through the same service as the `/admin` API. A created credential's
-secret is printed once; nothing can show it again."""
+secret is printed once; nothing can show it again. `lrs agents forget` erases a learner
+(docs/erasure.md; it also needs LRS_KAFKA_BOOTSTRAP) and `lrs agents erasures` lists the
+audit records."""
 
 from __future__ import annotations
 
@@ -14,13 +16,17 @@ from typing import Any
 
 from lrs.adapters.mongo_store import MongoCredentialStore, connect
 from lrs.adapters.mongo_tenants import MongoTenantStore
+from lrs.erasure_wiring import connected_erasure, erasure_store, record_view
 from lrs.ports import Credential, Tenant
-from lrs.services import admin
+from lrs.services import admin, erasure
 from lrs.services.admin import AdminDeps, CredentialSpec
 from lrs.settings import LrsSettings
+from lrs.xapi.documents import parse_agent
 from lrs.xapi.errors import XapiError
 
-COMMANDS = ("tenants", "credentials")
+COMMANDS = ("tenants", "credentials", "agents")
+# Who an erasure from the command line is recorded as requested by (the API records the key).
+CLI_REQUESTER = "cli"
 WITHDRAWALS = {("credentials", "revoke"), ("tenants", "disable"), ("tenants", "enable")}
 Action = Callable[[AdminDeps, argparse.Namespace], Awaitable[None]]
 
@@ -44,9 +50,23 @@ def add_parsers(sub: Any) -> None:
     c_create.add_argument("--authority", type=json.loads, default=None, help="an Agent as JSON")
     c_sub.add_parser("list", help="list credentials").add_argument("--tenant", default=None)
     c_sub.add_parser("revoke", help="revoke a credential").add_argument("key")
+    add_agent_parsers(sub)
+
+
+def add_agent_parsers(sub: Any) -> None:
+    agents = sub.add_parser("agents", help="erasure of learners (docs/erasure.md)")
+    a_sub = agents.add_subparsers(dest="action", required=True)
+    forget = a_sub.add_parser("forget", help="erase a learner; run again to resume")
+    forget.add_argument("agent", help='the learner, an Agent as JSON: {"mbox": "mailto:..."}')
+    forget.add_argument("--tenant", default="default")
+    forget.add_argument("--by", default=CLI_REQUESTER, help="who asked (kept for audit)")
+    listing = a_sub.add_parser("erasures", help="list the erasures' audit records")
+    listing.add_argument("--tenant", default=None)
 
 
 def run(args: argparse.Namespace, settings: LrsSettings) -> int:
+    if args.command == "agents":
+        return run_agents(args, settings)
     if not settings.mongodb_uri:
         print("LRS_MONGODB_URI is not set", file=sys.stderr)
         return 2
@@ -144,3 +164,30 @@ ACTIONS: dict[tuple[str, str], Action] = {
     ("credentials", "list"): _credential_list,
     ("credentials", "revoke"): _credential_revoke,
 }
+
+
+def run_agents(args: argparse.Namespace, settings: LrsSettings) -> int:
+    """`lrs agents forget|erasures`: one JSON record per line on stdout."""
+    try:
+        if args.action == "forget":
+            asyncio.run(_forget(args, settings))
+        else:
+            asyncio.run(_erasures(args, settings))
+    except XapiError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _forget(args: argparse.Namespace, settings: LrsSettings) -> None:
+    admin.check_tenant_name(args.tenant)
+    agent, _ = parse_agent(args.agent, settings.statement_limits())
+    async with connected_erasure(settings) as deps:
+        record = await erasure.erase_agent(deps, args.tenant, agent, args.by)
+    print(json.dumps(record_view(record)))
+
+
+async def _erasures(args: argparse.Namespace, settings: LrsSettings) -> None:
+    async with erasure_store(settings) as store:
+        for record in await store.list_erasures(args.tenant):
+            print(json.dumps(record_view(record)))

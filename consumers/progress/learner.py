@@ -40,6 +40,7 @@ from lrs.adapters.mongo_progress import LearnerDoc, MongoProgressStore
 from lrs.codec import UnusableMessage, decode_accepted, header
 from lrs.ports import OutgoingMessage
 from lrs.progress import apply, learner_id, summarize_learner, void, voided_target
+from lrs.services.erasure import ErasedAgents, screen_records
 
 Clock = Callable[[], datetime]
 Statement = Mapping[str, Any]
@@ -224,7 +225,9 @@ class LearnerProgressHandler:
         *,
         prefix: str = "",
         max_value_bytes: int = MAX_VALUE_BYTES,
+        erased: ErasedAgents | None = None,  # erased learners (docs/erasure.md)
     ) -> None:
+        self._erased = erased
         self._store = store
         self._clock = clock
         self._prefix = prefix  # the settings' topic prefix
@@ -236,6 +239,7 @@ class LearnerProgressHandler:
         if not self._ready:
             await self._store.create_indexes()
             self._ready = True
+        records = await screen_records(self._erased, records)  # erased learners' old records
         poison: list[Poison] = []
         by_tenant: dict[str, Batch] = {}
         for record in records:

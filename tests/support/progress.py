@@ -22,6 +22,7 @@ from consumers.progress.learner import LearnerProgressHandler
 from consumers.progress.team import TeamProgressHandler, TeamRegistryHandler
 from consumers.runner import Handler, Runner, RunnerConfig
 from lrs import topics
+from lrs.adapters.mongo_erasure import MongoErasedAgents
 from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.progress import (
     fold,
@@ -214,7 +215,10 @@ def progress_handlers(
 ) -> list[tuple[str, Handler]]:
     store, prefix = MongoProgressStore(db), settings.topic_prefix
     return [
-        (topics.STORED_STATEMENTS, LearnerProgressHandler(store, clock, prefix=prefix)),
+        (
+            topics.STORED_STATEMENTS,
+            LearnerProgressHandler(store, clock, prefix=prefix, erased=MongoErasedAgents(db)),
+        ),
         (topics.TEAM_CHANGES, TeamProgressHandler(store, clock, prefix=prefix)),
         (topics.TEAMS, TeamRegistryHandler(store, clock, prefix=prefix)),
     ]

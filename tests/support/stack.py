@@ -19,6 +19,7 @@ from consumers.runner import Handler, Runner, RunnerConfig
 from lrs import topics
 from lrs.adapters.kafka_bus import ensure_topics
 from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
+from lrs.adapters.mongo_erasure import MongoErasedAgents
 from lrs.adapters.mongo_store import MongoCredentialStore, MongoStatementStore, connect
 from lrs.api.app import create_app
 from lrs.services.auth import ensure_bootstrap_credential
@@ -102,6 +103,7 @@ def persist_handler(settings: LrsSettings, db: Any) -> PersistHandler:
         MongoActivityStore(db, settings.max_definition_bytes),
         MongoAgentStore(db, settings.max_agent_names),
         prefix=settings.topic_prefix,
+        erased=MongoErasedAgents(db),
     )
 
 

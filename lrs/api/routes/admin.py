@@ -14,10 +14,12 @@ from pydantic import BaseModel, Field
 from lrs import topics
 from lrs.adapters.kafka_dead_letters import DeadLetter, KafkaDeadLetters, Position, Selection
 from lrs.api.deps import Services, ServicesDep, scope_guard
+from lrs.erasure_wiring import connected_erasure, erasure_store, record_view
 from lrs.ports import Credential, Principal, Tenant
 from lrs.security import ADMIN_SCOPE
-from lrs.services import admin
+from lrs.services import admin, erasure
 from lrs.services.admin import AdminDeps, CredentialSpec
+from lrs.xapi.documents import parse_agent
 from lrs.xapi.errors import BadRequest, Unavailable
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -292,3 +294,45 @@ async def replay_dead_letters(who: Admin, letters: DeadLetters, body: ReplayIn) 
     found = await letters.all(chosen)
     replayed = await letters.replay(found)
     return ReplayOut(replayed=replayed, not_replayable=len(found) - replayed)
+
+
+# --- erasure of a learner (docs/erasure.md) -------------------------------------------------
+
+
+class ErasureOut(BaseModel):
+    id: str = Field(description="the audit record's id")
+    tenant: str
+    agent_hash: str = Field(description="SHA-256 of tenant, U+001F, identifier: never the Agent")
+    requested_by: str = Field(description="the key of the credential that asked")
+    started_at: datetime
+    completed_at: datetime | None = Field(description="none while it runs (or if it died)")
+    counts: dict[str, int] = Field(description="what was removed or changed, per kind")
+
+
+@router.delete("/agents", response_model=ErasureOut)
+async def erase_agent(
+    services: ServicesDep,
+    who: Admin,
+    agent: Annotated[str, Query(description="the learner: an Agent as JSON (one identifier)")],
+    tenant: Annotated[str | None, Query(description="default: the caller's tenant")] = None,
+) -> ErasureOut:
+    """Erase a learner: their statements, documents, Person and progress (docs/erasure.md).
+    Idempotent: run it again to complete an erasure that was interrupted."""
+    tenant = tenant or who.tenant
+    admin.check_tenant_name(tenant)
+    canonical, _ = parse_agent(agent, services.settings.statement_limits())
+    async with connected_erasure(services.settings, services.clock) as deps:
+        record = await erasure.erase_agent(deps, tenant, canonical, who.key)
+    return ErasureOut.model_validate(record_view(record))
+
+
+@router.get("/erasures", response_model=list[ErasureOut])
+async def list_erasures(
+    services: ServicesDep,
+    who: Admin,
+    tenant: Annotated[str | None, Query(description="only this tenant's")] = None,
+) -> list[ErasureOut]:
+    """The audit records of erasures, newest first (no identifier, no content)."""
+    async with erasure_store(services.settings) as store:
+        records = await store.list_erasures(tenant)
+    return [ErasureOut.model_validate(record_view(r)) for r in records]

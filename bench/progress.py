@@ -193,12 +193,13 @@ async def catch_up(kafka: str, mongo: str, backlog: int) -> None:
     handler = LearnerProgressHandler(store, lambda: datetime.now(UTC), prefix=prefix)
     config = RunnerConfig(kafka, topics.STORED_STATEMENTS, "bench-copy-progress", batch_max=500)
     runner = Runner(config, handler)
-    owners = mongo_client["lrs_bench_copy"]["progress_statements"]
+    learners = mongo_client["lrs_bench_copy"]["progress_learners"]
     task = asyncio.create_task(runner.run())
     first: float | None = None
     try:
         while True:
-            handled = await owners.count_documents({})
+            cursor = learners.find({}, {"summary.statements": 1})
+            handled = sum([int(d["summary"]["statements"]) async for d in cursor])
             if handled and first is None:
                 first, first_count = time.perf_counter(), handled
             if handled >= backlog:

@@ -12,13 +12,21 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from consumers.goals import (
+    GoalProgressHandler,
+    GoalTeamTriggersHandler,
+    GoalTriggersHandler,
+    LazyBus,
+)
 from consumers.persist import PersistHandler
 from consumers.progress.learner import LearnerProgressHandler
 from consumers.progress.team import TeamProgressHandler, TeamRegistryHandler
 from consumers.runner import Handler
 from lrs import topics
+from lrs.adapters.kafka_bus import KafkaEventBus
 from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
 from lrs.adapters.mongo_erasure import MongoErasedAgents
+from lrs.adapters.mongo_goals import MongoGoalProgress, MongoGoalStore
 from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.adapters.mongo_store import MongoStatementStore
 from lrs.settings import LrsSettings
@@ -32,6 +40,7 @@ class ConsumerSpec:
     topic: str  # one of lrs.topics' names; the settings' prefix is added
     build: Callable[[Database, LrsSettings], Handler]
     batch_max: Callable[[LrsSettings], int] = lambda s: s.persist_batch_max
+    linger_ms: Callable[[LrsSettings], int] = lambda s: 0
 
     def __post_init__(self) -> None:
         if self.topic not in topics.CONSUMED:  # its dead-letter topic would not exist
@@ -78,16 +87,62 @@ def _team_registry(db: Database, settings: LrsSettings) -> Handler:
     return TeamRegistryHandler(MongoProgressStore(db), utc_now, prefix=settings.topic_prefix)
 
 
+def _goal_triggers(db: Database, settings: LrsSettings) -> Handler:
+    return GoalTriggersHandler(
+        MongoGoalStore(db), MongoGoalProgress(db), utc_now, prefix=settings.topic_prefix
+    )
+
+
+def _goal_teams(db: Database, settings: LrsSettings) -> Handler:
+    return GoalTeamTriggersHandler(MongoGoalStore(db), utc_now, prefix=settings.topic_prefix)
+
+
+def _goal_progress(db: Database, settings: LrsSettings) -> Handler:
+    """The clock's triggers go through a bus of the handler's own (the runner's producer is
+    for a batch's outputs); it connects on first use."""
+    assert settings.kafka_bootstrap
+    bootstrap = settings.kafka_bootstrap
+    bus = LazyBus(
+        lambda: KafkaEventBus(
+            bootstrap,
+            linger_ms=settings.producer_linger_ms,
+            timeout_seconds=settings.produce_timeout_seconds,
+        )
+    )
+    return GoalProgressHandler(
+        MongoGoalStore(db),
+        MongoGoalProgress(db),
+        utc_now,
+        bus.publish,
+        prefix=settings.topic_prefix,
+        clock_seconds=settings.goals_clock_seconds,
+    )
+
+
 def _progress_batch(settings: LrsSettings) -> int:
     return settings.progress_batch_max
+
+
+def _progress_linger(settings: LrsSettings) -> int:
+    return settings.progress_linger_ms
 
 
 CONSUMERS: dict[str, ConsumerSpec] = {
     "persist": ConsumerSpec("persist", topics.STATEMENTS, _persist),
     # reads what the persister forwards (what the store holds), not `xapi.statements`
-    "progress": ConsumerSpec("progress", topics.STORED_STATEMENTS, _progress, _progress_batch),
+    "progress": ConsumerSpec(
+        "progress", topics.STORED_STATEMENTS, _progress, _progress_batch, _progress_linger
+    ),
     "team-progress": ConsumerSpec(
-        "team-progress", topics.TEAM_CHANGES, _team_progress, _progress_batch
+        "team-progress", topics.TEAM_CHANGES, _team_progress, _progress_batch, _progress_linger
     ),
     "team-registry": ConsumerSpec("team-registry", topics.TEAMS, _team_registry, _progress_batch),
+    # goals (docs/decisions/0019): learner changes -> goal triggers -> goal progress
+    "goal-triggers": ConsumerSpec(
+        "goal-triggers", topics.LEARNER_PROGRESS, _goal_triggers, _progress_batch
+    ),
+    "goal-teams": ConsumerSpec("goal-teams", topics.TEAMS, _goal_teams, _progress_batch),
+    "goal-progress": ConsumerSpec(
+        "goal-progress", topics.GOAL_CHANGES, _goal_progress, _progress_batch
+    ),
 }

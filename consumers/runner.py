@@ -116,6 +116,9 @@ class RunnerConfig:
     # not transient; the loop then ends with the error.
     max_consecutive_errors: int = 20
     fetch_max_wait_ms: int = 20
+    # After the first record of a batch, keep fetching for up to this long (until `batch_max`):
+    # larger batches, fewer store writes (one per learner or team per batch), later outputs.
+    linger_ms: int = 0
     progress_interval: float = 0.25
     retry_initial_seconds: float = 0.1
     retry_max_seconds: float = 5.0
@@ -344,6 +347,7 @@ class Runner:
             self.health.step()
             try:
                 batches = await consumer.getmany(timeout_ms=200, max_records=self.config.batch_max)
+                batches = await self._linger(consumer, batches)
             except Exception as exc:
                 await self._recover(exc)  # nothing fetched, nothing to rewind
                 continue
@@ -363,6 +367,30 @@ class Runner:
                     continue
                 last_report = time.monotonic()
             self._mark_running()
+
+    async def _linger(self, consumer: Consumer, batches: Batches) -> Batches:
+        """The batch grown by what arrives within `linger_ms` of it, up to `batch_max`. A
+        failed fetch ends the wait: what was fetched is handled, the error comes back on the
+        next fetch (records fetched are never dropped: the positions have moved past them)."""
+        cfg = self.config
+        merged = {tp: list(records) for tp, records in batches.items() if records}
+        count = sum(len(records) for records in merged.values())
+        deadline = time.monotonic() + cfg.linger_ms / 1000
+        while 0 < count < cfg.batch_max and not self.stop_event.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                more = await consumer.getmany(
+                    timeout_ms=max(1, int(remaining * 1000)), max_records=cfg.batch_max - count
+                )
+            except Exception:
+                log.warning("fetch failed while lingering; handling the batch fetched so far")
+                break
+            for tp, records in more.items():
+                merged.setdefault(tp, []).extend(records)
+                count += len(records)
+        return merged
 
     async def _process(
         self, batches: Batches, consumer: Consumer, producer: Producer

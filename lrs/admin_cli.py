@@ -2,7 +2,11 @@
 (LRS_MONGODB_URI), through the same service as the `/admin` API. A created credential's
 secret is printed once; nothing can show it again. `lrs agents forget` erases a learner
 (docs/erasure.md; it also needs LRS_KAFKA_BOOTSTRAP) and `lrs agents erasures` lists the
-audit records."""
+audit records.
+
+`lrs goals ...`: goals of a tenant through the same service as the `/goals` API (MongoDB, and
+the broker, LRS_KAFKA_BOOTSTRAP, for the changes it publishes); the operator acts with every
+scope of the tenant."""
 
 from __future__ import annotations
 
@@ -10,21 +14,26 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from lrs.adapters.kafka_bus import KafkaEventBus
+from lrs.adapters.mongo_goals import MongoGoalProgressReader, MongoGoalStore
 from lrs.adapters.mongo_store import MongoCredentialStore, connect
 from lrs.adapters.mongo_tenants import MongoTenantStore
+from lrs.api.progress_wiring import goal_deps
 from lrs.erasure_wiring import connected_erasure, erasure_store, record_view
-from lrs.ports import Credential, Tenant
-from lrs.services import admin, erasure
+from lrs.ports import Credential, OutgoingMessage, Principal, Tenant
+from lrs.services import admin, erasure, goals
 from lrs.services.admin import AdminDeps, CredentialSpec
+from lrs.services.goals import GoalDeps
 from lrs.settings import LrsSettings
 from lrs.xapi.documents import parse_agent
 from lrs.xapi.errors import XapiError
 
-COMMANDS = ("tenants", "credentials", "agents")
+COMMANDS = ("tenants", "credentials", "agents", "goals")
 # Who an erasure from the command line is recorded as requested by (the API records the key).
 CLI_REQUESTER = "cli"
 WITHDRAWALS = {("credentials", "revoke"), ("tenants", "disable"), ("tenants", "enable")}
@@ -51,6 +60,7 @@ def add_parsers(sub: Any) -> None:
     c_sub.add_parser("list", help="list credentials").add_argument("--tenant", default=None)
     c_sub.add_parser("revoke", help="revoke a credential").add_argument("key")
     add_agent_parsers(sub)
+    add_goal_parsers(sub)
 
 
 def add_agent_parsers(sub: Any) -> None:
@@ -64,6 +74,26 @@ def add_agent_parsers(sub: Any) -> None:
     listing.add_argument("--tenant", default=None)
 
 
+def add_goal_parsers(sub: Any) -> None:
+    goals = sub.add_parser("goals", help="goals of a tenant (docs/goals.md)")
+    g_sub = goals.add_subparsers(dest="action", required=True)
+    for action, text in (("create", "create a goal"), ("put", "create or replace a goal")):
+        parser = g_sub.add_parser(action, help=f"{text} from a JSON file ('-': stdin)")
+        parser.add_argument("--tenant", required=True)
+        if action == "put":
+            parser.add_argument("goal_id")
+        parser.add_argument("file")
+    archive = g_sub.add_parser("archive", help="archive a goal")
+    archive.add_argument("--tenant", required=True)
+    archive.add_argument("goal_id")
+    for action, text in (("list", "list goals"), ("progress", "show goal progress")):
+        parser = g_sub.add_parser(action, help=text)
+        parser.add_argument("--tenant", required=True)
+        parser.add_argument("--owner", default=None, help="learner:<id>, team:<id>, organisation")
+        if action == "list":
+            parser.add_argument("--archived", action="store_true")
+
+
 def run(args: argparse.Namespace, settings: LrsSettings) -> int:
     if args.command == "agents":
         return run_agents(args, settings)
@@ -71,6 +101,10 @@ def run(args: argparse.Namespace, settings: LrsSettings) -> int:
         print("LRS_MONGODB_URI is not set", file=sys.stderr)
         return 2
     try:
+        if args.command == "goals":
+            args.body = _goal_body(args) if args.action in ("create", "put") else None
+            asyncio.run(_run_goals(args, settings))
+            return 0
         asyncio.run(_run(ACTIONS[(args.command, args.action)], args, settings))
     except XapiError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
@@ -164,6 +198,74 @@ ACTIONS: dict[tuple[str, str], Action] = {
     ("credentials", "list"): _credential_list,
     ("credentials", "revoke"): _credential_revoke,
 }
+
+
+async def _run_goals(args: argparse.Namespace, settings: LrsSettings) -> None:
+    """One `lrs goals` action; the changes need the broker (LRS_KAFKA_BOOTSTRAP)."""
+    assert settings.mongodb_uri
+    writes = args.action in ("create", "put", "archive")
+    if writes and not settings.kafka_bootstrap:
+        raise XapiError("changing goals publishes them: set LRS_KAFKA_BOOTSTRAP")
+    client = connect(settings.mongodb_uri)
+    bus = _goal_bus(settings) if writes else None
+    try:
+        db = client[settings.mongodb_database]
+        store = MongoGoalStore(db)
+        await store.create_indexes()
+        deps = goal_deps(
+            settings, store, MongoGoalProgressReader(db), bus or _NoBus(), lambda: datetime.now(UTC)
+        )
+        who = Principal(args.tenant, "cli", frozenset({"all", "define"}), {})
+        if bus is not None:
+            await bus.start()
+        print(json.dumps(await _goal_action(deps, who, args), indent=2))
+    finally:
+        if bus is not None:
+            await bus.stop()
+        await client.close()
+
+
+def _goal_bus(settings: LrsSettings) -> KafkaEventBus:
+    return KafkaEventBus(
+        settings.kafka_bootstrap or "",
+        linger_ms=settings.producer_linger_ms,
+        timeout_seconds=settings.produce_timeout_seconds,
+    )
+
+
+class _NoBus:
+    """The bus of a read-only `lrs goals` action (it publishes nothing)."""
+
+    async def publish(self, topic: str, messages: Sequence[OutgoingMessage]) -> None:
+        raise RuntimeError("a read-only goals action tried to publish")
+
+    async def ping(self) -> None:
+        return None
+
+
+def _goal_body(args: argparse.Namespace) -> object:
+    """The JSON body of `create` / `put` (read before the event loop starts)."""
+    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise XapiError(f"the goal file is not JSON: {exc}") from exc
+
+
+async def _goal_action(deps: GoalDeps, who: Principal, args: argparse.Namespace) -> Any:
+    if args.action in ("create", "put"):
+        body = args.body
+        if args.action == "create":
+            goal, _ = await goals.create_goal(deps, who, body)
+        else:
+            goal, _ = await goals.put_goal(deps, who, args.goal_id, body)
+        return goal.as_json()
+    if args.action == "archive":
+        return (await goals.archive_goal(deps, who, args.goal_id)).as_json()
+    if args.action == "list":
+        found = await goals.list_goals(deps, who, args.owner, archived=args.archived)
+        return [g.as_json() for g in found]
+    return await goals.goal_progress(deps, who, args.owner)
 
 
 def run_agents(args: argparse.Namespace, settings: LrsSettings) -> int:

@@ -1,4 +1,5 @@
-"""The `lrs` command: serve, api, consume, topics, progress, tenants, credentials, dlq."""
+"""The `lrs` command: serve, api, consume, topics, progress, tenants, credentials, dlq,
+import, export."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 
 from lrs import admin_cli, dlq_cli
 from lrs.settings import LrsSettings, get_settings
+from lrs.transfer import cli as transfer_cli
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     standby.add_argument("--fd", type=int, action="append", default=[], help="inherited socket")
     admin_cli.add_parsers(sub)
     dlq_cli.add_parsers(sub)
+    transfer_cli.add_parsers(sub)
     return parser
 
 
@@ -69,6 +72,8 @@ def _run(args: argparse.Namespace, settings: LrsSettings) -> int:
         return admin_cli.run(args, settings)
     if args.command in dlq_cli.COMMANDS:
         return dlq_cli.run(args, settings)
+    if args.command in transfer_cli.COMMANDS:
+        return transfer_cli.run(args, settings)
     return 2
 
 

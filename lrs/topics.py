@@ -27,10 +27,16 @@ TEAM_CHANGES = "lrs.progress.team-changes"
 # same partition and the one instance that owns the learner). The `ce_type` header tells a
 # statement (STATEMENT_ACCEPTED_TYPE) from a trigger (LEARNER_REFRESH_TYPE).
 STORED_STATEMENTS = "lrs.statements.stored"
+# Goals (docs/decisions/0019-goals.md): the definitions the API publishes (key tenant + goal id,
+# compacted), the internal "recompute this goal" triggers (same key, compacted; from the API, the
+# goal-triggers consumer and the goal-progress consumer's clock) and goal progress (same key).
+GOALS = "lrs.goals"
+GOAL_CHANGES = "lrs.progress.goal-changes"
+GOAL_PROGRESS = "lrs.progress.goal"
 # Every topic a consumer of consumers/registry.py reads (the registry refuses any other). Each
 # gets its dead-letter topic, `dlq(name)`, from `topic_specs`: a new consumed topic added here
 # has its DLQ created with it (docs/decisions/0008).
-CONSUMED = (STATEMENTS, STORED_STATEMENTS, TEAMS, TEAM_CHANGES)
+CONSUMED = (STATEMENTS, STORED_STATEMENTS, TEAMS, TEAM_CHANGES, LEARNER_PROGRESS, GOAL_CHANGES)
 
 # CloudEvents-style headers (binary content mode), plus our own tenant header.
 HEADER_TENANT = "lrs_tenant"
@@ -91,6 +97,9 @@ LEARNER_PROGRESS_TYPE = "org.lrs.progress.learner.v1"
 TEAM_PROGRESS_TYPE = "org.lrs.progress.team.v1"
 TEAM_CHANGED_TYPE = "org.lrs.progress.team-changed.v1"
 LEARNER_REFRESH_TYPE = "org.lrs.progress.learner-refresh.v1"
+GOAL_TYPE = "org.lrs.goals.goal.v1"
+GOAL_CHANGED_TYPE = "org.lrs.progress.goal-changed.v1"
+GOAL_PROGRESS_TYPE = "org.lrs.progress.goal.v1"
 
 
 DLQ_SUFFIX = ".dlq"
@@ -125,6 +134,11 @@ def learner_refresh_key(tenant: str, learner: str) -> bytes:
 def team_key(tenant: str, team: str) -> bytes:
     """Key of a team message (registry, team progress, team-change trigger): tenant + team."""
     return f"{tenant}{KEY_SEPARATOR}{team}".encode()
+
+
+def goal_key(tenant: str, goal_id: str) -> bytes:
+    """Key of a goal message (definition, trigger, progress): tenant + goal id."""
+    return f"{tenant}{KEY_SEPARATOR}{goal_id}".encode()
 
 
 def split_key(key: bytes) -> tuple[str, str]:
@@ -162,6 +176,9 @@ def topic_specs(prefix: str, statement_partitions: int) -> list[TopicSpec]:
         TopicSpec(TEAM_PROGRESS, statement_partitions, compacted),
         TopicSpec(TEAMS, statement_partitions, compacted),
         TopicSpec(TEAM_CHANGES, statement_partitions, compacted),
+        TopicSpec(GOALS, statement_partitions, compacted),
+        TopicSpec(GOAL_CHANGES, statement_partitions, compacted),
+        TopicSpec(GOAL_PROGRESS, statement_partitions, compacted),
         *(TopicSpec(dlq(name), 1, dict(forever)) for name in CONSUMED),
     ]
     return [TopicSpec(prefix + spec.name, spec.partitions, spec.config) for spec in names]

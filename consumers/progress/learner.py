@@ -7,10 +7,11 @@ triggers of registry changes and of voids by other actors) share its key, so one
 instance applies them in order and publishes the learner's values in version order; the
 compacted topic then keeps the newest (docs/decisions/0006).
 
-Per batch and tenant: remember the batch's void targets and statement owners FIRST, then read
-which of the batch's statements are voided and whose learner each void target belongs to. Each
-side writes before it reads, so a statement and a void of it handled at the same time by two
-instances always meet: at least one of them sees the other's record (docs/decisions/0006).
+Per batch and tenant: remember the batch's void targets FIRST, then read which of the batch's
+statements are voided and whose learner each void target belongs to (from the `statements`
+collection, where the persister put each statement before forwarding it here). Each side writes
+before it reads, so a statement and a void of it handled at the same time by two instances
+always meet: at least one of them sees the other's record (docs/decisions/0006, 0014).
 A void of a statement already applied elsewhere (another learner's key) is not applied here: a
 learner-refresh trigger carrying the void goes to the learner's partition. Then the touched
 learners' states are loaded in one query, the statements applied with the pure
@@ -135,7 +136,6 @@ class LearnerProgress:
         }
         targets = {t for s in statements if (t := voided_target(s)) is not None}
         await self._store.remember_voids(tenant, targets)
-        await self._store.record_owners(tenant, owners)
         voided = await self._store.voided_among(tenant, owners.keys())
         earlier = await self._store.owners_of(tenant, targets - owners.keys())
         plans: dict[str, Plan] = {}

@@ -9,13 +9,16 @@ One Activity is one document, one Agent (one canonical IFI) is one document::
                               interactionType, correctResponsesPattern, choices, ...},
                  extensions: {<encoded IRI>: "<the value as JSON text>"}}
     agents:     {_id: "<tenant>/<ifi>", tenant, ifi, identifier: {mbox: ...}, names: [...]}
+    (both also: merged: the digest of the last update applied)
 
 Every change is one atomic update of the document (an update pipeline), field by field, never
 read-modify-write: ``$set`` per language-map entry (``definition.name.<lang>``), ``$set`` per
 scalar or list property (``definition.type``, ``definition.choices``: the value of the last
-update applied to the document wins; a persister skips only a repeat of the last update it
-applied to that document, see `RecentUpserts`),
-``$set`` per extension (``extensions.<encoded IRI>``), names appended once each. Concurrent
+update applied to the document wins), ``$set`` per extension (``extensions.<encoded IRI>``),
+names appended once each. Every update also records its digest in the document (``merged``);
+an update is sent only when its document is missing, or (unless it only inserts) when the last
+update applied to it was another one, so a document is written when it is new or changes
+(`to_send`, docs/decisions/0014). Concurrent
 batches touching one Activity therefore never lose each other's entries, and replaying a batch
 changes nothing. Growth is bounded (docs/decisions/0004): an Activity whose merged document
 would pass `max_bytes` takes the batch's definition instead; an Agent keeps its last
@@ -33,7 +36,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,7 +58,6 @@ from lrs.xapi.definitions import (
 )
 
 UPSERT_ATTEMPTS = 5
-RECENT_UPSERTS = 100_000
 Doc = dict[str, Any]
 
 
@@ -102,7 +103,6 @@ def _items(value: Any) -> Iterable[tuple[str, Any]]:
 
 Update = Doc | list[Doc]  # an update document or an update pipeline
 Upsert = tuple[Doc, Update]  # (filter, update) of one upsert
-RecentKey = tuple[bytes, bytes]  # (digest of the filter, digest of the whole upsert)
 
 
 @dataclass
@@ -238,48 +238,57 @@ def definition_of(doc: Mapping[str, Any]) -> dict[str, Any]:
     return definition
 
 
-class RecentUpserts:
-    """The last upsert this process applied to each document (bounded, least recent out).
-
-    Most statements repeat what earlier ones said about their Activities and Agents; an upsert
-    identical to the last one this process applied to the same document would change nothing,
-    so it is not sent again. Only that repeat is skipped: A -> B -> A writes the second A, since
-    the document then holds B. The cost: a value another persister wrote to the document in
-    between is not overwritten by this process's repeat (across processes, the last upsert
-    applied to the store wins, and a repeat skipped here is not applied).
-    """
-
-    def __init__(self, size: int = RECENT_UPSERTS) -> None:
-        self._size = size
-        self._last: OrderedDict[bytes, bytes] = OrderedDict()  # document -> last upsert
-
-    @staticmethod
-    def _digest(value: Any) -> bytes:
-        raw = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-        return hashlib.blake2b(raw, digest_size=16).digest()
-
-    def fresh(self, upserts: Sequence[Upsert]) -> list[tuple[RecentKey, Upsert]]:
-        """The upserts that differ from the last one applied to their document."""
-        keyed = [((self._digest(u[0]), self._digest(list(u))), u) for u in upserts]
-        return [(key, u) for key, u in keyed if self._last.get(key[0]) != key[1]]
-
-    def remember(self, keys: Sequence[RecentKey]) -> None:
-        """Record upserts as applied (call once they are written)."""
-        for document, upsert in keys:
-            self._last[document] = upsert
-            self._last.move_to_end(document)
-        while len(self._last) > self._size:
-            self._last.popitem(last=False)
+MERGED = "merged"  # the digest of the last upsert applied to the document
 
 
-async def upsert_fresh(
-    collection: AsyncCollection[Doc], recent: RecentUpserts, upserts: Sequence[Upsert]
-) -> None:
-    """Apply the upserts that differ from the last one this process applied to their
-    document, then remember them."""
-    fresh = recent.fresh(upserts)
-    await upsert_all(collection, [UpdateOne(f, u, upsert=True) for _, (f, u) in fresh])
-    recent.remember([key for key, _ in fresh])
+def upsert_digest(upsert: Upsert) -> str:
+    """What identifies an upsert: its filter and update, whatever their keys' order."""
+    raw = orjson.dumps(list(upsert), option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
+def insert_only(update: Update) -> bool:
+    """An update that only creates the document when it is missing (`$setOnInsert`)."""
+    return isinstance(update, dict) and set(update) == {"$setOnInsert"}
+
+
+def stamped(update: Update, digest: str) -> Update:
+    """The update that also records, in the document, that it was the last one applied."""
+    if isinstance(update, list):
+        return [*update, {"$set": {MERGED: {"$literal": digest}}}]
+    if insert_only(update):
+        return {"$setOnInsert": {**update["$setOnInsert"], MERGED: digest}}
+    return {**update, "$set": {**update.get("$set", {}), MERGED: digest}}
+
+
+def to_send(upserts: Sequence[Upsert], current: Mapping[str, str | None]) -> list[Upsert]:
+    """The upserts that may change their document, each stamped with its digest. `current`:
+    the stored documents of the batch (`_id` -> the digest of the last upsert applied to
+    each; a document missing from it does not exist). An upsert is left out when its
+    document exists and it only inserts, or when the last upsert applied to the document was
+    this one: applying an upsert again changes nothing, so leaving it out is as if it were
+    applied when the document was read, whichever writer changes the document next."""
+    fresh: list[Upsert] = []
+    for flt, update in upserts:
+        digest = upsert_digest((flt, update))
+        key = flt["_id"]
+        if key in current and (insert_only(update) or current[key] == digest):
+            continue
+        fresh.append((flt, stamped(update, digest)))
+    return fresh
+
+
+async def upsert_fresh(collection: AsyncCollection[Doc], upserts: Sequence[Upsert]) -> None:
+    """Read which of the upserts' documents exist and the last upsert applied to each, then
+    apply only the upserts that may change them (see `to_send`): a document is written when
+    it is new or changes, by whichever process (docs/decisions/0004, 0014)."""
+    if not upserts:
+        return
+    keys = [flt["_id"] for flt, _ in upserts]
+    cursor = collection.find({"_id": {"$in": keys}}, {MERGED: 1})
+    current = {d["_id"]: d.get(MERGED) async for d in cursor}
+    fresh = to_send(upserts, current)
+    await upsert_all(collection, [UpdateOne(f, u, upsert=True) for f, u in fresh])
 
 
 async def upsert_all(collection: AsyncCollection[Doc], updates: Sequence[UpdateOne]) -> None:
@@ -310,7 +319,6 @@ class MongoActivityStore:
     ) -> None:
         self._db = db
         self._activities: AsyncCollection[Doc] = db["activities"]
-        self._recent = RecentUpserts()
         self._max_bytes = max_bytes
 
     async def create_indexes(self) -> None:
@@ -320,7 +328,7 @@ class MongoActivityStore:
 
     async def merge(self, records: Sequence[AcceptedStatement]) -> None:
         updates = activity_updates(records, self._max_bytes)
-        await upsert_fresh(self._activities, self._recent, updates)
+        await upsert_fresh(self._activities, updates)
 
     async def get(self, tenant: str, activity_id: str) -> dict[str, Any] | None:
         doc = await self._activities.find_one(
@@ -338,7 +346,6 @@ class MongoAgentStore:
     def __init__(self, db: AsyncDatabase[Doc], max_names: int = DEFAULT_MAX_AGENT_NAMES) -> None:
         self._db = db
         self._agents: AsyncCollection[Doc] = db["agents"]
-        self._recent = RecentUpserts()
         self._max_names = max_names
 
     async def create_indexes(self) -> None:
@@ -351,7 +358,7 @@ class MongoAgentStore:
         )
 
     async def merge(self, records: Sequence[AcceptedStatement]) -> None:
-        await upsert_fresh(self._agents, self._recent, agent_updates(records, self._max_names))
+        await upsert_fresh(self._agents, agent_updates(records, self._max_names))
 
     async def get(self, tenant: str, ifi: str) -> KnownAgent | None:
         doc = await self._agents.find_one(

@@ -10,8 +10,9 @@ Collections (the contract shared with the progress API):
   updated}``.
 * `progress_voids`: ``{_id: "<tenant>/<statement id>", tenant}``, every id a voiding statement
   targeted (remembered even when the target has not arrived yet).
-* `progress_statements`: ``{_id: "<tenant>/<statement id>", tenant, learner}``, whose progress
-  each statement fed, so a void keyed by another actor finds its target's learner.
+* `statements` (the persister's): only read, to find whose progress a void's target fed (a void
+  keyed by another actor); `progress_statements`, where earlier versions recorded that, one
+  document per statement, is no longer written (docs/decisions/0014) and only emptied.
 * `teams`: the team registry, written by the API; only read here.
 
 Progress documents are written with compare-and-set on `version`: a writer replaces the version
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+import orjson
 from pymongo import ASCENDING, IndexModel, InsertOne, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.cursor import AsyncCursor
@@ -35,7 +37,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
 from lrs.adapters.mongo_bulk import bulk_write_tolerating_duplicates
-from lrs.progress import LearnerState
+from lrs.progress import LearnerState, learner_id, voided_target
 
 Doc = dict[str, Any]
 
@@ -159,14 +161,6 @@ class MongoProgressStore:
         docs = [{"_id": doc_id(tenant, t), "tenant": tenant} for t in sorted(targets)]
         await self._insert_ignoring_duplicates(self._voids, docs)
 
-    async def record_owners(self, tenant: str, owners: Mapping[str, str]) -> None:
-        """Record which learner each statement id belongs to (idempotent; first one wins)."""
-        docs = [
-            {"_id": doc_id(tenant, sid), "tenant": tenant, "learner": learner}
-            for sid, learner in sorted(owners.items())
-        ]
-        await self._insert_ignoring_duplicates(self._owners, docs)
-
     async def voided_among(self, tenant: str, ids: Collection[str]) -> set[str]:
         if not ids:
             return set()
@@ -175,11 +169,20 @@ class MongoProgressStore:
         return {d["_id"][len(tenant) + 1 :] async for d in cursor}
 
     async def owners_of(self, tenant: str, ids: Collection[str]) -> dict[str, str]:
+        """The learner of each stored non-voiding statement among `ids`, read from the
+        `statements` collection (docs/decisions/0014): a statement is there before the
+        persister forwards it to progress, so it is "recorded" before progress reads which of
+        its ids are voided (write before read, docs/decisions/0006)."""
         if not ids:
             return {}
         wanted = [doc_id(tenant, i) for i in ids]
-        cursor = self._owners.find({"_id": {"$in": wanted}})
-        return {d["_id"][len(tenant) + 1 :]: d["learner"] async for d in cursor}
+        owners: dict[str, str] = {}
+        cursor = self.statements.find({"_id": {"$in": wanted}, "tenant": tenant}, {"body": 1})
+        async for d in cursor:
+            body = orjson.loads(d["body"])
+            if voided_target(body) is None:
+                owners[d["_id"][len(tenant) + 1 :]] = learner_id(body)
+        return owners
 
     # --- learners ---------------------------------------------------------------------------
 

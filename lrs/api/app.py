@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
@@ -15,6 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from lrs import metrics, topics
 from lrs.adapters.kafka_bus import KafkaEventBus
+from lrs.adapters.memory_goals import InMemoryGoalProgressReader, InMemoryGoalStore
 from lrs.adapters.mongo_attachments import MongoAttachmentStore
 from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
 from lrs.adapters.mongo_documents import MongoDocumentStore
@@ -25,13 +26,15 @@ from lrs.api.deps import Services
 from lrs.api.errors import ErrorEnvelopeMiddleware, install_error_handlers
 from lrs.api.middleware import EdgeMiddleware, HeadAsGetMiddleware
 from lrs.api.openapi import install_docs
-from lrs.api.progress_wiring import progress_adapters, progress_deps, team_deps
+from lrs.api.progress_wiring import goal_deps, progress_adapters, progress_deps, team_deps
 from lrs.api.routes import (
     about,
     admin,
     agents_activities,
     dashboard,
     documents,
+    export,
+    goals,
     health,
     landing,
     progress,
@@ -52,6 +55,7 @@ from lrs.ports import (
     TenantStore,
 )
 from lrs.services.auth import Authenticator, auth_limits
+from lrs.services.goals import GoalProgressReader, GoalStore
 from lrs.services.ingest import IngestDeps
 from lrs.services.progress_hub import ProgressHub
 from lrs.services.read import ReadDeps
@@ -79,6 +83,8 @@ class Adapters:
     team_registry: TeamRegistry
     progress: ProgressReader
     hub: ProgressHub
+    goals: GoalStore = field(default_factory=InMemoryGoalStore)
+    goal_progress: GoalProgressReader = field(default_factory=InMemoryGoalProgressReader)
 
 
 def utc_now() -> datetime:
@@ -148,6 +154,7 @@ def build_services(
         progress=progress_deps(
             settings, adapters.progress, adapters.team_registry, adapters.hub, clock
         ),
+        goals=goal_deps(settings, adapters.goals, adapters.goal_progress, adapters.bus, clock),
     )
 
 
@@ -225,9 +232,10 @@ def create_app(
     if settings.metrics_port is None:
         app.include_router(health.metrics_router)
     app.include_router(agents_activities.router)
-    for router in (teams.router, progress.router, dashboard.router):
+    for router in (teams.router, goals.router, progress.router, dashboard.router):
         app.include_router(router)
     app.include_router(admin.router)
+    app.include_router(export.router)
     install_middleware(app, settings)
     return app
 

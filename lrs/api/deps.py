@@ -21,6 +21,7 @@ from lrs.ports import (
 )
 from lrs.services import read
 from lrs.services.auth import Authenticator, authorize
+from lrs.services.goals import GoalDeps
 from lrs.services.ingest import IngestDeps
 from lrs.services.progress import ProgressDeps
 from lrs.services.read import ReadDeps
@@ -49,6 +50,7 @@ class Services:
     tenants: TenantStore
     teams: TeamDeps
     progress: ProgressDeps
+    goals: GoalDeps
 
 
 def get_services(request: Request) -> Services:

@@ -13,8 +13,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from lrs import topics
 from lrs.adapters.kafka_progress_feed import KafkaProgressFeed
+from lrs.adapters.mongo_goals import MongoGoalProgressReader, MongoGoalStore
 from lrs.adapters.mongo_teams import MongoProgressReader, MongoTeamRegistry
 from lrs.ports import EventBus, ProgressReader, TeamRegistry
+from lrs.services.goals import GoalDeps, GoalProgressReader, GoalStore
 from lrs.services.progress import ProgressDeps
 from lrs.services.progress_hub import Kind, ProgressHub
 from lrs.services.teams import TeamDeps
@@ -26,6 +28,7 @@ def feed_topics(settings: LrsSettings) -> dict[str, Kind]:
         settings.topic(topics.LEARNER_PROGRESS): "learner",
         settings.topic(topics.TEAM_PROGRESS): "team",
         settings.topic(topics.TEAMS): "registry",
+        settings.topic(topics.GOAL_PROGRESS): "goal",
     }
 
 
@@ -42,13 +45,38 @@ async def progress_adapters(
     await feed.start()
     stack.push_async_callback(feed.stop)
     stack.callback(hub.close)  # runs first: every open stream ends
-    return {"team_registry": registry, "progress": MongoProgressReader(db), "hub": hub}
+    goals = MongoGoalStore(db)
+    await goals.create_indexes()
+    return {
+        "team_registry": registry,
+        "progress": MongoProgressReader(db),
+        "hub": hub,
+        "goals": goals,
+        "goal_progress": MongoGoalProgressReader(db),
+    }
 
 
 def team_deps(
     settings: LrsSettings, registry: TeamRegistry, bus: EventBus, clock: Callable[[], datetime]
 ) -> TeamDeps:
     return TeamDeps(registry=registry, bus=bus, clock=clock, topic=settings.topic(topics.TEAMS))
+
+
+def goal_deps(
+    settings: LrsSettings,
+    store: GoalStore,
+    progress: GoalProgressReader,
+    bus: EventBus,
+    clock: Callable[[], datetime],
+) -> GoalDeps:
+    return GoalDeps(
+        store=store,
+        progress=progress,
+        bus=bus,
+        clock=clock,
+        goals_topic=settings.topic(topics.GOALS),
+        changes_topic=settings.topic(topics.GOAL_CHANGES),
+    )
 
 
 def progress_deps(

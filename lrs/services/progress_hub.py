@@ -7,6 +7,11 @@ team, lrs.services.team_channel, which fan out to their own listeners through th
 queue). Each subscription has a bounded queue: a subscriber that falls behind is not allowed to
 grow memory or slow the feed; its queue is dropped and it is told to re-read a snapshot instead
 (`Overflow`), which is always correct because every value is a full summary, never a delta.
+
+Goal progress (`lrs.progress.goal`, kind `goal`, entity = goal id) is also delivered to the
+watchers of its owner (entity `learner:<id>`, `team:<id>` or `organisation`, the `?owner=` form)
+and of every goal of the tenant (entity `*`): a goal stream does not know the goal ids it will
+see (docs/decisions/0019-goals.md).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
-Kind = Literal["learner", "team", "registry"]
+Kind = Literal["learner", "team", "registry", "goal"]
 Key = tuple[str, str, str]  # (tenant, kind, entity)
 
 
@@ -107,6 +112,19 @@ class Subscription(Generic[T]):
             self._queue.get_nowait()
 
 
+ALL_GOALS = "*"
+
+
+def goal_owner_key(value: Mapping[str, Any]) -> str:
+    """The `?owner=` form of a goal progress value's owner ("" when it has none)."""
+    owner = value.get("owner")
+    if not isinstance(owner, Mapping):
+        return ""
+    if owner.get("kind") == "organisation":
+        return "organisation"
+    return f"{owner.get('kind')}:{owner.get('id')}"
+
+
 HubItem = Change | Wake
 HubSubscription = Subscription[HubItem]
 
@@ -146,7 +164,19 @@ class ProgressHub:
 
     def publish(self, change: Change) -> None:
         self.published += 1
+        if change.kind == "goal":
+            self._publish_goal(change)
+            return
         for subscription in list(self._by_key.get((change.tenant, change.kind, change.entity), ())):
+            subscription.offer(change)
+
+    def _publish_goal(self, change: Change) -> None:
+        """Once to each watcher of the goal, of its owner or of all the tenant's goals."""
+        entities = {change.entity, ALL_GOALS, goal_owner_key(change.value)}
+        subscribers: set[HubSubscription] = set()
+        for entity in entities:
+            subscribers.update(self._by_key.get((change.tenant, "goal", entity), ()))
+        for subscription in list(subscribers):
             subscription.offer(change)
 
     def close(self) -> None:

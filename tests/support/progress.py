@@ -230,6 +230,7 @@ async def running_progress(
     db: AsyncDatabase[Doc],
     clock: Callable[[], datetime] = fixed_clock,
     batch_max: int = 40,
+    linger_ms: int = 0,
 ) -> AsyncIterator[list[Runner]]:
     """The three progress consumers as tasks of this event loop."""
     assert settings.kafka_bootstrap
@@ -241,6 +242,7 @@ async def running_progress(
                 group_id=f"{settings.consumer_group_prefix}-{handler.name}",
                 batch_max=batch_max,
                 session_timeout_ms=settings.consumer_session_timeout_ms,
+                linger_ms=0 if handler.name == "team-registry" else linger_ms,
             ),
             handler,
         )

@@ -55,6 +55,11 @@ def test_topic_specs_apply_prefix_and_partitions() -> None:
         "dev.lrs.progress.team-changes",
         "dev.lrs.teams.dlq",
         "dev.lrs.progress.team-changes.dlq",
+        "dev.lrs.goals",
+        "dev.lrs.progress.goal-changes",
+        "dev.lrs.progress.goal-changes.dlq",
+        "dev.lrs.progress.goal",
+        "dev.lrs.progress.learner.dlq",
     }
     assert specs["dev.xapi.statements.dlq"].partitions == 1
     assert all(spec.partitions == 12 for name, spec in specs.items() if not name.endswith(".dlq"))

@@ -1,0 +1,206 @@
+"""Goals in MongoDB: the definitions (`goals`, written by the API) and goal progress
+(`progress_goals`, written by the goal-progress consumer), plus the member reads goal progress
+needs (the registry `teams` and `progress_learners`). docs/decisions/0019-goals.md.
+
+`goals`: `{_id: "<tenant>/<goalId>", owner_key, updated, ...Goal.as_json()}`; writes are
+conditional on the version read, like the team registry.
+`progress_goals`: `{_id: "<tenant>/<goalId>", tenant, goal, owner_key, value, members: [learner
+ids], version, next_check_at: datetime | None, updated}`; compare-and-set on `version`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, ReplaceOne
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from lrs.adapters.mongo_bulk import bulk_write_tolerating_duplicates
+from lrs.goals import Goal, goal_from_doc, goal_to_doc
+from lrs.progress import LearnerState
+
+Doc = dict[str, Any]
+
+
+def goal_doc_id(tenant: str, goal_id: str) -> str:
+    return f"{tenant}/{goal_id}"
+
+
+class MongoGoalStore:
+    """The goal definitions of every tenant (`goals`)."""
+
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._goals = db["goals"]
+
+    async def create_indexes(self) -> None:
+        await self._goals.create_index([("tenant", ASCENDING), ("owner_key", ASCENDING)])
+
+    async def get(self, tenant: str, goal_id: str) -> Goal | None:
+        doc = await self._goals.find_one({"_id": goal_doc_id(tenant, goal_id)})
+        return goal_from_doc(doc) if doc else None
+
+    async def create(self, goal: Goal) -> bool:
+        """Insert; False when the goal id exists in the tenant."""
+        try:
+            await self._goals.insert_one(goal_to_doc(goal))
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def replace(self, expected_version: int, goal: Goal) -> bool:
+        """Overwrite only if the stored version is `expected_version`."""
+        found = {"_id": goal_doc_id(goal.tenant, goal.goal_id), "version": expected_version}
+        result = await self._goals.replace_one(found, goal_to_doc(goal))
+        return result.matched_count == 1
+
+    async def list_goals(
+        self, tenant: str, owner_key: str | None = None, *, archived: bool = False
+    ) -> list[Goal]:
+        query: Doc = {"tenant": tenant}
+        if owner_key is not None:
+            query["owner_key"] = owner_key
+        if not archived:
+            query["archived"] = {"$ne": True}
+        cursor = self._goals.find(query).sort("_id", ASCENDING)
+        return [goal_from_doc(d) async for d in cursor]
+
+    async def goal_ids_for(self, tenant: str, owner_keys: Collection[str]) -> list[str]:
+        """Ids of the live (not archived) goals of these owners."""
+        query = {"tenant": tenant, "owner_key": {"$in": sorted(owner_keys)}, "archived": False}
+        return [d["goalId"] async for d in self._goals.find(query, {"goalId": 1})]
+
+
+@dataclass(frozen=True)
+class GoalProgressDoc:
+    """One `progress_goals` document; version 0 means "not stored yet"."""
+
+    tenant: str
+    goal: str
+    value: Mapping[str, Any] = field(default_factory=dict)
+    members: tuple[str, ...] = ()
+    version: int = 0
+    next_check_at: datetime | None = None
+    owner_key: str = ""
+
+    @classmethod
+    def from_mongo(cls, doc: Mapping[str, Any]) -> GoalProgressDoc:
+        return cls(
+            tenant=doc["tenant"],
+            goal=doc["goal"],
+            value=doc.get("value") or {},
+            members=tuple(doc.get("members") or ()),
+            version=int(doc.get("version") or 0),
+            next_check_at=doc.get("next_check_at"),
+            owner_key=doc.get("owner_key", ""),
+        )
+
+    def to_mongo(self, updated: datetime) -> Doc:
+        return {
+            "_id": goal_doc_id(self.tenant, self.goal),
+            "tenant": self.tenant,
+            "goal": self.goal,
+            "owner_key": self.owner_key,
+            "value": dict(self.value),
+            "members": list(self.members),
+            "version": self.version,
+            "next_check_at": self.next_check_at,
+            "updated": updated,
+        }
+
+    def published(self) -> dict[str, Any]:
+        """The `lrs.progress.goal` value and REST answer: the value plus `version`."""
+        return {**self.value, "version": self.version}
+
+
+class MongoGoalProgress:
+    """Goal progress documents, and the reads that find a goal's members and their states."""
+
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._progress = db["progress_goals"]
+        self._learners = db["progress_learners"]
+        self._registry = db["teams"]
+
+    async def create_indexes(self) -> None:
+        await self._progress.create_index([("tenant", ASCENDING), ("owner_key", ASCENDING)])
+        await self._progress.create_index([("tenant", ASCENDING), ("members", ASCENDING)])
+        await self._progress.create_index([("next_check_at", ASCENDING)])
+
+    async def load(self, tenant: str, goals: Collection[str]) -> dict[str, GoalProgressDoc]:
+        wanted = [goal_doc_id(tenant, g) for g in goals]
+        cursor = self._progress.find({"_id": {"$in": wanted}})
+        return {d["goal"]: GoalProgressDoc.from_mongo(d) async for d in cursor}
+
+    async def save(self, docs: Sequence[GoalProgressDoc], updated: datetime) -> set[str]:
+        """Compare-and-set each on the version it was read at; the goals whose write lost."""
+        ops = [
+            ReplaceOne(
+                {"_id": goal_doc_id(d.tenant, d.goal), "version": d.version - 1},
+                d.to_mongo(updated),
+                upsert=True,
+            )
+            for d in docs
+        ]
+        failed = await bulk_write_tolerating_duplicates(self._progress, ops)
+        return {docs[i].goal for i in failed}
+
+    async def listed(self, tenant: str, owner_key: str | None) -> list[GoalProgressDoc]:
+        query: Doc = {"tenant": tenant}
+        if owner_key is not None:
+            query["owner_key"] = owner_key
+        cursor = self._progress.find(query).sort("_id", ASCENDING)
+        return [GoalProgressDoc.from_mongo(d) async for d in cursor]
+
+    async def goals_listing(self, tenant: str, learner: str) -> list[str]:
+        """Goals whose last computation counted this learner as a member."""
+        cursor = self._progress.find({"tenant": tenant, "members": learner}, {"goal": 1})
+        return [d["goal"] async for d in cursor]
+
+    async def due(self, now: datetime, limit: int) -> list[tuple[str, str]]:
+        """(tenant, goal) of the goals whose status may have changed with the time by `now`."""
+        query = {"next_check_at": {"$ne": None, "$lte": now}}
+        cursor = self._progress.find(query, {"tenant": 1, "goal": 1}).limit(limit)
+        return [(d["tenant"], d["goal"]) async for d in cursor]
+
+    # --- members -----------------------------------------------------------------------------
+
+    async def team_members(self, tenant: str, team: str) -> set[str]:
+        """Registry members and learners whose progress lists the team (as team progress)."""
+        members: set[str] = set()
+        doc = await self._registry.find_one(
+            {"_id": f"{tenant}/{team}"}, {"members": 1, "deleted": 1}
+        )
+        if doc and not doc.get("deleted"):
+            members.update(doc.get("members") or ())
+        cursor = self._learners.find({"tenant": tenant, "teams": team}, {"learner": 1})
+        members.update([d["learner"] async for d in cursor])
+        return members
+
+    async def tenant_members(self, tenant: str) -> set[str]:
+        """Every learner with progress in the tenant, and every registry member."""
+        members = {
+            d["learner"] async for d in self._learners.find({"tenant": tenant}, {"learner": 1})
+        }
+        async for d in self._registry.find({"tenant": tenant}, {"members": 1, "deleted": 1}):
+            if not d.get("deleted"):
+                members.update(d.get("members") or ())
+        return members
+
+    async def states(self, tenant: str, learners: Collection[str]) -> dict[str, LearnerState]:
+        """The stored learner states (learners without progress are left out)."""
+        wanted = [f"{tenant}/{learner}" for learner in learners]
+        cursor = self._learners.find({"_id": {"$in": wanted}}, {"learner": 1, "state": 1})
+        return {d["learner"]: LearnerState.from_dict(d["state"]) async for d in cursor}
+
+
+class MongoGoalProgressReader:
+    """What the API reads of goal progress (lrs.services.goals.GoalProgressReader)."""
+
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._progress = MongoGoalProgress(db)
+
+    async def read_progress(self, tenant: str, owner_key: str | None) -> list[dict[str, Any]]:
+        return [doc.published() for doc in await self._progress.listed(tenant, owner_key)]

@@ -1,0 +1,209 @@
+"""Counting the store's document writes per statement (bench/writes.py and its test).
+
+SecantusDB's own `serverStatus().opcounters` count COMMANDS (an insert of 500 documents adds
+1), not documents, so the documents are counted at the wire instead: a pymongo command
+listener, registered for every client of the process, adds up the documents of each `insert`,
+the statements of each `update` and `delete` (upserts included, whether or not they change
+anything) and each `findAndModify`, per collection of one database. The pipeline (API,
+persister, progress consumers) runs in this process, so every write of it is seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from pymongo import monitoring
+from pymongo.asynchronous.database import AsyncDatabase
+
+from tests.support.stack import xapi_headers
+
+Doc = dict[str, Any]
+ADL = "http://adlnet.gov/expapi/verbs/"
+VERBS = ["experienced", "attempted", "answered", "completed", "passed", "failed", "progressed"]
+RETRIES = 5
+EPOCH = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+# the documents a write command carries, by command name
+_WRITE_ITEMS = {"insert": "documents", "update": "updates", "delete": "deletes"}
+
+
+class WriteCounter(monitoring.CommandListener):
+    """Documents written to each collection of one database, seen at the wire."""
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self.documents: Counter[str] = Counter()
+        self.commands: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.database_name != self.database:
+            return
+        name = event.command_name
+        if name in _WRITE_ITEMS:
+            items = len(event.command.get(_WRITE_ITEMS[name]) or ())
+        elif name.lower() == "findandmodify":
+            items = 1
+        else:
+            return
+        collection = str(event.command.get(name))
+        with self._lock:
+            self.documents[collection] += items
+            self.commands[collection] += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        return None
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        return None
+
+    def snapshot(self) -> tuple[Counter[str], Counter[str]]:
+        with self._lock:
+            return Counter(self.documents), Counter(self.commands)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.documents.clear()
+            self.commands.clear()
+
+
+_registered: dict[str, WriteCounter] = {}
+
+
+def counter_for(database: str) -> WriteCounter:
+    """The counter of `database`, registered for every pymongo client created afterwards
+    (pymongo has no way to unregister a global listener: one per database name)."""
+    if database not in _registered:
+        _registered[database] = WriteCounter(database)
+        monitoring.register(_registered[database])
+    return _registered[database]
+
+
+@dataclass
+class Workload:
+    """A seeded realistic workload: learners in teams (`context.team`) working through the
+    modules of a few courses (object a module, its course the parent), with results."""
+
+    seed: int
+    learners: int = 200
+    activities: int = 20  # courses and modules together
+    teams: int = 10
+    courses: int = 4
+    rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    def statements(self, count: int, session: int = 1) -> list[Doc]:
+        """`count` statements; each run of `session` consecutive ones is one learner's (a
+        course player posting its learner's statements together), 1: a learner each."""
+        docs: list[Doc] = []
+        while len(docs) < count:
+            learner = self.rng.randrange(self.learners)
+            docs += [self.statement(learner) for _ in range(min(session, count - len(docs)))]
+        return docs
+
+    def statement(self, learner: int) -> Doc:
+        modules = self.activities - self.courses
+        module = self.rng.randrange(modules)
+        course = module % self.courses
+        at = EPOCH - timedelta(seconds=self.rng.randrange(30 * 86_400))
+        verb = self.rng.choice(VERBS)
+        return {
+            "id": str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
+            "actor": {"name": f"Learner {learner}", "mbox": f"mailto:l{learner}@example.org"},
+            "verb": {"id": ADL + verb, "display": {"en-US": verb}},
+            "object": _activity(f"course/{course}/module/{module}", f"Module {module}", "module"),
+            "context": {
+                "team": {
+                    "objectType": "Group",
+                    "name": f"Team {learner % self.teams}",
+                    "mbox": f"mailto:team{learner % self.teams}@example.org",
+                },
+                "contextActivities": {
+                    "parent": [_activity(f"course/{course}", f"Course {course}", "course")]
+                },
+            },
+            "result": self._result(),
+            "timestamp": at.isoformat().replace("+00:00", "Z"),
+        }
+
+    def _result(self) -> Doc:
+        return {
+            "score": {"scaled": round(self.rng.random(), 2)},
+            "success": self.rng.random() < 0.7,
+            "completion": self.rng.random() < 0.8,
+            "duration": f"PT{self.rng.randrange(1, 60)}M{self.rng.randrange(60)}S",
+        }
+
+
+def _activity(path: str, name: str, kind: str) -> Doc:
+    return {
+        "objectType": "Activity",
+        "id": f"https://content.example.org/{path}",
+        "definition": {
+            "name": {"en-US": name},
+            "type": f"http://adlnet.gov/expapi/activities/{kind}",
+        },
+    }
+
+
+async def post_all(
+    http: httpx.AsyncClient, statements: list[Doc], batch: int, clients: int
+) -> None:
+    """POST the statements in batches, `clients` requests at a time, in order per client."""
+    batches = [statements[i : i + batch] for i in range(0, len(statements), batch)]
+
+    async def one(worker: int) -> None:
+        for body in batches[worker::clients]:
+            for _ in range(RETRIES):  # 503: not acknowledged; sent again with the same ids
+                response = await http.post("/xapi/statements", json=body, headers=xapi_headers())
+                if response.status_code != 503:
+                    break
+            if response.status_code != 200:
+                raise AssertionError(f"POST {response.status_code}: {response.text[:300]}")
+
+    await asyncio.gather(*(one(w) for w in range(clients)))
+
+
+async def settled(db: AsyncDatabase[Doc], tenant: str, statements: int) -> bool:
+    """Every statement counted by a learner, and every team agreeing with its learners."""
+    learners = [d async for d in db["progress_learners"].find({"tenant": tenant})]
+    if sum(d["summary"]["statements"] for d in learners) != statements:
+        return False
+    expected: dict[str, tuple[int, float]] = {}
+    for d in learners:
+        for team in d.get("teams") or ():
+            members, seconds = expected.get(team, (0, 0.0))
+            spent = d["summary"]["totals"]["time_spent_seconds"]
+            expected[team] = (members + 1, seconds + spent)
+    teams = {
+        d["team"]: (d["summary"]["members"], d["summary"]["time_spent_seconds"])
+        async for d in db["progress_teams"].find({"tenant": tenant})
+    }
+    return teams.keys() == expected.keys() and all(
+        teams[t][0] == m and abs(teams[t][1] - s) < 1e-6 for t, (m, s) in expected.items()
+    )
+
+
+async def wait_settled(
+    db: AsyncDatabase[Doc], tenant: str, statements: int, within: float = 600
+) -> None:
+    deadline = time.monotonic() + within
+    while not await settled(db, tenant, statements):
+        if time.monotonic() > deadline:
+            raise AssertionError("progress did not reach every statement in time")
+        await asyncio.sleep(0.2)  # polling a condition, with a deadline
+
+
+def per_statement(documents: Counter[str], statements: int) -> dict[str, float]:
+    return {c: n / statements for c, n in sorted(documents.items())}

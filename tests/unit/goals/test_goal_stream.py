@@ -1,0 +1,84 @@
+"""The goal stream: snapshot of the owner's goals, then newer changes only, of its owner only
+(through the hub's goal routing), with keep-alives; tenant isolation."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from lrs.adapters.memory import InMemoryEventBus
+from lrs.adapters.memory_goals import InMemoryGoalProgressReader, InMemoryGoalStore
+from lrs.adapters.memory_teams import InMemoryProgressReader, InMemoryTeamRegistry
+from lrs.ports import Principal
+from lrs.services.goals import GoalDeps, open_goal_stream
+from lrs.services.progress import ProgressDeps
+from lrs.services.progress_hub import Change, ProgressHub
+
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+READER = Principal("acme", "k", frozenset({"statements/read"}), {})
+
+
+def value(goal: str, owner: dict[str, Any], version: int, status: str) -> dict[str, Any]:
+    return {"goalId": goal, "owner": owner, "version": version, "status": status}
+
+
+TEAM = {"kind": "team", "id": "registry:sales"}
+OTHER_TEAM = {"kind": "team", "id": "registry:ops"}
+
+
+def parts() -> tuple[GoalDeps, ProgressDeps, InMemoryGoalProgressReader]:
+    reader = InMemoryGoalProgressReader()
+    hub = ProgressHub(8)
+    goals = GoalDeps(
+        InMemoryGoalStore(), reader, InMemoryEventBus(), lambda: NOW, "goals", "changes"
+    )
+    live = ProgressDeps(
+        InMemoryProgressReader(),
+        InMemoryTeamRegistry(),
+        hub,
+        lambda: NOW,
+        b"secret",
+        timedelta(minutes=5),
+        keepalive_seconds=0.2,
+    )
+    return goals, live, reader
+
+
+async def test_snapshot_then_newer_changes_of_the_owner_only() -> None:
+    goals, live, reader = parts()
+    reader.values["acme", "g1"] = value("g1", TEAM, 2, "on_track")
+    reader.values["acme", "g9"] = value("g9", OTHER_TEAM, 1, "on_track")
+    stream = open_goal_stream(goals, live, READER, "team:registry:sales")
+    assert (await anext(stream)).retry_ms is not None
+    first = await anext(stream)
+    assert (first.event, first.data) == ("goal-progress", reader.values["acme", "g1"])
+
+    def publish(tenant: str, goal: str, owner: dict[str, Any], version: int, status: str) -> None:
+        doc = value(goal, owner, version, status)
+        live.hub.publish(Change("goal", tenant, goal, version, doc))
+
+    # the stream subscribed before its snapshot: what is published now is queued for it
+    publish("acme", "g1", TEAM, 2, "on_track")  # not newer than the snapshot: dropped
+    publish("acme", "g9", OTHER_TEAM, 2, "at_risk")  # another owner's goal
+    publish("other", "g1", TEAM, 5, "missed")  # another tenant
+    publish("acme", "g2", TEAM, 1, "not_started")  # a new goal of the owner
+    publish("acme", "g1", TEAM, 3, "achieved")
+    got = [await asyncio.wait_for(anext(stream), 5) for _ in range(2)]
+    assert [(e.data or {}).get("goalId") for e in got] == ["g2", "g1"]
+    assert (got[1].data or {})["status"] == "achieved"
+    keepalive = await asyncio.wait_for(anext(stream), 5)
+    assert keepalive.comment == "keep-alive"
+    await stream.aclose()
+    assert live.hub.subscribers == 0
+
+
+async def test_without_owner_every_goal_of_the_tenant() -> None:
+    goals, live, _ = parts()
+    stream = open_goal_stream(goals, live, READER, None)
+    await anext(stream)
+    assert (await anext(stream)).comment == "no goal progress yet"
+    doc = value("g9", OTHER_TEAM, 1, "at_risk")
+    live.hub.publish(Change("goal", "acme", "g9", 1, doc))
+    assert (await asyncio.wait_for(anext(stream), 5)).data == doc
+    await stream.aclose()

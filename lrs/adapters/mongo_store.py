@@ -8,11 +8,12 @@ One statement is one document::
 
 `keys` holds every filter value (agent, related agent, verb, activity, related activity,
 registration, and the authority for `statements/read/mine`) with a prefix, so one multikey
-index `(tenant, keys, stored, id)` serves every filter of GET /statements, sorted and paged
-by `(stored, id)`. The statement itself is kept as its exact JSON bytes: what was accepted is
-what is returned, and extension keys containing dots or dollars never meet MongoDB's
-field-name rules. Every query filters by `tenant` (and `_id`s start with "<tenant>/"; tenant
-names never contain "/", `lrs.services.admin.TENANT_NAME`).
+index `(tenant, keys, voided, stored, id)` serves every filter of GET /statements, sorted and
+paged by `(stored, id)` in `stored` windows (docs/decisions/0015). The statement itself is
+kept as its exact JSON bytes: what was accepted is what is returned, and extension keys
+containing dots or dollars never meet MongoDB's field-name rules. Every query filters by
+`tenant` (and `_id`s start with "<tenant>/"; tenant names never contain "/",
+`lrs.services.admin.TENANT_NAME`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -36,6 +37,7 @@ from pymongo import (
 )
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
 
 from lrs.adapters.mongo_bulk import bulk_write_tolerating_duplicates
 from lrs.adapters.mongo_watch import InsertWatcher
@@ -46,6 +48,11 @@ from lrs.xapi.query import Cursor, StatementQuery
 FALLBACK_POLL = 0.25
 MAX_REF_DEPTH = 10
 AUTHORITY_PREFIX = "authority|"
+STORED_INDEX = "tenant_voided_stored_id"
+KEYS_INDEX = "tenant_keys_voided_stored_id"
+# Indexes of earlier versions, dropped by `create_indexes` (descending `stored`, and `voided`
+# missing from the keys index: neither bounded a page on SecantusDB).
+RETIRED_INDEXES = {"tenant_stored", "tenant_keys_stored"}
 Doc = dict[str, Any]
 
 
@@ -104,6 +111,7 @@ class MongoStatementStore:
         self._statements: AsyncCollection[Doc] = db["statements"]
         self._watermarks: AsyncCollection[Doc] = db["watermarks"]
         self._watcher = InsertWatcher(self._statements)
+        self._densities = _Densities()
 
     def start_watching(self) -> None:
         """Start the change stream that wakes `wait_stored` callers (API processes only)."""
@@ -135,30 +143,40 @@ class MongoStatementStore:
             self._watcher.unregister(waiter, doc_ids)
 
     async def create_indexes(self) -> None:
+        """The statement indexes. The two paging indexes are ascending on `(stored, id)`:
+        MongoDB walks them either way, and SecantusDB bounds a range on them exactly (on a
+        descending key it drops entries equal to a `$gte` bound). Each lists its equality
+        fields first so one `stored` window (or one `stored` and an `id` range) is an index
+        range scan on both stores (docs/decisions/0015)."""
         await self._statements.create_indexes(
             [
                 IndexModel(
                     [
                         ("tenant", ASCENDING),
                         ("voided", ASCENDING),
-                        ("stored", DESCENDING),
-                        ("id", DESCENDING),
+                        ("stored", ASCENDING),
+                        ("id", ASCENDING),
                     ],
-                    name="tenant_stored",
+                    name=STORED_INDEX,
                 ),
                 IndexModel(
                     [
                         ("tenant", ASCENDING),
                         ("keys", ASCENDING),
-                        ("stored", DESCENDING),
-                        ("id", DESCENDING),
+                        ("voided", ASCENDING),
+                        ("stored", ASCENDING),
+                        ("id", ASCENDING),
                     ],
-                    name="tenant_keys_stored",
+                    name=KEYS_INDEX,
                 ),
                 IndexModel([("tenant", ASCENDING), ("voids", ASCENDING)], name="tenant_voids"),
                 IndexModel([("tenant", ASCENDING), ("ref", ASCENDING)], name="tenant_ref"),
             ]
         )
+        existing = {ix["name"] async for ix in await self._statements.list_indexes()}
+        for retired in RETIRED_INDEXES & existing:
+            with contextlib.suppress(OperationFailure):  # another process dropped it first
+                await self._statements.drop_index(retired)
 
     async def ping(self) -> None:
         await self._db.command("ping")
@@ -347,13 +365,12 @@ class MongoStatementStore:
         return from_document(doc) if doc else None
 
     async def query(self, tenant: str, query: StatementQuery) -> StatementPage:
-        direction = ASCENDING if query.ascending else DESCENDING
-        cursor = (
-            self._statements.find(_query_filter(tenant, query), {"body": 1, "stored": 1, "id": 1})
-            .sort([("stored", direction), ("id", direction)])
-            .limit(query.limit + 1)
-        )
-        docs = await cursor.to_list(query.limit + 1)
+        """One page of GET /statements (Communication 2.1.3), newest first unless ascending,
+        ties on `stored` broken by id, never a voided statement (Data 2.3.2: they are only
+        fetched by voidedStatementId). Cost is bounded by the page, not the tenant: see
+        `_PageReader` and docs/decisions/0015."""
+        reader = _PageReader(self._statements, tenant, query, self._densities)
+        docs = await reader.read(query.limit + 1)
         page, extra = docs[: query.limit], docs[query.limit :]
         next_cursor = None
         if extra and page:
@@ -403,23 +420,185 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _query_filter(tenant: str, query: StatementQuery) -> Doc:
-    keys = _wanted_keys(query)
-    flt: Doc = {"tenant": tenant, "voided": False}
-    if keys:
-        flt["keys"] = {"$all": keys} if len(keys) > 1 else keys[0]
-    stored: Doc = {}
-    if query.since:
-        stored["$gt"] = query.since
-    if query.until:
-        stored["$lte"] = query.until
-    if stored:
-        flt["stored"] = stored
-    if query.cursor:
-        op = "$gt" if query.ascending else "$lt"
-        c = query.cursor
-        flt["$or"] = [{"stored": {op: c.stored}}, {"stored": c.stored, "id": {op: c.statement_id}}]
-    return flt
+# Paging by `stored` windows (docs/decisions/0015). SecantusDB answers a find by collecting
+# every document its index bounds admit, then filtering, sorting and limiting them in Python:
+# a limit bounds nothing, only the index range does. So a page is read as a series of
+# `stored` windows walked from the page's start, each an index range scan, widened only while
+# the page is short; the width starts from the density the last page of the same filter saw.
+EPOCH_FLOOR = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_MS = timedelta(milliseconds=1)
+FIRST_WIDTH = timedelta(seconds=1)  # with no density known yet
+MAX_WIDTH = timedelta(days=365 * 200)  # wider than any range of `stored` (no overflow)
+EMPTY_GROWTH = 8  # an empty window: the next is this much wider
+HEADROOM = 1.25  # a short window: the next is sized for this many times what is missing
+DENSITY_MEMORY = 4096  # filters whose density is remembered (per process)
+# Which filter value picks the index range, most selective first; the rest are checked on
+# the documents the range returns.
+KEY_PREFERENCE = ("registration|", "agent|", "ragent|", "activity|", "ractivity|")
+Bound = tuple[datetime, bool]  # (moment, inclusive)
+Window = tuple[Bound | None, Bound | None]  # lower, upper
+
+
+class _Densities:
+    """How many statements per second the last page of the same kind found from its start,
+    per (tenant, filter key, direction, first page or not): to size the first window. A first
+    page starts at now, so its density counts the quiet time since the last statement."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, ...], float] = {}
+
+    def first_width(self, kind: tuple[str, ...], wanted: int) -> timedelta:
+        density = self._seen.get(kind)
+        if not density:
+            return FIRST_WIDTH
+        return min(timedelta(seconds=max(wanted / density, 0.001)), MAX_WIDTH)
+
+    def note(self, kind: tuple[str, ...], found: int, span: timedelta) -> None:
+        seconds = span.total_seconds()
+        if found and seconds > 0:
+            self._seen.pop(kind, None)
+            self._seen[kind] = found / seconds
+            while len(self._seen) > DENSITY_MEMORY:
+                del self._seen[next(iter(self._seen))]
+
+
+class _Windows:
+    """The `stored` range a page may still read, cut into windows in page order.
+
+    Bounds are `(moment, inclusive)`; None is open. Newest first, windows are cut from the
+    upper end down (the first below `now` when the upper end is open); ascending, from the
+    lower end up (from EPOCH_FLOOR when open). The last window takes all that is left, so the
+    windows cover the range exactly and never overlap.
+    """
+
+    def __init__(self, query: StatementQuery, now: datetime, width: timedelta) -> None:
+        self.ascending = query.ascending
+        self.lower: Bound | None = (query.since, False) if query.since else None
+        self.upper: Bound | None = (query.until, True) if query.until else None
+        if query.cursor and self.ascending:
+            self.lower = (query.cursor.stored, False)
+        elif query.cursor:
+            self.upper = (query.cursor.stored, False)
+        self.now = now
+        self.width = width
+        self.done = False
+
+    def start(self) -> datetime:
+        """Where the page starts, in page order (to measure how far it reached)."""
+        if self.ascending:
+            return self.lower[0] if self.lower else EPOCH_FLOOR
+        return self.upper[0] if self.upper else self.now
+
+    def next(self) -> Window:
+        start = self.lower[0] if self.lower else EPOCH_FLOOR
+        end = self.upper[0] if self.upper else self.now
+        if self.width >= end - start:
+            self.done = True
+            return self.lower, self.upper
+        if self.ascending:
+            edge = start + self.width
+            window: Window = (self.lower, (edge, False))
+            self.lower = (edge, True)
+        else:
+            edge = end - self.width
+            window = ((edge, True), self.upper)
+            self.upper = (edge, False)
+        return window
+
+    def widen(self, found: list[Doc], needed: int) -> None:
+        """After a short window that found `found` (in page order), `needed` more wanted: the
+        next is sized by the density between its first statement and the window's far edge,
+        where the walk goes on (any quiet time before the first statement does not count)."""
+        if not found or self.done:
+            self.width = min(self.width * EMPTY_GROWTH, MAX_WIDTH)
+            return
+        edge = self.lower if self.ascending else self.upper  # where this window ended
+        assert edge is not None
+        seconds = max(abs(edge[0] - _aware(found[0]["stored"])).total_seconds(), 0.001)
+        width = timedelta(seconds=HEADROOM * needed * seconds / len(found))
+        self.width = min(max(width, ONE_MS), MAX_WIDTH)
+
+
+class _PageReader:
+    """Reads one page: the statements tied with the cursor's `stored` first, then windows."""
+
+    def __init__(
+        self,
+        statements: AsyncCollection[Doc],
+        tenant: str,
+        query: StatementQuery,
+        densities: _Densities,
+    ) -> None:
+        self._statements = statements
+        self._query = query
+        self._densities = densities
+        keys = _wanted_keys(query)
+        self._key = min(keys, key=_selectivity_rank) if keys else ""
+        self._others = [k for k in keys if k != self._key]
+        self._base: Doc = {"tenant": tenant, "voided": False}
+        if self._key:
+            self._base = {"tenant": tenant, "keys": self._key, "voided": False}
+        direction = ASCENDING if query.ascending else DESCENDING
+        self._sort = [("stored", direction), ("id", direction)]
+        self._kind = (tenant, self._key, str(direction), "next" if query.cursor else "first")
+
+    async def read(self, wanted: int) -> list[Doc]:
+        found: list[Doc] = []
+        cursor = self._query.cursor
+        if cursor:
+            op = "$gt" if self._query.ascending else "$lt"
+            ties = {**self._base, "stored": cursor.stored, "id": {op: cursor.statement_id}}
+            found += await self._find(ties, wanted)
+        width = self._densities.first_width(self._kind, wanted)
+        windows = _Windows(self._query, datetime.now(UTC), width)
+        start = windows.start()
+        while len(found) < wanted and not windows.done:
+            lower, upper = windows.next()
+            batch = await self._find({**self._base, **_stored_range(lower, upper)}, wanted)
+            found += batch[: wanted - len(found)]
+            windows.widen(batch, wanted - len(found))
+        if found:
+            span = abs(_aware(found[-1]["stored"]) - start)
+            self._densities.note(self._kind, len(found), span)
+        return found
+
+    async def _find(self, flt: Doc, limit: int) -> list[Doc]:
+        """The first `limit` statements of the range meeting every filter. With several filter
+        values, the range is read without bodies and only the page's bodies fetched."""
+        if not self._others:
+            cursor = self._statements.find(flt, {"body": 1, "stored": 1, "id": 1})
+            return await cursor.sort(self._sort).limit(limit).to_list(limit)
+        heads = self._statements.find(flt, {"stored": 1, "id": 1, "keys": 1}).sort(self._sort)
+        page = [d async for d in heads if all(k in d["keys"] for k in self._others)][:limit]
+        if not page:
+            return []
+        wanted = {"_id": {"$in": [d["_id"] for d in page]}}
+        bodies = {d["_id"]: d["body"] async for d in self._statements.find(wanted, {"body": 1})}
+        return [{**d, "body": bodies[d["_id"]]} for d in page if d["_id"] in bodies]
+
+
+def _stored_range(lower: Bound | None, upper: Bound | None) -> Doc:
+    """The `stored` condition of a window as `$gte`/`$lt`, which SecantusDB bounds exactly on
+    an ascending key (docs/decisions/0015). `stored` is kept to the millisecond, so an
+    exclusive lower or inclusive upper bound is the next millisecond."""
+    condition: Doc = {}
+    if lower:
+        condition["$gte"] = lower[0] if lower[1] else _next_ms(lower[0])
+    if upper:
+        condition["$lt"] = _next_ms(upper[0]) if upper[1] else upper[0]
+    return {"stored": condition} if condition else {}
+
+
+def _next_ms(moment: datetime) -> datetime:
+    """The first millisecond after `moment` (MongoDB dates have millisecond precision)."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000) + ONE_MS
+
+
+def _selectivity_rank(key: str) -> int:
+    return next(
+        (i for i, prefix in enumerate(KEY_PREFERENCE) if key.startswith(prefix)),
+        len(KEY_PREFERENCE),
+    )
 
 
 def _wanted_keys(query: StatementQuery) -> list[str]:

@@ -590,8 +590,14 @@ def _stored_range(lower: Bound | None, upper: Bound | None) -> Doc:
 
 
 def _next_ms(moment: datetime) -> datetime:
-    """The first millisecond after `moment` (MongoDB dates have millisecond precision)."""
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000) + ONE_MS
+    """The first millisecond after `moment` (MongoDB dates have millisecond precision). The
+    last millisecond of year 9999 has none after it (a `since`/`until` there is clamped by
+    lrs.xapi.timefmt): it stays itself, as no statement is stored that late."""
+    floor = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    try:
+        return floor + ONE_MS
+    except OverflowError:
+        return floor
 
 
 def _selectivity_rank(key: str) -> int:

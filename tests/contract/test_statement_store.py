@@ -318,6 +318,24 @@ async def test_pages_cross_years_of_silence_and_bursts(store: StatementStore) ->
 
 
 @pytest.mark.parametrize("ascending", [False, True])
+async def test_bounds_at_the_ends_of_time_answer_an_empty_page(
+    store: StatementStore, ascending: bool
+) -> None:
+    """`since`/`until` at the first or last representable moment (where lrs.xapi.timefmt
+    clamps years 1 and 9999) read nothing past the ends of the calendar and never fail."""
+    await store.insert_many([record(statement(learner="now"))])
+    first = datetime.min.replace(tzinfo=UTC)
+    last = datetime.max.replace(tzinfo=UTC)
+    for query in (
+        StatementQuery(limit=2, since=last, ascending=ascending),
+        StatementQuery(limit=2, until=first, ascending=ascending),
+    ):
+        assert (await store.query("acme", query)).statements == []
+    everything = StatementQuery(limit=2, since=first, until=last, ascending=ascending)
+    assert len((await store.query("acme", everything)).statements) == 1
+
+
+@pytest.mark.parametrize("ascending", [False, True])
 async def test_statements_arriving_while_paging_are_never_repeated(
     store: StatementStore, ascending: bool
 ) -> None:

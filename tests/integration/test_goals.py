@@ -311,8 +311,11 @@ async def test_goals_at_three_levels_follow_statements_voids_members_and_the_clo
         sales = (await rest_values(http))["sales-pass"]
         assert (sales["members"], sales["targets"][0]["value"]) == (4, 2.0)
         assert sales["status"] == "on_track"  # 2 of the 3 needed: 67 % done, 47 % of March gone
+        # The void reaches goals through learner progress and the join through the registry:
+        # either may come first, so the stream may show a state between (4 members, the void
+        # not yet counted: achieved); it ends at the converged one.
         changed = await events.next_named("goal-progress")
-        while changed.data["members"] != 4:  # the void alone changes nothing visible to it
+        while (changed.data["members"], changed.data["targets"][0]["value"]) != (4, 2.0):
             changed = await events.next_named("goal-progress")
         assert changed.data["status"] == "on_track"
 

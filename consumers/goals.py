@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from consumers.progress.messages import decode_team_ref
+from consumers.progress.team import decode_team_refs
 from consumers.runner import Outcome, Poison, Record
 from lrs import topics
 from lrs.adapters.mongo_goals import GoalProgressDoc, MongoGoalProgress, MongoGoalStore
@@ -148,15 +148,7 @@ class GoalTeamTriggersHandler:
         self._prefix = prefix
 
     async def handle(self, records: Sequence[Record]) -> Outcome:
-        teams: dict[str, set[str]] = {}
-        poison: list[Poison] = []
-        for record in records:
-            try:
-                tenant, team = decode_team_ref(record.value)
-            except ValueError as exc:
-                poison.append(Poison(record, exc))
-                continue
-            teams.setdefault(tenant, set()).add(team)
+        teams, poison = decode_team_refs(records)
         now = self._clock()
         outputs: list[tuple[str, OutgoingMessage]] = []
         for tenant, changed in sorted(teams.items()):

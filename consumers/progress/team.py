@@ -86,7 +86,8 @@ def team_outputs(
     return [(prefix + topics.TEAM_PROGRESS, team_message(d, now, max_value_bytes)) for d in docs]
 
 
-def _decode_refs(records: Sequence[Record]) -> tuple[dict[str, set[str]], list[Poison]]:
+def decode_team_refs(records: Sequence[Record]) -> tuple[dict[str, set[str]], list[Poison]]:
+    """The teams named by team-reference records, per tenant, and the records that are not one."""
     refs: dict[str, set[str]] = {}
     poison: list[Poison] = []
     for record in records:
@@ -118,7 +119,7 @@ class TeamProgressHandler:
         self._teams = TeamProgress(store, clock)
 
     async def handle(self, records: Sequence[Record]) -> Outcome:
-        refs, poison = _decode_refs(records)
+        refs, poison = decode_team_refs(records)
         current: list[TeamDoc] = []
         for tenant, teams in sorted(refs.items()):
             current += await self._teams.recompute(tenant, teams)
@@ -147,7 +148,7 @@ class TeamRegistryHandler:
         self._prefix = prefix
 
     async def handle(self, records: Sequence[Record]) -> Outcome:
-        refs, poison = _decode_refs(records)
+        refs, poison = decode_team_refs(records)
         changes = Changes()
         for tenant, teams in sorted(refs.items()):
             members = await self._members(tenant, teams)

@@ -29,6 +29,12 @@ class LrsSettings(BaseSettings):
     kafka_bootstrap: str | None = Field(default=None, description="Kafka bootstrap servers")
     mongodb_uri: str | None = Field(default=None, description="MongoDB connection string")
     mongodb_database: str = "lrs"
+    # The embedded store's memory (docs/decisions/0021): its WiredTiger cache, in MB. The store
+    # process holds about this much of the data in memory, plus its own interpreter, however
+    # much is stored (SecantusDB's own default is 1 GB). Keep it above ~30 times the largest
+    # document written (LRS_MAX_DOCUMENT_BYTES, 15 MB): SecantusDB stalls on one write that
+    # does not fit a small share of its cache.
+    embedded_store_cache_mb: int = Field(default=512, ge=64)
     data_dir: Path = Path("./.lrs-data")
 
     # HTTP API.
@@ -124,6 +130,14 @@ class LrsSettings(BaseSettings):
     # unreachable); the wait doubles from 0.1 s up to this. Consumers retry for as long as it
     # takes (docs/decisions/0008).
     consumer_retry_max_seconds: float = 5.0
+    # Idle consumers (docs/decisions/0021): once a consumer, or an API process's progress feed,
+    # has read nothing for this many seconds, the broker may hold its empty fetches this long
+    # (instead of 20 ms; 100 ms for the feed) and the persister records its watermarks every
+    # second (instead of every 0.25 s). An idle `lrs serve` then uses a few % of one core
+    # instead of ~60%; the first record after an idle stretch may wait up to half this wait
+    # longer at each consumer it passes through.
+    consumer_idle_after_seconds: float = Field(default=30.0, gt=0)
+    consumer_idle_fetch_wait_ms: int = Field(default=1000, ge=20, le=10_000)
     producer_linger_ms: int = 2
     # The longest a produce may take, from the API assigning `stored` to the broker's ack; it
     # is also how far Consistent-Through is held back (docs/decisions/0003).

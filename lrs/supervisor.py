@@ -97,7 +97,8 @@ class Stack:
             self.env["LRS_STREAM_TOKEN_SECRET"] = secrets.token_urlsafe(32)
         if s.embedded_mongodb:
             port = free_port()
-            self.store = store_child(port, s.data_dir / "store", logs / "store.log")
+            cache = s.embedded_store_cache_mb
+            self.store = store_child(port, s.data_dir / "store", logs / "store.log", cache)
             start_and_wait(self.store, port)
             # journal=true: every write is acknowledged only once in the store's journal on
             # disk, so a killed store loses no acknowledged write (docs/decisions/0010)

@@ -101,8 +101,14 @@ class Stack:
             self.store = store_child(port, s.data_dir / "store", logs / "store.log", cache)
             start_and_wait(self.store, port)
             # journal=true: every write is acknowledged only once in the store's journal on
-            # disk, so a killed store loses no acknowledged write (docs/decisions/0010)
-            uri = f"mongodb://127.0.0.1:{port}/?directConnection=true&journal=true"
+            # disk, so a killed store loses no acknowledged write (docs/decisions/0010).
+            # serverMonitoringMode=poll: each client checks the store every 10 s instead of
+            # holding a streamed check open, which the store serves by waking 4 times a second
+            # per client (docs/decisions/0021)
+            uri = (
+                f"mongodb://127.0.0.1:{port}/?directConnection=true&journal=true"
+                "&serverMonitoringMode=poll"
+            )
             self.env["LRS_MONGODB_URI"] = uri
         if s.embedded_kafka:
             self.start_broker(free_port())

@@ -10,7 +10,7 @@ a record arrives: it looks again after half the wait, then half the rest, ... So
 arriving during a long wait may wait up to half of it. Hence two waits: the short one while
 records come (and for `idle_after` seconds after the last one), the long one when the consumer
 is idle. The first record after an idle stretch pays up to half the long wait, once per
-consumer it passes through.
+consumer it passes through; under load nothing changes.
 
 The wait is a field of aiokafka's fetcher that it reads for every fetch request it builds; it
 is not part of aiokafka's public interface, so a consumer without it (a test's fake) is left as

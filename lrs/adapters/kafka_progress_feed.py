@@ -60,7 +60,7 @@ class KafkaProgressFeed:
         hub: ProgressHub,
         *,
         idle_after: float = 30.0,
-        idle_wait_ms: int = 1000,
+        idle_wait_ms: int = 2000,
     ) -> None:
         self._bootstrap = bootstrap
         # after `idle_after` seconds without a change, empty fetches are held longer

@@ -1,0 +1,224 @@
+"""Progress in a period, for growth talks (`?period=` or `?from=&to=`, docs/goals.md "Periods
+for growth talks"): what a learner, a team or any set of learners did in it, and how the goals
+of that period ended.
+
+What was done in a period is recomputed at read time by the pure progress model
+(lrs.progress.summarize_learner) over the learner's live statements whose timestamp falls in
+the period, both ends inclusive (lrs.goals.periods.ReviewPeriod). Those statements are read from
+the learner's stored progress STATE (`progress_learners.state`): the facts of exactly the
+learner's statements that are not voided, each with its timestamp, kept by the learner-progress
+consumer (docs/decisions/0006). It is the input the live views (0007) and goal progress (0019)
+read too, so a period view, the live view and a goal over the same days agree, and reading it
+is one point query per learner (one `$in` query for many), on the `_id` index, whatever the
+period. The statements collection keeps no timestamp field, only `stored` (0015), which does not
+bound a timestamp (a statement may be sent years after it happened).
+
+Bounds: the statements in the period, over every learner of one view, are counted before any
+summary is made; more than LRS_PERIOD_VIEW_MAX_STATEMENTS is a 400 naming that setting and
+asking for a shorter period (the request asks for more than the LRS recomputes at once; the
+client can fix it, hence 400 rather than 413, which is about the request's own size).
+
+Team membership is the team's as it is now (registry members and learners whose live
+statements name the team), not as it was in the period: the registry keeps no history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import date, datetime
+from typing import Any
+
+from lrs.goals import Goal
+from lrs.goals.model import parse_owner_key
+from lrs.goals.periods import Period, ReviewPeriod
+from lrs.ports import LearnerProgressDoc, Principal
+from lrs.progress.model import LearnerState, summarize_learner
+from lrs.services.goals import GoalDeps
+from lrs.services.progress import authorize_read
+from lrs.services.progress_views import (
+    Candidate,
+    ProgressSource,
+    assemble_team,
+    read_roster,
+    statement_teams,
+)
+from lrs.xapi.errors import BadRequest, Issue, NotFound
+
+MAX_STATEMENTS_RULE = "period-view-max-statements"
+
+
+def within(state: LearnerState, period: ReviewPeriod) -> LearnerState:
+    """The learner's live facts whose timestamp falls in the period."""
+    low, high = period.bounds()
+    facts = {sid: f for sid, f in state.facts.items() if low <= f.at <= high}
+    return LearnerState(state.learner, facts, state.voided)
+
+
+def states_within(
+    docs: Mapping[str, LearnerProgressDoc], period: ReviewPeriod, max_statements: int
+) -> dict[str, LearnerState]:
+    """Each learner's state cut to the period; BadRequest when together they hold more than
+    `max_statements` statements."""
+    states = {lr: within(LearnerState.from_dict(doc.state), period) for lr, doc in docs.items()}
+    held = sum(len(s.facts) for s in states.values())
+    if held > max_statements:
+        message = (
+            f"period: {held} statements fall in {period.label}, more than a period view"
+            f" recomputes (LRS_PERIOD_VIEW_MAX_STATEMENTS = {max_statements}); ask for a"
+            " shorter period"
+        )
+        raise BadRequest(message, [Issue("?period", MAX_STATEMENTS_RULE, message)])
+    return states
+
+
+def period_view(
+    state: LearnerState,
+    doc: LearnerProgressDoc,
+    tenant: str,
+    registry_teams: Collection[str],
+    period: ReviewPeriod,
+    now: datetime,
+) -> dict[str, Any]:
+    """A learner's view in the period: the live view's shape (streaks counted up to the end
+    of the period, or today while it runs) plus `period`."""
+    as_of = period.as_of(now).date()
+    summary = summarize_learner(state, as_of, registry_teams=sorted(registry_teams))
+    return {**summary, "tenant": tenant, "version": doc.version, "period": period.as_json()}
+
+
+async def learners_in_period(
+    source: ProgressSource,
+    tenant: str,
+    learners: Collection[str],
+    period: ReviewPeriod,
+    *,
+    max_statements: int,
+) -> dict[str, dict[str, Any] | None]:
+    """What each learner did in the period (`period_view`; None: no progress at all), in two
+    queries whatever the number of learners. The building block of period views over many
+    learners (a team, the organisation)."""
+    docs = await source.progress.learners(tenant, sorted(learners)) if learners else {}
+    teams = await source.registry.teams_of_members(tenant, sorted(docs)) if docs else {}
+    states = states_within(docs, period, max_statements)
+    now = source.clock()
+    views = {
+        lr: period_view(states[lr], doc, tenant, teams.get(lr, []), period, now)
+        for lr, doc in docs.items()
+    }
+    return {lr: views.get(lr) for lr in learners}
+
+
+async def learner_progress_in_period(
+    source: ProgressSource,
+    who: Principal,
+    learner: str,
+    period: ReviewPeriod,
+    *,
+    max_statements: int,
+) -> dict[str, Any]:
+    """GET /progress/learners/{id}?period=...: 404 as the live view when no progress at all."""
+    authorize_read(who)
+    views = await learners_in_period(
+        source, who.tenant, [learner], period, max_statements=max_statements
+    )
+    view = views[learner]
+    if view is None:
+        raise NotFound(f"no progress for learner {learner!r} yet")
+    return view
+
+
+async def team_progress_in_period(
+    source: ProgressSource,
+    who: Principal,
+    team: str,
+    period: ReviewPeriod,
+    *,
+    max_statements: int,
+) -> dict[str, Any]:
+    """GET /progress/teams/{id}?period=...: the team summary over its current members' views
+    in the period (`as_of`: the end of the period, or now while it runs) plus `period`."""
+    authorize_read(who)
+    tenant = who.tenant
+    roster = await read_roster(source, tenant, team)
+    docs = await source.progress.learners(tenant, roster.candidates) if roster.candidates else {}
+    teams = await source.registry.teams_of_members(tenant, sorted(docs)) if docs else {}
+    states = states_within(docs, period, max_statements)
+    now = source.clock()
+    candidates = {
+        lr: Candidate(
+            period_view(states[lr], doc, tenant, teams.get(lr, []), period, now),
+            team in statement_teams(doc.state),  # membership now: every live statement
+        )
+        for lr, doc in docs.items()
+    }
+    for learner in roster.candidates:
+        candidates.setdefault(learner, Candidate(None, False))
+    view = assemble_team(tenant, team, roster, candidates, period.as_of(now))
+    if not view.exists or view.summary is None:
+        raise NotFound(f"no team {team!r} (neither in the registry nor in any statement)")
+    return {**view.summary, "period": period.as_json()}
+
+
+# ------------------------------------------------------------------------ goals of a period
+
+
+async def goals_in_period(
+    deps: GoalDeps, who: Principal, owner: str | None, period: ReviewPeriod
+) -> list[dict[str, Any]]:
+    """GET /progress/goals?period=...[&owner=...]: the goals (archived ones too, as without a
+    period) whose days overlap the period, each its published value plus `outcomes`
+    (`period_outcomes`)."""
+    authorize_read(who)
+    key = parse_owner_key(owner).key if owner is not None else None
+    goals = {g.goal_id: g for g in await deps.store.list_goals(who.tenant, key, archived=True)}
+    now = deps.clock()
+    listed = []
+    for value in await deps.progress.read_progress(who.tenant, key):
+        goal = goals.get(str(value.get("goalId")))
+        if goal is not None and period.overlaps(goal_days(goal)):
+            listed.append({**value, **period_outcomes(goal, value, period, now)})
+    return listed
+
+
+def goal_days(goal: Goal) -> Period:
+    """Every day a goal measures: from `startDate` to `achievedByDate` (for ever, for a
+    recurring goal without one)."""
+    return Period(goal.start, goal.achieved_by or date.max)
+
+
+def period_outcomes(
+    goal: Goal, value: Mapping[str, Any], period: ReviewPeriod, now: datetime
+) -> dict[str, Any]:
+    """How the goal's periods overlapping the asked one ended, from the published value
+    (lrs.progress.goal): its current period and, for a recurring goal, `previous_period`.
+
+    `outcomes` lists those of the two that overlap, oldest first, each `{period, status,
+    percentage, final}`; `final` is true once the goal period is over (its status then is
+    `achieved` or `missed`, as published by the goal-progress consumer at the end), false
+    while it runs (the current status). A recurring goal's older periods are not kept by the
+    published value: `outcomes_complete` is false when the asked period reaches back before
+    the previous period (and the goal was running then).
+    """
+    published = [value.get("previous_period"), value]
+    outcomes = []
+    first_kept: date | None = None
+    for entry in published:
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("period"), Mapping):
+            continue
+        days = Period(
+            date.fromisoformat(entry["period"]["start"]),
+            date.fromisoformat(entry["period"]["end"]),
+        )
+        first_kept = first_kept or days.first_day
+        if period.overlaps(days):
+            outcomes.append(
+                {
+                    "period": days.as_json(),
+                    "status": entry.get("status"),
+                    "percentage": entry.get("percentage"),
+                    "final": now.date() > days.last_day,
+                }
+            )
+    asked_from = max(period.start.date(), goal.start)
+    complete = first_kept is not None and asked_from >= first_kept
+    return {"outcomes": outcomes, "outcomes_complete": complete or goal.recurrence is None}

@@ -219,6 +219,13 @@ def period_outcomes(
                     "final": now.date() > days.last_day,
                 }
             )
-    asked_from = max(period.start.date(), goal.start)
-    complete = first_kept is not None and asked_from >= first_kept
-    return {"outcomes": outcomes, "outcomes_complete": complete or goal.recurrence is None}
+    return {"outcomes": outcomes, "outcomes_complete": _kept_all(goal, period, first_kept)}
+
+
+def _kept_all(goal: Goal, period: ReviewPeriod, first_kept: date | None) -> bool:
+    """Whether the published periods (from `first_kept` on) cover every day of the goal in the
+    asked period (a one-off goal has one period: the published one)."""
+    if goal.recurrence is None or not period.overlaps(goal_days(goal)):
+        return True
+    first_asked = max(period.start.date(), goal.start)
+    return first_kept is not None and first_asked >= first_kept

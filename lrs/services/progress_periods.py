@@ -25,12 +25,13 @@ statements name the team), not as it was in the period: the registry keeps no hi
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from lrs.goals import Goal
+from lrs.goals.evaluate import ended_period
 from lrs.goals.model import parse_owner_key
-from lrs.goals.periods import Period, ReviewPeriod
+from lrs.goals.periods import Period, ReviewPeriod, current_period, midnight, previous_period
 from lrs.ports import LearnerProgressDoc, Principal
 from lrs.progress.model import LearnerState, summarize_learner
 from lrs.services.goals import GoalDeps
@@ -161,13 +162,22 @@ async def team_progress_in_period(
 
 # ------------------------------------------------------------------------ goals of a period
 
+MAX_OLDER_PERIODS = 60  # older periods of one recurring goal recomputed for one answer
+
 
 async def goals_in_period(
-    deps: GoalDeps, who: Principal, owner: str | None, period: ReviewPeriod
+    deps: GoalDeps,
+    source: ProgressSource,
+    who: Principal,
+    owner: str | None,
+    period: ReviewPeriod,
+    *,
+    max_statements: int,
 ) -> list[dict[str, Any]]:
     """GET /progress/goals?period=...[&owner=...]: the goals (archived ones too, as without a
-    period) whose days overlap the period, each its published value plus `outcomes`
-    (`period_outcomes`)."""
+    period) whose days overlap the period, each its published value plus `outcomes` and
+    `outcomes_complete` (`period_outcomes`; older periods of learner and team goals
+    recomputed, `older_outcomes`)."""
     authorize_read(who)
     key = parse_owner_key(owner).key if owner is not None else None
     goals = {g.goal_id: g for g in await deps.store.list_goals(who.tenant, key, archived=True)}
@@ -175,8 +185,12 @@ async def goals_in_period(
     listed = []
     for value in await deps.progress.read_progress(who.tenant, key):
         goal = goals.get(str(value.get("goalId")))
-        if goal is not None and period.overlaps(goal_days(goal)):
-            listed.append({**value, **period_outcomes(goal, value, period, now)})
+        if goal is None or not period.overlaps(goal_days(goal)):
+            continue
+        found = period_outcomes(goal, value, period, now)
+        if not found["outcomes_complete"]:
+            found = await older_outcomes(source, goal, value, found, period, max_statements)
+        listed.append({**value, **found})
     return listed
 
 
@@ -186,6 +200,18 @@ def goal_days(goal: Goal) -> Period:
     return Period(goal.start, goal.achieved_by or date.max)
 
 
+def published_periods(value: Mapping[str, Any]) -> list[tuple[Period, Mapping[str, Any]]]:
+    """The goal periods a published value holds, oldest first, each with its entry: the
+    previous period (recurring goals) and the current one."""
+    held = []
+    for entry in (value.get("previous_period"), value):
+        if isinstance(entry, Mapping) and isinstance(entry.get("period"), Mapping):
+            days = entry["period"]
+            start, end = date.fromisoformat(days["start"]), date.fromisoformat(days["end"])
+            held.append((Period(start, end), entry))
+    return held
+
+
 def period_outcomes(
     goal: Goal, value: Mapping[str, Any], period: ReviewPeriod, now: datetime
 ) -> dict[str, Any]:
@@ -193,32 +219,25 @@ def period_outcomes(
     (lrs.progress.goal): its current period and, for a recurring goal, `previous_period`.
 
     `outcomes` lists those of the two that overlap, oldest first, each `{period, status,
-    percentage, final}`; `final` is true once the goal period is over (its status then is
-    `achieved` or `missed`, as published by the goal-progress consumer at the end), false
-    while it runs (the current status). A recurring goal's older periods are not kept by the
-    published value: `outcomes_complete` is false when the asked period reaches back before
-    the previous period (and the goal was running then).
+    percentage, final, source: "published"}`; `final` is true once the goal period is over (its
+    status then is `achieved` or `missed`, as published by the goal-progress consumer at the
+    end), false while it runs (the current status). `outcomes_complete` is false when the asked
+    period reaches back before the previous period (and the goal was running then): the
+    published value no longer holds those.
     """
-    published = [value.get("previous_period"), value]
-    outcomes = []
-    first_kept: date | None = None
-    for entry in published:
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("period"), Mapping):
-            continue
-        days = Period(
-            date.fromisoformat(entry["period"]["start"]),
-            date.fromisoformat(entry["period"]["end"]),
-        )
-        first_kept = first_kept or days.first_day
-        if period.overlaps(days):
-            outcomes.append(
-                {
-                    "period": days.as_json(),
-                    "status": entry.get("status"),
-                    "percentage": entry.get("percentage"),
-                    "final": now.date() > days.last_day,
-                }
-            )
+    held = published_periods(value)
+    outcomes = [
+        {
+            "period": days.as_json(),
+            "status": entry.get("status"),
+            "percentage": entry.get("percentage"),
+            "final": now.date() > days.last_day,
+            "source": "published",
+        }
+        for days, entry in held
+        if period.overlaps(days)
+    ]
+    first_kept = held[0][0].first_day if held else None
     return {"outcomes": outcomes, "outcomes_complete": _kept_all(goal, period, first_kept)}
 
 
@@ -229,3 +248,69 @@ def _kept_all(goal: Goal, period: ReviewPeriod, first_kept: date | None) -> bool
         return True
     first_asked = max(period.start.date(), goal.start)
     return first_kept is not None and first_asked >= first_kept
+
+
+def older_periods(
+    goal: Goal, first_kept: Period, period: ReviewPeriod
+) -> tuple[list[Period], bool]:
+    """A recurring goal's periods before `first_kept` that overlap the asked period, oldest
+    first, at most MAX_OLDER_PERIODS (the most recent ones); and whether that is all of them."""
+    older: list[Period] = []
+    if first_kept.first_day <= goal.start:
+        return older, True
+    day = min(period.last.date(), first_kept.first_day - timedelta(days=1))
+    earlier: Period | None = current_period(goal, midnight(day))  # not a walk from the kept
+    while earlier is not None and earlier.last_day >= period.start.date():
+        if len(older) == MAX_OLDER_PERIODS:
+            return older[::-1], False
+        if period.overlaps(earlier):
+            older.append(earlier)
+        earlier = previous_period(goal, earlier)
+    return older[::-1], True
+
+
+async def older_outcomes(
+    source: ProgressSource,
+    goal: Goal,
+    value: Mapping[str, Any],
+    found: dict[str, Any],
+    period: ReviewPeriod,
+    max_statements: int,
+) -> dict[str, Any]:
+    """`found` with the older periods of a learner or team goal recomputed (`source:
+    "recomputed"`, `final`) by the goal evaluation (lrs.goals.evaluate.ended_period) over the
+    members' stored states: the members as they are now, as the published previous period
+    counts them. An organisation goal's older periods are not recomputed here (every learner
+    of the tenant would be read)."""
+    held = published_periods(value)
+    if goal.owner.kind == "organisation" or not held:
+        return found
+    periods, complete = older_periods(goal, held[0][0], period)
+    members = await goal_members(source, goal)
+    states_within(
+        {m: doc for m, doc in members.items() if doc is not None}, period, max_statements
+    )  # the cap of a period view: refuses when the members hold too much in the period
+    states = {
+        m: LearnerState.from_dict(doc.state) if doc is not None else None
+        for m, doc in members.items()
+    }
+    recomputed = [
+        {**ended_period(goal, states, days), "final": True, "source": "recomputed"}
+        for days in periods
+    ]
+    return {"outcomes": recomputed + found["outcomes"], "outcomes_complete": complete}
+
+
+async def goal_members(source: ProgressSource, goal: Goal) -> dict[str, LearnerProgressDoc | None]:
+    """A learner goal's owner, or a team goal's members now (registry members and learners
+    whose live statements name the team), each with their stored progress (None: none)."""
+    tenant, owner = goal.tenant, goal.owner.id or ""
+    if goal.owner.kind == "learner":
+        docs = await source.progress.learners(tenant, [owner])
+        return {owner: docs.get(owner)}
+    roster = await read_roster(source, tenant, owner)
+    docs = await source.progress.learners(tenant, roster.candidates) if roster.candidates else {}
+    members = roster.listed | {
+        lr for lr, doc in docs.items() if owner in statement_teams(doc.state)
+    }
+    return {m: docs.get(m) for m in sorted(members)}

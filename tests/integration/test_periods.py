@@ -241,7 +241,8 @@ async def test_period_views_and_the_goals_of_the_period(settings: LrsSettings) -
         assert listed["period"] == OCTOBER_JSON
         assert all(g["outcomes_complete"] for g in listed["goals"])
         # September: the one-off September goal ended missed (one day); the monthly goal's
-        # September is no longer in its published value
+        # September is no longer in its published value: recomputed from the learner's state,
+        # as the goal evaluation said when October began
         september = await get_json(http, "/progress/goals", owner=f"learner:{L1}", period="2026-09")
         by_goal = {g["goalId"]: g for g in september["goals"]}
         assert set(by_goal) == {"monthly-course", "september-days"}
@@ -249,8 +250,27 @@ async def test_period_views_and_the_goals_of_the_period(settings: LrsSettings) -
             final["september-days"]["status"]
         ]
         assert final["september-days"]["status"] == "missed"
-        assert by_goal["monthly-course"]["outcomes"] == []
-        assert by_goal["monthly-course"]["outcomes_complete"] is False
+        when_october_began = evaluate_goal(
+            definitions["monthly-course"], {L1: state}, datetime(2026, 10, 1, tzinfo=UTC)
+        )["previous_period"]
+        assert when_october_began["status"] == "missed"
+        assert by_goal["monthly-course"]["outcomes"] == [
+            {**when_october_began, "final": True, "source": "recomputed"}
+        ]
+        assert by_goal["monthly-course"]["outcomes_complete"] is True
+        # the quarter: September recomputed, October and November as published
+        q3_q4 = await get_json(
+            http,
+            "/progress/goals",
+            owner=f"learner:{L1}",
+            **{"from": "2026-09-01", "to": "2026-11-30"},
+        )
+        (monthly,) = [g for g in q3_q4["goals"] if g["goalId"] == "monthly-course"]
+        assert [(o["period"]["start"], o["source"], o["final"]) for o in monthly["outcomes"]] == [
+            ("2026-09-01", "recomputed", True),
+            ("2026-10-01", "published", True),
+            ("2026-11-01", "published", datetime.now(UTC).date() > date(2026, 11, 30)),
+        ]  # the API's clock is the real one: November is over once it is
 
 
 BAD = [

@@ -76,7 +76,10 @@ async def goal_progress(
     with `?period=` (or `?from=&to=`) the goals of that period and how they ended."""
     owner = request.query_params.get("owner")
     if period is not None:
-        values = await progress_periods.goals_in_period(deps(services), who, owner, period)
+        limit = services.settings.period_view_max_statements
+        values = await progress_periods.goals_in_period(
+            deps(services), services.progress, who, owner, period, max_statements=limit
+        )
         return json_response({"goals": values, "period": period.as_json()})
     values = await goals.goal_progress(deps(services), who, owner)
     return json_response({"goals": values})

@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 
 from lrs.goals import Goal, Owner, Target
-from lrs.goals.periods import ReviewPeriod, parse_review_period
+from lrs.goals.periods import Period, ReviewPeriod, parse_review_period
 from lrs.ports import LearnerProgressDoc
 from lrs.progress import fold, learner_id, summarize_learner
 from lrs.services.progress_periods import (
+    MAX_OLDER_PERIODS,
     MAX_STATEMENTS_RULE,
+    older_periods,
     period_outcomes,
     period_view,
     states_within,
@@ -125,6 +127,7 @@ def test_a_one_off_goal_that_ended_shows_its_final_status() -> None:
                 "status": "missed",
                 "percentage": 50.0,
                 "final": True,
+                "source": "published",
             }
         ],
         "outcomes_complete": True,
@@ -160,3 +163,30 @@ def test_a_recurring_goal_lists_the_published_periods_overlapping() -> None:
     since_august = parse_review_period(None, "2026-08-01", "2026-10-15")
     assert since_august is not None
     assert period_outcomes(monthly, current, since_august, NOW)["outcomes_complete"] is False
+
+
+def test_older_periods_of_a_recurring_goal_are_those_before_the_published_ones() -> None:
+    weekly = goal(start=date(2026, 9, 2), achieved_by=None, recurrence="week")
+    kept = Period(date(2026, 11, 16), date(2026, 11, 22))  # the previous week, when published
+    periods, complete = older_periods(weekly, kept, asked("2026-Q3"))
+    # September: the clipped first week (from Wednesday 2 September) to the week of 28 Sept.
+    assert periods[0] == Period(date(2026, 9, 2), date(2026, 9, 6))
+    assert periods[-1] == Period(date(2026, 9, 28), date(2026, 10, 4))
+    assert len(periods) == 5
+    assert complete
+    q4 = asked("2026-Q4")
+    periods, complete = older_periods(weekly, kept, q4)
+    assert (periods[0].first_day, periods[-1].last_day) == (date(2026, 9, 28), date(2026, 11, 15))
+    assert complete
+    assert older_periods(weekly, kept, asked("2026-12")) == ([], True)
+
+
+def test_older_periods_are_bounded() -> None:
+    weekly = goal(start=date(2000, 1, 3), achieved_by=None, recurrence="week")
+    kept = Period(date(2026, 11, 16), date(2026, 11, 22))
+    everything = parse_review_period(None, "2000-01-01", "2026-11-30")
+    assert everything is not None
+    periods, complete = older_periods(weekly, kept, everything)
+    assert len(periods) == MAX_OLDER_PERIODS
+    assert not complete
+    assert periods[-1] == Period(date(2026, 11, 9), date(2026, 11, 15))  # the most recent kept

@@ -35,7 +35,7 @@ from lrs.adapters.mongo_attachments import MongoAttachmentStore
 from lrs.adapters.mongo_documents import MongoDocumentStore
 from lrs.adapters.mongo_store import MongoCredentialStore, MongoStatementStore
 from lrs.api.app import create_app
-from lrs.embedded import free_port
+from lrs.entry.embedded import free_port
 from tests.conftest import Infra, unique_name
 from tests.support.adapters import app_adapters
 from tests.support.asgi import CALL_TIMEOUT, Answer, call_app

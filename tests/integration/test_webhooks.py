@@ -28,11 +28,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from consumers.registry import CONSUMERS
 from consumers.webhooks import DeliveryConfig, DeliveryPool
-from lrs import admin_cli, topics
+from lrs import topics
 from lrs.adapters.mongo_webhooks import MongoWebhookStore
 from lrs.api.app import create_app
-from lrs.cli import _parser
-from lrs.embedded import free_port
+from lrs.entry import admin_cli
+from lrs.entry.cli import _parser
+from lrs.entry.embedded import free_port
 from lrs.settings import LrsSettings
 from lrs.webhooks.model import Attempt, Item
 from lrs.webhooks.signing import delivery_id

@@ -14,7 +14,7 @@ import orjson
 import uvicorn
 
 from lrs.api.app import Adapters, create_app
-from lrs.embedded import free_port
+from lrs.entry.embedded import free_port
 from lrs.settings import LrsSettings
 
 

@@ -9,9 +9,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from lrs import admin_cli, dlq_cli
+from lrs.entry import admin_cli, dlq_cli, transfer_cli
 from lrs.settings import LrsSettings, get_settings
-from lrs.transfer import cli as transfer_cli
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _run(args: argparse.Namespace, settings: LrsSettings) -> int:
     if args.command == "serve":
-        from lrs.supervisor import serve
+        from lrs.entry.supervisor import serve
 
         return serve(settings)
     if args.command == "api":
@@ -81,7 +80,7 @@ PRELOADED = ("uvicorn", "lrs.api.app", "consumers.service", "consumers.registry"
 
 
 def _standby(inherited: list[int]) -> None:
-    """A spare process of `lrs serve` (lrs.embedded.Spare): import what every LRS process
+    """A spare process of `lrs serve` (lrs.entry.embedded.Spare): import what every LRS process
     needs, then wait for one line on stdin, {"args", "env", "log", "keep_fds"}, and become that
     process: its environment, its log file as stdout and stderr, only the sockets it needs."""
     import importlib
@@ -134,8 +133,8 @@ def _api(settings: LrsSettings, fd: int | None = None) -> int:
 
 def _ensure_fixed_credential(settings: LrsSettings) -> None:
     """`lrs api` creates the first credential that LRS_BOOTSTRAP_KEY / _SECRET fix, like
-    `lrs serve` (lrs/bootstrap.py); without them it creates none."""
-    from lrs.bootstrap import ensure_first_credential, fixed_by_settings
+    `lrs serve` (lrs/entry/bootstrap.py); without them it creates none."""
+    from lrs.entry.bootstrap import ensure_first_credential, fixed_by_settings
 
     if not (fixed_by_settings(settings) and settings.mongodb_uri):
         return

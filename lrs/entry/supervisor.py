@@ -36,9 +36,9 @@ from consumers.registry import CONSUMERS
 from lrs import topics
 from lrs.adapters.kafka_bus import KafkaEventBus, ensure_topics
 from lrs.adapters.mongo_store import connect
-from lrs.bootstrap import ensure_first_credential
 from lrs.codec import encode_accepted
-from lrs.embedded import (
+from lrs.entry.bootstrap import ensure_first_credential
+from lrs.entry.embedded import (
     Child,
     Spare,
     broker_child,

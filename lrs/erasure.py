@@ -124,3 +124,16 @@ class ErasureRecord:
     started_at: datetime
     completed_at: datetime | None
     counts: Mapping[str, int] = field(default_factory=dict)
+
+
+def record_view(record: ErasureRecord) -> dict[str, Any]:
+    """An audit record as JSON (the API's and the CLI's output)."""
+    return {
+        "id": record.erasure_id,
+        "tenant": record.tenant,
+        "agent_hash": record.agent_hash,
+        "requested_by": record.requested_by,
+        "started_at": record.started_at.isoformat(),
+        "completed_at": record.completed_at.isoformat() if record.completed_at else None,
+        "counts": dict(record.counts),
+    }

@@ -22,7 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     api.add_argument("--fd", type=int, help="serve on this inherited listening socket (lrs serve)")
     consume = sub.add_parser("consume", help="run one consumer")
-    consume.add_argument("name", help="persist, ... (see consumers/registry.py)")
+    consume.add_argument("name", help="persist, ... (see lrs/wiring/consumers.py)")
     topics_cmd = sub.add_parser("topics", help="Kafka topic administration")
     topics_cmd.add_argument("action", choices=["create"])
     progress = sub.add_parser("progress", help="learner and team progress administration")
@@ -57,7 +57,7 @@ def _run(args: argparse.Namespace, settings: LrsSettings) -> int:
     if args.command == "api":
         return _api(settings, args.fd)
     if args.command == "consume":
-        from consumers.service import run_consumer
+        from lrs.wiring.consumer_process import run_consumer
 
         asyncio.run(run_consumer(args.name, settings))
         return 0
@@ -76,7 +76,7 @@ def _run(args: argparse.Namespace, settings: LrsSettings) -> int:
     return 2
 
 
-PRELOADED = ("uvicorn", "lrs.api.app", "consumers.service", "consumers.registry")
+PRELOADED = ("uvicorn", "lrs.wiring.api", "lrs.wiring.consumer_process", "lrs.wiring.consumers")
 
 
 def _standby(inherited: list[int]) -> None:
@@ -113,13 +113,13 @@ def _api(settings: LrsSettings, fd: int | None = None) -> int:
     import uvicorn
 
     from lrs import metrics
-    from lrs.api.app import create_app
+    from lrs.wiring.api import create_connected_app
 
     if fd is None:  # under `lrs serve` (a socket passed down), serve made it already
         _ensure_fixed_credential(settings)
     metrics.expose_restarts(settings.restarts_file)
     config = uvicorn.Config(
-        create_app(settings),
+        create_connected_app(settings),
         host=settings.http_host,
         port=settings.http_port,
         log_level="warning",

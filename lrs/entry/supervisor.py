@@ -32,7 +32,6 @@ from typing import Any
 import orjson
 
 from consumers.progress.messages import team_change_message
-from consumers.registry import CONSUMERS
 from lrs import topics
 from lrs.adapters.kafka_bus import KafkaEventBus, ensure_topics
 from lrs.adapters.mongo_store import connect
@@ -50,6 +49,7 @@ from lrs.entry.embedded import (
 from lrs.metrics import RestartLog
 from lrs.ports import AcceptedStatement, OutgoingMessage
 from lrs.settings import LrsSettings
+from lrs.wiring.consumers import CONSUMERS
 from lrs.xapi.ifi import actor_ifi
 
 log = logging.getLogger("lrs.serve")

@@ -23,8 +23,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.procstat import cpu_readings, cpu_table, load_average, serve_processes
-from consumers.registry import CONSUMERS
-from lrs.embedded import free_port
+from lrs.entry.embedded import free_port
+from lrs.wiring.consumers import CONSUMERS
 from tests.support.serve import serve_lrs
 
 KEY, SECRET = "bench", "bench-secret"

@@ -55,9 +55,9 @@ from aiokafka.structs import OffsetAndMetadata
 from consumers import failures
 from consumers.failures import is_transient, isolate
 from lrs import metrics, topics
-from lrs.adapters.kafka_pacing import FetchPacer
 from lrs.background import backoff_delay
 from lrs.codec import header
+from lrs.fetch_pacing import FetchPacer
 from lrs.outages import TransientFailure
 from lrs.ports import OutgoingMessage
 
@@ -124,7 +124,7 @@ class RunnerConfig:
     # Once no record has come for `idle_after_seconds`, the broker may hold an empty fetch for
     # `idle_fetch_max_wait_ms` instead, and progress is reported every `idle_progress_interval`
     # seconds instead of `progress_interval`: an idle consumer costs little CPU, in it and in
-    # the broker (lrs.adapters.kafka_pacing, docs/decisions/0021).
+    # the broker (lrs.fetch_pacing, docs/decisions/0021).
     idle_after_seconds: float = 30.0
     idle_fetch_max_wait_ms: int = 2000
     idle_progress_interval: float = 5.0

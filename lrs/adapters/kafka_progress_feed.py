@@ -1,7 +1,8 @@
 """The live source of the progress streams: one Kafka consumer per API process, without a
 consumer group, assigned every partition of `lrs.progress.learner`, `lrs.progress.team` and
 `lrs.teams`, starting at their end (a stream's snapshot comes from MongoDB; only what happens
-afterwards is needed here). Every record is decoded and handed to the `ProgressHub`.
+afterwards is needed here). Every record is decoded and handed to the `ProgressHub`
+(through `ChangeSink`: an adapter does not import a service).
 
 No group means no rebalances, no commits and no coordination between API instances: each
 instance sees every change and serves its own subscribers. Partitions that appear later (a
@@ -19,14 +20,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from lrs.adapters.kafka_pacing import FetchPacer
 from lrs.background import BackgroundTask
-from lrs.services.progress_hub import Change, Kind, ProgressHub
+from lrs.fetch_pacing import FetchPacer
+from lrs.progress.changes import Change, Kind
 from lrs.topics import split_key
 
 log = logging.getLogger("lrs.progress.feed")
@@ -35,6 +36,12 @@ DISCOVER_SECONDS = 10.0
 RESTART_INITIAL_SECONDS = 0.25
 RESTART_MAX_SECONDS = 5.0  # small: streams catch up within seconds of the broker's return
 FETCH_WAIT_MS = 100  # the broker's longest hold of an empty fetch, while changes come
+
+
+class ChangeSink(Protocol):
+    """Where the feed hands every change it reads (the API's `lrs.services.progress_hub`)."""
+
+    def publish(self, change: Change) -> None: ...
 
 
 def decode_change(kind: Kind, key: bytes | None, value: bytes | None) -> Change | None:
@@ -57,14 +64,14 @@ class KafkaProgressFeed:
         self,
         bootstrap: str,
         topics: Mapping[str, Kind],
-        hub: ProgressHub,
+        hub: ChangeSink,
         *,
         idle_after: float = 30.0,
         idle_wait_ms: int = 2000,
     ) -> None:
         self._bootstrap = bootstrap
         # after `idle_after` seconds without a change, empty fetches are held longer
-        # (lrs.adapters.kafka_pacing, docs/decisions/0021)
+        # (lrs.fetch_pacing, docs/decisions/0021)
         self._idle = (idle_after, idle_wait_ms)
         self._topics = dict(topics)
         self._hub = hub

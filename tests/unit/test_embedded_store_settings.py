@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from lrs import supervisor
-from lrs.embedded import Child, store_child
+from lrs.entry import supervisor
+from lrs.entry.embedded import Child, store_child
 from lrs.settings import LrsSettings
 
 

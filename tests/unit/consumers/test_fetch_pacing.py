@@ -1,4 +1,4 @@
-"""Idle consumers let the broker hold their empty fetches longer (lrs.adapters.kafka_pacing)."""
+"""Idle consumers let the broker hold their empty fetches longer (lrs.fetch_pacing)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from aiokafka.consumer.fetcher import Fetcher
 
-from lrs.adapters.kafka_pacing import FetchPacer, set_fetch_wait
+from lrs.fetch_pacing import FetchPacer, set_fetch_wait
 
 
 @dataclass

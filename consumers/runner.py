@@ -208,10 +208,6 @@ def kafka_consumer(cfg: RunnerConfig) -> Consumer:
         heartbeat_interval_ms=max(500, cfg.session_timeout_ms // 5),
         max_poll_records=cfg.batch_max,
         fetch_max_wait_ms=cfg.fetch_max_wait_ms,
-        # the longest the client's background fetching sleeps between looks at its state (it
-        # wakes at once for a fetch's answer or a getmany): aiokafka's 200 ms wakes every
-        # consumer 5 times a second while idle; a group rebalance is seen up to 1 s later
-        consumer_timeout_ms=1000,
     )
     return consumer
 

@@ -7,8 +7,8 @@ and every consumer answer /readyz, lets it settle, then reads every process's CP
 the start and end of `--seconds` of idleness, and prints each one's share of one core and the
 total, with the machine's load average (on a loaded machine the numbers are noisy).
 
-Usage: python bench/idle.py [--seconds 60] [--settle 10] [--log serve.log] [SETTING=VALUE ...]
-e.g.   python bench/idle.py LRS_SERVE_API_PROCESSES=1
+Usage: python bench/idle.py [--seconds 60] [--settle 35] [--log serve.log] [SETTING=VALUE ...]
+       python bench/idle.py --data-dir DIR --pid PID   (a running `lrs serve`, idle already)
 """
 
 from __future__ import annotations
@@ -65,8 +65,13 @@ def main() -> None:
         help="idle seconds before measuring (consumers turn idle after 30 s by default)",
     )
     parser.add_argument("--log", default=None, help="lrs serve's log (stderr)")
+    parser.add_argument("--data-dir", type=Path, help="measure a running lrs serve's data dir")
+    parser.add_argument("--pid", type=int, help="... and its pid (with --data-dir)")
     parser.add_argument("settings", nargs="*", help="LRS_NAME=value for lrs serve")
     args = parser.parse_args()
+    if args.data_dir and args.pid:
+        measure(args.data_dir, args.pid, args.seconds)
+        return
     metrics_port = free_port()
     extra = {"consumer_metrics_port": str(metrics_port), **settings_from(args.settings)}
     with (
@@ -75,14 +80,18 @@ def main() -> None:
     ):
         wait_consumers_ready(metrics_port)
         time.sleep(args.settle)  # start-up work (imports, group joins) is not idleness
-        pids = serve_processes(Path(tmp), process.pid)
-        print(f"before: {load_average()}", flush=True)
-        before, started = cpu_readings(pids), time.monotonic()
-        time.sleep(args.seconds)
-        after, elapsed = cpu_readings(pids), time.monotonic() - started
-        print(f"after:  {load_average()}")
-        print(f"idle for {elapsed:.0f}s, {len(pids)} processes")
-        print(cpu_table(before, after, elapsed))
+        measure(Path(tmp), process.pid, args.seconds)
+
+
+def measure(data_dir: Path, serve_pid: int, seconds: float) -> None:
+    pids = serve_processes(data_dir, serve_pid)
+    print(f"before: {load_average()}", flush=True)
+    before, started = cpu_readings(pids), time.monotonic()
+    time.sleep(seconds)
+    after, elapsed = cpu_readings(pids), time.monotonic() - started
+    print(f"after:  {load_average()}")
+    print(f"idle for {elapsed:.0f}s, {len(pids)} processes")
+    print(cpu_table(before, after, elapsed))
 
 
 if __name__ == "__main__":

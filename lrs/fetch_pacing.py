@@ -50,15 +50,27 @@ class FetchPacer:
         return self.idle_ms if self.idle else self.busy_ms
 
     def apply(self, consumer: object) -> None:
-        """Give `consumer` (an AIOKafkaConsumer) the wait for its next fetch requests."""
-        set_fetch_wait(consumer, self.wait_ms)
+        """Give `consumer` (an AIOKafkaConsumer) the wait for its next fetch requests, and how
+        often its background fetching looks at its state when nothing wakes it."""
+        poll = IDLE_POLL_SECONDS if self.idle else BUSY_POLL_SECONDS
+        set_fetch_wait(consumer, self.wait_ms, poll)
 
 
-def set_fetch_wait(consumer: object, wait_ms: int) -> bool:
+# aiokafka's background fetching wakes for a fetch's answer or a getmany, and otherwise looks
+# at its state every `consumer_timeout_ms` (200 ms by default: 5 wake-ups a second per idle
+# consumer). Idle, once a second: a group rebalance is then seen up to 1 s later.
+BUSY_POLL_SECONDS = 0.2
+IDLE_POLL_SECONDS = 1.0
+
+
+def set_fetch_wait(consumer: object, wait_ms: int, poll_seconds: float | None = None) -> bool:
     """Set an aiokafka consumer's fetch_max_wait_ms for the fetch requests it builds from now
-    on; False when `consumer` has no fetcher (not started, or not an aiokafka consumer)."""
+    on (and its background polling interval, `poll_seconds`); False when `consumer` has no
+    fetcher (not started, or not an aiokafka consumer)."""
     fetcher: Any = getattr(consumer, "_fetcher", None)
     if fetcher is None or not hasattr(fetcher, "_fetch_max_wait_ms"):
         return False
     fetcher._fetch_max_wait_ms = wait_ms
+    if poll_seconds is not None and hasattr(fetcher, "_fetcher_timeout"):
+        fetcher._fetcher_timeout = poll_seconds
     return True

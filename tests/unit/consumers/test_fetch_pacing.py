@@ -21,6 +21,7 @@ class Clock:
 @dataclass
 class FakeFetcher:
     _fetch_max_wait_ms: int = 20
+    _fetcher_timeout: float = 0.2
 
 
 @dataclass
@@ -63,9 +64,11 @@ def test_apply_sets_the_wait_of_the_next_fetch_requests() -> None:
     clock.now += 31
     paced.apply(consumer)
     assert consumer._fetcher._fetch_max_wait_ms == 1000
+    assert consumer._fetcher._fetcher_timeout == 1.0
     paced.saw(1)
     paced.apply(consumer)
     assert consumer._fetcher._fetch_max_wait_ms == 20
+    assert consumer._fetcher._fetcher_timeout == 0.2
 
 
 def test_a_consumer_without_a_fetcher_is_left_alone() -> None:
@@ -79,3 +82,4 @@ def test_aiokafka_builds_each_fetch_request_from_the_attribute_the_pacer_sets() 
     source = inspect.getsource(Fetcher._get_actions_per_node)
     assert "self._fetch_max_wait_ms" in source
     assert "FetchRequest(" in source
+    assert "self._fetcher_timeout" in source  # the background fetching's polling interval

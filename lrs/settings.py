@@ -6,6 +6,7 @@ Nothing here is instantiated at import time; `get_settings()` builds (and caches
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -18,6 +19,13 @@ from lrs.xapi.definitions import DEFAULT_MAX_AGENT_NAMES, DEFAULT_MAX_DEFINITION
 from lrs.xapi.limits import DEFAULT_LIMITS, StatementLimits
 
 AckMode = Literal["stored", "kafka"]
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), else the machine's."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 class LrsSettings(BaseSettings):
@@ -158,9 +166,14 @@ class LrsSettings(BaseSettings):
     stream_retry_ms: int = 3000
     stream_queue_size: int = 256
 
-    # `lrs serve` (docs/decisions/0010). API processes sharing its one listening socket: with
-    # two or more, the death of one is not seen by clients (another accepts meanwhile).
-    serve_api_processes: int = Field(default=2, ge=1)
+    # API processes sharing one listening socket, under `lrs serve` and `lrs api` (default: the
+    # cores this process may run on). With two or more, the death of one is not seen by clients
+    # (another accepts meanwhile; docs/decisions/0010). A container limited by a CPU quota
+    # rather than a cpuset sees every core of its host: set it there.
+    api_workers: int = Field(default_factory=usable_cores, ge=1)
+    # Deprecated alias of api_workers (its former name, `lrs serve` only): used when
+    # LRS_API_WORKERS is not set.
+    serve_api_processes: int | None = Field(default=None, ge=1)
     # Seconds an API process lets in-flight requests finish on SIGTERM/Ctrl-C; what is still
     # running then is answered 503 (error envelope, Retry-After). `lrs serve` stops in ~5 s.
     shutdown_grace_seconds: int = 1
@@ -201,6 +214,13 @@ class LrsSettings(BaseSettings):
     @property
     def embedded_mongodb(self) -> bool:
         return not self.mongodb_uri
+
+    @model_validator(mode="after")
+    def _api_workers_from_the_old_name(self) -> LrsSettings:
+        """LRS_SERVE_API_PROCESSES still sets the API processes when LRS_API_WORKERS does not."""
+        if self.serve_api_processes is not None and "api_workers" not in self.model_fields_set:
+            self.api_workers = self.serve_api_processes
+        return self
 
     @model_validator(mode="after")
     def _lease_outlasts_a_request(self) -> LrsSettings:

@@ -172,7 +172,7 @@ class Stack:
         if self.listener is None:
             self.listener = listening_socket(self.settings.http_host, self.settings.http_port)
         fd = self.listener.fileno()
-        count = self.settings.serve_api_processes
+        count = self.settings.api_workers
         name = "api-{}" if count > 1 else "api"
         argv = ["api", "--fd", str(fd)]
         return [

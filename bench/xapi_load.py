@@ -99,6 +99,17 @@ def duplicates(listed: Sequence[str]) -> int:
     return sum(n - 1 for n in Counter(listed).values() if n > 1)
 
 
+def found_once(body: Any, statement_id: str) -> bool:
+    """The answer to GET /statements?statementId= holds that statement once: the Statement
+    itself (Communication 2.1.3), or, as some LRSs answer (Ralph 5), a StatementResult whose
+    `statements` hold it exactly once."""
+    if not isinstance(body, dict):
+        return False
+    if "statements" in body:
+        return [s.get("id") for s in body["statements"]] == [statement_id]
+    return body.get("id") == statement_id
+
+
 def next_page(endpoint: str, more: str | None) -> str | None:
     """The absolute URL of a `more` link (an IRL relative to the server, Data 2.5.1.2)."""
     return urljoin(endpoint, more) if more else None
@@ -166,7 +177,7 @@ async def missing(http: httpx.AsyncClient, ids: list[str], concurrency: int) -> 
         for statement_id in queue:
             try:
                 response = await http.get("statements", params={"statementId": statement_id})
-                ok = response.status_code == 200 and response.json().get("id") == statement_id
+                ok = response.status_code == 200 and found_once(response.json(), statement_id)
             except httpx.HTTPError:
                 ok = False
             if not ok:

@@ -15,6 +15,7 @@ from bench.xapi_load import (
     Mode,
     duplicates,
     for_run,
+    found_once,
     next_page,
     parse_mode,
     registration_of,
@@ -128,3 +129,13 @@ def test_more_links_are_relative_to_the_server() -> None:
         "http://127.0.0.1:8100/xAPI/statements?pit_id=x"
     )
     assert next_page(endpoint, "http://other:1/s?more=1") == "http://other:1/s?more=1"
+
+
+def test_a_statement_by_id_is_found_once_as_a_statement_or_a_result_of_one() -> None:
+    assert found_once({"id": "a", "verb": {}}, "a")
+    assert not found_once({"id": "b"}, "a")
+    assert found_once({"statements": [{"id": "a"}], "more": ""}, "a")
+    assert not found_once({"statements": []}, "a")
+    assert not found_once({"statements": [{"id": "a"}, {"id": "a"}]}, "a")
+    assert not found_once({"statements": [{"id": "b"}]}, "a")
+    assert not found_once([{"id": "a"}], "a")

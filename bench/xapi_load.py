@@ -168,33 +168,38 @@ async def post_one(http: httpx.AsyncClient, body: list[Doc], outcome: Outcome) -
             return
 
 
-async def missing(http: httpx.AsyncClient, ids: list[str], concurrency: int) -> list[str]:
-    """The ids that GET /statements?statementId= does not return."""
-    gone: list[str] = []
+async def missing(http: httpx.AsyncClient, ids: list[str], concurrency: int) -> dict[str, str]:
+    """The ids that GET /statements?statementId= does not return, with what it answered."""
+    gone: dict[str, str] = {}
     queue = iter(ids)
 
     async def one() -> None:
         for statement_id in queue:
             try:
                 response = await http.get("statements", params={"statementId": statement_id})
-                ok = response.status_code == 200 and found_once(response.json(), statement_id)
-            except httpx.HTTPError:
-                ok = False
-            if not ok:
-                gone.append(statement_id)
+            except httpx.HTTPError as error:
+                gone[statement_id] = type(error).__name__
+                continue
+            if response.status_code != 200:
+                gone[statement_id] = str(response.status_code)
+            elif not found_once(response.json(), statement_id):
+                gone[statement_id] = "200 without it once"
 
     await asyncio.gather(*(one() for _ in range(concurrency)))
     return gone
 
 
-async def still_missing(http: httpx.AsyncClient, ids: list[str], within: float) -> list[str]:
-    """Missing ids, looked for again until none is missing or `within` seconds passed (an LRS
-    that acknowledges before storing makes them retrievable a little later)."""
-    deadline = time.monotonic() + within
+async def still_missing(http: httpx.AsyncClient, ids: list[str], within: float) -> dict[str, str]:
+    """Missing ids, looked for again until none is missing or `within` seconds passed since
+    the first look ended (an LRS that acknowledges before storing makes them retrievable a
+    little later; a look that failed, e.g. timed out, is tried again)."""
     gone = await missing(http, ids, 16)
-    while gone and time.monotonic() < deadline:
+    deadline = time.monotonic() + within
+    while gone:
         await asyncio.sleep(0.5)  # polling a condition, with a deadline
-        gone = await missing(http, gone, 16)
+        gone = await missing(http, list(gone), 16)
+        if time.monotonic() > deadline:
+            break
     return gone
 
 
@@ -217,7 +222,11 @@ async def verify(
 ) -> None:
     checked = sample(outcome.acknowledged, FULL_CHECK_UP_TO)
     outcome.checked = len(checked)
-    outcome.lost = len(await still_missing(http, checked, settle))
+    lost = await still_missing(http, checked, settle)
+    outcome.lost = len(lost)
+    if lost:
+        answers = Counter(lost.values()).most_common()
+        print(f"  {outcome.mode.name}: not retrievable by id: {answers}; e.g. {next(iter(lost))}")
     listed = await listed_ids(http, endpoint, registration_of(run, outcome.mode.name))
     outcome.listed = len(listed)
     outcome.duplicated = duplicates(listed)

@@ -111,41 +111,51 @@ class CatchUp:
     backlog: dict[str, float]  # consumer -> statements still to count at the last answer
 
 
+async def all_metrics(http: httpx.AsyncClient, base_port: int) -> dict[str, tuple[float, float]]:
+    """(records counted `ok`, lag) of every consumer that answers on its /metrics."""
+    seen = {}
+    for n, name in enumerate(CONSUMERS):
+        try:
+            response = await http.get(f"http://127.0.0.1:{base_port + n}/metrics")
+        except httpx.HTTPError:
+            continue
+        seen[name] = consumer_metrics(response.text)
+    return seen
+
+
 async def wait_caught_up(
     base_port: int, statements: int, started: float, posted: float, before: dict[str, float]
 ) -> CatchUp:
     """Poll every consumer's /metrics (deadline 15 min) until the counted consumers have
     `statements` more records than `before` and every lag is 0."""
-    ports = {name: base_port + n for n, name in enumerate(CONSUMERS)}
     counted_at: dict[str, float] = {}
     backlog: dict[str, float] = {}
     deadline = time.monotonic() + 900
     async with httpx.AsyncClient(timeout=10) as http:
         while time.monotonic() < deadline:
-            seen = {
-                n: consumer_metrics((await http.get(f"http://127.0.0.1:{p}/metrics")).text)
-                for n, p in ports.items()
-            }
+            seen = await all_metrics(http, base_port)
             now = time.perf_counter() - started
             for name in COUNTED:
-                done = seen[name][0] - before[name]
+                done = seen.get(name, (0.0, 0.0))[0] - before[name]
                 backlog.setdefault(name, max(0.0, statements - done))
                 if done >= statements:
                     counted_at.setdefault(name, now)
-            if len(counted_at) == len(COUNTED) and all(lag == 0 for _, lag in seen.values()):
+            lags = [lag for _, lag in seen.values()]
+            if len(counted_at) == len(COUNTED) and len(lags) == len(CONSUMERS) and not any(lags):
                 return CatchUp(posted, counted_at, now, backlog)
             await asyncio.sleep(0.2)  # polling a condition, with a deadline
     raise SystemExit("the consumers did not catch up within 15 minutes")
 
 
-async def records_now(base_port: int) -> dict[str, float]:
+async def records_now(base_port: int, within: float = 300) -> dict[str, float]:
+    """Every consumer's records counted so far, once all of them answer (they start)."""
+    deadline = time.monotonic() + within
     async with httpx.AsyncClient(timeout=10) as http:
-        return {
-            name: consumer_metrics(
-                (await http.get(f"http://127.0.0.1:{base_port + n}/metrics")).text
-            )[0]
-            for n, name in enumerate(CONSUMERS)
-        }
+        while len(seen := await all_metrics(http, base_port)) < len(CONSUMERS):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"consumers without /metrics: {set(CONSUMERS) - set(seen)}")
+            await asyncio.sleep(0.5)  # polling a condition, with a deadline
+    return {name: ok for name, (ok, _) in seen.items()}
 
 
 async def run_load(base: str, args: argparse.Namespace, port: int) -> tuple[Outcome, CatchUp]:
@@ -192,6 +202,7 @@ def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]
 def measure(args: argparse.Namespace) -> None:
     port = free_port()
     with served(ack_mode=args.ack_mode, consumer_metrics_port=str(port)) as (base, data):
+        asyncio.run(records_now(port))  # every consumer is up
         pids = processes(data)
         time.sleep(args.warm_up)  # start-up work (topic creation, first fetches) settles
         start = read_cpu(pids)

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -199,8 +201,24 @@ def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]
     return {name: after[name] - before[name] for name in after if name in before}
 
 
+def free_ports(count: int) -> int:
+    """The first of `count` consecutive free loopback ports (one /metrics per consumer)."""
+    for _ in range(100):
+        first = free_port()
+        if first + count > 65535:
+            continue
+        try:
+            with contextlib.ExitStack() as held:
+                for port in range(first, first + count):
+                    held.enter_context(socket.create_server(("127.0.0.1", port)))
+            return first
+        except OSError:
+            continue
+    raise SystemExit(f"no {count} consecutive free ports")
+
+
 def measure(args: argparse.Namespace) -> None:
-    port = free_port()
+    port = free_ports(len(CONSUMERS))
     with served(ack_mode=args.ack_mode, consumer_metrics_port=str(port)) as (base, data):
         asyncio.run(records_now(port))  # every consumer is up
         pids = processes(data)

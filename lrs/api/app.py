@@ -38,6 +38,7 @@ from lrs.api.routes import (
     goals,
     health,
     landing,
+    organisation,
     progress,
     statements,
     teams,
@@ -59,6 +60,7 @@ from lrs.ports import (
 from lrs.services.auth import Authenticator, auth_limits
 from lrs.services.goals import GoalProgressReader, GoalStore
 from lrs.services.ingest import IngestDeps
+from lrs.services.organisation import InMemoryOrganisationReader, OrganisationReader
 from lrs.services.progress_hub import ProgressHub
 from lrs.services.read import ReadDeps
 from lrs.services.webhooks import WebhookStore
@@ -89,6 +91,7 @@ class Adapters:
     webhooks: WebhookStore | None = None
     goals: GoalStore = field(default_factory=InMemoryGoalStore)
     goal_progress: GoalProgressReader = field(default_factory=InMemoryGoalProgressReader)
+    organisation_progress: OrganisationReader = field(default_factory=InMemoryOrganisationReader)
 
 
 def utc_now() -> datetime:
@@ -160,6 +163,7 @@ def build_services(
         ),
         webhooks=adapters.webhooks,
         goals=goal_deps(settings, adapters.goals, adapters.goal_progress, adapters.bus, clock),
+        organisation=adapters.organisation_progress,
     )
 
 
@@ -238,7 +242,13 @@ def create_app(
     if settings.metrics_port is None:
         app.include_router(health.metrics_router)
     app.include_router(agents_activities.router)
-    for router in (teams.router, goals.router, progress.router, dashboard.router):
+    for router in (
+        teams.router,
+        goals.router,
+        organisation.router,
+        progress.router,
+        dashboard.router,
+    ):
         app.include_router(router)
     app.include_router(admin.router)
     app.include_router(webhooks.router)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated
 
@@ -23,6 +23,7 @@ from lrs.services import read
 from lrs.services.auth import Authenticator, authorize
 from lrs.services.goals import GoalDeps
 from lrs.services.ingest import IngestDeps
+from lrs.services.organisation import InMemoryOrganisationReader, OrganisationReader
 from lrs.services.progress import ProgressDeps
 from lrs.services.read import ReadDeps
 from lrs.services.teams import TeamDeps
@@ -53,6 +54,7 @@ class Services:
     progress: ProgressDeps
     goals: GoalDeps
     webhooks: WebhookStore | None = None  # /admin/webhooks (MongoDB only)
+    organisation: OrganisationReader = field(default_factory=InMemoryOrganisationReader)
 
 
 def get_services(request: Request) -> Services:

@@ -14,6 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from lrs import topics
 from lrs.adapters.kafka_progress_feed import KafkaProgressFeed
 from lrs.adapters.mongo_goals import MongoGoalProgressReader, MongoGoalStore
+from lrs.adapters.mongo_organisation import MongoOrganisationReader
 from lrs.adapters.mongo_teams import MongoProgressReader, MongoTeamRegistry
 from lrs.ports import EventBus, ProgressReader, TeamRegistry
 from lrs.services.goals import GoalDeps, GoalProgressReader, GoalStore
@@ -29,6 +30,7 @@ def feed_topics(settings: LrsSettings) -> dict[str, Kind]:
         settings.topic(topics.TEAM_PROGRESS): "team",
         settings.topic(topics.TEAMS): "registry",
         settings.topic(topics.GOAL_PROGRESS): "goal",
+        settings.topic(topics.ORGANISATION_PROGRESS): "organisation",
     }
 
 
@@ -53,6 +55,7 @@ async def progress_adapters(
         "hub": hub,
         "goals": goals,
         "goal_progress": MongoGoalProgressReader(db),
+        "organisation_progress": MongoOrganisationReader(db),
     }
 
 

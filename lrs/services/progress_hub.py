@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
-Kind = Literal["learner", "team", "registry", "goal"]
+Kind = Literal["learner", "team", "registry", "goal", "organisation"]
 Key = tuple[str, str, str]  # (tenant, kind, entity)
 
 

@@ -350,7 +350,7 @@ async def post_workload(
         await kafka.stop()
 
 
-def days_back(value: Doc, today: date) -> None:
+def check_windows(value: Doc, today: date) -> None:
     """Sanity of the figures the recomputation and the consumer share a definition of."""
     assert value["active"]["today"] <= value["active"]["7d"] <= value["active"]["30d"]
     assert value["active"]["30d"] <= value["learners"]
@@ -381,7 +381,7 @@ async def test_organisation_progress_equals_the_recomputation_and_streams_its_ch
         assert before["courses"]
         assert before["teams"]
         assert before["goals"]["organisation"] != dict.fromkeys(before["goals"]["organisation"], 0)
-        days_back(before, clock.now.date())
+        check_windows(before, clock.now.date())
 
         stream_request = http.build_request("GET", "/progress/organisation/stream")
         stream = await http.send(stream_request, stream=True)
@@ -417,7 +417,7 @@ async def test_organisation_progress_equals_the_recomputation_and_streams_its_ch
         after = await rest_value(http)
         assert after is not None
         assert (value["active"]["today"] > 0, after["active"]["today"]) == (True, 0)
-        days_back(after, clock.now.date())
+        check_windows(after, clock.now.date())
         moved = await events.next_named("organisation-progress")
         while moved.data is not None and moved.data["version"] < after["version"]:
             moved = await events.next_named("organisation-progress")

@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import KEY, SECRET, client, load_average, machine, served
 from bench.workload import Workload
 from bench.xapi_load import Outcome, for_run, parse_mode, post_batches
-from consumers.registry import CONSUMERS
-from lrs.embedded import free_port
+from lrs.entry.embedded import free_port
+from lrs.wiring.consumers import CONSUMERS
 from tests.support.serve import child_pids
 
 TICKS = os.sysconf("SC_CLK_TCK")

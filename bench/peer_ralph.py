@@ -41,7 +41,7 @@ from pymongo import MongoClient
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import KEY, SECRET, load_average, machine, pct
 from bench.xapi_load import DEFAULT_MODES, Outcome, drive, table
-from lrs.embedded import free_port, start_and_wait, store_child
+from lrs.entry.embedded import free_port, start_and_wait, store_child
 from lrs.settings import usable_cores
 from tests.support.serve import serve_lrs
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lrs.embedded import free_port
+from lrs.entry.embedded import free_port
 from tests.conftest import Infra
 from tests.e2e.test_serve import children_of, command_of
 from tests.support.serve import EXTERNAL

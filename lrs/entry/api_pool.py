@@ -10,9 +10,9 @@ import signal
 import time
 from types import FrameType
 
-from lrs.embedded import Child, lrs_child
+from lrs.entry.embedded import Child, lrs_child
+from lrs.entry.supervisor import API_STOP_SECONDS, CHECK_INTERVAL, listening_socket, stop_together
 from lrs.settings import LrsSettings
-from lrs.supervisor import API_STOP_SECONDS, CHECK_INTERVAL, listening_socket, stop_together
 
 log = logging.getLogger("lrs.api")
 RESTART_AFTER = 1.0  # a process that keeps dying is started again at most this often

@@ -123,6 +123,7 @@ class Outcome:
     acknowledged: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
+    error_kinds: Counter[str] = field(default_factory=Counter)
     checked: int = 0
     lost: int = 0
     listed: int = 0
@@ -155,14 +156,16 @@ async def post_one(http: httpx.AsyncClient, body: list[Doc], outcome: Outcome) -
         started = time.perf_counter()
         try:
             response = await http.post("statements", json=body)
-        except httpx.TransportError:
+        except httpx.TransportError as error:
             outcome.errors += 1
+            outcome.error_kinds[type(error).__name__] += 1
             continue
         outcome.latencies.append(time.perf_counter() - started)
         if response.status_code == 200:
             outcome.acknowledged.extend(str(i) for i in response.json())
             return
         outcome.errors += 1
+        outcome.error_kinds[str(response.status_code)] += 1
         if response.status_code < 500:
             print(f"  {outcome.mode.name}: POST {response.status_code} {response.text[:200]}")
             return
@@ -241,6 +244,8 @@ async def run_mode(
     outcome = Outcome(mode, len(statements), load_before=load_average())
     await post_batches(http, statements, outcome)
     outcome.load_after = load_average()
+    if outcome.errors:
+        print(f"  {mode.name}: POST errors {outcome.error_kinds.most_common()}")
     await verify(http, endpoint, args.run, outcome, args.settle)
     return outcome
 

@@ -27,8 +27,8 @@ from lrs.goals import Goal, parse_goal, validate_goal_id
 from lrs.goals.model import parse_owner_key
 from lrs.ports import EventBus, OutgoingMessage, Principal
 from lrs.services.auth import authorize
-from lrs.services.progress import ProgressDeps, StreamEvent, authorize_read
-from lrs.services.progress_hub import ALL_GOALS, Change, Closed, Overflow
+from lrs.services.progress import ProgressDeps, StreamEvent, authorize_read, follow_hub
+from lrs.services.progress_hub import ALL_GOALS, Change
 from lrs.xapi.errors import Conflict, NotFound
 from lrs.xapi.timefmt import format_timestamp
 
@@ -220,40 +220,28 @@ def open_goal_stream(
     reconnect gets the snapshot again. Authorization is checked now, before the response."""
     authorize_read(who)
     key = parse_owner_key(owner).key if owner is not None else None
-    return _goal_stream(deps, live, who.tenant, key)
-
-
-async def _goal_stream(
-    deps: GoalDeps, live: ProgressDeps, tenant: str, owner_key: str | None
-) -> AsyncIterator[StreamEvent]:
-    subscription = live.hub.subscribe(tenant)
-    live.hub.watch(subscription, "goal", [owner_key or ALL_GOALS])
+    subscription = live.hub.subscribe(who.tenant)
+    live.hub.watch(subscription, "goal", [key or ALL_GOALS])
     sent: dict[str, int] = {}
-    try:
-        yield StreamEvent(retry_ms=live.retry_ms)
-        for event in await _snapshot(deps, tenant, owner_key, sent):
-            yield event
-        while True:
-            item = await subscription.next_within(live.keepalive_seconds)
-            if item is None:
-                yield StreamEvent(comment="keep-alive")
-            elif isinstance(item, Closed):
-                return
-            elif isinstance(item, Overflow):
-                for event in await _snapshot(deps, tenant, owner_key, sent):
-                    yield event
-            elif isinstance(item, Change) and _newer(item.value, sent):
-                yield StreamEvent(GOAL_EVENT, item.value)
-    finally:
-        live.hub.unsubscribe(subscription)
+
+    async def snapshot() -> list[StreamEvent]:
+        values = await deps.progress.read_progress(who.tenant, key)
+        return _progress_events(values, sent) or [_quiet(sent)]
+
+    async def on_change(item: Change) -> list[StreamEvent]:
+        return _progress_events([item.value], sent)
+
+    return follow_hub(live, subscription, snapshot, on_change)
 
 
-async def _snapshot(
-    deps: GoalDeps, tenant: str, owner_key: str | None, sent: dict[str, int]
+def _progress_events(
+    values: Sequence[Mapping[str, Any]], sent: dict[str, int]
 ) -> list[StreamEvent]:
-    values = await deps.progress.read_progress(tenant, owner_key)
-    events = [StreamEvent(GOAL_EVENT, v) for v in values if _newer(v, sent)]
-    return events or [StreamEvent(comment="no goal progress yet" if not sent else "up to date")]
+    return [StreamEvent(GOAL_EVENT, v) for v in values if _newer(v, sent)]
+
+
+def _quiet(sent: Mapping[str, int]) -> StreamEvent:
+    return StreamEvent(comment="no goal progress yet" if not sent else "up to date")
 
 
 def _newer(value: Mapping[str, Any], sent: dict[str, int]) -> bool:

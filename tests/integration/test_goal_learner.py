@@ -9,14 +9,17 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import bson
 import httpx
 import pytest
 
+from lrs import topics
 from lrs.goals import current_period, goal_from_doc
 from lrs.goals.evaluate import learner_value, learner_window
 from lrs.progress import fold, learner_id, summarize_learner, voided_target
 from lrs.settings import LrsSettings
 from tests.conftest import Infra
+from tests.integration.test_erasure import last_values
 from tests.integration.test_goals import (
     COURSE,
     MARCH,
@@ -254,3 +257,77 @@ async def test_bad_learner_and_owner_get_400_naming_the_rule(
         spec = (await http.get("/openapi.json")).json()
         names = {p["name"] for p in spec["paths"]["/progress/goals"]["get"]["parameters"]}
         assert {"owner", "learner", "agent"} <= names
+
+
+async def goal_traces(db: Any, settings: LrsSettings, http: httpx.AsyncClient) -> list[str]:
+    """Where the erased learner (learner 9) is still named: goal documents, goal progress
+    documents, the last value of every key of both goal topics, the REST answer."""
+    needle = ifi(9).removeprefix("mbox:mailto:").encode()
+    found = []
+    for name in ("goals", "progress_goals"):
+        async for doc in db[name].find({}):
+            if needle in bson.encode(doc):
+                found.append(f"{name}: {doc['_id']}")
+    for topic in (topics.GOALS, topics.GOAL_PROGRESS):
+        for key, value in (await last_values(settings, topic, quiet=0.5)).items():
+            if value is not None and (needle in key or needle in value):
+                found.append(f"{topic}: {key!r}")
+    answer = await http.get("/progress/goals")
+    if answer.status_code != 200 or needle.decode() in answer.text:
+        found.append(f"GET /progress/goals: {answer.status_code}")
+    return found
+
+
+async def test_erasure_leaves_no_learner_id_in_goals(settings: LrsSettings) -> None:
+    clock = MovableClock(datetime(2026, 3, 15, 12, tzinfo=UTC))
+    async with (
+        database(settings) as db,
+        live_api(settings) as base,
+        httpx.AsyncClient(base_url=base, headers=H, timeout=30) as http,
+        running_persister(settings),
+        running_progress(settings, db),
+        goal_consumers(settings, db, clock),
+    ):
+        crew = (await http.post("/teams", json={"name": "Crew"})).json()["team"]
+        joined = await http.put(f"/teams/{crew}/members", json=[agent(8), agent(9)])
+        assert joined.status_code == 200, joined.text
+        passed = {"kind": "complete", "activities": [COURSE], "require": "passed"}
+        for goal in (
+            {
+                "goalId": "nine",
+                "name": "Nine passes",
+                "targets": [passed],
+                "owner": {"kind": "learner", "id": ifi(9)},
+                **MARCH,
+            },
+            {
+                "goalId": "crew",
+                "name": "Crew passes",
+                "owner": {"kind": "team", "id": crew},
+                "targets": [{"kind": "members", "share": 0.5, "of": passed}],
+                **MARCH,
+            },
+        ):
+            created = await http.post("/goals", json=goal)
+            assert created.status_code == 201, created.text
+        await post(http, [stmt("passed", COURSE, at="2026-03-10T09:00:00Z", learner=9)])
+
+        async def counted() -> list[str]:
+            values = {v["goalId"]: v for v in (await http.get("/progress/goals")).json()["goals"]}
+            crew_value, nine = values.get("crew", {}), values.get("nine", {})
+            ok = (
+                ifi(9) in crew_value.get("members_meeting", []) and nine.get("status") == "achieved"
+            )
+            return [] if ok else ["waiting"]
+
+        assert await eventually(counted) == []
+        assert await goal_traces(db, settings, http), "the check must see the learner first"
+
+        erased = await http.delete("/admin/agents", params={"agent": json.dumps(agent(9))})
+        assert erased.status_code == 200, erased.text
+        assert erased.json()["counts"]["goals_deleted"] == 1
+        assert await eventually(lambda: goal_traces(db, settings, http), within=60) == []
+        crew_value = await http.get("/progress/goals", params={"owner": f"team:{crew}"})
+        assert [(v["members"], v["members_meeting"]) for v in crew_value.json()["goals"]] == [
+            (1, [])
+        ]

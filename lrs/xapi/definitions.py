@@ -11,7 +11,7 @@ Merging follows xAPI Data 2.4.4.1 ("Upon receiving a Statement with an Activity 
 differs from the one stored, an LRS ... SHOULD update the stored Activity Definition
 accordingly"): language maps (`name`, `description`) merge per language tag, `extensions` merge
 per extension IRI, and every other property (type, moreInfo, interaction properties) takes the
-latest value seen.
+value of the statement merged last (the store adapters say in which order that is).
 """
 
 from __future__ import annotations

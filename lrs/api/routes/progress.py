@@ -15,9 +15,9 @@ from lrs.api.routes.teams import agent_version, parse_agent_param
 from lrs.ports import Principal
 from lrs.services import progress, progress_overview
 from lrs.services.progress import StreamEvent, StreamTarget
-from lrs.xapi.agents import parse_agent_json
 from lrs.xapi.errors import BadRequest
 from lrs.xapi.limits import StatementLimits
+from lrs.xapi.params import check_known, parse_agent_json, single_values
 from lrs.xapi.timefmt import format_timestamp
 
 router = APIRouter(prefix="/progress", tags=["progress"])
@@ -79,10 +79,8 @@ async def encoded(events: AsyncIterator[StreamEvent]) -> AsyncIterator[bytes]:
 
 
 def parse_target(request: Request, limits: StatementLimits) -> StreamTarget:
-    params = request.query_params
-    unknown = sorted(set(params) - STREAM_PARAMS)
-    if unknown:
-        raise BadRequest(f"unknown parameter(s): {', '.join(unknown)}")
+    params = single_values(request.query_params.multi_items())
+    check_known(params, STREAM_PARAMS, "the progress stream")
     given = [name for name in TARGETS if name in params]
     if len(given) != 1:
         raise BadRequest("give exactly one of the parameters team, agent and learner")
@@ -90,8 +88,6 @@ def parse_target(request: Request, limits: StatementLimits) -> StreamTarget:
         if not params[given[0]]:
             raise BadRequest(f"the {given[0]} parameter is empty")
         return StreamTarget("team" if given[0] == "team" else "learner", params[given[0]])
-    if len(params.getlist("agent")) > 1:
-        raise BadRequest("the agent parameter is given more than once")
     agent = parse_agent_json(params["agent"], agent_version(request), limits=limits)
     return StreamTarget("learner", agent.ifi)
 

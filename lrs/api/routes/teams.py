@@ -18,9 +18,9 @@ from lrs.ports import Principal
 from lrs.progress import registry
 from lrs.progress.registry import Team
 from lrs.services import teams
-from lrs.xapi.agents import parse_agent_query
 from lrs.xapi.bounded_json import loads_bounded
 from lrs.xapi.definitions import AgentSighting
+from lrs.xapi.params import parse_agent_query
 from lrs.xapi.versions import V2, negotiate
 
 router = APIRouter(prefix="/teams", tags=["teams"])

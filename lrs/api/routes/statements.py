@@ -15,7 +15,7 @@ from lrs.services.ingest import ingest
 from lrs.xapi.bodies import as_statement_list, parse_statement_body
 from lrs.xapi.errors import BadRequest
 from lrs.xapi.formatting import parse_accept_language
-from lrs.xapi.params import parse_non_empty, required, single_values
+from lrs.xapi.params import parse_uuid, required, single_values
 from lrs.xapi.query import parse_query
 
 router = APIRouter(prefix="/xapi")
@@ -47,7 +47,8 @@ async def put_statement(
     """Store one statement under the id given as `statementId` (Communication 2.1.1)."""
     params = single_values(request.query_params.multi_items())
     context = "PUT statements, Communication 2.1.1"
-    statement_id = parse_non_empty("statementId", required(params, "statementId", context))
+    statement_id = required(params, "statementId", context)
+    parse_uuid("statementId", statement_id)  # the id is kept as given, not in lower case
     statement, payloads = await _statement_body(request, services)
     if not isinstance(statement, dict):
         raise BadRequest("PUT statements takes a single statement object")

@@ -224,3 +224,41 @@ def test_every_kind_is_sent_to_more_than_one_resource() -> None:
     for kind, names in KINDS.items():
         paths = {route.path for route in ROUTES if names & set(route.params)}
         assert len(paths) >= (1 if kind in ("boolean",) else 2), (kind, paths)
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if r.method != "PUT"], ids=lambda r: r.label)
+async def test_a_field_given_twice_in_the_alternate_syntax_is_refused_the_same_way(
+    app: Any, route: Route
+) -> None:
+    """Communication 1.3: the form of an alternate-syntax POST carries the parameters; one
+    given twice gets the same 400 as in a query string."""
+    name, value = next(iter(route.params.items()))
+    token = base64.b64encode(f"{KEY}:secret".encode()).decode()
+    form = [("Authorization", f"Basic {token}"), *route.params.items(), (name, value)]
+    request = HostileRequest(
+        method="POST",
+        path=route.path,
+        query=urlencode({"method": route.method}).encode(),
+        headers=(
+            (b"x-experience-api-version", b"1.0.3"),
+            (b"content-type", b"application/x-www-form-urlencoded"),
+        ),
+        body=urlencode(form).encode(),
+        route=f"POST {route.path}?method={route.method}",
+    )
+    assert_names(refusal(await call_app(app, request)), name, "repeated-parameter")
+
+
+async def test_the_method_given_twice_in_the_alternate_syntax_is_refused(app: Any) -> None:
+    request = HostileRequest(
+        method="POST",
+        path="/xapi/statements",
+        query=b"method=GET&method=GET",
+        headers=(
+            (b"x-experience-api-version", b"1.0.3"),
+            (b"content-type", b"application/x-www-form-urlencoded"),
+        ),
+        body=b"",
+        route="POST /xapi/statements?method=GET",
+    )
+    assert_names(refusal(await call_app(app, request)), "method", "repeated-parameter")

@@ -144,6 +144,9 @@ class LrsSettings(BaseSettings):
     # Learners the organisation overview (GET /progress/overview) reads at most, the most
     # recently changed first; a larger tenant's overview says `learners_truncated`.
     progress_overview_max_learners: int = Field(default=10_000, ge=1)
+    # Statements a period view (`?period=`/`?from=&to=` on learner and team progress) recomputes
+    # at most, over all its learners; more is a 400 asking for a shorter period (docs/goals.md).
+    period_view_max_statements: int = Field(default=200_000, ge=1)
     # How often the goal-progress consumer looks for goals whose status changes with the time
     # alone (a due date passed, the at-risk point reached, a new recurring period), seconds:
     # such a goal's new status is published within about this long (docs/decisions/0019).

@@ -33,7 +33,7 @@ STORED_STATEMENTS = "lrs.statements.stored"
 GOALS = "lrs.goals"
 GOAL_CHANGES = "lrs.progress.goal-changes"
 GOAL_PROGRESS = "lrs.progress.goal"
-# Every topic a consumer of consumers/registry.py reads (the registry refuses any other). Each
+# Every topic a consumer of lrs/wiring/consumers.py reads (the registry refuses any other). Each
 # gets its dead-letter topic, `dlq(name)`, from `topic_specs`: a new consumed topic added here
 # has its DLQ created with it (docs/decisions/0008).
 CONSUMED = (
@@ -62,7 +62,7 @@ HEADER_ERROR_MESSAGE = "lrs_error_message"
 HEADER_ORIGINAL_TOPIC = "lrs_original_topic"
 HEADER_ORIGINAL_PARTITION = "lrs_original_partition"
 HEADER_ORIGINAL_OFFSET = "lrs_original_offset"
-# On a dead letter: the consumer (consumers/registry.py name) that could not process it. Today
+# On a dead letter: the consumer (lrs/wiring/consumers.py name) that could not process it. Today
 # each consumed topic has one consumer; the header still says which, for when a topic gains a
 # second (then the topic alone would not say).
 HEADER_CONSUMER = "lrs_consumer"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -21,6 +22,7 @@ from lrs.ports import (
 )
 from lrs.services import read
 from lrs.services.auth import Authenticator, authorize
+from lrs.services.erasure import ErasureDeps, ErasureStore
 from lrs.services.goals import GoalDeps
 from lrs.services.ingest import IngestDeps
 from lrs.services.progress import ProgressDeps
@@ -31,6 +33,13 @@ from lrs.settings import LrsSettings
 from lrs.xapi.errors import PayloadTooLarge
 from lrs.xapi.params import exceeds
 from lrs.xapi.versions import negotiate
+
+# The erasure's connections, opened for one request (lrs.wiring.erasure): everything an erasure
+# needs, and the audit records alone.
+ErasureConnector = Callable[
+    [LrsSettings, Callable[[], datetime]], AbstractAsyncContextManager[ErasureDeps]
+]
+ErasureRecords = Callable[[LrsSettings], AbstractAsyncContextManager[ErasureStore]]
 
 
 @dataclass
@@ -52,6 +61,8 @@ class Services:
     teams: TeamDeps
     progress: ProgressDeps
     goals: GoalDeps
+    erasure: ErasureConnector
+    erasure_records: ErasureRecords
     webhooks: WebhookStore | None = None  # /admin/webhooks (MongoDB only)
 
 

@@ -248,11 +248,16 @@ def parse_agent_json(text: str, version: str, *, limits: StatementLimits) -> Age
 
 
 def parse_agent_query(
-    items: Iterable[tuple[str, str]], version: str, *, limits: StatementLimits
+    items: Iterable[tuple[str, str]],
+    version: str,
+    *,
+    limits: StatementLimits,
+    context: str = "GET agents (Communication 2.4)",
 ) -> AgentSighting:
-    """The parameters of GET agents (Communication 2.4): `agent` only, required, once: "a
-    normal Agent Object with a single identifier and no arrays ... not a Group"."""
-    text = only_param(items, "agent", "GET agents (Communication 2.4)")
+    """The parameters of GET agents (Communication 2.4), or of another resource taking only
+    an Agent (`context`): `agent` only, required, once: "a normal Agent Object with a single
+    identifier and no arrays ... not a Group"."""
+    text = only_param(items, "agent", context)
     return parse_agent_json(text, version, limits=limits)
 
 

@@ -105,4 +105,5 @@ def parse_agent_param(request: Request, services: Services) -> str:
     """`?agent=<xAPI Agent JSON>` (the only parameter) -> the canonical learner id."""
     items = request.query_params.multi_items()
     limits = services.settings.statement_limits()
-    return parse_agent_query(items, agent_version(request), limits=limits).ifi
+    context = "this team resource"
+    return parse_agent_query(items, agent_version(request), limits=limits, context=context).ifi

@@ -9,7 +9,7 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
@@ -31,6 +31,7 @@ from lrs.api.routes import (
     goals,
     health,
     landing,
+    organisation,
     progress,
     statements,
     teams,
@@ -53,6 +54,7 @@ from lrs.services.auth import Authenticator, auth_limits
 from lrs.services.erasure import ErasureDeps, ErasureStore
 from lrs.services.goals import GoalDeps, GoalProgressReader, GoalStore
 from lrs.services.ingest import IngestDeps
+from lrs.services.organisation import InMemoryOrganisationReader, OrganisationReader
 from lrs.services.progress import ProgressDeps
 from lrs.services.progress_hub import ProgressHub
 from lrs.services.read import ReadDeps
@@ -104,6 +106,7 @@ class Adapters:
     # The erasure opens its own connections for its duration (lrs.wiring.erasure).
     erasure: ErasureConnector = no_erasure
     erasure_records: ErasureRecords = no_erasure_records
+    organisation_progress: OrganisationReader = field(default_factory=InMemoryOrganisationReader)
 
 
 # Opens the process's adapters for the app's lifespan (lrs.wiring.api.connected_adapters).
@@ -181,6 +184,7 @@ def build_services(
         goals=goal_deps(settings, adapters.goals, adapters.goal_progress, adapters.bus, clock),
         erasure=adapters.erasure,
         erasure_records=adapters.erasure_records,
+        organisation=adapters.organisation_progress,
     )
 
 
@@ -266,7 +270,13 @@ def create_app(
     if settings.metrics_port is None:
         app.include_router(health.metrics_router)
     app.include_router(agents_activities.router)
-    for router in (teams.router, goals.router, progress.router, dashboard.router):
+    for router in (
+        teams.router,
+        goals.router,
+        organisation.router,
+        progress.router,
+        dashboard.router,
+    ):
         app.include_router(router)
     app.include_router(admin.router)
     app.include_router(webhooks.router)

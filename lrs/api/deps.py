@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated
 
@@ -25,6 +25,7 @@ from lrs.services.auth import Authenticator, authorize
 from lrs.services.erasure import ErasureDeps, ErasureStore
 from lrs.services.goals import GoalDeps
 from lrs.services.ingest import IngestDeps
+from lrs.services.organisation import InMemoryOrganisationReader, OrganisationReader
 from lrs.services.progress import ProgressDeps
 from lrs.services.read import ReadDeps
 from lrs.services.teams import TeamDeps
@@ -64,6 +65,7 @@ class Services:
     erasure: ErasureConnector
     erasure_records: ErasureRecords
     webhooks: WebhookStore | None = None  # /admin/webhooks (MongoDB only)
+    organisation: OrganisationReader = field(default_factory=InMemoryOrganisationReader)
 
 
 def get_services(request: Request) -> Services:

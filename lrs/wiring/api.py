@@ -19,6 +19,7 @@ from lrs.adapters.mongo_attachments import MongoAttachmentStore
 from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
 from lrs.adapters.mongo_documents import MongoDocumentStore
 from lrs.adapters.mongo_goals import MongoGoalProgressReader, MongoGoalStore
+from lrs.adapters.mongo_organisation import MongoOrganisationReader
 from lrs.adapters.mongo_store import MongoCredentialStore, MongoStatementStore, connect
 from lrs.adapters.mongo_teams import MongoProgressReader, MongoTeamRegistry
 from lrs.adapters.mongo_tenants import MongoTenantStore
@@ -42,6 +43,7 @@ def feed_topics(settings: LrsSettings) -> dict[str, Kind]:
         settings.topic(topics.TEAM_PROGRESS): "team",
         settings.topic(topics.TEAMS): "registry",
         settings.topic(topics.GOAL_PROGRESS): "goal",
+        settings.topic(topics.ORGANISATION_PROGRESS): "organisation",
     }
 
 
@@ -109,4 +111,5 @@ async def progress_adapters(
         "hub": hub,
         "goals": goals,
         "goal_progress": MongoGoalProgressReader(db),
+        "organisation_progress": MongoOrganisationReader(db),
     }

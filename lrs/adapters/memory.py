@@ -156,15 +156,19 @@ def _after_cursor(row: Mapping[str, Any], cursor: Cursor, ascending: bool) -> bo
 
 
 class InMemoryEventBus:
-    """Records published messages; optionally hands each to a callback (a stand-in persister)."""
+    """Records published messages; optionally hands each to a callback (a stand-in persister).
+    While `failure` is set, `publish` raises it and records nothing (a broker outage)."""
 
     def __init__(
         self, on_publish: Callable[[str, OutgoingMessage], Awaitable[None]] | None = None
     ) -> None:
         self.published: list[tuple[str, OutgoingMessage]] = []
+        self.failure: Exception | None = None
         self._on_publish = on_publish
 
     async def publish(self, topic: str, messages: Sequence[OutgoingMessage]) -> None:
+        if self.failure is not None:
+            raise self.failure
         for message in messages:
             self.published.append((topic, message))
             if self._on_publish is not None:
@@ -184,13 +188,20 @@ def persisting_bus(store: InMemoryStatementStore) -> InMemoryEventBus:
 
 
 class InMemoryCredentialStore:
-    def __init__(self) -> None:
-        self._credentials: dict[str, Credential] = {}
+    """The credentials given, and those inserted since. `finds` and `inserted` record every
+    lookup and insert in order (what tests of the credential cache and bootstrap count)."""
+
+    def __init__(self, *credentials: Credential) -> None:
+        self._credentials: dict[str, Credential] = {c.key: c for c in credentials}
+        self.finds: list[str] = []
+        self.inserted: list[Credential] = []
 
     async def find(self, key: str) -> Credential | None:
+        self.finds.append(key)
         return self._credentials.get(key)
 
     async def insert(self, credential: Credential) -> None:
+        self.inserted.append(credential)
         self._credentials[credential.key] = credential
 
     async def count(self) -> int:

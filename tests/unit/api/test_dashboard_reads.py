@@ -23,7 +23,7 @@ from lrs.services.auth import credential_authority
 from lrs.settings import LrsSettings
 from lrs.xapi.ifi import actor_ifi
 from tests.support.adapters import app_adapters
-from tests.unit.progress.builders import COURSE, MODULE_A, stmt
+from tests.support.factories import COURSE, MODULE_A, stmt
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 KEY, SECRET = "dash-key", "dash-secret"

@@ -29,7 +29,7 @@ from tests.integration.test_goals import (
     post,
     recomputed,
 )
-from tests.support.factories import agent
+from tests.support.factories import agent, stmt
 from tests.support.live import SseReader, live_api
 from tests.support.polling import eventually
 from tests.support.progress import registry, running_progress, stored_statements
@@ -40,7 +40,6 @@ from tests.support.stack import (
     running_persister,
     xapi_headers,
 )
-from tests.unit.progress.builders import stmt
 
 pytestmark = pytest.mark.integration
 TENANT = "default"

@@ -18,9 +18,9 @@ from lrs.goals.learner import validate_learner_id
 from lrs.goals.model import parse_owner_key
 from lrs.services import goals, progress_periods
 from lrs.services.goals import GoalDeps
-from lrs.xapi.agents import parse_agent_json
 from lrs.xapi.bounded_json import loads_bounded
 from lrs.xapi.errors import BadRequest
+from lrs.xapi.params import parse_agent_json
 
 router = APIRouter(tags=["goals"])
 MAX_BODY = 256 * 1024

@@ -17,7 +17,8 @@ from lrs.adapters.kafka_bus import ensure_topics
 from lrs.adapters.mongo_erasure import MongoErasureStore
 from lrs.adapters.mongo_store import connect
 from lrs.adapters.mongo_teams import MongoTeamRegistry
-from lrs.ports import OutgoingMessage, Principal
+from lrs.ports.credentials import Principal
+from lrs.ports.events import OutgoingMessage
 from lrs.services import teams
 from lrs.services.erasure import ErasureDeps
 from lrs.services.teams import TeamDeps

@@ -39,7 +39,7 @@ from consumers.runner import Outcome, Poison, Record
 from lrs import topics
 from lrs.adapters.mongo_progress import LearnerDoc, MongoProgressStore
 from lrs.codec import UnusableMessage, decode_accepted, header
-from lrs.ports import OutgoingMessage
+from lrs.ports.events import OutgoingMessage
 from lrs.progress import apply, learner_id, summarize_learner, void, voided_target
 from lrs.services.erasure import ErasedAgents, screen_records
 

@@ -36,7 +36,7 @@ from lrs import topics
 from lrs.adapters.kafka_bus import ensure_topics
 from lrs.adapters.mongo_progress import LearnerDoc, MongoProgressStore, TeamDoc
 from lrs.adapters.mongo_store import connect
-from lrs.ports import OutgoingMessage
+from lrs.ports.events import OutgoingMessage
 from lrs.settings import LrsSettings
 from lrs.topics import topic_specs
 

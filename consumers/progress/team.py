@@ -25,7 +25,7 @@ from consumers.progress.messages import (
 from consumers.runner import Outcome, Poison, Record
 from lrs import topics
 from lrs.adapters.mongo_progress import MongoProgressStore, TeamDoc
-from lrs.ports import OutgoingMessage
+from lrs.ports.events import OutgoingMessage
 from lrs.progress import summarize_team
 
 

@@ -13,14 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from lrs.codec import decode_accepted
-from lrs.ports import (
-    AcceptedStatement,
-    Credential,
-    DuplicateId,
-    InsertReport,
-    OutgoingMessage,
-    StatementPage,
-)
+from lrs.ports.credentials import Credential
+from lrs.ports.events import OutgoingMessage
+from lrs.ports.statements import AcceptedStatement, DuplicateId, InsertReport, StatementPage
 from lrs.xapi.attachments import AttachmentPayload
 from lrs.xapi.index import authority_key, index_statement
 from lrs.xapi.query import Cursor, StatementQuery

@@ -41,7 +41,8 @@ from pymongo.errors import OperationFailure
 
 from lrs.adapters.mongo_bulk import bulk_write_tolerating_duplicates
 from lrs.adapters.mongo_watch import InsertWatcher
-from lrs.ports import AcceptedStatement, Credential, DuplicateId, InsertReport, StatementPage
+from lrs.ports.credentials import Credential
+from lrs.ports.statements import AcceptedStatement, DuplicateId, InsertReport, StatementPage
 from lrs.xapi.index import authority_key, index_statement
 from lrs.xapi.query import Cursor, StatementQuery
 

@@ -44,24 +44,21 @@ from lrs.api.routes import (
     webhooks,
 )
 from lrs.bearer import BearerConfig, BearerVerifier, fetch_jwks_url, load_jwks_file
-from lrs.ports import (
-    ActivityStore,
-    AgentStore,
-    AttachmentStore,
-    CredentialRegistry,
-    DocumentStore,
-    EventBus,
-    ProgressReader,
-    StatementStore,
-    TeamRegistry,
-    TenantStore,
-)
+from lrs.ports.attachments import AttachmentStore
+from lrs.ports.credentials import CredentialRegistry
+from lrs.ports.definitions import ActivityStore, AgentStore
+from lrs.ports.documents import DocumentStore
+from lrs.ports.events import EventBus
+from lrs.ports.goals import GoalProgressReader, GoalStore
+from lrs.ports.progress import ProgressReader
+from lrs.ports.statements import StatementStore
+from lrs.ports.teams import TeamRegistry
+from lrs.ports.tenants import TenantStore
+from lrs.ports.webhooks import WebhookStore
 from lrs.services.auth import Authenticator, auth_limits
-from lrs.services.goals import GoalProgressReader, GoalStore
 from lrs.services.ingest import IngestDeps
 from lrs.services.progress_hub import ProgressHub
 from lrs.services.read import ReadDeps
-from lrs.services.webhooks import WebhookStore
 from lrs.settings import LrsSettings
 
 EXPOSED_HEADERS = [

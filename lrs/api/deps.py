@@ -9,16 +9,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from lrs.ports import (
-    ActivityStore,
-    AgentStore,
-    CredentialRegistry,
-    DocumentStore,
-    EventBus,
-    Principal,
-    StatementStore,
-    TenantStore,
-)
+from lrs.ports.credentials import CredentialRegistry, Principal
+from lrs.ports.definitions import ActivityStore, AgentStore
+from lrs.ports.documents import DocumentStore
+from lrs.ports.events import EventBus
+from lrs.ports.statements import StatementStore
+from lrs.ports.tenants import TenantStore
+from lrs.ports.webhooks import WebhookStore
 from lrs.services import read
 from lrs.services.auth import Authenticator, authorize
 from lrs.services.goals import GoalDeps
@@ -26,7 +23,6 @@ from lrs.services.ingest import IngestDeps
 from lrs.services.progress import ProgressDeps
 from lrs.services.read import ReadDeps
 from lrs.services.teams import TeamDeps
-from lrs.services.webhooks import WebhookStore
 from lrs.settings import LrsSettings
 from lrs.xapi.errors import PayloadTooLarge
 from lrs.xapi.params import exceeds

@@ -15,8 +15,11 @@ from lrs import topics
 from lrs.adapters.kafka_progress_feed import KafkaProgressFeed
 from lrs.adapters.mongo_goals import MongoGoalProgressReader, MongoGoalStore
 from lrs.adapters.mongo_teams import MongoProgressReader, MongoTeamRegistry
-from lrs.ports import EventBus, ProgressReader, TeamRegistry
-from lrs.services.goals import GoalDeps, GoalProgressReader, GoalStore
+from lrs.ports.events import EventBus
+from lrs.ports.goals import GoalProgressReader, GoalStore
+from lrs.ports.progress import ProgressReader
+from lrs.ports.teams import TeamRegistry
+from lrs.services.goals import GoalDeps
 from lrs.services.progress import ProgressDeps
 from lrs.services.progress_hub import Kind, ProgressHub
 from lrs.services.teams import TeamDeps

@@ -34,7 +34,8 @@ from typing import Any, Protocol, TypeVar
 import orjson
 
 from lrs import topics
-from lrs.ports import AcceptedStatement, OutgoingMessage
+from lrs.ports.events import OutgoingMessage
+from lrs.ports.statements import AcceptedStatement
 from lrs.xapi.ifi import actor_ifi, agent_ifi
 from lrs.xapi.timefmt import format_timestamp
 

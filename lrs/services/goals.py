@@ -18,14 +18,16 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
 from lrs import topics
 from lrs.goals import Goal, parse_goal, validate_goal_id
 from lrs.goals.model import parse_owner_key
-from lrs.ports import EventBus, OutgoingMessage, Principal
+from lrs.ports.credentials import Principal
+from lrs.ports.events import EventBus, OutgoingMessage
+from lrs.ports.goals import GoalProgressReader, GoalStore
 from lrs.services.auth import authorize
 from lrs.services.progress import ProgressDeps, StreamEvent, authorize_read
 from lrs.services.progress_hub import ALL_GOALS, Change, Closed, Overflow
@@ -36,22 +38,6 @@ WRITE_SCOPE = "define"
 MAX_ATTEMPTS = 32
 SOURCE = "lrs-api"
 GOAL_EVENT = "goal-progress"
-
-
-class GoalStore(Protocol):
-    async def get(self, tenant: str, goal_id: str) -> Goal | None: ...
-    async def create(self, goal: Goal) -> bool: ...
-    async def replace(self, expected_version: int, goal: Goal) -> bool: ...
-    async def list_goals(
-        self, tenant: str, owner_key: str | None = None, *, archived: bool = False
-    ) -> list[Goal]: ...
-
-
-class GoalProgressReader(Protocol):
-    async def read_progress(self, tenant: str, owner_key: str | None) -> list[dict[str, Any]]:
-        """The stored progress values (with `version`) of the tenant's goals of one owner
-        (every owner when None)."""
-        ...
 
 
 @dataclass(frozen=True)

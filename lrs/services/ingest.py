@@ -20,7 +20,10 @@ from typing import Any
 
 from lrs import metrics
 from lrs.codec import encode_accepted
-from lrs.ports import AcceptedStatement, AttachmentStore, EventBus, Principal, StatementStore
+from lrs.ports.attachments import AttachmentStore
+from lrs.ports.credentials import Principal
+from lrs.ports.events import EventBus
+from lrs.ports.statements import AcceptedStatement, StatementStore
 from lrs.services.auth import has_scope
 from lrs.settings import AckMode
 from lrs.xapi.attachments import AttachmentPayload, check_attachments, signed_statement_parts

@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from lrs.ports import AttachmentStore, Principal, StatementStore
+from lrs.ports.attachments import AttachmentStore
+from lrs.ports.credentials import Principal
+from lrs.ports.statements import StatementStore
 from lrs.services.auth import has_scope
 from lrs.xapi.attachments import AttachmentPayload
 from lrs.xapi.errors import NotFound

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from lrs.ports import StatementStore
+from lrs.ports.statements import StatementStore
 from lrs.transfer.csv_rows import COLUMNS, csv_row
 from lrs.xapi.errors import BadRequest, Issue
 from lrs.xapi.limits import StatementLimits

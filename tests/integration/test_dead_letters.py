@@ -29,7 +29,8 @@ from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.adapters.mongo_store import connect
 from lrs.cli import _parser
 from lrs.codec import encode_accepted
-from lrs.ports import AcceptedStatement, OutgoingMessage
+from lrs.ports.events import OutgoingMessage
+from lrs.ports.statements import AcceptedStatement
 from lrs.settings import LrsSettings
 from lrs.xapi.ifi import actor_ifi
 from tests.conftest import Infra, unique_name

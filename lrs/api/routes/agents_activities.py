@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from lrs.api.deps import PrincipalDep, ServicesDep, VersionDep
-from lrs.ports import Principal
+from lrs.ports.credentials import Principal
 from lrs.services import definitions
 from lrs.xapi.agents import parse_agent_query
 from lrs.xapi.definitions import parse_activity_query

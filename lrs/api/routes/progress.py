@@ -12,7 +12,7 @@ from lrs.api import sse
 from lrs.api.deps import PrincipalDep, ServicesDep, principal
 from lrs.api.headers import json_response
 from lrs.api.routes.teams import agent_version, parse_agent_param
-from lrs.ports import Principal
+from lrs.ports.credentials import Principal
 from lrs.services import progress, progress_overview
 from lrs.services.progress import StreamEvent, StreamTarget
 from lrs.xapi.agents import parse_agent_json

@@ -15,7 +15,7 @@ from lrs import topics
 from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.adapters.mongo_webhooks import MongoWebhookStore
 from lrs.codec import encode_accepted
-from lrs.ports import AcceptedStatement
+from lrs.ports.statements import AcceptedStatement
 from lrs.webhooks.filters import parse_filter
 from lrs.webhooks.model import Item, Subscription
 from lrs.xapi.ifi import actor_ifi

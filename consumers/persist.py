@@ -41,7 +41,7 @@ from lrs import topics
 from lrs.codec import UnusableMessage, decode_accepted, encode_accepted
 from lrs.ports.definitions import ActivityStore, AgentStore
 from lrs.ports.events import OutgoingMessage
-from lrs.ports.statements import AcceptedStatement, DuplicateId, InsertReport, StatementStore
+from lrs.ports.statements import AcceptedStatement, DuplicateId, InsertReport, StatementWriter
 from lrs.services.erasure import ErasedAgents, screen_pairs
 from lrs.xapi.equivalence import statements_equivalent
 from lrs.xapi.errors import StatementConflict
@@ -57,7 +57,7 @@ class PersistHandler:
 
     def __init__(
         self,
-        store: StatementStore,
+        store: StatementWriter,
         activities: ActivityStore,
         agents: AgentStore,
         *,

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -21,6 +22,7 @@ from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
 from lrs.adapters.mongo_documents import MongoDocumentStore
 from lrs.adapters.mongo_store import MongoCredentialStore, MongoStatementStore, connect
 from lrs.adapters.mongo_tenants import MongoTenantStore
+from lrs.adapters.mongo_watch import InsertWatcher
 from lrs.adapters.mongo_webhooks import MongoWebhookStore
 from lrs.api.alternate import AlternateSyntaxMiddleware
 from lrs.api.deps import Services
@@ -51,7 +53,7 @@ from lrs.ports.documents import DocumentStore
 from lrs.ports.events import EventBus
 from lrs.ports.goals import GoalProgressReader, GoalStore
 from lrs.ports.progress import ProgressReader
-from lrs.ports.statements import StatementStore
+from lrs.ports.statements import AcknowledgementWaiter, StatementReader
 from lrs.ports.teams import TeamRegistry
 from lrs.ports.tenants import TenantStore
 from lrs.ports.webhooks import WebhookStore
@@ -70,9 +72,13 @@ EXPOSED_HEADERS = [
 ]
 
 
+class ApiStatementStore(StatementReader, AcknowledgementWaiter, Protocol):
+    """The API's roles of the statement store: it reads and waits, the persister writes."""
+
+
 @dataclass
 class Adapters:
-    store: StatementStore
+    store: ApiStatementStore
     bus: EventBus
     credentials: CredentialRegistry
     documents: DocumentStore
@@ -171,10 +177,10 @@ async def connected_adapters(settings: LrsSettings) -> AsyncIterator[Adapters]:
         client = connect(settings.mongodb_uri)
         stack.push_async_callback(client.close)
         db = client[settings.mongodb_database]
-        store = MongoStatementStore(db)
+        watcher = InsertWatcher(db["statements"])
+        store = MongoStatementStore(db, watcher)
         await store.create_indexes()
-        store.start_watching()
-        stack.push_async_callback(store.stop_watching)
+        await stack.enter_async_context(watcher.running())
         document_store = MongoDocumentStore(db)
         await document_store.create_indexes()
         activities, agents = MongoActivityStore(db), MongoAgentStore(db)

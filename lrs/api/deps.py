@@ -13,7 +13,7 @@ from lrs.ports.credentials import CredentialRegistry, Principal
 from lrs.ports.definitions import ActivityStore, AgentStore
 from lrs.ports.documents import DocumentStore
 from lrs.ports.events import EventBus
-from lrs.ports.statements import StatementStore
+from lrs.ports.statements import StatementReader
 from lrs.ports.tenants import TenantStore
 from lrs.ports.webhooks import WebhookStore
 from lrs.services import read
@@ -34,7 +34,7 @@ class Services:
     """The process's adapters and settings, built in the app's lifespan."""
 
     settings: LrsSettings
-    store: StatementStore
+    store: StatementReader
     bus: EventBus
     credentials: CredentialRegistry
     authenticator: Authenticator

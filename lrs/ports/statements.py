@@ -47,16 +47,30 @@ class StatementPage:
     next_cursor: Cursor | None
 
 
-class StatementStore(Protocol):
-    """Where statements are kept and queried (the persister writes; the API reads)."""
+class StatementLookup(Protocol):
+    async def get_many(self, tenant: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Stored statements by id (voided or not)."""
+        ...
+
+
+class StatementWriter(StatementLookup, Protocol):
+    """The persister's role: idempotent inserts and the watermarks behind Consistent-Through."""
 
     async def insert_many(self, records: Sequence[AcceptedStatement]) -> InsertReport:
         """Idempotent by (tenant, id): a record whose id exists is reported, not written."""
         ...
 
-    async def get_many(self, tenant: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Stored statements by id (voided or not)."""
+    async def record_watermarks(self, topic: str, caught_up: Mapping[int, datetime]) -> None:
+        """Per-partition times up to which the persister had stored everything."""
         ...
+
+    async def watermarks(self, topic: str) -> dict[int, datetime]:
+        """The recorded watermark of each partition that has one."""
+        ...
+
+
+class StatementReader(Protocol):
+    """The API's read role (GET /statements, export): queries and Consistent-Through."""
 
     async def get_statement(
         self, tenant: str, statement_id: str, *, voided: bool
@@ -64,26 +78,27 @@ class StatementStore(Protocol):
         """One statement, if stored and its voided state is `voided` (Communication 2.1.3)."""
         ...
 
-    async def wait_stored(
-        self, tenant: str, ids: Sequence[str], within: float
-    ) -> dict[str, dict[str, Any]]:
-        """The stored statements among `ids`, waiting up to `within` seconds for all of them."""
-        ...
-
     async def query(self, tenant: str, query: StatementQuery) -> StatementPage:
         """Non-voided statements matching the filters, one page, ordered by (stored, id)."""
-        ...
-
-    async def record_watermarks(self, topic: str, caught_up: Mapping[int, datetime]) -> None:
-        """Per-partition times up to which the persister had stored everything."""
         ...
 
     async def consistent_through(self, topic: str, partitions: int) -> datetime | None:
         """The earliest of the partitions' watermarks (None until every partition has one)."""
         ...
 
-    async def watermarks(self, topic: str) -> dict[int, datetime]:
-        """The recorded watermark of each partition that has one."""
+    async def ping(self) -> None: ...
+
+
+class AcknowledgementWaiter(StatementLookup, Protocol):
+    """The API's write side: which ids are stored already, and waiting for statements to be
+    stored before acknowledging them (LRS_ACK_MODE)."""
+
+    async def wait_stored(
+        self, tenant: str, ids: Sequence[str], within: float
+    ) -> dict[str, dict[str, Any]]:
+        """The stored statements among `ids`, waiting up to `within` seconds for all of them."""
         ...
 
-    async def ping(self) -> None: ...
+
+class StatementStore(StatementWriter, StatementReader, AcknowledgementWaiter, Protocol):
+    """Every role at once: what the adapters implement and the contract suite checks."""

@@ -117,6 +117,11 @@ class InMemoryStatementStore:
     async def ping(self) -> None:
         return None
 
+    def stored_statements(self, tenant: str | None) -> list[tuple[str, dict[str, Any]]]:
+        """Every stored statement (of one tenant, when given) with its tenant, voided or not:
+        what the progress fake reads where the MongoDB one reads `statements`."""
+        return [(t, r["statement"]) for (t, _), r in self._rows.items() if tenant in (None, t)]
+
 
 def _matches(row: Mapping[str, Any], chain: Sequence[Any], query: StatementQuery) -> bool:
     """Each non-time filter may be met by the statement or by one it targets."""

@@ -191,6 +191,9 @@ class InMemoryCredentialStore:
         return self._credentials.get(key)
 
     async def insert(self, credential: Credential) -> None:
+        """A key that exists is refused, as MongoDB's unique `_id` refuses it."""
+        if credential.key in self._credentials:
+            raise ValueError(f"a credential with key {credential.key!r} exists")
         self._credentials[credential.key] = credential
 
     async def count(self) -> int:

@@ -13,10 +13,12 @@ from datetime import datetime
 from typing import Any
 
 from lrs.codec import decode_accepted
+from lrs.ports.attachments import MAX_ATTACHMENT_BYTES
 from lrs.ports.credentials import Credential
 from lrs.ports.events import OutgoingMessage
 from lrs.ports.statements import AcceptedStatement, DuplicateId, InsertReport, StatementPage
 from lrs.xapi.attachments import AttachmentPayload
+from lrs.xapi.errors import PayloadTooLarge
 from lrs.xapi.index import authority_key, index_statement
 from lrs.xapi.query import Cursor, StatementQuery
 
@@ -216,6 +218,11 @@ class InMemoryAttachmentStore:
         self._payloads: dict[tuple[str, str], AttachmentPayload] = {}
 
     async def put_many(self, tenant: str, payloads: Sequence[AttachmentPayload]) -> None:
+        too_big = [p.sha2 for p in payloads if len(p.data) > MAX_ATTACHMENT_BYTES]
+        if too_big:  # as MongoDB's store refuses them
+            raise PayloadTooLarge(
+                f"attachment(s) {', '.join(too_big)} exceed {MAX_ATTACHMENT_BYTES} bytes"
+            )
         for payload in payloads:
             self._payloads.setdefault((tenant, payload.sha2), payload)
 

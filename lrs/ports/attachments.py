@@ -7,6 +7,10 @@ from typing import Protocol
 
 from lrs.xapi.attachments import AttachmentPayload
 
+# The largest attachment a store keeps (MongoDB holds the bytes inline, in one 16 MB document);
+# `put_many` refuses a larger one with PayloadTooLarge and writes none of the batch.
+MAX_ATTACHMENT_BYTES = 15 * 1024 * 1024
+
 
 class AttachmentStore(Protocol):
     """Attachment bytes, content-addressed by SHA-2 per tenant (the claim check: they are stored

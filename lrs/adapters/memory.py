@@ -1,7 +1,10 @@
 """In-memory reference adapters, for fast unit tests of logic above the ports.
 
-They follow the same contracts as the MongoDB and Kafka adapters (tests/contract runs one
-suite against both). They never replace the integration tests on the real broker and store.
+The statement, credential and attachment stores are held to the MongoDB adapters by the suites
+of tests/contract (test_statement_store.py, test_credential_store.py, test_attachment_store.py),
+each run against both. The event bus only records what is published (and may hand it to a
+stand-in persister): no suite holds it to the Kafka adapter. None of them replaces the
+integration tests on the real broker and store.
 """
 
 from __future__ import annotations

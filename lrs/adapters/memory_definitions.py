@@ -1,7 +1,7 @@
 """In-memory Activity and Agent stores: the reference fakes of `lrs.ports.definitions`
 (`ActivityStore`, `AgentStore`; same merge rules and bounds as `lrs.adapters.mongo_definitions`,
-per statement), and the default of `lrs.api.app.Adapters` for tests that build the app on
-fakes."""
+per statement, held to them by tests/contract/test_definition_stores.py), and the default of
+`lrs.api.app.Adapters` for tests that build the app on fakes."""
 
 from __future__ import annotations
 

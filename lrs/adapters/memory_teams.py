@@ -1,4 +1,8 @@
-"""In-memory team registry and progress store: the reference fakes of those ports."""
+"""In-memory team registry and progress reader (`lrs.ports.teams`, `lrs.ports.progress`).
+
+`InMemoryTeamRegistry` is held to `MongoTeamRegistry` by tests/contract/test_team_registry.py.
+`InMemoryProgressReader` is filled directly by the tests that use it: no suite holds it to the
+MongoDB reader (`lrs.adapters.mongo_teams`)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,10 @@
   the new progress WITHOUT a reload (pushed over the SSE stream by the progress consumers); the
   connection cut and back, and the page saying so and catching up;
 * display names from statements (a `context.team` Group's name, Agents' names, Activities'
-  definition names), the organisation overview, and a learner's page.
+  definition names), the organisation overview, and a learner's page;
+* goals (docs/goals.md) on the team page, a learner's page (their own and their team's) and the
+  organisation page, their status changing live (over `/progress/goals/stream`) as statements
+  arrive, across a lost connection.
 
 Each check saves a screenshot (a PNG, asserted non-empty) under the test's tmp dir."""
 
@@ -16,7 +19,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -26,7 +29,7 @@ import pytest
 
 from lrs.xapi.ifi import actor_ifi
 from tests.support.cdp import Page, browser_page, chromium_path
-from tests.support.factories import agent, statement
+from tests.support.factories import activity, agent, statement
 from tests.support.proxy import cuttable_proxy
 from tests.support.serve import serve_lrs
 from tests.support.stack import xapi_headers
@@ -259,3 +262,147 @@ async def test_names_from_statements_the_overview_and_a_learners_page(
         )
         assert teams == "Teams: Night shift, Mentors"  # by id: mbox:… before registry:…
         await screenshot(page, tmp_path / "learner.png")
+
+
+def goal_cell(table: str, goal: str, cell: str) -> str:
+    return row(table, "goal", goal, cell)
+
+
+def goal_body(
+    goal_id: str, name: str, owner: dict[str, str], target: dict[str, Any]
+) -> dict[str, Any]:
+    """A goal from today (UTC) to 30 days on: time alone does not put it at risk in the test."""
+    until = datetime.now(UTC).date() + timedelta(days=30)
+    return {
+        "goalId": goal_id,
+        "name": name,
+        "owner": owner,
+        "achievedByDate": until.isoformat(),
+        "targets": [target],
+    }
+
+
+async def test_goals_on_the_team_learner_and_organisation_pages_change_live(
+    served: str, chromium: str, tmp_path: Path
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    team = f"registry:goals-{tag}"
+    eve, fay = f"eve-{tag}", f"fay-{tag}"
+    fay_id = actor_ifi(agent(fay))
+    passed = {"kind": "complete", "activities": [activity()["id"]], "require": "passed"}
+    goals = [
+        goal_body(
+            f"team-{tag}",
+            "Everyone passes Course 1",
+            {"kind": "team", "id": team},
+            {"kind": "members", "share": 1, "of": passed},
+        ),
+        goal_body(f"fay-{tag}", "Fay passes Course 1", {"kind": "learner", "id": fay_id}, passed),
+        goal_body(
+            f"org-{tag}",
+            "Most learn today",
+            {"kind": "organisation"},
+            {"kind": "members", "share": 0.5, "of": {"kind": "learning_days", "days": 1}},
+        ),
+    ]
+    team_goal, fay_goal, org_goal = (g["goalId"] for g in goals)
+    async with httpx.AsyncClient(base_url=served, headers=H, timeout=60) as http:
+        created = await http.post("/teams", json={"team": team, "name": "Goal getters"})
+        assert created.status_code == 201, created.text
+        members = await http.put(f"/teams/{team}/members", json=[agent(eve), agent(fay)])
+        assert members.status_code == 200, members.text
+        for goal in goals:
+            response = await http.post("/goals", json=goal)
+            assert response.status_code == 201, response.text
+
+        async with (
+            cuttable_proxy(served) as proxy,
+            browser_page(dashboard(proxy.base, team=team)) as page,
+        ):
+            status = goal_cell("team-goals", team_goal, "status")
+            await page.wait_for(
+                f"{status} === 'not started'",
+                CONSUMER_WAIT,
+                "the team's goal is not shown as not started: is goal-progress running?",
+            )
+            assert await page.evaluate(goal_cell("team-goals", team_goal, "label")) == (
+                "Everyone passes Course 1"
+            )
+            period = await page.evaluate(goal_cell("team-goals", team_goal, "period"))
+            assert goals[0]["achievedByDate"] in period
+            assert "0 of 2 members" in await page.evaluate(
+                goal_cell("team-goals", team_goal, "targets")
+            )
+            assert "1 not started" in await page.evaluate(text("team-goals-counts"))
+            await page.evaluate("window.__noReload = 'still here'")
+
+            proxy.cut()  # the goal stream is lost and comes back like the others
+            await page.wait_for(
+                f"{visible('conn-banner')} && {text('conn')} === 'reconnecting…'",
+                30,
+                "no lost connection",
+            )
+            proxy.restore()
+            await page.wait_for(
+                f"{text('conn')} === 'live' && !{visible('conn-banner')}",
+                60,
+                "the page did not reconnect",
+            )
+
+            response = await http.post("/xapi/statements", json=now_statement(eve, "passed"))
+            assert response.status_code == 200, response.text
+            await page.wait_for(
+                f"{status} === 'on track'", CONSUMER_WAIT, "the goal's status did not change"
+            )
+            targets = await page.evaluate(goal_cell("team-goals", team_goal, "targets"))
+            assert "1 of 2 members" in targets
+            assert "50%" in targets
+            meeting = await page.evaluate(goal_cell("team-goals", team_goal, "meeting"))
+            assert meeting.startswith("1 of 2")
+            assert f"Learner {eve}" in meeting
+            assert "1 on track" in await page.evaluate(text("team-goals-counts"))
+            await screenshot(page, tmp_path / "team-goals.png")
+
+            # fay's page: her own goal and the one she has through her team
+            await page.evaluate(
+                f"location.hash = {json.dumps('#' + urlencode({'learner': fay_id}))}"
+            )
+            own = goal_cell("learner-goals", fay_goal, "status")
+            adopted = goal_cell("learner-goals", team_goal, "status")
+            await page.wait_for(
+                f"{own} === 'not started' && {adopted} === 'on track'",
+                30,
+                "the learner page does not show her own and her team's goals",
+            )
+            assert await page.evaluate(goal_cell("learner-goals", team_goal, "owner")) == (
+                "team Goal getters"
+            )
+            assert await page.evaluate(goal_cell("learner-goals", fay_goal, "owner")) == "own"
+            assert await page.evaluate(goal_cell("learner-goals", team_goal, "you")) == "not yet"
+            assert await page.evaluate(goal_cell("learner-goals", org_goal, "owner")) == (
+                "organisation"
+            )
+            response = await http.post("/xapi/statements", json=now_statement(fay, "passed"))
+            assert response.status_code == 200, response.text
+            await page.wait_for(
+                f"{own} === 'achieved' && {adopted} === 'achieved'",
+                CONSUMER_WAIT,
+                "the learner's goals did not change live",
+            )
+            assert await page.evaluate(goal_cell("learner-goals", team_goal, "you")) == "meets it"
+            fay_targets = await page.evaluate(goal_cell("learner-goals", fay_goal, "targets"))
+            assert "1 / 1" in fay_targets
+            assert "100%" in fay_targets
+            assert await page.evaluate("window.__noReload") == "still here"
+            await screenshot(page, tmp_path / "learner-goals.png")
+
+            await page.evaluate("location.hash = '#overview'")
+            org_status = await page.wait_for(
+                goal_cell("overview-goals", org_goal, "status"), 30, "no organisation goal"
+            )
+            assert org_status in ("on track", "achieved", "not started", "at risk")
+            assert await page.evaluate(goal_cell("overview-goals", org_goal, "label")) == (
+                "Most learn today"
+            )
+            assert team_goal not in await page.evaluate(text("overview-goals"))
+            await screenshot(page, tmp_path / "overview-goals.png")

@@ -1,6 +1,7 @@
 """`GET /dashboard`: one static page (plain HTML + JS, no build step) with its own sign-in
 form, the organisation overview, a team's members and a learner's progress, live over the
-progress stream (docs/decisions/0013)."""
+progress stream (docs/decisions/0013), and the goals of each (docs/goals.md), live over the
+goal stream."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, Protocol
 
 from lrs.goals import Goal
@@ -20,4 +21,14 @@ class GoalProgressReader(Protocol):
     async def read_progress(self, tenant: str, owner_key: str | None) -> list[dict[str, Any]]:
         """The stored progress values (with `version`) of the tenant's goals of one owner
         (every owner when None)."""
+        ...
+
+    async def read_progress_of(
+        self, tenant: str, owner_keys: Collection[str]
+    ) -> list[dict[str, Any]]:
+        """The same, of the goals of any of these owners."""
+        ...
+
+    async def learner_teams(self, tenant: str, learner: str) -> set[str]:
+        """The learner's teams by the membership rule goal progress counts members with."""
         ...

@@ -40,7 +40,7 @@ from consumers.runner import Outcome, Poison, Record
 from lrs import topics
 from lrs.adapters.mongo_goals import GoalProgressDoc, MongoGoalProgress, MongoGoalStore
 from lrs.goals import Goal, evaluate_goal
-from lrs.ports import OutgoingMessage
+from lrs.ports.events import OutgoingMessage
 from lrs.services.goals import goal_change_message
 from lrs.xapi.timefmt import format_timestamp, parse_timestamp
 

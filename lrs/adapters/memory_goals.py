@@ -1,4 +1,6 @@
-"""Goals in memory: for the API's unit tests (lrs.services.goals' ports)."""
+"""Goals in memory, for the API's unit tests (`lrs.ports.goals`). `InMemoryGoalStore` is held to
+`MongoGoalStore` by tests/contract/test_goal_store.py; `InMemoryGoalProgressReader` is filled
+directly by the tests that use it (no suite holds it to the MongoDB reader)."""
 
 from __future__ import annotations
 

@@ -51,7 +51,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from lrs.adapters.mongo_bulk import DUPLICATE_KEY
-from lrs.ports import AcceptedStatement, KnownAgent
+from lrs.ports.definitions import KnownAgent
+from lrs.ports.statements import AcceptedStatement
 from lrs.xapi.definitions import (
     DEFAULT_MAX_AGENT_NAMES,
     DEFAULT_MAX_DEFINITION_BYTES,

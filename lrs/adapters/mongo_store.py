@@ -41,7 +41,8 @@ from pymongo.errors import OperationFailure
 
 from lrs.adapters.mongo_bulk import bulk_write_tolerating_duplicates
 from lrs.adapters.mongo_watch import InsertWatcher
-from lrs.ports import AcceptedStatement, Credential, DuplicateId, InsertReport, StatementPage
+from lrs.ports.credentials import Credential
+from lrs.ports.statements import AcceptedStatement, DuplicateId, InsertReport, StatementPage
 from lrs.xapi.index import authority_key, index_statement
 from lrs.xapi.query import Cursor, StatementQuery
 
@@ -104,21 +105,18 @@ def from_document(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class MongoStatementStore:
-    """StatementStore on MongoDB (or the embedded MongoDB-wire SecantusDB)."""
+    """Every role of `lrs.ports.statements.StatementStore` on MongoDB (or the embedded
+    MongoDB-wire SecantusDB).
 
-    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+    `watcher` wakes `wait_stored` callers; only the API builds and runs one
+    (`lrs.api.app.connected_adapters`). Without it, as in the consumers, waiters poll."""
+
+    def __init__(self, db: AsyncDatabase[Doc], watcher: InsertWatcher | None = None) -> None:
         self._db = db
         self._statements: AsyncCollection[Doc] = db["statements"]
         self._watermarks: AsyncCollection[Doc] = db["watermarks"]
-        self._watcher = InsertWatcher(self._statements)
+        self._watcher = watcher if watcher is not None else InsertWatcher(self._statements)
         self._densities = _Densities()
-
-    def start_watching(self) -> None:
-        """Start the change stream that wakes `wait_stored` callers (API processes only)."""
-        self._watcher.start()
-
-    async def stop_watching(self) -> None:
-        await self._watcher.stop()
 
     async def wait_stored(
         self, tenant: str, ids: Sequence[str], within: float

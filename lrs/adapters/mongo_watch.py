@@ -13,8 +13,9 @@ backoff; while it is not open the API's /readyz answers 503. On a server without
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -65,6 +66,15 @@ class InsertWatcher:
 
     async def stop(self) -> None:
         await self.task.stop()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[InsertWatcher]:
+        """The change stream open (and reopened) until exit: for API processes only."""
+        self.start()
+        try:
+            yield self
+        finally:
+            await self.stop()
 
     def register(self, doc_ids: Iterable[str]) -> Waiter:
         waiter = Waiter(doc_ids)

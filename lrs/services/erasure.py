@@ -48,7 +48,8 @@ from lrs.erasure import (
     group_members,
     redacted,
 )
-from lrs.ports import AcceptedStatement, OutgoingMessage
+from lrs.ports.events import OutgoingMessage
+from lrs.ports.statements import AcceptedStatement
 from lrs.xapi.ifi import actor_ifi
 from lrs.xapi.timefmt import format_timestamp
 

@@ -15,10 +15,10 @@ team registry asks for: goals are definitions an administrator of learning sets,
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
@@ -33,7 +33,9 @@ from lrs.goals.learner import (
     validate_learner_id,
 )
 from lrs.goals.model import parse_owner_key
-from lrs.ports import EventBus, OutgoingMessage, Principal
+from lrs.ports.credentials import Principal
+from lrs.ports.events import EventBus, OutgoingMessage
+from lrs.ports.goals import GoalProgressReader, GoalStore
 from lrs.services.auth import authorize
 from lrs.services.progress import ProgressDeps, StreamEvent, authorize_read, follow_hub
 from lrs.services.progress_hub import ALL_GOALS, Change
@@ -44,32 +46,6 @@ WRITE_SCOPE = "define"
 MAX_ATTEMPTS = 32
 SOURCE = "lrs-api"
 GOAL_EVENT = "goal-progress"
-
-
-class GoalStore(Protocol):
-    async def get(self, tenant: str, goal_id: str) -> Goal | None: ...
-    async def create(self, goal: Goal) -> bool: ...
-    async def replace(self, expected_version: int, goal: Goal) -> bool: ...
-    async def list_goals(
-        self, tenant: str, owner_key: str | None = None, *, archived: bool = False
-    ) -> list[Goal]: ...
-
-
-class GoalProgressReader(Protocol):
-    async def read_progress(self, tenant: str, owner_key: str | None) -> list[dict[str, Any]]:
-        """The stored progress values (with `version`) of the tenant's goals of one owner
-        (every owner when None)."""
-        ...
-
-    async def read_progress_of(
-        self, tenant: str, owner_keys: Collection[str]
-    ) -> list[dict[str, Any]]:
-        """The same, of the goals of any of these owners."""
-        ...
-
-    async def learner_teams(self, tenant: str, learner: str) -> set[str]:
-        """The learner's teams by the membership rule goal progress counts members with."""
-        ...
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
 from lrs import topics
-from lrs.ports import Principal
+from lrs.ports.credentials import Principal
 from lrs.services.progress import ProgressDeps, StreamEvent, authorize_read
 from lrs.services.progress_hub import Change, Closed, Overflow
 from lrs.xapi.errors import NotFound

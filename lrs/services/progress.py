@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from lrs.ports import Principal, ProgressReader, TeamRegistry
+from lrs.ports.credentials import Principal
+from lrs.ports.progress import ProgressReader
+from lrs.ports.teams import TeamRegistry
 from lrs.services import stream_tokens
 from lrs.services.progress_hub import Change, Closed, HubSubscription, Overflow, ProgressHub
 from lrs.services.progress_views import learner_view, team_view

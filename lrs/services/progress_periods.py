@@ -32,7 +32,8 @@ from lrs.goals import Goal
 from lrs.goals.evaluate import ended_period
 from lrs.goals.model import parse_owner_key
 from lrs.goals.periods import Period, ReviewPeriod, current_period, midnight, previous_period
-from lrs.ports import LearnerProgressDoc, Principal
+from lrs.ports.credentials import Principal
+from lrs.ports.progress import LearnerProgressDoc
 from lrs.progress.model import LearnerState, summarize_learner
 from lrs.services.goals import GoalDeps
 from lrs.services.progress import authorize_read

@@ -12,7 +12,8 @@ import pytest
 
 from lrs.adapters.memory import InMemoryCredentialStore
 from lrs.adapters.memory_tenants import InMemoryTenantStore
-from lrs.ports import Credential, Principal, Tenant
+from lrs.ports.credentials import Credential, Principal
+from lrs.ports.tenants import Tenant
 from lrs.security import ALL_SCOPES, hash_secret, verify_secret
 from lrs.services import auth
 from lrs.services.auth import (

@@ -13,7 +13,8 @@ from starlette.responses import Response
 
 from lrs import topics
 from lrs.api.deps import Services, ServicesDep, VersionDep, read_body, scope_guard
-from lrs.ports import Principal, StoredDocument
+from lrs.ports.credentials import Principal
+from lrs.ports.documents import StoredDocument
 from lrs.services import documents
 from lrs.services.documents import DocumentDeps, IdList, Upload
 from lrs.xapi.documents import (

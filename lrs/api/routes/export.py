@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import StreamingResponse
 
 from lrs.api.deps import ServicesDep, scope_guard
-from lrs.ports import Principal
+from lrs.ports.credentials import Principal
 from lrs.security import ADMIN_SCOPE, TENANT_NAME
 from lrs.transfer.export import MEDIA_TYPES, check_format, export_query, export_stream
 from lrs.xapi.errors import BadRequest

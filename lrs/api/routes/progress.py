@@ -14,7 +14,7 @@ from lrs.api.deps import PrincipalDep, Services, ServicesDep, principal
 from lrs.api.headers import json_response
 from lrs.api.routes.teams import agent_version
 from lrs.goals.periods import ReviewPeriod, parse_review_period
-from lrs.ports import Principal
+from lrs.ports.credentials import Principal
 from lrs.services import progress, progress_overview, progress_periods
 from lrs.services.progress import StreamEvent, StreamTarget
 from lrs.xapi.errors import BadRequest

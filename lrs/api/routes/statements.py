@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from lrs.api.deps import ServicesDep, ThroughDep, VersionDep, read_body, scope_guard
 from lrs.api.headers import json_response, last_modified, multipart_response
-from lrs.ports import Principal
+from lrs.ports.credentials import Principal
 from lrs.services import read
 from lrs.services.ingest import ingest
 from lrs.xapi.bodies import as_statement_list, parse_statement_body

@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from lrs.api.deps import PrincipalDep, Services, ServicesDep, read_body
 from lrs.api.headers import json_response
-from lrs.ports import Principal
+from lrs.ports.credentials import Principal
 from lrs.progress import registry
 from lrs.progress.registry import Team
 from lrs.services import teams

@@ -15,7 +15,8 @@ import pytest
 from lrs.adapters.memory import InMemoryCredentialStore
 from lrs.adapters.memory_teams import InMemoryProgressReader, InMemoryTeamRegistry
 from lrs.api.app import create_app
-from lrs.ports import Credential, LearnerProgressDoc, TeamProgressDoc
+from lrs.ports.credentials import Credential
+from lrs.ports.progress import LearnerProgressDoc, TeamProgressDoc
 from lrs.progress import fold, summarize_learner
 from lrs.progress.registry import Team
 from lrs.security import hash_secret

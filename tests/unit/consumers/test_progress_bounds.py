@@ -11,7 +11,7 @@ import orjson
 
 from consumers.progress.messages import MAX_VALUE_BYTES, learner_message, team_message
 from lrs import topics
-from lrs.adapters.mongo_progress import LearnerDoc, TeamDoc
+from lrs.ports.progress import LearnerDoc, TeamDoc
 from lrs.progress import fold, summarize_learner, summarize_team
 from lrs.progress.bounds import bound_learner_value
 from tests.support.factories import stmt

@@ -10,7 +10,7 @@ from typing import Any
 from lrs.adapters.memory import InMemoryEventBus
 from lrs.adapters.memory_goals import InMemoryGoalProgressReader, InMemoryGoalStore
 from lrs.adapters.memory_teams import InMemoryProgressReader, InMemoryTeamRegistry
-from lrs.ports import Principal
+from lrs.ports.credentials import Principal
 from lrs.services.goals import GoalDeps, open_goal_stream, open_learner_goal_stream
 from lrs.services.progress import ProgressDeps
 from lrs.services.progress_hub import Change, ProgressHub

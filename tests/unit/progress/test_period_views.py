@@ -10,7 +10,7 @@ import pytest
 
 from lrs.goals import Goal, Owner, Target
 from lrs.goals.periods import Period, ReviewPeriod, parse_review_period
-from lrs.ports import LearnerProgressDoc
+from lrs.ports.progress import LearnerProgressDoc
 from lrs.progress import fold, learner_id, summarize_learner
 from lrs.services.progress_periods import (
     MAX_OLDER_PERIODS,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from lrs.goals import Goal
@@ -42,6 +43,15 @@ class InMemoryGoalStore:
 class InMemoryGoalProgressReader:
     def __init__(self) -> None:
         self.values: dict[tuple[str, str], dict[str, Any]] = {}
+        self.teams: dict[tuple[str, str], set[str]] = {}  # (tenant, learner) -> teams
+
+    async def read_progress_of(
+        self, tenant: str, owner_keys: Collection[str]
+    ) -> list[dict[str, Any]]:
+        return [v for v in await self.read_progress(tenant, None) if _owner_key(v) in owner_keys]
+
+    async def learner_teams(self, tenant: str, learner: str) -> set[str]:
+        return set(self.teams.get((tenant, learner), ()))
 
     async def read_progress(self, tenant: str, owner_key: str | None) -> list[dict[str, Any]]:
         return [

@@ -25,6 +25,7 @@ statements name the team), not as it was in the period: the registry keeps no hi
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -88,6 +89,38 @@ def period_view(
     return {**summary, "tenant": tenant, "version": doc.version, "period": period.as_json()}
 
 
+@dataclass(frozen=True, slots=True)
+class InPeriod:
+    """One learner read for a period: the stored progress, its state cut to the period and
+    what the learner did in it (`period_view`)."""
+
+    doc: LearnerProgressDoc
+    state: LearnerState
+    view: dict[str, Any]
+
+
+async def read_in_period(
+    source: ProgressSource,
+    tenant: str,
+    learners: Collection[str],
+    period: ReviewPeriod,
+    *,
+    max_statements: int,
+) -> dict[str, InPeriod]:
+    """Each of `learners` with progress, read for the period, in two queries whatever their
+    number (under the cap `states_within` applies)."""
+    docs = await source.progress.learners(tenant, sorted(learners)) if learners else {}
+    teams = await source.registry.teams_of_members(tenant, sorted(docs)) if docs else {}
+    states = states_within(docs, period, max_statements)
+    now = source.clock()
+    return {
+        lr: InPeriod(
+            doc, states[lr], period_view(states[lr], doc, tenant, teams.get(lr, []), period, now)
+        )
+        for lr, doc in docs.items()
+    }
+
+
 async def learners_in_period(
     source: ProgressSource,
     tenant: str,
@@ -98,16 +131,9 @@ async def learners_in_period(
 ) -> dict[str, dict[str, Any] | None]:
     """What each learner did in the period (`period_view`; None: no progress at all), in two
     queries whatever the number of learners. The building block of period views over many
-    learners (a team, the organisation)."""
-    docs = await source.progress.learners(tenant, sorted(learners)) if learners else {}
-    teams = await source.registry.teams_of_members(tenant, sorted(docs)) if docs else {}
-    states = states_within(docs, period, max_statements)
-    now = source.clock()
-    views = {
-        lr: period_view(states[lr], doc, tenant, teams.get(lr, []), period, now)
-        for lr, doc in docs.items()
-    }
-    return {lr: views.get(lr) for lr in learners}
+    learners (a team, the organisation: `read_in_period`)."""
+    found = await read_in_period(source, tenant, learners, period, max_statements=max_statements)
+    return {lr: found[lr].view if lr in found else None for lr in learners}
 
 
 async def learner_progress_in_period(

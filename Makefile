@@ -38,9 +38,10 @@ browser: ## Debian's Chromium, for the dashboard's browser test (installed when 
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium \
 	  || echo "could not install chromium: tests/e2e/test_dashboard.py will fail"; }
 
-lint: $(DEV_STAMP) ## ruff
+lint: $(DEV_STAMP) ## ruff, and the package arrows (lint-imports; docs/architecture.md)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(DEV_STAMP) ## mypy (strict on lrs/ and consumers/)
 	$(BIN)/mypy

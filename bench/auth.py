@@ -33,6 +33,7 @@ from lrs.adapters.memory import (
     persisting_bus,
 )
 from lrs.adapters.memory_definitions import InMemoryActivityStore, InMemoryAgentStore
+from lrs.adapters.memory_goals import InMemoryGoalProgressReader, InMemoryGoalStore
 from lrs.adapters.memory_teams import InMemoryProgressReader, InMemoryTeamRegistry
 from lrs.adapters.memory_tenants import InMemoryTenantStore
 from lrs.api.app import Adapters, create_app
@@ -118,6 +119,8 @@ async def flood(requests: int) -> collections.Counter[int]:
         team_registry=InMemoryTeamRegistry(),
         progress=InMemoryProgressReader(),
         hub=ProgressHub(),
+        goals=InMemoryGoalStore(),
+        goal_progress=InMemoryGoalProgressReader(),
     )
     app = create_app(LrsSettings(), adapters=adapters)
     statuses: collections.Counter[int] = collections.Counter()

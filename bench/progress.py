@@ -47,7 +47,7 @@ from lrs import topics
 from lrs.adapters.kafka_bus import ensure_topics
 from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.adapters.mongo_store import connect
-from lrs.embedded import broker_child, free_port, start_and_wait, store_child
+from lrs.entry.embedded import broker_child, free_port, start_and_wait, store_child
 from tests.support.factories import agent, statement
 from tests.support.live import SseReader
 from tests.support.serve import serve_lrs

@@ -38,7 +38,7 @@ from pymongo import InsertOne
 from bench.common import pct
 from lrs.adapters.mongo_bulk import bulk_write_tolerating_duplicates
 from lrs.adapters.mongo_store import MongoStatementStore, connect, to_document
-from lrs.embedded import free_port, start_and_wait, store_child
+from lrs.entry.embedded import free_port, start_and_wait, store_child
 from lrs.ports import AcceptedStatement
 from lrs.xapi.ifi import actor_ifi
 from lrs.xapi.index import VOIDED_VERB, agent_key

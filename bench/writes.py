@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lrs.adapters.mongo_store import connect
-from lrs.embedded import broker_child, free_port, start_and_wait, store_child
+from lrs.entry.embedded import broker_child, free_port, start_and_wait, store_child
 from lrs.settings import LrsSettings
 from tests.support.progress import running_progress
 from tests.support.stack import (

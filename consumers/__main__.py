@@ -2,7 +2,7 @@
 
 import sys
 
-from lrs.cli import main
+from lrs.entry.cli import main
 
 if __name__ == "__main__":
     main(["consume", *sys.argv[1:]])

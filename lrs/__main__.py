@@ -1,6 +1,6 @@
 """`python -m lrs ...` is the `lrs` command."""
 
-from lrs.cli import main
+from lrs.entry.cli import main
 
 if __name__ == "__main__":
     main()

@@ -131,9 +131,10 @@ class LrsSettings(BaseSettings):
     persist_batch_max: int = 500
     # Records per batch of the progress consumers (progress, team-progress, team-registry).
     progress_batch_max: int = 500
-    # How long the progress and team-progress consumers keep fetching after a batch's first
-    # record (up to progress_batch_max): each batch writes a learner or team once, so a longer
-    # wait means fewer store writes and later progress events (docs/decisions/0014).
+    # How long the progress, team-progress and organisation-progress consumers keep fetching
+    # after a batch's first record (up to progress_batch_max): each batch writes a learner or
+    # team once, so a longer wait means fewer store writes and later progress events
+    # (docs/decisions/0014).
     progress_linger_ms: int = Field(default=150, ge=0, le=5000)
     # Largest JSON value published on lrs.progress.learner / lrs.progress.team. A larger one
     # lists only the most recently active activities (a team: the most started) that fit, the
@@ -144,9 +145,13 @@ class LrsSettings(BaseSettings):
     # Learners the organisation overview (GET /progress/overview) reads at most, the most
     # recently changed first; a larger tenant's overview says `learners_truncated`.
     progress_overview_max_learners: int = Field(default=10_000, ge=1)
+    # Statements a period view (`?period=`/`?from=&to=` on learner and team progress) recomputes
+    # at most, over all its learners; more is a 400 asking for a shorter period (docs/goals.md).
+    period_view_max_statements: int = Field(default=200_000, ge=1)
     # How often the goal-progress consumer looks for goals whose status changes with the time
     # alone (a due date passed, the at-risk point reached, a new recurring period), seconds:
     # such a goal's new status is published within about this long (docs/decisions/0019).
+    # organisation-progress uses it too, for tenants whose day windows moved (0020).
     goals_clock_seconds: float = Field(default=1.0, gt=0, le=3600)
 
     # Live progress streams (GET /progress/stream, docs/decisions/0007). The stream-token

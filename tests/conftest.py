@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lrs.embedded import Child, broker_child, free_port, start_and_wait, store_child
+from lrs.entry.embedded import Child, broker_child, free_port, start_and_wait, store_child
 
 
 @dataclass(frozen=True)

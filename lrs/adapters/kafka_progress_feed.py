@@ -1,7 +1,8 @@
 """The live source of the progress streams: one Kafka consumer per API process, without a
 consumer group, assigned every partition of `lrs.progress.learner`, `lrs.progress.team` and
 `lrs.teams`, starting at their end (a stream's snapshot comes from MongoDB; only what happens
-afterwards is needed here). Every record is decoded and handed to the `ProgressHub`.
+afterwards is needed here). Every record is decoded and handed to the `ProgressHub`
+(through `ChangeSink`: an adapter does not import a service).
 
 No group means no rebalances, no commits and no coordination between API instances: each
 instance sees every change and serves its own subscribers. Partitions that appear later (a
@@ -19,13 +20,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from lrs.background import BackgroundTask
-from lrs.services.progress_hub import Change, Kind, ProgressHub
+from lrs.progress.changes import Change, Kind
 from lrs.topics import split_key
 
 log = logging.getLogger("lrs.progress.feed")
@@ -33,6 +34,12 @@ TASK_NAME = "progress-feed"
 DISCOVER_SECONDS = 10.0
 RESTART_INITIAL_SECONDS = 0.25
 RESTART_MAX_SECONDS = 5.0  # small: streams catch up within seconds of the broker's return
+
+
+class ChangeSink(Protocol):
+    """Where the feed hands every change it reads (the API's `lrs.services.progress_hub`)."""
+
+    def publish(self, change: Change) -> None: ...
 
 
 def decode_change(kind: Kind, key: bytes | None, value: bytes | None) -> Change | None:
@@ -51,7 +58,7 @@ def decode_change(kind: Kind, key: bytes | None, value: bytes | None) -> Change 
 
 
 class KafkaProgressFeed:
-    def __init__(self, bootstrap: str, topics: Mapping[str, Kind], hub: ProgressHub) -> None:
+    def __init__(self, bootstrap: str, topics: Mapping[str, Kind], hub: ChangeSink) -> None:
         self._bootstrap = bootstrap
         self._topics = dict(topics)
         self._hub = hub

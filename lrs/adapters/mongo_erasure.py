@@ -3,7 +3,7 @@
 Collections of its own:
 
 * `erased_agents`: ``{_id: "<tenant>/<hash>", tenant, hash, erased_at}``, the hash
-  (lrs.services.erasure.agent_hash) of every identifier erased and the time of its last
+  (lrs.erasure.agent_hash) of every identifier erased and the time of its last
   erasure; the persister and the progress consumer read it (`MongoErasedAgents`);
 * `erasures`: the audit record ``{_id, tenant, agent_hash, requested_by, started_at,
   completed_at, counts, teams}``; `teams` (the teams to recompute) is kept only while the
@@ -28,7 +28,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from lrs.adapters.mongo_store import filter_keys
 from lrs.adapters.mongo_webhooks import MongoWebhookStore
-from lrs.services.erasure import (
+from lrs.erasure import (
     GROUP_PREFIX,
     ErasureCounts,
     ErasureRecord,

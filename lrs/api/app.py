@@ -1,12 +1,14 @@
-"""The API's composition root: `create_app(settings)` builds the FastAPI app; its lifespan
-connects to Kafka and MongoDB (unless adapters are passed in, as tests do)."""
+"""The API's assembly: `create_app(settings)` builds the FastAPI app and, in its lifespan, the
+services on the adapters it is given: connected by `connect` (lrs.wiring.api, the composition
+root, for `lrs api`) or passed in (in-memory ones, as tests do)."""
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -14,20 +16,11 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from lrs import metrics, topics
-from lrs.adapters.kafka_bus import KafkaEventBus
-from lrs.adapters.memory_goals import InMemoryGoalProgressReader, InMemoryGoalStore
-from lrs.adapters.mongo_attachments import MongoAttachmentStore
-from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
-from lrs.adapters.mongo_documents import MongoDocumentStore
-from lrs.adapters.mongo_store import MongoCredentialStore, MongoStatementStore, connect
-from lrs.adapters.mongo_tenants import MongoTenantStore
-from lrs.adapters.mongo_webhooks import MongoWebhookStore
 from lrs.api.alternate import AlternateSyntaxMiddleware
-from lrs.api.deps import Services
+from lrs.api.deps import ErasureConnector, ErasureRecords, Services
 from lrs.api.errors import ErrorEnvelopeMiddleware, install_error_handlers
 from lrs.api.middleware import EdgeMiddleware, HeadAsGetMiddleware
 from lrs.api.openapi import install_docs
-from lrs.api.progress_wiring import goal_deps, progress_adapters, progress_deps, team_deps
 from lrs.api.routes import (
     about,
     admin,
@@ -38,6 +31,7 @@ from lrs.api.routes import (
     goals,
     health,
     landing,
+    organisation,
     progress,
     statements,
     teams,
@@ -57,12 +51,17 @@ from lrs.ports import (
     TenantStore,
 )
 from lrs.services.auth import Authenticator, auth_limits
-from lrs.services.goals import GoalProgressReader, GoalStore
+from lrs.services.erasure import ErasureDeps, ErasureStore
+from lrs.services.goals import GoalDeps, GoalProgressReader, GoalStore
 from lrs.services.ingest import IngestDeps
+from lrs.services.organisation import InMemoryOrganisationReader, OrganisationReader
+from lrs.services.progress import ProgressDeps
 from lrs.services.progress_hub import ProgressHub
 from lrs.services.read import ReadDeps
+from lrs.services.teams import TeamDeps
 from lrs.services.webhooks import WebhookStore
 from lrs.settings import LrsSettings
+from lrs.xapi.errors import Unavailable
 
 EXPOSED_HEADERS = [
     "X-Experience-API-Version",
@@ -71,6 +70,21 @@ EXPOSED_HEADERS = [
     "Last-Modified",
     "Content-Type",
 ]
+
+
+@asynccontextmanager
+async def no_erasure(
+    settings: LrsSettings, clock: Callable[[], datetime] | None = None
+) -> AsyncIterator[ErasureDeps]:
+    """Without the composition root's connections (in-memory adapters) there is no erasure."""
+    raise Unavailable("erasure needs LRS_KAFKA_BOOTSTRAP and LRS_MONGODB_URI")
+    yield  # pragma: no cover (a generator, for asynccontextmanager)
+
+
+@asynccontextmanager
+async def no_erasure_records(settings: LrsSettings) -> AsyncIterator[ErasureStore]:
+    raise Unavailable("erasure needs LRS_KAFKA_BOOTSTRAP and LRS_MONGODB_URI")
+    yield  # pragma: no cover (a generator, for asynccontextmanager)
 
 
 @dataclass
@@ -86,9 +100,17 @@ class Adapters:
     team_registry: TeamRegistry
     progress: ProgressReader
     hub: ProgressHub
+    goals: GoalStore
+    goal_progress: GoalProgressReader
     webhooks: WebhookStore | None = None
-    goals: GoalStore = field(default_factory=InMemoryGoalStore)
-    goal_progress: GoalProgressReader = field(default_factory=InMemoryGoalProgressReader)
+    # The erasure opens its own connections for its duration (lrs.wiring.erasure).
+    erasure: ErasureConnector = no_erasure
+    erasure_records: ErasureRecords = no_erasure_records
+    organisation_progress: OrganisationReader = field(default_factory=InMemoryOrganisationReader)
+
+
+# Opens the process's adapters for the app's lifespan (lrs.wiring.api.connected_adapters).
+Connect = Callable[[LrsSettings], AbstractAsyncContextManager[Adapters]]
 
 
 def utc_now() -> datetime:
@@ -160,56 +182,64 @@ def build_services(
         ),
         webhooks=adapters.webhooks,
         goals=goal_deps(settings, adapters.goals, adapters.goal_progress, adapters.bus, clock),
+        erasure=adapters.erasure,
+        erasure_records=adapters.erasure_records,
+        organisation=adapters.organisation_progress,
     )
 
 
-@asynccontextmanager
-async def connected_adapters(settings: LrsSettings) -> AsyncIterator[Adapters]:
-    """Real adapters for the configured Kafka and MongoDB, closed on exit."""
-    if not settings.kafka_bootstrap or not settings.mongodb_uri:
-        raise RuntimeError(
-            "`lrs api` needs LRS_KAFKA_BOOTSTRAP and LRS_MONGODB_URI (or `lrs serve`)"
-        )
-    async with AsyncExitStack() as stack:
-        client = connect(settings.mongodb_uri)
-        stack.push_async_callback(client.close)
-        db = client[settings.mongodb_database]
-        store = MongoStatementStore(db)
-        await store.create_indexes()
-        store.start_watching()
-        stack.push_async_callback(store.stop_watching)
-        document_store = MongoDocumentStore(db)
-        await document_store.create_indexes()
-        activities, agents = MongoActivityStore(db), MongoAgentStore(db)
-        await activities.create_indexes()
-        await agents.create_indexes()
-        bus = KafkaEventBus(
-            settings.kafka_bootstrap,
-            linger_ms=settings.producer_linger_ms,
-            timeout_seconds=settings.produce_timeout_seconds,
-        )
-        await bus.start()
-        stack.push_async_callback(bus.stop)
-        yield Adapters(
-            store=store,
-            bus=bus,
-            credentials=MongoCredentialStore(db),
-            documents=document_store,
-            attachments=MongoAttachmentStore(db),
-            activities=activities,
-            agents=agents,
-            tenants=MongoTenantStore(db),
-            webhooks=MongoWebhookStore(db),
-            **await progress_adapters(settings, db, stack),
-        )
+def team_deps(
+    settings: LrsSettings, registry: TeamRegistry, bus: EventBus, clock: Callable[[], datetime]
+) -> TeamDeps:
+    return TeamDeps(registry=registry, bus=bus, clock=clock, topic=settings.topic(topics.TEAMS))
+
+
+def goal_deps(
+    settings: LrsSettings,
+    store: GoalStore,
+    progress: GoalProgressReader,
+    bus: EventBus,
+    clock: Callable[[], datetime],
+) -> GoalDeps:
+    return GoalDeps(
+        store=store,
+        progress=progress,
+        bus=bus,
+        clock=clock,
+        goals_topic=settings.topic(topics.GOALS),
+        changes_topic=settings.topic(topics.GOAL_CHANGES),
+    )
+
+
+def progress_deps(
+    settings: LrsSettings,
+    progress: ProgressReader,
+    registry: TeamRegistry,
+    hub: ProgressHub,
+    clock: Callable[[], datetime],
+) -> ProgressDeps:
+    secret = settings.stream_token_secret
+    return ProgressDeps(
+        progress=progress,
+        registry=registry,
+        hub=hub,
+        clock=clock,
+        token_secret=secret.encode() if secret else secrets.token_bytes(32),
+        token_ttl=timedelta(seconds=settings.stream_token_ttl_seconds),
+        keepalive_seconds=settings.stream_keepalive_seconds,
+        retry_ms=settings.stream_retry_ms,
+    )
 
 
 def create_app(
     settings: LrsSettings,
     *,
     adapters: Adapters | None = None,
+    connect: Connect | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> FastAPI:
+    """The app on `adapters`, or on those `connect` opens for the lifespan of the app."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bearer = await bearer_verifier(settings)
@@ -218,7 +248,9 @@ def create_app(
                 app.state.services = build_services(settings, adapters, clock, bearer)
                 yield
                 return
-            async with connected_adapters(settings) as real:
+            if connect is None:
+                raise RuntimeError("create_app needs adapters or connect (lrs.wiring.api)")
+            async with connect(settings) as real:
                 app.state.services = build_services(settings, real, clock, bearer)
                 yield
 
@@ -238,7 +270,13 @@ def create_app(
     if settings.metrics_port is None:
         app.include_router(health.metrics_router)
     app.include_router(agents_activities.router)
-    for router in (teams.router, goals.router, progress.router, dashboard.router):
+    for router in (
+        teams.router,
+        goals.router,
+        organisation.router,
+        progress.router,
+        dashboard.router,
+    ):
         app.include_router(router)
     app.include_router(admin.router)
     app.include_router(webhooks.router)

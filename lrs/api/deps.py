@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated
 
@@ -21,8 +22,10 @@ from lrs.ports import (
 )
 from lrs.services import read
 from lrs.services.auth import Authenticator, authorize
+from lrs.services.erasure import ErasureDeps, ErasureStore
 from lrs.services.goals import GoalDeps
 from lrs.services.ingest import IngestDeps
+from lrs.services.organisation import InMemoryOrganisationReader, OrganisationReader
 from lrs.services.progress import ProgressDeps
 from lrs.services.read import ReadDeps
 from lrs.services.teams import TeamDeps
@@ -31,6 +34,13 @@ from lrs.settings import LrsSettings
 from lrs.xapi.errors import PayloadTooLarge
 from lrs.xapi.params import exceeds
 from lrs.xapi.versions import negotiate
+
+# The erasure's connections, opened for one request (lrs.wiring.erasure): everything an erasure
+# needs, and the audit records alone.
+ErasureConnector = Callable[
+    [LrsSettings, Callable[[], datetime]], AbstractAsyncContextManager[ErasureDeps]
+]
+ErasureRecords = Callable[[LrsSettings], AbstractAsyncContextManager[ErasureStore]]
 
 
 @dataclass
@@ -52,7 +62,10 @@ class Services:
     teams: TeamDeps
     progress: ProgressDeps
     goals: GoalDeps
+    erasure: ErasureConnector
+    erasure_records: ErasureRecords
     webhooks: WebhookStore | None = None  # /admin/webhooks (MongoDB only)
+    organisation: OrganisationReader = field(default_factory=InMemoryOrganisationReader)
 
 
 def get_services(request: Request) -> Services:

@@ -233,6 +233,14 @@ def _rollover(goal: Goal, period: Period, now: datetime) -> datetime | None:
     return period.end if period.end > now else None
 
 
+def ended_period(
+    goal: Goal, members: Mapping[str, LearnerState | None], period: Period
+) -> dict[str, Any]:
+    """How one period of the goal ended, `{period, status, percentage}`, evaluated at its end
+    (`previous_period`, and the older periods a growth talk asks for)."""
+    return _previous(goal, members, period)
+
+
 def _previous(
     goal: Goal, members: Mapping[str, LearnerState | None], period: Period
 ) -> dict[str, Any]:

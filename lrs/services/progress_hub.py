@@ -19,22 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
-Kind = Literal["learner", "team", "registry", "goal"]
+from lrs.progress.changes import Change as Change
+from lrs.progress.changes import Kind as Kind
+
 Key = tuple[str, str, str]  # (tenant, kind, entity)
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One record of `lrs.progress.learner`, `lrs.progress.team` or `lrs.teams`."""
-
-    kind: Kind
-    tenant: str
-    entity: str
-    version: int
-    value: Mapping[str, Any]
 
 
 class Overflow:

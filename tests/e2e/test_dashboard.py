@@ -164,7 +164,7 @@ async def test_team_progress_updates_live_and_survives_a_lost_connection(
                 f"{member(actor_ifi(ada), 'status')} === 'passed'",
                 CONSUMER_WAIT,
                 "no learner-progress reached the page: are the progress consumers registered "
-                "in consumers/registry.py and started by `lrs serve`, publishing to "
+                "in lrs/wiring/consumers.py and started by `lrs serve`, publishing to "
                 "lrs.progress.learner?",
             )
             # the course and the program it rolls up to (in progress) are both started

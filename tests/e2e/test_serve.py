@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from consumers.registry import CONSUMERS
 from lrs.settings import LrsSettings
+from lrs.wiring.consumers import CONSUMERS
 from tests.support.factories import statement
 from tests.support.serve import child_pids, serve_lrs
 from tests.support.stack import xapi_headers
@@ -122,7 +122,7 @@ async def test_kill_9_of_persist_under_serve_loses_nothing(
 def test_sigterm_stops_everything(served: tuple[str, subprocess.Popen[str]]) -> None:
     _, process = served
     children = children_of(process.pid)
-    # store, broker, the API processes, every consumer of consumers/registry.py and a spare
+    # store, broker, the API processes, every consumer of lrs/wiring/consumers.py and a spare
     assert len(children) == 2 + LrsSettings().serve_api_processes + len(CONSUMERS) + 1
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) == 0

@@ -1,4 +1,4 @@
-"""The spare process of `lrs serve` (lrs.embedded.Spare) becomes the child it is handed:
+"""The spare process of `lrs serve` (lrs.entry.embedded.Spare) becomes the child it is handed:
 that child's command, environment and log file, under the spare's pid."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lrs.embedded import Child, Spare, lrs_child
+from lrs.entry.embedded import Child, Spare, lrs_child
 
 pytestmark = pytest.mark.e2e
 

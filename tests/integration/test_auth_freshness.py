@@ -26,7 +26,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from lrs.adapters.mongo_store import MongoCredentialStore, MongoStatementStore, connect
 from lrs.adapters.mongo_tenants import MongoTenantStore
 from lrs.api.app import create_app
-from lrs.embedded import free_port, start_and_wait, store_child
+from lrs.entry.embedded import free_port, start_and_wait, store_child
 from lrs.ports import Tenant
 from lrs.services import admin
 from lrs.services.admin import AdminDeps, CredentialSpec

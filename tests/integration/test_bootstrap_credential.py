@@ -1,6 +1,6 @@
 """The first credential outside `lrs serve`: `lrs api` creates the one LRS_BOOTSTRAP_KEY /
 LRS_BOOTSTRAP_SECRET fix (as docker-compose.yml sets them), once, even when several API
-instances start together, and creates none when they are not set (lrs/bootstrap.py)."""
+instances start together, and creates none when they are not set (lrs/entry/bootstrap.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import asyncio
 import pytest
 
 from lrs.adapters.mongo_store import MongoCredentialStore, connect
-from lrs.bootstrap import ensure_first_credential
-from lrs.cli import _ensure_fixed_credential
+from lrs.entry.bootstrap import ensure_first_credential
+from lrs.entry.cli import _ensure_fixed_credential
 from lrs.ports import Credential
 from lrs.security import verify_secret
 from lrs.services.auth import BOOTSTRAP_SCOPES

@@ -23,12 +23,13 @@ from pymongo.errors import AutoReconnect
 from consumers.persist import PersistHandler
 from consumers.progress.team import TeamRegistryHandler
 from consumers.runner import Handler, Health, Outcome, Record
-from lrs import dlq_cli, topics
+from lrs import topics
 from lrs.adapters.kafka_dead_letters import DeadLetter, KafkaDeadLetters, Selection
 from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.adapters.mongo_store import connect
-from lrs.cli import _parser
 from lrs.codec import encode_accepted
+from lrs.entry import dlq_cli
+from lrs.entry.cli import _parser
 from lrs.ports import AcceptedStatement, OutgoingMessage
 from lrs.settings import LrsSettings
 from lrs.xapi.ifi import actor_ifi

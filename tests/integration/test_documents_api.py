@@ -31,7 +31,7 @@ from lrs.adapters.mongo_attachments import MongoAttachmentStore
 from lrs.adapters.mongo_documents import MongoDocumentStore
 from lrs.adapters.mongo_store import MongoCredentialStore, MongoStatementStore, connect
 from lrs.api.app import create_app
-from lrs.embedded import free_port, start_and_wait, store_child
+from lrs.entry.embedded import free_port, start_and_wait, store_child
 from lrs.ports import Credential, OutgoingMessage
 from lrs.security import hash_secret
 from lrs.services.auth import credential_authority, ensure_bootstrap_credential

@@ -29,9 +29,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from lrs import topics
 from lrs.adapters.mongo_erasure import MongoErasureStore
-from lrs.erasure_wiring import connected_erasure
 from lrs.services.erasure import erase_agent
 from lrs.settings import LrsSettings
+from lrs.wiring.erasure import connected_erasure
 from tests.conftest import Infra, unique_name
 from tests.support.factories import activity, agent, statement
 from tests.support.polling import eventually

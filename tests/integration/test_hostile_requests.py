@@ -35,7 +35,8 @@ from lrs.adapters.mongo_attachments import MongoAttachmentStore
 from lrs.adapters.mongo_documents import MongoDocumentStore
 from lrs.adapters.mongo_store import MongoCredentialStore, MongoStatementStore
 from lrs.api.app import create_app
-from lrs.embedded import free_port
+from lrs.entry.embedded import free_port
+from lrs.wiring.api import create_connected_app
 from tests.conftest import Infra, unique_name
 from tests.support.adapters import app_adapters
 from tests.support.asgi import CALL_TIMEOUT, Answer, call_app
@@ -102,7 +103,7 @@ async def client(infra: Infra, module_namespace: str) -> AsyncIterator[httpx.Asy
         max_document_bytes=DOCUMENT_LIMIT,
     )
     await prepare_infra(config)
-    app = create_app(config)
+    app = create_connected_app(config)
     add_failing_routes(app)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -382,7 +383,7 @@ async def fuzzed_app(infra: Infra) -> AsyncIterator[FastAPI]:
         infra.kafka_bootstrap, infra.mongodb_uri, unique_name("fuzz"), ack_timeout_seconds=2
     )
     await prepare_infra(config)
-    app = create_app(config)
+    app = create_connected_app(config)
     async with running_persister(config), app.router.lifespan_context(app):
         yield app
 

@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 from lrs.adapters.mongo_store import MongoStatementStore
-from lrs.cli import _parser, _run
+from lrs.entry.cli import _parser, _run
 from lrs.settings import LrsSettings
 from lrs.transfer.csv_rows import COLUMNS
 from lrs.transfer.export import VOIDED_VERB

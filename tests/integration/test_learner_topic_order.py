@@ -1,7 +1,7 @@
 """The compacted `lrs.progress.learner` topic ends on the newest version of every learner
 (issue 9, item 11).
 
-The consumers of `consumers/registry.py` run on the real store, but their topics are a
+The consumers of `lrs/wiring/consumers.py` run on the real store, but their topics are a
 deterministic simulation of the broker with the runner's contract: a consumer instance handles
 a batch from the partitions it owns, and produces that batch's outputs before it handles its
 next batch; between two instances (two consumers, or two instances of one group) anything may
@@ -22,7 +22,6 @@ import orjson
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from consumers.registry import CONSUMERS
 from consumers.runner import Handler, Outcome
 from lrs import topics
 from lrs.adapters.mongo_store import MongoStatementStore
@@ -30,6 +29,7 @@ from lrs.codec import encode_accepted
 from lrs.ports import AcceptedStatement, OutgoingMessage
 from lrs.progress import learner_id
 from lrs.settings import LrsSettings
+from lrs.wiring.consumers import CONSUMERS
 from tests.conftest import Infra, unique_name
 from tests.support.progress import Workload, progress_docs
 from tests.support.records import StubRecord

@@ -26,16 +26,17 @@ import uvicorn
 from prometheus_client import REGISTRY
 from pymongo.asynchronous.database import AsyncDatabase
 
-from consumers.registry import CONSUMERS
 from consumers.webhooks import DeliveryConfig, DeliveryPool
-from lrs import admin_cli, topics
+from lrs import topics
 from lrs.adapters.mongo_webhooks import MongoWebhookStore
-from lrs.api.app import create_app
-from lrs.cli import _parser
-from lrs.embedded import free_port
+from lrs.entry import admin_cli
+from lrs.entry.cli import _parser
+from lrs.entry.embedded import free_port
 from lrs.settings import LrsSettings
 from lrs.webhooks.model import Attempt, Item
 from lrs.webhooks.signing import delivery_id
+from lrs.wiring.api import create_connected_app
+from lrs.wiring.consumers import CONSUMERS
 from tests.conftest import Infra, unique_name
 from tests.support.factories import agent, statement
 from tests.support.polling import eventually
@@ -428,7 +429,11 @@ async def served_over_http(settings: LrsSettings) -> AsyncIterator[str]:
     """A second LRS's API on a loopback port (its persister runs too); its base URL."""
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        create_connected_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
     )
     server = uvicorn.Server(config)
     async with running_persister(settings):

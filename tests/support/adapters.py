@@ -11,6 +11,7 @@ from lrs.adapters.memory import (
     InMemoryStatementStore,
 )
 from lrs.adapters.memory_definitions import InMemoryActivityStore, InMemoryAgentStore
+from lrs.adapters.memory_goals import InMemoryGoalProgressReader, InMemoryGoalStore
 from lrs.adapters.memory_teams import InMemoryProgressReader, InMemoryTeamRegistry
 from lrs.adapters.memory_tenants import InMemoryTenantStore
 from lrs.api.app import Adapters
@@ -35,5 +36,7 @@ def app_adapters(**given: Any) -> Adapters:
         "team_registry": InMemoryTeamRegistry(),
         "progress": InMemoryProgressReader(),
         "hub": ProgressHub(),
+        "goals": InMemoryGoalStore(),
+        "goal_progress": InMemoryGoalProgressReader(),
     }
     return Adapters(**{**defaults, **given})

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
-from lrs.embedded import free_port
+from lrs.entry.embedded import free_port
 
 FLAGS = [
     "--headless",

@@ -14,8 +14,9 @@ import orjson
 import uvicorn
 
 from lrs.api.app import Adapters, create_app
-from lrs.embedded import free_port
+from lrs.entry.embedded import free_port
 from lrs.settings import LrsSettings
+from lrs.wiring.api import create_connected_app
 
 
 @contextlib.asynccontextmanager
@@ -24,7 +25,7 @@ async def live_api(settings: LrsSettings, adapters: Adapters | None = None) -> A
     `adapters`, the app connects to the configured broker and store."""
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings, adapters=adapters),
+        create_app(settings, adapters=adapters) if adapters else create_connected_app(settings),
         host="127.0.0.1",
         port=port,
         log_level="warning",

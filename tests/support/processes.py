@@ -8,7 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
-from lrs.embedded import free_port
+from lrs.entry.embedded import free_port
 from lrs.settings import LrsSettings
 
 

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from lrs.embedded import free_port
+from lrs.entry.embedded import free_port
 
 
 class CuttableProxy:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from lrs.embedded import free_port
+from lrs.entry.embedded import free_port
 
 EXTERNAL = ("LRS_KAFKA_BOOTSTRAP", "LRS_MONGODB_URI")
 

@@ -21,9 +21,9 @@ from lrs.adapters.kafka_bus import ensure_topics
 from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
 from lrs.adapters.mongo_erasure import MongoErasedAgents
 from lrs.adapters.mongo_store import MongoCredentialStore, MongoStatementStore, connect
-from lrs.api.app import create_app
 from lrs.services.auth import ensure_bootstrap_credential
 from lrs.settings import LrsSettings
+from lrs.wiring.api import create_connected_app
 
 KEY, SECRET = "test-key", "test-secret"
 
@@ -147,7 +147,7 @@ async def running_consumer(
 
 @contextlib.asynccontextmanager
 async def api_client(settings: LrsSettings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
+    app = create_connected_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

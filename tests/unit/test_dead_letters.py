@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 import pytest
 
 from consumers.runner import dead_letter_headers
-from lrs import dlq_cli, topics
+from lrs import topics
 from lrs.adapters.kafka_dead_letters import DeadLetter, Position, Selection
 from lrs.api.routes.admin import ReplayIn
-from lrs.cli import _parser
+from lrs.entry import dlq_cli
+from lrs.entry.cli import _parser
 from lrs.settings import LrsSettings
 from lrs.xapi.errors import BadRequest
 

@@ -26,8 +26,8 @@ from prometheus_client import REGISTRY
 from lrs import metrics
 from lrs.adapters.memory import InMemoryAttachmentStore, InMemoryEventBus, InMemoryStatementStore
 from lrs.api.app import create_app
-from lrs.cli import _parser
-from lrs.embedded import free_port
+from lrs.entry.cli import _parser
+from lrs.entry.embedded import free_port
 from lrs.ports import Principal
 from lrs.services.ingest import IngestDeps, ingest
 from lrs.settings import LrsSettings
@@ -125,7 +125,7 @@ def test_mounted_files_exist(compose: dict[str, Any]) -> None:
 
 
 def test_compose_creates_a_first_credential(compose: dict[str, Any]) -> None:
-    """`lrs api` creates the credential LRS_BOOTSTRAP_KEY / _SECRET name (lrs/bootstrap.py);
+    """`lrs api` creates the credential LRS_BOOTSTRAP_KEY / _SECRET name (lrs/entry/bootstrap.py);
     compose refuses to start without a secret rather than inventing a known one."""
     env = compose["services"]["lrs-api"]["environment"]
     assert env["LRS_BOOTSTRAP_KEY"]

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from lrs import topics
-from lrs.ports import AcceptedStatement
-from lrs.services.erasure import (
+from lrs.erasure import (
     ERASED_AGENT,
     agent_hash,
     erasure_identifiers,
@@ -18,9 +17,9 @@ from lrs.services.erasure import (
     learner_ids_naming,
     names_erased,
     redacted,
-    screen_records,
-    screen_statements,
 )
+from lrs.ports import AcceptedStatement
+from lrs.services.erasure import screen_records, screen_statements
 from lrs.xapi.ifi import actor_ifi
 from tests.support.factories import agent, statement
 

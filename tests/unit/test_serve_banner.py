@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from lrs.entry.supervisor import announce
 from lrs.settings import LrsSettings
-from lrs.supervisor import announce
 
 BASE = "http://127.0.0.1:8123"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lrs import supervisor
-from lrs.embedded import Child
+from lrs.entry import supervisor
+from lrs.entry.embedded import Child
 from lrs.settings import LrsSettings
 
 

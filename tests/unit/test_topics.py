@@ -61,6 +61,10 @@ def test_topic_specs_apply_prefix_and_partitions() -> None:
         "dev.lrs.progress.goal",
         "dev.lrs.progress.learner.dlq",
         "dev.lrs.progress.team.dlq",  # read by webhooks-team-progress
+        "dev.lrs.progress.goal.dlq",  # read by organisation-goals
+        "dev.lrs.progress.organisation-changes",
+        "dev.lrs.progress.organisation-changes.dlq",
+        "dev.lrs.progress.organisation",
     }
     assert specs["dev.xapi.statements.dlq"].partitions == 1
     assert all(spec.partitions == 12 for name, spec in specs.items() if not name.endswith(".dlq"))
@@ -101,13 +105,13 @@ def test_every_consumed_topic_has_its_dead_letter_topic() -> None:
 
 
 def test_consumed_topics_are_exactly_those_the_registry_reads() -> None:
-    from consumers.registry import CONSUMERS
+    from lrs.wiring.consumers import CONSUMERS
 
     assert {spec.topic for spec in CONSUMERS.values()} == set(topics.CONSUMED)
 
 
 def test_a_consumer_of_a_topic_without_dead_letter_topic_is_refused() -> None:
-    from consumers.registry import ConsumerSpec
+    from lrs.wiring.consumers import ConsumerSpec
 
     with pytest.raises(ValueError, match="CONSUMED"):
         ConsumerSpec("new", topics.DOCUMENTS, lambda db, settings: None)  # type: ignore[arg-type,return-value]

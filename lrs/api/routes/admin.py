@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from lrs import topics
 from lrs.adapters.kafka_dead_letters import DeadLetter, KafkaDeadLetters, Position, Selection
 from lrs.api.deps import Services, ServicesDep, scope_guard
-from lrs.erasure_wiring import connected_erasure, erasure_store, record_view
+from lrs.erasure import record_view
 from lrs.ports import Credential, Principal, Tenant
 from lrs.security import ADMIN_SCOPE
 from lrs.services import admin, erasure
@@ -321,7 +321,7 @@ async def erase_agent(
     tenant = tenant or who.tenant
     admin.check_tenant_name(tenant)
     canonical, _ = parse_agent(agent, services.settings.statement_limits())
-    async with connected_erasure(services.settings, services.clock) as deps:
+    async with services.erasure(services.settings, services.clock) as deps:
         record = await erasure.erase_agent(deps, tenant, canonical, who.key)
     return ErasureOut.model_validate(record_view(record))
 
@@ -333,6 +333,6 @@ async def list_erasures(
     tenant: Annotated[str | None, Query(description="only this tenant's")] = None,
 ) -> list[ErasureOut]:
     """The audit records of erasures, newest first (no identifier, no content)."""
-    async with erasure_store(services.settings) as store:
+    async with services.erasure_records(services.settings) as store:
         records = await store.list_erasures(tenant)
     return [ErasureOut.model_validate(record_view(r)) for r in records]

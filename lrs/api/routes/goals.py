@@ -9,8 +9,8 @@ from starlette.responses import Response, StreamingResponse
 from lrs.api import sse
 from lrs.api.deps import PrincipalDep, Services, ServicesDep, read_body
 from lrs.api.headers import json_response
-from lrs.api.routes.progress import encoded, stream_caller
-from lrs.services import goals
+from lrs.api.routes.progress import PeriodDep, encoded, stream_caller
+from lrs.services import goals, progress_periods
 from lrs.services.goals import GoalDeps
 from lrs.xapi.bounded_json import loads_bounded
 from lrs.xapi.errors import BadRequest
@@ -69,9 +69,18 @@ async def archive_goal(goal_id: str, services: ServicesDep, who: PrincipalDep) -
 
 
 @router.get("/progress/goals")
-async def goal_progress(request: Request, services: ServicesDep, who: PrincipalDep) -> Response:
-    """Progress toward the tenant's goals (`?owner=learner:<id>|team:<id>|organisation`)."""
+async def goal_progress(
+    request: Request, services: ServicesDep, who: PrincipalDep, period: PeriodDep
+) -> Response:
+    """Progress toward the tenant's goals (`?owner=learner:<id>|team:<id>|organisation`);
+    with `?period=` (or `?from=&to=`) the goals of that period and how they ended."""
     owner = request.query_params.get("owner")
+    if period is not None:
+        limit = services.settings.period_view_max_statements
+        values = await progress_periods.goals_in_period(
+            deps(services), services.progress, who, owner, period, max_statements=limit
+        )
+        return json_response({"goals": values, "period": period.as_json()})
     values = await goals.goal_progress(deps(services), who, owner)
     return json_response({"goals": values})
 

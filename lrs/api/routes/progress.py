@@ -4,18 +4,20 @@ stream (Server-Sent Events). Thin handlers over lrs.services.progress."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from lrs.api import sse
-from lrs.api.deps import PrincipalDep, ServicesDep, principal
+from lrs.api.deps import PrincipalDep, Services, ServicesDep, principal
 from lrs.api.headers import json_response
-from lrs.api.routes.teams import agent_version, parse_agent_param
+from lrs.api.routes.teams import agent_version
+from lrs.goals.periods import ReviewPeriod, parse_review_period
 from lrs.ports import Principal
-from lrs.services import progress, progress_overview
+from lrs.services import progress, progress_overview, progress_periods
 from lrs.services.progress import StreamEvent, StreamTarget
-from lrs.xapi.agents import parse_agent_json
+from lrs.xapi.agents import parse_agent_json, parse_agent_query
 from lrs.xapi.errors import BadRequest
 from lrs.xapi.limits import StatementLimits
 from lrs.xapi.timefmt import format_timestamp
@@ -23,20 +25,84 @@ from lrs.xapi.timefmt import format_timestamp
 router = APIRouter(prefix="/progress", tags=["progress"])
 STREAM_PARAMS = {"team", "agent", "learner", "token", "lastEventId"}
 TARGETS = ("team", "agent", "learner")
+PERIOD_PARAMS = ("period", "from", "to")
+
+
+PeriodQuery = Annotated[
+    str | None,
+    Query(
+        description="a period for a growth talk: `2026` (year), `2026-Q4` (quarter), `2026-11`"
+        " (month) or `2026-W48` (ISO week), UTC; the answer covers the statements whose"
+        " timestamp falls in it and says `period` {start, end (inclusive), label}",
+    ),
+]
+FromQuery = Annotated[
+    str | None,
+    Query(
+        alias="from",
+        description="instead of `period`, with `to`: a date (from its first instant) or an"
+        " RFC 3339 timestamp with offset (that instant), inclusive",
+    ),
+]
+ToQuery = Annotated[
+    str | None,
+    Query(
+        alias="to",
+        description="with `from`: a date (through its last instant) or an RFC 3339 timestamp"
+        " with offset (that instant), inclusive",
+    ),
+]
+
+
+def review_period(
+    request: Request,
+    period: PeriodQuery = None,
+    since: FromQuery = None,
+    until: ToQuery = None,
+) -> ReviewPeriod | None:
+    """`?period=` or `?from=&to=` (docs/goals.md "Periods for growth talks"), each at most
+    once; None when none is given. A dependency, so that OpenAPI documents the parameters."""
+    for name in PERIOD_PARAMS:
+        if len(request.query_params.getlist(name)) > 1:
+            raise BadRequest(f"{name}: given more than once")
+    return parse_review_period(period, since, until)
+
+
+PeriodDep = Annotated[ReviewPeriod | None, Depends(review_period)]
+
+
+async def learner_answer(
+    services: Services, who: Principal, learner: str, period: ReviewPeriod | None
+) -> Response:
+    """The live view, or with a period what was done in it (lrs.services.progress_periods)."""
+    if period is None:
+        return json_response(await progress.learner_progress(services.progress, who, learner))
+    limit = services.settings.period_view_max_statements
+    return json_response(
+        await progress_periods.learner_progress_in_period(
+            services.progress, who, learner, period, max_statements=limit
+        )
+    )
 
 
 @router.get("/learners")
-async def learner_progress(request: Request, services: ServicesDep, who: PrincipalDep) -> Response:
-    learner = parse_agent_param(request, services)
-    return json_response(await progress.learner_progress(services.progress, who, learner))
+async def learner_progress(
+    request: Request, services: ServicesDep, who: PrincipalDep, period: PeriodDep
+) -> Response:
+    """`?agent=<Agent JSON>`, optionally with `period` or `from` and `to`."""
+    items = [(k, v) for k, v in request.query_params.multi_items() if k not in PERIOD_PARAMS]
+    limits = services.settings.statement_limits()
+    learner = parse_agent_query(items, agent_version(request), limits=limits).ifi
+    return await learner_answer(services, who, learner, period)
 
 
 @router.get("/learners/{learner:path}")
 async def learner_progress_by_id(
-    learner: str, services: ServicesDep, who: PrincipalDep
+    learner: str, services: ServicesDep, who: PrincipalDep, period: PeriodDep
 ) -> Response:
-    """A learner by canonical id (`mbox:mailto:...`, URL-encoded), as team progress lists them."""
-    return json_response(await progress.learner_progress(services.progress, who, learner))
+    """A learner by canonical id (`mbox:mailto:...`, URL-encoded), as team progress lists them;
+    `?period=2026-Q4` (or `2026-11`, `2026-W48`, `2026`, or `?from=&to=`): what was done in it."""
+    return await learner_answer(services, who, learner, period)
 
 
 @router.get("/overview")
@@ -49,8 +115,18 @@ async def organisation_overview(services: ServicesDep, who: PrincipalDep) -> Res
 
 
 @router.get("/teams/{team:path}")
-async def team_progress(team: str, services: ServicesDep, who: PrincipalDep) -> Response:
-    return json_response(await progress.team_progress(services.progress, who, team))
+async def team_progress(
+    team: str, services: ServicesDep, who: PrincipalDep, period: PeriodDep
+) -> Response:
+    """A team now, or with `?period=` (`?from=&to=`) what its current members did in it."""
+    if period is None:
+        return json_response(await progress.team_progress(services.progress, who, team))
+    limit = services.settings.period_view_max_statements
+    return json_response(
+        await progress_periods.team_progress_in_period(
+            services.progress, who, team, period, max_statements=limit
+        )
+    )
 
 
 @router.post("/stream-token")

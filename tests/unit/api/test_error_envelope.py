@@ -17,7 +17,7 @@ import uvicorn
 
 from lrs.api.app import create_app
 from lrs.api.errors import UNAVAILABLE_MESSAGES, ErrorEnvelopeMiddleware, outage
-from lrs.embedded import free_port
+from lrs.entry.embedded import free_port
 from lrs.settings import LrsSettings
 from tests.support.adapters import app_adapters
 from tests.support.outages import FAULTS, OUTAGES, label, name

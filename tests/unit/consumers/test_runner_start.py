@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from consumers.runner import Outcome, Record, Runner, RunnerConfig
-from lrs.embedded import free_port
+from lrs.entry.embedded import free_port
 
 
 class Idle:

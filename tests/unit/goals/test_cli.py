@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from lrs import admin_cli
 from lrs.adapters.memory import InMemoryEventBus
 from lrs.adapters.memory_goals import InMemoryGoalProgressReader, InMemoryGoalStore
+from lrs.entry import admin_cli
 from lrs.ports import Principal
 from lrs.services.goals import GoalDeps
 from lrs.xapi.errors import XapiError

@@ -24,8 +24,8 @@ from lrs.adapters.mongo_goals import MongoGoalProgressReader, MongoGoalStore
 from lrs.adapters.mongo_store import MongoCredentialStore, connect
 from lrs.adapters.mongo_tenants import MongoTenantStore
 from lrs.adapters.mongo_webhooks import MongoWebhookStore
-from lrs.api.progress_wiring import goal_deps
-from lrs.erasure_wiring import connected_erasure, erasure_store, record_view
+from lrs.api.app import goal_deps
+from lrs.erasure import record_view
 from lrs.ports import Credential, OutgoingMessage, Principal, Tenant
 from lrs.services import admin, erasure, goals, webhooks
 from lrs.services.admin import AdminDeps, CredentialSpec
@@ -33,6 +33,7 @@ from lrs.services.goals import GoalDeps
 from lrs.services.webhooks import SubscriptionSpec, WebhookDeps
 from lrs.settings import LrsSettings
 from lrs.webhooks.model import Subscription
+from lrs.wiring.erasure import connected_erasure, erasure_store
 from lrs.xapi.documents import parse_agent
 from lrs.xapi.errors import XapiError
 

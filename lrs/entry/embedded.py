@@ -183,9 +183,9 @@ def start_and_wait(child: Child, port: int, timeout: float = 30.0) -> None:
 
 class Spare:
     """A `python -m lrs standby` process: it has imported everything an LRS process needs and
-    waits for the command of the process it is to become (`lrs.cli.standby`). Handing it a dead
-    child's command replaces that child without the seconds Python takes to start and import
-    (docs/decisions/0010)."""
+    waits for the command of the process it is to become (`lrs.entry.cli.standby`). Handing
+    it a dead child's command replaces that child without the seconds Python takes to start
+    and import (docs/decisions/0010)."""
 
     def __init__(self, env: Mapping[str, str], pass_fds: tuple[int, ...] = ()) -> None:
         self.env = env

@@ -9,9 +9,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from lrs import admin_cli, dlq_cli
+from lrs.entry import admin_cli, dlq_cli, transfer_cli
 from lrs.settings import LrsSettings, get_settings
-from lrs.transfer import cli as transfer_cli
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,7 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     api.add_argument("--fd", type=int, help="serve on this inherited listening socket (lrs serve)")
     consume = sub.add_parser("consume", help="run one consumer")
-    consume.add_argument("name", help="persist, ... (see consumers/registry.py)")
+    consume.add_argument("name", help="persist, ... (see lrs/wiring/consumers.py)")
     topics_cmd = sub.add_parser("topics", help="Kafka topic administration")
     topics_cmd.add_argument("action", choices=["create"])
     progress = sub.add_parser("progress", help="learner and team progress administration")
@@ -52,13 +51,13 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _run(args: argparse.Namespace, settings: LrsSettings) -> int:
     if args.command == "serve":
-        from lrs.supervisor import serve
+        from lrs.entry.supervisor import serve
 
         return serve(settings)
     if args.command == "api":
         return _api(settings, args.fd)
     if args.command == "consume":
-        from consumers.service import run_consumer
+        from lrs.wiring.consumer_process import run_consumer
 
         asyncio.run(run_consumer(args.name, settings))
         return 0
@@ -77,11 +76,11 @@ def _run(args: argparse.Namespace, settings: LrsSettings) -> int:
     return 2
 
 
-PRELOADED = ("uvicorn", "lrs.api.app", "consumers.service", "consumers.registry")
+PRELOADED = ("uvicorn", "lrs.wiring.api", "lrs.wiring.consumer_process", "lrs.wiring.consumers")
 
 
 def _standby(inherited: list[int]) -> None:
-    """A spare process of `lrs serve` (lrs.embedded.Spare): import what every LRS process
+    """A spare process of `lrs serve` (lrs.entry.embedded.Spare): import what every LRS process
     needs, then wait for one line on stdin, {"args", "env", "log", "keep_fds"}, and become that
     process: its environment, its log file as stdout and stderr, only the sockets it needs."""
     import importlib
@@ -114,13 +113,13 @@ def _api(settings: LrsSettings, fd: int | None = None) -> int:
     import uvicorn
 
     from lrs import metrics
-    from lrs.api.app import create_app
+    from lrs.wiring.api import create_connected_app
 
     if fd is None:  # under `lrs serve` (a socket passed down), serve made it already
         _ensure_fixed_credential(settings)
     metrics.expose_restarts(settings.restarts_file)
     config = uvicorn.Config(
-        create_app(settings),
+        create_connected_app(settings),
         host=settings.http_host,
         port=settings.http_port,
         log_level="warning",
@@ -134,8 +133,8 @@ def _api(settings: LrsSettings, fd: int | None = None) -> int:
 
 def _ensure_fixed_credential(settings: LrsSettings) -> None:
     """`lrs api` creates the first credential that LRS_BOOTSTRAP_KEY / _SECRET fix, like
-    `lrs serve` (lrs/bootstrap.py); without them it creates none."""
-    from lrs.bootstrap import ensure_first_credential, fixed_by_settings
+    `lrs serve` (lrs/entry/bootstrap.py); without them it creates none."""
+    from lrs.entry.bootstrap import ensure_first_credential, fixed_by_settings
 
     if not (fixed_by_settings(settings) and settings.mongodb_uri):
         return

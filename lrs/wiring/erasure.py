@@ -6,18 +6,16 @@ every API process's adapters."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import Any
-
-from aiokafka import AIOKafkaProducer
 
 from lrs import topics
 from lrs.adapters.kafka_bus import ensure_topics
+from lrs.adapters.kafka_erasure_bus import KafkaErasureBus
 from lrs.adapters.mongo_erasure import MongoErasureStore
 from lrs.adapters.mongo_store import connect
 from lrs.adapters.mongo_teams import MongoTeamRegistry
-from lrs.ports import OutgoingMessage, Principal
+from lrs.ports import Principal
 from lrs.services import teams
 from lrs.services.erasure import ErasureDeps
 from lrs.services.teams import TeamDeps
@@ -26,41 +24,6 @@ from lrs.xapi.errors import Unavailable
 
 # The team API's operation needs a caller allowed to change teams; the erasure acts as one.
 ERASURE_CALLER_KEY = "lrs-erasure"
-
-
-class KafkaErasureBus:
-    """Produces (acks=all) the erasure's records: team triggers, registry changes, and
-    tombstones (null values)."""
-
-    def __init__(self, bootstrap: str, timeout_seconds: float) -> None:
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
-            acks="all",
-            enable_idempotence=False,
-            request_timeout_ms=int(timeout_seconds * 1000),
-        )
-
-    async def start(self) -> None:
-        await self._producer.start()
-
-    async def stop(self) -> None:
-        await self._producer.stop()
-
-    async def publish(self, topic: str, messages: Sequence[OutgoingMessage]) -> None:
-        futures = [
-            await self._producer.send(topic, m.value, key=m.key, headers=list(m.headers))
-            for m in messages
-        ]
-        for future in futures:
-            await future
-
-    async def tombstones(self, topic: str, keys: Sequence[bytes]) -> None:
-        futures = [await self._producer.send(topic, None, key=key) for key in keys]
-        for future in futures:
-            await future
-
-    async def ping(self) -> None:
-        return None
 
 
 def _utc_now() -> datetime:
@@ -122,16 +85,3 @@ async def connected_erasure(
     finally:
         await bus.stop()
         await client.close()
-
-
-def record_view(record: Any) -> dict[str, Any]:
-    """An audit record as JSON (the API's and the CLI's output)."""
-    return {
-        "id": record.erasure_id,
-        "tenant": record.tenant,
-        "agent_hash": record.agent_hash,
-        "requested_by": record.requested_by,
-        "started_at": record.started_at.isoformat(),
-        "completed_at": record.completed_at.isoformat() if record.completed_at else None,
-        "counts": dict(record.counts),
-    }

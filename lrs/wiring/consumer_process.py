@@ -8,13 +8,13 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from consumers.registry import CONSUMERS, Database
 from consumers.runner import Runner, RunnerConfig, install_signal_handlers
 from consumers.status import start_status_server
 from lrs import metrics, topics
 from lrs.adapters.kafka_bus import ensure_topics
 from lrs.adapters.mongo_store import MongoStatementStore, connect
 from lrs.settings import LrsSettings
+from lrs.wiring.consumers import CONSUMERS, Database
 
 log = logging.getLogger("lrs.consumers")
 

@@ -32,13 +32,12 @@ from typing import Any
 import orjson
 
 from consumers.progress.messages import team_change_message
-from consumers.registry import CONSUMERS
 from lrs import topics
 from lrs.adapters.kafka_bus import KafkaEventBus, ensure_topics
 from lrs.adapters.mongo_store import connect
-from lrs.bootstrap import ensure_first_credential
 from lrs.codec import encode_accepted
-from lrs.embedded import (
+from lrs.entry.bootstrap import ensure_first_credential
+from lrs.entry.embedded import (
     Child,
     Spare,
     broker_child,
@@ -50,6 +49,7 @@ from lrs.embedded import (
 from lrs.metrics import RestartLog
 from lrs.ports import AcceptedStatement, OutgoingMessage
 from lrs.settings import LrsSettings
+from lrs.wiring.consumers import CONSUMERS
 from lrs.xapi.ifi import actor_ifi
 
 log = logging.getLogger("lrs.serve")

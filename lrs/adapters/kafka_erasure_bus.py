@@ -1,0 +1,45 @@
+"""The erasure's producer (lrs.services.erasure.ErasureBus): team triggers, registry changes
+and tombstones, each waited for (acks=all)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
+
+from lrs.ports import OutgoingMessage
+
+
+class KafkaErasureBus:
+    """Produces (acks=all) the erasure's records: team triggers, registry changes, and
+    tombstones (null values)."""
+
+    def __init__(self, bootstrap: str, timeout_seconds: float) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            acks="all",
+            enable_idempotence=False,
+            request_timeout_ms=int(timeout_seconds * 1000),
+        )
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def publish(self, topic: str, messages: Sequence[OutgoingMessage]) -> None:
+        futures = [
+            await self._producer.send(topic, m.value, key=m.key, headers=list(m.headers))
+            for m in messages
+        ]
+        for future in futures:
+            await future
+
+    async def tombstones(self, topic: str, keys: Sequence[bytes]) -> None:
+        futures = [await self._producer.send(topic, None, key=key) for key in keys]
+        for future in futures:
+            await future
+
+    async def ping(self) -> None:
+        return None

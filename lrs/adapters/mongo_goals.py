@@ -159,10 +159,13 @@ class MongoGoalProgress:
         cursor = self._progress.find(query).sort("_id", ASCENDING)
         return [GoalProgressDoc.from_mongo(d) async for d in cursor]
 
-    async def goals_listing(self, tenant: str, learner: str) -> list[str]:
-        """Goals whose last computation counted this learner as a member."""
-        cursor = self._progress.find({"tenant": tenant, "members": learner}, {"goal": 1})
-        return [d["goal"] async for d in cursor]
+    async def goals_listing_any(self, tenant: str, learners: Collection[str]) -> list[str]:
+        """Goals whose last computation counted any of these learners as a member (one query
+        for a batch's learners, not one per learner)."""
+        if not learners:
+            return []
+        query = {"tenant": tenant, "members": {"$in": sorted(learners)}}
+        return [d["goal"] async for d in self._progress.find(query, {"goal": 1})]
 
     async def due(self, now: datetime, limit: int) -> list[tuple[str, str]]:
         """(tenant, goal) of the goals whose status may have changed with the time by `now`."""

@@ -36,7 +36,7 @@ from consumers.goals import Clock, Send, comparable
 from consumers.runner import Outcome, Poison, Record
 from lrs import topics
 from lrs.adapters.mongo_organisation import MongoOrganisationProgress, OrganisationDoc
-from lrs.ports import OutgoingMessage
+from lrs.ports.events import OutgoingMessage
 from lrs.progress.organisation import summarize_organisation_progress, team_entries
 from lrs.xapi.timefmt import format_timestamp, parse_timestamp
 

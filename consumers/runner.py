@@ -58,7 +58,7 @@ from lrs import metrics, topics
 from lrs.background import backoff_delay
 from lrs.codec import header
 from lrs.outages import TransientFailure
-from lrs.ports import OutgoingMessage
+from lrs.ports.events import OutgoingMessage
 
 log = logging.getLogger("lrs.consumers")
 

@@ -10,16 +10,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from lrs.ports import (
-    ActivityStore,
-    AgentStore,
-    CredentialRegistry,
-    DocumentStore,
-    EventBus,
-    Principal,
-    StatementStore,
-    TenantStore,
-)
+from lrs.ports.credentials import CredentialRegistry, Principal
+from lrs.ports.definitions import ActivityStore, AgentStore
+from lrs.ports.documents import DocumentStore
+from lrs.ports.events import EventBus
+from lrs.ports.statements import StatementReader
+from lrs.ports.tenants import TenantStore
+from lrs.ports.webhooks import WebhookStore
 from lrs.services import read
 from lrs.services.auth import Authenticator, authorize
 from lrs.services.erasure import ErasureDeps, ErasureStore
@@ -29,7 +26,6 @@ from lrs.services.organisation import InMemoryOrganisationReader, OrganisationRe
 from lrs.services.progress import ProgressDeps
 from lrs.services.read import ReadDeps
 from lrs.services.teams import TeamDeps
-from lrs.services.webhooks import WebhookStore
 from lrs.settings import LrsSettings
 from lrs.xapi.errors import PayloadTooLarge
 from lrs.xapi.params import exceeds
@@ -48,7 +44,7 @@ class Services:
     """The process's adapters and settings, built in the app's lifespan."""
 
     settings: LrsSettings
-    store: StatementStore
+    store: StatementReader
     bus: EventBus
     credentials: CredentialRegistry
     authenticator: Authenticator

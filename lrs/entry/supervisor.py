@@ -47,7 +47,8 @@ from lrs.entry.embedded import (
     store_child,
 )
 from lrs.metrics import RestartLog
-from lrs.ports import AcceptedStatement, OutgoingMessage
+from lrs.ports.events import OutgoingMessage
+from lrs.ports.statements import AcceptedStatement
 from lrs.settings import LrsSettings
 from lrs.wiring.consumers import CONSUMERS
 from lrs.xapi.ifi import actor_ifi

@@ -1,6 +1,9 @@
 """Organisation progress (`GET /progress/organisation` and its live stream): the value the
 organisation-progress consumer last stored for the caller's tenant (docs/organisation.md,
-docs/decisions/0020-organisation-progress.md). Same scopes as every progress read."""
+docs/decisions/0020-organisation-progress.md). Same scopes as every progress read.
+
+With a period (`?period=`, `?from=&to=`): what the organisation did in it, recomputed at read
+time (`organisation_in_period`)."""
 
 from __future__ import annotations
 
@@ -8,9 +11,18 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
 from lrs import topics
-from lrs.ports import Principal
+from lrs.goals.periods import ReviewPeriod
+from lrs.ports.credentials import Principal
+from lrs.progress.organisation import (
+    learner_figures,
+    summarize_organisation_progress,
+    team_entries,
+)
+from lrs.services.goals import GoalDeps
 from lrs.services.progress import ProgressDeps, StreamEvent, authorize_read
 from lrs.services.progress_hub import Change, Closed, Overflow
+from lrs.services.progress_periods import goals_in_period, read_in_period
+from lrs.services.progress_views import ProgressSource, statement_teams
 from lrs.xapi.errors import NotFound
 
 ORGANISATION_EVENT = "organisation-progress"
@@ -42,6 +54,51 @@ async def organisation_progress(reader: OrganisationReader, who: Principal) -> d
             " goal progress change of the tenant"
         )
     return value
+
+
+async def organisation_in_period(
+    source: ProgressSource,
+    goals: GoalDeps,
+    who: Principal,
+    period: ReviewPeriod,
+    *,
+    max_learners: int,
+    max_statements: int,
+) -> dict[str, Any]:
+    """GET /progress/organisation?period=...: the pure model (lrs.progress.organisation) over
+    each learner's live statements in the period (`read_in_period`, under its statement cap),
+    the teams as they are now, and the goals of the period with the status they ended with
+    (`period_goals`), as of the period's end (now while it runs). At most `max_learners`
+    learners, the most recently changed (`learners_truncated` says when there are more)."""
+    authorize_read(who)
+    tenant = who.tenant
+    listed = await source.progress.summaries(tenant, max_learners + 1)
+    learners = [str(s["learner"]) for s in listed[:max_learners]]
+    read = await read_in_period(source, tenant, learners, period, max_statements=max_statements)
+    figures = [
+        learner_figures(r.state, r.view["activities"], statement_teams(r.doc.state))
+        for r in read.values()
+    ]
+    registry = await source.registry.list_teams(tenant)
+    teams = team_entries([(t.team, t.name, t.members) for t in registry], figures)
+    ended = period_goals(
+        await goals_in_period(goals, source, who, None, period, max_statements=max_statements)
+    )
+    value = summarize_organisation_progress(figures, teams, ended, period.as_of(source.clock()))
+    del value["next_check_at"]  # a period's figures do not move with the clock
+    return {
+        **value,
+        "tenant": tenant,
+        "period": period.as_json(),
+        "learners_truncated": len(listed) > max_learners,
+    }
+
+
+def period_goals(listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The goals of a period (`goals_in_period`) each with the status its last goal period in
+    the asked one ended with (the current status while that runs); a goal with no such
+    outcome (an organisation goal's older recurring periods, not recomputed) is left out."""
+    return [{**g, "status": g["outcomes"][-1]["status"]} for g in listed if g.get("outcomes")]
 
 
 def open_organisation_stream(

@@ -23,6 +23,7 @@ from lrs.adapters.mongo_organisation import MongoOrganisationReader
 from lrs.adapters.mongo_store import MongoCredentialStore, MongoStatementStore, connect
 from lrs.adapters.mongo_teams import MongoProgressReader, MongoTeamRegistry
 from lrs.adapters.mongo_tenants import MongoTenantStore
+from lrs.adapters.mongo_watch import InsertWatcher
 from lrs.adapters.mongo_webhooks import MongoWebhookStore
 from lrs.api.app import Adapters, create_app, utc_now
 from lrs.services.progress_hub import Kind, ProgressHub
@@ -58,10 +59,10 @@ async def connected_adapters(settings: LrsSettings) -> AsyncIterator[Adapters]:
         client = connect(settings.mongodb_uri)
         stack.push_async_callback(client.close)
         db = client[settings.mongodb_database]
-        store = MongoStatementStore(db)
+        watcher = InsertWatcher(db["statements"])
+        store = MongoStatementStore(db, watcher)
         await store.create_indexes()
-        store.start_watching()
-        stack.push_async_callback(store.stop_watching)
+        await stack.enter_async_context(watcher.running())
         document_store = MongoDocumentStore(db)
         await document_store.create_indexes()
         activities, agents = MongoActivityStore(db), MongoAgentStore(db)

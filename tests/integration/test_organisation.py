@@ -51,7 +51,7 @@ from lrs.progress.organisation import (
 from lrs.settings import LrsSettings
 from lrs.xapi.timefmt import parse_timestamp
 from tests.conftest import Infra
-from tests.support.factories import agent
+from tests.support.factories import agent, voided_by_admin
 from tests.support.live import SseReader, live_api
 from tests.support.polling import eventually
 from tests.support.progress import (
@@ -65,7 +65,6 @@ from tests.support.progress import (
 )
 from tests.support.stack import database, make_settings, prepare_infra, running_persister
 from tests.support.stack import xapi_headers as xapi_headers_of
-from tests.unit.progress.builders import voiding
 
 pytestmark = pytest.mark.integration
 TENANT = "default"
@@ -394,7 +393,7 @@ async def test_organisation_progress_equals_the_recomputation_and_streams_its_ch
         # a void of a counted statement and a membership change, through the API
         statements = await stored_statements(db, TENANT)
         target = next(s for s in statements if voided_target(s) is None and s["actor"] == agent(1))
-        await post(http, [voiding(target["id"])])
+        await post(http, [voided_by_admin(target["id"])])
         created = await http.post("/teams", json={"name": "Newcomers"})
         assert created.status_code == 201, created.text
         team = created.json()["team"]

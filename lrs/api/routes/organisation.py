@@ -9,7 +9,7 @@ from starlette.responses import Response, StreamingResponse
 from lrs.api import sse
 from lrs.api.deps import PrincipalDep, ServicesDep
 from lrs.api.headers import json_response
-from lrs.api.routes.progress import encoded, stream_caller
+from lrs.api.routes.progress import PeriodDep, encoded, stream_caller
 from lrs.services import organisation
 from lrs.xapi.errors import BadRequest
 
@@ -18,11 +18,27 @@ STREAM_PARAMS = {"token", "lastEventId"}
 
 
 @router.get("/organisation")
-async def organisation_progress(services: ServicesDep, who: PrincipalDep) -> Response:
+async def organisation_progress(
+    services: ServicesDep, who: PrincipalDep, period: PeriodDep
+) -> Response:
     """The tenant's organisation progress: active learners today / 7 / 30 days, learning days
     per learner per week, completion and pass rates per course, every team side by side and
-    the goals per status (the `lrs.progress.organisation` value; 404 before the first)."""
-    return json_response(await organisation.organisation_progress(services.organisation, who))
+    the goals per status (the `lrs.progress.organisation` value; 404 before the first). With
+    `?period=` (or `?from=&to=`): the same figures over the statements of that period, as of
+    its end, and how the goals of that period ended (recomputed, not live)."""
+    if period is None:
+        return json_response(await organisation.organisation_progress(services.organisation, who))
+    settings = services.settings
+    return json_response(
+        await organisation.organisation_in_period(
+            services.progress,
+            services.goals,
+            who,
+            period,
+            max_learners=settings.progress_overview_max_learners,
+            max_statements=settings.period_view_max_statements,
+        )
+    )
 
 
 @router.get("/organisation/stream")

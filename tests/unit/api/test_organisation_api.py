@@ -17,7 +17,7 @@ from lrs import topics
 from lrs.adapters.memory import InMemoryCredentialStore
 from lrs.adapters.memory_teams import InMemoryProgressReader, InMemoryTeamRegistry
 from lrs.api.app import create_app
-from lrs.ports import Credential, Principal
+from lrs.ports.credentials import Credential, Principal
 from lrs.security import hash_secret
 from lrs.services.auth import credential_authority
 from lrs.services.organisation import InMemoryOrganisationReader, open_organisation_stream

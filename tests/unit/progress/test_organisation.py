@@ -18,7 +18,7 @@ from lrs.progress.organisation import (
     summarize_organisation_progress,
     team_entries,
 )
-from tests.unit.progress.builders import COURSE, MODULE_A, stmt, voiding
+from tests.support.factories import COURSE, MODULE_A, stmt, voided_by_admin
 from tests.unit.progress.test_schemas import assert_invalid, assert_valid
 
 NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
@@ -52,7 +52,7 @@ def organisation() -> dict[str, Any]:
         # 3: only 40 days ago, and a statement voided: a learner, never active
         figures(3, [on("2026-10-11", 3)]),
         # 4: everything voided: not a learner at all
-        figures(4, [on("2026-11-20", 4, sid="v-1"), voiding("v-1")]),
+        figures(4, [on("2026-11-20", 4, sid="v-1"), voided_by_admin("v-1")]),
         # 5: completed the course (not passed), 20 days ago; a future-dated statement
         figures(5, [on("2026-10-31", 5, "completed", obj=COURSE), on("2026-11-25", 5)]),
     ]

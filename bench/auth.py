@@ -37,7 +37,8 @@ from lrs.adapters.memory_goals import InMemoryGoalProgressReader, InMemoryGoalSt
 from lrs.adapters.memory_teams import InMemoryProgressReader, InMemoryTeamRegistry
 from lrs.adapters.memory_tenants import InMemoryTenantStore
 from lrs.api.app import Adapters, create_app
-from lrs.ports import Credential, Tenant
+from lrs.ports.credentials import Credential
+from lrs.ports.tenants import Tenant
 from lrs.security import hash_secret
 from lrs.services.auth import Authenticator, credential_authority
 from lrs.services.progress_hub import ProgressHub

@@ -39,7 +39,7 @@ from bench.common import pct
 from lrs.adapters.mongo_bulk import bulk_write_tolerating_duplicates
 from lrs.adapters.mongo_store import MongoStatementStore, connect, to_document
 from lrs.entry.embedded import free_port, start_and_wait, store_child
-from lrs.ports import AcceptedStatement
+from lrs.ports.statements import AcceptedStatement
 from lrs.xapi.ifi import actor_ifi
 from lrs.xapi.index import VOIDED_VERB, agent_key
 from lrs.xapi.query import StatementQuery

@@ -25,7 +25,7 @@ from lrs.adapters.memory import (
     InMemoryEventBus,
     InMemoryStatementStore,
 )
-from lrs.ports import Principal
+from lrs.ports.credentials import Principal
 from lrs.security import ALL_SCOPES
 from lrs.services.ingest import IngestDeps, check_request, prepare
 from lrs.xapi.validation import validate_statements

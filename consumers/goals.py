@@ -40,7 +40,7 @@ from consumers.runner import Outcome, Poison, Record
 from lrs import topics
 from lrs.adapters.mongo_goals import GoalProgressDoc, MongoGoalProgress, MongoGoalStore
 from lrs.goals import Goal, evaluate_goal
-from lrs.ports import OutgoingMessage
+from lrs.ports.events import OutgoingMessage
 from lrs.services.goals import goal_change_message
 from lrs.xapi.timefmt import format_timestamp, parse_timestamp
 
@@ -125,8 +125,7 @@ class GoalTriggersHandler:
             owners.add(f"learner:{learner}")
             owners.update(f"team:{team}" for team in teams)
         found = set(await self._goals.goal_ids_for(tenant, owners))
-        for learner in learners:
-            found.update(await self._progress.goals_listing(tenant, learner))
+        found.update(await self._progress.goals_listing_any(tenant, learners))
         return found
 
     async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:

@@ -39,15 +39,9 @@ from consumers.failures import TransientFailure
 from consumers.runner import Outcome, Poison, Record
 from lrs import topics
 from lrs.codec import UnusableMessage, decode_accepted, encode_accepted
-from lrs.ports import (
-    AcceptedStatement,
-    ActivityStore,
-    AgentStore,
-    DuplicateId,
-    InsertReport,
-    OutgoingMessage,
-    StatementStore,
-)
+from lrs.ports.definitions import ActivityStore, AgentStore
+from lrs.ports.events import OutgoingMessage
+from lrs.ports.statements import AcceptedStatement, DuplicateId, InsertReport, StatementWriter
 from lrs.services.erasure import ErasedAgents, screen_pairs
 from lrs.xapi.equivalence import statements_equivalent
 from lrs.xapi.errors import StatementConflict
@@ -63,7 +57,7 @@ class PersistHandler:
 
     def __init__(
         self,
-        store: StatementStore,
+        store: StatementWriter,
         activities: ActivityStore,
         agents: AgentStore,
         *,

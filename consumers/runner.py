@@ -59,7 +59,7 @@ from lrs.background import backoff_delay
 from lrs.codec import header
 from lrs.fetch_pacing import FetchPacer
 from lrs.outages import TransientFailure
-from lrs.ports import OutgoingMessage
+from lrs.ports.events import OutgoingMessage
 
 log = logging.getLogger("lrs.consumers")
 # The longest one fetch of the loop waits for records (it returns at once when some come); the

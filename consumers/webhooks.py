@@ -32,10 +32,10 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from consumers.runner import Outcome, Poison, Record
 from lrs import topics
-from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.adapters.mongo_webhooks import MongoWebhookStore
 from lrs.background import backoff_delay
 from lrs.codec import UnusableMessage, decode_accepted, header
+from lrs.ports.progress import RegistryMembership
 from lrs.progress import learner_id
 from lrs.services.erasure import ErasedAgents, screen_records
 from lrs.services.webhooks import Resolver, check_target, resolve
@@ -78,7 +78,7 @@ class WebhookHandler:
     def __init__(
         self,
         store: MongoWebhookStore,
-        progress: MongoProgressStore,
+        progress: RegistryMembership,
         clock: Clock,
         erased: ErasedAgents | None = None,  # erased learners (docs/erasure.md)
     ) -> None:

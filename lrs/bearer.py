@@ -25,7 +25,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from lrs.ports import Principal
+from lrs.ports.credentials import Principal
 from lrs.security import ALL_SCOPES, TENANT_NAME
 from lrs.xapi.bounded_json import loads_bounded
 from lrs.xapi.errors import Unauthenticated

@@ -18,7 +18,8 @@ import jsonschema_rs
 import orjson
 
 from lrs import topics
-from lrs.ports import AcceptedStatement, OutgoingMessage
+from lrs.ports.events import OutgoingMessage
+from lrs.ports.statements import AcceptedStatement
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 STATEMENT_ACCEPTED_SCHEMA = SCHEMA_DIR / "events" / "statement-accepted.v1.json"

@@ -108,6 +108,7 @@ class ErasureCounts:
     registry_teams_changed: int = 0
     tombstones_published: int = 0
     teams_recomputed: int = 0
+    goals_deleted: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)

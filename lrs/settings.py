@@ -6,6 +6,7 @@ Nothing here is instantiated at import time; `get_settings()` builds (and caches
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -18,6 +19,13 @@ from lrs.xapi.definitions import DEFAULT_MAX_AGENT_NAMES, DEFAULT_MAX_DEFINITION
 from lrs.xapi.limits import DEFAULT_LIMITS, StatementLimits
 
 AckMode = Literal["stored", "kafka"]
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), else the machine's."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 class LrsSettings(BaseSettings):
@@ -147,9 +155,10 @@ class LrsSettings(BaseSettings):
     persist_batch_max: int = 500
     # Records per batch of the progress consumers (progress, team-progress, team-registry).
     progress_batch_max: int = 500
-    # How long the progress and team-progress consumers keep fetching after a batch's first
-    # record (up to progress_batch_max): each batch writes a learner or team once, so a longer
-    # wait means fewer store writes and later progress events (docs/decisions/0014).
+    # How long the progress, team-progress and organisation-progress consumers keep fetching
+    # after a batch's first record (up to progress_batch_max): each batch writes a learner or
+    # team once, so a longer wait means fewer store writes and later progress events
+    # (docs/decisions/0014).
     progress_linger_ms: int = Field(default=150, ge=0, le=5000)
     # Largest JSON value published on lrs.progress.learner / lrs.progress.team. A larger one
     # lists only the most recently active activities (a team: the most started) that fit, the
@@ -166,6 +175,7 @@ class LrsSettings(BaseSettings):
     # How often the goal-progress consumer looks for goals whose status changes with the time
     # alone (a due date passed, the at-risk point reached, a new recurring period), seconds:
     # such a goal's new status is published within about this long (docs/decisions/0019).
+    # organisation-progress uses it too, for tenants whose day windows moved (0020).
     goals_clock_seconds: float = Field(default=1.0, gt=0, le=3600)
 
     # Live progress streams (GET /progress/stream, docs/decisions/0007). The stream-token
@@ -177,9 +187,14 @@ class LrsSettings(BaseSettings):
     stream_retry_ms: int = 3000
     stream_queue_size: int = 256
 
-    # `lrs serve` (docs/decisions/0010). API processes sharing its one listening socket: with
-    # two or more, the death of one is not seen by clients (another accepts meanwhile).
-    serve_api_processes: int = Field(default=2, ge=1)
+    # API processes sharing one listening socket, under `lrs serve` and `lrs api` (default: the
+    # cores this process may run on). With two or more, the death of one is not seen by clients
+    # (another accepts meanwhile; docs/decisions/0010). A container limited by a CPU quota
+    # rather than a cpuset sees every core of its host: set it there.
+    api_workers: int = Field(default_factory=lambda: usable_cores(), ge=1)  # looked up per call
+    # Deprecated alias of api_workers (its former name, `lrs serve` only): used when
+    # LRS_API_WORKERS is not set.
+    serve_api_processes: int | None = Field(default=None, ge=1)
     # Seconds an API process lets in-flight requests finish on SIGTERM/Ctrl-C; what is still
     # running then is answered 503 (error envelope, Retry-After). `lrs serve` stops in ~5 s.
     shutdown_grace_seconds: int = 1
@@ -220,6 +235,13 @@ class LrsSettings(BaseSettings):
     @property
     def embedded_mongodb(self) -> bool:
         return not self.mongodb_uri
+
+    @model_validator(mode="after")
+    def _api_workers_from_the_old_name(self) -> LrsSettings:
+        """LRS_SERVE_API_PROCESSES still sets the API processes when LRS_API_WORKERS does not."""
+        if self.serve_api_processes is not None and "api_workers" not in self.model_fields_set:
+            self.api_workers = self.serve_api_processes
+        return self
 
     @model_validator(mode="after")
     def _lease_outlasts_a_request(self) -> LrsSettings:

@@ -33,6 +33,13 @@ STORED_STATEMENTS = "lrs.statements.stored"
 GOALS = "lrs.goals"
 GOAL_CHANGES = "lrs.progress.goal-changes"
 GOAL_PROGRESS = "lrs.progress.goal"
+# Organisation progress (docs/decisions/0020-organisation-progress.md): the internal "recompute
+# this tenant" triggers (compacted, key tenant + ORGANISATION_ENTITY; from the organisation-*
+# trigger consumers and the organisation-progress consumer's clock) and the tenant's summary
+# (same key, compacted).
+ORGANISATION_CHANGES = "lrs.progress.organisation-changes"
+ORGANISATION_PROGRESS = "lrs.progress.organisation"
+ORGANISATION_ENTITY = "organisation"
 # Every topic a consumer of lrs/wiring/consumers.py reads (the registry refuses any other). Each
 # gets its dead-letter topic, `dlq(name)`, from `topic_specs`: a new consumed topic added here
 # has its DLQ created with it (docs/decisions/0008).
@@ -44,6 +51,8 @@ CONSUMED = (
     LEARNER_PROGRESS,
     GOAL_CHANGES,
     TEAM_PROGRESS,
+    GOAL_PROGRESS,
+    ORGANISATION_CHANGES,
 )
 
 # CloudEvents-style headers (binary content mode), plus our own tenant header.
@@ -108,6 +117,8 @@ LEARNER_REFRESH_TYPE = "org.lrs.progress.learner-refresh.v1"
 GOAL_TYPE = "org.lrs.goals.goal.v1"
 GOAL_CHANGED_TYPE = "org.lrs.progress.goal-changed.v1"
 GOAL_PROGRESS_TYPE = "org.lrs.progress.goal.v1"
+ORGANISATION_CHANGED_TYPE = "org.lrs.progress.organisation-changed.v1"
+ORGANISATION_PROGRESS_TYPE = "org.lrs.progress.organisation.v1"
 
 
 DLQ_SUFFIX = ".dlq"
@@ -149,6 +160,12 @@ def goal_key(tenant: str, goal_id: str) -> bytes:
     return f"{tenant}{KEY_SEPARATOR}{goal_id}".encode()
 
 
+def organisation_key(tenant: str) -> bytes:
+    """Key of an organisation message (trigger, progress): the tenant, with the fixed entity
+    `organisation` so that it splits like every other key."""
+    return f"{tenant}{KEY_SEPARATOR}{ORGANISATION_ENTITY}".encode()
+
+
 def split_key(key: bytes) -> tuple[str, str]:
     """Inverse of the key functions: (tenant, entity)."""
     tenant, _, entity = key.decode().partition(KEY_SEPARATOR)
@@ -187,6 +204,8 @@ def topic_specs(prefix: str, statement_partitions: int) -> list[TopicSpec]:
         TopicSpec(GOALS, statement_partitions, compacted),
         TopicSpec(GOAL_CHANGES, statement_partitions, compacted),
         TopicSpec(GOAL_PROGRESS, statement_partitions, compacted),
+        TopicSpec(ORGANISATION_CHANGES, statement_partitions, compacted),
+        TopicSpec(ORGANISATION_PROGRESS, statement_partitions, compacted),
         *(TopicSpec(dlq(name), 1, dict(forever)) for name in CONSUMED),
     ]
     return [TopicSpec(prefix + spec.name, spec.partitions, spec.config) for spec in names]

@@ -37,9 +37,9 @@ from consumers.progress.messages import (
 )
 from consumers.runner import Outcome, Poison, Record
 from lrs import topics
-from lrs.adapters.mongo_progress import LearnerDoc, MongoProgressStore
 from lrs.codec import UnusableMessage, decode_accepted, header
-from lrs.ports import OutgoingMessage
+from lrs.ports.events import OutgoingMessage
+from lrs.ports.progress import LearnerDoc, LearnerProgressState
 from lrs.progress import apply, learner_id, summarize_learner, void, voided_target
 from lrs.services.erasure import ErasedAgents, screen_records
 
@@ -98,7 +98,7 @@ def comparable(summary: Mapping[str, Any]) -> dict[str, Any]:
 class LearnerProgress:
     """The one implementation of "fold statements into learner progress" (consumer, rebuild)."""
 
-    def __init__(self, store: MongoProgressStore, clock: Clock) -> None:
+    def __init__(self, store: LearnerProgressState, clock: Clock) -> None:
         self._store = store
         self._clock = clock
 
@@ -220,7 +220,7 @@ class LearnerProgressHandler:
 
     def __init__(
         self,
-        store: MongoProgressStore,
+        store: LearnerProgressState,
         clock: Clock,
         *,
         prefix: str = "",

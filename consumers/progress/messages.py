@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 
 from lrs import topics
-from lrs.adapters.mongo_progress import LearnerDoc, TeamDoc
-from lrs.ports import OutgoingMessage
+from lrs.ports.events import OutgoingMessage
+from lrs.ports.progress import LearnerDoc, TeamDoc
 from lrs.progress.bounds import (
     DEFAULT_MAX_VALUE_BYTES,
     Omitted,

@@ -4,7 +4,7 @@ Steps, each through the consumers' own code paths (`LearnerProgress`, `TeamProgr
 
 1. empty every learner's state (documents and versions stay; the void bookkeeping of the tenant
    is dropped, it is rebuilt with the states);
-2. feed the statements of MongoDB `statements` (their `body`) through
+2. feed the stored statements (`ProgressStore.stored_statements`) through
    `LearnerProgress.apply_statements` in batches, any order (progress is a function of the set);
 3. refresh every learner document (registry teams; learners whose statements are gone);
 4. recompute every team named by the registry or by a learner;
@@ -21,11 +21,10 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-import orjson
 from aiokafka import AIOKafkaProducer
 
 from consumers.progress.learner import Clock, LearnerProgress
@@ -34,9 +33,10 @@ from consumers.progress.team import TeamProgress
 from consumers.runner import produce_all
 from lrs import topics
 from lrs.adapters.kafka_bus import ensure_topics
-from lrs.adapters.mongo_progress import LearnerDoc, MongoProgressStore, TeamDoc
+from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.adapters.mongo_store import connect
-from lrs.ports import OutgoingMessage
+from lrs.ports.events import OutgoingMessage
+from lrs.ports.progress import ProgressStore
 from lrs.settings import LrsSettings
 from lrs.topics import topic_specs
 
@@ -78,7 +78,7 @@ class ProgressBar:
 
 
 async def rebuild(
-    store: MongoProgressStore,
+    store: ProgressStore,
     clock: Clock,
     publish: Publish,
     *,
@@ -90,7 +90,7 @@ async def rebuild(
     learners = LearnerProgress(store, clock)
     await store.create_indexes()
     await store.reset_learners(tenant)
-    total = await store.statements.count_documents(_filter(tenant))
+    total = await store.count_statements(tenant)
     bar = ProgressBar(total, stream)
     async for tenant_name, statements in _statement_batches(store, tenant):
         await learners.apply_statements(tenant_name, statements)
@@ -107,35 +107,34 @@ async def rebuild(
 
 
 async def _statement_batches(
-    store: MongoProgressStore, tenant: str | None
+    store: ProgressStore, tenant: str | None
 ) -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
     """Stored statements in batches of one tenant each."""
     batches: dict[str, list[dict[str, Any]]] = {}
-    cursor = store.statements.find(_filter(tenant), {"tenant": 1, "body": 1}).batch_size(BATCH)
-    async for doc in cursor:
-        batch = batches.setdefault(doc["tenant"], [])
-        batch.append(orjson.loads(doc["body"]))
+    async for tenant_name, statement in store.stored_statements(tenant):
+        batch = batches.setdefault(tenant_name, [])
+        batch.append(statement)
         if len(batch) >= BATCH:
-            yield doc["tenant"], batches.pop(doc["tenant"])
+            yield tenant_name, batches.pop(tenant_name)
     for name, batch in sorted(batches.items()):
         yield name, batch
 
 
 async def _refresh_learners(
-    store: MongoProgressStore, learners: LearnerProgress, tenant: str | None
+    store: ProgressStore, learners: LearnerProgress, tenant: str | None
 ) -> None:
     pending: dict[str, list[str]] = {}
     async for doc in store.iterate_learners(tenant):
-        batch = pending.setdefault(doc["tenant"], [])
-        batch.append(doc["learner"])
+        batch = pending.setdefault(doc.tenant, [])
+        batch.append(doc.learner)
         if len(batch) >= BATCH:
-            await learners.refresh(doc["tenant"], pending.pop(doc["tenant"]))
+            await learners.refresh(doc.tenant, pending.pop(doc.tenant))
     for name, batch in sorted(pending.items()):
         await learners.refresh(name, batch)
 
 
 async def republish(
-    store: MongoProgressStore,
+    store: ProgressStore,
     clock: Clock,
     publish: Publish,
     tenant: str | None,
@@ -143,34 +142,32 @@ async def republish(
 ) -> tuple[int, int]:
     """Produce every stored learner and team summary (each value at most `max_value_bytes`);
     return how many of each."""
-    counts = []
-    cursors = (("learner", store.iterate_learners(tenant)), ("team", store.iterate_teams(tenant)))
-    for kind, cursor in cursors:
-        outputs: list[tuple[str, OutgoingMessage]] = []
-        count = 0
-        async for doc in cursor:
-            outputs.append(_message(kind, doc, clock(), max_value_bytes))
-            count += 1
-            if len(outputs) >= BATCH:
-                await publish(outputs)
-                outputs = []
-        if outputs:
+    learners = (
+        (topics.LEARNER_PROGRESS, learner_message(doc, clock(), max_value_bytes))
+        async for doc in store.iterate_learners(tenant)
+    )
+    teams = (
+        (topics.TEAM_PROGRESS, team_message(doc, clock(), max_value_bytes))
+        async for doc in store.iterate_teams(tenant)
+    )
+    return await _publish_all(learners, publish), await _publish_all(teams, publish)
+
+
+async def _publish_all(
+    messages: AsyncIterator[tuple[str, OutgoingMessage]], publish: Publish
+) -> int:
+    """Publish in batches of `BATCH`; how many were published."""
+    outputs: list[tuple[str, OutgoingMessage]] = []
+    count = 0
+    async for output in messages:
+        outputs.append(output)
+        count += 1
+        if len(outputs) >= BATCH:
             await publish(outputs)
-        counts.append(count)
-    return counts[0], counts[1]
-
-
-def _message(
-    kind: str, doc: dict[str, Any], now: datetime, max_value_bytes: int
-) -> tuple[str, OutgoingMessage]:
-    if kind == "learner":
-        learner = replace(
-            LearnerDoc.empty(doc["tenant"], doc["learner"]),
-            summary=doc["summary"],
-            version=doc["version"],
-        )
-        return topics.LEARNER_PROGRESS, learner_message(learner, now, max_value_bytes)
-    return topics.TEAM_PROGRESS, team_message(TeamDoc.from_mongo(doc), now, max_value_bytes)
+            outputs = []
+    if outputs:
+        await publish(outputs)
+    return count
 
 
 def kafka_publisher(producer: AIOKafkaProducer, prefix: str) -> Publish:
@@ -178,10 +175,6 @@ def kafka_publisher(producer: AIOKafkaProducer, prefix: str) -> Publish:
         await produce_all(producer, [(prefix + topic, message) for topic, message in outputs])
 
     return publish
-
-
-def _filter(tenant: str | None) -> dict[str, Any]:
-    return {} if tenant is None else {"tenant": tenant}
 
 
 async def rebuild_command(settings: LrsSettings, tenant: str | None) -> int:

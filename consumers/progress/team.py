@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 from consumers.progress.learner import Changes, Clock, comparable
 from consumers.progress.messages import (
@@ -24,15 +23,15 @@ from consumers.progress.messages import (
 )
 from consumers.runner import Outcome, Poison, Record
 from lrs import topics
-from lrs.adapters.mongo_progress import MongoProgressStore, TeamDoc
-from lrs.ports import OutgoingMessage
+from lrs.ports.events import OutgoingMessage
+from lrs.ports.progress import LearnerSummary, TeamDoc, TeamProgressState
 from lrs.progress import summarize_team
 
 
 class TeamProgress:
     """The one implementation of "recompute these teams" (consumer, rebuild)."""
 
-    def __init__(self, store: MongoProgressStore, clock: Clock) -> None:
+    def __init__(self, store: TeamProgressState, clock: Clock) -> None:
         self._store = store
         self._clock = clock
 
@@ -57,7 +56,7 @@ class TeamProgress:
         current: list[TeamDoc] = []
         for team in sorted(teams):
             members = registry.get(team, set()) | {
-                learner for learner, d in learners.items() if team in (d.get("teams") or ())
+                learner for learner, d in learners.items() if team in d.teams
             }
             old = existing.get(team) or TeamDoc(tenant, team)
             new = _next(old, members, learners, now)
@@ -70,9 +69,9 @@ class TeamProgress:
 
 
 def _next(
-    old: TeamDoc, members: set[str], learners: Mapping[str, Mapping[str, Any]], now: datetime
+    old: TeamDoc, members: set[str], learners: Mapping[str, LearnerSummary], now: datetime
 ) -> TeamDoc | None:
-    summaries = {m: (learners[m].get("summary") if m in learners else None) for m in members}
+    summaries = {m: (learners[m].summary if m in learners else None) for m in members}
     summary = {**summarize_team(old.team, summaries, now), "tenant": old.tenant}
     ordered = tuple(sorted(members))
     if old.version and comparable(summary) == comparable(old.summary) and ordered == old.members:
@@ -107,7 +106,7 @@ class TeamProgressHandler:
 
     def __init__(
         self,
-        store: MongoProgressStore,
+        store: TeamProgressState,
         clock: Clock,
         *,
         prefix: str = "",
@@ -142,7 +141,7 @@ class TeamRegistryHandler:
 
     name = "team-registry"
 
-    def __init__(self, store: MongoProgressStore, clock: Clock, *, prefix: str = "") -> None:
+    def __init__(self, store: TeamProgressState, clock: Clock, *, prefix: str = "") -> None:
         self._store = store
         self._clock = clock
         self._prefix = prefix

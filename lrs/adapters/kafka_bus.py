@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from lrs.ports import OutgoingMessage
+from lrs.ports.events import OutgoingMessage
 from lrs.topics import MAX_RECORD_BYTES, TopicSpec
 from lrs.xapi.errors import Unavailable
 

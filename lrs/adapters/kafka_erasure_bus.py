@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 
-from lrs.ports import OutgoingMessage
+from lrs.ports.events import OutgoingMessage
 
 
 class KafkaErasureBus:

@@ -1,7 +1,10 @@
 """In-memory reference adapters, for fast unit tests of logic above the ports.
 
-They follow the same contracts as the MongoDB and Kafka adapters (tests/contract runs one
-suite against both). They never replace the integration tests on the real broker and store.
+The statement, credential and attachment stores are held to the MongoDB adapters by the suites
+of tests/contract (test_statement_store.py, test_credential_store.py, test_attachment_store.py),
+each run against both. The event bus only records what is published (and may hand it to a
+stand-in persister): no suite holds it to the Kafka adapter. None of them replaces the
+integration tests on the real broker and store.
 """
 
 from __future__ import annotations
@@ -13,15 +16,12 @@ from datetime import datetime
 from typing import Any
 
 from lrs.codec import decode_accepted
-from lrs.ports import (
-    AcceptedStatement,
-    Credential,
-    DuplicateId,
-    InsertReport,
-    OutgoingMessage,
-    StatementPage,
-)
+from lrs.ports.attachments import MAX_ATTACHMENT_BYTES
+from lrs.ports.credentials import Credential
+from lrs.ports.events import OutgoingMessage
+from lrs.ports.statements import AcceptedStatement, DuplicateId, InsertReport, StatementPage
 from lrs.xapi.attachments import AttachmentPayload
+from lrs.xapi.errors import PayloadTooLarge
 from lrs.xapi.index import authority_key, index_statement
 from lrs.xapi.query import Cursor, StatementQuery
 
@@ -122,6 +122,11 @@ class InMemoryStatementStore:
     async def ping(self) -> None:
         return None
 
+    def stored_statements(self, tenant: str | None) -> list[tuple[str, dict[str, Any]]]:
+        """Every stored statement (of one tenant, when given) with its tenant, voided or not:
+        what the progress fake reads where the MongoDB one reads `statements`."""
+        return [(t, r["statement"]) for (t, _), r in self._rows.items() if tenant in (None, t)]
+
 
 def _matches(row: Mapping[str, Any], chain: Sequence[Any], query: StatementQuery) -> bool:
     """Each non-time filter may be met by the statement or by one it targets."""
@@ -156,15 +161,19 @@ def _after_cursor(row: Mapping[str, Any], cursor: Cursor, ascending: bool) -> bo
 
 
 class InMemoryEventBus:
-    """Records published messages; optionally hands each to a callback (a stand-in persister)."""
+    """Records published messages; optionally hands each to a callback (a stand-in persister).
+    While `failure` is set, `publish` raises it and records nothing (a broker outage)."""
 
     def __init__(
         self, on_publish: Callable[[str, OutgoingMessage], Awaitable[None]] | None = None
     ) -> None:
         self.published: list[tuple[str, OutgoingMessage]] = []
+        self.failure: Exception | None = None
         self._on_publish = on_publish
 
     async def publish(self, topic: str, messages: Sequence[OutgoingMessage]) -> None:
+        if self.failure is not None:
+            raise self.failure
         for message in messages:
             self.published.append((topic, message))
             if self._on_publish is not None:
@@ -184,13 +193,23 @@ def persisting_bus(store: InMemoryStatementStore) -> InMemoryEventBus:
 
 
 class InMemoryCredentialStore:
-    def __init__(self) -> None:
-        self._credentials: dict[str, Credential] = {}
+    """The credentials given, and those inserted since. `finds` and `inserted` record every
+    lookup and insert in order (what tests of the credential cache and bootstrap count)."""
+
+    def __init__(self, *credentials: Credential) -> None:
+        self._credentials: dict[str, Credential] = {c.key: c for c in credentials}
+        self.finds: list[str] = []
+        self.inserted: list[Credential] = []
 
     async def find(self, key: str) -> Credential | None:
+        self.finds.append(key)
         return self._credentials.get(key)
 
     async def insert(self, credential: Credential) -> None:
+        """A key that exists is refused, as MongoDB's unique `_id` refuses it."""
+        if credential.key in self._credentials:
+            raise ValueError(f"a credential with key {credential.key!r} exists")
+        self.inserted.append(credential)
         self._credentials[credential.key] = credential
 
     async def count(self) -> int:
@@ -213,6 +232,11 @@ class InMemoryAttachmentStore:
         self._payloads: dict[tuple[str, str], AttachmentPayload] = {}
 
     async def put_many(self, tenant: str, payloads: Sequence[AttachmentPayload]) -> None:
+        too_big = [p.sha2 for p in payloads if len(p.data) > MAX_ATTACHMENT_BYTES]
+        if too_big:  # as MongoDB's store refuses them
+            raise PayloadTooLarge(
+                f"attachment(s) {', '.join(too_big)} exceed {MAX_ATTACHMENT_BYTES} bytes"
+            )
         for payload in payloads:
             self._payloads.setdefault((tenant, payload.sha2), payload)
 

@@ -1,13 +1,15 @@
-"""In-memory Activity and Agent stores: the reference fakes of `lrs.ports.ActivityStore` and
-`AgentStore` (same merge rules and bounds as `lrs.adapters.mongo_definitions`, per statement),
-and the default of `lrs.api.app.Adapters` for tests that build the app on fakes."""
+"""In-memory Activity and Agent stores: the reference fakes of `lrs.ports.definitions`
+(`ActivityStore`, `AgentStore`; same merge rules and bounds as `lrs.adapters.mongo_definitions`,
+per statement, held to them by tests/contract/test_definition_stores.py), and the default of
+`lrs.api.app.Adapters` for tests that build the app on fakes."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from lrs.ports import AcceptedStatement, KnownAgent
+from lrs.ports.definitions import KnownAgent
+from lrs.ports.statements import AcceptedStatement
 from lrs.xapi.definitions import (
     DEFAULT_MAX_AGENT_NAMES,
     DEFAULT_MAX_DEFINITION_BYTES,

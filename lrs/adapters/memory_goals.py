@@ -1,7 +1,10 @@
-"""Goals in memory: for the API's unit tests (lrs.services.goals' ports)."""
+"""Goals in memory, for the API's unit tests (`lrs.ports.goals`). `InMemoryGoalStore` is held to
+`MongoGoalStore` by tests/contract/test_goal_store.py; `InMemoryGoalProgressReader` is filled
+directly by the tests that use it (no suite holds it to the MongoDB reader)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from lrs.goals import Goal
@@ -42,6 +45,15 @@ class InMemoryGoalStore:
 class InMemoryGoalProgressReader:
     def __init__(self) -> None:
         self.values: dict[tuple[str, str], dict[str, Any]] = {}
+        self.teams: dict[tuple[str, str], set[str]] = {}  # (tenant, learner) -> teams
+
+    async def read_progress_of(
+        self, tenant: str, owner_keys: Collection[str]
+    ) -> list[dict[str, Any]]:
+        return [v for v in await self.read_progress(tenant, None) if _owner_key(v) in owner_keys]
+
+    async def learner_teams(self, tenant: str, learner: str) -> set[str]:
+        return set(self.teams.get((tenant, learner), ()))
 
     async def read_progress(self, tenant: str, owner_key: str | None) -> list[dict[str, Any]]:
         return [

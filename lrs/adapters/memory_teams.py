@@ -1,11 +1,15 @@
-"""In-memory team registry and progress store: the reference fakes of those ports."""
+"""In-memory team registry and progress reader (`lrs.ports.teams`, `lrs.ports.progress`).
+
+`InMemoryTeamRegistry` is held to `MongoTeamRegistry` by tests/contract/test_team_registry.py.
+`InMemoryProgressReader` is filled directly by the tests that use it: no suite holds it to the
+MongoDB reader (`lrs.adapters.mongo_teams`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lrs.ports import LearnerProgressDoc, TeamProgressDoc
+from lrs.ports.progress import LearnerProgressDoc, TeamProgressDoc
 from lrs.progress.registry import Team
 
 

@@ -1,11 +1,12 @@
-"""In-memory TenantStore: the reference fake of `lrs.ports.TenantStore`, and the default of
-`lrs.api.app.Adapters` (no tenant records: every tenant is active)."""
+"""In-memory TenantStore: the reference fake of `lrs.ports.tenants.TenantStore` (held to the
+MongoDB one by tests/contract/test_tenant_store.py), and the default of `lrs.api.app.Adapters`
+(no tenant records: every tenant is active)."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from lrs.ports import Tenant
+from lrs.ports.tenants import Tenant
 
 
 class InMemoryTenantStore:

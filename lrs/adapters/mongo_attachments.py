@@ -15,10 +15,11 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from lrs.ports.attachments import MAX_ATTACHMENT_BYTES
 from lrs.xapi.attachments import AttachmentPayload
 from lrs.xapi.errors import PayloadTooLarge
 
-MAX_INLINE_BYTES = 15 * 1024 * 1024
+MAX_INLINE_BYTES = MAX_ATTACHMENT_BYTES
 
 
 def _doc_id(tenant: str, sha2: str) -> str:

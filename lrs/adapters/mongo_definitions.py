@@ -13,16 +13,20 @@ One Activity is one document, one Agent (one canonical IFI) is one document::
 
 Every change is one atomic update of the document (an update pipeline), field by field, never
 read-modify-write: ``$set`` per language-map entry (``definition.name.<lang>``), ``$set`` per
-scalar or list property (``definition.type``, ``definition.choices``: the value of the last
-update applied to the document wins), ``$set`` per extension (``extensions.<encoded IRI>``),
-names appended once each. Every update also records its digest in the document (``merged``);
-an update is sent only when its document is missing, or (unless it only inserts) when the last
-update applied to it was another one, so a document is written when it is new or changes
-(`to_send`, docs/decisions/0014). Concurrent
-batches touching one Activity therefore never lose each other's entries, and replaying a batch
-changes nothing. Growth is bounded (docs/decisions/0004): an Activity whose merged document
-would pass `max_bytes` takes the batch's definition instead; an Agent keeps its last
-`max_names` names.
+scalar or list property (``definition.type``, ``definition.choices``), ``$set`` per extension
+(``extensions.<encoded IRI>``), names appended once each. Every update also records its digest
+in the document (``merged``); an update is sent only when its document is missing, or (unless it
+only inserts) when the last update applied to it was another one, so a document is written when
+it is new or changes (`to_send`, docs/decisions/0014). Concurrent batches touching one Activity
+therefore never lose each other's entries, and a batch written twice in a row changes nothing.
+
+Which value wins is the one of the update applied last, not of the statement stored last: within
+a batch later statements win, but batches are applied in the order persisters write them, so a
+batch written again after a newer one (a redelivery, or two persisters racing) puts its older
+values back until the next statement naming those properties. An Agent's names keep the order in
+which each was first added (a name seen again does not move). Growth is bounded
+(docs/decisions/0004): an Activity whose merged document would pass `max_bytes` takes the
+batch's definition instead; an Agent keeps the `max_names` names added most recently.
 
 Field names: language tags cannot contain ``.`` or ``$``, but extension keys are IRIs full of
 dots, and extension values are any JSON (keys with dots or dollars included). So extension keys
@@ -47,7 +51,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from lrs.adapters.mongo_bulk import DUPLICATE_KEY
-from lrs.ports import AcceptedStatement, KnownAgent
+from lrs.ports.definitions import KnownAgent
+from lrs.ports.statements import AcceptedStatement
 from lrs.xapi.definitions import (
     DEFAULT_MAX_AGENT_NAMES,
     DEFAULT_MAX_DEFINITION_BYTES,

@@ -33,7 +33,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DocumentTooLarge, DuplicateKeyError
 
-from lrs.ports import DocumentRef, DocumentScope, DocumentStamp, StoredDocument
+from lrs.ports.documents import DocumentRef, DocumentScope, DocumentStamp, StoredDocument
 from lrs.xapi.errors import PayloadTooLarge
 
 Doc = dict[str, Any]

@@ -179,13 +179,30 @@ class MongoErasureStore:
         query = {"tenant": tenant, "members": {"$in": list(identifiers)}}
         return sorted({d["team"] async for d in self._registry.find(query, {"team": 1})})
 
+    async def erase_goals(self, erasure_id: str, tenant: str, learners: Sequence[str]) -> list[str]:
+        owners = [f"learner:{learner}" for learner in learners]
+        query = {"tenant": tenant, "owner_key": {"$in": owners}}
+        found = [d["goalId"] async for d in self._db["goals"].find(query, {"goalId": 1})]
+        doc = await self._erasures.find_one_and_update(
+            {"_id": erasure_id}, {"$addToSet": {"goals": {"$each": found}}}, return_document=True
+        )
+        goals = sorted((doc or {}).get("goals") or ())
+        ids = [f"{tenant}/{goal}" for goal in goals]
+        await self._db["goals"].delete_many({"_id": {"$in": ids}})
+        await self._db["progress_goals"].delete_many({"_id": {"$in": ids}})
+        return goals
+
     async def complete(self, erasure_id: str, counts: ErasureCounts, now: datetime) -> None:
         """Add this run's counts (a resumed erasure adds to what the crashed run recorded:
         nothing, it records only here), mark it completed, drop the team list."""
         increments = {f"counts.{kind}": n for kind, n in counts.as_dict().items()}
         await self._erasures.update_one(
             {"_id": erasure_id},
-            {"$inc": increments, "$set": {"completed_at": now}, "$unset": {"teams": ""}},
+            {
+                "$inc": increments,
+                "$set": {"completed_at": now},
+                "$unset": {"teams": "", "goals": ""},
+            },
         )
 
     async def list_erasures(self, tenant: str | None) -> list[ErasureRecord]:

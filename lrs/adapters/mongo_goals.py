@@ -147,17 +147,25 @@ class MongoGoalProgress:
         failed = await bulk_write_tolerating_duplicates(self._progress, ops)
         return {docs[i].goal for i in failed}
 
-    async def listed(self, tenant: str, owner_key: str | None) -> list[GoalProgressDoc]:
+    async def listed(
+        self, tenant: str, owner_key: str | Collection[str] | None
+    ) -> list[GoalProgressDoc]:
+        """The tenant's goal progress, of one owner, of any of several, or of every owner."""
         query: Doc = {"tenant": tenant}
-        if owner_key is not None:
+        if isinstance(owner_key, str):
             query["owner_key"] = owner_key
+        elif owner_key is not None:
+            query["owner_key"] = {"$in": sorted(owner_key)}
         cursor = self._progress.find(query).sort("_id", ASCENDING)
         return [GoalProgressDoc.from_mongo(d) async for d in cursor]
 
-    async def goals_listing(self, tenant: str, learner: str) -> list[str]:
-        """Goals whose last computation counted this learner as a member."""
-        cursor = self._progress.find({"tenant": tenant, "members": learner}, {"goal": 1})
-        return [d["goal"] async for d in cursor]
+    async def goals_listing_any(self, tenant: str, learners: Collection[str]) -> list[str]:
+        """Goals whose last computation counted any of these learners as a member (one query
+        for a batch's learners, not one per learner)."""
+        if not learners:
+            return []
+        query = {"tenant": tenant, "members": {"$in": sorted(learners)}}
+        return [d["goal"] async for d in self._progress.find(query, {"goal": 1})]
 
     async def due(self, now: datetime, limit: int) -> list[tuple[str, str]]:
         """(tenant, goal) of the goals whose status may have changed with the time by `now`."""
@@ -167,8 +175,12 @@ class MongoGoalProgress:
 
     # --- members -----------------------------------------------------------------------------
 
+    # The membership rule of goals, from both sides: a learner is a member of a team when the
+    # registry lists them (the team not deleted) or their progress document lists the team
+    # (`progress_learners.teams`, the teams their statements name), as team progress counts.
+
     async def team_members(self, tenant: str, team: str) -> set[str]:
-        """Registry members and learners whose progress lists the team (as team progress)."""
+        """The team's members by the membership rule above."""
         members: set[str] = set()
         doc = await self._registry.find_one(
             {"_id": f"{tenant}/{team}"}, {"members": 1, "deleted": 1}
@@ -178,6 +190,15 @@ class MongoGoalProgress:
         cursor = self._learners.find({"tenant": tenant, "teams": team}, {"learner": 1})
         members.update([d["learner"] async for d in cursor])
         return members
+
+    async def learner_teams(self, tenant: str, learner: str) -> set[str]:
+        """The learner's teams by the membership rule above (the inverse of `team_members`)."""
+        query = {"tenant": tenant, "members": learner}
+        cursor = self._registry.find(query, {"team": 1, "deleted": 1})
+        teams = {d["team"] async for d in cursor if not d.get("deleted")}
+        doc = await self._learners.find_one({"_id": f"{tenant}/{learner}"}, {"teams": 1})
+        teams.update((doc or {}).get("teams") or ())
+        return teams
 
     async def tenant_members(self, tenant: str) -> set[str]:
         """Every learner with progress in the tenant, and every registry member."""
@@ -204,3 +225,11 @@ class MongoGoalProgressReader:
 
     async def read_progress(self, tenant: str, owner_key: str | None) -> list[dict[str, Any]]:
         return [doc.published() for doc in await self._progress.listed(tenant, owner_key)]
+
+    async def read_progress_of(
+        self, tenant: str, owner_keys: Collection[str]
+    ) -> list[dict[str, Any]]:
+        return [doc.published() for doc in await self._progress.listed(tenant, owner_keys)]
+
+    async def learner_teams(self, tenant: str, learner: str) -> set[str]:
+        return await self._progress.learner_teams(tenant, learner)

@@ -24,119 +24,82 @@ re-applies, which is safe because progress is a function of the set of statement
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
 from pymongo import ASCENDING, IndexModel, InsertOne, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
 from lrs.adapters.mongo_bulk import bulk_write_tolerating_duplicates
+from lrs.ports.progress import LearnerDoc, LearnerSummary, TeamDoc
 from lrs.progress import LearnerState, learner_id, voided_target
 
 Doc = dict[str, Any]
+BATCH = 500  # statements per read of `statements` in `stored_statements`
 
 
 def doc_id(tenant: str, entity: str) -> str:
     return f"{tenant}/{entity}"
 
 
-@dataclass(frozen=True)
-class LearnerDoc:
-    """One `progress_learners` document; version 0 means "not stored yet"."""
-
-    tenant: str
-    learner: str
-    state: LearnerState
-    teams: tuple[str, ...] = ()
-    summary: Mapping[str, Any] = field(default_factory=dict)
-    version: int = 0
-    # The teams the learner left with this version (so a re-run can still trigger them).
-    teams_left: tuple[str, ...] = ()
-
-    @classmethod
-    def empty(cls, tenant: str, learner: str) -> LearnerDoc:
-        return cls(tenant, learner, LearnerState(learner))
-
-    @classmethod
-    def from_mongo(cls, doc: Mapping[str, Any]) -> LearnerDoc:
-        return cls(
-            tenant=doc["tenant"],
-            learner=doc["learner"],
-            state=LearnerState.from_dict(doc["state"]),
-            teams=tuple(doc.get("teams") or ()),
-            summary=doc.get("summary") or {},
-            version=int(doc.get("version") or 0),
-            teams_left=tuple(doc.get("teams_left") or ()),
-        )
-
-    def successor(
-        self, state: LearnerState, summary: Mapping[str, Any], teams: Iterable[str]
-    ) -> LearnerDoc:
-        teams = tuple(teams)
-        left = tuple(sorted(set(self.teams) - set(teams)))
-        return replace(
-            self,
-            state=state,
-            summary=summary,
-            teams=teams,
-            version=self.version + 1,
-            teams_left=left,
-        )
-
-    def to_mongo(self, updated: datetime) -> Doc:
-        return {
-            "_id": doc_id(self.tenant, self.learner),
-            "tenant": self.tenant,
-            "learner": self.learner,
-            "state": self.state.to_dict(),
-            "summary": dict(self.summary),
-            "teams": list(self.teams),
-            "teams_left": list(self.teams_left),
-            "version": self.version,
-            "updated": updated,
-        }
+def learner_from_mongo(doc: Mapping[str, Any]) -> LearnerDoc:
+    """A `progress_learners` document; without `state` (projected away), an empty state."""
+    return LearnerDoc(
+        tenant=doc["tenant"],
+        learner=doc["learner"],
+        state=LearnerState.from_dict(doc["state"])
+        if "state" in doc
+        else LearnerState(doc["learner"]),
+        teams=tuple(doc.get("teams") or ()),
+        summary=doc.get("summary") or {},
+        version=int(doc.get("version") or 0),
+        teams_left=tuple(doc.get("teams_left") or ()),
+    )
 
 
-@dataclass(frozen=True)
-class TeamDoc:
-    """One `progress_teams` document; version 0 means "not stored yet"."""
+def learner_to_mongo(learner: LearnerDoc, updated: datetime) -> Doc:
+    return {
+        "_id": doc_id(learner.tenant, learner.learner),
+        "tenant": learner.tenant,
+        "learner": learner.learner,
+        "state": learner.state.to_dict(),
+        "summary": dict(learner.summary),
+        "teams": list(learner.teams),
+        "teams_left": list(learner.teams_left),
+        "version": learner.version,
+        "updated": updated,
+    }
 
-    tenant: str
-    team: str
-    summary: Mapping[str, Any] = field(default_factory=dict)
-    members: tuple[str, ...] = ()
-    version: int = 0
 
-    @classmethod
-    def from_mongo(cls, doc: Mapping[str, Any]) -> TeamDoc:
-        return cls(
-            tenant=doc["tenant"],
-            team=doc["team"],
-            summary=doc.get("summary") or {},
-            members=tuple(doc.get("members") or ()),
-            version=int(doc.get("version") or 0),
-        )
+def team_from_mongo(doc: Mapping[str, Any]) -> TeamDoc:
+    return TeamDoc(
+        tenant=doc["tenant"],
+        team=doc["team"],
+        summary=doc.get("summary") or {},
+        members=tuple(doc.get("members") or ()),
+        version=int(doc.get("version") or 0),
+    )
 
-    def to_mongo(self, updated: datetime) -> Doc:
-        return {
-            "_id": doc_id(self.tenant, self.team),
-            "tenant": self.tenant,
-            "team": self.team,
-            "summary": dict(self.summary),
-            "members": list(self.members),
-            "version": self.version,
-            "updated": updated,
-        }
+
+def team_to_mongo(team: TeamDoc, updated: datetime) -> Doc:
+    return {
+        "_id": doc_id(team.tenant, team.team),
+        "tenant": team.tenant,
+        "team": team.team,
+        "summary": dict(team.summary),
+        "members": list(team.members),
+        "version": team.version,
+        "updated": updated,
+    }
 
 
 class MongoProgressStore:
-    """Progress state, team progress, void bookkeeping; reads of the team registry."""
+    """`lrs.ports.progress.ProgressStore` on MongoDB: learner and team progress, void
+    bookkeeping; reads of the team registry and of the persister's `statements`."""
 
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self._learners: AsyncCollection[Doc] = db["progress_learners"]
@@ -144,7 +107,7 @@ class MongoProgressStore:
         self._voids: AsyncCollection[Doc] = db["progress_voids"]
         self._owners: AsyncCollection[Doc] = db["progress_statements"]
         self._registry: AsyncCollection[Doc] = db["teams"]
-        self.statements: AsyncCollection[Doc] = db["statements"]
+        self._statements: AsyncCollection[Doc] = db["statements"]
 
     async def create_indexes(self) -> None:
         teams_index = [("tenant", ASCENDING), ("teams", ASCENDING)]
@@ -177,7 +140,7 @@ class MongoProgressStore:
             return {}
         wanted = [doc_id(tenant, i) for i in ids]
         owners: dict[str, str] = {}
-        cursor = self.statements.find({"_id": {"$in": wanted}, "tenant": tenant}, {"body": 1})
+        cursor = self._statements.find({"_id": {"$in": wanted}, "tenant": tenant}, {"body": 1})
         async for d in cursor:
             body = orjson.loads(d["body"])
             if voided_target(body) is None:
@@ -189,17 +152,17 @@ class MongoProgressStore:
     async def load_learners(self, tenant: str, learners: Collection[str]) -> dict[str, LearnerDoc]:
         wanted = [doc_id(tenant, learner) for learner in learners]
         cursor = self._learners.find({"_id": {"$in": wanted}})
-        return {d["learner"]: LearnerDoc.from_mongo(d) async for d in cursor}
+        return {d["learner"]: learner_from_mongo(d) async for d in cursor}
 
     async def learner_summaries(
         self, tenant: str, learners: Collection[str], teams: Collection[str]
-    ) -> dict[str, Doc]:
+    ) -> dict[str, LearnerSummary]:
         """Summaries and teams of the given learners and of every learner listing the teams."""
         wanted = [doc_id(tenant, learner) for learner in learners]
         listing = {"tenant": tenant, "teams": {"$in": list(teams)}}
         query = {"$or": [{"_id": {"$in": wanted}}, listing]}
         cursor = self._learners.find(query, {"learner": 1, "summary": 1, "teams": 1})
-        return {d["learner"]: d async for d in cursor}
+        return {d["learner"]: _summary(d) async for d in cursor}
 
     async def learners_in_team(self, tenant: str, team: str) -> list[str]:
         cursor = self._learners.find({"tenant": tenant, "teams": team}, {"learner": 1})
@@ -208,7 +171,10 @@ class MongoProgressStore:
     async def save_learners(self, docs: Sequence[LearnerDoc], updated: datetime) -> set[str]:
         """Compare-and-set each document on the version it was read at; return the learners
         whose write lost to a concurrent one."""
-        ops = [_cas(doc_id(d.tenant, d.learner), d.version - 1, d.to_mongo(updated)) for d in docs]
+        ops = [
+            _cas(doc_id(d.tenant, d.learner), d.version - 1, learner_to_mongo(d, updated))
+            for d in docs
+        ]
         failed = await bulk_write_tolerating_duplicates(self._learners, ops)
         return {docs[i].learner for i in failed}
 
@@ -221,9 +187,23 @@ class MongoProgressStore:
         for collection in (self._voids, self._owners):
             await collection.delete_many(_tenant_filter(tenant))
 
-    def iterate_learners(self, tenant: str | None) -> AsyncCursor[Doc]:
+    async def iterate_learners(self, tenant: str | None) -> AsyncIterator[LearnerDoc]:
         """Every learner document without its state, in `_id` order."""
-        return self._learners.find(_tenant_filter(tenant), {"state": 0}).sort("_id", ASCENDING)
+        cursor = self._learners.find(_tenant_filter(tenant), {"state": 0}).sort("_id", ASCENDING)
+        async for doc in cursor:
+            yield learner_from_mongo(doc)
+
+    async def count_statements(self, tenant: str | None) -> int:
+        return await self._statements.count_documents(_tenant_filter(tenant))
+
+    async def stored_statements(
+        self, tenant: str | None
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """Every stored statement (its `body`) with its tenant, in batches of `BATCH`."""
+        wanted = {"tenant": 1, "body": 1}
+        cursor = self._statements.find(_tenant_filter(tenant), wanted).batch_size(BATCH)
+        async for doc in cursor:
+            yield doc["tenant"], orjson.loads(doc["body"])
 
     async def tenants_and_teams(self, tenant: str | None) -> dict[str, set[str]]:
         """Every team named by a learner document or the registry, by tenant."""
@@ -263,16 +243,19 @@ class MongoProgressStore:
     async def load_teams(self, tenant: str, teams: Collection[str]) -> dict[str, TeamDoc]:
         wanted = [doc_id(tenant, t) for t in teams]
         cursor = self._teams.find({"_id": {"$in": wanted}})
-        return {d["team"]: TeamDoc.from_mongo(d) async for d in cursor}
+        return {d["team"]: team_from_mongo(d) async for d in cursor}
 
     async def save_teams(self, docs: Sequence[TeamDoc], updated: datetime) -> set[str]:
         """Compare-and-set, as `save_learners`; return the teams whose write lost."""
-        ops = [_cas(doc_id(d.tenant, d.team), d.version - 1, d.to_mongo(updated)) for d in docs]
+        ops = [
+            _cas(doc_id(d.tenant, d.team), d.version - 1, team_to_mongo(d, updated)) for d in docs
+        ]
         failed = await bulk_write_tolerating_duplicates(self._teams, ops)
         return {docs[i].team for i in failed}
 
-    def iterate_teams(self, tenant: str | None) -> AsyncCursor[Doc]:
-        return self._teams.find(_tenant_filter(tenant)).sort("_id", ASCENDING)
+    async def iterate_teams(self, tenant: str | None) -> AsyncIterator[TeamDoc]:
+        async for doc in self._teams.find(_tenant_filter(tenant)).sort("_id", ASCENDING):
+            yield team_from_mongo(doc)
 
     # --- helpers ----------------------------------------------------------------------------
 
@@ -286,6 +269,10 @@ def _cas(key: str, read_version: int, replacement: Doc) -> ReplaceOne[Doc]:
     """Replace the version read, or insert when none was: a stale write hits a duplicate key
     (the upsert's insert of an `_id` that exists) instead of overwriting."""
     return ReplaceOne({"_id": key, "version": read_version}, replacement, upsert=True)
+
+
+def _summary(doc: Mapping[str, Any]) -> LearnerSummary:
+    return LearnerSummary(doc["learner"], doc.get("summary"), tuple(doc.get("teams") or ()))
 
 
 def _tenant_filter(tenant: str | None) -> Doc:

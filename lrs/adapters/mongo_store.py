@@ -41,11 +41,16 @@ from pymongo.errors import OperationFailure
 
 from lrs.adapters.mongo_bulk import bulk_write_tolerating_duplicates
 from lrs.adapters.mongo_watch import InsertWatcher
-from lrs.ports import AcceptedStatement, Credential, DuplicateId, InsertReport, StatementPage
+from lrs.ports.credentials import Credential
+from lrs.ports.statements import AcceptedStatement, DuplicateId, InsertReport, StatementPage
 from lrs.xapi.index import authority_key, index_statement
 from lrs.xapi.query import Cursor, StatementQuery
 
-FALLBACK_POLL = 0.25
+FALLBACK_POLL = 0.25  # how often a waiter reads the store while the change stream is down
+# ... and while it is open: a safety net only (the stream wakes the waiter, and wakes every
+# waiter when it is opened again). Polling as often as FALLBACK_POLL made every slow request
+# read the store several times, which made the store slower still under load.
+STREAM_POLL = 2.0
 MAX_REF_DEPTH = 10
 AUTHORITY_PREFIX = "authority|"
 STORED_INDEX = "tenant_voided_stored_id"
@@ -98,34 +103,41 @@ def to_document(record: AcceptedStatement) -> Doc:
     }
 
 
+async def _until(done: asyncio.Event, at_most: float) -> None:
+    """Until `done` is set, but at most `at_most` seconds."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(done.wait(), max(0.0, at_most))
+
+
 def from_document(doc: Mapping[str, Any]) -> dict[str, Any]:
     statement: dict[str, Any] = orjson.loads(doc["body"])
     return statement
 
 
 class MongoStatementStore:
-    """StatementStore on MongoDB (or the embedded MongoDB-wire SecantusDB)."""
+    """Every role of `lrs.ports.statements.StatementStore` on MongoDB (or the embedded
+    MongoDB-wire SecantusDB).
 
-    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+    `watcher` wakes `wait_stored` callers; only the API builds and runs one
+    (`lrs.wiring.api.connected_adapters`). Without it, as in the consumers, waiters poll."""
+
+    def __init__(self, db: AsyncDatabase[Doc], watcher: InsertWatcher | None = None) -> None:
         self._db = db
         self._statements: AsyncCollection[Doc] = db["statements"]
         self._watermarks: AsyncCollection[Doc] = db["watermarks"]
-        self._watcher = InsertWatcher(self._statements)
+        self._watcher = watcher if watcher is not None else InsertWatcher(self._statements)
         self._densities = _Densities()
-
-    def start_watching(self) -> None:
-        """Start the change stream that wakes `wait_stored` callers (API processes only)."""
-        self._watcher.start()
-
-    async def stop_watching(self) -> None:
-        await self._watcher.stop()
 
     async def wait_stored(
         self, tenant: str, ids: Sequence[str], within: float
     ) -> dict[str, dict[str, Any]]:
         """The stored statements among `ids`, waiting up to `within` seconds for all of them.
 
-        Woken by the change stream; polls every FALLBACK_POLL seconds in case it is down.
+        The change stream wakes the waiter once it has seen every id inserted; the store is
+        read then, so one read in the usual case. Without the stream, or when it was woken
+        but a statement is not there after all, the store is read every FALLBACK_POLL
+        seconds; with it, every STREAM_POLL seconds as a safety net. The answer always comes
+        from a read of the store.
         """
         doc_ids = {statement_doc_id(tenant, i) for i in ids}
         waiter = self._watcher.register(doc_ids)
@@ -133,12 +145,17 @@ class MongoStatementStore:
         deadline = loop.time() + within
         try:
             while True:
+                if not waiter.done.is_set():
+                    interval = STREAM_POLL if self._watcher.ready.is_set() else FALLBACK_POLL
+                    await _until(waiter.done, min(interval, deadline - loop.time()))
                 found = await self.get_many(tenant, ids)
                 remaining = deadline - loop.time()
                 if len(found) == len(set(ids)) or remaining <= 0:
                     return found
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waiter.done.wait(), min(FALLBACK_POLL, remaining))
+                if waiter.pending:  # woken to read again (the stream was reopened): wait on
+                    waiter.done.clear()
+                else:  # seen inserted, yet not all there: poll
+                    await asyncio.sleep(min(FALLBACK_POLL, remaining))
         finally:
             self._watcher.unregister(waiter, doc_ids)
 
@@ -237,6 +254,8 @@ class MongoStatementStore:
         another (StatementRef object) meets every non-time filter its target meets, through
         chains too. New statements take their targets' keys (stored or in the same batch)."""
         outside = [statement_doc_id(tenant, d["ref"]) for d in batch.values() if d["ref"]]
+        if not outside:
+            return  # no StatementRef in the batch: nothing to inherit, nothing to read
         stored = {
             t["id"]: t["keys"]
             async for t in self._statements.find({"_id": {"$in": outside}}, {"id": 1, "keys": 1})

@@ -21,7 +21,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from lrs.ports import LearnerProgressDoc, TeamProgressDoc
+from lrs.ports.progress import LearnerProgressDoc, TeamProgressDoc
 from lrs.progress.registry import Team
 
 Doc = dict[str, Any]

@@ -14,7 +14,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from lrs.ports import Tenant
+from lrs.ports.tenants import Tenant
 
 Doc = dict[str, Any]
 

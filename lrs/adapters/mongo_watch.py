@@ -1,8 +1,15 @@
 """Waking requests when their statements are stored, without polling.
 
 One change stream per API process watches inserts into `statements`; a request registers the
-document ids it waits for and is woken when the last of them is inserted. Waiters also poll
-slowly (`MongoStatementStore.wait_stored`), so correctness never depends on the stream.
+document ids it waits for and is woken when the last of them is inserted, and every waiter is
+woken when the stream is (re)opened, since inserts made while it was closed were not seen.
+Waiters also poll slowly (`MongoStatementStore.wait_stored`), so correctness never depends on
+the stream.
+
+The watcher remembers the last `RECENT_IDS` ids it saw inserted: a request registers after the
+broker acknowledged its statements, and the persister may have inserted them (and the event
+arrived) in between; such a waiter is done at once instead of missing its wake-up. What the
+waiter is finally told comes from a read of the store, never from this memory.
 
 The stream runs as a `lrs.background.BackgroundTask`: whatever ends it (the store going away,
 an event it cannot read, a bug) is logged and counted, and the stream is opened again with
@@ -13,8 +20,10 @@ backoff; while it is not open the API's /readyz answers 503. On a server without
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -27,6 +36,7 @@ TASK_NAME = "statement-insert-watcher"
 RESTART_INITIAL_SECONDS = 0.25
 RESTART_MAX_SECONDS = 5.0  # small: a store back from an outage is watched again within seconds
 CHANGE_STREAMS_UNSUPPORTED = frozenset({40573})
+RECENT_IDS = 20_000  # ids seen inserted that a late registration still finds (a few seconds')
 PIPELINE: list[dict[str, Any]] = [
     {"$match": {"operationType": "insert"}},
     {"$project": {"documentKey": 1}},
@@ -52,6 +62,8 @@ class InsertWatcher:
     def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
         self._collection = collection
         self._waiters: dict[str, set[Waiter]] = {}
+        self._recent: deque[str] = deque()
+        self._recent_set: set[str] = set()
         self.task = BackgroundTask(
             TASK_NAME,
             self._watch,
@@ -66,8 +78,19 @@ class InsertWatcher:
     async def stop(self) -> None:
         await self.task.stop()
 
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[InsertWatcher]:
+        """The change stream open (and reopened) until exit: for API processes only."""
+        self.start()
+        try:
+            yield self
+        finally:
+            await self.stop()
+
     def register(self, doc_ids: Iterable[str]) -> Waiter:
         waiter = Waiter(doc_ids)
+        for doc_id in waiter.pending & self._recent_set:
+            waiter.seen(doc_id)
         for doc_id in waiter.pending:
             self._waiters.setdefault(doc_id, set()).add(waiter)
         return waiter
@@ -86,6 +109,7 @@ class InsertWatcher:
             async with await self._collection.watch(PIPELINE) as stream:
                 self.ready.set()
                 up()
+                self._wake_all_to_read()  # inserts while it was closed were not seen
                 async for event in stream:
                     self._wake(event["documentKey"]["_id"])
         except OperationFailure as exc:
@@ -98,5 +122,19 @@ class InsertWatcher:
             self.ready.clear()
 
     def _wake(self, doc_id: str) -> None:
+        self._remember(doc_id)
         for waiter in list(self._waiters.get(doc_id, ())):
             waiter.seen(doc_id)
+
+    def _wake_all_to_read(self) -> None:
+        for waiters in list(self._waiters.values()):
+            for waiter in waiters:
+                waiter.done.set()
+
+    def _remember(self, doc_id: str) -> None:
+        if doc_id in self._recent_set:
+            return
+        if len(self._recent) >= RECENT_IDS:
+            self._recent_set.discard(self._recent.popleft())
+        self._recent.append(doc_id)
+        self._recent_set.add(doc_id)

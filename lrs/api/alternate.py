@@ -15,13 +15,14 @@ body its Content-Length announces, that Content-Length is 0.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, parse_qsl, urlencode
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lrs.api.errors import error_response
 from lrs.xapi.errors import BadRequest
+from lrs.xapi.params import single_values
 
 FORM_HEADERS = {
     "authorization",
@@ -58,6 +59,9 @@ class AlternateSyntaxMiddleware:
             )
             await response(scope, receive, send)
             return
+        except BadRequest as exc:  # a form field given twice (lrs.xapi.params)
+            await error_response(Request(scope), exc)(scope, receive, send)
+            return
         sent = False
 
         async def replay() -> Message:
@@ -91,7 +95,7 @@ def rewrite(scope: Scope, query: dict[str, list[str]], body: bytes) -> tuple[Sco
             "with the alternate request syntax, 'method' must be the only query parameter"
             " (Communication 1.3)"
         )
-    method = query["method"][0].upper()
+    method = single_values(("method", value) for value in query["method"])["method"].upper()
     if method not in METHODS:
         raise AlternateSyntaxError(f"method={method!r} is not an xAPI method")
     headers = {k.decode("latin-1").lower(): v for k, v in scope["headers"]}
@@ -99,8 +103,8 @@ def rewrite(scope: Scope, query: dict[str, list[str]], body: bytes) -> tuple[Sco
         raise AlternateSyntaxError(
             f"the alternate request syntax needs Content-Type {FORM_TYPE} (Communication 1.3)"
         )
-    form = parse_qs(body.decode("utf-8", errors="strict"), keep_blank_values=True)
-    fields = {name: values[-1] for name, values in form.items()}
+    form = parse_qsl(body.decode("utf-8", errors="strict"), keep_blank_values=True)
+    fields = single_values(form)  # a field given twice is refused, as a repeated parameter is
     new_headers = _headers(headers, fields)
     version = new_headers.get("x-experience-api-version", b"").decode("latin-1").strip()
     if version.startswith("2."):

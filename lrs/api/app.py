@@ -9,8 +9,9 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -31,33 +32,33 @@ from lrs.api.routes import (
     goals,
     health,
     landing,
+    organisation,
     progress,
     statements,
     teams,
     webhooks,
 )
 from lrs.bearer import BearerConfig, BearerVerifier, fetch_jwks_url, load_jwks_file
-from lrs.ports import (
-    ActivityStore,
-    AgentStore,
-    AttachmentStore,
-    CredentialRegistry,
-    DocumentStore,
-    EventBus,
-    ProgressReader,
-    StatementStore,
-    TeamRegistry,
-    TenantStore,
-)
+from lrs.ports.attachments import AttachmentStore
+from lrs.ports.credentials import CredentialRegistry
+from lrs.ports.definitions import ActivityStore, AgentStore
+from lrs.ports.documents import DocumentStore
+from lrs.ports.events import EventBus
+from lrs.ports.goals import GoalProgressReader, GoalStore
+from lrs.ports.progress import ProgressReader
+from lrs.ports.statements import AcknowledgementWaiter, StatementReader
+from lrs.ports.teams import TeamRegistry
+from lrs.ports.tenants import TenantStore
+from lrs.ports.webhooks import WebhookStore
 from lrs.services.auth import Authenticator, auth_limits
 from lrs.services.erasure import ErasureDeps, ErasureStore
-from lrs.services.goals import GoalDeps, GoalProgressReader, GoalStore
+from lrs.services.goals import GoalDeps
 from lrs.services.ingest import IngestDeps
+from lrs.services.organisation import InMemoryOrganisationReader, OrganisationReader
 from lrs.services.progress import ProgressDeps
 from lrs.services.progress_hub import ProgressHub
 from lrs.services.read import ReadDeps
 from lrs.services.teams import TeamDeps
-from lrs.services.webhooks import WebhookStore
 from lrs.settings import LrsSettings
 from lrs.xapi.errors import Unavailable
 
@@ -85,9 +86,13 @@ async def no_erasure_records(settings: LrsSettings) -> AsyncIterator[ErasureStor
     yield  # pragma: no cover (a generator, for asynccontextmanager)
 
 
+class ApiStatementStore(StatementReader, AcknowledgementWaiter, Protocol):
+    """The API's roles of the statement store: it reads and waits, the persister writes."""
+
+
 @dataclass
 class Adapters:
-    store: StatementStore
+    store: ApiStatementStore
     bus: EventBus
     credentials: CredentialRegistry
     documents: DocumentStore
@@ -104,6 +109,7 @@ class Adapters:
     # The erasure opens its own connections for its duration (lrs.wiring.erasure).
     erasure: ErasureConnector = no_erasure
     erasure_records: ErasureRecords = no_erasure_records
+    organisation_progress: OrganisationReader = field(default_factory=InMemoryOrganisationReader)
 
 
 # Opens the process's adapters for the app's lifespan (lrs.wiring.api.connected_adapters).
@@ -181,6 +187,7 @@ def build_services(
         goals=goal_deps(settings, adapters.goals, adapters.goal_progress, adapters.bus, clock),
         erasure=adapters.erasure,
         erasure_records=adapters.erasure_records,
+        organisation=adapters.organisation_progress,
     )
 
 
@@ -266,7 +273,13 @@ def create_app(
     if settings.metrics_port is None:
         app.include_router(health.metrics_router)
     app.include_router(agents_activities.router)
-    for router in (teams.router, goals.router, progress.router, dashboard.router):
+    for router in (
+        teams.router,
+        goals.router,
+        organisation.router,
+        progress.router,
+        dashboard.router,
+    ):
         app.include_router(router)
     app.include_router(admin.router)
     app.include_router(webhooks.router)

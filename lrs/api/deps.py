@@ -4,31 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from lrs.ports import (
-    ActivityStore,
-    AgentStore,
-    CredentialRegistry,
-    DocumentStore,
-    EventBus,
-    Principal,
-    StatementStore,
-    TenantStore,
-)
+from lrs.ports.credentials import CredentialRegistry, Principal
+from lrs.ports.definitions import ActivityStore, AgentStore
+from lrs.ports.documents import DocumentStore
+from lrs.ports.events import EventBus
+from lrs.ports.statements import StatementReader
+from lrs.ports.tenants import TenantStore
+from lrs.ports.webhooks import WebhookStore
 from lrs.services import read
 from lrs.services.auth import Authenticator, authorize
 from lrs.services.erasure import ErasureDeps, ErasureStore
 from lrs.services.goals import GoalDeps
 from lrs.services.ingest import IngestDeps
+from lrs.services.organisation import InMemoryOrganisationReader, OrganisationReader
 from lrs.services.progress import ProgressDeps
 from lrs.services.read import ReadDeps
 from lrs.services.teams import TeamDeps
-from lrs.services.webhooks import WebhookStore
 from lrs.settings import LrsSettings
 from lrs.xapi.errors import PayloadTooLarge
 from lrs.xapi.params import exceeds
@@ -47,7 +44,7 @@ class Services:
     """The process's adapters and settings, built in the app's lifespan."""
 
     settings: LrsSettings
-    store: StatementStore
+    store: StatementReader
     bus: EventBus
     credentials: CredentialRegistry
     authenticator: Authenticator
@@ -64,6 +61,7 @@ class Services:
     erasure: ErasureConnector
     erasure_records: ErasureRecords
     webhooks: WebhookStore | None = None  # /admin/webhooks (MongoDB only)
+    organisation: OrganisationReader = field(default_factory=InMemoryOrganisationReader)
 
 
 def get_services(request: Request) -> Services:

@@ -500,6 +500,7 @@ def registry_operations() -> dict[tuple[str, str], Operation]:
         ("delete", "/teams/{team}/members"): Operation("teams", [AGENT_QUERY]),
         ("get", "/progress/learners"): Operation("progress", [AGENT_QUERY]),
         ("get", "/progress/stream"): Operation("progress", stream),
+        ("get", "/progress/organisation/stream"): Operation("progress", stream[2:]),
     }
 
 
@@ -539,6 +540,7 @@ EXTRA_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     ("delete", "/teams/{team}"): (404,),
     ("get", "/progress/learners"): (404,),
     ("get", "/progress/teams/{team}"): (404,),
+    ("get", "/progress/organisation"): (404,),
     ("post", "/admin/tenants"): (409,),
     ("post", "/admin/credentials"): (404,),
 }

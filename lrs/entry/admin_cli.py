@@ -26,7 +26,9 @@ from lrs.adapters.mongo_tenants import MongoTenantStore
 from lrs.adapters.mongo_webhooks import MongoWebhookStore
 from lrs.api.app import goal_deps
 from lrs.erasure import record_view
-from lrs.ports import Credential, OutgoingMessage, Principal, Tenant
+from lrs.ports.credentials import Credential, Principal
+from lrs.ports.events import OutgoingMessage
+from lrs.ports.tenants import Tenant
 from lrs.services import admin, erasure, goals, webhooks
 from lrs.services.admin import AdminDeps, CredentialSpec
 from lrs.services.goals import GoalDeps

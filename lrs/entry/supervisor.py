@@ -47,7 +47,8 @@ from lrs.entry.embedded import (
     store_child,
 )
 from lrs.metrics import RestartLog
-from lrs.ports import AcceptedStatement, OutgoingMessage
+from lrs.ports.events import OutgoingMessage
+from lrs.ports.statements import AcceptedStatement
 from lrs.settings import LrsSettings
 from lrs.wiring.consumers import CONSUMERS
 from lrs.xapi.ifi import actor_ifi
@@ -179,7 +180,7 @@ class Stack:
         if self.listener is None:
             self.listener = listening_socket(self.settings.http_host, self.settings.http_port)
         fd = self.listener.fileno()
-        count = self.settings.serve_api_processes
+        count = self.settings.api_workers
         name = "api-{}" if count > 1 else "api"
         argv = ["api", "--fd", str(fd)]
         return [

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal, cast
 
-from lrs.xapi.errors import BadRequest
+from lrs.xapi.errors import BadRequest, Issue
 
 OwnerKind = Literal["learner", "team", "organisation"]
 Recurrence = Literal["week", "month", "quarter"]
@@ -22,6 +22,7 @@ RECURRENCES: tuple[Recurrence, ...] = ("week", "month", "quarter")
 LEARNER_TARGET_KINDS = ("complete", "score", "learning_days", "minutes")
 GROUP_TARGET_KINDS = ("members",)
 GOAL_TYPES = ("self", "assigned")
+MAX_OWNER_KEY_ID = 8192  # far above the ids goals and learners have
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,11 +126,17 @@ class Goal:
 
 
 def parse_owner_key(text: str) -> Owner:
-    """`learner:<id>`, `team:<id>` or `organisation` (the `?owner=` parameter) as an Owner;
-    BadRequest naming `owner` otherwise."""
+    """`learner:<id>`, `team:<id>` or `organisation` (the `?owner=` parameter) as an Owner, the
+    id of at most MAX_OWNER_KEY_ID characters without control characters; BadRequest naming
+    `owner` and the rule `owner-key` otherwise."""
     if text == "organisation":
         return Owner("organisation")
     kind, _, oid = text.partition(":")
-    if kind in ("learner", "team") and oid:
+    plain = not any(ord(c) < 32 or ord(c) == 127 for c in oid)
+    if kind in ("learner", "team") and oid and len(oid) <= MAX_OWNER_KEY_ID and plain:
         return Owner(cast(OwnerKind, kind), oid)
-    raise BadRequest("owner: must be learner:<learner id>, team:<team id> or organisation")
+    message = (
+        "owner: must be learner:<learner id>, team:<team id> or organisation (the id of at most"
+        f" {MAX_OWNER_KEY_ID} characters, without control characters)"
+    )
+    raise BadRequest(message, [Issue("?owner", "owner-key", message)])

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Kind = Literal["learner", "team", "registry", "goal"]
+Kind = Literal["learner", "team", "registry", "goal", "organisation"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from lrs.xapi.agents import validate_agent
-from lrs.xapi.definitions import AgentSighting, agent_sighting
+from lrs.xapi.definitions import AgentSighting
 from lrs.xapi.errors import BadRequest
 from lrs.xapi.limits import DEFAULT_LIMITS, StatementLimits
+from lrs.xapi.params import agent_object, sighting_of
 
 REGISTRY_PREFIX = "registry:"
 MAX_ID_LENGTH = 512
@@ -105,16 +105,9 @@ def parse_members(
 def parse_agent(
     agent: object, version: str, where: str = "agent", limits: StatementLimits = DEFAULT_LIMITS
 ) -> AgentSighting:
-    """One Agent, validated like the Agents Resource's `agent` parameter."""
-    try:
-        validate_agent(agent, version, limits)
-    except BadRequest as exc:
-        raise BadRequest(f"{where}: {exc.message}", exc.details) from None
-    assert isinstance(agent, Mapping)
-    sighting = agent_sighting(agent)
-    if sighting is None:
-        raise BadRequest(f"{where}: a member must be an Agent with one identifier")
-    return sighting
+    """One Agent, held to the rules of every `agent` parameter (`lrs.xapi.params.agent_object`:
+    a JSON object, one identifier, valid as in a statement, not a Group)."""
+    return sighting_of(agent_object(agent, version, limits=limits, where=where))
 
 
 def new_team(tenant: str, team: str, name: str, now: datetime) -> Team:

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from lrs.ports import Credential, CredentialRegistry, Tenant, TenantStore
+from lrs.ports.credentials import Credential, CredentialRegistry
+from lrs.ports.tenants import Tenant, TenantStore
 from lrs.security import GRANTABLE_SCOPES, TENANT_NAME, hash_secret, new_key, new_secret
 from lrs.services.auth import credential_authority
 from lrs.xapi.errors import BadRequest, Conflict, NotFound

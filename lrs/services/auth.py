@@ -35,7 +35,8 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from lrs.bearer import BearerVerifier
-from lrs.ports import Credential, CredentialStore, Principal, Tenant, TenantStore
+from lrs.ports.credentials import Credential, CredentialStore, Principal
+from lrs.ports.tenants import Tenant, TenantStore
 from lrs.security import (
     ADMIN_SCOPE,
     ALL_SCOPES,

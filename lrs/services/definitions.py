@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lrs.ports import ActivityStore, AgentStore, Principal
+from lrs.ports.credentials import Principal
+from lrs.ports.definitions import ActivityStore, AgentStore
 from lrs.xapi.definitions import AgentSighting, activity_object, person_object
 from lrs.xapi.errors import Forbidden
 

@@ -23,15 +23,9 @@ from typing import Any
 import orjson
 
 from lrs import metrics, topics
-from lrs.ports import (
-    DocumentRef,
-    DocumentScope,
-    DocumentStore,
-    EventBus,
-    OutgoingMessage,
-    Principal,
-    StoredDocument,
-)
+from lrs.ports.credentials import Principal
+from lrs.ports.documents import DocumentRef, DocumentScope, DocumentStore, StoredDocument
+from lrs.ports.events import EventBus, OutgoingMessage
 from lrs.xapi import documents as rules
 from lrs.xapi.documents import DocumentParams, Preconditions, Resource
 from lrs.xapi.errors import NotFound, Unavailable

@@ -16,9 +16,17 @@ the erasure; the audit record started first is the one completed):
    bookkeeping, remove them from every registry team (published on `lrs.teams`, as the team
    API does), publish a tombstone for every learner key of theirs on `lrs.progress.learner`
    and a recomputation trigger for every such team on `lrs.progress.team-changes`;
-5. complete the audit record (who, when, the identifier's hash, counts per kind).
+   the goal-triggers consumer hears the tombstones and recomputes every goal whose last
+   computation counted the learner (docs/decisions/0019-goals.md), so their id leaves
+   `members_meeting` and `progress_goals.members`;
+5. delete the goals OWNED by the learner (`goals`) and their progress (`progress_goals`),
+   kept on the audit record first, and tombstone their keys on `lrs.goals` and
+   `lrs.progress.goal` (a goal of one person names them in its owner: it is theirs to lose);
+6. complete the audit record (who, when, the identifier's hash, counts per kind).
 
-Xstatements) and the orchestration over two ports, an `ErasureStore` and an `ErasureBus`.
+The pure parts (identifiers, hashes, redaction, screening of in-flight statements) are in
+lrs.erasure; this module holds the orchestration over two ports, an `ErasureStore` and an
+`ErasureBus`.
 """
 
 from __future__ import annotations
@@ -40,7 +48,8 @@ from lrs.erasure import (
     group_members,
     redacted,
 )
-from lrs.ports import AcceptedStatement, OutgoingMessage
+from lrs.ports.events import OutgoingMessage
+from lrs.ports.statements import AcceptedStatement
 from lrs.xapi.ifi import actor_ifi
 from lrs.xapi.timefmt import format_timestamp
 
@@ -219,6 +228,11 @@ class ErasureStore(Protocol):
         self, tenant: str, identifiers: Sequence[str]
     ) -> list[str]: ...
 
+    async def erase_goals(self, erasure_id: str, tenant: str, learners: Sequence[str]) -> list[str]:
+        """Keep the ids of the goals owned by these learners on the audit record, delete those
+        goals and their progress; every goal id the record holds (a re-run tombstones again)."""
+        ...
+
     async def complete(self, erasure_id: str, counts: ErasureCounts, now: datetime) -> None: ...
 
     async def list_erasures(self, tenant: str | None) -> list[ErasureRecord]: ...
@@ -260,7 +274,8 @@ async def erase_agent(
     counts.documents_deleted, counts.persons_deleted = await deps.store.erase_documents(
         tenant, identifiers
     )
-    await _erase_progress(deps, tenant, identifiers, record.erasure_id, counts)
+    learners = await _erase_progress(deps, tenant, identifiers, record.erasure_id, counts)
+    await _erase_goals(deps, tenant, learners, record.erasure_id, counts)
     await deps.store.complete(record.erasure_id, counts, deps.clock())
     return replace(record, completed_at=deps.clock(), counts=counts.as_dict())
 
@@ -271,7 +286,7 @@ async def _erase_progress(
     identifiers: Sequence[str],
     erasure_id: str,
     counts: ErasureCounts,
-) -> None:
+) -> list[str]:
     """Progress documents and bookkeeping, registry membership, then what the topics need:
     tombstones for the learner keys and a recomputation of every team they were in (the
     teams are kept on the audit record first, so a re-run after a crash still triggers them)."""
@@ -296,6 +311,19 @@ async def _erase_progress(
     if triggers:
         await deps.bus.publish(deps.prefix + topics.TEAM_CHANGES, triggers)
     counts.teams_recomputed = len(triggers)
+    return learners
+
+
+async def _erase_goals(
+    deps: ErasureDeps, tenant: str, learners: Sequence[str], erasure_id: str, counts: ErasureCounts
+) -> None:
+    """The learner's own goals: deleted, then their keys tombstoned on both goal topics."""
+    goals = await deps.store.erase_goals(erasure_id, tenant, learners)
+    keys = [topics.goal_key(tenant, goal) for goal in goals]
+    if keys:
+        await deps.bus.tombstones(deps.prefix + topics.GOALS, keys)
+        await deps.bus.tombstones(deps.prefix + topics.GOAL_PROGRESS, keys)
+    counts.goals_deleted = len(goals)
 
 
 def team_change_message(tenant: str, team: str, now: datetime) -> OutgoingMessage:

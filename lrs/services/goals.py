@@ -18,17 +18,27 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
 from lrs import topics
 from lrs.goals import Goal, parse_goal, validate_goal_id
+from lrs.goals.learner import (
+    GOAL_REMOVED,
+    for_learner,
+    owner_key_of,
+    owner_keys_of,
+    removed_event,
+    validate_learner_id,
+)
 from lrs.goals.model import parse_owner_key
-from lrs.ports import EventBus, OutgoingMessage, Principal
+from lrs.ports.credentials import Principal
+from lrs.ports.events import EventBus, OutgoingMessage
+from lrs.ports.goals import GoalProgressReader, GoalStore
 from lrs.services.auth import authorize
-from lrs.services.progress import ProgressDeps, StreamEvent, authorize_read
-from lrs.services.progress_hub import ALL_GOALS, Change, Closed, Overflow
+from lrs.services.progress import ProgressDeps, StreamEvent, authorize_read, follow_hub
+from lrs.services.progress_hub import ALL_GOALS, Change
 from lrs.xapi.errors import Conflict, NotFound
 from lrs.xapi.timefmt import format_timestamp
 
@@ -36,22 +46,6 @@ WRITE_SCOPE = "define"
 MAX_ATTEMPTS = 32
 SOURCE = "lrs-api"
 GOAL_EVENT = "goal-progress"
-
-
-class GoalStore(Protocol):
-    async def get(self, tenant: str, goal_id: str) -> Goal | None: ...
-    async def create(self, goal: Goal) -> bool: ...
-    async def replace(self, expected_version: int, goal: Goal) -> bool: ...
-    async def list_goals(
-        self, tenant: str, owner_key: str | None = None, *, archived: bool = False
-    ) -> list[Goal]: ...
-
-
-class GoalProgressReader(Protocol):
-    async def read_progress(self, tenant: str, owner_key: str | None) -> list[dict[str, Any]]:
-        """The stored progress values (with `version`) of the tenant's goals of one owner
-        (every owner when None)."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -142,6 +136,24 @@ async def goal_progress(deps: GoalDeps, who: Principal, owner: str | None) -> li
     return await deps.progress.read_progress(who.tenant, key)
 
 
+async def learner_goal_progress(
+    deps: GoalDeps, who: Principal, learner: str
+) -> list[dict[str, Any]]:
+    """GET /progress/goals?learner=...: the goals that apply to the learner (their own, their
+    teams', the organisation's), each with its `learner` block (lrs.goals.learner)."""
+    authorize_read(who)
+    return (await _learner_values(deps, who.tenant, validate_learner_id(learner)))[1]
+
+
+async def _learner_values(
+    deps: GoalDeps, tenant: str, learner: str
+) -> tuple[set[str], list[dict[str, Any]]]:
+    """The owner keys of the goals that apply to the learner now, and those goals' values."""
+    keys = owner_keys_of(learner, await deps.progress.learner_teams(tenant, learner))
+    values = await deps.progress.read_progress_of(tenant, keys)
+    return keys, [for_learner(v, learner) for v in values]
+
+
 async def _existing(deps: GoalDeps, who: Principal, goal_id: str) -> Goal:
     goal = await deps.store.get(who.tenant, validate_goal_id(goal_id))
     if goal is None:
@@ -220,40 +232,28 @@ def open_goal_stream(
     reconnect gets the snapshot again. Authorization is checked now, before the response."""
     authorize_read(who)
     key = parse_owner_key(owner).key if owner is not None else None
-    return _goal_stream(deps, live, who.tenant, key)
-
-
-async def _goal_stream(
-    deps: GoalDeps, live: ProgressDeps, tenant: str, owner_key: str | None
-) -> AsyncIterator[StreamEvent]:
-    subscription = live.hub.subscribe(tenant)
-    live.hub.watch(subscription, "goal", [owner_key or ALL_GOALS])
+    subscription = live.hub.subscribe(who.tenant)
+    live.hub.watch(subscription, "goal", [key or ALL_GOALS])
     sent: dict[str, int] = {}
-    try:
-        yield StreamEvent(retry_ms=live.retry_ms)
-        for event in await _snapshot(deps, tenant, owner_key, sent):
-            yield event
-        while True:
-            item = await subscription.next_within(live.keepalive_seconds)
-            if item is None:
-                yield StreamEvent(comment="keep-alive")
-            elif isinstance(item, Closed):
-                return
-            elif isinstance(item, Overflow):
-                for event in await _snapshot(deps, tenant, owner_key, sent):
-                    yield event
-            elif isinstance(item, Change) and _newer(item.value, sent):
-                yield StreamEvent(GOAL_EVENT, item.value)
-    finally:
-        live.hub.unsubscribe(subscription)
+
+    async def snapshot() -> list[StreamEvent]:
+        values = await deps.progress.read_progress(who.tenant, key)
+        return _progress_events(values, sent) or [_quiet(sent)]
+
+    async def on_change(item: Change) -> list[StreamEvent]:
+        return _progress_events([item.value], sent)
+
+    return follow_hub(live, subscription, snapshot, on_change)
 
 
-async def _snapshot(
-    deps: GoalDeps, tenant: str, owner_key: str | None, sent: dict[str, int]
+def _progress_events(
+    values: Sequence[Mapping[str, Any]], sent: dict[str, int]
 ) -> list[StreamEvent]:
-    values = await deps.progress.read_progress(tenant, owner_key)
-    events = [StreamEvent(GOAL_EVENT, v) for v in values if _newer(v, sent)]
-    return events or [StreamEvent(comment="no goal progress yet" if not sent else "up to date")]
+    return [StreamEvent(GOAL_EVENT, v) for v in values if _newer(v, sent)]
+
+
+def _quiet(sent: Mapping[str, int]) -> StreamEvent:
+    return StreamEvent(comment="no goal progress yet" if not sent else "up to date")
 
 
 def _newer(value: Mapping[str, Any], sent: dict[str, int]) -> bool:
@@ -264,3 +264,59 @@ def _newer(value: Mapping[str, Any], sent: dict[str, int]) -> bool:
         return False
     sent[goal] = version
     return True
+
+
+def open_learner_goal_stream(
+    deps: GoalDeps, live: ProgressDeps, who: Principal, learner: str
+) -> AsyncIterator[StreamEvent]:
+    """`GET /progress/goals/stream?learner=...`: the goals that apply to the learner, as
+    `goal-progress` events with the `learner` block, following membership: the stream watches
+    every goal of the tenant and the learner's progress; a change of the learner, or of a team
+    goal (a registry member without statements joins or leaves through it), re-reads the
+    learner's teams, and when they changed the applying goals are read again: a goal that now
+    applies is sent, one that no longer does gets a `goal-removed` event (lrs.goals.learner)."""
+    authorize_read(who)
+    validate_learner_id(learner)
+    subscription = live.hub.subscribe(who.tenant)
+    live.hub.watch(subscription, "goal", [ALL_GOALS])
+    live.hub.watch(subscription, "learner", [learner])
+    view = _LearnerGoals(deps, who.tenant, learner)
+
+    async def snapshot() -> list[StreamEvent]:
+        return await view.resync() or [_quiet(view.sent)]
+
+    return follow_hub(live, subscription, snapshot, view.changed)
+
+
+class _LearnerGoals:
+    """What one learner's goal stream has sent: the owners that apply, each goal's version."""
+
+    def __init__(self, deps: GoalDeps, tenant: str, learner: str) -> None:
+        self.deps, self.tenant, self.learner = deps, tenant, learner
+        self.keys: set[str] = set()
+        self.sent: dict[str, int] = {}
+        self.shown: dict[str, Mapping[str, Any]] = {}  # goal -> owner
+
+    async def resync(self) -> list[StreamEvent]:
+        """Removals of the goals that no longer apply, then every newer applying value."""
+        self.keys, values = await _learner_values(self.deps, self.tenant, self.learner)
+        current = {str(v.get("goalId")) for v in values}
+        events = []
+        for goal in sorted(set(self.shown) - current):
+            data = removed_event(goal, self.shown.pop(goal), self.learner)
+            self.sent.pop(goal, None)
+            events.append(StreamEvent(GOAL_REMOVED, data))
+        for value in values:
+            self.shown[str(value.get("goalId"))] = value.get("owner") or {}
+        return events + _progress_events(values, self.sent)
+
+    async def changed(self, item: Change) -> list[StreamEvent]:
+        owner = owner_key_of(item.value) if item.kind == "goal" else ""
+        if item.kind == "learner" or owner.startswith("team:"):
+            teams = await self.deps.progress.learner_teams(self.tenant, self.learner)
+            if owner_keys_of(self.learner, teams) != self.keys:
+                return await self.resync()
+        if item.kind != "goal" or owner not in self.keys:
+            return []
+        self.shown[str(item.value.get("goalId"))] = item.value.get("owner") or {}
+        return _progress_events([for_learner(item.value, self.learner)], self.sent)

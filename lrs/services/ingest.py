@@ -20,7 +20,10 @@ from typing import Any
 
 from lrs import metrics
 from lrs.codec import encode_accepted
-from lrs.ports import AcceptedStatement, AttachmentStore, EventBus, Principal, StatementStore
+from lrs.ports.attachments import AttachmentStore
+from lrs.ports.credentials import Principal
+from lrs.ports.events import EventBus
+from lrs.ports.statements import AcceptedStatement, AcknowledgementWaiter
 from lrs.services.auth import has_scope
 from lrs.settings import AckMode
 from lrs.xapi.attachments import AttachmentPayload, check_attachments, signed_statement_parts
@@ -37,7 +40,7 @@ from lrs.xapi.validation import validate_statements
 class IngestDeps:
     """Everything `ingest` needs from the outside world, injected."""
 
-    store: StatementStore
+    store: AcknowledgementWaiter
     bus: EventBus
     attachments: AttachmentStore
     clock: Callable[[], datetime]

@@ -16,14 +16,16 @@ those.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from lrs.ports import Principal, ProgressReader, TeamRegistry
+from lrs.ports.credentials import Principal
+from lrs.ports.progress import ProgressReader
+from lrs.ports.teams import TeamRegistry
 from lrs.services import stream_tokens
-from lrs.services.progress_hub import Change, Closed, Overflow, ProgressHub
+from lrs.services.progress_hub import Change, Closed, HubSubscription, Overflow, ProgressHub
 from lrs.services.progress_views import learner_view, team_view
 from lrs.services.team_channel import Snapshot, TeamChannels
 from lrs.services.team_channel import StreamEvent as StreamEvent  # the one event type, re-exported
@@ -116,19 +118,21 @@ def open_stream(
     return _team_stream(deps, who.tenant, target.entity, last_event_id)
 
 
-async def _learner_stream(
-    deps: ProgressDeps, tenant: str, learner: str, last_event_id: str | None
+Resync = Callable[[], Awaitable[list[StreamEvent]]]
+OnChange = Callable[[Change], Awaitable[list[StreamEvent]]]
+
+
+async def follow_hub(
+    deps: ProgressDeps, subscription: HubSubscription, snapshot: Resync, on_change: OnChange
 ) -> AsyncIterator[StreamEvent]:
-    """The event id is the learner's progress version."""
-    subscription = deps.hub.subscribe(tenant)
-    deps.hub.watch(subscription, "learner", [learner])
+    """The one snapshot-then-changes loop of the hub-fed streams (a learner's progress, goals):
+    the retry hint, `snapshot()` (the subscription already registered, so nothing published
+    while it is read is lost), then for each item: a keep-alive comment when idle, the end when
+    the hub closes, `snapshot()` again after an overflow, `on_change(change)` for a change (the
+    callers drop what is not newer than what they sent). Unsubscribes at the end."""
     try:
         yield StreamEvent(retry_ms=deps.retry_ms)
-        sent, events = await _learner_snapshot(deps, tenant, learner)
-        last = bounded_int(last_event_id) if last_event_id is not None else None
-        if last is not None and last >= sent:
-            events = [StreamEvent(comment="up to date")]
-        for event in events:
+        for event in await snapshot():
             yield event
         while True:
             item = await subscription.next_within(deps.keepalive_seconds)
@@ -137,14 +141,38 @@ async def _learner_stream(
             elif isinstance(item, Closed):
                 return
             elif isinstance(item, Overflow):
-                sent, events = await _learner_snapshot(deps, tenant, learner)
-                for event in events:
+                for event in await snapshot():
                     yield event
-            elif isinstance(item, Change) and (not item.version or item.version > sent):
-                sent = item.version
-                yield StreamEvent("learner-progress", item.value, str(sent))
+            elif isinstance(item, Change):
+                for event in await on_change(item):
+                    yield event
     finally:
         deps.hub.unsubscribe(subscription)
+
+
+def _learner_stream(
+    deps: ProgressDeps, tenant: str, learner: str, last_event_id: str | None
+) -> AsyncIterator[StreamEvent]:
+    """The event id is the learner's progress version."""
+    subscription = deps.hub.subscribe(tenant)
+    deps.hub.watch(subscription, "learner", [learner])
+    last = [bounded_int(last_event_id) if last_event_id is not None else None]
+    sent = [0]
+
+    async def snapshot() -> list[StreamEvent]:
+        sent[0], events = await _learner_snapshot(deps, tenant, learner)
+        if last[0] is not None and last[0] >= sent[0]:
+            events = [StreamEvent(comment="up to date")]
+        last[0] = None  # a later snapshot (after an overflow) is sent whole
+        return events
+
+    async def on_change(item: Change) -> list[StreamEvent]:
+        if item.version and item.version <= sent[0]:
+            return []
+        sent[0] = item.version
+        return [StreamEvent("learner-progress", item.value, str(item.version))]
+
+    return follow_hub(deps, subscription, snapshot, on_change)
 
 
 async def _learner_snapshot(

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lrs.ports import Principal, TeamProgressDoc
+from lrs.ports.credentials import Principal
+from lrs.ports.progress import TeamProgressDoc
 from lrs.progress.overview import TeamEntry, summarize_organisation
 from lrs.progress.registry import Team
 from lrs.services.progress import ProgressDeps, authorize_read

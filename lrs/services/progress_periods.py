@@ -25,6 +25,7 @@ statements name the team), not as it was in the period: the registry keeps no hi
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -32,7 +33,8 @@ from lrs.goals import Goal
 from lrs.goals.evaluate import ended_period
 from lrs.goals.model import parse_owner_key
 from lrs.goals.periods import Period, ReviewPeriod, current_period, midnight, previous_period
-from lrs.ports import LearnerProgressDoc, Principal
+from lrs.ports.credentials import Principal
+from lrs.ports.progress import LearnerProgressDoc
 from lrs.progress.model import LearnerState, summarize_learner
 from lrs.services.goals import GoalDeps
 from lrs.services.progress import authorize_read
@@ -87,6 +89,38 @@ def period_view(
     return {**summary, "tenant": tenant, "version": doc.version, "period": period.as_json()}
 
 
+@dataclass(frozen=True, slots=True)
+class InPeriod:
+    """One learner read for a period: the stored progress, its state cut to the period and
+    what the learner did in it (`period_view`)."""
+
+    doc: LearnerProgressDoc
+    state: LearnerState
+    view: dict[str, Any]
+
+
+async def read_in_period(
+    source: ProgressSource,
+    tenant: str,
+    learners: Collection[str],
+    period: ReviewPeriod,
+    *,
+    max_statements: int,
+) -> dict[str, InPeriod]:
+    """Each of `learners` with progress, read for the period, in two queries whatever their
+    number (under the cap `states_within` applies)."""
+    docs = await source.progress.learners(tenant, sorted(learners)) if learners else {}
+    teams = await source.registry.teams_of_members(tenant, sorted(docs)) if docs else {}
+    states = states_within(docs, period, max_statements)
+    now = source.clock()
+    return {
+        lr: InPeriod(
+            doc, states[lr], period_view(states[lr], doc, tenant, teams.get(lr, []), period, now)
+        )
+        for lr, doc in docs.items()
+    }
+
+
 async def learners_in_period(
     source: ProgressSource,
     tenant: str,
@@ -97,16 +131,9 @@ async def learners_in_period(
 ) -> dict[str, dict[str, Any] | None]:
     """What each learner did in the period (`period_view`; None: no progress at all), in two
     queries whatever the number of learners. The building block of period views over many
-    learners (a team, the organisation)."""
-    docs = await source.progress.learners(tenant, sorted(learners)) if learners else {}
-    teams = await source.registry.teams_of_members(tenant, sorted(docs)) if docs else {}
-    states = states_within(docs, period, max_statements)
-    now = source.clock()
-    views = {
-        lr: period_view(states[lr], doc, tenant, teams.get(lr, []), period, now)
-        for lr, doc in docs.items()
-    }
-    return {lr: views.get(lr) for lr in learners}
+    learners (a team, the organisation: `read_in_period`)."""
+    found = await read_in_period(source, tenant, learners, period, max_statements=max_statements)
+    return {lr: found[lr].view if lr in found else None for lr in learners}
 
 
 async def learner_progress_in_period(

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from lrs.ports import LearnerProgressDoc, ProgressReader, TeamProgressDoc, TeamRegistry
+from lrs.ports.progress import LearnerProgressDoc, ProgressReader, TeamProgressDoc
+from lrs.ports.teams import TeamRegistry
 from lrs.progress.model import LearnerState, summarize_learner
 from lrs.progress.registry import Team
 from lrs.progress.team import summarize_team

@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from lrs.ports import AttachmentStore, Principal, StatementStore
+from lrs.ports.attachments import AttachmentStore
+from lrs.ports.credentials import Principal
+from lrs.ports.statements import StatementReader
 from lrs.services.auth import has_scope
 from lrs.xapi.attachments import AttachmentPayload
 from lrs.xapi.errors import NotFound
@@ -21,7 +23,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 @dataclass(frozen=True)
 class ReadDeps:
-    store: StatementStore
+    store: StatementReader
     attachments: AttachmentStore
     topic: str
     partitions: int

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from lrs.ports import Principal
+from lrs.ports.credentials import Principal
 from lrs.xapi.errors import Unauthenticated
 
 PURPOSE = "progress-stream"

@@ -20,7 +20,9 @@ from datetime import datetime
 import orjson
 
 from lrs import topics
-from lrs.ports import EventBus, OutgoingMessage, Principal, TeamRegistry
+from lrs.ports.credentials import Principal
+from lrs.ports.events import EventBus, OutgoingMessage
+from lrs.ports.teams import TeamRegistry
 from lrs.progress import registry as rules
 from lrs.progress.registry import Team
 from lrs.services.auth import authorize

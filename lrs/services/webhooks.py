@@ -10,8 +10,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
+from lrs.ports.webhooks import WebhookStore
 from lrs.webhooks.filters import parse_filter
 from lrs.webhooks.model import KINDS, STATES, Delivery, Status, Subscription
 from lrs.webhooks.targets import check_addresses, target_host
@@ -20,19 +21,6 @@ from lrs.xapi.errors import BadRequest, NotFound
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 FORWARD_VERSIONS = ("1.0.3", "2.0.0")
 MAX_LABEL_CHARS = 200
-
-
-class WebhookStore(Protocol):
-    async def insert_subscription(self, sub: Subscription) -> None: ...
-    async def list_subscriptions(self, tenant: str | None = None) -> list[Subscription]: ...
-    async def get_subscription(self, sub_id: str) -> Subscription | None: ...
-    async def set_paused(self, sub_id: str, paused: bool) -> Subscription | None: ...
-    async def delete_subscription(self, sub_id: str) -> bool: ...
-    async def deliveries(
-        self, sub_id: str, state: str | None = None, limit: int = 100
-    ) -> list[Delivery]: ...
-    async def replay_dead(self, sub_id: str, ids: Sequence[str] | None = None) -> int: ...
-    async def status(self, sub_id: str) -> Status: ...
 
 
 async def resolve(host: str, port: int) -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from lrs.ports import StatementStore
+from lrs.ports.statements import StatementReader
 from lrs.transfer.csv_rows import COLUMNS, csv_row
 from lrs.xapi.errors import BadRequest, Issue
 from lrs.xapi.limits import StatementLimits
@@ -68,7 +68,7 @@ def check_format(name: str) -> str:
 
 
 async def exported_pages(
-    store: StatementStore, tenant: str, query: StatementQuery
+    store: StatementReader, tenant: str, query: StatementQuery
 ) -> AsyncIterator[list[Exported]]:
     """The matching statements, one store page at a time (the next page is read only when the
     consumer asks for it, so memory holds one page whatever the tenant's size)."""
@@ -81,7 +81,7 @@ async def exported_pages(
 
 
 async def _with_voided_targets(
-    store: StatementStore, tenant: str, statements: Sequence[dict[str, Any]]
+    store: StatementReader, tenant: str, statements: Sequence[dict[str, Any]]
 ) -> list[Exported]:
     """The page with, before each voiding statement, the statement it voids (if stored)."""
     out: list[Exported] = []
@@ -128,7 +128,7 @@ def _csv_chunk(page: Sequence[Exported], *, header: bool) -> bytes:
 
 
 def export_stream(
-    store: StatementStore, tenant: str, query: StatementQuery, fmt: str
+    store: StatementReader, tenant: str, query: StatementQuery, fmt: str
 ) -> AsyncIterator[bytes]:
     """The whole export of `tenant` as a stream of byte chunks."""
     return encode(exported_pages(store, tenant, query), fmt)

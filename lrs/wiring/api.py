@@ -19,9 +19,11 @@ from lrs.adapters.mongo_attachments import MongoAttachmentStore
 from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
 from lrs.adapters.mongo_documents import MongoDocumentStore
 from lrs.adapters.mongo_goals import MongoGoalProgressReader, MongoGoalStore
+from lrs.adapters.mongo_organisation import MongoOrganisationReader
 from lrs.adapters.mongo_store import MongoCredentialStore, MongoStatementStore, connect
 from lrs.adapters.mongo_teams import MongoProgressReader, MongoTeamRegistry
 from lrs.adapters.mongo_tenants import MongoTenantStore
+from lrs.adapters.mongo_watch import InsertWatcher
 from lrs.adapters.mongo_webhooks import MongoWebhookStore
 from lrs.api.app import Adapters, create_app, utc_now
 from lrs.services.progress_hub import Kind, ProgressHub
@@ -42,6 +44,7 @@ def feed_topics(settings: LrsSettings) -> dict[str, Kind]:
         settings.topic(topics.TEAM_PROGRESS): "team",
         settings.topic(topics.TEAMS): "registry",
         settings.topic(topics.GOAL_PROGRESS): "goal",
+        settings.topic(topics.ORGANISATION_PROGRESS): "organisation",
     }
 
 
@@ -56,10 +59,10 @@ async def connected_adapters(settings: LrsSettings) -> AsyncIterator[Adapters]:
         client = connect(settings.mongodb_uri)
         stack.push_async_callback(client.close)
         db = client[settings.mongodb_database]
-        store = MongoStatementStore(db)
+        watcher = InsertWatcher(db["statements"])
+        store = MongoStatementStore(db, watcher)
         await store.create_indexes()
-        store.start_watching()
-        stack.push_async_callback(store.stop_watching)
+        await stack.enter_async_context(watcher.running())
         document_store = MongoDocumentStore(db)
         await document_store.create_indexes()
         activities, agents = MongoActivityStore(db), MongoAgentStore(db)
@@ -115,4 +118,5 @@ async def progress_adapters(
         "hub": hub,
         "goals": goals,
         "goal_progress": MongoGoalProgressReader(db),
+        "organisation_progress": MongoOrganisationReader(db),
     }

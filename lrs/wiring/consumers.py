@@ -19,6 +19,7 @@ from consumers.goals import (
     GoalTriggersHandler,
     LazyBus,
 )
+from consumers.organisation import OrganisationProgressHandler, OrganisationTriggersHandler
 from consumers.persist import PersistHandler
 from consumers.progress.learner import LearnerProgressHandler
 from consumers.progress.team import TeamProgressHandler, TeamRegistryHandler
@@ -34,6 +35,7 @@ from lrs.adapters.kafka_bus import KafkaEventBus
 from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
 from lrs.adapters.mongo_erasure import MongoErasedAgents
 from lrs.adapters.mongo_goals import MongoGoalProgress, MongoGoalStore
+from lrs.adapters.mongo_organisation import MongoOrganisationProgress
 from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.adapters.mongo_store import MongoStatementStore
 from lrs.adapters.mongo_webhooks import MongoWebhookStore
@@ -131,6 +133,33 @@ def _goal_progress(db: Database, settings: LrsSettings) -> Handler:
     )
 
 
+def _organisation_triggers(name: str) -> Callable[[Database, LrsSettings], Handler]:
+    def build(db: Database, settings: LrsSettings) -> Handler:
+        return OrganisationTriggersHandler(name, utc_now, prefix=settings.topic_prefix)
+
+    return build
+
+
+def _organisation_progress(db: Database, settings: LrsSettings) -> Handler:
+    """Like goal-progress: the clock's triggers go through a bus of the handler's own."""
+    assert settings.kafka_bootstrap
+    bootstrap = settings.kafka_bootstrap
+    bus = LazyBus(
+        lambda: KafkaEventBus(
+            bootstrap,
+            linger_ms=settings.producer_linger_ms,
+            timeout_seconds=settings.produce_timeout_seconds,
+        )
+    )
+    return OrganisationProgressHandler(
+        MongoOrganisationProgress(db),
+        utc_now,
+        bus.publish,
+        prefix=settings.topic_prefix,
+        clock_seconds=settings.goals_clock_seconds,
+    )
+
+
 def _progress_batch(settings: LrsSettings) -> int:
     return settings.progress_batch_max
 
@@ -186,5 +215,32 @@ CONSUMERS: dict[str, ConsumerSpec] = {
     "goal-teams": ConsumerSpec("goal-teams", topics.TEAMS, _goal_teams, _progress_batch),
     "goal-progress": ConsumerSpec(
         "goal-progress", topics.GOAL_CHANGES, _goal_progress, _progress_batch
+    ),
+    # organisation progress (docs/decisions/0020): learner, team and goal changes -> one
+    # trigger per tenant -> the tenant's summary
+    "organisation-learners": ConsumerSpec(
+        "organisation-learners",
+        topics.LEARNER_PROGRESS,
+        _organisation_triggers("organisation-learners"),
+        _progress_batch,
+    ),
+    "organisation-teams": ConsumerSpec(
+        "organisation-teams",
+        topics.TEAM_PROGRESS,
+        _organisation_triggers("organisation-teams"),
+        _progress_batch,
+    ),
+    "organisation-goals": ConsumerSpec(
+        "organisation-goals",
+        topics.GOAL_PROGRESS,
+        _organisation_triggers("organisation-goals"),
+        _progress_batch,
+    ),
+    "organisation-progress": ConsumerSpec(
+        "organisation-progress",
+        topics.ORGANISATION_CHANGES,
+        _organisation_progress,
+        _progress_batch,
+        _progress_linger,
     ),
 }

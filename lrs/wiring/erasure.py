@@ -15,7 +15,7 @@ from lrs.adapters.kafka_erasure_bus import KafkaErasureBus
 from lrs.adapters.mongo_erasure import MongoErasureStore
 from lrs.adapters.mongo_store import connect
 from lrs.adapters.mongo_teams import MongoTeamRegistry
-from lrs.ports import Principal
+from lrs.ports.credentials import Principal
 from lrs.services import teams
 from lrs.services.erasure import ErasureDeps
 from lrs.services.teams import TeamDeps

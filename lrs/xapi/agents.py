@@ -1,7 +1,6 @@
-"""A lone Agent, as the `agent` parameter of the Agents Resource gives it (Communication 2.4):
-"a normal Agent Object with a single identifier and no arrays. It is not a Person Object, nor
-is it a Group." It is checked by the same schema rules as an Agent inside a statement
-(``schemas/xapi/<version>/actor.json#/$defs/agent``, xAPI Data 2.4.2.1)."""
+"""A lone Agent (or Group), checked by the same schema rules as an Agent inside a statement
+(``schemas/xapi/<version>/actor.json#/$defs/agent``, xAPI Data 2.4.2.1): the rules behind every
+`agent` parameter (`lrs.xapi.params`) and every team member (`lrs.progress.registry`)."""
 
 from __future__ import annotations
 
@@ -11,8 +10,6 @@ from typing import Any
 import jsonschema_rs
 
 from lrs.xapi._validation_schema import _explain, load_schemas, schema_uri
-from lrs.xapi.bounded_json import loads_bounded
-from lrs.xapi.definitions import AgentSighting, agent_sighting, single_param
 from lrs.xapi.errors import BadRequest, Issue
 from lrs.xapi.limits import DEFAULT_LIMITS, StatementLimits, structure_issue
 
@@ -56,21 +53,3 @@ def validate_agent(doc: object, version: str, limits: StatementLimits = DEFAULT_
     if issues:
         first = issues[0]
         raise BadRequest(f"{first.path}: {first.message}", issues)
-
-
-def parse_agent_query(
-    items: list[tuple[str, str]], version: str, *, limits: StatementLimits
-) -> AgentSighting:
-    """The `agent` parameter of GET agents: required, given once (see `parse_agent_json`)."""
-    return parse_agent_json(single_param(items, "agent"), version, limits=limits)
-
-
-def parse_agent_json(text: str, version: str, *, limits: StatementLimits) -> AgentSighting:
-    """An `agent` parameter: JSON nested no deeper than statements may be, a valid Agent
-    whose identifiers are no longer than statements' (Communication 2.4; anything else is 400
-    Bad Request, Communication 3.2)."""
-    agent = loads_bounded(text, max_depth=limits.max_json_depth, what="agent")
-    validate_agent(agent, version, limits)
-    sighting = agent_sighting(agent)
-    assert sighting is not None  # a valid Agent has exactly one IFI
-    return sighting

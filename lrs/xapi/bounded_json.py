@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from lrs.xapi.errors import BadRequest, Issue, XapiError
+from lrs.xapi.errors import BadRequest, XapiError, refusal
 
 RULE_JSON = "json"
 RULE_DEPTH = "json-depth"
@@ -42,12 +42,8 @@ def json_depth(value: Any, stop_above: int | None = None) -> int:
     return deepest
 
 
-def _refusal(error: type[XapiError], what: str, rule: str, message: str) -> XapiError:
-    return error(f"{what}: {message}", [Issue(what, rule, message)])
-
-
 def _too_deep(error: type[XapiError], what: str, max_depth: int) -> XapiError:
-    return _refusal(
+    return refusal(
         error,
         what,
         RULE_DEPTH,
@@ -67,7 +63,7 @@ def loads_bounded(
     except orjson.JSONDecodeError as exc:
         if "depth limit" in str(exc):  # orjson's own hard limit, far above any configured one
             raise _too_deep(error, what, max_depth) from None
-        raise _refusal(error, what, RULE_JSON, f"is not valid JSON ({exc})") from None
+        raise refusal(error, what, RULE_JSON, f"is not valid JSON ({exc})") from None
     if json_depth(value, stop_above=max_depth) > max_depth:
         raise _too_deep(error, what, max_depth)
     return value

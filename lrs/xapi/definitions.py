@@ -11,19 +11,17 @@ Merging follows xAPI Data 2.4.4.1 ("Upon receiving a Statement with an Activity 
 differs from the one stored, an LRS ... SHOULD update the stored Activity Definition
 accordingly"): language maps (`name`, `description`) merge per language tag, `extensions` merge
 per extension IRI, and every other property (type, moreInfo, interaction properties) takes the
-latest value seen.
+value of the statement merged last (the store adapters say in which order that is).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from lrs.xapi.errors import BadRequest
 from lrs.xapi.ifi import IFI_PROPERTIES, agent_ifi
 
 CONTEXT_ACTIVITY_KINDS = ("parent", "grouping", "category", "other")
@@ -170,27 +168,3 @@ def person_object(identifier: Mapping[str, Any], names: list[str]) -> dict[str, 
         if identifier.get(prop) is not None:
             person[prop] = [identifier[prop]]
     return person
-
-
-def single_param(items: list[tuple[str, str]], name: str) -> str:
-    """The one required query parameter of the Agents / Activities Resources; any other
-    parameter, a repeat or an absence is a Bad Request (Communication 3.2)."""
-    unknown = sorted({key for key, _ in items if key != name})
-    if unknown:
-        raise BadRequest(f"unknown parameter(s): {', '.join(unknown)}")
-    values = [value for _, value in items]
-    if not values:
-        raise BadRequest(f"the {name} parameter is required")
-    if len(values) > 1:
-        raise BadRequest(f"the {name} parameter is given more than once")
-    return values[0]
-
-
-def parse_activity_query(items: list[tuple[str, str]]) -> str:
-    """`activityId` of GET activities (Communication 2.5): required, an IRI."""
-    activity_id = single_param(items, "activityId")
-    scheme, sep, rest = activity_id.partition(":")
-    valid_scheme = bool(re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme))
-    if not (sep and rest and valid_scheme) or any(c.isspace() for c in activity_id):
-        raise BadRequest(f"activityId {activity_id!r} is not an absolute IRI (Data 2.4.4.1)")
-    return activity_id

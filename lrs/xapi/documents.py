@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
+from lrs.xapi import params as p
 from lrs.xapi.bounded_json import loads_bounded
 from lrs.xapi.errors import (
     Conflict,
@@ -26,15 +25,15 @@ from lrs.xapi.errors import (
     Issue,
     PayloadTooLarge,
     PreconditionFailed,
+    refusal,
 )
 from lrs.xapi.ifi import IFI_PROPERTIES, agent_ifi
-from lrs.xapi.limits import StatementLimits, structure_issue
-from lrs.xapi.timefmt import parse_timestamp
-from lrs.xapi.versions import V2
+from lrs.xapi.limits import StatementLimits
+from lrs.xapi.versions import V1, V2
 
 JSON_MEDIA_TYPE = "application/json"
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
-_SHA1_HEX = re.compile(r"^[0-9a-fA-F]{40}$")
+T = TypeVar("T")
 
 
 class Resource(StrEnum):
@@ -77,10 +76,6 @@ class DocumentParams:
     since: datetime | None = None
 
 
-def _bad(param: str, rule: str, message: str) -> InvalidDocument:
-    return InvalidDocument(f"{param}: {message}", [Issue(param, rule, message)])
-
-
 def allowed_params(resource: Resource, method: str) -> frozenset[str]:
     """Parameters each request may carry (Communication 2.3, 2.6, 2.7 tables)."""
     names = set(CONTEXT_PARAMS[resource]) | {ID_PARAM[resource]}
@@ -99,143 +94,68 @@ def id_required(resource: Resource, method: str) -> bool:
 
 
 def parse_params(
-    resource: Resource, method: str, items: Iterable[tuple[str, str]], *, limits: StatementLimits
+    resource: Resource,
+    method: str,
+    items: Iterable[tuple[str, str]],
+    *,
+    limits: StatementLimits,
+    version: str = V1,
 ) -> DocumentParams:
-    """Validate a request's query parameters.
+    """Validate a request's query parameters, each by its rule in `lrs.xapi.params`.
 
     Communication 3.2: the LRS MUST reject with 400 any parameter it does not recognise in its
     context, including one that matches a known name in all but case; repeated parameters are
     rejected too. Required parameters per method follow the tables of 2.3, 2.6 and 2.7.
-    `limits` (those statements keep) bound the nesting and identifiers of the `agent` JSON.
+    `limits` (those statements keep) bound the nesting and identifiers of the `agent` JSON,
+    an Agent by the rules of `version` (Communication 2.6: an Agent, not a Group).
     """
-    params = _unique(items)
-    id_param = ID_PARAM[resource]
-    has_id = id_param in params
-    unknown = sorted(set(params) - allowed_params(resource, method))
-    if unknown:
-        raise _bad(
-            unknown[0],
-            "unknown-parameter",
-            f"not a parameter of {method} on this resource ({SECTION[resource]}, "
-            "Communication 3.2); unexpected: " + ", ".join(unknown),
-        )
+    params = p.single_values(items)
+    context = f"{method} on this resource ({SECTION[resource]})"
+    p.check_known(params, allowed_params(resource, method), context)
     for name in CONTEXT_PARAMS[resource]:
-        if name not in params:
-            raise _bad(name, "required", f"is required ({SECTION[resource]})")
-    if not has_id and id_required(resource, method):
-        raise _bad(id_param, "required", f"is required for {method} ({SECTION[resource]})")
-    return _build(resource, params, limits)
+        p.required(params, name, SECTION[resource])
+    id_param = ID_PARAM[resource]
+    if id_required(resource, method):
+        p.required(params, id_param, f"{method}, {SECTION[resource]}")
+    return _build(resource, params, limits, version)
 
 
 def _build(
-    resource: Resource, params: Mapping[str, str], limits: StatementLimits
+    resource: Resource, params: Mapping[str, str], limits: StatementLimits, version: str
 ) -> DocumentParams:
-    agent, ifi = parse_agent(params["agent"], limits) if "agent" in params else (None, None)
+    agent, ifi = (
+        parse_agent(params["agent"], limits, version) if "agent" in params else (None, None)
+    )
+    id_param = ID_PARAM[resource]
     return DocumentParams(
         resource=resource,
-        activity_id=parse_iri("activityId", params["activityId"])
-        if "activityId" in params
-        else None,
+        activity_id=_given(params, "activityId", p.parse_iri),
         agent=agent,
         agent_ifi=ifi,
-        registration=parse_uuid("registration", params.get("registration")),
-        document_id=parse_document_id(ID_PARAM[resource], params.get(ID_PARAM[resource])),
-        since=parse_since(params.get("since")),
+        registration=_given(params, "registration", p.parse_uuid),
+        document_id=_given(params, id_param, p.parse_non_empty),
+        since=_given(params, "since", p.parse_time),
     )
 
 
-def _unique(items: Iterable[tuple[str, str]]) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for name, value in items:
-        if name in params:
-            raise _bad(name, "repeated-parameter", "is given more than once")
-        params[name] = value
-    return params
+def _given(params: Mapping[str, str], name: str, parse: Callable[[str, str], T]) -> T | None:
+    value = params.get(name)
+    return None if value is None else parse(name, value)
 
 
-def parse_iri(name: str, value: str) -> str:
-    """An absolute IRI: a scheme, a colon and something after it, no spaces."""
-    scheme, sep, rest = value.partition(":")
-    valid_scheme = bool(re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme))
-    if not (sep and rest and valid_scheme) or any(c.isspace() for c in value):
-        raise _bad(name, "iri", f"{value!r} is not an absolute IRI")
-    return value
-
-
-def parse_uuid(name: str, value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise _bad(name, "uuid", f"{value!r} is not a UUID") from None
-
-
-def parse_document_id(name: str, value: str | None) -> str | None:
-    if value is not None and not value:
-        raise _bad(name, "non-empty-string", "must not be empty")
-    return value
-
-
-def parse_since(value: str | None) -> datetime | None:
-    """`since`: a Timestamp (Communication 2.3, 2.6, 2.7 multiple-document GET)."""
-    if value is None:
-        return None
-    try:
-        return parse_timestamp(value)
-    except ValueError:
-        raise _bad("since", "timestamp", f"{value!r} is not an ISO 8601 timestamp") from None
-
-
-def parse_agent(text: str, limits: StatementLimits) -> tuple[dict[str, Any], str]:
-    """The `agent` parameter: an Agent as JSON with exactly one inverse functional identifier
-    (Data 2.4.2.1). Communication 2.6 note: it is an Agent, not a Group. Returns the canonical
-    Agent (objectType + the identifier only) and its identifier string."""
-    agent = loads_bounded(
-        text, max_depth=limits.max_json_depth, what="agent", error=InvalidDocument
-    )
-    if not isinstance(agent, dict):
-        raise _bad("agent", "agent-object", "must be a JSON object describing an Agent")
-    too_long = structure_issue(agent, limits, "agent")
-    if too_long is not None:
-        raise InvalidDocument(f"{too_long.path}: {too_long.message}", [too_long])
-    if agent.get("objectType", "Agent") != "Agent":
-        raise _bad("agent", "agent-object", "must be an Agent, not a Group (Communication 2.6)")
-    present = [p for p in IFI_PROPERTIES if agent.get(p) is not None]
-    if len(present) != 1:
-        raise _bad(
-            "agent", "agent-ifi", "must have exactly one inverse functional identifier (Data 2.4.2)"
-        )
-    prop = present[0]
-    canonical = {"objectType": "Agent", prop: _checked_ifi(prop, agent[prop])}
+def parse_agent(
+    text: str, limits: StatementLimits, version: str = V1
+) -> tuple[dict[str, Any], str]:
+    """The `agent` parameter (`lrs.xapi.params.parse_agent`): an Agent as JSON with exactly one
+    inverse functional identifier (Data 2.4.2.1); Communication 2.6 note: an Agent, not a Group.
+    Returns the canonical Agent (objectType + the identifier only) and its identifier string,
+    which documents are keyed by."""
+    agent = p.parse_agent(text, version, limits=limits)
+    prop = next(name for name in IFI_PROPERTIES if agent.get(name) is not None)
+    canonical = {"objectType": "Agent", prop: agent[prop]}
     ifi = agent_ifi(canonical)
     assert ifi is not None
     return canonical, ifi
-
-
-def _checked_ifi(prop: str, value: Any) -> Any:
-    ok = isinstance(value, str)
-    if prop == "mbox":
-        ok = ok and value.startswith("mailto:") and "@" in value
-    elif prop == "mbox_sha1sum":
-        ok = ok and bool(_SHA1_HEX.match(value))
-    elif prop == "openid" and ok:
-        parse_iri("agent.openid", value)
-    elif prop == "account":
-        return _checked_account(value)
-    if not ok:
-        raise _bad(f"agent.{prop}", "agent-ifi", f"{value!r} is not a valid {prop}")
-    return value
-
-
-def _checked_account(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict) or set(value) != {"homePage", "name"}:
-        raise _bad("agent.account", "agent-ifi", "must be an object with homePage and name")
-    home, name = value["homePage"], value["name"]
-    if not isinstance(home, str) or not isinstance(name, str):
-        raise _bad("agent.account", "agent-ifi", "homePage and name must be strings")
-    parse_iri("agent.account.homePage", home)
-    return {"homePage": home, "name": name}
 
 
 # --- content ---------------------------------------------------------------------------------
@@ -275,7 +195,8 @@ def json_object(body: bytes, content_type: str | None, what: str, max_depth: int
     """Communication 2.2 (JSON procedure): a document taking part in a merge MUST have the
     application/json content type and parse as a JSON Object, else 400."""
     if not is_json(content_type):
-        raise _bad(
+        raise refusal(
+            InvalidDocument,
             what,
             "merge-content-type",
             f"has content-type {media_type(content_type) or 'untyped'}, not application/json:"
@@ -283,7 +204,12 @@ def json_object(body: bytes, content_type: str | None, what: str, max_depth: int
         )
     doc = parse_json(body, what, max_depth)
     if not isinstance(doc, dict):
-        raise _bad(what, "merge-json-object", "is not a JSON Object, so it cannot be merged")
+        raise refusal(
+            InvalidDocument,
+            what,
+            "merge-json-object",
+            "is not a JSON Object, so it cannot be merged",
+        )
 
 
 def merge_json(

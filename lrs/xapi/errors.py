@@ -8,7 +8,7 @@ names the rule that failed; ``details`` lists individual problems (JSON path + r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,3 +123,18 @@ class Unavailable(XapiError):
     """A dependency (broker, store, persister) did not answer in time; nothing was acknowledged."""
 
     code = "unavailable"
+
+
+E = TypeVar("E", bound=XapiError)
+
+
+def refusal(error: type[E], where: str, rule: str, message: str) -> E:
+    """The one way a named rule is refused: `error` with the message ``"<where>: <message>"``
+    and one Issue (where, rule, message) in its details."""
+    return error(f"{where}: {message}", [Issue(where, rule, message)])
+
+
+def bad_request(where: str, rule: str, message: str) -> BadRequest:
+    """A 400 Bad Request naming `where` (a parameter, a header, a part of the body) and the
+    `rule` that failed (Communication 3.2)."""
+    return refusal(BadRequest, where, rule, message)

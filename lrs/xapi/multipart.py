@@ -20,7 +20,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from lrs.xapi.errors import BadRequest
+from lrs.xapi.errors import BadRequest, bad_request
 
 CRLF = b"\r\n"
 _SPEC = "xAPI Communication 1.5.2 / RFC 2046 5.1.1"
@@ -38,8 +38,8 @@ class Part:
     body: bytes
 
 
-def _bad(message: str) -> BadRequest:
-    return BadRequest(f"Malformed multipart/mixed body: {message} ({_SPEC})")
+def _malformed(message: str) -> BadRequest:
+    return bad_request("multipart/mixed body", "multipart-syntax", f"{message} ({_SPEC})")
 
 
 # --- Content-Type header -------------------------------------------------------------------
@@ -56,7 +56,7 @@ def split_media_type(value: str) -> tuple[str, dict[str, str]]:
     while rest.strip():
         name, sep, rest = rest.partition("=")
         if not sep or not name.strip():
-            raise _bad(f"cannot parse the media type parameters of {value!r}")
+            raise _malformed(f"cannot parse the media type parameters of {value!r}")
         param_value, rest = _param_value(rest.lstrip(), value)
         params[name.strip().lower()] = param_value
     return essence.strip().lower(), params
@@ -78,11 +78,11 @@ def _param_value(text: str, header: str) -> tuple[str, str]:
         if char == '"':
             rest = text[index + 1 :].lstrip()
             if rest and not rest.startswith(";"):
-                raise _bad(f"unexpected text after a quoted parameter in {header!r}")
+                raise _malformed(f"unexpected text after a quoted parameter in {header!r}")
             return "".join(chars), rest[1:]
         chars.append(char)
         index += 1
-    raise _bad(f"unterminated quoted parameter in {header!r}")
+    raise _malformed(f"unterminated quoted parameter in {header!r}")
 
 
 def boundary_of(content_type: str) -> str:
@@ -93,12 +93,12 @@ def boundary_of(content_type: str) -> str:
     """
     essence, params = split_media_type(content_type)
     if essence != "multipart/mixed":
-        raise _bad(f"the Content-Type is {essence!r}, not 'multipart/mixed'")
+        raise _malformed(f"the Content-Type is {essence!r}, not 'multipart/mixed'")
     boundary = params.get("boundary")
     if boundary is None:
-        raise _bad("the Content-Type header has no boundary parameter")
+        raise _malformed("the Content-Type header has no boundary parameter")
     if not _BOUNDARY_RE.fullmatch(boundary):
-        raise _bad("the boundary must be 1-70 characters from the RFC 2046 'bchars' set")
+        raise _malformed("the boundary must be 1-70 characters from the RFC 2046 'bchars' set")
     return boundary
 
 
@@ -120,7 +120,7 @@ def parse_multipart_mixed(content_type: str, body: bytes) -> list[Part]:
     while True:
         end = body.find(delimiter, position)
         if end < 0:
-            raise _bad("the close delimiter '--<boundary>--' is missing")
+            raise _malformed("the close delimiter '--<boundary>--' is missing")
         parts.append(_parse_part(body[position:end]))
         closed, position = _after_delimiter(body, end + len(delimiter))
         if closed:
@@ -134,11 +134,11 @@ def _first_delimiter_end(body: bytes, dash_boundary: bytes) -> int:
     else:
         found = body.find(CRLF + dash_boundary)
         if found < 0:
-            raise _bad("the body does not contain the boundary declared in the Content-Type")
+            raise _malformed("the body does not contain the boundary declared in the Content-Type")
         start = found + len(CRLF)
     closed, position = _after_delimiter(body, start + len(dash_boundary))
     if closed:
-        raise _bad("the body has no parts")
+        raise _malformed("the body has no parts")
     return position
 
 
@@ -150,7 +150,7 @@ def _after_delimiter(body: bytes, offset: int) -> tuple[bool, int]:
     while index < len(body) and body[index] in _PADDING:
         index += 1
     if not body.startswith(CRLF, index):
-        raise _bad("a boundary line must end with CRLF (the boundary occurs inside a part?)")
+        raise _malformed("a boundary line must end with CRLF (the boundary occurs inside a part?)")
     return False, index + len(CRLF)
 
 
@@ -174,15 +174,15 @@ def _parse_headers(head: bytes) -> dict[str, str]:
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError:
-        raise _bad("part header fields must be UTF-8 text") from None
+        raise _malformed("part header fields must be UTF-8 text") from None
     headers: dict[str, str] = {}
     for line in _unfold(text.split("\r\n")):
         name, sep, value = line.partition(":")
         name = name.strip().lower()
         if not sep or not _HEADER_NAME_RE.fullmatch(name):
-            raise _bad(f"invalid part header line {line[:80]!r}")
+            raise _malformed(f"invalid part header line {line[:80]!r}")
         if name in headers:
-            raise _bad(f"the part header field {name!r} appears more than once")
+            raise _malformed(f"the part header field {name!r} appears more than once")
         headers[name] = value.strip()
     return headers
 

@@ -9,20 +9,21 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TypeVar
 
-from lrs.xapi.agents import agent_issues
+from lrs.xapi import params as p
 from lrs.xapi.bounded_json import loads_bounded
-from lrs.xapi.errors import BadRequest, Issue
+from lrs.xapi.errors import BadRequest, bad_request
 from lrs.xapi.index import agent_key
 from lrs.xapi.limits import StatementLimits
-from lrs.xapi.params import BoundedIntError, parse_bounded_int
-from lrs.xapi.timefmt import parse_timestamp
+from lrs.xapi.params import check_known
 from lrs.xapi.versions import V1
 
+T = TypeVar("T")
+D = TypeVar("D")
 FORMATS = ("exact", "ids", "canonical")
 SINGLE_PARAMS = {"statementId", "voidedStatementId"}
 FILTER_PARAMS = {
@@ -106,29 +107,34 @@ class StatementQuery:
 
 
 def parse_query(
-    params: Mapping[str, str], *, max_limit: int, limits: StatementLimits
+    params: Mapping[str, str],
+    *,
+    max_limit: int,
+    limits: StatementLimits,
+    version: str = V1,
 ) -> StatementQuery:
-    """Validate query parameters (Communication 2.1.3). Raises BadRequest naming the parameter.
-    `limits` (those statements keep) bound the nesting and identifiers of the `agent` JSON."""
-    unknown = sorted(set(params) - ALLOWED_PARAMS)
-    if unknown:
-        raise BadRequest(f"unknown parameter(s) for GET statements: {', '.join(unknown)}")
+    """Validate query parameters (Communication 2.1.3), each by its rule in `lrs.xapi.params`
+    (a repeated parameter is refused by `lrs.xapi.params.single_values`, which makes `params`).
+    Raises BadRequest naming the parameter. `limits` (those statements keep) bound the nesting
+    and identifiers of the `agent` JSON, held to the rules of `version` (the Agent and Group
+    rules are the same in 1.0.3 and 2.0.0)."""
+    check_known(params, ALLOWED_PARAMS, "GET statements (Communication 2.1.3)")
     if SINGLE_PARAMS & set(params):
         return _parse_single(params)
-    limit = _parse_int(params, "limit", 0)
+    limit = _optional(params, "limit", p.parse_int, 0)
     return StatementQuery(
-        agent=_parse_agent(params.get("agent"), limits),
-        verb=_parse_iri(params, "verb"),
-        activity=_parse_iri(params, "activity"),
-        registration=_parse_uuid(params, "registration"),
-        related_activities=_parse_bool(params, "related_activities"),
-        related_agents=_parse_bool(params, "related_agents"),
-        since=_parse_time(params, "since"),
-        until=_parse_time(params, "until"),
+        agent=_optional(params, "agent", lambda _, text: _agent_key(text, version, limits), None),
+        verb=_optional(params, "verb", p.parse_iri, None),
+        activity=_optional(params, "activity", p.parse_iri, None),
+        registration=_optional(params, "registration", p.parse_uuid, None),
+        related_activities=_optional(params, "related_activities", p.parse_bool, False),
+        related_agents=_optional(params, "related_agents", p.parse_bool, False),
+        since=_optional(params, "since", p.parse_time, None),
+        until=_optional(params, "until", p.parse_time, None),
         limit=max_limit if limit == 0 else min(limit, max_limit),
-        ascending=_parse_bool(params, "ascending"),
+        ascending=_optional(params, "ascending", p.parse_bool, False),
         format=_parse_format(params),
-        attachments=_parse_bool(params, "attachments"),
+        attachments=_optional(params, "attachments", p.parse_bool, False),
         cursor=Cursor.decode(params["cursor"]) if "cursor" in params else None,
     )
 
@@ -146,87 +152,31 @@ def _parse_single(params: Mapping[str, str]) -> StatementQuery:
             + " (Communication 2.1.3)"
         )
     return StatementQuery(
-        statement_id=_parse_uuid(params, "statementId"),
-        voided_statement_id=_parse_uuid(params, "voidedStatementId"),
+        statement_id=_optional(params, "statementId", p.parse_uuid, None),
+        voided_statement_id=_optional(params, "voidedStatementId", p.parse_uuid, None),
         format=_parse_format(params),
-        attachments=_parse_bool(params, "attachments"),
+        attachments=_optional(params, "attachments", p.parse_bool, False),
     )
 
 
-def _bad(name: str, rule: str, message: str) -> BadRequest:
-    return BadRequest(f"{name}: {message}", [Issue(name, rule, message)])
-
-
-def _parse_uuid(params: Mapping[str, str], name: str) -> str | None:
+def _optional(
+    params: Mapping[str, str], name: str, parse: Callable[[str, str], T], default: D
+) -> T | D:
+    """`parse(name, value)` of a parameter given, else `default`."""
     value = params.get(name)
-    if value is None:
-        return None
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise _bad(name, "uuid", f"{value!r} is not a UUID") from None
-
-
-def _parse_iri(params: Mapping[str, str], name: str) -> str | None:
-    value = params.get(name)
-    if value is None:
-        return None
-    scheme, sep, rest = value.partition(":")
-    if not sep or not scheme or not rest or not scheme[0].isalpha():
-        raise _bad(name, "iri", f"{value!r} is not an absolute IRI")
-    return value
-
-
-def _parse_bool(params: Mapping[str, str], name: str) -> bool:
-    value = params.get(name)
-    if value is None:
-        return False
-    if value.lower() not in ("true", "false"):
-        raise _bad(name, "boolean", f"must be true or false, not {value!r}")
-    return value.lower() == "true"
-
-
-def _parse_int(params: Mapping[str, str], name: str, default: int) -> int:
-    """A non-negative integer of at most MAX_INT_DIGITS digits (`lrs.xapi.params`)."""
-    value = params.get(name)
-    if value is None:
-        return default
-    try:
-        return parse_bounded_int(value)
-    except BoundedIntError as exc:
-        raise _bad(name, exc.rule, exc.message) from None
-
-
-def _parse_time(params: Mapping[str, str], name: str) -> datetime | None:
-    value = params.get(name)
-    if value is None:
-        return None
-    try:
-        return parse_timestamp(value)
-    except ValueError:
-        raise _bad(name, "timestamp", f"{value!r} is not an ISO 8601 timestamp") from None
+    return default if value is None else parse(name, value)
 
 
 def _parse_format(params: Mapping[str, str]) -> str:
     value = params.get("format", "exact")
     if value not in FORMATS:
-        raise _bad("format", "format", f"must be one of {', '.join(FORMATS)}, not {value!r}")
+        raise bad_request("format", "format", f"must be one of {', '.join(FORMATS)}, not {value!r}")
     return value
 
 
-def _parse_agent(text: str | None, limits: StatementLimits) -> str | None:
-    """The `agent` parameter: an Agent or identified Group as JSON (Communication 2.1.3)."""
-    if text is None:
-        return None
-    agent: Any = loads_bounded(text, max_depth=limits.max_json_depth, what="agent")
-    if not isinstance(agent, dict):
-        raise _bad("agent", "agent-object", "must be a JSON object describing an Agent or Group")
+def _agent_key(text: str, version: str, limits: StatementLimits) -> str:
+    """The `agent` filter: an Agent or an identified Group (Communication 2.1.3), as its key."""
+    agent = p.parse_agent(text, version, limits=limits, group_allowed=True)
     key = agent_key(agent)
-    if key is None:
-        raise _bad("agent", "agent-ifi", "must have exactly one inverse functional identifier")
-    # Data 2.2: parameter values are validated to the standard of the same values in statements
-    # (the Agent/Group rules are the same in 1.0.3 and 2.0.0).
-    issues = agent_issues(agent, V1, "agent", limits=limits, group_allowed=True)
-    if issues:
-        raise BadRequest(f"{issues[0].path}: {issues[0].message}", issues)
+    assert key is not None  # `parse_agent` accepts one identifier exactly
     return key

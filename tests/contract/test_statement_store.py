@@ -14,7 +14,7 @@ import pytest
 from lrs.adapters import mongo_store
 from lrs.adapters.memory import InMemoryStatementStore
 from lrs.adapters.mongo_store import MongoStatementStore, connect
-from lrs.ports import AcceptedStatement, StatementStore
+from lrs.ports.statements import AcceptedStatement, StatementStore
 from lrs.xapi.ifi import actor_ifi
 from lrs.xapi.index import agent_key
 from lrs.xapi.query import StatementQuery

@@ -406,3 +406,63 @@ async def test_goals_on_the_team_learner_and_organisation_pages_change_live(
             )
             assert team_goal not in await page.evaluate(text("overview-goals"))
             await screenshot(page, tmp_path / "overview-goals.png")
+
+
+async def test_organisation_page_shows_the_figures_live_and_for_a_period(
+    served: str, chromium: str, tmp_path: Path
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    group = {"objectType": "Group", "name": "Day shift", "mbox": f"mailto:day-{tag}@x.org"}
+    first, newcomer = f"eve-{tag}", f"fay-{tag}"
+    team = actor_ifi(group)
+    async with httpx.AsyncClient(base_url=served, headers=H, timeout=60) as http:
+        sent = in_team(now_statement(first, "passed"), group)
+        response = await http.post("/xapi/statements", json=sent)
+        assert response.status_code == 200, response.text
+        async with browser_page(dashboard(served)) as page:
+            await page.wait_for(
+                row("org-teams", "team", team, "today"),
+                CONSUMER_WAIT,
+                "the organisation figures do not list the statement's team",
+            )
+            assert await page.evaluate(row("org-teams", "team", team, "members")) == "1"
+            before = int(await page.evaluate(text("org-active-today")))
+            assert before >= 1
+            assert int(await page.evaluate(text("org-active-30d"))) >= before
+            assert float(await page.evaluate(text("org-learning-days"))) > 0
+            assert (await page.evaluate(text("org-mode"))).startswith("Live")
+            assert "learner:" in await page.evaluate(text("org-goal-counts"))
+            program = "https://content.example.org/program/1"
+            assert await page.evaluate(row("org-courses", "activity", program, "label")) == (
+                "Program"
+            )
+            await page.evaluate("window.notReloaded = true")
+
+            joined = in_team(now_statement(newcomer, "completed"), group)
+            response = await http.post("/xapi/statements", json=joined)
+            assert response.status_code == 200, response.text
+            after = await page.wait_for(
+                f"Number({text('org-active-today')}) > {before}"
+                f" && {row('org-teams', 'team', team, 'today')} === '2'"
+                f" && {text('org-active-today')}",
+                CONSUMER_WAIT,
+                "'active today' did not change live",
+            )
+            assert int(after) > before
+            assert await page.evaluate("window.notReloaded") is True  # no reload
+            await screenshot(page, tmp_path / "organisation.png")
+
+            await page.evaluate(
+                "const c = document.getElementById('org-period-choice');"
+                " c.value = 'this-month'; c.dispatchEvent(new Event('change'))"
+            )
+            mode = await page.wait_for(
+                f"{text('org-mode')}.startsWith('Period') && {text('org-mode')}",
+                30,
+                "the period's figures are not shown",
+            )
+            month = datetime.now(UTC).strftime("%Y-%m")
+            assert mode.startswith(f"Period {month}")
+            assert "not live" in mode
+            assert await page.evaluate(row("org-teams", "team", team, "today")) == "2"
+            await screenshot(page, tmp_path / "organisation-period.png")

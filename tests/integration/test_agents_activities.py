@@ -16,7 +16,8 @@ import pytest
 
 from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
 from lrs.adapters.mongo_store import MongoCredentialStore, connect
-from lrs.ports import AcceptedStatement, Credential
+from lrs.ports.credentials import Credential
+from lrs.ports.statements import AcceptedStatement
 from lrs.security import hash_secret
 from lrs.services.auth import credential_authority, ensure_bootstrap_credential
 from lrs.settings import LrsSettings

@@ -27,7 +27,7 @@ from lrs.adapters.mongo_store import MongoCredentialStore, MongoStatementStore, 
 from lrs.adapters.mongo_tenants import MongoTenantStore
 from lrs.api.app import create_app
 from lrs.entry.embedded import free_port, start_and_wait, store_child
-from lrs.ports import Tenant
+from lrs.ports.tenants import Tenant
 from lrs.services import admin
 from lrs.services.admin import AdminDeps, CredentialSpec
 from lrs.services.auth import ensure_bootstrap_credential

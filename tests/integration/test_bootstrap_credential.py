@@ -11,7 +11,7 @@ import pytest
 from lrs.adapters.mongo_store import MongoCredentialStore, connect
 from lrs.entry.bootstrap import ensure_first_credential
 from lrs.entry.cli import _ensure_fixed_credential
-from lrs.ports import Credential
+from lrs.ports.credentials import Credential
 from lrs.security import verify_secret
 from lrs.services.auth import BOOTSTRAP_SCOPES
 from lrs.settings import LrsSettings

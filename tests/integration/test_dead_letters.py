@@ -30,7 +30,8 @@ from lrs.adapters.mongo_store import connect
 from lrs.codec import encode_accepted
 from lrs.entry import dlq_cli
 from lrs.entry.cli import _parser
-from lrs.ports import AcceptedStatement, OutgoingMessage
+from lrs.ports.events import OutgoingMessage
+from lrs.ports.statements import AcceptedStatement
 from lrs.settings import LrsSettings
 from lrs.xapi.ifi import actor_ifi
 from tests.conftest import Infra, unique_name

@@ -11,7 +11,7 @@ import pytest
 
 from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
 from lrs.adapters.mongo_store import connect
-from lrs.ports import AcceptedStatement
+from lrs.ports.statements import AcceptedStatement
 from tests.conftest import Infra, unique_name
 from tests.support.factories import statement
 from tests.support.writes import counter_for

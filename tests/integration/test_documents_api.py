@@ -2,7 +2,7 @@
 
 State (Communication 2.3), Agent Profile (2.6), Activity Profile (2.7), merge (2.2) and
 concurrency control (3.1), plus the document-change events published to `xapi.documents`
-(recorded by a fake EventBus here; the schema is checked with the reference validator).
+(recorded by the in-memory EventBus here; the schema is checked with the reference validator).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -27,12 +27,13 @@ import pytest
 from prometheus_client import REGISTRY
 
 from lrs import topics
+from lrs.adapters.memory import InMemoryEventBus
 from lrs.adapters.mongo_attachments import MongoAttachmentStore
 from lrs.adapters.mongo_documents import MongoDocumentStore
 from lrs.adapters.mongo_store import MongoCredentialStore, MongoStatementStore, connect
 from lrs.api.app import create_app
 from lrs.entry.embedded import free_port, start_and_wait, store_child
-from lrs.ports import Credential, OutgoingMessage
+from lrs.ports.credentials import Credential
 from lrs.security import hash_secret
 from lrs.services.auth import credential_authority, ensure_bootstrap_credential
 from lrs.settings import LrsSettings
@@ -55,29 +56,15 @@ CREDENTIALS = {
 }
 
 
-class RecordingBus:
-    """An EventBus that keeps what is published (or fails, when told to)."""
-
-    def __init__(self) -> None:
-        self.records: list[tuple[str, OutgoingMessage]] = []
-        self.fail = False
-
-    async def publish(self, topic: str, messages: Sequence[OutgoingMessage]) -> None:
-        if self.fail:
-            raise Unavailable("the broker is down (test)")
-        self.records.extend((topic, m) for m in messages)
-
-    async def ping(self) -> None:
-        return None
-
-    def events(self) -> list[dict[str, Any]]:
-        return [orjson.loads(m.value) for _, m in self.records]
+def published_events(bus: InMemoryEventBus) -> list[dict[str, Any]]:
+    """The document-change events published so far, decoded."""
+    return [orjson.loads(m.value) for _, m in bus.published]
 
 
 @dataclass
 class Lrs:
     http: httpx.AsyncClient
-    bus: RecordingBus
+    bus: InMemoryEventBus
     versions: dict[str, str] = field(default_factory=dict)
 
     async def call(
@@ -170,7 +157,7 @@ async def opened_lrs(mongo_uri: str, **overrides: Any) -> AsyncIterator[Lrs]:
     await documents.create_indexes()
     credentials = MongoCredentialStore(db)
     await add_credentials(credentials)
-    bus = RecordingBus()
+    bus = InMemoryEventBus()
     settings = LrsSettings(
         mongodb_uri=mongo_uri, max_body_bytes=MAX_BODY, topic_prefix=TOPIC_PREFIX, **overrides
     )
@@ -495,7 +482,7 @@ async def test_last_modified_moves_forward_with_each_write(lrs: Lrs) -> None:
 async def test_id_list_honours_since_exclusively(lrs: Lrs) -> None:
     context = {"activityId": activity()}
     await lrs.post_json(ACTIVITY_PROFILE, {**context, "profileId": "first"}, {"n": 1})
-    first_updated = lrs.bus.events()[-1]["updated"]
+    first_updated = published_events(lrs.bus)[-1]["updated"]
     await asyncio.sleep(0.01)
     await lrs.post_json(ACTIVITY_PROFILE, {**context, "profileId": "second"}, {"n": 2})
 
@@ -535,11 +522,11 @@ async def test_delete_all_states_of_a_context(lrs: Lrs) -> None:
     assert only_reg.status_code == 204
     assert sorted((await lrs.call("GET", STATE, context)).json()) == ["s1", "s2"]
 
-    lrs.bus.records.clear()
+    lrs.bus.published.clear()
     assert (await lrs.call("DELETE", STATE, context)).status_code == 204
     assert (await lrs.call("GET", STATE, context)).json() == []
     assert (await lrs.call("GET", STATE, {**other, "stateId": "s1"})).json() == {"x": "other"}
-    events = lrs.bus.events()
+    events = published_events(lrs.bus)
     assert sorted(e["stateId"] for e in events) == ["s1", "s2"]
     assert {e["change"] for e in events} == {"delete"}
 
@@ -620,7 +607,7 @@ async def test_body_over_the_limit_is_413(lrs: Lrs) -> None:
 
 async def test_each_change_publishes_a_document_event(lrs: Lrs) -> None:
     params = {**state_params(), "registration": str(uuid.uuid4())}
-    lrs.bus.records.clear()
+    lrs.bus.published.clear()
     body = orjson.dumps({"a": 1})
     await lrs.put_json(STATE, params, {"a": 1})
     await lrs.post_json(STATE, params, {"b": 2})
@@ -629,9 +616,9 @@ async def test_each_change_publishes_a_document_event(lrs: Lrs) -> None:
     profile = {"agent": params["agent"], "profileId": "p"}
     await lrs.put_json(AGENT_PROFILE, profile, {"c": 3}, headers={"If-None-Match": "*"})
 
-    topics_used = {topic for topic, _ in lrs.bus.records}
+    topics_used = {topic for topic, _ in lrs.bus.published}
     assert topics_used == {TOPIC_PREFIX + topics.DOCUMENTS}
-    events = lrs.bus.events()
+    events = published_events(lrs.bus)
     assert [e["change"] for e in events] == ["put", "post", "delete", "put"]
     for event in events:
         schema_check(event)
@@ -647,9 +634,9 @@ async def test_each_change_publishes_a_document_event(lrs: Lrs) -> None:
     assert (delete["etag"], delete["size"]) == (None, 0)
     assert profile["resource"] == "agentProfile"
     assert "activityId" not in profile
-    message = lrs.bus.records[0][1]
+    message = lrs.bus.published[0][1]
     assert message.key.startswith(b"tenant-a" + topics.KEY_SEPARATOR.encode())
-    assert message.key == lrs.bus.records[2][1].key
+    assert message.key == lrs.bus.published[2][1].key
     assert dict(message.headers)[topics.HEADER_CE_TYPE] == topics.DOCUMENT_CHANGED_TYPE.encode()
 
 
@@ -662,11 +649,11 @@ def failed_events() -> float:
 async def test_publish_failure_is_counted_and_the_write_still_succeeds(lrs: Lrs) -> None:
     params = state_params()
     before = failed_events()
-    lrs.bus.fail = True
+    lrs.bus.failure = Unavailable("the broker is down (test)")
     try:
         put = await lrs.put_json(STATE, params, {"a": 1})
     finally:
-        lrs.bus.fail = False
+        lrs.bus.failure = None
     assert put.status_code == 204
     assert failed_events() == before + 1
     assert (await lrs.call("GET", STATE, params)).json() == {"a": 1}

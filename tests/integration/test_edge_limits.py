@@ -14,7 +14,7 @@ import pytest
 
 from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
 from lrs.adapters.mongo_store import connect
-from lrs.ports import AcceptedStatement
+from lrs.ports.statements import AcceptedStatement
 from lrs.settings import LrsSettings
 from tests.conftest import Infra
 from tests.support.factories import account_agent, activity, agent, statement

@@ -35,7 +35,7 @@ from lrs.goals import evaluate_goal, goal_from_doc
 from lrs.progress import fold, learner_id, summarize_learner, voided_target
 from lrs.settings import LrsSettings
 from tests.conftest import Infra
-from tests.support.factories import agent
+from tests.support.factories import COURSE, MODULE_A, agent, stmt, voided_by_admin
 from tests.support.live import SseReader, live_api
 from tests.support.polling import eventually
 from tests.support.progress import (
@@ -54,7 +54,6 @@ from tests.support.stack import (
     running_persister,
     xapi_headers,
 )
-from tests.unit.progress.builders import COURSE, MODULE_A, stmt, voiding
 
 pytestmark = pytest.mark.integration
 TENANT = "default"
@@ -304,7 +303,7 @@ async def test_goals_at_three_levels_follow_statements_voids_members_and_the_clo
         assert (live.data["goalId"], live.data["status"]) == ("sales-pass", "achieved")
 
         # a void of learner 2's pass, sent by another actor, and learner 4 joining Sales
-        await post(http, [voiding(l2_pass["id"])])
+        await post(http, [voided_by_admin(l2_pass["id"])])
         joined = await http.post(f"/teams/{team}/members", json=[agent(4)])
         assert joined.status_code == 200, joined.text
         assert await eventually(lambda: converged(http, db, clock.now)) == []

@@ -26,7 +26,8 @@ from consumers.runner import Handler, Outcome
 from lrs import topics
 from lrs.adapters.mongo_store import MongoStatementStore
 from lrs.codec import encode_accepted
-from lrs.ports import AcceptedStatement, OutgoingMessage
+from lrs.ports.events import OutgoingMessage
+from lrs.ports.statements import AcceptedStatement
 from lrs.progress import learner_id
 from lrs.settings import LrsSettings
 from lrs.wiring.consumers import CONSUMERS

@@ -23,13 +23,12 @@ from lrs.settings import LrsSettings
 from lrs.xapi.timefmt import parse_timestamp
 from tests.conftest import Infra
 from tests.integration.test_goals import MovableClock, goal_consumers
-from tests.support.factories import agent
+from tests.support.factories import COURSE, MODULE_A, MODULE_B, agent, stmt, voided_by_admin
 from tests.support.live import live_api
 from tests.support.polling import eventually
 from tests.support.progress import running_progress
 from tests.support.stack import database, make_settings, prepare_infra, running_persister
 from tests.support.stack import xapi_headers as headers
-from tests.unit.progress.builders import COURSE, MODULE_A, MODULE_B, stmt, voiding
 
 pytestmark = pytest.mark.integration
 TENANT = "default"
@@ -52,7 +51,8 @@ L1_MIDDLE = stmt("experienced", MODULE_A, at="2026-10-20T12:00:00Z", result={"du
 L2_IN = stmt("completed", COURSE, at="2026-10-10T08:00:00Z", learner=2)
 L2_OUT = stmt("passed", COURSE, at="2026-08-10T08:00:00Z", learner=2)
 L3_IN = stmt("completed", COURSE, at="2026-10-05T08:00:00Z", learner=3)  # not in the team
-VOID = voiding(L1_VOIDED["id"], at="2026-11-21T00:00:00Z")  # outside the period, still voids
+# outside the period, still voids
+VOID = voided_by_admin(L1_VOIDED["id"], at="2026-11-21T00:00:00Z")
 # timestamps out of order: later ones first
 POSTED = [L1_AFTER, L1_MIDDLE, L2_IN, L1_BEFORE, L1_LAST_MS, L1_VOIDED, L3_IN, L1_FIRST_MS, L2_OUT]
 L1, L2, L3 = (learner_id(stmt(learner=n)) for n in (1, 2, 3))

@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from lrs import topics
 from lrs.adapters.mongo_store import connect
 from lrs.codec import encode_accepted
-from lrs.ports import AcceptedStatement
+from lrs.ports.statements import AcceptedStatement
 from lrs.settings import LrsSettings
 from lrs.xapi.ifi import actor_ifi
 from tests.conftest import Infra, unique_name

@@ -23,7 +23,7 @@ from pymongo import AsyncMongoClient, monitoring
 from lrs import topics
 from lrs.adapters.mongo_store import MongoCredentialStore, connect
 from lrs.adapters.mongo_teams import MongoProgressReader, MongoTeamRegistry
-from lrs.ports import Credential, Principal
+from lrs.ports.credentials import Credential, Principal
 from lrs.progress import fold, summarize_learner, summarize_team
 from lrs.security import hash_secret
 from lrs.services.progress import ProgressDeps, team_progress

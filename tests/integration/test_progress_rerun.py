@@ -29,7 +29,8 @@ from consumers.runner import Outcome, Record
 from lrs import topics
 from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.codec import encode_accepted
-from lrs.ports import AcceptedStatement, OutgoingMessage
+from lrs.ports.events import OutgoingMessage
+from lrs.ports.statements import AcceptedStatement
 from lrs.progress import learner_id
 from tests.conftest import Infra, unique_name
 from tests.support.factories import statement

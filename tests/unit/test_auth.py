@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
+from lrs.adapters.memory import InMemoryCredentialStore
 from lrs.adapters.memory_tenants import InMemoryTenantStore
-from lrs.ports import Credential, Principal, Tenant
+from lrs.ports.credentials import Credential, Principal
+from lrs.ports.tenants import Tenant
 from lrs.security import ALL_SCOPES, hash_secret, verify_secret
 from lrs.services import auth
 from lrs.services.auth import (
@@ -46,24 +48,6 @@ def credential(**changes: Any) -> Credential:
     return dataclasses.replace(base, **changes)
 
 
-class FakeCredentialStore:
-    def __init__(self, *credentials: Credential) -> None:
-        self.by_key = {c.key: c for c in credentials}
-        self.finds: list[str] = []
-        self.inserted: list[Credential] = []
-
-    async def find(self, key: str) -> Credential | None:
-        self.finds.append(key)
-        return self.by_key.get(key)
-
-    async def insert(self, credential: Credential) -> None:
-        self.inserted.append(credential)
-        self.by_key[credential.key] = credential
-
-    async def count(self) -> int:
-        return len(self.by_key)
-
-
 class Clock:
     def __init__(self, now: datetime = NOW) -> None:
         self.now = now
@@ -72,8 +56,8 @@ class Clock:
         return self.now
 
 
-def authenticator(*credentials: Credential) -> tuple[Authenticator, FakeCredentialStore, Clock]:
-    store = FakeCredentialStore(*credentials)
+def authenticator(*credentials: Credential) -> tuple[Authenticator, InMemoryCredentialStore, Clock]:
+    store = InMemoryCredentialStore(*credentials)
     clock = Clock()
     return Authenticator(store, clock), store, clock
 
@@ -218,8 +202,8 @@ def ticking(
     tenants: InMemoryTenantStore | None = None,
     clock: Clock | None = None,
     **limits: Any,
-) -> tuple[Authenticator, FakeCredentialStore, Ticker]:
-    store, ticker = FakeCredentialStore(*credentials), Ticker()
+) -> tuple[Authenticator, InMemoryCredentialStore, Ticker]:
+    store, ticker = InMemoryCredentialStore(*credentials), Ticker()
     chosen = dataclasses.replace(LIMITS, **limits)
     authn = Authenticator(store, clock or Clock(), tenants, limits=chosen, ticker=ticker)
     return authn, store, ticker
@@ -240,7 +224,7 @@ class CountingVerify:
 async def test_revocation_is_seen_once_the_record_is_revalidated() -> None:
     authn, store, ticker = ticking(credential())
     await authn.authenticate(basic(KEY, SECRET))
-    store.by_key[KEY] = credential(revoked=True)
+    await store.insert(credential(revoked=True))
     ticker.now += 0.5
     await authn.authenticate(basic(KEY, SECRET))  # the record read 0.5 s ago still serves
     ticker.now += 0.5
@@ -279,14 +263,14 @@ async def test_a_changed_secret_hash_is_checked_again(monkeypatch: pytest.Monkey
     hashed = CountingVerify(monkeypatch)
     authn, store, ticker = ticking(credential())
     await authn.authenticate(basic(KEY, SECRET))
-    store.by_key[KEY] = credential(secret_hash=hash_secret("new secret"))
+    await store.insert(credential(secret_hash=hash_secret("new secret")))
     ticker.now += 1.0
     with pytest.raises(Unauthenticated):
         await authn.authenticate(basic(KEY, SECRET))
     assert len(hashed.secrets) == 2
 
 
-class FlakyCredentialStore(FakeCredentialStore):
+class FlakyCredentialStore(InMemoryCredentialStore):
     def __init__(self, *credentials: Credential) -> None:
         super().__init__(*credentials)
         self.fail_next = True
@@ -405,7 +389,7 @@ async def test_every_map_stays_bounded_under_a_flood(monkeypatch: pytest.MonkeyP
 async def test_disabled_tenant_is_forbidden() -> None:
     tenants = InMemoryTenantStore()
     await tenants.insert(Tenant(name="acme", created_at=NOW, disabled=True))
-    authn = Authenticator(FakeCredentialStore(credential()), Clock(), tenants)
+    authn = Authenticator(InMemoryCredentialStore(credential()), Clock(), tenants)
     with pytest.raises(Forbidden, match="tenant 'acme' is disabled"):
         await authn.authenticate(basic(KEY, SECRET))
 
@@ -500,7 +484,7 @@ def test_credential_authority_is_an_account_agent() -> None:
 
 
 async def test_bootstrap_on_empty_store_creates_an_all_scopes_credential() -> None:
-    store = FakeCredentialStore()
+    store = InMemoryCredentialStore()
     created = await ensure_bootstrap_credential(store, tenant="acme", base_url=BASE_URL, now=NOW)
     assert created is not None
     key, secret = created
@@ -517,7 +501,7 @@ async def test_bootstrap_on_empty_store_creates_an_all_scopes_credential() -> No
 
 
 async def test_bootstrap_credential_authenticates() -> None:
-    store = FakeCredentialStore()
+    store = InMemoryCredentialStore()
     created = await ensure_bootstrap_credential(store, tenant="acme", base_url=BASE_URL, now=NOW)
     assert created is not None
     principal_ = await Authenticator(store, Clock()).authenticate(basic(*created))
@@ -525,23 +509,25 @@ async def test_bootstrap_credential_authenticates() -> None:
 
 
 async def test_bootstrap_uses_the_given_key_and_secret() -> None:
-    store = FakeCredentialStore()
+    store = InMemoryCredentialStore()
     created = await ensure_bootstrap_credential(
         store, tenant="acme", base_url=BASE_URL, now=NOW, key="admin", secret="pw"
     )
     assert created == ("admin", "pw")
-    assert verify_secret("pw", store.by_key["admin"].secret_hash)
+    [stored] = store.inserted
+    assert stored.key == "admin"
+    assert verify_secret("pw", stored.secret_hash)
 
 
 async def test_bootstrap_does_nothing_on_a_non_empty_store() -> None:
-    store = FakeCredentialStore(credential())
+    store = InMemoryCredentialStore(credential())
     created = await ensure_bootstrap_credential(store, tenant="acme", base_url=BASE_URL, now=NOW)
     assert created is None
     assert store.inserted == []
 
 
 async def test_bootstrap_with_fixed_key_creates_it_on_a_non_empty_store() -> None:
-    store = FakeCredentialStore(credential())
+    store = InMemoryCredentialStore(credential())
     created = await ensure_bootstrap_credential(
         store,
         tenant="acme",
@@ -557,10 +543,10 @@ async def test_bootstrap_with_fixed_key_creates_it_on_a_non_empty_store() -> Non
 
 async def test_bootstrap_generates_distinct_credentials() -> None:
     first = await ensure_bootstrap_credential(
-        FakeCredentialStore(), tenant="t", base_url=BASE_URL, now=NOW
+        InMemoryCredentialStore(), tenant="t", base_url=BASE_URL, now=NOW
     )
     second = await ensure_bootstrap_credential(
-        FakeCredentialStore(), tenant="t", base_url=BASE_URL, now=NOW
+        InMemoryCredentialStore(), tenant="t", base_url=BASE_URL, now=NOW
     )
     assert first is not None
     assert second is not None

@@ -72,11 +72,45 @@ async def test_the_watcher_survives_an_event_it_cannot_read() -> None:
     before = failures("statement-insert-watcher", "unexpected")
     watcher.start()
     try:
-        await asyncio.wait_for(waiter.done.wait(), 10)
+
+        async def pending() -> set[str]:
+            return waiter.pending
+
+        await eventually(pending, set().__eq__, within=10, every=0.01)  # seen on the 2nd stream
     finally:
         await watcher.stop()
     assert collection.opened == 2
     assert failures("statement-insert-watcher", "unexpected") - before == 1
+
+
+async def test_a_waiter_registered_after_its_insert_was_seen_is_done_at_once() -> None:
+    """The API registers after the broker's acknowledgement; the persister may have inserted
+    the statements (and the stream shown it) in between: that waiter must not wait for an
+    event that has passed (wait_stored would then poll instead of being woken)."""
+    events = [{"documentKey": {"_id": "t/early"}}, {"documentKey": {"_id": "t/mark"}}]
+    watcher = InsertWatcher(FakeCollection([events]))  # type: ignore[arg-type]
+    mark = watcher.register(["t/mark"])
+    watcher.start()
+    try:
+        await asyncio.wait_for(mark.done.wait(), 10)
+        late = watcher.register(["t/early"])
+        assert late.done.is_set()
+        assert not watcher.register(["t/early", "t/never"]).done.is_set()
+    finally:
+        await watcher.stop()
+
+
+async def test_opening_the_stream_wakes_every_waiter_to_read_the_store() -> None:
+    """Inserts made while the stream was closed are never seen on it: a waiter registered
+    then must read the store when the stream opens, not wait for its slow safety poll."""
+    watcher = InsertWatcher(FakeCollection([[]]))  # type: ignore[arg-type]
+    waiter = watcher.register(["t/inserted-while-closed"])
+    watcher.start()
+    try:
+        await asyncio.wait_for(waiter.done.wait(), 10)
+        assert waiter.pending == {"t/inserted-while-closed"}  # woken, not seen inserted
+    finally:
+        await watcher.stop()
 
 
 class NoChangeStreams:

@@ -16,7 +16,8 @@ import pytest
 
 from lrs.adapters.memory import InMemoryAttachmentStore, InMemoryStatementStore
 from lrs.codec import decode_accepted
-from lrs.ports import OutgoingMessage, Principal
+from lrs.ports.credentials import Principal
+from lrs.ports.events import OutgoingMessage
 from lrs.services.ingest import IngestDeps, ingest
 from lrs.services.read import ReadDeps, consistent_through
 from lrs.xapi.attachments import AttachmentPayload

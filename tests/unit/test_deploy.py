@@ -28,7 +28,7 @@ from lrs.adapters.memory import InMemoryAttachmentStore, InMemoryEventBus, InMem
 from lrs.api.app import create_app
 from lrs.entry.cli import _parser
 from lrs.entry.embedded import free_port
-from lrs.ports import Principal
+from lrs.ports.credentials import Principal
 from lrs.services.ingest import IngestDeps, ingest
 from lrs.settings import LrsSettings
 from lrs.topics import topic_specs

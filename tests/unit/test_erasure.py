@@ -18,7 +18,7 @@ from lrs.erasure import (
     names_erased,
     redacted,
 )
-from lrs.ports import AcceptedStatement
+from lrs.ports.statements import AcceptedStatement
 from lrs.services.erasure import screen_records, screen_statements
 from lrs.xapi.ifi import actor_ifi
 from tests.support.factories import agent, statement

@@ -10,7 +10,8 @@ import pytest
 
 from lrs.adapters.memory_teams import InMemoryProgressReader, InMemoryTeamRegistry
 from lrs.api.sse import encode
-from lrs.ports import LearnerProgressDoc, Principal
+from lrs.ports.credentials import Principal
+from lrs.ports.progress import LearnerProgressDoc
 from lrs.progress import fold
 from lrs.services import stream_tokens
 from lrs.services.progress import ProgressDeps, StreamEvent, StreamTarget, open_stream

@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from lrs.adapters.memory_teams import InMemoryProgressReader, InMemoryTeamRegistry
-from lrs.ports import LearnerProgressDoc, Principal, TeamProgressDoc
+from lrs.ports.credentials import Principal
+from lrs.ports.progress import LearnerProgressDoc, TeamProgressDoc
 from lrs.progress import fold
 from lrs.progress.registry import Team, registry_value
 from lrs.services.progress import (

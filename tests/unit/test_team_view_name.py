@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from lrs.ports import TeamProgressDoc
+from lrs.ports.progress import TeamProgressDoc
 from lrs.progress.registry import Team
 from lrs.services.progress_views import Candidate, Roster, assemble_team
 

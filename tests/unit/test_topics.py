@@ -61,6 +61,10 @@ def test_topic_specs_apply_prefix_and_partitions() -> None:
         "dev.lrs.progress.goal",
         "dev.lrs.progress.learner.dlq",
         "dev.lrs.progress.team.dlq",  # read by webhooks-team-progress
+        "dev.lrs.progress.goal.dlq",  # read by organisation-goals
+        "dev.lrs.progress.organisation-changes",
+        "dev.lrs.progress.organisation-changes.dlq",
+        "dev.lrs.progress.organisation",
     }
     assert specs["dev.xapi.statements.dlq"].partitions == 1
     assert all(spec.partitions == 12 for name, spec in specs.items() if not name.endswith(".dlq"))

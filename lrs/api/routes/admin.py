@@ -15,7 +15,8 @@ from lrs import topics
 from lrs.adapters.kafka_dead_letters import DeadLetter, KafkaDeadLetters, Position, Selection
 from lrs.api.deps import Services, ServicesDep, scope_guard
 from lrs.erasure import record_view
-from lrs.ports import Credential, Principal, Tenant
+from lrs.ports.credentials import Credential, Principal
+from lrs.ports.tenants import Tenant
 from lrs.security import ADMIN_SCOPE
 from lrs.services import admin, erasure
 from lrs.services.admin import AdminDeps, CredentialSpec

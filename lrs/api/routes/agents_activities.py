@@ -10,11 +10,10 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from lrs.api.deps import PrincipalDep, ServicesDep, VersionDep
-from lrs.ports import Principal
+from lrs.ports.credentials import Principal
 from lrs.services import definitions
-from lrs.xapi.agents import parse_agent_query
-from lrs.xapi.definitions import parse_activity_query
 from lrs.xapi.documents import etag_of
+from lrs.xapi.params import parse_activity_query, parse_agent_query
 
 router = APIRouter(prefix="/xapi")
 

@@ -1,9 +1,11 @@
 """The Document Resources (xAPI Communication 2.3 State, 2.6 Agent Profile, 2.7 Activity
-Profile): thin handlers over lrs.services.documents, shared by the three resources."""
+Profile): thin handlers over lrs.services.documents, generated from one table of resources
+(`RESOURCES`) and one of methods (`OPERATIONS`)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import orjson
 from fastapi import APIRouter, Depends, Request
@@ -11,7 +13,8 @@ from starlette.responses import Response
 
 from lrs import topics
 from lrs.api.deps import Services, ServicesDep, VersionDep, read_body, scope_guard
-from lrs.ports import Principal, StoredDocument
+from lrs.ports.credentials import Principal
+from lrs.ports.documents import StoredDocument
 from lrs.services import documents
 from lrs.services.documents import DocumentDeps, IdList, Upload
 from lrs.xapi.documents import (
@@ -24,10 +27,6 @@ from lrs.xapi.documents import (
 )
 
 router = APIRouter(prefix="/xapi")
-StateWriter = Annotated[Principal, Depends(scope_guard("state"))]
-StateReader = Annotated[Principal, Depends(scope_guard("state/read"))]
-ProfileWriter = Annotated[Principal, Depends(scope_guard("profile"))]
-ProfileReader = Annotated[Principal, Depends(scope_guard("profile/read"))]
 
 STATE = "/activities/state"
 ACTIVITY_PROFILE = "/activities/profile"
@@ -46,12 +45,15 @@ def document_deps(services: Services) -> DocumentDeps:
     )
 
 
-def params_of(resource: Resource, request: Request, services: Services) -> DocumentParams:
+def params_of(
+    resource: Resource, request: Request, services: Services, version: str
+) -> DocumentParams:
     return parse_params(
         resource,
         request.method,
         request.query_params.multi_items(),
         limits=services.settings.statement_limits(),
+        version=version,
     )
 
 
@@ -83,10 +85,13 @@ def id_list_response(listing: IdList) -> Response:
     return Response(orjson.dumps(listing.ids), 200, headers)
 
 
+Handler = Callable[..., Awaitable[Response]]
+
+
 async def _put(
     resource: Resource, request: Request, services: Services, version: str, who: Principal
 ) -> Response:
-    params = params_of(resource, request, services)
+    params = params_of(resource, request, services, version)
     upload = await upload_of(request, services)
     pre = preconditions_of(request)
     await documents.put_document(document_deps(services), who, params, upload, pre, version)
@@ -94,9 +99,9 @@ async def _put(
 
 
 async def _post(
-    resource: Resource, request: Request, services: Services, who: Principal
+    resource: Resource, request: Request, services: Services, version: str, who: Principal
 ) -> Response:
-    params = params_of(resource, request, services)
+    params = params_of(resource, request, services, version)
     upload = await upload_of(request, services)
     pre = preconditions_of(request)
     await documents.post_document(document_deps(services), who, params, upload, pre)
@@ -104,9 +109,9 @@ async def _post(
 
 
 async def _get(
-    resource: Resource, request: Request, services: Services, who: Principal
+    resource: Resource, request: Request, services: Services, version: str, who: Principal
 ) -> Response:
-    params = params_of(resource, request, services)
+    params = params_of(resource, request, services, version)
     if params.document_id is None:
         listing = await documents.list_documents(document_deps(services), who, params)
         return id_list_response(listing)
@@ -115,105 +120,117 @@ async def _get(
 
 
 async def _delete(
-    resource: Resource, request: Request, services: Services, who: Principal
+    resource: Resource, request: Request, services: Services, version: str, who: Principal
 ) -> Response:
-    params = params_of(resource, request, services)
+    params = params_of(resource, request, services, version)
     pre = preconditions_of(request)
     await documents.delete_documents(document_deps(services), who, params, pre)
     return Response(status_code=204)
 
 
-@router.put(STATE, status_code=204)
-async def put_state(
-    request: Request, services: ServicesDep, version: VersionDep, who: StateWriter
-) -> Response:
-    """Store a State document (Communication 2.3)."""
-    return await _put(Resource.STATE, request, services, version, who)
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One method of the document resources: what it does, how it answers, the scope kind."""
+
+    method: str
+    run: Callable[[Resource, Request, Services, str, Principal], Awaitable[Response]]
+    status_code: int | None
+    writes: bool
 
 
-@router.post(STATE, status_code=204)
-async def post_state(
-    request: Request, services: ServicesDep, version: VersionDep, who: StateWriter
-) -> Response:
-    """Create a State document or merge JSON into it (Communication 2.2, 2.3)."""
-    return await _post(Resource.STATE, request, services, who)
+OPERATIONS = (
+    Operation("put", _put, 204, writes=True),
+    Operation("post", _post, 204, writes=True),
+    Operation("get", _get, None, writes=False),
+    Operation("delete", _delete, 204, writes=True),
+)
 
 
-@router.get(STATE)
-async def get_state(
-    request: Request, services: ServicesDep, version: VersionDep, who: StateReader
-) -> Response:
-    """One State document, or the ids of a context's State documents (Communication 2.3)."""
-    return await _get(Resource.STATE, request, services, who)
+@dataclass(frozen=True, slots=True)
+class DocumentResource:
+    """One Document Resource: its path, the name its handlers are called by (`put_<name>`...),
+    its scopes (Communication 4.1 / `lrs.security`) and each method's description."""
+
+    resource: Resource
+    path: str
+    name: str
+    write_scope: str
+    read_scope: str
+    docs: dict[str, str]
 
 
-@router.delete(STATE, status_code=204)
-async def delete_state(
-    request: Request, services: ServicesDep, version: VersionDep, who: StateWriter
-) -> Response:
-    """Delete one State document, or all of a context's (Communication 2.3)."""
-    return await _delete(Resource.STATE, request, services, who)
+RESOURCES = (
+    DocumentResource(
+        Resource.STATE,
+        STATE,
+        "state",
+        "state",
+        "state/read",
+        {
+            "put": "Store a State document (Communication 2.3).",
+            "post": "Create a State document or merge JSON into it (Communication 2.2, 2.3).",
+            "get": "One State document, or the ids of a context's State documents"
+            " (Communication 2.3).",
+            "delete": "Delete one State document, or all of a context's (Communication 2.3).",
+        },
+    ),
+    DocumentResource(
+        Resource.ACTIVITY_PROFILE,
+        ACTIVITY_PROFILE,
+        "activity_profile",
+        "profile",
+        "profile/read",
+        {
+            "put": "Store an Activity Profile document (Communication 2.7).",
+            "post": "Create an Activity Profile document or merge JSON into it"
+            " (Communication 2.2, 2.7).",
+            "get": "One Activity Profile document, or an Activity's profile ids"
+            " (Communication 2.7).",
+            "delete": "Delete an Activity Profile document (Communication 2.7).",
+        },
+    ),
+    DocumentResource(
+        Resource.AGENT_PROFILE,
+        AGENT_PROFILE,
+        "agent_profile",
+        "profile",
+        "profile/read",
+        {
+            "put": "Store an Agent Profile document (Communication 2.6).",
+            "post": "Create an Agent Profile document or merge JSON into it"
+            " (Communication 2.2, 2.6).",
+            "get": "One Agent Profile document, or an Agent's profile ids (Communication 2.6).",
+            "delete": "Delete an Agent Profile document (Communication 2.6).",
+        },
+    ),
+)
 
 
-@router.put(ACTIVITY_PROFILE, status_code=204)
-async def put_activity_profile(
-    request: Request, services: ServicesDep, version: VersionDep, who: ProfileWriter
-) -> Response:
-    """Store an Activity Profile document (Communication 2.7)."""
-    return await _put(Resource.ACTIVITY_PROFILE, request, services, version, who)
+def handler(table: DocumentResource, operation: Operation) -> Handler:
+    """The route function of `operation` on `table`'s resource, named and documented as a
+    hand-written one would be (FastAPI takes the summary from the name, the description from
+    the docstring)."""
+    scope = table.write_scope if operation.writes else table.read_scope
+    guard: Principal = Depends(scope_guard(scope))
+    resource, run = table.resource, operation.run
+
+    async def endpoint(
+        request: Request, services: ServicesDep, version: VersionDep, who: Principal = guard
+    ) -> Response:
+        return await run(resource, request, services, version, who)
+
+    endpoint.__name__ = endpoint.__qualname__ = f"{operation.method}_{table.name}"
+    endpoint.__doc__ = table.docs[operation.method]
+    return endpoint
 
 
-@router.post(ACTIVITY_PROFILE, status_code=204)
-async def post_activity_profile(
-    request: Request, services: ServicesDep, version: VersionDep, who: ProfileWriter
-) -> Response:
-    """Create an Activity Profile document or merge JSON into it (Communication 2.2, 2.7)."""
-    return await _post(Resource.ACTIVITY_PROFILE, request, services, who)
+def add_routes(api: APIRouter) -> None:
+    """Every method of every Document Resource (HEAD is served as GET, `lrs.api.middleware`)."""
+    for table in RESOURCES:
+        for operation in OPERATIONS:
+            route = getattr(api, operation.method)
+            kwargs = {} if operation.status_code is None else {"status_code": operation.status_code}
+            route(table.path, **kwargs)(handler(table, operation))
 
 
-@router.get(ACTIVITY_PROFILE)
-async def get_activity_profile(
-    request: Request, services: ServicesDep, version: VersionDep, who: ProfileReader
-) -> Response:
-    """One Activity Profile document, or an Activity's profile ids (Communication 2.7)."""
-    return await _get(Resource.ACTIVITY_PROFILE, request, services, who)
-
-
-@router.delete(ACTIVITY_PROFILE, status_code=204)
-async def delete_activity_profile(
-    request: Request, services: ServicesDep, version: VersionDep, who: ProfileWriter
-) -> Response:
-    """Delete an Activity Profile document (Communication 2.7)."""
-    return await _delete(Resource.ACTIVITY_PROFILE, request, services, who)
-
-
-@router.put(AGENT_PROFILE, status_code=204)
-async def put_agent_profile(
-    request: Request, services: ServicesDep, version: VersionDep, who: ProfileWriter
-) -> Response:
-    """Store an Agent Profile document (Communication 2.6)."""
-    return await _put(Resource.AGENT_PROFILE, request, services, version, who)
-
-
-@router.post(AGENT_PROFILE, status_code=204)
-async def post_agent_profile(
-    request: Request, services: ServicesDep, version: VersionDep, who: ProfileWriter
-) -> Response:
-    """Create an Agent Profile document or merge JSON into it (Communication 2.2, 2.6)."""
-    return await _post(Resource.AGENT_PROFILE, request, services, who)
-
-
-@router.get(AGENT_PROFILE)
-async def get_agent_profile(
-    request: Request, services: ServicesDep, version: VersionDep, who: ProfileReader
-) -> Response:
-    """One Agent Profile document, or an Agent's profile ids (Communication 2.6)."""
-    return await _get(Resource.AGENT_PROFILE, request, services, who)
-
-
-@router.delete(AGENT_PROFILE, status_code=204)
-async def delete_agent_profile(
-    request: Request, services: ServicesDep, version: VersionDep, who: ProfileWriter
-) -> Response:
-    """Delete an Agent Profile document (Communication 2.6)."""
-    return await _delete(Resource.AGENT_PROFILE, request, services, who)
+add_routes(router)

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import StreamingResponse
 
 from lrs.api.deps import ServicesDep, scope_guard
-from lrs.ports import Principal
+from lrs.ports.credentials import Principal
 from lrs.security import ADMIN_SCOPE, TENANT_NAME
 from lrs.transfer.export import MEDIA_TYPES, check_format, export_query, export_stream
 from lrs.xapi.errors import BadRequest
+from lrs.xapi.params import single_values
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 Admin = Annotated[Principal, Depends(scope_guard(ADMIN_SCOPE))]
@@ -49,7 +50,8 @@ async def export_statements(
     name = tenant if tenant is not None else who.tenant
     if not TENANT_NAME.match(name):
         raise BadRequest(f"tenant: {name!r} is not a tenant name")
-    filters = {k: v for k, v in request.query_params.items() if k not in OWN_PARAMS}
+    params = single_values(request.query_params.multi_items())  # a repeat is a 400
+    filters = {k: v for k, v in params.items() if k not in OWN_PARAMS}
     query = export_query(filters, limits=services.settings.statement_limits())
     fmt = check_format(format)
     extension = "csv" if fmt == "csv" else "jsonl"

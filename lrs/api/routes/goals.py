@@ -3,17 +3,24 @@ lrs.services.goals (docs/goals.md)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from lrs.api import sse
 from lrs.api.deps import PrincipalDep, Services, ServicesDep, read_body
 from lrs.api.headers import json_response
 from lrs.api.routes.progress import PeriodDep, encoded, stream_caller
+from lrs.api.routes.teams import agent_version
+from lrs.goals.learner import validate_learner_id
+from lrs.goals.model import parse_owner_key
 from lrs.services import goals, progress_periods
 from lrs.services.goals import GoalDeps
 from lrs.xapi.bounded_json import loads_bounded
 from lrs.xapi.errors import BadRequest
+from lrs.xapi.params import parse_agent_json
 
 router = APIRouter(tags=["goals"])
 MAX_BODY = 256 * 1024
@@ -68,34 +75,101 @@ async def archive_goal(goal_id: str, services: ServicesDep, who: PrincipalDep) -
     return json_response((await goals.archive_goal(deps(services), who, goal_id)).as_json())
 
 
+OwnerQuery = Annotated[
+    str | None,
+    Query(
+        description="the goals of one owner: `learner:<learner id>`, `team:<team id>` or"
+        " `organisation` (every goal of the tenant without it)",
+    ),
+]
+LearnerQuery = Annotated[
+    str | None,
+    Query(
+        description="instead of `owner`: the goals that apply to this learner (canonical id,"
+        " e.g. `mbox:mailto:a@example.org`): their own, their teams' and the organisation's,"
+        " each with a `learner` block",
+    ),
+]
+AgentQuery = Annotated[
+    str | None,
+    Query(description="instead of `learner`: the learner as an xAPI Agent (JSON)"),
+]
+
+
+@dataclass(frozen=True)
+class GoalSubject:
+    """Whose goals a goal progress request asks for: an owner's, a learner's, or all."""
+
+    owner: str | None = None
+    learner: str | None = None
+
+
+def goal_subject(
+    request: Request,
+    services: ServicesDep,
+    owner: OwnerQuery = None,
+    learner: LearnerQuery = None,
+    agent: AgentQuery = None,
+) -> GoalSubject:
+    """`owner`, `learner` or `agent`, at most one of them, each at most once (400 naming the
+    parameter otherwise). A dependency, so that OpenAPI documents the parameters."""
+    given = [n for n in SUBJECT_PARAMS if n in request.query_params]
+    for name in given:
+        if len(request.query_params.getlist(name)) > 1:
+            raise BadRequest(f"{name}: given more than once")
+    if len(given) > 1:
+        raise BadRequest(f"{', '.join(given)}: give at most one of owner, learner and agent")
+    if agent is not None:
+        limits = services.settings.statement_limits()
+        learner = parse_agent_json(agent, agent_version(request), limits=limits).ifi
+    if learner is not None:
+        return GoalSubject(learner=validate_learner_id(learner))
+    return GoalSubject(owner=parse_owner_key(owner).key if owner is not None else None)
+
+
+SubjectDep = Annotated[GoalSubject, Depends(goal_subject)]
+SUBJECT_PARAMS = ("owner", "learner", "agent")
+
+
 @router.get("/progress/goals")
 async def goal_progress(
-    request: Request, services: ServicesDep, who: PrincipalDep, period: PeriodDep
+    services: ServicesDep, who: PrincipalDep, period: PeriodDep, subject: SubjectDep
 ) -> Response:
-    """Progress toward the tenant's goals (`?owner=learner:<id>|team:<id>|organisation`);
+    """Progress toward the tenant's goals (`?owner=learner:<id>|team:<id>|organisation`), or
+    toward the goals that apply to one learner (`?learner=<id>` or `?agent=<Agent JSON>`);
     with `?period=` (or `?from=&to=`) the goals of that period and how they ended."""
-    owner = request.query_params.get("owner")
+    if subject.learner is not None:
+        if period is not None:
+            raise BadRequest("learner: not combined with period (ask ?owner= per owner instead)")
+        values = await goals.learner_goal_progress(deps(services), who, subject.learner)
+        return json_response({"goals": values})
     if period is not None:
         limit = services.settings.period_view_max_statements
         values = await progress_periods.goals_in_period(
-            deps(services), services.progress, who, owner, period, max_statements=limit
+            deps(services), services.progress, who, subject.owner, period, max_statements=limit
         )
         return json_response({"goals": values, "period": period.as_json()})
-    values = await goals.goal_progress(deps(services), who, owner)
+    values = await goals.goal_progress(deps(services), who, subject.owner)
     return json_response({"goals": values})
 
 
-STREAM_PARAMS = {"owner", "token", "lastEventId"}
+STREAM_PARAMS = {"owner", "learner", "agent", "token", "lastEventId"}
 
 
 @router.get("/progress/goals/stream")
-async def goal_stream(request: Request, services: ServicesDep) -> Response:
-    """Live goal progress (`?owner=...`, else every goal of the tenant): Server-Sent Events
-    `goal-progress`; credentials as Basic/Bearer, or `?token=` from /progress/stream-token."""
+async def goal_stream(request: Request, services: ServicesDep, subject: SubjectDep) -> Response:
+    """Live goal progress (`?owner=...`, else every goal of the tenant; or `?learner=` /
+    `?agent=`: the goals that apply to the learner, following their teams, with
+    `goal-removed` events): Server-Sent Events `goal-progress`; credentials as Basic/Bearer,
+    or `?token=` from /progress/stream-token."""
     unknown = sorted(set(request.query_params) - STREAM_PARAMS)
     if unknown:
         raise BadRequest(f"unknown parameter(s): {', '.join(unknown)}")
     who = await stream_caller(request, services)
-    owner = request.query_params.get("owner")
-    events = goals.open_goal_stream(deps(services), services.progress, who, owner)
+    if subject.learner is not None:
+        events = goals.open_learner_goal_stream(
+            deps(services), services.progress, who, subject.learner
+        )
+    else:
+        events = goals.open_goal_stream(deps(services), services.progress, who, subject.owner)
     return StreamingResponse(encoded(events), headers=sse.HEADERS, media_type=sse.MEDIA_TYPE)

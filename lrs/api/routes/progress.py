@@ -14,12 +14,12 @@ from lrs.api.deps import PrincipalDep, Services, ServicesDep, principal
 from lrs.api.headers import json_response
 from lrs.api.routes.teams import agent_version
 from lrs.goals.periods import ReviewPeriod, parse_review_period
-from lrs.ports import Principal
+from lrs.ports.credentials import Principal
 from lrs.services import progress, progress_overview, progress_periods
 from lrs.services.progress import StreamEvent, StreamTarget
-from lrs.xapi.agents import parse_agent_json, parse_agent_query
 from lrs.xapi.errors import BadRequest
 from lrs.xapi.limits import StatementLimits
+from lrs.xapi.params import check_known, parse_agent_json, parse_agent_query, single_values
 from lrs.xapi.timefmt import format_timestamp
 
 router = APIRouter(prefix="/progress", tags=["progress"])
@@ -92,7 +92,8 @@ async def learner_progress(
     """`?agent=<Agent JSON>`, optionally with `period` or `from` and `to`."""
     items = [(k, v) for k, v in request.query_params.multi_items() if k not in PERIOD_PARAMS]
     limits = services.settings.statement_limits()
-    learner = parse_agent_query(items, agent_version(request), limits=limits).ifi
+    context = "GET /progress/learners"
+    learner = parse_agent_query(items, agent_version(request), limits=limits, context=context).ifi
     return await learner_answer(services, who, learner, period)
 
 
@@ -155,10 +156,8 @@ async def encoded(events: AsyncIterator[StreamEvent]) -> AsyncIterator[bytes]:
 
 
 def parse_target(request: Request, limits: StatementLimits) -> StreamTarget:
-    params = request.query_params
-    unknown = sorted(set(params) - STREAM_PARAMS)
-    if unknown:
-        raise BadRequest(f"unknown parameter(s): {', '.join(unknown)}")
+    params = single_values(request.query_params.multi_items())
+    check_known(params, STREAM_PARAMS, "the progress stream")
     given = [name for name in TARGETS if name in params]
     if len(given) != 1:
         raise BadRequest("give exactly one of the parameters team, agent and learner")
@@ -166,8 +165,6 @@ def parse_target(request: Request, limits: StatementLimits) -> StreamTarget:
         if not params[given[0]]:
             raise BadRequest(f"the {given[0]} parameter is empty")
         return StreamTarget("team" if given[0] == "team" else "learner", params[given[0]])
-    if len(params.getlist("agent")) > 1:
-        raise BadRequest("the agent parameter is given more than once")
     agent = parse_agent_json(params["agent"], agent_version(request), limits=limits)
     return StreamTarget("learner", agent.ifi)
 

@@ -9,12 +9,13 @@ from starlette.responses import Response
 
 from lrs.api.deps import ServicesDep, ThroughDep, VersionDep, read_body, scope_guard
 from lrs.api.headers import json_response, last_modified, multipart_response
-from lrs.ports import Principal
+from lrs.ports.credentials import Principal
 from lrs.services import read
 from lrs.services.ingest import ingest
 from lrs.xapi.bodies import as_statement_list, parse_statement_body
 from lrs.xapi.errors import BadRequest
 from lrs.xapi.formatting import parse_accept_language
+from lrs.xapi.params import parse_uuid, required, single_values
 from lrs.xapi.query import parse_query
 
 router = APIRouter(prefix="/xapi")
@@ -44,9 +45,10 @@ async def put_statement(
     request: Request, services: ServicesDep, version: VersionDep, who: Writer
 ) -> Response:
     """Store one statement under the id given as `statementId` (Communication 2.1.1)."""
-    statement_id = request.query_params.get("statementId")
-    if not statement_id:
-        raise BadRequest("PUT statements requires the statementId parameter (Communication 2.1.1)")
+    params = single_values(request.query_params.multi_items())
+    context = "PUT statements, Communication 2.1.1"
+    statement_id = required(params, "statementId", context)
+    parse_uuid("statementId", statement_id)  # the id is kept as given, not in lower case
     statement, payloads = await _statement_body(request, services)
     if not isinstance(statement, dict):
         raise BadRequest("PUT statements takes a single statement object")
@@ -61,10 +63,13 @@ async def get_statements(
     through: ThroughDep, request: Request, services: ServicesDep, version: VersionDep, who: Reader
 ) -> Response:
     """One statement by id, or a page of statements matching the filters (Comm. 2.1.3)."""
-    params = dict(request.query_params)
+    params = single_values(request.query_params.multi_items())
     settings = services.settings
     query = parse_query(
-        params, max_limit=settings.statement_page_limit, limits=settings.statement_limits()
+        params,
+        max_limit=settings.statement_page_limit,
+        limits=settings.statement_limits(),
+        version=version,
     )
     languages = parse_accept_language(request.headers.get("accept-language"))
     if query.is_single:

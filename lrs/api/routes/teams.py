@@ -14,13 +14,13 @@ from starlette.responses import Response
 
 from lrs.api.deps import PrincipalDep, Services, ServicesDep, read_body
 from lrs.api.headers import json_response
-from lrs.ports import Principal
+from lrs.ports.credentials import Principal
 from lrs.progress import registry
 from lrs.progress.registry import Team
 from lrs.services import teams
-from lrs.xapi.agents import parse_agent_query
 from lrs.xapi.bounded_json import loads_bounded
 from lrs.xapi.definitions import AgentSighting
+from lrs.xapi.params import parse_agent_query
 from lrs.xapi.versions import V2, negotiate
 
 router = APIRouter(prefix="/teams", tags=["teams"])
@@ -105,4 +105,5 @@ def parse_agent_param(request: Request, services: Services) -> str:
     """`?agent=<xAPI Agent JSON>` (the only parameter) -> the canonical learner id."""
     items = request.query_params.multi_items()
     limits = services.settings.statement_limits()
-    return parse_agent_query(items, agent_version(request), limits=limits).ifi
+    context = "this team resource"
+    return parse_agent_query(items, agent_version(request), limits=limits, context=context).ifi

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from lrs.api.deps import ServicesDep, scope_guard
-from lrs.ports import Principal
+from lrs.ports.credentials import Principal
 from lrs.security import ADMIN_SCOPE
 from lrs.services import webhooks
 from lrs.services.webhooks import SubscriptionSpec, WebhookDeps

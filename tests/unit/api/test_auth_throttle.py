@@ -15,7 +15,7 @@ import pytest
 
 from lrs.adapters.memory import InMemoryCredentialStore
 from lrs.api.app import create_app
-from lrs.ports import Credential
+from lrs.ports.credentials import Credential
 from lrs.security import hash_secret
 from lrs.services.auth import credential_authority
 from lrs.settings import LrsSettings

@@ -15,7 +15,8 @@ import pytest
 from lrs.adapters.memory import InMemoryCredentialStore
 from lrs.adapters.memory_teams import InMemoryProgressReader, InMemoryTeamRegistry
 from lrs.api.app import create_app
-from lrs.ports import Credential, LearnerProgressDoc, TeamProgressDoc
+from lrs.ports.credentials import Credential
+from lrs.ports.progress import LearnerProgressDoc, TeamProgressDoc
 from lrs.progress import fold, summarize_learner
 from lrs.progress.registry import Team
 from lrs.security import hash_secret
@@ -23,7 +24,7 @@ from lrs.services.auth import credential_authority
 from lrs.settings import LrsSettings
 from lrs.xapi.ifi import actor_ifi
 from tests.support.adapters import app_adapters
-from tests.unit.progress.builders import COURSE, MODULE_A, stmt
+from tests.support.factories import COURSE, MODULE_A, stmt
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 KEY, SECRET = "dash-key", "dash-secret"

@@ -11,7 +11,7 @@ import orjson
 
 from consumers.goals import GoalProgressHandler
 from lrs import topics
-from lrs.ports import OutgoingMessage
+from lrs.ports.events import OutgoingMessage
 
 NOW = datetime(2026, 4, 1, tzinfo=UTC)
 

@@ -25,8 +25,8 @@ class FakeGoals:
 
 
 class FakeProgress:
-    async def goals_listing(self, tenant: str, learner: str) -> list[str]:
-        return ["left-team"] if learner == L1 else []
+    async def goals_listing_any(self, tenant: str, learners: Collection[str]) -> list[str]:
+        return ["left-team"] if L1 in learners else []
 
 
 @dataclass

@@ -12,7 +12,7 @@ from lrs import topics
 from lrs.adapters.memory import InMemoryStatementStore
 from lrs.adapters.memory_definitions import InMemoryActivityStore, InMemoryAgentStore
 from lrs.codec import decode_accepted, encode_accepted
-from lrs.ports import AcceptedStatement
+from lrs.ports.statements import AcceptedStatement
 from lrs.progress import learner_id
 from tests.support.factories import statement
 from tests.support.records import StubRecord

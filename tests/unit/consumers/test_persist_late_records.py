@@ -10,7 +10,7 @@ from consumers.persist import PersistHandler
 from lrs.adapters.memory import InMemoryAttachmentStore, InMemoryStatementStore
 from lrs.adapters.memory_definitions import InMemoryActivityStore, InMemoryAgentStore
 from lrs.codec import decode_accepted, encode_accepted
-from lrs.ports import AcceptedStatement
+from lrs.ports.statements import AcceptedStatement
 from lrs.progress import learner_id
 from lrs.services.read import ReadDeps, consistent_through
 from lrs.xapi.query import StatementQuery

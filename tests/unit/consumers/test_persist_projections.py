@@ -11,7 +11,7 @@ from consumers.persist import PersistHandler
 from lrs.adapters.memory import InMemoryStatementStore
 from lrs.adapters.memory_definitions import InMemoryActivityStore, InMemoryAgentStore
 from lrs.codec import encode_accepted
-from lrs.ports import AcceptedStatement, InsertReport
+from lrs.ports.statements import AcceptedStatement, InsertReport
 from lrs.progress import learner_id
 from tests.support.factories import activity, agent, statement
 from tests.support.records import StubRecord

@@ -11,10 +11,10 @@ import orjson
 
 from consumers.progress.messages import MAX_VALUE_BYTES, learner_message, team_message
 from lrs import topics
-from lrs.adapters.mongo_progress import LearnerDoc, TeamDoc
+from lrs.ports.progress import LearnerDoc, TeamDoc
 from lrs.progress import fold, summarize_learner, summarize_team
 from lrs.progress.bounds import bound_learner_value
-from tests.unit.progress.builders import stmt
+from tests.support.factories import stmt
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 SCHEMAS = Path(__file__).resolve().parents[3] / "schemas" / "events"

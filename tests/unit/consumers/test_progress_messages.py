@@ -22,7 +22,7 @@ from consumers.progress.messages import (
 )
 from consumers.progress.rebuild import ProgressBar
 from lrs import topics
-from lrs.adapters.mongo_progress import LearnerDoc, TeamDoc
+from lrs.ports.progress import LearnerDoc, TeamDoc
 from lrs.progress import fold, summarize_learner, summarize_team
 from tests.support.factories import statement
 

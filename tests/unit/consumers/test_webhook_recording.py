@@ -12,10 +12,10 @@ from typing import Any, cast
 
 from consumers.webhooks import WebhookHandler
 from lrs import topics
-from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.adapters.mongo_webhooks import MongoWebhookStore
 from lrs.codec import encode_accepted
-from lrs.ports import AcceptedStatement
+from lrs.ports.progress import RegistryMembership
+from lrs.ports.statements import AcceptedStatement
 from lrs.webhooks.filters import parse_filter
 from lrs.webhooks.model import Item, Subscription
 from lrs.xapi.ifi import actor_ifi
@@ -71,7 +71,7 @@ def stored(doc: dict[str, Any], offset: int, tenant: str = "acme") -> StubRecord
 
 
 def handler(store: FakeStore, teams: dict[str, set[str]] | None = None) -> WebhookHandler:
-    registry = cast(MongoProgressStore, FakeRegistry(teams or {}))
+    registry = cast(RegistryMembership, FakeRegistry(teams or {}))
     return WebhookHandler(cast(MongoWebhookStore, store), registry, lambda: NOW)
 
 

@@ -13,7 +13,7 @@ import pytest
 from lrs.adapters.memory import InMemoryEventBus
 from lrs.adapters.memory_goals import InMemoryGoalProgressReader, InMemoryGoalStore
 from lrs.entry import admin_cli
-from lrs.ports import Principal
+from lrs.ports.credentials import Principal
 from lrs.services.goals import GoalDeps
 from lrs.xapi.errors import XapiError
 

@@ -9,7 +9,7 @@ from typing import Any
 from lrs.goals import evaluate_goal, parse_goal
 from lrs.goals.model import Goal
 from lrs.progress import LearnerState, fold, learner_id
-from tests.unit.progress.builders import COURSE, MODULE_A, stmt
+from tests.support.factories import COURSE, MODULE_A, stmt
 
 TODAY = datetime(2026, 3, 1, tzinfo=UTC).date()
 L1 = learner_id(stmt(learner=1))

@@ -10,8 +10,8 @@ from typing import Any
 from lrs.adapters.memory import InMemoryEventBus
 from lrs.adapters.memory_goals import InMemoryGoalProgressReader, InMemoryGoalStore
 from lrs.adapters.memory_teams import InMemoryProgressReader, InMemoryTeamRegistry
-from lrs.ports import Principal
-from lrs.services.goals import GoalDeps, open_goal_stream
+from lrs.ports.credentials import Principal
+from lrs.services.goals import GoalDeps, open_goal_stream, open_learner_goal_stream
 from lrs.services.progress import ProgressDeps
 from lrs.services.progress_hub import Change, ProgressHub
 
@@ -82,3 +82,56 @@ async def test_without_owner_every_goal_of_the_tenant() -> None:
     live.hub.publish(Change("goal", "acme", "g9", 1, doc))
     assert (await asyncio.wait_for(anext(stream), 5)).data == doc
     await stream.aclose()
+
+
+LEARNER = "mbox:mailto:a@example.org"
+OWN = {"kind": "learner", "id": LEARNER}
+ORG = {"kind": "organisation"}
+
+
+def team_value(
+    goal: str, owner: dict[str, Any], version: int, meeting: list[str]
+) -> dict[str, Any]:
+    targets = [{"kind": "members", "met": False, "members_meeting": meeting}]
+    return {
+        **value(goal, owner, version, "on_track"),
+        "members_meeting": meeting,
+        "targets": targets,
+    }
+
+
+async def test_a_learners_stream_follows_their_teams() -> None:
+    goals, live, reader = parts()
+    reader.values["acme", "own"] = value("own", OWN, 1, "on_track") | {"targets": []}
+    reader.values["acme", "org"] = team_value("org", ORG, 1, [LEARNER])
+    reader.values["acme", "g9"] = team_value("g9", OTHER_TEAM, 1, [])
+    reader.values["acme", "g1"] = team_value("g1", TEAM, 1, [])
+    reader.teams["acme", LEARNER] = {"registry:sales"}
+    stream = open_learner_goal_stream(goals, live, READER, LEARNER)
+    await anext(stream)
+    first = [await anext(stream) for _ in range(3)]
+    blocks = {(e.data or {})["goalId"]: (e.data or {})["learner"] for e in first}
+    assert set(blocks) == {"own", "org", "g1"}
+    assert (blocks["org"]["through"], blocks["org"]["meets"]) == ("organisation", True)
+    assert (blocks["g1"]["through"], blocks["g1"]["meets"]) == ("team", False)
+
+    # joins Ops: the next change of an Ops goal (its recomputation) brings it
+    reader.teams["acme", LEARNER] = {"registry:sales", "registry:ops"}
+    reader.values["acme", "g9"] = team_value("g9", OTHER_TEAM, 2, [LEARNER])
+    live.hub.publish(Change("goal", "acme", "g9", 2, reader.values["acme", "g9"]))
+    joined = await asyncio.wait_for(anext(stream), 5)
+    assert (joined.event, (joined.data or {})["goalId"]) == ("goal-progress", "g9")
+    assert (joined.data or {})["learner"]["meets"] is True
+
+    # leaves Sales: their progress changes, the Sales goal is removed
+    reader.teams["acme", LEARNER] = {"registry:ops"}
+    live.hub.publish(Change("learner", "acme", LEARNER, 7, {"teams": ["registry:ops"]}))
+    removed = await asyncio.wait_for(anext(stream), 5)
+    assert (removed.event, removed.data) == (
+        "goal-removed",
+        {"goalId": "g1", "owner": TEAM, "learner": LEARNER},
+    )
+    live.hub.publish(Change("goal", "acme", "g1", 2, team_value("g1", TEAM, 2, [])))
+    assert (await asyncio.wait_for(anext(stream), 5)).comment == "keep-alive"
+    await stream.aclose()
+    assert live.hub.subscribers == 0

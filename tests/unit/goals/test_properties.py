@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from lrs.goals import evaluate_goal, parse_goal
 from lrs.progress import LearnerState, apply, learner_id
-from tests.unit.progress.builders import COURSE, MODULE_A, MODULE_B, stmt, voiding
+from tests.support.factories import COURSE, MODULE_A, MODULE_B, stmt, voided_by_admin
 
 LEARNERS = (1, 2, 3)
 VERBS = ("experienced", "completed", "passed", "failed", "scored")
@@ -92,7 +92,7 @@ def workload(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[dict[str, Any]
     some of them, placed before or after their targets."""
     statements = draw(st.lists(statement, min_size=1, max_size=25))
     voided = draw(st.lists(st.sampled_from(statements), max_size=5, unique_by=lambda s: s["id"]))
-    voids = [dict(voiding(s["id"]), actor=s["actor"]) for s in voided]
+    voids = [dict(voided_by_admin(s["id"]), actor=s["actor"]) for s in voided]
     repeats = draw(st.lists(st.sampled_from(statements), max_size=5))
     delivery = draw(st.permutations([*statements, *voids, *repeats]))
     return statements, delivery

@@ -16,8 +16,8 @@ import pytest
 
 from lrs.goals import evaluate_goal, parse_goal
 from lrs.xapi.errors import BadRequest
+from tests.support.factories import COURSE, stmt
 from tests.unit.goals.test_properties import goals, states
-from tests.unit.progress.builders import COURSE, stmt
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "schemas"
 TODAY = date(2026, 3, 1)

@@ -10,7 +10,7 @@ import pytest
 from lrs.progress.model import LearnerState, apply, summarize_learner
 from lrs.xapi.canonical import canonicalize
 from lrs.xapi.validation import validate_statement
-from tests.unit.progress.builders import stmt
+from tests.support.factories import stmt
 
 EDGE = [
     ("2026-12-31T23:59:60Z", "2026-12-31T23:59:59.999Z"),

@@ -16,7 +16,16 @@ from lrs.progress import (
     voided_target,
 )
 from tests.support import factories
-from tests.unit.progress.builders import ADL, CMI5, COURSE, MODULE_A, PROGRAM, group, stmt, voiding
+from tests.support.factories import (
+    ADL,
+    CMI5,
+    COURSE,
+    MODULE_A,
+    PROGRAM,
+    group,
+    stmt,
+    voided_by_admin,
+)
 
 
 @pytest.mark.parametrize(
@@ -152,7 +161,7 @@ def test_statements_without_id_or_time_contribute_nothing(missing: str) -> None:
 
 def test_voiding_statement_contributes_no_facts_and_names_its_target() -> None:
     target = "E05AA883-ACAF-40AD-BF54-02C8CE485FB0"
-    doc = voiding(target)
+    doc = voided_by_admin(target)
     assert facts_from_statement(doc) is None
     assert voided_target(doc) == target.lower()
     assert voided_target(stmt()) is None

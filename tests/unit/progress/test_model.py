@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from lrs.progress import LearnerState, apply, fold, summarize_learner, void
-from tests.unit.progress.builders import (
+from tests.support.factories import (
     CMI5,
     COURSE,
     MODULE_A,
@@ -17,7 +17,7 @@ from tests.unit.progress.builders import (
     PROGRAM,
     group,
     stmt,
-    voiding,
+    voided_by_admin,
 )
 
 LEARNER = "mbox:mailto:learner1@example.org"
@@ -227,7 +227,7 @@ def test_voiding_corrects_status_time_and_scores() -> None:
     passing = stmt("passed", at=at(10), result={"score": {"scaled": 0.9}, "duration": "PT30M"})
     statements = [stmt("failed", at=at(9), result={"score": {"scaled": 0.3}}), passing]
     assert progress(statements)["status"] == "passed"
-    after = summary([*statements, voiding(passing["id"])])
+    after = summary([*statements, voided_by_admin(passing["id"])])
     row = after["activities"][0]
     assert (row["status"], row["score_best"], row["attempts"]) == ("failed", 0.3, 1)
     assert after["totals"]["time_spent_seconds"] == 0
@@ -236,14 +236,14 @@ def test_voiding_corrects_status_time_and_scores() -> None:
 
 def test_void_arriving_before_its_target_wins() -> None:
     target = stmt("passed")
-    state = fold(LEARNER, [voiding(target["id"]), target])
+    state = fold(LEARNER, [voided_by_admin(target["id"]), target])
     assert state.facts == {}
     assert target["id"] in state.voided
 
 
 def test_voiding_the_only_statement_removes_the_activity_and_its_parents() -> None:
     target = stmt("completed", parents=[COURSE])
-    s = summary([target, voiding(target["id"])])
+    s = summary([target, voided_by_admin(target["id"])])
     assert s["activities"] == []
     assert s["totals"]["first_activity_at"] is None
     assert s["totals"]["activities_started"] == 0
@@ -255,7 +255,7 @@ def test_void_twice_is_a_no_op() -> None:
 
 
 def test_voiding_statement_about_the_learner_itself_adds_no_activity() -> None:
-    assert summary([voiding("00000000-0000-4000-8000-000000000009")])["statements"] == 0
+    assert summary([voided_by_admin("00000000-0000-4000-8000-000000000009")])["statements"] == 0
 
 
 def test_teams_from_statements_and_registry() -> None:
@@ -268,7 +268,7 @@ def test_teams_from_statements_and_registry() -> None:
 
 def test_teams_leave_with_their_voided_statements() -> None:
     doc = stmt(team=group(1, name="sales"))
-    assert summary([doc, voiding(doc["id"])])["teams"] == []
+    assert summary([doc, voided_by_admin(doc["id"])])["teams"] == []
 
 
 def test_state_round_trips_through_its_json_form() -> None:

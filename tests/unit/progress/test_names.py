@@ -11,7 +11,7 @@ from lrs.progress import fold, summarize_learner, summarize_team, void
 from lrs.progress.bounds import bound_learner_value, encoded_size
 from lrs.progress.names import MAX_DISPLAY_CHARS, display_text, most_used
 from lrs.xapi.ifi import actor_ifi
-from tests.unit.progress.builders import COURSE, MODULE_A, stmt
+from tests.support.factories import COURSE, MODULE_A, stmt
 from tests.unit.progress.test_schemas import (
     LEARNER_SCHEMA,
     TEAM_SCHEMA,

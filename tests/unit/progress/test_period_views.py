@@ -10,7 +10,7 @@ import pytest
 
 from lrs.goals import Goal, Owner, Target
 from lrs.goals.periods import Period, ReviewPeriod, parse_review_period
-from lrs.ports import LearnerProgressDoc
+from lrs.ports.progress import LearnerProgressDoc
 from lrs.progress import fold, learner_id, summarize_learner
 from lrs.services.progress_periods import (
     MAX_OLDER_PERIODS,
@@ -22,7 +22,7 @@ from lrs.services.progress_periods import (
     within,
 )
 from lrs.xapi.errors import BadRequest
-from tests.unit.progress.builders import COURSE, MODULE_A, stmt, voiding
+from tests.support.factories import COURSE, MODULE_A, stmt, voided_by_admin
 
 LEARNER = learner_id(stmt())
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
@@ -48,7 +48,7 @@ ALL = [OCTOBER_LAST, DECEMBER_FIRST, NOVEMBER_LATE, NOVEMBER_VOIDED, NOVEMBER_FI
 
 
 def test_the_period_keeps_the_live_facts_timestamped_in_it() -> None:
-    state = fold(LEARNER, [*ALL, voiding(NOVEMBER_VOIDED["id"])])
+    state = fold(LEARNER, [*ALL, voided_by_admin(NOVEMBER_VOIDED["id"])])
     kept = within(state, asked("2026-11"))
     assert set(kept.facts) == {NOVEMBER_FIRST["id"], NOVEMBER_LATE["id"]}
     assert set(within(state, asked("2026-Q4")).facts) == {
@@ -59,7 +59,7 @@ def test_the_period_keeps_the_live_facts_timestamped_in_it() -> None:
 
 def test_the_view_is_the_model_over_the_statements_of_the_period() -> None:
     november = asked("2026-11")
-    doc = doc_of([*ALL, voiding(NOVEMBER_VOIDED["id"])])
+    doc = doc_of([*ALL, voided_by_admin(NOVEMBER_VOIDED["id"])])
     states = states_within({LEARNER: doc}, november, max_statements=10)
     view = period_view(states[LEARNER], doc, "t", ["registry:sales"], november, NOW)
     expected = summarize_learner(

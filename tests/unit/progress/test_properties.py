@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from lrs.progress import LearnerState, apply, fold, summarize_learner, summarize_team
-from tests.unit.progress.builders import (
+from tests.support.factories import (
     ADL,
     CMI5,
     COURSE,
@@ -26,7 +26,7 @@ from tests.unit.progress.builders import (
     PROGRAM,
     group,
     stmt,
-    voiding,
+    voided_by_admin,
 )
 
 VERBS = [
@@ -85,7 +85,9 @@ def workload(seed: int, learner: int = 1) -> Workload:
     rng = random.Random(seed)
     statements = [random_statement(rng, learner) for _ in range(rng.randint(1, 25))]
     voided = [s for s in statements if rng.random() < 0.25]
-    voids = [voiding(s["id"]) for s in voided] + [voiding(f"{rng.getrandbits(128):032x}")]
+    voids = [voided_by_admin(s["id"]) for s in voided] + [
+        voided_by_admin(f"{rng.getrandbits(128):032x}")
+    ]
     stream = statements + voids
     stream += [rng.choice(stream) for _ in range(rng.randint(0, len(stream)))]
     rng.shuffle(stream)

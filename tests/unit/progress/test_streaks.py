@@ -8,7 +8,7 @@ import pytest
 
 from lrs.progress import fold, summarize_learner
 from lrs.progress.streaks import current_streak, longest_streak
-from tests.unit.progress.builders import stmt
+from tests.support.factories import stmt
 
 LEARNER = "mbox:mailto:learner1@example.org"
 

@@ -15,7 +15,7 @@ from lrs.progress import (
     summarize_learner,
     summarize_team,
 )
-from tests.unit.progress.builders import COURSE, MODULE_A, stmt
+from tests.support.factories import COURSE, MODULE_A, stmt
 
 AS_OF = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -41,7 +41,7 @@ def test_rates_scores_and_time_per_activity() -> None:
     (row,) = team["activities"]
     assert row == {
         "activity": MODULE_A,
-        "name": None,  # the builders' objects carry no definition
+        "name": None,  # `stmt` objects carry no definition
         "started": 4,
         "completed": 2,  # passed or completed
         "passed": 1,

@@ -16,7 +16,8 @@ import pytest
 
 from lrs.adapters.memory import InMemoryCredentialStore, InMemoryStatementStore
 from lrs.api.app import create_app
-from lrs.ports import AcceptedStatement, Credential, StatementPage
+from lrs.ports.credentials import Credential
+from lrs.ports.statements import AcceptedStatement, StatementPage
 from lrs.security import hash_secret
 from lrs.services.auth import credential_authority, ensure_bootstrap_credential
 from lrs.settings import LrsSettings

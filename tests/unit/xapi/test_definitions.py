@@ -14,17 +14,17 @@ from lrs.adapters.mongo_definitions import (
     definition_sets,
     encode_key,
 )
-from lrs.xapi.agents import parse_agent_query, validate_agent
+from lrs.xapi.agents import validate_agent
 from lrs.xapi.definitions import (
     activities_in,
     activity_object,
     agents_in,
     merge_definition,
-    parse_activity_query,
     person_object,
 )
 from lrs.xapi.errors import BadRequest
 from lrs.xapi.limits import DEFAULT_LIMITS
+from lrs.xapi.params import parse_activity_query, parse_agent_query
 
 EXT = "http://example.com/ext/location.v2"
 

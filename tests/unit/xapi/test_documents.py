@@ -21,7 +21,13 @@ from lrs.xapi.documents import (
     parse_params,
     parse_preconditions,
 )
-from lrs.xapi.errors import Conflict, InvalidDocument, PayloadTooLarge, PreconditionFailed
+from lrs.xapi.errors import (
+    BadRequest,
+    Conflict,
+    InvalidDocument,
+    PayloadTooLarge,
+    PreconditionFailed,
+)
 from lrs.xapi.limits import DEFAULT_LIMITS
 from lrs.xapi.versions import V1, V2
 
@@ -68,7 +74,7 @@ def test_context_parameters_are_required(resource: Resource, method: str) -> Non
         if name in ("stateId", "profileId"):
             continue
         params = {k: v for k, v in BASE[resource].items() if k != name}
-        with pytest.raises(InvalidDocument, match=f"^{name}: is required"):
+        with pytest.raises(BadRequest, match=f"^{name}: is required"):
             parse(resource, method, params)
 
 
@@ -91,7 +97,7 @@ def test_document_id_requirement(resource: Resource, method: str, required: bool
     id_name = "stateId" if resource is Resource.STATE else "profileId"
     params = {k: v for k, v in BASE[resource].items() if k != id_name}
     if required:
-        with pytest.raises(InvalidDocument, match=id_name):
+        with pytest.raises(BadRequest, match=id_name):
             parse(resource, method, params)
     else:
         assert parse(resource, method, params).document_id is None
@@ -112,13 +118,13 @@ def test_document_id_requirement(resource: Resource, method: str, required: bool
 def test_unknown_parameters_are_rejected(
     resource: Resource, method: str, extra: dict[str, str]
 ) -> None:
-    with pytest.raises(InvalidDocument, match=r"Communication 3\.2"):
+    with pytest.raises(BadRequest, match=r"Communication 3\.2"):
         parse(resource, method, {**BASE[resource], **extra})
 
 
 def test_repeated_parameter_is_rejected() -> None:
     items = [*STATE.items(), ("stateId", "s2")]
-    with pytest.raises(InvalidDocument, match="more than once"):
+    with pytest.raises(BadRequest, match="more than once"):
         parse_params(Resource.STATE, "PUT", items, limits=DEFAULT_LIMITS)
 
 
@@ -140,7 +146,7 @@ def test_repeated_parameter_is_rejected() -> None:
     ],
 )
 def test_invalid_agents_are_rejected(agent: str) -> None:
-    with pytest.raises(InvalidDocument, match=r"^agent"):
+    with pytest.raises(BadRequest, match=r"^agent"):
         parse(Resource.AGENT_PROFILE, "GET", {"agent": agent})
 
 
@@ -174,13 +180,13 @@ def test_each_ifi_kind_is_accepted(agent: dict[str, object], ifi: str) -> None:
     ],
 )
 def test_invalid_parameter_values_are_rejected(name: str, value: str) -> None:
-    with pytest.raises(InvalidDocument, match=f"^{name}"):
+    with pytest.raises(BadRequest, match=f"^{name}"):
         parse(Resource.STATE, "PUT", {**STATE, name: value})
 
 
 def test_invalid_since_is_rejected() -> None:
     query = {"activityId": ACTIVITY, "agent": AGENT, "since": "not a timestamp"}
-    with pytest.raises(InvalidDocument, match=r"^since"):
+    with pytest.raises(BadRequest, match=r"^since"):
         parse(Resource.STATE, "GET", query)
 
 
@@ -370,6 +376,6 @@ def test_unconditional_create_lets_a_put_create_but_never_overwrite(
 @pytest.mark.parametrize("resource", [Resource.STATE, Resource.AGENT_PROFILE])
 def test_agent_parameter_nested_beyond_the_limit_is_rejected_by_rule(resource: Resource) -> None:
     params = {**BASE[resource], "agent": nested(1200).decode()}
-    with pytest.raises(InvalidDocument) as caught:
+    with pytest.raises(BadRequest) as caught:
         parse(resource, "GET", params)
     assert caught.value.details[0].rule == "json-depth"

@@ -10,10 +10,11 @@ import pytest
 
 from lrs.progress.registry import parse_members
 from lrs.services.ingest import check_request
-from lrs.xapi.agents import parse_agent_json, parse_agent_query, validate_agent
+from lrs.xapi.agents import validate_agent
 from lrs.xapi.documents import Resource, parse_params
 from lrs.xapi.errors import BadRequest, InvalidStatement, PayloadTooLarge, XapiError
 from lrs.xapi.limits import DEFAULT_LIMITS, StatementLimits, check_statement_limits
+from lrs.xapi.params import parse_agent_json, parse_agent_query
 from lrs.xapi.query import parse_query
 from lrs.xapi.versions import V2
 from tests.support.factories import account_agent, statement

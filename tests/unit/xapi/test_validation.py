@@ -25,7 +25,7 @@ from lrs.xapi.validation import (
     validate_statement,
     validate_statements,
 )
-from tests.fixtures.statements import factories
+from tests.support import factories
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "statements"
 KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -120,7 +120,7 @@ def test_message_names_path_rule_and_section() -> None:
 
 
 def test_several_problems_are_all_reported() -> None:
-    doc = factories.statement(grade="A", timestamp="yesterday")
+    doc = factories.full_statement(grade="A", timestamp="yesterday")
     with pytest.raises(InvalidStatement) as info:
         validate_statement(doc)
     assert {"no-additional-properties", "timestamp-format"} <= _rules(info.value)
@@ -131,12 +131,12 @@ def test_batch_paths_name_the_statement() -> None:
     bad = factories.minimal_statement()
     bad["verb"]["id"] = "completed"
     with pytest.raises(InvalidStatement) as info:
-        validate_statements([factories.statement(), bad], version="2.0.0")
+        validate_statements([factories.full_statement(), bad], version="2.0.0")
     assert [issue.path for issue in info.value.details] == ["$[1].verb.id"]
 
 
 def test_batch_of_valid_statements_passes() -> None:
-    validate_statements([factories.statement() for _ in range(5)])
+    validate_statements([factories.full_statement() for _ in range(5)])
     validate_statements([])
 
 
@@ -147,7 +147,7 @@ def test_batch_that_is_not_a_list_is_rejected() -> None:
 
 
 def test_python_rules_report_batch_paths() -> None:
-    doc = factories.statement(result=factories.result(raw=99))
+    doc = factories.full_statement(result=factories.scored_result(raw=99))
     with pytest.raises(InvalidStatement) as info:
         validate_statements([doc])
     assert [issue.path for issue in info.value.details] == ["$[0].result.score.raw"]
@@ -184,10 +184,10 @@ WEIRD = [None, [], {}, "x", 0, -1.5, True, [None], [{}], {"": None}]
 
 @pytest.mark.parametrize("version", SUPPORTED_VERSIONS)
 def test_weird_values_anywhere_never_raise_anything_else(version: str) -> None:
-    doc = factories.statement(
+    doc = factories.full_statement(
         object=factories.interaction("choice", ["a"], choices=factories.components("a", "b")),
         attachments=[factories.attachment()],
-        authority=factories.group(),
+        authority=factories.group(1, 2),
     )
     rejected = 0
     for path in _paths(doc):
@@ -202,16 +202,16 @@ def test_weird_values_anywhere_never_raise_anything_else(version: str) -> None:
 def test_substatement_gets_the_same_python_rules(version: str) -> None:
     inner = factories.substatement(timestamp="2023-02-29T00:00:00Z", context=...)
     with pytest.raises(InvalidStatement) as info:
-        validate_statement(factories.statement(object=inner, context=...), version=version)
+        validate_statement(factories.full_statement(object=inner, context=...), version=version)
     assert [(i.path, i.rule) for i in info.value.details] == [
         ("$.object.timestamp", "timestamp-format")
     ]
 
 
 def test_context_agents_need_2_0() -> None:
-    ctx = factories.context()
+    ctx = factories.full_context()
     ctx["contextAgents"] = [{"objectType": "contextAgent", "agent": factories.agent(3)}]
-    doc = factories.statement(context=ctx)
+    doc = factories.full_statement(context=ctx)
     validate_statement(doc, version="2.0.0")
     with pytest.raises(InvalidStatement):
         validate_statement(doc, version="1.0.3")
@@ -225,13 +225,13 @@ def test_non_json_python_objects_are_rejected_cleanly() -> None:
 
 def test_wrong_type_message_names_the_expected_type() -> None:
     with pytest.raises(InvalidStatement) as info:
-        validate_statement(factories.statement(result=[]))
+        validate_statement(factories.full_statement(result=[]))
     assert info.value.message == "$.result: must be of type object (xAPI Data 2.2)"
 
 
 def test_unknown_version_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="unsupported"):
-        validate_statement(factories.statement(), version="0.9")
+        validate_statement(factories.full_statement(), version="0.9")
 
 
 def _nodes(node: Any) -> list[dict[str, Any]]:

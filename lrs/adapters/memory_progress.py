@@ -1,0 +1,155 @@
+"""In-memory progress state: the reference fake of `lrs.ports.progress.ProgressStore`, held
+to `lrs.adapters.mongo_progress.MongoProgressStore` by tests/contract/test_progress_store.py.
+
+Like the MongoDB adapter it reads what others write: the statements (an
+`InMemoryStatementStore`, the persister's) and the team registry (an `InMemoryTeamRegistry`,
+the API's). Documents are kept as MongoDB would return them: the state goes through
+`to_dict`/`from_dict` on every write.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from lrs.adapters.memory import InMemoryStatementStore
+from lrs.adapters.memory_teams import InMemoryTeamRegistry
+from lrs.ports.progress import LearnerDoc, LearnerSummary, TeamDoc
+from lrs.progress import LearnerState, learner_id, voided_target
+
+Doc = TypeVar("Doc", LearnerDoc, TeamDoc)
+
+
+class InMemoryProgressStore:
+    def __init__(
+        self,
+        statements: InMemoryStatementStore | None = None,
+        registry: InMemoryTeamRegistry | None = None,
+    ) -> None:
+        self.statements = statements if statements is not None else InMemoryStatementStore()
+        self.registry = registry if registry is not None else InMemoryTeamRegistry()
+        self.learners: dict[tuple[str, str], LearnerDoc] = {}
+        self.teams: dict[tuple[str, str], TeamDoc] = {}
+        self._voids: set[tuple[str, str]] = set()
+
+    async def create_indexes(self) -> None:
+        return None
+
+    # --- voids and statement owners -------------------------------------------------------
+
+    async def remember_voids(self, tenant: str, targets: Collection[str]) -> None:
+        self._voids.update((tenant, t) for t in targets)
+
+    async def voided_among(self, tenant: str, ids: Collection[str]) -> set[str]:
+        return {i for i in ids if (tenant, i) in self._voids}
+
+    async def owners_of(self, tenant: str, ids: Collection[str]) -> dict[str, str]:
+        found = await self.statements.get_many(tenant, list(ids))
+        return {i: learner_id(s) for i, s in found.items() if voided_target(s) is None}
+
+    # --- learners ---------------------------------------------------------------------------
+
+    async def load_learners(self, tenant: str, learners: Collection[str]) -> dict[str, LearnerDoc]:
+        return {
+            learner: doc for learner in learners if (doc := self.learners.get((tenant, learner)))
+        }
+
+    async def learner_summaries(
+        self, tenant: str, learners: Collection[str], teams: Collection[str]
+    ) -> dict[str, LearnerSummary]:
+        return {
+            doc.learner: LearnerSummary(doc.learner, doc.summary, doc.teams)
+            for (t, learner), doc in self.learners.items()
+            if t == tenant and (learner in learners or set(doc.teams) & set(teams))
+        }
+
+    async def learners_in_team(self, tenant: str, team: str) -> list[str]:
+        return [d.learner for (t, _), d in self.learners.items() if t == tenant and team in d.teams]
+
+    async def save_learners(self, docs: Sequence[LearnerDoc], updated: datetime) -> set[str]:
+        stored = [dataclasses.replace(d, state=_round_trip(d.state)) for d in docs]
+        return _compare_and_set(self.learners, [((d.tenant, d.learner), d) for d in stored])
+
+    async def reset_learners(self, tenant: str | None) -> None:
+        for key, doc in self.learners.items():
+            if tenant in (None, doc.tenant):
+                state = dataclasses.replace(doc.state, facts={}, voided=frozenset())
+                self.learners[key] = dataclasses.replace(doc, state=state)
+        self._voids = {(t, i) for t, i in self._voids if tenant not in (None, t)}
+
+    async def iterate_learners(self, tenant: str | None) -> AsyncIterator[LearnerDoc]:
+        for doc in _in_id_order(self.learners, tenant):
+            yield dataclasses.replace(doc, state=LearnerState(doc.learner))
+
+    async def tenants_and_teams(self, tenant: str | None) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for doc in self.learners.values():
+            if tenant in (None, doc.tenant):
+                found.setdefault(doc.tenant, set()).update(doc.teams)
+        for team in self.registry.teams.values():
+            if tenant in (None, team.tenant):
+                found.setdefault(team.tenant, set()).add(team.team)
+        return found
+
+    async def count_statements(self, tenant: str | None) -> int:
+        return len(self.statements.stored_statements(tenant))
+
+    async def stored_statements(
+        self, tenant: str | None
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        for found in self.statements.stored_statements(tenant):
+            yield found
+
+    # --- registry ---------------------------------------------------------------------------
+
+    async def registry_teams_of(
+        self, tenant: str, learners: Collection[str]
+    ) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for team in self.registry.teams.values():
+            for member in set(team.members) & set(learners) if team.tenant == tenant else ():
+                found.setdefault(member, set()).add(team.team)
+        return found
+
+    async def registry_members(self, tenant: str, teams: Collection[str]) -> dict[str, set[str]]:
+        registered = ((t, self.registry.teams.get((tenant, t))) for t in teams)
+        return {t: set(team.members) for t, team in registered if team is not None}
+
+    # --- teams ------------------------------------------------------------------------------
+
+    async def load_teams(self, tenant: str, teams: Collection[str]) -> dict[str, TeamDoc]:
+        return {team: doc for team in teams if (doc := self.teams.get((tenant, team)))}
+
+    async def save_teams(self, docs: Sequence[TeamDoc], updated: datetime) -> set[str]:
+        return _compare_and_set(self.teams, [((d.tenant, d.team), d) for d in docs])
+
+    async def iterate_teams(self, tenant: str | None) -> AsyncIterator[TeamDoc]:
+        for doc in _in_id_order(self.teams, tenant):
+            yield doc
+
+
+def _compare_and_set(
+    stored: dict[tuple[str, str], Doc], writes: Sequence[tuple[tuple[str, str], Doc]]
+) -> set[str]:
+    """Write each document over the version before its own, or where there is none (as the
+    MongoDB upsert on `{_id, version}` does); the keys of the writes that lost."""
+    lost: set[str] = set()
+    for key, doc in writes:
+        current = stored.get(key)
+        if current is not None and current.version != doc.version - 1:
+            lost.add(key[1])
+            continue
+        stored[key] = doc
+    return lost
+
+
+def _in_id_order(docs: Mapping[tuple[str, str], Doc], tenant: str | None) -> list[Doc]:
+    """The documents (of one tenant, when given) in MongoDB's `_id` ("<tenant>/<name>") order."""
+    chosen = [(f"{t}/{name}", doc) for (t, name), doc in docs.items() if tenant in (None, t)]
+    return [doc for _, doc in sorted(chosen, key=lambda pair: pair[0])]
+
+
+def _round_trip(state: LearnerState) -> LearnerState:
+    return LearnerState.from_dict(state.to_dict())

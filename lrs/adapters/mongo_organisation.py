@@ -1,0 +1,127 @@
+"""Organisation progress in MongoDB (docs/decisions/0020-organisation-progress.md): the stored
+value per tenant (`progress_organisation`, written by the organisation-progress consumer) and
+the reads that compute it (`progress_learners`, the registry `teams`, `progress_goals`).
+
+`progress_organisation`: `{_id: "<tenant>", tenant, value, version, next_check_at: datetime,
+updated}`; every write is compare-and-set on `version`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from lrs.progress import LearnerState
+from lrs.progress.organisation import LearnerFigures, learner_figures
+
+Doc = dict[str, Any]
+RegistryTeam = tuple[str, str | None, list[str]]
+
+
+@dataclass(frozen=True)
+class OrganisationDoc:
+    """One tenant's stored value; version 0 means "not stored yet"."""
+
+    tenant: str
+    value: Mapping[str, Any] = field(default_factory=dict)
+    version: int = 0
+    next_check_at: datetime | None = None
+
+    @classmethod
+    def from_mongo(cls, doc: Mapping[str, Any]) -> OrganisationDoc:
+        return cls(
+            tenant=doc["tenant"],
+            value=doc.get("value") or {},
+            version=int(doc.get("version") or 0),
+            next_check_at=doc.get("next_check_at"),
+        )
+
+    def published(self) -> dict[str, Any]:
+        """The `lrs.progress.organisation` value and REST answer."""
+        return {**self.value, "tenant": self.tenant, "version": self.version}
+
+
+class MongoOrganisationProgress:
+    """What the organisation-progress consumer reads and writes."""
+
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._progress = db["progress_organisation"]
+        self._learners = db["progress_learners"]
+        self._registry = db["teams"]
+        self._goals = db["progress_goals"]
+
+    async def create_indexes(self) -> None:
+        await self._progress.create_index([("next_check_at", ASCENDING)])
+
+    async def load(self, tenant: str) -> OrganisationDoc:
+        doc = await self._progress.find_one({"_id": tenant})
+        return OrganisationDoc.from_mongo(doc) if doc else OrganisationDoc(tenant)
+
+    async def save(self, doc: OrganisationDoc, updated: datetime) -> bool:
+        """Compare-and-set on the version it replaces; False when another write won."""
+        body = {
+            "_id": doc.tenant,
+            "tenant": doc.tenant,
+            "value": dict(doc.value),
+            "version": doc.version,
+            "next_check_at": doc.next_check_at,
+            "updated": updated,
+        }
+        try:
+            result = await self._progress.replace_one(
+                {"_id": doc.tenant, "version": doc.version - 1}, body, upsert=True
+            )
+        except DuplicateKeyError:
+            return False
+        return result.matched_count == 1 or result.upserted_id is not None
+
+    async def due(self, now: datetime, limit: int) -> list[str]:
+        """Tenants whose value may have changed with the time by `now`."""
+        query = {"next_check_at": {"$ne": None, "$lte": now}}
+        cursor = self._progress.find(query, {"tenant": 1}).limit(limit)
+        return [d["tenant"] async for d in cursor]
+
+    async def learners(self, tenant: str) -> list[LearnerFigures]:
+        """Every learner with progress: days of the stored state, summary rows, teams."""
+        projection = {"learner": 1, "state": 1, "summary.activities": 1, "teams": 1}
+        cursor = self._learners.find({"tenant": tenant}, projection)
+        return [
+            learner_figures(
+                LearnerState.from_dict(d["state"]),
+                (d.get("summary") or {}).get("activities") or (),
+                d.get("teams") or (),
+            )
+            async for d in cursor
+        ]
+
+    async def registry(self, tenant: str) -> list[RegistryTeam]:
+        """(team, name, members) of every registry team not deleted."""
+        cursor = self._registry.find(
+            {"tenant": tenant}, {"team": 1, "name": 1, "members": 1, "deleted": 1}
+        )
+        return [
+            (d["team"], d.get("name"), list(d.get("members") or ()))
+            async for d in cursor
+            if not d.get("deleted")
+        ]
+
+    async def goal_values(self, tenant: str) -> list[Mapping[str, Any]]:
+        cursor = self._goals.find({"tenant": tenant}, {"value": 1})
+        return [d.get("value") or {} async for d in cursor]
+
+
+class MongoOrganisationReader:
+    """What the API reads (lrs.services.organisation.OrganisationReader)."""
+
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._progress = db["progress_organisation"]
+
+    async def read_organisation(self, tenant: str) -> dict[str, Any] | None:
+        doc = await self._progress.find_one({"_id": tenant})
+        return OrganisationDoc.from_mongo(doc).published() if doc else None

@@ -1,0 +1,54 @@
+"""Organisation progress (`/progress/organisation`, and its live stream): thin handlers over
+lrs.services.organisation (docs/organisation.md)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response, StreamingResponse
+
+from lrs.api import sse
+from lrs.api.deps import PrincipalDep, ServicesDep
+from lrs.api.headers import json_response
+from lrs.api.routes.progress import PeriodDep, encoded, stream_caller
+from lrs.services import organisation
+from lrs.xapi.errors import BadRequest
+
+router = APIRouter(prefix="/progress", tags=["progress"])
+STREAM_PARAMS = {"token", "lastEventId"}
+
+
+@router.get("/organisation")
+async def organisation_progress(
+    services: ServicesDep, who: PrincipalDep, period: PeriodDep
+) -> Response:
+    """The tenant's organisation progress: active learners today / 7 / 30 days, learning days
+    per learner per week, completion and pass rates per course, every team side by side and
+    the goals per status (the `lrs.progress.organisation` value; 404 before the first). With
+    `?period=` (or `?from=&to=`): the same figures over the statements of that period, as of
+    its end, and how the goals of that period ended (recomputed, not live)."""
+    if period is None:
+        return json_response(await organisation.organisation_progress(services.organisation, who))
+    settings = services.settings
+    return json_response(
+        await organisation.organisation_in_period(
+            services.progress,
+            services.goals,
+            who,
+            period,
+            max_learners=settings.progress_overview_max_learners,
+            max_statements=settings.period_view_max_statements,
+        )
+    )
+
+
+@router.get("/organisation/stream")
+async def organisation_stream(request: Request, services: ServicesDep) -> Response:
+    """Live organisation progress: Server-Sent Events `organisation-progress` (the value now,
+    then each newer version); credentials as Basic/Bearer, or `?token=` from
+    /progress/stream-token."""
+    unknown = sorted(set(request.query_params) - STREAM_PARAMS)
+    if unknown:
+        raise BadRequest(f"unknown parameter(s): {', '.join(unknown)}")
+    who = await stream_caller(request, services)
+    events = organisation.open_organisation_stream(services.organisation, services.progress, who)
+    return StreamingResponse(encoded(events), headers=sse.HEADERS, media_type=sse.MEDIA_TYPE)

@@ -1,0 +1,201 @@
+"""Progress: the state the progress consumers keep (`ProgressStore` and its roles, with
+`LearnerDoc`, `TeamDoc`) and the progress the API reads (`ProgressReader`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from lrs.progress import LearnerState
+
+
+@dataclass(frozen=True, slots=True)
+class LearnerProgressDoc:
+    """One learner's stored progress (`progress_learners`, written by the progress consumer)."""
+
+    learner: str
+    state: Mapping[str, Any]  # LearnerState.to_dict()
+    summary: Mapping[str, Any]
+    teams: Sequence[str]
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class TeamProgressDoc:
+    """One team's stored progress (`progress_teams`, written by the progress consumer)."""
+
+    team: str
+    summary: Mapping[str, Any]
+    members: Sequence[str]
+    version: int
+
+
+class ProgressReader(Protocol):
+    """Reading the progress the consumers derived (the API never writes it)."""
+
+    async def learner(self, tenant: str, learner: str) -> LearnerProgressDoc | None: ...
+
+    async def learners(self, tenant: str, learners: Sequence[str]) -> dict[str, LearnerProgressDoc]:
+        """The stored progress of those of `learners` that have any."""
+        ...
+
+    async def team(self, tenant: str, team: str) -> TeamProgressDoc | None: ...
+
+    async def summaries(self, tenant: str, limit: int) -> list[Mapping[str, Any]]:
+        """The stored summaries of at most `limit` of the tenant's learners, the most recently
+        changed first (the organisation overview)."""
+        ...
+
+    async def teams(self, tenant: str) -> list[TeamProgressDoc]:
+        """Every team of the tenant with stored progress."""
+        ...
+
+
+# --- the progress consumers' state ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LearnerDoc:
+    """One learner's progress state as the consumers keep it; version 0 means "not stored yet".
+    Versions grow by one with every write (compare-and-set on the version read)."""
+
+    tenant: str
+    learner: str
+    state: LearnerState
+    teams: tuple[str, ...] = ()
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    version: int = 0
+    # The teams the learner left with this version (so a re-run can still trigger them).
+    teams_left: tuple[str, ...] = ()
+
+    @classmethod
+    def empty(cls, tenant: str, learner: str) -> LearnerDoc:
+        return cls(tenant, learner, LearnerState(learner))
+
+    def successor(
+        self, state: LearnerState, summary: Mapping[str, Any], teams: Iterable[str]
+    ) -> LearnerDoc:
+        teams = tuple(teams)
+        left = tuple(sorted(set(self.teams) - set(teams)))
+        return replace(
+            self,
+            state=state,
+            summary=summary,
+            teams=teams,
+            version=self.version + 1,
+            teams_left=left,
+        )
+
+
+@dataclass(frozen=True)
+class TeamDoc:
+    """One team's progress as the consumers keep it; version 0 means "not stored yet"."""
+
+    tenant: str
+    team: str
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    members: tuple[str, ...] = ()
+    version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LearnerSummary:
+    """A learner's stored summary and teams, what a team's recomputation reads of it."""
+
+    learner: str
+    summary: Mapping[str, Any] | None
+    teams: tuple[str, ...]
+
+
+class RegistryMembership(Protocol):
+    """The team registry as the progress consumers read it (deleted teams are left out)."""
+
+    async def registry_teams_of(
+        self, tenant: str, learners: Collection[str]
+    ) -> dict[str, set[str]]:
+        """The registry teams listing each learner (learners no team lists are left out)."""
+        ...
+
+    async def registry_members(self, tenant: str, teams: Collection[str]) -> dict[str, set[str]]:
+        """The registry members of each team (teams not in the registry are left out)."""
+        ...
+
+
+class LearnerProgressState(RegistryMembership, Protocol):
+    """What folding statements into learners' progress reads and writes
+    (`consumers.progress.learner`)."""
+
+    async def create_indexes(self) -> None: ...
+
+    async def remember_voids(self, tenant: str, targets: Collection[str]) -> None:
+        """Record ids that voiding statements targeted (idempotent)."""
+        ...
+
+    async def voided_among(self, tenant: str, ids: Collection[str]) -> set[str]:
+        """Those of `ids` a voiding statement targeted (remembered before or now)."""
+        ...
+
+    async def owners_of(self, tenant: str, ids: Collection[str]) -> dict[str, str]:
+        """The learner of each stored non-voiding statement among `ids`."""
+        ...
+
+    async def load_learners(self, tenant: str, learners: Collection[str]) -> dict[str, LearnerDoc]:
+        """The stored documents of those of `learners` that have one."""
+        ...
+
+    async def save_learners(self, docs: Sequence[LearnerDoc], updated: datetime) -> set[str]:
+        """Compare-and-set each document on the version before its own (insert when that is
+        0); return the learners whose write lost to a concurrent one (nothing written)."""
+        ...
+
+
+class TeamProgressState(RegistryMembership, Protocol):
+    """What recomputing teams reads and writes (`consumers.progress.team`)."""
+
+    async def learner_summaries(
+        self, tenant: str, learners: Collection[str], teams: Collection[str]
+    ) -> dict[str, LearnerSummary]:
+        """Summaries and teams of the given learners and of every learner listing the teams."""
+        ...
+
+    async def learners_in_team(self, tenant: str, team: str) -> list[str]:
+        """The learners whose stored progress lists the team."""
+        ...
+
+    async def load_teams(self, tenant: str, teams: Collection[str]) -> dict[str, TeamDoc]: ...
+
+    async def save_teams(self, docs: Sequence[TeamDoc], updated: datetime) -> set[str]:
+        """Compare-and-set, as `save_learners`; return the teams whose write lost."""
+        ...
+
+
+class ProgressStore(LearnerProgressState, TeamProgressState, Protocol):
+    """Every role, plus what `lrs progress rebuild` needs: the stored statements, emptying the
+    states, and walking every stored learner and team."""
+
+    async def count_statements(self, tenant: str | None) -> int:
+        """How many statements are stored (of one tenant, when given)."""
+        ...
+
+    def stored_statements(self, tenant: str | None) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """Every stored statement (of one tenant, when given) with its tenant, in any order."""
+        ...
+
+    async def reset_learners(self, tenant: str | None) -> None:
+        """Empty every learner's state (keeping its version: the next write increments it) and
+        forget the void bookkeeping; a rebuild then refills both."""
+        ...
+
+    def iterate_learners(self, tenant: str | None) -> AsyncIterator[LearnerDoc]:
+        """Every stored learner, in "<tenant>/<learner>" order, without its state (an empty one)."""
+        ...
+
+    def iterate_teams(self, tenant: str | None) -> AsyncIterator[TeamDoc]:
+        """Every stored team, in "<tenant>/<team>" order."""
+        ...
+
+    async def tenants_and_teams(self, tenant: str | None) -> dict[str, set[str]]:
+        """Every team named by a learner's progress or by the registry, by tenant."""
+        ...

@@ -1,0 +1,431 @@
+"""Organisation progress end to end on the real broker and store: a seeded workload (random
+statements of a dozen learners over 40 days, timestamps out of order, voids before and after
+their targets, registry changes between batches) POSTed through the API, a void and a membership
+change through the API, goals at every level (an organisation goal among them); the persister,
+the progress, goal and organisation consumers run as tasks of this event loop (the goal and
+organisation consumers on an injected clock). The `progress_organisation` document, the last
+value of `lrs.progress.organisation` and `GET /progress/organisation` must equal an independent
+recomputation from the stored statements, the registry and the goal definitions, before and
+after midnight passes with no new statement; the organisation stream sends the snapshot and
+then the change."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+from pymongo.asynchronous.database import AsyncDatabase
+
+from consumers.goals import GoalProgressHandler, GoalTeamTriggersHandler, GoalTriggersHandler
+from consumers.goals import LazyBus as GoalBus
+from consumers.organisation import (
+    OrganisationProgressHandler,
+    OrganisationTriggersHandler,
+    organisation_change_message,
+)
+from consumers.runner import Handler, Outcome, Record, Runner, RunnerConfig
+from lrs import topics
+from lrs.adapters.kafka_bus import KafkaEventBus
+from lrs.adapters.mongo_goals import MongoGoalProgress, MongoGoalStore
+from lrs.adapters.mongo_organisation import MongoOrganisationProgress
+from lrs.goals import evaluate_goal, goal_from_doc
+from lrs.progress import (
+    fold,
+    learner_id,
+    registry_teams_for,
+    summarize_learner,
+    voided_target,
+)
+from lrs.progress.organisation import (
+    LearnerFigures,
+    summarize_organisation_progress,
+    team_entries,
+)
+from lrs.settings import LrsSettings
+from lrs.xapi.timefmt import parse_timestamp
+from tests.conftest import Infra
+from tests.support.factories import agent, voided_by_admin
+from tests.support.live import SseReader, live_api
+from tests.support.polling import eventually
+from tests.support.progress import (
+    FIXED_NOW,
+    Workload,
+    apply_registry_change,
+    fixed_clock,
+    latest_per_key,
+    running_progress,
+    stored_statements,
+)
+from tests.support.stack import database, make_settings, prepare_infra, running_persister
+from tests.support.stack import xapi_headers as xapi_headers_of
+
+pytestmark = pytest.mark.integration
+TENANT = "default"
+Doc = dict[str, Any]
+H = xapi_headers_of()
+COURSES = "https://content.example.org/course/"
+NOVEMBER = {"startDate": "2026-11-01", "achievedByDate": "2026-11-30"}
+GOALS: list[Doc] = [
+    {
+        "goalId": "org-habit",
+        "name": "half of us learn on two days in November",
+        "owner": {"kind": "organisation"},
+        "targets": [{"kind": "members", "share": 0.5, "of": {"kind": "learning_days", "days": 2}}],
+        **NOVEMBER,
+    },
+    {
+        "goalId": "team0-course",
+        "name": "team-0 completes course 0",
+        "owner": {"kind": "team", "id": "team-0"},
+        "targets": [
+            {
+                "kind": "members",
+                "share": 0.5,
+                "of": {"kind": "complete", "activities": [f"{COURSES}0"]},
+            }
+        ],
+        **NOVEMBER,
+    },
+    {
+        "goalId": "learner1-minutes",
+        "name": "learner 1 spends an hour",
+        "owner": {"kind": "learner", "id": "mbox:mailto:learner1@example.org"},
+        "targets": [{"kind": "minutes", "minutes": 60}],
+        **NOVEMBER,
+    },
+]
+
+
+class MovableClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+async def settings(infra: Infra, module_namespace: str) -> LrsSettings:
+    settings = make_settings(infra.kafka_bootstrap, infra.mongodb_uri, module_namespace)
+    await prepare_infra(settings, TENANT)
+    return settings
+
+
+def runner(settings: LrsSettings, topic: str, handler: Handler, linger_ms: int = 0) -> Runner:
+    assert settings.kafka_bootstrap
+    return Runner(
+        RunnerConfig(
+            bootstrap=settings.kafka_bootstrap,
+            topic=settings.topic(topic),
+            group_id=f"{settings.consumer_group_prefix}-{handler.name}",
+            batch_max=40,
+            session_timeout_ms=settings.consumer_session_timeout_ms,
+            linger_ms=linger_ms,
+        ),
+        handler,
+    )
+
+
+class Watched:
+    """organisation-progress's handler, noting the last offset it handled per partition."""
+
+    def __init__(self, handler: OrganisationProgressHandler) -> None:
+        self.name = handler.name
+        self._handler = handler
+        self.handled: dict[int, int] = {}
+
+    async def handle(self, records: Sequence[Record]) -> Outcome:
+        outcome = await self._handler.handle(records)
+        for record in records:
+            self.handled[record.partition] = max(
+                record.offset, self.handled.get(record.partition, -1)
+            )
+        return outcome
+
+    async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
+        await self._handler.caught_up(topic, partitions)
+
+
+@dataclass
+class Consumers:
+    settings: LrsSettings
+    triggers: list[tuple[Runner, asyncio.Task[None]]]
+    organisation: Watched
+
+    async def stop_triggers(self) -> None:
+        """Stop the three trigger consumers, then wait until organisation-progress has handled
+        every trigger they produced for the tenant (all on one partition, in order: up to a
+        last one sent now): from then on only its clock can trigger it."""
+        for r, _ in self.triggers:
+            r.stop_event.set()
+        await asyncio.wait_for(asyncio.gather(*(t for _, t in self.triggers)), 30)
+        kafka = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, acks="all")
+        await kafka.start()
+        try:
+            last = organisation_change_message(TENANT, FIXED_NOW)
+            sent = await kafka.send_and_wait(
+                self.settings.topic(topics.ORGANISATION_CHANGES), last.value, key=last.key
+            )
+        finally:
+            await kafka.stop()
+
+        async def handled() -> int:
+            return self.organisation.handled.get(sent.partition, -1)
+
+        assert await eventually(handled, lambda n: n >= sent.offset, within=60) >= sent.offset
+
+
+@contextlib.asynccontextmanager
+async def goal_and_organisation_consumers(
+    settings: LrsSettings, db: AsyncDatabase[Doc], clock: MovableClock
+) -> AsyncIterator[Consumers]:
+    """The goal consumers stay at FIXED_NOW (tests/integration/test_goals.py moves theirs), so
+    that only the organisation consumer's own clock can notice midnight."""
+    assert settings.kafka_bootstrap
+    bootstrap = settings.kafka_bootstrap
+    bus = GoalBus(lambda: KafkaEventBus(bootstrap, linger_ms=0, timeout_seconds=5))
+    goals, progress, prefix = MongoGoalStore(db), MongoGoalProgress(db), settings.topic_prefix
+    await progress.create_indexes()
+    organisation = MongoOrganisationProgress(db)
+    runners = [
+        runner(
+            settings,
+            topics.LEARNER_PROGRESS,
+            GoalTriggersHandler(goals, progress, fixed_clock, prefix=prefix),
+        ),
+        runner(settings, topics.TEAMS, GoalTeamTriggersHandler(goals, fixed_clock, prefix=prefix)),
+        runner(
+            settings,
+            topics.GOAL_CHANGES,
+            GoalProgressHandler(
+                goals, progress, fixed_clock, bus.publish, prefix=prefix, clock_seconds=0.2
+            ),
+        ),
+    ]
+    triggers = [
+        runner(settings, topic, OrganisationTriggersHandler(name, clock, prefix=prefix))
+        for name, topic in (
+            ("organisation-learners", topics.LEARNER_PROGRESS),
+            ("organisation-teams", topics.TEAM_PROGRESS),
+            ("organisation-goals", topics.GOAL_PROGRESS),
+        )
+    ]
+    handler = OrganisationProgressHandler(
+        organisation, clock, bus.publish, prefix=prefix, clock_seconds=0.2
+    )
+    watched = Watched(handler)
+    runners += [runner(settings, topics.ORGANISATION_CHANGES, watched, linger_ms=100)]
+    tasks = [asyncio.create_task(r.run()) for r in runners]
+    trigger_tasks = [asyncio.create_task(r.run()) for r in triggers]
+    try:
+        yield Consumers(settings, list(zip(triggers, trigger_tasks, strict=True)), watched)
+    finally:
+        for r in [*runners, *triggers]:
+            r.stop_event.set()
+        await asyncio.wait_for(asyncio.gather(*tasks, *trigger_tasks), 30)
+        await bus.stop()
+
+
+# --- the independent recomputation ------------------------------------------------------------
+
+
+async def recomputed(db: AsyncDatabase[Doc], now: datetime) -> Doc:
+    """The organisation's value from scratch: the stored statements (voids applied) folded per
+    learner, days from their timestamps, members from the registry and the statements' teams,
+    goal statuses from the definitions (at FIXED_NOW, the goal consumers' time)."""
+    statements = await stored_statements(db, TENANT)
+    registry = {d["team"]: d async for d in db["teams"].find({"tenant": TENANT})}
+    members_of = {team: set(d.get("members") or ()) for team, d in registry.items()}
+    voids = [s for s in statements if voided_target(s) is not None]
+    voided = {voided_target(s) for s in voids}
+    live = [s for s in statements if voided_target(s) is None and s["id"] not in voided]
+    learners = {learner_id(s) for s in statements if voided_target(s) is None}
+    figures = []
+    states = {}
+    for learner in sorted(learners):
+        mine = [s for s in statements if voided_target(s) is None and learner_id(s) == learner]
+        states[learner] = fold(learner, mine + voids)
+        summary = summarize_learner(
+            states[learner], now.date(), registry_teams=registry_teams_for(learner, members_of)
+        )
+        days = {
+            parse_timestamp(s["timestamp"]).astimezone(UTC).date()
+            for s in live
+            if learner_id(s) == learner
+        }
+        figures.append(
+            LearnerFigures(learner, frozenset(days), summary["activities"], summary["teams"])
+        )
+    teams = team_entries(
+        [(t, d.get("name"), sorted(members_of[t])) for t, d in registry.items()], figures
+    )
+    goals = await recomputed_goals(db, states, members_of, figures, FIXED_NOW)
+    value = summarize_organisation_progress(figures, teams, goals, now)
+    return {**value, "tenant": TENANT}
+
+
+async def recomputed_goals(
+    db: AsyncDatabase[Doc],
+    states: dict[str, Any],
+    registry: dict[str, set[str]],
+    figures: list[LearnerFigures],
+    now: datetime,
+) -> list[Doc]:
+    values = []
+    async for doc in db["goals"].find({"tenant": TENANT}):
+        goal = goal_from_doc(doc)
+        if goal.owner.kind == "learner":
+            members = {goal.owner.id or ""}
+        elif goal.owner.kind == "team":
+            team = goal.owner.id or ""
+            members = set(registry.get(team, ())) | {f.learner for f in figures if team in f.teams}
+        else:
+            members = set(states) | {m for ms in registry.values() for m in ms}
+        values.append(evaluate_goal(goal, {m: states.get(m) for m in members}, now))
+    return values
+
+
+def comparable(value: Doc) -> Doc:
+    return {k: v for k, v in value.items() if k not in ("as_of", "version")}
+
+
+def differences(expected: Doc, got: Doc | None) -> list[str]:
+    if got is None:
+        return ["no value"]
+    left, right = comparable(expected), comparable(got)
+    return [
+        f"{k}: {right.get(k)!r} != {left.get(k)!r}"
+        for k in left | right
+        if left.get(k) != right.get(k)
+    ]
+
+
+async def rest_value(http: httpx.AsyncClient) -> Doc | None:
+    answer = await http.get("/progress/organisation")
+    if answer.status_code == 404:
+        return None
+    assert answer.status_code == 200, answer.text
+    body: Doc = answer.json()
+    return body
+
+
+async def converged(http: httpx.AsyncClient, db: AsyncDatabase[Doc], now: datetime) -> list[str]:
+    return differences(await recomputed(db, now), await rest_value(http))
+
+
+# --- the test ---------------------------------------------------------------------------------
+
+
+async def post(http: httpx.AsyncClient, statements: list[Doc]) -> None:
+    answer = await http.post("/xapi/statements", json=statements, headers=H)
+    assert answer.status_code == 200, answer.text
+
+
+async def post_workload(
+    http: httpx.AsyncClient, db: AsyncDatabase[Doc], settings: LrsSettings, workload: Workload
+) -> None:
+    """POST the workload's batches (four at a time) with its registry changes in between."""
+    kafka = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await kafka.start()
+    try:
+        posts: list[list[Doc]] = []
+        for kind, step in [*workload.steps, ("end", None)]:
+            if kind == "post":
+                posts.append(step)
+                continue
+            for start in range(0, len(posts), 4):
+                await asyncio.gather(*(post(http, b) for b in posts[start : start + 4]))
+            posts.clear()
+            if kind == "registry":
+                await apply_registry_change(db, kafka, settings, TENANT, step)
+    finally:
+        await kafka.stop()
+
+
+def check_windows(value: Doc, today: date) -> None:
+    """Sanity of the figures the recomputation and the consumer share a definition of."""
+    assert value["active"]["today"] <= value["active"]["7d"] <= value["active"]["30d"]
+    assert value["active"]["30d"] <= value["learners"]
+    assert value["next_check_at"].startswith((today + timedelta(days=1)).isoformat())
+
+
+async def test_organisation_progress_equals_the_recomputation_and_streams_its_changes(
+    settings: LrsSettings,
+) -> None:
+    clock = MovableClock(FIXED_NOW)
+    workload = Workload(seed=2026, learners=12).build(120)
+    async with (
+        database(settings) as db,
+        live_api(settings) as base,
+        httpx.AsyncClient(base_url=base, headers=H, timeout=30) as http,
+        running_persister(settings),
+        running_progress(settings, db),
+        goal_and_organisation_consumers(settings, db, clock) as consumers,
+    ):
+        for goal in GOALS:
+            answer = await http.post("/goals", json=goal)
+            assert answer.status_code == 201, answer.text
+        await post_workload(http, db, settings, workload)
+        assert await eventually(lambda: converged(http, db, clock.now), within=180) == []
+        before = await rest_value(http)
+        assert before is not None
+        assert before["learners"] > 5
+        assert before["courses"]
+        assert before["teams"]
+        assert before["goals"]["organisation"] != dict.fromkeys(before["goals"]["organisation"], 0)
+        check_windows(before, clock.now.date())
+
+        stream_request = http.build_request("GET", "/progress/organisation/stream")
+        stream = await http.send(stream_request, stream=True)
+        assert stream.status_code == 200
+        events = SseReader(stream)
+        snapshot = await events.next_named("organisation-progress")
+        assert snapshot.data is not None
+        assert snapshot.data["version"] >= before["version"]
+
+        # a void of a counted statement and a membership change, through the API
+        statements = await stored_statements(db, TENANT)
+        target = next(s for s in statements if voided_target(s) is None and s["actor"] == agent(1))
+        await post(http, [voided_by_admin(target["id"])])
+        created = await http.post("/teams", json={"name": "Newcomers"})
+        assert created.status_code == 201, created.text
+        team = created.json()["team"]
+        joined = await http.put(f"/teams/{team}/members", json=[agent(2), agent(40)])
+        assert joined.status_code == 200, joined.text
+        assert await eventually(lambda: converged(http, db, clock.now), within=180) == []
+        value = await rest_value(http)
+        assert value is not None
+        (newcomers,) = [t for t in value["teams"] if t["team"] == team]
+        assert (newcomers["name"], newcomers["members"]) == ("Newcomers", 2)
+        changed = await events.next_named("organisation-progress")
+        assert changed.data is not None
+        assert changed.data["version"] > snapshot.data["version"]
+
+        # midnight passes with no new statement and nothing else to trigger a recomputation:
+        # the organisation consumer's clock moves the windows
+        await consumers.stop_triggers()
+        clock.now = datetime(2026, 11, 24, 0, 0, 1, tzinfo=UTC)
+        assert await eventually(lambda: converged(http, db, clock.now), within=180) == []
+        after = await rest_value(http)
+        assert after is not None
+        assert (value["active"]["today"] > 0, after["active"]["today"]) == (True, 0)
+        check_windows(after, clock.now.date())
+        moved = await events.next_named("organisation-progress")
+        while moved.data is not None and moved.data["version"] < after["version"]:
+            moved = await events.next_named("organisation-progress")
+        assert moved.data == after
+        await stream.aclose()
+
+        expected = await recomputed(db, clock.now)
+        published = await latest_per_key(settings, topics.ORGANISATION_PROGRESS)
+        assert differences(expected, published.get(topics.organisation_key(TENANT))) == []
+        stored = await db["progress_organisation"].find_one({"_id": TENANT})
+        assert stored is not None
+        assert differences(expected, {**stored["value"], "tenant": TENANT}) == []

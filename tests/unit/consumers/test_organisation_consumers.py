@@ -1,0 +1,142 @@
+"""The organisation consumers: the trigger consumers turn a batch of learner / team / goal
+records into one trigger per tenant; organisation-progress recomputes each triggered tenant,
+writes a new version only when the value changed (ignoring `as_of`), publishes the current
+value in any case, dead-letters a bad trigger, and its clock triggers the tenants whose next
+check has come."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import orjson
+
+from consumers.organisation import OrganisationProgressHandler, OrganisationTriggersHandler
+from lrs import topics
+from lrs.adapters.mongo_organisation import OrganisationDoc
+from lrs.ports.events import OutgoingMessage
+from lrs.progress.organisation import LearnerFigures
+
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+@dataclass
+class Rec:
+    key: bytes | None
+    value: bytes | None = b"{}"
+    topic: str = "t"
+    partition: int = 0
+    offset: int = 0
+    headers: Sequence[tuple[str, bytes]] = ()
+
+
+@dataclass
+class FakeStore:
+    docs: dict[str, OrganisationDoc] = field(default_factory=dict)
+    figures: list[LearnerFigures] = field(default_factory=list)
+    due_tenants: list[str] = field(default_factory=list)
+    writes: int = 0
+
+    async def create_indexes(self) -> None:
+        return None
+
+    async def load(self, tenant: str) -> OrganisationDoc:
+        return self.docs.get(tenant, OrganisationDoc(tenant))
+
+    async def save(self, doc: OrganisationDoc, updated: datetime) -> bool:
+        if self.docs.get(doc.tenant, OrganisationDoc(doc.tenant)).version != doc.version - 1:
+            return False
+        self.docs[doc.tenant] = doc
+        self.writes += 1
+        return True
+
+    async def learners(self, tenant: str) -> list[LearnerFigures]:
+        return list(self.figures)
+
+    async def registry(self, tenant: str) -> list[tuple[str, str | None, list[str]]]:
+        return [("registry:sales", "Sales", ["mbox:mailto:a@x.org"])]
+
+    async def goal_values(self, tenant: str) -> list[dict[str, Any]]:
+        return [{"owner": {"kind": "organisation"}, "status": "on_track", "archived": False}]
+
+    async def due(self, now: datetime, limit: int) -> list[str]:
+        return list(self.due_tenants)
+
+
+def trigger(tenant: str) -> Rec:
+    return Rec(topics.organisation_key(tenant), orjson.dumps({"tenant": tenant}))
+
+
+async def test_a_batch_of_changes_becomes_one_trigger_per_tenant() -> None:
+    handler = OrganisationTriggersHandler("organisation-learners", lambda: NOW, prefix="p.")
+    records = [
+        Rec(topics.learner_key("acme", "mbox:mailto:a@x.org")),
+        Rec(topics.learner_key("acme", "mbox:mailto:b@x.org"), None),  # a tombstone counts
+        Rec(topics.goal_key("beta", "g1")),
+        Rec(None),
+    ]
+    outcome = await handler.handle(records)
+    assert outcome.poison == []
+    assert [(t, m.key, orjson.loads(m.value)) for t, m in outcome.outputs] == [
+        ("p." + topics.ORGANISATION_CHANGES, topics.organisation_key(t), {"tenant": t})
+        for t in ("acme", "beta")
+    ]
+
+
+async def test_recompute_writes_changes_only_and_publishes_every_time() -> None:
+    store = FakeStore()
+    fake: Any = store
+    clock = [NOW]
+
+    async def send(topic: str, messages: Sequence[OutgoingMessage]) -> None:
+        raise AssertionError("only the clock sends")
+
+    handler = OrganisationProgressHandler(fake, lambda: clock[0], send, prefix="p.")
+    outcome = await handler.handle([trigger("acme"), trigger("acme"), Rec(b"k", b"[]")])
+    assert len(outcome.poison) == 1
+    ((topic, message),) = outcome.outputs
+    published = orjson.loads(message.value)
+    assert (topic, message.key) == (
+        "p." + topics.ORGANISATION_PROGRESS,
+        topics.organisation_key("acme"),
+    )
+    assert (published["tenant"], published["version"], published["learners"]) == ("acme", 1, 0)
+    assert published["teams"][0]["members"] == 1
+    assert published["goals"]["organisation"]["on_track"] == 1
+
+    clock[0] = NOW.replace(hour=13)  # later the same day, nothing else changed
+    again = await handler.handle([trigger("acme")])
+    assert orjson.loads(again.outputs[0][1].value)["version"] == 1
+    assert store.writes == 1
+
+    store.figures.append(LearnerFigures("mbox:mailto:b@x.org", frozenset({date(2026, 11, 20)})))
+    changed = await handler.handle([trigger("acme")])
+    value = orjson.loads(changed.outputs[0][1].value)
+    assert (value["version"], value["learners"], value["active"]["today"]) == (2, 1, 1)
+    assert store.docs["acme"].next_check_at == datetime(2026, 11, 21, tzinfo=UTC)
+
+
+async def test_the_clock_triggers_due_tenants_once_per_resend_window() -> None:
+    store = FakeStore(due_tenants=["acme"])
+    fake: Any = store
+    sent: list[tuple[str, OutgoingMessage]] = []
+    tick = [0.0]
+
+    async def send(topic: str, messages: Sequence[OutgoingMessage]) -> None:
+        sent.extend((topic, m) for m in messages)
+
+    handler = OrganisationProgressHandler(
+        fake, lambda: NOW, send, prefix="p.", clock_seconds=1.0, monotonic=lambda: tick[0]
+    )
+    await handler.caught_up("t", {})
+    assert [(t, orjson.loads(m.value)) for t, m in sent] == [
+        ("p." + topics.ORGANISATION_CHANGES, {"tenant": "acme"})
+    ]
+    tick[0] = 1.5  # still due, but just sent
+    await handler.caught_up("t", {})
+    assert len(sent) == 1
+    tick[0] = 12.0
+    await handler.caught_up("t", {})
+    assert len(sent) == 2

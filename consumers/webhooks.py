@@ -32,10 +32,10 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from consumers.runner import Outcome, Poison, Record
 from lrs import topics
-from lrs.adapters.mongo_webhooks import MongoWebhookStore
 from lrs.background import backoff_delay
 from lrs.codec import UnusableMessage, decode_accepted, header
 from lrs.ports.progress import RegistryMembership
+from lrs.ports.webhooks import WebhookQueue
 from lrs.progress import learner_id
 from lrs.services.erasure import ErasedAgents, screen_records
 from lrs.services.webhooks import Resolver, check_target, resolve
@@ -77,7 +77,7 @@ class WebhookHandler:
 
     def __init__(
         self,
-        store: MongoWebhookStore,
+        store: WebhookQueue,
         progress: RegistryMembership,
         clock: Clock,
         erased: ErasedAgents | None = None,  # erased learners (docs/erasure.md)
@@ -138,7 +138,7 @@ class ProgressWebhookHandler:
 
     def __init__(
         self,
-        store: MongoWebhookStore,
+        store: WebhookQueue,
         clock: Clock,
         kind: str,
         erased: ErasedAgents | None = None,  # learners only: a team key names no learner
@@ -379,7 +379,7 @@ class SubscriptionWorker:
 
     def __init__(
         self,
-        store: MongoWebhookStore,
+        store: WebhookQueue,
         sender: Sender,
         config: DeliveryConfig,
         clock: Clock,
@@ -450,7 +450,7 @@ class DeliveryPool:
 
     def __init__(
         self,
-        store: MongoWebhookStore,
+        store: WebhookQueue,
         config: DeliveryConfig,
         clock: Clock,
         resolver: Resolver = resolve,

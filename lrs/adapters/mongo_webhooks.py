@@ -17,7 +17,7 @@ LRS_WEBHOOKS_LOG_RETENTION_SECONDS.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,11 +27,11 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from lrs.ports.webhooks import NewId
 from lrs.webhooks.filters import Filter, parse_filter
 from lrs.webhooks.model import DEAD, DELIVERED, OPEN, Attempt, Delivery, Item, Status, Subscription
 
 Doc = dict[str, Any]
-NewId = Callable[[str, Sequence[str]], str]
 
 
 def _utc(value: datetime | None) -> datetime | None:

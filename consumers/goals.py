@@ -38,9 +38,9 @@ import orjson
 from consumers.progress.team import decode_team_refs
 from consumers.runner import Outcome, Poison, Record
 from lrs import topics
-from lrs.adapters.mongo_goals import GoalProgressDoc, MongoGoalProgress, MongoGoalStore
 from lrs.goals import Goal, evaluate_goal
 from lrs.ports.events import OutgoingMessage
+from lrs.ports.goals import GoalIndex, GoalProgressDoc, GoalProgressStore
 from lrs.services.goals import goal_change_message
 from lrs.xapi.timefmt import format_timestamp, parse_timestamp
 
@@ -92,7 +92,7 @@ class GoalTriggersHandler:
     name = "goal-triggers"
 
     def __init__(
-        self, goals: MongoGoalStore, progress: MongoGoalProgress, clock: Clock, *, prefix: str = ""
+        self, goals: GoalIndex, progress: GoalProgressStore, clock: Clock, *, prefix: str = ""
     ) -> None:
         self._goals = goals
         self._progress = progress
@@ -141,7 +141,7 @@ class GoalTeamTriggersHandler:
 
     name = "goal-teams"
 
-    def __init__(self, goals: MongoGoalStore, clock: Clock, *, prefix: str = "") -> None:
+    def __init__(self, goals: GoalIndex, clock: Clock, *, prefix: str = "") -> None:
         self._goals = goals
         self._clock = clock
         self._prefix = prefix
@@ -168,8 +168,8 @@ class GoalProgressHandler:
 
     def __init__(
         self,
-        goals: MongoGoalStore,
-        progress: MongoGoalProgress,
+        goals: GoalIndex,
+        progress: GoalProgressStore,
         clock: Clock,
         send: Send,
         *,

@@ -41,6 +41,13 @@ class InMemoryGoalStore:
             and (archived or not g.archived)
         ]
 
+    async def goal_ids_for(self, tenant: str, owner_keys: Collection[str]) -> list[str]:
+        return [
+            g.goal_id
+            for (t, _), g in sorted(self.goals.items())
+            if t == tenant and g.owner.key in owner_keys and not g.archived
+        ]
+
 
 class InMemoryGoalProgressReader:
     def __init__(self) -> None:

@@ -11,7 +11,6 @@ ids], version, next_check_at: datetime | None, updated}`; compare-and-set on `ve
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +20,7 @@ from pymongo.errors import DuplicateKeyError
 
 from lrs.adapters.mongo_bulk import bulk_write_tolerating_duplicates
 from lrs.goals import Goal, goal_from_doc, goal_to_doc
+from lrs.ports.goals import GoalProgressDoc
 from lrs.progress import LearnerState
 
 Doc = dict[str, Any]
@@ -74,46 +74,30 @@ class MongoGoalStore:
         return [d["goalId"] async for d in self._goals.find(query, {"goalId": 1})]
 
 
-@dataclass(frozen=True)
-class GoalProgressDoc:
-    """One `progress_goals` document; version 0 means "not stored yet"."""
+def goal_progress_from_mongo(doc: Mapping[str, Any]) -> GoalProgressDoc:
+    return GoalProgressDoc(
+        tenant=doc["tenant"],
+        goal=doc["goal"],
+        value=doc.get("value") or {},
+        members=tuple(doc.get("members") or ()),
+        version=int(doc.get("version") or 0),
+        next_check_at=doc.get("next_check_at"),
+        owner_key=doc.get("owner_key", ""),
+    )
 
-    tenant: str
-    goal: str
-    value: Mapping[str, Any] = field(default_factory=dict)
-    members: tuple[str, ...] = ()
-    version: int = 0
-    next_check_at: datetime | None = None
-    owner_key: str = ""
 
-    @classmethod
-    def from_mongo(cls, doc: Mapping[str, Any]) -> GoalProgressDoc:
-        return cls(
-            tenant=doc["tenant"],
-            goal=doc["goal"],
-            value=doc.get("value") or {},
-            members=tuple(doc.get("members") or ()),
-            version=int(doc.get("version") or 0),
-            next_check_at=doc.get("next_check_at"),
-            owner_key=doc.get("owner_key", ""),
-        )
-
-    def to_mongo(self, updated: datetime) -> Doc:
-        return {
-            "_id": goal_doc_id(self.tenant, self.goal),
-            "tenant": self.tenant,
-            "goal": self.goal,
-            "owner_key": self.owner_key,
-            "value": dict(self.value),
-            "members": list(self.members),
-            "version": self.version,
-            "next_check_at": self.next_check_at,
-            "updated": updated,
-        }
-
-    def published(self) -> dict[str, Any]:
-        """The `lrs.progress.goal` value and REST answer: the value plus `version`."""
-        return {**self.value, "version": self.version}
+def goal_progress_to_mongo(progress: GoalProgressDoc, updated: datetime) -> Doc:
+    return {
+        "_id": goal_doc_id(progress.tenant, progress.goal),
+        "tenant": progress.tenant,
+        "goal": progress.goal,
+        "owner_key": progress.owner_key,
+        "value": dict(progress.value),
+        "members": list(progress.members),
+        "version": progress.version,
+        "next_check_at": progress.next_check_at,
+        "updated": updated,
+    }
 
 
 class MongoGoalProgress:
@@ -132,14 +116,14 @@ class MongoGoalProgress:
     async def load(self, tenant: str, goals: Collection[str]) -> dict[str, GoalProgressDoc]:
         wanted = [goal_doc_id(tenant, g) for g in goals]
         cursor = self._progress.find({"_id": {"$in": wanted}})
-        return {d["goal"]: GoalProgressDoc.from_mongo(d) async for d in cursor}
+        return {d["goal"]: goal_progress_from_mongo(d) async for d in cursor}
 
     async def save(self, docs: Sequence[GoalProgressDoc], updated: datetime) -> set[str]:
         """Compare-and-set each on the version it was read at; the goals whose write lost."""
         ops = [
             ReplaceOne(
                 {"_id": goal_doc_id(d.tenant, d.goal), "version": d.version - 1},
-                d.to_mongo(updated),
+                goal_progress_to_mongo(d, updated),
                 upsert=True,
             )
             for d in docs
@@ -157,7 +141,7 @@ class MongoGoalProgress:
         elif owner_key is not None:
             query["owner_key"] = {"$in": sorted(owner_key)}
         cursor = self._progress.find(query).sort("_id", ASCENDING)
-        return [GoalProgressDoc.from_mongo(d) async for d in cursor]
+        return [goal_progress_from_mongo(d) async for d in cursor]
 
     async def goals_listing_any(self, tenant: str, learners: Collection[str]) -> list[str]:
         """Goals whose last computation counted any of these learners as a member (one query

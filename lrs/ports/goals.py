@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from lrs.goals import Goal
+from lrs.progress import LearnerState
+
+
+@dataclass(frozen=True)
+class GoalProgressDoc:
+    """One goal's stored progress; version 0 means "not stored yet"."""
+
+    tenant: str
+    goal: str
+    value: Mapping[str, Any] = field(default_factory=dict)
+    members: tuple[str, ...] = ()
+    version: int = 0
+    next_check_at: datetime | None = None
+    owner_key: str = ""
+
+    def published(self) -> dict[str, Any]:
+        """The `lrs.progress.goal` value and REST answer: the value plus `version`."""
+        return {**self.value, "version": self.version}
 
 
 class GoalStore(Protocol):
@@ -32,3 +52,26 @@ class GoalProgressReader(Protocol):
     async def learner_teams(self, tenant: str, learner: str) -> set[str]:
         """The learner's teams by the membership rule goal progress counts members with."""
         ...
+
+
+class GoalIndex(Protocol):
+    """The goal consumers' reads of the goals: one goal, and the live goals of some owners."""
+
+    async def get(self, tenant: str, goal_id: str) -> Goal | None: ...
+    async def goal_ids_for(self, tenant: str, owner_keys: Collection[str]) -> list[str]: ...
+
+
+class GoalProgressStore(Protocol):
+    """The goal progress the goal consumer derives, and the member reads it derives it from."""
+
+    async def create_indexes(self) -> None: ...
+    async def load(self, tenant: str, goals: Collection[str]) -> dict[str, GoalProgressDoc]: ...
+    async def save(self, docs: Sequence[GoalProgressDoc], updated: datetime) -> set[str]:
+        """Compare-and-set each on the version it was read at; the goals whose write lost."""
+        ...
+
+    async def goals_listing_any(self, tenant: str, learners: Collection[str]) -> list[str]: ...
+    async def due(self, now: datetime, limit: int) -> list[tuple[str, str]]: ...
+    async def team_members(self, tenant: str, team: str) -> set[str]: ...
+    async def tenant_members(self, tenant: str) -> set[str]: ...
+    async def states(self, tenant: str, learners: Collection[str]) -> dict[str, LearnerState]: ...

@@ -13,7 +13,7 @@ from lrs.adapters.memory_goals import InMemoryGoalStore
 from lrs.adapters.mongo_goals import MongoGoalStore
 from lrs.goals import Goal
 from lrs.goals.model import Owner, Target
-from lrs.ports.goals import GoalStore
+from lrs.ports.goals import GoalIndex, GoalStore
 from tests.contract.conftest import KINDS, fresh_database
 
 UPDATED = datetime(2026, 11, 20, 9, 0, 0, 123000, tzinfo=UTC)  # milliseconds, as stores keep
@@ -103,3 +103,18 @@ async def test_replacing_needs_the_version_read(goals: GoalStore) -> None:
     assert await goals.list_goals("acme") == []
     assert not await goals.replace(1, goal("unknown", ANN, version=2))
     assert await goals.get("acme", "unknown") is None
+
+
+async def test_goal_ids_are_those_of_the_live_goals_of_the_owners(goals: GoalStore) -> None:
+    index: GoalIndex = goals  # type: ignore[assignment]  # both stores are also a GoalIndex
+    for made in (
+        goal("g1", ANN),
+        goal("g2", SALES),
+        goal("g3", ANN, archived=True),
+        goal("g4", ORG),
+        goal("g5", ANN, tenant="other"),
+    ):
+        assert await goals.create(made)
+    assert sorted(await index.goal_ids_for("acme", {ANN.key, SALES.key})) == ["g1", "g2"]
+    assert await index.goal_ids_for("acme", {ORG.key}) == ["g4"]
+    assert await index.goal_ids_for("acme", set()) == []

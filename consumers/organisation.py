@@ -35,8 +35,8 @@ import orjson
 from consumers.goals import Clock, Send, comparable
 from consumers.runner import Outcome, Poison, Record
 from lrs import topics
-from lrs.adapters.mongo_organisation import MongoOrganisationProgress, OrganisationDoc
 from lrs.ports.events import OutgoingMessage
+from lrs.ports.organisation import OrganisationDoc, OrganisationProgressStore
 from lrs.progress.organisation import summarize_organisation_progress, team_entries
 from lrs.xapi.timefmt import format_timestamp, parse_timestamp
 
@@ -124,7 +124,7 @@ class OrganisationProgressHandler:
 
     def __init__(
         self,
-        store: MongoOrganisationProgress,
+        store: OrganisationProgressStore,
         clock: Clock,
         send: Send,
         *,

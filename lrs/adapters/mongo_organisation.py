@@ -9,7 +9,6 @@ updated}`; every write is compare-and-set on `version`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -17,34 +16,20 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from lrs.ports.organisation import OrganisationDoc, RegistryTeam
 from lrs.progress import LearnerState
 from lrs.progress.organisation import LearnerFigures, learner_figures
 
 Doc = dict[str, Any]
-RegistryTeam = tuple[str, str | None, list[str]]
 
 
-@dataclass(frozen=True)
-class OrganisationDoc:
-    """One tenant's stored value; version 0 means "not stored yet"."""
-
-    tenant: str
-    value: Mapping[str, Any] = field(default_factory=dict)
-    version: int = 0
-    next_check_at: datetime | None = None
-
-    @classmethod
-    def from_mongo(cls, doc: Mapping[str, Any]) -> OrganisationDoc:
-        return cls(
-            tenant=doc["tenant"],
-            value=doc.get("value") or {},
-            version=int(doc.get("version") or 0),
-            next_check_at=doc.get("next_check_at"),
-        )
-
-    def published(self) -> dict[str, Any]:
-        """The `lrs.progress.organisation` value and REST answer."""
-        return {**self.value, "tenant": self.tenant, "version": self.version}
+def organisation_from_mongo(doc: Mapping[str, Any]) -> OrganisationDoc:
+    return OrganisationDoc(
+        tenant=doc["tenant"],
+        value=doc.get("value") or {},
+        version=int(doc.get("version") or 0),
+        next_check_at=doc.get("next_check_at"),
+    )
 
 
 class MongoOrganisationProgress:
@@ -61,7 +46,7 @@ class MongoOrganisationProgress:
 
     async def load(self, tenant: str) -> OrganisationDoc:
         doc = await self._progress.find_one({"_id": tenant})
-        return OrganisationDoc.from_mongo(doc) if doc else OrganisationDoc(tenant)
+        return organisation_from_mongo(doc) if doc else OrganisationDoc(tenant)
 
     async def save(self, doc: OrganisationDoc, updated: datetime) -> bool:
         """Compare-and-set on the version it replaces; False when another write won."""
@@ -124,4 +109,4 @@ class MongoOrganisationReader:
 
     async def read_organisation(self, tenant: str) -> dict[str, Any] | None:
         doc = await self._progress.find_one({"_id": tenant})
-        return OrganisationDoc.from_mongo(doc).published() if doc else None
+        return organisation_from_mongo(doc).published() if doc else None

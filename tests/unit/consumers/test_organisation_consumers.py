@@ -15,8 +15,8 @@ import orjson
 
 from consumers.organisation import OrganisationProgressHandler, OrganisationTriggersHandler
 from lrs import topics
-from lrs.adapters.mongo_organisation import OrganisationDoc
 from lrs.ports.events import OutgoingMessage
+from lrs.ports.organisation import OrganisationDoc
 from lrs.progress.organisation import LearnerFigures
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)

@@ -1,4 +1,5 @@
-"""`lrs progress rebuild [--tenant T]`: recompute all progress from the stored statements.
+"""`lrs progress rebuild [--tenant T]`: recompute all progress from the stored statements (the
+command connects in lrs.wiring.rebuild and runs `rebuild` here on the progress-store port).
 
 Steps, each through the consumers' own code paths (`LearnerProgress`, `TeamProgress`):
 
@@ -22,7 +23,6 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from aiokafka import AIOKafkaProducer
@@ -32,13 +32,8 @@ from consumers.progress.messages import MAX_VALUE_BYTES, learner_message, team_m
 from consumers.progress.team import TeamProgress
 from consumers.runner import produce_all
 from lrs import topics
-from lrs.adapters.kafka_bus import ensure_topics
-from lrs.adapters.mongo_progress import MongoProgressStore
-from lrs.adapters.mongo_store import connect
 from lrs.ports.events import OutgoingMessage
 from lrs.ports.progress import ProgressStore
-from lrs.settings import LrsSettings
-from lrs.topics import topic_specs
 
 BATCH = 500
 Publish = Callable[[Sequence[tuple[str, OutgoingMessage]]], Any]
@@ -175,40 +170,3 @@ def kafka_publisher(producer: AIOKafkaProducer, prefix: str) -> Publish:
         await produce_all(producer, [(prefix + topic, message) for topic, message in outputs])
 
     return publish
-
-
-async def rebuild_command(settings: LrsSettings, tenant: str | None) -> int:
-    """`lrs progress rebuild`: connect, rebuild, republish; print a report."""
-    if not settings.kafka_bootstrap or not settings.mongodb_uri:
-        print("LRS_KAFKA_BOOTSTRAP and LRS_MONGODB_URI must be set", file=sys.stderr)
-        return 2
-    specs = topic_specs(settings.topic_prefix, settings.statement_partitions)
-    await ensure_topics(settings.kafka_bootstrap, specs, settings.replication_factor)
-    client = connect(settings.mongodb_uri)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=False
-    )
-    await producer.start()
-    try:
-        store = MongoProgressStore(client[settings.mongodb_database])
-        publish = kafka_publisher(producer, settings.topic_prefix)
-        report = await rebuild(
-            store,
-            _utc_now,
-            publish,
-            tenant=tenant,
-            max_value_bytes=settings.progress_max_value_bytes,
-        )
-    finally:
-        await producer.stop()
-        await client.close()
-    print(
-        f"rebuilt progress from {report.statements} statements:"
-        f" {report.learners} learners, {report.teams} teams republished",
-        file=sys.stderr,
-    )
-    return 0
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)

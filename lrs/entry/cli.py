@@ -69,7 +69,7 @@ def _run(args: argparse.Namespace, settings: LrsSettings) -> int:
     if args.command == "topics":
         return _create_topics(settings)
     if args.command == "progress":
-        from consumers.progress.rebuild import rebuild_command
+        from lrs.wiring.rebuild import rebuild_command
 
         return asyncio.run(rebuild_command(settings, args.tenant))
     if args.command in admin_cli.COMMANDS:

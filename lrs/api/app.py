@@ -41,6 +41,7 @@ from lrs.api.routes import (
 from lrs.bearer import BearerConfig, BearerVerifier, fetch_jwks_url, load_jwks_file
 from lrs.ports.attachments import AttachmentStore
 from lrs.ports.credentials import CredentialRegistry
+from lrs.ports.dead_letters import DeadLetterReader
 from lrs.ports.definitions import ActivityStore, AgentStore
 from lrs.ports.documents import DocumentStore
 from lrs.ports.events import EventBus
@@ -106,6 +107,7 @@ class Adapters:
     goals: GoalStore
     goal_progress: GoalProgressReader
     webhooks: WebhookStore | None = None
+    dead_letters: DeadLetterReader | None = None
     # The erasure opens its own connections for its duration (lrs.wiring.erasure).
     erasure: ErasureConnector = no_erasure
     erasure_records: ErasureRecords = no_erasure_records
@@ -184,6 +186,7 @@ def build_services(
             settings, adapters.progress, adapters.team_registry, adapters.hub, clock
         ),
         webhooks=adapters.webhooks,
+        dead_letters=adapters.dead_letters,
         goals=goal_deps(settings, adapters.goals, adapters.goal_progress, adapters.bus, clock),
         erasure=adapters.erasure,
         erasure_records=adapters.erasure_records,

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from lrs.ports.credentials import CredentialRegistry, Principal
+from lrs.ports.dead_letters import DeadLetterReader
 from lrs.ports.definitions import ActivityStore, AgentStore
 from lrs.ports.documents import DocumentStore
 from lrs.ports.events import EventBus
@@ -61,6 +62,7 @@ class Services:
     erasure: ErasureConnector
     erasure_records: ErasureRecords
     webhooks: WebhookStore | None = None  # /admin/webhooks (MongoDB only)
+    dead_letters: DeadLetterReader | None = None  # /admin/dead-letters (Kafka only)
     organisation: OrganisationReader = field(default_factory=InMemoryOrganisationReader)
 
 

@@ -14,7 +14,8 @@ import sys
 from typing import Any
 
 from lrs import topics
-from lrs.adapters.kafka_dead_letters import DeadLetter, KafkaDeadLetters, Selection
+from lrs.adapters.kafka_dead_letters import KafkaDeadLetters
+from lrs.ports.dead_letters import DeadLetter, Selection
 from lrs.settings import LrsSettings
 from lrs.xapi.errors import XapiError
 

@@ -14,6 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from lrs import topics
 from lrs.adapters.kafka_bus import KafkaEventBus
+from lrs.adapters.kafka_dead_letters import KafkaDeadLetters
 from lrs.adapters.kafka_progress_feed import KafkaProgressFeed
 from lrs.adapters.mongo_attachments import MongoAttachmentStore
 from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
@@ -85,6 +86,7 @@ async def connected_adapters(settings: LrsSettings) -> AsyncIterator[Adapters]:
             agents=agents,
             tenants=MongoTenantStore(db),
             webhooks=MongoWebhookStore(db),
+            dead_letters=KafkaDeadLetters(settings.kafka_bootstrap, settings.topic_prefix),
             erasure=connected_erasure,
             erasure_records=erasure_store,
             **await progress_adapters(settings, db, stack),

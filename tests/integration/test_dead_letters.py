@@ -24,12 +24,13 @@ from consumers.persist import PersistHandler
 from consumers.progress.team import TeamRegistryHandler
 from consumers.runner import Handler, Health, Outcome, Record
 from lrs import topics
-from lrs.adapters.kafka_dead_letters import DeadLetter, KafkaDeadLetters, Selection
+from lrs.adapters.kafka_dead_letters import KafkaDeadLetters
 from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.adapters.mongo_store import connect
 from lrs.codec import encode_accepted
 from lrs.entry import dlq_cli
 from lrs.entry.cli import _parser
+from lrs.ports.dead_letters import DeadLetter, Selection
 from lrs.ports.events import OutgoingMessage
 from lrs.ports.statements import AcceptedStatement
 from lrs.settings import LrsSettings

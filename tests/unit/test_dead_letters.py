@@ -9,10 +9,10 @@ import pytest
 
 from consumers.runner import dead_letter_headers
 from lrs import topics
-from lrs.adapters.kafka_dead_letters import DeadLetter, Position, Selection
 from lrs.api.routes.admin import ReplayIn
 from lrs.entry import dlq_cli
 from lrs.entry.cli import _parser
+from lrs.ports.dead_letters import DeadLetter, Position, Selection
 from lrs.settings import LrsSettings
 from lrs.xapi.errors import BadRequest
 

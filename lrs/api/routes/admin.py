@@ -12,10 +12,10 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
 from lrs import topics
-from lrs.adapters.kafka_dead_letters import DeadLetter, KafkaDeadLetters, Position, Selection
 from lrs.api.deps import Services, ServicesDep, scope_guard
 from lrs.erasure import record_view
 from lrs.ports.credentials import Credential, Principal
+from lrs.ports.dead_letters import DeadLetter, DeadLetterReader, Position, Selection
 from lrs.ports.tenants import Tenant
 from lrs.security import ADMIN_SCOPE
 from lrs.services import admin, erasure
@@ -172,15 +172,14 @@ async def revoke_credential(
 # --- dead letters ---------------------------------------------------------------------------
 
 
-def dead_letters(services: ServicesDep) -> KafkaDeadLetters:
+def dead_letters(services: ServicesDep) -> DeadLetterReader:
     """The dead-letter topics of this LRS (a dependency: tests may replace it)."""
-    settings = services.settings
-    if not settings.kafka_bootstrap:
+    if services.dead_letters is None:
         raise Unavailable("no broker is configured")
-    return KafkaDeadLetters(settings.kafka_bootstrap, settings.topic_prefix)
+    return services.dead_letters
 
 
-DeadLetters = Annotated[KafkaDeadLetters, Depends(dead_letters)]
+DeadLetters = Annotated[DeadLetterReader, Depends(dead_letters)]
 ConsumedTopic = Annotated[
     str | None, Query(description=f"of this consumed topic: {', '.join(topics.CONSUMED)}")
 ]

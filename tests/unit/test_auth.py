@@ -197,13 +197,21 @@ class Ticker:
 LIMITS = auth.AuthLimits(revalidate_seconds=1.0, failure_budget=3, failure_window_seconds=10.0)
 
 
+class EditedCredentialStore(InMemoryCredentialStore):
+    """A store whose records an operator changes in place (MongoDB's `_id` refuses a second
+    insert of a key, as the memory store does, so a change is not an insert)."""
+
+    def edit(self, credential: Credential) -> None:
+        self._credentials[credential.key] = credential
+
+
 def ticking(
     *credentials: Credential,
     tenants: InMemoryTenantStore | None = None,
     clock: Clock | None = None,
     **limits: Any,
-) -> tuple[Authenticator, InMemoryCredentialStore, Ticker]:
-    store, ticker = InMemoryCredentialStore(*credentials), Ticker()
+) -> tuple[Authenticator, EditedCredentialStore, Ticker]:
+    store, ticker = EditedCredentialStore(*credentials), Ticker()
     chosen = dataclasses.replace(LIMITS, **limits)
     authn = Authenticator(store, clock or Clock(), tenants, limits=chosen, ticker=ticker)
     return authn, store, ticker
@@ -224,7 +232,7 @@ class CountingVerify:
 async def test_revocation_is_seen_once_the_record_is_revalidated() -> None:
     authn, store, ticker = ticking(credential())
     await authn.authenticate(basic(KEY, SECRET))
-    await store.insert(credential(revoked=True))
+    await store.revoke(KEY)
     ticker.now += 0.5
     await authn.authenticate(basic(KEY, SECRET))  # the record read 0.5 s ago still serves
     ticker.now += 0.5
@@ -263,7 +271,7 @@ async def test_a_changed_secret_hash_is_checked_again(monkeypatch: pytest.Monkey
     hashed = CountingVerify(monkeypatch)
     authn, store, ticker = ticking(credential())
     await authn.authenticate(basic(KEY, SECRET))
-    await store.insert(credential(secret_hash=hash_secret("new secret")))
+    store.edit(credential(secret_hash=hash_secret("new secret")))
     ticker.now += 1.0
     with pytest.raises(Unauthenticated):
         await authn.authenticate(basic(KEY, SECRET))

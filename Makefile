@@ -49,8 +49,8 @@ typecheck: $(DEV_STAMP) ## mypy (strict on lrs/ and consumers/)
 unit: $(DEV_STAMP) ## the fast unit tests only
 	$(BIN)/pytest tests/unit
 
-bench: $(DEV_STAMP) ## benchmarks (print numbers)
-	$(BIN)/python bench/ingest.py
+bench: $(DEV_STAMP) ## the xAPI workload against a fresh lrs serve (docs/benchmarks.md)
+	$(BIN)/python bench/xapi_load.py
 
 clean: ## remove the venv and local data
 	rm -rf $(VENV) .lrs-data

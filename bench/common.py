@@ -1,22 +1,73 @@
-"""What the benchmark scripts share: an xAPI HTTP client and percentiles in milliseconds."""
+"""What the benchmark scripts share: an xAPI HTTP client, percentiles, the machine and its load,
+and `lrs serve` started in a temporary directory."""
 
 from __future__ import annotations
 
+import math
+import os
+import platform
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import httpx
 
+KEY, SECRET = "bench", "bench-secret"
 
-def client(base: str, key: str, secret: str) -> httpx.AsyncClient:
-    """An xAPI 1.0.3 client with Basic credentials and room for many concurrent requests."""
+
+def client(base: str, key: str, secret: str, version: str = "1.0.3") -> httpx.AsyncClient:
+    """An xAPI client with Basic credentials and room for many concurrent requests."""
     return httpx.AsyncClient(
         base_url=base,
         auth=(key, secret),
-        headers={"X-Experience-API-Version": "1.0.3"},
+        headers={"X-Experience-API-Version": version},
         timeout=60,
         limits=httpx.Limits(max_connections=64),
     )
 
 
+def quantile(values: list[float], p: float) -> float:
+    """The p-quantile by nearest rank: the smallest value with at least p of them at or below
+    it (p=0.5 of [1, 2, 3, 4] is 2, p=0.99 of 100 values the 99th). NaN when there are none."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(round(p * len(ordered), 9)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
 def pct(values: list[float], p: float) -> float:
     """The p-quantile of durations in seconds, in milliseconds."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
+    return quantile(values, p) * 1000
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, as `uptime` prints them."""
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def machine() -> str:
+    cpu = "unknown cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    system = f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores"
+    return f"{system}, {cpu}, Python {platform.python_version()}"
+
+
+@contextmanager
+def served(**settings: str) -> Iterator[tuple[str, Path]]:
+    """`lrs serve` (embedded broker and store) in a temporary data directory, with the bench
+    credential and extra LRS_* settings (names without the prefix): (base URL, data dir)."""
+    from tests.support.serve import serve_lrs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        with serve_lrs(data, KEY, SECRET, **settings) as (base, _):
+            yield base, data

@@ -17,34 +17,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import client, pct
+from bench.common import KEY, SECRET, client, machine, pct, served
 from tests.support.factories import statement
-from tests.support.serve import serve_lrs
-
-KEY, SECRET = "bench", "bench-secret"
-
-
-@contextmanager
-def served(ack_mode: str) -> Iterator[str]:
-    with (
-        tempfile.TemporaryDirectory() as data,
-        serve_lrs(Path(data), KEY, SECRET, ack_mode=ack_mode) as (base, _),
-    ):
-        yield base
 
 
 def learner(worker: int, n: int, i: int, pool: int) -> str:
@@ -150,19 +133,6 @@ async def acceptance_check(base: str, key: str, secret: str) -> None:
     )
 
 
-def machine() -> str:
-    cpu = "unknown cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    system = f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores"
-    return f"{system}, {cpu}, Python {platform.python_version()}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url")
@@ -178,12 +148,12 @@ def main() -> None:
         asyncio.run(throughput(args.url, args.key, args.secret, args.quick, args.learners))
         asyncio.run(acceptance_check(args.url, args.key, args.secret))
         return
-    with served("stored") as base:
+    with served(ack_mode="stored") as (base, _):
         pool = f"a pool of {args.learners} learners" if args.learners else "a new learner each"
         print(f"lrs serve, embedded broker and store, ack_mode=stored; statements from {pool}")
         asyncio.run(throughput(base, KEY, SECRET, args.quick, args.learners))
         asyncio.run(acceptance_check(base, KEY, SECRET))
-    with served("kafka") as base:
+    with served(ack_mode="kafka") as (base, _):
         asyncio.run(accepted_to_stored(base, KEY, SECRET, args.quick))
 
 

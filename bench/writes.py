@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.workload import Workload
 from lrs.adapters.mongo_store import connect
 from lrs.entry.embedded import broker_child, free_port, start_and_wait, store_child
 from lrs.settings import LrsSettings
@@ -42,7 +43,7 @@ from tests.support.stack import (
     prepare_infra,
     running_persister,
 )
-from tests.support.writes import Workload, counter_for, post_all, wait_settled
+from tests.support.writes import counter_for, post_all, wait_settled
 
 TENANT = "default"
 

@@ -57,10 +57,15 @@ from consumers.failures import is_transient, isolate
 from lrs import metrics, topics
 from lrs.background import backoff_delay
 from lrs.codec import header
+from lrs.fetch_pacing import FetchPacer
 from lrs.outages import TransientFailure
 from lrs.ports.events import OutgoingMessage
 
 log = logging.getLogger("lrs.consumers")
+# The longest one fetch of the loop waits for records (it returns at once when some come); the
+# loop looks at the stop signal between two, so an idle consumer stops within IDLE_GETMANY_MS.
+GETMANY_MS = 200
+IDLE_GETMANY_MS = 500
 
 
 Header = tuple[str, bytes]
@@ -116,6 +121,13 @@ class RunnerConfig:
     # not transient; the loop then ends with the error.
     max_consecutive_errors: int = 20
     fetch_max_wait_ms: int = 20
+    # Once no record has come for `idle_after_seconds`, the broker may hold an empty fetch for
+    # `idle_fetch_max_wait_ms` instead, and progress is reported every `idle_progress_interval`
+    # seconds instead of `progress_interval`: an idle consumer costs little CPU, in it and in
+    # the broker (lrs.fetch_pacing, docs/decisions/0021).
+    idle_after_seconds: float = 30.0
+    idle_fetch_max_wait_ms: int = 2000
+    idle_progress_interval: float = 5.0
     # After the first record of a batch, keep fetching for up to this long (until `batch_max`):
     # larger batches, fewer store writes (one per learner or team per batch), later outputs.
     linger_ms: int = 0
@@ -342,11 +354,18 @@ class Runner:
         return started[0] if await self.until_done(start) else None
 
     async def _loop(self, consumer: Consumer, producer: Producer) -> None:
+        cfg = self.config
+        pacer = FetchPacer(
+            cfg.fetch_max_wait_ms, cfg.idle_fetch_max_wait_ms, cfg.idle_after_seconds
+        )
         last_report = 0.0
         while not self.stop_event.is_set():
             self.health.step()
             try:
-                batches = await consumer.getmany(timeout_ms=200, max_records=self.config.batch_max)
+                timeout = IDLE_GETMANY_MS if pacer.idle else GETMANY_MS
+                batches = await consumer.getmany(timeout_ms=timeout, max_records=cfg.batch_max)
+                pacer.saw(sum(len(records) for records in batches.values()))
+                pacer.apply(consumer)  # before lingering: more records are wanted at once
                 batches = await self._linger(consumer, batches)
             except Exception as exc:
                 await self._recover(exc)  # nothing fetched, nothing to rewind
@@ -358,7 +377,8 @@ class Runner:
                 await self._recover(exc)
                 continue
             self._count(done)
-            if time.monotonic() - last_report >= self.config.progress_interval:
+            interval = cfg.idle_progress_interval if pacer.idle else cfg.progress_interval
+            if time.monotonic() - last_report >= interval:
                 self.health.step()
                 try:
                     await self._report_progress(consumer)

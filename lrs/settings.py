@@ -6,6 +6,7 @@ Nothing here is instantiated at import time; `get_settings()` builds (and caches
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -20,6 +21,13 @@ from lrs.xapi.limits import DEFAULT_LIMITS, StatementLimits
 AckMode = Literal["stored", "kafka"]
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), else the machine's."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 class LrsSettings(BaseSettings):
     """Every setting the LRS reads. Field `foo_bar` is the environment variable `LRS_FOO_BAR`."""
 
@@ -29,6 +37,12 @@ class LrsSettings(BaseSettings):
     kafka_bootstrap: str | None = Field(default=None, description="Kafka bootstrap servers")
     mongodb_uri: str | None = Field(default=None, description="MongoDB connection string")
     mongodb_database: str = "lrs"
+    # The embedded store's memory (docs/decisions/0021): its WiredTiger cache, in MB. The store
+    # process holds about this much of the data in memory, plus its own interpreter, however
+    # much is stored (SecantusDB's own default is 1 GB). Keep it above ~30 times the largest
+    # document written (LRS_MAX_DOCUMENT_BYTES, 15 MB): SecantusDB stalls on one write that
+    # does not fit a small share of its cache.
+    embedded_store_cache_mb: int = Field(default=512, ge=64)
     data_dir: Path = Path("./.lrs-data")
 
     # HTTP API.
@@ -124,6 +138,16 @@ class LrsSettings(BaseSettings):
     # unreachable); the wait doubles from 0.1 s up to this. Consumers retry for as long as it
     # takes (docs/decisions/0008).
     consumer_retry_max_seconds: float = 5.0
+    # Idle consumers (docs/decisions/0021): once a consumer, or an API process's progress feed,
+    # has read nothing for LRS_CONSUMER_IDLE_AFTER_SECONDS, the broker may hold its empty
+    # fetches LRS_CONSUMER_IDLE_FETCH_WAIT_MS (instead of 20 ms; 100 ms for the feed) and the
+    # persister records its watermarks every 5 s (instead of every 0.25 s, so
+    # X-Experience-API-Consistent-Through lags up to 5 s more while idle). An idle `lrs serve`
+    # then uses ~5% of one core instead of ~60%. The first record after an idle stretch may
+    # wait up to half the idle wait longer (1 s) at each consumer it passes through: the first
+    # POST after 30 s of silence may be acknowledged up to 1 s later.
+    consumer_idle_after_seconds: float = Field(default=30.0, gt=0)
+    consumer_idle_fetch_wait_ms: int = Field(default=2000, ge=20, le=10_000)
     producer_linger_ms: int = 2
     # The longest a produce may take, from the API assigning `stored` to the broker's ack; it
     # is also how far Consistent-Through is held back (docs/decisions/0003).
@@ -163,9 +187,14 @@ class LrsSettings(BaseSettings):
     stream_retry_ms: int = 3000
     stream_queue_size: int = 256
 
-    # `lrs serve` (docs/decisions/0010). API processes sharing its one listening socket: with
-    # two or more, the death of one is not seen by clients (another accepts meanwhile).
-    serve_api_processes: int = Field(default=2, ge=1)
+    # API processes sharing one listening socket, under `lrs serve` and `lrs api` (default: the
+    # cores this process may run on). With two or more, the death of one is not seen by clients
+    # (another accepts meanwhile; docs/decisions/0010). A container limited by a CPU quota
+    # rather than a cpuset sees every core of its host: set it there.
+    api_workers: int = Field(default_factory=lambda: usable_cores(), ge=1)  # looked up per call
+    # Deprecated alias of api_workers (its former name, `lrs serve` only): used when
+    # LRS_API_WORKERS is not set.
+    serve_api_processes: int | None = Field(default=None, ge=1)
     # Seconds an API process lets in-flight requests finish on SIGTERM/Ctrl-C; what is still
     # running then is answered 503 (error envelope, Retry-After). `lrs serve` stops in ~5 s.
     shutdown_grace_seconds: int = 1
@@ -206,6 +235,13 @@ class LrsSettings(BaseSettings):
     @property
     def embedded_mongodb(self) -> bool:
         return not self.mongodb_uri
+
+    @model_validator(mode="after")
+    def _api_workers_from_the_old_name(self) -> LrsSettings:
+        """LRS_SERVE_API_PROCESSES still sets the API processes when LRS_API_WORKERS does not."""
+        if self.serve_api_processes is not None and "api_workers" not in self.model_fields_set:
+            self.api_workers = self.serve_api_processes
+        return self
 
     @model_validator(mode="after")
     def _lease_outlasts_a_request(self) -> LrsSettings:

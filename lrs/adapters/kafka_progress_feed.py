@@ -26,6 +26,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from lrs.background import BackgroundTask
+from lrs.fetch_pacing import FetchPacer
 from lrs.progress.changes import Change, Kind
 from lrs.topics import split_key
 
@@ -34,6 +35,7 @@ TASK_NAME = "progress-feed"
 DISCOVER_SECONDS = 10.0
 RESTART_INITIAL_SECONDS = 0.25
 RESTART_MAX_SECONDS = 5.0  # small: streams catch up within seconds of the broker's return
+FETCH_WAIT_MS = 100  # the broker's longest hold of an empty fetch, while changes come
 
 
 class ChangeSink(Protocol):
@@ -58,8 +60,19 @@ def decode_change(kind: Kind, key: bytes | None, value: bytes | None) -> Change 
 
 
 class KafkaProgressFeed:
-    def __init__(self, bootstrap: str, topics: Mapping[str, Kind], hub: ChangeSink) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: Mapping[str, Kind],
+        hub: ChangeSink,
+        *,
+        idle_after: float = 30.0,
+        idle_wait_ms: int = 2000,
+    ) -> None:
         self._bootstrap = bootstrap
+        # after `idle_after` seconds without a change, empty fetches are held longer
+        # (lrs.fetch_pacing, docs/decisions/0021)
+        self._idle = (idle_after, idle_wait_ms)
         self._topics = dict(topics)
         self._hub = hub
         # The next offset to read of every partition found so far (where a new consumer resumes).
@@ -86,7 +99,7 @@ class KafkaProgressFeed:
             enable_auto_commit=False,
             auto_offset_reset="latest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
-            fetch_max_wait_ms=100,
+            fetch_max_wait_ms=FETCH_WAIT_MS,
         )
 
     async def _connected(self, *, fresh_at_end: bool) -> AIOKafkaConsumer:
@@ -142,11 +155,15 @@ class KafkaProgressFeed:
     async def _follow(self, consumer: AIOKafkaConsumer) -> None:
         loop = asyncio.get_running_loop()
         next_discovery = loop.time() + DISCOVER_SECONDS
+        idle_after, idle_wait_ms = self._idle
+        pacer = FetchPacer(FETCH_WAIT_MS, idle_wait_ms, idle_after)
         while True:
             if loop.time() >= next_discovery:
                 next_discovery = loop.time() + DISCOVER_SECONDS
                 await self._assign(consumer, fresh_at_end=False)
             batches = await consumer.getmany(timeout_ms=500, max_records=1000)
+            pacer.saw(sum(len(records) for records in batches.values()))
+            pacer.apply(consumer)
             for tp, records in batches.items():
                 self._positions[tp] = records[-1].offset + 1
                 self._deliver(self._topics[tp.topic], records)

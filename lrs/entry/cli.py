@@ -55,6 +55,11 @@ def _run(args: argparse.Namespace, settings: LrsSettings) -> int:
 
         return serve(settings)
     if args.command == "api":
+        if args.fd is None and settings.api_workers > 1:  # LRS_API_WORKERS on one socket
+            from lrs.entry.api_pool import run_api_pool
+
+            _ensure_fixed_credential(settings)
+            return run_api_pool(settings)
         return _api(settings, args.fd)
     if args.command == "consume":
         from lrs.wiring.consumer_process import run_consumer

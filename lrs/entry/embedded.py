@@ -148,8 +148,11 @@ def secantus_command() -> str:
     return found
 
 
-def store_child(port: int, data_dir: Path, log_path: Path | None = None) -> Child:
-    """SecantusDB on loopback with its WiredTiger files under `data_dir`."""
+def store_child(
+    port: int, data_dir: Path, log_path: Path | None = None, cache_mb: int | None = None
+) -> Child:
+    """SecantusDB on loopback with its WiredTiger files under `data_dir`, and a WiredTiger cache
+    of `cache_mb` MB (None: SecantusDB's default, 1 GB)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [
         secantus_command(),
@@ -161,6 +164,7 @@ def store_child(port: int, data_dir: Path, log_path: Path | None = None) -> Chil
         str(data_dir),
         "--log-level",
         "WARNING",
+        *(("--cache-size", f"{cache_mb}M") if cache_mb else ()),
     ]
     return Child("store", argv, {}, log_path)
 

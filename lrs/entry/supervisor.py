@@ -98,11 +98,18 @@ class Stack:
             self.env["LRS_STREAM_TOKEN_SECRET"] = secrets.token_urlsafe(32)
         if s.embedded_mongodb:
             port = free_port()
-            self.store = store_child(port, s.data_dir / "store", logs / "store.log")
+            cache = s.embedded_store_cache_mb
+            self.store = store_child(port, s.data_dir / "store", logs / "store.log", cache)
             start_and_wait(self.store, port)
             # journal=true: every write is acknowledged only once in the store's journal on
-            # disk, so a killed store loses no acknowledged write (docs/decisions/0010)
-            uri = f"mongodb://127.0.0.1:{port}/?directConnection=true&journal=true"
+            # disk, so a killed store loses no acknowledged write (docs/decisions/0010).
+            # serverMonitoringMode=poll: each client checks the store every 10 s instead of
+            # holding a streamed check open, which the store serves by waking 4 times a second
+            # per client (docs/decisions/0021)
+            uri = (
+                f"mongodb://127.0.0.1:{port}/?directConnection=true&journal=true"
+                "&serverMonitoringMode=poll"
+            )
             self.env["LRS_MONGODB_URI"] = uri
         if s.embedded_kafka:
             self.start_broker(free_port())
@@ -173,7 +180,7 @@ class Stack:
         if self.listener is None:
             self.listener = listening_socket(self.settings.http_host, self.settings.http_port)
         fd = self.listener.fileno()
-        count = self.settings.serve_api_processes
+        count = self.settings.api_workers
         name = "api-{}" if count > 1 else "api"
         argv = ["api", "--fd", str(fd)]
         return [

@@ -100,7 +100,13 @@ async def progress_adapters(
     registry = MongoTeamRegistry(db)
     await registry.create_indexes()
     hub = ProgressHub(settings.stream_queue_size)
-    feed = KafkaProgressFeed(settings.kafka_bootstrap, feed_topics(settings), hub)
+    feed = KafkaProgressFeed(
+        settings.kafka_bootstrap,
+        feed_topics(settings),
+        hub,
+        idle_after=settings.consumer_idle_after_seconds,
+        idle_wait_ms=settings.consumer_idle_fetch_wait_ms,
+    )
     await feed.start()
     stack.push_async_callback(feed.stop)
     stack.callback(hub.close)  # runs first: every open stream ends

@@ -40,6 +40,8 @@ async def run_consumer(name: str, settings: LrsSettings) -> None:
                 session_timeout_ms=settings.consumer_session_timeout_ms,
                 retry_max_seconds=settings.consumer_retry_max_seconds,
                 assign_all_partitions=settings.consumer_assignment == "all",
+                idle_after_seconds=settings.consumer_idle_after_seconds,
+                idle_fetch_max_wait_ms=settings.consumer_idle_fetch_wait_ms,
             ),
             spec.build(db, settings),
         )

@@ -123,7 +123,7 @@ def test_sigterm_stops_everything(served: tuple[str, subprocess.Popen[str]]) -> 
     _, process = served
     children = children_of(process.pid)
     # store, broker, the API processes, every consumer of lrs/wiring/consumers.py and a spare
-    assert len(children) == 2 + LrsSettings().serve_api_processes + len(CONSUMERS) + 1
+    assert len(children) == 2 + LrsSettings().api_workers + len(CONSUMERS) + 1
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) == 0
 

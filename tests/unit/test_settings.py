@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from pydantic import ValidationError
 
-from lrs.settings import LrsSettings
+from lrs.settings import LrsSettings, usable_cores
 
 
 def test_an_activity_definition_bound_below_one_statement_is_refused() -> None:
@@ -34,3 +36,32 @@ def test_auth_and_profile_settings_are_read_from_the_environment(
     assert settings.auth_failure_budget == 25
     assert settings.allow_unconditional_profile_create is True
     assert LrsSettings.model_fields["allow_unconditional_profile_create"].default is False
+
+
+def test_api_workers_default_to_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LRS_API_WORKERS", raising=False)
+    monkeypatch.delenv("LRS_SERVE_API_PROCESSES", raising=False)
+    monkeypatch.setattr("lrs.settings.usable_cores", lambda: 7)
+    assert LrsSettings().api_workers == 7
+
+
+def test_usable_cores_are_those_this_process_may_run_on() -> None:
+    assert usable_cores() == len(os.sched_getaffinity(0)) >= 1
+
+
+def test_api_workers_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LRS_API_WORKERS", "3")
+    assert LrsSettings().api_workers == 3
+    monkeypatch.setenv("LRS_API_WORKERS", "0")
+    with pytest.raises(ValidationError, match="api_workers"):
+        LrsSettings()
+
+
+def test_the_old_serve_api_processes_name_still_sets_the_api_workers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("LRS_API_WORKERS", raising=False)
+    monkeypatch.setenv("LRS_SERVE_API_PROCESSES", "5")
+    assert LrsSettings().api_workers == 5
+    monkeypatch.setenv("LRS_API_WORKERS", "4")  # the new name wins
+    assert LrsSettings().api_workers == 4

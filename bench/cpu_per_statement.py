@@ -1,0 +1,269 @@
+"""CPU time per statement of each process of `lrs serve`; prints numbers, asserts nothing.
+
+Starts `lrs serve` (embedded broker and store, LRS_ACK_MODE as --ack-mode), measures each
+process's idle CPU for --idle seconds, then POSTs a fixed workload (bench/workload.py, seeded)
+in one bench/xapi_load.py mode and waits until the consumers have caught up: the persister and
+the progress consumer have counted every statement (`lrs_consumer_records_total` on their
+/metrics) and every consumer's lag is 0. Each process's CPU time is read from
+/proc/PID/stat (utime + stime) before and after, for the pids `lrs serve` records in
+processes.json (its API processes, each consumer, the broker, the store) and for the
+supervisor itself and its spare. Prints, per process, CPU-µs per statement over the whole run
+(posting and catching up), the same less what it burns idle, and its idle CPU.
+
+With --ack-mode kafka the API answers once the broker has the statements, so the consumers
+catch up after the last answer: the table says how long that took and the catch-up rate (the
+statements still to store or count at the last answer, divided by the seconds to do so).
+
+    python bench/cpu_per_statement.py [--ack-mode stored|kafka] [--statements N] [--mode M]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import KEY, SECRET, client, load_average, machine, served
+from bench.workload import Workload
+from bench.xapi_load import Outcome, for_run, parse_mode, post_batches
+from lrs.entry.embedded import free_port
+from lrs.wiring.consumers import CONSUMERS
+from tests.support.serve import child_pids
+
+TICKS = os.sysconf("SC_CLK_TCK")
+COUNTED = ("persist", "progress")  # consumers that see every statement once
+
+
+def cpu_seconds(stat: str) -> float:
+    """utime + stime of a /proc/PID/stat line, in seconds (fields 14 and 15; the command
+    name, field 2, is in parentheses and may hold spaces)."""
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def read_cpu(pids: Mapping[str, int]) -> dict[str, float]:
+    found = {}
+    for name, pid in pids.items():
+        try:
+            found[name] = cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
+        except OSError:
+            continue  # gone: restarted meanwhile (its CPU is lost to the table)
+    return found
+
+
+def processes(data: Path) -> dict[str, int]:
+    """Name -> pid of every process of `lrs serve`: processes.json, its own and its spare's."""
+    pids = child_pids(data)
+    supervisor = parent_of(pids["store"])
+    pids["supervisor"] = supervisor
+    for pid in children_of(supervisor):
+        if "lrs standby" in command_of(pid):
+            pids["spare"] = pid
+    return pids
+
+
+def parent_of(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
+
+
+def children_of(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+def command_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+SAMPLE = re.compile(r"^(lrs_consumer_\w+)\{([^}]*)\} ([0-9.e+-]+)$", re.MULTILINE)
+
+
+def consumer_metrics(text: str) -> tuple[float, float]:
+    """(records counted `ok`, total lag) from one consumer's Prometheus text."""
+    ok = lag = 0.0
+    for metric, labels, value in SAMPLE.findall(text):
+        if metric == "lrs_consumer_records_total" and 'outcome="ok"' in labels:
+            ok += float(value)
+        elif metric == "lrs_consumer_lag_records":
+            lag += float(value)
+    return ok, lag
+
+
+@dataclass
+class CatchUp:
+    posted_at: float  # seconds from the first POST
+    counted_at: dict[str, float]  # consumer -> seconds when it had counted every statement
+    idle_at: float  # seconds when every lag was 0 (and the counted ones done)
+    backlog: dict[str, float]  # consumer -> statements still to count at the last answer
+
+
+async def all_metrics(http: httpx.AsyncClient, base_port: int) -> dict[str, tuple[float, float]]:
+    """(records counted `ok`, lag) of every consumer that answers on its /metrics."""
+    seen = {}
+    for n, name in enumerate(CONSUMERS):
+        try:
+            response = await http.get(f"http://127.0.0.1:{base_port + n}/metrics")
+        except httpx.HTTPError:
+            continue
+        seen[name] = consumer_metrics(response.text)
+    return seen
+
+
+async def wait_caught_up(
+    base_port: int, statements: int, started: float, posted: float, before: dict[str, float]
+) -> CatchUp:
+    """Poll every consumer's /metrics (deadline 15 min) until the counted consumers have
+    `statements` more records than `before` and every lag is 0."""
+    counted_at: dict[str, float] = {}
+    backlog: dict[str, float] = {}
+    deadline = time.monotonic() + 900
+    async with httpx.AsyncClient(timeout=10) as http:
+        while time.monotonic() < deadline:
+            seen = await all_metrics(http, base_port)
+            now = time.perf_counter() - started
+            for name in COUNTED:
+                done = seen.get(name, (0.0, 0.0))[0] - before[name]
+                backlog.setdefault(name, max(0.0, statements - done))
+                if done >= statements:
+                    counted_at.setdefault(name, now)
+            lags = [lag for _, lag in seen.values()]
+            if len(counted_at) == len(COUNTED) and len(lags) == len(CONSUMERS) and not any(lags):
+                return CatchUp(posted, counted_at, now, backlog)
+            await asyncio.sleep(0.2)  # polling a condition, with a deadline
+    raise SystemExit("the consumers did not catch up within 15 minutes")
+
+
+async def records_now(base_port: int, within: float = 300) -> dict[str, float]:
+    """Every consumer's records counted so far, once all of them answer (they start)."""
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient(timeout=10) as http:
+        while len(seen := await all_metrics(http, base_port)) < len(CONSUMERS):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"consumers without /metrics: {set(CONSUMERS) - set(seen)}")
+            await asyncio.sleep(0.5)  # polling a condition, with a deadline
+    return {name: ok for name, (ok, _) in seen.items()}
+
+
+async def run_load(base: str, args: argparse.Namespace, port: int) -> tuple[Outcome, CatchUp]:
+    mode = parse_mode(args.mode)
+    statements = for_run(Workload(args.seed).statements(args.statements), "cpu", mode.name)
+    before = await records_now(port)
+    outcome = Outcome(mode, len(statements), load_before=load_average())
+    started = time.perf_counter()
+    async with client(f"{base}/xapi", KEY, SECRET) as http:
+        await post_batches(http, statements, outcome)
+    posted = time.perf_counter() - started
+    caught = await wait_caught_up(port, len(outcome.acknowledged), started, posted, before)
+    outcome.load_after = load_average()
+    return outcome, caught
+
+
+def report(
+    idle: dict[str, float],
+    idle_seconds: float,
+    used: dict[str, float],
+    run_seconds: float,
+    statements: int,
+) -> None:
+    print(f"{'process':<28}{'cpu s':>8}{'µs/stmt':>10}{'less idle':>11}{'idle ms/s':>11}")
+    for name in sorted(used, key=lambda n: -used[n]):
+        idle_rate = idle.get(name, 0.0) / idle_seconds
+        net = used[name] - idle_rate * run_seconds
+        print(
+            f"{name:<28}{used[name]:>8.2f}{used[name] / statements * 1e6:>10.0f}"
+            f"{net / statements * 1e6:>11.0f}{idle_rate * 1000:>11.1f}"
+        )
+    total = sum(used.values())
+    idle_total = sum(idle.values()) / idle_seconds
+    print(
+        f"{'total':<28}{total:>8.2f}{total / statements * 1e6:>10.0f}"
+        f"{(total - idle_total * run_seconds) / statements * 1e6:>11.0f}{idle_total * 1000:>11.1f}"
+    )
+
+
+def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    return {name: after[name] - before[name] for name in after if name in before}
+
+
+def free_ports(count: int) -> int:
+    """The first of `count` consecutive free loopback ports (one /metrics per consumer)."""
+    for _ in range(100):
+        first = free_port()
+        if first + count > 65535:
+            continue
+        try:
+            with contextlib.ExitStack() as held:
+                for port in range(first, first + count):
+                    held.enter_context(socket.create_server(("127.0.0.1", port)))
+            return first
+        except OSError:
+            continue
+    raise SystemExit(f"no {count} consecutive free ports")
+
+
+def measure(args: argparse.Namespace) -> None:
+    port = free_ports(len(CONSUMERS))
+    with served(ack_mode=args.ack_mode, consumer_metrics_port=str(port)) as (base, data):
+        asyncio.run(records_now(port))  # every consumer is up
+        pids = processes(data)
+        time.sleep(args.warm_up)  # start-up work (topic creation, first fetches) settles
+        start = read_cpu(pids)
+        time.sleep(args.idle)  # the idle window being measured, not a synchronisation
+        before = read_cpu(pids)
+        idle = delta(before, start)
+        started = time.monotonic()
+        outcome, caught = asyncio.run(run_load(base, args, port))
+        used = delta(read_cpu(pids), before)
+        run_seconds = time.monotonic() - started
+        if processes(data) != pids:
+            print("note: a process was restarted during the run; its CPU is partly missing")
+    count = len(outcome.acknowledged)
+    print(
+        f"{count} statements acknowledged ({outcome.errors} errors), mode {args.mode},"
+        f" LRS_ACK_MODE={args.ack_mode}; load average {outcome.load_before} before,"
+        f" {outcome.load_after} after"
+    )
+    print(
+        f"posted in {caught.posted_at:.1f} s ({count / caught.posted_at:.0f} statements/s);"
+        f" every consumer idle after {caught.idle_at:.1f} s"
+    )
+    for name, at in caught.counted_at.items():
+        behind = caught.backlog[name]
+        late = max(0.0, at - caught.posted_at)
+        rate = f", catch-up {behind / late:.0f} statements/s" if late > 0 and behind else ""
+        print(f"  {name}: every statement counted after {at:.1f} s ({behind:.0f} behind{rate})")
+    report(idle, args.idle, used, run_seconds, count)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ack-mode", choices=["stored", "kafka"], default="stored")
+    parser.add_argument("--statements", type=int, default=5000)
+    parser.add_argument("--mode", default="batch10x16")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle measured")
+    parser.add_argument("--warm-up", type=float, default=5.0, help="seconds before measuring")
+    args = parser.parse_args()
+    parse_mode(args.mode)
+    print(f"machine: {machine()}; load average {load_average()}")
+    measure(args)
+
+
+if __name__ == "__main__":
+    main()

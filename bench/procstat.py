@@ -1,0 +1,85 @@
+"""What the process benchmarks (idle.py, soak.py) read of `lrs serve`'s processes: their pids
+(the data directory's processes.json, plus the supervisor itself and its spare) and, from
+/proc, each one's CPU time and resident memory. Linux only."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of `pid` (all its threads); None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14 and 15)
+
+
+def rss_kb(pid: int) -> int | None:
+    """Resident memory of `pid` in KB (VmRSS); None once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return None
+
+
+def parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def children_of(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and parent_of(int(entry.name)) == parent:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def serve_processes(data_dir: Path, serve_pid: int) -> dict[str, int]:
+    """Every process of one `lrs serve`: its children by name (processes.json), the supervisor
+    itself and any other child of it (the spare, waiting to replace a dead child)."""
+    named: dict[str, int] = json.loads((data_dir / "processes.json").read_text())
+    known = set(named.values())
+    others = [pid for pid in children_of(serve_pid) if pid not in known]
+    extra = {f"spare-{n}" if n else "spare": pid for n, pid in enumerate(others)}
+    return {"supervisor": serve_pid, **named, **extra}
+
+
+def cpu_table(before: Mapping[str, float], after: Mapping[str, float], seconds: float) -> str:
+    """% of one core per process between two readings, and the total, as printed lines."""
+    lines = [f"{'process':<28} {'% of one core':>14}"]
+    total = 0.0
+    for name in sorted(after, key=lambda n: -(after[n] - before.get(n, after[n]))):
+        if name not in before:
+            continue
+        share = 100 * (after[name] - before[name]) / seconds
+        total += share
+        lines.append(f"{name:<28} {share:>14.2f}")
+    lines.append(f"{'TOTAL':<28} {total:>14.2f}")
+    return "\n".join(lines)
+
+
+def cpu_readings(pids: Mapping[str, int]) -> dict[str, float]:
+    readings = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    return {name: value for name, value in readings.items() if value is not None}
+
+
+def load_average() -> str:
+    """The machine's 1, 5 and 15 minute load averages (as `uptime` shows them)."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} ({os.cpu_count()} cores)"

@@ -1,0 +1,222 @@
+"""Soak run: `lrs serve` under a steady load for a long time; prints every process's memory
+over time; asserts nothing.
+
+Starts `lrs serve` (embedded broker and store) in a temporary directory and POSTs statements
+(each with an id chosen here) at a fixed rate, `--batch` statements per POST, for `--minutes`.
+Every `--sample` seconds it reads each process's resident memory (VmRSS, from /proc; pids from
+the data directory's processes.json, plus the supervisor and its spare) and prints one line:
+the statements acknowledged so far, the rate reached since the last line, the load average and
+the memory of the processes. At the end it prints, per process, the series, the slope of a
+straight line fitted to it (KB per minute) over the whole run and over its second half (after
+the warm-up), and that slope per statement; then every acknowledged statement is looked up in
+the store: each must be there exactly once.
+
+On a machine that cannot keep up, the rate reached is lower than asked (POSTs are not queued
+without bound: at most `--in-flight` at once; the ticks that find no room are counted as
+skipped).
+
+Usage: python bench/soak.py [--rate 500] [--minutes 30] [--batch 10] [--sample 30]
+                            [--log serve.log] [SETTING=VALUE ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import client
+from bench.faults import store_uri
+from bench.idle import settings_from
+from bench.procstat import load_average, rss_kb, serve_processes
+from lrs.adapters.mongo_store import connect
+from tests.support.factories import statement
+from tests.support.serve import serve_lrs
+
+KEY, SECRET = "bench", "bench-secret"
+TENANT = "default"
+LEARNERS = 2000
+
+
+@dataclass
+class Load:
+    rate: float
+    batch: int
+    in_flight: int
+    run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    acknowledged: list[str] = field(default_factory=list)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    skipped: int = 0
+    sent: int = 0
+
+    def batch_of_statements(self) -> list[dict[str, object]]:
+        docs = []
+        for _ in range(self.batch):
+            self.sent += 1
+            docs.append(statement(learner=f"{self.run}-{self.sent % LEARNERS}"))
+        return docs
+
+    async def post(self, http: httpx.AsyncClient, docs: list[dict[str, object]]) -> None:
+        try:
+            response = await http.post("/xapi/statements", json=docs)
+        except httpx.HTTPError as exc:
+            self.outcomes[type(exc).__name__] += 1
+            return
+        self.outcomes[str(response.status_code)] += 1
+        if response.status_code == 200:
+            self.acknowledged.extend(str(doc["id"]) for doc in docs)
+
+    async def run_for(self, http: httpx.AsyncClient, seconds: float) -> None:
+        """POST a batch every batch/rate seconds until `seconds` have passed."""
+        loop = asyncio.get_running_loop()
+        interval = self.batch / self.rate
+        tick, end = loop.time(), loop.time() + seconds
+        pending: set[asyncio.Task[None]] = set()
+        while loop.time() < end:
+            if len(pending) < self.in_flight:
+                task = asyncio.create_task(self.post(http, self.batch_of_statements()))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+            else:
+                self.skipped += self.batch
+            tick += interval
+            await asyncio.sleep(max(0.0, tick - loop.time()))
+        if pending:
+            await asyncio.gather(*pending)
+
+
+@dataclass
+class Sample:
+    minute: float
+    acknowledged: int
+    rss: dict[str, int]
+
+
+async def sample_memory(
+    load: Load, data: Path, serve_pid: int, every: float, samples: list[Sample]
+) -> None:
+    """A sample now and every `every` seconds, printed as it is taken, until cancelled."""
+    started = time.monotonic()
+    previous = (started, 0)
+    while True:
+        now, acked = time.monotonic(), len(load.acknowledged)
+        pids = serve_processes(data, serve_pid)
+        rss = {name: kb for name, pid in pids.items() if (kb := rss_kb(pid)) is not None}
+        samples.append(Sample((now - started) / 60, acked, rss))
+        rate = (acked - previous[1]) / max(now - previous[0], 1e-9)
+        previous = (now, acked)
+        memory = " ".join(f"{name}={kb // 1024}M" for name, kb in sorted(rss.items()))
+        print(
+            f"[{(now - started) / 60:5.1f} min] acked {acked} ({rate:.0f}/s) {load_average()}"
+            f" | {memory}",
+            flush=True,
+        )
+        await asyncio.sleep(every)
+
+
+def slope(points: list[tuple[float, float]]) -> float | None:
+    """Least-squares slope of (x, y) points; None for fewer than two distinct x."""
+    if len(points) < 2:
+        return None
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    if spread == 0:
+        return None
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
+
+
+def print_series(samples: list[Sample], statements_per_minute: float) -> None:
+    names = sorted({name for s in samples for name in s.rss})
+    print("\nRSS series (MB), one column per sample:")
+    print(f"{'minute':<26} " + " ".join(f"{s.minute:>6.1f}" for s in samples))
+    for name in names:
+        values = " ".join(f"{s.rss.get(name, 0) / 1024:>6.0f}" for s in samples)
+        print(f"{name:<26} {values}")
+    half = samples[len(samples) // 2 :]
+    print(f"\n{'process':<26} {'KB/min (all)':>13} {'KB/min (2nd half)':>18} {'bytes/stmt':>11}")
+    for name in names:
+        whole = slope([(s.minute, s.rss[name]) for s in samples if name in s.rss])
+        late = slope([(s.minute, s.rss[name]) for s in half if name in s.rss])
+        per = (
+            late * 1024 / statements_per_minute
+            if late is not None and statements_per_minute
+            else None
+        )
+        print(f"{name:<26} {_num(whole):>13} {_num(late):>18} {_num(per):>11}")
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+async def stored_exactly_once(data: Path, acknowledged: list[str]) -> None:
+    """Every acknowledged id in the store once: print what is missing or duplicated."""
+    db_client = connect(store_uri(data))
+    try:
+        cursor = db_client["lrs"]["statements"].find({"tenant": TENANT}, {"id": 1})
+        stored = Counter([d["id"] async for d in cursor])
+    finally:
+        await db_client.close()
+    missing = [i for i in acknowledged if i not in stored]
+    twice = [i for i in acknowledged if stored[i] > 1]
+    verdict = "OK" if not missing and not twice else "PROBLEM"
+    print(
+        f"\nacknowledged {len(acknowledged)}, stored {sum(stored.values())}:"
+        f" missing {len(missing)}, stored more than once {len(twice)} -> {verdict}"
+    )
+
+
+async def soak(args: argparse.Namespace, data: Path, base: str, serve_pid: int) -> None:
+    load = Load(args.rate, args.batch, args.in_flight)
+    samples: list[Sample] = []
+    sampler = asyncio.create_task(sample_memory(load, data, serve_pid, args.sample, samples))
+    started = time.monotonic()
+    async with client(base, KEY, SECRET) as http:
+        await load.run_for(http, args.minutes * 60)
+    elapsed = time.monotonic() - started
+    sampler.cancel()
+    pids = serve_processes(data, serve_pid)
+    final = {name: kb for name, pid in pids.items() if (kb := rss_kb(pid)) is not None}
+    samples.append(Sample(elapsed / 60, len(load.acknowledged), final))
+    per_minute = len(load.acknowledged) / (elapsed / 60)
+    print(
+        f"\n{len(load.acknowledged)} statements acknowledged in {elapsed:.0f}s"
+        f" ({per_minute / 60:.0f}/s, asked {args.rate:.0f}/s); skipped ticks: {load.skipped}"
+        f" statements; answers: {dict(load.outcomes)}; {load_average()}"
+    )
+    print_series(samples, per_minute)
+    await stored_exactly_once(data, load.acknowledged)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rate", type=float, default=500.0, help="statements per second")
+    parser.add_argument("--minutes", type=float, default=30.0, help="how long to post")
+    parser.add_argument("--batch", type=int, default=10, help="statements per POST")
+    parser.add_argument("--in-flight", type=int, default=64, help="most POSTs at once")
+    parser.add_argument("--sample", type=float, default=30.0, help="seconds between samples")
+    parser.add_argument("--log", default=None, help="lrs serve's log (stderr)")
+    parser.add_argument("settings", nargs="*", help="LRS_NAME=value for lrs serve")
+    args = parser.parse_args()
+    with (
+        tempfile.TemporaryDirectory(prefix="lrs-soak-") as tmp,
+        serve_lrs(Path(tmp), KEY, SECRET, args.log, **settings_from(args.settings)) as (
+            base,
+            process,
+        ),
+    ):
+        asyncio.run(soak(args, Path(tmp), base, process.pid))
+
+
+if __name__ == "__main__":
+    main()

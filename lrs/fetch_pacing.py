@@ -1,0 +1,76 @@
+"""How long a Kafka consumer lets the broker hold an empty fetch: short while records flow,
+long once none has come for a while (docs/decisions/0021).
+
+A consumer keeps one fetch request in flight at all times; with nothing to read, the broker
+answers it after the request's `fetch_max_wait_ms` and the client sends the next one at once.
+A short wait (20 ms) makes a fetch every 20 ms per consumer: about 3% of a core in the broker
+and 3% in the consumer, for every one of `lrs serve`'s consumers, while nothing happens. A long
+wait costs little, but the embedded broker (Tansu) does not answer a waiting fetch the moment
+a record arrives: it looks again after half the wait, then half the rest, ... So a record
+arriving during a long wait may wait up to half of it. Hence two waits: the short one while
+records come (and for `idle_after` seconds after the last one), the long one when the consumer
+is idle. The first record after an idle stretch pays up to half the long wait, once per
+consumer it passes through; under load nothing changes.
+
+The wait is a field of aiokafka's fetcher that it reads for every fetch request it builds; it
+is not part of aiokafka's public interface, so a consumer without it (a test's fake) is left as
+it is.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class FetchPacer:
+    busy_ms: int
+    idle_ms: int
+    idle_after: float  # seconds without a record before the consumer counts as idle
+    clock: Callable[[], float] = time.monotonic
+    last_record: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.last_record = self.clock()  # a consumer starting up is not idle yet
+
+    def saw(self, records: int) -> None:
+        """After a fetch: how many records it returned."""
+        if records:
+            self.last_record = self.clock()
+
+    @property
+    def idle(self) -> bool:
+        return self.clock() - self.last_record >= self.idle_after
+
+    @property
+    def wait_ms(self) -> int:
+        return self.idle_ms if self.idle else self.busy_ms
+
+    def apply(self, consumer: object) -> None:
+        """Give `consumer` (an AIOKafkaConsumer) the wait for its next fetch requests, and how
+        often its background fetching looks at its state when nothing wakes it."""
+        poll = IDLE_POLL_SECONDS if self.idle else BUSY_POLL_SECONDS
+        set_fetch_wait(consumer, self.wait_ms, poll)
+
+
+# aiokafka's background fetching wakes for a fetch's answer or a getmany, and otherwise looks
+# at its state every `consumer_timeout_ms` (200 ms by default: 5 wake-ups a second per idle
+# consumer). Idle, once a second: a group rebalance is then seen up to 1 s later.
+BUSY_POLL_SECONDS = 0.2
+IDLE_POLL_SECONDS = 1.0
+
+
+def set_fetch_wait(consumer: object, wait_ms: int, poll_seconds: float | None = None) -> bool:
+    """Set an aiokafka consumer's fetch_max_wait_ms for the fetch requests it builds from now
+    on (and its background polling interval, `poll_seconds`); False when `consumer` has no
+    fetcher (not started, or not an aiokafka consumer)."""
+    fetcher: Any = getattr(consumer, "_fetcher", None)
+    if fetcher is None or not hasattr(fetcher, "_fetch_max_wait_ms"):
+        return False
+    fetcher._fetch_max_wait_ms = wait_ms
+    if poll_seconds is not None and hasattr(fetcher, "_fetcher_timeout"):
+        fetcher._fetcher_timeout = poll_seconds
+    return True

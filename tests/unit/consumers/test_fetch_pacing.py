@@ -1,0 +1,85 @@
+"""Idle consumers let the broker hold their empty fetches longer (lrs.fetch_pacing)."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+
+from aiokafka.consumer.fetcher import Fetcher
+
+from lrs.fetch_pacing import FetchPacer, set_fetch_wait
+
+
+@dataclass
+class Clock:
+    now: float = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class FakeFetcher:
+    _fetch_max_wait_ms: int = 20
+    _fetcher_timeout: float = 0.2
+
+
+@dataclass
+class FakeConsumer:
+    _fetcher: FakeFetcher = field(default_factory=FakeFetcher)
+
+
+def pacer(clock: Clock) -> FetchPacer:
+    return FetchPacer(busy_ms=20, idle_ms=1000, idle_after=30.0, clock=clock)
+
+
+def test_a_consumer_starting_up_is_busy_until_nothing_came_for_idle_after() -> None:
+    clock = Clock()
+    paced = pacer(clock)
+    clock.now += 29.9
+    assert (paced.idle, paced.wait_ms) == (False, 20)
+    clock.now += 0.1
+    assert (paced.idle, paced.wait_ms) == (True, 1000)
+
+
+def test_a_record_makes_an_idle_consumer_busy_again_and_empty_fetches_do_not() -> None:
+    clock = Clock()
+    paced = pacer(clock)
+    clock.now += 60
+    paced.saw(0)
+    assert paced.idle
+    paced.saw(3)
+    assert (paced.idle, paced.wait_ms) == (False, 20)
+    clock.now += 29
+    paced.saw(0)
+    assert not paced.idle
+    clock.now += 1
+    assert paced.idle
+
+
+def test_apply_sets_the_wait_of_the_next_fetch_requests() -> None:
+    clock = Clock()
+    paced = pacer(clock)
+    consumer = FakeConsumer()
+    clock.now += 31
+    paced.apply(consumer)
+    assert consumer._fetcher._fetch_max_wait_ms == 1000
+    assert consumer._fetcher._fetcher_timeout == 1.0
+    paced.saw(1)
+    paced.apply(consumer)
+    assert consumer._fetcher._fetch_max_wait_ms == 20
+    assert consumer._fetcher._fetcher_timeout == 0.2
+
+
+def test_a_consumer_without_a_fetcher_is_left_alone() -> None:
+    assert set_fetch_wait(object(), 1000) is False
+    assert set_fetch_wait(FakeConsumer(), 1000) is True
+
+
+def test_aiokafka_builds_each_fetch_request_from_the_attribute_the_pacer_sets() -> None:
+    """The wait is aiokafka's private state: this fails when an aiokafka upgrade renames it
+    (the pacer would then silently change nothing)."""
+    source = inspect.getsource(Fetcher._get_actions_per_node)
+    assert "self._fetch_max_wait_ms" in source
+    assert "FetchRequest(" in source
+    assert "self._fetcher_timeout" in source  # the background fetching's polling interval

@@ -31,7 +31,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import orjson
 
@@ -57,6 +57,38 @@ Send = Callable[[str, Sequence[OutgoingMessage]], Awaitable[None]]
 SOURCE = "/lrs/consumers/goals"
 DUE_BATCH = 500
 RESEND_SECONDS = 10.0
+Ref = TypeVar("Ref")
+
+
+class DueClock(Generic[Ref]):
+    """The clock of a consumer whose values change with the time alone: at most every
+    `every` seconds (LRS_GOALS_CLOCK_SECONDS), the refs whose `next_check_at` has come are
+    triggered, but not again within RESEND_SECONDS (while their trigger is being handled)."""
+
+    def __init__(self, clock: Clock, every: float, monotonic: Callable[[], float]) -> None:
+        self._clock = clock
+        self._every = every
+        self._monotonic = monotonic
+        self._last_tick = float("-inf")
+        self._sent: dict[Ref, float] = {}
+
+    async def fire(
+        self,
+        due: Callable[[datetime], Awaitable[Sequence[Ref]]],
+        trigger: Callable[[datetime, Sequence[Ref]], Awaitable[None]],
+    ) -> None:
+        """`due(now)` lists the refs whose time has come; `trigger(now, refs)` sends them."""
+        tick = self._monotonic()
+        if tick - self._last_tick < self._every:
+            return
+        self._last_tick = tick
+        now = self._clock()
+        self._sent = {k: t for k, t in self._sent.items() if tick - t < RESEND_SECONDS}
+        fresh = [ref for ref in await due(now) if ref not in self._sent]
+        if not fresh:
+            return
+        await trigger(now, fresh)
+        self._sent.update((ref, tick) for ref in fresh)
 
 
 def decode_goal_ref(value: bytes | None) -> tuple[str, str]:
@@ -182,10 +214,7 @@ class GoalProgressHandler:
         self._clock = clock
         self._send = send
         self._prefix = prefix
-        self._clock_seconds = clock_seconds  # LRS_GOALS_CLOCK_SECONDS
-        self._monotonic = monotonic
-        self._last_tick = float("-inf")
-        self._sent: dict[tuple[str, str], float] = {}
+        self._due_clock: DueClock[tuple[str, str]] = DueClock(clock, clock_seconds, monotonic)
         self._indexed = False
 
     async def _ensure_indexes(self) -> None:
@@ -258,21 +287,16 @@ class GoalProgressHandler:
         return await self._progress.tenant_members(goal.tenant)
 
     async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
-        """The clock: at most every `clock_seconds`, a trigger for every goal whose
-        `next_check_at` has come (not again within RESEND_SECONDS while it is being handled)."""
-        tick = self._monotonic()
-        if tick - self._last_tick < self._clock_seconds:
-            return
-        self._last_tick = tick
+        """The clock (DueClock): a trigger for every goal whose `next_check_at` has come."""
+        await self._due_clock.fire(self._due, self._trigger_due)
+
+    async def _due(self, now: datetime) -> list[tuple[str, str]]:
         await self._ensure_indexes()
-        now = self._clock()
-        self._sent = {k: t for k, t in self._sent.items() if tick - t < RESEND_SECONDS}
-        due = [ref for ref in await self._progress.due(now, DUE_BATCH) if ref not in self._sent]
-        if not due:
-            return
+        return await self._progress.due(now, DUE_BATCH)
+
+    async def _trigger_due(self, now: datetime, due: Sequence[tuple[str, str]]) -> None:
         messages = [goal_change_message(t, g, now, SOURCE) for t, g in due]
         await self._send(self._prefix + topics.GOAL_CHANGES, messages)
-        self._sent.update((ref, tick) for ref in due)
 
 
 def comparable(value: Mapping[str, Any]) -> dict[str, Any]:
@@ -283,15 +307,10 @@ def comparable(value: Mapping[str, Any]) -> dict[str, Any]:
 
 def goal_message(doc: GoalProgressDoc, now: datetime) -> OutgoingMessage:
     """The goal's `lrs.progress.goal` value (schemas/events/goal-progress.v1.json)."""
-    headers = [
-        (topics.HEADER_CE_SPECVERSION, b"1.0"),
-        (topics.HEADER_CE_ID, f"{doc.tenant}/{doc.goal}/{doc.version}".encode()),
-        (topics.HEADER_CE_TYPE, topics.GOAL_PROGRESS_TYPE.encode()),
-        (topics.HEADER_CE_SOURCE, SOURCE.encode()),
-        (topics.HEADER_CE_TIME, format_timestamp(now).encode()),
-        (topics.HEADER_CONTENT_TYPE, b"application/json"),
-        (topics.HEADER_TENANT, doc.tenant.encode()),
-    ]
+    ce_id = f"{doc.tenant}/{doc.goal}/{doc.version}"
+    headers = topics.cloud_event_headers(
+        topics.GOAL_PROGRESS_TYPE, SOURCE, doc.tenant, ce_id, format_timestamp(now)
+    )
     key = topics.goal_key(doc.tenant, doc.goal)
     return OutgoingMessage(key, orjson.dumps(doc.published()), headers)
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import orjson
 
-from consumers.goals import Clock, Send, comparable
+from consumers.goals import Clock, DueClock, Send, comparable
 from consumers.runner import Outcome, Poison, Record
 from lrs import topics
 from lrs.ports.events import OutgoingMessage
@@ -42,20 +42,11 @@ from lrs.xapi.timefmt import format_timestamp, parse_timestamp
 
 SOURCE = "/lrs/consumers/organisation"
 DUE_BATCH = 500
-RESEND_SECONDS = 10.0
 MAX_ATTEMPTS = 32
 
 
 def _headers(kind: str, tenant: str, now: datetime, ce_id: str) -> list[tuple[str, bytes]]:
-    return [
-        (topics.HEADER_CE_SPECVERSION, b"1.0"),
-        (topics.HEADER_CE_ID, ce_id.encode()),
-        (topics.HEADER_CE_TYPE, kind.encode()),
-        (topics.HEADER_CE_SOURCE, SOURCE.encode()),
-        (topics.HEADER_CE_TIME, format_timestamp(now).encode()),
-        (topics.HEADER_CONTENT_TYPE, b"application/json"),
-        (topics.HEADER_TENANT, tenant.encode()),
-    ]
+    return topics.cloud_event_headers(kind, SOURCE, tenant, ce_id, format_timestamp(now))
 
 
 def organisation_change_message(tenant: str, now: datetime) -> OutgoingMessage:
@@ -136,10 +127,7 @@ class OrganisationProgressHandler:
         self._clock = clock
         self._send = send
         self._prefix = prefix
-        self._clock_seconds = clock_seconds  # LRS_GOALS_CLOCK_SECONDS
-        self._monotonic = monotonic
-        self._last_tick = float("-inf")
-        self._sent: dict[str, float] = {}
+        self._due_clock: DueClock[str] = DueClock(clock, clock_seconds, monotonic)
         self._indexed = False
 
     async def _ensure_indexes(self) -> None:
@@ -185,18 +173,13 @@ class OrganisationProgressHandler:
         return summarize_organisation_progress(learners, teams, goals, self._clock())
 
     async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
-        """The clock: at most every `clock_seconds`, a trigger for every tenant whose
-        `next_check_at` has come (not again within RESEND_SECONDS while it is handled)."""
-        tick = self._monotonic()
-        if tick - self._last_tick < self._clock_seconds:
-            return
-        self._last_tick = tick
+        """The clock (DueClock): a trigger for every tenant whose `next_check_at` has come."""
+        await self._due_clock.fire(self._due, self._trigger_due)
+
+    async def _due(self, now: datetime) -> list[str]:
         await self._ensure_indexes()
-        now = self._clock()
-        self._sent = {k: t for k, t in self._sent.items() if tick - t < RESEND_SECONDS}
-        due = [t for t in await self._store.due(now, DUE_BATCH) if t not in self._sent]
-        if not due:
-            return
+        return await self._store.due(now, DUE_BATCH)
+
+    async def _trigger_due(self, now: datetime, due: Sequence[str]) -> None:
         messages = [organisation_change_message(t, now) for t in due]
         await self._send(self._prefix + topics.ORGANISATION_CHANGES, messages)
-        self._sent.update((t, tick) for t in due)

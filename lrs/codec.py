@@ -44,16 +44,11 @@ def encode_accepted(record: AcceptedStatement, *, source: str) -> OutgoingMessag
             "statement": record.statement,
         }
     )
-    headers = [
-        (topics.HEADER_CE_SPECVERSION, b"1.0"),
-        (topics.HEADER_CE_ID, f"{record.tenant}/{record.statement_id}".encode()),
-        (topics.HEADER_CE_TYPE, topics.STATEMENT_ACCEPTED_TYPE.encode()),
-        (topics.HEADER_CE_SOURCE, source.encode()),
-        (topics.HEADER_CE_TIME, record.stored.isoformat().encode()),
-        (topics.HEADER_CONTENT_TYPE, b"application/json"),
-        (topics.HEADER_TENANT, record.tenant.encode()),
-        (topics.HEADER_DEFINE, b"1" if record.define else b"0"),
-    ]
+    ce_id = f"{record.tenant}/{record.statement_id}"
+    headers = topics.cloud_event_headers(
+        topics.STATEMENT_ACCEPTED_TYPE, source, record.tenant, ce_id, record.stored.isoformat()
+    )
+    headers.append((topics.HEADER_DEFINE, b"1" if record.define else b"0"))
     return OutgoingMessage(topics.statement_key(record.tenant, record.actor_ifi), value, headers)
 
 

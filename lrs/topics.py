@@ -78,6 +78,7 @@ HEADER_CONSUMER = "lrs_consumer"
 # On a dead letter whose value could not be written to the DLQ (too large): "1"; the value is
 # then only at the original topic/partition/offset.
 HEADER_VALUE_OMITTED = "lrs_value_omitted"
+
 # On a replayed record: the consumer it is replayed for (the others skip it) and the dead
 # letter it came from ("<dlq topic>/<partition>/<offset>").
 HEADER_REPLAY_FOR = "lrs_replay_for"
@@ -219,3 +220,19 @@ def document_key(tenant: str, resource: str, context: str, document_id: str) -> 
     identifiers) and document id, so the changes of one document stay on one partition."""
     entity = KEY_SEPARATOR.join((resource, context, document_id))
     return f"{tenant}{KEY_SEPARATOR}{entity}".encode()
+
+
+def cloud_event_headers(
+    kind: str, source: str, tenant: str, ce_id: str, time: str
+) -> list[tuple[str, bytes]]:
+    """The headers every event of ours carries: CloudEvents binary mode (a JSON value) plus the
+    tenant; `time` is already formatted."""
+    return [
+        (HEADER_CE_SPECVERSION, b"1.0"),
+        (HEADER_CE_ID, ce_id.encode()),
+        (HEADER_CE_TYPE, kind.encode()),
+        (HEADER_CE_SOURCE, source.encode()),
+        (HEADER_CE_TIME, time.encode()),
+        (HEADER_CONTENT_TYPE, b"application/json"),
+        (HEADER_TENANT, tenant.encode()),
+    ]

@@ -129,13 +129,6 @@ def decode_team_ref(value: bytes | None) -> tuple[str, str]:
 def _message(
     key: bytes, value: Mapping[str, Any], kind: str, tenant: str, now: datetime
 ) -> OutgoingMessage:
-    headers = [
-        (topics.HEADER_CE_SPECVERSION, b"1.0"),
-        (topics.HEADER_CE_ID, uuid.uuid4().hex.encode()),
-        (topics.HEADER_CE_TYPE, kind.encode()),
-        (topics.HEADER_CE_SOURCE, SOURCE.encode()),
-        (topics.HEADER_CE_TIME, format_timestamp(now).encode()),
-        (topics.HEADER_CONTENT_TYPE, b"application/json"),
-        (topics.HEADER_TENANT, tenant.encode()),
-    ]
+    ce_id = uuid.uuid4().hex
+    headers = topics.cloud_event_headers(kind, SOURCE, tenant, ce_id, format_timestamp(now))
     return OutgoingMessage(key, orjson.dumps(value), headers)

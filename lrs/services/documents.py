@@ -279,15 +279,9 @@ def change_event(
     value = event_value(params, ref, change, doc, deps.clock())
     scope = ref.scope
     context = "|".join(p or "" for p in (scope.activity_id, scope.agent_ifi, scope.registration))
-    headers = [
-        (topics.HEADER_CE_SPECVERSION, b"1.0"),
-        (topics.HEADER_CE_ID, uuid.uuid4().hex.encode()),
-        (topics.HEADER_CE_TYPE, topics.DOCUMENT_CHANGED_TYPE.encode()),
-        (topics.HEADER_CE_SOURCE, deps.source.encode()),
-        (topics.HEADER_CE_TIME, value["updated"].encode()),
-        (topics.HEADER_CONTENT_TYPE, b"application/json"),
-        (topics.HEADER_TENANT, scope.tenant.encode()),
-    ]
+    headers = topics.cloud_event_headers(
+        topics.DOCUMENT_CHANGED_TYPE, deps.source, scope.tenant, uuid.uuid4().hex, value["updated"]
+    )
     key = topics.document_key(scope.tenant, scope.resource, context, ref.document_id)
     return OutgoingMessage(key, orjson.dumps(value), headers)
 

@@ -328,14 +328,9 @@ async def _erase_goals(
 
 def team_change_message(tenant: str, team: str, now: datetime) -> OutgoingMessage:
     """A "recompute this team" trigger, as the progress consumer produces it."""
-    headers = [
-        (topics.HEADER_CE_SPECVERSION, b"1.0"),
-        (topics.HEADER_CE_ID, f"erasure/{tenant}/{team}/{now.timestamp()}".encode()),
-        (topics.HEADER_CE_TYPE, TEAM_CHANGED_TYPE.encode()),
-        (topics.HEADER_CE_SOURCE, SOURCE.encode()),
-        (topics.HEADER_CE_TIME, format_timestamp(now).encode()),
-        (topics.HEADER_CONTENT_TYPE, b"application/json"),
-        (topics.HEADER_TENANT, tenant.encode()),
-    ]
+    ce_id = f"erasure/{tenant}/{team}/{now.timestamp()}"
+    headers = topics.cloud_event_headers(
+        TEAM_CHANGED_TYPE, SOURCE, tenant, ce_id, format_timestamp(now)
+    )
     value = orjson.dumps({"tenant": tenant, "team": team})
     return OutgoingMessage(topics.team_key(tenant, team), value, headers)

@@ -201,15 +201,7 @@ def _message(
 def _headers(
     kind: str, tenant: str, now: datetime, ce_id: str, source: str
 ) -> Sequence[tuple[str, bytes]]:
-    return [
-        (topics.HEADER_CE_SPECVERSION, b"1.0"),
-        (topics.HEADER_CE_ID, ce_id.encode()),
-        (topics.HEADER_CE_TYPE, kind.encode()),
-        (topics.HEADER_CE_SOURCE, source.encode()),
-        (topics.HEADER_CE_TIME, format_timestamp(now).encode()),
-        (topics.HEADER_CONTENT_TYPE, b"application/json"),
-        (topics.HEADER_TENANT, tenant.encode()),
-    ]
+    return topics.cloud_event_headers(kind, source, tenant, ce_id, format_timestamp(now))
 
 
 async def publish(deps: GoalDeps, goal: Goal) -> None:

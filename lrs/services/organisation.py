@@ -19,8 +19,8 @@ from lrs.progress.organisation import (
     team_entries,
 )
 from lrs.services.goals import GoalDeps
-from lrs.services.progress import ProgressDeps, StreamEvent, authorize_read
-from lrs.services.progress_hub import Change, Closed, Overflow
+from lrs.services.progress import ProgressDeps, StreamEvent, authorize_read, follow_hub
+from lrs.services.progress_hub import Change
 from lrs.services.progress_periods import goals_in_period, read_in_period
 from lrs.services.progress_views import ProgressSource, statement_teams
 from lrs.xapi.errors import NotFound
@@ -112,34 +112,23 @@ def open_organisation_stream(
     return _stream(reader, live, who.tenant)
 
 
-async def _stream(
+def _stream(
     reader: OrganisationReader, live: ProgressDeps, tenant: str
 ) -> AsyncIterator[StreamEvent]:
     subscription = live.hub.subscribe(tenant)
     live.hub.watch(subscription, "organisation", [topics.ORGANISATION_ENTITY])
     sent = [0]
-    try:
-        yield StreamEvent(retry_ms=live.retry_ms)
-        yield await _snapshot(reader, tenant, sent)
-        while True:
-            item = await subscription.next_within(live.keepalive_seconds)
-            if item is None:
-                yield StreamEvent(comment="keep-alive")
-            elif isinstance(item, Closed):
-                return
-            elif isinstance(item, Overflow):
-                yield await _snapshot(reader, tenant, sent)
-            elif isinstance(item, Change) and _newer(item.value, sent):
-                yield _event(item.value)
-    finally:
-        live.hub.unsubscribe(subscription)
 
+    async def snapshot() -> list[StreamEvent]:
+        value = await reader.read_organisation(tenant)
+        if value is None:
+            return [StreamEvent(comment="no organisation progress yet")]
+        return [_event(value) if _newer(value, sent) else StreamEvent(comment="up to date")]
 
-async def _snapshot(reader: OrganisationReader, tenant: str, sent: list[int]) -> StreamEvent:
-    value = await reader.read_organisation(tenant)
-    if value is None:
-        return StreamEvent(comment="no organisation progress yet")
-    return _event(value) if _newer(value, sent) else StreamEvent(comment="up to date")
+    async def on_change(item: Change) -> list[StreamEvent]:
+        return [_event(item.value)] if _newer(item.value, sent) else []
+
+    return follow_hub(live, subscription, snapshot, on_change)
 
 
 def _event(value: Mapping[str, Any]) -> StreamEvent:

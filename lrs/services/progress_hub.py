@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Mapping
-from typing import Any, Generic, TypeVar
+from collections.abc import Iterable
+from typing import Generic, TypeVar
 
+from lrs.goals.learner import owner_key_of
 from lrs.progress.changes import Change as Change
 from lrs.progress.changes import Kind as Kind
 
@@ -105,16 +106,6 @@ class Subscription(Generic[T]):
 ALL_GOALS = "*"
 
 
-def goal_owner_key(value: Mapping[str, Any]) -> str:
-    """The `?owner=` form of a goal progress value's owner ("" when it has none)."""
-    owner = value.get("owner")
-    if not isinstance(owner, Mapping):
-        return ""
-    if owner.get("kind") == "organisation":
-        return "organisation"
-    return f"{owner.get('kind')}:{owner.get('id')}"
-
-
 HubItem = Change | Wake
 HubSubscription = Subscription[HubItem]
 
@@ -162,7 +153,7 @@ class ProgressHub:
 
     def _publish_goal(self, change: Change) -> None:
         """Once to each watcher of the goal, of its owner or of all the tenant's goals."""
-        entities = {change.entity, ALL_GOALS, goal_owner_key(change.value)}
+        entities = {change.entity, ALL_GOALS, owner_key_of(change.value)}
         subscribers: set[HubSubscription] = set()
         for entity in entities:
             subscribers.update(self._by_key.get((change.tenant, "goal", entity), ()))

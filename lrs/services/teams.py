@@ -126,15 +126,10 @@ async def _change(deps: TeamDeps, who: Principal, team_id: str, change: Change) 
 
 
 def registry_message(deps: TeamDeps, team: Team, *, deleted: bool = False) -> OutgoingMessage:
-    headers = [
-        (topics.HEADER_CE_SPECVERSION, b"1.0"),
-        (topics.HEADER_CE_ID, f"{team.tenant}/{team.team}/{team.version}".encode()),
-        (topics.HEADER_CE_TYPE, TEAM_REGISTRY_TYPE.encode()),
-        (topics.HEADER_CE_SOURCE, deps.source.encode()),
-        (topics.HEADER_CE_TIME, format_timestamp(team.updated).encode()),
-        (topics.HEADER_CONTENT_TYPE, b"application/json"),
-        (topics.HEADER_TENANT, team.tenant.encode()),
-    ]
+    ce_id = f"{team.tenant}/{team.team}/{team.version}"
+    headers = topics.cloud_event_headers(
+        TEAM_REGISTRY_TYPE, deps.source, team.tenant, ce_id, format_timestamp(team.updated)
+    )
     value = orjson.dumps(rules.registry_value(team, deleted=deleted))
     return OutgoingMessage(topics.team_key(team.tenant, team.team), value, headers)
 

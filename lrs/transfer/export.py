@@ -21,18 +21,9 @@ from lrs.ports.statements import StatementReader
 from lrs.transfer.csv_rows import COLUMNS, csv_row
 from lrs.xapi.errors import BadRequest, Issue
 from lrs.xapi.limits import StatementLimits
-from lrs.xapi.query import StatementQuery, parse_query
+from lrs.xapi.query import STATEMENT_FILTERS, StatementQuery, parse_query
 
-EXPORT_FILTERS = (
-    "agent",
-    "verb",
-    "activity",
-    "registration",
-    "related_activities",
-    "related_agents",
-    "since",
-    "until",
-)
+EXPORT_FILTERS = STATEMENT_FILTERS
 MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 VOIDED_VERB = "http://adlnet.gov/expapi/verbs/voided"
 PAGE_SIZE = 500

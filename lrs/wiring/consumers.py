@@ -111,18 +111,23 @@ def _goal_teams(db: Database, settings: LrsSettings) -> Handler:
     return GoalTeamTriggersHandler(MongoGoalStore(db), utc_now, prefix=settings.topic_prefix)
 
 
-def _goal_progress(db: Database, settings: LrsSettings) -> Handler:
-    """The clock's triggers go through a bus of the handler's own (the runner's producer is
-    for a batch's outputs); it connects on first use."""
+def _own_bus(settings: LrsSettings) -> LazyBus:
+    """A bus of a handler's own for its clock's triggers (the runner's producer is for a
+    batch's outputs); it connects on first use."""
     assert settings.kafka_bootstrap
     bootstrap = settings.kafka_bootstrap
-    bus = LazyBus(
+    return LazyBus(
         lambda: KafkaEventBus(
             bootstrap,
             linger_ms=settings.producer_linger_ms,
             timeout_seconds=settings.produce_timeout_seconds,
         )
     )
+
+
+def _goal_progress(db: Database, settings: LrsSettings) -> Handler:
+    """The clock's triggers go through a bus of the handler's own (_own_bus)."""
+    bus = _own_bus(settings)
     return GoalProgressHandler(
         MongoGoalStore(db),
         MongoGoalProgress(db),
@@ -142,15 +147,7 @@ def _organisation_triggers(name: str) -> Callable[[Database, LrsSettings], Handl
 
 def _organisation_progress(db: Database, settings: LrsSettings) -> Handler:
     """Like goal-progress: the clock's triggers go through a bus of the handler's own."""
-    assert settings.kafka_bootstrap
-    bootstrap = settings.kafka_bootstrap
-    bus = LazyBus(
-        lambda: KafkaEventBus(
-            bootstrap,
-            linger_ms=settings.producer_linger_ms,
-            timeout_seconds=settings.produce_timeout_seconds,
-        )
-    )
+    bus = _own_bus(settings)
     return OrganisationProgressHandler(
         MongoOrganisationProgress(db),
         utc_now,

@@ -26,7 +26,8 @@ T = TypeVar("T")
 D = TypeVar("D")
 FORMATS = ("exact", "ids", "canonical")
 SINGLE_PARAMS = {"statementId", "voidedStatementId"}
-FILTER_PARAMS = {
+# The parameters that select statements (Communication 2.1.3), in the order they are documented.
+STATEMENT_FILTERS = (
     "agent",
     "verb",
     "activity",
@@ -35,9 +36,8 @@ FILTER_PARAMS = {
     "related_agents",
     "since",
     "until",
-    "limit",
-    "ascending",
-}
+)
+FILTER_PARAMS = {*STATEMENT_FILTERS, "limit", "ascending"}
 COMMON_PARAMS = {"format", "attachments"}
 PAGING_PARAMS = {"cursor"}
 ALLOWED_PARAMS = SINGLE_PARAMS | FILTER_PARAMS | COMMON_PARAMS | PAGING_PARAMS

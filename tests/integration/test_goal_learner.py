@@ -23,7 +23,6 @@ from tests.integration.test_erasure import last_values
 from tests.integration.test_goals import (
     COURSE,
     MARCH,
-    MovableClock,
     goal_consumers,
     ifi,
     post,
@@ -32,11 +31,15 @@ from tests.integration.test_goals import (
 from tests.support.factories import agent, stmt
 from tests.support.live import SseReader, live_api
 from tests.support.polling import eventually
-from tests.support.progress import registry, running_progress, stored_statements
+from tests.support.progress import (
+    MovableClock,
+    registry,
+    running_progress,
+    stored_statements,
+)
 from tests.support.stack import (
     database,
-    make_settings,
-    prepare_infra,
+    prepared_settings,
     running_persister,
     xapi_headers,
 )
@@ -49,9 +52,7 @@ H = xapi_headers()
 
 @pytest.fixture(scope="module")
 async def settings(infra: Infra, module_namespace: str) -> LrsSettings:
-    settings = make_settings(infra.kafka_bootstrap, infra.mongodb_uri, module_namespace)
-    await prepare_infra(settings, TENANT)
-    return settings
+    return await prepared_settings(infra, module_namespace, TENANT)
 
 
 def goals(sales: str, ops: str) -> list[Doc]:

@@ -12,13 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 from pymongo.asynchronous.database import AsyncDatabase
 
 from consumers.goals import (
@@ -40,17 +38,18 @@ from tests.support.live import SseReader, live_api
 from tests.support.polling import eventually
 from tests.support.progress import (
     FIXED_NOW,
+    MovableClock,
     Workload,
-    apply_registry_change,
     latest_per_key,
+    post_statements,
+    post_workload,
     registry,
     running_progress,
     stored_statements,
 )
 from tests.support.stack import (
     database,
-    make_settings,
-    prepare_infra,
+    prepared_settings,
     running_persister,
     xapi_headers,
 )
@@ -61,16 +60,6 @@ Doc = dict[str, Any]
 H = xapi_headers()
 MARCH = {"startDate": "2026-03-01", "achievedByDate": "2026-03-31"}
 COURSES = "https://content.example.org/course/"
-
-
-@dataclass
-class MovableClock:
-    """The goal consumers' clock: set by the test."""
-
-    now: datetime
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def ifi(n: int) -> str:
@@ -120,9 +109,7 @@ GOALS: list[Doc] = [
 
 @pytest.fixture(scope="module")
 async def settings(infra: Infra, module_namespace: str) -> LrsSettings:
-    settings = make_settings(infra.kafka_bootstrap, infra.mongodb_uri, module_namespace)
-    await prepare_infra(settings, TENANT)
-    return settings
+    return await prepared_settings(infra, module_namespace, TENANT)
 
 
 def runner(settings: LrsSettings, topic: str, handler: Handler) -> Runner:
@@ -228,8 +215,7 @@ async def converged(http: httpx.AsyncClient, db: AsyncDatabase[Doc], now: dateti
 
 
 async def post(http: httpx.AsyncClient, statements: list[Doc]) -> None:
-    answer = await http.post("/xapi/statements", json=statements, headers=H)
-    assert answer.status_code == 200, answer.text
+    await post_statements(http, statements, H)
 
 
 async def open_goal_stream(http: httpx.AsyncClient, owner: str) -> tuple[httpx.Response, SseReader]:
@@ -439,28 +425,6 @@ SEEDED_GOALS: list[Doc] = [
 ]
 
 
-async def post_workload(
-    http: httpx.AsyncClient, db: AsyncDatabase[Doc], settings: LrsSettings, workload: Workload
-) -> None:
-    """POST the workload's batches (four at a time) with its registry changes in between."""
-    assert settings.kafka_bootstrap
-    kafka = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-    await kafka.start()
-    try:
-        posts: list[list[Doc]] = []
-        for kind, step in [*workload.steps, ("end", None)]:
-            if kind == "post":
-                posts.append(step)
-                continue
-            for start in range(0, len(posts), 4):
-                await asyncio.gather(*(post(http, b) for b in posts[start : start + 4]))
-            posts.clear()
-            if kind == "registry":
-                await apply_registry_change(db, kafka, settings, TENANT, step)
-    finally:
-        await kafka.stop()
-
-
 async def test_a_seeded_workload_equals_the_recomputation_before_and_after_the_periods_end(
     settings: LrsSettings,
 ) -> None:
@@ -481,7 +445,7 @@ async def test_a_seeded_workload_equals_the_recomputation_before_and_after_the_p
         for goal in SEEDED_GOALS:
             answer = await http.post("/goals", json=goal)
             assert answer.status_code == 201, answer.text
-        await post_workload(http, db, settings, workload)
+        await post_workload(http, db, settings, workload, H, TENANT)
         assert await eventually(lambda: converged(http, db, clock.now), within=180) == []
         before = await rest_values(http)
         assert {v["status"] for v in before.values()} != {"not_started"}

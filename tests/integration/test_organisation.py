@@ -56,14 +56,16 @@ from tests.support.live import SseReader, live_api
 from tests.support.polling import eventually
 from tests.support.progress import (
     FIXED_NOW,
+    MovableClock,
     Workload,
-    apply_registry_change,
     fixed_clock,
     latest_per_key,
+    post_statements,
+    post_workload,
     running_progress,
     stored_statements,
 )
-from tests.support.stack import database, make_settings, prepare_infra, running_persister
+from tests.support.stack import database, prepared_settings, running_persister
 from tests.support.stack import xapi_headers as xapi_headers_of
 
 pytestmark = pytest.mark.integration
@@ -103,19 +105,9 @@ GOALS: list[Doc] = [
 ]
 
 
-class MovableClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture(scope="module")
 async def settings(infra: Infra, module_namespace: str) -> LrsSettings:
-    settings = make_settings(infra.kafka_bootstrap, infra.mongodb_uri, module_namespace)
-    await prepare_infra(settings, TENANT)
-    return settings
+    return await prepared_settings(infra, module_namespace, TENANT)
 
 
 def runner(settings: LrsSettings, topic: str, handler: Handler, linger_ms: int = 0) -> Runner:
@@ -323,32 +315,6 @@ async def converged(http: httpx.AsyncClient, db: AsyncDatabase[Doc], now: dateti
 # --- the test ---------------------------------------------------------------------------------
 
 
-async def post(http: httpx.AsyncClient, statements: list[Doc]) -> None:
-    answer = await http.post("/xapi/statements", json=statements, headers=H)
-    assert answer.status_code == 200, answer.text
-
-
-async def post_workload(
-    http: httpx.AsyncClient, db: AsyncDatabase[Doc], settings: LrsSettings, workload: Workload
-) -> None:
-    """POST the workload's batches (four at a time) with its registry changes in between."""
-    kafka = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-    await kafka.start()
-    try:
-        posts: list[list[Doc]] = []
-        for kind, step in [*workload.steps, ("end", None)]:
-            if kind == "post":
-                posts.append(step)
-                continue
-            for start in range(0, len(posts), 4):
-                await asyncio.gather(*(post(http, b) for b in posts[start : start + 4]))
-            posts.clear()
-            if kind == "registry":
-                await apply_registry_change(db, kafka, settings, TENANT, step)
-    finally:
-        await kafka.stop()
-
-
 def check_windows(value: Doc, today: date) -> None:
     """Sanity of the figures the recomputation and the consumer share a definition of."""
     assert value["active"]["today"] <= value["active"]["7d"] <= value["active"]["30d"]
@@ -372,7 +338,7 @@ async def test_organisation_progress_equals_the_recomputation_and_streams_its_ch
         for goal in GOALS:
             answer = await http.post("/goals", json=goal)
             assert answer.status_code == 201, answer.text
-        await post_workload(http, db, settings, workload)
+        await post_workload(http, db, settings, workload, H, TENANT)
         assert await eventually(lambda: converged(http, db, clock.now), within=180) == []
         before = await rest_value(http)
         assert before is not None
@@ -393,7 +359,7 @@ async def test_organisation_progress_equals_the_recomputation_and_streams_its_ch
         # a void of a counted statement and a membership change, through the API
         statements = await stored_statements(db, TENANT)
         target = next(s for s in statements if voided_target(s) is None and s["actor"] == agent(1))
-        await post(http, [voided_by_admin(target["id"])])
+        await post_statements(http, [voided_by_admin(target["id"])], H)
         created = await http.post("/teams", json={"name": "Newcomers"})
         assert created.status_code == 201, created.text
         team = created.json()["team"]

@@ -25,7 +25,7 @@ from lrs.progress.organisation import (
 from lrs.settings import LrsSettings
 from lrs.xapi.timefmt import parse_timestamp
 from tests.conftest import Infra
-from tests.integration.test_goals import MovableClock, goal_consumers
+from tests.integration.test_goals import goal_consumers
 from tests.integration.test_periods import (
     GOALS,
     OCTOBER,
@@ -37,7 +37,7 @@ from tests.integration.test_periods import (
 from tests.support.factories import agent, stmt
 from tests.support.live import live_api
 from tests.support.polling import eventually
-from tests.support.progress import running_progress
+from tests.support.progress import MovableClock, running_progress
 from tests.support.stack import database, make_settings, prepare_infra, running_persister
 from tests.support.stack import xapi_headers as headers
 

@@ -22,11 +22,11 @@ from lrs.progress import fold, learner_id, summarize_learner, summarize_team
 from lrs.settings import LrsSettings
 from lrs.xapi.timefmt import parse_timestamp
 from tests.conftest import Infra
-from tests.integration.test_goals import MovableClock, goal_consumers
+from tests.integration.test_goals import goal_consumers
 from tests.support.factories import COURSE, MODULE_A, MODULE_B, agent, stmt, voided_by_admin
 from tests.support.live import live_api
 from tests.support.polling import eventually
-from tests.support.progress import running_progress
+from tests.support.progress import MovableClock, running_progress
 from tests.support.stack import database, make_settings, prepare_infra, running_persister
 from tests.support.stack import xapi_headers as headers
 

@@ -58,6 +58,16 @@ VERBS = [
 Doc = dict[str, Any]
 
 
+@dataclass
+class MovableClock:
+    """A consumer's clock: set by the test."""
+
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 def fixed_clock() -> datetime:
     return FIXED_NOW
 
@@ -363,3 +373,38 @@ async def progress_docs(db: AsyncDatabase[Doc], collection: str, tenant: str) ->
     key = "learner" if collection == "progress_learners" else "team"
     cursor = db[collection].find({"tenant": tenant})
     return {d[key]: d async for d in cursor}
+
+
+async def post_statements(
+    http: httpx.AsyncClient, statements: list[Doc], headers: Mapping[str, str]
+) -> None:
+    answer = await http.post("/xapi/statements", json=statements, headers=headers)
+    assert answer.status_code == 200, answer.text
+
+
+async def post_workload(
+    http: httpx.AsyncClient,
+    db: AsyncDatabase[Doc],
+    settings: LrsSettings,
+    workload: Workload,
+    headers: Mapping[str, str],
+    tenant: str = "default",
+) -> None:
+    """POST the workload's batches (four at a time) with its registry changes in between."""
+    assert settings.kafka_bootstrap
+    kafka = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await kafka.start()
+    try:
+        posts: list[list[Doc]] = []
+        for kind, step in [*workload.steps, ("end", None)]:
+            if kind == "post":
+                posts.append(step)
+                continue
+            for start in range(0, len(posts), 4):
+                batch = posts[start : start + 4]
+                await asyncio.gather(*(post_statements(http, b, headers) for b in batch))
+            posts.clear()
+            if kind == "registry":
+                await apply_registry_change(db, kafka, settings, tenant, step)
+    finally:
+        await kafka.stop()

@@ -24,6 +24,7 @@ from lrs.adapters.mongo_store import MongoCredentialStore, MongoStatementStore, 
 from lrs.services.auth import ensure_bootstrap_credential
 from lrs.settings import LrsSettings
 from lrs.wiring.api import create_connected_app
+from tests.conftest import Infra
 
 KEY, SECRET = "test-key", "test-secret"
 
@@ -47,6 +48,15 @@ def make_settings(kafka: str, mongo: str, namespace: str, **overrides: Any) -> L
         consumer_session_timeout_ms=6000,
         **overrides,
     )
+
+
+async def prepared_settings(
+    infra: Infra, namespace: str, tenant: str = "default", **overrides: Any
+) -> LrsSettings:
+    """A module's settings (make_settings) with its topics, indexes and credential ready."""
+    settings = make_settings(infra.kafka_bootstrap, infra.mongodb_uri, namespace, **overrides)
+    await prepare_infra(settings, tenant)
+    return settings
 
 
 async def prepare_infra(settings: LrsSettings, tenant: str = "default") -> None:

@@ -19,13 +19,22 @@ RESTART_AFTER = 1.0  # a process that keeps dying is started again at most this 
 
 
 def api_workers(settings: LrsSettings, fd: int) -> list[Child]:
-    """`settings.api_workers` children `lrs api --fd FD`, sharing one stream-token secret."""
-    env = {"LRS_STREAM_TOKEN_SECRET": settings.stream_token_secret or secrets.token_urlsafe(32)}
+    """`settings.api_workers` children `lrs api --fd FD`, sharing one stream-token secret. With
+    LRS_METRICS_PORT set, worker n serves its own /metrics on that port + n - 1 (one port can
+    be bound by one process only; Prometheus scrapes each)."""
+    secret = settings.stream_token_secret or secrets.token_urlsafe(32)
     argv = ["api", "--fd", str(fd)]
     return [
-        lrs_child(f"api-{n}", argv, env, None, pass_fds=(fd,))
+        lrs_child(f"api-{n}", argv, worker_env(settings, n, secret), None, pass_fds=(fd,))
         for n in range(1, settings.api_workers + 1)
     ]
+
+
+def worker_env(settings: LrsSettings, n: int, secret: str) -> dict[str, str]:
+    env = {"LRS_STREAM_TOKEN_SECRET": secret}
+    if settings.metrics_port is not None:
+        env["LRS_METRICS_PORT"] = str(settings.metrics_port + n - 1)
+    return env
 
 
 def run_api_pool(settings: LrsSettings) -> int:

@@ -24,7 +24,7 @@ def test_a_new_parent_stops_the_process_gracefully_first() -> None:
 
     def terminate() -> None:
         calls.append("terminate")
-        watch.stop.set()  # the graceful stop finished (the process sets it on exit)
+        watch.stop.set()  # stands for the graceful stop ending the process within the grace
 
     watch.terminate = terminate
     watch.run()

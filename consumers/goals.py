@@ -36,7 +36,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import orjson
 
 from consumers.progress.team import decode_team_refs
-from consumers.runner import Outcome, Poison, Record
+from consumers.runner import NoWatermarks, Outcome, Poison, Record
 from lrs import topics
 from lrs.goals import Goal, evaluate_goal
 from lrs.ports.events import OutgoingMessage
@@ -118,7 +118,7 @@ def _learner_ref(record: Record) -> tuple[str, str, list[str]] | None:
     return tenant, learner, teams
 
 
-class GoalTriggersHandler:
+class GoalTriggersHandler(NoWatermarks):
     """Runner handler of `goal-triggers` (reads `lrs.progress.learner`)."""
 
     name = "goal-triggers"
@@ -160,11 +160,8 @@ class GoalTriggersHandler:
         found.update(await self._progress.goals_listing_any(tenant, learners))
         return found
 
-    async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
-        return None
 
-
-class GoalTeamTriggersHandler:
+class GoalTeamTriggersHandler(NoWatermarks):
     """Runner handler of `goal-teams` (reads `lrs.teams`, the registry changes): triggers the
     goals of each changed team and the organisation's goals. A registry member without
     statements has no learner progress (docs/decisions/0006), so `goal-triggers` alone would
@@ -188,9 +185,6 @@ class GoalTeamTriggersHandler:
                 message = goal_change_message(tenant, goal, now, SOURCE)
                 outputs.append((self._prefix + topics.GOAL_CHANGES, message))
         return Outcome(poison=poison, outputs=outputs)
-
-    async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
-        return None
 
 
 class GoalProgressHandler:

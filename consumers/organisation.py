@@ -33,7 +33,7 @@ from typing import Any
 import orjson
 
 from consumers.goals import Clock, DueClock, Send, comparable
-from consumers.runner import Outcome, Poison, Record
+from consumers.runner import NoWatermarks, Outcome, Poison, Record
 from lrs import topics
 from lrs.ports.events import OutgoingMessage
 from lrs.ports.organisation import OrganisationDoc, OrganisationProgressStore
@@ -77,7 +77,7 @@ def decode_tenant_ref(value: bytes | None) -> str:
     return tenant
 
 
-class OrganisationTriggersHandler:
+class OrganisationTriggersHandler(NoWatermarks):
     """Runner handler of `organisation-learners` / `-teams` / `-goals`: the tenants whose
     learner, team or goal progress changed (from the record keys; a tombstone counts too)."""
 
@@ -103,9 +103,6 @@ class OrganisationTriggersHandler:
         topic = self._prefix + topics.ORGANISATION_CHANGES
         outputs = [(topic, organisation_change_message(t, now)) for t in sorted(tenants)]
         return Outcome(poison=poison, outputs=outputs)
-
-    async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
-        return None
 
 
 class OrganisationProgressHandler:

@@ -95,6 +95,14 @@ class Outcome:
     outputs: list[tuple[str, OutgoingMessage]] = field(default_factory=list)
 
 
+class NoWatermarks:
+    """Base of a handler with nothing to record when caught up (`Handler.caught_up`): every
+    consumer but the persister, whose watermarks serve X-Experience-API-Consistent-Through."""
+
+    async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
+        return None
+
+
 class Handler(Protocol):
     name: str
 

@@ -30,7 +30,7 @@ import httpx
 import orjson
 from prometheus_client import Counter, Gauge, Histogram
 
-from consumers.runner import Outcome, Poison, Record
+from consumers.runner import NoWatermarks, Outcome, Poison, Record
 from lrs import topics
 from lrs.background import backoff_delay
 from lrs.codec import UnusableMessage, decode_accepted, header
@@ -70,7 +70,7 @@ HOUSEKEEPING_SECONDS = 15.0
 SUBSCRIPTIONS = Gauge("lrs_webhook_subscriptions", "Subscriptions by state", ["state"])
 
 
-class WebhookHandler:
+class WebhookHandler(NoWatermarks):
     """Runner handler of the `webhooks` consumer (group `<prefix>-webhooks`)."""
 
     name = "webhooks"
@@ -127,11 +127,8 @@ class WebhookHandler:
                     items.append(_item(sub, record, key, now, "statement", payload))
         return items
 
-    async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
-        return None
 
-
-class ProgressWebhookHandler:
+class ProgressWebhookHandler(NoWatermarks):
     """Runner handler of the `webhooks-learner-progress` / `webhooks-team-progress` consumers:
     records, per subscription with `progress` in its filter, the learner's or team's new
     progress value (`lrs.progress.learner` / `lrs.progress.team`, docs/decisions/0006)."""
@@ -185,9 +182,6 @@ class ProgressWebhookHandler:
             return tenant, ProgressEvent("team", team=entity), value
         teams = frozenset(t for t in value.get("teams") or () if isinstance(t, str))
         return tenant, ProgressEvent("learner", learner=entity, teams=teams), value
-
-    async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
-        return None
 
 
 Found = list[tuple[Record, dict[str, Any]]]

@@ -35,7 +35,7 @@ from consumers.progress.messages import (
     learner_refresh_message,
     team_change_message,
 )
-from consumers.runner import Outcome, Poison, Record
+from consumers.runner import NoWatermarks, Outcome, Poison, Record
 from lrs import topics
 from lrs.codec import UnusableMessage, decode_accepted, header
 from lrs.ports.events import OutgoingMessage
@@ -213,7 +213,7 @@ class LearnerProgress:
         return old.successor(state, summary, summary["teams"])
 
 
-class LearnerProgressHandler:
+class LearnerProgressHandler(NoWatermarks):
     """Runner handler of the `progress` consumer (group `<prefix>-progress`)."""
 
     name = "progress"
@@ -256,9 +256,6 @@ class LearnerProgressHandler:
             )
         outputs = changes.outputs(self._clock(), self._prefix, self._max_value_bytes)
         return Outcome(poison=poison, outputs=outputs)
-
-    async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
-        return None
 
 
 @dataclass

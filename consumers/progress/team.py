@@ -21,7 +21,7 @@ from consumers.progress.messages import (
     decode_team_ref,
     team_message,
 )
-from consumers.runner import Outcome, Poison, Record
+from consumers.runner import NoWatermarks, Outcome, Poison, Record
 from lrs import topics
 from lrs.ports.events import OutgoingMessage
 from lrs.ports.progress import LearnerSummary, TeamDoc, TeamProgressState
@@ -99,7 +99,7 @@ def decode_team_refs(records: Sequence[Record]) -> tuple[dict[str, set[str]], li
     return refs, poison
 
 
-class TeamProgressHandler:
+class TeamProgressHandler(NoWatermarks):
     """Runner handler of the `team-progress` consumer (reads `lrs.progress.team-changes`)."""
 
     name = "team-progress"
@@ -125,11 +125,8 @@ class TeamProgressHandler:
         outputs = team_outputs(current, self._clock(), self._prefix, self._max_value_bytes)
         return Outcome(poison=poison, outputs=outputs)
 
-    async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
-        return None
 
-
-class TeamRegistryHandler:
+class TeamRegistryHandler(NoWatermarks):
     """Runner handler of the `team-registry` consumer (reads `lrs.teams`, the registry changes
     the API publishes). It writes no progress itself: it asks for a refresh of every member,
     old and new (their `teams`), with a learner-refresh trigger on `lrs.statements.stored`
@@ -162,6 +159,3 @@ class TeamRegistryHandler:
         for team in teams:
             learners.update(await self._store.learners_in_team(tenant, team))
         return sorted(learners)
-
-    async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
-        return None

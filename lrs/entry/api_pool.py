@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import logging
 import secrets
-import signal
 import time
-from types import FrameType
 
 from lrs.entry.embedded import Child, lrs_child
-from lrs.entry.supervisor import API_STOP_SECONDS, CHECK_INTERVAL, listening_socket, stop_together
+from lrs.entry.supervisor import (
+    API_STOP_SECONDS,
+    CHECK_INTERVAL,
+    StopSignals,
+    listening_socket,
+    stop_together,
+)
 from lrs.settings import LrsSettings
 
 log = logging.getLogger("lrs.api")
@@ -38,19 +42,12 @@ def worker_env(settings: LrsSettings, n: int, secret: str) -> dict[str, str]:
 
 
 def run_api_pool(settings: LrsSettings) -> int:
-    stopping = False
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = StopSignals()
     listener = listening_socket(settings.http_host, settings.http_port)
     workers = api_workers(settings, listener.fileno())
     started: dict[str, float] = {}
     try:
-        while not stopping:
+        while not stop.requested:
             for worker in workers:
                 if not worker.alive():
                     start_when_due(worker, started)

@@ -379,22 +379,28 @@ async def prepare(settings: LrsSettings) -> tuple[str, str] | None:
     return await ensure_first_credential(settings, "lrs serve")
 
 
+class StopSignals:
+    """`requested` turns true on SIGTERM or Ctrl-C (SIGINT), once installed: the loop of a
+    process that supervises others checks it between rounds."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.requested = True
+
+
 def serve(settings: LrsSettings) -> int:
     stack = Stack(settings)
-    stopping = False
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = StopSignals()
     try:
         stack.start_parts()
         created = asyncio.run(prepare(stack.resolved()))
         stack.start_workers()
         announce(settings, created)
-        while not stopping:
+        while not stop.requested:
             time.sleep(CHECK_INTERVAL)
             stack.check()
     finally:

@@ -14,7 +14,12 @@ With --ack-mode kafka the API answers once the broker has the statements, so the
 catch up after the last answer: the table says how long that took and the catch-up rate (the
 statements still to store or count at the last answer, divided by the seconds to do so).
 
+With --store-commands it also prints the store's commands (and documents written) per
+statement by command and collection, from the store's profiler; with --py-spy FILE, where the
+store's CPU went (bench/store_profile.py).
+
     python bench/cpu_per_statement.py [--ack-mode stored|kafka] [--statements N] [--mode M]
+        [--store-commands] [--py-spy FILE]
 """
 
 from __future__ import annotations
@@ -28,14 +33,16 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import KEY, SECRET, client, load_average, machine, served
+from bench.store_profile import command_table, profiled, sampled, spy_table, store_uri
 from bench.workload import Workload
 from bench.xapi_load import Outcome, for_run, parse_mode, post_batches
 from lrs.entry.embedded import free_port
@@ -228,7 +235,8 @@ def measure(args: argparse.Namespace) -> None:
         before = read_cpu(pids)
         idle = delta(before, start)
         started = time.monotonic()
-        outcome, caught = asyncio.run(run_load(base, args, port))
+        with watched(args, pids["store"]) as entries:
+            outcome, caught = asyncio.run(run_load(base, args, port))
         used = delta(read_cpu(pids), before)
         run_seconds = time.monotonic() - started
         if processes(data) != pids:
@@ -249,6 +257,22 @@ def measure(args: argparse.Namespace) -> None:
         rate = f", catch-up {behind / late:.0f} statements/s" if late > 0 and behind else ""
         print(f"  {name}: every statement counted after {at:.1f} s ({behind:.0f} behind{rate})")
     report(idle, args.idle, used, run_seconds, count)
+    if args.store_commands:
+        print("\n".join(command_table(entries, count)))
+    if args.py_spy:
+        print("\n".join(spy_table(args.py_spy)))
+
+
+@contextlib.contextmanager
+def watched(args: argparse.Namespace, store: int) -> Iterator[list[dict[str, Any]]]:
+    """The store's profiler (its entries) and py-spy on it, as asked, around the load."""
+    with contextlib.ExitStack() as stack:
+        entries = []
+        if args.store_commands:
+            entries = stack.enter_context(profiled(store_uri(store), "lrs"))
+        if args.py_spy:
+            stack.enter_context(sampled(store, args.py_spy))
+        yield entries
 
 
 def main() -> None:
@@ -259,6 +283,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle measured")
     parser.add_argument("--warm-up", type=float, default=5.0, help="seconds before measuring")
+    parser.add_argument(
+        "--store-commands",
+        action="store_true",
+        help="profile the store's commands during the load (its profiler costs it CPU)",
+    )
+    parser.add_argument("--py-spy", type=Path, help="py-spy the store into this raw file")
     args = parser.parse_args()
     parse_mode(args.mode)
     print(f"machine: {machine()}; load average {load_average()}")

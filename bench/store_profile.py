@@ -1,0 +1,131 @@
+"""What the embedded store (SecantusDB) does per statement, for bench/cpu_per_statement.py.
+
+Two views of one load, both optional:
+
+* the commands it receives, from its own profiler: level 2 on the LRS database during the load,
+  then `system.profile` grouped by operation, collection and command name, with the documents
+  each insert, update and delete carried. Counts do not depend on the machine's load; the
+  profiler's own writes cost the store CPU, so a run with it overstates the store's time.
+* where its CPU goes, from py-spy (`record --nonblocking`, raw collapsed stacks) attached to the
+  store for the load; summarised by the store's command handler and by the top frames of this
+  project's interest. py-spy is a measuring tool, never a project dependency: it is looked for
+  beside the Python running the bench, then on PATH.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pymongo import MongoClient
+from pymongo.database import Database
+
+PROFILE_BYTES = 512 * 1024 * 1024  # room for every entry of a few thousand statements
+WRITES = {"insert": "documents", "update": "updates", "delete": "deletes"}
+
+
+def store_uri(pid: int) -> str:
+    """The loopback URI of the store process `pid`, from its `--port` argument."""
+    args = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    return f"mongodb://127.0.0.1:{args[args.index('--port') + 1]}/?directConnection=true"
+
+
+@contextmanager
+def profiled(uri: str, database: str) -> Iterator[list[dict[str, Any]]]:
+    """Profile every command on `database` while the block runs; the entries afterwards."""
+    entries: list[dict[str, Any]] = []
+    mongo: MongoClient[dict[str, Any]]
+    with MongoClient(uri) as mongo:
+        db: Database[dict[str, Any]] = mongo[database]
+        db.command("profile", 0)
+        db.drop_collection("system.profile")
+        db.create_collection("system.profile", capped=True, size=PROFILE_BYTES)
+        db.command("profile", 2, slowms=0)
+        try:
+            yield entries
+        finally:
+            db.command("profile", 0)
+            entries += db["system.profile"].find({}, {"op": 1, "ns": 1, "command": 1, "millis": 1})
+
+
+def command_table(entries: list[dict[str, Any]], statements: int) -> list[str]:
+    """Commands (and documents written) per statement by (command, collection), most first."""
+    commands: Counter[tuple[str, str]] = Counter()
+    documents: Counter[tuple[str, str]] = Counter()
+    millis: Counter[tuple[str, str]] = Counter()
+    for entry in entries:
+        command = entry.get("command") or {}
+        name = next(iter(command), entry.get("op", "?"))
+        key = (name, str(entry.get("ns", "?")).split(".", 1)[-1])
+        commands[key] += 1
+        millis[key] += int(entry.get("millis") or 0)
+        if name in WRITES:
+            documents[key] += len(command.get(WRITES[name]) or ())
+    lines = [f"{'command':<16}{'collection':<28}{'per stmt':>10}{'docs/stmt':>11}{'ms/stmt':>9}"]
+    for key, count in commands.most_common():
+        docs = f"{documents[key] / statements:>11.3f}" if key[0] in WRITES else f"{'':>11}"
+        lines.append(
+            f"{key[0]:<16}{key[1]:<28}{count / statements:>10.3f}{docs}"
+            f"{millis[key] / statements:>9.3f}"
+        )
+    total = sum(commands.values())
+    lines.append(f"{'total':<44}{total / statements:>10.3f}")
+    return lines
+
+
+def py_spy() -> str:
+    beside = Path(sys.executable).with_name("py-spy")
+    found = str(beside) if beside.exists() else shutil.which("py-spy")
+    if not found:
+        raise SystemExit("py-spy not found (pip install py-spy into the bench's environment)")
+    return found
+
+
+@contextmanager
+def sampled(pid: int, out: Path) -> Iterator[None]:
+    """py-spy samples process `pid` (50 Hz, raw collapsed stacks into `out`) while the block
+    runs; stopped with SIGINT, on which it writes what it has."""
+    command = [py_spy(), "record", "--nonblocking", "-r", "50", "-f", "raw", "-o", str(out)]
+    spy = subprocess.Popen([*command, "-p", str(pid)], stdout=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(60)
+
+
+def stack_shares(raw: Path, depth_marker: str = "secantus") -> tuple[int, Counter[str]]:
+    """(samples, samples per frame) of a raw py-spy file: each frame counted once per stack
+    (inclusive), only frames of files whose path holds `depth_marker`."""
+    samples = 0
+    frames: Counter[str] = Counter()
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        n = int(count)
+        samples += n
+        seen = {f for f in stack.split(";") if depth_marker in f}
+        for frame in seen:
+            frames[_short(frame)] += n
+    return samples, frames
+
+
+def _short(frame: str) -> str:
+    """`function (path/to/secantus/module.py:12)` -> `module.function`."""
+    function, _, where = frame.partition(" (")
+    module = where.rsplit("/", 1)[-1].split(".py", 1)[0]
+    return f"{module}.{function}"
+
+
+def spy_table(raw: Path, top: int = 40) -> list[str]:
+    samples, frames = stack_shares(raw)
+    lines = [f"store samples: {samples} (inclusive share of each frame, top {top})"]
+    for frame, n in frames.most_common(top):
+        lines.append(f"  {n / max(samples, 1):>6.1%}  {frame}")
+    return lines

@@ -19,6 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from lrs.adapters.mongo_bulk import bulk_write_tolerating_duplicates
+from lrs.adapters.mongo_progress import state_from_mongo
 from lrs.goals import Goal, goal_from_doc, goal_to_doc
 from lrs.ports.goals import GoalProgressDoc
 from lrs.progress import LearnerState
@@ -198,7 +199,7 @@ class MongoGoalProgress:
         """The stored learner states (learners without progress are left out)."""
         wanted = [f"{tenant}/{learner}" for learner in learners]
         cursor = self._learners.find({"_id": {"$in": wanted}}, {"learner": 1, "state": 1})
-        return {d["learner"]: LearnerState.from_dict(d["state"]) async for d in cursor}
+        return {d["learner"]: state_from_mongo(d) async for d in cursor}
 
 
 class MongoGoalProgressReader:

@@ -16,8 +16,8 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from lrs.adapters.mongo_progress import state_from_mongo
 from lrs.ports.organisation import OrganisationDoc, RegistryTeam
-from lrs.progress import LearnerState
 from lrs.progress.organisation import LearnerFigures, learner_figures
 
 Doc = dict[str, Any]
@@ -78,7 +78,7 @@ class MongoOrganisationProgress:
         cursor = self._learners.find({"tenant": tenant}, projection)
         return [
             learner_figures(
-                LearnerState.from_dict(d["state"]),
+                state_from_mongo(d),
                 (d.get("summary") or {}).get("activities") or (),
                 d.get("teams") or (),
             )

@@ -3,9 +3,12 @@
 Collections (the contract shared with the progress API):
 
 * `progress_learners`: ``{_id: "<tenant>/<learner>", tenant, learner, state, summary, teams,
-  teams_left, version, updated}``, one per learner; `state` is `LearnerState.to_dict()`;
-  `teams_left` are the teams the learner left with this version (their triggers are produced
-  again when a batch is re-run after the write).
+  teams_left, version, updated}``, one per learner; `state` is `LearnerState.to_dict()` as
+  JSON bytes (earlier versions stored it as a sub-document; both are read, `state_from_mongo`):
+  no query looks inside it, and an opaque value costs the store a fraction of a nested one to
+  write, read and replicate to its oplog (docs/decisions/0023); `teams_left` are the teams the
+  learner left with this version (their triggers are produced again when a batch is re-run
+  after the write).
 * `progress_teams`: ``{_id: "<tenant>/<team>", tenant, team, summary, members, version,
   updated}``.
 * `progress_voids`: ``{_id: "<tenant>/<statement id>", tenant}``, every id a voiding statement
@@ -29,6 +32,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from bson import Binary
 from pymongo import ASCENDING, IndexModel, InsertOne, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -40,10 +44,31 @@ from lrs.progress import LearnerState, learner_id, voided_target
 
 Doc = dict[str, Any]
 BATCH = 500  # statements per read of `statements` in `stored_statements`
+EMPTY_STATE = Binary(orjson.dumps({"facts": {}, "voided": []}))  # a reset state (its learner:
+# the document's, `state_fields`)
 
 
 def doc_id(tenant: str, entity: str) -> str:
     return f"{tenant}/{entity}"
+
+
+def state_to_mongo(state: LearnerState) -> Binary:
+    """A learner's state as stored: its `to_dict()` as JSON bytes."""
+    return Binary(orjson.dumps(state.to_dict()))
+
+
+def state_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The `to_dict()` form of a `progress_learners` document's state, stored as JSON bytes
+    or (earlier versions) as a sub-document; the learner is the document's when the stored
+    state does not name it (a rebuild's reset), an empty state when there is none."""
+    stored = doc.get("state")
+    fields = orjson.loads(stored) if isinstance(stored, bytes) else dict(stored or {})
+    return {"learner": doc["learner"], **fields}
+
+
+def state_from_mongo(doc: Mapping[str, Any]) -> LearnerState:
+    """The `LearnerState` of a `progress_learners` document (see `state_fields`)."""
+    return LearnerState.from_dict(state_fields(doc))
 
 
 def learner_from_mongo(doc: Mapping[str, Any]) -> LearnerDoc:
@@ -51,9 +76,7 @@ def learner_from_mongo(doc: Mapping[str, Any]) -> LearnerDoc:
     return LearnerDoc(
         tenant=doc["tenant"],
         learner=doc["learner"],
-        state=LearnerState.from_dict(doc["state"])
-        if "state" in doc
-        else LearnerState(doc["learner"]),
+        state=state_from_mongo(doc),
         teams=tuple(doc.get("teams") or ()),
         summary=doc.get("summary") or {},
         version=int(doc.get("version") or 0),
@@ -66,7 +89,7 @@ def learner_to_mongo(learner: LearnerDoc, updated: datetime) -> Doc:
         "_id": doc_id(learner.tenant, learner.learner),
         "tenant": learner.tenant,
         "learner": learner.learner,
-        "state": learner.state.to_dict(),
+        "state": state_to_mongo(learner.state),
         "summary": dict(learner.summary),
         "teams": list(learner.teams),
         "teams_left": list(learner.teams_left),
@@ -181,9 +204,7 @@ class MongoProgressStore:
     async def reset_learners(self, tenant: str | None) -> None:
         """Empty every learner's state (keeping its version: the next write increments it) and
         forget the void bookkeeping; a rebuild then refills both."""
-        await self._learners.update_many(
-            _tenant_filter(tenant), {"$set": {"state.facts": {}, "state.voided": []}}
-        )
+        await self._learners.update_many(_tenant_filter(tenant), {"$set": {"state": EMPTY_STATE}})
         for collection in (self._voids, self._owners):
             await collection.delete_many(_tenant_filter(tenant))
 

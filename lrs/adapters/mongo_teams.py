@@ -21,6 +21,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from lrs.adapters.mongo_progress import state_fields
 from lrs.ports.progress import LearnerProgressDoc, TeamProgressDoc
 from lrs.progress.registry import Team
 
@@ -124,7 +125,7 @@ class MongoTeamRegistry:
 def learner_from_doc(doc: Mapping[str, Any]) -> LearnerProgressDoc:
     return LearnerProgressDoc(
         learner=doc["learner"],
-        state=doc.get("state") or {"learner": doc["learner"]},
+        state=state_fields(doc),
         summary=doc.get("summary") or {},
         teams=list(doc.get("teams") or ()),
         version=int(doc.get("version", 0)),

@@ -29,6 +29,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from lrs import topics
 from lrs.adapters.mongo_erasure import MongoErasureStore
+from lrs.adapters.mongo_progress import state_fields
 from lrs.services.erasure import erase_agent
 from lrs.settings import LrsSettings
 from lrs.wiring.erasure import connected_erasure
@@ -377,7 +378,7 @@ async def test_in_flight_statements_are_dropped_and_later_ones_kept(infra: Infra
         assert set(stored) == wanted  # `before`, `uncounted` erased; `in_flight_own` dropped
         assert NEEDLE not in orjson.dumps(stored[in_flight_other["id"]]).decode()
         assert NEEDLE in orjson.dumps(stored[after["id"]]).decode()  # new data: kept
-        facts = docs[0]["state"]["facts"]
+        facts = state_fields(docs[0])["facts"]
         assert set(facts) == {after["id"]}  # progress counts only what came after
 
 

@@ -37,7 +37,7 @@ from pymongo import (
 )
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import OperationFailure
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from lrs.adapters.mongo_bulk import bulk_write_tolerating_duplicates
 from lrs.adapters.mongo_watch import InsertWatcher
@@ -398,26 +398,38 @@ class MongoStatementStore:
         return StatementPage([from_document(d) for d in page], next_cursor)
 
     async def record_watermarks(self, topic: str, caught_up: Mapping[int, datetime]) -> None:
+        """Every partition's watermark in ONE document per topic (`_id` the topic, `caught_up`
+        by partition number), each only moving forward (`$max`): one store write per
+        heartbeat, not one per partition (docs/decisions/0023). Two writers creating the
+        document at once: the loser's upsert meets a duplicate key, and is sent again."""
         if not caught_up:
             return
-        await self._watermarks.bulk_write(
-            [
-                UpdateOne(
-                    {"_id": f"{topic}:{partition}"},
-                    {
-                        "$max": {"caught_up": moment},
-                        "$set": {"topic": topic, "partition": partition},
-                    },
-                    upsert=True,
-                )
-                for partition, moment in caught_up.items()
-            ],
-            ordered=False,
-        )
+        update = {
+            "$max": {f"caught_up.{p}": moment for p, moment in caught_up.items()},
+            "$set": {"topic": topic},
+        }
+        for attempt in range(2):
+            try:
+                await self._watermarks.update_one({"_id": topic}, update, upsert=True)
+                return
+            except DuplicateKeyError:
+                if attempt:
+                    raise
 
     async def watermarks(self, topic: str) -> dict[int, datetime]:
-        marks = await self._watermarks.find({"topic": topic}).to_list(None)
-        return {m["partition"]: _aware(m["caught_up"]) for m in marks}
+        """Each partition's watermark: the topic's document, and the one-per-partition
+        documents (`partition`, `caught_up`) that earlier versions wrote; the latest wins."""
+        found: dict[int, datetime] = {}
+        async for mark in self._watermarks.find({"topic": topic}):
+            if "partition" in mark:
+                marks = {int(mark["partition"]): mark["caught_up"]}
+            else:
+                marks = {int(p): moment for p, moment in (mark.get("caught_up") or {}).items()}
+            for partition, moment in marks.items():
+                moment = _aware(moment)
+                if partition not in found or moment > found[partition]:
+                    found[partition] = moment
+        return found
 
     async def consistent_through(self, topic: str, partitions: int) -> datetime | None:
         by_partition = await self.watermarks(topic)

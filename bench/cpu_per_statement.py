@@ -14,12 +14,13 @@ With --ack-mode kafka the API answers once the broker has the statements, so the
 catch up after the last answer: the table says how long that took and the catch-up rate (the
 statements still to store or count at the last answer, divided by the seconds to do so).
 
-With --store-commands it also prints the store's commands (and documents written) per
-statement by command and collection, from the store's profiler; with --py-spy FILE, where the
-store's CPU went (bench/store_profile.py).
+With --store-cpu it also prints the store's CPU time per statement by command shape (its
+command dispatcher timed from inside, bench/store_cpu); with --store-commands the store's
+commands (and documents written) per statement by command and collection, from the store's
+profiler; with --py-spy FILE, where the store's CPU went (bench/store_profile.py).
 
     python bench/cpu_per_statement.py [--ack-mode stored|kafka] [--statements N] [--mode M]
-        [--store-commands] [--py-spy FILE]
+        [--store-cpu] [--store-commands] [--py-spy FILE]
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -42,7 +44,16 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import KEY, SECRET, client, load_average, machine, served
-from bench.store_profile import command_table, profiled, sampled, spy_table, store_uri
+from bench.store_profile import (
+    command_table,
+    profiled,
+    read_store_cpu,
+    sampled,
+    spy_table,
+    store_cpu_environment,
+    store_cpu_table,
+    store_uri,
+)
 from bench.workload import Workload
 from bench.xapi_load import Outcome, for_run, parse_mode, post_batches
 from lrs.entry.embedded import free_port
@@ -235,9 +246,11 @@ def measure(args: argparse.Namespace) -> None:
         before = read_cpu(pids)
         idle = delta(before, start)
         started = time.monotonic()
+        cpu_before = read_store_cpu(args.store_cpu_file)
         with watched(args, pids["store"]) as entries:
             outcome, caught = asyncio.run(run_load(base, args, port))
         used = delta(read_cpu(pids), before)
+        cpu_after = read_store_cpu(args.store_cpu_file)
         run_seconds = time.monotonic() - started
         if processes(data) != pids:
             print("note: a process was restarted during the run; its CPU is partly missing")
@@ -261,6 +274,8 @@ def measure(args: argparse.Namespace) -> None:
         print("\n".join(command_table(entries, count)))
     if args.py_spy:
         print("\n".join(spy_table(args.py_spy)))
+    if args.store_cpu:
+        print("\n".join(store_cpu_table(cpu_before, cpu_after, count)))
 
 
 @contextlib.contextmanager
@@ -289,10 +304,19 @@ def main() -> None:
         help="profile the store's commands during the load (its profiler costs it CPU)",
     )
     parser.add_argument("--py-spy", type=Path, help="py-spy the store into this raw file")
+    parser.add_argument(
+        "--store-cpu",
+        action="store_true",
+        help="the store's CPU time per command during the load (bench/store_cpu)",
+    )
     args = parser.parse_args()
     parse_mode(args.mode)
     print(f"machine: {machine()}; load average {load_average()}")
-    measure(args)
+    with tempfile.TemporaryDirectory() as scratch:
+        args.store_cpu_file = Path(scratch) / "store-cpu.json"
+        if args.store_cpu:
+            os.environ.update(store_cpu_environment(args.store_cpu_file))
+        measure(args)
 
 
 if __name__ == "__main__":

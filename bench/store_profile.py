@@ -1,7 +1,10 @@
 """What the embedded store (SecantusDB) does per statement, for bench/cpu_per_statement.py.
 
-Two views of one load, both optional:
+Three views of one load, each optional:
 
+* the store's CPU time per command (bench/store_cpu/sitecustomize.py, loaded by the store
+  process only): calls, documents written and thread CPU per command shape. The most precise
+  of the three: CPU, not wall time, so other work on the machine inflates it least.
 * the commands it receives, from its own profiler: level 2 on the LRS database during the load,
   then `system.profile` grouped by operation, collection and command name, with the documents
   each insert, update and delete carried. Counts do not depend on the machine's load; the
@@ -14,6 +17,8 @@ Two views of one load, both optional:
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import signal
 import subprocess
@@ -128,4 +133,45 @@ def spy_table(raw: Path, top: int = 40) -> list[str]:
     lines = [f"store samples: {samples} (inclusive share of each frame, top {top})"]
     for frame, n in frames.most_common(top):
         lines.append(f"  {n / max(samples, 1):>6.1%}  {frame}")
+    return lines
+
+
+STORE_CPU = Path(__file__).with_name("store_cpu")  # its sitecustomize.py: see that module
+
+
+def store_cpu_environment(out: Path) -> dict[str, str]:
+    """The environment under which `lrs serve`'s store sums its CPU per command into `out`."""
+    paths = [str(STORE_CPU), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {"PYTHONPATH": os.pathsep.join(paths), "BENCH_STORE_CPU_FILE": str(out)}
+
+
+def read_store_cpu(out: Path) -> dict[str, list[int]]:
+    """Command shape -> [calls, thread CPU ns, documents written] so far (empty before the
+    first 100 commands)."""
+    try:
+        sums: dict[str, list[int]] = json.loads(out.read_text())
+    except (OSError, ValueError):
+        return {}
+    return sums
+
+
+def store_cpu_table(
+    before: dict[str, list[int]], after: dict[str, list[int]], statements: int, top: int = 25
+) -> list[str]:
+    """The store's CPU per statement by command shape, between two readings, most first."""
+    spent = {
+        shape: [n - m for n, m in zip(sums, before.get(shape, [0, 0, 0]), strict=True)]
+        for shape, sums in after.items()
+    }
+    total = sum(s[1] for s in spent.values()) or 1
+    lines = [
+        f"store CPU in commands: {total / 1e3 / statements:.0f} µs/stmt,"
+        f" {sum(s[0] for s in spent.values()) / statements:.3f} commands/stmt",
+        f"{'µs/stmt':>8}{'share':>7}{'calls/stmt':>11}{'docs/stmt':>10}{'µs/call':>9}  command",
+    ]
+    for shape, (calls, ns, docs) in sorted(spent.items(), key=lambda kv: -kv[1][1])[:top]:
+        lines.append(
+            f"{ns / 1e3 / statements:>8.0f}{ns / total:>7.1%}{calls / statements:>11.3f}"
+            f"{docs / statements:>10.3f}{ns / 1e3 / max(calls, 1):>9.0f}  {shape}"
+        )
     return lines

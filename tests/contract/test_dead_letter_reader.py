@@ -5,14 +5,13 @@ the real (embedded) broker. Each side dead-letters records the way the consumers
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from consumers.runner import dead_letter_headers
 from lrs import topics
@@ -22,6 +21,7 @@ from lrs.adapters.memory_dead_letters import InMemoryDeadLetters, Replayed
 from lrs.ports.dead_letters import DeadLetter, DeadLetterReader, Header, Page, Position, Selection
 from lrs.topics import TopicSpec
 from tests.conftest import Infra, unique_name
+from tests.contract.conftest import read_topic
 
 T0 = datetime(2026, 11, 30, 9, 0, 0, 123000, tzinfo=UTC)  # milliseconds, as Kafka keeps
 ORIGINAL_PARTITIONS = 3
@@ -47,7 +47,8 @@ class World:
     reader: DeadLetterReader
     prefix: str
     dead_letter: DeadLettering  # as consumers.runner.send_to_dlq does
-    replayed: Callable[[str, int], Awaitable[list[Replayed]]]  # topic, how many to wait for
+    # What a replay produced to a topic: at least that many records, and all there are.
+    replayed: Callable[[str, int], Awaitable[list[Replayed]]]
 
 
 @pytest.fixture(params=["memory", "kafka"])
@@ -96,33 +97,13 @@ async def kafka_world(bootstrap: str, prefix: str) -> AsyncIterator[World]:
         )
 
     async def replayed(topic: str, count: int) -> list[Replayed]:
-        return await read_back(bootstrap, topic, count)
+        found = await read_topic(bootstrap, topic, ORIGINAL_PARTITIONS, count)
+        return [Replayed(r.topic, r.partition, r.key, r.value, tuple(r.headers)) for r in found]
 
     try:
         yield World(KafkaDeadLetters(bootstrap, prefix), prefix, dead_letter, replayed)
     finally:
         await producer.stop()
-
-
-async def read_back(bootstrap: str, topic: str, count: int, within: float = 60) -> list[Replayed]:
-    """The records of `topic` from its start, once `count` have come (or `within` passed)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in range(ORIGINAL_PARTITIONS)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        found: list[Replayed] = []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while len(found) < count and loop.time() < deadline:
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                found += [
-                    Replayed(r.topic, r.partition, r.key, r.value, tuple(r.headers)) for r in batch
-                ]
-        return found
-    finally:
-        await consumer.stop()
 
 
 def original(offset: int, partition: int = 0, topic: str = topics.STATEMENTS) -> Original:

@@ -1,7 +1,7 @@
-"""Goals in memory (`lrs.ports.goals`). `InMemoryGoalStore` is held to `MongoGoalStore` by
-tests/contract/test_goal_store.py and `InMemoryGoalProgress` (the goal consumers' store) to
-`MongoGoalProgress` by tests/contract/test_goal_progress_store.py; `InMemoryGoalProgressReader`
-is filled directly by the API tests that use it (no suite holds it to the MongoDB reader).
+"""Goals in memory (`lrs.ports.goals`), each held to its MongoDB adapter by a contract suite:
+`InMemoryGoalStore` (tests/contract/test_goal_store.py), `InMemoryGoalProgress`, the goal
+consumers' store (test_goal_progress_store.py), and `InMemoryGoalProgressReader`, the API's
+reads of that store (test_goal_progress_reader.py).
 
 Like `MongoGoalProgress`, `InMemoryGoalProgress` reads what others write: the learners'
 progress and the team registry, through the `InMemoryProgressStore` it is given."""
@@ -112,26 +112,27 @@ class InMemoryGoalProgress:
 
 
 class InMemoryGoalProgressReader:
-    def __init__(self) -> None:
-        self.values: dict[tuple[str, str], dict[str, Any]] = {}
-        self.teams: dict[tuple[str, str], set[str]] = {}  # (tenant, learner) -> teams
+    """What the API reads of goal progress: the goal consumers' store, as
+    `MongoGoalProgressReader` reads `MongoGoalProgress`."""
+
+    def __init__(self, progress: InMemoryGoalProgress | None = None) -> None:
+        self.progress = progress if progress is not None else InMemoryGoalProgress()
+
+    async def read_progress(self, tenant: str, owner_key: str | None) -> list[dict[str, Any]]:
+        return self._published(tenant, None if owner_key is None else {owner_key})
 
     async def read_progress_of(
         self, tenant: str, owner_keys: Collection[str]
     ) -> list[dict[str, Any]]:
-        return [v for v in await self.read_progress(tenant, None) if _owner_key(v) in owner_keys]
+        return self._published(tenant, owner_keys)
 
     async def learner_teams(self, tenant: str, learner: str) -> set[str]:
-        return set(self.teams.get((tenant, learner), ()))
+        return await self.progress.learner_teams(tenant, learner)
 
-    async def read_progress(self, tenant: str, owner_key: str | None) -> list[dict[str, Any]]:
+    def _published(self, tenant: str, owner_keys: Collection[str] | None) -> list[dict[str, Any]]:
+        """The tenant's goals (of these owners, when given) in goal id order."""
         return [
-            v
-            for (t, _), v in sorted(self.values.items())
-            if t == tenant and (owner_key is None or _owner_key(v) == owner_key)
+            doc.published()
+            for (t, _), doc in sorted(self.progress.docs.items())
+            if t == tenant and (owner_keys is None or doc.owner_key in owner_keys)
         ]
-
-
-def _owner_key(value: dict[str, Any]) -> str:
-    owner = value["owner"]
-    return "organisation" if owner["kind"] == "organisation" else f"{owner['kind']}:{owner['id']}"

@@ -1,21 +1,20 @@
-"""What the webhooks consumer records (consumers.webhooks.WebhookHandler), on fakes of its
-stores: one outbox item per matching subscription and stored statement, keyed by the record's
-position; the learner's registry teams for `teams` filters; nothing for another tenant's
-subscriptions or for learner-refresh triggers; an unusable record is dead-lettered."""
+"""What the webhooks consumer records (consumers.webhooks.WebhookHandler), on the in-memory
+adapters of its stores: one outbox item per matching subscription and stored statement, keyed
+by the record's position; the learner's registry teams for `teams` filters; nothing for another
+tenant's subscriptions or for learner-refresh triggers; an unusable record is dead-lettered."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from consumers.webhooks import WebhookHandler
 from lrs import topics
+from lrs.adapters.memory_progress import InMemoryProgressStore
 from lrs.adapters.memory_webhooks import InMemoryWebhookStore
 from lrs.codec import encode_accepted
-from lrs.ports.progress import RegistryMembership
 from lrs.ports.statements import AcceptedStatement
+from lrs.progress.registry import Team
 from lrs.webhooks.filters import parse_filter
 from lrs.webhooks.model import Item, Subscription
 from lrs.xapi.ifi import actor_ifi
@@ -23,16 +22,6 @@ from tests.support.factories import VERBS, statement
 from tests.support.records import StubRecord
 
 NOW = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
-
-
-@dataclass
-class FakeRegistry:
-    teams: dict[str, set[str]]
-
-    async def registry_teams_of(
-        self, tenant: str, learners: Collection[str]
-    ) -> dict[str, set[str]]:
-        return {k: v for k, v in self.teams.items() if k in learners}
 
 
 def sub(sub_id: str, tenant: str = "acme", **flt: Any) -> Subscription:
@@ -56,10 +45,13 @@ def stored(doc: dict[str, Any], offset: int, tenant: str = "acme") -> StubRecord
 
 
 def handler(
-    store: InMemoryWebhookStore, teams: dict[str, set[str]] | None = None
+    store: InMemoryWebhookStore, teams: dict[str, tuple[str, ...]] | None = None
 ) -> WebhookHandler:
-    registry = cast(RegistryMembership, FakeRegistry(teams or {}))
-    return WebhookHandler(store, registry, lambda: NOW)
+    """The handler, reading these registry teams (team: members) of `acme`."""
+    progress = InMemoryProgressStore()
+    for team, members in (teams or {}).items():
+        progress.registry.teams["acme", team] = Team("acme", team, team, NOW, members)
+    return WebhookHandler(store, progress, lambda: NOW)
 
 
 async def with_subscriptions(*subs: Subscription) -> InMemoryWebhookStore:
@@ -94,7 +86,7 @@ async def test_one_item_per_matching_subscription_keyed_by_position() -> None:
 
 async def test_teams_come_from_the_registry() -> None:
     store = await with_subscriptions(sub("blue", teams=["blue"]))
-    teams = {"mbox:mailto:learner2@example.org": {"blue"}}
+    teams = {"blue": ("mbox:mailto:learner2@example.org",)}
     await handler(store, teams).handle([stored(statement(1), 1), stored(statement(2), 2)])
     assert [i.offset for i in recorded(store)] == [2]
 

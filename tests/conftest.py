@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from lrs.entry.embedded import Child, broker_child, free_port, start_and_wait, store_child
+from tests.support import infra_health
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
     if not mongo:
         port = free_port()
         store = store_child(port, tmp_path_factory.mktemp("store"), log_dir / "store.log")
+        store = infra_health.with_stack_dumps(store)
         start_and_wait(store, port)
         children.append(store)
         mongo = f"mongodb://127.0.0.1:{port}/?directConnection=true"
@@ -45,45 +47,39 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
         start_and_wait(broker, port)
         children.append(broker)
         kafka = f"127.0.0.1:{port}"
-    _STARTED.extend(children)
+    session = _Session(children, kafka, mongo)
+    _RUNNING.append(session)
     try:
         yield Infra(kafka, mongo, log_dir)
     finally:
         for child in reversed(children):
             child.stop()
-        _STARTED.clear()
+        _RUNNING.clear()
 
 
-_STARTED: list[Child] = []  # the session's broker and store, for the failure report below
-LOG_TAIL_BYTES = 4000
+@dataclass(frozen=True)
+class _Session:
+    children: list[Child]
+    kafka_bootstrap: str
+    mongodb_uri: str
 
 
-def infra_report() -> str:
-    """Whether the session's broker and store still run, and the end of the log of any that
-    stopped: the first thing to know when an integration test fails or hangs."""
-    lines = []
-    for child in _STARTED:
-        if child.alive():
-            lines.append(f"{child.name} (pid {child.pid}) is running")
-            continue
-        lines.append(f"{child.name} (pid {child.pid}) STOPPED with exit code {child.returncode}")
-        if child.log_path is not None and child.log_path.exists():
-            tail = child.log_path.read_bytes()[-LOG_TAIL_BYTES:].decode(errors="replace")
-            lines.append(f"--- end of {child.log_path} ---\n{tail}")
-    return "\n".join(lines)
+_RUNNING: list[_Session] = []  # the session's broker and store, for the failure report below
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """On a failure, add the broker's and store's state to the report. A test that hung
-    (pytest-timeout's limit, pyproject.toml) stops the session: what it waited for usually
-    leaves the shared event loop or the infrastructure unusable, and every following test would
-    wait its own full limit."""
+    """On a failure, add the broker's and store's state to the report (tests/support/
+    infra_health.py). A test that hung (pytest-timeout's limit, pyproject.toml) stops the
+    session: what it waited for usually leaves the shared event loop or the infrastructure
+    unusable, and every following test would wait its own full limit."""
     report = yield
-    if report.failed and _STARTED:
-        report.sections.append(("embedded broker and store", infra_report()))
+    if report.failed and _RUNNING:
+        running = _RUNNING[0]
+        state = infra_health.report(running.children, running.kafka_bootstrap, running.mongodb_uri)
+        report.sections.append(("embedded broker and store", state))
     if report.failed and "Timeout (>" in report.longreprtext:
         item.session.shouldstop = f"{item.nodeid} hung (pytest-timeout); stopping the session"
     return report

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,11 +45,48 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
         start_and_wait(broker, port)
         children.append(broker)
         kafka = f"127.0.0.1:{port}"
+    _STARTED.extend(children)
     try:
         yield Infra(kafka, mongo, log_dir)
     finally:
         for child in reversed(children):
             child.stop()
+        _STARTED.clear()
+
+
+_STARTED: list[Child] = []  # the session's broker and store, for the failure report below
+LOG_TAIL_BYTES = 4000
+
+
+def infra_report() -> str:
+    """Whether the session's broker and store still run, and the end of the log of any that
+    stopped: the first thing to know when an integration test fails or hangs."""
+    lines = []
+    for child in _STARTED:
+        if child.alive():
+            lines.append(f"{child.name} (pid {child.pid}) is running")
+            continue
+        lines.append(f"{child.name} (pid {child.pid}) STOPPED with exit code {child.returncode}")
+        if child.log_path is not None and child.log_path.exists():
+            tail = child.log_path.read_bytes()[-LOG_TAIL_BYTES:].decode(errors="replace")
+            lines.append(f"--- end of {child.log_path} ---\n{tail}")
+    return "\n".join(lines)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """On a failure, add the broker's and store's state to the report. A test that hung
+    (pytest-timeout's limit, pyproject.toml) stops the session: what it waited for usually
+    leaves the shared event loop or the infrastructure unusable, and every following test would
+    wait its own full limit."""
+    report = yield
+    if report.failed and _STARTED:
+        report.sections.append(("embedded broker and store", infra_report()))
+    if report.failed and "Timeout (>" in report.longreprtext:
+        item.session.shouldstop = f"{item.nodeid} hung (pytest-timeout); stopping the session"
+    return report
 
 
 def unique_name(prefix: str) -> str:

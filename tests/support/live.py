@@ -18,6 +18,8 @@ from lrs.entry.embedded import free_port
 from lrs.settings import LrsSettings
 from lrs.wiring.api import create_connected_app
 
+START_WITHIN_SECONDS = 120  # the lifespan connects to the broker and the store
+
 
 @contextlib.asynccontextmanager
 async def live_api(settings: LrsSettings, adapters: Adapters | None = None) -> AsyncIterator[str]:
@@ -36,9 +38,13 @@ async def live_api(settings: LrsSettings, adapters: Adapters | None = None) -> A
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
+    deadline = asyncio.get_running_loop().time() + START_WITHIN_SECONDS
     try:
         while not server.started:
             assert not task.done(), "uvicorn stopped during start-up"
+            assert asyncio.get_running_loop().time() < deadline, (
+                f"the API did not start within {START_WITHIN_SECONDS} s (broker or store down?)"
+            )
             await asyncio.sleep(0.05)
         yield f"http://127.0.0.1:{port}"
     finally:

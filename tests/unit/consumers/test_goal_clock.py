@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from consumers.clocked import ClockedOptions
 from consumers.goals import GoalProgressHandler
 from lrs import topics
 from lrs.ports.events import OutgoingMessage
@@ -39,9 +40,8 @@ async def test_due_goals_are_triggered_once_per_resend_window() -> None:
         sent.extend((topic, m) for m in messages)
 
     fake: Any = progress
-    handler = GoalProgressHandler(
-        fake, fake, lambda: NOW, send, prefix="p.", clock_seconds=1.0, monotonic=lambda: tick[0]
-    )
+    options = ClockedOptions(prefix="p.", clock_seconds=1.0, monotonic=lambda: tick[0])
+    handler = GoalProgressHandler(fake, fake, lambda: NOW, send, options=options)
     await handler.caught_up("t", {})
     assert [(t, orjson.loads(m.value)) for t, m in sent] == [
         ("p." + topics.GOAL_CHANGES, {"tenant": "acme", "goal": "g1"})

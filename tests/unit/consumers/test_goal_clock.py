@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import orjson
 
+from consumers.clocked import ClockedOptions
 from consumers.goals import GoalProgressHandler
 from lrs import topics
 from lrs.adapters.memory_goals import InMemoryGoalProgress, InMemoryGoalStore
@@ -45,15 +46,8 @@ async def test_due_goals_are_triggered_once_per_resend_window() -> None:
     async def send(topic: str, messages: Sequence[OutgoingMessage]) -> None:
         sent.extend((topic, m) for m in messages)
 
-    handler = GoalProgressHandler(
-        InMemoryGoalStore(),
-        progress,
-        lambda: NOW,
-        send,
-        prefix="p.",
-        clock_seconds=1.0,
-        monotonic=lambda: tick[0],
-    )
+    options = ClockedOptions(prefix="p.", clock_seconds=1.0, monotonic=lambda: tick[0])
+    handler = GoalProgressHandler(InMemoryGoalStore(), progress, lambda: NOW, send, options=options)
     await handler.caught_up("t", {})
     assert [(t, orjson.loads(m.value)) for t, m in sent] == [
         ("p." + topics.GOAL_CHANGES, {"tenant": "acme", "goal": "g1"})

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import orjson
 
+from consumers.clocked import ClockedOptions
 from consumers.organisation import OrganisationProgressHandler, OrganisationTriggersHandler
 from lrs import topics
 from lrs.adapters.memory_organisation import InMemoryOrganisationProgress
@@ -82,7 +83,8 @@ async def test_recompute_writes_changes_only_and_publishes_every_time() -> None:
     async def send(topic: str, messages: Sequence[OutgoingMessage]) -> None:
         raise AssertionError("only the clock sends")
 
-    handler = OrganisationProgressHandler(store, lambda: clock[0], send, prefix="p.")
+    options = ClockedOptions(prefix="p.")
+    handler = OrganisationProgressHandler(store, lambda: clock[0], send, options=options)
     outcome = await handler.handle([trigger("acme"), trigger("acme"), Rec(b"k", b"[]")])
     assert len(outcome.poison) == 1
     ((topic, message),) = outcome.outputs
@@ -116,9 +118,8 @@ async def test_the_clock_triggers_due_tenants_once_per_resend_window() -> None:
     async def send(topic: str, messages: Sequence[OutgoingMessage]) -> None:
         sent.extend((topic, m) for m in messages)
 
-    handler = OrganisationProgressHandler(
-        store, lambda: NOW, send, prefix="p.", clock_seconds=1.0, monotonic=lambda: tick[0]
-    )
+    options = ClockedOptions(prefix="p.", clock_seconds=1.0, monotonic=lambda: tick[0])
+    handler = OrganisationProgressHandler(store, lambda: NOW, send, options=options)
     await handler.caught_up("t", {})
     assert [(t, orjson.loads(m.value)) for t, m in sent] == [
         ("p." + topics.ORGANISATION_CHANGES, {"tenant": "acme"})

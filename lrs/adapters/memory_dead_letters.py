@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from lrs import topics
-from lrs.ports.dead_letters import DeadLetter, Header, Page, Position, Selection
+from lrs.ports.dead_letters import DeadLetter, Header, Page, PageCollector, Position, Selection
 
 
 @dataclass(frozen=True)
@@ -53,16 +53,12 @@ class InMemoryDeadLetters:
     async def page(
         self, selection: Selection, start: Position | None = None, limit: int = 100
     ) -> Page:
-        found: list[DeadLetter] = []
+        page = PageCollector(selection, start, limit)
         for tp in self._partitions(selection, start):
-            begin = start.offset if start and (start.topic, start.partition) == tp else 0
-            for letter in self.letters[tp][begin:]:
-                if not selection.matches(letter):
-                    continue
-                found.append(letter)
-                if len(found) >= limit:
-                    return Page(found, Position(*tp, letter.offset + 1))
-        return Page(found, None)
+            for letter in self.letters[tp][page.first_offset(tp) :]:
+                if (full := page.take(tp, letter)) is not None:
+                    return full
+        return page.last()
 
     def _partitions(self, selection: Selection, start: Position | None) -> list[tuple[str, int]]:
         names = [selection.topic] if selection.topic else list(topics.CONSUMED)

@@ -1,6 +1,6 @@
 """Organisation progress in memory: the reference fake of
-`lrs.ports.organisation.OrganisationProgressStore`, held to
-`lrs.adapters.mongo_organisation.MongoOrganisationProgress` by
+`lrs.ports.organisation.OrganisationProgressStore` and `OrganisationReader`, held to
+`lrs.adapters.mongo_organisation.MongoOrganisationProgress` and `MongoOrganisationReader` by
 tests/contract/test_organisation_store.py.
 
 Like the MongoDB adapter it reads what others write: the learners' progress and the team
@@ -39,6 +39,11 @@ class InMemoryOrganisationProgress:
             return False
         self.docs[doc.tenant] = dataclasses.replace(doc, value=dict(doc.value))
         return True
+
+    async def read_organisation(self, tenant: str) -> dict[str, Any] | None:
+        """lrs.ports.organisation.OrganisationReader: what the API answers."""
+        doc = self.docs.get(tenant)
+        return doc.published() if doc else None
 
     async def due(self, now: datetime, limit: int) -> list[str]:
         checks = ((d.tenant, d.next_check_at) for d in self.docs.values())

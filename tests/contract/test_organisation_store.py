@@ -13,11 +13,11 @@ import pytest
 
 from lrs.adapters.memory_organisation import InMemoryOrganisationProgress
 from lrs.adapters.mongo_goals import MongoGoalProgress
-from lrs.adapters.mongo_organisation import MongoOrganisationProgress
+from lrs.adapters.mongo_organisation import MongoOrganisationProgress, MongoOrganisationReader
 from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.adapters.mongo_teams import MongoTeamRegistry
 from lrs.ports.goals import GoalProgressDoc, GoalProgressStore
-from lrs.ports.organisation import OrganisationDoc, OrganisationProgressStore
+from lrs.ports.organisation import OrganisationDoc, OrganisationProgressStore, OrganisationReader
 from lrs.ports.progress import LearnerDoc, ProgressStore
 from lrs.ports.teams import TeamRegistry
 from lrs.progress import LearnerState, apply, learner_id
@@ -35,20 +35,21 @@ class World:
     progress: ProgressStore
     registry: TeamRegistry
     goals: GoalProgressStore
+    reader: OrganisationReader
 
 
 @pytest.fixture(params=KINDS)
 async def world(request: pytest.FixtureRequest) -> AsyncIterator[World]:
     if request.param == "memory":
         store = InMemoryOrganisationProgress()
-        yield World(store, store.progress, store.progress.registry, store.goals)
+        yield World(store, store.progress, store.progress.registry, store.goals, store)
         return
     async with fresh_database(request) as db:
         organisation = MongoOrganisationProgress(db)
         await organisation.create_indexes()
-        yield World(
-            organisation, MongoProgressStore(db), MongoTeamRegistry(db), MongoGoalProgress(db)
-        )
+        progress, registry = MongoProgressStore(db), MongoTeamRegistry(db)
+        reader = MongoOrganisationReader(db)
+        yield World(organisation, progress, registry, MongoGoalProgress(db), reader)
 
 
 def value(learners: int) -> dict[str, object]:
@@ -76,6 +77,27 @@ async def test_the_value_is_written_by_compare_and_set(world: World) -> None:
     assert await store.save(OrganisationDoc("other", value(5), 5), T0)  # nothing to replace
     assert await store.load("other") == OrganisationDoc("other", value(5), 5)
     assert await store.load("acme") == second
+
+
+async def test_the_api_reads_the_last_value_written_with_its_tenant_and_version(
+    world: World,
+) -> None:
+    assert await world.reader.read_organisation("acme") is None
+    first = OrganisationDoc("acme", value(1), 1, T0 + timedelta(days=1))
+    assert await world.organisation.save(first, T0)
+    assert await world.reader.read_organisation("acme") == {
+        **value(1),
+        "tenant": "acme",
+        "version": 1,
+    }
+    assert await world.organisation.save(replace(first, value=value(3), version=2), T0)
+    assert not await world.organisation.save(replace(first, value=value(9)), T0)
+    assert await world.reader.read_organisation("acme") == {
+        **value(3),
+        "tenant": "acme",
+        "version": 2,
+    }
+    assert await world.reader.read_organisation("other") is None
 
 
 async def test_due_tenants_are_those_whose_check_has_come(world: World) -> None:

@@ -12,6 +12,7 @@ from lrs.adapters.memory import (
 )
 from lrs.adapters.memory_definitions import InMemoryActivityStore, InMemoryAgentStore
 from lrs.adapters.memory_goals import InMemoryGoalProgressReader, InMemoryGoalStore
+from lrs.adapters.memory_organisation import InMemoryOrganisationProgress
 from lrs.adapters.memory_teams import InMemoryProgressReader, InMemoryTeamRegistry
 from lrs.adapters.memory_tenants import InMemoryTenantStore
 from lrs.api.app import Adapters
@@ -38,5 +39,6 @@ def app_adapters(**given: Any) -> Adapters:
         "hub": ProgressHub(),
         "goals": InMemoryGoalStore(),
         "goal_progress": InMemoryGoalProgressReader(),
+        "organisation_progress": InMemoryOrganisationProgress(),
     }
     return Adapters(**{**defaults, **given})

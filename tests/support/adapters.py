@@ -11,6 +11,7 @@ from lrs.adapters.memory import (
     InMemoryStatementStore,
 )
 from lrs.adapters.memory_definitions import InMemoryActivityStore, InMemoryAgentStore
+from lrs.adapters.memory_documents import InMemoryDocumentStore
 from lrs.adapters.memory_goals import InMemoryGoalProgressReader, InMemoryGoalStore
 from lrs.adapters.memory_organisation import InMemoryOrganisationProgress
 from lrs.adapters.memory_teams import InMemoryProgressReader, InMemoryTeamRegistry
@@ -19,17 +20,13 @@ from lrs.api.app import Adapters
 from lrs.services.progress_hub import ProgressHub
 
 
-class Unused:
-    """An adapter the requests of a test never reach (there is no in-memory document store)."""
-
-
 def app_adapters(**given: Any) -> Adapters:
     """In-memory adapters, replaced by those `given` (by Adapters' field names)."""
     defaults: dict[str, Any] = {
         "store": InMemoryStatementStore(),
         "bus": InMemoryEventBus(),
         "credentials": InMemoryCredentialStore(),
-        "documents": Unused(),
+        "documents": InMemoryDocumentStore(),
         "attachments": InMemoryAttachmentStore(),
         "activities": InMemoryActivityStore(),
         "agents": InMemoryAgentStore(),

@@ -34,6 +34,7 @@ from lrs.adapters.memory import (
 )
 from lrs.adapters.memory_definitions import InMemoryActivityStore, InMemoryAgentStore
 from lrs.adapters.memory_goals import InMemoryGoalProgressReader, InMemoryGoalStore
+from lrs.adapters.memory_organisation import InMemoryOrganisationProgress
 from lrs.adapters.memory_teams import InMemoryProgressReader, InMemoryTeamRegistry
 from lrs.adapters.memory_tenants import InMemoryTenantStore
 from lrs.api.app import Adapters, create_app
@@ -122,6 +123,7 @@ async def flood(requests: int) -> collections.Counter[int]:
         hub=ProgressHub(),
         goals=InMemoryGoalStore(),
         goal_progress=InMemoryGoalProgressReader(),
+        organisation_progress=InMemoryOrganisationProgress(),
     )
     app = create_app(LrsSettings(), adapters=adapters)
     statuses: collections.Counter[int] = collections.Counter()

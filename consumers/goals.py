@@ -28,13 +28,13 @@ writer as any other.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol
 
 import orjson
 
+from consumers.clocked import DEFAULT_OPTIONS, Clock, ClockedHandler, ClockedOptions, Send
 from consumers.progress.team import decode_team_refs
 from consumers.runner import NoWatermarks, Outcome, Poison, Record
 from lrs import topics
@@ -44,8 +44,6 @@ from lrs.ports.goals import GoalIndex, GoalProgressDoc, GoalProgressStore
 from lrs.services.goals import goal_change_message
 from lrs.xapi.timefmt import format_timestamp, parse_timestamp
 
-Clock = Callable[[], datetime]
-
 
 class EventBusPart(Protocol):
     async def start(self) -> None: ...
@@ -53,42 +51,7 @@ class EventBusPart(Protocol):
     async def publish(self, topic: str, messages: Sequence[OutgoingMessage]) -> None: ...
 
 
-Send = Callable[[str, Sequence[OutgoingMessage]], Awaitable[None]]
 SOURCE = "/lrs/consumers/goals"
-DUE_BATCH = 500
-RESEND_SECONDS = 10.0
-Ref = TypeVar("Ref")
-
-
-class DueClock(Generic[Ref]):
-    """The clock of a consumer whose values change with the time alone: at most every
-    `every` seconds (LRS_GOALS_CLOCK_SECONDS), the refs whose `next_check_at` has come are
-    triggered, but not again within RESEND_SECONDS (while their trigger is being handled)."""
-
-    def __init__(self, clock: Clock, every: float, monotonic: Callable[[], float]) -> None:
-        self._clock = clock
-        self._every = every
-        self._monotonic = monotonic
-        self._last_tick = float("-inf")
-        self._sent: dict[Ref, float] = {}
-
-    async def fire(
-        self,
-        due: Callable[[datetime], Awaitable[Sequence[Ref]]],
-        trigger: Callable[[datetime, Sequence[Ref]], Awaitable[None]],
-    ) -> None:
-        """`due(now)` lists the refs whose time has come; `trigger(now, refs)` sends them."""
-        tick = self._monotonic()
-        if tick - self._last_tick < self._every:
-            return
-        self._last_tick = tick
-        now = self._clock()
-        self._sent = {k: t for k, t in self._sent.items() if tick - t < RESEND_SECONDS}
-        fresh = [ref for ref in await due(now) if ref not in self._sent]
-        if not fresh:
-            return
-        await trigger(now, fresh)
-        self._sent.update((ref, tick) for ref in fresh)
 
 
 def decode_goal_ref(value: bytes | None) -> tuple[str, str]:
@@ -187,10 +150,12 @@ class GoalTeamTriggersHandler(NoWatermarks):
         return Outcome(poison=poison, outputs=outputs)
 
 
-class GoalProgressHandler:
-    """Runner handler of `goal-progress` (reads `lrs.progress.goal-changes`)."""
+class GoalProgressHandler(ClockedHandler[tuple[str, str]]):
+    """Runner handler of `goal-progress` (reads `lrs.progress.goal-changes`); its clock
+    triggers the goals whose `next_check_at` has come (ClockedHandler)."""
 
     name = "goal-progress"
+    trigger_topic = topics.GOAL_CHANGES
 
     def __init__(
         self,
@@ -199,23 +164,15 @@ class GoalProgressHandler:
         clock: Clock,
         send: Send,
         *,
-        prefix: str = "",
-        clock_seconds: float = 1.0,
-        monotonic: Callable[[], float] = time.monotonic,
+        options: ClockedOptions = DEFAULT_OPTIONS,
     ) -> None:
+        super().__init__(progress, clock, send, options)
         self._goals = goals
         self._progress = progress
-        self._clock = clock
-        self._send = send
-        self._prefix = prefix
-        self._due_clock: DueClock[tuple[str, str]] = DueClock(clock, clock_seconds, monotonic)
-        self._indexed = False
 
-    async def _ensure_indexes(self) -> None:
-        """`progress_goals`' indexes (the clock's query among them), once per process."""
-        if not self._indexed:
-            await self._progress.create_indexes()
-            self._indexed = True
+    def trigger_message(self, ref: tuple[str, str], now: datetime) -> OutgoingMessage:
+        tenant, goal = ref
+        return goal_change_message(tenant, goal, now, SOURCE)
 
     async def handle(self, records: Sequence[Record]) -> Outcome:
         await self._ensure_indexes()
@@ -279,18 +236,6 @@ class GoalProgressHandler:
         if goal.owner.kind == "team":
             return await self._progress.team_members(goal.tenant, goal.owner.id or "")
         return await self._progress.tenant_members(goal.tenant)
-
-    async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
-        """The clock (DueClock): a trigger for every goal whose `next_check_at` has come."""
-        await self._due_clock.fire(self._due, self._trigger_due)
-
-    async def _due(self, now: datetime) -> list[tuple[str, str]]:
-        await self._ensure_indexes()
-        return await self._progress.due(now, DUE_BATCH)
-
-    async def _trigger_due(self, now: datetime, due: Sequence[tuple[str, str]]) -> None:
-        messages = [goal_change_message(t, g, now, SOURCE) for t, g in due]
-        await self._send(self._prefix + topics.GOAL_CHANGES, messages)
 
 
 def comparable(value: Mapping[str, Any]) -> dict[str, Any]:

@@ -24,15 +24,15 @@ through a producer of its own (as goal-progress does).
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
 
-from consumers.goals import Clock, DueClock, Send, comparable
+from consumers.clocked import DEFAULT_OPTIONS, Clock, ClockedHandler, ClockedOptions, Send
+from consumers.goals import comparable
 from consumers.runner import NoWatermarks, Outcome, Poison, Record
 from lrs import topics
 from lrs.ports.events import OutgoingMessage
@@ -41,7 +41,6 @@ from lrs.progress.organisation import summarize_organisation_progress, team_entr
 from lrs.xapi.timefmt import format_timestamp, parse_timestamp
 
 SOURCE = "/lrs/consumers/organisation"
-DUE_BATCH = 500
 MAX_ATTEMPTS = 32
 
 
@@ -105,10 +104,12 @@ class OrganisationTriggersHandler(NoWatermarks):
         return Outcome(poison=poison, outputs=outputs)
 
 
-class OrganisationProgressHandler:
-    """Runner handler of `organisation-progress` (reads `lrs.progress.organisation-changes`)."""
+class OrganisationProgressHandler(ClockedHandler[str]):
+    """Runner handler of `organisation-progress` (reads `lrs.progress.organisation-changes`);
+    its clock triggers the tenants whose `next_check_at` has come (ClockedHandler)."""
 
     name = "organisation-progress"
+    trigger_topic = topics.ORGANISATION_CHANGES
 
     def __init__(
         self,
@@ -116,21 +117,13 @@ class OrganisationProgressHandler:
         clock: Clock,
         send: Send,
         *,
-        prefix: str = "",
-        clock_seconds: float = 1.0,
-        monotonic: Callable[[], float] = time.monotonic,
+        options: ClockedOptions = DEFAULT_OPTIONS,
     ) -> None:
+        super().__init__(store, clock, send, options)
         self._store = store
-        self._clock = clock
-        self._send = send
-        self._prefix = prefix
-        self._due_clock: DueClock[str] = DueClock(clock, clock_seconds, monotonic)
-        self._indexed = False
 
-    async def _ensure_indexes(self) -> None:
-        if not self._indexed:
-            await self._store.create_indexes()
-            self._indexed = True
+    def trigger_message(self, ref: str, now: datetime) -> OutgoingMessage:
+        return organisation_change_message(ref, now)
 
     async def handle(self, records: Sequence[Record]) -> Outcome:
         await self._ensure_indexes()
@@ -168,15 +161,3 @@ class OrganisationProgressHandler:
         teams = team_entries(await self._store.registry(tenant), learners)
         goals = await self._store.goal_values(tenant)
         return summarize_organisation_progress(learners, teams, goals, self._clock())
-
-    async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
-        """The clock (DueClock): a trigger for every tenant whose `next_check_at` has come."""
-        await self._due_clock.fire(self._due, self._trigger_due)
-
-    async def _due(self, now: datetime) -> list[str]:
-        await self._ensure_indexes()
-        return await self._store.due(now, DUE_BATCH)
-
-    async def _trigger_due(self, now: datetime, due: Sequence[str]) -> None:
-        messages = [organisation_change_message(t, now) for t in due]
-        await self._send(self._prefix + topics.ORGANISATION_CHANGES, messages)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from lrs.entry.embedded import Child, broker_child, free_port, start_and_wait, store_child
+from tests.support import infra_health
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
     if not mongo:
         port = free_port()
         store = store_child(port, tmp_path_factory.mktemp("store"), log_dir / "store.log")
+        store = infra_health.with_stack_dumps(store)
         start_and_wait(store, port)
         children.append(store)
         mongo = f"mongodb://127.0.0.1:{port}/?directConnection=true"
@@ -45,11 +47,42 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
         start_and_wait(broker, port)
         children.append(broker)
         kafka = f"127.0.0.1:{port}"
+    session = _Session(children, kafka, mongo)
+    _RUNNING.append(session)
     try:
         yield Infra(kafka, mongo, log_dir)
     finally:
         for child in reversed(children):
             child.stop()
+        _RUNNING.clear()
+
+
+@dataclass(frozen=True)
+class _Session:
+    children: list[Child]
+    kafka_bootstrap: str
+    mongodb_uri: str
+
+
+_RUNNING: list[_Session] = []  # the session's broker and store, for the failure report below
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """On a failure, add the broker's and store's state to the report (tests/support/
+    infra_health.py). A test that hung (pytest-timeout's limit, pyproject.toml) stops the
+    session: what it waited for usually leaves the shared event loop or the infrastructure
+    unusable, and every following test would wait its own full limit."""
+    report = yield
+    if report.failed and _RUNNING:
+        running = _RUNNING[0]
+        state = infra_health.report(running.children, running.kafka_bootstrap, running.mongodb_uri)
+        report.sections.append(("embedded broker and store", state))
+    if report.failed and "Timeout (>" in report.longreprtext:
+        item.session.shouldstop = f"{item.nodeid} hung (pytest-timeout); stopping the session"
+    return report
 
 
 def unique_name(prefix: str) -> str:

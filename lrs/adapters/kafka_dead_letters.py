@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from lrs import topics
 from lrs.outages import is_outage
-from lrs.ports.dead_letters import DeadLetter, Page, Position, Selection
+from lrs.ports.dead_letters import DeadLetter, Page, PageCollector, Position, Selection
 from lrs.xapi.errors import Unavailable
 
 IDLE_SECONDS = 2.0  # a partition that sends nothing for this long is read to its end
@@ -55,17 +55,14 @@ class KafkaDeadLetters:
             return await self._page(selection, start, limit)
 
     async def _page(self, selection: Selection, start: Position | None, limit: int) -> Page:
-        found: list[DeadLetter] = []
+        page = PageCollector(selection, start, limit)
         async with _reader(self._bootstrap) as consumer:
             for tp in await _partitions(consumer, self._topics(selection), start):
-                begin = start.offset if start and (start.topic, start.partition) == tp else 0
+                begin = page.first_offset(tp)
                 async for letter in _read(consumer, TopicPartition(*tp), begin, self._deadline):
-                    if not selection.matches(letter):
-                        continue
-                    found.append(letter)
-                    if len(found) >= limit:
-                        return Page(found, Position(*tp, letter.offset + 1))
-        return Page(found, None)
+                    if (full := page.take(tp, letter)) is not None:
+                        return full
+        return page.last()
 
     async def all(self, selection: Selection) -> list[DeadLetter]:
         page = await self.page(selection, limit=1_000_000)

@@ -1,4 +1,4 @@
-"""The erasure's producer (lrs.services.erasure.ErasureBus): team triggers, registry changes
+"""The erasure's producer (lrs.ports.events.ErasureBus): team triggers, registry changes
 and tombstones, each waited for (acks=all)."""
 
 from __future__ import annotations

@@ -168,6 +168,9 @@ class InMemoryEventBus:
         self, on_publish: Callable[[str, OutgoingMessage], Awaitable[None]] | None = None
     ) -> None:
         self.published: list[tuple[str, OutgoingMessage]] = []
+        self.tombstoned: list[tuple[str, bytes]] = []
+        # Every record in the order produced: (topic, key, value; None for a tombstone).
+        self.records: list[tuple[str, bytes, bytes | None]] = []
         self.failure: Exception | None = None
         self._on_publish = on_publish
 
@@ -176,8 +179,16 @@ class InMemoryEventBus:
             raise self.failure
         for message in messages:
             self.published.append((topic, message))
+            self.records.append((topic, message.key, message.value))
             if self._on_publish is not None:
                 await self._on_publish(topic, message)
+
+    async def tombstones(self, topic: str, keys: Sequence[bytes]) -> None:
+        """lrs.ports.events.ErasureBus: a null value for every key."""
+        if self.failure is not None:
+            raise self.failure
+        self.tombstoned.extend((topic, key) for key in keys)
+        self.records.extend((topic, key, None) for key in keys)
 
     async def ping(self) -> None:
         return None

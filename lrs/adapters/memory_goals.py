@@ -1,13 +1,22 @@
-"""Goals in memory, for the API's unit tests (`lrs.ports.goals`). `InMemoryGoalStore` is held to
-`MongoGoalStore` by tests/contract/test_goal_store.py; `InMemoryGoalProgressReader` is filled
-directly by the tests that use it (no suite holds it to the MongoDB reader)."""
+"""Goals in memory (`lrs.ports.goals`), each held to its MongoDB adapter by a contract suite:
+`InMemoryGoalStore` (tests/contract/test_goal_store.py), `InMemoryGoalProgress`, the goal
+consumers' store (test_goal_progress_store.py), and `InMemoryGoalProgressReader`, the API's
+reads of that store (test_goal_progress_reader.py).
+
+Like `MongoGoalProgress`, `InMemoryGoalProgress` reads what others write: the learners'
+progress and the team registry, through the `InMemoryProgressStore` it is given."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import dataclasses
+from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import Any
 
+from lrs.adapters.memory_progress import InMemoryProgressStore, compare_and_set
 from lrs.goals import Goal
+from lrs.ports.goals import GoalProgressDoc
+from lrs.progress import LearnerState
 
 
 class InMemoryGoalStore:
@@ -49,27 +58,81 @@ class InMemoryGoalStore:
         ]
 
 
+class InMemoryGoalProgress:
+    def __init__(self, progress: InMemoryProgressStore | None = None) -> None:
+        self.progress = progress if progress is not None else InMemoryProgressStore()
+        self.docs: dict[tuple[str, str], GoalProgressDoc] = {}
+
+    async def create_indexes(self) -> None:
+        return None
+
+    async def load(self, tenant: str, goals: Collection[str]) -> dict[str, GoalProgressDoc]:
+        return {goal: doc for goal in goals if (doc := self.docs.get((tenant, goal)))}
+
+    async def save(self, docs: Sequence[GoalProgressDoc], updated: datetime) -> set[str]:
+        stored = [
+            dataclasses.replace(d, value=dict(d.value), members=tuple(d.members)) for d in docs
+        ]
+        return compare_and_set(self.docs, [((d.tenant, d.goal), d) for d in stored])
+
+    async def goals_listing_any(self, tenant: str, learners: Collection[str]) -> list[str]:
+        wanted = set(learners)
+        return [
+            d.goal for (t, _), d in self.docs.items() if t == tenant and wanted & set(d.members)
+        ]
+
+    async def due(self, now: datetime, limit: int) -> list[tuple[str, str]]:
+        due = [
+            d for d in self.docs.values() if d.next_check_at is not None and d.next_check_at <= now
+        ]
+        return [(d.tenant, d.goal) for d in due][:limit]
+
+    # The membership rule of goals (as MongoGoalProgress): a learner is a member of a team
+    # when the registry lists them or their progress lists the team.
+
+    async def team_members(self, tenant: str, team: str) -> set[str]:
+        registered = self.progress.registry.teams.get((tenant, team))
+        members = set(registered.members) if registered else set()
+        return members | set(await self.progress.learners_in_team(tenant, team))
+
+    async def learner_teams(self, tenant: str, learner: str) -> set[str]:
+        teams = set(await self.progress.registry.teams_of(tenant, learner))
+        doc = self.progress.learners.get((tenant, learner))
+        return teams | set(doc.teams if doc else ())
+
+    async def tenant_members(self, tenant: str) -> set[str]:
+        members = {learner for t, learner in self.progress.learners if t == tenant}
+        for team in await self.progress.registry.list_teams(tenant):
+            members.update(team.members)
+        return members
+
+    async def states(self, tenant: str, learners: Collection[str]) -> dict[str, LearnerState]:
+        found = await self.progress.load_learners(tenant, learners)
+        return {learner: doc.state for learner, doc in found.items()}
+
+
 class InMemoryGoalProgressReader:
-    def __init__(self) -> None:
-        self.values: dict[tuple[str, str], dict[str, Any]] = {}
-        self.teams: dict[tuple[str, str], set[str]] = {}  # (tenant, learner) -> teams
+    """What the API reads of goal progress: the goal consumers' store, as
+    `MongoGoalProgressReader` reads `MongoGoalProgress`."""
+
+    def __init__(self, progress: InMemoryGoalProgress | None = None) -> None:
+        self.progress = progress if progress is not None else InMemoryGoalProgress()
+
+    async def read_progress(self, tenant: str, owner_key: str | None) -> list[dict[str, Any]]:
+        return self._published(tenant, None if owner_key is None else {owner_key})
 
     async def read_progress_of(
         self, tenant: str, owner_keys: Collection[str]
     ) -> list[dict[str, Any]]:
-        return [v for v in await self.read_progress(tenant, None) if _owner_key(v) in owner_keys]
+        return self._published(tenant, owner_keys)
 
     async def learner_teams(self, tenant: str, learner: str) -> set[str]:
-        return set(self.teams.get((tenant, learner), ()))
+        return await self.progress.learner_teams(tenant, learner)
 
-    async def read_progress(self, tenant: str, owner_key: str | None) -> list[dict[str, Any]]:
+    def _published(self, tenant: str, owner_keys: Collection[str] | None) -> list[dict[str, Any]]:
+        """The tenant's goals (of these owners, when given) in goal id order."""
         return [
-            v
-            for (t, _), v in sorted(self.values.items())
-            if t == tenant and (owner_key is None or _owner_key(v) == owner_key)
+            doc.published()
+            for (t, _), doc in sorted(self.progress.docs.items())
+            if t == tenant and (owner_keys is None or doc.owner_key in owner_keys)
         ]
-
-
-def _owner_key(value: dict[str, Any]) -> str:
-    owner = value["owner"]
-    return "organisation" if owner["kind"] == "organisation" else f"{owner['kind']}:{owner['id']}"

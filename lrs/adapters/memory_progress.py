@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from lrs.adapters.memory import InMemoryStatementStore
 from lrs.adapters.memory_teams import InMemoryTeamRegistry
@@ -20,6 +20,14 @@ from lrs.ports.progress import LearnerDoc, LearnerSummary, TeamDoc
 from lrs.progress import LearnerState, learner_id, voided_target
 
 Doc = TypeVar("Doc", LearnerDoc, TeamDoc)
+
+
+class Versioned(Protocol):
+    @property
+    def version(self) -> int: ...
+
+
+V = TypeVar("V", bound=Versioned)
 
 
 class InMemoryProgressStore:
@@ -70,7 +78,7 @@ class InMemoryProgressStore:
 
     async def save_learners(self, docs: Sequence[LearnerDoc], updated: datetime) -> set[str]:
         stored = [dataclasses.replace(d, state=_round_trip(d.state)) for d in docs]
-        return _compare_and_set(self.learners, [((d.tenant, d.learner), d) for d in stored])
+        return compare_and_set(self.learners, [((d.tenant, d.learner), d) for d in stored])
 
     async def reset_learners(self, tenant: str | None) -> None:
         for key, doc in self.learners.items():
@@ -123,18 +131,19 @@ class InMemoryProgressStore:
         return {team: doc for team in teams if (doc := self.teams.get((tenant, team)))}
 
     async def save_teams(self, docs: Sequence[TeamDoc], updated: datetime) -> set[str]:
-        return _compare_and_set(self.teams, [((d.tenant, d.team), d) for d in docs])
+        return compare_and_set(self.teams, [((d.tenant, d.team), d) for d in docs])
 
     async def iterate_teams(self, tenant: str | None) -> AsyncIterator[TeamDoc]:
         for doc in _in_id_order(self.teams, tenant):
             yield doc
 
 
-def _compare_and_set(
-    stored: dict[tuple[str, str], Doc], writes: Sequence[tuple[tuple[str, str], Doc]]
+def compare_and_set(
+    stored: dict[tuple[str, str], V], writes: Sequence[tuple[tuple[str, str], V]]
 ) -> set[str]:
     """Write each document over the version before its own, or where there is none (as the
-    MongoDB upsert on `{_id, version}` does); the keys of the writes that lost."""
+    MongoDB upsert on `{_id, version}` does); the keys (their names) of the writes that lost.
+    Shared by the in-memory stores of derived progress (learners, teams, goals)."""
     lost: set[str] = set()
     for key, doc in writes:
         current = stored.get(key)

@@ -1,11 +1,13 @@
 """In-memory team registry and progress reader (`lrs.ports.teams`, `lrs.ports.progress`).
 
 `InMemoryTeamRegistry` is held to `MongoTeamRegistry` by tests/contract/test_team_registry.py.
-`InMemoryProgressReader` is filled directly by the tests that use it: no suite holds it to the
-MongoDB reader (`lrs.adapters.mongo_teams`)."""
+`InMemoryProgressReader` is filled directly by the tests that use it (`put_learner` and
+`put_team` write as the progress consumers do) and held to `MongoProgressReader` by
+tests/contract/test_progress_reader.py."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -57,6 +59,14 @@ class InMemoryProgressReader:
         self.learner_docs: dict[tuple[str, str], LearnerProgressDoc] = {}
         self.team_docs: dict[tuple[str, str], TeamProgressDoc] = {}
 
+    def put_learner(self, tenant: str, doc: LearnerProgressDoc) -> None:
+        """Store a learner's progress; the latest stored is the most recently changed."""
+        self.learner_docs.pop((tenant, doc.learner), None)
+        self.learner_docs[tenant, doc.learner] = doc
+
+    def put_team(self, tenant: str, doc: TeamProgressDoc) -> None:
+        self.team_docs[tenant, doc.team] = doc
+
     async def learner(self, tenant: str, learner: str) -> LearnerProgressDoc | None:
         return self.learner_docs.get((tenant, learner))
 
@@ -76,4 +86,9 @@ class InMemoryProgressReader:
         return [d.summary for d in reversed(docs)][:limit]
 
     async def teams(self, tenant: str) -> list[TeamProgressDoc]:
-        return [d for (ten, _), d in sorted(self.team_docs.items()) if ten == tenant]
+        """Their summaries carry only the team's name (as MongoDB's projection)."""
+        return [
+            dataclasses.replace(d, summary={k: v for k, v in d.summary.items() if k == "name"})
+            for (ten, _), d in sorted(self.team_docs.items())
+            if ten == tenant
+        ]

@@ -102,7 +102,7 @@ class MongoOrganisationProgress:
 
 
 class MongoOrganisationReader:
-    """What the API reads (lrs.services.organisation.OrganisationReader)."""
+    """What the API reads (lrs.ports.organisation.OrganisationReader)."""
 
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self._progress = db["progress_organisation"]

@@ -9,7 +9,7 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -46,6 +46,7 @@ from lrs.ports.definitions import ActivityStore, AgentStore
 from lrs.ports.documents import DocumentStore
 from lrs.ports.events import EventBus
 from lrs.ports.goals import GoalProgressReader, GoalStore
+from lrs.ports.organisation import OrganisationReader
 from lrs.ports.progress import ProgressReader
 from lrs.ports.statements import AcknowledgementWaiter, StatementReader
 from lrs.ports.teams import TeamRegistry
@@ -55,7 +56,6 @@ from lrs.services.auth import Authenticator, auth_limits
 from lrs.services.erasure import ErasureDeps, ErasureStore
 from lrs.services.goals import GoalDeps
 from lrs.services.ingest import IngestDeps
-from lrs.services.organisation import InMemoryOrganisationReader, OrganisationReader
 from lrs.services.progress import ProgressDeps
 from lrs.services.progress_hub import ProgressHub
 from lrs.services.read import ReadDeps
@@ -106,12 +106,12 @@ class Adapters:
     hub: ProgressHub
     goals: GoalStore
     goal_progress: GoalProgressReader
+    organisation_progress: OrganisationReader
     webhooks: WebhookStore | None = None
     dead_letters: DeadLetterReader | None = None
     # The erasure opens its own connections for its duration (lrs.wiring.erasure).
     erasure: ErasureConnector = no_erasure
     erasure_records: ErasureRecords = no_erasure_records
-    organisation_progress: OrganisationReader = field(default_factory=InMemoryOrganisationReader)
 
 
 # Opens the process's adapters for the app's lifespan (lrs.wiring.api.connected_adapters).

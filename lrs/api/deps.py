@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
@@ -15,6 +15,7 @@ from lrs.ports.dead_letters import DeadLetterReader
 from lrs.ports.definitions import ActivityStore, AgentStore
 from lrs.ports.documents import DocumentStore
 from lrs.ports.events import EventBus
+from lrs.ports.organisation import OrganisationReader
 from lrs.ports.statements import StatementReader
 from lrs.ports.tenants import TenantStore
 from lrs.ports.webhooks import WebhookStore
@@ -23,7 +24,6 @@ from lrs.services.auth import Authenticator, authorize
 from lrs.services.erasure import ErasureDeps, ErasureStore
 from lrs.services.goals import GoalDeps
 from lrs.services.ingest import IngestDeps
-from lrs.services.organisation import InMemoryOrganisationReader, OrganisationReader
 from lrs.services.progress import ProgressDeps
 from lrs.services.read import ReadDeps
 from lrs.services.teams import TeamDeps
@@ -61,9 +61,9 @@ class Services:
     goals: GoalDeps
     erasure: ErasureConnector
     erasure_records: ErasureRecords
+    organisation: OrganisationReader
     webhooks: WebhookStore | None = None  # /admin/webhooks (MongoDB only)
     dead_letters: DeadLetterReader | None = None  # /admin/dead-letters (Kafka only)
-    organisation: OrganisationReader = field(default_factory=InMemoryOrganisationReader)
 
 
 def get_services(request: Request) -> Services:

@@ -13,5 +13,7 @@ tests/contract).
 * `teams`: the team registry;
 * `progress`: derived progress, as the API reads it and as the progress consumers keep it;
 * `goals`: goals and their derived progress;
-* `webhooks`: webhook subscriptions and deliveries.
+* `organisation`: the organisation's progress and what it is computed from;
+* `webhooks`: webhook subscriptions and deliveries;
+* `dead_letters`: the dead-letter topics, listed and replayed.
 """

@@ -126,6 +126,32 @@ class Page:
     more: Position | None  # where the next page starts; None when everything was read
 
 
+class PageCollector:
+    """Builds one page while a reader walks the partitions in order: `take` each letter read;
+    the full page comes back once `limit` letters matched, else `last()` at the end."""
+
+    def __init__(self, selection: Selection, start: Position | None, limit: int) -> None:
+        self._selection = selection
+        self._start = start
+        self._limit = limit
+        self._found: list[DeadLetter] = []
+
+    def first_offset(self, topic_partition: tuple[str, int]) -> int:
+        """Where reading a partition begins: the page's start in its own partition, else 0."""
+        start = self._start
+        return start.offset if start and (start.topic, start.partition) == topic_partition else 0
+
+    def take(self, topic_partition: tuple[str, int], letter: DeadLetter) -> Page | None:
+        if self._selection.matches(letter):
+            self._found.append(letter)
+            if len(self._found) >= self._limit:
+                return Page(self._found, Position(*topic_partition, letter.offset + 1))
+        return None
+
+    def last(self) -> Page:
+        return Page(self._found, None)
+
+
 class DeadLetterReader(Protocol):
     async def page(
         self, selection: Selection, start: Position | None = None, limit: int = 100

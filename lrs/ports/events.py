@@ -22,3 +22,13 @@ class EventBus(Protocol):
     async def publish(self, topic: str, messages: Sequence[OutgoingMessage]) -> None: ...
 
     async def ping(self) -> None: ...
+
+
+class ErasureBus(Protocol):
+    """The erasure's producer: its triggers and registry changes, and tombstones."""
+
+    async def publish(self, topic: str, messages: Sequence[OutgoingMessage]) -> None: ...
+
+    async def tombstones(self, topic: str, keys: Sequence[bytes]) -> None:
+        """Produce a record with a null value for every key (a compacted topic drops the key)."""
+        ...

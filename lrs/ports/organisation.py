@@ -28,6 +28,14 @@ class OrganisationDoc:
         return {**self.value, "tenant": self.tenant, "version": self.version}
 
 
+class OrganisationReader(Protocol):
+    """What the API reads: GET /progress/organisation and the start of its stream."""
+
+    async def read_organisation(self, tenant: str) -> dict[str, Any] | None:
+        """The tenant's stored value (`OrganisationDoc.published`), None before the first."""
+        ...
+
+
 class OrganisationProgressStore(Protocol):
     """What the organisation-progress consumer reads and writes."""
 

@@ -49,7 +49,7 @@ class ProgressReader(Protocol):
         ...
 
     async def teams(self, tenant: str) -> list[TeamProgressDoc]:
-        """Every team of the tenant with stored progress."""
+        """Every team of the tenant with stored progress, its summary holding only its name."""
         ...
 
 

@@ -48,7 +48,7 @@ from lrs.erasure import (
     group_members,
     redacted,
 )
-from lrs.ports.events import OutgoingMessage
+from lrs.ports.events import ErasureBus, OutgoingMessage
 from lrs.ports.statements import AcceptedStatement
 from lrs.xapi.ifi import actor_ifi
 from lrs.xapi.timefmt import format_timestamp
@@ -236,14 +236,6 @@ class ErasureStore(Protocol):
     async def complete(self, erasure_id: str, counts: ErasureCounts, now: datetime) -> None: ...
 
     async def list_erasures(self, tenant: str | None) -> list[ErasureRecord]: ...
-
-
-class ErasureBus(Protocol):
-    async def publish(self, topic: str, messages: Sequence[OutgoingMessage]) -> None: ...
-
-    async def tombstones(self, topic: str, keys: Sequence[bytes]) -> None:
-        """Produce a record with a null value for every key (a compacted topic drops the key)."""
-        ...
 
 
 # Removes one learner from one registry team and publishes the change on `lrs.teams` (the team

@@ -8,11 +8,12 @@ time (`organisation_in_period`)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from lrs import topics
 from lrs.goals.periods import ReviewPeriod
 from lrs.ports.credentials import Principal
+from lrs.ports.organisation import OrganisationReader
 from lrs.progress.organisation import (
     learner_figures,
     summarize_organisation_progress,
@@ -26,22 +27,6 @@ from lrs.services.progress_views import ProgressSource, statement_teams
 from lrs.xapi.errors import NotFound
 
 ORGANISATION_EVENT = "organisation-progress"
-
-
-class OrganisationReader(Protocol):
-    async def read_organisation(self, tenant: str) -> dict[str, Any] | None:
-        """The tenant's stored value (with `tenant` and `version`), None before the first."""
-        ...
-
-
-class InMemoryOrganisationReader:
-    """For the API's unit tests and the in-memory app."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, dict[str, Any]] = {}
-
-    async def read_organisation(self, tenant: str) -> dict[str, Any] | None:
-        return self.values.get(tenant)
 
 
 async def organisation_progress(reader: OrganisationReader, who: Principal) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from consumers.clocked import ClockedOptions
 from consumers.goals import (
     GoalProgressHandler,
     GoalTeamTriggersHandler,
@@ -125,6 +126,11 @@ def _own_bus(settings: LrsSettings) -> LazyBus:
     )
 
 
+def _clocked_options(settings: LrsSettings) -> ClockedOptions:
+    """The options of goal-progress and organisation-progress (consumers.clocked)."""
+    return ClockedOptions(prefix=settings.topic_prefix, clock_seconds=settings.goals_clock_seconds)
+
+
 def _goal_progress(db: Database, settings: LrsSettings) -> Handler:
     """The clock's triggers go through a bus of the handler's own (_own_bus)."""
     bus = _own_bus(settings)
@@ -133,8 +139,7 @@ def _goal_progress(db: Database, settings: LrsSettings) -> Handler:
         MongoGoalProgress(db),
         utc_now,
         bus.publish,
-        prefix=settings.topic_prefix,
-        clock_seconds=settings.goals_clock_seconds,
+        options=_clocked_options(settings),
     )
 
 
@@ -152,8 +157,7 @@ def _organisation_progress(db: Database, settings: LrsSettings) -> Handler:
         MongoOrganisationProgress(db),
         utc_now,
         bus.publish,
-        prefix=settings.topic_prefix,
-        clock_seconds=settings.goals_clock_seconds,
+        options=_clocked_options(settings),
     )
 
 

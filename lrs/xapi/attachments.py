@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lrs.xapi.errors import BadRequest, InvalidStatement, Issue
+from lrs.xapi.errors import BadRequest, InvalidStatement, Issue, bad_request
 from lrs.xapi.multipart import Part, parse_multipart_mixed, split_media_type
 
 SIGNATURE_USAGE_TYPE = "http://adlnet.gov/expapi/attachments/signature"
@@ -23,6 +23,11 @@ SIGNATURE_CONTENT_TYPE = "application/octet-stream"
 HASH_HEADER = "x-experience-api-hash"
 # RFC 2045 5.2: a part without Content-Type is "text/plain; charset=us-ascii".
 DEFAULT_PART_CONTENT_TYPE = "text/plain; charset=us-ascii"
+# The rules a part of the request is refused by (Communication 1.5.2).
+STATEMENTS_PART = "statements-part-type"
+PART_ENCODING = "part-transfer-encoding"
+PART_HASH = "part-hash"
+PART_HASH_CONFLICT = "part-hash-conflict"
 
 _COMM_152 = "xAPI Communication 1.5.2"
 _DATA_2411 = "xAPI Data 2.4.11"
@@ -74,15 +79,19 @@ def split_statement_request(
         payload = _attachment_payload(number, part)
         known = payloads.get(payload.sha2)
         if known is not None and known.data != payload.data:
-            raise _bad_part(number, "declares the same hash as an earlier part, other data")
+            raise _bad_part(
+                number, PART_HASH_CONFLICT, "declares the same hash as an earlier part, other data"
+            )
         payloads.setdefault(payload.sha2, payload)
     return parts[0].body, payloads
 
 
-def _bad_part(number: int, problem: str) -> BadRequest:
-    return BadRequest(
-        f"Part {number} of the multipart/mixed Statement request {problem} "
-        f"({_COMM_152}, Requirements for Attachment Statement Batches)"
+def _bad_part(number: int, rule: str, problem: str) -> BadRequest:
+    """A part of the request breaking `rule` (`bad_request`: named part, rule and message)."""
+    return bad_request(
+        f"multipart/mixed part {number}",
+        rule,
+        f"{problem} ({_COMM_152}, Requirements for Attachment Statement Batches)",
     )
 
 
@@ -90,11 +99,15 @@ def _check_statement_part(part: Part) -> None:
     """Communication 1.5.2: the first part MUST be the Statements, type application/json."""
     declared = part.headers.get("content-type")
     if declared is None:
-        raise _bad_part(1, "has no Content-Type; the Statements part MUST be application/json")
+        raise _bad_part(
+            1, STATEMENTS_PART, "has no Content-Type; the Statements part MUST be application/json"
+        )
     essence, _ = split_media_type(declared)
     if essence != "application/json":
         raise _bad_part(
-            1, f"has Content-Type {essence!r}; the Statements part MUST be application/json"
+            1,
+            STATEMENTS_PART,
+            f"has Content-Type {essence!r}; the Statements part MUST be application/json",
         )
 
 
@@ -102,10 +115,12 @@ def _attachment_payload(number: int, part: Part) -> AttachmentPayload:
     """Communication 1.5.2: each later part MUST carry the hash and binary transfer encoding."""
     encoding = part.headers.get("content-transfer-encoding")
     if encoding is None or encoding.strip().lower() != "binary":
-        raise _bad_part(number, "MUST have the header 'Content-Transfer-Encoding: binary'")
+        raise _bad_part(
+            number, PART_ENCODING, "MUST have the header 'Content-Transfer-Encoding: binary'"
+        )
     sha2 = part.headers.get(HASH_HEADER, "").strip().lower()
     if not sha2:
-        raise _bad_part(number, "MUST have an X-Experience-API-Hash header")
+        raise _bad_part(number, PART_HASH, "MUST have an X-Experience-API-Hash header")
     content_type = part.headers.get("content-type") or DEFAULT_PART_CONTENT_TYPE
     return AttachmentPayload(sha2=sha2, content_type=content_type, data=part.body)
 

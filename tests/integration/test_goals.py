@@ -19,6 +19,7 @@ import httpx
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
+from consumers.clocked import ClockedOptions
 from consumers.goals import (
     GoalProgressHandler,
     GoalTeamTriggersHandler,
@@ -135,6 +136,7 @@ async def goal_consumers(
     bus = LazyBus(lambda: KafkaEventBus(bootstrap, linger_ms=0, timeout_seconds=5))
     goals, progress, prefix = MongoGoalStore(db), MongoGoalProgress(db), settings.topic_prefix
     await progress.create_indexes()
+    clocked = ClockedOptions(prefix=prefix, clock_seconds=0.2)
     runners = [
         runner(
             settings,
@@ -145,9 +147,7 @@ async def goal_consumers(
         runner(
             settings,
             topics.GOAL_CHANGES,
-            GoalProgressHandler(
-                goals, progress, clock, bus.publish, prefix=prefix, clock_seconds=0.2
-            ),
+            GoalProgressHandler(goals, progress, clock, bus.publish, options=clocked),
         ),
     ]
     tasks = [asyncio.create_task(r.run()) for r in runners]

@@ -23,6 +23,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from pymongo.asynchronous.database import AsyncDatabase
 
+from consumers.clocked import ClockedOptions
 from consumers.goals import GoalProgressHandler, GoalTeamTriggersHandler, GoalTriggersHandler
 from consumers.goals import LazyBus as GoalBus
 from consumers.organisation import (
@@ -185,6 +186,7 @@ async def goal_and_organisation_consumers(
     bus = GoalBus(lambda: KafkaEventBus(bootstrap, linger_ms=0, timeout_seconds=5))
     goals, progress, prefix = MongoGoalStore(db), MongoGoalProgress(db), settings.topic_prefix
     await progress.create_indexes()
+    clocked = ClockedOptions(prefix=prefix, clock_seconds=0.2)
     organisation = MongoOrganisationProgress(db)
     runners = [
         runner(
@@ -196,9 +198,7 @@ async def goal_and_organisation_consumers(
         runner(
             settings,
             topics.GOAL_CHANGES,
-            GoalProgressHandler(
-                goals, progress, fixed_clock, bus.publish, prefix=prefix, clock_seconds=0.2
-            ),
+            GoalProgressHandler(goals, progress, fixed_clock, bus.publish, options=clocked),
         ),
     ]
     triggers = [
@@ -209,9 +209,7 @@ async def goal_and_organisation_consumers(
             ("organisation-goals", topics.GOAL_PROGRESS),
         )
     ]
-    handler = OrganisationProgressHandler(
-        organisation, clock, bus.publish, prefix=prefix, clock_seconds=0.2
-    )
+    handler = OrganisationProgressHandler(organisation, clock, bus.publish, options=clocked)
     watched = Watched(handler)
     runners += [runner(settings, topics.ORGANISATION_CHANGES, watched, linger_ms=100)]
     tasks = [asyncio.create_task(r.run()) for r in runners]

@@ -93,7 +93,7 @@ async def test_organisation_in_a_period_equals_a_recomputation(settings: LrsSett
     clock = MovableClock(datetime(2026, 11, 15, 12, tzinfo=UTC))
     async with (
         database(settings) as db,
-        live_api(settings) as base,
+        live_api(settings, clock=clock) as base,
         httpx.AsyncClient(base_url=base, headers=H, timeout=30) as http,
         running_persister(settings),
         running_progress(settings, db),

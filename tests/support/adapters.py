@@ -11,15 +11,13 @@ from lrs.adapters.memory import (
     InMemoryStatementStore,
 )
 from lrs.adapters.memory_definitions import InMemoryActivityStore, InMemoryAgentStore
+from lrs.adapters.memory_documents import InMemoryDocumentStore
 from lrs.adapters.memory_goals import InMemoryGoalProgressReader, InMemoryGoalStore
+from lrs.adapters.memory_organisation import InMemoryOrganisationProgress
 from lrs.adapters.memory_teams import InMemoryProgressReader, InMemoryTeamRegistry
 from lrs.adapters.memory_tenants import InMemoryTenantStore
 from lrs.api.app import Adapters
 from lrs.services.progress_hub import ProgressHub
-
-
-class Unused:
-    """An adapter the requests of a test never reach (there is no in-memory document store)."""
 
 
 def app_adapters(**given: Any) -> Adapters:
@@ -28,7 +26,7 @@ def app_adapters(**given: Any) -> Adapters:
         "store": InMemoryStatementStore(),
         "bus": InMemoryEventBus(),
         "credentials": InMemoryCredentialStore(),
-        "documents": Unused(),
+        "documents": InMemoryDocumentStore(),
         "attachments": InMemoryAttachmentStore(),
         "activities": InMemoryActivityStore(),
         "agents": InMemoryAgentStore(),
@@ -38,5 +36,6 @@ def app_adapters(**given: Any) -> Adapters:
         "hub": ProgressHub(),
         "goals": InMemoryGoalStore(),
         "goal_progress": InMemoryGoalProgressReader(),
+        "organisation_progress": InMemoryOrganisationProgress(),
     }
     return Adapters(**{**defaults, **given})

@@ -5,27 +5,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
 import orjson
 import uvicorn
 
-from lrs.api.app import Adapters, create_app
+from lrs.api.app import Adapters, create_app, utc_now
 from lrs.entry.embedded import free_port
 from lrs.settings import LrsSettings
 from lrs.wiring.api import create_connected_app
 
+Clock = Callable[[], datetime]
+START_WITHIN_SECONDS = 120  # the lifespan connects to the broker and the store
+
 
 @contextlib.asynccontextmanager
-async def live_api(settings: LrsSettings, adapters: Adapters | None = None) -> AsyncIterator[str]:
+async def live_api(
+    settings: LrsSettings, adapters: Adapters | None = None, *, clock: Clock | None = None
+) -> AsyncIterator[str]:
     """create_app(settings) served by uvicorn on a free port; yields its base URL. Without
-    `adapters`, the app connects to the configured broker and store."""
+    `adapters`, the app connects to the configured broker and store. `clock` replaces the wall
+    clock (a test whose expectations depend on "now" must pass one: a CI machine's date is not
+    the day the test was written)."""
     port = free_port()
+    app = (
+        create_app(settings, adapters=adapters, clock=clock or utc_now)
+        if adapters
+        else create_connected_app(settings, clock=clock or utc_now)
+    )
     config = uvicorn.Config(
-        create_app(settings, adapters=adapters) if adapters else create_connected_app(settings),
+        app,
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -36,9 +49,13 @@ async def live_api(settings: LrsSettings, adapters: Adapters | None = None) -> A
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
+    deadline = asyncio.get_running_loop().time() + START_WITHIN_SECONDS
     try:
         while not server.started:
             assert not task.done(), "uvicorn stopped during start-up"
+            assert asyncio.get_running_loop().time() < deadline, (
+                f"the API did not start within {START_WITHIN_SECONDS} s (broker or store down?)"
+            )
             await asyncio.sleep(0.05)
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -20,7 +20,7 @@ from lrs.services import goals, progress_periods
 from lrs.services.goals import GoalDeps
 from lrs.xapi.bounded_json import loads_bounded
 from lrs.xapi.errors import BadRequest
-from lrs.xapi.params import parse_agent_json
+from lrs.xapi.params import parse_agent_json, parse_bool, single_values
 
 router = APIRouter(tags=["goals"])
 MAX_BODY = 256 * 1024
@@ -35,13 +35,6 @@ def deps(services: Services) -> GoalDeps:
     return services.goals
 
 
-def flag(request: Request, name: str) -> bool:
-    value = request.query_params.get(name, "false")
-    if value not in ("true", "false"):
-        raise BadRequest(f"{name}: must be true or false")
-    return value == "true"
-
-
 @router.post("/goals")
 async def create_goal(request: Request, services: ServicesDep, who: PrincipalDep) -> Response:
     body = await json_body(request, services)
@@ -51,8 +44,10 @@ async def create_goal(request: Request, services: ServicesDep, who: PrincipalDep
 
 @router.get("/goals")
 async def list_goals(request: Request, services: ServicesDep, who: PrincipalDep) -> Response:
-    owner = request.query_params.get("owner")
-    found = await goals.list_goals(deps(services), who, owner, archived=flag(request, "archived"))
+    """`?owner=` and `?archived=` (a boolean, lrs.xapi.params), each at most once."""
+    params = single_values(request.query_params.multi_items())
+    archived = parse_bool("archived", params.get("archived", "false"))
+    found = await goals.list_goals(deps(services), who, params.get("owner"), archived=archived)
     return json_response({"goals": [g.as_json() for g in found]})
 
 

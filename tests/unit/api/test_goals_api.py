@@ -109,8 +109,9 @@ async def test_create_list_change_archive(http: httpx.AsyncClient, bus: InMemory
     assert archived.json()["archived"] is True
     live = await http.get("/goals", params={"owner": "team:registry:sales"}, headers=reader)
     assert live.json()["goals"] == []
-    kept = await http.get("/goals?owner=team:registry:sales&archived=true", headers=reader)
-    assert [g["version"] for g in kept.json()["goals"]] == [3]
+    for flag in ("true", "TRUE"):  # the boolean rule of every parameter (lrs.xapi.params)
+        kept = await http.get(f"/goals?owner=team:registry:sales&archived={flag}", headers=reader)
+        assert [g["version"] for g in kept.json()["goals"]] == [3], kept.text
 
     definitions = [m for t, m in bus.published if t == topics.GOALS]
     triggers = [m for t, m in bus.published if t == topics.GOAL_CHANGES]

@@ -15,12 +15,14 @@ import pytest
 
 from lrs import topics
 from lrs.adapters.memory import InMemoryCredentialStore
+from lrs.adapters.memory_organisation import InMemoryOrganisationProgress
 from lrs.adapters.memory_teams import InMemoryProgressReader, InMemoryTeamRegistry
 from lrs.api.app import create_app
 from lrs.ports.credentials import Credential, Principal
+from lrs.ports.organisation import OrganisationDoc
 from lrs.security import hash_secret
 from lrs.services.auth import credential_authority
-from lrs.services.organisation import InMemoryOrganisationReader, open_organisation_stream
+from lrs.services.organisation import open_organisation_stream
 from lrs.services.progress import ProgressDeps
 from lrs.services.progress_hub import Change, ProgressHub
 from lrs.settings import LrsSettings
@@ -40,13 +42,18 @@ def value(tenant: str, version: int, learners: int) -> dict[str, Any]:
     return {"tenant": tenant, "version": version, "learners": learners}
 
 
-@pytest.fixture
-def reader() -> InMemoryOrganisationReader:
-    return InMemoryOrganisationReader()
+def store(reader: InMemoryOrganisationProgress, tenant: str, version: int, learners: int) -> None:
+    """The consumer's stored value, as `value` shows it."""
+    reader.docs[tenant] = OrganisationDoc(tenant, {"learners": learners}, version)
 
 
 @pytest.fixture
-async def http(reader: InMemoryOrganisationReader) -> AsyncIterator[httpx.AsyncClient]:
+def reader() -> InMemoryOrganisationProgress:
+    return InMemoryOrganisationProgress()
+
+
+@pytest.fixture
+async def http(reader: InMemoryOrganisationProgress) -> AsyncIterator[httpx.AsyncClient]:
     credentials = InMemoryCredentialStore()
     for key, scopes in SCOPES.items():
         await credentials.insert(
@@ -68,13 +75,13 @@ async def http(reader: InMemoryOrganisationReader) -> AsyncIterator[httpx.AsyncC
 
 
 async def test_rest_answers_the_stored_value_of_the_callers_tenant(
-    http: httpx.AsyncClient, reader: InMemoryOrganisationReader
+    http: httpx.AsyncClient, reader: InMemoryOrganisationProgress
 ) -> None:
     missing = await http.get("/progress/organisation", headers=basic("reader"))
     assert missing.status_code == 404
     assert "no organisation progress yet" in missing.json()["error"]["message"]
-    reader.values["other"] = value("other", 9, 99)
-    reader.values["acme"] = value("acme", 2, 5)
+    store(reader, "other", 9, 99)
+    store(reader, "acme", 2, 5)
     answer = await http.get("/progress/organisation", headers=basic("reader"))
     assert (answer.status_code, answer.json()) == (200, value("acme", 2, 5))
     mine = await http.get("/progress/organisation", headers=basic("mine"))
@@ -91,7 +98,7 @@ async def test_openapi_documents_the_endpoints(http: httpx.AsyncClient) -> None:
     assert {p["name"] for p in stream["parameters"]} == {"token", "lastEventId"}
 
 
-def live_parts(reader: InMemoryOrganisationReader) -> ProgressDeps:
+def live_parts(reader: InMemoryOrganisationProgress) -> ProgressDeps:
     return ProgressDeps(
         InMemoryProgressReader(),
         InMemoryTeamRegistry(),
@@ -104,8 +111,8 @@ def live_parts(reader: InMemoryOrganisationReader) -> ProgressDeps:
 
 
 async def test_stream_sends_the_snapshot_then_newer_versions_of_its_tenant_only() -> None:
-    reader = InMemoryOrganisationReader()
-    reader.values["acme"] = value("acme", 2, 5)
+    reader = InMemoryOrganisationProgress()
+    store(reader, "acme", 2, 5)
     live = live_parts(reader)
     stream = open_organisation_stream(reader, live, READER)
     assert (await anext(stream)).retry_ms is not None
@@ -132,7 +139,7 @@ async def test_stream_sends_the_snapshot_then_newer_versions_of_its_tenant_only(
 
 
 async def test_stream_before_any_value_says_so_then_sends_the_first() -> None:
-    reader = InMemoryOrganisationReader()
+    reader = InMemoryOrganisationProgress()
     live = live_parts(reader)
     stream = open_organisation_stream(reader, live, READER)
     await anext(stream)

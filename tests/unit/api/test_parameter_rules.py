@@ -1,9 +1,10 @@
 """One rule per kind of parameter, on every route that takes it (lrs.xapi.params).
 
-A table of the xAPI routes and the parameters each takes; for each kind of parameter (agent,
-IRI, UUID, timestamp, boolean) the same bad value is sent to every route taking one, and each
-answers the same 400 (`bad_request`) naming the parameter and the same `rule`. A parameter given
-twice is refused the same way on every route. Parameters are checked before anything is read or
+A table of the xAPI routes (and of the LRS's own routes taking such a parameter) and the
+parameters each takes; for each kind of parameter (agent, IRI, UUID, timestamp, boolean) the
+same bad value is sent to every route taking one, and each answers the same 400 (`bad_request`)
+naming the parameter and the same `rule`. A parameter given twice is refused the same way on
+every route. Parameters are checked before anything is read or
 written, so the in-memory adapters stand in for the store and the broker.
 """
 
@@ -90,6 +91,8 @@ ROUTES = [
     *document_routes("/xapi/activities/state", STATE),
     *document_routes("/xapi/activities/profile", ACTIVITY_PROFILE),
     *document_routes("/xapi/agents/profile", AGENT_PROFILE),
+    # the LRS's own routes with a parameter of a kind above
+    Route("GET", "/goals", {"owner": "organisation", "archived": "false"}),
 ]
 
 # Which parameters hold which kind of value.
@@ -98,7 +101,7 @@ KINDS = {
     "iri": {"activityId", "verb", "activity"},
     "uuid": {"registration", "statementId", "voidedStatementId"},
     "timestamp": {"since", "until"},
-    "boolean": {"ascending", "related_activities", "related_agents", "attachments"},
+    "boolean": {"ascending", "related_activities", "related_agents", "attachments", "archived"},
 }
 
 # (kind, bad value, the rule every route names)

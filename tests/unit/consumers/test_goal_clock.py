@@ -5,20 +5,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import orjson
 
+from consumers.clocked import ClockedOptions
 from consumers.goals import GoalProgressHandler
 from lrs import topics
+from lrs.adapters.memory_goals import InMemoryGoalProgress, InMemoryGoalStore
 from lrs.ports.events import OutgoingMessage
+from lrs.ports.goals import GoalProgressDoc
 
 NOW = datetime(2026, 4, 1, tzinfo=UTC)
 
 
-class FakeProgress:
+class CountingProgress(InMemoryGoalProgress):
+    """Goal progress that records when it was asked for due goals and indexed."""
+
     def __init__(self) -> None:
-        self.due_refs: list[tuple[str, str]] = [("acme", "g1")]
+        super().__init__()
         self.asked: list[datetime] = []
         self.indexed = 0
 
@@ -27,21 +31,23 @@ class FakeProgress:
 
     async def due(self, now: datetime, limit: int) -> list[tuple[str, str]]:
         self.asked.append(now)
-        return list(self.due_refs)
+        return await super().due(now, limit)
+
+    async def due_now(self, goal: str) -> None:
+        await self.save([GoalProgressDoc("acme", goal, version=1, next_check_at=NOW)], NOW)
 
 
 async def test_due_goals_are_triggered_once_per_resend_window() -> None:
-    progress = FakeProgress()
+    progress = CountingProgress()
+    await progress.due_now("g1")
     sent: list[tuple[str, OutgoingMessage]] = []
     tick = [0.0]
 
     async def send(topic: str, messages: Sequence[OutgoingMessage]) -> None:
         sent.extend((topic, m) for m in messages)
 
-    fake: Any = progress
-    handler = GoalProgressHandler(
-        fake, fake, lambda: NOW, send, prefix="p.", clock_seconds=1.0, monotonic=lambda: tick[0]
-    )
+    options = ClockedOptions(prefix="p.", clock_seconds=1.0, monotonic=lambda: tick[0])
+    handler = GoalProgressHandler(InMemoryGoalStore(), progress, lambda: NOW, send, options=options)
     await handler.caught_up("t", {})
     assert [(t, orjson.loads(m.value)) for t, m in sent] == [
         ("p." + topics.GOAL_CHANGES, {"tenant": "acme", "goal": "g1"})
@@ -51,7 +57,7 @@ async def test_due_goals_are_triggered_once_per_resend_window() -> None:
     await handler.caught_up("t", {})
     assert len(progress.asked) == 1
     tick[0] = 1.5  # asked again, but g1 was just sent
-    progress.due_refs.append(("acme", "g2"))
+    await progress.due_now("g2")
     await handler.caught_up("t", {})
     assert [orjson.loads(m.value)["goal"] for _, m in sent] == ["g1", "g2"]
     tick[0] = 12.0  # still due long after: sent again

@@ -3,30 +3,31 @@ and those listing it; an erased learner's tombstone still reaches the goals that
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
 
 from consumers.goals import GoalTriggersHandler
 from lrs import topics
+from lrs.adapters.memory_goals import InMemoryGoalProgress, InMemoryGoalStore
+from lrs.goals import Goal
+from lrs.goals.model import Owner
+from lrs.ports.goals import GoalProgressDoc
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 L1 = "mbox:mailto:a@example.org"
 
 
-class FakeGoals:
-    owners = {"learner:" + L1: "mine", "team:sales": "sales", "organisation": "org"}
-
-    async def goal_ids_for(self, tenant: str, owner_keys: Collection[str]) -> list[str]:
-        return [g for key, g in self.owners.items() if key in owner_keys]
-
-
-class FakeProgress:
-    async def goals_listing_any(self, tenant: str, learners: Collection[str]) -> list[str]:
-        return ["left-team"] if L1 in learners else []
+async def stores() -> tuple[InMemoryGoalStore, InMemoryGoalProgress]:
+    """The learner's, its team's and the organisation's goals, and one that counted it."""
+    goals, progress = InMemoryGoalStore(), InMemoryGoalProgress()
+    owners = {"mine": Owner("learner", L1), "sales": Owner("team", "sales")}
+    for goal_id, owner in {**owners, "org": Owner("organisation")}.items():
+        await goals.create(Goal("acme", goal_id, goal_id, owner, date(2026, 1, 1), (), NOW))
+    await progress.save([GoalProgressDoc("acme", "left-team", members=(L1,), version=1)], NOW)
+    return goals, progress
 
 
 @dataclass
@@ -44,8 +45,7 @@ def asked(outcome: Any) -> list[str]:
 
 
 async def test_a_value_and_a_tombstone() -> None:
-    fakes: Any = (FakeGoals(), FakeProgress())
-    handler = GoalTriggersHandler(*fakes, lambda: NOW)
+    handler = GoalTriggersHandler(*await stores(), lambda: NOW)
     key = topics.learner_key("acme", L1)
     value = orjson.dumps({"learner": L1, "teams": ["sales"]})
     assert asked(await handler.handle([Rec(key, value)])) == ["left-team", "mine", "org", "sales"]

@@ -7,17 +7,22 @@ check has come."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import orjson
 
+from consumers.clocked import ClockedOptions
 from consumers.organisation import OrganisationProgressHandler, OrganisationTriggersHandler
 from lrs import topics
+from lrs.adapters.memory_organisation import InMemoryOrganisationProgress
 from lrs.ports.events import OutgoingMessage
+from lrs.ports.goals import GoalProgressDoc
 from lrs.ports.organisation import OrganisationDoc
-from lrs.progress.organisation import LearnerFigures
+from lrs.ports.progress import LearnerDoc
+from lrs.progress import LearnerState, apply, learner_id
+from lrs.progress.registry import Team
+from tests.support.factories import statement
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
@@ -32,37 +37,23 @@ class Rec:
     headers: Sequence[tuple[str, bytes]] = ()
 
 
-@dataclass
-class FakeStore:
-    docs: dict[str, OrganisationDoc] = field(default_factory=dict)
-    figures: list[LearnerFigures] = field(default_factory=list)
-    due_tenants: list[str] = field(default_factory=list)
-    writes: int = 0
+async def organisation() -> InMemoryOrganisationProgress:
+    """One registry team of one member, one organisation goal on track, no learners yet."""
+    store = InMemoryOrganisationProgress()
+    team = Team("acme", "sales", "Sales", NOW, ("mbox:mailto:a@x.org",))
+    await store.progress.registry.create(team)
+    goal = {"owner": {"kind": "organisation"}, "status": "on_track", "archived": False}
+    await store.goals.save([GoalProgressDoc("acme", "g1", goal, version=1)], NOW)
+    return store
 
-    async def create_indexes(self) -> None:
-        return None
 
-    async def load(self, tenant: str) -> OrganisationDoc:
-        return self.docs.get(tenant, OrganisationDoc(tenant))
-
-    async def save(self, doc: OrganisationDoc, updated: datetime) -> bool:
-        if self.docs.get(doc.tenant, OrganisationDoc(doc.tenant)).version != doc.version - 1:
-            return False
-        self.docs[doc.tenant] = doc
-        self.writes += 1
-        return True
-
-    async def learners(self, tenant: str) -> list[LearnerFigures]:
-        return list(self.figures)
-
-    async def registry(self, tenant: str) -> list[tuple[str, str | None, list[str]]]:
-        return [("registry:sales", "Sales", ["mbox:mailto:a@x.org"])]
-
-    async def goal_values(self, tenant: str) -> list[dict[str, Any]]:
-        return [{"owner": {"kind": "organisation"}, "status": "on_track", "archived": False}]
-
-    async def due(self, now: datetime, limit: int) -> list[str]:
-        return list(self.due_tenants)
+async def learning(store: InMemoryOrganisationProgress, *learners: int) -> None:
+    """Store progress for these learners: one statement each, today."""
+    for n in learners:
+        done = statement(n, timestamp=NOW.isoformat())
+        state = apply(LearnerState(learner_id(done)), done)
+        doc = LearnerDoc("acme", state.learner, state, version=1)
+        assert await store.progress.save_learners([doc], NOW) == set()
 
 
 def trigger(tenant: str) -> Rec:
@@ -86,14 +77,14 @@ async def test_a_batch_of_changes_becomes_one_trigger_per_tenant() -> None:
 
 
 async def test_recompute_writes_changes_only_and_publishes_every_time() -> None:
-    store = FakeStore()
-    fake: Any = store
+    store = await organisation()
     clock = [NOW]
 
     async def send(topic: str, messages: Sequence[OutgoingMessage]) -> None:
         raise AssertionError("only the clock sends")
 
-    handler = OrganisationProgressHandler(fake, lambda: clock[0], send, prefix="p.")
+    options = ClockedOptions(prefix="p.")
+    handler = OrganisationProgressHandler(store, lambda: clock[0], send, options=options)
     outcome = await handler.handle([trigger("acme"), trigger("acme"), Rec(b"k", b"[]")])
     assert len(outcome.poison) == 1
     ((topic, message),) = outcome.outputs
@@ -109,27 +100,26 @@ async def test_recompute_writes_changes_only_and_publishes_every_time() -> None:
     clock[0] = NOW.replace(hour=13)  # later the same day, nothing else changed
     again = await handler.handle([trigger("acme")])
     assert orjson.loads(again.outputs[0][1].value)["version"] == 1
-    assert store.writes == 1
+    assert (await store.load("acme")).version == 1  # nothing written
 
-    store.figures.append(LearnerFigures("mbox:mailto:b@x.org", frozenset({date(2026, 11, 20)})))
+    await learning(store, 2)
     changed = await handler.handle([trigger("acme")])
     value = orjson.loads(changed.outputs[0][1].value)
     assert (value["version"], value["learners"], value["active"]["today"]) == (2, 1, 1)
-    assert store.docs["acme"].next_check_at == datetime(2026, 11, 21, tzinfo=UTC)
+    assert (await store.load("acme")).next_check_at == datetime(2026, 11, 21, tzinfo=UTC)
 
 
 async def test_the_clock_triggers_due_tenants_once_per_resend_window() -> None:
-    store = FakeStore(due_tenants=["acme"])
-    fake: Any = store
+    store = InMemoryOrganisationProgress()
+    await store.save(OrganisationDoc("acme", {}, 1, next_check_at=NOW), NOW)
     sent: list[tuple[str, OutgoingMessage]] = []
     tick = [0.0]
 
     async def send(topic: str, messages: Sequence[OutgoingMessage]) -> None:
         sent.extend((topic, m) for m in messages)
 
-    handler = OrganisationProgressHandler(
-        fake, lambda: NOW, send, prefix="p.", clock_seconds=1.0, monotonic=lambda: tick[0]
-    )
+    options = ClockedOptions(prefix="p.", clock_seconds=1.0, monotonic=lambda: tick[0])
+    handler = OrganisationProgressHandler(store, lambda: NOW, send, options=options)
     await handler.caught_up("t", {})
     assert [(t, orjson.loads(m.value)) for t, m in sent] == [
         ("p." + topics.ORGANISATION_CHANGES, {"tenant": "acme"})

@@ -10,7 +10,10 @@ from typing import Any
 from lrs.adapters.memory import InMemoryEventBus
 from lrs.adapters.memory_goals import InMemoryGoalProgressReader, InMemoryGoalStore
 from lrs.adapters.memory_teams import InMemoryProgressReader, InMemoryTeamRegistry
+from lrs.goals.model import Owner
 from lrs.ports.credentials import Principal
+from lrs.ports.goals import GoalProgressDoc
+from lrs.progress.registry import Team
 from lrs.services.goals import GoalDeps, open_goal_stream, open_learner_goal_stream
 from lrs.services.progress import ProgressDeps
 from lrs.services.progress_hub import Change, ProgressHub
@@ -25,6 +28,22 @@ def value(goal: str, owner: dict[str, Any], version: int, status: str) -> dict[s
 
 TEAM = {"kind": "team", "id": "registry:sales"}
 OTHER_TEAM = {"kind": "team", "id": "registry:ops"}
+
+
+async def store(reader: InMemoryGoalProgressReader, goal: str, value: dict[str, Any]) -> None:
+    """Write a goal's progress as the goal consumer does (its version is the value's)."""
+    owner_key = Owner.from_json(value["owner"]).key
+    doc = GoalProgressDoc("acme", goal, value, version=value["version"], owner_key=owner_key)
+    assert await reader.progress.save([doc], NOW) == set()
+
+
+async def member_of(reader: InMemoryGoalProgressReader, learner: str, *teams: str) -> None:
+    """Make the registry list the learner in exactly these teams."""
+    registry = reader.progress.progress.registry
+    for team in {t.team for t in await registry.list_teams("acme")} - set(teams):
+        await registry.delete("acme", team)
+    for team in teams:
+        await registry.create(Team("acme", team, team, NOW, (learner,)))
 
 
 def parts() -> tuple[GoalDeps, ProgressDeps, InMemoryGoalProgressReader]:
@@ -47,12 +66,12 @@ def parts() -> tuple[GoalDeps, ProgressDeps, InMemoryGoalProgressReader]:
 
 async def test_snapshot_then_newer_changes_of_the_owner_only() -> None:
     goals, live, reader = parts()
-    reader.values["acme", "g1"] = value("g1", TEAM, 2, "on_track")
-    reader.values["acme", "g9"] = value("g9", OTHER_TEAM, 1, "on_track")
+    await store(reader, "g1", value("g1", TEAM, 2, "on_track"))
+    await store(reader, "g9", value("g9", OTHER_TEAM, 1, "on_track"))
     stream = open_goal_stream(goals, live, READER, "team:registry:sales")
     assert (await anext(stream)).retry_ms is not None
     first = await anext(stream)
-    assert (first.event, first.data) == ("goal-progress", reader.values["acme", "g1"])
+    assert (first.event, first.data) == ("goal-progress", value("g1", TEAM, 2, "on_track"))
 
     def publish(tenant: str, goal: str, owner: dict[str, Any], version: int, status: str) -> None:
         doc = value(goal, owner, version, status)
@@ -102,11 +121,11 @@ def team_value(
 
 async def test_a_learners_stream_follows_their_teams() -> None:
     goals, live, reader = parts()
-    reader.values["acme", "own"] = value("own", OWN, 1, "on_track") | {"targets": []}
-    reader.values["acme", "org"] = team_value("org", ORG, 1, [LEARNER])
-    reader.values["acme", "g9"] = team_value("g9", OTHER_TEAM, 1, [])
-    reader.values["acme", "g1"] = team_value("g1", TEAM, 1, [])
-    reader.teams["acme", LEARNER] = {"registry:sales"}
+    await store(reader, "own", value("own", OWN, 1, "on_track") | {"targets": []})
+    await store(reader, "org", team_value("org", ORG, 1, [LEARNER]))
+    await store(reader, "g9", team_value("g9", OTHER_TEAM, 1, []))
+    await store(reader, "g1", team_value("g1", TEAM, 1, []))
+    await member_of(reader, LEARNER, "registry:sales")
     stream = open_learner_goal_stream(goals, live, READER, LEARNER)
     await anext(stream)
     first = [await anext(stream) for _ in range(3)]
@@ -116,15 +135,15 @@ async def test_a_learners_stream_follows_their_teams() -> None:
     assert (blocks["g1"]["through"], blocks["g1"]["meets"]) == ("team", False)
 
     # joins Ops: the next change of an Ops goal (its recomputation) brings it
-    reader.teams["acme", LEARNER] = {"registry:sales", "registry:ops"}
-    reader.values["acme", "g9"] = team_value("g9", OTHER_TEAM, 2, [LEARNER])
-    live.hub.publish(Change("goal", "acme", "g9", 2, reader.values["acme", "g9"]))
+    await member_of(reader, LEARNER, "registry:sales", "registry:ops")
+    await store(reader, "g9", team_value("g9", OTHER_TEAM, 2, [LEARNER]))
+    live.hub.publish(Change("goal", "acme", "g9", 2, team_value("g9", OTHER_TEAM, 2, [LEARNER])))
     joined = await asyncio.wait_for(anext(stream), 5)
     assert (joined.event, (joined.data or {})["goalId"]) == ("goal-progress", "g9")
     assert (joined.data or {})["learner"]["meets"] is True
 
     # leaves Sales: their progress changes, the Sales goal is removed
-    reader.teams["acme", LEARNER] = {"registry:ops"}
+    await member_of(reader, LEARNER, "registry:ops")
     live.hub.publish(Change("learner", "acme", LEARNER, 7, {"teams": ["registry:ops"]}))
     removed = await asyncio.wait_for(anext(stream), 5)
     assert (removed.event, removed.data) == (

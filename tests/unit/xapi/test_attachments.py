@@ -119,10 +119,19 @@ def test_split_keeps_one_copy_of_repeated_data() -> None:
     assert list(payloads) == [TEXT_SHA]
 
 
+def assert_part_refused(exc: BadRequest, number: int, rule: str) -> None:
+    """The refusal names the part and the rule, like every other 400 (`bad_request`)."""
+    (issue,) = exc.details
+    assert (issue.path, issue.rule) == (f"multipart/mixed part {number}", rule), exc.details
+    assert exc.message.startswith(f"multipart/mixed part {number}: "), exc.message
+    assert "Communication 1.5.2" in exc.message, exc.message
+
+
 def test_split_rejects_same_hash_with_other_data() -> None:
     body = raw_request(json_part({}), data_part(TEXT, TEXT_SHA), data_part(b"x", TEXT_SHA))
-    with pytest.raises(BadRequest, match="same hash"):
+    with pytest.raises(BadRequest, match="same hash") as refused:
         split_statement_request(CT, body)
+    assert_part_refused(refused.value, 3, "part-hash-conflict")
 
 
 @pytest.mark.parametrize(
@@ -134,23 +143,26 @@ def test_split_rejects_same_hash_with_other_data() -> None:
     ],
 )
 def test_split_rejects_first_part_not_json(first: bytes) -> None:
-    with pytest.raises(BadRequest, match=r"Part 1 .*application/json.*Communication 1\.5\.2"):
+    with pytest.raises(BadRequest, match=r"part 1: .*application/json") as refused:
         split_statement_request(CT, raw_request(first, data_part(TEXT, TEXT_SHA)))
+    assert_part_refused(refused.value, 1, "statements-part-type")
 
 
 @pytest.mark.parametrize("encoding", [None, "base64", "8bit"])
 def test_split_rejects_part_without_binary_transfer_encoding(encoding: str | None) -> None:
     """XAPI-00135: Content-Transfer-Encoding: binary is required on attachment parts."""
     body = raw_request(json_part({}), data_part(TEXT, TEXT_SHA, encoding))
-    with pytest.raises(BadRequest, match=r"Part 2 .*Content-Transfer-Encoding: binary"):
+    with pytest.raises(BadRequest, match=r"part 2: .*Content-Transfer-Encoding: binary") as refused:
         split_statement_request(CT, body)
+    assert_part_refused(refused.value, 2, "part-transfer-encoding")
 
 
 def test_split_rejects_part_without_hash_header() -> None:
     """XAPI-00132 / XAPI-00133: a second JSON part has no X-Experience-API-Hash."""
     second = b"Content-Type: application/json\r\nContent-Transfer-Encoding: binary\r\n\r\n{}"
-    with pytest.raises(BadRequest, match=r"Part 2 .*X-Experience-API-Hash"):
+    with pytest.raises(BadRequest, match=r"part 2: .*X-Experience-API-Hash") as refused:
         split_statement_request(CT, raw_request(json_part({}), second))
+    assert_part_refused(refused.value, 2, "part-hash")
 
 
 @pytest.mark.parametrize(

@@ -338,6 +338,17 @@ class Authenticator:
         await self._check_tenant(principal.tenant)
         return principal
 
+    async def still_valid(self, who: Principal) -> None:
+        """Raises as `authenticate` would if `who`'s credential has since been revoked or has
+        expired, or its tenant disabled: for what outlives one request (a stream token, an
+        open progress stream). A principal without a credential record (a bearer token's)
+        keeps its token's own expiry. Reads go through the same caches, so a change is seen
+        within LRS_AUTH_REVALIDATE_SECONDS."""
+        credential = await self._credentials.get(who.key)
+        if credential is not None and credential.tenant == who.tenant:
+            self._usable(credential)
+        await self._check_tenant(who.tenant)
+
     async def _from_basic(self, header: str | None, client: str) -> Principal:
         key, secret = parse_basic(header)
         credential = await self._credentials.get(key)

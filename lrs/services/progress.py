@@ -16,7 +16,7 @@ those.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -29,7 +29,7 @@ from lrs.services.progress_hub import Change, Closed, HubSubscription, Overflow,
 from lrs.services.progress_views import learner_view, team_view
 from lrs.services.team_channel import Snapshot, TeamChannels
 from lrs.services.team_channel import StreamEvent as StreamEvent  # the one event type, re-exported
-from lrs.xapi.errors import Forbidden, NotFound
+from lrs.xapi.errors import Forbidden, NotFound, Unauthenticated
 from lrs.xapi.params import bounded_int
 
 READ_SCOPES = frozenset({"all", "all/read", "statements/read"})
@@ -120,6 +120,26 @@ def open_stream(
 
 Resync = Callable[[], Awaitable[list[StreamEvent]]]
 OnChange = Callable[[Change], Awaitable[list[StreamEvent]]]
+
+
+async def while_valid(
+    events: AsyncIterator[StreamEvent], check: Callable[[], Awaitable[None]]
+) -> AsyncIterator[StreamEvent]:
+    """A stream's events while `check()` (the caller's credential and tenant still usable)
+    passes before each one (a keep-alive comes at least every LRS_STREAM_KEEPALIVE_SECONDS):
+    once it raises Unauthenticated or Forbidden, a last comment says why and the stream ends,
+    and the client's reconnect gets the 401 or 403."""
+    try:
+        async for event in events:
+            try:
+                await check()
+            except (Unauthenticated, Forbidden) as refused:
+                yield StreamEvent(comment=f"closed: {refused}")
+                return
+            yield event
+    finally:
+        if isinstance(events, AsyncGenerator):  # its own clean-up (unsubscribing) runs now
+            await events.aclose()
 
 
 async def follow_hub(

@@ -543,6 +543,44 @@ async def test_stream_token_is_refused_elsewhere_and_when_tampered(
     assert (await http.get("/teams", headers=bearer)).status_code == 401
 
 
+async def test_a_stream_ends_when_its_credential_is_revoked_and_its_token_stops_working(
+    http: httpx.AsyncClient, db: Any
+) -> None:
+    """A stream token outlives nothing it was issued for: revoking the credential ends the
+    open stream (a last comment says why, within a keep-alive and the revalidation period) and
+    the token no longer opens one, as Basic with that key no longer authenticates."""
+    key = f"soon-revoked-{uuid.uuid4().hex[:6]}"
+    credentials = MongoCredentialStore(db)
+    await credentials.insert(
+        Credential(
+            key=key,
+            secret_hash=hash_secret("s3cret"),
+            tenant=TENANT,
+            scopes=frozenset({"statements/read"}),
+            authority={"objectType": "Agent", "account": {"homePage": "h", "name": key}},
+            created_at=datetime.now(UTC),
+        )
+    )
+    who = agent(f"r{uuid.uuid4().hex[:6]}")
+    await write_learner(db, TENANT, who, today_statements("r"), version=1)
+    token = (await http.post("/progress/stream-token", headers=as_(key))).json()["token"]
+    params = {"agent": orjson.dumps(who).decode(), "token": token}
+    async with httpx.AsyncClient(base_url=str(http.base_url), timeout=30) as anonymous:
+        response, events = await open_stream(anonymous, params)
+        assert (await events.next()).event == "learner-progress"
+        assert "keep-alive" in await events.comment(within=5)
+        assert await credentials.revoke(key) is not None
+        closed = await events.comment(within=10)
+        assert closed == "closed: this credential has been revoked", closed
+        with pytest.raises(EOFError):
+            await events.next(within=5)
+        await response.aclose()
+        again = await anonymous.get("/progress/stream", params=params)
+        assert again.status_code == 401, again.text
+        assert "revoked" in again.json()["error"]["message"]
+    assert (await http.get("/progress/overview", headers=as_(key))).status_code == 401
+
+
 async def test_dashboard_page_is_served(http: httpx.AsyncClient) -> None:
     page = await http.get("/dashboard", headers={"Authorization": ""})
     assert page.status_code == 200

@@ -255,6 +255,33 @@ async def test_a_disabled_tenant_is_seen_once_its_record_is_revalidated() -> Non
     assert (await authn.authenticate(basic(KEY, SECRET))).tenant == "acme"
 
 
+async def test_a_principal_that_outlives_its_request_is_checked_again() -> None:
+    """`still_valid` (stream tokens, open streams): revoked, expired, or its tenant disabled
+    raise as authenticate would; a principal with no credential record (a bearer token's)
+    only has its tenant checked."""
+    tenants = InMemoryTenantStore()
+    await tenants.insert(Tenant(name="acme", created_at=NOW))
+    clock = Clock()
+    later = credential(key="later", expires_at=clock.now + timedelta(hours=1))
+    authn, store, ticker = ticking(credential(), later, tenants=tenants, clock=clock)
+    who = await authn.authenticate(basic(KEY, SECRET))
+    await authn.still_valid(who)
+    await store.revoke(KEY)
+    ticker.now += 1.0
+    with pytest.raises(Unauthenticated, match="revoked"):
+        await authn.still_valid(who)
+    expiring = await authn.authenticate(basic("later", SECRET))
+    clock.now += timedelta(hours=1)
+    with pytest.raises(Unauthenticated, match="expired"):
+        await authn.still_valid(expiring)
+    bearer = dataclasses.replace(who, key="no-such-record")
+    await authn.still_valid(bearer)
+    await tenants.set_disabled("acme", True)
+    ticker.now += 1.0
+    with pytest.raises(Forbidden, match="disabled"):
+        await authn.still_valid(bearer)
+
+
 async def test_revalidation_costs_one_read_per_key_per_period(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

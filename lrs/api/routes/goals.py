@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
-from lrs.api import sse
 from lrs.api.deps import PrincipalDep, Services, ServicesDep, read_body
 from lrs.api.headers import json_response
-from lrs.api.routes.progress import PeriodDep, encoded, stream_caller
+from lrs.api.routes.progress import PeriodDep, sse_response, stream_caller
 from lrs.api.routes.teams import agent_version
 from lrs.goals.learner import validate_learner_id
 from lrs.goals.model import parse_owner_key
@@ -167,4 +166,4 @@ async def goal_stream(request: Request, services: ServicesDep, subject: SubjectD
         )
     else:
         events = goals.open_goal_stream(deps(services), services.progress, who, subject.owner)
-    return StreamingResponse(encoded(events), headers=sse.HEADERS, media_type=sse.MEDIA_TYPE)
+    return sse_response(services, who, events)

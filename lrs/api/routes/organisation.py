@@ -4,12 +4,11 @@ lrs.services.organisation (docs/organisation.md)."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
-from lrs.api import sse
 from lrs.api.deps import PrincipalDep, ServicesDep
 from lrs.api.headers import json_response
-from lrs.api.routes.progress import PeriodDep, encoded, stream_caller
+from lrs.api.routes.progress import PeriodDep, sse_response, stream_caller
 from lrs.services import organisation
 from lrs.xapi.errors import BadRequest
 
@@ -51,4 +50,4 @@ async def organisation_stream(request: Request, services: ServicesDep) -> Respon
         raise BadRequest(f"unknown parameter(s): {', '.join(unknown)}")
     who = await stream_caller(request, services)
     events = organisation.open_organisation_stream(services.organisation, services.progress, who)
-    return StreamingResponse(encoded(events), headers=sse.HEADERS, media_type=sse.MEDIA_TYPE)
+    return sse_response(services, who, events)

@@ -146,8 +146,15 @@ async def progress_stream(request: Request, services: ServicesDep) -> Response:
     target = parse_target(request, services.settings.statement_limits())
     who = await stream_caller(request, services)
     last = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
-    events = progress.open_stream(services.progress, who, target, last)
-    return StreamingResponse(encoded(events), headers=sse.HEADERS, media_type=sse.MEDIA_TYPE)
+    return sse_response(services, who, progress.open_stream(services.progress, who, target, last))
+
+
+def sse_response(
+    services: Services, who: Principal, events: AsyncIterator[StreamEvent]
+) -> StreamingResponse:
+    """A progress, goal or organisation stream, ended once `who` may no longer read it."""
+    checked = progress.while_valid(events, lambda: services.authenticator.still_valid(who))
+    return StreamingResponse(encoded(checked), headers=sse.HEADERS, media_type=sse.MEDIA_TYPE)
 
 
 async def encoded(events: AsyncIterator[StreamEvent]) -> AsyncIterator[bytes]:
@@ -171,6 +178,8 @@ def parse_target(request: Request, limits: StatementLimits) -> StreamTarget:
 
 async def stream_caller(request: Request, services: ServicesDep) -> Principal:
     token = request.query_params.get("token")
-    if token:
-        return progress.stream_principal(services.progress, token)
-    return await principal(request, services)
+    if not token:
+        return await principal(request, services)
+    who = progress.stream_principal(services.progress, token)
+    await services.authenticator.still_valid(who)  # revoked since the token was issued: 401
+    return who

@@ -19,7 +19,7 @@ from lrs.services import goals, progress_periods
 from lrs.services.goals import GoalDeps
 from lrs.xapi.bounded_json import loads_bounded
 from lrs.xapi.errors import BadRequest
-from lrs.xapi.params import parse_agent_json, parse_bool, single_values
+from lrs.xapi.params import check_known, parse_agent_json, parse_bool, single_values
 
 router = APIRouter(tags=["goals"])
 MAX_BODY = 256 * 1024
@@ -156,9 +156,7 @@ async def goal_stream(request: Request, services: ServicesDep, subject: SubjectD
     `?agent=`: the goals that apply to the learner, following their teams, with
     `goal-removed` events): Server-Sent Events `goal-progress`; credentials as Basic/Bearer,
     or `?token=` from /progress/stream-token."""
-    unknown = sorted(set(request.query_params) - STREAM_PARAMS)
-    if unknown:
-        raise BadRequest(f"unknown parameter(s): {', '.join(unknown)}")
+    check_known(single_values(request.query_params.multi_items()), STREAM_PARAMS, "the goal stream")
     who = await stream_caller(request, services)
     if subject.learner is not None:
         events = goals.open_learner_goal_stream(

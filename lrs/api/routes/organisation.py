@@ -10,7 +10,7 @@ from lrs.api.deps import PrincipalDep, ServicesDep
 from lrs.api.headers import json_response
 from lrs.api.routes.progress import PeriodDep, sse_response, stream_caller
 from lrs.services import organisation
-from lrs.xapi.errors import BadRequest
+from lrs.xapi.params import check_known, single_values
 
 router = APIRouter(prefix="/progress", tags=["progress"])
 STREAM_PARAMS = {"token", "lastEventId"}
@@ -45,9 +45,8 @@ async def organisation_stream(request: Request, services: ServicesDep) -> Respon
     """Live organisation progress: Server-Sent Events `organisation-progress` (the value now,
     then each newer version); credentials as Basic/Bearer, or `?token=` from
     /progress/stream-token."""
-    unknown = sorted(set(request.query_params) - STREAM_PARAMS)
-    if unknown:
-        raise BadRequest(f"unknown parameter(s): {', '.join(unknown)}")
+    params = single_values(request.query_params.multi_items())
+    check_known(params, STREAM_PARAMS, "the organisation stream")
     who = await stream_caller(request, services)
     events = organisation.open_organisation_stream(services.organisation, services.progress, who)
     return sse_response(services, who, events)

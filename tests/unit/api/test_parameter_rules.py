@@ -265,3 +265,20 @@ async def test_the_method_given_twice_in_the_alternate_syntax_is_refused(app: An
         route="POST /xapi/statements?method=GET",
     )
     assert_names(refusal(await call_app(app, request)), "method", "repeated-parameter")
+
+
+STREAMS = [
+    Route("GET", "/progress/stream", {"team": "t"}),
+    Route("GET", "/progress/goals/stream", {"owner": "organisation"}),
+    Route("GET", "/progress/organisation/stream", {}),
+]
+
+
+@pytest.mark.parametrize("route", [*ROUTES[:2], *STREAMS], ids=lambda r: r.label)
+async def test_an_unknown_parameter_gets_the_same_400_on_every_route(
+    app: Any, route: Route
+) -> None:
+    """Communication 3.2's rule for unknown parameters, on xAPI resources and the streams
+    alike (a stream refuses before it starts)."""
+    items = [*route.params.items(), ("bogus", "1")]
+    assert_names(refusal(await send(app, route, items, "2.0.0")), "bogus", "unknown-parameter")

@@ -74,6 +74,16 @@ def single_values(items: Iterable[tuple[str, str]]) -> dict[str, str]:
     return params
 
 
+def check_single(items: Iterable[tuple[str, str]], names: Collection[str]) -> None:
+    """`single_values`' rule for the parameters `names` alone (a route whose other parameters
+    are read elsewhere): one given more than once is a 400 naming it."""
+    seen: set[str] = set()
+    for name, _ in items:
+        if name in names and name in seen:
+            raise bad_request(name, REPEATED, "is given more than once")
+        seen.add(name)
+
+
 def check_known(params: Collection[str], allowed: Collection[str], context: str) -> None:
     """Communication 3.2: a parameter the resource does not know, including one that matches
     a known name in all but case, is a 400 naming it. `context` says where (for the message)."""

@@ -19,7 +19,13 @@ from lrs.services import goals, progress_periods
 from lrs.services.goals import GoalDeps
 from lrs.xapi.bounded_json import loads_bounded
 from lrs.xapi.errors import BadRequest
-from lrs.xapi.params import check_known, parse_agent_json, parse_bool, single_values
+from lrs.xapi.params import (
+    check_known,
+    check_single,
+    parse_agent_json,
+    parse_bool,
+    single_values,
+)
 
 router = APIRouter(tags=["goals"])
 MAX_BODY = 256 * 1024
@@ -108,9 +114,7 @@ def goal_subject(
     """`owner`, `learner` or `agent`, at most one of them, each at most once (400 naming the
     parameter otherwise). A dependency, so that OpenAPI documents the parameters."""
     given = [n for n in SUBJECT_PARAMS if n in request.query_params]
-    for name in given:
-        if len(request.query_params.getlist(name)) > 1:
-            raise BadRequest(f"{name}: given more than once")
+    check_single(request.query_params.multi_items(), SUBJECT_PARAMS)
     if len(given) > 1:
         raise BadRequest(f"{', '.join(given)}: give at most one of owner, learner and agent")
     if agent is not None:

@@ -19,7 +19,13 @@ from lrs.services import progress, progress_overview, progress_periods
 from lrs.services.progress import StreamEvent, StreamTarget
 from lrs.xapi.errors import BadRequest
 from lrs.xapi.limits import StatementLimits
-from lrs.xapi.params import check_known, parse_agent_json, parse_agent_query, single_values
+from lrs.xapi.params import (
+    check_known,
+    check_single,
+    parse_agent_json,
+    parse_agent_query,
+    single_values,
+)
 from lrs.xapi.timefmt import format_timestamp
 
 router = APIRouter(prefix="/progress", tags=["progress"])
@@ -62,9 +68,7 @@ def review_period(
 ) -> ReviewPeriod | None:
     """`?period=` or `?from=&to=` (docs/goals.md "Periods for growth talks"), each at most
     once; None when none is given. A dependency, so that OpenAPI documents the parameters."""
-    for name in PERIOD_PARAMS:
-        if len(request.query_params.getlist(name)) > 1:
-            raise BadRequest(f"{name}: given more than once")
+    check_single(request.query_params.multi_items(), PERIOD_PARAMS)
     return parse_review_period(period, since, until)
 
 

@@ -93,6 +93,8 @@ ROUTES = [
     *document_routes("/xapi/agents/profile", AGENT_PROFILE),
     # the LRS's own routes with a parameter of a kind above
     Route("GET", "/goals", {"owner": "organisation", "archived": "false"}),
+    Route("GET", "/progress/goals", {"owner": "organisation", "period": "2026-10"}),
+    Route("GET", "/progress/organisation", {"from": "2026-10-01", "to": "2026-10-31"}),
 ]
 
 # Which parameters hold which kind of value.

@@ -399,7 +399,7 @@ def serve(settings: LrsSettings) -> int:
         stack.start_parts()
         created = asyncio.run(prepare(stack.resolved()))
         stack.start_workers()
-        announce(settings, created)
+        announce(settings, created, stack.resolved())
         while not stop.requested:
             time.sleep(CHECK_INTERVAL)
             stack.check()
@@ -411,9 +411,13 @@ def serve(settings: LrsSettings) -> int:
     return 0
 
 
-def announce(settings: LrsSettings, created: tuple[str, str] | None) -> None:
+def announce(
+    settings: LrsSettings, created: tuple[str, str] | None, resolved: LrsSettings | None = None
+) -> None:
     """Where the LRS is and how to get in: the xAPI endpoint, the credential, the API docs
-    and the dashboard (both log in with that credential's key and secret)."""
+    and the dashboard (both log in with that credential's key and secret), and the broker and
+    store it runs on (`resolved`: the settings with the embedded parts' addresses)."""
+    parts = resolved or settings
     base = settings.base_url()
     print(f"xAPI endpoint: {base}/xapi", flush=True)
     if created:
@@ -430,4 +434,21 @@ def announce(settings: LrsSettings, created: tuple[str, str] | None) -> None:
         )
     print(f"API docs: {base}/docs (Authorize with a credential: key as user, secret as password)")
     print(f"dashboard: {base}/dashboard (log in with a credential's key and secret)")
+    print(f"broker: {parts.kafka_bootstrap}{embedded_note(settings.embedded_kafka)}")
+    store = redacted_uri(parts.mongodb_uri or "")
+    print(f"store: {store}{embedded_note(settings.embedded_mongodb)}")
     print(f"start page: {base}/", flush=True)
+
+
+def embedded_note(embedded: bool) -> str:
+    return " (embedded, started by lrs serve)" if embedded else ""
+
+
+def redacted_uri(uri: str) -> str:
+    """A MongoDB URI without the password it may carry (`user:secret@host`)."""
+    scheme, sep, rest = uri.partition("://")
+    at = rest.rfind("@", 0, rest.find("/") if "/" in rest else len(rest))
+    if not sep or at < 0:
+        return uri
+    user = rest[:at].partition(":")[0]
+    return f"{scheme}://{user}:***@{rest[at + 1 :]}"

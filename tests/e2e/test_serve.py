@@ -77,7 +77,10 @@ def test_serve_prints_endpoint_credential_docs_and_dashboard(
     assert f"{KEY}:{SECRET}" in lines[1]
     assert lines[2].startswith(f"API docs: {base}/docs ")
     assert lines[3].startswith(f"dashboard: {base}/dashboard ")
-    assert lines[4:] == [f"start page: {base}/"]
+    assert lines[4].startswith("broker: 127.0.0.1:")
+    assert lines[4].endswith("(embedded, started by lrs serve)")
+    assert lines[5].startswith("store: mongodb://127.0.0.1:")
+    assert lines[6:] == [f"start page: {base}/"]
     assert httpx.get(f"{base}/docs", timeout=10).status_code == 200
     assert httpx.get(f"{base}/", timeout=10, follow_redirects=True).status_code == 200
 

@@ -36,3 +36,24 @@ def test_banner_without_a_new_credential_still_says_where_things_are(
     lines = banner(capsys, None)
     assert any(line.startswith(f"API docs: {BASE}/docs") for line in lines)
     assert any(line.startswith(f"dashboard: {BASE}/dashboard") for line in lines)
+
+
+def test_banner_names_the_broker_and_store_and_hides_a_store_password(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    embedded = LrsSettings(kafka_bootstrap=None, mongodb_uri=None)
+    resolved = embedded.model_copy(
+        update={"kafka_bootstrap": "127.0.0.1:9092", "mongodb_uri": "mongodb://127.0.0.1:27017/"}
+    )
+    announce(embedded, None, resolved)
+    lines = capsys.readouterr().out.splitlines()
+    assert "broker: 127.0.0.1:9092 (embedded, started by lrs serve)" in lines
+    assert "store: mongodb://127.0.0.1:27017/ (embedded, started by lrs serve)" in lines
+    external = LrsSettings(
+        kafka_bootstrap="kafka:9092", mongodb_uri="mongodb://lrs:s3cret@db:27017/?authSource=x"
+    )
+    announce(external, None)
+    lines = capsys.readouterr().out.splitlines()
+    assert "broker: kafka:9092" in lines
+    assert "store: mongodb://lrs:***@db:27017/?authSource=x" in lines
+    assert not any("s3cret" in line for line in lines)

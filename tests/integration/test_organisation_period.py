@@ -25,7 +25,6 @@ from lrs.progress.organisation import (
 from lrs.settings import LrsSettings
 from lrs.xapi.timefmt import parse_timestamp
 from tests.conftest import Infra
-from tests.integration.test_goals import goal_consumers
 from tests.integration.test_periods import (
     GOALS,
     OCTOBER,
@@ -35,6 +34,7 @@ from tests.integration.test_periods import (
     in_october,
 )
 from tests.support.factories import agent, stmt
+from tests.support.goal_consumers import goal_consumers
 from tests.support.live import live_api
 from tests.support.polling import eventually
 from tests.support.progress import MovableClock, running_progress

@@ -22,8 +22,8 @@ from lrs.progress import fold, learner_id, summarize_learner, summarize_team
 from lrs.settings import LrsSettings
 from lrs.xapi.timefmt import parse_timestamp
 from tests.conftest import Infra
-from tests.integration.test_goals import goal_consumers
 from tests.support.factories import COURSE, MODULE_A, MODULE_B, agent, stmt, voided_by_admin
+from tests.support.goal_consumers import goal_consumers
 from tests.support.live import live_api
 from tests.support.polling import eventually
 from tests.support.progress import MovableClock, running_progress
@@ -299,4 +299,5 @@ async def test_bad_periods_get_400_naming_the_rule(
             ]
         repeated = await http.get(learner_path(L1), params=[("period", "2026"), ("period", "2025")])
         assert repeated.status_code == 400
-        assert repeated.json()["error"]["message"] == "period: given more than once"
+        assert repeated.json()["error"]["message"] == "period: is given more than once"
+        assert [d["rule"] for d in repeated.json()["error"]["details"]] == ["repeated-parameter"]

@@ -97,6 +97,22 @@ def exposition() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
 
 
+SERVER_ERRORS = ("500", "503")
+_ROUTES_SEEN: set[tuple[str, str]] = set()  # bounded: the app's routes times their methods
+
+
+def http_answered(route: str, method: str, status: int, seconds: float) -> None:
+    """One answered request. A route's 500 and 503 counts are exported (at zero) from its
+    first request on, so that an alert on the rate of server errors has a series to read
+    before the first one (a series that appears with its first error hides it from `rate()`)."""
+    if (route, method) not in _ROUTES_SEEN:
+        _ROUTES_SEEN.add((route, method))
+        for error in SERVER_ERRORS:
+            HTTP_REQUESTS.labels(route, method, error)
+    HTTP_REQUESTS.labels(route, method, str(status)).inc()
+    HTTP_LATENCY.labels(route, method).observe(seconds)
+
+
 def consumer_started(name: str) -> None:
     """Export a consumer's counters as zero (every outcome) and its retry gauge as 0 from its
     start, before its first record."""

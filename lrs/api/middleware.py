@@ -53,8 +53,7 @@ class EdgeMiddleware:
             route = scope.get("route")
             label = getattr(route, "path", "unmatched")
             method = scope["method"]
-            metrics.HTTP_REQUESTS.labels(label, method, str(status)).inc()
-            metrics.HTTP_LATENCY.labels(label, method).observe(time.perf_counter() - started)
+            metrics.http_answered(label, method, status, time.perf_counter() - started)
 
 
 class HeadAsGetMiddleware:

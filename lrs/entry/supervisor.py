@@ -51,6 +51,7 @@ from lrs.ports.events import OutgoingMessage
 from lrs.ports.statements import AcceptedStatement
 from lrs.settings import LrsSettings
 from lrs.wiring.consumers import CONSUMERS
+from lrs.wiring.republish import republish_latest
 from lrs.xapi.ifi import actor_ifi
 
 log = logging.getLogger("lrs.serve")
@@ -224,8 +225,9 @@ class Stack:
         may commit an old position to the new broker) and started again from the new topics'
         beginning, and the API processes (their live progress feed) are stopped as on SIGTERM
         and started again; the listening socket queues connections meanwhile. What the lost
-        `lrs.statements.stored` held is put back from the store (`replay_stored`), in a
-        thread, while supervision goes on."""
+        `lrs.statements.stored` held is put back from the store (`replay_stored`), then the
+        latest value of every key of the compacted topics (`republish_latest`), in a thread,
+        while supervision goes on."""
         assert self.broker is not None
         assert self.broker_started is not None
         margin = timedelta(seconds=self.settings.produce_timeout_seconds + 1)
@@ -334,12 +336,21 @@ def stored_message(doc: dict[str, Any]) -> OutgoingMessage:
 
 
 def replay_in_thread(settings: LrsSettings, since: datetime) -> None:
+    """After a broker restart: the stored statements for progress (`replay_stored`), then the
+    latest value of every key of the compacted topics (lrs.wiring.republish)."""
     try:
         replayed = asyncio.run(replay_stored(settings, since))
+        log.error("replayed %d stored statements onto the new broker for progress", replayed)
     except Exception:
         log.exception("the replay of stored statements for progress failed")
+    try:
+        values = asyncio.run(republish_latest(settings))
+    except Exception:
+        log.exception("the republishing of the latest values failed")
         return
-    log.error("replayed %d stored statements onto the new broker for progress", replayed)
+    log.error(
+        "republished %d latest values (registry, goals, progress) onto the new broker", values
+    )
 
 
 def stored_record(doc: dict[str, Any]) -> AcceptedStatement:

@@ -54,6 +54,17 @@ class Versioned(Protocol):
 
 
 V = TypeVar("V", bound=Versioned)
+T = TypeVar("T")
+
+
+class LatestValues(Protocol):
+    """Where the stored items are read (lrs.adapters.mongo_latest.MongoLatestValues)."""
+
+    def read(
+        self, stored: Stored[T], ids: Sequence[str] | None = None
+    ) -> AsyncIterator[tuple[str, T]]: ...
+
+
 Records = list[tuple[str, OutgoingMessage]]  # (topic without prefix, record)
 
 
@@ -112,7 +123,7 @@ def _goal_records(definition: OutgoingMessage, trigger: OutgoingMessage) -> Reco
 
 
 async def republish(
-    bus: EventBus, latest: MongoLatestValues, kinds: Sequence[Latest[Any]], prefix: str
+    bus: EventBus, latest: LatestValues, kinds: Sequence[Latest[Any]], prefix: str
 ) -> int:
     """Every kind in turn; how many stored values were republished."""
     count = 0
@@ -125,7 +136,7 @@ async def republish(
 
 async def _settle(
     bus: EventBus,
-    latest: MongoLatestValues,
+    latest: LatestValues,
     kind: Latest[V],
     prefix: str,
     batch: list[tuple[str, V]],

@@ -6,7 +6,9 @@ keeps them alive (docs/decisions/0010): a dead child is restarted at once (then 
 delay while it keeps dying), its restarts counted in the log and in `lrs_process_restarts_total`
 on /metrics; several API processes share one listening socket held here, so one's death is not
 seen by clients; a dead broker (memory-only: its topics, records and offsets are gone) comes back
-on the same address with its topics, and the consumers are started again. Ctrl-C / SIGTERM
+on the same address with its topics, the consumers are started again, and what the lost topics
+held is put back from the store (the statements progress had not counted yet, the latest value
+of every key of the compacted topics: lrs.wiring.republish). Ctrl-C / SIGTERM
 stops everything within a few seconds: API first, broker and store last.
 """
 

@@ -345,14 +345,19 @@ def replay_in_thread(settings: LrsSettings, since: datetime) -> None:
         log.error("replayed %d stored statements onto the new broker for progress", replayed)
     except Exception:
         log.exception("the replay of stored statements for progress failed")
+    republish_in_thread(settings)
+
+
+def republish_in_thread(settings: LrsSettings) -> None:
+    """The latest value of every key of the compacted topics, from the store onto a new broker
+    (lrs.wiring.republish): after a broker restart, and when `lrs serve` starts its embedded
+    broker (memory-only: it starts empty) over a store that may hold values already."""
     try:
         values = asyncio.run(republish_latest(settings))
     except Exception:
         log.exception("the republishing of the latest values failed")
         return
-    log.error(
-        "republished %d latest values (registry, goals, progress) onto the new broker", values
-    )
+    log.info("republished %d latest values (registry, goals, progress) onto the broker", values)
 
 
 def stored_record(doc: dict[str, Any]) -> AcceptedStatement:
@@ -412,6 +417,9 @@ def serve(settings: LrsSettings) -> int:
         stack.start_parts()
         created = asyncio.run(prepare(stack.resolved()))
         stack.start_workers()
+        if settings.embedded_kafka:
+            args = (stack.resolved(),)
+            threading.Thread(target=republish_in_thread, args=args, daemon=True).start()
         announce(settings, created, stack.resolved())
         while not stop.requested:
             time.sleep(CHECK_INTERVAL)

@@ -256,3 +256,25 @@ async def test_kill_9_of_the_store_loses_no_acknowledged_statement(served: Serve
         for statement_id in acked:
             answer = await client.get("/xapi/statements", params={"statementId": statement_id})
             assert answer.status_code == 200, answer.text
+
+
+async def test_serve_started_again_puts_the_registry_back_on_its_new_broker(
+    tmp_path: Path,
+) -> None:
+    """`lrs serve` started again over the same data directory runs a new, empty embedded broker;
+    the team registry the store holds is back on `lrs.teams` without changing again."""
+    with serve_lrs(tmp_path, KEY, SECRET) as (base, process):
+        async with httpx.AsyncClient(base_url=base, headers=H, timeout=30) as client:
+            created = await client.post("/teams", json={"team": "kept", "name": "Kept"})
+            assert created.status_code == 201, created.text
+        process.send_signal(signal.SIGTERM)
+        process.wait(GENEROUS)
+    with serve_lrs(tmp_path, KEY, SECRET) as (base, process):
+        served = Served(base, process, tmp_path)
+        team = topics.team_key("default", "kept")
+        keys = await eventually(
+            lambda: topic_keys(broker_address(served), topics.TEAMS),
+            lambda k: team in k,
+            within=GENEROUS,
+        )
+    assert team in keys

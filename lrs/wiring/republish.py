@@ -15,10 +15,12 @@ same key, value, schema and headers.
 | `lrs.progress.organisation` | `progress_organisation` | consumers.organisation                |
 
 The internal trigger topics (`*-changes`) hold no value to put back; a goal's definition goes
-with its trigger, as the API publishes them. Values carry versions, so a subscriber that sees
-one twice drops it. A value written while this runs may have been published by its writer
-before our older copy landed; so each batch is read again once published, and whatever moved
-meanwhile is published again (up to MAX_ROUNDS times).
+with its trigger, as the API publishes them. What the store no longer holds (a deleted team, an
+erased learner or goal) is not republished. Values carry versions, so a subscriber that sees one
+twice drops it. A value written or deleted while this runs may have been published by its
+writer before our older copy landed; so each batch is read again once published: whatever moved
+meanwhile is published again (up to MAX_ROUNDS times), and for whatever went, what its deleter
+publishes (a tombstone; a "deleted" value for a team), so an erased learner never comes back.
 """
 
 from __future__ import annotations
@@ -34,13 +36,13 @@ from consumers.organisation import organisation_message
 from consumers.progress.messages import learner_message, team_message
 from lrs import topics
 from lrs.adapters import mongo_latest as stored
-from lrs.adapters.kafka_bus import KafkaEventBus
+from lrs.adapters.kafka_erasure_bus import KafkaErasureBus
 from lrs.adapters.mongo_latest import MongoLatestValues, Stored
 from lrs.adapters.mongo_store import connect
 from lrs.adapters.mongo_teams import MongoTeamRegistry
-from lrs.ports.events import EventBus, OutgoingMessage
+from lrs.ports.events import ErasureBus, OutgoingMessage
 from lrs.services.goals import goal_messages
-from lrs.services.teams import TeamDeps, registry_message
+from lrs.services.teams import TeamDeps, deleted_message, registry_message
 from lrs.settings import LrsSettings
 
 log = logging.getLogger("lrs.serve")
@@ -70,10 +72,17 @@ Records = list[tuple[str, OutgoingMessage]]  # (topic without prefix, record)
 
 @dataclass(frozen=True)
 class Latest(Generic[V]):
-    """Where one kind of value is stored, and the records its publisher makes of one."""
+    """One kind of value: where it is stored, its compacted topic, the records its publisher
+    makes of a stored one, and what its deleter publishes once it is gone (None: a tombstone
+    on `topic`)."""
 
     stored: Stored[V]
+    topic: str
     records: Callable[[V], Records]
+    deleted: Callable[[V], Records] | None = None
+
+    def key(self, item: V) -> bytes:
+        return next(m.key for t, m in self.records(item) if t == self.topic)
 
 
 def utc_now() -> datetime:
@@ -85,7 +94,7 @@ async def republish_latest(settings: LrsSettings, clock: Callable[[], datetime] 
     how many."""
     assert settings.kafka_bootstrap
     assert settings.mongodb_uri
-    bus = KafkaEventBus(settings.kafka_bootstrap, linger_ms=5, timeout_seconds=30)
+    bus = KafkaErasureBus(settings.kafka_bootstrap, timeout_seconds=30)
     client = connect(settings.mongodb_uri)
     await bus.start()
     try:
@@ -103,19 +112,29 @@ def latest_kinds(
     """Every compacted topic that holds values, with the publishers' own builders."""
     limit = settings.progress_max_value_bytes
     return [
-        Latest(stored.REGISTRY, lambda t: [(topics.TEAMS, registry_message(teams, t))]),
-        Latest(stored.GOALS, lambda g: _goal_records(*goal_messages(g, clock()))),
         Latest(
-            stored.LEARNERS,
-            lambda d: [(topics.LEARNER_PROGRESS, learner_message(d, clock(), limit))],
+            stored.REGISTRY,
+            topics.TEAMS,
+            lambda t: [(topics.TEAMS, registry_message(teams, t))],
+            lambda t: [(topics.TEAMS, deleted_message(teams, t))],
         ),
-        Latest(stored.TEAMS, lambda d: [(topics.TEAM_PROGRESS, team_message(d, clock(), limit))]),
-        Latest(stored.GOAL_PROGRESS, lambda d: [(topics.GOAL_PROGRESS, goal_message(d, clock()))]),
-        Latest(
+        Latest(stored.GOALS, topics.GOALS, lambda g: _goal_records(*goal_messages(g, clock()))),
+        _one(
+            stored.LEARNERS, topics.LEARNER_PROGRESS, lambda d: learner_message(d, clock(), limit)
+        ),
+        _one(stored.TEAMS, topics.TEAM_PROGRESS, lambda d: team_message(d, clock(), limit)),
+        _one(stored.GOAL_PROGRESS, topics.GOAL_PROGRESS, lambda d: goal_message(d, clock())),
+        _one(
             stored.ORGANISATION,
-            lambda d: [(topics.ORGANISATION_PROGRESS, organisation_message(d, clock()))],
+            topics.ORGANISATION_PROGRESS,
+            lambda d: organisation_message(d, clock()),
         ),
     ]
+
+
+def _one(stored: Stored[V], topic: str, build: Callable[[V], OutgoingMessage]) -> Latest[V]:
+    """A kind whose publisher sends one record on `topic`, and a tombstone once it is gone."""
+    return Latest(stored, topic, lambda item: [(topic, build(item))])
 
 
 def _goal_records(definition: OutgoingMessage, trigger: OutgoingMessage) -> Records:
@@ -123,7 +142,7 @@ def _goal_records(definition: OutgoingMessage, trigger: OutgoingMessage) -> Reco
 
 
 async def republish(
-    bus: EventBus, latest: LatestValues, kinds: Sequence[Latest[Any]], prefix: str
+    bus: ErasureBus, latest: LatestValues, kinds: Sequence[Latest[Any]], prefix: str
 ) -> int:
     """Every kind in turn; how many stored values were republished."""
     count = 0
@@ -135,26 +154,37 @@ async def republish(
 
 
 async def _settle(
-    bus: EventBus,
+    bus: ErasureBus,
     latest: LatestValues,
     kind: Latest[V],
     prefix: str,
     batch: list[tuple[str, V]],
 ) -> None:
-    """Publish the batch, then read it again; publish again what moved meanwhile (its writer
-    may have published it before our older copy landed)."""
+    """Publish the batch, then read it again: publish again what moved meanwhile (its writer
+    may have published it before our older copy landed), and what its deleter published for
+    what went."""
     for _ in range(MAX_ROUNDS):
         await _publish(bus, prefix, [r for _, item in batch for r in kind.records(item)])
-        sent = {ident: item.version for ident, item in batch}
-        batch = [
-            (i, v) async for i, v in latest.read(kind.stored, list(sent)) if v.version != sent[i]
-        ]
+        sent = dict(batch)
+        now = {i: v async for i, v in latest.read(kind.stored, list(sent))}
+        await _gone(bus, prefix, kind, [item for i, item in sent.items() if i not in now])
+        batch = [(i, v) for i, v in now.items() if v.version != sent[i].version]
         if not batch:
             return
     log.error("%s: %d values kept changing while republished", kind.stored.name, len(batch))
 
 
-async def _publish(bus: EventBus, prefix: str, records: Records) -> None:
+async def _gone(bus: ErasureBus, prefix: str, kind: Latest[V], items: list[V]) -> None:
+    """Items deleted while our copies were on their way: their deleters' last records again."""
+    if not items:
+        return
+    if kind.deleted is not None:
+        await _publish(bus, prefix, [r for item in items for r in kind.deleted(item)])
+    else:
+        await bus.tombstones(prefix + kind.topic, [kind.key(item) for item in items])
+
+
+async def _publish(bus: ErasureBus, prefix: str, records: Records) -> None:
     by_topic: dict[str, list[OutgoingMessage]] = {}
     for topic, record in records:
         by_topic.setdefault(topic, []).append(record)

@@ -1,5 +1,5 @@
 """Republishing the latest values (lrs.wiring.republish) ends on the stored version of each key
-even when a writer changes it meanwhile and publishes before our older copy lands."""
+even when a writer changes or deletes it meanwhile and publishes before our older copy lands."""
 
 from __future__ import annotations
 
@@ -44,6 +44,9 @@ class Bus:
         self.sent += [(topic, orjson.loads(m.value)) for m in messages]
         self.store.on_publish(self.store)
 
+    async def tombstones(self, topic: str, keys: Sequence[bytes]) -> None:
+        self.sent += [(topic, {"tombstone": key.decode()}) for key in keys]
+
     async def ping(self) -> None:
         return None
 
@@ -53,7 +56,8 @@ def record(item: Item) -> list[tuple[str, OutgoingMessage]]:
     return [("values", OutgoingMessage(item.ident.encode(), value, []))]
 
 
-KIND = Latest(Stored("items", lambda doc: Item(doc["_id"], doc["version"])), record)
+STORED = Stored("items", lambda doc: Item(doc["_id"], doc["version"]))
+KIND = Latest(STORED, "values", record)
 
 
 def bump(ident: str) -> Callable[[Store], None]:
@@ -89,3 +93,36 @@ async def test_a_value_that_keeps_changing_is_given_up_after_max_rounds() -> Non
     await republish.republish(bus, store, [KIND], "")
 
     assert len(bus.sent) == republish.MAX_ROUNDS
+
+
+def delete(ident: str) -> Callable[[Store], None]:
+    def write(store: Store) -> None:
+        store.items.pop(ident, None)
+
+    return write
+
+
+async def test_a_value_deleted_during_the_republish_gets_its_tombstone_again() -> None:
+    store = Store({"a": Item("a", 1), "b": Item("b", 2)}, on_publish=delete("a"))
+    bus = Bus(store)
+
+    await republish.republish(bus, store, [KIND], "")
+
+    assert bus.sent[-1] == ("values", {"tombstone": "a"})
+    assert ("values", {"id": "b", "version": 2}) in bus.sent
+
+
+async def test_a_deleted_value_gets_what_its_deleter_publishes_when_it_says() -> None:
+    def gone(item: Item) -> list[tuple[str, OutgoingMessage]]:
+        value = orjson.dumps({"id": item.ident, "deleted": True})
+        return [("values", OutgoingMessage(item.ident.encode(), value, []))]
+
+    store = Store({"a": Item("a", 1)}, on_publish=delete("a"))
+    bus = Bus(store)
+
+    await republish.republish(bus, store, [Latest(STORED, "values", record, gone)], "")
+
+    assert bus.sent == [
+        ("values", {"id": "a", "version": 1}),
+        ("values", {"id": "a", "deleted": True}),
+    ]

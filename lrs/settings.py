@@ -152,6 +152,8 @@ class LrsSettings(BaseSettings):
     # The longest a produce may take, from the API assigning `stored` to the broker's ack; it
     # is also how far Consistent-Through is held back (docs/decisions/0003).
     produce_timeout_seconds: float = 2.0
+    # How long an API process starting waits for its store to answer before it gives up.
+    startup_wait_seconds: float = Field(default=60.0, ge=0)
     persist_batch_max: int = 500
     # Records per batch of the progress consumers (progress, team-progress, team-registry).
     progress_batch_max: int = 500

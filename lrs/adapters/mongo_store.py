@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,7 +38,7 @@ from pymongo import (
 )
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure
 
 from lrs.adapters.mongo_bulk import bulk_write_tolerating_duplicates
 from lrs.adapters.mongo_watch import InsertWatcher
@@ -713,3 +714,20 @@ def connect(uri: str) -> AsyncMongoClient[Doc]:
     return AsyncMongoClient(
         uri, serverSelectionTimeoutMS=5000, tz_aware=True, uuidRepresentation="standard"
     )
+
+
+async def wait_until_reachable(
+    client: AsyncMongoClient[Doc], within: float, clock: Callable[[], float] = time.monotonic
+) -> None:
+    """At a process's start: `ping` until the store answers, for up to `within` seconds (each
+    try waits the client's own server selection, 5 s), then the last error. The short selection
+    timeout is for readiness checks; a process starting while its store is still starting or
+    busy waits this long instead of failing at once."""
+    deadline = clock() + within
+    while True:
+        try:
+            await client.admin.command("ping")
+            return
+        except ConnectionFailure:
+            if clock() >= deadline:
+                raise

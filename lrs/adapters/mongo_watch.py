@@ -1,6 +1,7 @@
-"""Waking requests when their statements are stored, without polling.
+"""Waking requests when their statements are stored, without polling the collection.
 
-One change stream per API process watches inserts into `statements`; a request registers the
+One change stream per API process watches inserts into `statements` (after an empty answer it
+asks again only after EMPTY_ANSWER_PAUSE_SECONDS); a request registers the
 document ids it waits for and is woken when the last of them is inserted, and every waiter is
 woken when the stream is (re)opened, since inserts made while it was closed were not seen.
 Waiters also poll slowly (`MongoStatementStore.wait_stored`), so correctness never depends on
@@ -36,6 +37,12 @@ TASK_NAME = "statement-insert-watcher"
 RESTART_INITIAL_SECONDS = 0.25
 RESTART_MAX_SECONDS = 5.0  # small: a store back from an outage is watched again within seconds
 CHANGE_STREAMS_UNSUPPORTED = frozenset({40573})
+# After an empty answer the next getMore waits this long: a store that answers a change
+# stream's getMore at every write of any collection (SecantusDB) is asked at most ~50 times a
+# second per API process instead of once per write (docs/decisions/0023); a store that waits for
+# a matching event (MongoDB, up to maxAwaitTimeMS) answers empty rarely, so it costs nothing.
+# An insert landing during the pause is seen at most this much later.
+EMPTY_ANSWER_PAUSE_SECONDS = 0.02
 RECENT_IDS = 20_000  # ids seen inserted that a late registration still finds (a few seconds')
 PIPELINE: list[dict[str, Any]] = [
     {"$match": {"operationType": "insert"}},
@@ -110,7 +117,11 @@ class InsertWatcher:
                 self.ready.set()
                 up()
                 self._wake_all_to_read()  # inserts while it was closed were not seen
-                async for event in stream:
+                while stream.alive:
+                    event = await stream.try_next()
+                    if event is None:  # an empty answer: let writes gather before asking again
+                        await asyncio.sleep(EMPTY_ANSWER_PAUSE_SECONDS)
+                        continue
                     self._wake(event["documentKey"]["_id"])
         except OperationFailure as exc:
             if exc.code not in CHANGE_STREAMS_UNSUPPORTED:

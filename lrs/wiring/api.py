@@ -21,7 +21,12 @@ from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
 from lrs.adapters.mongo_documents import MongoDocumentStore
 from lrs.adapters.mongo_goals import MongoGoalProgressReader, MongoGoalStore
 from lrs.adapters.mongo_organisation import MongoOrganisationReader
-from lrs.adapters.mongo_store import MongoCredentialStore, MongoStatementStore, connect
+from lrs.adapters.mongo_store import (
+    MongoCredentialStore,
+    MongoStatementStore,
+    connect,
+    wait_until_reachable,
+)
 from lrs.adapters.mongo_teams import MongoProgressReader, MongoTeamRegistry
 from lrs.adapters.mongo_tenants import MongoTenantStore
 from lrs.adapters.mongo_watch import InsertWatcher
@@ -59,6 +64,7 @@ async def connected_adapters(settings: LrsSettings) -> AsyncIterator[Adapters]:
     async with AsyncExitStack() as stack:
         client = connect(settings.mongodb_uri)
         stack.push_async_callback(client.close)
+        await wait_until_reachable(client, settings.startup_wait_seconds)
         db = client[settings.mongodb_database]
         watcher = InsertWatcher(db["statements"])
         store = MongoStatementStore(db, watcher)

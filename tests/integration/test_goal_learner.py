@@ -23,12 +23,12 @@ from tests.integration.test_erasure import last_values
 from tests.integration.test_goals import (
     COURSE,
     MARCH,
-    goal_consumers,
     ifi,
     post,
     recomputed,
 )
 from tests.support.factories import agent, stmt
+from tests.support.goal_consumers import goal_consumers
 from tests.support.live import SseReader, live_api
 from tests.support.polling import eventually
 from tests.support.progress import (

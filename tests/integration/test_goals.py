@@ -9,9 +9,6 @@ gets 400 naming the field."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,22 +16,13 @@ import httpx
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from consumers.clocked import ClockedOptions
-from consumers.goals import (
-    GoalProgressHandler,
-    GoalTeamTriggersHandler,
-    GoalTriggersHandler,
-    LazyBus,
-)
-from consumers.runner import Handler, Runner, RunnerConfig
 from lrs import topics
-from lrs.adapters.kafka_bus import KafkaEventBus
-from lrs.adapters.mongo_goals import MongoGoalProgress, MongoGoalStore
 from lrs.goals import evaluate_goal, goal_from_doc
 from lrs.progress import fold, learner_id, summarize_learner, voided_target
 from lrs.settings import LrsSettings
 from tests.conftest import Infra
 from tests.support.factories import COURSE, MODULE_A, agent, stmt, voided_by_admin
+from tests.support.goal_consumers import goal_consumers
 from tests.support.live import SseReader, live_api
 from tests.support.polling import eventually
 from tests.support.progress import (
@@ -111,53 +99,6 @@ GOALS: list[Doc] = [
 @pytest.fixture(scope="module")
 async def settings(infra: Infra, module_namespace: str) -> LrsSettings:
     return await prepared_settings(infra, module_namespace, TENANT)
-
-
-def runner(settings: LrsSettings, topic: str, handler: Handler) -> Runner:
-    assert settings.kafka_bootstrap
-    return Runner(
-        RunnerConfig(
-            bootstrap=settings.kafka_bootstrap,
-            topic=settings.topic(topic),
-            group_id=f"{settings.consumer_group_prefix}-{handler.name}",
-            batch_max=40,
-            session_timeout_ms=settings.consumer_session_timeout_ms,
-        ),
-        handler,
-    )
-
-
-@contextlib.asynccontextmanager
-async def goal_consumers(
-    settings: LrsSettings, db: AsyncDatabase[Doc], clock: MovableClock
-) -> AsyncIterator[None]:
-    assert settings.kafka_bootstrap
-    bootstrap = settings.kafka_bootstrap
-    bus = LazyBus(lambda: KafkaEventBus(bootstrap, linger_ms=0, timeout_seconds=5))
-    goals, progress, prefix = MongoGoalStore(db), MongoGoalProgress(db), settings.topic_prefix
-    await progress.create_indexes()
-    clocked = ClockedOptions(prefix=prefix, clock_seconds=0.2)
-    runners = [
-        runner(
-            settings,
-            topics.LEARNER_PROGRESS,
-            GoalTriggersHandler(goals, progress, clock, prefix=prefix),
-        ),
-        runner(settings, topics.TEAMS, GoalTeamTriggersHandler(goals, clock, prefix=prefix)),
-        runner(
-            settings,
-            topics.GOAL_CHANGES,
-            GoalProgressHandler(goals, progress, clock, bus.publish, options=clocked),
-        ),
-    ]
-    tasks = [asyncio.create_task(r.run()) for r in runners]
-    try:
-        yield
-    finally:
-        for r in runners:
-            r.stop_event.set()
-        await asyncio.wait_for(asyncio.gather(*tasks), 30)
-        await bus.stop()
 
 
 async def recomputed(db: AsyncDatabase[Doc], now: datetime) -> dict[str, Doc]:

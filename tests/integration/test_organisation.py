@@ -23,18 +23,13 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from pymongo.asynchronous.database import AsyncDatabase
 
-from consumers.clocked import ClockedOptions
-from consumers.goals import GoalProgressHandler, GoalTeamTriggersHandler, GoalTriggersHandler
-from consumers.goals import LazyBus as GoalBus
 from consumers.organisation import (
     OrganisationProgressHandler,
     OrganisationTriggersHandler,
     organisation_change_message,
 )
-from consumers.runner import Handler, Outcome, Record, Runner, RunnerConfig
+from consumers.runner import Outcome, Record, Runner
 from lrs import topics
-from lrs.adapters.kafka_bus import KafkaEventBus
-from lrs.adapters.mongo_goals import MongoGoalProgress, MongoGoalStore
 from lrs.adapters.mongo_organisation import MongoOrganisationProgress
 from lrs.goals import evaluate_goal, goal_from_doc
 from lrs.progress import (
@@ -53,6 +48,13 @@ from lrs.settings import LrsSettings
 from lrs.xapi.timefmt import parse_timestamp
 from tests.conftest import Infra
 from tests.support.factories import agent, voided_by_admin
+from tests.support.goal_consumers import (
+    clocked_options,
+    goal_bus,
+    goal_runners,
+    runner,
+    running,
+)
 from tests.support.live import SseReader, live_api
 from tests.support.polling import eventually
 from tests.support.progress import (
@@ -111,21 +113,6 @@ async def settings(infra: Infra, module_namespace: str) -> LrsSettings:
     return await prepared_settings(infra, module_namespace, TENANT)
 
 
-def runner(settings: LrsSettings, topic: str, handler: Handler, linger_ms: int = 0) -> Runner:
-    assert settings.kafka_bootstrap
-    return Runner(
-        RunnerConfig(
-            bootstrap=settings.kafka_bootstrap,
-            topic=settings.topic(topic),
-            group_id=f"{settings.consumer_group_prefix}-{handler.name}",
-            batch_max=40,
-            session_timeout_ms=settings.consumer_session_timeout_ms,
-            linger_ms=linger_ms,
-        ),
-        handler,
-    )
-
-
 class Watched:
     """organisation-progress's handler, noting the last offset it handled per partition."""
 
@@ -181,45 +168,29 @@ async def goal_and_organisation_consumers(
 ) -> AsyncIterator[Consumers]:
     """The goal consumers stay at FIXED_NOW (tests/integration/test_goals.py moves theirs), so
     that only the organisation consumer's own clock can notice midnight."""
-    assert settings.kafka_bootstrap
-    bootstrap = settings.kafka_bootstrap
-    bus = GoalBus(lambda: KafkaEventBus(bootstrap, linger_ms=0, timeout_seconds=5))
-    goals, progress, prefix = MongoGoalStore(db), MongoGoalProgress(db), settings.topic_prefix
-    await progress.create_indexes()
-    clocked = ClockedOptions(prefix=prefix, clock_seconds=0.2)
+    bus = goal_bus(settings)
+    runners = await goal_runners(settings, db, fixed_clock, bus.publish)
     organisation = MongoOrganisationProgress(db)
-    runners = [
-        runner(
-            settings,
-            topics.LEARNER_PROGRESS,
-            GoalTriggersHandler(goals, progress, fixed_clock, prefix=prefix),
-        ),
-        runner(settings, topics.TEAMS, GoalTeamTriggersHandler(goals, fixed_clock, prefix=prefix)),
-        runner(
-            settings,
-            topics.GOAL_CHANGES,
-            GoalProgressHandler(goals, progress, fixed_clock, bus.publish, options=clocked),
-        ),
-    ]
     triggers = [
-        runner(settings, topic, OrganisationTriggersHandler(name, clock, prefix=prefix))
+        runner(
+            settings,
+            topic,
+            OrganisationTriggersHandler(name, clock, prefix=settings.topic_prefix),
+        )
         for name, topic in (
             ("organisation-learners", topics.LEARNER_PROGRESS),
             ("organisation-teams", topics.TEAM_PROGRESS),
             ("organisation-goals", topics.GOAL_PROGRESS),
         )
     ]
-    handler = OrganisationProgressHandler(organisation, clock, bus.publish, options=clocked)
+    options = clocked_options(settings)
+    handler = OrganisationProgressHandler(organisation, clock, bus.publish, options=options)
     watched = Watched(handler)
     runners += [runner(settings, topics.ORGANISATION_CHANGES, watched, linger_ms=100)]
-    tasks = [asyncio.create_task(r.run()) for r in runners]
-    trigger_tasks = [asyncio.create_task(r.run()) for r in triggers]
     try:
-        yield Consumers(settings, list(zip(triggers, trigger_tasks, strict=True)), watched)
+        async with running(runners), running(triggers) as trigger_tasks:
+            yield Consumers(settings, list(zip(triggers, trigger_tasks, strict=True)), watched)
     finally:
-        for r in [*runners, *triggers]:
-            r.stop_event.set()
-        await asyncio.wait_for(asyncio.gather(*tasks, *trigger_tasks), 30)
         await bus.stop()
 
 

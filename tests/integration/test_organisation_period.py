@@ -9,7 +9,7 @@ period gets 400 naming the rule."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date
 from typing import Any
 
 import httpx
@@ -25,20 +25,20 @@ from lrs.progress.organisation import (
 from lrs.settings import LrsSettings
 from lrs.xapi.timefmt import parse_timestamp
 from tests.conftest import Infra
-from tests.integration.test_goals import goal_consumers
 from tests.integration.test_periods import (
+    CONSUMERS_NOW,
     GOALS,
     OCTOBER,
     OCTOBER_JSON,
     POSTED,
     VOID,
     in_october,
+    october_posted,
 )
-from tests.support.factories import agent, stmt
+from tests.support.factories import stmt
 from tests.support.live import live_api
 from tests.support.polling import eventually
-from tests.support.progress import MovableClock, running_progress
-from tests.support.stack import database, make_settings, prepare_infra, running_persister
+from tests.support.stack import make_settings, prepare_infra
 from tests.support.stack import xapi_headers as headers
 
 pytestmark = pytest.mark.integration
@@ -73,12 +73,12 @@ def october_figures(learner: str) -> LearnerFigures:
     return LearnerFigures(learner, frozenset(live_days), summary["activities"])
 
 
-def expected_organisation(team: str, clock: MovableClock) -> Doc:
+def expected_organisation(team: str) -> Doc:
     figures = [october_figures(lr) for lr in (L1, L2, L3)]
     teams = team_entries([(team, "Sales", [L1, L2])], figures)
     definitions = {g["goalId"]: parse_goal(g, TENANT, date(2026, 10, 1)) for g in GOALS}
     state = fold(L1, [*[s for s in POSTED if learner_id(s) == L1], VOID])
-    final = {g: evaluate_goal(d, {L1: state}, clock.now) for g, d in definitions.items()}
+    final = {g: evaluate_goal(d, {L1: state}, CONSUMERS_NOW) for g, d in definitions.items()}
     owner = {"kind": "learner", "id": L1}
     ended = [  # how the goals overlapping October ended (September's is not of October)
         {"owner": owner, "status": final["october-minutes"]["status"]},
@@ -90,28 +90,8 @@ def expected_organisation(team: str, clock: MovableClock) -> Doc:
 
 
 async def test_organisation_in_a_period_equals_a_recomputation(settings: LrsSettings) -> None:
-    clock = MovableClock(datetime(2026, 11, 15, 12, tzinfo=UTC))
-    async with (
-        database(settings) as db,
-        live_api(settings, clock=clock) as base,
-        httpx.AsyncClient(base_url=base, headers=H, timeout=30) as http,
-        running_persister(settings),
-        running_progress(settings, db),
-        goal_consumers(settings, db, clock),
-    ):
-        created = await http.post("/teams", json={"name": "Sales"})
-        assert created.status_code == 201, created.text
-        team = created.json()["team"]
-        joined = await http.put(f"/teams/{team}/members", json=[agent(1), agent(2)])
-        assert joined.status_code == 200, joined.text
-        for goal in GOALS:
-            answer = await http.post("/goals", json=goal)
-            assert answer.status_code == 201, answer.text
-        for statement in [*POSTED, VOID]:
-            answer = await http.post("/xapi/statements", json=statement)
-            assert answer.status_code == 200, answer.text
-
-        expected = expected_organisation(team, clock)
+    async with october_posted(settings) as (http, team):
+        expected = expected_organisation(team)
         # the figures as October ended: L1 on its last millisecond, L2 and L3 earlier
         assert expected["learners"] == 3
         assert expected["active"] == {"today": 1, "7d": 1, "30d": 3}

@@ -9,7 +9,8 @@ views get 400 naming the rule."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote
@@ -22,8 +23,8 @@ from lrs.progress import fold, learner_id, summarize_learner, summarize_team
 from lrs.settings import LrsSettings
 from lrs.xapi.timefmt import parse_timestamp
 from tests.conftest import Infra
-from tests.integration.test_goals import goal_consumers
 from tests.support.factories import COURSE, MODULE_A, MODULE_B, agent, stmt, voided_by_admin
+from tests.support.goal_consumers import goal_consumers
 from tests.support.live import live_api
 from tests.support.polling import eventually
 from tests.support.progress import MovableClock, running_progress
@@ -132,8 +133,15 @@ async def wait_for(probe: Callable[[], Any], expected: Any) -> Any:
     return await eventually(probe, lambda got: got == expected)
 
 
-async def test_period_views_and_the_goals_of_the_period(settings: LrsSettings) -> None:
-    clock = MovableClock(datetime(2026, 11, 15, 12, tzinfo=UTC))
+CONSUMERS_NOW = datetime(2026, 11, 15, 12, tzinfo=UTC)  # the API's and the consumers' clock
+
+
+@contextlib.asynccontextmanager
+async def october_posted(settings: LrsSettings) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    """The API and every consumer at CONSUMERS_NOW, with the team Sales (learners 1 and 2), the
+    goals and the statements of this module posted, the void last; yields the client and the
+    team."""
+    clock = MovableClock(CONSUMERS_NOW)
     async with (
         database(settings) as db,
         live_api(settings, clock=clock) as base,
@@ -150,12 +158,14 @@ async def test_period_views_and_the_goals_of_the_period(settings: LrsSettings) -
         for goal in GOALS:
             answer = await http.post("/goals", json=goal)
             assert answer.status_code == 201, answer.text
-        for statement in POSTED:  # one by one: they reach progress in this order
-            answer = await http.post("/xapi/statements", json=statement, headers=H)
+        for statement in [*POSTED, VOID]:  # one by one: they reach progress in this order
+            answer = await http.post("/xapi/statements", json=statement)
             assert answer.status_code == 200, answer.text
-        answer = await http.post("/xapi/statements", json=VOID, headers=H)
-        assert answer.status_code == 200, answer.text
+        yield http, team
 
+
+async def test_period_views_and_the_goals_of_the_period(settings: LrsSettings) -> None:
+    async with october_posted(settings) as (http, team):
         # the learner in October: the model over the statements of October, the void applied
         expected = expected_learner(1, [team], 0)
         assert expected["statements"] == 3  # first and last millisecond, the middle one
@@ -211,7 +221,7 @@ async def test_period_views_and_the_goals_of_the_period(settings: LrsSettings) -
         definitions = {g["goalId"]: parse_goal(g, TENANT, date(2026, 10, 1)) for g in GOALS}
         state = fold(L1, [*[s for s in POSTED if learner_id(s) == L1], VOID])
         final = {
-            gid: evaluate_goal(goal, {L1: state}, clock.now) for gid, goal in definitions.items()
+            g: evaluate_goal(goal, {L1: state}, CONSUMERS_NOW) for g, goal in definitions.items()
         }
         assert final["october-minutes"]["status"] == "achieved"
         assert final["monthly-course"]["previous_period"]["status"] == "achieved"
@@ -299,4 +309,5 @@ async def test_bad_periods_get_400_naming_the_rule(
             ]
         repeated = await http.get(learner_path(L1), params=[("period", "2026"), ("period", "2025")])
         assert repeated.status_code == 400
-        assert repeated.json()["error"]["message"] == "period: given more than once"
+        assert repeated.json()["error"]["message"] == "period: is given more than once"
+        assert [d["rule"] for d in repeated.json()["error"]["details"]] == ["repeated-parameter"]

@@ -1,5 +1,6 @@
 """The erasure's producer (lrs.ports.events.ErasureBus): team triggers, registry changes
-and tombstones, each waited for (acks=all)."""
+and tombstones, each waited for (acks=all); the republish after a broker loss
+(lrs.wiring.republish) uses it too, so its records may be as large as any of the LRS's."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaProducer
 
 from lrs.ports.events import OutgoingMessage
+from lrs.topics import MAX_RECORD_BYTES
 
 
 class KafkaErasureBus:
@@ -19,6 +21,7 @@ class KafkaErasureBus:
             bootstrap_servers=bootstrap,
             acks="all",
             enable_idempotence=False,
+            max_request_size=MAX_RECORD_BYTES,
             request_timeout_ms=int(timeout_seconds * 1000),
         )
 

@@ -6,7 +6,9 @@ keeps them alive (docs/decisions/0010): a dead child is restarted at once (then 
 delay while it keeps dying), its restarts counted in the log and in `lrs_process_restarts_total`
 on /metrics; several API processes share one listening socket held here, so one's death is not
 seen by clients; a dead broker (memory-only: its topics, records and offsets are gone) comes back
-on the same address with its topics, and the consumers are started again. Ctrl-C / SIGTERM
+on the same address with its topics, the consumers are started again, and what the lost topics
+held is put back from the store (the statements progress had not counted yet, the latest value
+of every key of the compacted topics: lrs.wiring.republish). Ctrl-C / SIGTERM
 stops everything within a few seconds: API first, broker and store last.
 """
 
@@ -51,6 +53,7 @@ from lrs.ports.events import OutgoingMessage
 from lrs.ports.statements import AcceptedStatement
 from lrs.settings import LrsSettings
 from lrs.wiring.consumers import CONSUMERS
+from lrs.wiring.republish import republish_latest
 from lrs.xapi.ifi import actor_ifi
 
 log = logging.getLogger("lrs.serve")
@@ -224,8 +227,9 @@ class Stack:
         may commit an old position to the new broker) and started again from the new topics'
         beginning, and the API processes (their live progress feed) are stopped as on SIGTERM
         and started again; the listening socket queues connections meanwhile. What the lost
-        `lrs.statements.stored` held is put back from the store (`replay_stored`), in a
-        thread, while supervision goes on."""
+        `lrs.statements.stored` held is put back from the store (`replay_stored`), then the
+        latest value of every key of the compacted topics (`republish_latest`), in a thread,
+        while supervision goes on."""
         assert self.broker is not None
         assert self.broker_started is not None
         margin = timedelta(seconds=self.settings.produce_timeout_seconds + 1)
@@ -334,12 +338,26 @@ def stored_message(doc: dict[str, Any]) -> OutgoingMessage:
 
 
 def replay_in_thread(settings: LrsSettings, since: datetime) -> None:
+    """After a broker restart: the stored statements for progress (`replay_stored`), then the
+    latest value of every key of the compacted topics (lrs.wiring.republish)."""
     try:
         replayed = asyncio.run(replay_stored(settings, since))
+        log.error("replayed %d stored statements onto the new broker for progress", replayed)
     except Exception:
         log.exception("the replay of stored statements for progress failed")
+    republish_in_thread(settings)
+
+
+def republish_in_thread(settings: LrsSettings) -> None:
+    """The latest value of every key of the compacted topics, from the store onto a new broker
+    (lrs.wiring.republish): after a broker restart, and when `lrs serve` starts its embedded
+    broker (memory-only: it starts empty) over a store that may hold values already."""
+    try:
+        values = asyncio.run(republish_latest(settings))
+    except Exception:
+        log.exception("the republishing of the latest values failed")
         return
-    log.error("replayed %d stored statements onto the new broker for progress", replayed)
+    log.info("republished %d latest values (registry, goals, progress) onto the broker", values)
 
 
 def stored_record(doc: dict[str, Any]) -> AcceptedStatement:
@@ -399,6 +417,9 @@ def serve(settings: LrsSettings) -> int:
         stack.start_parts()
         created = asyncio.run(prepare(stack.resolved()))
         stack.start_workers()
+        if settings.embedded_kafka:
+            args = (stack.resolved(),)
+            threading.Thread(target=republish_in_thread, args=args, daemon=True).start()
         announce(settings, created, stack.resolved())
         while not stop.requested:
             time.sleep(CHECK_INTERVAL)

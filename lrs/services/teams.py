@@ -101,8 +101,7 @@ async def delete_team(deps: TeamDeps, who: Principal, team_id: str) -> None:
     deleted = await deps.registry.delete(who.tenant, team_id)
     if deleted is None:
         raise NotFound(f"no team {team_id!r}")
-    gone = replace(deleted, version=deleted.version + 1, updated=deps.clock())
-    await _publish(deps, gone, deleted=True)
+    await deps.bus.publish(deps.topic, [deleted_message(deps, deleted)])
 
 
 async def _existing(deps: TeamDeps, who: Principal, team_id: str) -> Team:
@@ -134,5 +133,11 @@ def registry_message(deps: TeamDeps, team: Team, *, deleted: bool = False) -> Ou
     return OutgoingMessage(topics.team_key(team.tenant, team.team), value, headers)
 
 
-async def _publish(deps: TeamDeps, team: Team, *, deleted: bool = False) -> None:
-    await deps.bus.publish(deps.topic, [registry_message(deps, team, deleted=deleted)])
+def deleted_message(deps: TeamDeps, team: Team) -> OutgoingMessage:
+    """The record of a deleted team: its last state one version on, with no members."""
+    gone = replace(team, version=team.version + 1, updated=deps.clock())
+    return registry_message(deps, gone, deleted=True)
+
+
+async def _publish(deps: TeamDeps, team: Team) -> None:
+    await deps.bus.publish(deps.topic, [registry_message(deps, team)])

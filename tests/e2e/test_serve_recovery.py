@@ -14,7 +14,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from lrs import topics
+from lrs.settings import LrsSettings
 from tests.support.factories import statement
 from tests.support.polling import eventually
 from tests.support.serve import child_pids, serve_lrs
@@ -57,6 +60,32 @@ async def post_until_acknowledged(
                 return seen
         await asyncio.sleep(0.1)
     return seen
+
+
+def broker_address(served: Served) -> str:
+    """The embedded broker's address, from its command line (`--listener-url tcp://…`)."""
+    argv = Path(f"/proc/{served.pid('broker')}/cmdline").read_bytes().decode().split("\0")
+    return argv[argv.index("--listener-url") + 1].removeprefix("tcp://")
+
+
+async def topic_keys(bootstrap: str, topic: str) -> set[bytes]:
+    """The keys of every record a topic holds, read from its beginning to its current end."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        count = LrsSettings().statement_partitions
+        partitions = [TopicPartition(topic, p) for p in range(count)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        keys: set[bytes] = set()
+        async with asyncio.timeout(GENEROUS):
+            while [p for p in partitions if await consumer.position(p) < ends[p]]:
+                for batch in (await consumer.getmany(timeout_ms=500)).values():
+                    keys.update(r.key for r in batch if r.key is not None)
+        return keys
+    finally:
+        await consumer.stop()
 
 
 def acknowledged(seen: list[httpx.Response | Exception]) -> bool:
@@ -171,10 +200,13 @@ async def test_kill_9_of_the_broker_loses_no_statement_and_progress_counts_them_
     served: Served,
 ) -> None:
     """The memory-only broker loses its topics; acknowledged statements are in the store, and
-    the ones stored but not yet counted are replayed for progress."""
+    the ones stored but not yet counted are replayed for progress; the team registry is back on
+    its compacted topic although the team did not change again."""
     learner = "broker-kill"
     agent = '{"mbox": "mailto:learner' + learner + '@example.org"}'
     async with httpx.AsyncClient(base_url=served.base, headers=H, timeout=30) as client:
+        created = await client.post("/teams", json={"team": "survivors", "name": "Survivors"})
+        assert created.status_code == 201, created.text
         before = [statement(learner) for _ in range(30)]
         response = await client.post("/xapi/statements", json=before)
         assert response.status_code == 200, response.text
@@ -192,6 +224,13 @@ async def test_kill_9_of_the_broker_loses_no_statement_and_progress_counts_them_
         for doc in [*before, *after]:
             answer = await client.get("/xapi/statements", params={"statementId": doc["id"]})
             assert answer.status_code == 200, answer.text
+    team = topics.team_key("default", "survivors")
+    keys = await eventually(
+        lambda: topic_keys(broker_address(served), topics.TEAMS),
+        lambda k: team in k,
+        within=GENEROUS,
+    )
+    assert team in keys
 
 
 async def test_kill_9_of_the_store_loses_no_acknowledged_statement(served: Served) -> None:
@@ -217,3 +256,25 @@ async def test_kill_9_of_the_store_loses_no_acknowledged_statement(served: Serve
         for statement_id in acked:
             answer = await client.get("/xapi/statements", params={"statementId": statement_id})
             assert answer.status_code == 200, answer.text
+
+
+async def test_serve_started_again_puts_the_registry_back_on_its_new_broker(
+    tmp_path: Path,
+) -> None:
+    """`lrs serve` started again over the same data directory runs a new, empty embedded broker;
+    the team registry the store holds is back on `lrs.teams` without changing again."""
+    with serve_lrs(tmp_path, KEY, SECRET) as (base, process):
+        async with httpx.AsyncClient(base_url=base, headers=H, timeout=30) as client:
+            created = await client.post("/teams", json={"team": "kept", "name": "Kept"})
+            assert created.status_code == 201, created.text
+        process.send_signal(signal.SIGTERM)
+        process.wait(GENEROUS)
+    with serve_lrs(tmp_path, KEY, SECRET) as (base, process):
+        served = Served(base, process, tmp_path)
+        team = topics.team_key("default", "kept")
+        keys = await eventually(
+            lambda: topic_keys(broker_address(served), topics.TEAMS),
+            lambda k: team in k,
+            within=GENEROUS,
+        )
+    assert team in keys

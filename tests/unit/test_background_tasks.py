@@ -31,7 +31,10 @@ def failures(task: str, cause: str) -> float:
 
 
 class FakeStream:
-    """A change stream yielding `events`, then waiting for more (that never come)."""
+    """A change stream answering `events` one by one, then only empty answers (as PyMongo's
+    `try_next` returns None when a getMore brings nothing)."""
+
+    alive = True
 
     def __init__(self, events: Iterable[dict[str, Any]]) -> None:
         self._events = list(events)
@@ -42,14 +45,10 @@ class FakeStream:
     async def __aexit__(self, *exc: object) -> None:
         return None
 
-    def __aiter__(self) -> FakeStream:
-        return self
-
-    async def __anext__(self) -> dict[str, Any]:
+    async def try_next(self) -> dict[str, Any] | None:
         if self._events:
             return self._events.pop(0)
-        await asyncio.Event().wait()
-        raise StopAsyncIteration
+        return None
 
 
 @dataclass

@@ -16,6 +16,7 @@ those.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,6 +33,7 @@ from lrs.services.team_channel import StreamEvent as StreamEvent  # the one even
 from lrs.xapi.errors import Forbidden, NotFound, Unauthenticated
 from lrs.xapi.params import bounded_int
 
+log = logging.getLogger("lrs.progress")
 READ_SCOPES = frozenset({"all", "all/read", "statements/read"})
 
 
@@ -128,7 +130,9 @@ async def while_valid(
     """A stream's events while `check()` (the caller's credential and tenant still usable)
     passes before each one (a keep-alive comes at least every LRS_STREAM_KEEPALIVE_SECONDS):
     once it raises Unauthenticated or Forbidden, a last comment says why and the stream ends,
-    and the client's reconnect gets the 401 or 403."""
+    and the client's reconnect gets the 401 or 403. A check that cannot be made (the store
+    unreachable) keeps the stream open: its events come from the broker, and the caller was
+    allowed when it was last checked."""
     try:
         async for event in events:
             try:
@@ -136,6 +140,8 @@ async def while_valid(
             except (Unauthenticated, Forbidden) as refused:
                 yield StreamEvent(comment=f"closed: {refused}")
                 return
+            except Exception as exc:
+                log.warning("stream: the caller's credential could not be checked (%r)", exc)
             yield event
     finally:
         if isinstance(events, AsyncGenerator):  # its own clean-up (unsubscribing) runs now

@@ -406,6 +406,7 @@ def envelope_problem(
 # The event loop (pymongo's server selection, aiokafka's broker choice) uses the global `random`
 # while hypothesis draws in its thread; hypothesis mistakes that for a strategy using `random`.
 @pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
+@pytest.mark.timeout(1200)  # the longest test (about 180 s here): twice the default margin
 async def test_hostile_requests_on_every_route_never_get_a_5xx(fuzzed_app: FastAPI) -> None:
     """Each example is a seed for bench/hostile.py's generator (uniformly random requests,
     where hypothesis's own draws lean towards simple values): a 5xx names the request.

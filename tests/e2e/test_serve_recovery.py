@@ -225,12 +225,7 @@ async def test_kill_9_of_the_broker_loses_no_statement_and_progress_counts_them_
             answer = await client.get("/xapi/statements", params={"statementId": doc["id"]})
             assert answer.status_code == 200, answer.text
     team = topics.team_key("default", "survivors")
-    keys = await eventually(
-        lambda: topic_keys(broker_address(served), topics.TEAMS),
-        lambda k: team in k,
-        within=GENEROUS,
-    )
-    assert team in keys
+    assert team in await registry_keys_once_holding(served, team)
 
 
 async def test_kill_9_of_the_store_loses_no_acknowledged_statement(served: Served) -> None:
@@ -270,11 +265,16 @@ async def test_serve_started_again_puts_the_registry_back_on_its_new_broker(
         process.send_signal(signal.SIGTERM)
         process.wait(GENEROUS)
     with serve_lrs(tmp_path, KEY, SECRET) as (base, process):
-        served = Served(base, process, tmp_path)
         team = topics.team_key("default", "kept")
-        keys = await eventually(
-            lambda: topic_keys(broker_address(served), topics.TEAMS),
-            lambda k: team in k,
-            within=GENEROUS,
-        )
+        keys = await registry_keys_once_holding(Served(base, process, tmp_path), team)
     assert team in keys
+
+
+async def registry_keys_once_holding(served: Served, key: bytes) -> set[bytes]:
+    """The keys on `lrs.teams` of the served broker, once they hold `key` (or the last read,
+    after GENEROUS seconds)."""
+    return await eventually(
+        lambda: topic_keys(broker_address(served), topics.TEAMS),
+        lambda keys: key in keys,
+        within=GENEROUS,
+    )

@@ -53,7 +53,6 @@ from tests.support.goal_consumers import (
     goal_bus,
     goal_runners,
     runner,
-    running,
 )
 from tests.support.live import SseReader, live_api
 from tests.support.polling import eventually
@@ -68,7 +67,7 @@ from tests.support.progress import (
     running_progress,
     stored_statements,
 )
-from tests.support.stack import database, prepared_settings, running_persister
+from tests.support.stack import database, prepared_settings, running, running_persister
 from tests.support.stack import xapi_headers as xapi_headers_of
 
 pytestmark = pytest.mark.integration

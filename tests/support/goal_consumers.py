@@ -4,7 +4,6 @@ builds its consumers with."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
@@ -25,6 +24,7 @@ from lrs.adapters.kafka_bus import KafkaEventBus
 from lrs.adapters.mongo_goals import MongoGoalProgress, MongoGoalStore
 from lrs.ports.events import OutgoingMessage
 from lrs.settings import LrsSettings
+from tests.support.stack import running
 
 Doc = dict[str, Any]
 Clock = Callable[[], datetime]
@@ -79,18 +79,6 @@ async def goal_runners(
             GoalProgressHandler(goals, progress, clock, send, options=options),
         ),
     ]
-
-
-@contextlib.asynccontextmanager
-async def running(runners: Sequence[Runner]) -> AsyncIterator[list[asyncio.Task[None]]]:
-    """Each runner as a task; at the end each is asked to stop and awaited."""
-    tasks = [asyncio.create_task(r.run()) for r in runners]
-    try:
-        yield tasks
-    finally:
-        for r in runners:
-            r.stop_event.set()
-        await asyncio.wait_for(asyncio.gather(*tasks), 30)
 
 
 @contextlib.asynccontextmanager

@@ -35,7 +35,7 @@ from lrs.progress import (
 from lrs.settings import LrsSettings
 from tests.conftest import unique_name
 from tests.support.factories import agent
-from tests.support.stack import api_client, database, running_persister
+from tests.support.stack import api_client, database, running, running_persister
 
 FIXED_NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 ADL = "http://adlnet.gov/expapi/verbs/"
@@ -258,13 +258,8 @@ async def running_progress(
         )
         for topic, handler in progress_handlers(db, settings, clock)
     ]
-    tasks = [asyncio.create_task(r.run()) for r in runners]
-    try:
+    async with running(runners):
         yield runners
-    finally:
-        for runner in runners:
-            runner.stop_event.set()
-        await asyncio.wait_for(asyncio.gather(*tasks), 30)
 
 
 @contextlib.asynccontextmanager

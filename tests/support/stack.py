@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -153,6 +153,18 @@ async def running_consumer(
     finally:
         if not persister.task.done():
             await persister.stop()
+
+
+@contextlib.asynccontextmanager
+async def running(runners: Sequence[Runner]) -> AsyncIterator[list[asyncio.Task[None]]]:
+    """Each runner as a task; at the end each is asked to stop and awaited."""
+    tasks = [asyncio.create_task(r.run()) for r in runners]
+    try:
+        yield tasks
+    finally:
+        for r in runners:
+            r.stop_event.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 30)
 
 
 @contextlib.asynccontextmanager

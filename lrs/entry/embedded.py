@@ -37,11 +37,17 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+class ExitedBeforeListening(RuntimeError):
+    """A child process ended before it listened on its port (its port may have been taken)."""
+
+
 def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before listening")
+            raise ExitedBeforeListening(
+                f"process exited with {process.returncode} before listening on {host}:{port}"
+            )
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
             return
         time.sleep(0.05)

@@ -24,7 +24,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,6 +32,8 @@ from types import FrameType
 from typing import Any
 
 import orjson
+from aiokafka.errors import KafkaError
+from pymongo.errors import PyMongoError
 
 from consumers.progress.messages import team_change_message
 from lrs import topics
@@ -41,6 +43,7 @@ from lrs.codec import encode_accepted
 from lrs.entry.bootstrap import ensure_first_credential
 from lrs.entry.embedded import (
     Child,
+    ExitedBeforeListening,
     Spare,
     broker_child,
     free_port,
@@ -58,6 +61,7 @@ from lrs.xapi.ifi import actor_ifi
 
 log = logging.getLogger("lrs.serve")
 REPLAY_SOURCE = "/lrs/serve/replay"
+PREPARE_RETRY_SECONDS = 1.0
 REPLAY_BATCH = 500
 CHECK_INTERVAL = 0.1  # how often dead children are looked for (a poll of each pid: cheap)
 FIRST_BACKOFF = 0.5  # after a restart, the next one waits at least this, doubling ...
@@ -100,10 +104,10 @@ class Stack:
         if not s.stream_token_secret:  # one secret for every API process (stream tokens)
             self.env["LRS_STREAM_TOKEN_SECRET"] = secrets.token_urlsafe(32)
         if s.embedded_mongodb:
-            port = free_port()
             cache = s.embedded_store_cache_mb
-            self.store = store_child(port, s.data_dir / "store", logs / "store.log", cache)
-            start_and_wait(self.store, port)
+            self.store, port = started_on_a_free_port(
+                lambda port: store_child(port, s.data_dir / "store", logs / "store.log", cache)
+            )
             # journal=true: every write is acknowledged only once in the store's journal on
             # disk, so a killed store loses no acknowledged write (docs/decisions/0010).
             # serverMonitoringMode=poll: each client checks the store every 10 s instead of
@@ -115,13 +119,17 @@ class Stack:
             )
             self.env["LRS_MONGODB_URI"] = uri
         if s.embedded_kafka:
-            self.start_broker(free_port())
+            self.broker_started = datetime.now(UTC)
+            self.broker, port = started_on_a_free_port(
+                lambda port: broker_child(port, logs / "broker.log")
+            )
+            self.env["LRS_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{port}"
 
     def start_broker(self, port: int) -> None:
+        """The embedded broker again on `port` (its clients know that address)."""
         self.broker_started = datetime.now(UTC)
         self.broker = broker_child(port, self.settings.data_dir / "logs" / "broker.log")
         start_and_wait(self.broker, port)
-        self.env["LRS_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{port}"
 
     def start_workers(self) -> None:
         """The consumers, then the API processes on one listening socket that this process
@@ -360,6 +368,25 @@ def republish_in_thread(settings: LrsSettings) -> None:
     log.info("republished %d latest values (registry, goals, progress) onto the broker", values)
 
 
+def started_on_a_free_port(make: Callable[[int], Child], tries: int = 3) -> tuple[Child, int]:
+    """A started child listening on a port chosen here, and that port. Between the choice and
+    the child's bind another process may take the port (any outgoing connection on the
+    machine draws its local port from the same range): a child that ends before it listens
+    is started again on another port."""
+    for attempt in range(1, tries + 1):
+        port = free_port()
+        child = make(port)
+        try:
+            start_and_wait(child, port)
+        except ExitedBeforeListening as error:
+            if attempt == tries:
+                raise
+            log.warning("%s did not start (%s); trying another port", child.name, error)
+            continue
+        return child, port
+    raise AssertionError("unreachable: the last try returns or raises")
+
+
 def stored_record(doc: dict[str, Any]) -> AcceptedStatement:
     """A stored statement document as the record the persister forwards."""
     statement: dict[str, Any] = orjson.loads(doc["body"])
@@ -389,12 +416,22 @@ def stop_together(children: list[Child], within: float) -> None:
 
 
 async def prepare(settings: LrsSettings) -> tuple[str, str] | None:
-    """Create the topics; make sure the first credential exists. Returns a new credential."""
+    """Create the topics; make sure the first credential exists. Returns a new credential.
+    A broker or store that has just started may not answer in time on a loaded machine: this
+    is tried again for up to `startup_wait_seconds` before `lrs serve` gives up."""
     assert settings.kafka_bootstrap
     assert settings.mongodb_uri
     specs = topics.topic_specs(settings.topic_prefix, settings.statement_partitions)
-    await ensure_topics(settings.kafka_bootstrap, specs, settings.replication_factor)
-    return await ensure_first_credential(settings, "lrs serve")
+    deadline = time.monotonic() + settings.startup_wait_seconds
+    while True:
+        try:
+            await ensure_topics(settings.kafka_bootstrap, specs, settings.replication_factor)
+            return await ensure_first_credential(settings, "lrs serve")
+        except (KafkaError, PyMongoError, OSError) as error:
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("the broker or the store does not answer yet (%r); trying again", error)
+            await asyncio.sleep(PREPARE_RETRY_SECONDS)
 
 
 class StopSignals:

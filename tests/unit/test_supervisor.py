@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+import sys
+
 import pytest
 
 from lrs.entry import supervisor
-from lrs.entry.embedded import Child
+from lrs.entry.embedded import Child, ExitedBeforeListening
 from lrs.settings import LrsSettings
 
 
@@ -35,3 +38,45 @@ def test_restarts_back_off_and_reset_once_stable(monkeypatch: pytest.MonkeyPatch
     now[0] += supervisor.STABLE_AFTER + supervisor.MAX_BACKOFF
     stack.restart_when_due(worker)
     assert stack.backoff["persist"].failures == 1
+
+
+def listener(port: int) -> Child:
+    """A child that listens on `port` until it is killed."""
+    code = (
+        "import socket, time; s = socket.socket(); "
+        f"s.bind(('127.0.0.1', {port})); s.listen(); time.sleep(60)"
+    )
+    return Child("listener", [sys.executable, "-c", code])
+
+
+def test_a_child_that_ends_before_listening_is_started_again_on_another_port() -> None:
+    ports: list[int] = []
+
+    def make(port: int) -> Child:
+        ports.append(port)
+        return (
+            Child("quitter", [sys.executable, "-c", "raise SystemExit(3)"])
+            if len(ports) == 1
+            else listener(port)
+        )
+
+    child, port = supervisor.started_on_a_free_port(make)
+    try:
+        assert len(ports) == 2
+        assert port == ports[1]
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
+    finally:
+        child.kill()
+
+
+def test_a_child_that_never_listens_ends_the_start_after_the_last_try() -> None:
+    tries: list[int] = []
+
+    def make(port: int) -> Child:
+        tries.append(port)
+        return Child("quitter", [sys.executable, "-c", "raise SystemExit(3)"])
+
+    with pytest.raises(ExitedBeforeListening, match="exited with 3"):
+        supervisor.started_on_a_free_port(make, tries=3)
+    assert len(tries) == 3

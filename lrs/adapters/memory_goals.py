@@ -85,6 +85,7 @@ class InMemoryGoalProgress:
         due = [
             d for d in self.docs.values() if d.next_check_at is not None and d.next_check_at <= now
         ]
+        due.sort(key=lambda d: d.next_check_at or now)
         return [(d.tenant, d.goal) for d in due][:limit]
 
     # The membership rule of goals (as MongoGoalProgress): a learner is a member of a team

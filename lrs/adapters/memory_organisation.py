@@ -46,8 +46,8 @@ class InMemoryOrganisationProgress:
         return doc.published() if doc else None
 
     async def due(self, now: datetime, limit: int) -> list[str]:
-        checks = ((d.tenant, d.next_check_at) for d in self.docs.values())
-        return [tenant for tenant, at in checks if at is not None and at <= now][:limit]
+        checks = [(d.next_check_at, d.tenant) for d in self.docs.values()]
+        return [tenant for at, tenant in sorted(c for c in checks if c[0] and c[0] <= now)][:limit]
 
     async def learners(self, tenant: str) -> list[LearnerFigures]:
         return [

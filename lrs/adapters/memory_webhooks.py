@@ -154,6 +154,7 @@ class InMemoryWebhookStore:
         stored = self.stored_deliveries.get(delivery.id)
         if stored is not None:
             stored.state, stored.delivered_at, stored.last_attempt_at = DELIVERED, now, now
+            stored.first_attempt_at = delivery.first_attempt_at or now
             stored.last_status, stored.last_error = attempt.status, None
             stored.conflicts, stored.rejected = list(attempt.conflicts), list(attempt.rejected)
             stored.payloads = []

@@ -153,9 +153,11 @@ class MongoGoalProgress:
         return [d["goal"] async for d in self._progress.find(query, {"goal": 1})]
 
     async def due(self, now: datetime, limit: int) -> list[tuple[str, str]]:
-        """(tenant, goal) of the goals whose status may have changed with the time by `now`."""
+        """(tenant, goal) of the goals whose status may have changed with the time by `now`,
+        the longest due first (a limit never leaves the oldest waiting behind newer ones)."""
         query = {"next_check_at": {"$ne": None, "$lte": now}}
-        cursor = self._progress.find(query, {"tenant": 1, "goal": 1}).limit(limit)
+        found = self._progress.find(query, {"tenant": 1, "goal": 1})
+        cursor = found.sort("next_check_at", ASCENDING).limit(limit)
         return [(d["tenant"], d["goal"]) async for d in cursor]
 
     # --- members -----------------------------------------------------------------------------

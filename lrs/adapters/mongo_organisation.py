@@ -67,9 +67,11 @@ class MongoOrganisationProgress:
         return result.matched_count == 1 or result.upserted_id is not None
 
     async def due(self, now: datetime, limit: int) -> list[str]:
-        """Tenants whose value may have changed with the time by `now`."""
+        """Tenants whose value may have changed with the time by `now`, the longest due
+        first."""
         query = {"next_check_at": {"$ne": None, "$lte": now}}
-        cursor = self._progress.find(query, {"tenant": 1}).limit(limit)
+        found = self._progress.find(query, {"tenant": 1})
+        cursor = found.sort("next_check_at", ASCENDING).limit(limit)
         return [d["tenant"] async for d in cursor]
 
     async def learners(self, tenant: str) -> list[LearnerFigures]:

@@ -159,6 +159,7 @@ class MongoWebhookStore:
                 "$set": {
                     "state": DELIVERED,
                     "delivered_at": now,
+                    "first_attempt_at": delivery.first_attempt_at or now,
                     "last_attempt_at": now,
                     "last_status": attempt.status,
                     "last_error": None,

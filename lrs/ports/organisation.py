@@ -46,7 +46,7 @@ class OrganisationProgressStore(Protocol):
         ...
 
     async def due(self, now: datetime, limit: int) -> list[str]:
-        """Tenants whose value may have changed with the time by `now`."""
+        """Tenants whose value may have changed with the time by `now`, the longest due first."""
         ...
 
     async def learners(self, tenant: str) -> list[LearnerFigures]:

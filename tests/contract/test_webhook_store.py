@@ -177,6 +177,7 @@ async def test_a_delivered_delivery_is_logged_without_payloads(hooks: Webhooks) 
         T0,
         state=DELIVERED,
         attempts=1,
+        first_attempt_at=done,
         last_attempt_at=done,
         last_status=200,
         delivered_at=done,
@@ -187,6 +188,21 @@ async def test_a_delivered_delivery_is_logged_without_payloads(hooks: Webhooks) 
     assert (status.last_success_at, status.delivered_total) == (done, 1)
     assert (status.conflicts_total, status.rejected_total, status.open_deliveries) == (1, 1, 0)
     assert await hooks.next_delivery("a", 5, new_id) is None
+
+
+async def test_a_delivery_sent_after_a_failure_keeps_its_first_attempt(hooks: Webhooks) -> None:
+    await hooks.insert_subscription(sub("a"))
+    await hooks.add_items([item("a", 1)])
+    delivery = await hooks.next_delivery("a", 5, new_id)
+    assert delivery is not None
+    t1, retry, t2 = (T0 + timedelta(seconds=s) for s in (1, 5, 6))
+    await hooks.failed(delivery, Attempt(False, 503, "busy"), t1, retry)
+    again = await hooks.next_delivery("a", 5, new_id)
+    assert again is not None
+    await hooks.delivered(again, Attempt(True, 200), t2)
+    (logged,) = await hooks.deliveries("a")
+    assert (logged.state, logged.attempts) == (DELIVERED, 2)
+    assert (logged.first_attempt_at, logged.last_attempt_at, logged.delivered_at) == (t1, t2, t2)
 
 
 async def test_failures_are_retried_then_dead_and_replayed(hooks: Webhooks) -> None:

@@ -1,0 +1,209 @@
+"""What one statement insert and one learner-progress write cost the embedded store
+(SecantusDB), by layout.
+
+The floor under any LRS on this store: each statement is inserted once. Starts a fresh
+SecantusDB, inserts the seeded workload's statements in batches (journaled, as `lrs serve`
+writes) into collections indexed as this LRS indexes `statements`, with fewer of those indexes,
+and as a synchronous LRS that keeps one document per statement with one secondary index on the
+statement id (Ralph's layout); prints the store process's CPU per inserted statement. Then the
+workload's learner-progress documents (folded by the progress model, as the progress consumer
+writes them) are replaced in bulk, as stored today and with their summary held as JSON bytes.
+Prints numbers, asserts nothing.
+
+    python bench/store_insert.py [--statements N] [--batch B]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from bson import Binary
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel, ReplaceOne
+from pymongo.write_concern import WriteConcern
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import load_average, machine
+from bench.procstat import cpu_seconds
+from bench.workload import Workload
+from consumers.progress.learner import LearnerProgress
+from lrs.adapters.memory_progress import InMemoryProgressStore
+from lrs.adapters.mongo_progress import learner_to_mongo
+from lrs.adapters.mongo_store import KEYS_INDEX, STORED_INDEX, to_document
+from lrs.entry.embedded import free_port, start_and_wait, store_child
+from lrs.ports.credentials import Principal
+from lrs.services.ingest import prepare
+
+Doc = dict[str, Any]
+WHO = Principal(
+    "default",
+    "bench",
+    frozenset({"statements/write", "define"}),
+    {"objectType": "Agent", "account": {"homePage": "http://bench.example", "name": "bench"}},
+)
+
+
+class Deps:
+    """What `prepare` reads: a clock and an id factory."""
+
+    def clock(self) -> datetime:
+        return datetime.now(UTC)
+
+    def new_id(self) -> str:
+        return str(uuid.uuid4())
+
+
+def ours(statements: Sequence[Doc]) -> list[Doc]:
+    records = prepare(statements, WHO, "2.0.0", Deps())  # type: ignore[arg-type]
+    return [to_document(r) for r in records]
+
+
+def ralph_like(statements: Sequence[Doc]) -> list[Doc]:
+    """One document per statement: the statement under `_source`, an own `_id`."""
+    records = prepare(statements, WHO, "2.0.0", Deps())  # type: ignore[arg-type]
+    return [{"_id": str(uuid.uuid4()), "_source": r.statement} for r in records]
+
+
+def our_indexes(leave_out: frozenset[str] = frozenset()) -> list[IndexModel]:
+    stored = ("tenant", "voided", "stored", "id")
+    keys = ("tenant", "keys", "voided", "stored", "id")
+    models = {
+        STORED_INDEX: IndexModel([(f, ASCENDING) for f in stored], name=STORED_INDEX),
+        KEYS_INDEX: IndexModel([(f, ASCENDING) for f in keys], name=KEYS_INDEX),
+        "tenant_voids": IndexModel([("tenant", 1), ("voids", 1)], name="tenant_voids"),
+        "tenant_ref": IndexModel([("tenant", 1), ("ref", 1)], name="tenant_ref"),
+    }
+    return [m for name, m in models.items() if name not in leave_out]
+
+
+LAYOUTS: list[tuple[str, Callable[[Sequence[Doc]], list[Doc]], list[IndexModel]]] = [
+    ("this LRS: 4 secondary indexes", ours, our_indexes()),
+    ("this LRS without the filter-keys index", ours, our_indexes(frozenset({KEYS_INDEX}))),
+    ("this LRS: _id only", ours, []),
+    ("Ralph-like: _source.id index", ralph_like, [IndexModel([("_source.id", 1)])]),
+]
+
+
+async def measure(
+    uri: str, store_pid: int, name: str, docs: list[Doc], indexes: list[IndexModel], batch: int
+) -> tuple[float, float]:
+    """(store CPU µs, wall µs) per inserted document."""
+    client: AsyncMongoClient[Doc] = AsyncMongoClient(uri)
+    try:
+        db = client["bench_store_insert"]
+        collection = db.get_collection(name, write_concern=WriteConcern(j=True))
+        if indexes:
+            await collection.create_indexes(indexes)
+        await collection.insert_many(docs[:batch], ordered=False)  # warm-up, not counted
+        rest = docs[batch:]
+        cpu_before, started = cpu_seconds(store_pid) or 0.0, time.perf_counter()
+        for start in range(0, len(rest), batch):
+            await collection.insert_many(rest[start : start + batch], ordered=False)
+        wall = time.perf_counter() - started
+        cpu = (cpu_seconds(store_pid) or 0.0) - cpu_before
+        return cpu / len(rest) * 1e6, wall / len(rest) * 1e6
+    finally:
+        await client.close()
+
+
+async def learner_docs(statements: int) -> list[Doc]:
+    """The workload's learner-progress documents as the progress consumer stores them."""
+    store = InMemoryProgressStore()
+    folding = LearnerProgress(store, lambda: datetime.now(UTC))
+    records = prepare(Workload(seed=11).statements(statements), WHO, "2.0.0", Deps())  # type: ignore[arg-type]
+    for start in range(0, len(records), 100):
+        batch = records[start : start + 100]
+        await folding.apply_statements("default", [r.statement for r in batch])
+    return [learner_to_mongo(d, datetime.now(UTC)) for d in store.learners.values()]
+
+
+def summary_as_bytes(doc: Doc) -> Doc:
+    return {**doc, "summary": Binary(orjson.dumps(doc["summary"]))}
+
+
+async def measure_replaces(
+    uri: str, store_pid: int, name: str, docs: list[Doc], rounds: int
+) -> tuple[float, float]:
+    """(store CPU µs, wall µs) per replaced document: each document `rounds` times, in bulk
+    writes of 50 compare-and-set replaces (on `version`), as the progress consumer writes."""
+    client: AsyncMongoClient[Doc] = AsyncMongoClient(uri)
+    try:
+        db = client["bench_store_insert"]
+        collection = db.get_collection(name, write_concern=WriteConcern(j=True))
+        await collection.create_indexes([IndexModel([("tenant", 1), ("teams", 1)])])
+        await collection.insert_many(docs, ordered=False)
+        cpu_before, started = cpu_seconds(store_pid) or 0.0, time.perf_counter()
+        for version in range(rounds):
+            ops = [
+                ReplaceOne(
+                    {"_id": d["_id"], "version": d["version"] + version},
+                    {**d, "version": d["version"] + version + 1},
+                    upsert=True,
+                )
+                for d in docs
+            ]
+            for start in range(0, len(ops), 50):
+                await collection.bulk_write(ops[start : start + 50], ordered=False)
+        wall = time.perf_counter() - started
+        cpu = (cpu_seconds(store_pid) or 0.0) - cpu_before
+        count = rounds * len(docs)
+        return cpu / count * 1e6, wall / count * 1e6
+    finally:
+        await client.close()
+
+
+async def run(uri: str, store_pid: int, statements: int, batch: int) -> None:
+    workload = Workload(seed=11)
+    print(f"{statements} statements per layout (the first batch of {batch} not counted)")
+    print(f"{'statement insert':<42} {'store CPU µs/stmt':>18} {'wall µs/stmt':>13}")
+    for n, (label, build, indexes) in enumerate(LAYOUTS):
+        docs = build(workload.statements(statements))
+        cpu, wall = await measure(uri, store_pid, f"layout{n}", docs, indexes, batch)
+        print(f"{label:<42} {cpu:>18.0f} {wall:>13.0f}")
+    learners = await learner_docs(statements)
+    size = sum(len(orjson.dumps(d, default=str)) for d in learners) // len(learners)
+    print(
+        f"{len(learners)} learner-progress documents of about {size} bytes, each replaced 5 times"
+    )
+    print(f"{'learner-progress replace':<42} {'store CPU µs/doc':>18} {'wall µs/doc':>13}")
+    for n, (label, docs) in enumerate(
+        [
+            ("as stored (summary as fields)", learners),
+            ("summary as JSON bytes", [summary_as_bytes(d) for d in learners]),
+        ]
+    ):
+        cpu, wall = await measure_replaces(uri, store_pid, f"learners{n}", docs, 5)
+        print(f"{label:<42} {cpu:>18.0f} {wall:>13.0f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--statements", type=int, default=3000)
+    parser.add_argument("--batch", type=int, default=100)
+    args = parser.parse_args()
+    print(f"machine: {machine()}; load average {load_average()}")
+    with tempfile.TemporaryDirectory(prefix="lrs-store-insert-") as scratch:
+        port = free_port()
+        store = store_child(port, Path(scratch) / "store", Path(scratch) / "store.log", 512)
+        start_and_wait(store, port)
+        try:
+            assert store.pid is not None
+            uri = f"mongodb://127.0.0.1:{port}/?directConnection=true&journal=true"
+            asyncio.run(run(uri, store.pid, args.statements, args.batch))
+        finally:
+            store.kill()
+    print(f"load average after: {load_average()}")
+
+
+if __name__ == "__main__":
+    main()

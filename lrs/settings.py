@@ -154,6 +154,10 @@ class LrsSettings(BaseSettings):
     produce_timeout_seconds: float = 2.0
     # How long an API process starting waits for its store to answer before it gives up.
     startup_wait_seconds: float = Field(default=60.0, ge=0)
+    # How often `lrs serve` with its embedded broker records the moment before which every
+    # stored statement has been read by progress and webhooks; at its next start it forwards
+    # again what was stored since (lrs/entry/counted.py, docs/decisions/0010).
+    serve_mark_seconds: float = Field(default=10.0, gt=0)
     persist_batch_max: int = 500
     # Records per batch of the progress consumers (progress, team-progress, team-registry).
     progress_batch_max: int = 500

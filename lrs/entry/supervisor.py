@@ -41,6 +41,7 @@ from lrs.adapters.kafka_bus import KafkaEventBus, ensure_topics
 from lrs.adapters.mongo_store import connect
 from lrs.codec import encode_accepted
 from lrs.entry.bootstrap import ensure_first_credential
+from lrs.entry.counted import ReplayGate, marks_in_thread, read_mark
 from lrs.entry.embedded import (
     Child,
     ExitedBeforeListening,
@@ -62,6 +63,7 @@ from lrs.xapi.ifi import actor_ifi
 log = logging.getLogger("lrs.serve")
 REPLAY_SOURCE = "/lrs/serve/replay"
 PREPARE_RETRY_SECONDS = 1.0
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 REPLAY_BATCH = 500
 CHECK_INTERVAL = 0.1  # how often dead children are looked for (a poll of each pid: cheap)
 FIRST_BACKOFF = 0.5  # after a restart, the next one waits at least this, doubling ...
@@ -92,6 +94,8 @@ class Stack:
     spare: Spare | None = None
     pids_file: Path | None = None
     broker_started: datetime | None = None
+    # replays onto lrs.statements.stored in progress: no read-through mark across one
+    replays: ReplayGate = field(default_factory=ReplayGate)
 
     def start_parts(self) -> None:
         """Embedded broker and store, for whichever is not configured externally."""
@@ -237,7 +241,19 @@ class Stack:
         and started again; the listening socket queues connections meanwhile. What the lost
         `lrs.statements.stored` held is put back from the store (`replay_stored`), then the
         latest value of every key of the compacted topics (`republish_latest`), in a thread,
-        while supervision goes on."""
+        while supervision goes on. No read-through mark is taken from the broker's death until
+        that replay is done (`self.replays`, lrs.entry.counted)."""
+        self.replays.begin()
+        try:
+            held_since = self.restart_broker_and_readers()
+        except BaseException:
+            self.replays.end()
+            raise
+        replay = (self.resolved(), held_since, self.replays)
+        threading.Thread(target=replay_in_thread, args=replay, daemon=True).start()
+
+    def restart_broker_and_readers(self) -> datetime:
+        """`restart_broker` but the replay; returns the time from which to replay."""
         assert self.broker is not None
         assert self.broker_started is not None
         margin = timedelta(seconds=self.settings.produce_timeout_seconds + 1)
@@ -262,8 +278,7 @@ class Stack:
         stop_together(apis, API_STOP_SECONDS)
         for api in apis:
             self.count_restart(api, self.start_child(api))
-        settings = self.resolved()
-        threading.Thread(target=replay_in_thread, args=(settings, held_since), daemon=True).start()
+        return held_since
 
     def restart_when_due(self, worker: Child) -> None:
         """Restart a dead worker at once the first time, then with a doubling delay (from
@@ -312,9 +327,10 @@ async def replay_stored(settings: LrsSettings, since: datetime) -> int:
     await bus.start()
     try:
         db = client[settings.mongodb_database]
-        found = db["statements"].find({"stored": {"$gte": since}}, {"tenant": 1, "body": 1})
         topic = settings.topic(topics.STORED_STATEMENTS)
-        count = await publish_all(bus, topic, (stored_message(doc) async for doc in found))
+        count = await publish_all(
+            bus, topic, (stored_message(d) async for d in stored_since(db, since))
+        )
         now = datetime.now(UTC)
         teams = db["progress_teams"].find({}, {"tenant": 1, "team": 1})
         triggers = (team_change_message(d["tenant"], d["team"], now) async for d in teams)
@@ -323,6 +339,17 @@ async def replay_stored(settings: LrsSettings, since: datetime) -> int:
     finally:
         await bus.stop()
         await client.close()
+
+
+async def stored_since(db: Any, since: datetime) -> AsyncIterator[dict[str, Any]]:
+    """Every statement stored at or after `since`, tenant by tenant: each query is a range of
+    the `(tenant, voided, stored, id)` index, not a scan of the collection."""
+    tenants = [t["_id"] async for t in db["tenants"].find({}, {"_id": 1})]
+    for tenant in tenants:
+        for voided in (False, True):
+            query = {"tenant": tenant, "voided": voided, "stored": {"$gte": since}}
+            async for doc in db["statements"].find(query, {"tenant": 1, "body": 1}):
+                yield doc
 
 
 async def publish_all(
@@ -345,14 +372,25 @@ def stored_message(doc: dict[str, Any]) -> OutgoingMessage:
     return encode_accepted(stored_record(doc), source=REPLAY_SOURCE)
 
 
-def replay_in_thread(settings: LrsSettings, since: datetime) -> None:
-    """After a broker restart: the stored statements for progress (`replay_stored`), then the
-    latest value of every key of the compacted topics (lrs.wiring.republish)."""
+def replay_in_thread(settings: LrsSettings, since: datetime | None, gate: ReplayGate) -> None:
+    """On a new, empty embedded broker: forward again onto `lrs.statements.stored` what its
+    readers may not have read (`replay_stored`), then the latest value of every key of the
+    compacted topics (lrs.wiring.republish). What is forwarded: every statement stored since
+    the last read-through mark (lrs.entry.counted; at the start of `lrs serve`, what was not
+    read when it last stopped), or since `since` if earlier (after a broker restart: what the
+    lost broker held). With no mark in the store (a store written by a version before marks,
+    or an `lrs serve` that stopped before its first mark), every stored statement. `gate` was
+    begun by the caller; it is ended here once the statements are forwarded."""
     try:
-        replayed = asyncio.run(replay_stored(settings, since))
-        log.error("replayed %d stored statements onto the new broker for progress", replayed)
+        mark = asyncio.run(read_mark(settings))
+        start = min((m for m in (since, mark) if m is not None), default=EPOCH)
+        replayed = asyncio.run(replay_stored(settings, start))
+        if replayed:
+            log.warning("forwarded again %d statements stored since %s", replayed, start)
     except Exception:
-        log.exception("the replay of stored statements for progress failed")
+        log.exception("forwarding again the stored statements failed")
+    finally:
+        gate.end()
     republish_in_thread(settings)
 
 
@@ -450,18 +488,22 @@ class StopSignals:
 def serve(settings: LrsSettings) -> int:
     stack = Stack(settings)
     stop = StopSignals()
+    marks_stop = threading.Event()
     try:
         stack.start_parts()
         created = asyncio.run(prepare(stack.resolved()))
         stack.start_workers()
         if settings.embedded_kafka:
-            args = (stack.resolved(),)
-            threading.Thread(target=republish_in_thread, args=args, daemon=True).start()
+            stack.replays.begin()
+            replay = (stack.resolved(), None, stack.replays)
+            threading.Thread(target=replay_in_thread, args=replay, daemon=True).start()
+            marks_in_thread(stack.resolved(), marks_stop, stack.replays)
         announce(settings, created, stack.resolved())
         while not stop.requested:
             time.sleep(CHECK_INTERVAL)
             stack.check()
     finally:
+        marks_stop.set()
         print("lrs: stopping", file=sys.stderr, flush=True)
         started = time.monotonic()
         stack.stop_all()

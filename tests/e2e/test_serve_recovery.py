@@ -10,13 +10,17 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from pymongo import AsyncMongoClient
 
 from lrs import topics
+from lrs.entry.counted import MARKS, READ_THROUGH
 from lrs.settings import LrsSettings
 from tests.support.factories import statement
 from tests.support.polling import eventually
@@ -278,3 +282,61 @@ async def registry_keys_once_holding(served: Served, key: bytes) -> set[bytes]:
         lambda keys: key in keys,
         within=GENEROUS,
     )
+
+
+def store_uri(served: Served) -> str:
+    """The embedded store's address, from its command line (`--port N`)."""
+    argv = Path(f"/proc/{served.pid('store')}/cmdline").read_bytes().decode().split("\0")
+    return f"mongodb://127.0.0.1:{argv[argv.index('--port') + 1]}/?directConnection=true"
+
+
+async def read_through(served: Served) -> datetime | None:
+    """The read-through mark `lrs serve` recorded in its store (lrs.entry.counted)."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(store_uri(served), tz_aware=True)
+    try:
+        doc = await client[LrsSettings().mongodb_database][MARKS].find_one({"_id": READ_THROUGH})
+    finally:
+        await client.close()
+    return None if doc is None else doc["through"]
+
+
+async def test_statements_progress_had_not_read_are_counted_after_lrs_serve_is_killed(
+    tmp_path: Path,
+) -> None:
+    """The memory-only broker starts empty with each `lrs serve`: statements stored while
+    progress was not reading (here: stopped) are forwarded again at the next start, from the
+    read-through mark (lrs.entry.counted)."""
+    learner = "serve-killed"
+    agent = '{"mbox": "mailto:learner' + learner + '@example.org"}'
+
+    async def counted(client: httpx.AsyncClient) -> int:
+        answer = await client.get("/progress/learners", params={"agent": agent})
+        return int(answer.json()["statements"]) if answer.status_code == 200 else -1
+
+    first = [statement(learner) for _ in range(10)]
+    later = [statement(learner) for _ in range(5)]
+    with serve_lrs(tmp_path, KEY, SECRET, serve_mark_seconds="0.5") as (base, process):
+        served = Served(base, process, tmp_path)
+        async with httpx.AsyncClient(base_url=base, headers=H, timeout=30) as client:
+            answer = await client.post("/xapi/statements", json=first)
+            assert answer.status_code == 200, answer.text
+            done = await eventually(lambda: counted(client), lambda n: n == 10, within=GENEROUS)
+            assert done == 10
+            last = await client.get("/xapi/statements", params={"statementId": first[-1]["id"]})
+            stored = datetime.fromisoformat(last.json()["stored"])
+            mark = await eventually(
+                lambda: read_through(served),
+                lambda m: m is not None and m >= stored,
+                within=GENEROUS,
+            )
+            assert mark is not None
+            assert mark >= stored  # the next start forwards from the mark, not from the start
+            os.kill(served.pid("progress"), signal.SIGSTOP)  # progress reads nothing more
+            answer = await client.post("/xapi/statements", json=later)
+            assert answer.status_code == 200, answer.text  # stored (LRS_ACK_MODE=stored)
+        process.kill()  # kill -9 of `lrs serve`: its children die with it
+        process.wait(GENEROUS)
+    with serve_lrs(tmp_path, KEY, SECRET) as (base, _):
+        async with httpx.AsyncClient(base_url=base, headers=H, timeout=30) as client:
+            total = await eventually(lambda: counted(client), lambda n: n == 15, within=GENEROUS)
+            assert total == 15

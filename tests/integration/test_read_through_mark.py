@@ -19,22 +19,14 @@ from lrs.settings import LrsSettings
 from tests.conftest import Infra, unique_name
 from tests.support.factories import statement
 from tests.support.polling import eventually
-from tests.support.stack import (
-    api_client,
-    make_settings,
-    prepare_infra,
-    running_persister,
-    xapi_headers,
-)
+from tests.support.stack import api_client, prepared_settings, running_persister, xapi_headers
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 async def settings(infra: Infra) -> LrsSettings:
-    settings = make_settings(infra.kafka_bootstrap, infra.mongodb_uri, unique_name("mark"))
-    await prepare_infra(settings)
-    return settings
+    return await prepared_settings(infra, unique_name("mark"))
 
 
 async def read_up_to(settings: LrsSettings, reader: str, ends: dict[int, int]) -> None:

@@ -33,6 +33,7 @@ from typing import Any
 
 import orjson
 from aiokafka.errors import KafkaError
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from consumers.progress.messages import team_change_message
@@ -341,7 +342,9 @@ async def replay_stored(settings: LrsSettings, since: datetime) -> int:
         await client.close()
 
 
-async def stored_since(db: Any, since: datetime) -> AsyncIterator[dict[str, Any]]:
+async def stored_since(
+    db: AsyncDatabase[dict[str, Any]], since: datetime
+) -> AsyncIterator[dict[str, Any]]:
     """Every statement stored at or after `since`, tenant by tenant: each query is a range of
     the `(tenant, voided, stored, id)` index, not a scan of the collection."""
     tenants = [t["_id"] async for t in db["tenants"].find({}, {"_id": 1})]
@@ -380,17 +383,22 @@ def replay_in_thread(settings: LrsSettings, since: datetime | None, gate: Replay
     read when it last stopped), or since `since` if earlier (after a broker restart: what the
     lost broker held). With no mark in the store (a store written by a version before marks,
     or an `lrs serve` that stopped before its first mark), every stored statement. `gate` was
-    begun by the caller; it is ended here once the statements are forwarded."""
+    begun by the caller; it is ended here once the statements are forwarded. If that fails,
+    the gate stays closed: no mark moves past statements that may not have been read, and the
+    next start of `lrs serve` forwards them from the last mark."""
     try:
         mark = asyncio.run(read_mark(settings))
         start = min((m for m in (since, mark) if m is not None), default=EPOCH)
         replayed = asyncio.run(replay_stored(settings, start))
+    except Exception:
+        log.exception(
+            "forwarding again the stored statements failed; no read-through mark is recorded"
+            " until lrs serve starts again"
+        )
+    else:
+        gate.end()
         if replayed:
             log.warning("forwarded again %d statements stored since %s", replayed, start)
-    except Exception:
-        log.exception("forwarding again the stored statements failed")
-    finally:
-        gate.end()
     republish_in_thread(settings)
 
 

@@ -1,5 +1,5 @@
 """What the readers of `lrs.statements.stored` have read, kept across restarts of `lrs serve`
-on its memory-only broker (docs/decisions/0010, "Progress across restarts").
+on its memory-only broker (docs/decisions/0010, item 5, "Across restarts of `lrs serve`").
 
 The embedded broker keeps its topics in memory. When `lrs serve` stops, or is killed, the
 statements the persister had stored and forwarded onto `lrs.statements.stored` but progress (or

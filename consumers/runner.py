@@ -134,7 +134,7 @@ class RunnerConfig:
     # seconds instead of `progress_interval`: an idle consumer costs little CPU, in it and in
     # the broker (lrs.fetch_pacing, docs/decisions/0021).
     idle_after_seconds: float = 30.0
-    idle_fetch_max_wait_ms: int = 2000
+    idle_fetch_max_wait_ms: int = 500  # LRS_CONSUMER_IDLE_FETCH_WAIT_MS
     idle_progress_interval: float = 5.0
     # After the first record of a batch, keep fetching for up to this long (until `batch_max`):
     # larger batches, fewer store writes (one per learner or team per batch), later outputs.

@@ -142,12 +142,13 @@ class LrsSettings(BaseSettings):
     # has read nothing for LRS_CONSUMER_IDLE_AFTER_SECONDS, the broker may hold its empty
     # fetches LRS_CONSUMER_IDLE_FETCH_WAIT_MS (instead of 20 ms; 100 ms for the feed) and the
     # persister records its watermarks every 5 s (instead of every 0.25 s, so
-    # X-Experience-API-Consistent-Through lags up to 5 s more while idle). An idle `lrs serve`
-    # then uses ~5% of one core instead of ~60%. The first record after an idle stretch may
-    # wait up to half the idle wait longer (1 s) at each consumer it passes through: the first
-    # POST after 30 s of silence may be acknowledged up to 1 s later.
+    # X-Experience-API-Consistent-Through lags up to 5 s more while idle). The first record
+    # after an idle stretch may wait up to half the idle wait longer (250 ms) at each consumer
+    # it passes through. 500 ms keeps a goal's status change on its stream within 1 s after a
+    # silence (issue 14) for about 20% of one core idle in all; 2000 ms halves the idle CPU
+    # but a first change after a silence may take 2 s (docs/benchmarks.md, 0021).
     consumer_idle_after_seconds: float = Field(default=30.0, gt=0)
-    consumer_idle_fetch_wait_ms: int = Field(default=2000, ge=20, le=10_000)
+    consumer_idle_fetch_wait_ms: int = Field(default=500, ge=20, le=10_000)
     producer_linger_ms: int = 2
     # The longest a produce may take, from the API assigning `stored` to the broker's ack; it
     # is also how far Consistent-Through is held back (docs/decisions/0003).

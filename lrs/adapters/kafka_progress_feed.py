@@ -67,7 +67,7 @@ class KafkaProgressFeed:
         hub: ChangeSink,
         *,
         idle_after: float = 30.0,
-        idle_wait_ms: int = 2000,
+        idle_wait_ms: int = 500,  # LRS_CONSUMER_IDLE_FETCH_WAIT_MS
     ) -> None:
         self._bootstrap = bootstrap
         # after `idle_after` seconds without a change, empty fetches are held longer

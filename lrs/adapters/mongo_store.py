@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -47,11 +48,17 @@ from lrs.ports.statements import AcceptedStatement, DuplicateId, InsertReport, S
 from lrs.xapi.index import authority_key, index_statement
 from lrs.xapi.query import Cursor, StatementQuery
 
+log = logging.getLogger("lrs.store")
 FALLBACK_POLL = 0.25  # how often a waiter reads the store while the change stream is down
 # ... and while it is open: a safety net only (the stream wakes the waiter, and wakes every
 # waiter when it is opened again). Polling as often as FALLBACK_POLL made every slow request
 # read the store several times, which made the store slower still under load.
 STREAM_POLL = 2.0
+# Longest wait for one read of an acknowledgement wait: a read the store does not answer (seen
+# once in CI: a SecantusDB connection stalled for minutes behind a change-stream scan while
+# other connections were served) is given up and tried again, on another connection, instead
+# of holding the POST past its acknowledgement deadline.
+ACK_READ_SECONDS = 5.0
 MAX_REF_DEPTH = 10
 AUTHORITY_PREFIX = "authority|"
 STORED_INDEX = "tenant_voided_stored_id"
@@ -149,7 +156,7 @@ class MongoStatementStore:
                 if not waiter.done.is_set():
                     interval = STREAM_POLL if self._watcher.ready.is_set() else FALLBACK_POLL
                     await _until(waiter.done, min(interval, deadline - loop.time()))
-                found = await self.get_many(tenant, ids)
+                found = await self._read_for_ack(tenant, ids)
                 remaining = deadline - loop.time()
                 if len(found) == len(set(ids)) or remaining <= 0:
                     return found
@@ -159,6 +166,17 @@ class MongoStatementStore:
                     await asyncio.sleep(min(FALLBACK_POLL, remaining))
         finally:
             self._watcher.unregister(waiter, doc_ids)
+
+    async def _read_for_ack(self, tenant: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """`get_many`, or nothing found when the store has not answered within
+        ACK_READ_SECONDS (the waiter's next read goes out on another connection)."""
+        try:
+            return await asyncio.wait_for(self.get_many(tenant, ids), ACK_READ_SECONDS)
+        except TimeoutError:
+            log.warning(
+                "a read for an acknowledgement took over %gs; reading again", ACK_READ_SECONDS
+            )
+            return {}
 
     async def create_indexes(self) -> None:
         """The statement indexes. The two paging indexes are ascending on `(stored, id)`:

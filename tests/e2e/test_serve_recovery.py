@@ -5,6 +5,7 @@ may be shared): the recovery times themselves are measured by bench/faults.py.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -331,11 +332,14 @@ async def test_statements_progress_had_not_read_are_counted_after_lrs_serve_is_k
             )
             assert mark is not None
             assert mark >= stored  # the next start forwards from the mark, not from the start
-            os.kill(served.pid("progress"), signal.SIGSTOP)  # progress reads nothing more
+            stopped = served.pid("progress")
+            os.kill(stopped, signal.SIGSTOP)  # progress reads nothing more
             answer = await client.post("/xapi/statements", json=later)
             assert answer.status_code == 200, answer.text  # stored (LRS_ACK_MODE=stored)
-        process.kill()  # kill -9 of `lrs serve`: its children die with it
+        process.kill()  # kill -9 of `lrs serve`: its children die with it ...
         process.wait(GENEROUS)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(stopped, signal.SIGKILL)  # ... but a stopped one only once killed outright
     with serve_lrs(tmp_path, KEY, SECRET) as (base, _):
         async with httpx.AsyncClient(base_url=base, headers=H, timeout=30) as client:
             total = await eventually(lambda: counted(client), lambda n: n == 15, within=GENEROUS)

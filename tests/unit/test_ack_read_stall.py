@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
@@ -14,14 +14,20 @@ from lrs.adapters import mongo_store
 from lrs.adapters.mongo_store import MongoStatementStore
 
 
-async def test_a_read_the_store_does_not_answer_is_tried_again(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+async def store(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[MongoStatementStore]:
+    """A statement store whose reads the tests replace; its client never connects."""
     monkeypatch.setattr(mongo_store, "ACK_READ_SECONDS", 0.05)
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         "mongodb://127.0.0.1:1", connect=False
     )
-    store = MongoStatementStore(client["unused"])
+    yield MongoStatementStore(client["unused"])
+    await client.close()
+
+
+async def test_a_read_the_store_does_not_answer_is_tried_again(
+    store: MongoStatementStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     reads: list[int] = []
 
     async def get_many(tenant: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -34,17 +40,11 @@ async def test_a_read_the_store_does_not_answer_is_tried_again(
     found = await asyncio.wait_for(store.wait_stored("t", ["a", "b"], within=5), 3)
     assert found == {"a": {"id": "a"}, "b": {"id": "b"}}
     assert len(reads) == 2
-    await client.close()
 
 
 async def test_reads_that_never_answer_end_at_the_deadline_with_nothing_found(
-    monkeypatch: pytest.MonkeyPatch,
+    store: MongoStatementStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(mongo_store, "ACK_READ_SECONDS", 0.05)
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        "mongodb://127.0.0.1:1", connect=False
-    )
-    store = MongoStatementStore(client["unused"])
 
     async def get_many(tenant: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         await asyncio.Event().wait()
@@ -53,4 +53,3 @@ async def test_reads_that_never_answer_end_at_the_deadline_with_nothing_found(
     monkeypatch.setattr(store, "get_many", get_many)
     found = await asyncio.wait_for(store.wait_stored("t", ["a"], within=0.5), 3)
     assert found == {}
-    await client.close()

@@ -1,5 +1,5 @@
-"""Background tasks an API process needs (the statement change-stream watcher, the progress
-feed), kept running and visible.
+"""Background tasks an API process needs (its feed of progress changes and stored statements,
+lrs.adapters.kafka_progress_feed), kept running and visible.
 
 A task is a loop of SESSIONS: a session connects, says it is `up`, and works until it fails.
 Whatever ends a session (a driver error, any other exception, or a plain return) is logged,

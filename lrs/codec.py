@@ -35,6 +35,12 @@ def _accepted_validator() -> Any:
     return jsonschema_rs.validator_for(schema)
 
 
+def accepted_event_id(tenant: str, statement_id: str) -> str:
+    """The `ce_id` of a statement's record on `xapi.statements` and `lrs.statements.stored`
+    (what an API process's acknowledgement wait listens for: lrs.adapters.stored_waiters)."""
+    return f"{tenant}/{statement_id}"
+
+
 def encode_accepted(record: AcceptedStatement, *, source: str) -> OutgoingMessage:
     value = orjson.dumps(
         {
@@ -44,7 +50,7 @@ def encode_accepted(record: AcceptedStatement, *, source: str) -> OutgoingMessag
             "statement": record.statement,
         }
     )
-    ce_id = f"{record.tenant}/{record.statement_id}"
+    ce_id = accepted_event_id(record.tenant, record.statement_id)
     headers = topics.cloud_event_headers(
         topics.STATEMENT_ACCEPTED_TYPE, source, record.tenant, ce_id, record.stored.isoformat()
     )

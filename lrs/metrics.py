@@ -82,9 +82,10 @@ CONSUMER_ISOLATIONS = Counter(
 )
 BACKGROUND_TASK_FAILURES = Counter(
     "lrs_background_task_failures_total",
-    "Failures of a long-running loop: a session of an API background task (statement watcher,"
-    " progress feed) that ended and is restarted (cause outage or unexpected), or a consumer"
-    " loop's failure outside any record that is not transient (cause unexpected)",
+    "Failures of a long-running loop: a session of an API background task (the feed of"
+    " progress and stored statements) that ended and is restarted (cause outage or"
+    " unexpected), or a consumer loop's failure outside any record that is not transient"
+    " (cause unexpected)",
     ["task", "cause"],
 )
 # Statement conflicts are the persister's dead letters with error_class StatementConflict

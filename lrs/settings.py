@@ -140,7 +140,7 @@ class LrsSettings(BaseSettings):
     consumer_retry_max_seconds: float = 5.0
     # Idle consumers (docs/decisions/0021): once a consumer, or an API process's progress feed,
     # has read nothing for LRS_CONSUMER_IDLE_AFTER_SECONDS, the broker may hold its empty
-    # fetches LRS_CONSUMER_IDLE_FETCH_WAIT_MS (instead of 20 ms; 100 ms for the feed) and the
+    # fetches LRS_CONSUMER_IDLE_FETCH_WAIT_MS (instead of 20 ms) and the
     # persister records its watermarks every 5 s (instead of every 0.25 s, so
     # X-Experience-API-Consistent-Through lags up to 5 s more while idle). The first record
     # after an idle stretch may wait up to half the idle wait longer (250 ms) at each consumer

@@ -1,8 +1,11 @@
-"""The live source of the progress streams: one Kafka consumer per API process, without a
-consumer group, assigned every partition of `lrs.progress.learner`, `lrs.progress.team` and
-`lrs.teams`, starting at their end (a stream's snapshot comes from MongoDB; only what happens
-afterwards is needed here). Every record is decoded and handed to the `ProgressHub`
-(through `ChangeSink`: an adapter does not import a service).
+"""The API process's live feed: one Kafka consumer per API process, without a consumer group,
+assigned every partition of the topics the progress streams follow (`lrs.progress.learner`,
+`lrs.progress.team`, `lrs.teams`, goal and organisation progress) and of
+`lrs.statements.stored`, starting at their end (a stream's snapshot comes from MongoDB; only
+what happens afterwards is needed here). Every progress record is decoded and handed to the
+`ProgressHub` (through `ChangeSink`: an adapter does not import a service). Of a stored
+statement only its `ce_id` header is read and handed to `StoredSink` (the requests waiting for
+their statements to be stored: lrs.adapters.stored_waiters).
 
 No group means no rebalances, no commits and no coordination between API instances: each
 instance sees every change and serves its own subscribers. Partitions that appear later (a
@@ -12,7 +15,8 @@ topic created after the API started, or more partitions) are picked up every
 The reading runs as a `lrs.background.BackgroundTask`: whatever stops it (a broker error, a
 record the hub cannot take, a bug) is logged and counted, and a new consumer resumes after the
 last batch handed to the hub (with backoff; the API's /readyz answers 503 meanwhile). A batch
-whose delivery failed is not delivered again.
+whose delivery failed is not delivered again; the stored sink is told when the feed is up and
+when it stops, so its waiters read the store instead of waiting for what it may have missed.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from typing import Any, Protocol
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from lrs import topics as topic_names
 from lrs.background import BackgroundTask
+from lrs.codec import header
 from lrs.fetch_pacing import FetchPacer
 from lrs.progress.changes import Change, Kind
 from lrs.topics import split_key
@@ -35,13 +41,26 @@ TASK_NAME = "progress-feed"
 DISCOVER_SECONDS = 10.0
 RESTART_INITIAL_SECONDS = 0.25
 RESTART_MAX_SECONDS = 5.0  # small: streams catch up within seconds of the broker's return
-FETCH_WAIT_MS = 100  # the broker's longest hold of an empty fetch, while changes come
+# The broker's longest hold of an empty fetch while records come: the consumers' wait, since a
+# request's acknowledgement waits for the feed to see its stored statements (Tansu looks at a
+# held fetch again only after half its wait: docs/decisions/0021).
+FETCH_WAIT_MS = 20
 
 
 class ChangeSink(Protocol):
     """Where the feed hands every change it reads (the API's `lrs.services.progress_hub`)."""
 
     def publish(self, change: Change) -> None: ...
+
+
+class StoredSink(Protocol):
+    """Where the feed tells the ids of stored statements (lrs.adapters.stored_waiters)."""
+
+    def stored(self, event_id: str) -> None: ...
+
+    def feed_up(self) -> None: ...
+
+    def feed_down(self) -> None: ...
 
 
 def decode_change(kind: Kind, key: bytes | None, value: bytes | None) -> Change | None:
@@ -68,6 +87,7 @@ class KafkaProgressFeed:
         *,
         idle_after: float = 30.0,
         idle_wait_ms: int = 500,  # LRS_CONSUMER_IDLE_FETCH_WAIT_MS
+        stored: tuple[str, StoredSink] | None = None,  # lrs.statements.stored and its sink
     ) -> None:
         self._bootstrap = bootstrap
         # after `idle_after` seconds without a change, empty fetches are held longer
@@ -75,6 +95,9 @@ class KafkaProgressFeed:
         self._idle = (idle_after, idle_wait_ms)
         self._topics = dict(topics)
         self._hub = hub
+        self._stored_topic: str | None = stored[0] if stored is not None else None
+        self._stored: StoredSink | None = stored[1] if stored is not None else None
+        self._read = [*self._topics, *([self._stored_topic] if self._stored_topic else [])]
         # The next offset to read of every partition found so far (where a new consumer resumes).
         self._positions: dict[TopicPartition, int] = {}
         self._consumer: AIOKafkaConsumer | None = None
@@ -124,8 +147,12 @@ class KafkaProgressFeed:
             if self._consumer is None:
                 self._consumer = await self._connected(fresh_at_end=False)
             up()
+            if self._stored is not None:
+                self._stored.feed_up()
             await self._follow(self._consumer)
         finally:
+            if self._stored is not None:
+                self._stored.feed_down()
             await self._close()
 
     async def _assign(self, consumer: AIOKafkaConsumer, *, fresh_at_end: bool) -> None:
@@ -134,12 +161,12 @@ class KafkaProgressFeed:
         await consumer.topics()  # refreshes the cluster metadata
         found = {
             TopicPartition(topic, p)
-            for topic in self._topics
+            for topic in self._read
             for p in consumer.partitions_for_topic(topic) or ()
         }
-        missing = sorted(t for t in self._topics if not any(tp.topic == t for tp in found))
+        missing = sorted(t for t in self._read if not any(tp.topic == t for tp in found))
         if missing:
-            log.warning("progress topics missing (will look again): %s", ", ".join(missing))
+            log.warning("feed topics missing (will look again): %s", ", ".join(missing))
         fresh = sorted(found - self._positions.keys())
         wanted = found | self._positions.keys()
         if not wanted or (consumer.assignment() and not fresh):
@@ -166,7 +193,21 @@ class KafkaProgressFeed:
             pacer.apply(consumer)
             for tp, records in batches.items():
                 self._positions[tp] = records[-1].offset + 1
-                self._deliver(self._topics[tp.topic], records)
+                if tp.topic == self._stored_topic:
+                    self._tell_stored(records)
+                else:
+                    self._deliver(self._topics[tp.topic], records)
+
+    def _tell_stored(self, records: list[Any]) -> None:
+        assert self._stored is not None
+        for record in records:
+            if header(record.headers, topic_names.HEADER_CE_TYPE) != (
+                topic_names.STATEMENT_ACCEPTED_TYPE
+            ):
+                continue  # a learner-refresh trigger
+            event_id = header(record.headers, topic_names.HEADER_CE_ID)
+            if event_id:
+                self._stored.stored(event_id)
 
     def _deliver(self, kind: Kind, records: list[Any]) -> None:
         for record in records:

@@ -42,16 +42,17 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure
 
 from lrs.adapters.mongo_bulk import bulk_write_tolerating_duplicates
-from lrs.adapters.mongo_watch import InsertWatcher
+from lrs.adapters.stored_waiters import StoredWaiters
+from lrs.codec import accepted_event_id
 from lrs.ports.credentials import Credential
 from lrs.ports.statements import AcceptedStatement, DuplicateId, InsertReport, StatementPage
 from lrs.xapi.index import authority_key, index_statement
 from lrs.xapi.query import Cursor, StatementQuery
 
 log = logging.getLogger("lrs.store")
-FALLBACK_POLL = 0.25  # how often a waiter reads the store while the change stream is down
-# ... and while it is open: a safety net only (the stream wakes the waiter, and wakes every
-# waiter when it is opened again). Polling as often as FALLBACK_POLL made every slow request
+FALLBACK_POLL = 0.25  # how often a waiter reads the store while no feed tells what is stored
+# ... and while one does: a safety net only (the feed wakes the waiter, and wakes every
+# waiter when it starts again). Polling as often as FALLBACK_POLL made every slow request
 # read the store several times, which made the store slower still under load.
 STREAM_POLL = 2.0
 # Longest wait for one read of an acknowledgement wait: a read the store does not answer (seen
@@ -126,14 +127,14 @@ class MongoStatementStore:
     """Every role of `lrs.ports.statements.StatementStore` on MongoDB (or the embedded
     MongoDB-wire SecantusDB).
 
-    `watcher` wakes `wait_stored` callers; only the API builds and runs one
-    (`lrs.wiring.api.connected_adapters`). Without it, as in the consumers, waiters poll."""
+    `waiters` is woken by the API's feed of stored statements (`lrs.wiring.api`); without a
+    feed, as in the consumers, `wait_stored` callers poll."""
 
-    def __init__(self, db: AsyncDatabase[Doc], watcher: InsertWatcher | None = None) -> None:
+    def __init__(self, db: AsyncDatabase[Doc], waiters: StoredWaiters | None = None) -> None:
         self._db = db
         self._statements: AsyncCollection[Doc] = db["statements"]
         self._watermarks: AsyncCollection[Doc] = db["watermarks"]
-        self._watcher = watcher if watcher is not None else InsertWatcher(self._statements)
+        self._waiters = waiters if waiters is not None else StoredWaiters()
         self._densities = _Densities()
 
     async def wait_stored(
@@ -141,31 +142,31 @@ class MongoStatementStore:
     ) -> dict[str, dict[str, Any]]:
         """The stored statements among `ids`, waiting up to `within` seconds for all of them.
 
-        The change stream wakes the waiter once it has seen every id inserted; the store is
-        read then, so one read in the usual case. Without the stream, or when it was woken
-        but a statement is not there after all, the store is read every FALLBACK_POLL
+        The feed of stored statements wakes the waiter once it has seen every id stored; the
+        store is read then, so one read in the usual case. Without the feed, or when it was
+        woken but a statement is not there after all, the store is read every FALLBACK_POLL
         seconds; with it, every STREAM_POLL seconds as a safety net. The answer always comes
         from a read of the store.
         """
-        doc_ids = {statement_doc_id(tenant, i) for i in ids}
-        waiter = self._watcher.register(doc_ids)
+        event_ids = {accepted_event_id(tenant, i) for i in ids}
+        waiter = self._waiters.register(event_ids)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
         try:
             while True:
                 if not waiter.done.is_set():
-                    interval = STREAM_POLL if self._watcher.ready.is_set() else FALLBACK_POLL
+                    interval = STREAM_POLL if self._waiters.ready.is_set() else FALLBACK_POLL
                     await _until(waiter.done, min(interval, deadline - loop.time()))
                 found = await self._read_for_ack(tenant, ids)
                 remaining = deadline - loop.time()
                 if len(found) == len(set(ids)) or remaining <= 0:
                     return found
-                if waiter.pending:  # woken to read again (the stream was reopened): wait on
+                if waiter.pending:  # woken to read again (the feed started again): wait on
                     waiter.done.clear()
                 else:  # seen inserted, yet not all there: poll
                     await asyncio.sleep(min(FALLBACK_POLL, remaining))
         finally:
-            self._watcher.unregister(waiter, doc_ids)
+            self._waiters.unregister(waiter, event_ids)
 
     async def _read_for_ack(self, tenant: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """`get_many`, or nothing found when the store has not answered within

@@ -1,6 +1,7 @@
-"""The API process's adapters: MongoDB stores, the Kafka bus, and the live progress feed into
-the hub, connected in the app's lifespan and closed when it ends. `create_connected_app` is
-the app `lrs api` serves (tests build `create_app` on in-memory adapters instead)."""
+"""The API process's adapters: MongoDB stores, the Kafka bus, and the live feed into the
+progress hub and the acknowledgement wait, connected in the app's lifespan and closed when it
+ends. `create_connected_app` is the app `lrs api` serves (tests build `create_app` on
+in-memory adapters instead)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ from lrs.adapters.mongo_store import (
 )
 from lrs.adapters.mongo_teams import MongoProgressReader, MongoTeamRegistry
 from lrs.adapters.mongo_tenants import MongoTenantStore
-from lrs.adapters.mongo_watch import InsertWatcher
 from lrs.adapters.mongo_webhooks import MongoWebhookStore
+from lrs.adapters.stored_waiters import StoredWaiters
 from lrs.api.app import Adapters, create_app, utc_now
 from lrs.services.progress_hub import Kind, ProgressHub
 from lrs.settings import LrsSettings
@@ -66,10 +67,9 @@ async def connected_adapters(settings: LrsSettings) -> AsyncIterator[Adapters]:
         stack.push_async_callback(client.close)
         await wait_until_reachable(client, settings.startup_wait_seconds)
         db = client[settings.mongodb_database]
-        watcher = InsertWatcher(db["statements"])
-        store = MongoStatementStore(db, watcher)
+        waiters = StoredWaiters()  # woken by the feed (progress_adapters)
+        store = MongoStatementStore(db, waiters)
         await store.create_indexes()
-        await stack.enter_async_context(watcher.running())
         document_store = MongoDocumentStore(db)
         await document_store.create_indexes()
         activities, agents = MongoActivityStore(db), MongoAgentStore(db)
@@ -95,15 +95,19 @@ async def connected_adapters(settings: LrsSettings) -> AsyncIterator[Adapters]:
             dead_letters=KafkaDeadLetters(settings.kafka_bootstrap, settings.topic_prefix),
             erasure=connected_erasure,
             erasure_records=erasure_store,
-            **await progress_adapters(settings, db, stack),
+            **await progress_adapters(settings, db, stack, waiters),
         )
 
 
 async def progress_adapters(
-    settings: LrsSettings, db: AsyncDatabase[dict[str, Any]], stack: AsyncExitStack
+    settings: LrsSettings,
+    db: AsyncDatabase[dict[str, Any]],
+    stack: AsyncExitStack,
+    waiters: StoredWaiters,
 ) -> dict[str, Any]:
-    """The Mongo registry and progress reader, and the hub fed by a started Kafka feed (the
-    feed and the hub's streams are stopped when `stack` closes)."""
+    """The Mongo registry and progress reader, and the hub fed by a started Kafka feed, which
+    also wakes the requests waiting in `waiters` (the feed and the hub's streams are stopped
+    when `stack` closes)."""
     assert settings.kafka_bootstrap
     registry = MongoTeamRegistry(db)
     await registry.create_indexes()
@@ -114,6 +118,7 @@ async def progress_adapters(
         hub,
         idle_after=settings.consumer_idle_after_seconds,
         idle_wait_ms=settings.consumer_idle_fetch_wait_ms,
+        stored=(settings.topic(topics.STORED_STATEMENTS), waiters),
     )
     await feed.start()
     stack.push_async_callback(feed.stop)

@@ -1,26 +1,32 @@
-"""The API process's two background tasks survive what used to end them silently: the
-statement watcher an event it cannot read, the progress feed an error that is no KafkaError.
-Each is restarted (lrs.background) and goes on working; the feed resumes where it left off, so
-no change is lost or delivered twice. Fakes stand for the change stream and the Kafka consumer."""
+"""The API process's feed survives what used to end it silently (an error that is no
+KafkaError): it is restarted (lrs.background) and resumes where it left off, so no change is
+lost or delivered twice. It tells the requests waiting for their statements which are stored
+(lrs.adapters.stored_waiters), whose rules are tested here too. A fake stands for the Kafka
+consumer."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import pytest
 from aiokafka import TopicPartition
-from pymongo.errors import OperationFailure
 
 from lrs import metrics
-from lrs.adapters import kafka_progress_feed
+from lrs.adapters import kafka_progress_feed, stored_waiters
 from lrs.adapters.kafka_progress_feed import KafkaProgressFeed
-from lrs.adapters.mongo_watch import InsertWatcher
+from lrs.adapters.stored_waiters import StoredWaiters
 from lrs.services.progress_hub import Change
-from lrs.topics import KEY_SEPARATOR
+from lrs.topics import (
+    HEADER_CE_ID,
+    HEADER_CE_TYPE,
+    KEY_SEPARATOR,
+    LEARNER_REFRESH_TYPE,
+    STATEMENT_ACCEPTED_TYPE,
+)
 from tests.support.polling import eventually
 
 
@@ -30,113 +36,50 @@ def failures(task: str, cause: str) -> float:
     return value
 
 
-class FakeStream:
-    """A change stream answering `events` one by one, then only empty answers (as PyMongo's
-    `try_next` returns None when a getMore brings nothing)."""
-
-    alive = True
-
-    def __init__(self, events: Iterable[dict[str, Any]]) -> None:
-        self._events = list(events)
-
-    async def __aenter__(self) -> FakeStream:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-    async def try_next(self) -> dict[str, Any] | None:
-        if self._events:
-            return self._events.pop(0)
-        return None
-
-
-@dataclass
-class FakeCollection:
-    """Each watch() opens the next scripted stream."""
-
-    streams: list[list[dict[str, Any]]]
-    opened: int = 0
-
-    async def watch(self, pipeline: list[dict[str, Any]]) -> FakeStream:
-        self.opened += 1
-        return FakeStream(self.streams.pop(0) if self.streams else [])
-
-
-async def test_the_watcher_survives_an_event_it_cannot_read() -> None:
-    unreadable: dict[str, Any] = {"operationType": "insert"}  # no documentKey: a KeyError
-    collection = FakeCollection([[unreadable], [{"documentKey": {"_id": "t/s1"}}]])
-    watcher = InsertWatcher(collection)  # type: ignore[arg-type]
-    waiter = watcher.register(["t/s1"])
-    before = failures("statement-insert-watcher", "unexpected")
-    watcher.start()
-    try:
-
-        async def pending() -> set[str]:
-            return waiter.pending
-
-        await eventually(pending, set().__eq__, within=10, every=0.01)  # seen on the 2nd stream
-    finally:
-        await watcher.stop()
-    assert collection.opened == 2
-    assert failures("statement-insert-watcher", "unexpected") - before == 1
-
-
-async def test_a_waiter_registered_after_its_insert_was_seen_is_done_at_once() -> None:
-    """The API registers after the broker's acknowledgement; the persister may have inserted
-    the statements (and the stream shown it) in between: that waiter must not wait for an
+async def test_a_waiter_registered_after_its_statement_was_seen_stored_is_done_at_once() -> None:
+    """The API registers after the broker's acknowledgement; the persister may have stored
+    the statements (and the feed seen them) in between: that waiter must not wait for an
     event that has passed (wait_stored would then poll instead of being woken)."""
-    events = [{"documentKey": {"_id": "t/early"}}, {"documentKey": {"_id": "t/mark"}}]
-    watcher = InsertWatcher(FakeCollection([events]))  # type: ignore[arg-type]
-    mark = watcher.register(["t/mark"])
-    watcher.start()
-    try:
-        await asyncio.wait_for(mark.done.wait(), 10)
-        late = watcher.register(["t/early"])
-        assert late.done.is_set()
-        assert not watcher.register(["t/early", "t/never"]).done.is_set()
-    finally:
-        await watcher.stop()
+    waiters = StoredWaiters()
+    waiters.stored("t/early")
+    assert waiters.register(["t/early"]).done.is_set()
+    later = waiters.register(["t/early", "t/never"])
+    assert not later.done.is_set()
+    assert later.pending == {"t/never"}
 
 
-async def test_opening_the_stream_wakes_every_waiter_to_read_the_store() -> None:
-    """Inserts made while the stream was closed are never seen on it: a waiter registered
-    then must read the store when the stream opens, not wait for its slow safety poll."""
-    watcher = InsertWatcher(FakeCollection([[]]))  # type: ignore[arg-type]
-    waiter = watcher.register(["t/inserted-while-closed"])
-    watcher.start()
-    try:
-        await asyncio.wait_for(waiter.done.wait(), 10)
-        assert waiter.pending == {"t/inserted-while-closed"}  # woken, not seen inserted
-    finally:
-        await watcher.stop()
+async def test_a_waiter_is_woken_when_the_last_of_its_ids_is_seen_stored() -> None:
+    waiters = StoredWaiters()
+    waiter = waiters.register(["t/a", "t/b"])
+    waiters.stored("t/a")
+    assert not waiter.done.is_set()
+    waiters.stored("t/b")
+    assert waiter.done.is_set()
+    assert not waiter.pending
+    waiters.unregister(waiter, ["t/a", "t/b"])
+    assert not waiters._waiters  # nothing left behind
 
 
-class NoChangeStreams:
-    """A standalone mongod: change streams are refused."""
+async def test_a_starting_feed_wakes_every_waiter_to_read_the_store() -> None:
+    """What was forwarded while no feed ran is never seen: a waiter registered then must read
+    the store when a feed starts, not wait for its slow safety read."""
+    waiters = StoredWaiters()
+    waiter = waiters.register(["t/stored-while-down"])
+    waiters.feed_up()
+    assert waiters.ready.is_set()
+    assert waiter.done.is_set()
+    assert waiter.pending == {"t/stored-while-down"}  # woken, not seen stored
+    waiters.feed_down()
+    assert not waiters.ready.is_set()
 
-    opened = 0
 
-    async def watch(self, pipeline: list[dict[str, Any]]) -> FakeStream:
-        self.opened += 1
-        raise OperationFailure("only supported on replica sets", 40573)
-
-
-async def test_a_store_without_change_streams_leaves_the_watcher_up_and_waiters_polling() -> None:
-    collection = NoChangeStreams()
-    watcher = InsertWatcher(collection)  # type: ignore[arg-type]
-    watcher.start()
-    try:
-
-        async def state() -> str:
-            return watcher.task.status().state
-
-        assert await eventually(state, "up".__eq__, within=10, every=0.01) == "up"
-        assert watcher.task.status().restarts == 0
-        assert collection.opened == 1
-        assert not watcher.ready.is_set()  # no stream: waiters poll
-    finally:
-        await watcher.stop()
+def test_the_oldest_remembered_ids_are_forgotten_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stored_waiters, "RECENT_IDS", 2)
+    waiters = StoredWaiters()
+    for doc_id in ("t/1", "t/2", "t/3"):
+        waiters.stored(doc_id)
+    assert not waiters.register(["t/1"]).done.is_set()
+    assert waiters.register(["t/2", "t/3"]).done.is_set()
 
 
 @dataclass
@@ -146,6 +89,7 @@ class Rec:
     offset: int
     key: bytes | None
     value: bytes | None
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 @dataclass
@@ -161,6 +105,10 @@ class FakeBroker:
         key = f"t{KEY_SEPARATOR}{entity}".encode()
         value = orjson.dumps({"version": version})
         self.records.append(Rec(self.topic, 0, len(self.records), key, value))
+
+    def append_stored(self, event_id: str, kind: str = STATEMENT_ACCEPTED_TYPE) -> None:
+        headers = [(HEADER_CE_TYPE, kind.encode()), (HEADER_CE_ID, event_id.encode())]
+        self.records.append(Rec(self.topic, 0, len(self.records), b"k", b"{}", headers))
 
     def new_consumer(self, **config: object) -> FakeConsumer:
         consumer = FakeConsumer(self)
@@ -273,3 +221,53 @@ async def test_the_feed_resumes_where_it_left_off_after_an_unexpected_error(
     assert failures("progress-feed", "unexpected") - before == 1
     assert len(broker.consumers) == 2
     assert broker.consumers[0].stopped
+
+
+@dataclass
+class RecordingSink:
+    events: list[str] = field(default_factory=list)
+
+    def stored(self, event_id: str) -> None:
+        self.events.append(event_id)
+
+    def feed_up(self) -> None:
+        self.events.append("up")
+
+    def feed_down(self) -> None:
+        self.events.append("down")
+
+
+async def test_the_feed_tells_stored_statements_and_its_restarts_to_the_stored_sink(
+    broker: FakeBroker,
+) -> None:
+    """Only accepted statements are told (not the learner-refresh triggers that share the
+    topic); a restart after a failure is told as down then up, so waiters read the store."""
+    sink = RecordingSink()
+    feed = KafkaProgressFeed("unused:9092", {}, RecordingHub(), stored=(broker.topic, sink))
+    broker.append_stored("t/before-start")  # before the start: not told
+    await feed.start()
+    try:
+
+        async def told() -> list[str]:
+            return list(sink.events)
+
+        broker.append_stored("t/s1")
+        broker.append_stored("t/learner", LEARNER_REFRESH_TYPE)
+        broker.append_stored("t/s2")
+        assert await eventually(told, lambda e: len(e) >= 3, within=10, every=0.01) == [
+            "up",
+            "t/s1",
+            "t/s2",
+        ]
+        broker.fail_next = RuntimeError("a bug, no KafkaError")
+        broker.append_stored("t/s3")
+        assert await eventually(told, lambda e: "t/s3" in e, within=10, every=0.01) == [
+            "up",
+            "t/s1",
+            "t/s2",
+            "down",
+            "up",
+            "t/s3",
+        ]
+    finally:
+        await feed.stop()

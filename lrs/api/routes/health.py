@@ -1,8 +1,9 @@
 """Liveness (/healthz: the process answers), readiness (/readyz) and /metrics.
 
 /readyz answers 200 when the broker and the store answer a ping and every background task of
-the process (the statement watcher, the progress feed: `lrs.background`) is up; otherwise 503
-with the error envelope (code `unavailable`, Retry-After), one detail per failed check.
+the process (the feed of progress changes and stored statements: `lrs.background`) is up;
+otherwise 503 with the error envelope (code `unavailable`, Retry-After), one detail per failed
+check.
 """
 
 from __future__ import annotations

@@ -123,6 +123,8 @@ class LrsSettings(BaseSettings):
 
     # Kafka.
     topic_prefix: str = ""
+    # Each topic's partitions when it is created. Unset, `lrs serve` on its embedded broker uses
+    # 2 instead (lrs/entry/supervisor.py, docs/decisions/0021).
     statement_partitions: int = 8
     replication_factor: int = 1
     consumer_group_prefix: str = "lrs"

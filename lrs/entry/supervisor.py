@@ -73,6 +73,11 @@ STABLE_AFTER = 30.0  # ... within this many seconds of its start; then it is res
 API_STOP_SECONDS = 2.0  # shutdown: API processes (finish or refuse in-flight requests) ...
 CONSUMERS_STOP_SECONDS = 1.5  # ... then the consumers (between two batches) ...
 PARTS_STOP_SECONDS = 1.0  # ... then broker and store; whatever is left then is killed
+# Partitions of each topic on the embedded broker unless LRS_STATEMENT_PARTITIONS says
+# otherwise: `lrs serve` runs one process per consumer, reading every partition, so more buy
+# nothing, and the broker's work for each fetch grows with the partitions it covers
+# (docs/decisions/0021: idle, 23% of a core in all with 8, 11% with 2).
+EMBEDDED_STATEMENT_PARTITIONS = 2
 
 
 @dataclass
@@ -100,6 +105,8 @@ class Stack:
 
     def start_parts(self) -> None:
         """Embedded broker and store, for whichever is not configured externally."""
+        self.settings, defaults = with_embedded_defaults(self.settings)
+        self.env.update(defaults)
         s = self.settings
         logs = s.data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -412,6 +419,16 @@ def republish_in_thread(settings: LrsSettings) -> None:
         log.exception("the republishing of the latest values failed")
         return
     log.info("republished %d latest values (registry, goals, progress) onto the broker", values)
+
+
+def with_embedded_defaults(settings: LrsSettings) -> tuple[LrsSettings, dict[str, str]]:
+    """`settings` with the embedded broker's defaults for what the operator left unset, and
+    the same as environment variables for the children."""
+    if not settings.embedded_kafka or "statement_partitions" in settings.model_fields_set:
+        return settings, {}
+    partitions = EMBEDDED_STATEMENT_PARTITIONS
+    updated = settings.model_copy(update={"statement_partitions": partitions})
+    return updated, {"LRS_STATEMENT_PARTITIONS": str(partitions)}
 
 
 def started_on_a_free_port(make: Callable[[int], Child], tries: int = 3) -> tuple[Child, int]:

@@ -118,7 +118,10 @@ async def progress_adapters(
         hub,
         idle_after=settings.consumer_idle_after_seconds,
         idle_wait_ms=settings.consumer_idle_fetch_wait_ms,
-        stored=(settings.topic(topics.STORED_STATEMENTS), waiters),
+        # with LRS_ACK_MODE=kafka no request waits for its statements to be stored
+        stored=(settings.topic(topics.STORED_STATEMENTS), waiters)
+        if settings.ack_mode == "stored"
+        else None,
     )
     await feed.start()
     stack.push_async_callback(feed.stop)

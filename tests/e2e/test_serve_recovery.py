@@ -78,8 +78,9 @@ async def topic_keys(bootstrap: str, topic: str) -> set[bytes]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        count = LrsSettings().statement_partitions
-        partitions = [TopicPartition(topic, p) for p in range(count)]
+        await consumer.topics()  # the cluster's metadata: how many partitions lrs serve made
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        assert partitions, f"{topic} has no partitions"
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)

@@ -80,3 +80,23 @@ def test_a_child_that_never_listens_ends_the_start_after_the_last_try() -> None:
     with pytest.raises(ExitedBeforeListening, match="exited with 3"):
         supervisor.started_on_a_free_port(make, tries=3)
     assert len(tries) == 3
+
+
+def test_the_embedded_broker_gets_fewer_partitions_unless_they_are_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("LRS_STATEMENT_PARTITIONS", raising=False)
+    monkeypatch.delenv("LRS_KAFKA_BOOTSTRAP", raising=False)
+    embedded, env = supervisor.with_embedded_defaults(LrsSettings())
+    assert embedded.statement_partitions == supervisor.EMBEDDED_STATEMENT_PARTITIONS
+    assert env == {"LRS_STATEMENT_PARTITIONS": str(supervisor.EMBEDDED_STATEMENT_PARTITIONS)}
+    assert LrsSettings().statement_partitions != supervisor.EMBEDDED_STATEMENT_PARTITIONS
+
+    monkeypatch.setenv("LRS_STATEMENT_PARTITIONS", "8")  # the operator's choice stands
+    chosen, env = supervisor.with_embedded_defaults(LrsSettings())
+    assert (chosen.statement_partitions, env) == (8, {})
+
+    monkeypatch.delenv("LRS_STATEMENT_PARTITIONS")
+    external = LrsSettings(kafka_bootstrap="kafka:9092")  # not the embedded broker
+    unchanged, env = supervisor.with_embedded_defaults(external)
+    assert (unchanged.statement_partitions, env) == (external.statement_partitions, {})

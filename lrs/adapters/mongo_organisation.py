@@ -16,7 +16,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from lrs.adapters.mongo_progress import state_from_mongo
+from lrs.adapters.mongo_progress import state_from_mongo, summary_fields
 from lrs.ports.organisation import OrganisationDoc, RegistryTeam
 from lrs.progress.organisation import LearnerFigures, learner_figures
 
@@ -76,12 +76,12 @@ class MongoOrganisationProgress:
 
     async def learners(self, tenant: str) -> list[LearnerFigures]:
         """Every learner with progress: days of the stored state, summary rows, teams."""
-        projection = {"learner": 1, "state": 1, "summary.activities": 1, "teams": 1}
+        projection = {"learner": 1, "state": 1, "summary": 1, "teams": 1}
         cursor = self._learners.find({"tenant": tenant}, projection)
         return [
             learner_figures(
                 state_from_mongo(d),
-                (d.get("summary") or {}).get("activities") or (),
+                summary_fields(d).get("activities") or (),
                 d.get("teams") or (),
             )
             async for d in cursor

@@ -6,7 +6,8 @@ Collections (the contract shared with the progress API):
   teams_left, version, updated}``, one per learner; `state` is `LearnerState.to_dict()` as
   JSON bytes (earlier versions stored it as a sub-document; both are read, `state_from_mongo`):
   no query looks inside it, and an opaque value costs the store a fraction of a nested one to
-  write, read and replicate to its oplog (docs/decisions/0023); `teams_left` are the teams the
+  write, read and replicate to its oplog (docs/decisions/0023); `summary` is JSON bytes too
+  (a sub-document before; both are read, `summary_fields`); `teams_left` are the teams the
   learner left with this version (their triggers are produced again when a batch is re-run
   after the write).
 * `progress_teams`: ``{_id: "<tenant>/<team>", tenant, team, summary, members, version,
@@ -66,6 +67,23 @@ def state_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
     return {"learner": doc["learner"], **fields}
 
 
+def summary_to_mongo(summary: Mapping[str, Any]) -> Binary:
+    """A learner's summary as stored: JSON bytes. As a sub-document (earlier versions) it
+    cost the store about a quarter more to write, and as much again at every read of it: the
+    embedded store handles each element of a sub-document in Python (docs/decisions/0006)."""
+    return Binary(orjson.dumps(summary))
+
+
+def summary_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A `progress_learners` document's summary, stored as JSON bytes or (earlier versions) as
+    a sub-document; empty when there is none."""
+    stored = doc.get("summary")
+    if isinstance(stored, bytes):
+        loaded: dict[str, Any] = orjson.loads(stored)
+        return loaded
+    return dict(stored or {})
+
+
 def state_from_mongo(doc: Mapping[str, Any]) -> LearnerState:
     """The `LearnerState` of a `progress_learners` document (see `state_fields`)."""
     return LearnerState.from_dict(state_fields(doc))
@@ -78,7 +96,7 @@ def learner_from_mongo(doc: Mapping[str, Any]) -> LearnerDoc:
         learner=doc["learner"],
         state=state_from_mongo(doc),
         teams=tuple(doc.get("teams") or ()),
-        summary=doc.get("summary") or {},
+        summary=summary_fields(doc),
         version=int(doc.get("version") or 0),
         teams_left=tuple(doc.get("teams_left") or ()),
     )
@@ -90,7 +108,7 @@ def learner_to_mongo(learner: LearnerDoc, updated: datetime) -> Doc:
         "tenant": learner.tenant,
         "learner": learner.learner,
         "state": state_to_mongo(learner.state),
-        "summary": dict(learner.summary),
+        "summary": summary_to_mongo(learner.summary),
         "teams": list(learner.teams),
         "teams_left": list(learner.teams_left),
         "version": learner.version,
@@ -293,7 +311,8 @@ def _cas(key: str, read_version: int, replacement: Doc) -> ReplaceOne[Doc]:
 
 
 def _summary(doc: Mapping[str, Any]) -> LearnerSummary:
-    return LearnerSummary(doc["learner"], doc.get("summary"), tuple(doc.get("teams") or ()))
+    summary = summary_fields(doc) if doc.get("summary") is not None else None
+    return LearnerSummary(doc["learner"], summary, tuple(doc.get("teams") or ()))
 
 
 def _tenant_filter(tenant: str | None) -> Doc:

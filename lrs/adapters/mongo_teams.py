@@ -21,7 +21,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from lrs.adapters.mongo_progress import state_fields
+from lrs.adapters.mongo_progress import state_fields, summary_fields
 from lrs.ports.progress import LearnerProgressDoc, TeamProgressDoc
 from lrs.progress.registry import Team
 
@@ -126,7 +126,7 @@ def learner_from_doc(doc: Mapping[str, Any]) -> LearnerProgressDoc:
     return LearnerProgressDoc(
         learner=doc["learner"],
         state=state_fields(doc),
-        summary=doc.get("summary") or {},
+        summary=summary_fields(doc),
         teams=list(doc.get("teams") or ()),
         version=int(doc.get("version", 0)),
     )
@@ -159,7 +159,8 @@ class MongoProgressReader:
     async def summaries(self, tenant: str, limit: int) -> list[Mapping[str, Any]]:
         query = self._learners.find({"tenant": tenant}, {"summary": 1, "updated": 1})
         cursor = query.sort("updated", DESCENDING).limit(limit)
-        return [doc["summary"] async for doc in cursor if doc.get("summary")]
+        summaries = [summary_fields(doc) async for doc in cursor]
+        return [summary for summary in summaries if summary]
 
     async def teams(self, tenant: str) -> list[TeamProgressDoc]:
         fields = {"team": 1, "members": 1, "version": 1, "summary.name": 1}

@@ -54,3 +54,15 @@ async def test_a_post_is_acknowledged_when_the_feed_sees_its_statements_stored(
         )
         assert response.status_code == 200, response.text
         assert response.json() == [s["id"] for s in batch]
+
+
+async def test_an_upper_case_statement_id_is_woken_too(client: httpx.AsyncClient) -> None:
+    """The id a request waits for and the one the persister forwards are the same string
+    however the client wrote it (a UUID's case is not significant)."""
+    sent = statement()
+    sent["id"] = sent["id"].upper()
+    response = await asyncio.wait_for(
+        client.post("/xapi/statements", json=sent, headers=xapi_headers()), WITHIN
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == [sent["id"].lower()]

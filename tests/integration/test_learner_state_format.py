@@ -1,7 +1,8 @@
 """How `progress_learners.state` is stored (docs/decisions/0023): as the state's JSON bytes,
 which every reader of the collection turns back into the same `LearnerState`; documents of
 earlier versions, whose state is a sub-document, are read as before; a rebuild's reset leaves
-an empty state of the document's learner."""
+an empty state of the document's learner. The summary is stored as JSON bytes too
+(docs/decisions/0006), and a sub-document summary of earlier versions is read as before."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from lrs.adapters.mongo_organisation import MongoOrganisationProgress
 from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.adapters.mongo_teams import MongoProgressReader
 from lrs.ports.progress import LearnerDoc
-from lrs.progress import LearnerState, fold, learner_id
+from lrs.progress import LearnerState, fold, learner_id, summarize_learner
 from lrs.progress.organisation import learner_figures
 from tests.conftest import Infra, unique_name
 from tests.support.factories import statement
@@ -95,3 +96,46 @@ async def test_a_reset_leaves_an_empty_state_of_the_learner_and_its_version(
         reset = (await store.load_learners(TENANT, [who]))[who]
     assert reset.state == LearnerState(who)
     assert reset.version == doc.version
+
+
+async def summary_everywhere(db: Any, who: str) -> list[Any]:
+    """The learner's summary as each reader of `progress_learners` sees it."""
+    stored = (await MongoProgressStore(db).load_learners(TENANT, [who]))[who].summary
+    listed = (await MongoProgressStore(db).learner_summaries(TENANT, [who], []))[who].summary
+    reader = await MongoProgressReader(db).learner(TENANT, who)
+    assert reader is not None
+    [overview] = await MongoProgressReader(db).summaries(TENANT, 10)
+    [figures] = await MongoOrganisationProgress(db).learners(TENANT)
+    return [stored, listed, reader.summary, overview, {"activities": list(figures.activities)}]
+
+
+@pytest.mark.parametrize("as_bytes", [True, False], ids=["bytes", "earlier-sub-document"])
+async def test_a_summary_is_read_back_by_every_reader(infra: Infra, as_bytes: bool) -> None:
+    settings = make_settings(infra.kafka_bootstrap, infra.mongodb_uri, unique_name("su"))
+    who, state = learner_state(4)
+    summary = {**summarize_learner(state, NOW.date()), "tenant": TENANT}
+    assert summary["activities"], "the summary has activity rows to read"
+    doc = LearnerDoc.empty(TENANT, who).successor(state, summary, ())
+    async with database(settings) as db:
+        if as_bytes:
+            await MongoProgressStore(db).save_learners([doc], NOW)
+        else:
+            await db["progress_learners"].insert_one(
+                {
+                    "_id": f"{TENANT}/{who}",
+                    "tenant": TENANT,
+                    "learner": who,
+                    "state": state.to_dict(),
+                    "summary": summary,  # how earlier versions wrote it
+                    "teams": [],
+                    "teams_left": [],
+                    "version": 1,
+                    "updated": NOW,
+                }
+            )
+        raw = await db["progress_learners"].find_one({"_id": f"{TENANT}/{who}"})
+        assert raw is not None
+        assert isinstance(raw["summary"], bytes) is as_bytes
+        seen = await summary_everywhere(db, who)
+    rows = {"activities": summary["activities"]}
+    assert seen == [summary, summary, summary, summary, rows]

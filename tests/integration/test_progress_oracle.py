@@ -32,7 +32,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from consumers.progress.rebuild import kafka_publisher, rebuild
 from lrs import topics
-from lrs.adapters.mongo_progress import MongoProgressStore
+from lrs.adapters.mongo_progress import MongoProgressStore, summary_fields
 from lrs.settings import LrsSettings
 from tests.conftest import Infra, unique_name
 from tests.support.polling import eventually
@@ -321,8 +321,8 @@ async def _wait_owned(db: AsyncDatabase[Doc], count: int, within: float = 60) ->
 
 async def counted(db: AsyncDatabase[Doc]) -> int:
     """Statements the progress consumer has counted (live ones, over every learner)."""
-    cursor = db["progress_learners"].find({}, {"summary.statements": 1})
-    return sum([int(d["summary"]["statements"]) async for d in cursor])
+    cursor = db["progress_learners"].find({}, {"summary": 1})
+    return sum([int(summary_fields(d).get("statements", 0)) async for d in cursor])
 
 
 async def registry_names(db: AsyncDatabase[Doc]) -> dict[str, str]:

@@ -23,7 +23,7 @@ from consumers.progress.team import TeamProgressHandler, TeamRegistryHandler
 from consumers.runner import Handler, Runner, RunnerConfig
 from lrs import topics
 from lrs.adapters.mongo_erasure import MongoErasedAgents
-from lrs.adapters.mongo_progress import MongoProgressStore
+from lrs.adapters.mongo_progress import MongoProgressStore, summary_fields
 from lrs.progress import (
     fold,
     learner_id,
@@ -365,9 +365,12 @@ def oracle(
 
 
 async def progress_docs(db: AsyncDatabase[Doc], collection: str, tenant: str) -> dict[str, Doc]:
-    key = "learner" if collection == "progress_learners" else "team"
+    """The tenant's progress documents by learner or team; a learner's summary as a mapping
+    (the store keeps it as JSON bytes)."""
+    if collection != "progress_learners":
+        return {d["team"]: d async for d in db[collection].find({"tenant": tenant})}
     cursor = db[collection].find({"tenant": tenant})
-    return {d[key]: d async for d in cursor}
+    return {d["learner"]: {**d, "summary": summary_fields(d)} async for d in cursor}
 
 
 async def post_statements(

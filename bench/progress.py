@@ -45,7 +45,7 @@ from consumers.progress.learner import LearnerProgressHandler
 from consumers.runner import Runner, RunnerConfig
 from lrs import topics
 from lrs.adapters.kafka_bus import ensure_topics
-from lrs.adapters.mongo_progress import MongoProgressStore
+from lrs.adapters.mongo_progress import MongoProgressStore, summary_fields
 from lrs.adapters.mongo_store import connect
 from lrs.entry.embedded import broker_child, free_port, start_and_wait, store_child
 from tests.support.factories import agent, statement
@@ -198,8 +198,8 @@ async def catch_up(kafka: str, mongo: str, backlog: int) -> None:
     first: float | None = None
     try:
         while True:
-            cursor = learners.find({}, {"summary.statements": 1})
-            handled = sum([int(d["summary"]["statements"]) async for d in cursor])
+            cursor = learners.find({}, {"summary": 1})
+            handled = sum([int(summary_fields(d).get("statements", 0)) async for d in cursor])
             if handled and first is None:
                 first, first_count = time.perf_counter(), handled
             if handled >= backlog:

@@ -146,7 +146,7 @@ class LrsSettings(BaseSettings):
     # persister records its watermarks every 5 s (instead of every 0.25 s, so
     # X-Experience-API-Consistent-Through lags up to 5 s more while idle). The first record
     # after an idle stretch may wait up to half the idle wait longer (250 ms) at each consumer
-    # it passes through. 500 ms keeps a goal's status change on its stream within 1 s after a
+    # it passes through (a POST's acknowledgement: the persister, then the API's feed). 500 ms keeps a goal's status change on its stream within 1 s after a
     # silence (issue 14) for about 20% of one core idle in all; 2000 ms halves the idle CPU
     # but a first change after a silence may take 2 s (docs/benchmarks.md, 0021).
     consumer_idle_after_seconds: float = Field(default=30.0, gt=0)

@@ -98,6 +98,7 @@ class KafkaProgressFeed:
         self._stored_topic: str | None = stored[0] if stored is not None else None
         self._stored: StoredSink | None = stored[1] if stored is not None else None
         self._read = [*self._topics, *([self._stored_topic] if self._stored_topic else [])]
+        self._stored_up = False  # the stored sink was told the feed is up (this session)
         # The next offset to read of every partition found so far (where a new consumer resumes).
         self._positions: dict[TopicPartition, int] = {}
         self._consumer: AIOKafkaConsumer | None = None
@@ -147,13 +148,22 @@ class KafkaProgressFeed:
             if self._consumer is None:
                 self._consumer = await self._connected(fresh_at_end=False)
             up()
-            if self._stored is not None:
-                self._stored.feed_up()
+            self._tell_stored_up(self._consumer)
             await self._follow(self._consumer)
         finally:
-            if self._stored is not None:
+            if self._stored is not None and self._stored_up:
                 self._stored.feed_down()
+            self._stored_up = False
             await self._close()
+
+    def _tell_stored_up(self, consumer: AIOKafkaConsumer) -> None:
+        """Tell the stored sink the feed is up once it reads the stored topic (a topic not
+        created yet is assigned when a later discovery finds it)."""
+        if self._stored is None or self._stored_up:
+            return
+        if any(tp.topic == self._stored_topic for tp in consumer.assignment()):
+            self._stored.feed_up()
+            self._stored_up = True
 
     async def _assign(self, consumer: AIOKafkaConsumer, *, fresh_at_end: bool) -> None:
         """Assign every partition found; those read before resume where the feed left off, new
@@ -188,6 +198,7 @@ class KafkaProgressFeed:
             if loop.time() >= next_discovery:
                 next_discovery = loop.time() + DISCOVER_SECONDS
                 await self._assign(consumer, fresh_at_end=False)
+                self._tell_stored_up(consumer)
             batches = await consumer.getmany(timeout_ms=500, max_records=1000)
             pacer.saw(sum(len(records) for records in batches.values()))
             pacer.apply(consumer)

@@ -271,3 +271,29 @@ async def test_the_feed_tells_stored_statements_and_its_restarts_to_the_stored_s
         ]
     finally:
         await feed.stop()
+
+
+async def test_the_stored_sink_is_not_told_up_while_its_topic_is_missing(
+    broker: FakeBroker,
+) -> None:
+    """Waiters read the store every 0.25 s while no feed tells them what is stored: a feed
+    whose stored topic does not exist yet must not make them wait 2 s for a wake-up that
+    cannot come."""
+    sink = RecordingSink()
+    feed = KafkaProgressFeed(
+        "unused:9092", {broker.topic: "learner"}, RecordingHub(), stored=("missing", sink)
+    )
+    await feed.start()
+    try:
+        broker.append("a", 1)  # the feed runs (and reads its other topic)
+
+        async def read() -> int:
+            return len(broker.records) - min(
+                c.positions.get(tp, 0) for c in broker.consumers for tp in c.assigned
+            )
+
+        assert await eventually(read, (0).__eq__, within=10, every=0.01) == 0
+        assert sink.events == []
+    finally:
+        await feed.stop()
+    assert sink.events == []

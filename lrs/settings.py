@@ -140,15 +140,16 @@ class LrsSettings(BaseSettings):
     # unreachable); the wait doubles from 0.1 s up to this. Consumers retry for as long as it
     # takes (docs/decisions/0008).
     consumer_retry_max_seconds: float = 5.0
-    # Idle consumers (docs/decisions/0021): once a consumer, or an API process's progress feed,
-    # has read nothing for LRS_CONSUMER_IDLE_AFTER_SECONDS, the broker may hold its empty
-    # fetches LRS_CONSUMER_IDLE_FETCH_WAIT_MS (instead of 20 ms) and the
-    # persister records its watermarks every 5 s (instead of every 0.25 s, so
-    # X-Experience-API-Consistent-Through lags up to 5 s more while idle). The first record
-    # after an idle stretch may wait up to half the idle wait longer (250 ms) at each consumer
-    # it passes through (a POST's acknowledgement: the persister, then the API's feed). 500 ms keeps a goal's status change on its stream within 1 s after a
-    # silence (issue 14) for about 20% of one core idle in all; 2000 ms halves the idle CPU
-    # but a first change after a silence may take 2 s (docs/benchmarks.md, 0021).
+    # Idle consumers (docs/decisions/0021): once a consumer, or an API process's feed, has
+    # read nothing for LRS_CONSUMER_IDLE_AFTER_SECONDS, the broker may hold its empty fetches
+    # LRS_CONSUMER_IDLE_FETCH_WAIT_MS (instead of 20 ms) and the persister records its
+    # watermarks every 5 s (instead of every 0.25 s, so X-Experience-API-Consistent-Through
+    # lags up to 5 s more while idle). The first record after an idle stretch may wait up to
+    # half the idle wait longer (250 ms) at each consumer it passes through (a POST's
+    # acknowledgement: the persister, then the API's feed). 500 ms keeps a goal's status
+    # change on its stream within 1 s after a silence (issue 14); with 2 partitions under
+    # `lrs serve` the whole stack then idles at about 11% of one core; 2000 ms brings that to
+    # about 6% but a first change after a silence may take 2 s (docs/benchmarks.md, 0021).
     consumer_idle_after_seconds: float = Field(default=30.0, gt=0)
     consumer_idle_fetch_wait_ms: int = Field(default=500, ge=20, le=10_000)
     producer_linger_ms: int = 2

@@ -7,7 +7,7 @@ process's Kafka feed (`lrs.adapters.kafka_progress_feed`) reads that topic and t
 wait_stored`) registers their ids here and is woken when the last of them has been seen. It
 then reads them from the store: what a request is finally told always comes from a read of
 the store, never from here. This used to be a change stream on `statements`: on the embedded
-store its getMores were 12% of the store's CPU under load (docs/decisions/0002).
+store its getMores were 12% of the store's command time under load (docs/decisions/0002).
 
 Every waiter is woken to read when the feed (re)starts, since what was forwarded while it was
 down is not seen; and waiters also read the store slowly on their own (every 2 s while the feed

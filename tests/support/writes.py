@@ -21,7 +21,7 @@ from pymongo import monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 from bench.workload import Workload
-from lrs.adapters.mongo_progress import summary_fields
+from tests.support.progress import progress_docs
 from tests.support.stack import xapi_headers
 
 Doc = dict[str, Any]
@@ -104,8 +104,7 @@ async def post_all(
 
 async def settled(db: AsyncDatabase[Doc], tenant: str, statements: int) -> bool:
     """Every statement counted by a learner, and every team agreeing with its learners."""
-    found = db["progress_learners"].find({"tenant": tenant})
-    learners = [{**d, "summary": summary_fields(d)} async for d in found]
+    learners = list((await progress_docs(db, "progress_learners", tenant)).values())
     if sum(d["summary"]["statements"] for d in learners) != statements:
         return False
     expected: dict[str, tuple[int, float]] = {}

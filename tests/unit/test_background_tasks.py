@@ -279,20 +279,18 @@ async def test_the_stored_sink_is_not_told_up_while_its_topic_is_missing(
     """Waiters read the store every 0.25 s while no feed tells them what is stored: a feed
     whose stored topic does not exist yet must not make them wait 2 s for a wake-up that
     cannot come."""
-    sink = RecordingSink()
+    sink, hub = RecordingSink(), RecordingHub()
     feed = KafkaProgressFeed(
-        "unused:9092", {broker.topic: "learner"}, RecordingHub(), stored=("missing", sink)
+        "unused:9092", {broker.topic: "learner"}, hub, stored=("missing", sink)
     )
     await feed.start()
     try:
         broker.append("a", 1)  # the feed runs (and reads its other topic)
 
-        async def read() -> int:
-            return len(broker.records) - min(
-                c.positions.get(tp, 0) for c in broker.consumers for tp in c.assigned
-            )
+        async def delivered() -> int:
+            return len(hub.changes)
 
-        assert await eventually(read, (0).__eq__, within=10, every=0.01) == 0
+        assert await eventually(delivered, (1).__eq__, within=10, every=0.01) == 1
         assert sink.events == []
     finally:
         await feed.stop()

@@ -63,7 +63,8 @@ from lrs.ports.events import OutgoingMessage
 
 log = logging.getLogger("lrs.consumers")
 # The longest one fetch of the loop waits for records (it returns at once when some come); the
-# loop looks at the stop signal between two, so an idle consumer stops within IDLE_GETMANY_MS.
+# loop looks at the stop signal between two. Idle, a fetch waits as long as the broker may hold
+# one (at least IDLE_GETMANY_MS); one longer than that ends early when the loop is told to stop.
 GETMANY_MS = 200
 IDLE_GETMANY_MS = 500
 
@@ -370,8 +371,8 @@ class Runner:
         while not self.stop_event.is_set():
             self.health.step()
             try:
-                timeout = IDLE_GETMANY_MS if pacer.idle else GETMANY_MS
-                batches = await consumer.getmany(timeout_ms=timeout, max_records=cfg.batch_max)
+                timeout = max(IDLE_GETMANY_MS, pacer.idle_ms) if pacer.idle else GETMANY_MS
+                batches = await self._fetch(consumer, timeout)
                 pacer.saw(sum(len(records) for records in batches.values()))
                 pacer.apply(consumer)  # before lingering: more records are wanted at once
                 batches = await self._linger(consumer, batches)
@@ -395,6 +396,24 @@ class Runner:
                     continue
                 last_report = time.monotonic()
             self._mark_running()
+
+    async def _fetch(self, consumer: Consumer, timeout_ms: int) -> Batches:
+        """One `getmany` of up to `batch_max` records; one that may wait longer than
+        IDLE_GETMANY_MS gives up (nothing fetched) when the loop is told to stop."""
+        fetching = consumer.getmany(timeout_ms=timeout_ms, max_records=self.config.batch_max)
+        if timeout_ms <= IDLE_GETMANY_MS:
+            return await fetching
+        fetch = asyncio.ensure_future(fetching)
+        stop = asyncio.ensure_future(self.stop_event.wait())
+        try:
+            await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (fetch, stop):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+        return fetch.result() if not fetch.cancelled() else {}
 
     async def _linger(self, consumer: Consumer, batches: Batches) -> Batches:
         """The batch grown by what arrives within `linger_ms` of it, up to `batch_max`. A

@@ -12,6 +12,19 @@ records come (and for `idle_after` seconds after the last one), the long one whe
 is idle. The first record after an idle stretch pays up to half the long wait, once per
 consumer it passes through; under load nothing changes.
 
+While records flow, the short wait only matters to a consumer that has read everything: it
+then sends an empty fetch every `busy_ms`, and the broker answers each. On the acknowledgement
+path (the persister, and each API process's feed of stored statements) that is 20 ms; every
+other consumer waits `LRS_CONSUMER_FETCH_WAIT_MS` (100 ms): the 12 other consumers of `lrs
+serve` fetching every 20 ms cost the broker and themselves about half a core under load
+(docs/benchmarks.md, "Fetch waits").
+
+Idle, the consumers whose output a person waits for after a silence (the persister, learner
+and team progress, goals: a goal's change on its stream within 1 s) wait
+`LRS_CONSUMER_IDLE_FETCH_WAIT_MS` (500 ms); the others (webhooks, organisation progress, team
+registry changes: `background`) wait `LRS_CONSUMER_BACKGROUND_IDLE_FETCH_WAIT_MS` (5 s), so
+their first record after a silence may wait up to 2.5 s more.
+
 The wait is a field of aiokafka's fetcher that it reads for every fetch request it builds; it
 is not part of aiokafka's public interface, so a consumer without it (a test's fake) is left as
 it is.
@@ -23,6 +36,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+# The busy wait on the acknowledgement path: a POST waits for the persister, then for its API
+# process's feed of `lrs.statements.stored` (docs/decisions/0002).
+ACK_PATH_FETCH_WAIT_MS = 20
 
 
 @dataclass
@@ -52,13 +69,21 @@ class FetchPacer:
     def apply(self, consumer: object) -> None:
         """Give `consumer` (an AIOKafkaConsumer) the wait for its next fetch requests, and how
         often its background fetching looks at its state when nothing wakes it."""
-        poll = IDLE_POLL_SECONDS if self.idle else BUSY_POLL_SECONDS
-        set_fetch_wait(consumer, self.wait_ms, poll)
+        set_fetch_wait(consumer, self.wait_ms, self.poll_seconds)
+
+    @property
+    def poll_seconds(self) -> float:
+        """How often aiokafka's background fetching looks at its state when nothing wakes it:
+        idle, once a second or once per idle wait, whichever is longer."""
+        if not self.idle:
+            return BUSY_POLL_SECONDS
+        return max(IDLE_POLL_SECONDS, self.idle_ms / 1000)
 
 
 # aiokafka's background fetching wakes for a fetch's answer or a getmany, and otherwise looks
 # at its state every `consumer_timeout_ms` (200 ms by default: 5 wake-ups a second per idle
-# consumer). Idle, once a second: a group rebalance is then seen up to 1 s later.
+# consumer). Idle, once a second (or per idle wait, when longer): a group rebalance is then
+# seen up to that much later.
 BUSY_POLL_SECONDS = 0.2
 IDLE_POLL_SECONDS = 1.0
 

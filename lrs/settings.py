@@ -147,11 +147,19 @@ class LrsSettings(BaseSettings):
     # lags up to 5 s more while idle). The first record after an idle stretch may wait up to
     # half the idle wait longer (250 ms) at each consumer it passes through (a POST's
     # acknowledgement: the persister, then the API's feed). 500 ms keeps a goal's status
-    # change on its stream within 1 s after a silence (issue 14); with 2 partitions under
-    # `lrs serve` the whole stack then idles at about 11% of one core; 2000 ms brings that to
-    # about 6% but a first change after a silence may take 2 s (docs/benchmarks.md, 0021).
+    # change on its stream within 1 s after a silence (issue 14); 2000 ms saves about 3% of a
+    # core more but a first change after a silence may take 2 s (docs/benchmarks.md, 0021).
     consumer_idle_after_seconds: float = Field(default=30.0, gt=0)
     consumer_idle_fetch_wait_ms: int = Field(default=500, ge=20, le=10_000)
+    # The consumers off that path (webhooks, organisation progress, registry changes; the
+    # `background` ones in lrs/wiring/consumers.py) wait this long instead while idle: their
+    # first record after a silence may wait up to half of it longer (lrs.fetch_pacing).
+    consumer_background_idle_fetch_wait_ms: int = Field(default=5000, ge=20, le=30_000)
+    # While records flow, how long the broker may hold the empty fetch of a consumer that has
+    # read everything (all but the persister, which keeps 20 ms: the acknowledgement waits for
+    # it). Shorter: each record reaches the next consumer sooner (up to half of it, per
+    # consumer), and each caught-up consumer costs itself and the broker more CPU.
+    consumer_fetch_wait_ms: int = Field(default=100, ge=1, le=1000)
     producer_linger_ms: int = 2
     # The longest a produce may take, from the API assigning `stored` to the broker's ack; it
     # is also how far Consistent-Through is held back (docs/decisions/0003).

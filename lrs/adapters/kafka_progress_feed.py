@@ -32,7 +32,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from lrs import topics as topic_names
 from lrs.background import BackgroundTask
 from lrs.codec import header
-from lrs.fetch_pacing import FetchPacer
+from lrs.fetch_pacing import ACK_PATH_FETCH_WAIT_MS, FetchPacer
 from lrs.progress.changes import Change, Kind
 from lrs.topics import split_key
 
@@ -41,10 +41,10 @@ TASK_NAME = "progress-feed"
 DISCOVER_SECONDS = 10.0
 RESTART_INITIAL_SECONDS = 0.25
 RESTART_MAX_SECONDS = 5.0  # small: streams catch up within seconds of the broker's return
-# The broker's longest hold of an empty fetch while records come: the consumers' wait, since a
+# The broker's longest hold of an empty fetch while records come: the persister's, since a
 # request's acknowledgement waits for the feed to see its stored statements (Tansu looks at a
 # held fetch again only after half its wait: docs/decisions/0021).
-FETCH_WAIT_MS = 20
+FETCH_WAIT_MS = ACK_PATH_FETCH_WAIT_MS
 
 
 class ChangeSink(Protocol):

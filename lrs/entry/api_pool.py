@@ -12,6 +12,7 @@ from lrs.entry.embedded import Child, lrs_child
 from lrs.entry.supervisor import (
     API_STOP_SECONDS,
     CHECK_INTERVAL,
+    QUIET_CHECK_SECONDS,
     StopSignals,
     listening_socket,
     stop_together,
@@ -51,10 +52,12 @@ def run_api_pool(settings: LrsSettings) -> int:
             for worker in workers:
                 if not worker.alive():
                     start_when_due(worker, started)
-            time.sleep(CHECK_INTERVAL)
+            all_alive = all(worker.alive() for worker in workers)
+            stop.wait(QUIET_CHECK_SECONDS if all_alive else CHECK_INTERVAL)
     finally:
         listener.close()
         stop_together(workers, API_STOP_SECONDS)
+        stop.close()
     return 0
 
 

@@ -15,10 +15,12 @@ stops everything within a few seconds: API first, broker and store last.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import secrets
+import select
 import signal
 import socket
 import sys
@@ -66,7 +68,10 @@ REPLAY_SOURCE = "/lrs/serve/replay"
 PREPARE_RETRY_SECONDS = 1.0
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 REPLAY_BATCH = 500
-CHECK_INTERVAL = 0.1  # how often dead children are looked for (a poll of each pid: cheap)
+# How often children are looked at: at once when one exits (SIGCHLD), and otherwise every
+# QUIET_CHECK_SECONDS while all run, every CHECK_INTERVAL while one waits to be restarted.
+CHECK_INTERVAL = 0.1
+QUIET_CHECK_SECONDS = 1.0
 FIRST_BACKOFF = 0.5  # after a restart, the next one waits at least this, doubling ...
 MAX_BACKOFF = 30.0  # ... up to this, while the child keeps dying ...
 STABLE_AFTER = 30.0  # ... within this many seconds of its start; then it is restarted at once
@@ -222,6 +227,10 @@ class Stack:
         stop_together(apis, API_STOP_SECONDS)
         stop_together([w for w in self.workers if w not in apis], CONSUMERS_STOP_SECONDS)
         stop_together([p for p in (self.broker, self.store) if p is not None], PARTS_STOP_SECONDS)
+
+    def all_alive(self) -> bool:
+        parts = [p for p in (self.broker, self.store) if p is not None]
+        return all(child.alive() for child in [*parts, *self.workers])
 
     def check(self) -> None:
         """One round of supervision: restart whatever died."""
@@ -499,15 +508,39 @@ async def prepare(settings: LrsSettings) -> tuple[str, str] | None:
 
 class StopSignals:
     """`requested` turns true on SIGTERM or Ctrl-C (SIGINT), once installed: the loop of a
-    process that supervises others checks it between rounds."""
+    process that supervises others checks it between rounds. `wait` is that loop's pause: it
+    ends when a signal comes (one of those, or SIGCHLD: a child exited) or after `timeout`, so
+    the loop sees a dead child at once and otherwise wakes rarely. Install in the main thread."""
 
     def __init__(self) -> None:
         self.requested = False
+        self._woken, wake = socket.socketpair()
+        self._wake = wake  # kept open: the interpreter writes each signal's number into it
+        for end in (self._woken, wake):
+            end.setblocking(False)
+        signal.set_wakeup_fd(wake.fileno(), warn_on_full_buffer=False)
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGCHLD, self._on_child)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.requested = True
+
+    def _on_child(self, signum: int, frame: FrameType | None) -> None:
+        """Nothing to do here: the signal has woken `wait`."""
+
+    def wait(self, timeout: float) -> None:
+        ready, _, _ = select.select([self._woken], [], [], timeout)
+        if ready:
+            with contextlib.suppress(BlockingIOError):
+                while self._woken.recv(256):
+                    pass
+
+    def close(self) -> None:
+        """Stop writing signals into the sockets, and close them (the handlers stay)."""
+        signal.set_wakeup_fd(-1)
+        self._woken.close()
+        self._wake.close()
 
 
 def serve(settings: LrsSettings) -> int:
@@ -525,7 +558,7 @@ def serve(settings: LrsSettings) -> int:
             marks_in_thread(stack.resolved(), marks_stop, stack.replays)
         announce(settings, created, stack.resolved())
         while not stop.requested:
-            time.sleep(CHECK_INTERVAL)
+            stop.wait(QUIET_CHECK_SECONDS if stack.all_alive() else CHECK_INTERVAL)
             stack.check()
     finally:
         marks_stop.set()
@@ -533,6 +566,7 @@ def serve(settings: LrsSettings) -> int:
         started = time.monotonic()
         stack.stop_all()
         log.info("stopped in %.1fs", time.monotonic() - started)
+        stop.close()
     return 0
 
 

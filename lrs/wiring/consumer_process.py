@@ -28,6 +28,7 @@ async def run_consumer(name: str, settings: LrsSettings) -> None:
     metrics.expose_restarts(settings.restarts_file)
     log.info("%s: starting", name)
     client = connect(settings.mongodb_uri)
+    busy_wait_ms, idle_wait_ms = spec.fetch_waits(settings)
     try:
         db = client[settings.mongodb_database]
         runner = Runner(
@@ -41,7 +42,8 @@ async def run_consumer(name: str, settings: LrsSettings) -> None:
                 retry_max_seconds=settings.consumer_retry_max_seconds,
                 assign_all_partitions=settings.consumer_assignment == "all",
                 idle_after_seconds=settings.consumer_idle_after_seconds,
-                idle_fetch_max_wait_ms=settings.consumer_idle_fetch_wait_ms,
+                fetch_max_wait_ms=busy_wait_ms,
+                idle_fetch_max_wait_ms=idle_wait_ms,
             ),
             spec.build(db, settings),
         )

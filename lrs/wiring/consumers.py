@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -40,12 +40,16 @@ from lrs.adapters.mongo_organisation import MongoOrganisationProgress
 from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.adapters.mongo_store import MongoStatementStore
 from lrs.adapters.mongo_webhooks import MongoWebhookStore
+from lrs.fetch_pacing import ACK_PATH_FETCH_WAIT_MS
 from lrs.settings import LrsSettings
 
 Database = AsyncDatabase[dict[str, Any]]
 # A task the consumer's process runs beside its loop until the event is set (the webhooks'
 # delivery workers).
 Companion = Callable[[Database, LrsSettings, asyncio.Event], Coroutine[Any, Any, None]]
+# How long the broker may hold a consumer's empty fetch (lrs.fetch_pacing): `acknowledgement`
+# (a POST waits for it), `live` (a person watching a stream waits for it), `background`.
+Pace = Literal["acknowledgement", "live", "background"]
 
 
 @dataclass(frozen=True)
@@ -56,10 +60,19 @@ class ConsumerSpec:
     batch_max: Callable[[LrsSettings], int] = lambda s: s.persist_batch_max
     linger_ms: Callable[[LrsSettings], int] = lambda s: 0
     companion: Companion | None = None  # keyword only in use: after main's positional fields
+    pace: Pace = "live"
 
     def __post_init__(self) -> None:
         if self.topic not in topics.CONSUMED:  # its dead-letter topic would not exist
             raise ValueError(f"consumer {self.name}: add {self.topic!r} to lrs.topics.CONSUMED")
+
+    def fetch_waits(self, settings: LrsSettings) -> tuple[int, int]:
+        """(busy, idle) longest holds of an empty fetch, in ms, for this consumer's pace."""
+        if self.pace == "acknowledgement":
+            return ACK_PATH_FETCH_WAIT_MS, settings.consumer_idle_fetch_wait_ms
+        if self.pace == "live":
+            return settings.consumer_fetch_wait_ms, settings.consumer_idle_fetch_wait_ms
+        return settings.consumer_fetch_wait_ms, settings.consumer_background_idle_fetch_wait_ms
 
 
 def _persist(db: Database, settings: LrsSettings) -> Handler:
@@ -189,7 +202,7 @@ def _progress_linger(settings: LrsSettings) -> int:
 
 
 CONSUMERS: dict[str, ConsumerSpec] = {
-    "persist": ConsumerSpec("persist", topics.STATEMENTS, _persist),
+    "persist": ConsumerSpec("persist", topics.STATEMENTS, _persist, pace="acknowledgement"),
     # reads what the persister forwards (what the store holds), not `xapi.statements`
     "progress": ConsumerSpec(
         "progress", topics.STORED_STATEMENTS, _progress, _progress_batch, _progress_linger
@@ -197,23 +210,34 @@ CONSUMERS: dict[str, ConsumerSpec] = {
     "team-progress": ConsumerSpec(
         "team-progress", topics.TEAM_CHANGES, _team_progress, _progress_batch, _progress_linger
     ),
-    "team-registry": ConsumerSpec("team-registry", topics.TEAMS, _team_registry, _progress_batch),
+    "team-registry": ConsumerSpec(
+        "team-registry", topics.TEAMS, _team_registry, _progress_batch, pace="background"
+    ),
     # records matching statements per subscription (an outbox); its companion delivers them
     "webhooks": ConsumerSpec(
-        "webhooks", topics.STORED_STATEMENTS, _webhooks, companion=_webhook_delivery
+        "webhooks",
+        topics.STORED_STATEMENTS,
+        _webhooks,
+        companion=_webhook_delivery,
+        pace="background",
     ),
     # record progress changes for subscriptions with `progress` (delivered by the above)
     "webhooks-learner-progress": ConsumerSpec(
-        "webhooks-learner-progress", topics.LEARNER_PROGRESS, _learner_progress_webhooks
+        "webhooks-learner-progress",
+        topics.LEARNER_PROGRESS,
+        _learner_progress_webhooks,
+        pace="background",
     ),
     "webhooks-team-progress": ConsumerSpec(
-        "webhooks-team-progress", topics.TEAM_PROGRESS, _team_progress_webhooks
+        "webhooks-team-progress", topics.TEAM_PROGRESS, _team_progress_webhooks, pace="background"
     ),
     # goals (docs/decisions/0019): learner changes -> goal triggers -> goal progress
     "goal-triggers": ConsumerSpec(
         "goal-triggers", topics.LEARNER_PROGRESS, _goal_triggers, _progress_batch
     ),
-    "goal-teams": ConsumerSpec("goal-teams", topics.TEAMS, _goal_teams, _progress_batch),
+    "goal-teams": ConsumerSpec(
+        "goal-teams", topics.TEAMS, _goal_teams, _progress_batch, pace="background"
+    ),
     "goal-progress": ConsumerSpec(
         "goal-progress", topics.GOAL_CHANGES, _goal_progress, _progress_batch
     ),
@@ -224,18 +248,21 @@ CONSUMERS: dict[str, ConsumerSpec] = {
         topics.LEARNER_PROGRESS,
         _organisation_triggers("organisation-learners"),
         _progress_batch,
+        pace="background",
     ),
     "organisation-teams": ConsumerSpec(
         "organisation-teams",
         topics.TEAM_PROGRESS,
         _organisation_triggers("organisation-teams"),
         _progress_batch,
+        pace="background",
     ),
     "organisation-goals": ConsumerSpec(
         "organisation-goals",
         topics.GOAL_PROGRESS,
         _organisation_triggers("organisation-goals"),
         _progress_batch,
+        pace="background",
     ),
     "organisation-progress": ConsumerSpec(
         "organisation-progress",
@@ -243,5 +270,6 @@ CONSUMERS: dict[str, ConsumerSpec] = {
         _organisation_progress,
         _progress_batch,
         _progress_linger,
+        pace="background",
     ),
 }

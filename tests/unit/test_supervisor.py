@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -100,3 +105,52 @@ def test_the_embedded_broker_gets_fewer_partitions_unless_they_are_set(
     external = LrsSettings(kafka_bootstrap="kafka:9092")  # not the embedded broker
     unchanged, env = supervisor.with_embedded_defaults(external)
     assert (unchanged.statement_partitions, env) == (external.statement_partitions, {})
+
+
+@pytest.fixture
+def stop_signals() -> Iterator[supervisor.StopSignals]:
+    """StopSignals installed for one test; the process's handlers and wakeup fd put back."""
+    kinds = (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)
+    handlers = {kind: signal.getsignal(kind) for kind in kinds}
+    previous_fd = signal.set_wakeup_fd(-1)
+    signal.set_wakeup_fd(previous_fd)
+    signals = supervisor.StopSignals()
+    try:
+        yield signals
+    finally:
+        signals.close()
+        signal.set_wakeup_fd(previous_fd)
+        for kind, handler in handlers.items():
+            signal.signal(kind, handler)
+
+
+def test_the_supervision_pause_ends_when_a_child_exits(
+    stop_signals: supervisor.StopSignals,
+) -> None:
+    """The loop sleeps up to QUIET_CHECK_SECONDS between rounds, but a child's exit wakes it:
+    a dead worker is restarted at once (here the pause would last 20 s)."""
+    started = time.monotonic()
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    stop_signals.wait(20.0)
+    assert time.monotonic() - started < 10
+    assert child.wait(timeout=10) == 0
+    assert not stop_signals.requested
+
+
+def test_sigterm_ends_the_pause_and_asks_for_the_stop(
+    stop_signals: supervisor.StopSignals,
+) -> None:
+    started = time.monotonic()
+    os.kill(os.getpid(), signal.SIGTERM)
+    stop_signals.wait(20.0)
+    assert stop_signals.requested
+    assert time.monotonic() - started < 10
+
+
+def test_without_a_signal_the_pause_lasts_its_timeout(
+    stop_signals: supervisor.StopSignals,
+) -> None:
+    started = time.monotonic()
+    stop_signals.wait(0.2)
+    assert time.monotonic() - started >= 0.19
+    assert not stop_signals.requested

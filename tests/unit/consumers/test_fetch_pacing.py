@@ -71,6 +71,18 @@ def test_apply_sets_the_wait_of_the_next_fetch_requests() -> None:
     assert consumer._fetcher._fetcher_timeout == 0.2
 
 
+def test_idle_the_background_fetching_looks_at_its_state_once_per_idle_wait() -> None:
+    clock = Clock()
+    paced = FetchPacer(busy_ms=100, idle_ms=5000, idle_after=30.0, clock=clock)
+    consumer = FakeConsumer()
+    clock.now += 31
+    paced.apply(consumer)
+    assert (consumer._fetcher._fetch_max_wait_ms, consumer._fetcher._fetcher_timeout) == (5000, 5)
+    paced.saw(1)
+    paced.apply(consumer)
+    assert (consumer._fetcher._fetch_max_wait_ms, consumer._fetcher._fetcher_timeout) == (100, 0.2)
+
+
 def test_a_consumer_without_a_fetcher_is_left_alone() -> None:
     assert set_fetch_wait(object(), 1000) is False
     assert set_fetch_wait(FakeConsumer(), 1000) is True

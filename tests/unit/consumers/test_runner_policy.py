@@ -40,6 +40,7 @@ class FakeConsumer:
     position_: int = 0
     fetch_times: list[float] = field(default_factory=list)
     stopped: bool = False
+    hold_empty: bool = False  # an empty fetch waits its whole timeout, as a broker holds it
 
     def add(self, count: int, bad: bool = False) -> None:
         for _ in range(count):
@@ -63,7 +64,11 @@ class FakeConsumer:
             raise error
         batch = self.records[self.position_ : self.position_ + (max_records or 500)]
         if not batch:
-            await asyncio.sleep(0.002)  # an empty fetch waits, like timeout_ms
+            if self.hold_empty:
+                self.journal.append(("empty-fetch", timeout_ms))
+                await asyncio.sleep(timeout_ms / 1000)
+            else:
+                await asyncio.sleep(0.002)  # an empty fetch waits, like timeout_ms
             return {}
         self.position_ += len(batch)
         self.journal.append(("fetch", [r.offset for r in batch]))
@@ -342,6 +347,20 @@ async def test_a_stop_finishes_and_commits_the_batch_in_hand_then_exits_cleanly(
         ("consumer-stop",),
     ]
     assert h.producer.stopped
+    assert h.runner.health.state == "stopped"
+
+
+async def test_an_idle_consumer_fetches_as_long_as_the_broker_may_hold_and_still_stops_at_once(
+    harness: Callable[..., Harness],
+) -> None:
+    """Idle, one fetch waits the idle wait (a minute here), not IDLE_GETMANY_MS: fewer
+    wake-ups; a stop ends that fetch instead of waiting it out (the test's 20 s bound)."""
+    h = harness(idle_after_seconds=0.01, idle_fetch_max_wait_ms=60_000)
+    h.consumer.hold_empty = True
+    h.start()
+    await h.until(lambda j: ("empty-fetch", 60_000) in j)
+    await h.stopped()
+    assert h.consumer.stopped
     assert h.runner.health.state == "stopped"
 
 

@@ -1,0 +1,54 @@
+"""Each consumer's fetch waits follow its pace (lrs.fetch_pacing): the acknowledgement path
+keeps the short busy wait, the consumers a watched stream waits for keep the short idle wait."""
+
+from __future__ import annotations
+
+from lrs.fetch_pacing import ACK_PATH_FETCH_WAIT_MS
+from lrs.settings import LrsSettings
+from lrs.wiring.consumers import CONSUMERS
+
+SETTINGS = LrsSettings(
+    consumer_fetch_wait_ms=100,
+    consumer_idle_fetch_wait_ms=500,
+    consumer_background_idle_fetch_wait_ms=5000,
+)
+
+
+def waits(name: str) -> tuple[int, int]:
+    return CONSUMERS[name].fetch_waits(SETTINGS)
+
+
+def test_the_persister_answers_acknowledgements_so_it_keeps_the_shortest_busy_wait() -> None:
+    assert waits("persist") == (ACK_PATH_FETCH_WAIT_MS, 500)
+
+
+def test_the_consumers_between_a_statement_and_its_streams_wake_quickly_after_a_silence() -> None:
+    """A learner's, a team's and a goal's stream (issue 14: a goal's change within 1 s)."""
+    for name in ("progress", "team-progress", "goal-triggers", "goal-progress"):
+        assert waits(name) == (100, 500), name
+
+
+def test_webhooks_and_organisation_progress_may_wait_longer_after_a_silence() -> None:
+    background = {name for name in CONSUMERS if waits(name) == (100, 5000)}
+    assert background == {
+        "team-registry",
+        "goal-teams",
+        "webhooks",
+        "webhooks-learner-progress",
+        "webhooks-team-progress",
+        "organisation-learners",
+        "organisation-teams",
+        "organisation-goals",
+        "organisation-progress",
+    }
+
+
+def test_the_settings_choose_the_waits() -> None:
+    tuned = LrsSettings(
+        consumer_fetch_wait_ms=50,
+        consumer_idle_fetch_wait_ms=800,
+        consumer_background_idle_fetch_wait_ms=9000,
+    )
+    assert CONSUMERS["progress"].fetch_waits(tuned) == (50, 800)
+    assert CONSUMERS["webhooks"].fetch_waits(tuned) == (50, 9000)
+    assert CONSUMERS["persist"].fetch_waits(tuned) == (ACK_PATH_FETCH_WAIT_MS, 800)

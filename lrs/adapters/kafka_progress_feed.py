@@ -4,8 +4,9 @@ assigned every partition of the topics the progress streams follow (`lrs.progres
 `lrs.statements.stored`, starting at their end (a stream's snapshot comes from MongoDB; only
 what happens afterwards is needed here). Every progress record is decoded and handed to the
 `ProgressHub` (through `ChangeSink`: an adapter does not import a service). Of a stored
-statement only its `ce_id` header is read and handed to `StoredSink` (the requests waiting for
-their statements to be stored: lrs.adapters.stored_waiters).
+statement its `ce_id` header and its value are handed to `StoredSink` (the requests waiting
+for their statements to be stored: lrs.adapters.stored_waiters), which decodes the value only
+for a request waiting for it.
 
 No group means no rebalances, no commits and no coordination between API instances: each
 instance sees every change and serves its own subscribers. Partitions that appear later (a
@@ -56,7 +57,7 @@ class ChangeSink(Protocol):
 class StoredSink(Protocol):
     """Where the feed tells the ids of stored statements (lrs.adapters.stored_waiters)."""
 
-    def stored(self, event_id: str) -> None: ...
+    def stored(self, event_id: str, value: bytes | None = None) -> None: ...
 
     def feed_up(self) -> None: ...
 
@@ -218,7 +219,7 @@ class KafkaProgressFeed:
                 continue  # a learner-refresh trigger
             event_id = header(record.headers, topic_names.HEADER_CE_ID)
             if event_id:
-                self._stored.stored(event_id)
+                self._stored.stored(event_id, record.value)
 
     def _deliver(self, kind: Kind, records: list[Any]) -> None:
         for record in records:

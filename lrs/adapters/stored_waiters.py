@@ -3,11 +3,15 @@
 The persister forwards every statement it stored to `lrs.statements.stored`, with its document
 id (`<tenant>/<statement id>`) as the `ce_id` header (`lrs.codec.encode_accepted`). Each API
 process's Kafka feed (`lrs.adapters.kafka_progress_feed`) reads that topic and tells
-`StoredWaiters` every id it sees; a request waiting for its statements (`MongoStatementStore.
-wait_stored`) registers their ids here and is woken when the last of them has been seen. It
-then reads them from the store: what a request is finally told always comes from a read of
-the store, never from here. This used to be a change stream on `statements`: on the embedded
-store its getMores were 12% of the store's command time under load (docs/decisions/0002).
+`StoredWaiters` every id it sees, with the record; a request waiting for its statements
+(`MongoStatementStore.wait_stored`) registers their ids here and is woken when the last of them
+has been seen. The record is the statement as the store holds it (the persister forwards it
+only once the store acknowledged its journaled insert, and an equivalent replay as the store
+had it), so a waiter keeps it and the request is answered from it without reading the store;
+a waiter that was not handed every statement (a record it could not decode, an id seen before
+it registered, a feed that restarted) reads the store. This used to be a change stream on
+`statements`: on the embedded store its getMores were 12% of the store's command time under
+load (docs/decisions/0002); then a read of the store after each wake-up, 5-8% of it.
 
 Every waiter is woken to read when the feed (re)starts, since what was forwarded while it was
 down is not seen; and waiters also read the store slowly on their own (every 2 s while the feed
@@ -22,7 +26,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
 
 RECENT_IDS = 20_000  # ids seen stored that a late registration still finds (a few seconds')
 
@@ -34,10 +41,16 @@ class Waiter:
     def __init__(self, doc_ids: Iterable[str]) -> None:
         self.pending = set(doc_ids)
         self.done = asyncio.Event()
+        # The stored statements the feed handed over, by statement id.
+        self.statements: dict[str, Mapping[str, Any]] = {}
         if not self.pending:
             self.done.set()
 
-    def seen(self, doc_id: str) -> None:
+    def seen(
+        self, doc_id: str, statement_id: str = "", statement: Mapping[str, Any] | None = None
+    ) -> None:
+        if statement is not None:
+            self.statements[statement_id] = statement
         self.pending.discard(doc_id)
         if not self.pending:
             self.done.set()
@@ -68,11 +81,17 @@ class StoredWaiters:
                 if not waiting:
                     del self._waiters[doc_id]
 
-    def stored(self, doc_id: str) -> None:
-        """The persister stored (or holds) `doc_id`: wake whoever waits for it."""
+    def stored(self, doc_id: str, value: bytes | None = None) -> None:
+        """The persister stored (or holds) `doc_id`, forwarded as `value` (the accepted-statement
+        envelope): wake whoever waits for it, handing over the statement when it decodes."""
         self._remember(doc_id)
-        for waiter in list(self._waiters.get(doc_id, ())):
-            waiter.seen(doc_id)
+        waiting = list(self._waiters.get(doc_id, ()))
+        if not waiting:
+            return
+        statement = forwarded_statement(value)
+        statement_id = str(statement["id"]) if statement is not None else ""
+        for waiter in waiting:
+            waiter.seen(doc_id, statement_id, statement)
 
     def feed_up(self) -> None:
         """A feed now tells what is stored; what was stored before it is not seen, so every
@@ -92,3 +111,17 @@ class StoredWaiters:
             self._recent_set.discard(self._recent.popleft())
         self._recent.append(doc_id)
         self._recent_set.add(doc_id)
+
+
+def forwarded_statement(value: bytes | None) -> dict[str, Any] | None:
+    """The statement of an accepted-statement envelope (`lrs.codec.encode_accepted`), or None
+    when there is none to take (the waiter then reads the store). The persister wrote the
+    envelope from a statement the API validated: it is not validated again here."""
+    try:
+        doc = orjson.loads(value) if value is not None else None
+    except orjson.JSONDecodeError:
+        return None
+    statement = doc.get("statement") if isinstance(doc, dict) else None
+    if not isinstance(statement, dict) or not isinstance(statement.get("id"), str):
+        return None
+    return statement

@@ -1,12 +1,14 @@
 """A request waiting for its statements to be stored is woken by the API's feed of
 `lrs.statements.stored` (lrs.adapters.stored_waiters), on the real broker and store: with the
 waiters' own reads of the store pushed out to a minute, a POST is still acknowledged at once.
-Without the wake-up it would answer only at its deadline (a minute here), and fail."""
+Without the wake-up it would answer only at its deadline (a minute here), and fail. The feed
+hands over the statements as stored, so the request reads nothing more from the store."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import httpx
 import pytest
@@ -29,6 +31,22 @@ WITHIN = 20.0  # far longer than a wake-up takes, far shorter than NO_OWN_READ_S
 
 
 @pytest.fixture
+def ack_reads(monkeypatch: pytest.MonkeyPatch) -> list[Sequence[str]]:
+    """The ids of every read of the store made for an acknowledgement."""
+    reads: list[Sequence[str]] = []
+    original = mongo_store.MongoStatementStore._read_for_ack
+
+    async def counted(
+        self: mongo_store.MongoStatementStore, tenant: str, ids: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        reads.append(list(ids))
+        return await original(self, tenant, ids)
+
+    monkeypatch.setattr(mongo_store.MongoStatementStore, "_read_for_ack", counted)
+    return reads
+
+
+@pytest.fixture
 async def client(
     infra: Infra, module_namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[httpx.AsyncClient]:
@@ -46,7 +64,7 @@ async def client(
 
 
 async def test_a_post_is_acknowledged_when_the_feed_sees_its_statements_stored(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, ack_reads: list[Sequence[str]]
 ) -> None:
     for batch in ([statement()], [statement() for _ in range(5)]):
         response = await asyncio.wait_for(
@@ -54,6 +72,18 @@ async def test_a_post_is_acknowledged_when_the_feed_sees_its_statements_stored(
         )
         assert response.status_code == 200, response.text
         assert response.json() == [s["id"] for s in batch]
+    assert ack_reads == []  # answered from what the feed handed over
+
+
+async def test_a_conflicting_statement_is_still_refused(client: httpx.AsyncClient) -> None:
+    """The statement handed over is compared as the stored one was: same id, other content
+    (sent after the first was stored) is a 409."""
+    first = statement()
+    response = await client.post("/xapi/statements", json=first, headers=xapi_headers())
+    assert response.status_code == 200, response.text
+    other = {**statement(), "id": first["id"]}
+    response = await client.post("/xapi/statements", json=other, headers=xapi_headers())
+    assert response.status_code == 409, response.text
 
 
 async def test_an_upper_case_statement_id_is_woken_too(client: httpx.AsyncClient) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -19,6 +20,8 @@ from lrs import metrics
 from lrs.adapters import kafka_progress_feed, stored_waiters
 from lrs.adapters.kafka_progress_feed import KafkaProgressFeed
 from lrs.adapters.stored_waiters import StoredWaiters
+from lrs.codec import encode_accepted
+from lrs.ports.statements import AcceptedStatement
 from lrs.services.progress_hub import Change
 from lrs.topics import (
     HEADER_CE_ID,
@@ -71,6 +74,42 @@ async def test_a_starting_feed_wakes_every_waiter_to_read_the_store() -> None:
     assert waiter.pending == {"t/stored-while-down"}  # woken, not seen stored
     waiters.feed_down()
     assert not waiters.ready.is_set()
+
+
+def accepted_value(statement_id: str) -> bytes:
+    full = {
+        "id": statement_id,
+        "actor": {"mbox": "mailto:a@example.com"},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/completed"},
+        "object": {"id": "http://example.com/a"},
+    }
+    record = AcceptedStatement("t", full, datetime(2026, 12, 1, tzinfo=UTC), "mbox:a")
+    return encode_accepted(record, source="/test").value
+
+
+async def test_a_waiter_is_handed_its_statements_as_the_persister_forwarded_them() -> None:
+    """The record on `lrs.statements.stored` is the statement as stored: the request is
+    answered from it, without a read of the store (MongoStatementStore.wait_stored)."""
+    waiters = StoredWaiters()
+    waiter = waiters.register(["t/s1", "t/s2"])
+    waiters.stored("t/s1", accepted_value("s1"))
+    waiters.stored("t/s2", accepted_value("s2"))
+    assert waiter.done.is_set()
+    assert {i: s["id"] for i, s in waiter.statements.items()} == {"s1": "s1", "s2": "s2"}
+    assert waiter.statements["s1"]["object"] == {"id": "http://example.com/a"}
+
+
+async def test_a_record_that_does_not_decode_wakes_the_waiter_without_its_statement() -> None:
+    """Woken all the same: the waiter then reads the store for what it was not handed."""
+    waiters = StoredWaiters()
+    waiter = waiters.register(["t/s1"])
+    waiters.stored("t/s1", b"not json")
+    assert waiter.done.is_set()
+    assert not waiter.pending
+    assert waiter.statements == {}
+    late = waiters.register(["t/s1"])  # seen before it registered: done, nothing handed
+    assert late.done.is_set()
+    assert late.statements == {}
 
 
 def test_the_oldest_remembered_ids_are_forgotten_first(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -227,8 +266,11 @@ async def test_the_feed_resumes_where_it_left_off_after_an_unexpected_error(
 class RecordingSink:
     events: list[str] = field(default_factory=list)
 
-    def stored(self, event_id: str) -> None:
+    values: dict[str, bytes | None] = field(default_factory=dict)
+
+    def stored(self, event_id: str, value: bytes | None = None) -> None:
         self.events.append(event_id)
+        self.values[event_id] = value
 
     def feed_up(self) -> None:
         self.events.append("up")
@@ -259,6 +301,7 @@ async def test_the_feed_tells_stored_statements_and_its_restarts_to_the_stored_s
             "t/s1",
             "t/s2",
         ]
+        assert sink.values["t/s1"] == b"{}"  # the record's value, for the waiters to decode
         broker.fail_next = RuntimeError("a bug, no KafkaError")
         broker.append_stored("t/s3")
         assert await eventually(told, lambda e: "t/s3" in e, within=10, every=0.01) == [

@@ -1,5 +1,6 @@
 """Bulk writes that treat "this _id (or unique key) already exists" as an answer, not a failure:
-the idempotent writes of the consumers rely on it."""
+the idempotent writes of the consumers rely on it; and bulk writes made durable by one
+journaled write after them (`JournalFence`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
+from pymongo.write_concern import WriteConcern
 
 DUPLICATE_KEY = 11000
 
@@ -27,3 +30,40 @@ async def bulk_write_tolerating_duplicates(
             raise
         return {int(e["index"]) for e in errors}
     return set()
+
+
+class JournalFence:
+    """Writes that need not each wait for the store's journal, made durable together by one
+    journaled write after them (the fence).
+
+    `lrs serve` asks every write of its embedded store to be journaled (`journal=true` in the
+    address: each commit syncs the journal to disk before it is acknowledged, so a kill -9 of
+    the store loses nothing acknowledged, docs/decisions/0010). A bulk write of N documents is
+    then N journal syncs. The journal is written in order, so syncing it for one write makes
+    every write committed before it durable too: `unjournaled` gives a handle on a collection
+    whose writes do not wait for the sync, and `seal` is one small journaled write that must
+    follow them before anything relies on them (before the consumer publishes what they
+    record or commits its offsets). If the store dies before the seal, the writes may be
+    lost, but nothing has relied on them: the batch fails and is handled again.
+
+    Only for a store whose writes are journaled on one node (write concern `j: true`, `w`
+    unset or 1, as the embedded store's address sets it); under any other write concern
+    (a replica set's `w: majority`, or no journaling asked) the writes keep it and `seal`
+    does nothing.
+    """
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], name: str) -> None:
+        concern = db.write_concern.document
+        self.active = concern.get("j") is True and concern.get("w", 1) == 1
+        self._fences: AsyncCollection[dict[str, Any]] = db["journal_fences"]
+        self._name = name  # one fence document per writer kind
+
+    def unjournaled(self, collection: AsyncCollection[Any]) -> AsyncCollection[Any]:
+        if not self.active:
+            return collection
+        concern = {**collection.write_concern.document, "j": False}
+        return collection.with_options(write_concern=WriteConcern(**concern))
+
+    async def seal(self) -> None:
+        if self.active:
+            await self._fences.update_one({"_id": self._name}, {"$inc": {"seals": 1}}, upsert=True)

@@ -39,7 +39,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
-from lrs.adapters.mongo_bulk import bulk_write_tolerating_duplicates
+from lrs.adapters.mongo_bulk import JournalFence, bulk_write_tolerating_duplicates
 from lrs.ports.progress import LearnerDoc, LearnerSummary, TeamDoc
 from lrs.progress import LearnerState, learner_id, voided_target
 
@@ -146,6 +146,11 @@ class MongoProgressStore:
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self._learners: AsyncCollection[Doc] = db["progress_learners"]
         self._teams: AsyncCollection[Doc] = db["progress_teams"]
+        # learner and team documents: written without a journal sync each, then sealed
+        # (lrs.adapters.mongo_bulk.JournalFence: one sync per call instead of one per document)
+        self._fence = JournalFence(db, "progress")
+        self._learner_writes = self._fence.unjournaled(self._learners)
+        self._team_writes = self._fence.unjournaled(self._teams)
         self._voids: AsyncCollection[Doc] = db["progress_voids"]
         self._owners: AsyncCollection[Doc] = db["progress_statements"]
         self._registry: AsyncCollection[Doc] = db["teams"]
@@ -217,7 +222,9 @@ class MongoProgressStore:
             _cas(doc_id(d.tenant, d.learner), d.version - 1, learner_to_mongo(d, updated))
             for d in docs
         ]
-        failed = await bulk_write_tolerating_duplicates(self._learners, ops)
+        failed = await bulk_write_tolerating_duplicates(self._learner_writes, ops)
+        if ops:
+            await self._fence.seal()  # before the consumer publishes them or commits offsets
         return {docs[i].learner for i in failed}
 
     async def reset_learners(self, tenant: str | None) -> None:
@@ -290,7 +297,9 @@ class MongoProgressStore:
         ops = [
             _cas(doc_id(d.tenant, d.team), d.version - 1, team_to_mongo(d, updated)) for d in docs
         ]
-        failed = await bulk_write_tolerating_duplicates(self._teams, ops)
+        failed = await bulk_write_tolerating_duplicates(self._team_writes, ops)
+        if ops:
+            await self._fence.seal()
         return {docs[i].team for i in failed}
 
     async def iterate_teams(self, tenant: str | None) -> AsyncIterator[TeamDoc]:

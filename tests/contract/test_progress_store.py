@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pymongo.write_concern import WriteConcern
 
 from lrs.adapters.memory import InMemoryStatementStore
 from lrs.adapters.memory_progress import InMemoryProgressStore
@@ -37,13 +38,17 @@ class World:
     registry: TeamRegistry
 
 
-@pytest.fixture(params=KINDS)
+@pytest.fixture(params=[*KINDS, "mongo-journaled"])
 async def world(request: pytest.FixtureRequest) -> AsyncIterator[World]:
+    """`mongo-journaled`: every write journaled, as `lrs serve` asks of its embedded store; the
+    adapter then writes learners and teams unjournaled and seals them (JournalFence)."""
     if request.param == "memory":
         statements, registry = InMemoryStatementStore(), InMemoryTeamRegistry()
         yield World(InMemoryProgressStore(statements, registry), statements, registry)
         return
-    async with fresh_database(request) as db:
+    async with fresh_database(request) as plain:
+        journaled = request.param == "mongo-journaled"
+        db = plain.with_options(write_concern=WriteConcern(j=True)) if journaled else plain
         progress = MongoProgressStore(db)
         await progress.create_indexes()
         yield World(progress, MongoStatementStore(db), MongoTeamRegistry(db))

@@ -173,11 +173,17 @@ class LrsSettings(BaseSettings):
     persist_batch_max: int = 500
     # Records per batch of the progress consumers (progress, team-progress, team-registry).
     progress_batch_max: int = 500
-    # How long the progress, team-progress and organisation-progress consumers keep fetching
+    # How long the progress and team-progress consumers keep fetching
     # after a batch's first record (up to progress_batch_max): each batch writes a learner or
     # team once, so a longer wait means fewer store writes and later progress events
     # (docs/decisions/0014).
     progress_linger_ms: int = Field(default=150, ge=0, le=5000)
+    # The same for organisation-progress, which reads every learner of the tenant for each
+    # batch: its figures may lag this much more, for far fewer of those reads under load.
+    organisation_linger_ms: int = Field(default=1000, ge=0, le=10_000)
+    # The same for the persister: a POST's acknowledgement may wait up to this much longer, for
+    # larger batches (fewer store round trips per statement) when statements come one by one.
+    persist_linger_ms: int = Field(default=0, ge=0, le=1000)
     # Largest JSON value published on lrs.progress.learner / lrs.progress.team. A larger one
     # lists only the most recently active activities (a team: the most started) that fit, the
     # kept ones still sorted by id, with the `lrs_activities_omitted` header (rule in

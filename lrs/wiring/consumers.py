@@ -201,8 +201,22 @@ def _progress_linger(settings: LrsSettings) -> int:
     return settings.progress_linger_ms
 
 
+def _organisation_linger(settings: LrsSettings) -> int:
+    return settings.organisation_linger_ms
+
+
+def _persist_linger(settings: LrsSettings) -> int:
+    return settings.persist_linger_ms
+
+
 CONSUMERS: dict[str, ConsumerSpec] = {
-    "persist": ConsumerSpec("persist", topics.STATEMENTS, _persist, pace="acknowledgement"),
+    "persist": ConsumerSpec(
+        "persist",
+        topics.STATEMENTS,
+        _persist,
+        linger_ms=_persist_linger,
+        pace="acknowledgement",
+    ),
     # reads what the persister forwards (what the store holds), not `xapi.statements`
     "progress": ConsumerSpec(
         "progress", topics.STORED_STATEMENTS, _progress, _progress_batch, _progress_linger
@@ -269,7 +283,7 @@ CONSUMERS: dict[str, ConsumerSpec] = {
         topics.ORGANISATION_CHANGES,
         _organisation_progress,
         _progress_batch,
-        _progress_linger,
+        _organisation_linger,
         pace="background",
     ),
 }

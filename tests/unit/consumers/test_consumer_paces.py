@@ -52,3 +52,15 @@ def test_the_settings_choose_the_waits() -> None:
     assert CONSUMERS["progress"].fetch_waits(tuned) == (50, 800)
     assert CONSUMERS["webhooks"].fetch_waits(tuned) == (50, 9000)
     assert CONSUMERS["persist"].fetch_waits(tuned) == (ACK_PATH_FETCH_WAIT_MS, 800)
+
+
+def test_organisation_progress_and_the_persister_linger_as_their_settings_say() -> None:
+    """organisation-progress reads every learner of a tenant per batch: it gathers longer
+    batches than the other progress consumers; the persister only when told to."""
+    defaults = LrsSettings()
+    assert CONSUMERS["organisation-progress"].linger_ms(defaults) == 1000
+    assert CONSUMERS["progress"].linger_ms(defaults) == defaults.progress_linger_ms == 150
+    assert CONSUMERS["persist"].linger_ms(defaults) == 0
+    tuned = LrsSettings(organisation_linger_ms=300, persist_linger_ms=25)
+    assert CONSUMERS["organisation-progress"].linger_ms(tuned) == 300
+    assert CONSUMERS["persist"].linger_ms(tuned) == 25

@@ -22,8 +22,9 @@ serve` fetching every 20 ms cost the broker and themselves about half a core und
 Idle, the consumers whose output a person waits for after a silence (the persister, learner
 and team progress, goals: a goal's change on its stream within 1 s) wait
 `LRS_CONSUMER_IDLE_FETCH_WAIT_MS` (500 ms); the others (webhooks, organisation progress, team
-registry changes: `background`) wait `LRS_CONSUMER_BACKGROUND_IDLE_FETCH_WAIT_MS` (5 s), so
-their first record after a silence may wait up to 2.5 s more.
+registry changes for team progress and for goals: `background`) wait
+`LRS_CONSUMER_BACKGROUND_IDLE_FETCH_WAIT_MS` (5 s), so their first record after a silence may
+wait up to 2.5 s more (a goal's change caused by a registry change after a silence, too).
 
 The wait is a field of aiokafka's fetcher that it reads for every fetch request it builds; it
 is not part of aiokafka's public interface, so a consumer without it (a test's fake) is left as

@@ -44,7 +44,10 @@ class JournalFence:
     whose writes do not wait for the sync, and `seal` is one small journaled write that must
     follow them before anything relies on them (before the consumer publishes what they
     record or commits its offsets). If the store dies before the seal, the writes may be
-    lost, but nothing has relied on them: the batch fails and is handled again.
+    lost: the batch fails and is handled again. Only readers of the store may have seen them
+    meanwhile (a progress page or stream may show a version that the store's restart takes
+    back, until the batch is handled again and writes the same values). The journal is the
+    store's, not the session's: a seal also makes other writers' earlier writes durable.
 
     Only for a store whose writes are journaled on one node (write concern `j: true`, `w`
     unset or 1, as the embedded store's address sets it); under any other write concern

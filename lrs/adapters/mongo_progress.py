@@ -146,8 +146,11 @@ class MongoProgressStore:
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self._learners: AsyncCollection[Doc] = db["progress_learners"]
         self._teams: AsyncCollection[Doc] = db["progress_teams"]
-        # learner and team documents: written without a journal sync each, then sealed
-        # (lrs.adapters.mongo_bulk.JournalFence: one sync per call instead of one per document)
+        # Learner and team documents: written without a journal sync each, then sealed
+        # (lrs.adapters.mongo_bulk.JournalFence: one sync per call instead of one per document).
+        # Every save seals, even one with nothing to write: the consumer also publishes the
+        # documents it found up to date, which may be unsealed writes (its own, from an attempt
+        # whose seal failed, or another writer's); a seal makes every earlier write durable.
         self._fence = JournalFence(db, "progress")
         self._learner_writes = self._fence.unjournaled(self._learners)
         self._team_writes = self._fence.unjournaled(self._teams)
@@ -223,8 +226,7 @@ class MongoProgressStore:
             for d in docs
         ]
         failed = await bulk_write_tolerating_duplicates(self._learner_writes, ops)
-        if ops:
-            await self._fence.seal()  # before the consumer publishes them or commits offsets
+        await self._fence.seal()  # even with nothing written: see __init__
         return {docs[i].learner for i in failed}
 
     async def reset_learners(self, tenant: str | None) -> None:
@@ -298,8 +300,7 @@ class MongoProgressStore:
             _cas(doc_id(d.tenant, d.team), d.version - 1, team_to_mongo(d, updated)) for d in docs
         ]
         failed = await bulk_write_tolerating_duplicates(self._team_writes, ops)
-        if ops:
-            await self._fence.seal()
+        await self._fence.seal()  # even with nothing written: see __init__
         return {docs[i].team for i in failed}
 
     async def iterate_teams(self, tenant: str | None) -> AsyncIterator[TeamDoc]:

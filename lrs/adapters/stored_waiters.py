@@ -6,12 +6,13 @@ process's Kafka feed (`lrs.adapters.kafka_progress_feed`) reads that topic and t
 `StoredWaiters` every id it sees, with the record; a request waiting for its statements
 (`MongoStatementStore.wait_stored`) registers their ids here and is woken when the last of them
 has been seen. The record is the statement as the store holds it (the persister forwards it
-only once the store acknowledged its journaled insert, and an equivalent replay as the store
-had it), so a waiter keeps it and the request is answered from it without reading the store;
-a waiter that was not handed every statement (a record it could not decode, an id seen before
-it registered, a feed that restarted) reads the store. This used to be a change stream on
-`statements`: on the embedded store its getMores were 12% of the store's command time under
-load (docs/decisions/0002); then a read of the store after each wake-up, 5-8% of it.
+only once the store acknowledged its insert, journaled under `lrs serve`, and an equivalent
+replay as the store had it), so a waiter keeps it and the request is answered from it without
+reading the store; a waiter that was not handed every statement (a record it could not decode,
+an id seen before it registered, a feed that restarted) reads the store. This used to be a
+change stream on `statements`: on the embedded store its getMores were 12% of the store's
+command time under load (docs/decisions/0002); then a read of the store after each wake-up,
+5-8% of it.
 
 Every waiter is woken to read when the feed (re)starts, since what was forwarded while it was
 down is not seen; and waiters also read the store slowly on their own (every 2 s while the feed

@@ -518,7 +518,7 @@ class StopSignals:
         self._wake = wake  # kept open: the interpreter writes each signal's number into it
         for end in (self._woken, wake):
             end.setblocking(False)
-        signal.set_wakeup_fd(wake.fileno(), warn_on_full_buffer=False)
+        self._previous_fd = signal.set_wakeup_fd(wake.fileno(), warn_on_full_buffer=False)
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGCHLD, self._on_child)
@@ -537,8 +537,9 @@ class StopSignals:
                     pass
 
     def close(self) -> None:
-        """Stop writing signals into the sockets, and close them (the handlers stay)."""
-        signal.set_wakeup_fd(-1)
+        """Stop writing signals into the sockets (the wakeup fd is the one before), and close
+        them (the handlers stay)."""
+        signal.set_wakeup_fd(self._previous_fd)
         self._woken.close()
         self._wake.close()
 

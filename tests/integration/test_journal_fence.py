@@ -5,6 +5,7 @@ be journaled on one node, as `lrs serve`'s address asks of its embedded store.""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.write_concern import WriteConcern
 
 from lrs.adapters.mongo_bulk import JournalFence
+from lrs.adapters.mongo_progress import MongoProgressStore
 from tests.contract.conftest import fresh_database
 
 pytestmark = pytest.mark.integration
@@ -24,8 +26,8 @@ async def db(request: pytest.FixtureRequest) -> AsyncIterator[Db]:
         yield fresh
 
 
-async def seals(db: Db) -> int:
-    fence = await db["journal_fences"].find_one({"_id": "test"})
+async def seals(db: Db, name: str = "test") -> int:
+    fence = await db["journal_fences"].find_one({"_id": name})
     return int(fence["seals"]) if fence else 0
 
 
@@ -56,3 +58,14 @@ async def test_under_any_other_write_concern_nothing_changes(db: Db, concern: Wr
     assert fence.unjournaled(other["docs"]).write_concern == concern
     await fence.seal()
     assert await seals(db) == 0
+
+
+async def test_the_progress_store_seals_every_save_even_with_nothing_to_write(db: Db) -> None:
+    """The progress consumers also publish documents they found up to date, which may be
+    unsealed writes (an attempt whose seal failed, another writer's): a save with nothing to
+    write seals all the same, before the consumer publishes or commits."""
+    store = MongoProgressStore(db.with_options(write_concern=WriteConcern(j=True)))
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    await store.save_learners([], now)
+    await store.save_teams([], now)
+    assert await seals(db, "progress") == 2

@@ -161,7 +161,7 @@ async def ingest(
     payloads = payloads or {}
     check_request(raws, payloads, spec_version, deps.limits)
     records = prepare(raws, principal, spec_version, deps)
-    new = await _drop_already_stored(records, deps)
+    new = await _drop_already_stored(records, _given_ids(raws), deps)
     if new:
         await deps.attachments.put_many(principal.tenant, list(payloads.values()))
         stored = truncate_to_millis(deps.clock())
@@ -201,13 +201,22 @@ def _late(deps: IngestDeps) -> Unavailable:
     )
 
 
+def _given_ids(raws: Sequence[Any]) -> list[bool]:
+    """For each statement of the request, whether the client gave its id (one the LRS makes
+    up, a random UUID, cannot be stored already)."""
+    return [isinstance(raw, Mapping) and raw.get("id") is not None for raw in raws]
+
+
 async def _drop_already_stored(
-    records: list[AcceptedStatement], deps: IngestDeps
+    records: list[AcceptedStatement], given: Sequence[bool], deps: IngestDeps
 ) -> list[AcceptedStatement]:
     """Statements whose id is stored: equivalent ones are skipped (a retry is never an error,
-    Data 2.3.1); different ones make the whole request fail with 409 (Communication 2.1.1)."""
-    tenant = records[0].tenant if records else ""
-    existing = await deps.store.get_many(tenant, [r.statement_id for r in records])
+    Data 2.3.1); different ones make the whole request fail with 409 (Communication 2.1.1).
+    Only ids the client gave are looked up: a request without any reads nothing."""
+    asked = [r.statement_id for r, gave in zip(records, given, strict=True) if gave]
+    if not asked:
+        return records
+    existing = await deps.store.get_many(records[0].tenant, asked)
     _raise_on_conflict(records, existing)
     return [r for r in records if r.statement_id not in existing]
 

@@ -1,0 +1,79 @@
+"""Before producing, the API looks up which of a request's ids are stored already (a retry is
+skipped, Data 2.3.1; another statement with the same id is a 409, Communication 2.1.1). An id
+the LRS makes up (a random UUID) cannot be stored already: only ids the client gave are read."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from lrs.adapters.memory import InMemoryAttachmentStore, InMemoryEventBus, InMemoryStatementStore
+from lrs.codec import decode_accepted
+from lrs.ports.credentials import Principal
+from lrs.ports.events import OutgoingMessage
+from lrs.services.ingest import IngestDeps, ingest
+from lrs.xapi.errors import StatementConflict
+from tests.support.factories import agent, statement
+
+PRINCIPAL = Principal("acme", "key", frozenset({"all"}), agent("authority"))
+
+
+class CountingStore(InMemoryStatementStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lookups: list[list[str]] = []
+
+    async def get_many(self, tenant: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        self.lookups.append(list(ids))
+        return await super().get_many(tenant, ids)
+
+
+def deps(store: CountingStore) -> IngestDeps:
+    """Kafka acknowledgement; the bus stores what is produced at once (a stand-in persister)."""
+    counter = itertools.count()
+
+    async def persist(topic: str, message: OutgoingMessage) -> None:
+        await store.insert_many([decode_accepted(message.value, message.headers)])
+
+    return IngestDeps(
+        store=store,
+        bus=InMemoryEventBus(persist),
+        attachments=InMemoryAttachmentStore(),
+        clock=lambda: datetime.now(UTC),
+        new_id=lambda: str(uuid.UUID(int=next(counter), version=4)),
+        topic="xapi.statements",
+        ack_mode="kafka",
+        ack_timeout=15.0,
+    )
+
+
+async def test_a_request_without_ids_reads_nothing_before_producing() -> None:
+    store = CountingStore()
+    ids = await ingest(
+        [statement(with_id=False) for _ in range(3)], PRINCIPAL, "2.0.0", deps(store)
+    )
+    assert len(ids) == 3
+    assert store.lookups == []
+
+
+async def test_only_the_ids_the_client_gave_are_looked_up() -> None:
+    store = CountingStore()
+    given = statement()
+    await ingest([statement(with_id=False), given], PRINCIPAL, "2.0.0", deps(store))
+    assert store.lookups == [[given["id"]]]
+
+
+async def test_a_given_id_stored_with_other_content_is_still_a_conflict() -> None:
+    store = CountingStore()
+    first = statement()
+    await ingest([first], PRINCIPAL, "2.0.0", deps(store))
+    await ingest([first], PRINCIPAL, "2.0.0", deps(store))  # a retry: no error
+    other = {**statement(verb="failed"), "id": first["id"]}
+    with pytest.raises(StatementConflict):
+        await ingest([other], PRINCIPAL, "2.0.0", deps(store))
+    assert store.lookups == [[first["id"]]] * 3

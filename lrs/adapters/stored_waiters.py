@@ -12,7 +12,7 @@ reading the store; a waiter that was not handed every statement (a record it cou
 an id seen before it registered, a feed that restarted) reads the store. This used to be a
 change stream on `statements`: on the embedded store its getMores were 12% of the store's
 command time under load (docs/decisions/0002); then a read of the store after each wake-up,
-5-8% of it.
+about 8% of it.
 
 Every waiter is woken to read when the feed (re)starts, since what was forwarded while it was
 down is not seen; and waiters also read the store slowly on their own (every 2 s while the feed

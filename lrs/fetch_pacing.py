@@ -15,9 +15,9 @@ consumer it passes through; under load nothing changes.
 While records flow, the short wait only matters to a consumer that has read everything: it
 then sends an empty fetch every `busy_ms`, and the broker answers each. On the acknowledgement
 path (the persister, and each API process's feed of stored statements) that is 20 ms; every
-other consumer waits `LRS_CONSUMER_FETCH_WAIT_MS` (100 ms): the 12 other consumers of `lrs
+other consumer waits `LRS_CONSUMER_FETCH_WAIT_MS` (100 ms): the 13 other consumers of `lrs
 serve` fetching every 20 ms cost the broker and themselves about half a core under load
-(docs/benchmarks.md, "Fetch waits").
+(docs/benchmarks.md, "Fetch waits by pace" and "Re-measured on a quiet machine").
 
 Idle, the consumers whose output a person waits for after a silence (the persister, learner
 and team progress, goals: a goal's change on its stream within 1 s) wait

@@ -83,6 +83,20 @@ def decode_accepted(
     )
 
 
+def accepted_statement_unchecked(value: bytes | None) -> dict[str, Any] | None:
+    """The statement of a record value `encode_accepted` wrote, without `decode_accepted`'s
+    schema check (for a reader that only compares it with a statement the API validated: an
+    API process's acknowledgement); None when the value has no statement with a string id."""
+    try:
+        doc = orjson.loads(value) if value is not None else None
+    except orjson.JSONDecodeError:
+        return None
+    statement = doc.get("statement") if isinstance(doc, dict) else None
+    if not isinstance(statement, dict) or not isinstance(statement.get("id"), str):
+        return None
+    return statement
+
+
 def header(headers: Sequence[tuple[str, bytes]] | None, name: str) -> str | None:
     for key, value in headers or ():
         if key == name:

@@ -158,9 +158,8 @@ class MongoStatementStore:
                 if not waiter.done.is_set():
                     interval = STREAM_POLL if self._waiters.ready.is_set() else FALLBACK_POLL
                     await _until(waiter.done, min(interval, deadline - loop.time()))
-                handed = {i: dict(waiter.statements[i]) for i in ids if i in waiter.statements}
-                if not waiter.pending and len(handed) == len(set(ids)):
-                    return handed
+                if not waiter.pending and waiter.statements.keys() >= set(ids):
+                    return {i: waiter.statements[i] for i in ids}
                 found = await self._read_for_ack(tenant, ids)
                 remaining = deadline - loop.time()
                 if len(found) == len(set(ids)) or remaining <= 0:

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
-import orjson
+from lrs.codec import accepted_statement_unchecked
 
 RECENT_IDS = 20_000  # ids seen stored that a late registration still finds (a few seconds')
 
@@ -42,16 +42,15 @@ class Waiter:
     def __init__(self, doc_ids: Iterable[str]) -> None:
         self.pending = set(doc_ids)
         self.done = asyncio.Event()
-        # The stored statements the feed handed over, by statement id.
-        self.statements: dict[str, Mapping[str, Any]] = {}
+        # The stored statements the feed handed over, by statement id (shared between the
+        # waiters of one id: read only).
+        self.statements: dict[str, dict[str, Any]] = {}
         if not self.pending:
             self.done.set()
 
-    def seen(
-        self, doc_id: str, statement_id: str = "", statement: Mapping[str, Any] | None = None
-    ) -> None:
+    def seen(self, doc_id: str, statement: dict[str, Any] | None = None) -> None:
         if statement is not None:
-            self.statements[statement_id] = statement
+            self.statements[str(statement["id"])] = statement
         self.pending.discard(doc_id)
         if not self.pending:
             self.done.set()
@@ -89,10 +88,9 @@ class StoredWaiters:
         waiting = list(self._waiters.get(doc_id, ()))
         if not waiting:
             return
-        statement = forwarded_statement(value)
-        statement_id = str(statement["id"]) if statement is not None else ""
+        statement = accepted_statement_unchecked(value)
         for waiter in waiting:
-            waiter.seen(doc_id, statement_id, statement)
+            waiter.seen(doc_id, statement)
 
     def feed_up(self) -> None:
         """A feed now tells what is stored; what was stored before it is not seen, so every
@@ -112,17 +110,3 @@ class StoredWaiters:
             self._recent_set.discard(self._recent.popleft())
         self._recent.append(doc_id)
         self._recent_set.add(doc_id)
-
-
-def forwarded_statement(value: bytes | None) -> dict[str, Any] | None:
-    """The statement of an accepted-statement envelope (`lrs.codec.encode_accepted`), or None
-    when there is none to take (the waiter then reads the store). The persister wrote the
-    envelope from a statement the API validated: it is not validated again here."""
-    try:
-        doc = orjson.loads(value) if value is not None else None
-    except orjson.JSONDecodeError:
-        return None
-    statement = doc.get("statement") if isinstance(doc, dict) else None
-    if not isinstance(statement, dict) or not isinstance(statement.get("id"), str):
-        return None
-    return statement

@@ -18,6 +18,10 @@ record the hub cannot take, a bug) is logged and counted, and a new consumer res
 last batch handed to the hub (with backoff; the API's /readyz answers 503 meanwhile). A batch
 whose delivery failed is not delivered again; the stored sink is told when the feed is up and
 when it stops, so its waiters read the store instead of waiting for what it may have missed.
+
+`rewind` reads every topic again from its beginning: after the embedded broker's restart its
+topics are new and shorter than the positions held, and Tansu holds a fetch beyond a
+partition's end without an error (docs/decisions/0010).
 """
 
 from __future__ import annotations
@@ -103,6 +107,7 @@ class KafkaProgressFeed:
         # The next offset to read of every partition found so far (where a new consumer resumes).
         self._positions: dict[TopicPartition, int] = {}
         self._consumer: AIOKafkaConsumer | None = None
+        self._rewind_asked = False
         self.task = BackgroundTask(
             TASK_NAME, self._session, initial=RESTART_INITIAL_SECONDS, cap=RESTART_MAX_SECONDS
         )
@@ -116,6 +121,15 @@ class KafkaProgressFeed:
     async def stop(self) -> None:
         await self.task.stop()
         await self._close()
+
+    def rewind(self) -> None:
+        """Read every partition again from its beginning, at the feed's next read (within a
+        fetch's wait): the topics were created anew (lrs.entry.supervisor restarts the embedded
+        broker, which keeps them in memory, and signals its API processes). What the new topics
+        hold is newer than anything read: the statements replayed from the store, the compacted
+        topics' latest values, what was written since. Streams skip versions they sent; the
+        stored sink is told down then up, so its waiters read the store once."""
+        self._rewind_asked = True
 
     def _new_consumer(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
@@ -196,6 +210,8 @@ class KafkaProgressFeed:
         idle_after, idle_wait_ms = self._idle
         pacer = FetchPacer(FETCH_WAIT_MS, idle_wait_ms, idle_after)
         while True:
+            if self._rewind_asked:
+                await self._rewound(consumer)
             if loop.time() >= next_discovery:
                 next_discovery = loop.time() + DISCOVER_SECONDS
                 await self._assign(consumer, fresh_at_end=False)
@@ -209,6 +225,19 @@ class KafkaProgressFeed:
                     self._tell_stored(records)
                 else:
                     self._deliver(self._topics[tp.topic], records)
+
+    async def _rewound(self, consumer: AIOKafkaConsumer) -> None:
+        """`rewind`: forget every position; each partition found is then fresh and read from
+        its beginning."""
+        self._rewind_asked = False
+        self._positions.clear()
+        if self._stored is not None and self._stored_up:
+            self._stored.feed_down()
+            self._stored_up = False
+        consumer.assign([])
+        await self._assign(consumer, fresh_at_end=False)
+        self._tell_stored_up(consumer)
+        log.warning("feed rewound: every partition is read again from its beginning")
 
     def _tell_stored(self, records: list[Any]) -> None:
         assert self._stored is not None

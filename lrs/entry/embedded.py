@@ -104,6 +104,10 @@ class Child:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGCONT)
 
+    def send(self, signum: signal.Signals) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signum)
+
     def terminate(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()

@@ -61,6 +61,7 @@ from lrs.ports.statements import AcceptedStatement
 from lrs.settings import LrsSettings
 from lrs.wiring.consumers import CONSUMERS
 from lrs.wiring.republish import republish_latest
+from lrs.wiring.signals import FEED_REWIND
 from lrs.xapi.ifi import actor_ifi
 
 log = logging.getLogger("lrs.serve")
@@ -254,8 +255,9 @@ class Stack:
         of the lost topics is started again: Tansu does not tell a reader whose position is
         beyond the new topic's end, it waits there. So the consumers are killed at once (none
         may commit an old position to the new broker) and started again from the new topics'
-        beginning, and the API processes (their live progress feed) are stopped as on SIGTERM
-        and started again; the listening socket queues connections meanwhile. What the lost
+        beginning, and the API processes are told (`FEED_REWIND`) to read the new topics from
+        their beginning with their live feed (no restart: a restarted API process takes seconds
+        to import and connect, and its open streams would end). What the lost
         `lrs.statements.stored` held is put back from the store (`replay_stored`), then the
         latest value of every key of the compacted topics (`republish_latest`), in a thread,
         while supervision goes on. No read-through mark is taken from the broker's death until
@@ -289,12 +291,11 @@ class Stack:
         finally:
             for api in apis:
                 api.resume()
+        for api in apis:
+            api.send(FEED_REWIND)
         self.count_restart(self.broker)
         for consumer in consumers:
             self.count_restart(consumer, self.start_child(consumer))
-        stop_together(apis, API_STOP_SECONDS)
-        for api in apis:
-            self.count_restart(api, self.start_child(api))
         return held_since
 
     def restart_when_due(self, worker: Child) -> None:
@@ -394,17 +395,12 @@ def stored_message(doc: dict[str, Any]) -> OutgoingMessage:
 def replay_in_thread(settings: LrsSettings, since: datetime | None, gate: ReplayGate) -> None:
     """On a new, empty embedded broker: forward again onto `lrs.statements.stored` what its
     readers may not have read (`replay_stored`), then the latest value of every key of the
-    compacted topics (lrs.wiring.republish). What is forwarded: every statement stored since
-    the last read-through mark (lrs.entry.counted; at the start of `lrs serve`, what was not
-    read when it last stopped), or since `since` if earlier (after a broker restart: what the
-    lost broker held). With no mark in the store (a store written by a version before marks,
-    or an `lrs serve` that stopped before its first mark), every stored statement. `gate` was
+    compacted topics (lrs.wiring.republish). What is forwarded: see `replay_start`. `gate` was
     begun by the caller; it is ended here once the statements are forwarded. If that fails,
     the gate stays closed: no mark moves past statements that may not have been read, and the
     next start of `lrs serve` forwards them from the last mark."""
     try:
-        mark = asyncio.run(read_mark(settings))
-        start = min((m for m in (since, mark) if m is not None), default=EPOCH)
+        start = replay_start(since, asyncio.run(read_mark(settings)))
         replayed = asyncio.run(replay_stored(settings, start))
     except Exception:
         log.exception(
@@ -416,6 +412,20 @@ def replay_in_thread(settings: LrsSettings, since: datetime | None, gate: Replay
         if replayed:
             log.warning("forwarded again %d statements stored since %s", replayed, start)
     republish_in_thread(settings)
+
+
+def replay_start(since: datetime | None, mark: datetime | None) -> datetime:
+    """From when stored statements are forwarded again onto a new broker: the last read-through
+    mark `mark` (lrs.entry.counted; at the start of `lrs serve`, what was not read when it last
+    stopped), or `since` if earlier (after a broker restart: what the lost broker held).
+
+    With no mark in the store (a store written by a version before marks, an `lrs serve` that
+    stopped before its first mark, or broker restarts that came before one could be taken),
+    every stored statement: the lost broker may have held what an earlier replay put on it and
+    no reader read, stored before `since`. Nothing but a mark tells those were read."""
+    if mark is None:
+        return EPOCH
+    return mark if since is None else min(since, mark)
 
 
 def republish_in_thread(settings: LrsSettings) -> None:

@@ -36,6 +36,7 @@ from lrs.api.app import Adapters, create_app, utc_now
 from lrs.services.progress_hub import Kind, ProgressHub
 from lrs.settings import LrsSettings
 from lrs.wiring.erasure import connected_erasure, erasure_store
+from lrs.wiring.signals import on_feed_rewind
 
 
 def create_connected_app(
@@ -123,6 +124,8 @@ async def progress_adapters(
         if settings.ack_mode == "stored"
         else None,
     )
+    # before the start: a broker restarted while the feed connects is then read anew
+    stack.callback(on_feed_rewind(feed.rewind))
     await feed.start()
     stack.push_async_callback(feed.stop)
     stack.callback(hub.close)  # runs first: every open stream ends

@@ -24,6 +24,7 @@ from lrs import topics
 from lrs.entry.counted import MARKS, READ_THROUGH
 from lrs.settings import LrsSettings
 from tests.support.factories import statement
+from tests.support.live import SseReader
 from tests.support.polling import eventually
 from tests.support.serve import child_pids, serve_lrs
 from tests.support.stack import xapi_headers
@@ -207,15 +208,20 @@ async def test_kill_9_of_the_broker_loses_no_statement_and_progress_counts_them_
 ) -> None:
     """The memory-only broker loses its topics; acknowledged statements are in the store, and
     the ones stored but not yet counted are replayed for progress; the team registry is back on
-    its compacted topic although the team did not change again."""
+    its compacted topic although the team did not change again. The API processes are not
+    restarted: their live feed reads the new topics (a learner's stream goes on)."""
     learner = "broker-kill"
     agent = '{"mbox": "mailto:learner' + learner + '@example.org"}'
+    apis = {name: served.pid(name) for name in ("api-1", "api-2")}
     async with httpx.AsyncClient(base_url=served.base, headers=H, timeout=30) as client:
         created = await client.post("/teams", json={"team": "survivors", "name": "Survivors"})
         assert created.status_code == 201, created.text
         before = [statement(learner) for _ in range(30)]
-        response = await client.post("/xapi/statements", json=before)
+        response = await client.post("/xapi/statements", json=before[:10])
         assert response.status_code == 200, response.text
+        for doc in before[10:]:  # one by one: many learner versions (the feed's position)
+            response = await client.post("/xapi/statements", json=doc)
+            assert response.status_code == 200, response.text
         os.kill(served.pid("broker"), signal.SIGKILL)
         after = [statement(learner) for _ in range(5)]
         for doc in after:
@@ -230,8 +236,32 @@ async def test_kill_9_of_the_broker_loses_no_statement_and_progress_counts_them_
         for doc in [*before, *after]:
             answer = await client.get("/xapi/statements", params={"statementId": doc["id"]})
             assert answer.status_code == 200, answer.text
+        assert await statements_streamed_after_one_more(client, agent, learner) == 36
+    assert {name: served.pid(name) for name in apis} == apis
     team = topics.team_key("default", "survivors")
     assert team in await registry_keys_once_holding(served, team)
+
+
+async def statements_streamed_after_one_more(
+    client: httpx.AsyncClient, agent: str, learner: str
+) -> int:
+    """Open the learner's progress stream, POST one more statement, and return the count of
+    the first event after the snapshot that counts it (a live change, from the API's feed)."""
+    request = client.build_request("GET", "/progress/stream", params={"agent": agent})
+    response = await client.send(request, stream=True)
+    try:
+        assert response.status_code == 200
+        reader = SseReader(response)
+        snapshot = await reader.next_named("learner-progress", within=GENEROUS)
+        counted = int(snapshot.data["statements"])
+        answer = await client.post("/xapi/statements", json=statement(learner))
+        assert answer.status_code == 200, answer.text
+        while True:
+            event = await reader.next_named("learner-progress", within=GENEROUS)
+            if int(event.data["statements"]) > counted:
+                return int(event.data["statements"])
+    finally:
+        await response.aclose()
 
 
 async def test_kill_9_of_the_store_loses_no_acknowledged_statement(served: Served) -> None:

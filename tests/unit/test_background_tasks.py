@@ -262,6 +262,67 @@ async def test_the_feed_resumes_where_it_left_off_after_an_unexpected_error(
     assert broker.consumers[0].stopped
 
 
+async def test_a_rewound_feed_reads_the_new_topics_of_a_replaced_broker_from_their_beginning(
+    broker: FakeBroker, feed: tuple[KafkaProgressFeed, RecordingHub]
+) -> None:
+    """A restarted embedded broker has new, shorter topics; the positions held are past their
+    end, where the broker holds fetches without an error. After `rewind` (lrs serve signals it)
+    the feed reads them from their beginning."""
+    started, hub = feed
+
+    async def delivered() -> list[str]:
+        return [f"{c.entity}:{c.version}" for c in hub.changes]
+
+    for version in (1, 2, 3):
+        broker.append("a", version)
+    assert await eventually(delivered, lambda d: len(d) >= 3, within=10, every=0.01) == [
+        "a:1",
+        "a:2",
+        "a:3",
+    ]
+    broker.records = []  # the broker restarted: its topics are new
+    broker.append("a", 3)  # republished (a version the streams have sent: they skip it)
+    broker.append("b", 1)  # written since
+    started.rewind()
+    assert await eventually(delivered, lambda d: len(d) >= 5, within=10, every=0.01) == [
+        "a:1",
+        "a:2",
+        "a:3",
+        "a:3",
+        "b:1",
+    ]
+    assert len(broker.consumers) == 1  # in place: no new session, no failure counted
+
+
+async def test_a_rewound_feed_tells_the_stored_sink_down_then_up(broker: FakeBroker) -> None:
+    """So that every waiter reads the store once: what the lost broker held is not told."""
+    sink = RecordingSink()
+    feed = KafkaProgressFeed("unused:9092", {}, RecordingHub(), stored=(broker.topic, sink))
+    await feed.start()
+    try:
+
+        async def told() -> list[str]:
+            return list(sink.events)
+
+        broker.append_stored("t/s1")
+        assert await eventually(told, lambda e: len(e) >= 2, within=10, every=0.01) == [
+            "up",
+            "t/s1",
+        ]
+        broker.records = []
+        broker.append_stored("t/s2")
+        feed.rewind()
+        assert await eventually(told, lambda e: "t/s2" in e, within=10, every=0.01) == [
+            "up",
+            "t/s1",
+            "down",
+            "up",
+            "t/s2",
+        ]
+    finally:
+        await feed.stop()
+
+
 @dataclass
 class RecordingSink:
     events: list[str] = field(default_factory=list)

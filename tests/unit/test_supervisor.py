@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
@@ -154,3 +155,16 @@ def test_without_a_signal_the_pause_lasts_its_timeout(
     stop_signals.wait(0.2)
     assert time.monotonic() - started >= 0.19
     assert not stop_signals.requested
+
+
+def test_a_broker_restart_with_no_mark_yet_forwards_every_stored_statement_again() -> None:
+    """Two broker restarts before the first read-through mark: the second lost broker held
+    what the first replay put on it (stored before its own start) and no reader had read:
+    without a mark, nothing says it was read."""
+    since = datetime(2026, 12, 1, 5, 46, 26, tzinfo=UTC)
+    mark = datetime(2026, 12, 1, 5, 46, 20, tzinfo=UTC)
+    assert supervisor.replay_start(since, None) == supervisor.EPOCH
+    assert supervisor.replay_start(None, None) == supervisor.EPOCH
+    assert supervisor.replay_start(since, mark) == mark  # the earlier of the two
+    assert supervisor.replay_start(mark, since) == mark
+    assert supervisor.replay_start(None, mark) == mark  # lrs serve's start

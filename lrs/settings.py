@@ -166,6 +166,10 @@ class LrsSettings(BaseSettings):
     produce_timeout_seconds: float = 2.0
     # How long an API process starting waits for its store to answer before it gives up.
     startup_wait_seconds: float = Field(default=60.0, ge=0)
+    # The longest wait for one answer of the store on an open connection (the API and the
+    # consumers): a store that stops answering fails the request with 503, or the consumer's
+    # batch as a transient failure (retried), instead of holding it for ever.
+    store_timeout_seconds: float = Field(default=30.0, gt=0)
     # How often `lrs serve` with its embedded broker records the moment before which every
     # stored statement has been read by progress and webhooks; at its next start it forwards
     # again what was stored since (lrs/entry/counted.py, docs/decisions/0010).

@@ -731,11 +731,16 @@ def _credential(doc: Mapping[str, Any]) -> Credential:
     )
 
 
-def connect(uri: str) -> AsyncMongoClient[Doc]:
-    """A client with timeouts short enough for readiness checks to answer promptly."""
-    return AsyncMongoClient(
-        uri, serverSelectionTimeoutMS=5000, tz_aware=True, uuidRepresentation="standard"
-    )
+def connect(uri: str, *, answer_within: float | None = None) -> AsyncMongoClient[Doc]:
+    """A client with timeouts short enough for readiness checks to answer promptly. With
+    `answer_within` (seconds, LRS_STORE_TIMEOUT_SECONDS), a read of the store's answer on an
+    open connection that waits longer fails with NetworkTimeout (an outage: lrs.outages), and
+    that connection is closed; without it, such a read waits for ever (or as long as the URI's
+    own `socketTimeoutMS` says)."""
+    options: dict[str, Any] = {"tz_aware": True, "uuidRepresentation": "standard"}
+    if answer_within is not None:
+        options["socketTimeoutMS"] = int(answer_within * 1000)
+    return AsyncMongoClient(uri, serverSelectionTimeoutMS=5000, **options)
 
 
 async def wait_until_reachable(

@@ -64,7 +64,7 @@ async def connected_adapters(settings: LrsSettings) -> AsyncIterator[Adapters]:
             "`lrs api` needs LRS_KAFKA_BOOTSTRAP and LRS_MONGODB_URI (or `lrs serve`)"
         )
     async with AsyncExitStack() as stack:
-        client = connect(settings.mongodb_uri)
+        client = connect(settings.mongodb_uri, answer_within=settings.store_timeout_seconds)
         stack.push_async_callback(client.close)
         await wait_until_reachable(client, settings.startup_wait_seconds)
         db = client[settings.mongodb_database]

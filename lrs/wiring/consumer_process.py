@@ -27,7 +27,7 @@ async def run_consumer(name: str, settings: LrsSettings) -> None:
         raise SystemExit("consumers need LRS_KAFKA_BOOTSTRAP and LRS_MONGODB_URI (or `lrs serve`)")
     metrics.expose_restarts(settings.restarts_file)
     log.info("%s: starting", name)
-    client = connect(settings.mongodb_uri)
+    client = connect(settings.mongodb_uri, answer_within=settings.store_timeout_seconds)
     busy_wait_ms, idle_wait_ms = spec.fetch_waits(settings)
     try:
         db = client[settings.mongodb_database]

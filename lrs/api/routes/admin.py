@@ -172,7 +172,7 @@ async def revoke_credential(
 # --- dead letters ---------------------------------------------------------------------------
 
 
-def dead_letters(services: ServicesDep) -> DeadLetterReader:
+async def dead_letters(services: ServicesDep) -> DeadLetterReader:
     """The dead-letter topics of this LRS (a dependency: tests may replace it)."""
     if services.dead_letters is None:
         raise Unavailable("no broker is configured")

@@ -18,7 +18,7 @@ from lrs.xapi.params import parse_activity_query, parse_agent_query
 router = APIRouter(prefix="/xapi")
 
 
-def reader(who: PrincipalDep) -> Principal:
+async def reader(who: PrincipalDep) -> Principal:
     definitions.authorize_read(who)
     return who
 

@@ -104,7 +104,7 @@ class GoalSubject:
     learner: str | None = None
 
 
-def goal_subject(
+async def goal_subject(
     request: Request,
     services: ServicesDep,
     owner: OwnerQuery = None,

@@ -60,7 +60,7 @@ ToQuery = Annotated[
 ]
 
 
-def review_period(
+async def review_period(
     request: Request,
     period: PeriodQuery = None,
     since: FromQuery = None,

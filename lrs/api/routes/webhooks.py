@@ -24,7 +24,7 @@ Admin = Annotated[Principal, Depends(scope_guard(ADMIN_SCOPE))]
 SubscriptionId = Annotated[str, Path(description="the subscription's id")]
 
 
-def webhook_deps(services: ServicesDep) -> WebhookDeps:
+async def webhook_deps(services: ServicesDep) -> WebhookDeps:
     store = services.webhooks
     if store is None:
         raise Unavailable("webhooks need the MongoDB store")

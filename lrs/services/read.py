@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -21,6 +21,29 @@ from lrs.xapi.query import StatementQuery
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+WATERMARK_REUSE = timedelta(milliseconds=500)
+
+
+@dataclass
+class WatermarkCache:
+    """The persister's watermark as this process last read it, used again for `reuse`: a
+    Consistent-Through that was true a moment ago is still true (every statement stored before
+    it is still retrievable; it is only less recent), so under load a GET of statements reads
+    the store once, not twice. Nothing is kept while not every partition has reported."""
+
+    reuse: timedelta = WATERMARK_REUSE
+    value: datetime | None = None
+    read_at: datetime | None = None
+
+    def fresh(self, now: datetime) -> datetime | None:
+        if self.value is None or self.read_at is None:
+            return None
+        return self.value if timedelta(0) <= now - self.read_at < self.reuse else None
+
+    def keep(self, value: datetime | None, now: datetime) -> None:
+        self.value, self.read_at = value, now
+
+
 @dataclass(frozen=True)
 class ReadDeps:
     store: StatementReader
@@ -28,6 +51,7 @@ class ReadDeps:
     topic: str
     partitions: int
     consistency_margin: timedelta
+    watermark: WatermarkCache = field(default_factory=WatermarkCache)
 
 
 async def consistent_through(deps: ReadDeps, now: datetime) -> datetime:
@@ -37,9 +61,13 @@ async def consistent_through(deps: ReadDeps, now: datetime) -> datetime:
     earliest of those, less `consistency_margin`, is the answer. The margin is the deadline
     within which ingest requires the broker's acknowledgement, counted from `stored` (a later
     one is refused, never acknowledged), so it bounds `stored` -> broker for every acknowledged
-    statement. Until every partition has reported: the epoch.
+    statement. Until every partition has reported: the epoch. The watermark read is used
+    again for a moment (`WatermarkCache`).
     """
-    watermark = await deps.store.consistent_through(deps.topic, deps.partitions)
+    watermark = deps.watermark.fresh(now)
+    if watermark is None:
+        watermark = await deps.store.consistent_through(deps.topic, deps.partitions)
+        deps.watermark.keep(watermark, now)
     if watermark is None:
         return EPOCH
     return max(EPOCH, min(watermark, now) - deps.consistency_margin)

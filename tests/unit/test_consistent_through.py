@@ -19,7 +19,7 @@ from lrs.codec import decode_accepted
 from lrs.ports.credentials import Principal
 from lrs.ports.events import OutgoingMessage
 from lrs.services.ingest import IngestDeps, ingest
-from lrs.services.read import ReadDeps, consistent_through
+from lrs.services.read import EPOCH, ReadDeps, consistent_through
 from lrs.xapi.attachments import AttachmentPayload
 from lrs.xapi.errors import Unavailable
 from tests.support.factories import agent, statement
@@ -188,3 +188,38 @@ async def test_a_produce_that_never_ends_is_refused_at_the_margin() -> None:
     with pytest.raises(Unavailable):
         await asyncio.wait_for(ingest([statement()], PRINCIPAL, "1.0.3", deps), 10)
     assert bus.cancelled.is_set()
+
+
+class CountingStore(InMemoryStatementStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    async def consistent_through(self, topic: str, partitions: int) -> datetime | None:
+        self.reads += 1
+        return await super().consistent_through(topic, partitions)
+
+
+async def test_the_watermark_is_read_again_only_after_its_reuse_and_never_when_missing() -> None:
+    store = CountingStore()
+    read = ReadDeps(
+        store, InMemoryAttachmentStore(), TOPIC, partitions=1, consistency_margin=MARGIN
+    )
+    now = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+    assert await consistent_through(read, now) == EPOCH  # no partition reported yet
+    assert await consistent_through(read, now) == EPOCH
+    assert store.reads == 2  # nothing kept while the watermark is missing
+    first = now - timedelta(seconds=10)
+    await store.record_watermarks(TOPIC, {0: first})
+    assert await consistent_through(read, now) == first - MARGIN
+    await store.record_watermarks(TOPIC, {0: now})
+    soon = now + read.watermark.reuse / 2
+    assert await consistent_through(read, soon) == first - MARGIN  # older, still true
+    assert store.reads == 3
+    later = now + read.watermark.reuse
+    assert await consistent_through(read, later) == now - MARGIN
+    assert store.reads == 4
+    assert await consistent_through(read, now - timedelta(seconds=1)) == now - MARGIN - timedelta(
+        seconds=1
+    )  # a clock set back reads again, and never answers past `now`
+    assert store.reads == 5

@@ -3,7 +3,8 @@
 Every dependency of the API is an `async def`, however little it does: FastAPI runs a plain
 `def` dependency in its thread pool, a hand-over to a worker thread and back for each one of
 each request (profiled: 13% of an API process's active samples under single-statement POSTs,
-with three such dependencies on that route). `tests/unit/api/test_async_dependencies.py` keeps it so."""
+with three such dependencies on that route). `tests/unit/api/test_async_dependencies.py`
+keeps it so."""
 
 from __future__ import annotations
 

@@ -128,10 +128,24 @@ class MongoStatementStore:
     MongoDB-wire SecantusDB).
 
     `waiters` is woken by the API's feed of stored statements (`lrs.wiring.api`); without a
-    feed, as in the consumers, `wait_stored` callers poll."""
+    feed, as in the consumers, `wait_stored` callers poll.
 
-    def __init__(self, db: AsyncDatabase[Doc], waiters: StoredWaiters | None = None) -> None:
+    `sole_writer`: this store is the only one inserting statements into the database while it
+    runs (the persister under `LRS_CONSUMER_ASSIGNMENT=all`, one process reading every
+    partition, started again only once the old one is dead). Then nothing can be inserted
+    between its reads of a batch's links and its insert, and the reads after the insert
+    (`_link_again`, for two persisters racing) are left out: two store round trips per batch.
+    """
+
+    def __init__(
+        self,
+        db: AsyncDatabase[Doc],
+        waiters: StoredWaiters | None = None,
+        *,
+        sole_writer: bool = False,
+    ) -> None:
         self._db = db
+        self._sole_writer = sole_writer
         self._statements: AsyncCollection[Doc] = db["statements"]
         self._watermarks: AsyncCollection[Doc] = db["watermarks"]
         self._waiters = waiters if waiters is not None else StoredWaiters()
@@ -229,8 +243,9 @@ class MongoStatementStore:
         request acknowledged) its effects are visible too. Then, AFTER the insert, the same
         links are looked up again for the statements inserted: a statement and its voiding
         (or referring) statement inserted at once by two writers may each miss the other
-        before inserting, but whichever looks again second finds the other inserted. All of
-        it is idempotent, so a replayed batch changes nothing.
+        before inserting, but whichever looks again second finds the other inserted (not
+        looked for by a `sole_writer`, which no other writer races). All of it is idempotent,
+        so a replayed batch changes nothing.
         """
         if not records:
             return InsertReport()
@@ -242,7 +257,8 @@ class MongoStatementStore:
         )
         inserted = [d for position, d in enumerate(docs) if position not in failed]
         for tenant, batch in _by_tenant(inserted).items():
-            await self._link_again(tenant, batch)
+            if not self._sole_writer:
+                await self._link_again(tenant, batch)
         report = InsertReport(inserted=len(docs) - len(failed))
         if failed:
             report.duplicates = await self._duplicates([records[i] for i in sorted(failed)])

@@ -78,8 +78,10 @@ class ConsumerSpec:
 def _persist(db: Database, settings: LrsSettings) -> Handler:
     activities = MongoActivityStore(db, settings.max_definition_bytes)
     agents = MongoAgentStore(db, settings.max_agent_names)
+    # one persister reading every partition (lrs serve): no other writer races its inserts
+    sole_writer = settings.consumer_assignment == "all"
     return PersistHandler(
-        MongoStatementStore(db),
+        MongoStatementStore(db, sole_writer=sole_writer),
         activities,
         agents,
         prefix=settings.topic_prefix,

@@ -31,14 +31,18 @@ def record(doc: dict[str, Any], n: int = 0, tenant: str = "acme") -> AcceptedSta
     return AcceptedStatement(tenant, full, stored, actor_ifi(full["actor"]))
 
 
-@pytest.fixture(params=["memory", "mongo"])
+@pytest.fixture(params=["memory", "mongo", "mongo-sole-writer"])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[StatementStore]:
+    """One writer at a time (the races of two are `two_writers`' tests): the MongoDB store
+    also as the persister under `lrs serve` builds it (`sole_writer`)."""
     if request.param == "memory":
         yield InMemoryStatementStore()
         return
     infra: Infra = request.getfixturevalue("infra")
     client = connect(infra.mongodb_uri)
-    mongo = MongoStatementStore(client[f"contract_{uuid.uuid4().hex[:8]}"])
+    name = f"contract_{uuid.uuid4().hex[:8]}"
+    sole_writer = request.param == "mongo-sole-writer"
+    mongo = MongoStatementStore(client[name], sole_writer=sole_writer)
     await mongo.create_indexes()
     try:
         yield mongo

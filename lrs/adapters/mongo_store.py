@@ -132,9 +132,12 @@ class MongoStatementStore:
 
     `sole_writer`: this store is the only one inserting statements into the database while it
     runs (the persister under `LRS_CONSUMER_ASSIGNMENT=all`, one process reading every
-    partition, started again only once the old one is dead). Then nothing can be inserted
-    between its reads of a batch's links and its insert, and the reads after the insert
-    (`_link_again`, for two persisters racing) are left out: two store round trips per batch.
+    partition, started again only once the old one is dead). Then the reads after the insert
+    (`_link_again`, for two persisters racing) are left out, two store round trips per
+    batch, unless the insert found ids stored already. That is the one race left: a killed
+    persister's last insert may still land in the store after its successor read the links of
+    the same (uncommitted, so fetched again) batch; the successor's insert of those statements
+    then finds them stored, and the reads after it repair the links.
     """
 
     def __init__(
@@ -257,7 +260,7 @@ class MongoStatementStore:
         )
         inserted = [d for position, d in enumerate(docs) if position not in failed]
         for tenant, batch in _by_tenant(inserted).items():
-            if not self._sole_writer:
+            if not self._sole_writer or failed:
                 await self._link_again(tenant, batch)
         report = InsertReport(inserted=len(docs) - len(failed))
         if failed:

@@ -173,6 +173,64 @@ async def test_a_statement_ref_and_its_target_written_at_once_by_two_writers(
     assert await everything(first, agent=agent_key(agent("ben"))) == expected
 
 
+@pytest.fixture
+async def sole_and_killed(
+    infra: Infra, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[MongoStatementStore, Any]]:
+    """A `sole_writer` store (the persister under lrs serve) and `land_first(batch)`: the
+    last insert of a killed predecessor, unaware of the rest of the batch, lands in the store
+    after the sole writer read the batch's links and before its insert."""
+    client = connect(infra.mongodb_uri)
+    db = client[f"contract_{uuid.uuid4().hex[:8]}"]
+    sole, killed = MongoStatementStore(db, sole_writer=True), MongoStatementStore(db)
+    await sole.create_indexes()
+    insert = mongo_store.bulk_write_tolerating_duplicates
+
+    def land_first(batch: list[AcceptedStatement]) -> None:
+        async def predecessor_first(collection: Any, ops: Sequence[Any]) -> set[int]:
+            monkeypatch.setattr(mongo_store, "bulk_write_tolerating_duplicates", insert)
+            await killed.insert_many(batch)
+            return await insert(collection, ops)
+
+        monkeypatch.setattr(mongo_store, "bulk_write_tolerating_duplicates", predecessor_first)
+
+    try:
+        yield sole, land_first
+    finally:
+        await client.close()
+
+
+async def test_a_sole_writer_voids_a_target_its_killed_predecessor_stored_late(
+    sole_and_killed: tuple[MongoStatementStore, Any],
+) -> None:
+    """Data 2.3.2: the target, inserted unvoided by the predecessor meanwhile, ends voided."""
+    sole, land_first = sole_and_killed
+    target = record(statement(), 1)
+    void = record(voiding(target.statement_id, learner=2), 2)
+    land_first([target])
+    await sole.insert_many([target, void])
+    assert await sole.get_statement("acme", target.statement_id, voided=False) is None
+    assert await everything(sole) == [void.statement_id]
+
+
+async def test_a_sole_writer_gives_its_killed_predecessors_late_referrer_the_targets_keys(
+    sole_and_killed: tuple[MongoStatementStore, Any],
+) -> None:
+    """Communication 2.1.3: the referring statement, inserted by the predecessor without its
+    target's filter keys meanwhile, meets the target's filters."""
+    sole, land_first = sole_and_killed
+    course = activity("course/late-referrer")
+    target = record(statement(learner="ben", verb="passed", obj=course), 2)
+    referring = record(
+        statement(learner="ann", verb="noted", obj={"objectType": REF, "id": target.statement_id}),
+        1,
+    )
+    land_first([referring])
+    await sole.insert_many([referring, target])
+    expected = [target.statement_id, referring.statement_id]
+    assert await everything(sole, activity=course["id"]) == expected
+
+
 async def test_a_voiding_statement_is_never_voided(store: StatementStore) -> None:
     first_void = record(voiding(str(uuid.uuid4())), 1)
     second_void = record(voiding(first_void.statement_id), 2)

@@ -136,8 +136,9 @@ class MongoStatementStore:
     (`_link_again`, for two persisters racing) are left out, two store round trips per
     batch, unless the insert found ids stored already. That is the one race left: a killed
     persister's last insert may still land in the store after its successor read the links of
-    the same (uncommitted, so fetched again) batch; the successor's insert of those statements
-    then finds them stored, and the reads after it repair the links.
+    the same statements (uncommitted, so fetched again, in the same batch or a later one); the
+    successor's insert of those statements then finds them stored, and the reads after it,
+    over the stored documents too (`_stored_instead`), repair the links.
     """
 
     def __init__(
@@ -259,13 +260,28 @@ class MongoStatementStore:
             self._statements, [InsertOne(d) for d in docs]
         )
         inserted = [d for position, d in enumerate(docs) if position not in failed]
-        for tenant, batch in _by_tenant(inserted).items():
-            if not self._sole_writer or failed:
+        if not self._sole_writer or failed:
+            for tenant, batch in _by_tenant(inserted).items():
                 await self._link_again(tenant, batch)
+        stored = await self._stored_instead([docs[i] for i in sorted(failed)])
+        for tenant, batch in _by_tenant(stored).items():  # their links as the store holds them
+            await self._link_again(tenant, batch)
         report = InsertReport(inserted=len(docs) - len(failed))
         if failed:
             report.duplicates = await self._duplicates([records[i] for i in sorted(failed)])
         return report
+
+    async def _stored_instead(self, refused: list[Doc]) -> list[Doc]:
+        """The stored documents (their links: `voids`, `ref`, `keys`) of the ids an insert
+        found stored, whose links are then looked up again as the store holds them (apart from
+        the inserted ones': a batch's own documents are taken to carry their links already).
+        The store may hold them since a moment only: a killed writer's last insert can land
+        after this writer read the batch's links, unseen by either."""
+        if not refused:
+            return []
+        fields = {"tenant": 1, "id": 1, "voids": 1, "ref": 1, "keys": 1}
+        wanted = [d["_id"] for d in refused]
+        return [d async for d in self._statements.find({"_id": {"$in": wanted}}, fields)]
 
     async def _link(self, tenant: str, batch: dict[str, Doc]) -> None:
         await self._inherit_keys(tenant, batch)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pymongo import InsertOne
 
 from lrs.adapters import mongo_store
 from lrs.adapters.memory import InMemoryStatementStore
@@ -178,18 +179,18 @@ async def sole_and_killed(
     infra: Infra, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[tuple[MongoStatementStore, Any]]:
     """A `sole_writer` store (the persister under lrs serve) and `land_first(batch)`: the
-    last insert of a killed predecessor, unaware of the rest of the batch, lands in the store
-    after the sole writer read the batch's links and before its insert."""
+    last insert of a killed predecessor, whose reads of the batch's links saw nothing, lands
+    in the store after the sole writer read the links and before its insert."""
     client = connect(infra.mongodb_uri)
     db = client[f"contract_{uuid.uuid4().hex[:8]}"]
-    sole, killed = MongoStatementStore(db, sole_writer=True), MongoStatementStore(db)
+    sole = MongoStatementStore(db, sole_writer=True)
     await sole.create_indexes()
     insert = mongo_store.bulk_write_tolerating_duplicates
 
     def land_first(batch: list[AcceptedStatement]) -> None:
         async def predecessor_first(collection: Any, ops: Sequence[Any]) -> set[int]:
             monkeypatch.setattr(mongo_store, "bulk_write_tolerating_duplicates", insert)
-            await killed.insert_many(batch)
+            await insert(collection, [InsertOne(mongo_store.to_document(r)) for r in batch])
             return await insert(collection, ops)
 
         monkeypatch.setattr(mongo_store, "bulk_write_tolerating_duplicates", predecessor_first)
@@ -228,6 +229,40 @@ async def test_a_sole_writer_gives_its_killed_predecessors_late_referrer_the_tar
     land_first([referring])
     await sole.insert_many([referring, target])
     expected = [target.statement_id, referring.statement_id]
+    assert await everything(sole, activity=course["id"]) == expected
+
+
+async def test_a_sole_writer_voids_a_late_target_whose_voiding_statement_came_before(
+    sole_and_killed: tuple[MongoStatementStore, Any],
+) -> None:
+    """Data 2.3.2: the voiding statement was in an earlier batch (another partition); the
+    predecessor's insert of its target lands as the successor inserts the target again."""
+    sole, land_first = sole_and_killed
+    target = record(statement(), 1)
+    void = record(voiding(target.statement_id, learner=2), 2)
+    await sole.insert_many([void])
+    land_first([target])
+    await sole.insert_many([target])
+    assert await sole.get_statement("acme", target.statement_id, voided=False) is None
+    assert await everything(sole) == [void.statement_id]
+
+
+async def test_a_sole_writer_gives_a_late_referrer_the_keys_of_a_target_stored_before(
+    sole_and_killed: tuple[MongoStatementStore, Any],
+) -> None:
+    """Communication 2.1.3: the target was in an earlier batch; the predecessor's insert of
+    the referring statement (without the target's keys) lands as the successor inserts it."""
+    sole, land_first = sole_and_killed
+    course = activity("course/late-referrer-after")
+    target = record(statement(learner="ben", verb="passed", obj=course), 1)
+    referring = record(
+        statement(learner="ann", verb="noted", obj={"objectType": REF, "id": target.statement_id}),
+        2,
+    )
+    await sole.insert_many([target])
+    land_first([referring])
+    await sole.insert_many([referring])
+    expected = [referring.statement_id, target.statement_id]
     assert await everything(sole, activity=course["id"]) == expected
 
 

@@ -268,20 +268,20 @@ class MongoStatementStore:
             await self._link_again(tenant, batch)
         report = InsertReport(inserted=len(docs) - len(failed))
         if failed:
-            report.duplicates = await self._duplicates([records[i] for i in sorted(failed)])
+            report.duplicates = _duplicates([records[i] for i in sorted(failed)], stored)
         return report
 
     async def _stored_instead(self, refused: list[Doc]) -> list[Doc]:
-        """The stored documents (their links: `voids`, `ref`, `keys`) of the ids an insert
-        found stored, whose links are then looked up again as the store holds them (apart from
-        the inserted ones': a batch's own documents are taken to carry their links already).
-        The store may hold them since a moment only: a killed writer's last insert can land
-        after this writer read the batch's links, unseen by either."""
+        """The stored documents of the ids an insert found stored: what the insert reports
+        as duplicates, and whose links (`voids`, `ref`, `keys`) are then looked up again as
+        the store holds them (apart from the inserted ones': a batch's own documents are taken
+        to carry their links already). The store may hold them since a moment only: a killed
+        writer's last insert can land after this writer read the batch's links, unseen by
+        either."""
         if not refused:
             return []
-        fields = {"tenant": 1, "id": 1, "voids": 1, "ref": 1, "keys": 1}
-        wanted = [d["_id"] for d in refused]
-        return [d async for d in self._statements.find({"_id": {"$in": wanted}}, fields)]
+        wanted = sorted({d["_id"] for d in refused})
+        return [d async for d in self._statements.find({"_id": {"$in": wanted}})]
 
     async def _link(self, tenant: str, batch: dict[str, Doc]) -> None:
         await self._inherit_keys(tenant, batch)
@@ -294,18 +294,6 @@ class MongoStatementStore:
         await self._void_after_insert(tenant, inserted)
         await self._inherit_after_insert(tenant, inserted)
         await self._propagate_to_referrers(tenant, inserted)
-
-    async def _duplicates(self, refused: list[AcceptedStatement]) -> list[DuplicateId]:
-        doc_ids = sorted({statement_doc_id(r.tenant, r.statement_id) for r in refused})
-        existing = {
-            d["_id"]: from_document(d)
-            async for d in self._statements.find({"_id": {"$in": doc_ids}})
-        }
-        return [
-            DuplicateId(r, existing[doc_id])
-            for r in refused
-            if (doc_id := statement_doc_id(r.tenant, r.statement_id)) in existing
-        ]
 
     async def _inherit_keys(self, tenant: str, batch: dict[str, Doc]) -> None:
         """Communication 2.1.3 "Filter Conditions for StatementRefs": a statement targeting
@@ -494,6 +482,16 @@ class MongoStatementStore:
         if any(p not in by_partition for p in range(partitions)):
             return None
         return min(by_partition[p] for p in range(partitions))
+
+
+def _duplicates(refused: list[AcceptedStatement], stored: list[Doc]) -> list[DuplicateId]:
+    """Each refused record with the statement the store holds under its id."""
+    existing = {d["_id"]: from_document(d) for d in stored}
+    return [
+        DuplicateId(r, existing[doc_id])
+        for r in refused
+        if (doc_id := statement_doc_id(r.tenant, r.statement_id)) in existing
+    ]
 
 
 def _by_tenant(docs: Sequence[Doc]) -> dict[str, dict[str, Doc]]:

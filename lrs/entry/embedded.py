@@ -97,12 +97,10 @@ class Child:
         self.wait_or_kill(timeout)
 
     def pause(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGSTOP)
+        self.send(signal.SIGSTOP)
 
     def resume(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)
+        self.send(signal.SIGCONT)
 
     def send(self, signum: signal.Signals) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -44,6 +44,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import KEY, SECRET, client, load_average, machine, served
+from bench.procstat import listening_ports
 from bench.store_profile import (
     command_table,
     profiled,
@@ -131,20 +132,30 @@ class CatchUp:
     backlog: dict[str, float]  # consumer -> statements still to count at the last answer
 
 
-async def all_metrics(http: httpx.AsyncClient, base_port: int) -> dict[str, tuple[float, float]]:
+def status_ports(data: Path) -> dict[str, list[int]]:
+    """Each consumer's listening ports, found from its pid: a consumer serves its status on
+    the port it is given or, when another process took that one, on any free port."""
+    pids = child_pids(data)
+    return {name: listening_ports(pids[name]) for name in CONSUMERS if name in pids}
+
+
+async def all_metrics(http: httpx.AsyncClient, data: Path) -> dict[str, tuple[float, float]]:
     """(records counted `ok`, lag) of every consumer that answers on its /metrics."""
     seen = {}
-    for n, name in enumerate(CONSUMERS):
-        try:
-            response = await http.get(f"http://127.0.0.1:{base_port + n}/metrics")
-        except httpx.HTTPError:
-            continue
-        seen[name] = consumer_metrics(response.text)
+    for name, ports in status_ports(data).items():
+        for port in ports:
+            try:
+                response = await http.get(f"http://127.0.0.1:{port}/metrics")
+            except httpx.HTTPError:
+                continue
+            if response.status_code == 200:
+                seen[name] = consumer_metrics(response.text)
+                break
     return seen
 
 
 async def wait_caught_up(
-    base_port: int, statements: int, started: float, posted: float, before: dict[str, float]
+    data: Path, statements: int, started: float, posted: float, before: dict[str, float]
 ) -> CatchUp:
     """Poll every consumer's /metrics (deadline 15 min) until the counted consumers have
     `statements` more records than `before` and every lag is 0."""
@@ -153,7 +164,7 @@ async def wait_caught_up(
     deadline = time.monotonic() + 900
     async with httpx.AsyncClient(timeout=10) as http:
         while time.monotonic() < deadline:
-            seen = await all_metrics(http, base_port)
+            seen = await all_metrics(http, data)
             now = time.perf_counter() - started
             for name in COUNTED:
                 done = seen.get(name, (0.0, 0.0))[0] - before[name]
@@ -167,27 +178,27 @@ async def wait_caught_up(
     raise SystemExit("the consumers did not catch up within 15 minutes")
 
 
-async def records_now(base_port: int, within: float = 300) -> dict[str, float]:
+async def records_now(data: Path, within: float = 300) -> dict[str, float]:
     """Every consumer's records counted so far, once all of them answer (they start)."""
     deadline = time.monotonic() + within
     async with httpx.AsyncClient(timeout=10) as http:
-        while len(seen := await all_metrics(http, base_port)) < len(CONSUMERS):
+        while len(seen := await all_metrics(http, data)) < len(CONSUMERS):
             if time.monotonic() > deadline:
                 raise SystemExit(f"consumers without /metrics: {set(CONSUMERS) - set(seen)}")
             await asyncio.sleep(0.5)  # polling a condition, with a deadline
     return {name: ok for name, (ok, _) in seen.items()}
 
 
-async def run_load(base: str, args: argparse.Namespace, port: int) -> tuple[Outcome, CatchUp]:
+async def run_load(base: str, args: argparse.Namespace, data: Path) -> tuple[Outcome, CatchUp]:
     mode = parse_mode(args.mode)
     statements = for_run(Workload(args.seed).statements(args.statements), "cpu", mode.name)
-    before = await records_now(port)
+    before = await records_now(data)
     outcome = Outcome(mode, len(statements), load_before=load_average())
     started = time.perf_counter()
     async with client(f"{base}/xapi", KEY, SECRET) as http:
         await post_batches(http, statements, outcome)
     posted = time.perf_counter() - started
-    caught = await wait_caught_up(port, len(outcome.acknowledged), started, posted, before)
+    caught = await wait_caught_up(data, len(outcome.acknowledged), started, posted, before)
     outcome.load_after = load_average()
     return outcome, caught
 
@@ -220,7 +231,8 @@ def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]
 
 
 def free_ports(count: int) -> int:
-    """The first of `count` consecutive free loopback ports (one /metrics per consumer)."""
+    """The first of `count` consecutive free loopback ports (one /metrics per consumer; one
+    taken meanwhile by another process is found anyway: `status_ports`)."""
     for _ in range(100):
         first = free_port()
         if first + count > 65535:
@@ -238,7 +250,7 @@ def free_ports(count: int) -> int:
 def measure(args: argparse.Namespace) -> None:
     port = free_ports(len(CONSUMERS))
     with served(ack_mode=args.ack_mode, consumer_metrics_port=str(port)) as (base, data):
-        asyncio.run(records_now(port))  # every consumer is up
+        asyncio.run(records_now(data))  # every consumer is up
         pids = processes(data)
         time.sleep(args.warm_up)  # start-up work (topic creation, first fetches) settles
         start = read_cpu(pids)
@@ -248,7 +260,7 @@ def measure(args: argparse.Namespace) -> None:
         started = time.monotonic()
         cpu_before = read_store_cpu(args.store_cpu_file)
         with watched(args, pids["store"]) as entries:
-            outcome, caught = asyncio.run(run_load(base, args, port))
+            outcome, caught = asyncio.run(run_load(base, args, data))
         used = delta(read_cpu(pids), before)
         cpu_after = read_store_cpu(args.store_cpu_file)
         run_seconds = time.monotonic() - started

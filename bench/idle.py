@@ -14,6 +14,7 @@ Usage: python bench/idle.py [--seconds 60] [--settle 35] [--log serve.log] [SETT
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -22,7 +23,13 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.procstat import cpu_readings, cpu_table, load_average, serve_processes
+from bench.procstat import (
+    cpu_readings,
+    cpu_table,
+    listening_ports,
+    load_average,
+    serve_processes,
+)
 from lrs.entry.embedded import free_port
 from lrs.wiring.consumers import CONSUMERS
 from tests.support.serve import serve_lrs
@@ -30,20 +37,34 @@ from tests.support.serve import serve_lrs
 KEY, SECRET = "bench", "bench-secret"
 
 
-def wait_consumers_ready(first_port: int, within: float = 600) -> None:
-    """Every consumer's /readyz answers 200 (they listen on consecutive ports)."""
+def wait_consumers_ready(data_dir: Path, within: float = 600) -> None:
+    """Every consumer's /readyz answers 200. Each serves it on the port it was given (one of
+    consecutive ports) or, when another process took that one, on another: the ports are
+    found from the consumers' pids (processes.json)."""
     deadline = time.monotonic() + within
-    pending = {name: first_port + n for n, name in enumerate(CONSUMERS)}
+    pending = set(CONSUMERS)
     while pending and time.monotonic() < deadline:
-        for name, port in list(pending.items()):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    del pending[name]
-            except httpx.HTTPError:
-                pass
-        time.sleep(0.5)
+        for name in list(pending):
+            if any(ready(port) for port in consumer_ports(data_dir, name)):
+                pending.discard(name)
+        time.sleep(0.5)  # polling a condition, with a deadline
     if pending:
-        raise SystemExit(f"consumers not ready: {', '.join(pending)}")
+        raise SystemExit(f"consumers not ready: {', '.join(sorted(pending))}")
+
+
+def consumer_ports(data_dir: Path, name: str) -> list[int]:
+    try:
+        pid = json.loads((data_dir / "processes.json").read_text()).get(name)
+    except (OSError, ValueError):
+        return []  # not written yet
+    return listening_ports(pid) if pid else []
+
+
+def ready(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def settings_from(pairs: list[str]) -> dict[str, str]:
@@ -78,7 +99,7 @@ def main() -> None:
         tempfile.TemporaryDirectory(prefix="lrs-idle-") as tmp,
         serve_lrs(Path(tmp), KEY, SECRET, args.log, **extra) as (_, process),
     ):
-        wait_consumers_ready(metrics_port)
+        wait_consumers_ready(Path(tmp))
         time.sleep(args.settle)  # start-up work (imports, group joins) is not idleness
         measure(Path(tmp), process.pid, args.seconds)
 

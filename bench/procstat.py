@@ -4,12 +4,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
 TICKS = os.sysconf("SC_CLK_TCK")
+LISTEN = "0A"  # the state column of /proc/net/tcp
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -58,6 +60,31 @@ def serve_processes(data_dir: Path, serve_pid: int) -> dict[str, int]:
     others = [pid for pid in children_of(serve_pid) if pid not in known]
     extra = {f"spare-{n}" if n else "spare": pid for n, pid in enumerate(others)}
     return {"supervisor": serve_pid, **named, **extra}
+
+
+def listening_ports(pid: int) -> list[int]:
+    """The loopback/any TCP ports `pid` listens on, from its open sockets' inodes and the
+    kernel's socket tables (/proc/PID/net/tcp, tcp6); [] once it is gone."""
+    inodes = set()
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+    except OSError:
+        return []
+    ports = []
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == LISTEN and fields[9] in inodes:
+                ports.append(int(fields[1].rsplit(":", 1)[1], 16))
+    return sorted(set(ports))
 
 
 def cpu_table(before: Mapping[str, float], after: Mapping[str, float], seconds: float) -> str:

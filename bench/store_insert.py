@@ -129,7 +129,8 @@ async def learner_docs(statements: int) -> list[Doc]:
 
 def summary_as_fields(doc: Doc) -> Doc:
     """The document as versions before 2026-12-01 stored it: the summary as a sub-document."""
-    return {**doc, "summary": summary_fields(doc)}
+    as_read = {"summary": bytes(doc["summary"])}  # a read gives bytes, not the written Binary
+    return {**doc, "summary": summary_fields(as_read)}
 
 
 async def measure_replaces(

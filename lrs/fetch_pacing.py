@@ -14,9 +14,10 @@ consumer it passes through; under load nothing changes.
 
 While records flow, the short wait only matters to a consumer that has read everything: it
 then sends an empty fetch every `busy_ms`, and the broker answers each. On the acknowledgement
-path (the persister, and each API process's feed of stored statements) that is 20 ms; every
-other consumer waits `LRS_CONSUMER_FETCH_WAIT_MS` (100 ms): the 13 other consumers of `lrs
-serve` fetching every 20 ms cost the broker and themselves about half a core under load
+path (the persister, and each API process's feed of stored statements) that is 20 ms; the
+consumers a watched stream waits for wait `LRS_CONSUMER_FETCH_WAIT_MS` (100 ms), the
+`background` ones `LRS_CONSUMER_BACKGROUND_FETCH_WAIT_MS` (500 ms): the 13 other consumers of
+`lrs serve` fetching every 20 ms cost the broker and themselves about half a core under load
 (docs/benchmarks.md, "Fetch waits by pace" and "Re-measured on a quiet machine").
 
 Idle, the consumers whose output a person waits for after a silence (the persister, learner

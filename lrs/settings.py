@@ -160,6 +160,11 @@ class LrsSettings(BaseSettings):
     # it). Shorter: each record reaches the next consumer sooner (up to half of it, per
     # consumer), and each caught-up consumer costs itself and the broker more CPU.
     consumer_fetch_wait_ms: int = Field(default=100, ge=1, le=1000)
+    # The same for the `background` consumers (webhooks, organisation progress, registry
+    # changes): nothing they produce is waited for within a fraction of a second, and their
+    # empty fetches every 100 ms cost the broker and themselves about 5% of the machine under
+    # load (docs/decisions/0021, item 7). A record waits up to half of it more at each.
+    consumer_background_fetch_wait_ms: int = Field(default=500, ge=1, le=5000)
     producer_linger_ms: int = 2
     # The longest a produce may take, from the API assigning `stored` to the broker's ack; it
     # is also how far Consistent-Through is held back (docs/decisions/0003).

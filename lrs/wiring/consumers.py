@@ -72,7 +72,10 @@ class ConsumerSpec:
             return ACK_PATH_FETCH_WAIT_MS, settings.consumer_idle_fetch_wait_ms
         if self.pace == "live":
             return settings.consumer_fetch_wait_ms, settings.consumer_idle_fetch_wait_ms
-        return settings.consumer_fetch_wait_ms, settings.consumer_background_idle_fetch_wait_ms
+        return (
+            settings.consumer_background_fetch_wait_ms,
+            settings.consumer_background_idle_fetch_wait_ms,
+        )
 
 
 def _persist(db: Database, settings: LrsSettings) -> Handler:

@@ -9,6 +9,7 @@ from lrs.wiring.consumers import CONSUMERS
 
 SETTINGS = LrsSettings(
     consumer_fetch_wait_ms=100,
+    consumer_background_fetch_wait_ms=500,
     consumer_idle_fetch_wait_ms=500,
     consumer_background_idle_fetch_wait_ms=5000,
 )
@@ -28,8 +29,8 @@ def test_the_consumers_between_a_statement_and_its_streams_wake_quickly_after_a_
         assert waits(name) == (100, 500), name
 
 
-def test_webhooks_and_organisation_progress_may_wait_longer_after_a_silence() -> None:
-    background = {name for name in CONSUMERS if waits(name) == (100, 5000)}
+def test_webhooks_and_organisation_progress_may_wait_longer_busy_and_after_a_silence() -> None:
+    background = {name for name in CONSUMERS if waits(name) == (500, 5000)}
     assert background == {
         "team-registry",
         "goal-teams",
@@ -43,14 +44,21 @@ def test_webhooks_and_organisation_progress_may_wait_longer_after_a_silence() ->
     }
 
 
+def test_by_default_the_background_consumers_fetch_less_often_while_records_flow() -> None:
+    defaults = LrsSettings()
+    assert CONSUMERS["webhooks"].fetch_waits(defaults)[0] == 500
+    assert CONSUMERS["progress"].fetch_waits(defaults)[0] == 100
+
+
 def test_the_settings_choose_the_waits() -> None:
     tuned = LrsSettings(
         consumer_fetch_wait_ms=50,
+        consumer_background_fetch_wait_ms=250,
         consumer_idle_fetch_wait_ms=800,
         consumer_background_idle_fetch_wait_ms=9000,
     )
     assert CONSUMERS["progress"].fetch_waits(tuned) == (50, 800)
-    assert CONSUMERS["webhooks"].fetch_waits(tuned) == (50, 9000)
+    assert CONSUMERS["webhooks"].fetch_waits(tuned) == (250, 9000)
     assert CONSUMERS["persist"].fetch_waits(tuned) == (ACK_PATH_FETCH_WAIT_MS, 800)
 
 

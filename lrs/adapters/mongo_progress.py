@@ -10,8 +10,9 @@ Collections (the contract shared with the progress API):
   (a sub-document before; both are read, `summary_fields`); `teams_left` are the teams the
   learner left with this version (their triggers are produced again when a batch is re-run
   after the write).
-* `progress_teams`: ``{_id: "<tenant>/<team>", tenant, team, summary, members, version,
-  updated}``.
+* `progress_teams`: ``{_id: "<tenant>/<team>", tenant, team, name, summary, members, version,
+  updated}``; `summary` is JSON bytes as a learner's (a sub-document before 2026-12-01; both are
+  read, `summary_fields`), `name` the summary's, for listings that read nothing else.
 * `progress_voids`: ``{_id: "<tenant>/<statement id>", tenant}``, every id a voiding statement
   targeted (remembered even when the target has not arrived yet).
 * `statements` (the persister's): only read, to find whose progress a void's target fed (a void
@@ -68,7 +69,7 @@ def state_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def summary_to_mongo(summary: Mapping[str, Any]) -> Binary:
-    """A learner's summary as stored: JSON bytes. As a sub-document (earlier versions) a
+    """A learner's (or team's) summary as stored: JSON bytes. As a sub-document (earlier versions) a
     learner document cost the embedded store half as much again to replace and several times
     as much to read, since it handles each element of a sub-document in Python
     (docs/decisions/0006)."""
@@ -76,8 +77,8 @@ def summary_to_mongo(summary: Mapping[str, Any]) -> Binary:
 
 
 def summary_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """A `progress_learners` document's summary, stored as JSON bytes or (earlier versions) as
-    a sub-document; empty when there is none."""
+    """A `progress_learners` (or `progress_teams`) document's summary, stored as JSON bytes
+    or (earlier versions) as a sub-document; empty when there is none."""
     stored = doc.get("summary")
     if isinstance(stored, bytes):
         loaded: dict[str, Any] = orjson.loads(stored)
@@ -121,7 +122,7 @@ def team_from_mongo(doc: Mapping[str, Any]) -> TeamDoc:
     return TeamDoc(
         tenant=doc["tenant"],
         team=doc["team"],
-        summary=doc.get("summary") or {},
+        summary=summary_fields(doc),
         members=tuple(doc.get("members") or ()),
         version=int(doc.get("version") or 0),
     )
@@ -132,7 +133,8 @@ def team_to_mongo(team: TeamDoc, updated: datetime) -> Doc:
         "_id": doc_id(team.tenant, team.team),
         "tenant": team.tenant,
         "team": team.team,
-        "summary": dict(team.summary),
+        "name": team.summary.get("name"),
+        "summary": summary_to_mongo(team.summary),
         "members": list(team.members),
         "version": team.version,
         "updated": updated,

@@ -163,16 +163,21 @@ class MongoProgressReader:
         return [summary for summary in summaries if summary]
 
     async def teams(self, tenant: str) -> list[TeamProgressDoc]:
-        fields = {"team": 1, "members": 1, "version": 1, "summary.name": 1}
+        # the name alone: `name` beside a summary stored as bytes, `summary.name` in a summary
+        # stored as a sub-document (before 2026-12-01)
+        fields = {"team": 1, "members": 1, "version": 1, "name": 1, "summary.name": 1}
         return [
             team_progress_from_doc(d) async for d in self._teams.find({"tenant": tenant}, fields)
         ]
 
 
 def team_progress_from_doc(doc: Mapping[str, Any]) -> TeamProgressDoc:
+    summary = summary_fields(doc)
+    if not summary and doc.get("name") is not None:
+        summary = {"name": doc["name"]}  # a listing's projection (`teams`)
     return TeamProgressDoc(
         team=doc["team"],
-        summary=doc.get("summary") or {},
+        summary=summary,
         members=list(doc.get("members") or ()),
         version=int(doc.get("version", 0)),
     )

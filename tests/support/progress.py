@@ -365,12 +365,11 @@ def oracle(
 
 
 async def progress_docs(db: AsyncDatabase[Doc], collection: str, tenant: str) -> dict[str, Doc]:
-    """The tenant's progress documents by learner or team; a learner's summary as a mapping
-    (the store keeps it as JSON bytes)."""
-    if collection != "progress_learners":
-        return {d["team"]: d async for d in db[collection].find({"tenant": tenant})}
+    """The tenant's progress documents by learner or team; the summary as a mapping (the store
+    keeps it as JSON bytes)."""
+    key = "learner" if collection == "progress_learners" else "team"
     cursor = db[collection].find({"tenant": tenant})
-    return {d["learner"]: {**d, "summary": summary_fields(d)} async for d in cursor}
+    return {d[key]: {**d, "summary": summary_fields(d)} async for d in cursor}
 
 
 async def post_statements(

@@ -114,8 +114,8 @@ async def settled(db: AsyncDatabase[Doc], tenant: str, statements: int) -> bool:
             spent = d["summary"]["totals"]["time_spent_seconds"]
             expected[team] = (members + 1, seconds + spent)
     teams = {
-        d["team"]: (d["summary"]["members"], d["summary"]["time_spent_seconds"])
-        async for d in db["progress_teams"].find({"tenant": tenant})
+        team: (d["summary"]["members"], d["summary"]["time_spent_seconds"])
+        for team, d in (await progress_docs(db, "progress_teams", tenant)).items()
     }
     return teams.keys() == expected.keys() and all(
         teams[t][0] == m and abs(teams[t][1] - s) < 1e-6 for t, (m, s) in expected.items()

@@ -61,6 +61,8 @@ STREAM_POLL = 2.0
 # of holding the POST past its acknowledgement deadline.
 ACK_READ_SECONDS = 5.0
 MAX_REF_DEPTH = 10
+# How long a sole writer reuses the watermarks it read (and raised since): see `watermarks`.
+WATERMARK_REUSE_SECONDS = 1.0
 AUTHORITY_PREFIX = "authority|"
 STORED_INDEX = "tenant_voided_stored_id"
 KEYS_INDEX = "tenant_keys_voided_stored_id"
@@ -68,6 +70,14 @@ KEYS_INDEX = "tenant_keys_voided_stored_id"
 # missing from the keys index: neither bounded a page on SecantusDB).
 RETIRED_INDEXES = {"tenant_stored", "tenant_keys_stored"}
 Doc = dict[str, Any]
+
+
+def _raise_marks(marks: dict[int, datetime], caught_up: Mapping[int, datetime]) -> None:
+    """`marks` raised to `caught_up` where it is later (watermarks only move forward)."""
+    for partition, moment in caught_up.items():
+        moment = _aware(moment)
+        if partition not in marks or moment > marks[partition]:
+            marks[partition] = moment
 
 
 def statement_doc_id(tenant: str, statement_id: str) -> str:
@@ -138,7 +148,8 @@ class MongoStatementStore:
     persister's last insert may still land in the store after its successor read the links of
     the same statements (uncommitted, so fetched again, in the same batch or a later one); the
     successor's insert of those statements then finds them stored, and the reads after it,
-    over the stored documents too (`_stored_instead`), repair the links.
+    over the stored documents too (`_stored_instead`), repair the links. A sole writer also
+    reuses the watermarks it read for WATERMARK_REUSE_SECONDS (`watermarks`).
     """
 
     def __init__(
@@ -147,9 +158,12 @@ class MongoStatementStore:
         waiters: StoredWaiters | None = None,
         *,
         sole_writer: bool = False,
+        clock: Callable[[], float] = time.monotonic,  # seconds, for reusing watermarks
     ) -> None:
         self._db = db
         self._sole_writer = sole_writer
+        self._clock = clock
+        self._marks: dict[str, tuple[float, dict[int, datetime]]] = {}  # topic -> (read at, marks)
         self._statements: AsyncCollection[Doc] = db["statements"]
         self._watermarks: AsyncCollection[Doc] = db["watermarks"]
         self._waiters = waiters if waiters is not None else StoredWaiters()
@@ -457,14 +471,32 @@ class MongoStatementStore:
         for attempt in range(2):
             try:
                 await self._watermarks.update_one({"_id": topic}, update, upsert=True)
-                return
+                break
             except DuplicateKeyError:
                 if attempt:
                     raise
+        if topic in self._marks:
+            _raise_marks(self._marks[topic][1], caught_up)
 
     async def watermarks(self, topic: str) -> dict[int, datetime]:
         """Each partition's watermark: the topic's document, and the one-per-partition
-        documents (`partition`, `caught_up`) that earlier versions wrote; the latest wins."""
+        documents (`partition`, `caught_up`) that earlier versions wrote; the latest wins.
+
+        A sole writer (the persister under `lrs serve`, which reads them for every batch,
+        consumers.persist) reads them at most once per WATERMARK_REUSE_SECONDS and in between
+        answers what it read, raised by what it recorded since: no one else writes them. The
+        reuse is bounded all the same, so a killed predecessor's last write, landing after this
+        writer's first read, is seen within that time."""
+        cached = self._marks.get(topic)
+        if cached is not None and self._clock() - cached[0] < WATERMARK_REUSE_SECONDS:
+            return dict(cached[1])
+        read_at = self._clock()
+        found = await self._read_watermarks(topic)
+        if self._sole_writer:
+            self._marks[topic] = (read_at, dict(found))
+        return found
+
+    async def _read_watermarks(self, topic: str) -> dict[int, datetime]:
         found: dict[int, datetime] = {}
         async for mark in self._watermarks.find({"topic": topic}):
             if "partition" in mark:

@@ -362,6 +362,31 @@ async def test_watermarks_per_partition(store: StatementStore) -> None:
     assert await store.watermarks("topic") == {0: T0, 3: T0 + timedelta(seconds=3)}
 
 
+async def test_a_sole_writer_reuses_the_watermarks_it_read_for_a_moment(infra: Infra) -> None:
+    """The persister under lrs serve reads them for every batch; it reads the store once per
+    WATERMARK_REUSE_SECONDS, raised meanwhile by its own writes; after that a write it did not
+    make (a killed predecessor's, landing late) is seen."""
+    client = connect(infra.mongodb_uri)
+    db = client[f"contract_{uuid.uuid4().hex[:8]}"]
+    now = [100.0]
+    sole = MongoStatementStore(db, sole_writer=True, clock=lambda: now[0])
+    other = MongoStatementStore(db)
+    try:
+        await sole.record_watermarks("topic", {0: T0})
+        assert await sole.watermarks("topic") == {0: T0}
+        await other.record_watermarks("topic", {0: T0 + timedelta(seconds=5), 1: T0})
+        await sole.record_watermarks("topic", {1: T0 + timedelta(seconds=1)})
+        reused = {0: T0, 1: T0 + timedelta(seconds=1)}
+        assert await sole.watermarks("topic") == reused
+        now[0] += mongo_store.WATERMARK_REUSE_SECONDS - 0.01
+        assert await sole.watermarks("topic") == reused
+        assert await other.watermarks("topic") == {0: T0 + timedelta(seconds=5), 1: reused[1]}
+        now[0] += 0.01
+        assert await sole.watermarks("topic") == {0: T0 + timedelta(seconds=5), 1: reused[1]}
+    finally:
+        await client.close()
+
+
 async def test_wait_stored_returns_what_is_there(store: StatementStore) -> None:
     present = record(statement())
     await store.insert_many([present])

@@ -69,10 +69,10 @@ def state_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def summary_to_mongo(summary: Mapping[str, Any]) -> Binary:
-    """A learner's (or team's) summary as stored: JSON bytes. As a sub-document (earlier versions) a
-    learner document cost the embedded store half as much again to replace and several times
-    as much to read, since it handles each element of a sub-document in Python
-    (docs/decisions/0006)."""
+    """A learner's (or team's) summary as stored: JSON bytes. As a sub-document (earlier
+    versions) a learner document cost the embedded store half as much again to replace and
+    several times as much to read, since it handles each element of a sub-document in Python
+    (docs/decisions/0006, 0023)."""
     return Binary(orjson.dumps(summary))
 
 

@@ -64,8 +64,14 @@ def state_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
     or (earlier versions) as a sub-document; the learner is the document's when the stored
     state does not name it (a rebuild's reset), an empty state when there is none."""
     stored = doc.get("state")
-    fields = orjson.loads(stored) if isinstance(stored, bytes) else dict(stored or {})
+    fields = _json(stored) if isinstance(stored, bytes) else dict(stored or {})
     return {"learner": doc["learner"], **fields}
+
+
+def _json(stored: bytes) -> dict[str, Any]:
+    """JSON bytes as read (bytes) or as written (a `Binary`, which orjson does not take)."""
+    loaded: dict[str, Any] = orjson.loads(stored if type(stored) is bytes else bytes(stored))
+    return loaded
 
 
 def summary_to_mongo(summary: Mapping[str, Any]) -> Binary:
@@ -80,10 +86,7 @@ def summary_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
     """A `progress_learners` (or `progress_teams`) document's summary, stored as JSON bytes
     or (earlier versions) as a sub-document; empty when there is none."""
     stored = doc.get("summary")
-    if isinstance(stored, bytes):
-        loaded: dict[str, Any] = orjson.loads(stored)
-        return loaded
-    return dict(stored or {})
+    return _json(stored) if isinstance(stored, bytes) else dict(stored or {})
 
 
 def state_from_mongo(doc: Mapping[str, Any]) -> LearnerState:

@@ -468,15 +468,15 @@ class MongoStatementStore:
             "$max": {f"caught_up.{p}": moment for p, moment in caught_up.items()},
             "$set": {"topic": topic},
         }
+        if topic in self._marks:  # before the write: it may land even if the call fails
+            _raise_marks(self._marks[topic][1], caught_up)
         for attempt in range(2):
             try:
                 await self._watermarks.update_one({"_id": topic}, update, upsert=True)
-                break
+                return
             except DuplicateKeyError:
                 if attempt:
                     raise
-        if topic in self._marks:
-            _raise_marks(self._marks[topic][1], caught_up)
 
     async def watermarks(self, topic: str) -> dict[int, datetime]:
         """Each partition's watermark: the topic's document, and the one-per-partition

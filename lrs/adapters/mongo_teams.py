@@ -173,7 +173,7 @@ class MongoProgressReader:
 
 def team_progress_from_doc(doc: Mapping[str, Any]) -> TeamProgressDoc:
     summary = summary_fields(doc)
-    if not summary and doc.get("name") is not None:
+    if not summary and "name" in doc:
         summary = {"name": doc["name"]}  # a listing's projection (`teams`)
     return TeamProgressDoc(
         team=doc["team"],

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from pymongo import InsertOne
+from pymongo.errors import AutoReconnect
 
 from lrs.adapters import mongo_store
 from lrs.adapters.memory import InMemoryStatementStore
@@ -383,6 +384,29 @@ async def test_a_sole_writer_reuses_the_watermarks_it_read_for_a_moment(infra: I
         assert await other.watermarks("topic") == {0: T0 + timedelta(seconds=5), 1: reused[1]}
         now[0] += 0.01
         assert await sole.watermarks("topic") == {0: T0 + timedelta(seconds=5), 1: reused[1]}
+    finally:
+        await client.close()
+
+
+async def test_a_sole_writer_counts_a_watermark_write_that_failed_as_made(
+    infra: Infra, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write whose answer was lost may have landed (and the API may announce it): what the
+    sole writer reuses must not stay below it. Too high only moves a late `stored` later."""
+    client = connect(infra.mongodb_uri)
+    db = client[f"contract_{uuid.uuid4().hex[:8]}"]
+    sole = MongoStatementStore(db, sole_writer=True, clock=lambda: 100.0)
+    try:
+        await sole.record_watermarks("topic", {0: T0})
+        assert await sole.watermarks("topic") == {0: T0}
+
+        async def answer_lost(*args: Any, **kwargs: Any) -> None:
+            raise AutoReconnect("connection closed")
+
+        monkeypatch.setattr(sole._watermarks, "update_one", answer_lost)
+        with pytest.raises(AutoReconnect):
+            await sole.record_watermarks("topic", {0: T0 + timedelta(seconds=3)})
+        assert await sole.watermarks("topic") == {0: T0 + timedelta(seconds=3)}
     finally:
         await client.close()
 

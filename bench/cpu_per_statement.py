@@ -43,7 +43,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import KEY, SECRET, client, load_average, machine, served
+from bench.common import KEY, SECRET, client, load_average, machine, pct, served
 from bench.procstat import listening_ports
 from bench.store_profile import (
     command_table,
@@ -276,6 +276,11 @@ def measure(args: argparse.Namespace) -> None:
         f"posted in {caught.posted_at:.1f} s ({count / caught.posted_at:.0f} statements/s);"
         f" every consumer idle after {caught.idle_at:.1f} s"
     )
+    if outcome.latencies:
+        print(
+            f"request latency p50 {pct(outcome.latencies, 0.5):.0f} ms,"
+            f" p95 {pct(outcome.latencies, 0.95):.0f} ms, p99 {pct(outcome.latencies, 0.99):.0f} ms"
+        )
     for name, at in caught.counted_at.items():
         behind = caught.backlog[name]
         late = max(0.0, at - caught.posted_at)

@@ -136,7 +136,7 @@ def team_to_mongo(team: TeamDoc, updated: datetime) -> Doc:
         "_id": doc_id(team.tenant, team.team),
         "tenant": team.tenant,
         "team": team.team,
-        "name": team.summary.get("name"),
+        **({"name": team.summary["name"]} if "name" in team.summary else {}),
         "summary": summary_to_mongo(team.summary),
         "members": list(team.members),
         "version": team.version,

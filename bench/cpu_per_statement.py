@@ -44,7 +44,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import KEY, SECRET, client, load_average, machine, pct, served
-from bench.procstat import listening_ports
+from bench.procstat import ports_by_name
 from bench.store_profile import (
     command_table,
     profiled,
@@ -132,17 +132,12 @@ class CatchUp:
     backlog: dict[str, float]  # consumer -> statements still to count at the last answer
 
 
-def status_ports(data: Path) -> dict[str, list[int]]:
-    """Each consumer's listening ports, found from its pid: a consumer serves its status on
-    the port it is given or, when another process took that one, on any free port."""
-    pids = child_pids(data)
-    return {name: listening_ports(pids[name]) for name in CONSUMERS if name in pids}
-
-
 async def all_metrics(http: httpx.AsyncClient, data: Path) -> dict[str, tuple[float, float]]:
     """(records counted `ok`, lag) of every consumer that answers on its /metrics."""
     seen = {}
-    for name, ports in status_ports(data).items():
+    for name, ports in ports_by_name(data).items():
+        if name not in CONSUMERS:
+            continue
         for port in ports:
             try:
                 response = await http.get(f"http://127.0.0.1:{port}/metrics")

@@ -14,7 +14,6 @@ Usage: python bench/idle.py [--seconds 60] [--settle 35] [--log serve.log] [SETT
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -26,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.procstat import (
     cpu_readings,
     cpu_table,
-    listening_ports,
     load_average,
+    ports_by_name,
     serve_processes,
 )
 from lrs.entry.embedded import free_port
@@ -38,26 +37,15 @@ KEY, SECRET = "bench", "bench-secret"
 
 
 def wait_consumers_ready(data_dir: Path, within: float = 600) -> None:
-    """Every consumer's /readyz answers 200. Each serves it on the port it was given (one of
-    consecutive ports) or, when another process took that one, on another: the ports are
-    found from the consumers' pids (processes.json)."""
+    """Every consumer's /readyz answers 200, on whichever port it serves (`ports_by_name`)."""
     deadline = time.monotonic() + within
     pending = set(CONSUMERS)
     while pending and time.monotonic() < deadline:
-        for name in list(pending):
-            if any(ready(port) for port in consumer_ports(data_dir, name)):
-                pending.discard(name)
+        ports = ports_by_name(data_dir)
+        pending -= {name for name in pending if any(map(ready, ports.get(name, [])))}
         time.sleep(0.5)  # polling a condition, with a deadline
     if pending:
         raise SystemExit(f"consumers not ready: {', '.join(sorted(pending))}")
-
-
-def consumer_ports(data_dir: Path, name: str) -> list[int]:
-    try:
-        pid = json.loads((data_dir / "processes.json").read_text()).get(name)
-    except (OSError, ValueError):
-        return []  # not written yet
-    return listening_ports(pid) if pid else []
 
 
 def ready(port: int) -> bool:

@@ -87,6 +87,17 @@ def listening_ports(pid: int) -> list[int]:
     return sorted(set(ports))
 
 
+def ports_by_name(data_dir: Path) -> dict[str, list[int]]:
+    """Each child of `lrs serve` (processes.json) with the ports it listens on; {} before the
+    file is written. A consumer serves its status on the port it is given or, when another
+    process took that one, on any free port: its pid tells which."""
+    try:
+        named: dict[str, int] = json.loads((data_dir / "processes.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {name: listening_ports(pid) for name, pid in named.items()}
+
+
 def cpu_table(before: Mapping[str, float], after: Mapping[str, float], seconds: float) -> str:
     """% of one core per process between two readings, and the total, as printed lines."""
     lines = [f"{'process':<28} {'% of one core':>14}"]

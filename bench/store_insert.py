@@ -129,8 +129,7 @@ async def learner_docs(statements: int) -> list[Doc]:
 
 def summary_as_fields(doc: Doc) -> Doc:
     """The document as versions before 2026-12-01 stored it: the summary as a sub-document."""
-    as_read = {"summary": bytes(doc["summary"])}  # a read gives bytes, not the written Binary
-    return {**doc, "summary": summary_fields(as_read)}
+    return {**doc, "summary": summary_fields(doc)}
 
 
 async def measure_replaces(

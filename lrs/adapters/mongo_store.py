@@ -503,10 +503,7 @@ class MongoStatementStore:
                 marks = {int(mark["partition"]): mark["caught_up"]}
             else:
                 marks = {int(p): moment for p, moment in (mark.get("caught_up") or {}).items()}
-            for partition, moment in marks.items():
-                moment = _aware(moment)
-                if partition not in found or moment > found[partition]:
-                    found[partition] = moment
+            _raise_marks(found, marks)
         return found
 
     async def consistent_through(self, topic: str, partitions: int) -> datetime | None:

@@ -9,16 +9,16 @@ updated}`; every write is compare-and-set on `version`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from lrs.adapters.mongo_progress import state_from_mongo, summary_fields
+from lrs.adapters.mongo_progress import days_fields, state_from_mongo, summary_fields
 from lrs.ports.organisation import OrganisationDoc, RegistryTeam
-from lrs.progress.organisation import LearnerFigures, learner_figures
+from lrs.progress.organisation import LearnerFigures, active_days
 
 Doc = dict[str, Any]
 
@@ -75,17 +75,31 @@ class MongoOrganisationProgress:
         return [d["tenant"] async for d in cursor]
 
     async def learners(self, tenant: str) -> list[LearnerFigures]:
-        """Every learner with progress: days of the stored state, summary rows, teams."""
-        projection = {"learner": 1, "state": 1, "summary": 1, "teams": 1}
-        cursor = self._learners.find({"tenant": tenant}, projection)
+        """Every learner with progress: the days with a live statement, summary rows, teams.
+
+        The days are the document's `days`, not its state: a state holds every statement of
+        the learner, so reading every learner's would cost each recomputation the tenant's
+        whole history. Only documents written before `days` existed have their state read."""
+        projection = {"learner": 1, "days": 1, "summary": 1, "teams": 1}
+        docs = [d async for d in self._learners.find({"tenant": tenant}, projection)]
+        days = {d["_id"]: days_fields(d) for d in docs}
+        days |= await self._days_of_states([key for key, found in days.items() if found is None])
         return [
-            learner_figures(
-                state_from_mongo(d),
+            LearnerFigures(
+                d["learner"],
+                days[d["_id"]] or frozenset(),
                 summary_fields(d).get("activities") or (),
-                d.get("teams") or (),
+                frozenset(d.get("teams") or ()),
             )
-            async for d in cursor
+            for d in docs
         ]
+
+    async def _days_of_states(self, keys: list[str]) -> dict[str, frozenset[date] | None]:
+        """The days of the stored states of documents without `days` (earlier versions')."""
+        if not keys:
+            return {}
+        cursor = self._learners.find({"_id": {"$in": keys}}, {"learner": 1, "state": 1})
+        return {d["_id"]: active_days(state_from_mongo(d)) async for d in cursor}
 
     async def registry(self, tenant: str) -> list[RegistryTeam]:
         """(team, name, members) of every registry team not deleted."""

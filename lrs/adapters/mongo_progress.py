@@ -3,13 +3,16 @@
 Collections (the contract shared with the progress API):
 
 * `progress_learners`: ``{_id: "<tenant>/<learner>", tenant, learner, state, summary, teams,
-  teams_left, version, updated}``, one per learner; `state` is `LearnerState.to_dict()` as
+  teams_left, days, version, updated}``, one per learner; `state` is `LearnerState.to_dict()` as
   JSON bytes (earlier versions stored it as a sub-document; both are read, `state_from_mongo`):
   no query looks inside it, and an opaque value costs the store a fraction of a nested one to
   write, read and replicate to its oplog (docs/decisions/0023); `summary` is JSON bytes too
   (a sub-document before; both are read, `summary_fields`); `teams_left` are the teams the
   learner left with this version (their triggers are produced again when a batch is re-run
-  after the write).
+  after the write); `days` the UTC days with a live statement (`active_days` of the state), as
+  JSON bytes of ISO dates: the organisation consumer reads them instead of the state, which
+  grows with every statement of the learner (documents of earlier versions have none: their
+  readers fall back to the state, `days_fields`).
 * `progress_teams`: ``{_id: "<tenant>/<team>", tenant, team, name, summary, members, version,
   updated}``; `summary` is JSON bytes as a learner's (a sub-document before 2026-12-01; both are
   read, `summary_fields`), `name` the summary's, for listings that read nothing else.
@@ -30,7 +33,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import orjson
@@ -43,11 +46,13 @@ from pymongo.errors import OperationFailure
 from lrs.adapters.mongo_bulk import JournalFence, bulk_write_tolerating_duplicates
 from lrs.ports.progress import LearnerDoc, LearnerSummary, TeamDoc
 from lrs.progress import LearnerState, learner_id, voided_target
+from lrs.progress.organisation import active_days
 
 Doc = dict[str, Any]
 BATCH = 500  # statements per read of `statements` in `stored_statements`
 EMPTY_STATE = Binary(orjson.dumps({"facts": {}, "voided": []}))  # a reset state (its learner:
 # the document's, `state_fields`)
+NO_DAYS = Binary(orjson.dumps([]))  # the days of a reset state
 
 
 def doc_id(tenant: str, entity: str) -> str:
@@ -72,6 +77,21 @@ def _json(stored: bytes) -> dict[str, Any]:
     """JSON bytes as read (bytes) or as written (a `Binary`, which orjson does not take)."""
     loaded: dict[str, Any] = orjson.loads(stored if type(stored) is bytes else bytes(stored))
     return loaded
+
+
+def days_to_mongo(state: LearnerState) -> Binary:
+    """The UTC days with a live statement of a state, as stored: sorted ISO dates as JSON."""
+    return Binary(orjson.dumps(sorted(day.isoformat() for day in active_days(state))))
+
+
+def days_fields(doc: Mapping[str, Any]) -> frozenset[date] | None:
+    """A `progress_learners` document's `days`; None when it has none (written by a version
+    before 2026-12-01: the days are then those of its state)."""
+    stored = doc.get("days")
+    if stored is None:
+        return None
+    listed = orjson.loads(stored if type(stored) is bytes else bytes(stored))
+    return frozenset(date.fromisoformat(day) for day in listed)
 
 
 def summary_to_mongo(summary: Mapping[str, Any]) -> Binary:
@@ -116,6 +136,7 @@ def learner_to_mongo(learner: LearnerDoc, updated: datetime) -> Doc:
         "summary": summary_to_mongo(learner.summary),
         "teams": list(learner.teams),
         "teams_left": list(learner.teams_left),
+        "days": days_to_mongo(learner.state),
         "version": learner.version,
         "updated": updated,
     }
@@ -237,7 +258,8 @@ class MongoProgressStore:
     async def reset_learners(self, tenant: str | None) -> None:
         """Empty every learner's state (keeping its version: the next write increments it) and
         forget the void bookkeeping; a rebuild then refills both."""
-        await self._learners.update_many(_tenant_filter(tenant), {"$set": {"state": EMPTY_STATE}})
+        reset = {"state": EMPTY_STATE, "days": NO_DAYS}
+        await self._learners.update_many(_tenant_filter(tenant), {"$set": reset})
         for collection in (self._voids, self._owners):
             await collection.delete_many(_tenant_filter(tenant))
 

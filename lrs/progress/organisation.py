@@ -69,8 +69,12 @@ def learner_figures(
     state: LearnerState, activities: Sequence[Summary], teams: Collection[str]
 ) -> LearnerFigures:
     """A learner's figures from the stored state (its facts' days) and summary."""
-    days = frozenset(utc_date(f.at) for f in state.facts.values())
-    return LearnerFigures(state.learner, days, activities, frozenset(teams))
+    return LearnerFigures(state.learner, active_days(state), activities, frozenset(teams))
+
+
+def active_days(state: LearnerState) -> frozenset[date]:
+    """The UTC days with a live statement of the learner (by statement timestamp)."""
+    return frozenset(utc_date(f.at) for f in state.facts.values())
 
 
 def summarize_organisation_progress(

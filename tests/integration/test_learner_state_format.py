@@ -1,8 +1,10 @@
 """How `progress_learners.state` is stored (docs/decisions/0023): as the state's JSON bytes,
 which every reader of the collection turns back into the same `LearnerState`; documents of
 earlier versions, whose state is a sub-document, are read as before; a rebuild's reset leaves
-an empty state of the document's learner. The summary is stored as JSON bytes too
-(docs/decisions/0006), and a sub-document summary of earlier versions is read as before."""
+an empty state of the document's learner. Beside the state, the days with a live statement
+(`days`), which the organisation consumer reads instead of every learner's state. The summary
+is stored as JSON bytes too (docs/decisions/0006), and a sub-document summary of earlier
+versions is read as before."""
 
 from __future__ import annotations
 
@@ -94,8 +96,25 @@ async def test_a_reset_leaves_an_empty_state_of_the_learner_and_its_version(
         await store.save_learners([doc], NOW)
         await store.reset_learners(TENANT)
         reset = (await store.load_learners(TENANT, [who]))[who]
+        [figures] = await MongoOrganisationProgress(db).learners(TENANT)
     assert reset.state == LearnerState(who)
     assert reset.version == doc.version
+    assert figures.days == frozenset()  # the days go with the state
+
+
+async def test_the_organisation_read_takes_the_days_without_the_state(infra: Infra) -> None:
+    """A state grows with every statement of its learner; what the organisation consumer reads
+    of every learner, on every recomputation, must not (docs/decisions/0020)."""
+    settings = make_settings(infra.kafka_bootstrap, infra.mongodb_uri, unique_name("sd"))
+    who, state = learner_state(5)
+    doc = LearnerDoc.empty(TENANT, who).successor(state, {"tenant": TENANT}, ())
+    async with database(settings) as db:
+        await MongoProgressStore(db).save_learners([doc], NOW)
+        key = {"_id": f"{TENANT}/{who}"}
+        await db["progress_learners"].update_one(key, {"$set": {"state": b"not read"}})
+        [figures] = await MongoOrganisationProgress(db).learners(TENANT)
+    assert figures == learner_figures(state, (), ())
+    assert len(figures.days) == 3
 
 
 async def summary_everywhere(db: Any, who: str) -> list[Any]:

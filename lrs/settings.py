@@ -286,6 +286,32 @@ class LrsSettings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _idle_waits_are_the_longer(self) -> LrsSettings:
+        """An idle consumer waits longer than a busy one, never shorter (docs/decisions/0021):
+        idling exists to spend less between records."""
+        pairs = [
+            (
+                "LRS_CONSUMER_FETCH_WAIT_MS",
+                self.consumer_fetch_wait_ms,
+                "LRS_CONSUMER_IDLE_FETCH_WAIT_MS",
+                self.consumer_idle_fetch_wait_ms,
+            ),
+            (
+                "LRS_CONSUMER_BACKGROUND_FETCH_WAIT_MS",
+                self.consumer_background_fetch_wait_ms,
+                "LRS_CONSUMER_BACKGROUND_IDLE_FETCH_WAIT_MS",
+                self.consumer_background_idle_fetch_wait_ms,
+            ),
+        ]
+        for busy_name, busy, idle_name, idle in pairs:
+            if busy > idle:
+                raise ValueError(
+                    f"{busy_name} ({busy}) must not exceed {idle_name} ({idle}): a consumer"
+                    " that has read nothing for a while waits longer, not shorter"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _definitions_hold_a_statement(self) -> LrsSettings:
         """One statement's definition always fits an Activity (docs/decisions/0004)."""
         if self.max_definition_bytes < self.max_statement_bytes:

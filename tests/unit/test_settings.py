@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -18,6 +19,22 @@ def test_an_activity_definition_bound_below_one_statement_is_refused() -> None:
 def test_a_definition_bound_of_at_least_one_statement_is_accepted() -> None:
     settings = LrsSettings(max_statement_bytes=2048, max_definition_bytes=2048)
     assert settings.max_definition_bytes == settings.max_statement_bytes
+
+
+@pytest.mark.parametrize(
+    ("busy", "idle"),
+    [
+        ("consumer_fetch_wait_ms", "consumer_idle_fetch_wait_ms"),
+        ("consumer_background_fetch_wait_ms", "consumer_background_idle_fetch_wait_ms"),
+    ],
+)
+def test_a_busy_fetch_wait_above_the_idle_one_is_refused(busy: str, idle: str) -> None:
+    refused: dict[str, Any] = {busy: 900, idle: 800}
+    with pytest.raises(ValidationError, match=f"{busy.upper()} .* must not exceed"):
+        LrsSettings(**refused)
+    equal: dict[str, Any] = {busy: 800, idle: 800}
+    settings = LrsSettings(**equal)
+    assert getattr(settings, busy) == getattr(settings, idle) == 800
 
 
 def test_auth_revalidation_beyond_four_seconds_is_refused() -> None:

@@ -31,11 +31,10 @@ import contextlib
 import os
 import re
 import socket
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +43,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import KEY, SECRET, client, load_average, machine, pct, served
-from bench.procstat import ports_by_name
+from bench.procstat import children_of, cpu_readings, parent_of, ports_by_name
 from bench.store_profile import (
     command_table,
     profiled,
@@ -61,46 +60,20 @@ from lrs.entry.embedded import free_port
 from lrs.wiring.consumers import CONSUMERS
 from tests.support.serve import child_pids
 
-TICKS = os.sysconf("SC_CLK_TCK")
 COUNTED = ("persist", "progress")  # consumers that see every statement once
-
-
-def cpu_seconds(stat: str) -> float:
-    """utime + stime of a /proc/PID/stat line, in seconds (fields 14 and 15; the command
-    name, field 2, is in parentheses and may hold spaces)."""
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def read_cpu(pids: Mapping[str, int]) -> dict[str, float]:
-    found = {}
-    for name, pid in pids.items():
-        try:
-            found[name] = cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
-        except OSError:
-            continue  # gone: restarted meanwhile (its CPU is lost to the table)
-    return found
 
 
 def processes(data: Path) -> dict[str, int]:
     """Name -> pid of every process of `lrs serve`: processes.json, its own and its spare's."""
     pids = child_pids(data)
     supervisor = parent_of(pids["store"])
+    if supervisor is None:
+        raise RuntimeError("the store process is gone: no supervisor to read")
     pids["supervisor"] = supervisor
     for pid in children_of(supervisor):
         if "lrs standby" in command_of(pid):
             pids["spare"] = pid
     return pids
-
-
-def parent_of(pid: int) -> int:
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return int(stat[stat.rindex(")") + 2 :].split()[1])
-
-
-def children_of(pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
-    return [int(p) for p in out.stdout.split()]
 
 
 def command_of(pid: int) -> str:
@@ -248,15 +221,15 @@ def measure(args: argparse.Namespace) -> None:
         asyncio.run(records_now(data))  # every consumer is up
         pids = processes(data)
         time.sleep(args.warm_up)  # start-up work (topic creation, first fetches) settles
-        start = read_cpu(pids)
+        start = cpu_readings(pids)
         time.sleep(args.idle)  # the idle window being measured, not a synchronisation
-        before = read_cpu(pids)
+        before = cpu_readings(pids)
         idle = delta(before, start)
         started = time.monotonic()
         cpu_before = read_store_cpu(args.store_cpu_file)
         with watched(args, pids["store"]) as entries:
             outcome, caught = asyncio.run(run_load(base, args, data))
-        used = delta(read_cpu(pids), before)
+        used = delta(cpu_readings(pids), before)
         cpu_after = read_store_cpu(args.store_cpu_file)
         run_seconds = time.monotonic() - started
         if processes(data) != pids:

@@ -233,12 +233,19 @@ class MongoProgressStore:
     async def learner_summaries(
         self, tenant: str, learners: Collection[str], teams: Collection[str]
     ) -> dict[str, LearnerSummary]:
-        """Summaries and teams of the given learners and of every learner listing the teams."""
-        wanted = [doc_id(tenant, learner) for learner in learners]
-        listing = {"tenant": tenant, "teams": {"$in": list(teams)}}
-        query = {"$or": [{"_id": {"$in": wanted}}, listing]}
-        cursor = self._learners.find(query, {"learner": 1, "summary": 1, "teams": 1})
-        return {d["learner"]: _summary(d) async for d in cursor}
+        """Summaries and teams of the given learners and of every learner listing the teams.
+
+        Two reads, each bounded by an index (`_id`; `tenant_teams`): SecantusDB answers an `$or`
+        of the two by scanning every learner document of every tenant, states included. A
+        learner both read gives the second, later, answer."""
+        projection = {"learner": 1, "summary": 1, "teams": 1}
+        queries: list[Doc] = [{"_id": {"$in": [doc_id(tenant, learner) for learner in learners]}}]
+        queries += [{"tenant": tenant, "teams": {"$in": list(teams)}}] if teams else []
+        found: dict[str, LearnerSummary] = {}
+        for query in queries:
+            async for d in self._learners.find(query, projection):
+                found[d["learner"]] = _summary(d)
+        return found
 
     async def learners_in_team(self, tenant: str, team: str) -> list[str]:
         cursor = self._learners.find({"tenant": tenant, "teams": team}, {"learner": 1})

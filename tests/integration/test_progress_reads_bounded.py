@@ -1,0 +1,71 @@
+"""The progress store's per-batch reads are bounded by an index on the real store, by its own
+`explain`: what team-progress reads for a batch (the changed learners and every learner listing
+a touched team) examines those learners' documents, not the collection. SecantusDB plans an
+`$or` of two indexed conditions as a scan of every document, states included."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.collection import AsyncCollection
+
+from lrs.adapters.mongo_progress import MongoProgressStore
+from lrs.ports.progress import LearnerDoc
+from lrs.progress import LearnerState
+from tests.conftest import Infra, unique_name
+from tests.support.stack import database, make_settings
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def learner(tenant: str, n: int) -> LearnerDoc:
+    who = f"mailto:l{n}@example.org"
+    team = f"team{n % 20}"
+    summary = {"tenant": tenant, "learner": who, "teams": [team]}
+    return LearnerDoc.empty(tenant, who).successor(LearnerState(who), summary, (team,))
+
+
+async def examined(db: Any, finds: list[dict[str, Any]]) -> tuple[int, set[str]]:
+    """The documents the store examined for these finds, and the scans its plans end in."""
+    total, scans = 0, set()
+    for find in finds:
+        reply = await db.command({"explain": find, "verbosity": "executionStats"})
+        total += reply["executionStats"]["totalDocsExamined"]
+        node = reply["queryPlanner"]["winningPlan"]
+        while "inputStage" in node:
+            node = node["inputStage"]
+        scans.add(node["stage"])
+    return total, scans
+
+
+async def test_the_summaries_of_a_batch_are_read_through_indexes(
+    infra: Infra, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(infra.kafka_bootstrap, infra.mongodb_uri, unique_name("pb"))
+    async with database(settings) as db:
+        store = MongoProgressStore(db)
+        await store.create_indexes()
+        for tenant in ("acme", "other"):
+            assert await store.save_learners([learner(tenant, n) for n in range(200)], NOW) == set()
+        finds: list[dict[str, Any]] = []
+        original = AsyncCollection.find
+
+        def recording_find(collection: Any, *args: Any, **kwargs: Any) -> Any:
+            if collection.name == "progress_learners":
+                finds.append({"find": collection.name, "filter": args[0], "projection": args[1]})
+            return original(collection, *args, **kwargs)
+
+        monkeypatch.setattr(AsyncCollection, "find", recording_find)
+        changed = [learner("acme", n).learner for n in (1, 2)]
+        found = await store.learner_summaries("acme", changed, ["team3"])
+        monkeypatch.undo()
+        total, scans = await examined(db, finds)
+    in_team3 = {learner("acme", n).learner for n in range(3, 200, 20)}
+    assert set(found) == {*changed, *in_team3}
+    assert found[changed[0]].teams == ("team1",)
+    assert scans == {"IXSCAN"}
+    assert total <= len(found) + len(changed)  # a learner both read is examined twice at most

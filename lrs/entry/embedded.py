@@ -160,7 +160,9 @@ def store_child(
     port: int, data_dir: Path, log_path: Path | None = None, cache_mb: int | None = None
 ) -> Child:
     """SecantusDB on loopback with its WiredTiger files under `data_dir`, and a WiredTiger cache
-    of `cache_mb` MB (None: SecantusDB's default, 1 GB)."""
+    of `cache_mb` MB (None: SecantusDB's default, 1 GB). Standalone: as a replica set it would
+    write an oplog entry for every document changed, which nothing here reads
+    (docs/decisions/0023)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [
         secantus_command(),
@@ -172,6 +174,7 @@ def store_child(
         str(data_dir),
         "--log-level",
         "WARNING",
+        "--standalone",
         *(("--cache-size", f"{cache_mb}M") if cache_mb else ()),
     ]
     return Child("store", argv, {}, log_path)

@@ -17,11 +17,15 @@ LISTEN = "0A"  # the state column of /proc/net/tcp
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU seconds of `pid` (all its threads); None once it is gone."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
     except OSError:
         return None
+
+
+def stat_cpu_seconds(stat: str) -> float:
+    """utime + stime of a /proc/PID/stat line, in seconds (fields 14 and 15)."""
     fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14 and 15)
+    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def rss_kb(pid: int) -> int | None:

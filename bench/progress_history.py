@@ -25,7 +25,6 @@ import asyncio
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,32 +37,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import load_average, machine
 from bench.procstat import cpu_seconds
+from bench.store_insert import WHO, Deps
 from bench.workload import Workload
 from consumers.progress.learner import LearnerProgress
 from lrs.adapters.mongo_organisation import MongoOrganisationProgress
 from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.entry.embedded import free_port, start_and_wait, store_child
-from lrs.ports.credentials import Principal
 from lrs.services.ingest import prepare
 
 TENANT = "default"
-WHO = Principal(
-    "default",
-    "bench",
-    frozenset({"statements/write", "define"}),
-    {"objectType": "Agent", "account": {"homePage": "http://bench.example", "name": "bench"}},
-)
 Doc = dict[str, Any]
-
-
-class Deps:
-    """What `prepare` reads: a clock and an id factory."""
-
-    def clock(self) -> datetime:
-        return datetime.now(UTC)
-
-    def new_id(self) -> str:
-        return str(uuid.uuid4())
 
 
 def accepted(statements: list[Doc]) -> list[Doc]:

@@ -74,9 +74,14 @@ def state_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _json(stored: bytes) -> dict[str, Any]:
-    """JSON bytes as read (bytes) or as written (a `Binary`, which orjson does not take)."""
-    loaded: dict[str, Any] = orjson.loads(stored if type(stored) is bytes else bytes(stored))
+    """A JSON object stored as bytes (see `_loads`)."""
+    loaded: dict[str, Any] = _loads(stored)
     return loaded
+
+
+def _loads(stored: bytes) -> Any:
+    """JSON bytes as read (bytes) or as written (a `Binary`, which orjson does not take)."""
+    return orjson.loads(stored if type(stored) is bytes else bytes(stored))
 
 
 def days_to_mongo(state: LearnerState) -> Binary:
@@ -90,8 +95,7 @@ def days_fields(doc: Mapping[str, Any]) -> frozenset[date] | None:
     stored = doc.get("days")
     if stored is None:
         return None
-    listed = orjson.loads(stored if type(stored) is bytes else bytes(stored))
-    return frozenset(date.fromisoformat(day) for day in listed)
+    return frozenset(date.fromisoformat(day) for day in _loads(stored))
 
 
 def summary_to_mongo(summary: Mapping[str, Any]) -> Binary:
@@ -239,7 +243,8 @@ class MongoProgressStore:
         of the two by scanning every learner document of every tenant, states included. A
         learner both read gives the second, later, answer."""
         projection = {"learner": 1, "summary": 1, "teams": 1}
-        queries: list[Doc] = [{"_id": {"$in": [doc_id(tenant, learner) for learner in learners]}}]
+        wanted = [doc_id(tenant, learner) for learner in learners]
+        queries: list[Doc] = [{"_id": {"$in": wanted}}] if wanted else []
         queries += [{"tenant": tenant, "teams": {"$in": list(teams)}}] if teams else []
         found: dict[str, LearnerSummary] = {}
         for query in queries:

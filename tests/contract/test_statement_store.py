@@ -21,6 +21,7 @@ from lrs.xapi.ifi import actor_ifi
 from lrs.xapi.index import agent_key
 from lrs.xapi.query import StatementQuery
 from tests.conftest import Infra
+from tests.support.explain import examined
 from tests.support.factories import activity, agent, statement, voiding
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -509,19 +510,6 @@ async def mongo_db(infra: Infra) -> AsyncIterator[Any]:
         yield client[f"contract_{uuid.uuid4().hex[:8]}"]
     finally:
         await client.close()
-
-
-async def examined(db: Any, finds: list[dict[str, Any]]) -> tuple[int, set[str]]:
-    """The documents the store examined for these finds (its `explain`), and the plans' scans."""
-    total, scans = 0, set()
-    for find in finds:
-        reply = await db.command({"explain": find, "verbosity": "executionStats"})
-        total += reply["executionStats"]["totalDocsExamined"]
-        node = reply["queryPlanner"]["winningPlan"]
-        while "inputStage" in node:
-            node = node["inputStage"]
-        scans.add(node["stage"])
-    return total, scans
 
 
 async def test_a_page_examines_documents_in_proportion_to_the_page_not_the_tenant(

@@ -15,6 +15,7 @@ from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.ports.progress import LearnerDoc
 from lrs.progress import LearnerState
 from tests.conftest import Infra, unique_name
+from tests.support.explain import examined
 from tests.support.stack import database, make_settings
 
 pytestmark = pytest.mark.integration
@@ -27,19 +28,6 @@ def learner(tenant: str, n: int) -> LearnerDoc:
     team = f"team{n % 20}"
     summary = {"tenant": tenant, "learner": who, "teams": [team]}
     return LearnerDoc.empty(tenant, who).successor(LearnerState(who), summary, (team,))
-
-
-async def examined(db: Any, finds: list[dict[str, Any]]) -> tuple[int, set[str]]:
-    """The documents the store examined for these finds, and the scans its plans end in."""
-    total, scans = 0, set()
-    for find in finds:
-        reply = await db.command({"explain": find, "verbosity": "executionStats"})
-        total += reply["executionStats"]["totalDocsExamined"]
-        node = reply["queryPlanner"]["winningPlan"]
-        while "inputStage" in node:
-            node = node["inputStage"]
-        scans.add(node["stage"])
-    return total, scans
 
 
 async def test_the_summaries_of_a_batch_are_read_through_indexes(

@@ -1,0 +1,19 @@
+"""What the real store does for a query, by its own `explain` (tests that prove a read is
+bounded by an index, not by the size of a collection)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+async def examined(db: Any, finds: list[dict[str, Any]]) -> tuple[int, set[str]]:
+    """The documents the store examined for these finds (its `explain`), and the plans' scans."""
+    total, scans = 0, set()
+    for find in finds:
+        reply = await db.command({"explain": find, "verbosity": "executionStats"})
+        total += reply["executionStats"]["totalDocsExamined"]
+        node = reply["queryPlanner"]["winningPlan"]
+        while "inputStage" in node:
+            node = node["inputStage"]
+        scans.add(node["stage"])
+    return total, scans

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -37,12 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import load_average, machine
 from bench.procstat import cpu_seconds
-from bench.store_insert import WHO, Deps
+from bench.store_insert import WHO, Deps, fresh_store
 from bench.workload import Workload
 from consumers.progress.learner import LearnerProgress
 from lrs.adapters.mongo_organisation import MongoOrganisationProgress
 from lrs.adapters.mongo_progress import MongoProgressStore
-from lrs.entry.embedded import free_port, start_and_wait, store_child
 from lrs.services.ingest import prepare
 
 TENANT = "default"
@@ -118,18 +116,10 @@ def main() -> None:
         f"{'H':>8} {'doc KB':>10} {'fold µs':>12} {'store µs':>12}"
         f" {'org read ms':>13} {'store ms':>13}"
     )
-    with tempfile.TemporaryDirectory(prefix="lrs-history-") as scratch:
-        port = free_port()
-        store = store_child(port, Path(scratch) / "store", Path(scratch) / "store.log", 512)
-        start_and_wait(store, port)
-        try:
-            assert store.pid is not None
-            uri = f"mongodb://127.0.0.1:{port}/?directConnection=true&journal=true"
-            for history in histories:
-                line = asyncio.run(measure(uri, store.pid, args.learners, history, args.samples))
-                print(line, flush=True)
-        finally:
-            store.kill()
+    with fresh_store() as (uri, store_pid):
+        for history in histories:
+            line = asyncio.run(measure(uri, store_pid, args.learners, history, args.samples))
+            print(line, flush=True)
     print(f"load average after: {load_average()}")
 
 

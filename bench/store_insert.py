@@ -22,7 +22,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -193,17 +194,24 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     args = parser.parse_args()
     print(f"machine: {machine()}; load average {load_average()}")
-    with tempfile.TemporaryDirectory(prefix="lrs-store-insert-") as scratch:
+    with fresh_store() as (uri, store_pid):
+        asyncio.run(run(uri, store_pid, args.statements, args.batch))
+    print(f"load average after: {load_average()}")
+
+
+@contextmanager
+def fresh_store() -> Iterator[tuple[str, int]]:
+    """(URI, pid) of a fresh SecantusDB started as `lrs serve` starts it (512 MB of cache;
+    the URI asks for journaled writes), killed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="lrs-bench-store-") as scratch:
         port = free_port()
         store = store_child(port, Path(scratch) / "store", Path(scratch) / "store.log", 512)
         start_and_wait(store, port)
         try:
             assert store.pid is not None
-            uri = f"mongodb://127.0.0.1:{port}/?directConnection=true&journal=true"
-            asyncio.run(run(uri, store.pid, args.statements, args.batch))
+            yield f"mongodb://127.0.0.1:{port}/?directConnection=true&journal=true", store.pid
         finally:
             store.kill()
-    print(f"load average after: {load_average()}")
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import KEY, SECRET, client, load_average, machine, pct, served
-from bench.procstat import children_of, cpu_readings, parent_of, ports_by_name
+from bench.procstat import cpu_readings, parent_of, ports_by_name, serve_processes
 from bench.store_profile import (
     command_table,
     profiled,
@@ -64,23 +64,12 @@ COUNTED = ("persist", "progress")  # consumers that see every statement once
 
 
 def processes(data: Path) -> dict[str, int]:
-    """Name -> pid of every process of `lrs serve`: processes.json, its own and its spare's."""
-    pids = child_pids(data)
-    supervisor = parent_of(pids["store"])
+    """Name -> pid of every process of `lrs serve` (`serve_processes`: processes.json, the
+    supervisor, its spare); the supervisor is the store's parent."""
+    supervisor = parent_of(child_pids(data)["store"])
     if supervisor is None:
         raise RuntimeError("the store process is gone: no supervisor to read")
-    pids["supervisor"] = supervisor
-    for pid in children_of(supervisor):
-        if "lrs standby" in command_of(pid):
-            pids["spare"] = pid
-    return pids
-
-
-def command_of(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
+    return serve_processes(data, supervisor)
 
 
 SAMPLE = re.compile(r"^(lrs_consumer_\w+)\{([^}]*)\} ([0-9.e+-]+)$", re.MULTILINE)

@@ -27,7 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import load_average, machine
-from bench.procstat import cpu_seconds
+from bench.procstat import cpu_of
 from bench.store_insert import fresh_store
 from lrs.adapters.mongo_erasure import MongoErasureStore
 from lrs.adapters.mongo_progress import MongoProgressStore
@@ -52,11 +52,15 @@ def learner_doc(n: int) -> LearnerDoc:
 
 async def timed(store_pid: int, samples: int, read: Callable[[], Awaitable[Any]]) -> str:
     """Store CPU and wall ms per call, over `samples` calls."""
-    cpu, started = cpu_seconds(store_pid) or 0.0, time.perf_counter()
-    for _ in range(samples):
-        await read()
+
+    async def reads() -> None:
+        for _ in range(samples):
+            await read()
+
+    started = time.perf_counter()
+    _, in_store = await cpu_of(store_pid, reads)
     wall = (time.perf_counter() - started) / samples * 1e3
-    return f"{((cpu_seconds(store_pid) or 0.0) - cpu) / samples * 1e3:>10.1f} {wall:>10.1f}"
+    return f"{in_store / samples * 1e3:>10.1f} {wall:>10.1f}"
 
 
 async def measure(uri: str, store_pid: int, learners: int, samples: int) -> None:

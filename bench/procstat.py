@@ -7,7 +7,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -20,6 +21,13 @@ def cpu_seconds(pid: int) -> float | None:
         return stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
     except OSError:
         return None
+
+
+async def cpu_of(pid: int, action: Callable[[], Awaitable[object]]) -> tuple[float, float]:
+    """(this process's CPU s, `pid`'s CPU s) over one awaited action."""
+    mine, theirs = time.process_time(), cpu_seconds(pid) or 0.0
+    await action()
+    return time.process_time() - mine, (cpu_seconds(pid) or 0.0) - theirs
 
 
 def stat_cpu_seconds(stat: str) -> float:

@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +33,7 @@ from pymongo import AsyncMongoClient
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import load_average, machine
-from bench.procstat import cpu_seconds
+from bench.procstat import cpu_of
 from bench.store_insert import WHO, Deps, fresh_store
 from bench.workload import Workload
 from consumers.progress.learner import LearnerProgress
@@ -50,13 +48,6 @@ Doc = dict[str, Any]
 def accepted(statements: list[Doc]) -> list[Doc]:
     """The statements as the progress consumer receives them (stored, authority set)."""
     return [r.statement for r in prepare(statements, WHO, "2.0.0", Deps())]  # type: ignore[arg-type]
-
-
-async def cpu_of(store_pid: int, action: Callable[[], Awaitable[object]]) -> tuple[float, float]:
-    """(this process's CPU s, the store's CPU s) of one awaited action."""
-    mine, store = time.process_time(), cpu_seconds(store_pid) or 0.0
-    await action()
-    return time.process_time() - mine, (cpu_seconds(store_pid) or 0.0) - store
 
 
 async def measure(uri: str, store_pid: int, learners: int, history: int, samples: int) -> str:

@@ -234,6 +234,10 @@ class LrsSettings(BaseSettings):
     # Set by `lrs serve` for its children: the file with its restart counts, shown on /metrics
     # as lrs_process_restarts_total.
     restarts_file: Path | None = None
+    # Set by `lrs serve` and `lrs api`'s worker pool for the processes they start: their own
+    # pid. Such a process stops once its parent is no longer that process, outright if it has
+    # not stopped by itself within its grace (lrs/entry/orphan.py).
+    supervisor_pid: int | None = None
 
     # Webhooks and forwarding (docs/webhooks.md, docs/decisions/0016). Targets resolving to
     # loopback, link-local or private ranges are refused unless this is set (SSRF guard).

@@ -5,6 +5,7 @@ again (at most once a second each); SIGTERM / Ctrl-C stops them all as `lrs serv
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import time
 
@@ -36,7 +37,7 @@ def api_workers(settings: LrsSettings, fd: int) -> list[Child]:
 
 
 def worker_env(settings: LrsSettings, n: int, secret: str) -> dict[str, str]:
-    env = {"LRS_STREAM_TOKEN_SECRET": secret}
+    env = {"LRS_STREAM_TOKEN_SECRET": secret, "LRS_SUPERVISOR_PID": str(os.getpid())}
     if settings.metrics_port is not None:
         env["LRS_METRICS_PORT"] = str(settings.metrics_port + n - 1)
     return env

@@ -62,8 +62,10 @@ def _run(args: argparse.Namespace, settings: LrsSettings) -> int:
             return run_api_pool(settings)
         return _api(settings, args.fd)
     if args.command == "consume":
+        from lrs.entry.orphan import watch_supervisor
         from lrs.wiring.consumer_process import run_consumer
 
+        watch_supervisor(settings.supervisor_pid, settings.shutdown_grace_seconds)
         asyncio.run(run_consumer(args.name, settings))
         return 0
     if args.command == "topics":
@@ -81,8 +83,6 @@ def _run(args: argparse.Namespace, settings: LrsSettings) -> int:
     return 2
 
 
-# Seconds an API process whose supervisor died gets, beyond its shutdown grace, to stop by itself.
-ORPHAN_GRACE = 10.0
 PRELOADED = ("uvicorn", "lrs.wiring.api", "lrs.wiring.consumer_process", "lrs.wiring.consumers")
 
 
@@ -115,13 +115,12 @@ def _api(settings: LrsSettings, fd: int | None = None) -> int:
     """Serve the API on host:port, or on the listening socket `lrs serve` passes down (`fd`,
     shared by all its API processes). On SIGTERM/Ctrl-C, in-flight requests get
     `shutdown_grace_seconds` to finish; the rest are answered 503 (lrs/api/errors.py)."""
-    import os
     import socket
 
     import uvicorn
 
     from lrs import metrics
-    from lrs.entry.orphan import OrphanWatch
+    from lrs.entry.orphan import watch_supervisor
     from lrs.wiring.api import create_connected_app
 
     if fd is None:  # under `lrs serve` (a socket passed down), serve made it already
@@ -136,8 +135,7 @@ def _api(settings: LrsSettings, fd: int | None = None) -> int:
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,  # streams must not hold a stop
     )
     sockets = [socket.socket(fileno=fd)] if fd is not None else None
-    if fd is not None:  # under `lrs serve`: never outlive it (lrs.entry.orphan)
-        OrphanWatch(os.getppid(), grace=settings.shutdown_grace_seconds + ORPHAN_GRACE).start()
+    watch_supervisor(settings.supervisor_pid, settings.shutdown_grace_seconds)
     uvicorn.Server(config).run(sockets=sockets)
     return 0
 

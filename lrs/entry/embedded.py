@@ -17,17 +17,25 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGTERM this child when its parent dies (best effort elsewhere)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def die_with_parent(parent: int) -> Callable[[], None]:
+    """What a child runs before its program: ask Linux to SIGTERM it when `parent` (the
+    process starting it) dies (best effort elsewhere). A parent that died between the fork and
+    that request sends no signal, so then the child does not start at all."""
+
+    def before_exec() -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return before_exec
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -82,7 +90,7 @@ class Child:
             stderr=subprocess.STDOUT if out else None,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent(os.getpid()),
             pass_fds=self.pass_fds,
         )
         if out:
@@ -214,7 +222,7 @@ class Spare:
             env={**os.environ, **self.env},
             stdin=subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent(os.getpid()),
             pass_fds=self.pass_fds,
         )
 

@@ -1,12 +1,14 @@
-"""An API process of `lrs serve` must not outlive its supervisor.
+"""A process of `lrs serve` (or of `lrs api`'s worker pool) must not outlive its supervisor.
 
 The supervisor asks Linux to SIGTERM each child when it dies (`PR_SET_PDEATHSIG`,
-lrs.entry.embedded), but a process still starting (its lifespan retrying a broker or store that
-died with the supervisor) or one whose shutdown waits on such a connection never finishes that
-stop, and keeps the shared listening socket open: the next `lrs serve` on the same port then
-shares it with an orphan. So each API process under `lrs serve` also watches its parent: once
-it has a new one (the supervisor is gone), it asks itself to stop (SIGTERM, the graceful path),
-and exits outright if it has not after `grace` seconds.
+lrs.entry.embedded), but a process still starting (retrying a broker or store that died with
+the supervisor) or one whose shutdown waits on such a connection never finishes that stop. An
+API process would keep the shared listening socket open (the next `lrs serve` on the same port
+then shares it with an orphan); a consumer would keep reconnecting to a broker that is gone, for
+ever. So each process a supervisor starts watches its parent (the supervisor passes its pid as
+LRS_SUPERVISOR_PID): once its parent is another process (the supervisor is gone), it asks
+itself to stop (SIGTERM, the graceful path), and exits outright if it has not after `grace`
+seconds. A consumer's outright exit loses nothing: it commits only after its side effects.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from dataclasses import dataclass, field
 
 CHECK_SECONDS = 1.0
 EXIT_STATUS = 70  # EX_SOFTWARE: stopped because the supervisor was gone
+# Seconds a process whose supervisor died gets, beyond its shutdown grace, to stop by itself.
+EXTRA_GRACE = 10.0
 
 
 @dataclass
@@ -47,3 +51,12 @@ class OrphanWatch:
         thread = threading.Thread(target=self.run, name="orphan-watch", daemon=True)
         thread.start()
         return thread
+
+
+def watch_supervisor(supervisor: int | None, shutdown_grace: float) -> OrphanWatch | None:
+    """Under a supervisor (its pid given): watch it from a daemon thread; else nothing."""
+    if supervisor is None:
+        return None
+    watch = OrphanWatch(supervisor, grace=shutdown_grace + EXTRA_GRACE)
+    watch.start()
+    return watch

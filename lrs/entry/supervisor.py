@@ -119,6 +119,7 @@ class Stack:
         self.restarts = RestartLog(s.data_dir / "restarts.json")
         self.pids_file = s.data_dir / "processes.json"
         self.env["LRS_RESTARTS_FILE"] = str(self.restarts.path)
+        self.env["LRS_SUPERVISOR_PID"] = str(os.getpid())  # no child outlives it (entry.orphan)
         if not s.stream_token_secret:  # one secret for every API process (stream tokens)
             self.env["LRS_STREAM_TOKEN_SECRET"] = secrets.token_urlsafe(32)
         if s.embedded_mongodb:

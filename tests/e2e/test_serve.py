@@ -122,6 +122,17 @@ async def test_kill_9_of_persist_under_serve_loses_nothing(
     assert [restarted] != persist
 
 
+def test_every_lrs_process_it_starts_knows_it_and_stops_without_it(
+    served: tuple[str, subprocess.Popen[str]],
+) -> None:
+    """Each one watches `lrs serve` (LRS_SUPERVISOR_PID, lrs.entry.orphan), the spare too."""
+    _, process = served
+    ours = [c for c in children_of(process.pid) if " -m lrs " in command_of(c)]
+    assert len(ours) == LrsSettings().api_workers + len(CONSUMERS) + 1
+    expected = f"LRS_SUPERVISOR_PID={process.pid}".encode()
+    assert all(expected in Path(f"/proc/{c}/environ").read_bytes().split(b"\0") for c in ours)
+
+
 def test_sigterm_stops_everything(served: tuple[str, subprocess.Popen[str]]) -> None:
     _, process = served
     children = children_of(process.pid)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from lrs.entry.api_pool import api_workers
 from lrs.settings import LrsSettings
 
@@ -17,3 +19,8 @@ def test_without_a_metrics_port_the_workers_serve_metrics_on_the_api_port() -> N
     workers = api_workers(LrsSettings(api_workers=2), fd=7)
     assert all("LRS_METRICS_PORT" not in w.env for w in workers)
     assert [w.name for w in workers] == ["api-1", "api-2"]
+
+
+def test_the_workers_know_their_supervisor_and_stop_without_it() -> None:
+    workers = api_workers(LrsSettings(api_workers=2), fd=7)
+    assert {w.env["LRS_SUPERVISOR_PID"] for w in workers} == {str(os.getpid())}

@@ -16,6 +16,7 @@ MongoDB adapter), then measures:
   store's, per call.
 
 Usage: python bench/progress_history.py [--learners N] [--histories 10,100,1000] [--samples S]
+                                        [--kept-facts F]
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ from bench.workload import Workload
 from consumers.progress.learner import LearnerProgress
 from lrs.adapters.mongo_organisation import MongoOrganisationProgress
 from lrs.adapters.mongo_progress import MongoProgressStore
+from lrs.adapters.state_cache import StateCache
 from lrs.services.ingest import prepare
+from lrs.settings import LrsSettings
 
 TENANT = "default"
 Doc = dict[str, Any]
@@ -50,11 +53,13 @@ def accepted(statements: list[Doc]) -> list[Doc]:
     return [r.statement for r in prepare(statements, WHO, "2.0.0", Deps())]  # type: ignore[arg-type]
 
 
-async def measure(uri: str, store_pid: int, learners: int, history: int, samples: int) -> str:
+async def measure(
+    uri: str, store_pid: int, learners: int, history: int, samples: int, kept: int
+) -> str:
     client: AsyncMongoClient[Doc] = AsyncMongoClient(uri)
     try:
         db = client[f"bench_history_{history}"]
-        store = MongoProgressStore(db)
+        store = MongoProgressStore(db, StateCache(kept) if kept else None)
         await store.create_indexes()
         folding = LearnerProgress(store, lambda: datetime.now(UTC))
         workload = Workload(seed=history, learners=learners)
@@ -96,12 +101,19 @@ def main() -> None:
     parser.add_argument("--learners", type=int, default=50)
     parser.add_argument("--histories", default="10,100,1000")
     parser.add_argument("--samples", type=int, default=20)
+    parser.add_argument(
+        "--kept-facts",
+        type=int,
+        default=LrsSettings().progress_state_cache_facts,
+        help="facts of the learner states kept decoded (LRS_PROGRESS_STATE_CACHE_FACTS); 0: none",
+    )
     args = parser.parse_args()
     histories = [int(h) for h in args.histories.split(",")]
     print(f"machine: {machine()}; load average {load_average()}")
     print(
         f"{args.learners} learners of H statements each (the seeded workload's); one more"
-        f" statement of one learner, and the organisation consumer's read, {args.samples} times"
+        f" statement of one learner, and the organisation consumer's read, {args.samples} times;"
+        f" states kept decoded: up to {args.kept_facts} facts"
     )
     print(
         f"{'H':>8} {'doc KB':>10} {'fold µs':>12} {'store µs':>12}"
@@ -109,7 +121,9 @@ def main() -> None:
     )
     with fresh_store() as (uri, store_pid):
         for history in histories:
-            line = asyncio.run(measure(uri, store_pid, args.learners, history, args.samples))
+            line = asyncio.run(
+                measure(uri, store_pid, args.learners, history, args.samples, args.kept_facts)
+            )
             print(line, flush=True)
     print(f"load average after: {load_average()}")
 

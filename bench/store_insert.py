@@ -41,6 +41,7 @@ from consumers.progress.learner import LearnerProgress
 from lrs.adapters.memory_progress import InMemoryProgressStore
 from lrs.adapters.mongo_progress import learner_to_mongo, summary_fields
 from lrs.adapters.mongo_store import KEYS_INDEX, STORED_INDEX, to_document
+from lrs.adapters.state_cache import new_stamp
 from lrs.entry.embedded import free_port, start_and_wait, store_child
 from lrs.ports.credentials import Principal
 from lrs.services.ingest import prepare
@@ -125,7 +126,7 @@ async def learner_docs(statements: int) -> list[Doc]:
     for start in range(0, len(records), 100):
         batch = records[start : start + 100]
         await folding.apply_statements("default", [r.statement for r in batch])
-    return [learner_to_mongo(d, datetime.now(UTC)) for d in store.learners.values()]
+    return [learner_to_mongo(d, datetime.now(UTC), new_stamp()) for d in store.learners.values()]
 
 
 def summary_as_fields(doc: Doc) -> Doc:

@@ -199,6 +199,13 @@ class LrsSettings(BaseSettings):
     # lrs/progress/bounds.py, docs/decisions/0006). Below the broker's default record limit
     # (about 1 MB), leaving room for the key and headers. The stores and the API keep it all.
     progress_max_value_bytes: int = Field(default=DEFAULT_MAX_VALUE_BYTES, ge=16 * 1024)  # 900 KiB
+    # Facts (one per live statement, plus voided ids) of the learner states the progress
+    # consumer keeps decoded between batches, the least recently used dropped first; 0 keeps
+    # none. Reading and decoding a state grows with the learner's history; a kept one is used
+    # only while its document is unchanged by any other writer (lrs/adapters/state_cache.py).
+    # About 1.2 KB of memory per fact (measured: decoded states of the seeded workload), so the
+    # default holds about 60 MB (docs/decisions/0006, "Known limit").
+    progress_state_cache_facts: int = Field(default=50_000, ge=0)
     # Learners the organisation overview (GET /progress/overview) reads at most, the most
     # recently changed first; a larger tenant's overview says `learners_truncated`.
     progress_overview_max_learners: int = Field(default=10_000, ge=1)

@@ -3,16 +3,19 @@
 Collections (the contract shared with the progress API):
 
 * `progress_learners`: ``{_id: "<tenant>/<learner>", tenant, learner, state, summary, teams,
-  teams_left, days, version, updated}``, one per learner; `state` is `LearnerState.to_dict()` as
-  JSON bytes (earlier versions stored it as a sub-document; both are read, `state_from_mongo`):
-  no query looks inside it, and an opaque value costs the store a fraction of a nested one to
-  write, read and replicate to its oplog (docs/decisions/0023); `summary` is JSON bytes too
-  (a sub-document before; both are read, `summary_fields`); `teams_left` are the teams the
-  learner left with this version (their triggers are produced again when a batch is re-run
-  after the write); `days` the UTC days with a live statement (`active_days` of the state), as
-  JSON bytes of ISO dates: the organisation consumer reads them instead of the state, which
-  grows with every statement of the learner (documents of earlier versions have none: their
-  readers fall back to the state, `days_fields`).
+  teams_left, days, version, stamp, updated}``, one per learner; `state` is
+  `LearnerState.to_dict()` as JSON bytes (earlier versions stored it as a sub-document; both are
+  read, `state_from_mongo`): no query looks inside it, and an opaque value costs the store a
+  fraction of a nested one to write, read and replicate to its oplog (docs/decisions/0023);
+  `summary` is JSON bytes too (a sub-document before; both are read, `summary_fields`);
+  `teams_left` are the teams the learner left with this version (their triggers are produced
+  again when a batch is re-run after the write); `days` the UTC days with a live statement
+  (`active_days` of the state), as JSON bytes of ISO dates: the organisation consumer reads them
+  instead of the state, which grows with every statement of the learner (documents of earlier
+  versions have none: their readers fall back to the state, `days_fields`); `stamp` a random
+  value new with every write of the document (its state then may have changed): a consumer that
+  keeps the states it read or wrote decoded (lrs.adapters.state_cache) uses one only while the
+  document's stamp is the one the state was kept with.
 * `progress_teams`: ``{_id: "<tenant>/<team>", tenant, team, name, summary, members, version,
   updated}``; `summary` is JSON bytes as a learner's (a sub-document before 2026-12-01; both are
   read, `summary_fields`), `name` the summary's, for listings that read nothing else.
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
@@ -44,6 +48,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
 from lrs.adapters.mongo_bulk import JournalFence, bulk_write_tolerating_duplicates
+from lrs.adapters.state_cache import StateCache, new_stamp
 from lrs.ports.progress import LearnerDoc, LearnerSummary, TeamDoc
 from lrs.progress import LearnerState, learner_id, voided_target
 from lrs.progress.organisation import active_days
@@ -131,7 +136,7 @@ def learner_from_mongo(doc: Mapping[str, Any]) -> LearnerDoc:
     )
 
 
-def learner_to_mongo(learner: LearnerDoc, updated: datetime) -> Doc:
+def learner_to_mongo(learner: LearnerDoc, updated: datetime, stamp: str) -> Doc:
     return {
         "_id": doc_id(learner.tenant, learner.learner),
         "tenant": learner.tenant,
@@ -142,6 +147,7 @@ def learner_to_mongo(learner: LearnerDoc, updated: datetime) -> Doc:
         "teams_left": list(learner.teams_left),
         "days": days_to_mongo(learner.state),
         "version": learner.version,
+        "stamp": stamp,
         "updated": updated,
     }
 
@@ -173,7 +179,10 @@ class MongoProgressStore:
     """`lrs.ports.progress.ProgressStore` on MongoDB: learner and team progress, void
     bookkeeping; reads of the team registry and of the persister's `statements`."""
 
-    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+    def __init__(self, db: AsyncDatabase[Doc], states: StateCache | None = None) -> None:
+        """`states`: learner states kept decoded between batches (the progress consumer's);
+        without it each load reads and decodes every state."""
+        self._states = states
         self._learners: AsyncCollection[Doc] = db["progress_learners"]
         self._teams: AsyncCollection[Doc] = db["progress_teams"]
         # Learner and team documents: written without a journal sync each, then sealed
@@ -230,9 +239,30 @@ class MongoProgressStore:
     # --- learners ---------------------------------------------------------------------------
 
     async def load_learners(self, tenant: str, learners: Collection[str]) -> dict[str, LearnerDoc]:
+        """The stored documents of `learners`. With kept states, the documents are read without
+        their state first, and only those whose stamp is not that of a kept state are read
+        again whole."""
         wanted = [doc_id(tenant, learner) for learner in learners]
-        cursor = self._learners.find({"_id": {"$in": wanted}})
-        return {d["learner"]: learner_from_mongo(d) async for d in cursor}
+        states = self._states
+        if states is None or not any(key in states for key in wanted):
+            return await self._read_learners(wanted)
+        found: dict[str, LearnerDoc] = {}
+        missed: list[str] = []
+        async for d in self._learners.find({"_id": {"$in": wanted}}, {"state": 0, "days": 0}):
+            state = states.get(d["_id"], d.get("stamp"))
+            if state is None:
+                missed.append(d["_id"])
+            else:
+                found[d["learner"]] = replace(learner_from_mongo(d), state=state)
+        return {**found, **(await self._read_learners(missed) if missed else {})}
+
+    async def _read_learners(self, ids: list[str]) -> dict[str, LearnerDoc]:
+        found: dict[str, LearnerDoc] = {}
+        async for d in self._learners.find({"_id": {"$in": ids}}):
+            found[d["learner"]] = learner = learner_from_mongo(d)
+            if self._states is not None and isinstance(d.get("stamp"), str):
+                self._states.put(d["_id"], d["stamp"], learner.state)
+        return found
 
     async def learner_summaries(
         self, tenant: str, learners: Collection[str], teams: Collection[str]
@@ -259,18 +289,32 @@ class MongoProgressStore:
     async def save_learners(self, docs: Sequence[LearnerDoc], updated: datetime) -> set[str]:
         """Compare-and-set each document on the version it was read at; return the learners
         whose write lost to a concurrent one."""
+        keys = [doc_id(d.tenant, d.learner) for d in docs]
+        stamps = [new_stamp() for _ in docs]
         ops = [
-            _cas(doc_id(d.tenant, d.learner), d.version - 1, learner_to_mongo(d, updated))
-            for d in docs
+            _cas(key, d.version - 1, learner_to_mongo(d, updated, stamp))
+            for key, d, stamp in zip(keys, docs, stamps, strict=True)
         ]
+        for key in keys:  # kept again only once written
+            self._forget_state(key)
         failed = await bulk_write_tolerating_duplicates(self._learner_writes, ops)
         await self._fence.seal()  # even with nothing written: see __init__
+        if self._states is not None:
+            for i, (key, doc, stamp) in enumerate(zip(keys, docs, stamps, strict=True)):
+                if i not in failed:
+                    self._states.put(key, stamp, doc.state)
         return {docs[i].learner for i in failed}
+
+    def _forget_state(self, key: str) -> None:
+        if self._states is not None:
+            self._states.drop(key)
 
     async def reset_learners(self, tenant: str | None) -> None:
         """Empty every learner's state (keeping its version: the next write increments it) and
         forget the void bookkeeping; a rebuild then refills both."""
-        reset = {"state": EMPTY_STATE, "days": NO_DAYS}
+        reset = {"state": EMPTY_STATE, "days": NO_DAYS, "stamp": new_stamp()}
+        if self._states is not None:
+            self._states.clear()
         await self._learners.update_many(_tenant_filter(tenant), {"$set": reset})
         for collection in (self._voids, self._owners):
             await collection.delete_many(_tenant_filter(tenant))

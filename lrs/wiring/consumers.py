@@ -40,6 +40,7 @@ from lrs.adapters.mongo_organisation import MongoOrganisationProgress
 from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.adapters.mongo_store import MongoStatementStore
 from lrs.adapters.mongo_webhooks import MongoWebhookStore
+from lrs.adapters.state_cache import StateCache
 from lrs.fetch_pacing import ACK_PATH_FETCH_WAIT_MS
 from lrs.settings import LrsSettings
 
@@ -98,8 +99,10 @@ def utc_now() -> datetime:
 
 
 def _progress(db: Database, settings: LrsSettings) -> Handler:
+    facts = settings.progress_state_cache_facts
+    kept = StateCache(facts) if facts else None  # the learner states kept decoded
     return LearnerProgressHandler(
-        MongoProgressStore(db),
+        MongoProgressStore(db, kept),
         utc_now,
         prefix=settings.topic_prefix,
         max_value_bytes=settings.progress_max_value_bytes,

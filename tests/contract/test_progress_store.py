@@ -19,6 +19,7 @@ from lrs.adapters.memory_teams import InMemoryTeamRegistry
 from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.adapters.mongo_store import MongoStatementStore
 from lrs.adapters.mongo_teams import MongoTeamRegistry
+from lrs.adapters.state_cache import StateCache
 from lrs.ports.progress import LearnerDoc, LearnerSummary, ProgressStore, TeamDoc
 from lrs.ports.statements import AcceptedStatement, StatementWriter
 from lrs.ports.teams import TeamRegistry
@@ -38,10 +39,11 @@ class World:
     registry: TeamRegistry
 
 
-@pytest.fixture(params=[*KINDS, "mongo-journaled"])
+@pytest.fixture(params=[*KINDS, "mongo-journaled", "mongo-kept"])
 async def world(request: pytest.FixtureRequest) -> AsyncIterator[World]:
     """`mongo-journaled`: every write journaled, as `lrs serve` asks of its embedded store; the
-    adapter then writes learners and teams unjournaled and seals them (JournalFence)."""
+    adapter then writes learners and teams unjournaled and seals them (JournalFence).
+    `mongo-kept`: with learner states kept decoded between loads, as the progress consumer's."""
     if request.param == "memory":
         statements, registry = InMemoryStatementStore(), InMemoryTeamRegistry()
         yield World(InMemoryProgressStore(statements, registry), statements, registry)
@@ -49,7 +51,8 @@ async def world(request: pytest.FixtureRequest) -> AsyncIterator[World]:
     async with fresh_database(request) as plain:
         journaled = request.param == "mongo-journaled"
         db = plain.with_options(write_concern=WriteConcern(j=True)) if journaled else plain
-        progress = MongoProgressStore(db)
+        kept = StateCache(10_000) if request.param == "mongo-kept" else None
+        progress = MongoProgressStore(db, kept)
         await progress.create_indexes()
         yield World(progress, MongoStatementStore(db), MongoTeamRegistry(db))
 

@@ -13,12 +13,14 @@ seconds. A consumer's outright exit loses nothing: it commits only after its sid
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+log = logging.getLogger("lrs.orphan")
 CHECK_SECONDS = 1.0
 EXIT_STATUS = 70  # EX_SOFTWARE: stopped because the supervisor was gone
 # Seconds a process whose supervisor died gets, beyond its shutdown grace, to stop by itself.
@@ -42,6 +44,7 @@ class OrphanWatch:
         process gracefully, then outright after `grace` seconds."""
         while not self.stop.wait(self.interval):
             if self.getppid() != self.parent:
+                log.error("supervisor (pid %d) gone; stopping", self.parent)
                 self.terminate()
                 if not self.stop.wait(self.grace):
                     self.hard_exit(EXIT_STATUS)

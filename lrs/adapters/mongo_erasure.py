@@ -26,10 +26,10 @@ from pymongo import ASCENDING, DESCENDING, DeleteOne, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from lrs.adapters.mongo_progress import GROUP_MEMBERS_RECORDED, GROUP_RANGE, doc_id
 from lrs.adapters.mongo_store import filter_keys
 from lrs.adapters.mongo_webhooks import MongoWebhookStore
 from lrs.erasure import (
-    GROUP_PREFIX,
     ErasureCounts,
     ErasureRecord,
     learner_ids_naming,
@@ -40,9 +40,6 @@ from lrs.xapi.ifi import actor_ifi
 
 Doc = dict[str, Any]
 BATCH = 500
-# Every learner id of an anonymous Group starts with GROUP_PREFIX ("group:["); "\\" follows
-# "[" in code point order, so this range holds exactly those ids.
-GROUP_RANGE = {"$gte": GROUP_PREFIX, "$lt": GROUP_PREFIX[:-1] + "\\"}
 
 
 def _aware(moment: datetime) -> datetime:
@@ -71,6 +68,7 @@ class MongoErasureStore:
         self._erasures: AsyncCollection[Doc] = db["erasures"]
         self._statements: AsyncCollection[Doc] = db["statements"]
         self._learners: AsyncCollection[Doc] = db["progress_learners"]
+        self._migrations: AsyncCollection[Doc] = db["progress_migrations"]
         self._registry: AsyncCollection[Doc] = db["teams"]
 
     async def create_indexes(self) -> None:
@@ -146,10 +144,19 @@ class MongoErasureStore:
         return documents.deleted_count, persons.deleted_count
 
     async def progress_learners(self, tenant: str, identifiers: Sequence[str]) -> list[str]:
-        direct = {"tenant": tenant, "learner": {"$in": list(identifiers)}}
-        groups = {"tenant": tenant, "learner": GROUP_RANGE}
-        cursor = self._learners.find({"$or": [direct, groups]}, {"learner": 1})
-        return learner_ids_naming([d["learner"] async for d in cursor], identifiers)
+        """The learners named by the identifiers, and the anonymous Groups listing one: two
+        reads bounded by indexes (`_id`; the sparse `members`), since SecantusDB runs an `$or`
+        or a range of `_id` as a scan of every learner. Until every Group learner has its
+        `members` (lrs.adapters.mongo_progress, `group-members`), every Group is read."""
+        keys = [doc_id(tenant, identifier) for identifier in identifiers]
+        if await self._migrations.find_one({"_id": GROUP_MEMBERS_RECORDED}) is None:
+            groups: Doc = {"tenant": tenant, "learner": GROUP_RANGE}
+        else:
+            groups = {"members": {"$in": keys}}
+        found: list[str] = []
+        for query in ({"_id": {"$in": keys}}, groups):
+            found += [d["learner"] async for d in self._learners.find(query, {"learner": 1})]
+        return learner_ids_naming(list(dict.fromkeys(found)), identifiers)
 
     async def learner_teams(self, tenant: str, learners: Sequence[str]) -> list[str]:
         ids = [f"{tenant}/{learner}" for learner in learners]

@@ -15,7 +15,10 @@ Collections (the contract shared with the progress API):
   versions have none: their readers fall back to the state, `days_fields`); `stamp` a random
   value new with every write of the document (its state then may have changed): a consumer that
   keeps the states it read or wrote decoded (lrs.adapters.state_cache) uses one only while the
-  document's stamp is the one the state was kept with.
+  document's stamp is the one the state was kept with; `members` (an anonymous Group's
+  learner only) the Group's member identifiers as `<tenant>/<identifier>`, under a sparse
+  index (`group_members`: the other learners have no entry), so that an erasure finds the Groups
+  naming a learner without scanning every learner (lrs.adapters.mongo_erasure).
 * `progress_teams`: ``{_id: "<tenant>/<team>", tenant, team, name, summary, members, version,
   updated}``; `summary` is JSON bytes as a learner's (a sub-document before 2026-12-01; both are
   read, `summary_fields`), `name` the summary's, for listings that read nothing else.
@@ -25,6 +28,9 @@ Collections (the contract shared with the progress API):
   keyed by another actor); `progress_statements`, where earlier versions recorded that, one
   document per statement, is no longer written (docs/decisions/0014) and only emptied.
 * `teams`: the team registry, written by the API; only read here.
+* `progress_migrations`: ``{_id, done}``, one document per change of the stored form done once
+  for the whole database: `group-members` once every Group learner written before `members`
+  existed has it (`create_indexes` does it; an erasure scans until then).
 
 Progress documents are written with compare-and-set on `version`: a writer replaces the version
 it read, or inserts when it read none. A concurrent change (a cross-learner void, a registry
@@ -42,13 +48,14 @@ from typing import Any
 
 import orjson
 from bson import Binary
-from pymongo import ASCENDING, IndexModel, InsertOne, ReplaceOne
+from pymongo import ASCENDING, IndexModel, InsertOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
 from lrs.adapters.mongo_bulk import JournalFence, bulk_write_tolerating_duplicates
 from lrs.adapters.state_cache import StateCache, new_stamp
+from lrs.erasure import GROUP_PREFIX, group_members
 from lrs.ports.progress import LearnerDoc, LearnerSummary, TeamDoc
 from lrs.progress import LearnerState, learner_id, voided_target
 from lrs.progress.organisation import active_days
@@ -58,10 +65,21 @@ BATCH = 500  # statements per read of `statements` in `stored_statements`
 EMPTY_STATE = Binary(orjson.dumps({"facts": {}, "voided": []}))  # a reset state (its learner:
 # the document's, `state_fields`)
 NO_DAYS = Binary(orjson.dumps([]))  # the days of a reset state
+# Every learner id of an anonymous Group starts with GROUP_PREFIX ("group:["); "\\" follows
+# "[" in code point order, so this range holds exactly those ids.
+GROUP_RANGE = {"$gte": GROUP_PREFIX, "$lt": GROUP_PREFIX[:-1] + "\\"}
+GROUP_MEMBERS_INDEX = "group_members"
+GROUP_MEMBERS_RECORDED = "group-members"  # in `progress_migrations`
 
 
 def doc_id(tenant: str, entity: str) -> str:
     return f"{tenant}/{entity}"
+
+
+def member_keys(tenant: str, learner: str) -> list[str]:
+    """The `members` of a learner document: an anonymous Group's member identifiers with the
+    tenant, [] for any other learner."""
+    return [doc_id(tenant, member) for member in group_members(learner)]
 
 
 def state_to_mongo(state: LearnerState) -> Binary:
@@ -137,6 +155,7 @@ def learner_from_mongo(doc: Mapping[str, Any]) -> LearnerDoc:
 
 
 def learner_to_mongo(learner: LearnerDoc, updated: datetime, stamp: str) -> Doc:
+    members = member_keys(learner.tenant, learner.learner)
     return {
         "_id": doc_id(learner.tenant, learner.learner),
         "tenant": learner.tenant,
@@ -149,6 +168,7 @@ def learner_to_mongo(learner: LearnerDoc, updated: datetime, stamp: str) -> Doc:
         "version": learner.version,
         "stamp": stamp,
         "updated": updated,
+        **({"members": members} if members else {}),
     }
 
 
@@ -197,14 +217,36 @@ class MongoProgressStore:
         self._owners: AsyncCollection[Doc] = db["progress_statements"]
         self._registry: AsyncCollection[Doc] = db["teams"]
         self._statements: AsyncCollection[Doc] = db["statements"]
+        self._migrations: AsyncCollection[Doc] = db["progress_migrations"]
 
     async def create_indexes(self) -> None:
         teams_index = [("tenant", ASCENDING), ("teams", ASCENDING)]
-        await self._learners.create_indexes([IndexModel(teams_index, name="tenant_teams")])
+        members = IndexModel([("members", ASCENDING)], name=GROUP_MEMBERS_INDEX, sparse=True)
+        await self._learners.create_indexes([IndexModel(teams_index, name="tenant_teams"), members])
+        await self._record_group_members()
         await self._teams.create_indexes([IndexModel([("tenant", ASCENDING)], name="tenant")])
         members_index = IndexModel([("tenant", ASCENDING), ("members", ASCENDING)])
         with contextlib.suppress(OperationFailure):  # the API may have made it under its name
             await self._registry.create_indexes([members_index])
+
+    async def _record_group_members(self) -> None:
+        """Once per database: give `members` to every Group learner written without it (one
+        scan of the learners), then say so in `progress_migrations`. Idempotent: processes
+        starting together may both do it."""
+        if await self._migrations.find_one({"_id": GROUP_MEMBERS_RECORDED}) is not None:
+            return
+        missing = {"learner": GROUP_RANGE, "members": {"$exists": False}}
+        ops = [
+            UpdateOne(
+                {"_id": d["_id"]}, {"$set": {"members": member_keys(d["tenant"], d["learner"])}}
+            )
+            async for d in self._learners.find(missing, {"tenant": 1, "learner": 1})
+        ]
+        if ops:
+            await self._learners.bulk_write(ops, ordered=False)
+        await self._migrations.update_one(
+            {"_id": GROUP_MEMBERS_RECORDED}, {"$set": {"done": True}}, upsert=True
+        )
 
     # --- voids and statement owners -------------------------------------------------------
 

@@ -2,7 +2,12 @@
 (SecantusDB, GPL-2.0, so only ever run as a separate process), and the LRS's own processes.
 
 Each child dies with its parent (Linux parent-death signal), so a killed supervisor or test
-session leaves nothing listening behind.
+session leaves nothing listening behind. The LRS's own processes get SIGTERM (their graceful
+stop, backed by their own watch of the supervisor, lrs.entry.orphan). The broker and store get
+SIGKILL: nothing of theirs can watch the supervisor, and SecantusDB's SIGTERM handler can
+deadlock (seen: two stop signals in a row left it waiting on its own lock for ever, its port and
+data directory held). Killing them loses nothing: the broker keeps nothing on disk, and the
+store journals every write it acknowledges (docs/decisions/0010).
 """
 
 from __future__ import annotations
@@ -24,14 +29,14 @@ from pathlib import Path
 PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent(parent: int) -> Callable[[], None]:
-    """What a child runs before its program: ask Linux to SIGTERM it when `parent` (the
+def die_with_parent(parent: int, sent: int = signal.SIGTERM) -> Callable[[], None]:
+    """What a child runs before its program: ask Linux to send it `sent` when `parent` (the
     process starting it) dies (best effort elsewhere). A parent that died between the fork and
     that request sends no signal, so then the child does not start at all."""
 
     def before_exec() -> None:
         with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, sent)
         if os.getppid() != parent:
             os._exit(1)
 
@@ -72,6 +77,7 @@ class Child:
     log_path: Path | None = None
     process: subprocess.Popen[bytes] | None = None
     pass_fds: tuple[int, ...] = ()  # inherited file descriptors (the API's listening socket)
+    parent_death_signal: int = signal.SIGTERM  # what it gets when the supervisor dies
 
     @property
     def pid(self) -> int | None:
@@ -90,7 +96,7 @@ class Child:
             stderr=subprocess.STDOUT if out else None,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=die_with_parent(os.getpid()),
+            preexec_fn=die_with_parent(os.getpid(), self.parent_death_signal),
             pass_fds=self.pass_fds,
         )
         if out:
@@ -153,7 +159,7 @@ def broker_child(port: int, log_path: Path | None = None) -> Child:
         "--storage-engine",
         "memory://tansu/",
     ]
-    return Child("broker", argv, {"RUST_LOG": "warn"}, log_path)
+    return Child("broker", argv, {"RUST_LOG": "warn"}, log_path, parent_death_signal=signal.SIGKILL)
 
 
 def secantus_command() -> str:
@@ -185,7 +191,7 @@ def store_child(
         "--standalone",
         *(("--cache-size", f"{cache_mb}M") if cache_mb else ()),
     ]
-    return Child("store", argv, {}, log_path)
+    return Child("store", argv, {}, log_path, parent_death_signal=signal.SIGKILL)
 
 
 def lrs_child(

@@ -133,6 +133,34 @@ def test_every_lrs_process_it_starts_knows_it_and_stops_without_it(
     assert all(expected in Path(f"/proc/{c}/environ").read_bytes().split(b"\0") for c in ours)
 
 
+def test_kill_9_of_serve_ends_every_child_even_a_stopped_store_and_broker(
+    served: tuple[str, subprocess.Popen[str]], data_dir: Path
+) -> None:
+    """The broker and store die with `lrs serve` by SIGKILL (lrs.entry.embedded), so even a
+    store or broker that cannot handle a stop (here: stopped; seen: SecantusDB deadlocked in
+    its SIGTERM handler) is gone. The LRS's own processes then find their broker and store
+    unanswering; they stop by themselves (lrs.entry.orphan)."""
+    _, process = served
+    children = children_of(process.pid)
+    parts = [child_pids(data_dir)[name] for name in ("store", "broker")]
+    for part in parts:
+        os.kill(part, signal.SIGSTOP)
+    process.kill()
+    process.wait(30)
+
+    def alive(pids: list[int]) -> list[int]:
+        return [c for c in pids if Path(f"/proc/{c}").exists() and "zombie" not in _state(c)]
+
+    deadline = time.monotonic() + 10
+    while alive(parts) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert alive(parts) == []
+    deadline = time.monotonic() + 40  # a consumer's stop may wait on the broker: grace + 10 s
+    while alive(children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [command_of(c) for c in alive(children)] == []
+
+
 def test_sigterm_stops_everything(served: tuple[str, subprocess.Popen[str]]) -> None:
     _, process = served
     children = children_of(process.pid)

@@ -59,7 +59,7 @@ async def measure(
     client: AsyncMongoClient[Doc] = AsyncMongoClient(uri)
     try:
         db = client[f"bench_history_{history}"]
-        store = MongoProgressStore(db, StateCache(kept) if kept else None)
+        store = MongoProgressStore(db, StateCache(kept))
         await store.create_indexes()
         folding = LearnerProgress(store, lambda: datetime.now(UTC))
         workload = Workload(seed=history, learners=learners)

@@ -201,8 +201,8 @@ class MongoProgressStore:
 
     def __init__(self, db: AsyncDatabase[Doc], states: StateCache | None = None) -> None:
         """`states`: learner states kept decoded between batches (the progress consumer's);
-        without it each load reads and decodes every state."""
-        self._states = states
+        without it each load reads and decodes every state (a cache that keeps none)."""
+        self._states = states if states is not None else StateCache(0)
         self._learners: AsyncCollection[Doc] = db["progress_learners"]
         self._teams: AsyncCollection[Doc] = db["progress_teams"]
         # Learner and team documents: written without a journal sync each, then sealed
@@ -286,7 +286,7 @@ class MongoProgressStore:
         again whole."""
         wanted = [doc_id(tenant, learner) for learner in learners]
         states = self._states
-        if states is None or not any(key in states for key in wanted):
+        if not any(key in states for key in wanted):
             return await self._read_learners(wanted)
         found: dict[str, LearnerDoc] = {}
         missed: list[str] = []
@@ -302,7 +302,7 @@ class MongoProgressStore:
         found: dict[str, LearnerDoc] = {}
         async for d in self._learners.find({"_id": {"$in": ids}}):
             found[d["learner"]] = learner = learner_from_mongo(d)
-            if self._states is not None and isinstance(d.get("stamp"), str):
+            if isinstance(d.get("stamp"), str):
                 self._states.put(d["_id"], d["stamp"], learner.state)
         return found
 
@@ -337,26 +337,18 @@ class MongoProgressStore:
             _cas(key, d.version - 1, learner_to_mongo(d, updated, stamp))
             for key, d, stamp in zip(keys, docs, stamps, strict=True)
         ]
-        for key in keys:  # kept again only once written
-            self._forget_state(key)
         failed = await bulk_write_tolerating_duplicates(self._learner_writes, ops)
         await self._fence.seal()  # even with nothing written: see __init__
-        if self._states is not None:
-            for i, (key, doc, stamp) in enumerate(zip(keys, docs, stamps, strict=True)):
-                if i not in failed:
-                    self._states.put(key, stamp, doc.state)
+        for i, (key, doc, stamp) in enumerate(zip(keys, docs, stamps, strict=True)):
+            if i not in failed:  # a lost write leaves a kept state whose stamp is not stored
+                self._states.put(key, stamp, doc.state)
         return {docs[i].learner for i in failed}
-
-    def _forget_state(self, key: str) -> None:
-        if self._states is not None:
-            self._states.drop(key)
 
     async def reset_learners(self, tenant: str | None) -> None:
         """Empty every learner's state (keeping its version: the next write increments it) and
         forget the void bookkeeping; a rebuild then refills both."""
         reset = {"state": EMPTY_STATE, "days": NO_DAYS, "stamp": new_stamp()}
-        if self._states is not None:
-            self._states.clear()
+        self._states.clear()  # none would be used again (new stamp): free them
         await self._learners.update_many(_tenant_filter(tenant), {"$set": reset})
         for collection in (self._voids, self._owners):
             await collection.delete_many(_tenant_filter(tenant))

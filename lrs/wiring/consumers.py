@@ -99,8 +99,7 @@ def utc_now() -> datetime:
 
 
 def _progress(db: Database, settings: LrsSettings) -> Handler:
-    facts = settings.progress_state_cache_facts
-    kept = StateCache(facts) if facts else None  # the learner states kept decoded
+    kept = StateCache(settings.progress_state_cache_facts)  # learner states kept decoded
     return LearnerProgressHandler(
         MongoProgressStore(db, kept),
         utc_now,

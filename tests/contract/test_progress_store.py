@@ -51,7 +51,7 @@ async def world(request: pytest.FixtureRequest) -> AsyncIterator[World]:
     async with fresh_database(request) as plain:
         journaled = request.param == "mongo-journaled"
         db = plain.with_options(write_concern=WriteConcern(j=True)) if journaled else plain
-        kept = StateCache(10_000) if request.param == "mongo-kept" else None
+        kept = StateCache(10_000 if request.param == "mongo-kept" else 0)
         progress = MongoProgressStore(db, kept)
         await progress.create_indexes()
         yield World(progress, MongoStatementStore(db), MongoTeamRegistry(db))

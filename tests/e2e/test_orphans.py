@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from lrs.entry.embedded import free_port
+from tests.support.processes import ended, running_after
 
 pytestmark = pytest.mark.e2e
 
@@ -33,14 +34,6 @@ print(child.pid, flush=True)
 child.wait()
 """
 WITHIN = 60.0  # the watch looks every second, then allows the shutdown grace + 10 s
-
-
-def gone(pid: int) -> bool:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return True
-    return "\nState:\tZ" in status  # ended, not yet reaped by its new parent
 
 
 def answers(url: str) -> bool:
@@ -96,13 +89,13 @@ def test_a_child_whose_supervisor_was_killed_stops_by_itself(
         if status_port is not None:
             status = f"http://127.0.0.1:{unreachable[status_port]}/healthz"
             assert wait_until(lambda: answers(status), WITHIN)  # up, retrying the broker
-        assert not gone(child)
+        assert not ended(child)
         supervisor.kill()
         supervisor.wait(10)
-        assert wait_until(lambda: gone(child), WITHIN)
+        assert running_after([child], WITHIN) == []
     finally:
         supervisor.kill()
         supervisor.wait(10)
         supervisor.stdout.close()
-        if not gone(child):
+        if not ended(child):
             os.kill(child, signal.SIGKILL)

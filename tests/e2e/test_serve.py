@@ -20,6 +20,7 @@ import pytest
 from lrs.settings import LrsSettings
 from lrs.wiring.consumers import CONSUMERS
 from tests.support.factories import statement
+from tests.support.processes import running_after
 from tests.support.serve import child_pids, serve_lrs
 from tests.support.stack import xapi_headers
 
@@ -147,18 +148,9 @@ def test_kill_9_of_serve_ends_every_child_even_a_stopped_store_and_broker(
         os.kill(part, signal.SIGSTOP)
     process.kill()
     process.wait(30)
-
-    def alive(pids: list[int]) -> list[int]:
-        return [c for c in pids if Path(f"/proc/{c}").exists() and "zombie" not in _state(c)]
-
-    deadline = time.monotonic() + 10
-    while alive(parts) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert alive(parts) == []
-    deadline = time.monotonic() + 40  # a consumer's stop may wait on the broker: grace + 10 s
-    while alive(children) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert [command_of(c) for c in alive(children)] == []
+    assert running_after(parts, 10) == []
+    left = running_after(children, 40)  # a consumer's stop may wait on the broker: grace + 10 s
+    assert [command_of(c) for c in left] == []
 
 
 def test_sigterm_stops_everything(served: tuple[str, subprocess.Popen[str]]) -> None:
@@ -168,19 +160,4 @@ def test_sigterm_stops_everything(served: tuple[str, subprocess.Popen[str]]) -> 
     assert len(children) == 2 + LrsSettings().api_workers + len(CONSUMERS) + 1
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) == 0
-
-    def alive() -> list[int]:
-        return [c for c in children if Path(f"/proc/{c}").exists() and "zombie" not in _state(c)]
-
-    deadline = time.monotonic() + 10  # an orphaned child would be reaped by init meanwhile
-    while alive() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert alive() == []
-
-
-def _state(pid: int) -> str:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return "gone"
-    return "zombie" if "\nState:\tZ" in status else "running"
+    assert running_after(children, 10) == []  # an orphan would be reaped by init meanwhile

@@ -18,8 +18,7 @@ from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.ports.progress import LearnerDoc
 from lrs.progress import LearnerState
 from tests.conftest import Infra, unique_name
-from tests.integration.test_progress_reads_bounded import recorded_finds
-from tests.support.explain import examined
+from tests.support.explain import examined, recorded_finds
 from tests.support.stack import database, make_settings
 
 pytestmark = pytest.mark.integration

@@ -7,16 +7,14 @@ indexed conditions as a scan of every document, states included (at 20,000 learn
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
-from pymongo.asynchronous.collection import AsyncCollection
 
 from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.ports.progress import LearnerDoc
 from lrs.progress import LearnerState
 from tests.conftest import Infra, unique_name
-from tests.support.explain import examined
+from tests.support.explain import examined, recorded_finds
 from tests.support.stack import database, make_settings
 
 pytestmark = pytest.mark.integration
@@ -29,20 +27,6 @@ def learner(tenant: str, n: int) -> LearnerDoc:
     team = f"team{n % 20}"
     summary = {"tenant": tenant, "learner": who, "teams": [team]}
     return LearnerDoc.empty(tenant, who).successor(LearnerState(who), summary, (team,))
-
-
-def recorded_finds(monkeypatch: pytest.MonkeyPatch, name: str) -> list[dict[str, Any]]:
-    """The finds on collection `name` from now on (until `monkeypatch.undo()`), as commands."""
-    finds: list[dict[str, Any]] = []
-    original = AsyncCollection.find
-
-    def recording_find(collection: Any, *args: Any, **kwargs: Any) -> Any:
-        if collection.name == name:
-            finds.append({"find": name, "filter": args[0], "projection": args[1]})
-        return original(collection, *args, **kwargs)
-
-    monkeypatch.setattr(AsyncCollection, "find", recording_find)
-    return finds
 
 
 async def test_the_summaries_of_a_batch_are_read_through_indexes(

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from pymongo.asynchronous.collection import AsyncCollection
+
 
 async def examined(db: Any, finds: list[dict[str, Any]]) -> tuple[int, set[str]]:
     """The documents the store examined for these finds (its `explain`), and the plans' scans."""
@@ -17,3 +20,17 @@ async def examined(db: Any, finds: list[dict[str, Any]]) -> tuple[int, set[str]]
             node = node["inputStage"]
         scans.add(node["stage"])
     return total, scans
+
+
+def recorded_finds(monkeypatch: pytest.MonkeyPatch, name: str) -> list[dict[str, Any]]:
+    """The finds on collection `name` from now on (until `monkeypatch.undo()`), as commands."""
+    finds: list[dict[str, Any]] = []
+    original = AsyncCollection.find
+
+    def recording_find(collection: Any, *args: Any, **kwargs: Any) -> Any:
+        if collection.name == name:
+            finds.append({"find": name, "filter": args[0], "projection": args[1]})
+        return original(collection, *args, **kwargs)
+
+    monkeypatch.setattr(AsyncCollection, "find", recording_find)
+    return finds

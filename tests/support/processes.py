@@ -1,4 +1,5 @@
-"""One consumer as its own process (`python -m lrs consume NAME`), for kill -9 tests."""
+"""One consumer as its own process (`python -m lrs consume NAME`), for kill -9 tests; and
+waiting for processes that are not ours to end."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from lrs.entry.embedded import free_port
 from lrs.settings import LrsSettings
@@ -43,3 +46,20 @@ def reaped(process: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]
         if process.poll() is None:
             process.kill()
         process.wait(10)
+
+
+def ended(pid: int) -> bool:
+    """The process is gone, or ended and not yet reaped (by a parent that may not be ours)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    return "\nState:\tZ" in status
+
+
+def running_after(pids: Sequence[int], within: float) -> list[int]:
+    """The processes still running once all have ended or `within` seconds have passed."""
+    deadline = time.monotonic() + within
+    while any(not ended(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return [pid for pid in pids if not ended(pid)]

@@ -1,8 +1,11 @@
 """The persist consumer: `xapi.statements` -> MongoDB, idempotently.
 
 Each batch is one unordered bulk insert. A statement whose id is already stored is a replay
-(at-least-once delivery) when the content is equivalent, and a conflict otherwise: conflicts go
-to the dead-letter topic with `StatementConflict`, so they are never silently lost.
+(at-least-once delivery, or a client's re-send) when the content is equivalent, and a conflict
+otherwise. A conflict goes to the dead-letter topic with `StatementConflict`, so it is never
+silently lost, unless its producer answers it itself (the `lrs_ack` header of an API in
+`stored` mode, lrs.topics): that API waits for the id to be stored and answers the client 409,
+so the stored statement is forwarded to end its wait, as for an equivalent replay.
 
 Before the insert, the Activity definitions and Agents of the statements the store is about
 to keep are merged into their stores (Communication 2.4, 2.5): a statement that can be read
@@ -23,8 +26,9 @@ the LRS's to set).
 After the insert, every statement the store now holds for the batch's ids is forwarded to
 `lrs.statements.stored` (same key, same envelope): the ones just inserted, and for a replay the
 STORED version (so a crash between the insert and the produce is repaired by the replay).
-Conflicting duplicates are not forwarded: the progress consumer reads that topic, so it counts
-exactly what the store holds, whichever of two racing writers won (docs/decisions/0006).
+What is forwarded is always what the store holds, never a conflicting statement: the progress
+consumer reads that topic, so it counts exactly what the store holds, whichever of two racing
+writers won (docs/decisions/0006); a statement it has already counted changes nothing.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from typing import Any
 from consumers.failures import TransientFailure
 from consumers.runner import Outcome, Poison, Record
 from lrs import topics
-from lrs.codec import UnusableMessage, decode_accepted, encode_accepted
+from lrs.codec import UnusableMessage, answered_by_producer, decode_accepted, encode_accepted
 from lrs.ports.definitions import ActivityStore, AgentStore
 from lrs.ports.events import OutgoingMessage
 from lrs.ports.statements import AcceptedStatement, DuplicateId, InsertReport, StatementWriter
@@ -87,10 +91,15 @@ class PersistHandler:
         report = await self._store.insert_many(accepted_all)
         _log_restamped(restamped, report)
         source = {id(accepted): record for record, accepted in decoded}
+        answered = {
+            id(accepted) for record, accepted in decoded if answered_by_producer(record.headers)
+        }
         for duplicate in report.duplicates:
+            if id(duplicate.incoming) in answered:
+                continue
             if not statements_equivalent(duplicate.incoming.statement, duplicate.existing):
                 poison.append(Poison(source[id(duplicate.incoming)], _conflict(duplicate)))
-        return Outcome(poison=poison, outputs=self._forward(accepted_all, report))
+        return Outcome(poison=poison, outputs=self._forward(accepted_all, report, answered))
 
     async def _not_before_watermarks(
         self, decoded: list[tuple[Record, AcceptedStatement]]
@@ -128,10 +137,12 @@ class PersistHandler:
         await self._agents.merge(inserting)
 
     def _forward(
-        self, batch: Sequence[AcceptedStatement], report: InsertReport
+        self, batch: Sequence[AcceptedStatement], report: InsertReport, answered: set[int]
     ) -> list[tuple[str, OutgoingMessage]]:
         """What the store holds for the batch, in batch order: inserted records as they are,
-        equivalent replays as stored (Data 2.3.1), conflicting duplicates not at all."""
+        equivalent replays as stored (Data 2.3.1); for a conflicting duplicate, the stored
+        statement when its producer waits for it (`answered`, ids of the batch's objects),
+        else nothing."""
         duplicates = {id(d.incoming): d for d in report.duplicates}
         reported_failed = len(batch) - report.inserted
         held: list[AcceptedStatement] = []
@@ -139,7 +150,9 @@ class PersistHandler:
             duplicate = duplicates.get(id(accepted))
             if duplicate is None:
                 held.append(accepted)
-            elif statements_equivalent(accepted.statement, duplicate.existing):
+            elif id(accepted) in answered or statements_equivalent(
+                accepted.statement, duplicate.existing
+            ):
                 held.append(_as_stored(accepted, duplicate.existing))
         if reported_failed != len(duplicates):
             # a refused id the store cannot show: not knowing what it holds, retry the batch
@@ -178,7 +191,7 @@ def _ceil_millis(moment: datetime) -> datetime:
 
 
 def _as_stored(incoming: AcceptedStatement, existing: dict[str, Any]) -> AcceptedStatement:
-    """The record of the stored version of an equivalent replay: its statement, its `stored`
+    """The record of the stored version of a duplicate: its statement, its `stored`
     time and its actor's identifier (equivalent actors may be spelled differently, Data 2.3.1;
     the key follows the stored spelling, like the progress that counts it)."""
     try:

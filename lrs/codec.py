@@ -2,8 +2,9 @@
 
 Value: JSON described by `schemas/events/statement-accepted.v1.json`. Headers follow
 CloudEvents' Kafka binary mode (`ce_*`) plus `lrs_tenant`, so subscribers can route without
-parsing the value, and `lrs_define` (whether the sender holds the `define` scope: the persister
-adopts Activity definitions only from those that do).
+parsing the value, `lrs_define` (whether the sender holds the `define` scope: the persister
+adopts Activity definitions only from those that do) and, from an API that waits for the
+stored version, `lrs_ack`.
 """
 
 from __future__ import annotations
@@ -41,7 +42,11 @@ def accepted_event_id(tenant: str, statement_id: str) -> str:
     return f"{tenant}/{statement_id}"
 
 
-def encode_accepted(record: AcceptedStatement, *, source: str) -> OutgoingMessage:
+def encode_accepted(
+    record: AcceptedStatement, *, source: str, answered: bool = False
+) -> OutgoingMessage:
+    """The record of an accepted statement; `answered`: its producer waits for the stored
+    version and answers its client a conflict itself (the `lrs_ack` header, lrs.topics)."""
     value = orjson.dumps(
         {
             "tenant": record.tenant,
@@ -55,6 +60,8 @@ def encode_accepted(record: AcceptedStatement, *, source: str) -> OutgoingMessag
         topics.STATEMENT_ACCEPTED_TYPE, source, record.tenant, ce_id, record.stored.isoformat()
     )
     headers.append((topics.HEADER_DEFINE, b"1" if record.define else b"0"))
+    if answered:
+        headers.append((topics.HEADER_ACK, topics.ACK_STORED.encode()))
     return OutgoingMessage(topics.statement_key(record.tenant, record.actor_ifi), value, headers)
 
 
@@ -81,6 +88,12 @@ def decode_accepted(
         actor_ifi=doc["actor_ifi"],
         define=header(headers, topics.HEADER_DEFINE) != "0",
     )
+
+
+def answered_by_producer(headers: Sequence[tuple[str, bytes]] | None) -> bool:
+    """Whether the producer of an `xapi.statements` record answers its client a conflict
+    itself (`encode_accepted(answered=True)`)."""
+    return header(headers, topics.HEADER_ACK) == topics.ACK_STORED
 
 
 def accepted_statement_unchecked(value: bytes | None) -> dict[str, Any] | None:

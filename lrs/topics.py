@@ -60,6 +60,13 @@ HEADER_TENANT = "lrs_tenant"
 # On `xapi.statements`: "1" when the sending credential may (re)define Activities (the xAPI
 # `define` scope), "0" when not; absent (records older than the header) counts as "1".
 HEADER_DEFINE = "lrs_define"
+# On `xapi.statements`: ACK_STORED when the API process that produced the record waits for its
+# stored version and answers its client itself (`LRS_ACK_MODE=stored`). For a record with an id
+# the store already holds with other content, that API answers 409, so the persister forwards
+# the stored statement (which ends the wait) instead of dead-lettering the record. Absent (the
+# `kafka` mode, records of versions before 2026-12-01): dead-lettered (docs/decisions/0002).
+HEADER_ACK = "lrs_ack"
+ACK_STORED = "stored"
 HEADER_CE_ID = "ce_id"
 HEADER_CE_TYPE = "ce_type"
 HEADER_CE_SOURCE = "ce_source"

@@ -161,7 +161,9 @@ async def ingest(
     payloads = payloads or {}
     check_request(raws, payloads, spec_version, deps.limits)
     records = prepare(raws, principal, spec_version, deps)
-    new = await _drop_already_stored(records, _given_ids(raws), deps)
+    new = records
+    if _reads_before_producing(records, payloads, deps):
+        new = await _drop_already_stored(records, _given_ids(raws), deps)
     if new:
         await deps.attachments.put_many(principal.tenant, list(payloads.values()))
         stored = truncate_to_millis(deps.clock())
@@ -181,7 +183,8 @@ async def _produce_within_deadline(records: list[AcceptedStatement], deps: Inges
     acknowledged here reached the broker no later than `stored + produce_deadline`.
     """
     stored = records[0].stored
-    messages = [encode_accepted(r, source=deps.source) for r in records]
+    answered = deps.ack_mode == "stored"  # `_wait_until_stored` reports a conflict
+    messages = [encode_accepted(r, source=deps.source, answered=answered) for r in records]
     remaining = (stored + deps.produce_deadline - deps.clock()).total_seconds()
     try:
         if remaining <= 0:
@@ -205,6 +208,25 @@ def _given_ids(raws: Sequence[Any]) -> list[bool]:
     """For each statement of the request, whether the client gave its id (one the LRS makes
     up, a random UUID, cannot be stored already)."""
     return [isinstance(raw, Mapping) and raw.get("id") is not None for raw in raws]
+
+
+def _reads_before_producing(
+    records: Sequence[AcceptedStatement],
+    payloads: Mapping[str, AttachmentPayload],
+    deps: IngestDeps,
+) -> bool:
+    """Whether the request's given ids are looked up in the store before anything is produced.
+
+    Not for one statement without attachments when the answer waits for the stored version
+    (`stored` mode): the persister finds a held id itself, stores nothing and changes no other
+    Object (Communication 2.1.1, 2.1.2: MUST NOT modify), and forwards the statement the store
+    holds instead (docs/decisions/0002). That ends the wait, which answers an equivalent
+    statement as stored and a different one 409. A batch is read first, since a conflict fails
+    it whole and none of it may be produced; so is a request with attachments, whose bytes are
+    stored before producing (a conflict would leave them behind); and the `kafka` mode, which
+    answers before the persister has looked.
+    """
+    return deps.ack_mode != "stored" or len(records) != 1 or bool(payloads)
 
 
 async def _drop_already_stored(
@@ -232,8 +254,9 @@ def _raise_on_conflict(records: Sequence[AcceptedStatement], stored: dict[str, A
 
 
 async def _wait_until_stored(records: list[AcceptedStatement], deps: IngestDeps) -> None:
-    """Wait until the persister has written every record, then check for a concurrent
-    conflicting write. Unavailable (503) if the persister is not keeping up."""
+    """Wait until the store holds every record's id, then compare: a statement held with
+    other content (written by a concurrent request, or earlier when `_reads_before_producing`
+    did not look) is a 409. Unavailable (503) if the persister is not keeping up."""
     ids = [r.statement_id for r in records]
     stored = await deps.store.wait_stored(records[0].tenant, ids, deps.ack_timeout)
     missing = [i for i in ids if i not in stored]

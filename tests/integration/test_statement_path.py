@@ -12,7 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
+from lrs.adapters.kafka_dead_letters import KafkaDeadLetters
 from lrs.adapters.mongo_store import MongoCredentialStore, connect
+from lrs.ports.dead_letters import DeadLetter, Selection
 from lrs.services.auth import ensure_bootstrap_credential
 from lrs.settings import LrsSettings
 from lrs.xapi.timefmt import parse_timestamp
@@ -147,7 +149,22 @@ async def test_body_over_limit_gets_413_and_nothing_is_written(client: httpx.Asy
     assert (await get_by_id(client, big["id"])).status_code == 404
 
 
-async def test_put_then_equivalent_put_then_conflicting_put(client: httpx.AsyncClient) -> None:
+async def dead_lettered(settings: LrsSettings, statement_id: str) -> list[DeadLetter]:
+    """The dead letters of the module's topics whose value holds `statement_id`. Call it after
+    a later statement was acknowledged: the persister then committed the batch before, and
+    a batch's dead letters are written before its commit."""
+    assert settings.kafka_bootstrap
+    reader = KafkaDeadLetters(settings.kafka_bootstrap, settings.topic_prefix)
+    letters = await reader.all(Selection())
+    return [d for d in letters if statement_id.encode() in (d.value or b"")]
+
+
+async def test_put_then_equivalent_put_then_conflicting_put(
+    client: httpx.AsyncClient, settings: LrsSettings
+) -> None:
+    """One statement is not looked up before it is produced (`stored` mode): the persister
+    finds the held id, and the stored statement it forwards answers each PUT. A conflict is
+    the client's to know (409), not a dead letter."""
     sent = statement()
     params = {"statementId": sent["id"]}
     first = await client.put("/xapi/statements", params=params, json=sent, headers=H)
@@ -157,18 +174,23 @@ async def test_put_then_equivalent_put_then_conflicting_put(client: httpx.AsyncC
     changed = {**sent, "verb": {"id": "http://adlnet.gov/expapi/verbs/failed"}}
     conflict = await client.put("/xapi/statements", params=params, json=changed, headers=H)
     assert conflict.status_code == 409
+    assert "already exists" in conflict.json()["error"]["message"]
     stored = (await get_by_id(client, sent["id"])).json()
     assert stored["verb"]["id"] == sent["verb"]["id"]
+    assert (await post(client, statement())).status_code == 200  # the persister moved on
+    assert await dead_lettered(settings, sent["id"]) == []
 
 
 async def test_concurrent_conflicting_posts_store_one_and_report_409(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, settings: LrsSettings
 ) -> None:
     statement_id = str(uuid.uuid4())
     variants = [statement(id=statement_id, verb=v) for v in ("passed", "failed")]
     responses = await asyncio.gather(*(post(client, v) for v in variants))
     assert sorted(r.status_code for r in responses) == [200, 409]
     assert (await get_by_id(client, statement_id)).status_code == 200
+    assert (await post(client, statement())).status_code == 200  # the persister moved on
+    assert await dead_lettered(settings, statement_id) == []
 
 
 async def test_requests_without_valid_credentials_get_401(client: httpx.AsyncClient) -> None:

@@ -1,18 +1,20 @@
 """Bulk writes that treat "this _id (or unique key) already exists" as an answer, not a failure:
-the idempotent writes of the consumers rely on it; and bulk writes made durable by one
-journaled write after them (`JournalFence`)."""
+the idempotent writes of the consumers rely on it; compare-and-set writes of versioned
+documents; and bulk writes made durable by one journaled write after them (`JournalFence`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 from pymongo.write_concern import WriteConcern
 
 DUPLICATE_KEY = 11000
+IMMUTABLE_FIELD = 66  # an update that would change `_id`: how a stale compare-and-set is refused
 
 
 async def bulk_write_tolerating_duplicates(
@@ -27,6 +29,43 @@ async def bulk_write_tolerating_duplicates(
     except BulkWriteError as exc:
         errors = exc.details.get("writeErrors", [])
         if any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        return {int(e["index"]) for e in errors}
+    return set()
+
+
+def compare_and_set(key: str, read_version: int, replacement: dict[str, Any]) -> UpdateOne:
+    """Write `replacement` as document `key` if that is still at `read_version` (the version
+    its writer read; 0: none), or where there is none; a document at another version is left
+    as it is, and the write refused (see `bulk_compare_and_set`).
+
+    The filter is `_id` alone and the version is compared in an update pipeline: the embedded
+    store (SecantusDB) looks up a filter of `_id` alone as a point, while `{_id, version}` went
+    through its other index pickers first (about a fifth of the store's CPU for a progress
+    document's write, docs/benchmarks.md). A stale write replaces the document with one whose
+    `_id` differs, which MongoDB (4.2 and later) and SecantusDB refuse with IMMUTABLE_FIELD,
+    changing nothing; a document without `version` counts as none.
+    """
+    unchanged = {"$eq": ["$version", read_version]}
+    none = {"$eq": [{"$type": "$version"}, "missing"]}
+    refused = {"_id": None}
+    chosen = {"$cond": [{"$or": [unchanged, none]}, {"$literal": replacement}, refused]}
+    return UpdateOne({"_id": key}, [{"$replaceWith": chosen}], upsert=True)
+
+
+async def bulk_compare_and_set(
+    collection: AsyncCollection[dict[str, Any]], ops: Sequence[UpdateOne]
+) -> set[int]:
+    """Unordered bulk write of `compare_and_set` writes; return the positions refused: stale,
+    or two writers inserting one new `_id` at once (a duplicate key). Any other write error is
+    raised."""
+    if not ops:
+        return set()
+    try:
+        await collection.bulk_write(list(ops), ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") not in (DUPLICATE_KEY, IMMUTABLE_FIELD) for e in errors):
             raise
         return {int(e["index"]) for e in errors}
     return set()

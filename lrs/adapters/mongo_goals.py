@@ -14,11 +14,11 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, ReplaceOne
+from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from lrs.adapters.mongo_bulk import bulk_write_tolerating_duplicates
+from lrs.adapters.mongo_bulk import bulk_compare_and_set, compare_and_set
 from lrs.adapters.mongo_progress import state_from_mongo
 from lrs.goals import Goal, goal_from_doc, goal_to_doc
 from lrs.ports.goals import GoalProgressDoc
@@ -122,14 +122,12 @@ class MongoGoalProgress:
     async def save(self, docs: Sequence[GoalProgressDoc], updated: datetime) -> set[str]:
         """Compare-and-set each on the version it was read at; the goals whose write lost."""
         ops = [
-            ReplaceOne(
-                {"_id": goal_doc_id(d.tenant, d.goal), "version": d.version - 1},
-                goal_progress_to_mongo(d, updated),
-                upsert=True,
+            compare_and_set(
+                goal_doc_id(d.tenant, d.goal), d.version - 1, goal_progress_to_mongo(d, updated)
             )
             for d in docs
         ]
-        failed = await bulk_write_tolerating_duplicates(self._progress, ops)
+        failed = await bulk_compare_and_set(self._progress, ops)
         return {docs[i].goal for i in failed}
 
     async def listed(

@@ -32,10 +32,11 @@ Collections (the contract shared with the progress API):
   for the whole database: `group-members` once every Group learner written before `members`
   existed has it (`create_indexes` does it; an erasure scans until then).
 
-Progress documents are written with compare-and-set on `version`: a writer replaces the version
-it read, or inserts when it read none. A concurrent change (a cross-learner void, a registry
-refresh, another instance after a rebalance) makes the write fail; the caller reloads and
-re-applies, which is safe because progress is a function of the set of statements.
+Progress documents are written with compare-and-set on `version`
+(`lrs.adapters.mongo_bulk.compare_and_set`): a writer replaces the version it read, or writes
+where there is none. A concurrent change (a cross-learner void, a registry refresh, another
+instance after a rebalance) makes the write fail; the caller reloads and re-applies, which is
+safe because progress is a function of the set of statements.
 """
 
 from __future__ import annotations
@@ -48,12 +49,17 @@ from typing import Any
 
 import orjson
 from bson import Binary
-from pymongo import ASCENDING, IndexModel, InsertOne, ReplaceOne, UpdateOne
+from pymongo import ASCENDING, IndexModel, InsertOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
-from lrs.adapters.mongo_bulk import JournalFence, bulk_write_tolerating_duplicates
+from lrs.adapters.mongo_bulk import (
+    JournalFence,
+    bulk_compare_and_set,
+    bulk_write_tolerating_duplicates,
+    compare_and_set,
+)
 from lrs.adapters.state_cache import StateCache, new_stamp
 from lrs.erasure import GROUP_PREFIX, group_members
 from lrs.ports.progress import LearnerDoc, LearnerSummary, TeamDoc
@@ -334,10 +340,10 @@ class MongoProgressStore:
         keys = [doc_id(d.tenant, d.learner) for d in docs]
         stamps = [new_stamp() for _ in docs]
         ops = [
-            _cas(key, d.version - 1, learner_to_mongo(d, updated, stamp))
+            compare_and_set(key, d.version - 1, learner_to_mongo(d, updated, stamp))
             for key, d, stamp in zip(keys, docs, stamps, strict=True)
         ]
-        failed = await bulk_write_tolerating_duplicates(self._learner_writes, ops)
+        failed = await bulk_compare_and_set(self._learner_writes, ops)
         await self._fence.seal()  # even with nothing written: see __init__
         for i, (key, doc, stamp) in enumerate(zip(keys, docs, stamps, strict=True)):
             if i not in failed:  # a lost write leaves a kept state whose stamp is not stored
@@ -414,9 +420,10 @@ class MongoProgressStore:
     async def save_teams(self, docs: Sequence[TeamDoc], updated: datetime) -> set[str]:
         """Compare-and-set, as `save_learners`; return the teams whose write lost."""
         ops = [
-            _cas(doc_id(d.tenant, d.team), d.version - 1, team_to_mongo(d, updated)) for d in docs
+            compare_and_set(doc_id(d.tenant, d.team), d.version - 1, team_to_mongo(d, updated))
+            for d in docs
         ]
-        failed = await bulk_write_tolerating_duplicates(self._team_writes, ops)
+        failed = await bulk_compare_and_set(self._team_writes, ops)
         await self._fence.seal()  # even with nothing written: see __init__
         return {docs[i].team for i in failed}
 
@@ -430,12 +437,6 @@ class MongoProgressStore:
         self, collection: AsyncCollection[Doc], docs: list[Doc]
     ) -> None:
         await bulk_write_tolerating_duplicates(collection, [InsertOne(d) for d in docs])
-
-
-def _cas(key: str, read_version: int, replacement: Doc) -> ReplaceOne[Doc]:
-    """Replace the version read, or insert when none was: a stale write hits a duplicate key
-    (the upsert's insert of an `_id` that exists) instead of overwriting."""
-    return ReplaceOne({"_id": key, "version": read_version}, replacement, upsert=True)
 
 
 def _summary(doc: Mapping[str, Any]) -> LearnerSummary:

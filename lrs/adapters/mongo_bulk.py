@@ -22,13 +22,21 @@ async def bulk_write_tolerating_duplicates(
 ) -> set[int]:
     """Unordered bulk write; return the positions refused with a duplicate key. Any other
     write error is raised."""
+    return await _bulk_write_answering(collection, ops, {DUPLICATE_KEY})
+
+
+async def _bulk_write_answering(
+    collection: AsyncCollection[dict[str, Any]], ops: Sequence[Any], answers: set[int]
+) -> set[int]:
+    """Unordered bulk write; return the positions refused with an error code of `answers`.
+    Any other write error is raised."""
     if not ops:
         return set()
     try:
         await collection.bulk_write(list(ops), ordered=False)
     except BulkWriteError as exc:
         errors = exc.details.get("writeErrors", [])
-        if any(e.get("code") != DUPLICATE_KEY for e in errors):
+        if any(e.get("code") not in answers for e in errors):
             raise
         return {int(e["index"]) for e in errors}
     return set()
@@ -59,16 +67,7 @@ async def bulk_compare_and_set(
     """Unordered bulk write of `compare_and_set` writes; return the positions refused: stale,
     or two writers inserting one new `_id` at once (a duplicate key). Any other write error is
     raised."""
-    if not ops:
-        return set()
-    try:
-        await collection.bulk_write(list(ops), ordered=False)
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if any(e.get("code") not in (DUPLICATE_KEY, IMMUTABLE_FIELD) for e in errors):
-            raise
-        return {int(e["index"]) for e in errors}
-    return set()
+    return await _bulk_write_answering(collection, ops, {DUPLICATE_KEY, IMMUTABLE_FIELD})
 
 
 class JournalFence:

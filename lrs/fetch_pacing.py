@@ -14,7 +14,8 @@ consumer it passes through; under load nothing changes.
 
 While records flow, the short wait only matters to a consumer that has read everything: it
 then sends an empty fetch every `busy_ms`, and the broker answers each. On the acknowledgement
-path (the persister, and each API process's feed of stored statements) that is 20 ms; the
+path (the persister, and each API process's feed of stored statements) that is
+`LRS_CONSUMER_ACK_FETCH_WAIT_MS` (50 ms); the
 consumers a watched stream waits for wait `LRS_CONSUMER_FETCH_WAIT_MS` (100 ms), the
 `background` ones `LRS_CONSUMER_BACKGROUND_FETCH_WAIT_MS` (500 ms): the 13 other consumers of
 `lrs serve` fetching every 20 ms cost the broker and themselves about half a core under load
@@ -39,9 +40,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-# The busy wait on the acknowledgement path: a POST waits for the persister, then for its API
-# process's feed of `lrs.statements.stored` (docs/decisions/0002).
-ACK_PATH_FETCH_WAIT_MS = 20
+# The busy wait on the acknowledgement path (a POST waits for the persister, then for its API
+# process's feed of `lrs.statements.stored`, docs/decisions/0002): the default of
+# LRS_CONSUMER_ACK_FETCH_WAIT_MS, which the persister and `lrs api`'s feed take.
+ACK_PATH_FETCH_WAIT_MS = 50
 
 
 @dataclass

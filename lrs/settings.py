@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lrs.fetch_pacing import ACK_PATH_FETCH_WAIT_MS
 from lrs.progress.bounds import DEFAULT_MAX_VALUE_BYTES
 from lrs.xapi.definitions import DEFAULT_MAX_AGENT_NAMES, DEFAULT_MAX_DEFINITION_BYTES
 from lrs.xapi.limits import DEFAULT_LIMITS, StatementLimits
@@ -142,23 +143,30 @@ class LrsSettings(BaseSettings):
     consumer_retry_max_seconds: float = 5.0
     # Idle consumers (docs/decisions/0021): once a consumer, or an API process's feed, has
     # read nothing for LRS_CONSUMER_IDLE_AFTER_SECONDS, the broker may hold its empty fetches
-    # LRS_CONSUMER_IDLE_FETCH_WAIT_MS (instead of 20 ms) and the persister records its
-    # watermarks every 5 s (instead of every 0.25 s, so X-Experience-API-Consistent-Through
-    # lags up to 5 s more while idle). The first record after an idle stretch may wait up to
-    # half the idle wait longer (250 ms) at each consumer it passes through (a POST's
-    # acknowledgement: the persister, then the API's feed). 500 ms keeps a goal's status
-    # change on its stream within 1 s after a silence (issue 14); 2000 ms saves about 3% of a
-    # core more but a first change after a silence may take 2 s (docs/benchmarks.md, 0021).
+    # LRS_CONSUMER_IDLE_FETCH_WAIT_MS (instead of the busy waits below) and the persister
+    # records its watermarks every 5 s (instead of every 0.25 s, so
+    # X-Experience-API-Consistent-Through lags up to 5 s more while idle). The first record
+    # after an idle stretch may wait up to half the idle wait longer (250 ms) at each consumer
+    # it passes through (a POST's acknowledgement: the persister, then the API's feed). 500 ms
+    # keeps a goal's status change on its stream within 1 s after a silence (issue 14); 2000
+    # ms saves about 3% of a core more but a first change after a silence may take 2 s
+    # (docs/benchmarks.md, 0021).
     consumer_idle_after_seconds: float = Field(default=30.0, gt=0)
     consumer_idle_fetch_wait_ms: int = Field(default=500, ge=20, le=10_000)
     # The consumers off that path (webhooks, organisation progress, registry changes; the
     # `background` ones in lrs/wiring/consumers.py) wait this long instead while idle: their
     # first record after a silence may wait up to half of it longer (lrs.fetch_pacing).
     consumer_background_idle_fetch_wait_ms: int = Field(default=5000, ge=20, le=30_000)
-    # While records flow, how long the broker may hold the empty fetch of a consumer that has
-    # read everything (all but the persister, which keeps 20 ms: the acknowledgement waits for
-    # it). Shorter: each record reaches the next consumer sooner (up to half of it, per
-    # consumer), and each caught-up consumer costs itself and the broker more CPU.
+    # While records flow, how long the broker may hold the empty fetch of the persister and of
+    # each API process's feed of stored statements, when they have read everything: a POST's
+    # acknowledgement waits for both (docs/decisions/0021, item 7). A record may wait up to half
+    # of it more at each; each caught-up reader costs itself and the broker CPU per fetch. 20 ms
+    # until 2026-12-01: 50 ms answered single statements sooner on a 2-core machine, since the
+    # broker then spent a quarter of a core less on empty fetches (docs/benchmarks.md).
+    consumer_ack_fetch_wait_ms: int = Field(default=ACK_PATH_FETCH_WAIT_MS, ge=1, le=1000)
+    # The same for the consumers a watched stream waits for (progress, team progress, goals).
+    # Shorter: each record reaches the next consumer sooner (up to half of it, per consumer),
+    # and each caught-up consumer costs itself and the broker more CPU.
     consumer_fetch_wait_ms: int = Field(default=100, ge=1, le=1000)
     # The same for the `background` consumers (webhooks, organisation progress, registry
     # changes): nothing they produce is waited for within a fraction of a second, and their
@@ -301,6 +309,12 @@ class LrsSettings(BaseSettings):
         """An idle consumer waits longer than a busy one, never shorter (docs/decisions/0021):
         idling exists to spend less between records."""
         pairs = [
+            (
+                "LRS_CONSUMER_ACK_FETCH_WAIT_MS",
+                self.consumer_ack_fetch_wait_ms,
+                "LRS_CONSUMER_IDLE_FETCH_WAIT_MS",
+                self.consumer_idle_fetch_wait_ms,
+            ),
             (
                 "LRS_CONSUMER_FETCH_WAIT_MS",
                 self.consumer_fetch_wait_ms,

@@ -46,10 +46,6 @@ TASK_NAME = "progress-feed"
 DISCOVER_SECONDS = 10.0
 RESTART_INITIAL_SECONDS = 0.25
 RESTART_MAX_SECONDS = 5.0  # small: streams catch up within seconds of the broker's return
-# The broker's longest hold of an empty fetch while records come: the persister's, since a
-# request's acknowledgement waits for the feed to see its stored statements (Tansu looks at a
-# held fetch again only after half its wait: docs/decisions/0021).
-FETCH_WAIT_MS = ACK_PATH_FETCH_WAIT_MS
 
 
 class ChangeSink(Protocol):
@@ -91,13 +87,19 @@ class KafkaProgressFeed:
         hub: ChangeSink,
         *,
         idle_after: float = 30.0,
-        idle_wait_ms: int = 500,  # LRS_CONSUMER_IDLE_FETCH_WAIT_MS
+        # The broker's longest hold of an empty fetch while records come: the persister's
+        # (LRS_CONSUMER_ACK_FETCH_WAIT_MS), since a request's acknowledgement waits for the feed
+        # to see its stored statements (Tansu looks at a held fetch again only after half its
+        # wait: docs/decisions/0021); and once idle (LRS_CONSUMER_IDLE_FETCH_WAIT_MS).
+        busy_wait_ms: int = ACK_PATH_FETCH_WAIT_MS,
+        idle_wait_ms: int = 500,
         stored: tuple[str, StoredSink] | None = None,  # lrs.statements.stored and its sink
     ) -> None:
         self._bootstrap = bootstrap
         # after `idle_after` seconds without a change, empty fetches are held longer
         # (lrs.fetch_pacing, docs/decisions/0021)
         self._idle = (idle_after, idle_wait_ms)
+        self._busy_wait_ms = busy_wait_ms
         self._topics = dict(topics)
         self._hub = hub
         self._stored_topic: str | None = stored[0] if stored is not None else None
@@ -138,7 +140,7 @@ class KafkaProgressFeed:
             enable_auto_commit=False,
             auto_offset_reset="latest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
-            fetch_max_wait_ms=FETCH_WAIT_MS,
+            fetch_max_wait_ms=self._busy_wait_ms,
         )
 
     async def _connected(self, *, fresh_at_end: bool) -> AIOKafkaConsumer:
@@ -208,7 +210,7 @@ class KafkaProgressFeed:
         loop = asyncio.get_running_loop()
         next_discovery = loop.time() + DISCOVER_SECONDS
         idle_after, idle_wait_ms = self._idle
-        pacer = FetchPacer(FETCH_WAIT_MS, idle_wait_ms, idle_after)
+        pacer = FetchPacer(self._busy_wait_ms, idle_wait_ms, idle_after)
         while True:
             if self._rewind_asked:
                 await self._rewound(consumer)

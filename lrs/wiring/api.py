@@ -118,6 +118,7 @@ async def progress_adapters(
         feed_topics(settings),
         hub,
         idle_after=settings.consumer_idle_after_seconds,
+        busy_wait_ms=settings.consumer_ack_fetch_wait_ms,
         idle_wait_ms=settings.consumer_idle_fetch_wait_ms,
         # with LRS_ACK_MODE=kafka no request waits for its statements to be stored
         stored=(settings.topic(topics.STORED_STATEMENTS), waiters)

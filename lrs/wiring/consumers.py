@@ -41,7 +41,6 @@ from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.adapters.mongo_store import MongoStatementStore
 from lrs.adapters.mongo_webhooks import MongoWebhookStore
 from lrs.adapters.state_cache import StateCache
-from lrs.fetch_pacing import ACK_PATH_FETCH_WAIT_MS
 from lrs.settings import LrsSettings
 
 Database = AsyncDatabase[dict[str, Any]]
@@ -70,7 +69,7 @@ class ConsumerSpec:
     def fetch_waits(self, settings: LrsSettings) -> tuple[int, int]:
         """(busy, idle) longest holds of an empty fetch, in ms, for this consumer's pace."""
         if self.pace == "acknowledgement":
-            return ACK_PATH_FETCH_WAIT_MS, settings.consumer_idle_fetch_wait_ms
+            return settings.consumer_ack_fetch_wait_ms, settings.consumer_idle_fetch_wait_ms
         if self.pace == "live":
             return settings.consumer_fetch_wait_ms, settings.consumer_idle_fetch_wait_ms
         return (

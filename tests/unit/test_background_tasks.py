@@ -399,3 +399,14 @@ async def test_the_stored_sink_is_not_told_up_while_its_topic_is_missing(
     finally:
         await feed.stop()
     assert sink.events == []
+
+
+async def test_the_feed_lets_the_broker_hold_its_empty_fetches_for_the_busy_wait_given() -> None:
+    """`lrs api` gives it LRS_CONSUMER_ACK_FETCH_WAIT_MS: a request's acknowledgement waits
+    for the feed to read its stored statements (lrs.fetch_pacing)."""
+    feed = KafkaProgressFeed("unused:9092", {}, RecordingHub(), busy_wait_ms=37)
+    consumer = feed._new_consumer()
+    try:
+        assert consumer._fetch_max_wait_ms == 37
+    finally:
+        await consumer.stop()

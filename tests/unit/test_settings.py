@@ -24,6 +24,7 @@ def test_a_definition_bound_of_at_least_one_statement_is_accepted() -> None:
 @pytest.mark.parametrize(
     ("busy", "idle"),
     [
+        ("consumer_ack_fetch_wait_ms", "consumer_idle_fetch_wait_ms"),
         ("consumer_fetch_wait_ms", "consumer_idle_fetch_wait_ms"),
         ("consumer_background_fetch_wait_ms", "consumer_background_idle_fetch_wait_ms"),
     ],

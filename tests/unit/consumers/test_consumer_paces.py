@@ -21,6 +21,7 @@ def waits(name: str) -> tuple[int, int]:
 
 def test_the_persister_answers_acknowledgements_so_it_keeps_the_shortest_busy_wait() -> None:
     assert waits("persist") == (ACK_PATH_FETCH_WAIT_MS, 500)
+    assert ACK_PATH_FETCH_WAIT_MS == LrsSettings().consumer_ack_fetch_wait_ms < 100
 
 
 def test_the_consumers_between_a_statement_and_its_streams_wake_quickly_after_a_silence() -> None:
@@ -56,10 +57,11 @@ def test_the_settings_choose_the_waits() -> None:
         consumer_background_fetch_wait_ms=250,
         consumer_idle_fetch_wait_ms=800,
         consumer_background_idle_fetch_wait_ms=9000,
+        consumer_ack_fetch_wait_ms=30,
     )
     assert CONSUMERS["progress"].fetch_waits(tuned) == (50, 800)
     assert CONSUMERS["webhooks"].fetch_waits(tuned) == (250, 9000)
-    assert CONSUMERS["persist"].fetch_waits(tuned) == (ACK_PATH_FETCH_WAIT_MS, 800)
+    assert CONSUMERS["persist"].fetch_waits(tuned) == (30, 800)
 
 
 def test_organisation_progress_and_the_persister_linger_as_their_settings_say() -> None:

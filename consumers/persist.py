@@ -91,15 +91,10 @@ class PersistHandler:
         report = await self._store.insert_many(accepted_all)
         _log_restamped(restamped, report)
         source = {id(accepted): record for record, accepted in decoded}
-        answered = {
-            id(accepted) for record, accepted in decoded if answered_by_producer(record.headers)
-        }
-        for duplicate in report.duplicates:
-            if id(duplicate.incoming) in answered:
-                continue
-            if not statements_equivalent(duplicate.incoming.statement, duplicate.existing):
-                poison.append(Poison(source[id(duplicate.incoming)], _conflict(duplicate)))
-        return Outcome(poison=poison, outputs=self._forward(accepted_all, report, answered))
+        conflicts = [d for d in report.duplicates if _dead_letter(d, source[id(d.incoming)])]
+        poison += [Poison(source[id(d.incoming)], _conflict(d)) for d in conflicts]
+        kept_back = {id(d.incoming) for d in conflicts}
+        return Outcome(poison=poison, outputs=self._forward(accepted_all, report, kept_back))
 
     async def _not_before_watermarks(
         self, decoded: list[tuple[Record, AcceptedStatement]]
@@ -137,12 +132,11 @@ class PersistHandler:
         await self._agents.merge(inserting)
 
     def _forward(
-        self, batch: Sequence[AcceptedStatement], report: InsertReport, answered: set[int]
+        self, batch: Sequence[AcceptedStatement], report: InsertReport, kept_back: set[int]
     ) -> list[tuple[str, OutgoingMessage]]:
         """What the store holds for the batch, in batch order: inserted records as they are,
-        equivalent replays as stored (Data 2.3.1); for a conflicting duplicate, the stored
-        statement when its producer waits for it (`answered`, ids of the batch's objects),
-        else nothing."""
+        every other duplicate as stored (Data 2.3.1), the dead-lettered conflicts (`kept_back`,
+        ids of the batch's objects) not at all."""
         duplicates = {id(d.incoming): d for d in report.duplicates}
         reported_failed = len(batch) - report.inserted
         held: list[AcceptedStatement] = []
@@ -150,9 +144,7 @@ class PersistHandler:
             duplicate = duplicates.get(id(accepted))
             if duplicate is None:
                 held.append(accepted)
-            elif id(accepted) in answered or statements_equivalent(
-                accepted.statement, duplicate.existing
-            ):
+            elif id(accepted) not in kept_back:
                 held.append(_as_stored(accepted, duplicate.existing))
         if reported_failed != len(duplicates):
             # a refused id the store cannot show: not knowing what it holds, retry the batch
@@ -201,6 +193,14 @@ def _as_stored(incoming: AcceptedStatement, existing: dict[str, Any]) -> Accepte
     actor = existing.get("actor")
     ifi = actor_ifi(actor) if isinstance(actor, Mapping) else incoming.actor_ifi
     return replace(incoming, statement=existing, stored=stored, actor_ifi=ifi)
+
+
+def _dead_letter(duplicate: DuplicateId, record: Record) -> bool:
+    """Whether a duplicate goes to the dead-letter topic: a conflicting one, unless its
+    producer answers its client the conflict itself (`lrs_ack`, see the module docstring)."""
+    if answered_by_producer(record.headers):
+        return False
+    return not statements_equivalent(duplicate.incoming.statement, duplicate.existing)
 
 
 def _conflict(duplicate: DuplicateId) -> StatementConflict:

@@ -9,13 +9,15 @@ answer to the event with that goal's status "achieved", in two phases:
 * busy: while a background load of `--rate` statements/s from other learners keeps every
   consumer awake;
 * after idle: before each measured POST nothing is posted for `--idle-seconds` (past
-  LRS_CONSUMER_IDLE_AFTER_SECONDS, so the consumers poll slowly: the wait is what is measured).
+  LRS_CONSUMER_IDLE_AFTER_SECONDS, so the consumers doze until rung, or poll slowly without
+  the doorbell: the wait is what is measured); each such POST's own time is printed too.
 
 Prints p50/p95/max per phase and the load average before and after (on a loaded machine the
-numbers are noisy). `--idle-fetch-wait-ms` sets LRS_CONSUMER_IDLE_FETCH_WAIT_MS for the server.
+numbers are noisy). `--idle-fetch-wait-ms` sets LRS_CONSUMER_IDLE_FETCH_WAIT_MS for the server,
+`--no-doorbell` LRS_DOORBELL=false (docs/decisions/0021, item 8).
 
 Usage: python bench/goal_latency.py [--learners 20] [--idle-samples 5] [--idle-seconds 35]
-                                    [--rate 20] [--idle-fetch-wait-ms 2000]
+                                    [--rate 20] [--idle-fetch-wait-ms 2000] [--no-doorbell]
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ class GoalWatcher:
     shown: set[str] = field(default_factory=set)
     achieved: dict[str, float] = field(default_factory=dict)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    posts: list[float] = field(default_factory=list)  # seconds each measured POST took
 
     async def follow(self, http: httpx.AsyncClient) -> None:
         async with http.stream("GET", "/progress/goals/stream", timeout=None) as response:
@@ -133,11 +136,14 @@ async def create_goals(http: httpx.AsyncClient, run: str, learners: list[str]) -
 async def measure_one(
     http: httpx.AsyncClient, watcher: GoalWatcher, run: str, learner: str
 ) -> float | None:
-    """Seconds from the passing statement's POST answer to its goal's "achieved" event."""
+    """Seconds from the passing statement's POST answer to its goal's "achieved" event (the
+    POST's own time goes to `watcher.posts`)."""
     goal = f"{run}-{learner}"
     body = learner_statement(learner, PASSED, ACTIVITY, datetime.now(UTC))
+    sent = time.perf_counter()
     (await http.post("/xapi/statements", json=body)).raise_for_status()
     answered = time.perf_counter()
+    watcher.posts.append(answered - sent)
     if not await watcher.until(lambda: goal in watcher.achieved, WITHIN):
         return None
     return max(0.0, watcher.achieved[goal] - answered)
@@ -177,7 +183,12 @@ async def idle_phase(
         results.append(await measure_one(http, watcher, run, name))
         taken = results[-1]
         shown = "missed" if taken is None else f"{taken * 1000:.0f} ms"
-        print(f"  after {idle:.0f} s idle: {shown} (load {load_average()})", flush=True)
+        post = watcher.posts[-1] * 1000
+        print(
+            f"  after {idle:.0f} s idle: POST answered in {post:.0f} ms, goal event {shown}"
+            f" later (load {load_average()})",
+            flush=True,
+        )
     return [r for r in results if r is not None], results.count(None)
 
 
@@ -212,10 +223,13 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=35.0, help="silence before each")
     parser.add_argument("--rate", type=float, default=20.0, help="background statements/s")
     parser.add_argument("--idle-fetch-wait-ms", type=int, help="LRS_CONSUMER_IDLE_FETCH_WAIT_MS")
+    parser.add_argument("--no-doorbell", action="store_true", help="LRS_DOORBELL=false")
     args = parser.parse_args()
     settings = {}
     if args.idle_fetch_wait_ms is not None:
         settings["consumer_idle_fetch_wait_ms"] = str(args.idle_fetch_wait_ms)
+    if args.no_doorbell:
+        settings["doorbell"] = "false"
     print(machine())
     print(f"settings: {settings or 'defaults'}", flush=True)
     with served(**settings) as (base, _):

@@ -57,7 +57,7 @@ from consumers.failures import is_transient, isolate
 from lrs import metrics, topics
 from lrs.background import backoff_delay
 from lrs.codec import header
-from lrs.fetch_pacing import FetchPacer
+from lrs.fetch_pacing import Bell, FetchPacer, doze_if_idle
 from lrs.outages import TransientFailure
 from lrs.ports.events import OutgoingMessage
 
@@ -137,6 +137,9 @@ class RunnerConfig:
     idle_after_seconds: float = 30.0
     idle_fetch_max_wait_ms: int = 500  # LRS_CONSUMER_IDLE_FETCH_WAIT_MS
     idle_progress_interval: float = 5.0
+    # With a bell (Runner.bell), the longest an idle consumer dozes without a ring
+    # (LRS_CONSUMER_DOZE_SECONDS): its progress reports and its handler's clock then wait too.
+    doze_seconds: float = 15.0
     # After the first record of a batch, keep fetching for up to this long (until `batch_max`):
     # larger batches, fewer store writes (one per learner or team per batch), later outputs.
     linger_ms: int = 0
@@ -168,6 +171,8 @@ class Consumer(Protocol):
     def assignment(self) -> AbstractSet[TopicPartition]: ...
     def highwater(self, partition: TopicPartition) -> int | None: ...
     def last_poll_timestamp(self, partition: TopicPartition) -> int | None: ...
+    def pause(self, *partitions: TopicPartition) -> None: ...
+    def resume(self, *partitions: TopicPartition) -> None: ...
 
 
 class Producer(Protocol):
@@ -299,6 +304,9 @@ class Runner:
     health: Health = field(default_factory=Health)
     new_consumer: Callable[[RunnerConfig], Consumer] = kafka_consumer
     new_producer: Callable[[RunnerConfig], Producer] = kafka_producer
+    # With a bell, an idle consumer dozes: its partitions paused (no fetch for the broker to
+    # hold) until rung, or for `doze_seconds` (lrs.fetch_pacing).
+    bell: Bell | None = None
 
     def __post_init__(self) -> None:
         self.health.stall_seconds = self.config.stall_seconds
@@ -364,13 +372,17 @@ class Runner:
 
     async def _loop(self, consumer: Consumer, producer: Producer) -> None:
         cfg = self.config
-        pacer = FetchPacer(
-            cfg.fetch_max_wait_ms, cfg.idle_fetch_max_wait_ms, cfg.idle_after_seconds
-        )
+        # A dozing consumer fetches nothing; between dozes its fetches are held briefly.
+        idle_wait_ms = cfg.fetch_max_wait_ms if self.bell else cfg.idle_fetch_max_wait_ms
+        pacer = FetchPacer(cfg.fetch_max_wait_ms, idle_wait_ms, cfg.idle_after_seconds)
         last_report = 0.0
         while not self.stop_event.is_set():
             self.health.step()
             try:
+                if self.bell is not None:
+                    await doze_if_idle(
+                        consumer, self.bell, pacer, cfg.doze_seconds, self.stop_event
+                    )
                 timeout = max(IDLE_GETMANY_MS, pacer.idle_ms) if pacer.idle else GETMANY_MS
                 batches = await self._fetch(consumer, timeout)
                 pacer.saw(sum(len(records) for records in batches.values()))
@@ -465,6 +477,8 @@ class Runner:
             self.health.step()
             outcome = await self.handler.handle(part)
             await produce_all(producer, outcome.outputs)
+            if outcome.outputs and self.bell is not None:
+                self.bell.ring()  # whoever reads them may be dozing
             return outcome.poison
 
         try:

@@ -31,14 +31,24 @@ wait up to 2.5 s more (a goal's change caused by a registry change after a silen
 The wait is a field of aiokafka's fetcher that it reads for every fetch request it builds; it
 is not part of aiokafka's public interface, so a consumer without it (a test's fake) is left as
 it is.
+
+With a doorbell (`lrs serve` on its embedded broker: lrs.adapters.doorbell, docs/decisions/0021
+item 8), the idle waits above no longer apply: an idle consumer or feed dozes (`doze_if_idle`),
+its partitions paused so that no fetch is in flight, until a producer rings, or for
+LRS_CONSUMER_DOZE_SECONDS (15). A ring also counts as a record for `idle_after`, and between
+dozes a fetch is held only the busy wait. The first record after a silence is then fetched as
+soon as it is produced, and an idle `lrs serve` sends the broker about one fetch per consumer
+per doze.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 # The busy wait on the acknowledgement path (a POST waits for the persister, then for its API
 # process's feed of `lrs.statements.stored`, docs/decisions/0002): the default of
@@ -61,6 +71,10 @@ class FetchPacer:
         """After a fetch: how many records it returned."""
         if records:
             self.last_record = self.clock()
+
+    def woke(self) -> None:
+        """Rung by a producer (lrs.adapters.doorbell): records are coming, as if one came."""
+        self.last_record = self.clock()
 
     @property
     def idle(self) -> bool:
@@ -103,3 +117,64 @@ def set_fetch_wait(consumer: object, wait_ms: int, poll_seconds: float | None = 
     if poll_seconds is not None and hasattr(fetcher, "_fetcher_timeout"):
         fetcher._fetcher_timeout = poll_seconds
     return True
+
+
+class Bell(Protocol):
+    """Rung by whoever produces (lrs.adapters.doorbell, docs/decisions/0021 item 8): wakes a
+    dozing consumer; a consumer rings it when it produces."""
+
+    def ring(self) -> None: ...
+    def take(self) -> bool: ...
+    async def wait(self, seconds: float) -> bool: ...
+
+
+class Pausable(Protocol):
+    """The part of an AIOKafkaConsumer a doze uses."""
+
+    def assignment(self) -> Collection[Any]: ...
+    def pause(self, *partitions: Any) -> None: ...
+    def resume(self, *partitions: Any) -> None: ...
+
+
+async def doze_if_idle(
+    consumer: Pausable,
+    bell: Bell,
+    pacer: FetchPacer,
+    seconds: float,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """A ring counts as activity (the records it announces are fetched at the busy pace); an
+    idle consumer pauses its partitions, so that no fetch is in flight for the broker to hold,
+    until rung, stopped, or `seconds` have passed (LRS_CONSUMER_DOZE_SECONDS: a missed ring is
+    then made up for)."""
+    if bell.take():
+        pacer.woke()
+    if not pacer.idle:
+        return
+    partitions = list(consumer.assignment())
+    consumer.pause(*partitions)
+    # nothing to fetch: aiokafka's background fetching need not look until the resume wakes it
+    set_fetch_wait(consumer, pacer.wait_ms, poll_seconds=seconds)
+    try:
+        rung = await _rung_or_stopped(bell, seconds, stop)
+    finally:
+        consumer.resume(*(tp for tp in partitions if tp in consumer.assignment()))
+    if rung:
+        pacer.woke()
+    pacer.apply(consumer)
+
+
+async def _rung_or_stopped(bell: Bell, seconds: float, stop: asyncio.Event | None) -> bool:
+    if stop is None:
+        return await bell.wait(seconds)
+    ring = asyncio.ensure_future(bell.wait(seconds))
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({ring, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (ring, stopped):
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+    return ring.done() and not ring.cancelled() and ring.result()

@@ -152,6 +152,19 @@ class LrsSettings(BaseSettings):
     # ms saves about 3% of a core more but a first change after a silence may take 2 s
     # (docs/benchmarks.md, 0021).
     consumer_idle_after_seconds: float = Field(default=30.0, gt=0)
+    # The doorbell (docs/decisions/0021, item 8; lrs.adapters.doorbell): a directory where
+    # every process of one machine's LRS listens for rings; whoever produces rings. With it,
+    # an idle consumer or API feed fetches nothing until rung (or for 5 s), and the idle
+    # fetch waits above and below no longer apply. `lrs serve` on its embedded broker sets it
+    # to <LRS_DATA_DIR>/bells (unless LRS_DOORBELL=false); unset, nothing rings and nothing
+    # dozes.
+    doorbell_dir: Path | None = None
+    doorbell: bool = True
+    # With the doorbell, the longest an idle consumer or feed fetches nothing without a ring;
+    # a ring missed (a producer outside `lrs serve`) costs up to this much latency. While it
+    # dozes, a consumer's lag and watermarks (X-Experience-API-Consistent-Through) and the
+    # goal and organisation clocks (LRS_GOALS_CLOCK_SECONDS) wait too.
+    consumer_doze_seconds: float = Field(default=15.0, gt=0, le=300)
     consumer_idle_fetch_wait_ms: int = Field(default=500, ge=20, le=10_000)
     # The consumers off that path (webhooks, organisation progress, registry changes; the
     # `background` ones in lrs/wiring/consumers.py) wait this long instead while idle: their

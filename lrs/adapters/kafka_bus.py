@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -20,9 +20,17 @@ class KafkaEventBus:
     """Produces with acks=all. The embedded broker rejects idempotent producers, so idempotence
     comes from the consumers (statements are keyed by id in the store)."""
 
-    def __init__(self, bootstrap: str, *, linger_ms: int, timeout_seconds: float) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        linger_ms: int,
+        timeout_seconds: float,
+        on_published: Callable[[], None] | None = None,  # e.g. Doorbell.ring
+    ) -> None:
         self._bootstrap = bootstrap
         self._timeout = timeout_seconds
+        self._on_published = on_published
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
             acks="all",
@@ -44,6 +52,8 @@ class KafkaEventBus:
             await asyncio.wait_for(self._send_all(topic, messages), self._timeout)
         except (KafkaError, TimeoutError) as exc:
             raise Unavailable(f"the broker did not acknowledge the write: {exc!r}") from exc
+        if self._on_published is not None:
+            self._on_published()
 
     async def _send_all(self, topic: str, messages: Sequence[OutgoingMessage]) -> None:
         futures = [

@@ -37,7 +37,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from lrs import topics as topic_names
 from lrs.background import BackgroundTask
 from lrs.codec import header
-from lrs.fetch_pacing import ACK_PATH_FETCH_WAIT_MS, FetchPacer
+from lrs.fetch_pacing import ACK_PATH_FETCH_WAIT_MS, Bell, FetchPacer, doze_if_idle
 from lrs.progress.changes import Change, Kind
 from lrs.topics import split_key
 
@@ -94,7 +94,11 @@ class KafkaProgressFeed:
         busy_wait_ms: int = ACK_PATH_FETCH_WAIT_MS,
         idle_wait_ms: int = 500,
         stored: tuple[str, StoredSink] | None = None,  # lrs.statements.stored and its sink
+        bell: Bell | None = None,  # idle, fetch nothing until rung (lrs.adapters.doorbell)
+        doze_seconds: float = 15.0,  # ... or for this long (LRS_CONSUMER_DOZE_SECONDS)
     ) -> None:
+        self._bell = bell
+        self._doze_seconds = doze_seconds
         self._bootstrap = bootstrap
         # after `idle_after` seconds without a change, empty fetches are held longer
         # (lrs.fetch_pacing, docs/decisions/0021)
@@ -210,6 +214,8 @@ class KafkaProgressFeed:
         loop = asyncio.get_running_loop()
         next_discovery = loop.time() + DISCOVER_SECONDS
         idle_after, idle_wait_ms = self._idle
+        if self._bell is not None:  # dozing fetches nothing; between dozes, brief holds
+            idle_wait_ms = self._busy_wait_ms
         pacer = FetchPacer(self._busy_wait_ms, idle_wait_ms, idle_after)
         while True:
             if self._rewind_asked:
@@ -218,6 +224,8 @@ class KafkaProgressFeed:
                 next_discovery = loop.time() + DISCOVER_SECONDS
                 await self._assign(consumer, fresh_at_end=False)
                 self._tell_stored_up(consumer)
+            if self._bell is not None:
+                await doze_if_idle(consumer, self._bell, pacer, self._doze_seconds)
             batches = await consumer.getmany(timeout_ms=500, max_records=1000)
             pacer.saw(sum(len(records) for records in batches.values()))
             pacer.apply(consumer)

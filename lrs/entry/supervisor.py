@@ -40,6 +40,7 @@ from pymongo.errors import PyMongoError
 
 from consumers.progress.messages import team_change_message
 from lrs import topics
+from lrs.adapters.doorbell import doorbell_ringer, fresh_doorbell_dir
 from lrs.adapters.kafka_bus import KafkaEventBus, ensure_topics
 from lrs.adapters.mongo_store import connect
 from lrs.codec import encode_accepted
@@ -138,6 +139,10 @@ class Stack:
             )
             self.env["LRS_MONGODB_URI"] = uri
         if s.embedded_kafka:
+            if s.doorbell and s.doorbell_dir is None:  # idle consumers doze (decisions/0021)
+                bells = fresh_doorbell_dir(s.data_dir / "bells")
+                self.settings = s = s.model_copy(update={"doorbell_dir": bells})
+                self.env["LRS_DOORBELL_DIR"] = str(bells)
             self.broker_started = datetime.now(UTC)
             self.broker, port = started_on_a_free_port(
                 lambda port: broker_child(port, logs / "broker.log")
@@ -341,7 +346,12 @@ async def replay_stored(settings: LrsSettings, since: datetime) -> int:
     already counted, a team already up to date, changes nothing. Returns the statements."""
     assert settings.kafka_bootstrap
     assert settings.mongodb_uri
-    bus = KafkaEventBus(settings.kafka_bootstrap, linger_ms=5, timeout_seconds=30)
+    bus = KafkaEventBus(
+        settings.kafka_bootstrap,
+        linger_ms=5,
+        timeout_seconds=30,
+        on_published=doorbell_ringer(settings.doorbell_dir, settings.consumer_idle_after_seconds),
+    )
     client = connect(settings.mongodb_uri)
     await bus.start()
     try:

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 
 from lrs import topics
+from lrs.adapters.doorbell import Doorbell, listening_doorbell
 from lrs.adapters.kafka_bus import KafkaEventBus
 from lrs.adapters.kafka_dead_letters import KafkaDeadLetters
 from lrs.adapters.kafka_progress_feed import KafkaProgressFeed
@@ -76,10 +77,16 @@ async def connected_adapters(settings: LrsSettings) -> AsyncIterator[Adapters]:
         activities, agents = MongoActivityStore(db), MongoAgentStore(db)
         await activities.create_indexes()
         await agents.create_indexes()
+        bell = listening_doorbell(
+            settings.doorbell_dir, "api", settings.consumer_idle_after_seconds
+        )
+        if bell is not None:
+            stack.callback(bell.close)
         bus = KafkaEventBus(
             settings.kafka_bootstrap,
             linger_ms=settings.producer_linger_ms,
             timeout_seconds=settings.produce_timeout_seconds,
+            on_published=bell.ring if bell is not None else None,
         )
         await bus.start()
         stack.push_async_callback(bus.stop)
@@ -96,7 +103,7 @@ async def connected_adapters(settings: LrsSettings) -> AsyncIterator[Adapters]:
             dead_letters=KafkaDeadLetters(settings.kafka_bootstrap, settings.topic_prefix),
             erasure=connected_erasure,
             erasure_records=erasure_store,
-            **await progress_adapters(settings, db, stack, waiters),
+            **await progress_adapters(settings, db, stack, waiters, bell),
         )
 
 
@@ -105,6 +112,7 @@ async def progress_adapters(
     db: AsyncDatabase[dict[str, Any]],
     stack: AsyncExitStack,
     waiters: StoredWaiters,
+    bell: Doorbell | None = None,
 ) -> dict[str, Any]:
     """The Mongo registry and progress reader, and the hub fed by a started Kafka feed, which
     also wakes the requests waiting in `waiters` (the feed and the hub's streams are stopped
@@ -124,6 +132,8 @@ async def progress_adapters(
         stored=(settings.topic(topics.STORED_STATEMENTS), waiters)
         if settings.ack_mode == "stored"
         else None,
+        bell=bell,
+        doze_seconds=settings.consumer_doze_seconds,
     )
     # before the start: a broker restarted while the feed connects is then read anew
     stack.callback(on_feed_rewind(feed.rewind))

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from consumers.runner import Runner, RunnerConfig, install_signal_handlers
 from consumers.status import start_status_server
 from lrs import metrics, topics
+from lrs.adapters.doorbell import listening_doorbell
 from lrs.adapters.kafka_bus import ensure_topics
 from lrs.adapters.mongo_store import MongoStatementStore, connect
 from lrs.settings import LrsSettings
@@ -29,6 +30,7 @@ async def run_consumer(name: str, settings: LrsSettings) -> None:
     log.info("%s: starting", name)
     client = connect(settings.mongodb_uri, answer_within=settings.store_timeout_seconds)
     busy_wait_ms, idle_wait_ms = spec.fetch_waits(settings)
+    bell = listening_doorbell(settings.doorbell_dir, name, settings.consumer_idle_after_seconds)
     try:
         db = client[settings.mongodb_database]
         runner = Runner(
@@ -44,8 +46,10 @@ async def run_consumer(name: str, settings: LrsSettings) -> None:
                 idle_after_seconds=settings.consumer_idle_after_seconds,
                 fetch_max_wait_ms=busy_wait_ms,
                 idle_fetch_max_wait_ms=idle_wait_ms,
+                doze_seconds=settings.consumer_doze_seconds,
             ),
             spec.build(db, settings),
+            bell=bell,
         )
         install_signal_handlers(runner.stop_event)
         companion: asyncio.Task[None] | None = None
@@ -58,6 +62,8 @@ async def run_consumer(name: str, settings: LrsSettings) -> None:
                 runner.stop_event.set()
                 await companion
     finally:
+        if bell is not None:
+            bell.close()
         await client.close()
 
 

@@ -32,6 +32,7 @@ from consumers.webhooks import (
     WebhookHandler,
 )
 from lrs import topics
+from lrs.adapters.doorbell import doorbell_ringer
 from lrs.adapters.kafka_bus import KafkaEventBus
 from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
 from lrs.adapters.mongo_erasure import MongoErasedAgents
@@ -141,6 +142,9 @@ def _own_bus(settings: LrsSettings) -> LazyBus:
             bootstrap,
             linger_ms=settings.producer_linger_ms,
             timeout_seconds=settings.produce_timeout_seconds,
+            on_published=doorbell_ringer(
+                settings.doorbell_dir, settings.consumer_idle_after_seconds
+            ),
         )
     )
 

@@ -21,6 +21,7 @@ from lrs.adapters.kafka_bus import ensure_topics
 from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
 from lrs.adapters.mongo_erasure import MongoErasedAgents
 from lrs.adapters.mongo_store import MongoCredentialStore, MongoStatementStore, connect
+from lrs.fetch_pacing import Bell
 from lrs.services.auth import ensure_bootstrap_credential
 from lrs.settings import LrsSettings
 from lrs.wiring.api import create_connected_app
@@ -118,13 +119,14 @@ def persist_handler(settings: LrsSettings, db: Any) -> PersistHandler:
 
 
 @contextlib.asynccontextmanager
-async def running_persister(settings: LrsSettings) -> AsyncIterator[Persister]:
+async def running_persister(settings: LrsSettings, **config: Any) -> AsyncIterator[Persister]:
+    """The persister; `config`: RunnerConfig fields, and `bell` (Runner.bell)."""
     assert settings.mongodb_uri
     client = connect(settings.mongodb_uri)
     db = client[settings.mongodb_database]
     handler = persist_handler(settings, db)
     try:
-        async with running_consumer(settings, handler) as persister:
+        async with running_consumer(settings, handler, **config) as persister:
             yield persister
     finally:
         await client.close()
@@ -132,7 +134,11 @@ async def running_persister(settings: LrsSettings) -> AsyncIterator[Persister]:
 
 @contextlib.asynccontextmanager
 async def running_consumer(
-    settings: LrsSettings, handler: Handler, topic: str = topics.STATEMENTS, **config: Any
+    settings: LrsSettings,
+    handler: Handler,
+    topic: str = topics.STATEMENTS,
+    bell: Bell | None = None,
+    **config: Any,
 ) -> AsyncIterator[Persister]:
     """Any handler on the shared runner, as a task of this event loop (group named after the
     handler, as `lrs consume` names it)."""
@@ -146,6 +152,7 @@ async def running_consumer(
             **config,
         ),
         handler,
+        bell=bell,
     )
     persister = Persister(runner, asyncio.create_task(runner.run()))
     try:

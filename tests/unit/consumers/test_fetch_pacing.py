@@ -95,3 +95,14 @@ def test_aiokafka_builds_each_fetch_request_from_the_attribute_the_pacer_sets() 
     assert "self._fetch_max_wait_ms" in source
     assert "FetchRequest(" in source
     assert "self._fetcher_timeout" in source  # the background fetching's polling interval
+
+
+def test_a_ring_makes_an_idle_consumer_busy_as_a_record_does() -> None:
+    clock = Clock()
+    paced = pacer(clock)
+    clock.now += 31
+    assert paced.idle
+    paced.woke()
+    assert (paced.idle, paced.wait_ms) == (False, 20)
+    clock.now += 30
+    assert paced.idle

@@ -6,6 +6,7 @@ tests check the ORDER: side effects, dead letters, then the commit; a rewind onl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,7 @@ from pymongo import errors as mongo_errors
 from consumers.runner import Outcome, Record, Runner, RunnerConfig
 from consumers.status import _route
 from lrs import metrics, topics
+from lrs.ports.events import OutgoingMessage
 from tests.support.polling import eventually
 from tests.support.records import StubRecord
 
@@ -41,6 +43,7 @@ class FakeConsumer:
     fetch_times: list[float] = field(default_factory=list)
     stopped: bool = False
     hold_empty: bool = False  # an empty fetch waits its whole timeout, as a broker holds it
+    paused: bool = False  # a paused partition is not fetched (a dozing consumer, with a bell)
 
     def add(self, count: int, bad: bool = False) -> None:
         for _ in range(count):
@@ -63,6 +66,8 @@ class FakeConsumer:
             self.journal.append(("fetch-error", type(error).__name__))
             raise error
         batch = self.records[self.position_ : self.position_ + (max_records or 500)]
+        if self.paused:
+            batch = []
         if not batch:
             if self.hold_empty:
                 self.journal.append(("empty-fetch", timeout_ms))
@@ -86,6 +91,14 @@ class FakeConsumer:
 
     def assignment(self) -> set[TopicPartition]:
         return {TP}
+
+    def pause(self, *partitions: TopicPartition) -> None:
+        self.journal.append(("pause", *partitions))
+        self.paused = True
+
+    def resume(self, *partitions: TopicPartition) -> None:
+        self.journal.append(("resume", *partitions))
+        self.paused = False
 
     def highwater(self, partition: TopicPartition) -> int | None:
         return len(self.records)
@@ -128,6 +141,33 @@ class FakeProducer:
 
 
 @dataclass
+class FakeBell:
+    """A doorbell (lrs.adapters.doorbell) whose rings the test makes; its waits and the
+    runner's rings go to the journal."""
+
+    journal: list[Entry]
+    rung: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def ring(self) -> None:
+        self.journal.append(("ring-sent",))
+
+    def ring_from_outside(self) -> None:
+        self.journal.append(("rung",))
+        self.rung.set()
+
+    def take(self) -> bool:
+        rung = self.rung.is_set()
+        self.rung.clear()
+        return rung
+
+    async def wait(self, seconds: float) -> bool:
+        self.journal.append(("doze", seconds))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.rung.wait(), seconds)
+        return self.take()
+
+
+@dataclass
 class FakeHandler:
     """Side effects are journal entries. `transient` calls fail first with an outage; a part
     holding a `bad` record fails with ValueError; `watermark_errors` fail the next
@@ -139,6 +179,7 @@ class FakeHandler:
     watermark_errors: list[Exception] = field(default_factory=list)
     on_handle: Callable[[], Awaitable[None]] | None = None
     watermarks: int = 0
+    outputs: list[tuple[str, OutgoingMessage]] = field(default_factory=list)
 
     async def handle(self, records: Sequence[Record]) -> Outcome:
         offsets = [r.offset for r in records]
@@ -151,7 +192,7 @@ class FakeHandler:
         if any(r.value == b"bad" for r in records):
             raise ValueError(f"cannot handle {offsets}")
         self.journal.append(("handled", offsets))
-        return Outcome(outputs=[])
+        return Outcome(outputs=list(self.outputs))
 
     async def caught_up(self, topic: str, partitions: Mapping[int, datetime]) -> None:
         if self.watermark_errors:
@@ -207,7 +248,7 @@ def config(**overrides: Any) -> RunnerConfig:
 async def harness() -> AsyncIterator[Callable[..., Harness]]:
     made: list[Harness] = []
 
-    def make(**overrides: Any) -> Harness:
+    def make(*, bell: bool = False, **overrides: Any) -> Harness:
         journal: list[Entry] = []
         consumer, producer = FakeConsumer(journal), FakeProducer(journal)
         handler = FakeHandler(journal)
@@ -216,6 +257,7 @@ async def harness() -> AsyncIterator[Callable[..., Harness]]:
             handler,
             new_consumer=lambda _: consumer,
             new_producer=lambda _: producer,
+            bell=FakeBell(journal) if bell else None,
         )
         made.append(Harness(journal, consumer, producer, handler, runner))
         return made[-1]
@@ -362,6 +404,76 @@ async def test_an_idle_consumer_fetches_as_long_as_the_broker_may_hold_and_still
     await h.stopped()
     assert h.consumer.stopped
     assert h.runner.health.state == "stopped"
+
+
+def bell_of(h: Harness) -> FakeBell:
+    assert isinstance(h.runner.bell, FakeBell)
+    return h.runner.bell
+
+
+async def test_with_a_bell_an_idle_consumer_pauses_until_rung_then_fetches_at_once(
+    harness: Callable[..., Harness],
+) -> None:
+    """Dozing (docs/decisions/0021, item 8), the partitions are paused: a record that arrives
+    is fetched only after the ring resumes them, not at the end of the doze (an hour here)."""
+    h = harness(bell=True, idle_after_seconds=0.01, doze_seconds=3600)
+    h.start()
+    await h.until(lambda j: ("doze", 3600) in j)
+    h.consumer.add(1)
+    bell_of(h).ring_from_outside()
+    journal = await h.until(lambda j: ("handled", [0]) in j)
+    dozing = journal.index(("doze", 3600))
+    assert entries(journal[dozing - 1 :], "pause", "doze", "rung", "resume", "fetch")[:5] == [
+        ("pause", TP),
+        ("doze", 3600),
+        ("rung",),
+        ("resume", TP),
+        ("fetch", [0]),
+    ]
+
+
+async def test_a_dozing_consumer_looks_for_records_when_its_doze_ends_without_a_ring(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness(bell=True, idle_after_seconds=0.01, doze_seconds=0.05)
+    h.start()
+    await h.until(lambda j: len(entries(j, "resume")) >= 2)
+    h.consumer.add(1)
+    journal = await h.until(lambda j: ("handled", [0]) in j)
+    assert not entries(journal, "rung")
+
+
+async def test_a_stop_ends_a_doze_at_once(harness: Callable[..., Harness]) -> None:
+    h = harness(bell=True, idle_after_seconds=0.01, doze_seconds=3600)
+    h.start()
+    await h.until(lambda j: ("doze", 3600) in j)
+    await h.stopped()  # within the 20 s bound, not the hour
+    assert entries(h.journal, "doze", "resume", "consumer-stop")[-3:] == [
+        ("doze", 3600),
+        ("resume", TP),
+        ("consumer-stop",),
+    ]
+    assert h.consumer.stopped
+    assert h.runner.health.state == "stopped"
+
+
+async def test_a_consumer_rings_after_producing_outputs_and_not_without(
+    harness: Callable[..., Harness],
+) -> None:
+    """Whoever reads its outputs may be dozing."""
+    h = harness(bell=True)
+    h.consumer.add(1)
+    h.start()
+    await h.until(lambda j: ("commit", 1) in j)
+    assert not entries(h.journal, "ring-sent")
+    h.handler.outputs = [("out", OutgoingMessage(key=b"k", value=b"v"))]
+    h.consumer.add(1)
+    journal = await h.until(lambda j: ("commit", 2) in j)
+    assert entries(journal, "produce", "ring-sent", "commit")[-3:] == [
+        ("produce", "out"),
+        ("ring-sent",),
+        ("commit", 2),
+    ]
 
 
 async def test_a_stop_during_retries_exits_without_committing_the_unfinished_batch(

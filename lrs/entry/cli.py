@@ -83,7 +83,13 @@ def _run(args: argparse.Namespace, settings: LrsSettings) -> int:
     return 2
 
 
-PRELOADED = ("uvicorn", "lrs.wiring.api", "lrs.wiring.consumer_process", "lrs.wiring.consumers")
+PRELOADED = (
+    "uvicorn",
+    "lrs.entry.quiet_server",
+    "lrs.wiring.api",
+    "lrs.wiring.consumer_process",
+    "lrs.wiring.consumers",
+)
 
 
 def _standby(inherited: list[int]) -> None:
@@ -121,6 +127,7 @@ def _api(settings: LrsSettings, fd: int | None = None) -> int:
 
     from lrs import metrics
     from lrs.entry.orphan import watch_supervisor
+    from lrs.entry.quiet_server import QuietServer
     from lrs.wiring.api import create_connected_app
 
     if fd is None:  # under `lrs serve` (a socket passed down), serve made it already
@@ -136,7 +143,7 @@ def _api(settings: LrsSettings, fd: int | None = None) -> int:
     )
     sockets = [socket.socket(fileno=fd)] if fd is not None else None
     watch_supervisor(settings.supervisor_pid, settings.shutdown_grace_seconds)
-    uvicorn.Server(config).run(sockets=sockets)
+    QuietServer(config).run(sockets=sockets)
     return 0
 
 

@@ -55,7 +55,7 @@ from aiokafka.structs import OffsetAndMetadata
 from consumers import failures
 from consumers.failures import is_transient, isolate
 from lrs import metrics, topics
-from lrs.background import backoff_delay
+from lrs.background import backoff_delay, unless_stopped
 from lrs.codec import header
 from lrs.fetch_pacing import Bell, FetchPacer, doze_if_idle
 from lrs.outages import TransientFailure
@@ -415,17 +415,7 @@ class Runner:
         fetching = consumer.getmany(timeout_ms=timeout_ms, max_records=self.config.batch_max)
         if timeout_ms <= IDLE_GETMANY_MS:
             return await fetching
-        fetch = asyncio.ensure_future(fetching)
-        stop = asyncio.ensure_future(self.stop_event.wait())
-        try:
-            await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (fetch, stop):
-                if not task.done():
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-        return fetch.result() if not fetch.cancelled() else {}
+        return await unless_stopped(fetching, self.stop_event) or {}
 
     async def _linger(self, consumer: Consumer, batches: Batches) -> Batches:
         """The batch grown by what arrives within `linger_ms` of it, up to `batch_max`. A

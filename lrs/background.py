@@ -23,9 +23,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from lrs import metrics
 from lrs.outages import is_outage
+
+T = TypeVar("T")
 
 log = logging.getLogger("lrs.background")
 
@@ -39,6 +42,21 @@ _RUNNING: dict[int, BackgroundTask] = {}
 def backoff_delay(failures: int, initial: float, cap: float) -> float:
     """Seconds to wait before retry number `failures` (1, 2, ...): doubling, at most `cap`."""
     return min(cap, initial * 2.0 ** min(failures - 1, 32))
+
+
+async def unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
+    """`work`'s result, or None when `stop` is set first (`work` is then cancelled)."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for pending in (task, stopped):
+            if not pending.done():
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pending
+    return task.result() if not task.cancelled() else None
 
 
 def not_up() -> list[TaskStatus]:

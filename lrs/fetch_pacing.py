@@ -44,11 +44,12 @@ per doze.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from lrs.background import unless_stopped
 
 # The busy wait on the acknowledgement path (a POST waits for the persister, then for its API
 # process's feed of `lrs.statements.stored`, docs/decisions/0002): the default of
@@ -167,14 +168,4 @@ async def doze_if_idle(
 async def _rung_or_stopped(bell: Bell, seconds: float, stop: asyncio.Event | None) -> bool:
     if stop is None:
         return await bell.wait(seconds)
-    ring = asyncio.ensure_future(bell.wait(seconds))
-    stopped = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({ring, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (ring, stopped):
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-    return ring.done() and not ring.cancelled() and ring.result()
+    return bool(await unless_stopped(bell.wait(seconds), stop))

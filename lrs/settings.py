@@ -154,10 +154,10 @@ class LrsSettings(BaseSettings):
     consumer_idle_after_seconds: float = Field(default=30.0, gt=0)
     # The doorbell (docs/decisions/0021, item 8; lrs.adapters.doorbell): a directory where
     # every process of one machine's LRS listens for rings; whoever produces rings. With it,
-    # an idle consumer or API feed fetches nothing until rung (or for 5 s), and the idle
-    # fetch waits above and below no longer apply. `lrs serve` on its embedded broker sets it
-    # to <LRS_DATA_DIR>/bells (unless LRS_DOORBELL=false); unset, nothing rings and nothing
-    # dozes.
+    # an idle consumer or API feed fetches nothing until rung (or for
+    # LRS_CONSUMER_DOZE_SECONDS), and the idle fetch waits above and below no longer apply.
+    # `lrs serve` on its embedded broker sets it to <LRS_DATA_DIR>/bells (unless
+    # LRS_DOORBELL=false); unset, nothing rings and nothing dozes.
     doorbell_dir: Path | None = None
     doorbell: bool = True
     # With the doorbell, the longest an idle consumer or feed fetches nothing without a ring;

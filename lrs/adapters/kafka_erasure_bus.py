@@ -4,7 +4,7 @@ and tombstones, each waited for (acks=all); the republish after a broker loss
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaProducer
 
@@ -16,7 +16,13 @@ class KafkaErasureBus:
     """Produces (acks=all) the erasure's records: team triggers, registry changes, and
     tombstones (null values)."""
 
-    def __init__(self, bootstrap: str, timeout_seconds: float) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        timeout_seconds: float,
+        on_published: Callable[[], None] | None = None,  # e.g. Doorbell.ring
+    ) -> None:
+        self._on_published = on_published
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
             acks="all",
@@ -38,11 +44,17 @@ class KafkaErasureBus:
         ]
         for future in futures:
             await future
+        self._published()
 
     async def tombstones(self, topic: str, keys: Sequence[bytes]) -> None:
         futures = [await self._producer.send(topic, None, key=key) for key in keys]
         for future in futures:
             await future
+        self._published()
+
+    def _published(self) -> None:
+        if self._on_published is not None:
+            self._on_published()
 
     async def ping(self) -> None:
         return None

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 from lrs import topics
+from lrs.adapters.doorbell import doorbell_ringer
 from lrs.adapters.kafka_bus import ensure_topics
 from lrs.adapters.kafka_erasure_bus import KafkaErasureBus
 from lrs.adapters.mongo_erasure import MongoErasureStore
@@ -56,7 +57,8 @@ async def connected_erasure(
     specs = topics.topic_specs(settings.topic_prefix, settings.statement_partitions)
     await ensure_topics(kafka, specs, settings.replication_factor)
     client = connect(mongo)
-    bus = KafkaErasureBus(kafka, settings.produce_timeout_seconds)
+    ring = doorbell_ringer(settings.doorbell_dir, settings.consumer_idle_after_seconds)
+    bus = KafkaErasureBus(kafka, settings.produce_timeout_seconds, on_published=ring)
     try:
         await bus.start()
         db = client[settings.mongodb_database]

@@ -1,0 +1,58 @@
+"""The buses of `lrs serve` ring the doorbell once per publish, when the broker has
+acknowledged the records (docs/decisions/0021, item 8): the event bus (the API's, the clocks',
+the replay's) and the erasure's (the republish's too), on the real broker. Without a ring the
+consumers that read those records would go on dozing."""
+
+from __future__ import annotations
+
+import pytest
+
+from lrs.adapters.kafka_bus import KafkaEventBus, ensure_topics
+from lrs.adapters.kafka_erasure_bus import KafkaErasureBus
+from lrs.ports.events import OutgoingMessage
+from lrs.topics import TopicSpec
+from tests.conftest import Infra, unique_name
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def topic(infra: Infra) -> str:
+    name = unique_name("rings")
+    await ensure_topics(infra.kafka_bootstrap, [TopicSpec(name, 1)], 1)
+    return name
+
+
+async def test_the_event_bus_rings_after_each_acknowledged_publish(
+    infra: Infra, topic: str
+) -> None:
+    rings: list[str] = []
+    bus = KafkaEventBus(
+        infra.kafka_bootstrap,
+        linger_ms=0,
+        timeout_seconds=30,
+        on_published=lambda: rings.append("rung"),
+    )
+    await bus.start()
+    try:
+        await bus.publish(topic, [OutgoingMessage(key=b"k", value=b"{}")] * 2)
+        assert rings == ["rung"]
+        await bus.publish(topic, [OutgoingMessage(key=b"k", value=b"{}")])
+        assert rings == ["rung", "rung"]
+    finally:
+        await bus.stop()
+
+
+async def test_the_erasure_bus_rings_after_records_and_after_tombstones(
+    infra: Infra, topic: str
+) -> None:
+    rings: list[str] = []
+    bus = KafkaErasureBus(infra.kafka_bootstrap, 30, on_published=lambda: rings.append("rung"))
+    await bus.start()
+    try:
+        await bus.publish(topic, [OutgoingMessage(key=b"k", value=b"{}")])
+        assert rings == ["rung"]
+        await bus.tombstones(topic, [b"k"])
+        assert rings == ["rung", "rung"]
+    finally:
+        await bus.stop()

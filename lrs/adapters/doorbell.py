@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import socket
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +36,10 @@ SUFFIX = ".bell"
 # The longest socket path the platforms we run on accept (sun_path is 104 bytes on macOS and
 # 108 on Linux, the terminating zero included).
 MAX_PATH_BYTES = 103
+# The longest socket name (`/` + name + `-` + pid + SUFFIX) a process of `lrs serve` binds in
+# the directory: names up to 32 characters (the longest consumer's has 25), pids up to 7
+# digits (Linux's largest pid_max).
+LONGEST_NAME_BYTES = 1 + 32 + 1 + 7 + len(SUFFIX)
 # Rings of one process are at least this far apart (never more than a quarter of the time a
 # listener stays awake after one: see `ring_interval`).
 RING_EVERY_SECONDS = 5.0
@@ -139,6 +145,18 @@ class Doorbell:
             while True:
                 self._listener.recv(64)
         self._rung.set()
+
+
+def doorbell_dir_for(data_dir: Path) -> Path:
+    """Where `lrs serve` with `data_dir` puts its doorbell: `<data_dir>/bells`, or, when that
+    is too deep for a socket's path, a directory of the machine's temporary directory named
+    after the data directory (one per data directory, as `lrs serve` runs one per data
+    directory)."""
+    preferred = data_dir.resolve() / "bells"
+    if len(os.fsencode(preferred)) + LONGEST_NAME_BYTES <= MAX_PATH_BYTES:
+        return preferred
+    digest = hashlib.sha256(os.fsencode(preferred)).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"lrs-bells-{digest}"
 
 
 def fresh_doorbell_dir(directory: Path) -> Path:

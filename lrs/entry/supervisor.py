@@ -40,7 +40,7 @@ from pymongo.errors import PyMongoError
 
 from consumers.progress.messages import team_change_message
 from lrs import topics
-from lrs.adapters.doorbell import doorbell_ringer, fresh_doorbell_dir
+from lrs.adapters.doorbell import doorbell_dir_for, doorbell_ringer, fresh_doorbell_dir
 from lrs.adapters.kafka_bus import KafkaEventBus, ensure_topics
 from lrs.adapters.mongo_store import connect
 from lrs.codec import encode_accepted
@@ -140,7 +140,7 @@ class Stack:
             self.env["LRS_MONGODB_URI"] = uri
         if s.embedded_kafka:
             if s.doorbell and s.doorbell_dir is None:  # idle consumers doze (decisions/0021)
-                bells = fresh_doorbell_dir(s.data_dir / "bells")
+                bells = fresh_doorbell_dir(doorbell_dir_for(s.data_dir))
                 self.settings = s = s.model_copy(update={"doorbell_dir": bells})
                 self.env["LRS_DOORBELL_DIR"] = str(bells)
             self.broker_started = datetime.now(UTC)
@@ -234,6 +234,9 @@ class Stack:
         stop_together(apis, API_STOP_SECONDS)
         stop_together([w for w in self.workers if w not in apis], CONSUMERS_STOP_SECONDS)
         stop_together([p for p in (self.broker, self.store) if p is not None], PARTS_STOP_SECONDS)
+        if "LRS_DOORBELL_DIR" in self.env:  # ours, and empty once every child closed its socket
+            with contextlib.suppress(OSError):
+                Path(self.env["LRS_DOORBELL_DIR"]).rmdir()
 
     def all_alive(self) -> bool:
         parts = [p for p in (self.broker, self.store) if p is not None]

@@ -4,8 +4,10 @@ docs/decisions/0021 item 8), on real Unix datagram sockets in a temporary direct
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import pytest
 from lrs.adapters.doorbell import (
     MAX_PATH_BYTES,
     Doorbell,
+    doorbell_dir_for,
     doorbell_ringer,
     fresh_doorbell_dir,
     listening_doorbell,
@@ -164,28 +167,37 @@ def test_rings_are_a_few_per_stretch_a_listener_stays_awake() -> None:
     assert ring_interval(2.0) == 0.5
 
 
-def serve_parts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **settings: Any
-) -> supervisor.Stack:
-    """`lrs serve`'s start of its embedded parts, with the broker and store not started."""
+@pytest.fixture
+def serve_parts(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., supervisor.Stack]]:
+    """`lrs serve`'s start of its embedded parts, with the broker and store not started; each
+    stack is stopped at the end (its doorbell directory removed)."""
     monkeypatch.setattr(supervisor, "broker_child", lambda port, log=None: Child("broker", []))
     monkeypatch.setattr(supervisor, "start_and_wait", lambda child, port: None)
-    stack = supervisor.Stack(
-        LrsSettings(data_dir=tmp_path, mongodb_uri="mongodb://127.0.0.1:9", **settings)
-    )
-    stack.start_parts()
-    return stack
+    stacks: list[supervisor.Stack] = []
+
+    def start(data_dir: Path, **settings: Any) -> supervisor.Stack:
+        stack = supervisor.Stack(
+            LrsSettings(data_dir=data_dir, mongodb_uri="mongodb://127.0.0.1:9", **settings)
+        )
+        stack.start_parts()
+        stacks.append(stack)
+        return stack
+
+    yield start
+    for stack in stacks:
+        stack.stop_all()
 
 
 def test_serve_on_its_embedded_broker_gives_its_children_a_fresh_doorbell(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, serve_parts: Callable[..., supervisor.Stack]
 ) -> None:
-    (tmp_path / "bells").mkdir()
-    (tmp_path / "bells" / "persist-12.bell").write_bytes(b"")  # left by a killed run
-    stack = serve_parts(tmp_path, monkeypatch)
-    assert stack.env["LRS_DOORBELL_DIR"] == str(tmp_path / "bells")
-    assert stack.settings.doorbell_dir == tmp_path / "bells"  # its own producers ring too
-    assert names(tmp_path / "bells") == []
+    bells = doorbell_dir_for(tmp_path)
+    bells.mkdir(parents=True, exist_ok=True)
+    (bells / "persist-12.bell").write_bytes(b"")  # left by a killed run
+    stack = serve_parts(tmp_path)
+    assert stack.env["LRS_DOORBELL_DIR"] == str(bells)
+    assert stack.settings.doorbell_dir == bells  # its own producers ring too
+    assert names(bells) == []
 
 
 @pytest.mark.parametrize(
@@ -194,8 +206,41 @@ def test_serve_on_its_embedded_broker_gives_its_children_a_fresh_doorbell(
     ids=["turned off", "external broker"],
 )
 def test_serve_gives_no_doorbell_when_turned_off_or_on_an_external_broker(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: dict[str, Any]
+    tmp_path: Path, serve_parts: Callable[..., supervisor.Stack], settings: dict[str, Any]
 ) -> None:
-    stack = serve_parts(tmp_path, monkeypatch, **settings)
+    stack = serve_parts(tmp_path, **settings)
     assert "LRS_DOORBELL_DIR" not in stack.env
     assert stack.settings.doorbell_dir is None
+
+
+def test_a_data_directory_too_deep_for_sockets_gets_its_doorbell_in_the_temporary_directory(
+    tmp_path: Path,
+) -> None:
+    assert doorbell_dir_for(Path("/srv/lrs")) == Path("/srv/lrs/bells")
+    deep = tmp_path / ("d" * 80)
+    other = tmp_path / ("e" * 80)
+    chosen = doorbell_dir_for(deep)
+    assert chosen.parent == Path(tempfile.gettempdir())
+    assert chosen.name.startswith("lrs-bells-")
+    assert doorbell_dir_for(deep) == chosen  # the same data directory, the same doorbell
+    assert doorbell_dir_for(other) != chosen
+    longest = chosen / f"webhooks-learner-progress-{4_194_304}.bell"
+    assert len(os.fsencode(longest)) <= MAX_PATH_BYTES
+
+
+def test_serve_with_a_deep_data_directory_still_gives_its_children_a_doorbell(
+    tmp_path: Path, serve_parts: Callable[..., supervisor.Stack]
+) -> None:
+    deep = tmp_path / ("d" * 80)
+    stack = serve_parts(deep)
+    assert stack.env["LRS_DOORBELL_DIR"] == str(doorbell_dir_for(deep))
+    assert names(doorbell_dir_for(deep)) == []
+
+
+def test_serve_removes_its_doorbell_directory_when_it_stops(
+    tmp_path: Path, serve_parts: Callable[..., supervisor.Stack]
+) -> None:
+    deep = tmp_path / ("d" * 80)  # a directory of its own in the temporary directory
+    stack = serve_parts(deep)
+    stack.stop_all()
+    assert names(doorbell_dir_for(deep)) is None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from lrs.adapters.doorbell import doorbell_dir_for
 from lrs.entry.embedded import free_port
 
 EXTERNAL = ("LRS_KAFKA_BOOTSTRAP", "LRS_MONGODB_URI")
@@ -117,6 +119,9 @@ def serve_lrs(
         yield base, process
     finally:
         stop(process)
+        bells = doorbell_dir_for(data_dir)
+        if not bells.is_relative_to(data_dir.resolve()):  # the temporary directory's, see 0021
+            shutil.rmtree(bells, ignore_errors=True)  # a killed `lrs serve` leaves it
 
 
 def child_pids(data_dir: Path) -> dict[str, int]:

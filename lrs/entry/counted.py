@@ -39,6 +39,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from lrs import topics
 from lrs.adapters.mongo_store import MongoStatementStore, connect
+from lrs.services.ingest import truncate_to_millis
 from lrs.settings import LrsSettings
 from lrs.wiring.consumers import CONSUMERS
 
@@ -176,7 +177,9 @@ class MarkRecorder:
         if watermark is None:  # the persister has not reported every partition yet
             return None
         through = min(watermark, now) - timedelta(seconds=s.produce_timeout_seconds)
-        return Pending(through, await self.end_offsets(), generation)
+        # at the store's precision (rounded down: earlier is always a true mark), so the mark
+        # recorded is the one taken
+        return Pending(truncate_to_millis(through), await self.end_offsets(), generation)
 
     def partitions(self) -> list[TopicPartition]:
         count = self.settings.statement_partitions  # lrs.topics.topic_specs

@@ -6,7 +6,7 @@ under their group ids, as the consumers do."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -124,3 +124,21 @@ async def test_a_replay_drops_the_pending_mark(settings: LrsSettings) -> None:
         finally:
             await recorder.close()
     assert await read_mark(settings) == expected
+
+
+async def test_a_mark_is_taken_at_the_precision_the_store_keeps(settings: LrsSettings) -> None:
+    """Rounded down to the millisecond, so the mark recorded and read back is the one taken,
+    even when it comes from the clock (a clock earlier than the persister's watermark)."""
+    async with api_client(settings) as api, running_persister(settings):
+        await post(api, [statement("mark-p")])
+        recorder = MarkRecorder(settings)
+        await recorder.start()
+        try:
+            await pending_holding_records(recorder)  # the persister has reported
+            early = datetime(2001, 1, 1, 0, 0, 0, 123_457, tzinfo=UTC)
+            taken = await recorder.take(early, 0)
+        finally:
+            await recorder.close()
+    assert taken is not None
+    expected = datetime(2001, 1, 1, 0, 0, 0, 123_000, tzinfo=UTC)
+    assert taken.through == expected - timedelta(seconds=settings.produce_timeout_seconds)

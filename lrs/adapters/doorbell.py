@@ -73,10 +73,6 @@ class Doorbell:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._rung = asyncio.Event()
 
-    @property
-    def listening(self) -> bool:
-        return self._listener is not None
-
     def listen(self) -> bool:
         """Bind this process's socket and wake on rings (in the running loop); False, logged,
         when that cannot be done (e.g. the path is too long): the process then works without

@@ -25,6 +25,7 @@ import hashlib
 import logging
 import os
 import socket
+import stat
 import tempfile
 import time
 from collections.abc import Callable
@@ -155,10 +156,23 @@ def doorbell_dir_for(data_dir: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"lrs-bells-{digest}"
 
 
-def fresh_doorbell_dir(directory: Path) -> Path:
-    """`directory`, created, without the sockets a killed earlier run left behind (a ring to
-    one would be wasted)."""
-    directory.mkdir(parents=True, exist_ok=True)
+def fresh_doorbell_dir(directory: Path) -> Path | None:
+    """`directory`, created for this user alone (mode 0700), without the sockets a killed
+    earlier run left behind (a ring to one would be wasted); None, logged, when it is not this
+    user's own directory (a symbolic link, or another user's, e.g. made beforehand in the
+    shared temporary directory): `lrs serve` then runs without a doorbell rather than ring or
+    listen where someone else decides."""
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        found = os.lstat(directory)
+        if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.geteuid():
+            log.warning("doorbell off: %s is not this user's own directory", directory)
+            return None
+        if stat.S_IMODE(found.st_mode) & 0o077:
+            os.chmod(directory, 0o700)  # made by an earlier version, with the default mode
+    except OSError as exc:
+        log.warning("doorbell off: cannot make %s (%s)", directory, exc)
+        return None
     for stale in directory.glob(f"*{SUFFIX}"):
         with contextlib.suppress(OSError):
             stale.unlink()

@@ -141,8 +141,9 @@ class Stack:
         if s.embedded_kafka:
             if s.doorbell and s.doorbell_dir is None:  # idle consumers doze (decisions/0021)
                 bells = fresh_doorbell_dir(doorbell_dir_for(s.data_dir))
-                self.settings = s = s.model_copy(update={"doorbell_dir": bells})
-                self.env["LRS_DOORBELL_DIR"] = str(bells)
+                if bells is not None:
+                    self.settings = s = s.model_copy(update={"doorbell_dir": bells})
+                    self.env["LRS_DOORBELL_DIR"] = str(bells)
             self.broker_started = datetime.now(UTC)
             self.broker, port = started_on_a_free_port(
                 lambda port: broker_child(port, logs / "broker.log")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -162,6 +163,34 @@ def test_a_fresh_directory_holds_no_socket_left_by_a_killed_run(bells: Path) -> 
     assert sorted(p.name for p in bells.iterdir()) == ["keep.txt"]
 
 
+def test_a_fresh_directory_is_this_users_alone(tmp_path: Path) -> None:
+    made = tmp_path / "made"
+    assert fresh_doorbell_dir(made) == made
+    assert stat.S_IMODE(os.stat(made).st_mode) == 0o700
+    earlier = tmp_path / "earlier"  # as an earlier version made it
+    earlier.mkdir()
+    os.chmod(earlier, 0o777)
+    assert fresh_doorbell_dir(earlier) == earlier
+    assert stat.S_IMODE(os.stat(earlier).st_mode) == 0o700
+
+
+def test_no_doorbell_in_a_directory_that_is_a_link(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "bells").symlink_to(elsewhere)
+    assert fresh_doorbell_dir(tmp_path / "bells") is None
+
+
+def test_no_doorbell_in_another_users_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bells = tmp_path / "bells"
+    bells.mkdir()
+    owner = os.stat(bells).st_uid
+    monkeypatch.setattr(os, "geteuid", lambda: owner + 1)
+    assert fresh_doorbell_dir(bells) is None
+
+
 def test_rings_are_a_few_per_stretch_a_listener_stays_awake() -> None:
     assert ring_interval(30.0) == 5.0
     assert ring_interval(2.0) == 0.5
@@ -198,6 +227,17 @@ def test_serve_on_its_embedded_broker_gives_its_children_a_fresh_doorbell(
     assert stack.env["LRS_DOORBELL_DIR"] == str(bells)
     assert stack.settings.doorbell_dir == bells  # its own producers ring too
     assert names(bells) == []
+
+
+def test_serve_gives_no_doorbell_when_its_directory_is_not_its_own(
+    tmp_path: Path, serve_parts: Callable[..., supervisor.Stack]
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    doorbell_dir_for(tmp_path).symlink_to(elsewhere)
+    stack = serve_parts(tmp_path)
+    assert "LRS_DOORBELL_DIR" not in stack.env
+    assert stack.settings.doorbell_dir is None
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,10 +38,18 @@ FETCH_WAIT_MS = 20  # the broker's longest hold of an empty fetch while reading
 class KafkaDeadLetters:
     """The dead-letter topics of one LRS (one topic prefix) on one broker."""
 
-    def __init__(self, bootstrap: str, prefix: str, *, deadline_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        prefix: str,
+        *,
+        deadline_seconds: float = 30.0,
+        on_published: Callable[[], None] | None = None,  # e.g. Doorbell.ring
+    ) -> None:
         self._bootstrap = bootstrap
         self._prefix = prefix
         self._deadline = deadline_seconds
+        self._on_published = on_published
 
     def _topics(self, selection: Selection) -> list[str]:
         names = [selection.topic] if selection.topic else list(topics.CONSUMED)
@@ -88,6 +96,8 @@ class KafkaDeadLetters:
             await asyncio.gather(*sent)
         finally:
             await producer.stop()
+        if sent and self._on_published is not None:
+            self._on_published()  # a dozing consumer fetches the replayed records now
         return len(sent)
 
 

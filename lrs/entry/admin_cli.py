@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lrs.adapters.doorbell import doorbell_ringer
 from lrs.adapters.kafka_bus import KafkaEventBus
 from lrs.adapters.mongo_goals import MongoGoalProgressReader, MongoGoalStore
 from lrs.adapters.mongo_store import MongoCredentialStore, connect
@@ -359,6 +360,7 @@ def _goal_bus(settings: LrsSettings) -> KafkaEventBus:
         settings.kafka_bootstrap or "",
         linger_ms=settings.producer_linger_ms,
         timeout_seconds=settings.produce_timeout_seconds,
+        on_published=doorbell_ringer(settings.doorbell_dir, settings.consumer_idle_after_seconds),
     )
 
 

@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from lrs import topics
+from lrs.adapters.doorbell import doorbell_ringer
 from lrs.adapters.kafka_dead_letters import KafkaDeadLetters
 from lrs.ports.dead_letters import DeadLetter, Selection
 from lrs.settings import LrsSettings
@@ -59,7 +60,11 @@ def run(args: argparse.Namespace, settings: LrsSettings) -> int:
         error_class=args.error_class,
         offsets=frozenset(offsets) if offsets else None,
     )
-    letters = KafkaDeadLetters(settings.kafka_bootstrap, settings.topic_prefix)
+    letters = KafkaDeadLetters(
+        settings.kafka_bootstrap,
+        settings.topic_prefix,
+        on_published=doorbell_ringer(settings.doorbell_dir, settings.consumer_idle_after_seconds),
+    )
     action = _list if args.action == "list" else _replay
     try:
         asyncio.run(action(letters, selection))

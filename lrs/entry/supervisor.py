@@ -600,8 +600,8 @@ def announce(
     settings: LrsSettings, created: tuple[str, str] | None, resolved: LrsSettings | None = None
 ) -> None:
     """Where the LRS is and how to get in: the xAPI endpoint, the credential, the API docs
-    and the dashboard (both log in with that credential's key and secret), and the broker and
-    store it runs on (`resolved`: the settings with the embedded parts' addresses)."""
+    and the dashboard (both log in with that credential's key and secret), the broker and store
+    it runs on (`resolved`: the settings with the embedded parts' addresses) and its doorbell."""
     parts = resolved or settings
     base = settings.base_url()
     print(f"xAPI endpoint: {base}/xapi", flush=True)
@@ -622,6 +622,9 @@ def announce(
     print(f"broker: {parts.kafka_bootstrap}{embedded_note(settings.embedded_kafka)}")
     store = redacted_uri(parts.mongodb_uri or "")
     print(f"store: {store}{embedded_note(settings.embedded_mongodb)}")
+    if parts.doorbell_dir is not None:
+        # what an `lrs` command publishing from another shell rings (docs/decisions/0021)
+        print(f"doorbell: {parts.doorbell_dir} (LRS_DOORBELL_DIR for `lrs` commands beside it)")
     print(f"start page: {base}/", flush=True)
 
 

@@ -100,7 +100,11 @@ async def connected_adapters(settings: LrsSettings) -> AsyncIterator[Adapters]:
             agents=agents,
             tenants=MongoTenantStore(db),
             webhooks=MongoWebhookStore(db),
-            dead_letters=KafkaDeadLetters(settings.kafka_bootstrap, settings.topic_prefix),
+            dead_letters=KafkaDeadLetters(
+                settings.kafka_bootstrap,
+                settings.topic_prefix,
+                on_published=bell.ring if bell is not None else None,
+            ),
             erasure=connected_erasure,
             erasure_records=erasure_store,
             **await progress_adapters(settings, db, stack, waiters, bell),

@@ -3,6 +3,8 @@ docs, the dashboard and the start page are, with how to log in."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from lrs.entry.supervisor import announce
@@ -43,17 +45,23 @@ def test_banner_names_the_broker_and_store_and_hides_a_store_password(
 ) -> None:
     embedded = LrsSettings(kafka_bootstrap=None, mongodb_uri=None)
     resolved = embedded.model_copy(
-        update={"kafka_bootstrap": "127.0.0.1:9092", "mongodb_uri": "mongodb://127.0.0.1:27017/"}
+        update={
+            "kafka_bootstrap": "127.0.0.1:9092",
+            "mongodb_uri": "mongodb://127.0.0.1:27017/",
+            "doorbell_dir": Path("/srv/lrs/bells"),
+        }
     )
     announce(embedded, None, resolved)
     lines = capsys.readouterr().out.splitlines()
     assert "broker: 127.0.0.1:9092 (embedded, started by lrs serve)" in lines
     assert "store: mongodb://127.0.0.1:27017/ (embedded, started by lrs serve)" in lines
+    assert any(line.startswith("doorbell: /srv/lrs/bells (LRS_DOORBELL_DIR") for line in lines)
     external = LrsSettings(
         kafka_bootstrap="kafka:9092", mongodb_uri="mongodb://lrs:s3cret@db:27017/?authSource=x"
     )
     announce(external, None)
     lines = capsys.readouterr().out.splitlines()
     assert "broker: kafka:9092" in lines
+    assert not any(line.startswith("doorbell:") for line in lines)
     assert "store: mongodb://lrs:***@db:27017/?authSource=x" in lines
     assert not any("s3cret" in line for line in lines)

@@ -48,6 +48,7 @@ from lrs.ports.credentials import Credential
 from lrs.ports.statements import AcceptedStatement, DuplicateId, InsertReport, StatementPage
 from lrs.xapi.index import authority_key, index_statement
 from lrs.xapi.query import Cursor, StatementQuery
+from lrs.xapi.timefmt import floor_to_millis
 
 log = logging.getLogger("lrs.store")
 FALLBACK_POLL = 0.25  # how often a waiter reads the store while no feed tells what is stored
@@ -709,7 +710,7 @@ def _next_ms(moment: datetime) -> datetime:
     """The first millisecond after `moment` (MongoDB dates have millisecond precision). The
     last millisecond of year 9999 has none after it (a `since`/`until` there is clamped by
     lrs.xapi.timefmt): it stays itself, as no statement is stored that late."""
-    floor = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    floor = floor_to_millis(moment)
     try:
         return floor + ONE_MS
     except OverflowError:

@@ -39,9 +39,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from lrs import topics
 from lrs.adapters.mongo_store import MongoStatementStore, connect
-from lrs.services.ingest import truncate_to_millis
 from lrs.settings import LrsSettings
 from lrs.wiring.consumers import CONSUMERS
+from lrs.xapi.timefmt import floor_to_millis
 
 log = logging.getLogger("lrs.serve")
 MARKS = "serve_marks"
@@ -179,7 +179,7 @@ class MarkRecorder:
         through = min(watermark, now) - timedelta(seconds=s.produce_timeout_seconds)
         # at the store's precision (rounded down: earlier is always a true mark), so the mark
         # recorded is the one taken
-        return Pending(truncate_to_millis(through), await self.end_offsets(), generation)
+        return Pending(floor_to_millis(through), await self.end_offsets(), generation)
 
     def partitions(self) -> list[TopicPartition]:
         count = self.settings.statement_partitions  # lrs.topics.topic_specs

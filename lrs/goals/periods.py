@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from lrs.goals.model import Goal
 from lrs.xapi.errors import BadRequest, Issue
-from lrs.xapi.timefmt import LATEST, format_timestamp, parse_timestamp
+from lrs.xapi.timefmt import LATEST, floor_to_millis, format_timestamp, parse_timestamp
 
 _ONE_DAY = timedelta(days=1)
 _SHORTEST_DAYS = {"week": 7, "month": 28, "quarter": 90}
@@ -245,7 +245,7 @@ def _instant(text: str, name: str, *, first: bool) -> datetime:
 def _to_ms(moment: datetime, *, up: bool) -> datetime:
     """Millisecond precision: a start rounds up, a last instant down (nothing between is lost
     or added, as stored timestamps have milliseconds)."""
-    down = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    down = floor_to_millis(moment)
     return down + _ONE_MS if up and down != moment and down < _LAST_MS else down
 
 

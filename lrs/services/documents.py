@@ -29,7 +29,7 @@ from lrs.ports.events import EventBus, OutgoingMessage
 from lrs.xapi import documents as rules
 from lrs.xapi.documents import DocumentParams, Preconditions, Resource
 from lrs.xapi.errors import NotFound, Unavailable
-from lrs.xapi.timefmt import format_timestamp
+from lrs.xapi.timefmt import floor_to_millis, format_timestamp
 
 log = logging.getLogger("lrs.documents")
 
@@ -186,7 +186,7 @@ async def _write(deps: DocumentDeps, ref: DocumentRef, decide: Decision) -> Stor
 def next_updated(now: datetime, current: StoredDocument | None) -> datetime:
     """Millisecond time of a new version, strictly after the current one's (so Last-Modified
     and `since` see every change, and `(etag, updated)` never names two versions)."""
-    moment = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    moment = floor_to_millis(now)
     if current is not None and moment <= current.updated:
         return current.updated + MILLISECOND
     return moment

@@ -33,6 +33,7 @@ from lrs.xapi.errors import DuplicateStatementId, Issue, StatementConflict, Unav
 from lrs.xapi.ifi import actor_ifi
 from lrs.xapi.limits import DEFAULT_LIMITS, StatementLimits, check_statement_limits
 from lrs.xapi.signature import verify_signature
+from lrs.xapi.timefmt import floor_to_millis
 from lrs.xapi.validation import validate_statements
 
 
@@ -53,11 +54,6 @@ class IngestDeps:
     # The longest time from taking `stored` to the broker's acknowledgement; the read side
     # holds Consistent-Through back by the same amount (LRS_PRODUCE_TIMEOUT_SECONDS).
     produce_deadline: timedelta = timedelta(seconds=2)
-
-
-def truncate_to_millis(moment: datetime) -> datetime:
-    """`stored` is kept at millisecond precision, the precision MongoDB dates have."""
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def check_request(
@@ -84,7 +80,7 @@ def prepare(
 ) -> list[AcceptedStatement]:
     """Canonicalise a request's checked statements and reject repeated ids (pure). Their
     `stored` is provisional: `stamp` sets the real one just before they are produced."""
-    stored = truncate_to_millis(deps.clock())
+    stored = floor_to_millis(deps.clock())
     records = [_accepted(raw, principal, spec_version, stored, deps.new_id) for raw in raws]
     _reject_duplicate_ids(records)
     return records
@@ -166,7 +162,7 @@ async def ingest(
         new = await _drop_already_stored(records, _given_ids(raws), deps)
     if new:
         await deps.attachments.put_many(principal.tenant, list(payloads.values()))
-        stored = truncate_to_millis(deps.clock())
+        stored = floor_to_millis(deps.clock())
         new = stamp(raws, records, new, principal, spec_version, stored)
         await _produce_within_deadline(new, deps)
         if deps.ack_mode == "stored":

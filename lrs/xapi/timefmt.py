@@ -43,6 +43,12 @@ _TIMESTAMP = re.compile(
 )
 
 
+def floor_to_millis(moment: datetime) -> datetime:
+    """`moment` rounded down to the millisecond: the precision of every timestamp the LRS keeps
+    (`stored`, a document's `updated`), which is that of MongoDB's dates."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 def format_timestamp(moment: datetime) -> str:
     """``2026-11-23T03:10:00.123Z``: the form of every `stored` and of generated timestamps
     (four-digit year, so that string order is time order)."""

@@ -408,6 +408,69 @@ async def test_goals_on_the_team_learner_and_organisation_pages_change_live(
             await screenshot(page, tmp_path / "overview-goals.png")
 
 
+async def test_a_goal_that_stopped_applying_while_the_page_was_away_goes_away(
+    served: str, chromium: str, tmp_path: Path
+) -> None:
+    """The goal stream's events carry no id, so a reconnect sends the goals that apply again,
+    not the `goal-removed` events missed meanwhile: the page must forget what it showed."""
+    tag = uuid.uuid4().hex[:6]
+    team = f"registry:leavers-{tag}"
+    gus = f"gus-{tag}"
+    gus_id = actor_ifi(agent(gus))
+    passed = {"kind": "complete", "activities": [activity()["id"]], "require": "passed"}
+    team_goal = goal_body(
+        f"team-{tag}",
+        "The team passes",
+        {"kind": "team", "id": team},
+        {"kind": "members", "share": 1, "of": passed},
+    )
+    own_goal = goal_body(f"gus-{tag}", "Gus passes", {"kind": "learner", "id": gus_id}, passed)
+    async with httpx.AsyncClient(base_url=served, headers=H, timeout=60) as http:
+        created = await http.post("/teams", json={"team": team, "name": "Leavers"})
+        assert created.status_code == 201, created.text
+        members = await http.put(f"/teams/{team}/members", json=[agent(gus)])
+        assert members.status_code == 200, members.text
+        for goal in (team_goal, own_goal):
+            response = await http.post("/goals", json=goal)
+            assert response.status_code == 201, response.text
+
+        async with (
+            cuttable_proxy(served) as proxy,
+            browser_page(dashboard(proxy.base, learner=gus_id)) as page,
+        ):
+            own = goal_cell("learner-goals", own_goal["goalId"], "status")
+            adopted = goal_cell("learner-goals", team_goal["goalId"], "status")
+            await page.wait_for(
+                f"{own} === 'not started' && {adopted} === 'not started'",
+                CONSUMER_WAIT,
+                "the learner page does not show his own and his team's goal",
+            )
+            proxy.cut()
+            await page.wait_for(f"{visible('conn-banner')}", 30, "no lost connection")
+            emptied = await http.put(f"/teams/{team}/members", json=[])
+            assert emptied.status_code == 200, emptied.text
+            await until_goal_gone(http, gus_id, team_goal["goalId"])
+            proxy.restore()
+            await page.wait_for(
+                f"{text('conn')} === 'live' && {adopted} === undefined",
+                60,
+                "the team's goal is still shown after the learner left the team",
+            )
+            assert await page.evaluate(own) == "not started"
+            await screenshot(page, tmp_path / "goal-gone.png")
+
+
+async def until_goal_gone(http: httpx.AsyncClient, learner: str, goal_id: str) -> None:
+    """Until the goal no longer applies to the learner (as a new goal stream would read it)."""
+    async with asyncio.timeout(CONSUMER_WAIT):
+        while True:
+            response = await http.get("/progress/goals", params={"learner": learner})
+            assert response.status_code == 200, response.text
+            if goal_id not in {g["goalId"] for g in response.json()["goals"]}:
+                return
+            await asyncio.sleep(0.2)  # polling the API, not standing in for a signal
+
+
 async def test_organisation_page_shows_the_figures_live_and_for_a_period(
     served: str, chromium: str, tmp_path: Path
 ) -> None:

@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lrs.adapters.doorbell import doorbell_ringer
 from lrs.adapters.kafka_bus import KafkaEventBus
 from lrs.adapters.mongo_goals import MongoGoalProgressReader, MongoGoalStore
 from lrs.adapters.mongo_store import MongoCredentialStore, connect
@@ -36,6 +35,7 @@ from lrs.services.goals import GoalDeps
 from lrs.services.webhooks import SubscriptionSpec, WebhookDeps
 from lrs.settings import LrsSettings
 from lrs.webhooks.model import Subscription
+from lrs.wiring.doorbell import ringer
 from lrs.wiring.erasure import connected_erasure, erasure_store
 from lrs.xapi.documents import parse_agent
 from lrs.xapi.errors import XapiError
@@ -360,7 +360,7 @@ def _goal_bus(settings: LrsSettings) -> KafkaEventBus:
         settings.kafka_bootstrap or "",
         linger_ms=settings.producer_linger_ms,
         timeout_seconds=settings.produce_timeout_seconds,
-        on_published=doorbell_ringer(settings.doorbell_dir, settings.consumer_idle_after_seconds),
+        on_published=ringer(settings),
     )
 
 

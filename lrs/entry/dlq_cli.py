@@ -14,10 +14,10 @@ import sys
 from typing import Any
 
 from lrs import topics
-from lrs.adapters.doorbell import doorbell_ringer
 from lrs.adapters.kafka_dead_letters import KafkaDeadLetters
 from lrs.ports.dead_letters import DeadLetter, Selection
 from lrs.settings import LrsSettings
+from lrs.wiring.doorbell import ringer
 from lrs.xapi.errors import XapiError
 
 COMMANDS = ("dlq",)
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace, settings: LrsSettings) -> int:
     letters = KafkaDeadLetters(
         settings.kafka_bootstrap,
         settings.topic_prefix,
-        on_published=doorbell_ringer(settings.doorbell_dir, settings.consumer_idle_after_seconds),
+        on_published=ringer(settings),
     )
     action = _list if args.action == "list" else _replay
     try:

@@ -40,7 +40,7 @@ from pymongo.errors import PyMongoError
 
 from consumers.progress.messages import team_change_message
 from lrs import topics
-from lrs.adapters.doorbell import doorbell_dir_for, doorbell_ringer, fresh_doorbell_dir
+from lrs.adapters.doorbell import doorbell_dir_for, fresh_doorbell_dir
 from lrs.adapters.kafka_bus import KafkaEventBus, ensure_topics
 from lrs.adapters.mongo_store import connect
 from lrs.codec import encode_accepted
@@ -61,6 +61,7 @@ from lrs.ports.events import OutgoingMessage
 from lrs.ports.statements import AcceptedStatement
 from lrs.settings import LrsSettings
 from lrs.wiring.consumers import CONSUMERS
+from lrs.wiring.doorbell import ringer
 from lrs.wiring.republish import republish_latest
 from lrs.wiring.signals import FEED_REWIND
 from lrs.xapi.ifi import actor_ifi
@@ -354,7 +355,7 @@ async def replay_stored(settings: LrsSettings, since: datetime) -> int:
         settings.kafka_bootstrap,
         linger_ms=5,
         timeout_seconds=30,
-        on_published=doorbell_ringer(settings.doorbell_dir, settings.consumer_idle_after_seconds),
+        on_published=ringer(settings),
     )
     client = connect(settings.mongodb_uri)
     await bus.start()

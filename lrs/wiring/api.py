@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 
 from lrs import topics
-from lrs.adapters.doorbell import Doorbell, listening_doorbell
+from lrs.adapters.doorbell import Doorbell
 from lrs.adapters.kafka_bus import KafkaEventBus
 from lrs.adapters.kafka_dead_letters import KafkaDeadLetters
 from lrs.adapters.kafka_progress_feed import KafkaProgressFeed
@@ -36,6 +36,7 @@ from lrs.adapters.stored_waiters import StoredWaiters
 from lrs.api.app import Adapters, create_app, utc_now
 from lrs.services.progress_hub import Kind, ProgressHub
 from lrs.settings import LrsSettings
+from lrs.wiring.doorbell import listening
 from lrs.wiring.erasure import connected_erasure, erasure_store
 from lrs.wiring.signals import on_feed_rewind
 
@@ -77,9 +78,7 @@ async def connected_adapters(settings: LrsSettings) -> AsyncIterator[Adapters]:
         activities, agents = MongoActivityStore(db), MongoAgentStore(db)
         await activities.create_indexes()
         await agents.create_indexes()
-        bell = listening_doorbell(
-            settings.doorbell_dir, "api", settings.consumer_idle_after_seconds
-        )
+        bell = listening(settings, "api")
         if bell is not None:
             stack.callback(bell.close)
         bus = KafkaEventBus(

@@ -11,11 +11,11 @@ from collections.abc import Awaitable, Callable
 from consumers.runner import Runner, RunnerConfig, install_signal_handlers
 from consumers.status import start_status_server
 from lrs import metrics, topics
-from lrs.adapters.doorbell import listening_doorbell
 from lrs.adapters.kafka_bus import ensure_topics
 from lrs.adapters.mongo_store import MongoStatementStore, connect
 from lrs.settings import LrsSettings
 from lrs.wiring.consumers import CONSUMERS, Database
+from lrs.wiring.doorbell import listening
 
 log = logging.getLogger("lrs.consumers")
 
@@ -30,7 +30,7 @@ async def run_consumer(name: str, settings: LrsSettings) -> None:
     log.info("%s: starting", name)
     client = connect(settings.mongodb_uri, answer_within=settings.store_timeout_seconds)
     busy_wait_ms, idle_wait_ms = spec.fetch_waits(settings)
-    bell = listening_doorbell(settings.doorbell_dir, name, settings.consumer_idle_after_seconds)
+    bell = listening(settings, name)
     try:
         db = client[settings.mongodb_database]
         runner = Runner(

@@ -32,7 +32,6 @@ from consumers.webhooks import (
     WebhookHandler,
 )
 from lrs import topics
-from lrs.adapters.doorbell import doorbell_ringer
 from lrs.adapters.kafka_bus import KafkaEventBus
 from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
 from lrs.adapters.mongo_erasure import MongoErasedAgents
@@ -43,6 +42,7 @@ from lrs.adapters.mongo_store import MongoStatementStore
 from lrs.adapters.mongo_webhooks import MongoWebhookStore
 from lrs.adapters.state_cache import StateCache
 from lrs.settings import LrsSettings
+from lrs.wiring.doorbell import ringer
 
 Database = AsyncDatabase[dict[str, Any]]
 # A task the consumer's process runs beside its loop until the event is set (the webhooks'
@@ -142,9 +142,7 @@ def _own_bus(settings: LrsSettings) -> LazyBus:
             bootstrap,
             linger_ms=settings.producer_linger_ms,
             timeout_seconds=settings.produce_timeout_seconds,
-            on_published=doorbell_ringer(
-                settings.doorbell_dir, settings.consumer_idle_after_seconds
-            ),
+            on_published=ringer(settings),
         )
     )
 

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 from lrs import topics
-from lrs.adapters.doorbell import doorbell_ringer
 from lrs.adapters.kafka_bus import ensure_topics
 from lrs.adapters.kafka_erasure_bus import KafkaErasureBus
 from lrs.adapters.mongo_erasure import MongoErasureStore
@@ -21,6 +20,7 @@ from lrs.services import teams
 from lrs.services.erasure import ErasureDeps
 from lrs.services.teams import TeamDeps
 from lrs.settings import LrsSettings
+from lrs.wiring.doorbell import ringer
 from lrs.xapi.errors import Unavailable
 
 # The team API's operation needs a caller allowed to change teams; the erasure acts as one.
@@ -57,7 +57,7 @@ async def connected_erasure(
     specs = topics.topic_specs(settings.topic_prefix, settings.statement_partitions)
     await ensure_topics(kafka, specs, settings.replication_factor)
     client = connect(mongo)
-    ring = doorbell_ringer(settings.doorbell_dir, settings.consumer_idle_after_seconds)
+    ring = ringer(settings)
     bus = KafkaErasureBus(kafka, settings.produce_timeout_seconds, on_published=ring)
     try:
         await bus.start()

@@ -36,7 +36,6 @@ from consumers.organisation import organisation_message
 from consumers.progress.messages import learner_message, team_message
 from lrs import topics
 from lrs.adapters import mongo_latest as stored
-from lrs.adapters.doorbell import doorbell_ringer
 from lrs.adapters.kafka_erasure_bus import KafkaErasureBus
 from lrs.adapters.mongo_latest import MongoLatestValues, Stored
 from lrs.adapters.mongo_store import connect
@@ -45,6 +44,7 @@ from lrs.ports.events import ErasureBus, OutgoingMessage
 from lrs.services.goals import goal_messages
 from lrs.services.teams import TeamDeps, deleted_message, registry_message
 from lrs.settings import LrsSettings
+from lrs.wiring.doorbell import ringer
 
 log = logging.getLogger("lrs.serve")
 BATCH = 500
@@ -95,7 +95,7 @@ async def republish_latest(settings: LrsSettings, clock: Callable[[], datetime] 
     how many."""
     assert settings.kafka_bootstrap
     assert settings.mongodb_uri
-    ring = doorbell_ringer(settings.doorbell_dir, settings.consumer_idle_after_seconds)
+    ring = ringer(settings)
     bus = KafkaErasureBus(settings.kafka_bootstrap, timeout_seconds=30, on_published=ring)
     client = connect(settings.mongodb_uri)
     await bus.start()

@@ -37,7 +37,10 @@ HTTP_LATENCY = Histogram(
     ["route", "method"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
-STATEMENTS_ACCEPTED = Counter("lrs_statements_accepted_total", "Statements accepted and produced")
+STATEMENTS_ACCEPTED = Counter(
+    "lrs_statements_accepted_total",
+    "Statements accepted and produced (a re-send of one the LRS holds is not counted again)",
+)
 ACK_TIMEOUTS = Counter(
     "lrs_ack_timeouts_total",
     "POST/PUT statement requests answered 503 because the broker had the statements but the"

@@ -166,7 +166,7 @@ async def ingest(
         new = stamp(raws, records, new, principal, spec_version, stored)
         await _produce_within_deadline(new, deps)
         if deps.ack_mode == "stored":
-            await _wait_until_stored(new, deps)
+            new = _stored_by_this_request(new, await _wait_until_stored(new, deps))
     metrics.STATEMENTS_ACCEPTED.inc(len(new))
     return [r.statement_id for r in records]
 
@@ -249,10 +249,13 @@ def _raise_on_conflict(records: Sequence[AcceptedStatement], stored: dict[str, A
             )
 
 
-async def _wait_until_stored(records: list[AcceptedStatement], deps: IngestDeps) -> None:
+async def _wait_until_stored(
+    records: list[AcceptedStatement], deps: IngestDeps
+) -> dict[str, dict[str, Any]]:
     """Wait until the store holds every record's id, then compare: a statement held with
     other content (written by a concurrent request, or earlier when `_reads_before_producing`
-    did not look) is a 409. Unavailable (503) if the persister is not keeping up."""
+    did not look) is a 409. Unavailable (503) if the persister is not keeping up. Returns what
+    the store holds."""
     ids = [r.statement_id for r in records]
     stored = await deps.store.wait_stored(records[0].tenant, ids, deps.ack_timeout)
     missing = [i for i in ids if i not in stored]
@@ -264,3 +267,15 @@ async def _wait_until_stored(records: list[AcceptedStatement], deps: IngestDeps)
             [Issue("$", "not-yet-stored", statement_id) for statement_id in missing],
         )
     _raise_on_conflict(records, stored)
+    return stored
+
+
+def _stored_by_this_request(
+    records: Sequence[AcceptedStatement], held: Mapping[str, Mapping[str, Any]]
+) -> list[AcceptedStatement]:
+    """The records stored as this request produced them: an equivalent statement the store
+    held already (one statement re-sent, produced without a lookup first) keeps the `stored`
+    of the request that stored it (Data 2.4.8), and was not accepted again."""
+    return [
+        r for r in records if held.get(r.statement_id, {}).get("stored") == r.statement["stored"]
+    ]

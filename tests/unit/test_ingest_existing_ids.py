@@ -6,13 +6,15 @@ version compares it with what the store holds."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from lrs import topics
 from lrs.adapters.memory import InMemoryAttachmentStore, InMemoryEventBus, InMemoryStatementStore
@@ -125,3 +127,23 @@ async def test_kafka_mode_records_carry_no_ack_header() -> None:
     await ingest([statement()], PRINCIPAL, "2.0.0", deps(store))
     [message] = store.produced
     assert topics.HEADER_ACK not in dict(message.headers)
+
+
+def accepted_total() -> float:
+    return REGISTRY.get_sample_value("lrs_statements_accepted_total") or 0.0
+
+
+@pytest.mark.parametrize("ack_mode", ["stored", "kafka"])
+async def test_a_statement_re_sent_is_not_counted_as_accepted_again(ack_mode: AckMode) -> None:
+    store = CountingStore()
+    ticks = itertools.count()
+    start = datetime(2026, 12, 2, tzinfo=UTC)
+    later = dataclasses.replace(  # each request stored a second after the one before
+        deps(store, ack_mode), clock=lambda: start + timedelta(seconds=next(ticks))
+    )
+    first = statement()
+    before = accepted_total()
+    await ingest([first], PRINCIPAL, "2.0.0", later)
+    await ingest([first], PRINCIPAL, "2.0.0", later)  # equivalent: answered, stored once
+    await ingest([statement(), first], PRINCIPAL, "2.0.0", later)
+    assert accepted_total() - before == 2

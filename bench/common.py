@@ -3,17 +3,39 @@ and `lrs serve` started in a temporary directory."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import platform
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
 KEY, SECRET = "bench", "bench-secret"
+
+
+async def stop_following(
+    followers: Iterable[asyncio.Task[None]], responses: Iterable[httpx.Response | None]
+) -> None:
+    """End the tasks that read Server-Sent Events streams by closing their responses: each
+    read then fails at once and its task ends. Not by cancelling them: a read of an httpx
+    stream inside `asyncio.wait_for` can lose the cancellation and wait for ever (seen at the
+    end of bench/progress.py: the task cancelling, its read still pending)."""
+    tasks = list(followers)
+    for response in responses:
+        if response is not None:
+            await response.aclose()
+    if not tasks:
+        return
+    done, pending = await asyncio.wait(tasks, timeout=30)
+    for task in pending:  # never answered, so never had a response to close
+        task.cancel()
+    for task in done:
+        if not task.cancelled():
+            task.exception()  # retrieved: the read's error after the close is expected
 
 
 def client(base: str, key: str, secret: str, version: str = "1.0.3") -> httpx.AsyncClient:

@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import KEY, SECRET, client, load_average, machine, pct, served
+from bench.common import KEY, SECRET, client, load_average, machine, pct, served, stop_following
 from tests.support.live import SseReader
 
 ACTIVITY = "https://content.example.org/bench/goal-latency"
@@ -101,9 +101,11 @@ class GoalWatcher:
     achieved: dict[str, float] = field(default_factory=dict)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     posts: list[float] = field(default_factory=list)  # seconds each measured POST took
+    response: httpx.Response | None = None  # closed by `stop_following` to end `follow`
 
     async def follow(self, http: httpx.AsyncClient) -> None:
         async with http.stream("GET", "/progress/goals/stream", timeout=None) as response:
+            self.response = response
             response.raise_for_status()
             events = SseReader(response)
             while True:
@@ -211,9 +213,7 @@ async def run(base: str, args: argparse.Namespace) -> None:
             print(phase_line(f"after {args.idle_seconds:.0f} s idle", *idle_result))
             print(f"load after:  {load_average()}")
         finally:
-            stream.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await stream
+            await stop_following([stream], [watcher.response])
 
 
 def main() -> None:

@@ -40,7 +40,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import client, pct
+from bench.common import client, pct, stop_following
 from consumers.progress.learner import LearnerProgressHandler
 from consumers.runner import Runner, RunnerConfig
 from lrs import topics
@@ -228,9 +228,11 @@ class StreamClock:
     learners: list[str]
     seen: dict[tuple[str, str, int], float] = field(default_factory=dict)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    response: httpx.Response | None = None  # closed by `stop_following` to end `follow`
 
     async def follow(self, http: httpx.AsyncClient) -> None:
         async with http.stream("GET", "/progress/stream", params=self.params) as response:
+            self.response = response
             response.raise_for_status()
             events = SseReader(response)
             while True:
@@ -314,9 +316,7 @@ async def stream_lag(base: str, kafka: str, quick: bool) -> None:
             await steady_load(http, names, rate, seconds)
             await settled(watcher, clocks, since)
         finally:
-            for task in followers:
-                task.cancel()
-            await asyncio.gather(*followers, return_exceptions=True)
+            await stop_following(followers, (c.response for c in clocks))
     team_clocks, learner_clocks = clocks[: teams * per_team], clocks[teams * per_team :]
     print(
         f"stream lag behind the topic record ({teams} teams of {members} members,"

@@ -534,7 +534,8 @@ class Runner:
         """Wait `seconds`, or less when the runner is stopped meanwhile."""
         self.health.step()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stop_event.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self.stop_event.wait()
 
     async def _report_progress(self, consumer: Consumer) -> None:
         """Lag per partition, and the partitions that are fully handled (watermarks)."""

@@ -48,9 +48,11 @@ async def _answer(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, name: str, health: HealthReport
 ) -> None:
     try:
-        request_line = await asyncio.wait_for(reader.readline(), 5)
-        while (await asyncio.wait_for(reader.readline(), 5)).strip():
-            pass  # headers are not needed
+        async with asyncio.timeout(5):
+            request_line = await reader.readline()
+        async with asyncio.timeout(5):
+            while (await reader.readline()).strip():
+                pass  # headers are not needed
         parts = request_line.decode("latin-1").split()
         path = parts[1] if len(parts) >= 2 else ""
         body, content_type, status = _route(path, name, health)

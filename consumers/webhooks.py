@@ -467,7 +467,8 @@ class DeliveryPool:
                     except Exception:  # the store unreachable: the workers wait on their own
                         log.exception("webhooks: listing subscriptions failed")
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), self._config.poll_seconds)
+                        async with asyncio.timeout(self._config.poll_seconds):
+                            await stop.wait()
             except asyncio.CancelledError:
                 await self._stop_all(release=False)  # as a kill would: the leases run out
                 raise

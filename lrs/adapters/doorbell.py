@@ -133,7 +133,8 @@ class Doorbell:
     async def wait(self, seconds: float) -> bool:
         """Wait up to `seconds` for a ring; True when rung (and forgotten)."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._rung.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._rung.wait()
         return self.take()
 
     def _drain(self) -> None:

@@ -49,7 +49,8 @@ class KafkaEventBus:
 
     async def publish(self, topic: str, messages: Sequence[OutgoingMessage]) -> None:
         try:
-            await asyncio.wait_for(self._send_all(topic, messages), self._timeout)
+            async with asyncio.timeout(self._timeout):
+                await self._send_all(topic, messages)
         except (KafkaError, TimeoutError) as exc:
             raise Unavailable(f"the broker did not acknowledge the write: {exc!r}") from exc
         if self._on_published is not None:

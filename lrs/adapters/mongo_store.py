@@ -126,7 +126,8 @@ def to_document(record: AcceptedStatement) -> Doc:
 async def _until(done: asyncio.Event, at_most: float) -> None:
     """Until `done` is set, but at most `at_most` seconds."""
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(done.wait(), max(0.0, at_most))
+        async with asyncio.timeout(max(0.0, at_most)):
+            await done.wait()
 
 
 def from_document(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -208,7 +209,8 @@ class MongoStatementStore:
         """`get_many`, or nothing found when the store has not answered within
         ACK_READ_SECONDS (the waiter's next read goes out on another connection)."""
         try:
-            return await asyncio.wait_for(self.get_many(tenant, ids), ACK_READ_SECONDS)
+            async with asyncio.timeout(ACK_READ_SECONDS):
+                return await self.get_many(tenant, ids)
         except TimeoutError:
             log.warning(
                 "a read for an acknowledgement took over %gs; reading again", ACK_READ_SECONDS

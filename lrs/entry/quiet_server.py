@@ -37,7 +37,8 @@ class QuietServer(uvicorn.Server):
         while not should_exit:
             counter = (counter + TENTHS_PER_TICK) % WRAP
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._exit_asked.wait(), self.tick_seconds)
+                async with asyncio.timeout(self.tick_seconds):
+                    await self._exit_asked.wait()
             should_exit = await self.on_tick(counter)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:

@@ -185,7 +185,8 @@ async def _produce_within_deadline(records: list[AcceptedStatement], deps: Inges
     try:
         if remaining <= 0:
             raise TimeoutError
-        await asyncio.wait_for(deps.bus.publish(deps.topic, messages), remaining)
+        async with asyncio.timeout(remaining):
+            await deps.bus.publish(deps.topic, messages)
     except TimeoutError:
         raise _late(deps) from None
     if deps.clock() - stored > deps.produce_deadline:

@@ -78,7 +78,8 @@ class Subscription(Generic[T]):
     async def next_within(self, seconds: float) -> T | Overflow | Closed | None:
         """The next item, or None when nothing came within `seconds`."""
         try:
-            item = await asyncio.wait_for(self._queue.get(), seconds)
+            async with asyncio.timeout(seconds):
+                item = await self._queue.get()
         except TimeoutError:
             return None
         return self._taken(item)

@@ -82,7 +82,8 @@ class SseReader:
         self.pending_comments: list[str] = []
 
     async def next(self, within: float = 15.0) -> Event:
-        return await asyncio.wait_for(self._next(), within)
+        async with asyncio.timeout(within):  # not wait_for: see tests/unit/test_cancellation.py
+            return await self._next()
 
     async def next_named(self, name: str, within: float = 15.0) -> Event:
         """The next event called `name` (others before it are skipped)."""

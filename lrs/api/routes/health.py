@@ -35,7 +35,8 @@ async def readyz(services: ServicesDep) -> Response:
     report: dict[str, str] = {}
     for name, check in checks.items():
         try:
-            await asyncio.wait_for(check, PING_TIMEOUT)
+            async with asyncio.timeout(PING_TIMEOUT):
+                await check
             report[name] = "ok"
         except Exception as exc:  # a readiness probe reports every failure, whatever it is
             report[name] = f"unreachable: {type(exc).__name__}"

@@ -5,7 +5,7 @@ awaited thing completes at the moment of the cancel (its inner task finishes fir
 wait_for then returns the result instead of raising): a stream's loop then goes on reading
 after its client left, a consumer's shutdown waits on. `asyncio.timeout` has no inner task and
 no such race (seen hanging the end of bench/progress.py; fixed in CPython 3.12). So the LRS
-waits with a deadline through `asyncio.timeout` only."""
+waits with a deadline through `asyncio.timeout` only (docs/decisions/0024)."""
 
 from __future__ import annotations
 

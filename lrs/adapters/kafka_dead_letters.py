@@ -64,18 +64,36 @@ class KafkaDeadLetters:
             return await self._page(selection, start, limit)
 
     async def _page(self, selection: Selection, start: Position | None, limit: int) -> Page:
+        """At most `deadline_seconds` of reading (beyond it, the page ends early and `more`
+        says where the next one goes on), so that no listing holds its request for long
+        whatever the number of partitions or the broker's pace."""
         page = PageCollector(selection, start, limit)
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self._deadline
         async with _reader(self._bootstrap) as consumer:
-            for tp in await _partitions(consumer, self._topics(selection), start):
+            for index, tp in enumerate(await _partitions(consumer, self._topics(selection), start)):
                 begin = page.first_offset(tp)
-                async for letter in _read(consumer, TopicPartition(*tp), begin, self._deadline):
+                if index and loop.time() >= give_up:  # the first is always read: pages get on
+                    return page.cut(tp, begin)
+                partition = TopicPartition(*tp)
+                async for letter in _read(consumer, partition, begin, give_up):
                     if (full := page.take(tp, letter)) is not None:
                         return full
+                position = await consumer.position(partition)
+                if loop.time() >= give_up and not _read_to_end(consumer, partition, position):
+                    return page.cut(tp, position)
         return page.last()
 
     async def all(self, selection: Selection) -> list[DeadLetter]:
-        page = await self.page(selection, limit=1_000_000)
-        return page.letters
+        """Every matching dead letter: page after page until none is cut short."""
+        found: list[DeadLetter] = []
+        start: Position | None = None
+        while True:
+            page = await self.page(selection, start, limit=1_000_000)
+            found += page.letters
+            if page.more is None:
+                return found
+            start = page.more
 
     async def replay(self, letters: Sequence[DeadLetter]) -> int:
         """Produce each replayable dead letter again to its original topic and partition;
@@ -162,21 +180,29 @@ async def _partitions(
 
 
 async def _read(
-    consumer: AIOKafkaConsumer, tp: TopicPartition, begin: int, deadline: float
+    consumer: AIOKafkaConsumer, tp: TopicPartition, begin: int, give_up: float
 ) -> AsyncIterator[DeadLetter]:
-    """The records of one partition from `begin` to its high watermark."""
+    """The records of one partition from `begin` to its high watermark, or until the loop's
+    time `give_up` (at least one fetch, so that a page always gets on), or until nothing came
+    for IDLE_SECONDS."""
     consumer.assign([tp])
     consumer.seek(tp, begin)
     loop = asyncio.get_running_loop()
-    give_up, idle_until = loop.time() + deadline, loop.time() + IDLE_SECONDS
-    while loop.time() < min(give_up, idle_until):
+    idle_until = loop.time() + IDLE_SECONDS
+    while True:
         batches = await consumer.getmany(tp, timeout_ms=200)
         for record in batches.get(tp, []):
             idle_until = loop.time() + IDLE_SECONDS
             yield _letter(record)
-        highwater = consumer.highwater(tp)
-        if highwater is not None and await consumer.position(tp) >= highwater:
+        if _read_to_end(consumer, tp, await consumer.position(tp)):
             return
+        if loop.time() >= min(give_up, idle_until):
+            return
+
+
+def _read_to_end(consumer: AIOKafkaConsumer, tp: TopicPartition, position: int) -> bool:
+    highwater = consumer.highwater(tp)
+    return highwater is not None and position >= highwater
 
 
 def _letter(record: Any) -> DeadLetter:

@@ -151,6 +151,11 @@ class PageCollector:
     def last(self) -> Page:
         return Page(self._found, None)
 
+    def cut(self, topic_partition: tuple[str, int], offset: int) -> Page:
+        """The page so far, ended early (out of time): the next one goes on at `offset` of
+        that partition."""
+        return Page(self._found, Position(*topic_partition, offset))
+
 
 class DeadLetterReader(Protocol):
     async def page(

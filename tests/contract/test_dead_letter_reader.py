@@ -210,3 +210,26 @@ async def test_nothing_is_listed_before_anything_is_dead_lettered(world: World) 
     assert await world.reader.page(Selection()) == Page([], None)
     assert await world.reader.all(Selection(topic=topics.TEAMS)) == []
     assert await world.reader.replay([]) == 0
+
+
+async def test_a_listing_out_of_time_ends_early_and_the_next_page_goes_on(infra: Infra) -> None:
+    """The Kafka reader bounds each page's reading (`deadline_seconds`): out of time, a page
+    ends with what it read and `more`; following `more` lists every letter once."""
+    prefix = unique_name("c") + "."
+    async with kafka_world(infra.kafka_bootstrap, prefix) as world:
+        for n in range(3):
+            persisted = original(n, topic=prefix + topics.STATEMENTS)
+            await world.dead_letter(persisted, ValueError(), "persist")
+        stored = original(0, topic=prefix + topics.STORED_STATEMENTS)
+        await world.dead_letter(stored, ValueError(), "progress")
+        await world.dead_letter(original(1, topic=prefix + topics.TEAMS), ValueError(), "teams")
+        everything = where(await world.reader.all(Selection()))
+        assert len(everything) == 5
+        hurried = KafkaDeadLetters(infra.kafka_bootstrap, prefix, deadline_seconds=0)
+        pages = [await hurried.page(Selection())]
+        while (more := pages[-1].more) is not None and len(pages) <= 40:
+            pages.append(await hurried.page(Selection(), more))
+        assert len(pages) > 1, "no page was cut short"
+        assert pages[-1].more is None, "the pages never got to the end"
+        assert [w for page in pages for w in where(page.letters)] == everything
+        assert where(await hurried.all(Selection())) == everything

@@ -221,7 +221,10 @@ class DeadLetterOut(BaseModel):
 
 class DeadLetterPage(BaseModel):
     dead_letters: list[DeadLetterOut]
-    more: str | None = Field(description="pass as `cursor` for the next page; null at the end")
+    more: str | None = Field(
+        description="pass as `cursor` for the next page (a page that read for 30 s ends early"
+        " with fewer than `limit`); null at the end"
+    )
 
 
 class ReplayIn(BaseModel):

@@ -81,7 +81,9 @@ def test_serve_prints_endpoint_credential_docs_and_dashboard(
     assert lines[4].startswith("broker: 127.0.0.1:")
     assert lines[4].endswith("(embedded, started by lrs serve)")
     assert lines[5].startswith("store: mongodb://127.0.0.1:")
-    assert lines[6:] == [f"start page: {base}/"]
+    assert lines[6].startswith("doorbell: ")  # for `lrs` commands run beside it
+    assert Path(lines[6].split()[1]).is_dir()
+    assert lines[7:] == [f"start page: {base}/"]
     assert httpx.get(f"{base}/docs", timeout=10).status_code == 200
     assert httpx.get(f"{base}/", timeout=10, follow_redirects=True).status_code == 200
 

@@ -234,10 +234,14 @@ def test_serve_gives_no_doorbell_when_its_directory_is_not_its_own(
 ) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    doorbell_dir_for(tmp_path).symlink_to(elsewhere)
-    stack = serve_parts(tmp_path)
-    assert "LRS_DOORBELL_DIR" not in stack.env
-    assert stack.settings.doorbell_dir is None
+    link = doorbell_dir_for(tmp_path)  # in the machine's temporary directory: removed below
+    link.symlink_to(elsewhere)
+    try:
+        stack = serve_parts(tmp_path)
+        assert "LRS_DOORBELL_DIR" not in stack.env
+        assert stack.settings.doorbell_dir is None
+    finally:
+        link.unlink()
 
 
 @pytest.mark.parametrize(

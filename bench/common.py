@@ -21,9 +21,10 @@ async def stop_following(
     followers: Iterable[asyncio.Task[None]], responses: Iterable[httpx.Response | None]
 ) -> None:
     """End the tasks that read Server-Sent Events streams by closing their responses: each
-    read then fails at once and its task ends. Not by cancelling them: a read of an httpx
-    stream inside `asyncio.wait_for` can lose the cancellation and wait for ever (seen at the
-    end of bench/progress.py: the task cancelling, its read still pending)."""
+    read then fails at once and its task ends, however the reader awaits. Cancelling them
+    instead depended on every await on the way passing the cancellation on, which
+    `asyncio.wait_for` (once in tests.support.live) did not always do (docs/decisions/0024:
+    the end of bench/progress.py hung)."""
     tasks = list(followers)
     for response in responses:
         if response is not None:

@@ -14,10 +14,10 @@ from lrs.progress.facts import (
 )
 from lrs.progress.model import (
     LearnerState,
+    activity_summary,
     add_facts,
     apply,
     fold,
-    summarize_activity,
     summarize_learner,
     void,
 )
@@ -28,6 +28,7 @@ __all__ = [
     "LearnerState",
     "StatementFacts",
     "VerbClass",
+    "activity_summary",
     "add_facts",
     "apply",
     "classify_verb",
@@ -36,7 +37,6 @@ __all__ = [
     "fold",
     "learner_id",
     "registry_teams_for",
-    "summarize_activity",
     "summarize_learner",
     "summarize_team",
     "team_ids_from_statement",

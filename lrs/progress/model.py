@@ -7,7 +7,8 @@ id). The summary is therefore a function of the set of non-voided statements, wh
 and multiplicity in which they arrived: the property the consumers rely on for at-least-once
 delivery and for voids that overtake their targets (docs/decisions/0006).
 
-Rules (documented in `summarize_activity` and below):
+Rules (documented in `activity_summary` and below; every figure is computed from the
+facts' mergeable tally, lrs.progress.tally):
 
 * Status precedence: passed > failed > completed > in_progress. Success is sticky: once any
   live statement passes an activity it stays passed, whatever later attempts say (a failed
@@ -23,50 +24,89 @@ Rules (documented in `summarize_activity` and below):
   statement teams' `team_names` are those of the latest live statement that gave one (time,
   then id); None (or absent from `team_names`) when no statement named it.
 
-Storage: the facts grow with the learner's statements (about 150 bytes each plus IRIs). A later
-compaction may fold old facts into per-activity checkpoints; voiding a folded statement would
-then need a rebuild from the statements topic. Not done yet: correctness first.
+Storage: the facts grow with the learner's statements (about 260 bytes each). So the state
+holds at most a bounded number of them: `seal` moves the oldest out (stored apart, by the
+caller) and keeps their mergeable tally (lrs.progress.tally) in `sealed`; every summary is
+computed from the held facts' tally combined with the sealed one, which equals the tally of all
+of them. `unseal` brings them back when a void or a conflicting statement concerns one
+(docs/decisions/0025).
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
 from lrs.progress.facts import StatementFacts, facts_from_statement, voided_target
-from lrs.progress.streaks import current_streak, longest_streak, utc_date
-from lrs.progress.verbs import VerbClass
+from lrs.progress.streaks import current_streak, longest_streak
+from lrs.progress.tally import ActivityTally, Key, Latest, Tally, tally
 
 STATUSES = ("not_started", "in_progress", "completed", "passed", "failed")
 
 
 @dataclass(frozen=True, slots=True)
+class Sealed:
+    """Facts sealed away: stored apart from the learner's state (in chunks) and counted here by
+    their tally; `through` is the latest key among them, so a fact after it cannot be one."""
+
+    counted: Tally = field(default_factory=Tally)
+    through: Key | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tally": self.counted.to_dict(), "through": list(self.through or ())}
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Sealed:
+        through = doc.get("through")
+        return cls(Tally.from_dict(doc["tally"]), (through[0], through[1]) if through else None)
+
+
+@dataclass(frozen=True, slots=True)
 class LearnerState:
-    """One learner's progress state: live facts by statement id, and the ids known voided."""
+    """One learner's progress state: live facts by statement id, the ids known voided, and the
+    facts sealed away (none until the learner has many: `seal`)."""
 
     learner: str
     facts: Mapping[str, StatementFacts] = field(default_factory=dict)
     voided: frozenset[str] = frozenset()
+    sealed: Sealed = field(default_factory=Sealed)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "learner": self.learner,
             "facts": {sid: f.to_dict() for sid, f in sorted(self.facts.items())},
             "voided": sorted(self.voided),
         }
+        if self.sealed.counted.statements:
+            doc["sealed"] = self.sealed.to_dict()
+        return doc
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> LearnerState:
         facts = doc.get("facts") or {}
+        sealed = doc.get("sealed")
         return cls(
             learner=str(doc["learner"]),
             facts={sid: StatementFacts.from_dict(sid, f) for sid, f in facts.items()},
             voided=frozenset(doc.get("voided") or ()),
+            sealed=Sealed.from_dict(sealed) if sealed else Sealed(),
         )
+
+    @property
+    def counted(self) -> Tally:
+        """The tally of every live fact: those held and those sealed."""
+        return tally(self.facts.values()).combine(self.sealed.counted)
+
+    def might_hold_sealed(self, statement_id: str, key: Key | None = None) -> bool:
+        """Whether a statement id may be among the sealed facts: never when nothing is sealed
+        or the id is held; never when its fact's key (when known) is after `through`."""
+        through = self.sealed.through
+        if through is None or statement_id in self.facts:
+            return False
+        return key is None or key <= through
 
 
 def apply(state: LearnerState, statement: Mapping[str, Any]) -> LearnerState:
@@ -101,6 +141,35 @@ def void(state: LearnerState, statement_id: str) -> LearnerState:
     return replace(state, facts=facts, voided=state.voided | {target})
 
 
+def seal(state: LearnerState, keep: int) -> tuple[LearnerState, list[StatementFacts]]:
+    """Seal all but the `keep` latest held facts (time, then id): the state then holds those
+    and counts the others in `sealed`; the sealed facts are returned, for storing apart.
+
+    Their ids leave the state: a statement applied again later must first be checked against
+    the stored sealed facts (`LearnerState.might_hold_sealed`), and a void of a sealed fact, or
+    another statement under a sealed id, needs the facts back (`unseal`).
+    """
+    held = sorted(state.facts.values(), key=StatementFacts.sort_key)
+    if len(held) <= keep:
+        return state, []
+    cut = len(held) - keep
+    sealing, kept = held[:cut], held[cut:]
+    through = sealing[-1].sort_key()
+    if state.sealed.through is not None:
+        through = max(through, state.sealed.through)
+    sealed = Sealed(state.sealed.counted.combine(tally(sealing)), through)
+    return replace(state, facts={f.id: f for f in kept}, sealed=sealed), sealing
+
+
+def unseal(state: LearnerState, sealed: Iterable[StatementFacts]) -> LearnerState:
+    """The state holding every fact again: its held facts and `sealed`, the facts stored apart
+    (by `seal`), whose ids are then known again; an id voided since is left out."""
+    whole = replace(state, sealed=Sealed())
+    for facts in sealed:
+        whole = add_facts(whole, facts)
+    return whole
+
+
 def fold(learner: str, statements: Iterable[Mapping[str, Any]]) -> LearnerState:
     """The state after applying statements, from empty (a rebuild or a test oracle)."""
     state = LearnerState(learner)
@@ -117,81 +186,56 @@ def summarize_learner(
     `as_of` is the day the streak is counted up to (passed in: no clock here). `registry_teams`
     are the learner's teams in the team registry; statement teams are added to them.
     """
-    facts = sorted(state.facts.values(), key=StatementFacts.sort_key)
-    activities = [
-        summarize_activity(activity, direct, related)
-        for activity, (direct, related) in sorted(_by_activity(facts).items())
-    ]
-    teams = {team for f in facts for team in f.teams} | set(registry_teams)
+    return summary_from_tally(state.learner, state.counted, as_of, registry_teams=registry_teams)
+
+
+def summary_from_tally(
+    learner: str, counted: Tally, as_of: date, *, registry_teams: Iterable[str] = ()
+) -> dict[str, Any]:
+    """`summarize_learner` of the facts `counted` is the tally of (lrs.progress.tally)."""
+    activities = [activity_summary(a, counted.activities[a]) for a in sorted(counted.activities)]
     return {
-        "learner": state.learner,
-        "name": _latest(f.actor_name for f in facts),
+        "learner": learner,
+        "name": _value(counted.name),
         "as_of": as_of.isoformat(),
-        "statements": len(facts),
-        "teams": sorted(teams),
-        "team_names": _latest_names(f.team_names for f in facts),
-        "totals": _totals(facts, activities, as_of),
+        "statements": counted.statements,
+        "teams": sorted(counted.teams | set(registry_teams)),
+        "team_names": {team: n.value for team, n in sorted(counted.team_names.items())},
+        "totals": _totals(counted, activities, as_of),
         "activities": activities,
     }
 
 
-def summarize_activity(
-    activity: str, direct: Sequence[StatementFacts], related: Sequence[StatementFacts]
-) -> dict[str, Any]:
-    """Progress on one activity from the statements about it (`direct`, in time order) and
-    about its children (`related`: it is their parent or grouping).
+def activity_summary(activity: str, counted: ActivityTally) -> dict[str, Any]:
+    """Progress on one activity from the statements about it (`direct`) and about its children
+    (`related`: it is their parent or grouping), as tallied.
 
     Attempts: each attempt start counts once. cmi5 sessions send both `launched` (LMS) and
     `initialized` (content), so starts are max(attempted + initialized, launched); a graded
     outcome (passed/failed or `result.success`) implies an attempt, so attempts are never
     fewer than graded outcomes.
     """
-    success = _success(direct)
-    completion = any(_completes(f) for f in direct)
-    scored = [f for f in direct if f.score is not None]
-    touching = sorted([*direct, *related], key=StatementFacts.sort_key)
+    success = (True in counted.outcomes) if counted.outcomes else None  # sticky success
     return {
         "activity": activity,
-        "name": _latest(dict(f.activity_names).get(activity) for f in touching),
-        "status": _status(success, completion, bool(touching)),
-        "completion": completion,
+        "name": _value(counted.name),
+        "status": _status(success, counted.completion, bool(counted.direct + counted.related)),
+        "completion": counted.completion,
         "success": success,
-        "score_latest": scored[-1].score if scored else None,
-        "score_best": max(f.score for f in scored if f.score is not None) if scored else None,
-        "attempts": _attempts(direct),
-        "time_spent_seconds": _seconds(touching),
-        "first_activity_at": touching[0].at if touching else None,
-        "last_activity_at": touching[-1].at if touching else None,
-        "statements": len(direct),
-        "child_statements": len(related),
+        "score_latest": _value(counted.score_latest),
+        "score_best": counted.score_best,
+        "attempts": max(counted.starts, counted.launches, counted.graded),
+        "time_spent_seconds": counted.hundredths / 100,
+        "first_activity_at": counted.first[0] if counted.first else None,
+        "last_activity_at": counted.last[0] if counted.last else None,
+        "statements": counted.direct,
+        "child_statements": counted.related,
     }
-
-
-def fact_success(facts: StatementFacts) -> bool | None:
-    """Verb first (passed/mastered: true, failed: false), else `result.success` (Data 2.4.5)."""
-    if facts.verb is VerbClass.PASSED:
-        return True
-    if facts.verb is VerbClass.FAILED:
-        return False
-    return facts.success
 
 
 def is_completed(activity_summary: Mapping[str, Any]) -> bool:
     """Done with an activity: completed it, or passed it (a pass finishes an activity)."""
     return bool(activity_summary["completion"]) or activity_summary["success"] is True
-
-
-def _completes(facts: StatementFacts) -> bool:
-    """Data 2.4.5 `completion: true`, or a completing verb (completed, satisfied, waived)."""
-    return facts.verb is VerbClass.COMPLETED or facts.completion is True
-
-
-def _success(direct: Sequence[StatementFacts]) -> bool | None:
-    """Sticky success: any pass wins over any fail; None when nothing was graded."""
-    outcomes = {fact_success(f) for f in direct} - {None}
-    if not outcomes:
-        return None
-    return True in outcomes
 
 
 def _status(success: bool | None, completion: bool, touched: bool) -> str:
@@ -202,60 +246,23 @@ def _status(success: bool | None, completion: bool, touched: bool) -> str:
     return "in_progress" if touched else "not_started"
 
 
-def _attempts(direct: Sequence[StatementFacts]) -> int:
-    starts = sum(1 for f in direct if f.verb is VerbClass.START)
-    launches = sum(1 for f in direct if f.verb is VerbClass.LAUNCH)
-    graded = sum(1 for f in direct if fact_success(f) is not None)
-    return max(starts, launches, graded)
-
-
-def _by_activity(
-    facts: Sequence[StatementFacts],
-) -> dict[str, tuple[list[StatementFacts], list[StatementFacts]]]:
-    groups: dict[str, tuple[list[StatementFacts], list[StatementFacts]]] = {}
-    for f in facts:
-        if f.activity is not None:
-            groups.setdefault(f.activity, ([], []))[0].append(f)
-        for parent in f.parents:
-            groups.setdefault(parent, ([], []))[1].append(f)
-    return groups
-
-
-def _totals(
-    facts: Sequence[StatementFacts], activities: Sequence[Mapping[str, Any]], as_of: date
-) -> dict[str, Any]:
-    days = {utc_date(f.at) for f in facts}
+def _totals(counted: Tally, activities: Sequence[Mapping[str, Any]], as_of: date) -> dict[str, Any]:
     return {
         "activities_started": len(activities),
         "activities_completed": sum(1 for a in activities if is_completed(a)),
         "activities_passed": sum(1 for a in activities if a["success"] is True),
         "activities_failed": sum(1 for a in activities if a["success"] is False),
-        "time_spent_seconds": _seconds(facts),
-        "active_days": len(days),
-        "current_streak_days": current_streak(days, as_of),
-        "longest_streak_days": longest_streak(days, as_of),
-        "first_activity_at": facts[0].at if facts else None,
-        "last_activity_at": facts[-1].at if facts else None,
+        "time_spent_seconds": counted.hundredths / 100,
+        "active_days": len(counted.days),
+        "current_streak_days": current_streak(counted.days, as_of),
+        "longest_streak_days": longest_streak(counted.days, as_of),
+        "first_activity_at": counted.first[0] if counted.first else None,
+        "last_activity_at": counted.last[0] if counted.last else None,
     }
 
 
-def _latest(names: Iterable[str | None]) -> str | None:
-    """The last name given, of names in time order."""
-    given = [n for n in names if n is not None]
-    return given[-1] if given else None
-
-
-def _latest_names(pairs: Iterable[Sequence[tuple[str, str]]]) -> dict[str, str]:
-    """id -> the last name given to it, of (id, name) pairs in time order."""
-    latest: dict[str, str] = {}
-    for named in pairs:
-        latest.update(named)
-    return dict(sorted(latest.items()))
-
-
-def _seconds(facts: Iterable[StatementFacts]) -> float:
-    """Sum of durations; `math.fsum` is exactly rounded, so the order cannot change it."""
-    return round(math.fsum(f.duration for f in facts if f.duration is not None), 2)
+def _value(latest: Latest | None) -> Any:
+    return None if latest is None else latest.value
 
 
 def _canonical(facts: StatementFacts) -> str:

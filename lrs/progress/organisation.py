@@ -73,8 +73,9 @@ def learner_figures(
 
 
 def active_days(state: LearnerState) -> frozenset[date]:
-    """The UTC days with a live statement of the learner (by statement timestamp)."""
-    return frozenset(utc_date(f.at) for f in state.facts.values())
+    """The UTC days with a live statement of the learner (by statement timestamp), sealed
+    facts' included."""
+    return frozenset(utc_date(f.at) for f in state.facts.values()) | state.sealed.counted.days
 
 
 def summarize_organisation_progress(

@@ -1,0 +1,284 @@
+"""A learner's progress as a mergeable tally: what `summarize_learner` needs of a set of facts.
+
+Every figure of a learner summary is a count, an exact sum, a minimum or maximum, a union or "the
+value of the latest fact that gave one" (latest by the summary order: time, then statement id).
+Each of these combines: the tally of a union of two disjoint sets of facts is `combine` of their
+tallies, in either order. So a learner's summary can be kept from the tally of facts folded long
+ago (a checkpoint, lrs.progress.model `Sealed`) combined with the tally of the facts still held,
+and it equals the summary of all the facts at once (tests/unit/progress/test_tally.py).
+
+Durations are summed as whole hundredths of a second (Data 4.6: precision beyond 0.01 s SHOULD
+NOT be compared; `duration_seconds` rounds to it), so a sum is exact whatever the grouping.
+
+Pure: no I/O, no clock; `to_dict`/`from_dict` give the JSON form kept in storage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from lrs.progress.facts import StatementFacts
+from lrs.progress.streaks import utc_date
+from lrs.progress.verbs import VerbClass
+
+Key = tuple[str, str]  # (time, statement id): the one order of summaries
+
+
+@dataclass(frozen=True, slots=True)
+class Latest:
+    """A value and the key of the fact that gave it; of two, the later key wins."""
+
+    key: Key
+    value: Any
+
+    def to_list(self) -> list[Any]:
+        return [self.key[0], self.key[1], self.value]
+
+    @classmethod
+    def from_list(cls, stored: Any) -> Latest | None:
+        if not stored:
+            return None
+        at, sid, value = stored
+        return cls((str(at), str(sid)), value)
+
+
+def later(a: Latest | None, b: Latest | None) -> Latest | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return b if b.key > a.key else a
+
+
+def _low(a: Key | None, b: Key | None) -> Key | None:
+    return b if a is None or (b is not None and b < a) else a
+
+
+def _high(a: Key | None, b: Key | None) -> Key | None:
+    return b if a is None or (b is not None and b > a) else a
+
+
+def _best(a: float | None, b: float | None) -> float | None:
+    return b if a is None or (b is not None and b > a) else a
+
+
+def hundredths(seconds: float | None) -> int:
+    """A duration in whole hundredths of a second (0 when there is none)."""
+    return 0 if seconds is None else round(seconds * 100)
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityTally:
+    """One activity's figures: from the statements about it (`direct`) and about its children
+    (`related`: it is their `parent` or `grouping`). See `lrs.progress.model.activity_summary`."""
+
+    direct: int = 0
+    related: int = 0
+    outcomes: frozenset[bool] = frozenset()  # the success values graded statements gave
+    completion: bool = False
+    score_latest: Latest | None = None
+    score_best: float | None = None
+    starts: int = 0
+    launches: int = 0
+    graded: int = 0
+    name: Latest | None = None
+    hundredths: int = 0  # durations of direct and related statements
+    first: Key | None = None
+    last: Key | None = None
+
+    def combine(self, other: ActivityTally) -> ActivityTally:
+        return ActivityTally(
+            direct=self.direct + other.direct,
+            related=self.related + other.related,
+            outcomes=self.outcomes | other.outcomes,
+            completion=self.completion or other.completion,
+            score_latest=later(self.score_latest, other.score_latest),
+            score_best=_best(self.score_best, other.score_best),
+            starts=self.starts + other.starts,
+            launches=self.launches + other.launches,
+            graded=self.graded + other.graded,
+            name=later(self.name, other.name),
+            hundredths=self.hundredths + other.hundredths,
+            first=_low(self.first, other.first),
+            last=_high(self.last, other.last),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "direct": self.direct,
+            "related": self.related,
+            "outcomes": sorted(self.outcomes),
+            "completion": self.completion,
+            "score_latest": self.score_latest.to_list() if self.score_latest else None,
+            "score_best": self.score_best,
+            "starts": self.starts,
+            "launches": self.launches,
+            "graded": self.graded,
+            "name": self.name.to_list() if self.name else None,
+            "hundredths": self.hundredths,
+            "first": list(self.first) if self.first else None,
+            "last": list(self.last) if self.last else None,
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> ActivityTally:
+        return cls(
+            direct=int(doc["direct"]),
+            related=int(doc["related"]),
+            outcomes=frozenset(bool(o) for o in doc["outcomes"]),
+            completion=bool(doc["completion"]),
+            score_latest=Latest.from_list(doc["score_latest"]),
+            score_best=doc["score_best"],
+            starts=int(doc["starts"]),
+            launches=int(doc["launches"]),
+            graded=int(doc["graded"]),
+            name=Latest.from_list(doc["name"]),
+            hundredths=int(doc["hundredths"]),
+            first=_key(doc["first"]),
+            last=_key(doc["last"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """A set of one learner's facts, as far as the summary needs it."""
+
+    statements: int = 0
+    name: Latest | None = None  # the actor's display name
+    teams: frozenset[str] = frozenset()
+    team_names: Mapping[str, Latest] = field(default_factory=dict)
+    days: frozenset[date] = frozenset()  # UTC days with a statement
+    hundredths: int = 0
+    first: Key | None = None
+    last: Key | None = None
+    activities: Mapping[str, ActivityTally] = field(default_factory=dict)
+
+    def combine(self, other: Tally) -> Tally:
+        """The tally of the union of the two (disjoint) sets of facts."""
+        if not other.statements:
+            return self
+        if not self.statements:
+            return other
+        return Tally(
+            statements=self.statements + other.statements,
+            name=later(self.name, other.name),
+            teams=self.teams | other.teams,
+            team_names=_merged(self.team_names, other.team_names, later),
+            days=self.days | other.days,
+            hundredths=self.hundredths + other.hundredths,
+            first=_low(self.first, other.first),
+            last=_high(self.last, other.last),
+            activities=_merged(self.activities, other.activities, ActivityTally.combine),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "statements": self.statements,
+            "name": self.name.to_list() if self.name else None,
+            "teams": sorted(self.teams),
+            "team_names": {t: n.to_list() for t, n in sorted(self.team_names.items())},
+            "days": sorted(d.isoformat() for d in self.days),
+            "hundredths": self.hundredths,
+            "first": list(self.first) if self.first else None,
+            "last": list(self.last) if self.last else None,
+            "activities": {a: t.to_dict() for a, t in sorted(self.activities.items())},
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Tally:
+        return cls(
+            statements=int(doc["statements"]),
+            name=Latest.from_list(doc["name"]),
+            teams=frozenset(doc["teams"]),
+            team_names={t: n for t, v in doc["team_names"].items() if (n := Latest.from_list(v))},
+            days=frozenset(date.fromisoformat(d) for d in doc["days"]),
+            hundredths=int(doc["hundredths"]),
+            first=_key(doc["first"]),
+            last=_key(doc["last"]),
+            activities={a: ActivityTally.from_dict(t) for a, t in doc["activities"].items()},
+        )
+
+
+def _key(stored: Any) -> Key | None:
+    return (str(stored[0]), str(stored[1])) if stored else None
+
+
+def _merged(a: Mapping[str, Any], b: Mapping[str, Any], join: Any) -> dict[str, Any]:
+    merged = dict(a)
+    for name, value in b.items():
+        merged[name] = join(merged[name], value) if name in merged else value
+    return merged
+
+
+def fact_success(facts: StatementFacts) -> bool | None:
+    """Verb first (passed/mastered: true, failed: false), else `result.success` (Data 2.4.5)."""
+    if facts.verb is VerbClass.PASSED:
+        return True
+    if facts.verb is VerbClass.FAILED:
+        return False
+    return facts.success
+
+
+def tally(facts: Iterable[StatementFacts]) -> Tally:
+    """The tally of a set of facts (any order gives the same tally)."""
+    held = list(facts)
+    if not held:
+        return Tally()
+    groups: dict[str, tuple[list[StatementFacts], list[StatementFacts]]] = {}
+    names: dict[str, Latest | None] = {}
+    for f in held:
+        if f.activity is not None:
+            groups.setdefault(f.activity, ([], []))[0].append(f)
+        for parent in f.parents:
+            groups.setdefault(parent, ([], []))[1].append(f)
+        for team, name in f.team_names:
+            names[team] = later(names.get(team), Latest(f.sort_key(), name))
+    keys = [f.sort_key() for f in held]
+    return Tally(
+        statements=len(held),
+        name=_latest((f.sort_key(), f.actor_name) for f in held),
+        teams=frozenset(team for f in held for team in f.teams),
+        team_names={team: name for team, name in names.items() if name is not None},
+        days=frozenset(utc_date(f.at) for f in held),
+        hundredths=sum(hundredths(f.duration) for f in held),
+        first=min(keys),
+        last=max(keys),
+        activities={a: _activity(a, *lists) for a, lists in groups.items()},
+    )
+
+
+def _activity(
+    activity: str, direct: list[StatementFacts], related: list[StatementFacts]
+) -> ActivityTally:
+    outcomes = [s for f in direct if (s := fact_success(f)) is not None]
+    scored = [f for f in direct if f.score is not None]
+    touching = [f.sort_key() for f in (*direct, *related)]
+    return ActivityTally(
+        direct=len(direct),
+        related=len(related),
+        outcomes=frozenset(outcomes),
+        completion=any(f.verb is VerbClass.COMPLETED or f.completion is True for f in direct),
+        score_latest=_latest((f.sort_key(), f.score) for f in scored),
+        score_best=max((f.score for f in scored if f.score is not None), default=None),
+        starts=sum(1 for f in direct if f.verb is VerbClass.START),
+        launches=sum(1 for f in direct if f.verb is VerbClass.LAUNCH),
+        graded=len(outcomes),
+        name=_latest(
+            (f.sort_key(), dict(f.activity_names).get(activity)) for f in (*direct, *related)
+        ),
+        hundredths=sum(hundredths(f.duration) for f in (*direct, *related)),
+        first=min(touching),
+        last=max(touching),
+    )
+
+
+def _latest(pairs: Iterable[tuple[Key, Any]]) -> Latest | None:
+    """Of (key, value) pairs, the value of the latest key among those with a value."""
+    given = [(key, value) for key, value in pairs if value is not None]
+    if not given:
+        return None
+    key, value = max(given, key=lambda pair: pair[0])
+    return Latest(key, value)

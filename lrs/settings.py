@@ -227,6 +227,11 @@ class LrsSettings(BaseSettings):
     # About 1.2 KB of memory per fact (measured: decoded states of the seeded workload), so the
     # default holds about 60 MB (docs/decisions/0006, "Known limit").
     progress_state_cache_facts: int = Field(default=50_000, ge=0)
+    # Facts a learner's progress state holds at most; beyond, the oldest are sealed away (stored
+    # apart, in chunks, and kept counted) down to half of it, so what one more statement costs
+    # the progress consumer and the store no longer grows with the learner's history
+    # (docs/decisions/0025). Lower: cheaper statements, more frequent chunk writes.
+    progress_held_facts: int = Field(default=400, ge=2)
     # Learners the organisation overview (GET /progress/overview) reads at most, the most
     # recently changed first; a larger tenant's overview says `learners_truncated`.
     progress_overview_max_learners: int = Field(default=10_000, ge=1)

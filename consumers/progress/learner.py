@@ -40,7 +40,17 @@ from lrs import topics
 from lrs.codec import UnusableMessage, decode_accepted, header
 from lrs.ports.events import OutgoingMessage
 from lrs.ports.progress import LearnerDoc, LearnerProgressState
-from lrs.progress import apply, learner_id, summarize_learner, void, voided_target
+from lrs.progress import (
+    LearnerState,
+    StatementFacts,
+    apply,
+    facts_from_statement,
+    learner_id,
+    summarize_learner,
+    void,
+    voided_target,
+)
+from lrs.progress.model import seal, unseal
 from lrs.services.erasure import ErasedAgents, screen_records
 
 Clock = Callable[[], datetime]
@@ -95,12 +105,25 @@ def comparable(summary: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in summary.items() if k != "as_of"}
 
 
-class LearnerProgress:
-    """The one implementation of "fold statements into learner progress" (consumer, rebuild)."""
+DEFAULT_HELD_FACTS = 400  # LRS_PROGRESS_HELD_FACTS
 
-    def __init__(self, store: LearnerProgressState, clock: Clock) -> None:
+
+class LearnerProgress:
+    """The one implementation of "fold statements into learner progress" (consumer, rebuild).
+
+    A learner's state holds at most `held_facts` facts: beyond, the oldest are sealed away
+    (`lrs.progress.model.seal`) down to half of it, so what a statement costs stops growing with
+    its learner's history (docs/decisions/0025). A statement whose fact may be sealed (a re-sent
+    or late one) and a void of one are checked against the stored chunks; when one is there,
+    the learner is unsealed, folded and sealed again.
+    """
+
+    def __init__(
+        self, store: LearnerProgressState, clock: Clock, held_facts: int = DEFAULT_HELD_FACTS
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._held_facts = max(2, held_facts)
 
     async def apply_statements(
         self,
@@ -172,12 +195,13 @@ class LearnerProgress:
         produce its outputs again) and the teams it is or just was in."""
         docs = await self._store.load_learners(tenant, plans.keys())
         registry = await self._store.registry_teams_of(tenant, plans.keys())
+        whole = await self._unsealed(tenant, plans, docs)
         now = self._clock()
         updated: list[LearnerDoc] = []
         current: list[LearnerDoc] = []
         for learner, plan in sorted(plans.items()):
             old = docs.get(learner) or LearnerDoc.empty(tenant, learner)
-            new = self._next(old, plan, registry.get(learner, set()), now)
+            new = self._next(old, plan, registry.get(learner, set()), now, whole.get(learner))
             if new is not None:
                 updated.append(new)
             elif old.version:
@@ -192,17 +216,49 @@ class LearnerProgress:
             changes.teams |= {(tenant, team) for team in teams}
         return changes, lost
 
+    async def _unsealed(
+        self, tenant: str, plans: Mapping[str, Plan], docs: Mapping[str, LearnerDoc]
+    ) -> dict[str, LearnerState]:
+        """The whole states (sealed facts back in) of the learners whose plan concerns one of
+        their sealed facts: a statement under a sealed id, or a void of one."""
+        concerned: dict[str, str] = {}  # statement id -> learner
+        for learner, plan in plans.items():
+            doc = docs.get(learner)
+            if doc is not None and doc.state.sealed.through is not None:
+                concerned |= dict.fromkeys(_maybe_sealed(doc.state, plan), learner)
+        if not concerned:
+            return {}
+        found = await self._store.sealed_among(tenant, concerned.keys())
+        whole: dict[str, LearnerState] = {}
+        for learner in sorted({concerned[i] for i in found}):
+            doc = docs[learner]
+            whole[learner] = unseal(doc.state, await self._store.sealed_facts(doc))
+        return whole
+
     def _next(
-        self, old: LearnerDoc, plan: Plan, registry_teams: set[str], now: datetime
+        self,
+        old: LearnerDoc,
+        plan: Plan,
+        registry_teams: set[str],
+        now: datetime,
+        whole: LearnerState | None = None,
     ) -> LearnerDoc | None:
-        """The learner's next document, or None when nothing changes."""
+        """The learner's next document, or None when nothing changes. `whole`: the learner's
+        state with its sealed facts back, when the plan concerns one of them."""
         if old.version == 0 and not plan.statements and not plan.voids:
             return None  # a registry member without statements has no progress document
-        state = old.state
+        start = whole if whole is not None else old.state
+        state = start
         for statement in plan.statements:
             state = apply(state, statement)
         for target in sorted(plan.voids):
             state = void(state, target)
+        resealed = whole is not None and state != whole
+        sealing: list[StatementFacts] = []
+        if whole is not None and not resealed:
+            state = old.state  # the sealed facts it concerned were equal: nothing to redo
+        elif resealed or len(state.facts) > self._held_facts:
+            state, sealing = seal(state, self._held_facts // 2)
         summary = {
             **summarize_learner(state, now.date(), registry_teams=registry_teams),
             "tenant": old.tenant,
@@ -210,7 +266,17 @@ class LearnerProgress:
         unchanged = state == old.state and comparable(summary) == comparable(old.summary)
         if old.version and unchanged:
             return None
-        return old.successor(state, summary, summary["teams"])
+        return old.successor(state, summary, summary["teams"], sealing=sealing, resealed=resealed)
+
+
+def _maybe_sealed(state: LearnerState, plan: Plan) -> list[str]:
+    """The statement ids of a plan that may be among the state's sealed facts."""
+    ids = [t for t in plan.voids if state.might_hold_sealed(t)]
+    for statement in plan.statements:
+        facts = facts_from_statement(statement)
+        if facts is not None and state.might_hold_sealed(facts.id, facts.sort_key()):
+            ids.append(facts.id)
+    return ids
 
 
 class LearnerProgressHandler(NoWatermarks):
@@ -226,13 +292,14 @@ class LearnerProgressHandler(NoWatermarks):
         prefix: str = "",
         max_value_bytes: int = MAX_VALUE_BYTES,
         erased: ErasedAgents | None = None,  # erased learners (docs/erasure.md)
+        held_facts: int = DEFAULT_HELD_FACTS,  # LRS_PROGRESS_HELD_FACTS
     ) -> None:
         self._erased = erased
         self._store = store
         self._clock = clock
         self._prefix = prefix  # the settings' topic prefix
         self._max_value_bytes = max_value_bytes  # LRS_PROGRESS_MAX_VALUE_BYTES
-        self._progress = LearnerProgress(store, clock)
+        self._progress = LearnerProgress(store, clock, held_facts)
         self._ready = False
 
     async def handle(self, records: Sequence[Record]) -> Outcome:

@@ -27,7 +27,7 @@ from typing import Any, TextIO
 
 from aiokafka import AIOKafkaProducer
 
-from consumers.progress.learner import Clock, LearnerProgress
+from consumers.progress.learner import DEFAULT_HELD_FACTS, Clock, LearnerProgress
 from consumers.progress.messages import MAX_VALUE_BYTES, learner_message, team_message
 from consumers.progress.team import TeamProgress
 from consumers.runner import produce_all
@@ -80,9 +80,10 @@ async def rebuild(
     tenant: str | None = None,
     stream: TextIO = sys.stderr,
     max_value_bytes: int = MAX_VALUE_BYTES,
+    held_facts: int = DEFAULT_HELD_FACTS,
 ) -> RebuildReport:
     report = RebuildReport()
-    learners = LearnerProgress(store, clock)
+    learners = LearnerProgress(store, clock, held_facts)
     await store.create_indexes()
     await store.reset_learners(tenant)
     total = await store.count_statements(tenant)

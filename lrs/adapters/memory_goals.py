@@ -108,8 +108,7 @@ class InMemoryGoalProgress:
         return members
 
     async def states(self, tenant: str, learners: Collection[str]) -> dict[str, LearnerState]:
-        found = await self.progress.load_learners(tenant, learners)
-        return {learner: doc.state for learner, doc in found.items()}
+        return await self.progress.whole_states(tenant, learners)
 
 
 class InMemoryGoalProgressReader:

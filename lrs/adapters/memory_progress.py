@@ -4,20 +4,23 @@ to `lrs.adapters.mongo_progress.MongoProgressStore` by tests/contract/test_progr
 Like the MongoDB adapter it reads what others write: the statements (an
 `InMemoryStatementStore`, the persister's) and the team registry (an `InMemoryTeamRegistry`,
 the API's). Documents are kept as MongoDB would return them: the state goes through
-`to_dict`/`from_dict` on every write.
+`to_dict`/`from_dict` on every write. Sealed facts are kept in chunks by name, as the MongoDB
+adapter keeps them (`progress_learner_facts`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from lrs.adapters.memory import InMemoryStatementStore
 from lrs.adapters.memory_teams import InMemoryTeamRegistry
-from lrs.ports.progress import LearnerDoc, LearnerSummary, TeamDoc
-from lrs.progress import LearnerState, learner_id, voided_target
+from lrs.ports.progress import CHUNK_FACTS, LearnerDoc, LearnerSummary, TeamDoc
+from lrs.progress import LearnerState, StatementFacts, learner_id, voided_target
+from lrs.progress.model import unseal
 
 Doc = TypeVar("Doc", LearnerDoc, TeamDoc)
 
@@ -41,6 +44,9 @@ class InMemoryProgressStore:
         self.learners: dict[tuple[str, str], LearnerDoc] = {}
         self.teams: dict[tuple[str, str], TeamDoc] = {}
         self._voids: set[tuple[str, str]] = set()
+        # chunk name -> (tenant, learner, sealed facts)
+        self.chunks: dict[str, tuple[str, str, list[StatementFacts]]] = {}
+        self._names = itertools.count(1)
 
     async def create_indexes(self) -> None:
         return None
@@ -56,6 +62,21 @@ class InMemoryProgressStore:
     async def owners_of(self, tenant: str, ids: Collection[str]) -> dict[str, str]:
         found = await self.statements.get_many(tenant, list(ids))
         return {i: learner_id(s) for i, s in found.items() if voided_target(s) is None}
+
+    # --- sealed facts -----------------------------------------------------------------------
+
+    async def sealed_among(self, tenant: str, ids: Collection[str]) -> set[str]:
+        held = {f.id for t, _, facts in self.chunks.values() if t == tenant for f in facts}
+        return held & set(ids)
+
+    async def sealed_facts(self, doc: LearnerDoc) -> list[StatementFacts]:
+        return [f for name in doc.chunks if name in self.chunks for f in self.chunks[name][2]]
+
+    async def whole_states(self, tenant: str, learners: Collection[str]) -> dict[str, LearnerState]:
+        """The stored states of `learners` with their sealed facts back (what readers of every
+        live fact need, as `lrs.adapters.mongo_progress.SealedFacts` gives them)."""
+        found = await self.load_learners(tenant, learners)
+        return {lr: unseal(d.state, await self.sealed_facts(d)) for lr, d in found.items()}
 
     # --- learners ---------------------------------------------------------------------------
 
@@ -77,14 +98,38 @@ class InMemoryProgressStore:
         return [d.learner for (t, _), d in self.learners.items() if t == tenant and team in d.teams]
 
     async def save_learners(self, docs: Sequence[LearnerDoc], updated: datetime) -> set[str]:
-        stored = [dataclasses.replace(d, state=_round_trip(d.state)) for d in docs]
-        return compare_and_set(self.learners, [((d.tenant, d.learner), d) for d in stored])
+        stored, new = zip(*(self._with_chunks(d) for d in docs), strict=True) if docs else ((), ())
+        lost = compare_and_set(self.learners, [((d.tenant, d.learner), d) for d in stored])
+        for doc, names in zip(docs, new, strict=True):
+            if doc.learner in lost:
+                unused: Sequence[str] = names  # nothing refers to them
+            else:
+                unused = doc.chunks if doc.resealed else ()
+            for name in unused:
+                self.chunks.pop(name, None)
+        return lost
+
+    def _with_chunks(self, doc: LearnerDoc) -> tuple[LearnerDoc, list[str]]:
+        """The document as stored, its new sealed facts stored in chunks it refers to, and the
+        names of those chunks."""
+        new = []
+        for part in range(0, len(doc.sealing), CHUNK_FACTS):
+            name = f"{doc.tenant}/{doc.learner}/{next(self._names)}"
+            facts = list(doc.sealing[part : part + CHUNK_FACTS])
+            self.chunks[name] = (doc.tenant, doc.learner, facts)
+            new.append(name)
+        chunks = (*(() if doc.resealed else doc.chunks), *new)
+        stored = dataclasses.replace(
+            doc, state=_round_trip(doc.state), chunks=chunks, sealing=(), resealed=False
+        )
+        return stored, new
 
     async def reset_learners(self, tenant: str | None) -> None:
         for key, doc in self.learners.items():
             if tenant in (None, doc.tenant):
-                state = dataclasses.replace(doc.state, facts={}, voided=frozenset())
-                self.learners[key] = dataclasses.replace(doc, state=state)
+                state = LearnerState(doc.learner)
+                self.learners[key] = dataclasses.replace(doc, state=state, chunks=())
+        self.chunks = {n: c for n, c in self.chunks.items() if tenant not in (None, c[0])}
         self._voids = {(t, i) for t, i in self._voids if tenant not in (None, t)}
 
     async def iterate_learners(self, tenant: str | None) -> AsyncIterator[LearnerDoc]:

@@ -26,7 +26,7 @@ from pymongo import ASCENDING, DESCENDING, DeleteOne, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from lrs.adapters.mongo_progress import GROUP_MEMBERS_RECORDED, GROUP_RANGE, doc_id
+from lrs.adapters.mongo_progress import CHUNKS, GROUP_MEMBERS_RECORDED, GROUP_RANGE, doc_id
 from lrs.adapters.mongo_store import filter_keys
 from lrs.adapters.mongo_webhooks import MongoWebhookStore
 from lrs.erasure import (
@@ -177,9 +177,9 @@ class MongoErasureStore:
     async def erase_progress(self, tenant: str, learners: Sequence[str]) -> tuple[int, int]:
         ids = [f"{tenant}/{learner}" for learner in learners]
         documents = await self._learners.delete_many({"_id": {"$in": ids}})
-        owners = await self._db["progress_statements"].delete_many(
-            {"tenant": tenant, "learner": {"$in": list(learners)}}
-        )
+        theirs = {"tenant": tenant, "learner": {"$in": list(learners)}}
+        await self._db[CHUNKS].delete_many(theirs)  # their sealed facts (after: none refer to them)
+        owners = await self._db["progress_statements"].delete_many(theirs)
         return documents.deleted_count, owners.deleted_count
 
     async def registry_teams_listing(self, tenant: str, identifiers: Sequence[str]) -> list[str]:

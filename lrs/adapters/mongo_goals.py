@@ -19,7 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from lrs.adapters.mongo_bulk import bulk_compare_and_set, compare_and_set
-from lrs.adapters.mongo_progress import state_from_mongo
+from lrs.adapters.mongo_progress import SealedFacts, state_from_mongo
 from lrs.goals import Goal, goal_from_doc, goal_to_doc
 from lrs.ports.goals import GoalProgressDoc
 from lrs.progress import LearnerState
@@ -107,6 +107,7 @@ class MongoGoalProgress:
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self._progress = db["progress_goals"]
         self._learners = db["progress_learners"]
+        self._sealed = SealedFacts(db)
         self._registry = db["teams"]
 
     async def create_indexes(self) -> None:
@@ -196,10 +197,12 @@ class MongoGoalProgress:
         return members
 
     async def states(self, tenant: str, learners: Collection[str]) -> dict[str, LearnerState]:
-        """The stored learner states (learners without progress are left out)."""
+        """The stored learner states, every live fact in (learners without progress are left
+        out)."""
         wanted = [f"{tenant}/{learner}" for learner in learners]
-        cursor = self._learners.find({"_id": {"$in": wanted}}, {"learner": 1, "state": 1})
-        return {d["learner"]: state_from_mongo(d) async for d in cursor}
+        fields = {"learner": 1, "state": 1, "chunks": 1}
+        docs = [d async for d in self._learners.find({"_id": {"$in": wanted}}, fields)]
+        return {d["learner"]: state_from_mongo(d) for d in await self._sealed.whole(docs, fields)}
 
 
 class MongoGoalProgressReader:

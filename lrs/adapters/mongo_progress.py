@@ -18,7 +18,15 @@ Collections (the contract shared with the progress API):
   document's stamp is the one the state was kept with; `members` (an anonymous Group's
   learner only) the Group's member identifiers as `<tenant>/<identifier>`, under a sparse
   index (`group_members`: the other learners have no entry), so that an erasure finds the Groups
-  naming a learner without scanning every learner (lrs.adapters.mongo_erasure).
+  naming a learner without scanning every learner (lrs.adapters.mongo_erasure); `chunks` the
+  `_id`s of the learner's chunks of sealed facts (none until the learner has more than
+  `LRS_PROGRESS_HELD_FACTS` statements; the state then counts them in its `sealed` tally).
+* `progress_learner_facts`: ``{_id: "<tenant>/<learner>/<stamp>.<n>", tenant, learner, ids,
+  facts}``, the chunks of sealed facts (docs/decisions/0025): `facts` JSON bytes of statement
+  id -> fact (`StatementFacts.to_dict()`), `ids` the same ids, under the index `tenant_ids` (is
+  a statement sealed, whose learner?). A chunk never changes: a learner sealed again gets new
+  ones, and the old ones are deleted once the learner document no longer refers to them
+  (readers of every fact, `SealedFacts`, read the document again when one has gone).
 * `progress_teams`: ``{_id: "<tenant>/<team>", tenant, team, name, summary, members, version,
   updated}``; `summary` is JSON bytes as a learner's (a sub-document before 2026-12-01; both are
   read, `summary_fields`), `name` the summary's, for listings that read nothing else.
@@ -62,8 +70,9 @@ from lrs.adapters.mongo_bulk import (
 )
 from lrs.adapters.state_cache import StateCache, new_stamp
 from lrs.erasure import GROUP_PREFIX, group_members
-from lrs.ports.progress import LearnerDoc, LearnerSummary, TeamDoc
-from lrs.progress import LearnerState, learner_id, voided_target
+from lrs.outages import TransientFailure
+from lrs.ports.progress import CHUNK_FACTS, LearnerDoc, LearnerSummary, TeamDoc
+from lrs.progress import LearnerState, StatementFacts, learner_id, voided_target
 from lrs.progress.organisation import active_days
 
 Doc = dict[str, Any]
@@ -76,6 +85,8 @@ NO_DAYS = Binary(orjson.dumps([]))  # the days of a reset state
 GROUP_RANGE = {"$gte": GROUP_PREFIX, "$lt": GROUP_PREFIX[:-1] + "\\"}
 GROUP_MEMBERS_INDEX = "group_members"
 GROUP_MEMBERS_RECORDED = "group-members"  # in `progress_migrations`
+CHUNKS = "progress_learner_facts"
+WHOLE_READS = 5  # reads of a learner whose chunks keep changing before giving up (a 503)
 
 
 def doc_id(tenant: str, entity: str) -> str:
@@ -157,10 +168,13 @@ def learner_from_mongo(doc: Mapping[str, Any]) -> LearnerDoc:
         summary=summary_fields(doc),
         version=int(doc.get("version") or 0),
         teams_left=tuple(doc.get("teams_left") or ()),
+        chunks=tuple(doc.get("chunks") or ()),
     )
 
 
-def learner_to_mongo(learner: LearnerDoc, updated: datetime, stamp: str) -> Doc:
+def learner_to_mongo(
+    learner: LearnerDoc, updated: datetime, stamp: str, chunks: Sequence[str] = ()
+) -> Doc:
     members = member_keys(learner.tenant, learner.learner)
     return {
         "_id": doc_id(learner.tenant, learner.learner),
@@ -175,7 +189,33 @@ def learner_to_mongo(learner: LearnerDoc, updated: datetime, stamp: str) -> Doc:
         "stamp": stamp,
         "updated": updated,
         **({"members": members} if members else {}),
+        **({"chunks": list(chunks)} if chunks else {}),
     }
+
+
+def chunks_to_mongo(learner: LearnerDoc, stamp: str) -> list[Doc]:
+    """The chunk documents of a learner document's newly sealed facts (`LearnerDoc.sealing`)."""
+    base = doc_id(learner.tenant, learner.learner)
+    sealing = sorted(learner.sealing, key=StatementFacts.sort_key)
+    return [
+        {
+            "_id": f"{base}/{stamp}.{n}",
+            "tenant": learner.tenant,
+            "learner": learner.learner,
+            "ids": [f.id for f in part],
+            "facts": Binary(orjson.dumps({f.id: f.to_dict() for f in part})),
+        }
+        for n, part in enumerate(_parts(sealing, CHUNK_FACTS))
+    ]
+
+
+def _parts(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def chunk_facts(doc: Mapping[str, Any]) -> list[StatementFacts]:
+    """The facts of a chunk document."""
+    return [StatementFacts.from_dict(sid, f) for sid, f in _json(doc["facts"]).items()]
 
 
 def team_from_mongo(doc: Mapping[str, Any]) -> TeamDoc:
@@ -201,6 +241,48 @@ def team_to_mongo(team: TeamDoc, updated: datetime) -> Doc:
     }
 
 
+class SealedFacts:
+    """Learner documents with their sealed facts put back in their state: what a reader of
+    every live fact of a learner needs (period views, goals, the API's current view).
+
+    A learner sealed again between the read of its document and the read of its chunks has
+    new chunks, and the old ones are deleted: its document is then read again."""
+
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._learners: AsyncCollection[Doc] = db["progress_learners"]
+        self._chunks: AsyncCollection[Doc] = db[CHUNKS]
+
+    async def whole(self, docs: Sequence[Doc], projection: Doc | None = None) -> list[Doc]:
+        """`docs` (`progress_learners` documents read with `state` and `chunks`, and
+        `projection` when given) whose `state` is then every live fact (`to_dict()` form,
+        without `sealed`)."""
+        whole: dict[str, Doc] = {d["_id"]: d for d in docs if not d.get("chunks")}
+        pending = [d for d in docs if d.get("chunks")]
+        for _ in range(WHOLE_READS):
+            if not pending:  # (a learner erased meanwhile is left out)
+                return [whole[d["_id"]] for d in docs if d["_id"] in whole]
+            names = [name for d in pending for name in d["chunks"]]
+            cursor = self._chunks.find({"_id": {"$in": names}}, {"facts": 1})
+            found = {c["_id"]: c async for c in cursor}
+            again = [d["_id"] for d in pending if not set(d["chunks"]) <= found.keys()]
+            for d in pending:
+                if d["_id"] not in again:
+                    whole[d["_id"]] = _with_facts(d, [found[name] for name in d["chunks"]])
+            pending = [d async for d in self._learners.find({"_id": {"$in": again}}, projection)]
+            whole |= {d["_id"]: d for d in pending if not d.get("chunks")}
+            pending = [d for d in pending if d.get("chunks")]
+        raise TransientFailure("a learner's progress kept changing while it was read")
+
+
+def _with_facts(doc: Doc, chunks: Sequence[Doc]) -> Doc:
+    fields = state_fields(doc)
+    voided = set(fields.get("voided") or ())
+    facts = {sid: f for c in chunks for sid, f in _json(c["facts"]).items() if sid not in voided}
+    fields["facts"] = {**facts, **(fields.get("facts") or {})}
+    fields.pop("sealed", None)
+    return {**doc, "state": fields, "chunks": []}
+
+
 class MongoProgressStore:
     """`lrs.ports.progress.ProgressStore` on MongoDB: learner and team progress, void
     bookkeeping; reads of the team registry and of the persister's `statements`."""
@@ -224,6 +306,8 @@ class MongoProgressStore:
         self._registry: AsyncCollection[Doc] = db["teams"]
         self._statements: AsyncCollection[Doc] = db["statements"]
         self._migrations: AsyncCollection[Doc] = db["progress_migrations"]
+        self._chunks: AsyncCollection[Doc] = db[CHUNKS]
+        self._chunk_writes = self._fence.unjournaled(self._chunks)
 
     async def create_indexes(self) -> None:
         teams_index = [("tenant", ASCENDING), ("teams", ASCENDING)]
@@ -231,6 +315,12 @@ class MongoProgressStore:
         await self._learners.create_indexes([IndexModel(teams_index, name="tenant_teams"), members])
         await self._record_group_members()
         await self._teams.create_indexes([IndexModel([("tenant", ASCENDING)], name="tenant")])
+        await self._chunks.create_indexes(
+            [
+                IndexModel([("tenant", ASCENDING), ("ids", ASCENDING)], name="tenant_ids"),
+                IndexModel([("tenant", ASCENDING), ("learner", ASCENDING)], name="tenant_learner"),
+            ]
+        )
         members_index = IndexModel([("tenant", ASCENDING), ("members", ASCENDING)])
         with contextlib.suppress(OperationFailure):  # the API may have made it under its name
             await self._registry.create_indexes([members_index])
@@ -283,6 +373,19 @@ class MongoProgressStore:
             if voided_target(body) is None:
                 owners[d["_id"][len(tenant) + 1 :]] = learner_id(body)
         return owners
+
+    # --- sealed facts -----------------------------------------------------------------------
+
+    async def sealed_among(self, tenant: str, ids: Collection[str]) -> set[str]:
+        wanted = set(ids)
+        cursor = self._chunks.find({"tenant": tenant, "ids": {"$in": sorted(wanted)}}, {"ids": 1})
+        return {i async for d in cursor for i in d["ids"] if i in wanted}
+
+    async def sealed_facts(self, doc: LearnerDoc) -> list[StatementFacts]:
+        if not doc.chunks:
+            return []
+        cursor = self._chunks.find({"_id": {"$in": list(doc.chunks)}}, {"facts": 1})
+        return [f async for d in cursor for f in chunk_facts(d)]
 
     # --- learners ---------------------------------------------------------------------------
 
@@ -339,11 +442,23 @@ class MongoProgressStore:
         whose write lost to a concurrent one."""
         keys = [doc_id(d.tenant, d.learner) for d in docs]
         stamps = [new_stamp() for _ in docs]
+        chunks = [chunks_to_mongo(d, stamp) for d, stamp in zip(docs, stamps, strict=True)]
+        if any(chunks):  # stored before the documents that refer to them
+            await self._chunk_writes.insert_many([c for new in chunks for c in new])
+        refs = [
+            [*(() if d.resealed else d.chunks), *(c["_id"] for c in new)]
+            for d, new in zip(docs, chunks, strict=True)
+        ]
         ops = [
-            compare_and_set(key, d.version - 1, learner_to_mongo(d, updated, stamp))
-            for key, d, stamp in zip(keys, docs, stamps, strict=True)
+            compare_and_set(key, d.version - 1, learner_to_mongo(d, updated, stamp, ref))
+            for key, d, stamp, ref in zip(keys, docs, stamps, refs, strict=True)
         ]
         failed = await bulk_compare_and_set(self._learner_writes, ops)
+        replaced = [d.chunks for i, d in enumerate(docs) if i not in failed and d.resealed]
+        lost = [c["_id"] for i in failed for c in chunks[i]]  # nothing refers to them
+        unused = [*lost, *(old for olds in replaced for old in olds)]
+        if unused:
+            await self._chunk_writes.delete_many({"_id": {"$in": unused}})
         await self._fence.seal()  # even with nothing written: see __init__
         for i, (key, doc, stamp) in enumerate(zip(keys, docs, stamps, strict=True)):
             if i not in failed:  # a lost write leaves a kept state whose stamp is not stored
@@ -353,9 +468,10 @@ class MongoProgressStore:
     async def reset_learners(self, tenant: str | None) -> None:
         """Empty every learner's state (keeping its version: the next write increments it) and
         forget the void bookkeeping; a rebuild then refills both."""
-        reset = {"state": EMPTY_STATE, "days": NO_DAYS, "stamp": new_stamp()}
+        reset = {"state": EMPTY_STATE, "days": NO_DAYS, "stamp": new_stamp(), "chunks": []}
         self._states.clear()  # none would be used again (new stamp): free them
         await self._learners.update_many(_tenant_filter(tenant), {"$set": reset})
+        await self._chunks.delete_many(_tenant_filter(tenant))
         for collection in (self._voids, self._owners):
             await collection.delete_many(_tenant_filter(tenant))
 

@@ -21,7 +21,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from lrs.adapters.mongo_progress import state_fields, summary_fields
+from lrs.adapters.mongo_progress import SealedFacts, state_fields, summary_fields
 from lrs.ports.progress import LearnerProgressDoc, TeamProgressDoc
 from lrs.progress.registry import Team
 
@@ -139,17 +139,19 @@ class MongoProgressReader:
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self._learners: AsyncCollection[Doc] = db[PROGRESS_LEARNERS]
         self._teams: AsyncCollection[Doc] = db[PROGRESS_TEAMS]
+        self._sealed = SealedFacts(db)
 
     async def learner(self, tenant: str, learner: str) -> LearnerProgressDoc | None:
-        doc = await self._learners.find_one({"_id": doc_id(tenant, learner)})
-        return None if doc is None else learner_from_doc(doc)
+        found = await self.learners(tenant, [learner])
+        return found.get(learner)
 
     async def learners(self, tenant: str, learners: Sequence[str]) -> dict[str, LearnerProgressDoc]:
+        """Their stored progress, the state holding every live fact (sealed ones too)."""
         if not learners:
             return {}
         ids = [doc_id(tenant, learner) for learner in learners]
-        cursor = self._learners.find({"_id": {"$in": ids}})
-        found = [learner_from_doc(doc) async for doc in cursor]
+        docs = [doc async for doc in self._learners.find({"_id": {"$in": ids}})]
+        found = [learner_from_doc(doc) for doc in await self._sealed.whole(docs)]
         return {doc.learner: doc for doc in found}
 
     async def team(self, tenant: str, team: str) -> TeamProgressDoc | None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from lrs.progress import LearnerState
+from lrs.progress import LearnerState, StatementFacts
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +55,8 @@ class ProgressReader(Protocol):
 
 # --- the progress consumers' state ----------------------------------------------------------
 
+CHUNK_FACTS = 500  # sealed facts per stored chunk at most (about 130 KB in MongoDB)
+
 
 @dataclass(frozen=True)
 class LearnerDoc:
@@ -69,13 +71,26 @@ class LearnerDoc:
     version: int = 0
     # The teams the learner left with this version (so a re-run can still trigger them).
     teams_left: tuple[str, ...] = ()
+    # Where the state's sealed facts are stored (`lrs.progress.model.seal`): the store's names
+    # of their chunks, as read.
+    chunks: tuple[str, ...] = ()
+    # To write with this version: facts newly sealed, to store apart; `resealed`: the state was
+    # unsealed and sealed again, so `sealing` replaces every chunk read.
+    sealing: tuple[StatementFacts, ...] = ()
+    resealed: bool = False
 
     @classmethod
     def empty(cls, tenant: str, learner: str) -> LearnerDoc:
         return cls(tenant, learner, LearnerState(learner))
 
     def successor(
-        self, state: LearnerState, summary: Mapping[str, Any], teams: Iterable[str]
+        self,
+        state: LearnerState,
+        summary: Mapping[str, Any],
+        teams: Iterable[str],
+        *,
+        sealing: Sequence[StatementFacts] = (),
+        resealed: bool = False,
     ) -> LearnerDoc:
         teams = tuple(teams)
         left = tuple(sorted(set(self.teams) - set(teams)))
@@ -86,6 +101,8 @@ class LearnerDoc:
             teams=teams,
             version=self.version + 1,
             teams_left=left,
+            sealing=tuple(sealing),
+            resealed=resealed,
         )
 
 
@@ -141,13 +158,27 @@ class LearnerProgressState(RegistryMembership, Protocol):
         """The learner of each stored non-voiding statement among `ids`."""
         ...
 
+    async def sealed_among(self, tenant: str, ids: Collection[str]) -> set[str]:
+        """Those of the statement ids that some learner's stored chunks of sealed facts hold
+        (a chunk a write left unreferenced may still answer: callers read the learner's own
+        chunks next, `sealed_facts`)."""
+        ...
+
+    async def sealed_facts(self, doc: LearnerDoc) -> list[StatementFacts]:
+        """The facts of the chunks a learner document refers to (`LearnerDoc.chunks`)."""
+        ...
+
     async def load_learners(self, tenant: str, learners: Collection[str]) -> dict[str, LearnerDoc]:
         """The stored documents of those of `learners` that have one."""
         ...
 
     async def save_learners(self, docs: Sequence[LearnerDoc], updated: datetime) -> set[str]:
         """Compare-and-set each document on the version before its own (insert when that is
-        0); return the learners whose write lost to a concurrent one (nothing written)."""
+        0); return the learners whose write lost to a concurrent one (nothing written).
+
+        A document's `sealing` facts are stored first, as new chunks; the written document
+        refers to them and to the chunks it was read with (none when `resealed`). Chunks no
+        written document refers to any more, and a lost write's new ones, are deleted."""
         ...
 
 

@@ -106,6 +106,7 @@ def _progress(db: Database, settings: LrsSettings) -> Handler:
         prefix=settings.topic_prefix,
         max_value_bytes=settings.progress_max_value_bytes,
         erased=MongoErasedAgents(db),
+        held_facts=settings.progress_held_facts,
     )
 
 

@@ -37,6 +37,7 @@ async def rebuild_command(settings: LrsSettings, tenant: str | None) -> int:
             publish,
             tenant=tenant,
             max_value_bytes=settings.progress_max_value_bytes,
+            held_facts=settings.progress_held_facts,
         )
     finally:
         await producer.stop()

@@ -23,7 +23,8 @@ from lrs.adapters.state_cache import StateCache
 from lrs.ports.progress import LearnerDoc, LearnerSummary, ProgressStore, TeamDoc
 from lrs.ports.statements import AcceptedStatement, StatementWriter
 from lrs.ports.teams import TeamRegistry
-from lrs.progress import LearnerState, apply, learner_id
+from lrs.progress import LearnerState, StatementFacts, apply, fold, learner_id
+from lrs.progress.model import seal, unseal
 from lrs.progress.registry import Team
 from lrs.xapi.ifi import actor_ifi
 from tests.contract.conftest import KINDS, fresh_database
@@ -209,3 +210,71 @@ async def test_stored_statements_are_read_whole_voided_or_not(world: World) -> N
     whole = {s["id"]: s async for _, s in progress.stored_statements(None)}
     assert whole[second["id"]] == {**second, "stored": T0.isoformat()}
     assert len(whole) == 4
+
+
+def sealed_learner(learner: int, statements: int, keep: int, tenant: str = "acme") -> LearnerDoc:
+    """A learner of `statements` statements whose state keeps `keep`, the others to seal."""
+    done = [statement(learner, obj=activity(f"module/{n}")) for n in range(statements)]
+    state, sealing = seal(fold(learner_id(done[0]), done), keep)
+    empty = LearnerDoc.empty(tenant, state.learner)
+    return empty.successor(state, {"learner": state.learner}, (), sealing=sealing)
+
+
+async def test_sealed_facts_are_stored_apart_and_found_by_id(world: World) -> None:
+    progress = world.progress
+    ann = sealed_learner(1, 5, 2)
+    assert await progress.save_learners([ann], T0) == set()
+    loaded = (await progress.load_learners("acme", [ann.learner]))[ann.learner]
+    assert loaded.chunks
+    assert loaded.state == ann.state
+    assert sorted(await progress.sealed_facts(loaded), key=by_id) == sorted(ann.sealing, key=by_id)
+    sealed_ids = {f.id for f in ann.sealing}
+    assert await progress.sealed_among("acme", {*sealed_ids, *ann.state.facts, "x"}) == sealed_ids
+    assert await progress.sealed_among("other", sealed_ids) == set()
+
+
+async def test_more_sealed_facts_add_chunks_and_a_reseal_replaces_them(world: World) -> None:
+    progress = world.progress
+    ann = sealed_learner(1, 6, 4)
+    await progress.save_learners([ann], T0)
+    first = (await progress.load_learners("acme", [ann.learner]))[ann.learner]
+    state, more = seal(first.state, 1)
+    assert await progress.save_learners([first.successor(state, {}, (), sealing=more)], T0) == set()
+    second = (await progress.load_learners("acme", [ann.learner]))[ann.learner]
+    assert set(first.chunks) < set(second.chunks)
+    everything = {f.id for f in (*ann.sealing, *more)}
+    assert {f.id for f in await progress.sealed_facts(second)} == everything
+    whole = unseal(second.state, await progress.sealed_facts(second))
+    state, again = seal(whole, 3)
+    resealed = second.successor(state, {}, (), sealing=again, resealed=True)
+    assert await progress.save_learners([resealed], T0) == set()
+    third = (await progress.load_learners("acme", [ann.learner]))[ann.learner]
+    assert not set(third.chunks) & set(second.chunks)
+    assert {f.id for f in await progress.sealed_facts(third)} == {f.id for f in again}
+    assert await progress.sealed_among("acme", everything) == {f.id for f in again}
+
+
+async def test_a_lost_write_leaves_no_sealed_facts_behind(world: World) -> None:
+    progress = world.progress
+    ann = sealed_learner(1, 2, 2)  # nothing sealed
+    await progress.save_learners([ann], T0)
+    late = sealed_learner(1, 5, 1)  # version 1 again: loses
+    assert await progress.save_learners([late], T0) == {ann.learner}
+    assert await progress.sealed_among("acme", {f.id for f in late.sealing}) == set()
+
+
+async def test_reset_forgets_sealed_facts(world: World) -> None:
+    progress = world.progress
+    ann, bob = sealed_learner(1, 5, 2), sealed_learner(2, 5, 2, tenant="other")
+    await progress.save_learners([ann, bob], T0)
+    await progress.reset_learners("acme")
+    loaded = (await progress.load_learners("acme", [ann.learner]))[ann.learner]
+    assert loaded.chunks == ()
+    assert loaded.state == LearnerState(ann.learner)
+    assert await progress.sealed_among("acme", {f.id for f in ann.sealing}) == set()
+    other = (await progress.load_learners("other", [bob.learner]))[bob.learner]
+    assert len(await progress.sealed_facts(other)) == 3
+
+
+def by_id(facts: StatementFacts) -> str:
+    return facts.id

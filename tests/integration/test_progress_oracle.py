@@ -197,10 +197,17 @@ async def topic_problems(
     return problems
 
 
-@pytest.mark.parametrize("seed", [7, 2026])
-async def test_progress_equals_the_oracle(infra: Infra, seed: int) -> None:
+@pytest.mark.parametrize(
+    ("seed", "held"), [(7, 400), (2026, 400), (2026, 3)], ids=["7", "2026", "2026-sealing"]
+)
+async def test_progress_equals_the_oracle(infra: Infra, seed: int, held: int) -> None:
+    """`held`: LRS_PROGRESS_HELD_FACTS; 3 seals most of every learner's facts away."""
     settings = make_settings(
-        infra.kafka_bootstrap, infra.mongodb_uri, unique_name("o"), ack_mode="kafka"
+        infra.kafka_bootstrap,
+        infra.mongodb_uri,
+        unique_name("o"),
+        ack_mode="kafka",
+        progress_held_facts=held,
     )
     await prepare_infra(settings)
     workload = Workload(seed).build(statements=500)
@@ -237,7 +244,13 @@ async def test_progress_equals_the_oracle(infra: Infra, seed: int) -> None:
         async with producer(settings) as publishing:
             stream = io.StringIO()
             publish = kafka_publisher(publishing, settings.topic_prefix)
-            report = await rebuild(MongoProgressStore(db), fixed_clock, publish, stream=stream)
+            report = await rebuild(
+                MongoProgressStore(db),
+                fixed_clock,
+                publish,
+                stream=stream,
+                held_facts=settings.progress_held_facts,
+            )
         assert report.statements == len(acknowledged)
         assert "100%" in stream.getvalue()
         rebuilt = await progress_docs(db, "progress_learners", TENANT)

@@ -227,7 +227,13 @@ def progress_handlers(
     return [
         (
             topics.STORED_STATEMENTS,
-            LearnerProgressHandler(store, clock, prefix=prefix, erased=MongoErasedAgents(db)),
+            LearnerProgressHandler(
+                store,
+                clock,
+                prefix=prefix,
+                erased=MongoErasedAgents(db),
+                held_facts=settings.progress_held_facts,
+            ),
         ),
         (topics.TEAM_CHANGES, TeamProgressHandler(store, clock, prefix=prefix)),
         (topics.TEAMS, TeamRegistryHandler(store, clock, prefix=prefix)),

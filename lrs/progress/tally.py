@@ -223,62 +223,123 @@ def fact_success(facts: StatementFacts) -> bool | None:
 
 
 def tally(facts: Iterable[StatementFacts]) -> Tally:
-    """The tally of a set of facts (any order gives the same tally)."""
-    held = list(facts)
+    """The tally of a set of facts (any order gives the same tally).
+
+    One pass in summary order (time, then id), so the latest value given is the last one seen.
+    """
+    held = sorted(facts, key=StatementFacts.sort_key)
     if not held:
         return Tally()
-    groups: dict[str, tuple[list[StatementFacts], list[StatementFacts]]] = {}
-    names: dict[str, Latest | None] = {}
+    activities: dict[str, _Counting] = {}
+    name: Latest | None = None
+    team_names: dict[str, Latest] = {}
+    teams: set[str] = set()
+    days: set[str] = set()
+    total = 0
     for f in held:
+        key = (f.at, f.id)
+        spent = hundredths(f.duration)
+        total += spent
+        if f.actor_name is not None:
+            name = Latest(key, f.actor_name)
+        teams.update(f.teams)
+        days.add(f.at[:10])
+        for team, team_name in f.team_names:
+            team_names[team] = Latest(key, team_name)
+        named = dict(f.activity_names) if f.activity_names else {}
         if f.activity is not None:
-            groups.setdefault(f.activity, ([], []))[0].append(f)
+            _counting(activities, f.activity, key).direct(f, key, spent, named.get(f.activity))
         for parent in f.parents:
-            groups.setdefault(parent, ([], []))[1].append(f)
-        for team, name in f.team_names:
-            names[team] = later(names.get(team), Latest(f.sort_key(), name))
-    keys = [f.sort_key() for f in held]
+            _counting(activities, parent, key).related(key, spent, named.get(parent))
     return Tally(
         statements=len(held),
-        name=_latest((f.sort_key(), f.actor_name) for f in held),
-        teams=frozenset(team for f in held for team in f.teams),
-        team_names={team: name for team, name in names.items() if name is not None},
-        days=frozenset(utc_date(f.at) for f in held),
-        hundredths=sum(hundredths(f.duration) for f in held),
-        first=min(keys),
-        last=max(keys),
-        activities={a: _activity(a, *lists) for a, lists in groups.items()},
+        name=name,
+        teams=frozenset(teams),
+        team_names=team_names,
+        days=frozenset(utc_date(day) for day in days),
+        hundredths=total,
+        first=(held[0].at, held[0].id),
+        last=(held[-1].at, held[-1].id),
+        activities={a: counting.frozen() for a, counting in activities.items()},
     )
 
 
-def _activity(
-    activity: str, direct: list[StatementFacts], related: list[StatementFacts]
-) -> ActivityTally:
-    outcomes = [s for f in direct if (s := fact_success(f)) is not None]
-    scored = [f for f in direct if f.score is not None]
-    touching = [f.sort_key() for f in (*direct, *related)]
-    return ActivityTally(
-        direct=len(direct),
-        related=len(related),
-        outcomes=frozenset(outcomes),
-        completion=any(f.verb is VerbClass.COMPLETED or f.completion is True for f in direct),
-        score_latest=_latest((f.sort_key(), f.score) for f in scored),
-        score_best=max((f.score for f in scored if f.score is not None), default=None),
-        starts=sum(1 for f in direct if f.verb is VerbClass.START),
-        launches=sum(1 for f in direct if f.verb is VerbClass.LAUNCH),
-        graded=len(outcomes),
-        name=_latest(
-            (f.sort_key(), dict(f.activity_names).get(activity)) for f in (*direct, *related)
-        ),
-        hundredths=sum(hundredths(f.duration) for f in (*direct, *related)),
-        first=min(touching),
-        last=max(touching),
+def _counting(activities: dict[str, _Counting], activity: str, key: Key) -> _Counting:
+    counting = activities.get(activity)
+    if counting is None:
+        counting = activities[activity] = _Counting(key)
+    return counting
+
+
+class _Counting:
+    """An `ActivityTally` being counted, from facts seen in summary order."""
+
+    __slots__ = (
+        "completion",
+        "direct_count",
+        "first",
+        "graded",
+        "hundredths",
+        "last",
+        "launches",
+        "name",
+        "outcomes",
+        "related_count",
+        "score_best",
+        "score_latest",
+        "starts",
     )
 
+    def __init__(self, first: Key) -> None:
+        self.first = self.last = first
+        self.direct_count = self.related_count = self.starts = self.launches = 0
+        self.graded = self.hundredths = 0
+        self.outcomes: set[bool] = set()
+        self.completion = False
+        self.score_latest: Latest | None = None
+        self.score_best: float | None = None
+        self.name: Latest | None = None
 
-def _latest(pairs: Iterable[tuple[Key, Any]]) -> Latest | None:
-    """Of (key, value) pairs, the value of the latest key among those with a value."""
-    given = [(key, value) for key, value in pairs if value is not None]
-    if not given:
-        return None
-    key, value = max(given, key=lambda pair: pair[0])
-    return Latest(key, value)
+    def related(self, key: Key, spent: int, name: str | None) -> None:
+        self.related_count += 1
+        self._touch(key, spent, name)
+
+    def direct(self, f: StatementFacts, key: Key, spent: int, name: str | None) -> None:
+        self.direct_count += 1
+        self._touch(key, spent, name)
+        success = fact_success(f)
+        if success is not None:
+            self.outcomes.add(success)
+            self.graded += 1
+        if f.verb is VerbClass.COMPLETED or f.completion is True:
+            self.completion = True
+        if f.score is not None:
+            self.score_latest = Latest(key, f.score)
+            self.score_best = _best(self.score_best, f.score)
+        if f.verb is VerbClass.START:
+            self.starts += 1
+        elif f.verb is VerbClass.LAUNCH:
+            self.launches += 1
+
+    def _touch(self, key: Key, spent: int, name: str | None) -> None:
+        self.last = key
+        self.hundredths += spent
+        if name is not None:
+            self.name = Latest(key, name)
+
+    def frozen(self) -> ActivityTally:
+        return ActivityTally(
+            direct=self.direct_count,
+            related=self.related_count,
+            outcomes=frozenset(self.outcomes),
+            completion=self.completion,
+            score_latest=self.score_latest,
+            score_best=self.score_best,
+            starts=self.starts,
+            launches=self.launches,
+            graded=self.graded,
+            name=self.name,
+            hundredths=self.hundredths,
+            first=self.first,
+            last=self.last,
+        )

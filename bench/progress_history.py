@@ -1,9 +1,10 @@
 """What a learner's history costs the progress pipeline, per statement: prints numbers,
 asserts nothing.
 
-A learner's progress document holds the facts of every live statement of the learner
-(docs/decisions/0006, "Known limit"), so what one more statement costs grows with the
-learner's history. For each history length H this script starts a fresh SecantusDB (as
+A learner's progress document held the facts of every live statement of the learner
+(docs/decisions/0006, "Known limit"); it now holds at most LRS_PROGRESS_HELD_FACTS of them and
+seals the older ones away (docs/decisions/0025). Before that, what one more statement cost grew
+with the learner's history. For each history length H this script starts a fresh SecantusDB (as
 `lrs serve` does, journaled writes), stores `--learners` learner-progress documents of H
 statements each (folded by the progress consumer's own code, `LearnerProgress`, on the real
 MongoDB adapter), then measures:

@@ -58,11 +58,17 @@ class InMemoryProgressReader:
     def __init__(self) -> None:
         self.learner_docs: dict[tuple[str, str], LearnerProgressDoc] = {}
         self.team_docs: dict[tuple[str, str], TeamProgressDoc] = {}
+        # the facts sealed away from each learner's stored state (`to_dict()` form, by id)
+        self.sealed_facts: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def put_learner(self, tenant: str, doc: LearnerProgressDoc) -> None:
-        """Store a learner's progress; the latest stored is the most recently changed."""
+    def put_learner(
+        self, tenant: str, doc: LearnerProgressDoc, sealed: Mapping[str, Any] | None = None
+    ) -> None:
+        """Store a learner's progress (and the facts its state sealed away, by id); the latest
+        stored is the most recently changed."""
         self.learner_docs.pop((tenant, doc.learner), None)
         self.learner_docs[tenant, doc.learner] = doc
+        self.sealed_facts[tenant, doc.learner] = dict(sealed or {})
 
     def put_team(self, tenant: str, doc: TeamProgressDoc) -> None:
         self.team_docs[tenant, doc.team] = doc
@@ -76,6 +82,20 @@ class InMemoryProgressReader:
             for learner in learners
             if (doc := self.learner_docs.get((tenant, learner))) is not None
         }
+
+    async def whole_learners(
+        self, tenant: str, learners: Sequence[str]
+    ) -> dict[str, LearnerProgressDoc]:
+        found = await self.learners(tenant, learners)
+        return {lr: self._whole(tenant, doc) for lr, doc in found.items()}
+
+    def _whole(self, tenant: str, doc: LearnerProgressDoc) -> LearnerProgressDoc:
+        state = {k: v for k, v in doc.state.items() if k != "sealed"}
+        voided = set(state.get("voided") or ())
+        sealed = self.sealed_facts.get((tenant, doc.learner)) or {}
+        facts = {sid: f for sid, f in sealed.items() if sid not in voided}
+        state["facts"] = {**facts, **(state.get("facts") or {})}
+        return dataclasses.replace(doc, state=state)
 
     async def team(self, tenant: str, team: str) -> TeamProgressDoc | None:
         return self.team_docs.get((tenant, team))

@@ -142,17 +142,25 @@ class MongoProgressReader:
         self._sealed = SealedFacts(db)
 
     async def learner(self, tenant: str, learner: str) -> LearnerProgressDoc | None:
-        found = await self.learners(tenant, [learner])
-        return found.get(learner)
+        doc = await self._learners.find_one({"_id": doc_id(tenant, learner)})
+        return None if doc is None else learner_from_doc(doc)
 
     async def learners(self, tenant: str, learners: Sequence[str]) -> dict[str, LearnerProgressDoc]:
-        """Their stored progress, the state holding every live fact (sealed ones too)."""
-        if not learners:
-            return {}
-        ids = [doc_id(tenant, learner) for learner in learners]
-        docs = [doc async for doc in self._learners.find({"_id": {"$in": ids}})]
-        found = [learner_from_doc(doc) for doc in await self._sealed.whole(docs)]
+        found = [learner_from_doc(doc) for doc in await self._read(tenant, learners)]
         return {doc.learner: doc for doc in found}
+
+    async def whole_learners(
+        self, tenant: str, learners: Sequence[str]
+    ) -> dict[str, LearnerProgressDoc]:
+        docs = await self._sealed.whole(await self._read(tenant, learners))
+        found = [learner_from_doc(doc) for doc in docs]
+        return {doc.learner: doc for doc in found}
+
+    async def _read(self, tenant: str, learners: Sequence[str]) -> list[Doc]:
+        if not learners:
+            return []
+        ids = [doc_id(tenant, learner) for learner in learners]
+        return [doc async for doc in self._learners.find({"_id": {"$in": ids}})]
 
     async def team(self, tenant: str, team: str) -> TeamProgressDoc | None:
         doc = await self._teams.find_one({"_id": doc_id(tenant, team)})

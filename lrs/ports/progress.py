@@ -16,7 +16,7 @@ class LearnerProgressDoc:
     """One learner's stored progress (`progress_learners`, written by the progress consumer)."""
 
     learner: str
-    state: Mapping[str, Any]  # LearnerState.to_dict()
+    state: Mapping[str, Any]  # LearnerState.to_dict(): as stored, or whole (`whole_learners`)
     summary: Mapping[str, Any]
     teams: Sequence[str]
     version: int
@@ -35,10 +35,21 @@ class TeamProgressDoc:
 class ProgressReader(Protocol):
     """Reading the progress the consumers derived (the API never writes it)."""
 
-    async def learner(self, tenant: str, learner: str) -> LearnerProgressDoc | None: ...
+    async def learner(self, tenant: str, learner: str) -> LearnerProgressDoc | None:
+        """As `learners`, for one."""
+        ...
 
     async def learners(self, tenant: str, learners: Sequence[str]) -> dict[str, LearnerProgressDoc]:
-        """The stored progress of those of `learners` that have any."""
+        """The stored progress of those of `learners` that have any, the state as stored: its
+        held facts and the tally of those sealed away (docs/decisions/0025), which is all a
+        summary needs."""
+        ...
+
+    async def whole_learners(
+        self, tenant: str, learners: Sequence[str]
+    ) -> dict[str, LearnerProgressDoc]:
+        """As `learners`, with every live fact in the state (the sealed ones put back, no
+        `sealed` tally): what a view of a period needs."""
         ...
 
     async def team(self, tenant: str, team: str) -> TeamProgressDoc | None: ...

@@ -24,7 +24,7 @@ statements name the team), not as it was in the period: the registry keeps no hi
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -99,6 +99,14 @@ class InPeriod:
     view: dict[str, Any]
 
 
+async def whole_learners(
+    source: ProgressSource, tenant: str, learners: Sequence[str]
+) -> dict[str, LearnerProgressDoc]:
+    """The learners' stored progress with every live fact in their states (a period needs the
+    facts in it, sealed ones too: docs/decisions/0025); none asked, none read."""
+    return await source.progress.whole_learners(tenant, learners) if learners else {}
+
+
 async def read_in_period(
     source: ProgressSource,
     tenant: str,
@@ -109,7 +117,7 @@ async def read_in_period(
 ) -> dict[str, InPeriod]:
     """Each of `learners` with progress, read for the period, in two queries whatever their
     number (under the cap `states_within` applies)."""
-    docs = await source.progress.learners(tenant, sorted(learners)) if learners else {}
+    docs = await whole_learners(source, tenant, sorted(learners))
     teams = await source.registry.teams_of_members(tenant, sorted(docs)) if docs else {}
     states = states_within(docs, period, max_statements)
     now = source.clock()
@@ -168,7 +176,7 @@ async def team_progress_in_period(
     authorize_read(who)
     tenant = who.tenant
     roster = await read_roster(source, tenant, team)
-    docs = await source.progress.learners(tenant, roster.candidates) if roster.candidates else {}
+    docs = await whole_learners(source, tenant, roster.candidates)
     teams = await source.registry.teams_of_members(tenant, sorted(docs)) if docs else {}
     states = states_within(docs, period, max_statements)
     now = source.clock()
@@ -333,10 +341,10 @@ async def goal_members(source: ProgressSource, goal: Goal) -> dict[str, LearnerP
     whose live statements name the team), each with their stored progress (None: none)."""
     tenant, owner = goal.tenant, goal.owner.id or ""
     if goal.owner.kind == "learner":
-        docs = await source.progress.learners(tenant, [owner])
+        docs = await whole_learners(source, tenant, [owner])
         return {owner: docs.get(owner)}
     roster = await read_roster(source, tenant, owner)
-    docs = await source.progress.learners(tenant, roster.candidates) if roster.candidates else {}
+    docs = await whole_learners(source, tenant, roster.candidates)
     members = roster.listed | {
         lr for lr, doc in docs.items() if owner in statement_teams(doc.state)
     }

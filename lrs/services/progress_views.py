@@ -35,9 +35,13 @@ class ProgressSource(Protocol):
 
 
 def statement_teams(state: Mapping[str, Any]) -> set[str]:
-    """Teams the learner's live statements name (context.team, contextGroups)."""
+    """Teams the learner's live statements name (context.team, contextGroups): its held facts'
+    and those in the tally of its sealed facts (docs/decisions/0025)."""
     facts = state.get("facts") or {}
-    return {team for f in facts.values() for team in f.get("teams") or ()}
+    sealed = (state.get("sealed") or {}).get("tally") or {}
+    return {team for f in facts.values() for team in f.get("teams") or ()} | set(
+        sealed.get("teams") or ()
+    )
 
 
 def learner_view(

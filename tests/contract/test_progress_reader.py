@@ -6,7 +6,7 @@ side through `MongoProgressStore`, the fake through `put_learner` / `put_team`."
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,7 +21,8 @@ from lrs.ports.progress import (
     TeamDoc,
     TeamProgressDoc,
 )
-from lrs.progress import LearnerState, apply, learner_id
+from lrs.progress import LearnerState, apply, fold, learner_id
+from lrs.progress.model import seal
 from tests.contract.conftest import KINDS, fresh_database
 from tests.support.factories import activity, statement
 
@@ -58,7 +59,9 @@ def memory_world() -> World:
 
     async def write_learners(docs: Sequence[LearnerDoc], updated: datetime) -> None:
         for d in docs:
-            reader.put_learner(d.tenant, as_read(d))
+            kept = {} if d.resealed else reader.sealed_facts.get((d.tenant, d.learner)) or {}
+            sealed = {**kept, **{f.id: f.to_dict() for f in d.sealing}}
+            reader.put_learner(d.tenant, as_read(d), sealed)
 
     async def write_teams(docs: Sequence[TeamDoc]) -> None:
         for d in docs:
@@ -126,3 +129,21 @@ async def test_summaries_are_the_most_recently_changed_first(world: World) -> No
     assert await reader.summaries("acme", 10) == [changed.summary, cat.summary, bob.summary]
     assert await reader.summaries("acme", 2) == [changed.summary, cat.summary]
     assert await reader.summaries("nobody", 10) == []
+
+
+async def test_a_learner_is_read_as_stored_or_whole(world: World) -> None:
+    """`learners`: the state as stored (held facts and the tally of the sealed ones, all a
+    summary needs); `whole_learners`: every live fact back in it (docs/decisions/0025)."""
+    done = [statement(1, obj=activity(f"module/{n}")) for n in range(5)]
+    state, sealing = seal(fold(learner_id(done[0]), done), 2)
+    ann = LearnerDoc.empty("acme", state.learner).successor(
+        state, {"learner": state.learner}, (), sealing=sealing
+    )
+    await world.write_learners([ann], T0)
+    stored = await world.reader.learners("acme", [ann.learner])
+    assert stored == {ann.learner: as_read(ann)}
+    assert await world.reader.learner("acme", ann.learner) == as_read(ann)
+    whole = await world.reader.whole_learners("acme", [ann.learner, "nobody"])
+    everything = fold(state.learner, done)
+    assert whole == {ann.learner: replace(as_read(ann), state=everything.to_dict())}
+    assert await world.reader.whole_learners("other", [ann.learner]) == {}

@@ -59,13 +59,12 @@ def learner_window(state: LearnerState | None, period: Period) -> Window:
     """The part of a learner's state that falls on the period's days."""
     if state is None:
         return Window({}, frozenset(), 0.0)
-    facts = {sid: f for sid, f in state.facts.items() if period.holds(utc_date(f.at))}
+    facts = {sid: f for sid, f in state.whole().facts.items() if period.holds(utc_date(f.at))}
     inside = LearnerState(state.learner, facts)
     summary = summarize_learner(inside, period.last_day)
     rows = {row["activity"]: row for row in summary["activities"]}
     days = frozenset(utc_date(f.at) for f in facts.values())
-    seconds = math.fsum(f.duration for f in facts.values() if f.duration is not None)
-    return Window(rows, days, round(seconds, 2))
+    return Window(rows, days, summary["totals"]["time_spent_seconds"])
 
 
 def learner_value(target: Target, window: Window, period: Period) -> tuple[float, float]:

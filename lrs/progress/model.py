@@ -100,6 +100,13 @@ class LearnerState:
         """The tally of every live fact: those held and those sealed."""
         return tally(self.facts.values()).combine(self.sealed.counted)
 
+    def whole(self) -> LearnerState:
+        """This state, which must hold every live fact: a reader that selects facts (a period,
+        a goal's window) cannot see sealed ones and must be given them (`unseal`)."""
+        if self.sealed.counted.statements:
+            raise ValueError(f"{self.learner}'s state has sealed facts: unseal it first")
+        return self
+
     def might_hold_sealed(self, statement_id: str, key: Key | None = None) -> bool:
         """Whether a statement id may be among the sealed facts: never when nothing is sealed
         or the id is held; never when its fact's key (when known) is after `through`."""

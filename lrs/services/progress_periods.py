@@ -53,7 +53,7 @@ MAX_STATEMENTS_RULE = "period-view-max-statements"
 def within(state: LearnerState, period: ReviewPeriod) -> LearnerState:
     """The learner's live facts whose timestamp falls in the period."""
     low, high = period.bounds()
-    facts = {sid: f for sid, f in state.facts.items() if low <= f.at <= high}
+    facts = {sid: f for sid, f in state.whole().facts.items() if low <= f.at <= high}
     return LearnerState(state.learner, facts, state.voided)
 
 

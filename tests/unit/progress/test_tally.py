@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 import pytest
@@ -127,3 +128,19 @@ def test_a_sealed_state_survives_its_json_form() -> None:
     state, _ = seal(fold(learner_id(1), workload(7).live), 2)
     assert state.sealed.counted.statements
     assert LearnerState.from_dict(json.loads(json.dumps(state.to_dict()))) == state
+
+
+def test_readers_of_a_period_refuse_a_state_with_sealed_facts() -> None:
+    """A goal's window or a period view selects facts by time: from a sealed state it would
+    silently miss the sealed ones, so it refuses it; given the facts back it answers."""
+    from lrs.goals.evaluate import learner_window
+    from lrs.goals.periods import Period
+
+    statements = workload(7).live
+    state, sealing = seal(fold(learner_id(1), statements), 1)
+    period = Period(date(2026, 11, 1), date(2026, 11, 30))
+    with pytest.raises(ValueError, match="sealed facts"):
+        learner_window(state, period)
+    whole = learner_window(unseal(state, sealing), period)
+    assert whole == learner_window(fold(learner_id(1), statements), period)
+    assert whole.days

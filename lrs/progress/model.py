@@ -170,11 +170,17 @@ def seal(state: LearnerState, keep: int) -> tuple[LearnerState, list[StatementFa
 
 def unseal(state: LearnerState, sealed: Iterable[StatementFacts]) -> LearnerState:
     """The state holding every fact again: its held facts and `sealed`, the facts stored apart
-    (by `seal`), whose ids are then known again; an id voided since is left out."""
-    whole = replace(state, sealed=Sealed())
-    for facts in sealed:
-        whole = add_facts(whole, facts)
-    return whole
+    (by `seal`), whose ids are then known again; an id voided since is left out. One id given
+    twice keeps one fact, as `add_facts` chooses (built in one pass: the sealed facts may be
+    many)."""
+    facts = dict(state.facts)
+    for given in sealed:
+        if given.id in state.voided:
+            continue
+        current = facts.get(given.id)
+        if current is None or (current != given and _canonical(given) < _canonical(current)):
+            facts[given.id] = given
+    return replace(state, facts=facts, sealed=Sealed())
 
 
 def fold(learner: str, statements: Iterable[Mapping[str, Any]]) -> LearnerState:

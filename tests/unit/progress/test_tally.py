@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from lrs.progress import LearnerState, apply, fold, summarize_learner
+from lrs.progress import LearnerState, add_facts, apply, fold, summarize_learner
 from lrs.progress.facts import StatementFacts, facts_from_statement, voided_target
 from lrs.progress.model import seal, summary_from_tally, unseal
 from lrs.progress.organisation import active_days
@@ -144,3 +144,14 @@ def test_readers_of_a_period_refuse_a_state_with_sealed_facts() -> None:
     whole = learner_window(unseal(state, sealing), period)
     assert whole == learner_window(fold(learner_id(1), statements), period)
     assert whole.days
+
+
+def test_unseal_keeps_what_add_facts_keeps_for_one_id_given_twice() -> None:
+    """Two different facts under one id: the same one wins, whichever is held or sealed."""
+    first = StatementFacts("a" * 32, VerbClass.OTHER, "2026-11-02T10:00:00.000Z", duration=1.0)
+    other = StatementFacts("a" * 32, VerbClass.PASSED, "2026-11-03T10:00:00.000Z")
+    for held, sealed in ((first, other), (other, first)):
+        state = LearnerState("x", {held.id: held})
+        assert unseal(state, [sealed]).facts == add_facts(state, sealed).facts
+    voided = LearnerState("x", voided=frozenset({first.id}))
+    assert unseal(voided, [first]).facts == {}

@@ -222,7 +222,7 @@ class LrsSettings(BaseSettings):
     progress_max_value_bytes: int = Field(default=DEFAULT_MAX_VALUE_BYTES, ge=16 * 1024)  # 900 KiB
     # Facts (one per live statement, plus voided ids) of the learner states the progress
     # consumer keeps decoded between batches, the least recently used dropped first; 0 keeps
-    # none. Reading and decoding a state grows with the learner's history; a kept one is used
+    # none. Reading and decoding a state grows with its held facts (below); a kept one is used
     # only while its document is unchanged by any other writer (lrs/adapters/state_cache.py).
     # About 1.2 KB of memory per fact (measured: decoded states of the seeded workload), so the
     # default holds about 60 MB (docs/decisions/0006, "Known limit").

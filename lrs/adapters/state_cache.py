@@ -1,11 +1,10 @@
 """Decoded learner states kept between batches by the progress consumer (docs/decisions/0006,
 "Known limit").
 
-A learner's stored state holds the facts of every live statement of the learner, so reading
-and decoding it for each batch costs more the longer the learner's history (most of the
-consumer's CPU per statement beyond a few hundred statements). The consumer wrote most of
-those states itself: it keeps them decoded here and, on the next batch, reads only the
-documents' other fields.
+A learner's stored state holds the facts of up to `LRS_PROGRESS_HELD_FACTS` (400) of its
+statements (older ones are sealed away, docs/decisions/0025), so reading and decoding it for
+each batch costs up to a few milliseconds. The consumer wrote most of those states itself: it
+keeps them decoded here and, on the next batch, reads only the documents' other fields.
 
 A kept state is used only while the stored document carries the stamp the state was written
 with: every write of a learner document gives it a new random stamp (the consumer's own writes,

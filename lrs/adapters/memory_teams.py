@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lrs.ports.progress import LearnerProgressDoc, TeamProgressDoc
+from lrs.progress import LearnerState, StatementFacts
+from lrs.progress.model import unseal
 from lrs.progress.registry import Team
 
 
@@ -90,12 +92,10 @@ class InMemoryProgressReader:
         return {lr: self._whole(tenant, doc) for lr, doc in found.items()}
 
     def _whole(self, tenant: str, doc: LearnerProgressDoc) -> LearnerProgressDoc:
-        state = {k: v for k, v in doc.state.items() if k != "sealed"}
-        voided = set(state.get("voided") or ())
         sealed = self.sealed_facts.get((tenant, doc.learner)) or {}
-        facts = {sid: f for sid, f in sealed.items() if sid not in voided}
-        state["facts"] = {**facts, **(state.get("facts") or {})}
-        return dataclasses.replace(doc, state=state)
+        facts = [StatementFacts.from_dict(sid, f) for sid, f in sealed.items()]
+        whole = unseal(LearnerState.from_dict(doc.state), facts)
+        return dataclasses.replace(doc, state=whole.to_dict())
 
     async def team(self, tenant: str, team: str) -> TeamProgressDoc | None:
         return self.team_docs.get((tenant, team))

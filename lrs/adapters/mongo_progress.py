@@ -73,6 +73,7 @@ from lrs.erasure import GROUP_PREFIX, group_members
 from lrs.outages import TransientFailure
 from lrs.ports.progress import CHUNK_FACTS, LearnerDoc, LearnerSummary, TeamDoc
 from lrs.progress import LearnerState, StatementFacts, learner_id, voided_target
+from lrs.progress.model import unseal
 from lrs.progress.organisation import active_days
 
 Doc = dict[str, Any]
@@ -275,12 +276,9 @@ class SealedFacts:
 
 
 def _with_facts(doc: Doc, chunks: Sequence[Doc]) -> Doc:
-    fields = state_fields(doc)
-    voided = set(fields.get("voided") or ())
-    facts = {sid: f for c in chunks for sid, f in _json(c["facts"]).items() if sid not in voided}
-    fields["facts"] = {**facts, **(fields.get("facts") or {})}
-    fields.pop("sealed", None)
-    return {**doc, "state": fields, "chunks": []}
+    """The document with its chunks' facts put back in its state (`unseal`)."""
+    whole = unseal(state_from_mongo(doc), [f for c in chunks for f in chunk_facts(c)])
+    return {**doc, "state": whole.to_dict(), "chunks": []}
 
 
 class MongoProgressStore:

@@ -134,7 +134,7 @@ def add_facts(state: LearnerState, facts: StatementFacts) -> LearnerState:
     if facts.id in state.voided:
         return state
     current = state.facts.get(facts.id)
-    if current is not None and (current == facts or _canonical(current) <= _canonical(facts)):
+    if current is not None and _kept(current, facts) is current:
         return state
     return replace(state, facts={**state.facts, facts.id: facts})
 
@@ -178,8 +178,7 @@ def unseal(state: LearnerState, sealed: Iterable[StatementFacts]) -> LearnerStat
         if given.id in state.voided:
             continue
         current = facts.get(given.id)
-        if current is None or (current != given and _canonical(given) < _canonical(current)):
-            facts[given.id] = given
+        facts[given.id] = given if current is None else _kept(current, given)
     return replace(state, facts=facts, sealed=Sealed())
 
 
@@ -276,6 +275,14 @@ def _totals(counted: Tally, activities: Sequence[Mapping[str, Any]], as_of: date
 
 def _value(latest: Latest | None) -> Any:
     return None if latest is None else latest.value
+
+
+def _kept(current: StatementFacts, given: StatementFacts) -> StatementFacts:
+    """Of two facts under one id, the one a state keeps whatever their order: `current` when
+    equal, else the smaller canonical JSON."""
+    if current == given or _canonical(current) <= _canonical(given):
+        return current
+    return given
 
 
 def _canonical(facts: StatementFacts) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from lrs.progress.facts import StatementFacts
 from lrs.progress.streaks import utc_date
@@ -53,15 +53,16 @@ def later(a: Latest | None, b: Latest | None) -> Latest | None:
     return b if b.key > a.key else a
 
 
-def _low(a: Key | None, b: Key | None) -> Key | None:
+Ordered = TypeVar("Ordered", Key, float)
+
+
+def _low(a: Ordered | None, b: Ordered | None) -> Ordered | None:
+    """The smaller of two values, None counting as absent."""
     return b if a is None or (b is not None and b < a) else a
 
 
-def _high(a: Key | None, b: Key | None) -> Key | None:
-    return b if a is None or (b is not None and b > a) else a
-
-
-def _best(a: float | None, b: float | None) -> float | None:
+def _high(a: Ordered | None, b: Ordered | None) -> Ordered | None:
+    """The greater of two values, None counting as absent."""
     return b if a is None or (b is not None and b > a) else a
 
 
@@ -96,7 +97,7 @@ class ActivityTally:
             outcomes=self.outcomes | other.outcomes,
             completion=self.completion or other.completion,
             score_latest=later(self.score_latest, other.score_latest),
-            score_best=_best(self.score_best, other.score_best),
+            score_best=_high(self.score_best, other.score_best),
             starts=self.starts + other.starts,
             launches=self.launches + other.launches,
             graded=self.graded + other.graded,
@@ -315,7 +316,7 @@ class _Counting:
             self.completion = True
         if f.score is not None:
             self.score_latest = Latest(key, f.score)
-            self.score_best = _best(self.score_best, f.score)
+            self.score_best = _high(self.score_best, f.score)
         if f.verb is VerbClass.START:
             self.starts += 1
         elif f.verb is VerbClass.LAUNCH:

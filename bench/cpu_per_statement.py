@@ -17,10 +17,11 @@ statements still to store or count at the last answer, divided by the seconds to
 With --store-cpu it also prints the store's CPU time per statement by command shape (its
 command dispatcher timed from inside, bench/store_cpu); with --store-commands the store's
 commands (and documents written) per statement by command and collection, from the store's
-profiler; with --py-spy FILE, where the store's CPU went (bench/store_profile.py).
+profiler; with --py-spy FILE, where the store's CPU went (bench/store_profile.py), or another
+process's with --py-spy-process NAME (a name of the table, e.g. api-1).
 
     python bench/cpu_per_statement.py [--ack-mode stored|kafka] [--statements N] [--mode M]
-        [--store-cpu] [--store-commands] [--py-spy FILE]
+        [--store-cpu] [--store-commands] [--py-spy FILE [--py-spy-process NAME]]
 """
 
 from __future__ import annotations
@@ -216,7 +217,7 @@ def measure(args: argparse.Namespace) -> None:
         idle = delta(before, start)
         started = time.monotonic()
         cpu_before = read_store_cpu(args.store_cpu_file)
-        with watched(args, pids["store"]) as entries:
+        with watched(args, pids) as entries:
             outcome, caught = asyncio.run(run_load(base, args, data))
         used = delta(cpu_readings(pids), before)
         cpu_after = read_store_cpu(args.store_cpu_file)
@@ -247,20 +248,20 @@ def measure(args: argparse.Namespace) -> None:
     if args.store_commands:
         print("\n".join(command_table(entries, count)))
     if args.py_spy:
-        print("\n".join(spy_table(args.py_spy)))
+        print("\n".join(spy_table(args.py_spy, process=args.py_spy_process)))
     if args.store_cpu:
         print("\n".join(store_cpu_table(cpu_before, cpu_after, count)))
 
 
 @contextlib.contextmanager
-def watched(args: argparse.Namespace, store: int) -> Iterator[list[dict[str, Any]]]:
-    """The store's profiler (its entries) and py-spy on it, as asked, around the load."""
+def watched(args: argparse.Namespace, pids: dict[str, int]) -> Iterator[list[dict[str, Any]]]:
+    """The store's profiler (its entries) and py-spy on the process asked, around the load."""
     with contextlib.ExitStack() as stack:
         entries = []
         if args.store_commands:
-            entries = stack.enter_context(profiled(store_uri(store), "lrs"))
+            entries = stack.enter_context(profiled(store_uri(pids["store"]), "lrs"))
         if args.py_spy:
-            stack.enter_context(sampled(store, args.py_spy))
+            stack.enter_context(sampled(pids[args.py_spy_process], args.py_spy))
         yield entries
 
 
@@ -277,7 +278,10 @@ def main() -> None:
         action="store_true",
         help="profile the store's commands during the load (its profiler costs it CPU)",
     )
-    parser.add_argument("--py-spy", type=Path, help="py-spy the store into this raw file")
+    parser.add_argument("--py-spy", type=Path, help="py-spy a process into this raw file")
+    parser.add_argument(
+        "--py-spy-process", default="store", help="the process --py-spy samples (e.g. api-1)"
+    )
     parser.add_argument(
         "--store-cpu",
         action="store_true",

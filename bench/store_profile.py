@@ -128,9 +128,11 @@ def _short(frame: str) -> str:
     return f"{module}.{function}"
 
 
-def spy_table(raw: Path, top: int = 40) -> list[str]:
-    samples, frames = stack_shares(raw)
-    lines = [f"store samples: {samples} (inclusive share of each frame, top {top})"]
+def spy_table(raw: Path, top: int = 40, process: str = "store") -> list[str]:
+    """The top frames of a py-spy file: the store's own (SecantusDB) for the store, every
+    frame for another process."""
+    samples, frames = stack_shares(raw, "secantus" if process == "store" else "")
+    lines = [f"{process} samples: {samples} (inclusive share of each frame, top {top})"]
     for frame, n in frames.most_common(top):
         lines.append(f"  {n / max(samples, 1):>6.1%}  {frame}")
     return lines

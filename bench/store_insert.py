@@ -7,8 +7,10 @@ writes) into collections indexed as this LRS indexes `statements`, with fewer of
 and as a synchronous LRS that keeps one document per statement with one secondary index on the
 statement id (Ralph's layout); prints the store process's CPU per inserted statement. Then the
 workload's learner-progress documents (folded by the progress model, as the progress consumer
-writes them) are replaced in bulk, as stored today (the summary as JSON bytes) and as earlier
-versions stored them (the summary as a sub-document).
+writes them) are written again in bulk compare-and-set writes, as the consumer writes them,
+under the secondary indexes of `progress_learners` today (`tenant_links`), under the two that
+came before it (docs/decisions/0026), and under none; and with the summary as a sub-document,
+as earlier versions stored it.
 Prints numbers, asserts nothing.
 
     python bench/store_insert.py [--statements N] [--batch B]
@@ -29,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pymongo import ASCENDING, AsyncMongoClient, IndexModel, ReplaceOne
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel
 from pymongo.write_concern import WriteConcern
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -39,6 +41,7 @@ from bench.procstat import cpu_seconds
 from bench.workload import Workload
 from consumers.progress.learner import LearnerProgress
 from lrs.adapters.memory_progress import InMemoryProgressStore
+from lrs.adapters.mongo_bulk import compare_and_set
 from lrs.adapters.mongo_progress import learner_to_mongo, summary_fields
 from lrs.adapters.mongo_store import KEYS_INDEX, STORED_INDEX, to_document
 from lrs.adapters.state_cache import new_stamp
@@ -134,25 +137,33 @@ def summary_as_fields(doc: Doc) -> Doc:
     return {**doc, "summary": summary_fields(doc)}
 
 
+LEARNER_INDEXES: dict[str, list[IndexModel]] = {
+    "tenant_links": [IndexModel([("tenant", 1), ("links", 1)], name="tenant_links")],
+    "tenant_teams, group_members": [
+        IndexModel([("tenant", 1), ("teams", 1)], name="tenant_teams"),
+        IndexModel([("members", 1)], name="group_members", sparse=True),
+    ],
+    "none": [],
+}
+
+
 async def measure_replaces(
-    uri: str, store_pid: int, name: str, docs: list[Doc], rounds: int
+    uri: str, store_pid: int, name: str, docs: list[Doc], indexes: list[IndexModel], rounds: int
 ) -> tuple[float, float]:
-    """(store CPU µs, wall µs) per replaced document: each document `rounds` times, in bulk
-    writes of 50 compare-and-set replaces (on `version`), as the progress consumer writes."""
+    """(store CPU µs, wall µs) per written document: each document `rounds` times, in bulk
+    writes of 50 compare-and-set writes (`lrs.adapters.mongo_bulk.compare_and_set`), as the
+    progress consumer writes them."""
     client: AsyncMongoClient[Doc] = AsyncMongoClient(uri)
     try:
         db = client["bench_store_insert"]
         collection = db.get_collection(name, write_concern=WriteConcern(j=True))
-        await collection.create_indexes([IndexModel([("tenant", 1), ("teams", 1)])])
+        if indexes:
+            await collection.create_indexes(indexes)
         await collection.insert_many(docs, ordered=False)
         cpu_before, started = cpu_seconds(store_pid) or 0.0, time.perf_counter()
-        for version in range(rounds):
+        for round_ in range(rounds):
             ops = [
-                ReplaceOne(
-                    {"_id": d["_id"], "version": d["version"] + version},
-                    {**d, "version": d["version"] + version + 1},
-                    upsert=True,
-                )
+                compare_and_set(d["_id"], d["version"] + round_, next_version(d, round_))
                 for d in docs
             ]
             for start in range(0, len(ops), 50):
@@ -163,6 +174,10 @@ async def measure_replaces(
         return cpu / count * 1e6, wall / count * 1e6
     finally:
         await client.close()
+
+
+def next_version(doc: Doc, round_: int) -> Doc:
+    return {**doc, "version": doc["version"] + round_ + 1}
 
 
 async def run(uri: str, store_pid: int, statements: int, batch: int) -> None:
@@ -178,14 +193,12 @@ async def run(uri: str, store_pid: int, statements: int, batch: int) -> None:
     print(
         f"{len(learners)} learner-progress documents of about {size} bytes, each replaced 5 times"
     )
-    print(f"{'learner-progress replace':<42} {'store CPU µs/doc':>18} {'wall µs/doc':>13}")
-    for n, (label, docs) in enumerate(
-        [
-            ("as stored (summary as JSON bytes)", learners),
-            ("summary as fields (earlier versions)", [summary_as_fields(d) for d in learners]),
-        ]
-    ):
-        cpu, wall = await measure_replaces(uri, store_pid, f"learners{n}", docs, 5)
+    print(f"{'learner-progress write':<42} {'store CPU µs/doc':>18} {'wall µs/doc':>13}")
+    as_fields = [summary_as_fields(d) for d in learners]
+    cases = [(f"as stored, indexes: {k}", learners, v) for k, v in LEARNER_INDEXES.items()]
+    cases.append(("summary as fields, tenant_links", as_fields, LEARNER_INDEXES["tenant_links"]))
+    for n, (label, docs, indexes) in enumerate(cases):
+        cpu, wall = await measure_replaces(uri, store_pid, f"learners{n}", docs, indexes, 5)
         print(f"{label:<42} {cpu:>18.0f} {wall:>13.0f}")
 
 

@@ -26,7 +26,13 @@ from pymongo import ASCENDING, DESCENDING, DeleteOne, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from lrs.adapters.mongo_progress import CHUNKS, GROUP_MEMBERS_RECORDED, GROUP_RANGE, doc_id
+from lrs.adapters.mongo_progress import (
+    CHUNKS,
+    GROUP_RANGE,
+    LINKS_RECORDED,
+    doc_id,
+    member_links,
+)
 from lrs.adapters.mongo_store import filter_keys
 from lrs.adapters.mongo_webhooks import MongoWebhookStore
 from lrs.erasure import (
@@ -145,14 +151,15 @@ class MongoErasureStore:
 
     async def progress_learners(self, tenant: str, identifiers: Sequence[str]) -> list[str]:
         """The learners named by the identifiers, and the anonymous Groups listing one: two
-        reads bounded by indexes (`_id`; the sparse `members`), since SecantusDB runs an `$or`
-        or a range of `_id` as a scan of every learner. Until every Group learner has its
-        `members` (lrs.adapters.mongo_progress, `group-members`), every Group is read."""
+        reads bounded by indexes (`_id`; the member links of `tenant_links`), since SecantusDB
+        runs an `$or` or a range of `_id` as a scan of every learner. Until every learner
+        document has its `links` (lrs.adapters.mongo_progress, `learner-links`), every Group is
+        read."""
         keys = [doc_id(tenant, identifier) for identifier in identifiers]
-        if await self._migrations.find_one({"_id": GROUP_MEMBERS_RECORDED}) is None:
+        if await self._migrations.find_one({"_id": LINKS_RECORDED}) is None:
             groups: Doc = {"tenant": tenant, "learner": GROUP_RANGE}
         else:
-            groups = {"members": {"$in": keys}}
+            groups = {"tenant": tenant, "links": {"$in": member_links(identifiers)}}
         found: list[str] = []
         for query in ({"_id": {"$in": keys}}, groups):
             found += [d["learner"] async for d in self._learners.find(query, {"learner": 1})]

@@ -19,7 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from lrs.adapters.mongo_bulk import bulk_compare_and_set, compare_and_set
-from lrs.adapters.mongo_progress import SealedFacts, state_from_mongo
+from lrs.adapters.mongo_progress import SealedFacts, state_from_mongo, team_links
 from lrs.goals import Goal, goal_from_doc, goal_to_doc
 from lrs.ports.goals import GoalProgressDoc
 from lrs.progress import LearnerState
@@ -173,8 +173,8 @@ class MongoGoalProgress:
         )
         if doc and not doc.get("deleted"):
             members.update(doc.get("members") or ())
-        cursor = self._learners.find({"tenant": tenant, "teams": team}, {"learner": 1})
-        members.update([d["learner"] async for d in cursor])
+        query = {"tenant": tenant, "links": {"$in": team_links([team])}}
+        members.update([d["learner"] async for d in self._learners.find(query, {"learner": 1})])
         return members
 
     async def learner_teams(self, tenant: str, learner: str) -> set[str]:

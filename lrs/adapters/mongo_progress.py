@@ -15,12 +15,18 @@ Collections (the contract shared with the progress API):
   versions have none: their readers fall back to the state, `days_fields`); `stamp` a random
   value new with every write of the document (its state then may have changed): a consumer that
   keeps the states it read or wrote decoded (lrs.adapters.state_cache) uses one only while the
-  document's stamp is the one the state was kept with; `members` (an anonymous Group's
-  learner only) the Group's member identifiers as `<tenant>/<identifier>`, under a sparse
-  index (`group_members`: the other learners have no entry), so that an erasure finds the Groups
-  naming a learner without scanning every learner (lrs.adapters.mongo_erasure); `chunks` the
-  `_id`s of the learner's chunks of sealed facts (none until the learner has more than
+  document's stamp is the one the state was kept with; `links` what the document is found
+  by besides its `_id`: `team|<team>` for each of `teams`, and for an anonymous Group's learner
+  `member|<identifier>` for each member (so an erasure finds the Groups naming a learner without
+  scanning every learner, lrs.adapters.mongo_erasure), under the one secondary index
+  `tenant_links` (tenant, links), which also serves the reads of a whole tenant (`learner_links`;
+  docs/decisions/0026: every secondary index costs the embedded store about a quarter of a
+  millisecond per document written, whether or not the document has an entry in it); `chunks`
+  the `_id`s of the learner's chunks of sealed facts (none until the learner has more than
   `LRS_PROGRESS_HELD_FACTS` statements; the state then counts them in its `sealed` tally).
+  Documents of versions before 2026-12-02 have `members` (the Group's members as
+  `<tenant>/<identifier>`) instead of the member links, and no `links`: the progress store's
+  start-up gives them `links` (`learner-links` below).
 * `progress_learner_facts`: ``{_id: "<tenant>/<learner>/<stamp>.<n>", tenant, learner, ids,
   facts}``, the chunks of sealed facts (docs/decisions/0025): `facts` JSON bytes of statement
   id -> fact (`StatementFacts.to_dict()`), `ids` the same ids, under the index `tenant_ids` (is
@@ -37,8 +43,10 @@ Collections (the contract shared with the progress API):
   document per statement, is no longer written (docs/decisions/0014) and only emptied.
 * `teams`: the team registry, written by the API; only read here.
 * `progress_migrations`: ``{_id, done}``, one document per change of the stored form done once
-  for the whole database: `group-members` once every Group learner written before `members`
-  existed has it (`create_indexes` does it; an erasure scans until then).
+  for the whole database: `learner-links` once every learner document written before `links`
+  existed has them (`create_indexes` does it, then drops the indexes `links` replaced,
+  `tenant_teams` and `group_members`; an erasure reads every Group until then);
+  `group-members`, recorded by earlier versions, is no longer read.
 
 Progress documents are written with compare-and-set on `version`
 (`lrs.adapters.mongo_bulk.compare_and_set`): a writer replaces the version it read, or writes
@@ -50,7 +58,7 @@ safe because progress is a function of the set of statements.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
@@ -84,8 +92,10 @@ NO_DAYS = Binary(orjson.dumps([]))  # the days of a reset state
 # Every learner id of an anonymous Group starts with GROUP_PREFIX ("group:["); "\\" follows
 # "[" in code point order, so this range holds exactly those ids.
 GROUP_RANGE = {"$gte": GROUP_PREFIX, "$lt": GROUP_PREFIX[:-1] + "\\"}
-GROUP_MEMBERS_INDEX = "group_members"
-GROUP_MEMBERS_RECORDED = "group-members"  # in `progress_migrations`
+LINKS_INDEX = "tenant_links"
+LINKS_RECORDED = "learner-links"  # in `progress_migrations`
+RETIRED_LEARNER_INDEXES = ("tenant_teams", "group_members")  # replaced by LINKS_INDEX
+TEAM_LINK, MEMBER_LINK = "team|", "member|"
 CHUNKS = "progress_learner_facts"
 WHOLE_READS = 5  # reads of a learner whose chunks keep changing before giving up (a 503)
 
@@ -94,10 +104,29 @@ def doc_id(tenant: str, entity: str) -> str:
     return f"{tenant}/{entity}"
 
 
-def member_keys(tenant: str, learner: str) -> list[str]:
-    """The `members` of a learner document: an anonymous Group's member identifiers with the
-    tenant, [] for any other learner."""
-    return [doc_id(tenant, member) for member in group_members(learner)]
+def learner_links(learner: str, teams: Iterable[str]) -> list[str]:
+    """The `links` of a learner document: its teams, and an anonymous Group's members."""
+    return [
+        *(f"{TEAM_LINK}{team}" for team in teams),
+        *(f"{MEMBER_LINK}{member}" for member in group_members(learner)),
+    ]
+
+
+def team_links(teams: Iterable[str]) -> list[str]:
+    """The links of the learner documents listing any of the teams."""
+    return [f"{TEAM_LINK}{team}" for team in teams]
+
+
+def member_links(identifiers: Iterable[str]) -> list[str]:
+    """The links of the anonymous Groups' learner documents listing any of the identifiers."""
+    return [f"{MEMBER_LINK}{identifier}" for identifier in identifiers]
+
+
+def tenant_learners(tenant: str | None) -> Doc:
+    """The filter of every learner document of a tenant (None: of every tenant), which the
+    index `tenant_links` bounds (the documents without links too: an empty array has its
+    entry)."""
+    return {} if tenant is None else {"tenant": tenant}
 
 
 def state_to_mongo(state: LearnerState) -> Binary:
@@ -176,7 +205,6 @@ def learner_from_mongo(doc: Mapping[str, Any]) -> LearnerDoc:
 def learner_to_mongo(
     learner: LearnerDoc, updated: datetime, stamp: str, chunks: Sequence[str] = ()
 ) -> Doc:
-    members = member_keys(learner.tenant, learner.learner)
     return {
         "_id": doc_id(learner.tenant, learner.learner),
         "tenant": learner.tenant,
@@ -185,11 +213,11 @@ def learner_to_mongo(
         "summary": summary_to_mongo(learner.summary),
         "teams": list(learner.teams),
         "teams_left": list(learner.teams_left),
+        "links": learner_links(learner.learner, learner.teams),
         "days": days_to_mongo(learner.state),
         "version": learner.version,
         "stamp": stamp,
         "updated": updated,
-        **({"members": members} if members else {}),
         **({"chunks": list(chunks)} if chunks else {}),
     }
 
@@ -308,10 +336,9 @@ class MongoProgressStore:
         self._chunk_writes = self._fence.unjournaled(self._chunks)
 
     async def create_indexes(self) -> None:
-        teams_index = [("tenant", ASCENDING), ("teams", ASCENDING)]
-        members = IndexModel([("members", ASCENDING)], name=GROUP_MEMBERS_INDEX, sparse=True)
-        await self._learners.create_indexes([IndexModel(teams_index, name="tenant_teams"), members])
-        await self._record_group_members()
+        links = IndexModel([("tenant", ASCENDING), ("links", ASCENDING)], name=LINKS_INDEX)
+        await self._learners.create_indexes([links])
+        await self._record_links()
         await self._teams.create_indexes([IndexModel([("tenant", ASCENDING)], name="tenant")])
         await self._chunks.create_indexes(
             [
@@ -323,24 +350,31 @@ class MongoProgressStore:
         with contextlib.suppress(OperationFailure):  # the API may have made it under its name
             await self._registry.create_indexes([members_index])
 
-    async def _record_group_members(self) -> None:
-        """Once per database: give `members` to every Group learner written without it (one
-        scan of the learners), then say so in `progress_migrations`. Idempotent: processes
-        starting together may both do it."""
-        if await self._migrations.find_one({"_id": GROUP_MEMBERS_RECORDED}) is not None:
-            return
-        missing = {"learner": GROUP_RANGE, "members": {"$exists": False}}
-        ops = [
-            UpdateOne(
-                {"_id": d["_id"]}, {"$set": {"members": member_keys(d["tenant"], d["learner"])}}
+    async def _record_links(self) -> None:
+        """Once per database: give `links` to every learner document written without them (one
+        scan of the learners), say so in `progress_migrations`, then drop the indexes they
+        replace. Idempotent: processes starting together may both do it. A process of an
+        earlier version still writing meanwhile writes documents without `links`: stop every
+        progress consumer of the earlier version first (docs/decisions/0026)."""
+        if await self._migrations.find_one({"_id": LINKS_RECORDED}) is None:
+            missing = {"links": {"$exists": False}}
+            fields = {"learner": 1, "teams": 1}
+            ops = [
+                UpdateOne(
+                    {"_id": d["_id"]},
+                    {"$set": {"links": learner_links(d["learner"], d.get("teams") or ())}},
+                )
+                async for d in self._learners.find(missing, fields)
+            ]
+            if ops:
+                await self._learners.bulk_write(ops, ordered=False)
+            await self._migrations.update_one(
+                {"_id": LINKS_RECORDED}, {"$set": {"done": True}}, upsert=True
             )
-            async for d in self._learners.find(missing, {"tenant": 1, "learner": 1})
-        ]
-        if ops:
-            await self._learners.bulk_write(ops, ordered=False)
-        await self._migrations.update_one(
-            {"_id": GROUP_MEMBERS_RECORDED}, {"$set": {"done": True}}, upsert=True
-        )
+        existing = {ix["name"] async for ix in await self._learners.list_indexes()}
+        for retired in set(RETIRED_LEARNER_INDEXES) & existing:
+            with contextlib.suppress(OperationFailure):  # another process dropped it first
+                await self._learners.drop_index(retired)
 
     # --- voids and statement owners -------------------------------------------------------
 
@@ -418,13 +452,13 @@ class MongoProgressStore:
     ) -> dict[str, LearnerSummary]:
         """Summaries and teams of the given learners and of every learner listing the teams.
 
-        Two reads, each bounded by an index (`_id`; `tenant_teams`): SecantusDB answers an `$or`
+        Two reads, each bounded by an index (`_id`; `tenant_links`): SecantusDB answers an `$or`
         of the two by scanning every learner document of every tenant, states included. A
         learner both read gives the second, later, answer."""
         projection = {"learner": 1, "summary": 1, "teams": 1}
         wanted = [doc_id(tenant, learner) for learner in learners]
         queries: list[Doc] = [{"_id": {"$in": wanted}}] if wanted else []
-        queries += [{"tenant": tenant, "teams": {"$in": list(teams)}}] if teams else []
+        queries += [{"tenant": tenant, "links": {"$in": team_links(teams)}}] if teams else []
         found: dict[str, LearnerSummary] = {}
         for query in queries:
             async for d in self._learners.find(query, projection):
@@ -432,8 +466,8 @@ class MongoProgressStore:
         return found
 
     async def learners_in_team(self, tenant: str, team: str) -> list[str]:
-        cursor = self._learners.find({"tenant": tenant, "teams": team}, {"learner": 1})
-        return [d["learner"] async for d in cursor]
+        query = {"tenant": tenant, "links": {"$in": team_links([team])}}
+        return [d["learner"] async for d in self._learners.find(query, {"learner": 1})]
 
     async def save_learners(self, docs: Sequence[LearnerDoc], updated: datetime) -> set[str]:
         """Compare-and-set each document on the version it was read at; return the learners
@@ -468,14 +502,14 @@ class MongoProgressStore:
         forget the void bookkeeping; a rebuild then refills both."""
         reset = {"state": EMPTY_STATE, "days": NO_DAYS, "stamp": new_stamp(), "chunks": []}
         self._states.clear()  # none would be used again (new stamp): free them
-        await self._learners.update_many(_tenant_filter(tenant), {"$set": reset})
+        await self._learners.update_many(tenant_learners(tenant), {"$set": reset})
         await self._chunks.delete_many(_tenant_filter(tenant))
         for collection in (self._voids, self._owners):
             await collection.delete_many(_tenant_filter(tenant))
 
     async def iterate_learners(self, tenant: str | None) -> AsyncIterator[LearnerDoc]:
         """Every learner document without its state, in `_id` order."""
-        cursor = self._learners.find(_tenant_filter(tenant), {"state": 0}).sort("_id", ASCENDING)
+        cursor = self._learners.find(tenant_learners(tenant), {"state": 0}).sort("_id", ASCENDING)
         async for doc in cursor:
             yield learner_from_mongo(doc)
 
@@ -494,7 +528,7 @@ class MongoProgressStore:
     async def tenants_and_teams(self, tenant: str | None) -> dict[str, set[str]]:
         """Every team named by a learner document or the registry, by tenant."""
         found: dict[str, set[str]] = {}
-        async for d in self._learners.find(_tenant_filter(tenant), {"tenant": 1, "teams": 1}):
+        async for d in self._learners.find(tenant_learners(tenant), {"tenant": 1, "teams": 1}):
             found.setdefault(d["tenant"], set()).update(d.get("teams") or ())
         async for d in self._registry.find(_tenant_filter(tenant), {"tenant": 1, "team": 1}):
             if not d.get("deleted"):

@@ -1,9 +1,9 @@
 """An erasure's search for the learners to delete (lrs.adapters.mongo_erasure
 `progress_learners`: the learner named, and every anonymous Group listing it) is bounded by
-indexes on the real store, by its own `explain`: two reads, by `_id` and by the sparse
-`members` index that only Group learners have. A database written before `members` existed
-is searched by reading every Group until the progress store's start-up has given each its
-`members`; then by the index."""
+indexes on the real store, by its own `explain`: two reads, by `_id` and by the member links
+that only Group learners have (index `tenant_links`). A database written before `links`
+existed is searched by reading every Group until the progress store's start-up has given each
+document its `links`; then by the index."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ async def test_the_learner_and_the_groups_naming_it_are_found_through_indexes(
     assert total == 2
 
 
-async def test_groups_stored_before_members_existed_are_found_and_then_indexed(
+async def test_groups_stored_before_links_existed_are_found_and_then_indexed(
     db: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ours = group(ANN, person(1))
@@ -89,7 +89,7 @@ async def test_groups_stored_before_members_existed_are_found_and_then_indexed(
     await MongoProgressStore(db).create_indexes()  # a progress consumer's start-up
     stored = await db["progress_learners"].find_one({"_id": f"{TENANT}/{ours}"})
     assert stored is not None
-    assert stored["members"] == [f"{TENANT}/{ANN}", f"{TENANT}/{person(1)}"]
+    assert stored["links"] == [f"member|{ANN}", f"member|{person(1)}"]
     found, total, scans = await searched(db, monkeypatch, [ANN])
     assert found == [ours]
     assert (total, scans) == (1, {"IXSCAN"})

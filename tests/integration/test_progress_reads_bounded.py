@@ -48,3 +48,41 @@ async def test_the_summaries_of_a_batch_are_read_through_indexes(
     assert found[changed[0]].teams == ("team1",)
     assert scans == {"IXSCAN"}
     assert total <= len(found) + len(changed)  # a learner both read is examined twice at most
+
+
+async def test_documents_written_before_links_are_linked_at_start_up_and_the_old_indexes_go(
+    infra: Infra, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database an earlier version wrote: learner documents with `teams` and (Groups)
+    `members` but no `links`, under the indexes `tenant_teams` and `group_members`. The
+    progress store's start-up links every document, then drops both indexes; a team's
+    learners are then read through `tenant_links`, as are the Groups naming a member."""
+    settings = make_settings(infra.kafka_bootstrap, infra.mongodb_uri, unique_name("pl"))
+    group = "group:[mbox:mailto:a@example.org,mbox:mailto:b@example.org]"
+    async with database(settings) as db:
+        collection = db["progress_learners"]
+        await collection.create_index([("tenant", 1), ("teams", 1)], name="tenant_teams")
+        await collection.create_index([("members", 1)], name="group_members", sparse=True)
+        earlier = [
+            {"_id": f"acme/{d.learner}", "tenant": "acme", "learner": d.learner, "version": 1}
+            | {"teams": list(d.teams), "summary": {"tenant": "acme"}}
+            for d in (learner("acme", n) for n in range(60))
+        ]
+        earlier.append({"_id": f"acme/{group}", "tenant": "acme", "learner": group, "version": 1})
+        await collection.insert_many(earlier)
+        store = MongoProgressStore(db)
+        await store.create_indexes()
+        indexes = {ix["name"] async for ix in await collection.list_indexes()}
+        group_doc = await collection.find_one({"_id": f"acme/{group}"})
+        finds = recorded_finds(monkeypatch, "progress_learners")
+        found = await store.learner_summaries("acme", [], ["team3"])
+        monkeypatch.undo()
+        total, scans = await examined(db, finds)
+    assert indexes == {"_id_", "tenant_links"}
+    assert group_doc is not None
+    assert group_doc["links"] == [
+        "member|mbox:mailto:a@example.org",
+        "member|mbox:mailto:b@example.org",
+    ]
+    assert set(found) == {learner("acme", n).learner for n in (3, 23, 43)}
+    assert (total, scans) == (3, {"IXSCAN"})

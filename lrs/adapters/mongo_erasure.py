@@ -33,7 +33,7 @@ from lrs.adapters.mongo_progress import (
     doc_id,
     member_links,
 )
-from lrs.adapters.mongo_store import filter_keys
+from lrs.adapters.mongo_store import agent_keys, filter_keys
 from lrs.adapters.mongo_webhooks import MongoWebhookStore
 from lrs.erasure import (
     ErasureCounts,
@@ -113,8 +113,14 @@ class MongoErasureStore:
     async def erase_statements(self, tenant: str, identifiers: Sequence[str]) -> tuple[int, int]:
         """Delete the learner's statements, redact the others naming them; batch by batch
         until none is left (every statement naming the learner carries one of the searched
-        `ragent` keys, StatementRefs to theirs included: they inherit their targets' keys)."""
-        wanted = [f"ragent|{kind}|{i}" for i in identifiers for kind in ("Agent", "Group")]
+        keys, `agent_keys` of the learner as an Agent or an identified Group; StatementRefs to
+        theirs included: they inherit their targets' keys)."""
+        wanted = [
+            key
+            for i in identifiers
+            for kind in ("Agent", "Group")
+            for key in agent_keys(f"{kind}|{i}")
+        ]
         query = {"tenant": tenant, "keys": {"$in": wanted}}
         deleted = changed = 0
         seen: set[str] = set()

@@ -9,9 +9,14 @@ One statement is one document::
 `keys` holds every filter value (agent, related agent, verb, activity, related activity,
 registration, and the authority for `statements/read/mine`) with a prefix, so one multikey
 index `(tenant, keys, voided, stored, id)` serves every filter of GET /statements, sorted and
-paged by `(stored, id)` in `stored` windows (docs/decisions/0015). The statement itself is
-kept as its exact JSON bytes: what was accepted is what is returned, and extension keys
-containing dots or dollars never meet MongoDB's field-name rules. Every query filters by
+paged by `(stored, id)` in `stored` windows (docs/decisions/0015). A value is written once:
+`ragent|` and `ractivity|` hold only the related agents and activities that no `agent|`,
+`activity|` or (an Agent's, an identified Group's) `authority|` key already names, and a
+related filter asks for any of its prefixes (`_wanted_keys`); each index entry costs the store
+about 60 µs per insert (docs/decisions/0027). Documents written before 2026-12-02 also repeat
+them under `ragent|` and `ractivity|`, which the same filters find once each. The statement
+itself is kept as its exact JSON bytes: what was accepted is what is returned, and extension
+keys containing dots or dollars never meet MongoDB's field-name rules. Every query filters by
 `tenant` (and `_id`s start with "<tenant>/"; tenant names never contain "/",
 `lrs.services.admin.TENANT_NAME`).
 """
@@ -65,6 +70,9 @@ MAX_REF_DEPTH = 10
 # How long a sole writer reuses the watermarks it read (and raised since): see `watermarks`.
 WATERMARK_REUSE_SECONDS = 1.0
 AUTHORITY_PREFIX = "authority|"
+# The authority key of an anonymous Group (an OAuth application + user pair): its members'
+# keys after "Group|" (lrs.xapi.index.authority_key), never an agent a filter names.
+ANONYMOUS_AUTHORITY = AUTHORITY_PREFIX + "Group|Agent|"
 STORED_INDEX = "tenant_voided_stored_id"
 KEYS_INDEX = "tenant_keys_voided_stored_id"
 # Indexes of earlier versions, dropped by `create_indexes` (descending `stored`, and `voided`
@@ -86,26 +94,44 @@ def statement_doc_id(tenant: str, statement_id: str) -> str:
 
 
 def filter_keys(statement: Mapping[str, Any]) -> list[str]:
-    """The prefixed filter values of a statement (see module docstring)."""
+    """The prefixed filter values of a statement (see module docstring): Communication 2.1.3,
+    `agent` (with `related_agents`), `verb`, `activity` (with `related_activities`),
+    `registration`; and the authority (4.1, `statements/read/mine`)."""
     index = index_statement(statement)
+    authority = authority_key(statement.get("authority"))
+    named = {*index.agents, authority}  # the related agents other keys name already
     keys = [f"agent|{a}" for a in index.agents]
-    keys += [f"ragent|{a}" for a in index.related_agents]
+    keys += [f"ragent|{a}" for a in index.related_agents if a not in named]
     keys.append(f"verb|{index.verb}")
     if index.activity:
         keys.append(f"activity|{index.activity}")
-    keys += [f"ractivity|{a}" for a in index.related_activities]
+    keys += [f"ractivity|{a}" for a in index.related_activities if a != index.activity]
     if index.registration:
         keys.append(f"registration|{index.registration}")
-    authority = authority_key(statement.get("authority"))
     if authority:
         keys.append(f"{AUTHORITY_PREFIX}{authority}")
     return keys
 
 
+def agent_keys(agent: str) -> tuple[str, ...]:
+    """Every key naming an agent (an agent key, `lrs.xapi.index.agent_key`) somewhere in a
+    statement, the related-agent key first: what `related_agents` looks for."""
+    return (f"ragent|{agent}", f"agent|{agent}", f"{AUTHORITY_PREFIX}{agent}")
+
+
 def inheritable(keys: Sequence[str]) -> list[str]:
-    """The keys a StatementRef inherits from its target: not the authority (who wrote the
-    target does not make the referring statement theirs)."""
-    return [k for k in keys if not k.startswith(AUTHORITY_PREFIX)]
+    """The keys a StatementRef inherits from its target (Communication 2.1.3): not the
+    authority's (who wrote the target does not make the referring statement theirs), but the
+    authority as a related agent, as the target is found by it (`filter_keys` leaves it out of
+    `ragent|`). An anonymous Group's authority key names no agent (its members are under
+    `ragent|` already)."""
+    inherited = []
+    for key in keys:
+        if not key.startswith(AUTHORITY_PREFIX):
+            inherited.append(key)
+        elif not key.startswith(ANONYMOUS_AUTHORITY):
+            inherited.append("ragent|" + key[len(AUTHORITY_PREFIX) :])
+    return inherited
 
 
 def to_document(record: AcceptedStatement) -> Doc:
@@ -554,6 +580,7 @@ DENSITY_MEMORY = 4096  # filters whose density is remembered (per process)
 # Which filter value picks the index range, most selective first; the rest are checked on
 # the documents the range returns.
 KEY_PREFERENCE = ("registration|", "agent|", "ragent|", "activity|", "ractivity|")
+Wanted = tuple[str, ...]  # one filter: a statement meets it with any of these keys
 Bound = tuple[datetime, bool]  # (moment, inclusive)
 Window = tuple[Bound | None, Bound | None]  # lower, upper
 
@@ -651,29 +678,31 @@ class _PageReader:
         self._statements = statements
         self._query = query
         self._densities = densities
-        keys = _wanted_keys(query)
-        self._key = min(keys, key=_selectivity_rank) if keys else ""
-        self._others = [k for k in keys if k != self._key]
-        self._base: Doc = {"tenant": tenant, "voided": False}
-        if self._key:
-            self._base = {"tenant": tenant, "keys": self._key, "voided": False}
+        wanted = _wanted_keys(query)
+        self._key = min(wanted, key=_selectivity_rank) if wanted else ()
+        self._others = [w for w in wanted if w != self._key]
+        # One range per key of the filter that picks it: SecantusDB scans the collection for
+        # an `$in` on this index (its `explain`), so a filter of several keys is several finds.
+        base: Doc = {"tenant": tenant, "voided": False}
+        self._ranges = [{**base, "keys": key} for key in self._key] or [base]
         direction = ASCENDING if query.ascending else DESCENDING
         self._sort = [("stored", direction), ("id", direction)]
-        self._kind = (tenant, self._key, str(direction), "next" if query.cursor else "first")
+        first = self._key[0] if self._key else ""
+        self._kind = (tenant, first, str(direction), "next" if query.cursor else "first")
 
     async def read(self, wanted: int) -> list[Doc]:
         found: list[Doc] = []
         cursor = self._query.cursor
         if cursor:
             op = "$gt" if self._query.ascending else "$lt"
-            ties = {**self._base, "stored": cursor.stored, "id": {op: cursor.statement_id}}
+            ties = {"stored": cursor.stored, "id": {op: cursor.statement_id}}
             found += await self._find(ties, wanted)
         width = self._densities.first_width(self._kind, wanted)
         windows = _Windows(self._query, datetime.now(UTC), width)
         start = windows.start()
         while len(found) < wanted and not windows.done:
             lower, upper = windows.next()
-            batch = await self._find({**self._base, **_stored_range(lower, upper)}, wanted)
+            batch = await self._find(_stored_range(lower, upper), wanted)
             found += batch[: wanted - len(found)]
             windows.widen(batch, wanted - len(found))
         if found:
@@ -681,19 +710,34 @@ class _PageReader:
             self._densities.note(self._kind, len(found), span)
         return found
 
-    async def _find(self, flt: Doc, limit: int) -> list[Doc]:
-        """The first `limit` statements of the range meeting every filter. With several filter
-        values, the range is read without bodies and only the page's bodies fetched."""
-        if not self._others:
+    async def _find(self, within: Doc, limit: int) -> list[Doc]:
+        """The first `limit` statements meeting every filter among those `within` selects.
+        With several filter values or several ranges, the ranges are read without bodies and
+        only the page's bodies fetched."""
+        if not self._others and len(self._ranges) == 1:
+            flt = {**self._ranges[0], **within}
             cursor = self._statements.find(flt, {"body": 1, "stored": 1, "id": 1})
             return await cursor.sort(self._sort).limit(limit).to_list(limit)
-        heads = self._statements.find(flt, {"stored": 1, "id": 1, "keys": 1}).sort(self._sort)
-        page = [d async for d in heads if all(k in d["keys"] for k in self._others)][:limit]
+        page = await self._heads(within, limit)
         if not page:
             return []
         wanted = {"_id": {"$in": [d["_id"] for d in page]}}
         bodies = {d["_id"]: d["body"] async for d in self._statements.find(wanted, {"body": 1})}
         return [{**d, "body": bodies[d["_id"]]} for d in page if d["_id"] in bodies]
+
+    async def _heads(self, within: Doc, limit: int) -> list[Doc]:
+        """The first `limit` statements of the ranges meeting every other filter, without
+        bodies, each once (a document under two keys of the filter is in two ranges)."""
+        heads: dict[str, Doc] = {}
+        for keyed in self._ranges:
+            found = self._statements.find({**keyed, **within}, {"stored": 1, "id": 1, "keys": 1})
+            if not self._others:
+                found = found.limit(limit)
+            meeting = [d async for d in found.sort(self._sort) if _meets(d["keys"], self._others)]
+            for doc in meeting[:limit]:
+                heads.setdefault(doc["_id"], doc)
+        ordered = sorted(heads.values(), key=lambda d: (d["stored"], d["id"]))
+        return (ordered if self._query.ascending else ordered[::-1])[:limit]
 
 
 def _stored_range(lower: Bound | None, upper: Bound | None) -> Doc:
@@ -719,27 +763,39 @@ def _next_ms(moment: datetime) -> datetime:
         return floor
 
 
-def _selectivity_rank(key: str) -> int:
+def _selectivity_rank(wanted: Wanted) -> int:
     return next(
-        (i for i, prefix in enumerate(KEY_PREFERENCE) if key.startswith(prefix)),
+        (i for i, prefix in enumerate(KEY_PREFERENCE) if wanted[0].startswith(prefix)),
         len(KEY_PREFERENCE),
     )
 
 
-def _wanted_keys(query: StatementQuery) -> list[str]:
-    keys = []
+def _meets(keys: Sequence[str], wanted: Sequence[Wanted]) -> bool:
+    """Whether a statement's keys meet every filter: one of each filter's keys."""
+    return all(any(k in keys for k in alternatives) for alternatives in wanted)
+
+
+def _wanted_keys(query: StatementQuery) -> list[Wanted]:
+    """Each filter of the query as the keys of which a statement must have one (Communication
+    2.1.3). A related filter takes every prefix its value is written under (`filter_keys`
+    writes each value once), the narrow one's prefix second."""
+    wanted: list[Wanted] = []
     if query.agent:
-        keys.append(f"{'ragent' if query.related_agents else 'agent'}|{query.agent}")
+        wanted.append(
+            agent_keys(query.agent) if query.related_agents else (f"agent|{query.agent}",)
+        )
     if query.verb:
-        keys.append(f"verb|{query.verb}")
+        wanted.append((f"verb|{query.verb}",))
     if query.activity:
-        prefix = "ractivity" if query.related_activities else "activity"
-        keys.append(f"{prefix}|{query.activity}")
+        narrow = f"activity|{query.activity}"
+        wanted.append(
+            (f"ractivity|{query.activity}", narrow) if query.related_activities else (narrow,)
+        )
     if query.registration:
-        keys.append(f"registration|{query.registration}")
+        wanted.append((f"registration|{query.registration}",))
     if query.authority:
-        keys.append(f"{AUTHORITY_PREFIX}{query.authority}")
-    return keys
+        wanted.append((f"{AUTHORITY_PREFIX}{query.authority}",))
+    return wanted
 
 
 class MongoCredentialStore:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 from pymongo import InsertOne
 from pymongo.errors import AutoReconnect
@@ -18,7 +19,7 @@ from lrs.adapters.memory import InMemoryStatementStore
 from lrs.adapters.mongo_store import MongoStatementStore, connect
 from lrs.ports.statements import AcceptedStatement, StatementStore
 from lrs.xapi.ifi import actor_ifi
-from lrs.xapi.index import agent_key
+from lrs.xapi.index import agent_key, index_statement
 from lrs.xapi.query import StatementQuery
 from tests.conftest import Infra
 from tests.support.explain import examined
@@ -303,6 +304,54 @@ async def test_filters(store: StatementStore) -> None:
     assert await everything(store, ascending=True) == [a.statement_id, b.statement_id]
 
 
+async def test_related_filters_find_every_place_once(store: StatementStore) -> None:
+    """Communication 2.1.3: `related_agents` widens `agent` to the authority, the context's
+    instructor and team and the object; `related_activities` widens `activity` to the context
+    activities. Each statement found once, however many places name the value."""
+    course = activity("course/related")
+    own = record(statement(learner="ann", obj=course), 1)  # ann acts; auth is the authority
+    taught = record(statement(learner="bob", obj=activity("course/x")), 2)
+    taught.statement["context"] = {
+        "instructor": agent("ann"),
+        "team": {"objectType": "Group", "member": [agent("ann"), agent("cid")]},
+        "contextActivities": {"grouping": [course]},
+    }
+    about = record(statement(learner="ann", obj=agent("ann"), context=False), 3)  # object too
+    await store.insert_many([own, taught, about])
+    ann, auth = agent_key(agent("ann")), agent_key(agent("auth"))
+    assert await everything(store, agent=ann) == [about.statement_id, own.statement_id]
+    assert await everything(store, agent=ann, related_agents=True) == [
+        about.statement_id,
+        taught.statement_id,
+        own.statement_id,
+    ]
+    everyone = [about.statement_id, taught.statement_id, own.statement_id]
+    assert await everything(store, agent=auth, related_agents=True) == everyone
+    assert await everything(store, agent=auth) == []
+    assert await everything(store, activity=course["id"], related_activities=True) == [
+        taught.statement_id,
+        own.statement_id,
+    ]
+    assert await everything(store, activity=course["id"]) == [own.statement_id]
+
+
+async def test_a_statement_ref_is_found_by_its_targets_authority_as_a_related_agent(
+    store: StatementStore,
+) -> None:
+    """Communication 2.1.3: the referring statement meets the target's `related_agents`
+    filters, the target's authority among them, but is not the authority's own statement
+    (`statements/read/mine`, 4.1) unless it wrote it."""
+    target = record(statement(learner="ben", context=False), 1)
+    target.statement["authority"] = agent("writer")
+    ref = record(statement(learner="ann", obj={"objectType": REF, "id": target.statement_id}), 2)
+    await store.insert_many([target, ref])
+    writer = agent_key(agent("writer"))
+    both = [ref.statement_id, target.statement_id]
+    assert await everything(store, agent=writer, related_agents=True) == both
+    mine = await store.query("acme", StatementQuery(limit=10, authority=writer))
+    assert ids(mine.statements) == [target.statement_id]
+
+
 @pytest.mark.parametrize("target_first", [True, False])
 async def test_statement_refs_meet_their_targets_filters(
     store: StatementStore, target_first: bool
@@ -544,6 +593,12 @@ async def test_a_page_examines_documents_in_proportion_to_the_page_not_the_tenan
     queries = {
         "more": first.after(page.next_cursor),
         "agent": StatementQuery(limit=limit, agent=agent_key(agent(7))),
+        "related agent": StatementQuery(
+            limit=limit, agent=agent_key(agent(7)), related_agents=True
+        ),
+        "related activity": StatementQuery(
+            limit=limit, activity=activity()["id"], related_activities=True
+        ),
         "since": StatementQuery(limit=limit, since=now - timedelta(hours=1), ascending=True),
     }
     pages = {"first": (page, list(finds))}
@@ -555,3 +610,35 @@ async def test_a_page_examines_documents_in_proportion_to_the_page_not_the_tenan
         total, scans = await examined(mongo_db, issued)
         assert scans == {"IXSCAN"}, name
         assert total <= 10 * (limit + 1), (name, total)
+
+
+async def test_documents_naming_a_value_twice_are_found_once(mongo_db: Any) -> None:
+    """Documents written before 2026-12-02 name the actor, the object activity and the
+    authority under `ragent|` / `ractivity|` too: a related filter, which asks for any of a
+    value's keys, finds each of them once (on the real store; docs/decisions/0027)."""
+    store = MongoStatementStore(mongo_db)
+    await store.create_indexes()
+    earlier = [record(statement(learner="ann"), n) for n in range(3)]
+    docs = [mongo_store.to_document(r) for r in earlier]
+    for doc in docs:  # as an earlier version wrote them
+        index = index_statement(docs_statement(doc))
+        doc["keys"] += [f"ragent|{a}" for a in index.related_agents]
+        doc["keys"] += [f"ractivity|{a}" for a in index.related_activities]
+        doc["keys"] = list(dict.fromkeys(doc["keys"]))
+    await mongo_db["statements"].insert_many(docs)
+    newest_first = [r.statement_id for r in reversed(earlier)]
+    for who in ("ann", "auth"):
+        related = StatementQuery(limit=2, agent=agent_key(agent(who)), related_agents=True)
+        page = await store.query("acme", related)
+        assert ids(page.statements) == newest_first[:2], who
+        assert page.next_cursor is not None
+        assert ids((await store.query("acme", related.after(page.next_cursor))).statements) == [
+            newest_first[2]
+        ]
+    course = StatementQuery(limit=10, activity=activity()["id"], related_activities=True)
+    assert ids((await store.query("acme", course)).statements) == newest_first
+
+
+def docs_statement(doc: dict[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = orjson.loads(bytes(doc["body"]))
+    return body

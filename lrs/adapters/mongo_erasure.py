@@ -29,8 +29,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from lrs.adapters.mongo_progress import (
     CHUNKS,
     GROUP_RANGE,
-    ROSTER_RECORDED,
-    Roster,
+    LINKS_RECORDED,
     doc_id,
     member_links,
 )
@@ -158,20 +157,18 @@ class MongoErasureStore:
 
     async def progress_learners(self, tenant: str, identifiers: Sequence[str]) -> list[str]:
         """The learners named by the identifiers, and the anonymous Groups listing one: two
-        reads bounded by indexes (`_id` of the learners and of the roster, which an erasure
-        interrupted between the two keeps; the member links of the roster), since SecantusDB
-        runs an `$or` or a range of `_id` as a scan of every learner. Until every learner has
-        its roster document (lrs.adapters.mongo_progress, `learner-roster`), every Group is
+        reads bounded by indexes (`_id`; the member links of `tenant_links`), since SecantusDB
+        runs an `$or` or a range of `_id` as a scan of every learner. Until every learner
+        document has its `links` (lrs.adapters.mongo_progress, `learner-links`), every Group is
         read."""
-        keys = {"_id": {"$in": [doc_id(tenant, identifier) for identifier in identifiers]}}
-        roster = Roster(self._db)
-        found = [d["learner"] async for d in self._learners.find(keys, {"learner": 1})]
-        found += await roster.learners_by_id(tenant, identifiers)
-        if await self._migrations.find_one({"_id": ROSTER_RECORDED}) is None:
-            groups = {"tenant": tenant, "learner": GROUP_RANGE}
-            found += [d["learner"] async for d in self._learners.find(groups, {"learner": 1})]
+        keys = [doc_id(tenant, identifier) for identifier in identifiers]
+        if await self._migrations.find_one({"_id": LINKS_RECORDED}) is None:
+            groups: Doc = {"tenant": tenant, "learner": GROUP_RANGE}
         else:
-            found += await roster.learners(tenant, member_links(identifiers))
+            groups = {"tenant": tenant, "links": {"$in": member_links(identifiers)}}
+        found: list[str] = []
+        for query in ({"_id": {"$in": keys}}, groups):
+            found += [d["learner"] async for d in self._learners.find(query, {"learner": 1})]
         return learner_ids_naming(list(dict.fromkeys(found)), identifiers)
 
     async def learner_teams(self, tenant: str, learners: Sequence[str]) -> list[str]:
@@ -193,9 +190,6 @@ class MongoErasureStore:
     async def erase_progress(self, tenant: str, learners: Sequence[str]) -> tuple[int, int]:
         ids = [f"{tenant}/{learner}" for learner in learners]
         documents = await self._learners.delete_many({"_id": {"$in": ids}})
-        # After the documents: a retry after a crash between finds them through the roster
-        # (`progress_learners`), the Groups' by their member links.
-        await Roster(self._db).forget(tenant, learners)
         theirs = {"tenant": tenant, "learner": {"$in": list(learners)}}
         await self._db[CHUNKS].delete_many(theirs)  # their sealed facts (after: none refer to them)
         owners = await self._db["progress_statements"].delete_many(theirs)

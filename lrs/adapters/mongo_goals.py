@@ -19,7 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from lrs.adapters.mongo_bulk import bulk_compare_and_set, compare_and_set
-from lrs.adapters.mongo_progress import Roster, SealedFacts, learners_listing, state_from_mongo
+from lrs.adapters.mongo_progress import SealedFacts, state_from_mongo, team_links
 from lrs.goals import Goal, goal_from_doc, goal_to_doc
 from lrs.ports.goals import GoalProgressDoc
 from lrs.progress import LearnerState
@@ -107,7 +107,6 @@ class MongoGoalProgress:
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self._progress = db["progress_goals"]
         self._learners = db["progress_learners"]
-        self._roster = Roster(db)
         self._sealed = SealedFacts(db)
         self._registry = db["teams"]
 
@@ -174,7 +173,8 @@ class MongoGoalProgress:
         )
         if doc and not doc.get("deleted"):
             members.update(doc.get("members") or ())
-        members.update(await learners_listing(self._learners, self._roster, tenant, team))
+        query = {"tenant": tenant, "links": {"$in": team_links([team])}}
+        members.update([d["learner"] async for d in self._learners.find(query, {"learner": 1})])
         return members
 
     async def learner_teams(self, tenant: str, learner: str) -> set[str]:
@@ -188,7 +188,9 @@ class MongoGoalProgress:
 
     async def tenant_members(self, tenant: str) -> set[str]:
         """Every learner with progress in the tenant, and every registry member."""
-        members = set(await self._roster.learners(tenant))
+        members = {
+            d["learner"] async for d in self._learners.find({"tenant": tenant}, {"learner": 1})
+        }
         async for d in self._registry.find({"tenant": tenant}, {"members": 1, "deleted": 1}):
             if not d.get("deleted"):
                 members.update(d.get("members") or ())

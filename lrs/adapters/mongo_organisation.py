@@ -16,13 +16,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from lrs.adapters.mongo_progress import (
-    Roster,
-    days_fields,
-    read_learners,
-    state_from_mongo,
-    summary_fields,
-)
+from lrs.adapters.mongo_progress import days_fields, state_from_mongo, summary_fields
 from lrs.ports.organisation import OrganisationDoc, RegistryTeam
 from lrs.progress.organisation import LearnerFigures, active_days
 
@@ -44,7 +38,6 @@ class MongoOrganisationProgress:
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self._progress = db["progress_organisation"]
         self._learners = db["progress_learners"]
-        self._roster = Roster(db)
         self._registry = db["teams"]
         self._goals = db["progress_goals"]
 
@@ -88,8 +81,7 @@ class MongoOrganisationProgress:
         the learner, so reading every learner's would cost each recomputation the tenant's
         whole history. Only documents written before `days` existed have their state read."""
         projection = {"learner": 1, "days": 1, "summary": 1, "teams": 1}
-        names = await self._roster.learners(tenant)
-        docs = [d async for d in read_learners(self._learners, tenant, names, projection)]
+        docs = [d async for d in self._learners.find({"tenant": tenant}, projection)]
         days = {d["_id"]: days_fields(d) for d in docs}
         days |= await self._days_of_states([key for key, found in days.items() if found is None])
         return [

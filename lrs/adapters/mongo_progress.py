@@ -9,25 +9,24 @@ Collections (the contract shared with the progress API):
   fraction of a nested one to write, read and replicate to its oplog (docs/decisions/0023);
   `summary` is JSON bytes too (a sub-document before; both are read, `summary_fields`);
   `teams_left` are the teams the learner left with this version (their triggers are produced
-  again when a batch is re-run after the write), `teams_joined` those it joined; `days` the
-  UTC days with a live statement (`active_days` of the state), as JSON bytes of ISO dates: the
-  organisation consumer reads them instead of the state, which grows with every statement of
-  the learner (documents of earlier versions have none: their readers fall back to the state,
-  `days_fields`); `stamp` a random
+  again when a batch is re-run after the write); `days` the UTC days with a live statement
+  (`active_days` of the state), as JSON bytes of ISO dates: the organisation consumer reads them
+  instead of the state, which grows with every statement of the learner (documents of earlier
+  versions have none: their readers fall back to the state, `days_fields`); `stamp` a random
   value new with every write of the document (its state then may have changed): a consumer that
   keeps the states it read or wrote decoded (lrs.adapters.state_cache) uses one only while the
-  document's stamp is the one the state was kept with; `chunks` the `_id`s of the learner's
-  chunks of sealed facts (none until the learner has more than `LRS_PROGRESS_HELD_FACTS`
-  statements; the state then counts them in its `sealed` tally). No secondary index
-  (docs/decisions/0026: the embedded store pays about a quarter of a millisecond per index for
-  every document written, whether or not the document has an entry in it): a learner is read by
-  `_id`, and found by tenant, team or Group member through `progress_roster`.
-* `progress_roster`: ``{_id: "<tenant>/<learner>", tenant, learner, links}``, one per learner
-  document, under the index `tenant_links` (tenant, links): what a learner is found by besides
-  its `_id`, `team|<team>` for each team the learner was ever listed in, and for an anonymous
-  Group's learner `member|<identifier>` for each member. Written before the learner document
-  when the learner is new or joins a team (`$addToSet`: links only grow), so a reader of a
-  team checks the learner documents' `teams`; deleted with the learner (an erasure).
+  document's stamp is the one the state was kept with; `links` what the document is found
+  by besides its `_id`: `team|<team>` for each of `teams`, and for an anonymous Group's learner
+  `member|<identifier>` for each member (so an erasure finds the Groups naming a learner without
+  scanning every learner, lrs.adapters.mongo_erasure), under the one secondary index
+  `tenant_links` (tenant, links), which also serves the reads of a whole tenant (`learner_links`;
+  docs/decisions/0026: every secondary index costs the embedded store about a quarter of a
+  millisecond per document written, whether or not the document has an entry in it); `chunks`
+  the `_id`s of the learner's chunks of sealed facts (none until the learner has more than
+  `LRS_PROGRESS_HELD_FACTS` statements; the state then counts them in its `sealed` tally).
+  Documents of versions before 2026-12-02 have `members` (the Group's members as
+  `<tenant>/<identifier>`) instead of the member links, and no `links`: the progress store's
+  start-up gives them `links` (`learner-links` below).
 * `progress_learner_facts`: ``{_id: "<tenant>/<learner>/<stamp>.<n>", tenant, learner, ids,
   facts}``, the chunks of sealed facts (docs/decisions/0025): `facts` JSON bytes of statement
   id -> fact (`StatementFacts.to_dict()`), `ids` the same ids, under the index `tenant_ids` (is
@@ -44,10 +43,10 @@ Collections (the contract shared with the progress API):
   document per statement, is no longer written (docs/decisions/0014) and only emptied.
 * `teams`: the team registry, written by the API; only read here.
 * `progress_migrations`: ``{_id, done}``, one document per change of the stored form done once
-  for the whole database: `learner-roster` once every learner document written before the
-  roster existed has its roster document (`create_indexes` does it, then drops the learner
-  indexes the roster replaced, `tenant_teams` and `group_members`; an erasure reads every
-  Group until then); `group-members`, recorded by earlier versions, is no longer read.
+  for the whole database: `learner-links` once every learner document written before `links`
+  existed has them (`create_indexes` does it, then drops the indexes `links` replaced,
+  `tenant_teams` and `group_members`; an erasure reads every Group until then);
+  `group-members`, recorded by earlier versions, is no longer read.
 
 Progress documents are written with compare-and-set on `version`
 (`lrs.adapters.mongo_bulk.compare_and_set`): a writer replaces the version it read, or writes
@@ -93,12 +92,10 @@ NO_DAYS = Binary(orjson.dumps([]))  # the days of a reset state
 # Every learner id of an anonymous Group starts with GROUP_PREFIX ("group:["); "\\" follows
 # "[" in code point order, so this range holds exactly those ids.
 GROUP_RANGE = {"$gte": GROUP_PREFIX, "$lt": GROUP_PREFIX[:-1] + "\\"}
-ROSTER = "progress_roster"
-ROSTER_RECORDED = "learner-roster"  # in `progress_migrations`
-# Replaced by the roster; `tenant_links` was its index on the learners for a day of development.
-RETIRED_LEARNER_INDEXES = ("tenant_teams", "group_members", "tenant_links")
+LINKS_INDEX = "tenant_links"
+LINKS_RECORDED = "learner-links"  # in `progress_migrations`
+RETIRED_LEARNER_INDEXES = ("tenant_teams", "group_members")  # replaced by LINKS_INDEX
 TEAM_LINK, MEMBER_LINK = "team|", "member|"
-READ_CHUNK = 1000  # learner documents per read by `_id`
 CHUNKS = "progress_learner_facts"
 WHOLE_READS = 5  # reads of a learner whose chunks keep changing before giving up (a 503)
 
@@ -108,7 +105,7 @@ def doc_id(tenant: str, entity: str) -> str:
 
 
 def learner_links(learner: str, teams: Iterable[str]) -> list[str]:
-    """The roster links of a learner: its teams, and an anonymous Group's members."""
+    """The `links` of a learner document: its teams, and an anonymous Group's members."""
     return [
         *(f"{TEAM_LINK}{team}" for team in teams),
         *(f"{MEMBER_LINK}{member}" for member in group_members(learner)),
@@ -116,75 +113,20 @@ def learner_links(learner: str, teams: Iterable[str]) -> list[str]:
 
 
 def team_links(teams: Iterable[str]) -> list[str]:
-    """The roster links of the learners listed in any of the teams."""
+    """The links of the learner documents listing any of the teams."""
     return [f"{TEAM_LINK}{team}" for team in teams]
 
 
 def member_links(identifiers: Iterable[str]) -> list[str]:
-    """The roster links of the anonymous Groups listing any of the identifiers."""
+    """The links of the anonymous Groups' learner documents listing any of the identifiers."""
     return [f"{MEMBER_LINK}{identifier}" for identifier in identifiers]
 
 
-class Roster:
-    """`progress_roster` (see the module docstring): every learner with progress, by tenant,
-    team link and Group member, so that `progress_learners` needs no secondary index."""
-
-    def __init__(self, db: AsyncDatabase[Doc]) -> None:
-        self._roster: AsyncCollection[Doc] = db[ROSTER]
-
-    async def create_indexes(self) -> None:
-        index = IndexModel([("tenant", ASCENDING), ("links", ASCENDING)], name="tenant_links")
-        await self._roster.create_indexes([index])
-
-    async def learners(self, tenant: str, links: Collection[str] | None = None) -> list[str]:
-        """The learners of the tenant (with any of `links`: listed in them once)."""
-        query: Doc = {"tenant": tenant}
-        if links is not None:
-            query["links"] = {"$in": sorted(links)}
-        return [d["learner"] async for d in self._roster.find(query, {"learner": 1})]
-
-    async def learners_by_id(self, tenant: str, learners: Sequence[str]) -> list[str]:
-        """Those of the learners the roster lists."""
-        ids = [doc_id(tenant, learner) for learner in learners]
-        found = self._roster.find({"_id": {"$in": ids}}, {"learner": 1})
-        return [d["learner"] async for d in found]
-
-    async def forget(self, tenant: str, learners: Sequence[str]) -> None:
-        ids = [doc_id(tenant, learner) for learner in learners]
-        await self._roster.delete_many({"_id": {"$in": ids}})
-
-
-def roster_write(tenant: str, learner: str, teams: Iterable[str]) -> UpdateOne:
-    """The roster document of a learner with these teams (links only grow)."""
-    return UpdateOne(
-        {"_id": doc_id(tenant, learner)},
-        {
-            "$setOnInsert": {"tenant": tenant, "learner": learner},
-            "$addToSet": {"links": {"$each": learner_links(learner, teams)}},
-        },
-        upsert=True,
-    )
-
-
-async def read_learners(
-    learners: AsyncCollection[Doc], tenant: str, names: Sequence[str], projection: Doc | None
-) -> AsyncIterator[Doc]:
-    """The `progress_learners` documents of the named learners, by `_id`, in chunks."""
-    ids = [doc_id(tenant, name) for name in dict.fromkeys(names)]
-    for start in range(0, len(ids), READ_CHUNK):
-        query = {"_id": {"$in": ids[start : start + READ_CHUNK]}}
-        async for doc in learners.find(query, projection):
-            yield doc
-
-
-async def learners_listing(
-    learners: AsyncCollection[Doc], roster: Roster, tenant: str, team: str
-) -> list[str]:
-    """The learners whose document lists the team now (the roster may name more: its links
-    only grow)."""
-    named = await roster.learners(tenant, team_links([team]))
-    docs = read_learners(learners, tenant, named, {"learner": 1, "teams": 1})
-    return [d["learner"] async for d in docs if team in (d.get("teams") or ())]
+def tenant_learners(tenant: str | None) -> Doc:
+    """The filter of every learner document of a tenant (None: of every tenant), which the
+    index `tenant_links` bounds (the documents without links too: an empty array has its
+    entry)."""
+    return {} if tenant is None else {"tenant": tenant}
 
 
 def state_to_mongo(state: LearnerState) -> Binary:
@@ -256,7 +198,6 @@ def learner_from_mongo(doc: Mapping[str, Any]) -> LearnerDoc:
         summary=summary_fields(doc),
         version=int(doc.get("version") or 0),
         teams_left=tuple(doc.get("teams_left") or ()),
-        teams_joined=tuple(doc.get("teams_joined") or ()),
         chunks=tuple(doc.get("chunks") or ()),
     )
 
@@ -272,7 +213,7 @@ def learner_to_mongo(
         "summary": summary_to_mongo(learner.summary),
         "teams": list(learner.teams),
         "teams_left": list(learner.teams_left),
-        "teams_joined": list(learner.teams_joined),
+        "links": learner_links(learner.learner, learner.teams),
         "days": days_to_mongo(learner.state),
         "version": learner.version,
         "stamp": stamp,
@@ -393,12 +334,11 @@ class MongoProgressStore:
         self._migrations: AsyncCollection[Doc] = db["progress_migrations"]
         self._chunks: AsyncCollection[Doc] = db[CHUNKS]
         self._chunk_writes = self._fence.unjournaled(self._chunks)
-        self._roster = Roster(db)
-        self._roster_writes = self._fence.unjournaled(db[ROSTER])
 
     async def create_indexes(self) -> None:
-        await self._roster.create_indexes()
-        await self._record_roster()
+        links = IndexModel([("tenant", ASCENDING), ("links", ASCENDING)], name=LINKS_INDEX)
+        await self._learners.create_indexes([links])
+        await self._record_links()
         await self._teams.create_indexes([IndexModel([("tenant", ASCENDING)], name="tenant")])
         await self._chunks.create_indexes(
             [
@@ -410,24 +350,26 @@ class MongoProgressStore:
         with contextlib.suppress(OperationFailure):  # the API may have made it under its name
             await self._registry.create_indexes([members_index])
 
-    async def _record_roster(self) -> None:
-        """Once per database: give every learner document written before the roster existed
-        its roster document (one scan of the learners), say so in `progress_migrations`, then
-        drop the learner indexes the roster replaces. Idempotent: processes starting together
-        may both do it. A progress consumer of an earlier version still writing meanwhile
-        leaves its new learners and teams out of the roster: stop every progress consumer of
-        the earlier version first (docs/decisions/0026)."""
-        if await self._migrations.find_one({"_id": ROSTER_RECORDED}) is None:
-            fields = {"tenant": 1, "learner": 1, "teams": 1}
+    async def _record_links(self) -> None:
+        """Once per database: give `links` to every learner document written without them (one
+        scan of the learners), say so in `progress_migrations`, then drop the indexes they
+        replace. Idempotent: processes starting together may both do it. A process of an
+        earlier version still writing meanwhile writes documents without `links`: stop every
+        progress consumer of the earlier version first (docs/decisions/0026)."""
+        if await self._migrations.find_one({"_id": LINKS_RECORDED}) is None:
+            missing = {"links": {"$exists": False}}
+            fields = {"learner": 1, "teams": 1}
             ops = [
-                roster_write(d["tenant"], d["learner"], d.get("teams") or ())
-                async for d in self._learners.find({}, fields)
+                UpdateOne(
+                    {"_id": d["_id"]},
+                    {"$set": {"links": learner_links(d["learner"], d.get("teams") or ())}},
+                )
+                async for d in self._learners.find(missing, fields)
             ]
-            for start in range(0, len(ops), READ_CHUNK):
-                await self._roster_writes.bulk_write(ops[start : start + READ_CHUNK], ordered=False)
-            await self._fence.seal()
+            if ops:
+                await self._learners.bulk_write(ops, ordered=False)
             await self._migrations.update_one(
-                {"_id": ROSTER_RECORDED}, {"$set": {"done": True}}, upsert=True
+                {"_id": LINKS_RECORDED}, {"$set": {"done": True}}, upsert=True
             )
         existing = {ix["name"] async for ix in await self._learners.list_indexes()}
         for retired in set(RETIRED_LEARNER_INDEXES) & existing:
@@ -510,20 +452,22 @@ class MongoProgressStore:
     ) -> dict[str, LearnerSummary]:
         """Summaries and teams of the given learners and of every learner listing the teams.
 
-        The team's learners from the roster (an index), then the documents by `_id`:
-        SecantusDB answers an `$or` of two indexed conditions by scanning every learner document
-        of every tenant, states included. The roster may name learners who left a team: their
-        summaries are read too, and their `teams` say so."""
+        Two reads, each bounded by an index (`_id`; `tenant_links`): SecantusDB answers an `$or`
+        of the two by scanning every learner document of every tenant, states included. A
+        learner both read gives the second, later, answer."""
         projection = {"learner": 1, "summary": 1, "teams": 1}
-        listed = await self._roster.learners(tenant, team_links(teams)) if teams else []
-        names = [*learners, *listed]
-        return {
-            d["learner"]: _summary(d)
-            async for d in read_learners(self._learners, tenant, names, projection)
-        }
+        wanted = [doc_id(tenant, learner) for learner in learners]
+        queries: list[Doc] = [{"_id": {"$in": wanted}}] if wanted else []
+        queries += [{"tenant": tenant, "links": {"$in": team_links(teams)}}] if teams else []
+        found: dict[str, LearnerSummary] = {}
+        for query in queries:
+            async for d in self._learners.find(query, projection):
+                found[d["learner"]] = _summary(d)
+        return found
 
     async def learners_in_team(self, tenant: str, team: str) -> list[str]:
-        return await learners_listing(self._learners, self._roster, tenant, team)
+        query = {"tenant": tenant, "links": {"$in": team_links([team])}}
+        return [d["learner"] async for d in self._learners.find(query, {"learner": 1})]
 
     async def save_learners(self, docs: Sequence[LearnerDoc], updated: datetime) -> set[str]:
         """Compare-and-set each document on the version it was read at; return the learners
@@ -537,9 +481,6 @@ class MongoProgressStore:
             [*(() if d.resealed else d.chunks), *(c["_id"] for c in new)]
             for d, new in zip(docs, chunks, strict=True)
         ]
-        listed = [roster_write(d.tenant, d.learner, d.teams) for d in docs if _relisted(d)]
-        if listed:  # before the documents, which readers find through it
-            await self._roster_writes.bulk_write(listed, ordered=False)
         ops = [
             compare_and_set(key, d.version - 1, learner_to_mongo(d, updated, stamp, ref))
             for key, d, stamp, ref in zip(keys, docs, stamps, refs, strict=True)
@@ -561,40 +502,16 @@ class MongoProgressStore:
         forget the void bookkeeping; a rebuild then refills both."""
         reset = {"state": EMPTY_STATE, "days": NO_DAYS, "stamp": new_stamp(), "chunks": []}
         self._states.clear()  # none would be used again (new stamp): free them
-        if tenant is None:
-            await self._learners.update_many({}, {"$set": reset})
-        else:
-            ids = [doc_id(tenant, learner) for learner in await self._roster.learners(tenant)]
-            for start in range(0, len(ids), READ_CHUNK):
-                chunk = {"_id": {"$in": ids[start : start + READ_CHUNK]}}
-                await self._learners.update_many(chunk, {"$set": reset})
+        await self._learners.update_many(tenant_learners(tenant), {"$set": reset})
         await self._chunks.delete_many(_tenant_filter(tenant))
         for collection in (self._voids, self._owners):
             await collection.delete_many(_tenant_filter(tenant))
 
     async def iterate_learners(self, tenant: str | None) -> AsyncIterator[LearnerDoc]:
         """Every learner document without its state, in `_id` order."""
-        async for doc in self._tenant_learners(tenant, {"state": 0}):
+        cursor = self._learners.find(tenant_learners(tenant), {"state": 0}).sort("_id", ASCENDING)
+        async for doc in cursor:
             yield learner_from_mongo(doc)
-
-    def _tenant_learners(self, tenant: str | None, projection: Doc) -> AsyncIterator[Doc]:
-        """The learner documents of a tenant through the roster (None: every document, one scan
-        of the collection), in `_id` order."""
-        if tenant is None:
-            return self._learners.find({}, projection).sort("_id", ASCENDING).__aiter__()
-        return self._sorted_learners(tenant, projection)
-
-    async def _sorted_learners(self, tenant: str, projection: Doc) -> AsyncIterator[Doc]:
-        names = sorted(await self._roster.learners(tenant))
-        for start in range(0, len(names), READ_CHUNK):
-            chunk = names[start : start + READ_CHUNK]
-            found = {
-                d["learner"]: d
-                async for d in read_learners(self._learners, tenant, chunk, projection)
-            }
-            for name in chunk:
-                if name in found:
-                    yield found[name]
 
     async def count_statements(self, tenant: str | None) -> int:
         return await self._statements.count_documents(_tenant_filter(tenant))
@@ -611,7 +528,7 @@ class MongoProgressStore:
     async def tenants_and_teams(self, tenant: str | None) -> dict[str, set[str]]:
         """Every team named by a learner document or the registry, by tenant."""
         found: dict[str, set[str]] = {}
-        async for d in self._tenant_learners(tenant, {"tenant": 1, "learner": 1, "teams": 1}):
+        async for d in self._learners.find(tenant_learners(tenant), {"tenant": 1, "teams": 1}):
             found.setdefault(d["tenant"], set()).update(d.get("teams") or ())
         async for d in self._registry.find(_tenant_filter(tenant), {"tenant": 1, "team": 1}):
             if not d.get("deleted"):
@@ -677,9 +594,3 @@ def _summary(doc: Mapping[str, Any]) -> LearnerSummary:
 
 def _tenant_filter(tenant: str | None) -> Doc:
     return {} if tenant is None else {"tenant": tenant}
-
-
-def _relisted(doc: LearnerDoc) -> bool:
-    """Whether the learner's roster links may grow with this write: a new learner, or one
-    joining a team."""
-    return doc.version == 1 or bool(doc.teams_joined)

@@ -16,18 +16,12 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from lrs.adapters.mongo_progress import (
-    Roster,
-    SealedFacts,
-    read_learners,
-    state_fields,
-    summary_fields,
-)
+from lrs.adapters.mongo_progress import SealedFacts, state_fields, summary_fields
 from lrs.ports.progress import LearnerProgressDoc, TeamProgressDoc
 from lrs.progress.registry import Team
 
@@ -146,7 +140,6 @@ class MongoProgressReader:
         self._learners: AsyncCollection[Doc] = db[PROGRESS_LEARNERS]
         self._teams: AsyncCollection[Doc] = db[PROGRESS_TEAMS]
         self._sealed = SealedFacts(db)
-        self._roster = Roster(db)
 
     async def learner(self, tenant: str, learner: str) -> LearnerProgressDoc | None:
         doc = await self._learners.find_one({"_id": doc_id(tenant, learner)})
@@ -174,13 +167,9 @@ class MongoProgressReader:
         return None if doc is None else team_progress_from_doc(doc)
 
     async def summaries(self, tenant: str, limit: int) -> list[Mapping[str, Any]]:
-        """The summaries of the tenant's learners, the latest written first (every learner
-        the roster lists is read: the store sorts what it reads in any case)."""
-        names = await self._roster.learners(tenant)
-        fields = {"summary": 1, "updated": 1}
-        docs = [d async for d in read_learners(self._learners, tenant, names, fields)]
-        docs.sort(key=_updated_at, reverse=True)
-        summaries = [summary_fields(doc) for doc in docs[:limit]]
+        query = self._learners.find({"tenant": tenant}, {"summary": 1, "updated": 1})
+        cursor = query.sort("updated", DESCENDING).limit(limit)
+        summaries = [summary_fields(doc) async for doc in cursor]
         return [summary for summary in summaries if summary]
 
     async def teams(self, tenant: str) -> list[TeamProgressDoc]:
@@ -202,9 +191,3 @@ def team_progress_from_doc(doc: Mapping[str, Any]) -> TeamProgressDoc:
         members=list(doc.get("members") or ()),
         version=int(doc.get("version", 0)),
     )
-
-
-def _updated_at(doc: Mapping[str, Any]) -> float:
-    """When a learner document was written (0 for one without `updated`), for ordering."""
-    updated = doc.get("updated")
-    return updated.timestamp() if isinstance(updated, datetime) else 0.0

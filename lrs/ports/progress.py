@@ -82,8 +82,6 @@ class LearnerDoc:
     version: int = 0
     # The teams the learner left with this version (so a re-run can still trigger them).
     teams_left: tuple[str, ...] = ()
-    # The teams the learner joined with this version (a store may index them as it writes).
-    teams_joined: tuple[str, ...] = ()
     # Where the state's sealed facts are stored (`lrs.progress.model.seal`): the store's names
     # of their chunks, as read.
     chunks: tuple[str, ...] = ()
@@ -107,7 +105,6 @@ class LearnerDoc:
     ) -> LearnerDoc:
         teams = tuple(teams)
         left = tuple(sorted(set(self.teams) - set(teams)))
-        joined = tuple(sorted(set(teams) - set(self.teams)))
         return replace(
             self,
             state=state,
@@ -115,7 +112,6 @@ class LearnerDoc:
             teams=teams,
             version=self.version + 1,
             teams_left=left,
-            teams_joined=joined,
             sealing=tuple(sealing),
             resealed=resealed,
         )

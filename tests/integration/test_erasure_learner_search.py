@@ -1,9 +1,9 @@
 """An erasure's search for the learners to delete (lrs.adapters.mongo_erasure
 `progress_learners`: the learner named, and every anonymous Group listing it) is bounded by
-indexes on the real store, by its own `explain`: reads by `_id` (of the learners and of the
-roster) and by the member links that only Group learners have in the roster (index
-`tenant_links`). A database written before the roster existed is searched by reading every
-Group until the progress store's start-up has listed every learner in it; then by the index."""
+indexes on the real store, by its own `explain`: two reads, by `_id` and by the member links
+that only Group learners have (index `tenant_links`). A database written before `links`
+existed is searched by reading every Group until the progress store's start-up has given each
+document its `links`; then by the index."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ async def searched(
     db: Any, monkeypatch: pytest.MonkeyPatch, identifiers: list[str]
 ) -> tuple[list[str], int, set[str]]:
     """What the erasure's search finds, and what the store examined for it, and how."""
-    finds = recorded_finds(monkeypatch, "progress_learners", "progress_roster")
+    finds = recorded_finds(monkeypatch, "progress_learners")
     found = await MongoErasureStore(db).progress_learners(TENANT, identifiers)
     monkeypatch.undo()
     total, scans = await examined(db, finds)
@@ -71,29 +71,10 @@ async def test_the_learner_and_the_groups_naming_it_are_found_through_indexes(
     found, total, scans = await searched(db, monkeypatch, [ANN])
     assert found == sorted([ANN, group(ANN, person(1))])
     assert scans == {"IXSCAN"}
-    assert total == 3  # ANN's learner and roster documents, the Group's roster document
+    assert total == 2
 
 
-async def test_an_erasure_interrupted_after_the_learner_documents_finds_them_again(
-    db: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A crash between deleting the learner documents and their roster documents leaves the
-    roster naming them: a retry's search still finds the learner and the Group, and erasing
-    them again removes what the roster keeps."""
-    store = MongoProgressStore(db)
-    await store.create_indexes()
-    ours = group(ANN, person(1))
-    assert await store.save_learners([learner(ANN), learner(ours)], NOW) == set()
-    ids = [f"{TENANT}/{ANN}", f"{TENANT}/{ours}"]
-    await db["progress_learners"].delete_many({"_id": {"$in": ids}})  # then the crash
-    found, _, _ = await searched(db, monkeypatch, [ANN])
-    assert found == sorted([ANN, ours])
-    await MongoErasureStore(db).erase_progress(TENANT, found)
-    assert await db["progress_roster"].count_documents({"_id": {"$in": ids}}) == 0
-    assert (await searched(db, monkeypatch, [ANN]))[0] == []
-
-
-async def test_groups_stored_before_the_roster_existed_are_found_and_then_indexed(
+async def test_groups_stored_before_links_existed_are_found_and_then_indexed(
     db: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ours = group(ANN, person(1))
@@ -106,9 +87,9 @@ async def test_groups_stored_before_the_roster_existed_are_found_and_then_indexe
     assert found == [ours]
     assert total >= 2  # every Group was read
     await MongoProgressStore(db).create_indexes()  # a progress consumer's start-up
-    stored = await db["progress_roster"].find_one({"_id": f"{TENANT}/{ours}"})
+    stored = await db["progress_learners"].find_one({"_id": f"{TENANT}/{ours}"})
     assert stored is not None
     assert stored["links"] == [f"member|{ANN}", f"member|{person(1)}"]
     found, total, scans = await searched(db, monkeypatch, [ANN])
     assert found == [ours]
-    assert (total, scans) == (1, {"IXSCAN"})  # the Group's roster document
+    assert (total, scans) == (1, {"IXSCAN"})

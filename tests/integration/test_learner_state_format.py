@@ -80,7 +80,6 @@ async def test_a_state_stored_as_a_sub_document_is_still_read(infra: Infra) -> N
     }
     async with database(settings) as db:
         await db["progress_learners"].insert_one(earlier)
-        await MongoProgressStore(db).create_indexes()  # this version's start-up lists it
         assert await read_everywhere(db, who) == [state, state, state]
         [figures] = await MongoOrganisationProgress(db).learners(TENANT)
     assert figures == learner_figures(state, (), ())
@@ -153,7 +152,6 @@ async def test_a_summary_is_read_back_by_every_reader(infra: Infra, as_bytes: bo
                     "updated": NOW,
                 }
             )
-            await MongoProgressStore(db).create_indexes()  # this version's start-up lists it
         raw = await db["progress_learners"].find_one({"_id": f"{TENANT}/{who}"})
         assert raw is not None
         assert isinstance(raw["summary"], bytes) is as_bytes

@@ -50,14 +50,13 @@ async def test_the_summaries_of_a_batch_are_read_through_indexes(
     assert total <= len(found) + len(changed)  # a learner both read is examined twice at most
 
 
-async def test_learners_written_before_the_roster_are_listed_at_start_up_and_the_old_indexes_go(
+async def test_documents_written_before_links_are_linked_at_start_up_and_the_old_indexes_go(
     infra: Infra, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A database an earlier version wrote: learner documents with `teams` and (Groups)
-    `members`, under the indexes `tenant_teams` and `group_members`, and no roster. The
-    progress store's start-up lists every learner in the roster with its links, then drops both
-    indexes (`progress_learners` keeps `_id` only); a team's learners are then read through
-    the roster's index and by `_id`."""
+    `members` but no `links`, under the indexes `tenant_teams` and `group_members`. The
+    progress store's start-up links every document, then drops both indexes; a team's
+    learners are then read through `tenant_links`, as are the Groups naming a member."""
     settings = make_settings(infra.kafka_bootstrap, infra.mongodb_uri, unique_name("pl"))
     group = "group:[mbox:mailto:a@example.org,mbox:mailto:b@example.org]"
     async with database(settings) as db:
@@ -74,41 +73,16 @@ async def test_learners_written_before_the_roster_are_listed_at_start_up_and_the
         store = MongoProgressStore(db)
         await store.create_indexes()
         indexes = {ix["name"] async for ix in await collection.list_indexes()}
-        listed = await db["progress_roster"].count_documents({"tenant": "acme"})
-        group_doc = await db["progress_roster"].find_one({"_id": f"acme/{group}"})
-        finds = recorded_finds(monkeypatch, "progress_learners", "progress_roster")
+        group_doc = await collection.find_one({"_id": f"acme/{group}"})
+        finds = recorded_finds(monkeypatch, "progress_learners")
         found = await store.learner_summaries("acme", [], ["team3"])
         monkeypatch.undo()
         total, scans = await examined(db, finds)
-    assert indexes == {"_id_"}
-    assert listed == 61
+    assert indexes == {"_id_", "tenant_links"}
     assert group_doc is not None
     assert group_doc["links"] == [
         "member|mbox:mailto:a@example.org",
         "member|mbox:mailto:b@example.org",
     ]
     assert set(found) == {learner("acme", n).learner for n in (3, 23, 43)}
-    assert (total, scans) == (6, {"IXSCAN"})  # three roster documents, three learners
-
-
-async def test_a_learner_who_left_a_team_is_not_its_learner_though_the_roster_still_links_them(
-    infra: Infra,
-) -> None:
-    """The roster's links only grow: a learner who left a team is still linked to it, and
-    the learner document's `teams` decide."""
-    settings = make_settings(infra.kafka_bootstrap, infra.mongodb_uri, unique_name("pm"))
-    async with database(settings) as db:
-        store = MongoProgressStore(db)
-        await store.create_indexes()
-        first = learner("acme", 3)
-        assert await store.save_learners([first], NOW) == set()
-        moved = first.successor(first.state, {"tenant": "acme"}, ("team9",))
-        assert await store.save_learners([moved], NOW) == set()
-        roster = await db["progress_roster"].find_one({"_id": f"acme/{first.learner}"})
-        in_team3 = await store.learners_in_team("acme", "team3")
-        in_team9 = await store.learners_in_team("acme", "team9")
-        summaries = await store.learner_summaries("acme", [], ["team3"])
-    assert roster is not None
-    assert roster["links"] == ["team|team3", "team|team9"]
-    assert (in_team3, in_team9) == ([], [first.learner])
-    assert summaries[first.learner].teams == ("team9",)
+    assert (total, scans) == (3, {"IXSCAN"})

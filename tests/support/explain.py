@@ -22,15 +22,14 @@ async def examined(db: Any, finds: list[dict[str, Any]]) -> tuple[int, set[str]]
     return total, scans
 
 
-def recorded_finds(monkeypatch: pytest.MonkeyPatch, *names: str) -> list[dict[str, Any]]:
-    """The finds on the collections `names` from now on (until `monkeypatch.undo()`), as
-    commands."""
+def recorded_finds(monkeypatch: pytest.MonkeyPatch, name: str) -> list[dict[str, Any]]:
+    """The finds on collection `name` from now on (until `monkeypatch.undo()`), as commands."""
     finds: list[dict[str, Any]] = []
     original = AsyncCollection.find
 
     def recording_find(collection: Any, *args: Any, **kwargs: Any) -> Any:
-        if collection.name in names:
-            finds.append({"find": collection.name, "filter": args[0], "projection": args[1]})
+        if collection.name == name:
+            finds.append({"find": name, "filter": args[0], "projection": args[1]})
         return original(collection, *args, **kwargs)
 
     monkeypatch.setattr(AsyncCollection, "find", recording_find)

@@ -6,7 +6,9 @@ Loads N seeded statements (default 100,000) straight into the store through the 
 times `MongoStatementStore.query` (what GET /xapi/statements calls) for:
 
   first page (no filter, newest first), the next three `more` pages, an agent-filtered page,
-  a verb+activity page, a `since` page (the last hour), an ascending `since` page.
+  the same agent and an activity with `related_agents` / `related_activities` (one store
+  range per key prefix, docs/decisions/0027), a verb+activity page, a `since` page (the last
+  hour), an ascending `since` page.
 
 Workload: 200 learners, 20 activities, 5 verbs, every 10 statements share one `stored` (one
 POST batch), `stored` spread evenly over the last `--spread` seconds (default one day), 1% of
@@ -197,6 +199,10 @@ async def scenarios(
         "more page 2": page(first.after(cursors[1])),
         "more page 3": page(first.after(cursors[2])),
         "agent page": page(StatementQuery(limit=100, agent=who)),
+        "related agent page": page(StatementQuery(limit=100, agent=who, related_agents=True)),
+        "related activity page": page(
+            StatementQuery(limit=100, activity=one["object"]["id"], related_activities=True)
+        ),
         "verb+activity page": page(
             StatementQuery(limit=100, verb=one["verb"]["id"], activity=one["object"]["id"])
         ),

@@ -202,22 +202,22 @@ def next_version(doc: Doc, round_: int) -> Doc:
 async def run(uri: str, store_pid: int, statements: int, batch: int) -> None:
     workload = Workload(seed=11)
     print(f"{statements} statements per layout (the first batch of {batch} not counted)")
-    print(f"{'statement insert':<48} {'store CPU µs/stmt':>18} {'wall µs/stmt':>13}")
+    print(f"{'statement insert':<52} {'store CPU µs/stmt':>18} {'wall µs/stmt':>13}")
     for n, (label, build, indexes) in enumerate(LAYOUTS):
         docs = build(workload.statements(statements))
         cpu, wall = await measure(uri, store_pid, f"layout{n}", docs, indexes, batch)
-        print(f"{label:<48} {cpu:>18.0f} {wall:>13.0f}")
+        print(f"{label:<52} {cpu:>18.0f} {wall:>13.0f}")
     learners = await learner_docs(statements)
     size = sum(len(orjson.dumps(d, default=str)) for d in learners) // len(learners)
     print(f"{len(learners)} learner-progress documents of about {size} bytes, each written 5 times")
-    print(f"{'learner-progress write':<48} {'store CPU µs/doc':>18} {'wall µs/doc':>13}")
+    print(f"{'learner-progress write':<52} {'store CPU µs/doc':>18} {'wall µs/doc':>13}")
     as_fields = [summary_as_fields(d) for d in learners]
     layouts = [(f"as stored, indexes: {k}", learners, v) for k, v in LEARNER_INDEXES.items()]
     layouts.append(("summary as fields, tenant_links", as_fields, LEARNER_INDEXES["tenant_links"]))
     cases = layouts * 2  # each layout twice, in turn: one run of a layout is noisy
     for n, (label, docs, indexes) in enumerate(cases):
         cpu, wall = await measure_replaces(uri, store_pid, f"learners{n}", docs, indexes, 5)
-        print(f"{label:<48} {cpu:>18.0f} {wall:>13.0f}")
+        print(f"{label:<52} {cpu:>18.0f} {wall:>13.0f}")
 
 
 def main() -> None:

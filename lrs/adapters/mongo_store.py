@@ -712,12 +712,12 @@ class _PageReader:
 
     async def _find(self, within: Doc, limit: int) -> list[Doc]:
         """The first `limit` statements meeting every filter among those `within` selects.
-        With several filter values or several ranges, the ranges are read without bodies and
-        only the page's bodies fetched."""
-        if not self._others and len(self._ranges) == 1:
-            flt = {**self._ranges[0], **within}
-            cursor = self._statements.find(flt, {"body": 1, "stored": 1, "id": 1})
-            return await cursor.sort(self._sort).limit(limit).to_list(limit)
+        With one filter value, each range is read with bodies, `limit` at most (a related
+        filter's ranges but one are mostly empty); with several, the ranges are read without
+        bodies and only the page's bodies fetched (reading by `_id` costs the embedded store
+        several times what an index range does, docs/decisions/0026)."""
+        if not self._others:
+            return _first(await self._bodies(within, limit), limit, self._query.ascending)
         page = await self._heads(within, limit)
         if not page:
             return []
@@ -725,19 +725,31 @@ class _PageReader:
         bodies = {d["_id"]: d["body"] async for d in self._statements.find(wanted, {"body": 1})}
         return [{**d, "body": bodies[d["_id"]]} for d in page if d["_id"] in bodies]
 
+    async def _bodies(self, within: Doc, limit: int) -> list[Doc]:
+        """The first `limit` statements of each range, with bodies."""
+        found: list[Doc] = []
+        for keyed in self._ranges:
+            cursor = self._statements.find({**keyed, **within}, {"body": 1, "stored": 1, "id": 1})
+            found += await cursor.sort(self._sort).limit(limit).to_list(limit)
+        return found
+
     async def _heads(self, within: Doc, limit: int) -> list[Doc]:
         """The first `limit` statements of the ranges meeting every other filter, without
-        bodies, each once (a document under two keys of the filter is in two ranges)."""
-        heads: dict[str, Doc] = {}
+        bodies."""
+        heads: list[Doc] = []
         for keyed in self._ranges:
             found = self._statements.find({**keyed, **within}, {"stored": 1, "id": 1, "keys": 1})
-            if not self._others:
-                found = found.limit(limit)
             meeting = [d async for d in found.sort(self._sort) if _meets(d["keys"], self._others)]
-            for doc in meeting[:limit]:
-                heads.setdefault(doc["_id"], doc)
-        ordered = sorted(heads.values(), key=lambda d: (d["stored"], d["id"]))
-        return (ordered if self._query.ascending else ordered[::-1])[:limit]
+            heads += meeting[:limit]
+        return _first(heads, limit, self._query.ascending)
+
+
+def _first(docs: list[Doc], limit: int, ascending: bool) -> list[Doc]:
+    """The first `limit` of documents read from one or more ranges, in page order, each once
+    (a document under two keys of a related filter is in two ranges)."""
+    unique = {d["_id"]: d for d in docs}.values()
+    ordered = sorted(unique, key=lambda d: (d["stored"], d["id"]), reverse=not ascending)
+    return ordered[:limit]
 
 
 def _stored_range(lower: Bound | None, upper: Bound | None) -> Doc:

@@ -19,7 +19,7 @@ Collections (the contract shared with the progress API):
   by besides its `_id`: `team|<team>` for each of `teams`, and for an anonymous Group's learner
   `member|<identifier>` for each member (so an erasure finds the Groups naming a learner without
   scanning every learner, lrs.adapters.mongo_erasure), under the one secondary index
-  `tenant_links` (tenant, links), which also serves the reads of a whole tenant (`learner_links`;
+  `tenant_links` (tenant, links), which also serves the reads of a whole tenant (`tenant_learners`;
   docs/decisions/0026: every secondary index costs the embedded store about a quarter of a
   millisecond per document written, whether or not the document has an entry in it); `chunks`
   the `_id`s of the learner's chunks of sealed facts (none until the learner has more than

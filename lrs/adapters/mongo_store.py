@@ -712,10 +712,11 @@ class _PageReader:
 
     async def _find(self, within: Doc, limit: int) -> list[Doc]:
         """The first `limit` statements meeting every filter among those `within` selects.
-        With one filter value, each range is read with bodies, `limit` at most (a related
-        filter's ranges but one are mostly empty); with several, the ranges are read without
-        bodies and only the page's bodies fetched (reading by `_id` costs the embedded store
-        several times what an index range does, docs/decisions/0026)."""
+        With no filter besides the one whose keys pick the ranges, each range is read with
+        bodies, `limit` at most (all but one of a related filter's ranges are mostly empty);
+        with others, the ranges are read without bodies and only the page's bodies fetched
+        (reading by `_id` costs the embedded store several times what an index range does,
+        docs/decisions/0026)."""
         if not self._others:
             return _first(await self._bodies(within, limit), limit, self._query.ascending)
         page = await self._heads(within, limit)

@@ -19,8 +19,8 @@ Collections (the contract shared with the progress API):
   by besides its `_id`: `team|<team>` for each of `teams`, and for an anonymous Group's learner
   `member|<identifier>` for each member (so an erasure finds the Groups naming a learner without
   scanning every learner, lrs.adapters.mongo_erasure), under the one secondary index
-  `tenant_links` (tenant, links), which also serves the reads of a whole tenant (`tenant_learners`;
-  docs/decisions/0026: every secondary index costs the embedded store about a quarter of a
+  `tenant_links` (tenant, links), whose first field also serves the reads of a whole tenant
+  (docs/decisions/0026: every secondary index costs the embedded store about a quarter of a
   millisecond per document written, whether or not the document has an entry in it); `chunks`
   the `_id`s of the learner's chunks of sealed facts (none until the learner has more than
   `LRS_PROGRESS_HELD_FACTS` statements; the state then counts them in its `sealed` tally).
@@ -106,10 +106,7 @@ def doc_id(tenant: str, entity: str) -> str:
 
 def learner_links(learner: str, teams: Iterable[str]) -> list[str]:
     """The `links` of a learner document: its teams, and an anonymous Group's members."""
-    return [
-        *(f"{TEAM_LINK}{team}" for team in teams),
-        *(f"{MEMBER_LINK}{member}" for member in group_members(learner)),
-    ]
+    return [*team_links(teams), *member_links(group_members(learner))]
 
 
 def team_links(teams: Iterable[str]) -> list[str]:
@@ -120,13 +117,6 @@ def team_links(teams: Iterable[str]) -> list[str]:
 def member_links(identifiers: Iterable[str]) -> list[str]:
     """The links of the anonymous Groups' learner documents listing any of the identifiers."""
     return [f"{MEMBER_LINK}{identifier}" for identifier in identifiers]
-
-
-def tenant_learners(tenant: str | None) -> Doc:
-    """The filter of every learner document of a tenant (None: of every tenant), which the
-    index `tenant_links` bounds (the documents without links too: an empty array has its
-    entry)."""
-    return {} if tenant is None else {"tenant": tenant}
 
 
 def state_to_mongo(state: LearnerState) -> Binary:
@@ -502,14 +492,14 @@ class MongoProgressStore:
         forget the void bookkeeping; a rebuild then refills both."""
         reset = {"state": EMPTY_STATE, "days": NO_DAYS, "stamp": new_stamp(), "chunks": []}
         self._states.clear()  # none would be used again (new stamp): free them
-        await self._learners.update_many(tenant_learners(tenant), {"$set": reset})
+        await self._learners.update_many(_tenant_filter(tenant), {"$set": reset})
         await self._chunks.delete_many(_tenant_filter(tenant))
         for collection in (self._voids, self._owners):
             await collection.delete_many(_tenant_filter(tenant))
 
     async def iterate_learners(self, tenant: str | None) -> AsyncIterator[LearnerDoc]:
         """Every learner document without its state, in `_id` order."""
-        cursor = self._learners.find(tenant_learners(tenant), {"state": 0}).sort("_id", ASCENDING)
+        cursor = self._learners.find(_tenant_filter(tenant), {"state": 0}).sort("_id", ASCENDING)
         async for doc in cursor:
             yield learner_from_mongo(doc)
 
@@ -528,7 +518,7 @@ class MongoProgressStore:
     async def tenants_and_teams(self, tenant: str | None) -> dict[str, set[str]]:
         """Every team named by a learner document or the registry, by tenant."""
         found: dict[str, set[str]] = {}
-        async for d in self._learners.find(tenant_learners(tenant), {"tenant": 1, "teams": 1}):
+        async for d in self._learners.find(_tenant_filter(tenant), {"tenant": 1, "teams": 1}):
             found.setdefault(d["tenant"], set()).update(d.get("teams") or ())
         async for d in self._registry.find(_tenant_filter(tenant), {"tenant": 1, "team": 1}):
             if not d.get("deleted"):

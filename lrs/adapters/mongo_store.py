@@ -718,7 +718,8 @@ class _PageReader:
         (reading by `_id` costs the embedded store several times what an index range does,
         docs/decisions/0026)."""
         if not self._others:
-            return _first(await self._bodies(within, limit), limit, self._query.ascending)
+            found = await self._bodies(within, limit)
+            return found if len(self._ranges) == 1 else _first(found, limit, self._query.ascending)
         page = await self._heads(within, limit)
         if not page:
             return []

@@ -4,7 +4,8 @@ watermarks.
 One statement is one document::
 
     {_id: "<tenant>/<id>", tenant, id, stored: datetime, voided: bool, voids: id|None,
-     keys: ["agent|...", "verb|...", ...], body: <the statement as JSON bytes>}
+     ref: id|None, keys: ["agent|...", "verb|...", ..., "ref|<id>"],
+     body: <the statement as JSON bytes>}
 
 `keys` holds every filter value (agent, related agent, verb, activity, related activity,
 registration, and the authority for `statements/read/mine`) with a prefix, so one multikey
@@ -14,9 +15,12 @@ paged by `(stored, id)` in `stored` windows (docs/decisions/0015). A value is wr
 `activity|` or (an Agent's, an identified Group's) `authority|` key already names, and a
 related filter asks for any of its prefixes (`_wanted_keys`); each index entry costs the store
 about 60 µs per insert (docs/decisions/0027). Documents written before 2026-12-02 also repeat
-them under `ragent|` and `ractivity|`, which the same filters find once each. The statement
-itself is kept as its exact JSON bytes: what was accepted is what is returned, and extension
-keys containing dots or dollars never meet MongoDB's field-name rules. Every query filters by
+them under `ragent|` and `ractivity|`, which the same filters find once each. `keys` also
+holds a statement's link keys, `voids|<id>` and `ref|<id>` (`link_keys`): the same index finds
+the statements voiding or referring to a statement, with no index of its own for either
+(docs/decisions/0028). The statement itself is kept as its exact JSON bytes: what was accepted
+is what is returned, and extension keys containing dots or dollars never meet MongoDB's
+field-name rules. Every query filters by
 `tenant` (and `_id`s start with "<tenant>/"; tenant names never contain "/",
 `lrs.services.admin.TENANT_NAME`).
 """
@@ -27,7 +31,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -75,9 +79,17 @@ AUTHORITY_PREFIX = "authority|"
 ANONYMOUS_AUTHORITY = AUTHORITY_PREFIX + "Group|Agent|"
 STORED_INDEX = "tenant_voided_stored_id"
 KEYS_INDEX = "tenant_keys_voided_stored_id"
+# The link keys of a statement (in `keys`, never a filter's and never inherited): the id a
+# voiding statement voids, and the id a StatementRef targets (docs/decisions/0028).
+VOIDS_PREFIX = "voids|"
+REF_PREFIX = "ref|"
+LINK_PREFIXES = (VOIDS_PREFIX, REF_PREFIX)
 # Indexes of earlier versions, dropped by `create_indexes` (descending `stored`, and `voided`
 # missing from the keys index: neither bounded a page on SecantusDB).
 RETIRED_INDEXES = {"tenant_stored", "tenant_keys_stored"}
+# Indexes of `voids` and `ref` before their link keys (docs/decisions/0028): while either
+# exists, the documents written before may lack their link keys (`_record_link_keys`).
+RETIRED_LINK_INDEXES = {"tenant_voids", "tenant_ref"}
 Doc = dict[str, Any]
 
 
@@ -119,14 +131,25 @@ def agent_keys(agent: str) -> tuple[str, ...]:
     return (f"ragent|{agent}", f"agent|{agent}", f"{AUTHORITY_PREFIX}{agent}")
 
 
+def link_keys(voids: str | None, ref: str | None) -> list[str]:
+    """The keys by which a statement is found from the statement it voids or refers to
+    (`_mark_voided_on_arrival`, `_propagate_to_referrers`): one multikey index serves filters
+    and links, as each more index costs the embedded store about 70 µs per insert, whether or
+    not the statement has a value for it (docs/decisions/0028)."""
+    keys = [VOIDS_PREFIX + voids] if voids else []
+    return [*keys, REF_PREFIX + ref] if ref else keys
+
+
 def inheritable(keys: Sequence[str]) -> list[str]:
     """The keys a StatementRef inherits from its target (Communication 2.1.3): not the
     authority's (who wrote the target does not make the referring statement theirs), but the
     authority as a related agent, as the target is found by it (`filter_keys` leaves it out of
     `ragent|`). An anonymous Group's authority key names no agent (its members are under
-    `ragent|` already)."""
+    `ragent|` already). Never the target's link keys: they say what the target refers to."""
     inherited = []
     for key in keys:
+        if key.startswith(LINK_PREFIXES):
+            continue
         if not key.startswith(AUTHORITY_PREFIX):
             inherited.append(key)
         elif not key.startswith(ANONYMOUS_AUTHORITY):
@@ -144,7 +167,7 @@ def to_document(record: AcceptedStatement) -> Doc:
         "voided": False,
         "voids": index.voids,
         "ref": index.ref,
-        "keys": filter_keys(record.statement),
+        "keys": filter_keys(record.statement) + link_keys(index.voids, index.ref),
         "body": Binary(orjson.dumps(record.statement)),
     }
 
@@ -270,14 +293,30 @@ class MongoStatementStore:
                     ],
                     name=KEYS_INDEX,
                 ),
-                IndexModel([("tenant", ASCENDING), ("voids", ASCENDING)], name="tenant_voids"),
-                IndexModel([("tenant", ASCENDING), ("ref", ASCENDING)], name="tenant_ref"),
             ]
         )
         existing = {ix["name"] async for ix in await self._statements.list_indexes()}
-        for retired in RETIRED_INDEXES & existing:
+        if RETIRED_LINK_INDEXES & existing:
+            await self._record_link_keys()
+        for retired in (RETIRED_INDEXES | RETIRED_LINK_INDEXES) & existing:
             with contextlib.suppress(OperationFailure):  # another process dropped it first
                 await self._statements.drop_index(retired)
+
+    async def _record_link_keys(self) -> None:
+        """Give their link keys to the statements written before them (every voiding statement
+        and StatementRef: each has `ref`), before the indexes they replace are dropped: once
+        those are gone, every statement has its link keys. Idempotent: processes starting
+        together may both do it. A persister of an earlier version still writing meanwhile
+        writes statements without them: stop those first (docs/decisions/0028)."""
+        ops = [
+            UpdateOne(
+                {"_id": d["_id"]},
+                {"$addToSet": {"keys": {"$each": link_keys(d.get("voids"), d["ref"])}}},
+            )
+            async for d in self._statements.find({"ref": {"$gt": ""}}, {"voids": 1, "ref": 1})
+        ]
+        for start in range(0, len(ops), 1000):
+            await self._statements.bulk_write(ops[start : start + 1000], ordered=False)
 
     async def ping(self) -> None:
         await self._db.command("ping")
@@ -365,9 +404,7 @@ class MongoStatementStore:
         batch, targets arrives voided; voiding order does not matter."""
         candidates = [i for i, d in batch.items() if not d["voids"]]
         targeted = {d["voids"] for d in batch.values() if d["voids"]}
-        async for voiding in self._statements.find(
-            {"tenant": tenant, "voids": {"$in": candidates}}, {"voids": 1}
-        ):
+        async for voiding in self._statements.find(_voiding(tenant, candidates), {"voids": 1}):
             targeted.add(voiding["voids"])
         for statement_id in candidates:
             if statement_id in targeted:
@@ -394,9 +431,7 @@ class MongoStatementStore:
         targets = {d["voids"] for d in inserted.values() if d["voids"]}
         candidates = [i for i, d in inserted.items() if not d["voids"]]
         if candidates:
-            async for voiding in self._statements.find(
-                {"tenant": tenant, "voids": {"$in": candidates}}, {"voids": 1}
-            ):
+            async for voiding in self._statements.find(_voiding(tenant, candidates), {"voids": 1}):
                 targets.add(voiding["voids"])
         if targets:
             await self._statements.update_many(
@@ -439,7 +474,7 @@ class MongoStatementStore:
             found = {
                 r["id"]: frontier[r["ref"]]
                 async for r in self._statements.find(
-                    {"tenant": tenant, "ref": {"$in": list(frontier)}}, {"id": 1, "ref": 1}
+                    _referring(tenant, frontier), {"id": 1, "ref": 1}
                 )
                 if r["id"] not in batch
             }
@@ -550,6 +585,16 @@ def _duplicates(refused: list[AcceptedStatement], stored: list[Doc]) -> list[Dup
         for r in refused
         if (doc_id := statement_doc_id(r.tenant, r.statement_id)) in existing
     ]
+
+
+def _voiding(tenant: str, targets: Sequence[str]) -> Doc:
+    """The voiding statements of any of `targets` (one index range each)."""
+    return {"tenant": tenant, "keys": {"$in": [VOIDS_PREFIX + t for t in targets]}}
+
+
+def _referring(tenant: str, targets: Collection[str]) -> Doc:
+    """The statements whose StatementRef targets any of `targets` (one index range each)."""
+    return {"tenant": tenant, "keys": {"$in": [REF_PREFIX + t for t in targets]}}
 
 
 def _by_tenant(docs: Sequence[Doc]) -> dict[str, dict[str, Doc]]:

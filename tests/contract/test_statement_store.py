@@ -642,3 +642,57 @@ async def test_documents_naming_a_value_twice_are_found_once(mongo_db: Any) -> N
 def docs_statement(doc: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = orjson.loads(bytes(doc["body"]))
     return body
+
+
+async def test_statements_written_before_link_keys_are_linked_at_start_up(mongo_db: Any) -> None:
+    """Statements stored before docs/decisions/0028 have `voids` and `ref` under indexes of
+    their own and no link keys: the next start-up gives them their link keys and drops those
+    indexes, and a target or referrer arriving later is still voided or linked (Data 2.3.2,
+    Communication 2.1.3), on the real store."""
+    statements = mongo_db["statements"]
+    target = record(statement(learner="ben"), 1)
+    void = record(voiding(target.statement_id, learner=2), 2)
+    course = activity("course/linked-late")
+    referred = record(statement(learner="ben", verb="passed", obj=course), 3)
+    referring = record(
+        statement(
+            learner="ann", verb="noted", obj={"objectType": REF, "id": referred.statement_id}
+        ),
+        4,
+    )
+    docs = [mongo_store.to_document(r) for r in (void, referring)]
+    for doc in docs:  # as an earlier version wrote them
+        doc["keys"] = [k for k in doc["keys"] if not k.startswith(mongo_store.LINK_PREFIXES)]
+    await statements.create_index([("tenant", 1), ("voids", 1)], name="tenant_voids")
+    await statements.create_index([("tenant", 1), ("ref", 1)], name="tenant_ref")
+    await statements.insert_many(docs)
+    store = MongoStatementStore(mongo_db)
+    await store.create_indexes()
+    names = {ix["name"] async for ix in await statements.list_indexes()}
+    assert not names & mongo_store.RETIRED_LINK_INDEXES
+    linked = await statements.find_one({"_id": docs[0]["_id"]})
+    assert {f"voids|{target.statement_id}", f"ref|{target.statement_id}"} <= set(linked["keys"])
+    await store.insert_many([target, referred])
+    assert await store.get_statement("acme", target.statement_id, voided=True) is not None
+    expected = [referring.statement_id, referred.statement_id]
+    assert await everything(store, activity=course["id"]) == expected
+    await store.create_indexes()  # again, with nothing left to link: a no-op
+
+
+async def test_a_statement_ref_inherits_no_link_key_of_its_target(mongo_db: Any) -> None:
+    """A StatementRef to a StatementRef takes its target's filter keys (Communication 2.1.3),
+    never the id its target refers to: that link is the target's own."""
+    store = MongoStatementStore(mongo_db)
+    await store.create_indexes()
+    first = record(statement(learner="ben"), 1)
+    middle = record(statement(obj={"objectType": REF, "id": first.statement_id}), 2)
+    last = record(statement(obj={"objectType": REF, "id": middle.statement_id}), 3)
+    await store.insert_many([last, first, middle])
+    doc = await mongo_db["statements"].find_one({"_id": f"acme/{last.statement_id}"})
+    links = [k for k in doc["keys"] if k.startswith(mongo_store.LINK_PREFIXES)]
+    assert links == [f"ref|{middle.statement_id}"]
+    assert await everything(store, agent=agent_key(agent("ben"))) == [
+        last.statement_id,
+        middle.statement_id,
+        first.statement_id,
+    ]

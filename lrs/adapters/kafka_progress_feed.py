@@ -2,8 +2,9 @@
 assigned every partition of the topics the progress streams follow (`lrs.progress.learner`,
 `lrs.progress.team`, `lrs.teams`, goal and organisation progress) and of
 `lrs.statements.stored`, starting at their end (a stream's snapshot comes from MongoDB; only
-what happens afterwards is needed here). Every progress record is decoded and handed to the
-`ProgressHub` (through `ChangeSink`: an adapter does not import a service). Of a stored
+what happens afterwards is needed here). Every progress record a subscriber wants
+(`ChangeSink.wants`, by its key) is decoded and handed to the `ProgressHub` (through
+`ChangeSink`: an adapter does not import a service); the others are not decoded. Of a stored
 statement its `ce_id` header and its value are handed to `StoredSink` (the requests waiting
 for their statements to be stored: lrs.adapters.stored_waiters), which decodes the value only
 for a request waiting for it.
@@ -50,6 +51,8 @@ RESTART_MAX_SECONDS = 5.0  # small: streams catch up within seconds of the broke
 
 class ChangeSink(Protocol):
     """Where the feed hands every change it reads (the API's `lrs.services.progress_hub`)."""
+
+    def wants(self, kind: Kind, tenant: str, entity: str) -> bool: ...
 
     def publish(self, change: Change) -> None: ...
 
@@ -261,7 +264,20 @@ class KafkaProgressFeed:
                 self._stored.stored(event_id, record.value)
 
     def _deliver(self, kind: Kind, records: list[Any]) -> None:
+        """Each change some subscriber wants, decoded (most are not wanted: a learner's change
+        is of interest only while someone watches that learner)."""
         for record in records:
+            if not self._wanted(kind, record.key):
+                continue
             change = decode_change(kind, record.key, record.value)
             if change is not None:
                 self._hub.publish(change)
+
+    def _wanted(self, kind: Kind, key: bytes | None) -> bool:
+        if key is None:
+            return False  # never a usable change
+        try:
+            tenant, entity = split_key(key)
+        except UnicodeDecodeError:
+            return False
+        return self._hub.wants(kind, tenant, entity)

@@ -1,7 +1,8 @@
 """Fan-out of progress changes to live subscribers (the SSE streams of one API process).
 
-A feed (`lrs.adapters.kafka_progress_feed`) publishes every `Change` it reads; the hub hands it
-to the subscriptions registered for that (tenant, kind, entity), so a subscriber only ever sees
+A feed (`lrs.adapters.kafka_progress_feed`) publishes every `Change` it reads that the hub
+`wants` (one some subscription watches: the feed decodes no other); the hub hands it to the
+subscriptions registered for that (tenant, kind, entity), so a subscriber only ever sees
 its own tenant's changes. Subscribers are learner streams and team channels (one per watched
 team, lrs.services.team_channel, which fan out to their own listeners through the same kind of
 queue). Each subscription has a bounded queue: a subscriber that falls behind is not allowed to
@@ -17,7 +18,6 @@ see (docs/decisions/0019-goals.md).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Iterable
 from typing import Generic, TypeVar
 
@@ -116,6 +116,7 @@ class ProgressHub:
         self._queue_size = queue_size
         self._by_key: dict[Key, set[HubSubscription]] = {}
         self._all: set[HubSubscription] = set()
+        self._goal_keys: dict[str, int] = {}  # tenant -> its watched goal keys
         self.published = 0
 
     @property
@@ -135,6 +136,8 @@ class ProgressHub:
         for key in current - wanted:
             self._forget(subscription, key)
         for key in wanted - current:
+            if key not in self._by_key and kind == "goal":
+                self._goal_keys[key[0]] = self._goal_keys.get(key[0], 0) + 1
             self._by_key.setdefault(key, set()).add(subscription)
         subscription.keys = (subscription.keys - current) | wanted
 
@@ -143,6 +146,14 @@ class ProgressHub:
             self._forget(subscription, key)
         subscription.keys = set()
         self._all.discard(subscription)
+
+    def wants(self, kind: Kind, tenant: str, entity: str) -> bool:
+        """Whether a change of this entity would reach a subscriber: the feed decodes only
+        those (a goal's owner is in its value, so any goal watcher of the tenant wants every
+        goal change of it)."""
+        if kind == "goal":
+            return tenant in self._goal_keys
+        return (tenant, kind, entity) in self._by_key
 
     def publish(self, change: Change) -> None:
         self.published += 1
@@ -173,6 +184,13 @@ class ProgressHub:
         subscribers = self._by_key.get(key)
         if subscribers is not None:
             subscribers.discard(subscription)
-            if not subscribers:
-                with contextlib.suppress(KeyError):
-                    del self._by_key[key]
+            if not subscribers and self._by_key.pop(key, None) is not None:
+                self._forgot(key)
+
+    def _forgot(self, key: Key) -> None:
+        """No subscription watches `key` any more."""
+        tenant, kind, _ = key
+        if kind == "goal":
+            left = self._goal_keys.pop(tenant, 1) - 1
+            if left:
+                self._goal_keys[tenant] = left

@@ -34,6 +34,9 @@ class FailingOnceHub:
         self.changes: list[Change] = []
         self.refused = 0
 
+    def wants(self, kind: str, tenant: str, entity: str) -> bool:
+        return True
+
     def publish(self, change: Change) -> None:
         if not self.refused:
             self.refused += 1

@@ -213,6 +213,10 @@ class FakeConsumer:
 @dataclass
 class RecordingHub:
     changes: list[Change] = field(default_factory=list)
+    unwatched: set[str] = field(default_factory=set)  # entities no subscriber watches
+
+    def wants(self, kind: str, tenant: str, entity: str) -> bool:
+        return entity not in self.unwatched
 
     def publish(self, change: Change) -> None:
         self.changes.append(change)
@@ -410,3 +414,21 @@ async def test_the_feed_lets_the_broker_hold_its_empty_fetches_for_the_busy_wait
         assert consumer._fetch_max_wait_ms == 37
     finally:
         await consumer.stop()
+
+
+async def test_the_feed_hands_on_only_the_changes_the_hub_wants(
+    broker: FakeBroker, feed: tuple[KafkaProgressFeed, RecordingHub]
+) -> None:
+    """A change nobody watches is not decoded nor published."""
+    _, hub = feed
+    hub.unwatched.add("b")
+
+    async def delivered() -> list[str]:
+        return [f"{c.entity}:{c.version}" for c in hub.changes]
+
+    for entity in ("a", "b", "c"):
+        broker.append(entity, 1)
+    assert await eventually(delivered, lambda d: len(d) >= 2, within=10, every=0.01) == [
+        "a:1",
+        "c:1",
+    ]

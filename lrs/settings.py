@@ -220,10 +220,10 @@ class LrsSettings(BaseSettings):
     # lrs/progress/bounds.py, docs/decisions/0006). Below the broker's default record limit
     # (about 1 MB), leaving room for the key and headers. The stores and the API keep it all.
     progress_max_value_bytes: int = Field(default=DEFAULT_MAX_VALUE_BYTES, ge=16 * 1024)  # 900 KiB
-    # Facts (one per live statement, plus voided ids) of the learner states the progress
+    # Facts (one per live statement, plus voided ids) of the learner documents the progress
     # consumer keeps decoded between batches, the least recently used dropped first; 0 keeps
-    # none. Reading and decoding a state grows with its held facts (below); a kept one is used
-    # only while its document is unchanged by any other writer (lrs/adapters/state_cache.py).
+    # none. A kept one is not read from the store again; its next write is refused if any
+    # other writer changed it meanwhile, and it is then read (lrs/adapters/state_cache.py).
     # About 1.2 KB of memory per fact (measured: decoded states of the seeded workload), so the
     # default holds about 60 MB (docs/decisions/0006, "Known limit").
     progress_state_cache_facts: int = Field(default=50_000, ge=0)

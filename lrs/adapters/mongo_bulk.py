@@ -42,10 +42,15 @@ async def _bulk_write_answering(
     return set()
 
 
-def compare_and_set(key: str, read_version: int, replacement: dict[str, Any]) -> UpdateOne:
+def compare_and_set(
+    key: str, read_version: int, replacement: dict[str, Any], *, read_stamp: str | None = None
+) -> UpdateOne:
     """Write `replacement` as document `key` if that is still at `read_version` (the version
     its writer read; 0: none), or where there is none; a document at another version is left
-    as it is, and the write refused (see `bulk_compare_and_set`).
+    as it is, and the write refused (see `bulk_compare_and_set`). With `read_stamp` (the
+    random `stamp` of the write that stored what the writer holds, lrs.adapters.state_cache),
+    the document must still be there with that stamp: one written by anyone since, or deleted,
+    refuses the write, whatever its version.
 
     The filter is `_id` alone and the version is compared in an update pipeline: the embedded
     store (SecantusDB) looks up a filter of `_id` alone as a point, while `{_id, version}` went
@@ -54,10 +59,14 @@ def compare_and_set(key: str, read_version: int, replacement: dict[str, Any]) ->
     `_id` differs, which MongoDB (4.2 and later) and SecantusDB refuse with IMMUTABLE_FIELD,
     changing nothing; a document without `version` counts as none.
     """
-    unchanged = {"$eq": ["$version", read_version]}
-    none = {"$eq": [{"$type": "$version"}, "missing"]}
     refused = {"_id": None}
-    chosen = {"$cond": [{"$or": [unchanged, none]}, {"$literal": replacement}, refused]}
+    if read_stamp is not None:
+        allowed: dict[str, Any] = {"$eq": ["$stamp", read_stamp]}
+    else:
+        unchanged = {"$eq": ["$version", read_version]}
+        none = {"$eq": [{"$type": "$version"}, "missing"]}
+        allowed = {"$or": [unchanged, none]}
+    chosen = {"$cond": [allowed, {"$literal": replacement}, refused]}
     return UpdateOne({"_id": key}, [{"$replaceWith": chosen}], upsert=True)
 
 

@@ -14,8 +14,10 @@ Collections (the contract shared with the progress API):
   instead of the state, which grows with every statement of the learner (documents of earlier
   versions have none: their readers fall back to the state, `days_fields`); `stamp` a random
   value new with every write of the document (its state then may have changed): a consumer that
-  keeps the states it read or wrote decoded (lrs.adapters.state_cache) uses one only while the
-  document's stamp is the one the state was kept with; `links` what the document is found
+  keeps the documents it read or wrote decoded (lrs.adapters.state_cache) loads them from there
+  without reading the store, and writes their successors with compare-and-set on the stamp
+  they were kept with, which a document changed or deleted by anyone since refuses
+  (docs/decisions/0029); `links` what the document is found
   by besides its `_id`: `team|<team>` for each of `teams`, and for an anonymous Group's learner
   `member|<identifier>` for each member (so an erasure finds the Groups naming a learner without
   scanning every learner, lrs.adapters.mongo_erasure), under the one secondary index
@@ -50,9 +52,10 @@ Collections (the contract shared with the progress API):
 
 Progress documents are written with compare-and-set on `version`
 (`lrs.adapters.mongo_bulk.compare_and_set`): a writer replaces the version it read, or writes
-where there is none. A concurrent change (a cross-learner void, a registry refresh, another
-instance after a rebalance) makes the write fail; the caller reloads and re-applies, which is
-safe because progress is a function of the set of statements.
+where there is none; a learner document kept decoded, on its stamp instead (above). A
+concurrent change (a cross-learner void, a registry refresh, another instance after a
+rebalance) makes the write fail; the caller reloads and re-applies, which is safe because
+progress is a function of the set of statements.
 """
 
 from __future__ import annotations
@@ -192,6 +195,12 @@ def learner_from_mongo(doc: Mapping[str, Any]) -> LearnerDoc:
     )
 
 
+def _as_kept(written: Doc, state: LearnerState) -> LearnerDoc:
+    """A learner document just written, as a read of it gives it (its state already decoded)."""
+    fields = {k: v for k, v in written.items() if k != "state"}
+    return replace(learner_from_mongo(fields), state=state)
+
+
 def learner_to_mongo(
     learner: LearnerDoc, updated: datetime, stamp: str, chunks: Sequence[str] = ()
 ) -> Doc:
@@ -304,8 +313,9 @@ class MongoProgressStore:
     bookkeeping; reads of the team registry and of the persister's `statements`."""
 
     def __init__(self, db: AsyncDatabase[Doc], states: StateCache | None = None) -> None:
-        """`states`: learner states kept decoded between batches (the progress consumer's);
-        without it each load reads and decodes every state (a cache that keeps none)."""
+        """`states`: learner documents kept decoded between batches (the progress
+        consumer's); without it each load reads and decodes every document (a cache that
+        keeps none)."""
         self._states = states if states is not None else StateCache(0)
         self._learners: AsyncCollection[Doc] = db["progress_learners"]
         self._teams: AsyncCollection[Doc] = db["progress_teams"]
@@ -412,21 +422,17 @@ class MongoProgressStore:
     # --- learners ---------------------------------------------------------------------------
 
     async def load_learners(self, tenant: str, learners: Collection[str]) -> dict[str, LearnerDoc]:
-        """The stored documents of `learners`. With kept states, the documents are read without
-        their state first, and only those whose stamp is not that of a kept state are read
-        again whole."""
-        wanted = [doc_id(tenant, learner) for learner in learners]
-        states = self._states
-        if not any(key in states for key in wanted):
-            return await self._read_learners(wanted)
+        """The documents of `learners`: the kept ones as this store last read or wrote them
+        (their write is a compare-and-set on the stamp they were kept with, which refuses it
+        if anyone wrote or deleted them since: docs/decisions/0029), the others read."""
         found: dict[str, LearnerDoc] = {}
         missed: list[str] = []
-        async for d in self._learners.find({"_id": {"$in": wanted}}, {"state": 0, "days": 0}):
-            state = states.get(d["_id"], d.get("stamp"))
-            if state is None:
-                missed.append(d["_id"])
+        for key in (doc_id(tenant, learner) for learner in learners):
+            entry = self._states.kept(key)
+            if entry is None:
+                missed.append(key)
             else:
-                found[d["learner"]] = replace(learner_from_mongo(d), state=state)
+                found[entry[1].learner] = entry[1]
         return {**found, **(await self._read_learners(missed) if missed else {})}
 
     async def _read_learners(self, ids: list[str]) -> dict[str, LearnerDoc]:
@@ -434,7 +440,7 @@ class MongoProgressStore:
         async for d in self._learners.find({"_id": {"$in": ids}}):
             found[d["learner"]] = learner = learner_from_mongo(d)
             if isinstance(d.get("stamp"), str):
-                self._states.put(d["_id"], d["stamp"], learner.state)
+                self._states.put(d["_id"], d["stamp"], learner)
         return found
 
     async def learner_summaries(
@@ -471,9 +477,13 @@ class MongoProgressStore:
             [*(() if d.resealed else d.chunks), *(c["_id"] for c in new)]
             for d, new in zip(docs, chunks, strict=True)
         ]
+        written = [
+            learner_to_mongo(d, updated, stamp, ref)
+            for d, stamp, ref in zip(docs, stamps, refs, strict=True)
+        ]
         ops = [
-            compare_and_set(key, d.version - 1, learner_to_mongo(d, updated, stamp, ref))
-            for key, d, stamp, ref in zip(keys, docs, stamps, refs, strict=True)
+            compare_and_set(key, d.version - 1, new, read_stamp=self._kept_stamp(key, d))
+            for key, d, new in zip(keys, docs, written, strict=True)
         ]
         failed = await bulk_compare_and_set(self._learner_writes, ops)
         replaced = [d.chunks for i, d in enumerate(docs) if i not in failed and d.resealed]
@@ -482,10 +492,17 @@ class MongoProgressStore:
         if unused:
             await self._chunk_writes.delete_many({"_id": {"$in": unused}})
         await self._fence.seal()  # even with nothing written: see __init__
-        for i, (key, doc, stamp) in enumerate(zip(keys, docs, stamps, strict=True)):
-            if i not in failed:  # a lost write leaves a kept state whose stamp is not stored
-                self._states.put(key, stamp, doc.state)
+        for i, (key, doc, new) in enumerate(zip(keys, docs, written, strict=True)):
+            if i in failed:  # what is kept is not what is stored
+                self._states.drop(key)
+            else:
+                self._states.put(key, new["stamp"], _as_kept(new, doc.state))
         return {docs[i].learner for i in failed}
+
+    def _kept_stamp(self, key: str, doc: LearnerDoc) -> str | None:
+        """The stamp of the kept document `doc` succeeds, if it succeeds a kept one."""
+        entry = self._states.kept(key)
+        return entry[0] if entry is not None and entry[1].version == doc.version - 1 else None
 
     async def reset_learners(self, tenant: str | None) -> None:
         """Empty every learner's state (keeping its version: the next write increments it) and

@@ -1,8 +1,9 @@
-"""The progress consumer keeps the learner states it read or wrote decoded between batches
-(lrs.adapters.state_cache, LRS_PROGRESS_STATE_CACHE_FACTS), on the real store: a kept state is
-used while the stored document is the one it was kept for, and never once any other writer has
-changed it: another consumer instance, a rebuild's reset, an erasure followed by new
-statements, even when the document's version is back to the kept one's."""
+"""The progress consumer keeps the learner documents it read or wrote decoded between batches
+(lrs.adapters.state_cache, LRS_PROGRESS_STATE_CACHE_FACTS, docs/decisions/0029), on the real
+store: a load gives a kept document without reading the store, and a write of its successor is
+refused once any other writer has changed or deleted the stored one (another consumer instance,
+a rebuild's reset, an erasure, even one followed by new statements up to the kept version): the
+consumer then reads the stored document again."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import orjson
 import pytest
 from bson import Binary
 
+from consumers.progress.learner import LearnerProgress
 from lrs.adapters.mongo_erasure import MongoErasureStore
 from lrs.adapters.mongo_progress import MongoProgressStore
 from lrs.adapters.state_cache import StateCache
@@ -45,11 +47,22 @@ def more(state: LearnerState, statements: int) -> LearnerState:
 
 async def write(store: MongoProgressStore, statements: int) -> LearnerDoc:
     """Load the learner, add statements, save; the saved document."""
-    loaded = await store.load_learners(TENANT, [WHO])
-    current = loaded.get(WHO) or LearnerDoc.empty(TENANT, WHO)
-    doc = current.successor(more(current.state, statements), {"tenant": TENANT}, ())
+    doc = await successor(store, statements)
     assert await store.save_learners([doc], NOW) == set()
     return doc
+
+
+async def successor(store: MongoProgressStore, statements: int) -> LearnerDoc:
+    """The loaded learner's next document, with `statements` more."""
+    loaded = await store.load_learners(TENANT, [WHO])
+    current = loaded.get(WHO) or LearnerDoc.empty(TENANT, WHO)
+    return current.successor(more(current.state, statements), {"tenant": TENANT}, ())
+
+
+async def refused_then_read_again(consumer: MongoProgressStore) -> LearnerState:
+    """The consumer's write from its kept document is refused; the state it loads next."""
+    assert await consumer.save_learners([await successor(consumer, 1)], NOW) == {WHO}
+    return await loaded_state(consumer)
 
 
 async def loaded_state(store: MongoProgressStore) -> LearnerState:
@@ -67,19 +80,29 @@ async def test_a_kept_state_is_what_the_load_gives_without_reading_the_stored_on
     assert await loaded_state(MongoProgressStore(db)) == LearnerState(WHO)
 
 
-async def test_a_write_by_another_instance_is_read_from_the_store(db: Any) -> None:
+async def test_a_write_by_another_instance_refuses_the_kept_ones_successor(db: Any) -> None:
     consumer, other = MongoProgressStore(db, StateCache(1000)), MongoProgressStore(db)
     await write(consumer, 2)
     theirs = await write(other, 1)
-    assert len((await loaded_state(consumer)).facts) == 3
-    assert await loaded_state(consumer) == theirs.state
+    assert await refused_then_read_again(consumer) == theirs.state
+    assert len((await write(consumer, 1)).state.facts) == 4
 
 
-async def test_a_rebuild_reset_empties_the_state_the_consumer_sees(db: Any) -> None:
+async def test_the_consumer_folds_its_batch_into_what_another_instance_wrote(db: Any) -> None:
+    """Through `LearnerProgress`: the refused write is retried on the stored document."""
+    consumer, other = MongoProgressStore(db, StateCache(1000)), MongoProgressStore(db)
+    folding = LearnerProgress(consumer, lambda: NOW)
+    await folding.apply_statements(TENANT, [statement("kept"), statement("kept")])
+    await write(other, 1)
+    await folding.apply_statements(TENANT, [statement("kept")])
+    assert len((await loaded_state(MongoProgressStore(db))).facts) == 4
+
+
+async def test_a_rebuild_reset_refuses_the_kept_ones_successor(db: Any) -> None:
     consumer = MongoProgressStore(db, StateCache(1000))
     await write(consumer, 2)
     await MongoProgressStore(db).reset_learners(TENANT)  # `lrs progress` rebuild, elsewhere
-    assert await loaded_state(consumer) == LearnerState(WHO)
+    assert await refused_then_read_again(consumer) == LearnerState(WHO)
 
 
 async def test_an_erased_learner_written_again_to_the_same_version_is_not_the_kept_one(
@@ -90,4 +113,13 @@ async def test_an_erased_learner_written_again_to_the_same_version_is_not_the_ke
     await MongoErasureStore(db).erase_progress(TENANT, [WHO])
     again = await write(other, 1)  # version 1 again, new statements only
     assert again.version == kept.version
-    assert await loaded_state(consumer) == again.state
+    assert await refused_then_read_again(consumer) == again.state
+
+
+async def test_an_erased_learner_is_not_written_back_from_the_kept_document(db: Any) -> None:
+    consumer = MongoProgressStore(db, StateCache(1000))
+    await write(consumer, 2)
+    await MongoErasureStore(db).erase_progress(TENANT, [WHO])
+    assert await consumer.save_learners([await successor(consumer, 1)], NOW) == {WHO}
+    assert await db["progress_learners"].count_documents({}) == 0
+    assert await consumer.load_learners(TENANT, [WHO]) == {}

@@ -84,10 +84,12 @@ class PersistHandler:
                 decoded.append((record, decode_accepted(record.value, record.headers)))
             except UnusableMessage as exc:
                 poison.append(Poison(record, exc))
-        decoded = await screen_pairs(self._erased, decoded)  # in flight when erased: dropped
+        listed: set[tuple[str, str]] = set()  # the batch's Agents an erasure named
+        # statements in flight when their learner was erased are dropped
+        decoded = await screen_pairs(self._erased, decoded, listed)
         decoded, restamped = await self._not_before_watermarks(decoded)
         accepted_all = [accepted for _, accepted in decoded]
-        await self._merge_projections(await self._to_be_inserted(accepted_all))
+        await self._merge_projections(await self._to_be_inserted(accepted_all), listed)
         report = await self._store.insert_many(accepted_all)
         _log_restamped(restamped, report)
         source = {id(accepted): record for record, accepted in decoded}
@@ -127,9 +129,11 @@ class PersistHandler:
                 kept.append(accepted)
         return kept
 
-    async def _merge_projections(self, inserting: Sequence[AcceptedStatement]) -> None:
+    async def _merge_projections(
+        self, inserting: Sequence[AcceptedStatement], erased: set[tuple[str, str]]
+    ) -> None:
         await self._activities.merge([a for a in inserting if a.define])
-        await self._agents.merge(inserting)
+        await self._agents.merge(inserting, erased)
 
     def _forward(
         self, batch: Sequence[AcceptedStatement], report: InsertReport, kept_back: set[int]

@@ -5,7 +5,7 @@ per statement, held to them by tests/contract/test_definition_stores.py), and th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from lrs.ports.definitions import KnownAgent
@@ -46,7 +46,10 @@ class InMemoryAgentStore:
         self._agents: dict[tuple[str, str], KnownAgent] = {}
         self._max_names = max_names
 
-    async def merge(self, records: Sequence[AcceptedStatement]) -> None:
+    async def merge(
+        self, records: Sequence[AcceptedStatement], erased: Collection[tuple[str, str]] = ()
+    ) -> None:
+        """`erased` changes nothing here: this store remembers nothing but what it holds."""
         for record in records:
             for seen in agents_in(record.statement):
                 key = (record.tenant, seen.ifi)

@@ -19,6 +19,8 @@ in the document (``merged``); an update is sent only when its document is missin
 only inserts) when the last update applied to it was another one, so a document is written when
 it is new or changes (`to_send`, docs/decisions/0014). Concurrent batches touching one Activity
 therefore never lose each other's entries, and a batch written twice in a row changes nothing.
+The persister's Agent store also remembers the digests it read and wrote (`KnownDigests`) and
+reads only the Agents it does not remember, or that an erasure named (docs/decisions/0030).
 
 Which value wins is the one of the update applied last, not of the statement stored last: within
 a batch later statements win, but batches are applied in the order persisters write them, so a
@@ -40,7 +42,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -283,17 +286,65 @@ def to_send(upserts: Sequence[Upsert], current: Mapping[str, str | None]) -> lis
     return fresh
 
 
-async def upsert_fresh(collection: AsyncCollection[Doc], upserts: Sequence[Upsert]) -> None:
+class KnownDigests:
+    """What one process last read or wrote of documents' `merged` digests: `_id` -> the digest
+    of the last upsert applied to it (None: the document exists, digest unknown). At most
+    `size` documents, the least recently used dropped first (docs/decisions/0030)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._digests: OrderedDict[str, str | None] = OrderedDict()
+
+    def known(self, keys: Iterable[str]) -> dict[str, str | None]:
+        found = {}
+        for key in keys:
+            if key in self._digests:
+                self._digests.move_to_end(key)
+                found[key] = self._digests[key]
+        return found
+
+    def remember(self, digests: Mapping[str, str | None]) -> None:
+        for key, digest in digests.items():
+            self._digests[key] = digest
+            self._digests.move_to_end(key)
+        while len(self._digests) > self.size:
+            self._digests.popitem(last=False)
+
+    def forget(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self._digests.pop(key, None)
+
+
+async def upsert_fresh(
+    collection: AsyncCollection[Doc], upserts: Sequence[Upsert], known: KnownDigests | None = None
+) -> None:
     """Read which of the upserts' documents exist and the last upsert applied to each, then
     apply only the upserts that may change them (see `to_send`): a document is written when
-    it is new or changes, by whichever process (docs/decisions/0004, 0014)."""
+    it is new or changes, by whichever process (docs/decisions/0004, 0014). With `known`, the
+    documents it holds are not read: what it holds stands for what the store holds (an upsert
+    it lets pass is as if applied when it was remembered, docs/decisions/0030)."""
     if not upserts:
         return
     keys = [flt["_id"] for flt, _ in upserts]
-    cursor = collection.find({"_id": {"$in": keys}}, {MERGED: 1})
-    current = {d["_id"]: d.get(MERGED) async for d in cursor}
+    current = known.known(keys) if known is not None else {}
+    unread = [key for key in keys if key not in current]
+    if unread:
+        cursor = collection.find({"_id": {"$in": unread}}, {MERGED: 1})
+        current |= {d["_id"]: d.get(MERGED) async for d in cursor}
     fresh = to_send(upserts, current)
     await upsert_all(collection, [UpdateOne(f, u, upsert=True) for f, u in fresh])
+    if known is not None:
+        applied = {flt["_id"]: applied_digest(update) for flt, update in fresh}
+        known.remember({**{k: v for k, v in current.items() if k in unread}, **applied})
+
+
+def applied_digest(update: Update) -> str | None:
+    """The digest a `stamped` update records in its document."""
+    if isinstance(update, list):
+        return str(update[-1]["$set"][MERGED]["$literal"])
+    if insert_only(update):
+        return str(update["$setOnInsert"][MERGED])
+    return str(update["$set"][MERGED])
 
 
 async def upsert_all(collection: AsyncCollection[Doc], updates: Sequence[UpdateOne]) -> None:
@@ -348,10 +399,18 @@ class MongoActivityStore:
 class MongoAgentStore:
     """AgentStore on MongoDB: the `agents` collection."""
 
-    def __init__(self, db: AsyncDatabase[Doc], max_names: int = DEFAULT_MAX_AGENT_NAMES) -> None:
+    def __init__(
+        self,
+        db: AsyncDatabase[Doc],
+        max_names: int = DEFAULT_MAX_AGENT_NAMES,
+        known: KnownDigests | None = None,
+    ) -> None:
+        """`known`: the persister's memory of the Agents it read or wrote (their documents are
+        then not read again); None reads every Agent of each batch."""
         self._db = db
         self._agents: AsyncCollection[Doc] = db["agents"]
         self._max_names = max_names
+        self._known = known
 
     async def create_indexes(self) -> None:
         await self._agents.create_indexes(
@@ -362,8 +421,12 @@ class MongoAgentStore:
             ]
         )
 
-    async def merge(self, records: Sequence[AcceptedStatement]) -> None:
-        await upsert_fresh(self._agents, agent_updates(records, self._max_names))
+    async def merge(
+        self, records: Sequence[AcceptedStatement], erased: Collection[tuple[str, str]] = ()
+    ) -> None:
+        if self._known is not None:  # an erasure deleted their documents: read them
+            self._known.forget(doc_id(tenant, ifi) for tenant, ifi in erased)
+        await upsert_fresh(self._agents, agent_updates(records, self._max_names), self._known)
 
     async def get(self, tenant: str, ifi: str) -> KnownAgent | None:
         doc = await self._agents.find_one(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,7 +34,13 @@ class ActivityStore(Protocol):
 class AgentStore(Protocol):
     """Agents seen in statements per tenant, by canonical IFI, with the names they used."""
 
-    async def merge(self, records: Sequence[AcceptedStatement]) -> None: ...
+    async def merge(
+        self, records: Sequence[AcceptedStatement], erased: Collection[tuple[str, str]] = ()
+    ) -> None:
+        """Merge the Agents of `records`. `erased`: (tenant, IFI) of Agents of the batch on the
+        erased-agents list (docs/erasure.md), whose stored Agent an erasure may have deleted:
+        what a store remembers of them is not taken for what is stored."""
+        ...
 
     async def get(self, tenant: str, ifi: str) -> KnownAgent | None: ...
 

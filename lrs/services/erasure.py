@@ -60,6 +60,9 @@ SOURCE = "/lrs/erasure"
 # --- in-flight statements (the persister's and the progress consumer's check) -----------------
 
 
+Agent = tuple[str, str]  # (tenant, IFI)
+
+
 class ErasedAgents(Protocol):
     """The erased-agents list: identifier hash -> when it was (last) erased."""
 
@@ -67,12 +70,13 @@ class ErasedAgents(Protocol):
 
 
 async def screen_statements(
-    erased: ErasedAgents, batch: Sequence[AcceptedStatement]
+    erased: ErasedAgents, batch: Sequence[AcceptedStatement], listed: set[Agent] | None = None
 ) -> list[AcceptedStatement | None]:
     """Each statement as it may be stored: None when its actor was erased after it was accepted
     (`stored`, set at acceptance, not later than the erasure), redacted when it names an Agent
     erased after it was accepted, else unchanged. Statements accepted after an erasure are new
-    data and kept as they are. One lookup for the batch."""
+    data and kept as they are. One lookup for the batch. `listed` receives the (tenant, IFI) of
+    the batch's Agents on the erased-agents list, whenever they were erased."""
     wanted = {
         (a.tenant, i): agent_hash(a.tenant, i)
         for a in batch
@@ -89,6 +93,8 @@ async def screen_statements(
         times |= {(tenant, d): moment for d, moment in found.items()}
     if not times:
         return list(batch)
+    if listed is not None:
+        listed.update(agent for agent, digest in wanted.items() if (agent[0], digest) in times)
     return [_screened(a, wanted, times) for a in batch]
 
 
@@ -96,12 +102,14 @@ T = TypeVar("T")
 
 
 async def screen_pairs(
-    erased: ErasedAgents | None, pairs: Sequence[tuple[T, AcceptedStatement]]
+    erased: ErasedAgents | None,
+    pairs: Sequence[tuple[T, AcceptedStatement]],
+    listed: set[Agent] | None = None,
 ) -> list[tuple[T, AcceptedStatement]]:
     """`screen_statements` for (record, statement) pairs: the dropped ones left out."""
     if erased is None or not pairs:
         return list(pairs)
-    screened = await screen_statements(erased, [a for _, a in pairs])
+    screened = await screen_statements(erased, [a for _, a in pairs], listed)
     return [(r, a) for (r, _), a in zip(pairs, screened, strict=True) if a is not None]
 
 

@@ -33,7 +33,7 @@ from consumers.webhooks import (
 )
 from lrs import topics
 from lrs.adapters.kafka_bus import KafkaEventBus
-from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
+from lrs.adapters.mongo_definitions import KnownDigests, MongoActivityStore, MongoAgentStore
 from lrs.adapters.mongo_erasure import MongoErasedAgents
 from lrs.adapters.mongo_goals import MongoGoalProgress, MongoGoalStore
 from lrs.adapters.mongo_organisation import MongoOrganisationProgress
@@ -81,7 +81,9 @@ class ConsumerSpec:
 
 def _persist(db: Database, settings: LrsSettings) -> Handler:
     activities = MongoActivityStore(db, settings.max_definition_bytes)
-    agents = MongoAgentStore(db, settings.max_agent_names)
+    agents = MongoAgentStore(
+        db, settings.max_agent_names, KnownDigests(settings.persist_known_agents)
+    )
     # one persister reading every partition (lrs serve): no other writer races its inserts
     sole_writer = settings.consumer_assignment == "all"
     return PersistHandler(

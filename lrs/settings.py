@@ -201,10 +201,11 @@ class LrsSettings(BaseSettings):
     # again what was stored since (lrs/entry/counted.py, docs/decisions/0010).
     serve_mark_seconds: float = Field(default=10.0, gt=0)
     persist_batch_max: int = 500
-    # Agents whose stored document the persister remembers (the digest of the last merge
-    # applied), so that it does not read them again for each batch naming them; about 200 bytes
-    # each, the least recently used forgotten first; 0 reads every Agent (docs/decisions/0030).
-    persist_known_agents: int = Field(default=100_000, ge=0)
+    # Agents (and, with one persister reading every partition, Activities) whose stored
+    # document the persister remembers (the digest of the last merge applied), so that it does
+    # not read them again for each batch naming them; about 200 bytes each, the least recently
+    # used forgotten first; 0 reads every one (docs/decisions/0030).
+    persist_known_definitions: int = Field(default=100_000, ge=0)
     # Records per batch of the progress consumers (progress, team-progress, team-registry).
     progress_batch_max: int = 500
     # How long the progress and team-progress consumers keep fetching

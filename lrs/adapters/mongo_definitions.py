@@ -20,7 +20,8 @@ only inserts) when the last update applied to it was another one, so a document 
 it is new or changes (`to_send`, docs/decisions/0014). Concurrent batches touching one Activity
 therefore never lose each other's entries, and a batch written twice in a row changes nothing.
 The persister's Agent store also remembers the digests it read and wrote (`KnownDigests`) and
-reads only the Agents it does not remember, or that an erasure named (docs/decisions/0030).
+reads only the Agents it does not remember, or that an erasure named; so does its Activity
+store when it is the only writer (docs/decisions/0030).
 
 Which value wins is the one of the update applied last, not of the statement stored last: within
 a batch later statements win, but batches are applied in the order persisters write them, so a
@@ -371,11 +372,19 @@ class MongoActivityStore:
     """ActivityStore on MongoDB: the `activities` collection."""
 
     def __init__(
-        self, db: AsyncDatabase[Doc], max_bytes: int = DEFAULT_MAX_DEFINITION_BYTES
+        self,
+        db: AsyncDatabase[Doc],
+        max_bytes: int = DEFAULT_MAX_DEFINITION_BYTES,
+        known: KnownDigests | None = None,
     ) -> None:
+        """`known`: the memory of the Activities this store read or wrote, for the only
+        writer of `activities` (one persister reading every partition): with several, a
+        remembered digest could hold back a later statement's definition (docs/decisions/0030);
+        None reads every Activity of each batch."""
         self._db = db
         self._activities: AsyncCollection[Doc] = db["activities"]
         self._max_bytes = max_bytes
+        self._known = known
 
     async def create_indexes(self) -> None:
         await self._activities.create_indexes(
@@ -384,7 +393,7 @@ class MongoActivityStore:
 
     async def merge(self, records: Sequence[AcceptedStatement]) -> None:
         updates = activity_updates(records, self._max_bytes)
-        await upsert_fresh(self._activities, updates)
+        await upsert_fresh(self._activities, updates, self._known)
 
     async def get(self, tenant: str, activity_id: str) -> dict[str, Any] | None:
         doc = await self._activities.find_one(

@@ -80,12 +80,14 @@ class ConsumerSpec:
 
 
 def _persist(db: Database, settings: LrsSettings) -> Handler:
-    activities = MongoActivityStore(db, settings.max_definition_bytes)
-    agents = MongoAgentStore(
-        db, settings.max_agent_names, KnownDigests(settings.persist_known_agents)
-    )
-    # one persister reading every partition (lrs serve): no other writer races its inserts
+    # one persister reading every partition (lrs serve): no other writer races its inserts,
+    # nor its Activities' merges (docs/decisions/0030)
     sole_writer = settings.consumer_assignment == "all"
+    known = settings.persist_known_definitions
+    activities = MongoActivityStore(
+        db, settings.max_definition_bytes, KnownDigests(known) if sole_writer else None
+    )
+    agents = MongoAgentStore(db, settings.max_agent_names, KnownDigests(known))
     return PersistHandler(
         MongoStatementStore(db, sole_writer=sole_writer),
         activities,

@@ -1,7 +1,8 @@
-"""The persister remembers the Agents it read or merged (lrs.adapters.mongo_definitions
-.KnownDigests, LRS_PERSIST_KNOWN_AGENTS, docs/decisions/0030), on the real store: a remembered
-Agent is not read again, and an erased one is always read, so that a statement accepted after
-the erasure gives its Person back (Communication 2.4, docs/erasure.md)."""
+"""The persister remembers the Agents it read or merged, and the Activities when it is their only
+writer (lrs.adapters.mongo_definitions.KnownDigests, LRS_PERSIST_KNOWN_DEFINITIONS,
+docs/decisions/0030), on the real store: a remembered document is not read again, and an erased
+Agent always is, so that a statement accepted after the erasure gives its Person back
+(Communication 2.4, docs/erasure.md)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ pytestmark = pytest.mark.integration
 TENANT = "acme"
 AUTHORITY = {"objectType": "Agent", "mbox": "mailto:lms@example.org"}
 ANN = learner_id(statement("ann"))
+COURSE = "https://content.example.org/course/remembered"
 
 
 @pytest.fixture
@@ -84,3 +86,23 @@ async def test_a_statement_accepted_after_an_erasure_gives_the_person_back(db: A
     assert await person(db) == ["(none)"]
     await handler.handle([record(datetime.now(UTC), 1)])  # new data, after the erasure
     assert await person(db) == ["Ann"]
+
+
+async def test_the_only_persister_remembers_activities_and_sends_only_changes(db: Any) -> None:
+    """Activities are remembered when one persister writes them all (docs/decisions/0030): an
+    unchanged definition is neither read nor written again; a changed one is written."""
+    activities = MongoActivityStore(db, known=KnownDigests(100))
+    await activities.merge([defining("Course")])
+    await db["activities"].delete_many({})  # behind the store's back: it does not read again
+    await activities.merge([defining("Course")])
+    assert await db["activities"].count_documents({}) == 0
+    await activities.merge([defining("Course, renamed")])
+    assert await activities.get(TENANT, COURSE) == {"name": {"en-US": "Course, renamed"}}
+
+
+def defining(name: str) -> AcceptedStatement:
+    """A statement defining the course `name`."""
+    doc = statement("ann", obj={"id": COURSE, "definition": {"name": {"en-US": name}}})
+    stored = datetime.now(UTC)
+    full = {**doc, "stored": stored.isoformat(), "authority": AUTHORITY, "version": "1.0.0"}
+    return AcceptedStatement(TENANT, full, stored, learner_id(full))

@@ -192,7 +192,9 @@ class LearnerProgress:
     async def _attempt(self, tenant: str, plans: Mapping[str, Plan]) -> tuple[Changes, set[str]]:
         """Write the learners that change; report every touched learner's current document
         (written now, or already up to date: a re-run of a batch whose writes are done must
-        produce its outputs again) and the teams it is or just was in."""
+        produce its outputs again) and the teams it is or just was in. A document the store
+        kept and another writer has changed since is lost like a refused write: it is read and
+        the plan applied again, never published as it was kept."""
         docs = await self._store.load_learners(tenant, plans.keys())
         registry = await self._store.registry_teams_of(tenant, plans.keys())
         whole = await self._unsealed(tenant, plans, docs)
@@ -207,6 +209,8 @@ class LearnerProgress:
             elif old.version:
                 current.append(old)
         lost = await self._store.save_learners(updated, now)
+        lost |= await self._store.stale_among(tenant, current)  # kept, changed since elsewhere
+        current = [d for d in current if d.learner not in lost]
         written = [d for d in updated if d.learner not in lost]
         changes = Changes(learners=sorted([*written, *current], key=lambda d: d.learner))
         for doc in changes.learners:

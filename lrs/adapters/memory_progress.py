@@ -85,6 +85,9 @@ class InMemoryProgressStore:
             learner: doc for learner in learners if (doc := self.learners.get((tenant, learner)))
         }
 
+    async def stale_among(self, tenant: str, docs: Sequence[LearnerDoc]) -> set[str]:
+        return set()  # a load is always a read of what is stored
+
     async def learner_summaries(
         self, tenant: str, learners: Collection[str], teams: Collection[str]
     ) -> dict[str, LearnerSummary]:

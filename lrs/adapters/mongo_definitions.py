@@ -339,7 +339,7 @@ async def upsert_fresh(
         known.remember({**{k: v for k, v in current.items() if k in unread}, **applied})
 
 
-def applied_digest(update: Update) -> str | None:
+def applied_digest(update: Update) -> str:
     """The digest a `stamped` update records in its document."""
     if isinstance(update, list):
         return str(update[-1]["$set"][MERGED]["$literal"])

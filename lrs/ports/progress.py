@@ -180,7 +180,15 @@ class LearnerProgressState(RegistryMembership, Protocol):
         ...
 
     async def load_learners(self, tenant: str, learners: Collection[str]) -> dict[str, LearnerDoc]:
-        """The stored documents of those of `learners` that have one."""
+        """The stored documents of those of `learners` that have one (a store may give the
+        ones it kept from its last read or write: `stale_among` tells, `save_learners` refuses
+        to write over another writer's change)."""
+        ...
+
+    async def stale_among(self, tenant: str, docs: Sequence[LearnerDoc]) -> set[str]:
+        """The learners whose loaded document is no longer the stored one (another writer
+        changed or deleted it since this store kept it); a store that keeps nothing answers
+        none. Asked before documents loaded and left unchanged are published as current."""
         ...
 
     async def save_learners(self, docs: Sequence[LearnerDoc], updated: datetime) -> set[str]:

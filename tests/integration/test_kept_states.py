@@ -123,3 +123,19 @@ async def test_an_erased_learner_is_not_written_back_from_the_kept_document(db: 
     assert await consumer.save_learners([await successor(consumer, 1)], NOW) == {WHO}
     assert await db["progress_learners"].count_documents({}) == 0
     assert await consumer.load_learners(TENANT, [WHO]) == {}
+
+
+async def test_a_kept_document_another_writer_changed_is_never_published_as_current(
+    db: Any,
+) -> None:
+    """A batch that changes nothing (a statement delivered again) reports the learner's
+    current document: the stored one, not the one kept before another instance wrote."""
+    consumer, other = MongoProgressStore(db, StateCache(1000)), MongoProgressStore(db)
+    folding = LearnerProgress(consumer, lambda: NOW)
+    again = statement("kept")
+    await folding.apply_statements(TENANT, [again])
+    theirs = await write(other, 1)
+    changes = await folding.apply_statements(TENANT, [again])
+    [current] = changes.learners
+    assert current.version >= theirs.version  # theirs, or its successor (a new summary)
+    assert current.state == theirs.state

@@ -18,7 +18,7 @@ from consumers.persist import PersistHandler
 from consumers.runner import Handler, Runner, RunnerConfig
 from lrs import topics
 from lrs.adapters.kafka_bus import ensure_topics
-from lrs.adapters.mongo_definitions import MongoActivityStore, MongoAgentStore
+from lrs.adapters.mongo_definitions import KnownDigests, MongoActivityStore, MongoAgentStore
 from lrs.adapters.mongo_erasure import MongoErasedAgents
 from lrs.adapters.mongo_store import MongoCredentialStore, MongoStatementStore, connect
 from lrs.fetch_pacing import Bell
@@ -108,11 +108,16 @@ async def database(settings: LrsSettings) -> AsyncIterator[AsyncDatabase[dict[st
 
 def persist_handler(settings: LrsSettings, db: Any) -> PersistHandler:
     """The persist handler as `lrs.consumers` builds it: the configured topic prefix (its
-    forwards go to this LRS's topics) and definition bounds."""
+    forwards go to this LRS's topics), definition bounds, and the memory of the Agents (and,
+    reading every partition, the Activities) it read or merged (docs/decisions/0030)."""
+    known = settings.persist_known_definitions
+    alone = settings.consumer_assignment == "all"
     return PersistHandler(
         MongoStatementStore(db),
-        MongoActivityStore(db, settings.max_definition_bytes),
-        MongoAgentStore(db, settings.max_agent_names),
+        MongoActivityStore(
+            db, settings.max_definition_bytes, KnownDigests(known) if alone else None
+        ),
+        MongoAgentStore(db, settings.max_agent_names, KnownDigests(known)),
         prefix=settings.topic_prefix,
         erased=MongoErasedAgents(db),
     )

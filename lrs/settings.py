@@ -229,8 +229,9 @@ class LrsSettings(BaseSettings):
     # consumer keeps decoded between batches, the least recently used dropped first; 0 keeps
     # none. A kept one is not read from the store again; its next write is refused if any
     # other writer changed it meanwhile, and it is then read (lrs/adapters/state_cache.py).
-    # About 1.2 KB of memory per fact (measured: decoded states of the seeded workload), so the
-    # default holds about 60 MB (docs/decisions/0006, "Known limit").
+    # About 1.2 KB of memory per fact for the state (measured: decoded states of the seeded
+    # workload), and the kept document's summary adds about 70% to it (docs/decisions/0029),
+    # so the default holds about 100 MB (docs/decisions/0006, "Known limit").
     progress_state_cache_facts: int = Field(default=50_000, ge=0)
     # Facts a learner's progress state holds at most; beyond, the oldest are sealed away (stored
     # apart, in chunks, and kept counted) down to half of it, so what one more statement costs

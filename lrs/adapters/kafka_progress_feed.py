@@ -67,16 +67,27 @@ class StoredSink(Protocol):
     def feed_down(self) -> None: ...
 
 
-def decode_change(kind: Kind, key: bytes | None, value: bytes | None) -> Change | None:
-    """A record as a Change, or None for one that is not usable (a tombstone, bad JSON)."""
-    if key is None or value is None:
+def key_parts(key: bytes | None) -> tuple[str, str] | None:
+    """A record's (tenant, entity), or None for a key no change can have."""
+    if key is None:
         return None
     try:
         tenant, entity = split_key(key)
-        doc = orjson.loads(value)
-    except (UnicodeDecodeError, orjson.JSONDecodeError):
+    except UnicodeDecodeError:
         return None
-    if not isinstance(doc, Mapping) or not tenant or not entity:
+    return (tenant, entity) if tenant and entity else None
+
+
+def decode_change(kind: Kind, tenant: str, entity: str, value: bytes | None) -> Change | None:
+    """The value of a record keyed (tenant, entity) as a Change, or None for one that is not
+    usable (a tombstone, bad JSON)."""
+    if value is None:
+        return None
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, Mapping):
         return None
     version = doc.get("version")
     return Change(kind, tenant, entity, version if isinstance(version, int) else 0, doc)
@@ -267,17 +278,9 @@ class KafkaProgressFeed:
         """Each change some subscriber wants, decoded (most are not wanted: a learner's change
         is of interest only while someone watches that learner)."""
         for record in records:
-            if not self._wanted(kind, record.key):
+            parts = key_parts(record.key)
+            if parts is None or not self._hub.wants(kind, *parts):
                 continue
-            change = decode_change(kind, record.key, record.value)
+            change = decode_change(kind, *parts, record.value)
             if change is not None:
                 self._hub.publish(change)
-
-    def _wanted(self, kind: Kind, key: bytes | None) -> bool:
-        if key is None:
-            return False  # never a usable change
-        try:
-            tenant, entity = split_key(key)
-        except UnicodeDecodeError:
-            return False
-        return self._hub.wants(kind, tenant, entity)

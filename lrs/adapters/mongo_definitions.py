@@ -329,14 +329,15 @@ async def upsert_fresh(
     keys = [flt["_id"] for flt, _ in upserts]
     current = known.known(keys) if known is not None else {}
     unread = [key for key in keys if key not in current]
+    read: dict[str, str | None] = {}
     if unread:
         cursor = collection.find({"_id": {"$in": unread}}, {MERGED: 1})
-        current |= {d["_id"]: d.get(MERGED) async for d in cursor}
-    fresh = to_send(upserts, current)
+        read = {d["_id"]: d.get(MERGED) async for d in cursor}
+    fresh = to_send(upserts, current | read)
     await upsert_all(collection, [UpdateOne(f, u, upsert=True) for f, u in fresh])
     if known is not None:
         applied = {flt["_id"]: applied_digest(update) for flt, update in fresh}
-        known.remember({**{k: v for k, v in current.items() if k in unread}, **applied})
+        known.remember(read | applied)
 
 
 def applied_digest(update: Update) -> str:

@@ -404,7 +404,8 @@ class MongoStatementStore:
         batch, targets arrives voided; voiding order does not matter."""
         candidates = [i for i, d in batch.items() if not d["voids"]]
         targeted = {d["voids"] for d in batch.values() if d["voids"]}
-        async for voiding in self._statements.find(_voiding(tenant, candidates), {"voids": 1}):
+        voidings = _linked(tenant, VOIDS_PREFIX, candidates)
+        async for voiding in self._statements.find(voidings, {"voids": 1}):
             targeted.add(voiding["voids"])
         for statement_id in candidates:
             if statement_id in targeted:
@@ -431,7 +432,8 @@ class MongoStatementStore:
         targets = {d["voids"] for d in inserted.values() if d["voids"]}
         candidates = [i for i, d in inserted.items() if not d["voids"]]
         if candidates:
-            async for voiding in self._statements.find(_voiding(tenant, candidates), {"voids": 1}):
+            voidings = _linked(tenant, VOIDS_PREFIX, candidates)
+            async for voiding in self._statements.find(voidings, {"voids": 1}):
                 targets.add(voiding["voids"])
         if targets:
             await self._statements.update_many(
@@ -474,7 +476,7 @@ class MongoStatementStore:
             found = {
                 r["id"]: frontier[r["ref"]]
                 async for r in self._statements.find(
-                    _referring(tenant, frontier), {"id": 1, "ref": 1}
+                    _linked(tenant, REF_PREFIX, frontier), {"id": 1, "ref": 1}
                 )
                 if r["id"] not in batch
             }
@@ -587,14 +589,10 @@ def _duplicates(refused: list[AcceptedStatement], stored: list[Doc]) -> list[Dup
     ]
 
 
-def _voiding(tenant: str, targets: Sequence[str]) -> Doc:
-    """The voiding statements of any of `targets` (one index range each)."""
-    return {"tenant": tenant, "keys": {"$in": [VOIDS_PREFIX + t for t in targets]}}
-
-
-def _referring(tenant: str, targets: Collection[str]) -> Doc:
-    """The statements whose StatementRef targets any of `targets` (one index range each)."""
-    return {"tenant": tenant, "keys": {"$in": [REF_PREFIX + t for t in targets]}}
+def _linked(tenant: str, prefix: str, targets: Collection[str]) -> Doc:
+    """The statements with a link key of `prefix` (`link_keys`: voiding, or referring to) to
+    any of `targets`: one index range each."""
+    return {"tenant": tenant, "keys": {"$in": [prefix + t for t in targets]}}
 
 
 def _by_tenant(docs: Sequence[Doc]) -> dict[str, dict[str, Doc]]:

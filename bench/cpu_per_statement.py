@@ -18,10 +18,14 @@ With --store-cpu it also prints the store's CPU time per statement by command sh
 command dispatcher timed from inside, bench/store_cpu); with --store-commands the store's
 commands (and documents written) per statement by command and collection, from the store's
 profiler; with --py-spy FILE, where the store's CPU went (bench/store_profile.py), or another
-process's with --py-spy-process NAME (a name of the table, e.g. api-1).
+process's with --py-spy-process NAME (a name of the table, e.g. api-1). With --history N it
+first posts N statements of the same learners and waits for the consumers, unmeasured: a
+learner's progress document then holds up to LRS_PROGRESS_HELD_FACTS facts, as on an LRS that
+has run for a while (a fresh store's learners have a few statements each).
 
     python bench/cpu_per_statement.py [--ack-mode stored|kafka] [--statements N] [--mode M]
         [--store-cpu] [--store-commands] [--py-spy FILE [--py-spy-process NAME]]
+        [--history N]
 """
 
 from __future__ import annotations
@@ -147,6 +151,24 @@ async def records_now(data: Path, within: float = 300) -> dict[str, float]:
     return {name: ok for name, (ok, _) in seen.items()}
 
 
+async def run_history(base: str, args: argparse.Namespace, data: Path) -> None:
+    """Post `--history` statements of the same learners first (another seed, batches of 100
+    from 4 clients) and wait until every consumer has handled them: the measured load then
+    meets learners with a history, as a store that has run for a while holds them."""
+    statements = for_run(Workload(args.seed + 1).statements(args.history), "history", "history")
+    before = await records_now(data)
+    outcome = Outcome(parse_mode("batch100x4"), len(statements), load_before=load_average())
+    started = time.perf_counter()
+    async with client(f"{base}/xapi", KEY, SECRET) as http:
+        await post_batches(http, statements, outcome)
+    posted = time.perf_counter() - started
+    caught = await wait_caught_up(data, len(outcome.acknowledged), started, posted, before)
+    print(
+        f"history: {len(outcome.acknowledged)} statements acknowledged ({outcome.errors} errors)"
+        f" in {posted:.0f} s, every consumer idle after {caught.idle_at:.0f} s"
+    )
+
+
 async def run_load(base: str, args: argparse.Namespace, data: Path) -> tuple[Outcome, CatchUp]:
     mode = parse_mode(args.mode)
     statements = for_run(Workload(args.seed).statements(args.statements), "cpu", mode.name)
@@ -209,6 +231,8 @@ def measure(args: argparse.Namespace) -> None:
     port = free_ports(len(CONSUMERS))
     with served(ack_mode=args.ack_mode, consumer_metrics_port=str(port)) as (base, data):
         asyncio.run(records_now(data))  # every consumer is up
+        if args.history:
+            asyncio.run(run_history(base, args, data))
         pids = processes(data)
         time.sleep(args.warm_up)  # start-up work (topic creation, first fetches) settles
         start = cpu_readings(pids)
@@ -271,6 +295,12 @@ def main() -> None:
     parser.add_argument("--statements", type=int, default=5000)
     parser.add_argument("--mode", default="batch10x16")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        help="statements of the same learners posted and handled before measuring",
+    )
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle measured")
     parser.add_argument("--warm-up", type=float, default=5.0, help="seconds before measuring")
     parser.add_argument(

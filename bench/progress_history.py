@@ -17,7 +17,7 @@ MongoDB adapter), then measures:
   store's, per call.
 
 Usage: python bench/progress_history.py [--learners N] [--histories 10,100,1000] [--samples S]
-                                        [--kept-facts F]
+                                        [--kept-facts F] [--held-facts F]
 """
 
 from __future__ import annotations
@@ -55,14 +55,14 @@ def accepted(statements: list[Doc]) -> list[Doc]:
 
 
 async def measure(
-    uri: str, store_pid: int, learners: int, history: int, samples: int, kept: int
+    uri: str, store_pid: int, learners: int, history: int, samples: int, kept: int, held: int
 ) -> str:
     client: AsyncMongoClient[Doc] = AsyncMongoClient(uri)
     try:
         db = client[f"bench_history_{history}"]
         store = MongoProgressStore(db, StateCache(kept))
         await store.create_indexes()
-        folding = LearnerProgress(store, lambda: datetime.now(UTC))
+        folding = LearnerProgress(store, lambda: datetime.now(UTC), held)
         workload = Workload(seed=history, learners=learners)
         for learner in range(learners):  # each learner's history in one batch: one write each
             batch = accepted([workload.statement(learner) for _ in range(history)])
@@ -108,13 +108,19 @@ def main() -> None:
         default=LrsSettings().progress_state_cache_facts,
         help="facts of the learner states kept decoded (LRS_PROGRESS_STATE_CACHE_FACTS); 0: none",
     )
+    parser.add_argument(
+        "--held-facts",
+        type=int,
+        default=LrsSettings().progress_held_facts,
+        help="facts a learner's state holds at most (LRS_PROGRESS_HELD_FACTS)",
+    )
     args = parser.parse_args()
     histories = [int(h) for h in args.histories.split(",")]
     print(f"machine: {machine()}; load average {load_average()}")
     print(
         f"{args.learners} learners of H statements each (the seeded workload's); one more"
         f" statement of one learner, and the organisation consumer's read, {args.samples} times;"
-        f" states kept decoded: up to {args.kept_facts} facts"
+        f" states kept decoded: up to {args.kept_facts} facts; held: {args.held_facts}"
     )
     print(
         f"{'H':>8} {'doc KB':>10} {'fold µs':>12} {'store µs':>12}"
@@ -123,7 +129,15 @@ def main() -> None:
     with fresh_store() as (uri, store_pid):
         for history in histories:
             line = asyncio.run(
-                measure(uri, store_pid, args.learners, history, args.samples, args.kept_facts)
+                measure(
+                    uri,
+                    store_pid,
+                    args.learners,
+                    history,
+                    args.samples,
+                    args.kept_facts,
+                    args.held_facts,
+                )
             )
             print(line, flush=True)
     print(f"load average after: {load_average()}")

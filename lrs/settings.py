@@ -236,8 +236,12 @@ class LrsSettings(BaseSettings):
     # Facts a learner's progress state holds at most; beyond, the oldest are sealed away (stored
     # apart, in chunks, and kept counted) down to half of it, so what one more statement costs
     # the progress consumer and the store no longer grows with the learner's history
-    # (docs/decisions/0025). Lower: cheaper statements, more frequent chunk writes.
-    progress_held_facts: int = Field(default=400, ge=2)
+    # (docs/decisions/0025). Lower: cheaper statements, more frequent chunk writes, and a void
+    # of an older statement (one no longer held) rewrites all the learner's chunks. 64, not
+    # 400 as before: a learner's document is rewritten whole with each batch that has one of
+    # its statements, and at 400 a learner with a long history cost the progress consumer
+    # about three times as much per statement (docs/decisions/0031).
+    progress_held_facts: int = Field(default=64, ge=2)
     # Learners the organisation overview (GET /progress/overview) reads at most, the most
     # recently changed first; a larger tenant's overview says `learners_truncated`.
     progress_overview_max_learners: int = Field(default=10_000, ge=1)

@@ -105,7 +105,7 @@ def comparable(summary: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in summary.items() if k != "as_of"}
 
 
-DEFAULT_HELD_FACTS = 400  # LRS_PROGRESS_HELD_FACTS
+DEFAULT_HELD_FACTS = 64  # LRS_PROGRESS_HELD_FACTS (docs/decisions/0031)
 
 
 class LearnerProgress:

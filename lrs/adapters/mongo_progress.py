@@ -34,7 +34,11 @@ Collections (the contract shared with the progress API):
   id -> fact (`StatementFacts.to_dict()`), `ids` the same ids, under the index `tenant_ids` (is
   a statement sealed, whose learner?). A chunk never changes: a learner sealed again gets new
   ones, and the old ones are deleted once the learner document no longer refers to them
-  (readers of every fact, `SealedFacts`, read the document again when one has gone).
+  (readers of every fact, `SealedFacts`, read the document again when one has gone). Each seal
+  writes a chunk of its own (`<stamp>.<n>`); the seal that would give a learner MERGE_AT of
+  those stores their facts again with its own as merged chunks (`<stamp>.m<n>`), which later
+  merges leave alone: a learner has about one chunk per 250 sealed facts plus at most
+  MERGE_AT - 1 single ones (docs/decisions/0031).
 * `progress_teams`: ``{_id: "<tenant>/<team>", tenant, team, name, summary, members, version,
   updated}``; `summary` is JSON bytes as a learner's (a sub-document before 2026-12-01; both are
   read, `summary_fields`), `name` the summary's, for listings that read nothing else.
@@ -101,6 +105,10 @@ RETIRED_LEARNER_INDEXES = ("tenant_teams", "group_members")  # replaced by LINKS
 TEAM_LINK, MEMBER_LINK = "team|", "member|"
 CHUNKS = "progress_learner_facts"
 WHOLE_READS = 5  # reads of a learner whose chunks keep changing before giving up (a 503)
+# A learner's chunks written by single seals at most: the seal that would make one more stores
+# their facts again with its own, as merged chunks (docs/decisions/0031).
+MERGE_AT = 8
+MERGED_MARK = "m"  # after the last "." of a merged chunk's `_id`
 
 
 def doc_id(tenant: str, entity: str) -> str:
@@ -221,20 +229,36 @@ def learner_to_mongo(
     }
 
 
-def chunks_to_mongo(learner: LearnerDoc, stamp: str) -> list[Doc]:
-    """The chunk documents of a learner document's newly sealed facts (`LearnerDoc.sealing`)."""
+def chunks_to_mongo(
+    learner: LearnerDoc, stamp: str, facts: Sequence[StatementFacts], *, merged: bool = False
+) -> list[Doc]:
+    """The chunk documents of sealed facts of a learner document written with `stamp`: its
+    newly sealed facts (`LearnerDoc.sealing`), with those of the chunks they replace when
+    `merged` (`_id` then marked: `.m<n>` instead of `.<n>`, see `_merges`)."""
     base = doc_id(learner.tenant, learner.learner)
-    sealing = sorted(learner.sealing, key=StatementFacts.sort_key)
+    mark = MERGED_MARK if merged else ""
     return [
         {
-            "_id": f"{base}/{stamp}.{n}",
+            "_id": f"{base}/{stamp}.{mark}{n}",
             "tenant": learner.tenant,
             "learner": learner.learner,
             "ids": [f.id for f in part],
             "facts": Binary(orjson.dumps({f.id: f.to_dict() for f in part})),
         }
-        for n, part in enumerate(_parts(sealing, CHUNK_FACTS))
+        for n, part in enumerate(_parts(sorted(facts, key=StatementFacts.sort_key), CHUNK_FACTS))
     ]
+
+
+def _with_merged(
+    learner: LearnerDoc, merge: tuple[tuple[str, ...], list[StatementFacts]] | None
+) -> list[StatementFacts]:
+    """A learner document's newly sealed facts, and those of the chunks a merge replaces."""
+    return [*learner.sealing, *(merge[1] if merge else ())]
+
+
+def _merged(chunk: str) -> bool:
+    """Whether a chunk `_id` is a merge's (or a whole state's sealed again), not one seal's."""
+    return chunk.rpartition(".")[2].startswith(MERGED_MARK)
 
 
 def _parts(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
@@ -467,15 +491,26 @@ class MongoProgressStore:
 
     async def save_learners(self, docs: Sequence[LearnerDoc], updated: datetime) -> set[str]:
         """Compare-and-set each document on the version it was read at; return the learners
-        whose write lost to a concurrent one."""
+        whose write lost to a concurrent one. Sealed facts are stored first, merged with those
+        of a learner's single-seal chunks when it has MERGE_AT - 1 of them (`_merges`); chunks
+        replaced (merged, or all of a learner's when resealed) are deleted once the document
+        no longer refers to them, and a lost write's new ones at once."""
         keys = [doc_id(d.tenant, d.learner) for d in docs]
         stamps = [new_stamp() for _ in docs]
-        chunks = [chunks_to_mongo(d, stamp) for d, stamp in zip(docs, stamps, strict=True)]
+        merges = await self._merges(docs)
+        replacing = [
+            d.chunks if d.resealed else merges[i][0] if i in merges else ()
+            for i, d in enumerate(docs)
+        ]
+        chunks = [
+            chunks_to_mongo(d, stamp, _with_merged(d, merges.get(i)), merged=bool(old))
+            for i, (d, stamp, old) in enumerate(zip(docs, stamps, replacing, strict=True))
+        ]
         if any(chunks):  # stored before the documents that refer to them
             await self._chunk_writes.insert_many([c for new in chunks for c in new])
         refs = [
-            [*(() if d.resealed else d.chunks), *(c["_id"] for c in new)]
-            for d, new in zip(docs, chunks, strict=True)
+            [*(c for c in d.chunks if c not in old), *(c["_id"] for c in new)]
+            for d, old, new in zip(docs, replacing, chunks, strict=True)
         ]
         written = [
             learner_to_mongo(d, updated, stamp, ref)
@@ -486,7 +521,7 @@ class MongoProgressStore:
             for key, d, new in zip(keys, docs, written, strict=True)
         ]
         failed = await bulk_compare_and_set(self._learner_writes, ops)
-        replaced = [d.chunks for i, d in enumerate(docs) if i not in failed and d.resealed]
+        replaced = [old for i, old in enumerate(replacing) if i not in failed]
         lost = [c["_id"] for i in failed for c in chunks[i]]  # nothing refers to them
         unused = [*lost, *(old for olds in replaced for old in olds)]
         if unused:
@@ -498,6 +533,33 @@ class MongoProgressStore:
             else:
                 self._states.put(key, new["stamp"], _as_kept(new, doc.state))
         return {docs[i].learner for i in failed}
+
+    async def _merges(
+        self, docs: Sequence[LearnerDoc]
+    ) -> dict[int, tuple[tuple[str, ...], list[StatementFacts]]]:
+        """By position, the documents that seal facts while referring to MERGE_AT - 1 or more
+        chunks written by single seals: those chunks and their facts, stored again with the
+        new ones as merged chunks, so that a learner's chunks grow by one per few hundred
+        sealed facts, not by one per seal (docs/decisions/0031). A document one of whose
+        chunks has gone (another writer replaced them: its write will be refused) is left
+        unmerged."""
+        singles = {
+            i: names
+            for i, d in enumerate(docs)
+            if d.sealing
+            and not d.resealed
+            and len(names := tuple(c for c in d.chunks if not _merged(c))) + 1 >= MERGE_AT
+        }
+        if not singles:
+            return {}
+        wanted = [name for names in singles.values() for name in names]
+        cursor = self._chunks.find({"_id": {"$in": wanted}}, {"facts": 1})
+        found = {c["_id"]: c async for c in cursor}
+        return {
+            i: (names, [f for name in names for f in chunk_facts(found[name])])
+            for i, names in singles.items()
+            if all(name in found for name in names)
+        }
 
     async def stale_among(self, tenant: str, docs: Sequence[LearnerDoc]) -> set[str]:
         """The kept documents among `docs` whose stored stamp is no longer the kept one; they

@@ -17,14 +17,15 @@ from consumers.progress.learner import LearnerProgress, comparable
 from lrs.adapters.memory import InMemoryStatementStore
 from lrs.adapters.memory_progress import InMemoryProgressStore
 from lrs.adapters.memory_teams import InMemoryTeamRegistry
-from lrs.adapters.mongo_progress import MongoProgressStore
+from lrs.adapters.mongo_progress import CHUNKS, MERGE_AT, MERGED_MARK, MongoProgressStore
 from lrs.adapters.mongo_store import MongoStatementStore
 from lrs.ports.progress import ProgressStore
 from lrs.ports.statements import AcceptedStatement, StatementWriter
 from lrs.progress import fold, summarize_learner
 from lrs.xapi.ifi import actor_ifi
 from tests.contract.conftest import fresh_database
-from tests.unit.progress.test_properties import learner_id, workload
+from tests.support.factories import voided_by_admin
+from tests.unit.progress.test_properties import learner_id, random_statement, workload
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 TENANT = "acme"
@@ -80,3 +81,47 @@ async def test_sealing_learners_end_in_the_summary_of_the_live_statements(
     sealed = await progress.sealed_facts(doc)
     assert {f.id for f in sealed} | set(doc.state.facts) == set(oracle.facts)
     assert not {f.id for f in sealed} & set(doc.state.facts)
+
+
+@pytest.fixture
+async def mongo_stores(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[tuple[MongoProgressStore, MongoStatementStore, Any]]:
+    async with fresh_database(request) as db:
+        progress = MongoProgressStore(db)
+        await progress.create_indexes()
+        yield progress, MongoStatementStore(db), db
+
+
+@pytest.mark.parametrize("seed", range(3))
+async def test_a_long_history_keeps_few_chunks_and_only_those_it_refers_to(
+    mongo_stores: tuple[MongoProgressStore, MongoStatementStore, Any], seed: int
+) -> None:
+    """docs/decisions/0031: single-seal chunks are merged at MERGE_AT, replaced chunks are
+    deleted, and the facts and summary stay those of the live statements."""
+    progress, statements, db = mongo_stores
+    rng = random.Random(seed)
+    sent = [random_statement(rng, 1) for _ in range(150)]
+    voids = [voided_by_admin(s["id"]) for s in rng.sample(sent[:60], 6)]  # some long sealed
+    stream = [*sent[:100], *voids, *sent[100:]]  # 50 statements, over a dozen seals, after
+    folding = LearnerProgress(progress, lambda: NOW, held_facts=4)
+    seen: set[str] = set()
+    while stream:
+        cut = rng.randint(1, 3)
+        batch, stream = stream[:cut], stream[cut:]
+        await persist(statements, batch, seen)
+        await folding.apply_statements(TENANT, batch)
+    learner = learner_id(1)
+    voided = {v["object"]["id"] for v in voids}
+    oracle = fold(learner, [s for s in sent if s["id"] not in voided])
+    doc = (await progress.load_learners(TENANT, [learner]))[learner]
+    assert comparable(doc.summary) == comparable(
+        {**summarize_learner(oracle, NOW.date()), "tenant": TENANT}
+    )
+    sealed = await progress.sealed_facts(doc)
+    assert {f.id for f in sealed} | set(doc.state.facts) == set(oracle.facts)
+    singles = [c for c in doc.chunks if not c.rpartition(".")[2].startswith(MERGED_MARK)]
+    assert len(singles) < MERGE_AT <= 8  # a seal seals 3 facts or more here: 16 or more since
+    assert len(doc.chunks) - len(singles) <= len(sealed) // ((MERGE_AT - 1) * 3) + 1
+    stored = {c["_id"] async for c in db[CHUNKS].find({"learner": learner}, {"_id": 1})}
+    assert stored == set(doc.chunks)

@@ -25,7 +25,7 @@ has run for a while (a fresh store's learners have a few statements each).
 
     python bench/cpu_per_statement.py [--ack-mode stored|kafka] [--statements N] [--mode M]
         [--store-cpu] [--store-commands] [--py-spy FILE [--py-spy-process NAME]]
-        [--history N]
+        [--history N [--history-mode M]]
 """
 
 from __future__ import annotations
@@ -152,12 +152,12 @@ async def records_now(data: Path, within: float = 300) -> dict[str, float]:
 
 
 async def run_history(base: str, args: argparse.Namespace, data: Path) -> None:
-    """Post `--history` statements of the same learners first (another seed, batches of 100
-    from 4 clients) and wait until every consumer has handled them: the measured load then
+    """Post `--history` statements of the same learners first (another seed, in
+    `--history-mode`) and wait until every consumer has handled them: the measured load then
     meets learners with a history, as a store that has run for a while holds them."""
     statements = for_run(Workload(args.seed + 1).statements(args.history), "history", "history")
     before = await records_now(data)
-    outcome = Outcome(parse_mode("batch100x4"), len(statements), load_before=load_average())
+    outcome = Outcome(parse_mode(args.history_mode), len(statements), load_before=load_average())
     started = time.perf_counter()
     async with client(f"{base}/xapi", KEY, SECRET) as http:
         await post_batches(http, statements, outcome)
@@ -300,6 +300,9 @@ def main() -> None:
         type=int,
         default=0,
         help="statements of the same learners posted and handled before measuring",
+    )
+    parser.add_argument(
+        "--history-mode", default="batch100x4", help="how the history is posted (as --mode)"
     )
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle measured")
     parser.add_argument("--warm-up", type=float, default=5.0, help="seconds before measuring")

@@ -35,10 +35,11 @@ Collections (the contract shared with the progress API):
   a statement sealed, whose learner?). A chunk never changes: a learner sealed again gets new
   ones, and the old ones are deleted once the learner document no longer refers to them
   (readers of every fact, `SealedFacts`, read the document again when one has gone). Each seal
-  writes a chunk of its own (`<stamp>.<n>`); the seal that would give a learner MERGE_AT of
+  writes a chunk of its own (`<stamp>.s<n>`); the seal that would give a learner MERGE_AT of
   those stores their facts again with its own as merged chunks (`<stamp>.m<n>`), which later
-  merges leave alone: a learner has about one chunk per 250 sealed facts plus at most
-  MERGE_AT - 1 single ones (docs/decisions/0031).
+  merges leave alone, as they leave chunks of earlier versions (`<stamp>.<n>`): a learner has
+  about one chunk per 250 sealed facts plus at most MERGE_AT - 1 single ones
+  (docs/decisions/0031).
 * `progress_teams`: ``{_id: "<tenant>/<team>", tenant, team, name, summary, members, version,
   updated}``; `summary` is JSON bytes as a learner's (a sub-document before 2026-12-01; both are
   read, `summary_fields`), `name` the summary's, for listings that read nothing else.
@@ -108,7 +109,10 @@ WHOLE_READS = 5  # reads of a learner whose chunks keep changing before giving u
 # A learner's chunks written by single seals at most: the seal that would make one more stores
 # their facts again with its own, as merged chunks (docs/decisions/0031).
 MERGE_AT = 8
-MERGED_MARK = "m"  # after the last "." of a merged chunk's `_id`
+# After the last "." of a chunk's `_id`: a small chunk of one seal's facts, to be merged; a
+# merged chunk, or one seal's part of CHUNK_FACTS / 2 facts or more, left as it is. Chunks
+# written before either (`<stamp>.<n>`, docs/decisions/0025) are left as they are too.
+SINGLE_MARK, MERGED_MARK = "s", "m"
 
 
 def doc_id(tenant: str, entity: str) -> str:
@@ -234,19 +238,24 @@ def chunks_to_mongo(
 ) -> list[Doc]:
     """The chunk documents of sealed facts of a learner document written with `stamp`: its
     newly sealed facts (`LearnerDoc.sealing`), with those of the chunks they replace when
-    `merged` (`_id` then marked: `.m<n>` instead of `.<n>`, see `_merges`)."""
+    `merged`. Each `_id` ends in `.s<n>` (a small part of one seal: `_merges` merges it later)
+    or `.m<n>` (merged, or large enough as it is)."""
     base = doc_id(learner.tenant, learner.learner)
-    mark = MERGED_MARK if merged else ""
+    ordered = sorted(facts, key=StatementFacts.sort_key)
     return [
         {
-            "_id": f"{base}/{stamp}.{mark}{n}",
+            "_id": f"{base}/{stamp}.{_mark(part, merged)}{n}",
             "tenant": learner.tenant,
             "learner": learner.learner,
             "ids": [f.id for f in part],
             "facts": Binary(orjson.dumps({f.id: f.to_dict() for f in part})),
         }
-        for n, part in enumerate(_parts(sorted(facts, key=StatementFacts.sort_key), CHUNK_FACTS))
+        for n, part in enumerate(_parts(ordered, CHUNK_FACTS))
     ]
+
+
+def _mark(part: Sequence[StatementFacts], merged: bool) -> str:
+    return MERGED_MARK if merged or len(part) >= CHUNK_FACTS // 2 else SINGLE_MARK
 
 
 def _with_merged(
@@ -256,9 +265,9 @@ def _with_merged(
     return [*learner.sealing, *(merge[1] if merge else ())]
 
 
-def _merged(chunk: str) -> bool:
-    """Whether a chunk `_id` is a merge's (or a whole state's sealed again), not one seal's."""
-    return chunk.rpartition(".")[2].startswith(MERGED_MARK)
+def _single(chunk: str) -> bool:
+    """Whether a chunk `_id` is a small part of one seal, which a later seal merges."""
+    return chunk.rpartition(".")[2].startswith(SINGLE_MARK)
 
 
 def _parts(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
@@ -548,7 +557,7 @@ class MongoProgressStore:
             for i, d in enumerate(docs)
             if d.sealing
             and not d.resealed
-            and len(names := tuple(c for c in d.chunks if not _merged(c))) + 1 >= MERGE_AT
+            and len(names := tuple(c for c in d.chunks if _single(c))) + 1 >= MERGE_AT
         }
         if not singles:
             return {}

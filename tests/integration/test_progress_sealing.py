@@ -17,7 +17,7 @@ from consumers.progress.learner import LearnerProgress, comparable
 from lrs.adapters.memory import InMemoryStatementStore
 from lrs.adapters.memory_progress import InMemoryProgressStore
 from lrs.adapters.memory_teams import InMemoryTeamRegistry
-from lrs.adapters.mongo_progress import CHUNKS, MERGE_AT, MERGED_MARK, MongoProgressStore
+from lrs.adapters.mongo_progress import CHUNKS, MERGE_AT, SINGLE_MARK, MongoProgressStore
 from lrs.adapters.mongo_store import MongoStatementStore
 from lrs.ports.progress import ProgressStore
 from lrs.ports.statements import AcceptedStatement, StatementWriter
@@ -57,6 +57,22 @@ async def persist(statements: StatementWriter, batch: list[dict[str, Any]], seen
         await statements.insert_many(records)
 
 
+async def fold_in_random_batches(
+    folding: LearnerProgress,
+    statements: StatementWriter,
+    stream: list[dict[str, Any]],
+    rng: random.Random,
+    largest: int,
+) -> None:
+    """Persist and fold `stream` in batches of 1 to `largest` statements, as they come."""
+    seen: set[str] = set()
+    while stream:
+        cut = rng.randint(1, largest)
+        batch, stream = stream[:cut], stream[cut:]
+        await persist(statements, batch, seen)
+        await folding.apply_statements(TENANT, batch)
+
+
 @pytest.mark.parametrize("held", [2, 3])
 @pytest.mark.parametrize("seed", range(12))
 async def test_sealing_learners_end_in_the_summary_of_the_live_statements(
@@ -66,12 +82,7 @@ async def test_sealing_learners_end_in_the_summary_of_the_live_statements(
     work = workload(seed)
     rng = random.Random(seed)
     folding = LearnerProgress(progress, lambda: NOW, held_facts=held)
-    stream, seen = list(work.stream), set[str]()
-    while stream:
-        cut = rng.randint(1, 4)
-        batch, stream = stream[:cut], stream[cut:]
-        await persist(statements, batch, seen)
-        await folding.apply_statements(TENANT, batch)
+    await fold_in_random_batches(folding, statements, list(work.stream), rng, 4)
     learner = learner_id(1)
     oracle = fold(learner, work.live)
     doc = (await progress.load_learners(TENANT, [learner]))[learner]
@@ -105,12 +116,7 @@ async def test_a_long_history_keeps_few_chunks_and_only_those_it_refers_to(
     voids = [voided_by_admin(s["id"]) for s in rng.sample(sent[:60], 6)]  # some long sealed
     stream = [*sent[:100], *voids, *sent[100:]]  # 50 statements, over a dozen seals, after
     folding = LearnerProgress(progress, lambda: NOW, held_facts=4)
-    seen: set[str] = set()
-    while stream:
-        cut = rng.randint(1, 3)
-        batch, stream = stream[:cut], stream[cut:]
-        await persist(statements, batch, seen)
-        await folding.apply_statements(TENANT, batch)
+    await fold_in_random_batches(folding, statements, stream, rng, 3)
     learner = learner_id(1)
     voided = {v["object"]["id"] for v in voids}
     oracle = fold(learner, [s for s in sent if s["id"] not in voided])
@@ -120,7 +126,7 @@ async def test_a_long_history_keeps_few_chunks_and_only_those_it_refers_to(
     )
     sealed = await progress.sealed_facts(doc)
     assert {f.id for f in sealed} | set(doc.state.facts) == set(oracle.facts)
-    singles = [c for c in doc.chunks if not c.rpartition(".")[2].startswith(MERGED_MARK)]
+    singles = [c for c in doc.chunks if c.rpartition(".")[2].startswith(SINGLE_MARK)]
     assert len(singles) < MERGE_AT <= 8  # a seal seals 3 facts or more here: 16 or more since
     assert len(doc.chunks) - len(singles) <= len(sealed) // ((MERGE_AT - 1) * 3) + 1
     stored = {c["_id"] async for c in db[CHUNKS].find({"learner": learner}, {"_id": 1})}

@@ -240,7 +240,7 @@ class LrsSettings(BaseSettings):
     # of an older statement (one no longer held) rewrites all the learner's chunks. 64, not
     # 400 as before: a learner's document is rewritten whole with each batch that has one of
     # its statements, and at 400 a learner with a long history cost the progress consumer
-    # two to three times as much per statement (docs/decisions/0031).
+    # about twice as much per statement (docs/decisions/0031).
     progress_held_facts: int = Field(default=64, ge=2)
     # Learners the organisation overview (GET /progress/overview) reads at most, the most
     # recently changed first; a larger tenant's overview says `learners_truncated`.

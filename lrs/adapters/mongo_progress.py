@@ -511,9 +511,9 @@ class MongoProgressStore:
             d.chunks if d.resealed else merges[i][0] if i in merges else ()
             for i, d in enumerate(docs)
         ]
-        chunks = [
-            chunks_to_mongo(d, stamp, _with_merged(d, merges.get(i)), merged=bool(old))
-            for i, (d, stamp, old) in enumerate(zip(docs, stamps, replacing, strict=True))
+        chunks = [  # a learner sealed again whole: its parts marked by their size
+            chunks_to_mongo(d, stamp, _with_merged(d, merges.get(i)), merged=i in merges)
+            for i, (d, stamp) in enumerate(zip(docs, stamps, strict=True))
         ]
         if any(chunks):  # stored before the documents that refer to them
             await self._chunk_writes.insert_many([c for new in chunks for c in new])

@@ -79,15 +79,24 @@ class ConsumerSpec:
         )
 
 
-def _persist(db: Database, settings: LrsSettings) -> Handler:
-    # one persister reading every partition (lrs serve): no other writer races its inserts,
-    # nor its Activities' merges (docs/decisions/0030)
-    sole_writer = settings.consumer_assignment == "all"
+def persisted_definitions(
+    db: Database, settings: LrsSettings
+) -> tuple[MongoActivityStore, MongoAgentStore]:
+    """The persister's Activity and Agent stores: the Agents it read or merged remembered,
+    and the Activities too when it is their only writer, one persister reading every
+    partition (`lrs serve`; docs/decisions/0030)."""
     known = settings.persist_known_definitions
+    sole_writer = settings.consumer_assignment == "all"
     activities = MongoActivityStore(
         db, settings.max_definition_bytes, KnownDigests(known) if sole_writer else None
     )
-    agents = MongoAgentStore(db, settings.max_agent_names, KnownDigests(known))
+    return activities, MongoAgentStore(db, settings.max_agent_names, KnownDigests(known))
+
+
+def _persist(db: Database, settings: LrsSettings) -> Handler:
+    # one persister reading every partition (lrs serve): no other writer races its inserts
+    sole_writer = settings.consumer_assignment == "all"
+    activities, agents = persisted_definitions(db, settings)
     return PersistHandler(
         MongoStatementStore(db, sole_writer=sole_writer),
         activities,

@@ -18,13 +18,13 @@ from consumers.persist import PersistHandler
 from consumers.runner import Handler, Runner, RunnerConfig
 from lrs import topics
 from lrs.adapters.kafka_bus import ensure_topics
-from lrs.adapters.mongo_definitions import KnownDigests, MongoActivityStore, MongoAgentStore
 from lrs.adapters.mongo_erasure import MongoErasedAgents
 from lrs.adapters.mongo_store import MongoCredentialStore, MongoStatementStore, connect
 from lrs.fetch_pacing import Bell
 from lrs.services.auth import ensure_bootstrap_credential
 from lrs.settings import LrsSettings
 from lrs.wiring.api import create_connected_app
+from lrs.wiring.consumers import persisted_definitions
 from tests.conftest import Infra
 
 KEY, SECRET = "test-key", "test-secret"
@@ -110,14 +110,11 @@ def persist_handler(settings: LrsSettings, db: Any) -> PersistHandler:
     """The persist handler as `lrs.consumers` builds it: the configured topic prefix (its
     forwards go to this LRS's topics), definition bounds, and the memory of the Agents (and,
     reading every partition, the Activities) it read or merged (docs/decisions/0030)."""
-    known = settings.persist_known_definitions
-    alone = settings.consumer_assignment == "all"
+    activities, agents = persisted_definitions(db, settings)
     return PersistHandler(
         MongoStatementStore(db),
-        MongoActivityStore(
-            db, settings.max_definition_bytes, KnownDigests(known) if alone else None
-        ),
-        MongoAgentStore(db, settings.max_agent_names, KnownDigests(known)),
+        activities,
+        agents,
         prefix=settings.topic_prefix,
         erased=MongoErasedAgents(db),
     )

@@ -573,8 +573,8 @@ class MongoProgressStore:
     async def stale_among(self, tenant: str, docs: Sequence[LearnerDoc]) -> set[str]:
         """The kept documents among `docs` whose stored stamp is no longer the kept one; they
         are no longer kept (the next load reads them)."""
-        kept = {
-            key: entry[0]
+        kept = {  # key -> (kept stamp, learner)
+            key: (entry[0], d.learner)
             for d in docs
             if (entry := self._states.kept(key := doc_id(tenant, d.learner))) is not None
             and entry[1] is d
@@ -585,10 +585,10 @@ class MongoProgressStore:
             s["_id"]: s.get("stamp")
             async for s in self._learners.find({"_id": {"$in": list(kept)}}, {"stamp": 1})
         }
-        stale = [key for key, stamp in kept.items() if stored.get(key) != stamp]
+        stale = {key: learner for key, (stamp, learner) in kept.items() if stored.get(key) != stamp}
         for key in stale:
             self._states.drop(key)
-        return {d.learner for d in docs if doc_id(tenant, d.learner) in stale}
+        return set(stale.values())
 
     def _kept_stamp(self, key: str, doc: LearnerDoc) -> str | None:
         """The stamp of the kept document `doc` succeeds, if it succeeds a kept one."""

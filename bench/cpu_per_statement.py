@@ -155,23 +155,26 @@ async def run_history(base: str, args: argparse.Namespace, data: Path) -> None:
     """Post `--history` statements of the same learners first (another seed, in
     `--history-mode`) and wait until every consumer has handled them: the measured load then
     meets learners with a history, as a store that has run for a while holds them."""
-    statements = for_run(Workload(args.seed + 1).statements(args.history), "history", "history")
-    before = await records_now(data)
-    outcome = Outcome(parse_mode(args.history_mode), len(statements), load_before=load_average())
-    started = time.perf_counter()
-    async with client(f"{base}/xapi", KEY, SECRET) as http:
-        await post_batches(http, statements, outcome)
-    posted = time.perf_counter() - started
-    caught = await wait_caught_up(data, len(outcome.acknowledged), started, posted, before)
+    statements = Workload(args.seed + 1).statements(args.history)
+    outcome, caught = await post_and_wait(base, data, statements, "history", args.history_mode)
     print(
         f"history: {len(outcome.acknowledged)} statements acknowledged ({outcome.errors} errors)"
-        f" in {posted:.0f} s, every consumer idle after {caught.idle_at:.0f} s"
+        f" in {caught.posted_at:.0f} s, every consumer idle after {caught.idle_at:.0f} s"
     )
 
 
 async def run_load(base: str, args: argparse.Namespace, data: Path) -> tuple[Outcome, CatchUp]:
-    mode = parse_mode(args.mode)
-    statements = for_run(Workload(args.seed).statements(args.statements), "cpu", mode.name)
+    statements = Workload(args.seed).statements(args.statements)
+    return await post_and_wait(base, data, statements, "cpu", args.mode)
+
+
+async def post_and_wait(
+    base: str, data: Path, workload: list[dict[str, Any]], run: str, mode_name: str
+) -> tuple[Outcome, CatchUp]:
+    """POST the workload's statements (with ids of `run`) in mode `mode_name` and wait until
+    the consumers have caught up (`wait_caught_up`)."""
+    mode = parse_mode(mode_name)
+    statements = for_run(workload, run, mode.name)
     before = await records_now(data)
     outcome = Outcome(mode, len(statements), load_before=load_average())
     started = time.perf_counter()

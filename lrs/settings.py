@@ -44,6 +44,13 @@ class LrsSettings(BaseSettings):
     # document written (LRS_MAX_DOCUMENT_BYTES, 15 MB): SecantusDB stalls on one write that
     # does not fit a small share of its cache.
     embedded_store_cache_mb: int = Field(default=512, ge=64)
+    # The embedded broker keeps every record in memory and cannot trim them: once it has grown
+    # this many MB since its start, `lrs serve` replaces it with an empty one, once every
+    # consumer has read everything (docs/decisions/0032). 0: never.
+    embedded_broker_renew_mb: int = Field(default=1024, ge=0)
+    # The longest the API processes are held for a renewal while the consumers finish reading;
+    # when they have not finished by then the broker is kept and tried again later.
+    embedded_broker_renew_drain_seconds: float = Field(default=10.0, gt=0)
     data_dir: Path = Path("./.lrs-data")
 
     # HTTP API.

@@ -102,12 +102,7 @@ class KafkaDeadLetters:
             return await self._replay(letters)
 
     async def _replay(self, letters: Sequence[DeadLetter]) -> int:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap,
-            acks="all",
-            enable_idempotence=False,
-            max_request_size=topics.MAX_RECORD_BYTES,
-        )
+        producer = _producer(self._bootstrap)
         await producer.start()
         try:
             sent = [await _send_replay(producer, letter) for letter in letters if letter.replayable]
@@ -116,6 +111,20 @@ class KafkaDeadLetters:
             await producer.stop()
         if sent and self._on_published is not None:
             self._on_published()  # a dozing consumer fetches the replayed records now
+        return len(sent)
+
+    async def restore(self, letters: Sequence[DeadLetter]) -> int:
+        """Produce each dead letter again as it is (key, value, headers, time) to its own
+        dead-letter topic and partition: onto a new broker that replaces the one that held
+        them (docs/decisions/0032). Their offsets there are new. Returns how many."""
+        with _broker_unavailable():
+            producer = _producer(self._bootstrap)
+            await producer.start()
+            try:
+                sent = [await _send_again(producer, letter) for letter in letters]
+                await asyncio.gather(*sent)
+            finally:
+                await producer.stop()
         return len(sent)
 
 
@@ -128,6 +137,27 @@ def _broker_unavailable() -> Iterator[None]:
         if is_outage(exc):
             raise Unavailable(f"the broker could not be reached: {exc!r}") from exc
         raise
+
+
+def _producer(bootstrap: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=False,
+        max_request_size=topics.MAX_RECORD_BYTES,
+    )
+
+
+async def _send_again(producer: AIOKafkaProducer, letter: DeadLetter) -> asyncio.Future[Any]:
+    future: asyncio.Future[Any] = await producer.send(
+        letter.topic,
+        letter.value,
+        key=letter.key,
+        partition=letter.partition,
+        headers=list(letter.headers),
+        timestamp_ms=int(letter.time.timestamp() * 1000),
+    )
+    return future
 
 
 async def _send_replay(producer: AIOKafkaProducer, letter: DeadLetter) -> asyncio.Future[Any]:

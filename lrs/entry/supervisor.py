@@ -56,7 +56,9 @@ from lrs.entry.embedded import (
     start_and_wait,
     store_child,
 )
+from lrs.entry.renewal import Growth, drain, restore
 from lrs.metrics import RestartLog
+from lrs.ports.dead_letters import DeadLetter
 from lrs.ports.events import OutgoingMessage
 from lrs.ports.statements import AcceptedStatement
 from lrs.settings import LrsSettings
@@ -110,6 +112,7 @@ class Stack:
     broker_started: datetime | None = None
     # replays onto lrs.statements.stored in progress: no read-through mark across one
     replays: ReplayGate = field(default_factory=ReplayGate)
+    growth: Growth | None = None  # the embedded broker's, for its renewal (decisions/0032)
 
     def start_parts(self) -> None:
         """Embedded broker and store, for whichever is not configured externally."""
@@ -146,6 +149,7 @@ class Stack:
                     self.settings = s = s.model_copy(update={"doorbell_dir": bells})
                     self.env["LRS_DOORBELL_DIR"] = str(bells)
             self.broker_started = datetime.now(UTC)
+            self.growth = Growth(s.embedded_broker_renew_mb)
             self.broker, port = started_on_a_free_port(
                 lambda port: broker_child(port, logs / "broker.log")
             )
@@ -232,9 +236,8 @@ class Stack:
             self.spare.stop()
         if self.listener is not None:
             self.listener.close()  # the API processes hold their own copies
-        apis = [w for w in self.workers if w.name.startswith("api")]
-        stop_together(apis, API_STOP_SECONDS)
-        stop_together([w for w in self.workers if w not in apis], CONSUMERS_STOP_SECONDS)
+        stop_together(self.api_children(), API_STOP_SECONDS)
+        stop_together(self.consumer_children(), CONSUMERS_STOP_SECONDS)
         stop_together([p for p in (self.broker, self.store) if p is not None], PARTS_STOP_SECONDS)
         if "LRS_DOORBELL_DIR" in self.env:  # ours, and empty once every child closed its socket
             with contextlib.suppress(OSError):
@@ -248,6 +251,9 @@ class Stack:
         """One round of supervision: restart whatever died."""
         if self.broker is not None and not self.broker.alive():
             self.restart_broker()
+            return
+        if (grown := self.renewal_due()) is not None:
+            self.renew_broker(grown)
             return
         if self.store is not None and not self.store.alive():
             log.error("embedded store died; restarting it (its data is on disk)")
@@ -279,7 +285,8 @@ class Stack:
         except BaseException:
             self.replays.end()
             raise
-        replay = (self.resolved(), held_since, self.replays)
+        settled = self.growth.settled if self.growth is not None else None
+        replay = (self.resolved(), held_since, self.replays, settled)
         threading.Thread(target=replay_in_thread, args=replay, daemon=True).start()
 
     def restart_broker_and_readers(self) -> datetime:
@@ -289,16 +296,13 @@ class Stack:
         margin = timedelta(seconds=self.settings.produce_timeout_seconds + 1)
         held_since = self.broker_started - margin
         log.error("embedded broker died: its topics are gone; restarting it and its readers")
-        consumers = [w for w in self.workers if not w.name.startswith("api")]
+        consumers, apis = self.consumer_children(), self.api_children()
         for consumer in consumers:
             consumer.kill()
-        port = int(self.env["LRS_KAFKA_BOOTSTRAP"].rsplit(":", 1)[1])
-        apis = [w for w in self.workers if w.name.startswith("api")]
         for api in apis:  # no write may reach the new broker before its topics exist
             api.pause()
         try:
-            self.start_broker(port)
-            asyncio.run(prepare(self.resolved()))
+            self.start_new_broker()
         finally:
             for api in apis:
                 api.resume()
@@ -308,6 +312,83 @@ class Stack:
         for consumer in consumers:
             self.count_restart(consumer, self.start_child(consumer))
         return held_since
+
+    def start_new_broker(self) -> None:
+        """A new, empty embedded broker on the address of the one gone, with its topics."""
+        if self.growth is not None:
+            self.growth.replaced()
+        self.start_broker(int(self.env["LRS_KAFKA_BOOTSTRAP"].rsplit(":", 1)[1]))
+        asyncio.run(prepare(self.resolved()))
+
+    def renewal_due(self) -> float | None:
+        """The MB the embedded broker grew when it is due for a renewal, else None."""
+        if self.growth is None or self.broker is None or self.broker.pid is None:
+            return None
+        return self.growth.due(self.broker.pid, time.monotonic())
+
+    def renew_broker(self, grown: float) -> bool:
+        """Replace the embedded broker, which grew `grown` MB, with an empty one, losing
+        nothing (docs/decisions/0032). The API processes are held (SIGSTOP: their clients'
+        requests wait) until every consumer has read everything; then the consumers are
+        stopped, the dead letters copied, the broker replaced (its topics made) and the dead
+        letters put on it. The API processes go on and read the new topics from their
+        beginning (`FEED_REWIND`), the consumers start again from the new topics' beginning,
+        and the latest values are republished from the store, as after a crash
+        (`restart_broker`) but with nothing to replay: every record was read. When the
+        consumers do not finish reading within `LRS_EMBEDDED_BROKER_RENEW_DRAIN_SECONDS`,
+        nothing changes and it is tried again later. Says whether it renewed."""
+        assert self.growth is not None
+        assert self.broker is not None
+        started = time.monotonic()
+        log.warning("embedded broker grew %.0f MB: renewing it once every record is read", grown)
+        consumers, apis = self.consumer_children(), self.api_children()
+        within = self.settings.embedded_broker_renew_drain_seconds
+        for api in apis:
+            api.pause()
+        try:
+            letters = self.drained_letters(consumers, within)
+            if letters is not None:
+                self.broker.kill()
+                self.start_new_broker()
+                asyncio.run(restore(self.resolved(), letters))
+        finally:
+            for api in apis:
+                api.resume()
+        if letters is None:
+            self.growth.later(time.monotonic())
+            for consumer in consumers:
+                if not consumer.alive():
+                    self.start_child(consumer)
+            log.warning("the consumers did not read everything within %.0fs: not renewed", within)
+            return False
+        for api in apis:
+            api.send(FEED_REWIND)
+        for consumer in consumers:
+            self.start_child(consumer)
+        held = time.monotonic() - started
+        log.warning("embedded broker renewed (%d dead letters kept) in %.1fs", len(letters), held)
+        republish = (self.resolved(), self.growth.settled)
+        threading.Thread(target=republish_in_thread, args=republish, daemon=True).start()
+        return True
+
+    def drained_letters(self, consumers: list[Child], within: float) -> list[DeadLetter] | None:
+        """`renewal.drain`, any failure of it logged as a renewal given up (None)."""
+
+        def stop() -> None:
+            for consumer in consumers:
+                consumer.kill()
+
+        try:
+            return asyncio.run(drain(self.resolved(), within, stop))
+        except Exception:
+            log.exception("the renewal of the embedded broker failed before it began")
+            return None
+
+    def consumer_children(self) -> list[Child]:
+        return [w for w in self.workers if not w.name.startswith("api")]
+
+    def api_children(self) -> list[Child]:
+        return [w for w in self.workers if w.name.startswith("api")]
 
     def restart_when_due(self, worker: Child) -> None:
         """Restart a dead worker at once the first time, then with a doubling delay (from
@@ -408,7 +489,12 @@ def stored_message(doc: dict[str, Any]) -> OutgoingMessage:
     return encode_accepted(stored_record(doc), source=REPLAY_SOURCE)
 
 
-def replay_in_thread(settings: LrsSettings, since: datetime | None, gate: ReplayGate) -> None:
+def replay_in_thread(
+    settings: LrsSettings,
+    since: datetime | None,
+    gate: ReplayGate,
+    settled: threading.Event | None = None,
+) -> None:
     """On a new, empty embedded broker: forward again onto `lrs.statements.stored` what its
     readers may not have read (`replay_stored`), then the latest value of every key of the
     compacted topics (lrs.wiring.republish). What is forwarded: see `replay_start`. `gate` was
@@ -427,7 +513,7 @@ def replay_in_thread(settings: LrsSettings, since: datetime | None, gate: Replay
         gate.end()
         if replayed:
             log.warning("forwarded again %d statements stored since %s", replayed, start)
-    republish_in_thread(settings)
+    republish_in_thread(settings, settled)
 
 
 def replay_start(since: datetime | None, mark: datetime | None) -> datetime:
@@ -444,15 +530,19 @@ def replay_start(since: datetime | None, mark: datetime | None) -> datetime:
     return mark if since is None else min(since, mark)
 
 
-def republish_in_thread(settings: LrsSettings) -> None:
+def republish_in_thread(settings: LrsSettings, settled: threading.Event | None = None) -> None:
     """The latest value of every key of the compacted topics, from the store onto a new broker
-    (lrs.wiring.republish): after a broker restart, and when `lrs serve` starts its embedded
-    broker (memory-only: it starts empty) over a store that may hold values already."""
+    (lrs.wiring.republish): after a broker restart or renewal, and when `lrs serve` starts its
+    embedded broker (memory-only: it starts empty) over a store that may hold values already.
+    Then `settled` is set (the broker's size from then on is its growth, renewal.Growth)."""
     try:
         values = asyncio.run(republish_latest(settings))
     except Exception:
         log.exception("the republishing of the latest values failed")
         return
+    finally:
+        if settled is not None:
+            settled.set()
     log.info("republished %d latest values (registry, goals, progress) onto the broker", values)
 
 
@@ -580,7 +670,8 @@ def serve(settings: LrsSettings) -> int:
         stack.start_workers()
         if settings.embedded_kafka:
             stack.replays.begin()
-            replay = (stack.resolved(), None, stack.replays)
+            settled = stack.growth.settled if stack.growth is not None else None
+            replay = (stack.resolved(), None, stack.replays, settled)
             threading.Thread(target=replay_in_thread, args=replay, daemon=True).start()
             marks_in_thread(stack.resolved(), marks_stop, stack.replays)
         announce(settings, created, stack.resolved())

@@ -12,12 +12,13 @@ import subprocess
 import time
 from collections.abc import Iterator
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pymongo import AsyncMongoClient
 
 from lrs import topics
@@ -375,3 +376,73 @@ async def test_statements_progress_had_not_read_are_counted_after_lrs_serve_is_k
         async with httpx.AsyncClient(base_url=base, headers=H, timeout=30) as client:
             total = await eventually(lambda: counted(client), lambda n: n == 15, within=GENEROUS)
             assert total == 15
+
+
+async def dead_letter_keys(client: httpx.AsyncClient) -> list[str | None]:
+    answer = await client.get("/admin/dead-letters")
+    assert answer.status_code == 200, answer.text
+    return [letter["key"] for letter in answer.json()["dead_letters"]]
+
+
+async def produce_unreadable(bootstrap: str, key: bytes) -> None:
+    """A record on `xapi.statements` that is no accepted statement: the persister
+    dead-letters it."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.STATEMENTS, b"not a statement", key=key)
+    finally:
+        await producer.stop()
+
+
+async def test_a_grown_broker_is_renewed_losing_no_statement_count_or_dead_letter(
+    tmp_path: Path,
+) -> None:
+    """Once the embedded broker has grown `LRS_EMBEDDED_BROKER_RENEW_MB` (here 8), `lrs serve`
+    replaces it with an empty one when every consumer has read everything
+    (docs/decisions/0032): every statement acknowledged before, during and after is stored and
+    counted once, the dead letter is still listed, the team registry is back on its topic, and
+    the API processes went on (not restarted)."""
+    learners = [f"renewal-{n}" for n in range(4)]
+    posted = dict.fromkeys(learners, 0)
+    with serve_lrs(tmp_path, KEY, SECRET, embedded_broker_renew_mb="8") as (base, process):
+        served = Served(base, process, tmp_path)
+        apis = {name: served.pid(name) for name in ("api-1", "api-2")}
+        async with httpx.AsyncClient(base_url=base, headers=H, timeout=30) as client:
+            created = await client.post("/teams", json={"team": "renewed", "name": "Renewed"})
+            assert created.status_code == 201, created.text
+            await produce_unreadable(broker_address(served), b"default\x1fbroken")
+            keys = await eventually(
+                lambda: dead_letter_keys(client), lambda k: k != [], within=GENEROUS
+            )
+            assert keys == ["default\x1fbroken"]
+            first_broker = served.pid("broker")  # holds the dead letter
+
+            async def post_a_batch() -> int:
+                who = [learners[n % len(learners)] for n in range(40)]
+                answer = await client.post("/xapi/statements", json=[statement(w) for w in who])
+                assert answer.status_code == 200, answer.text  # held, never refused
+                for learner in who:
+                    posted[learner] += 1
+                return served.pid("broker")
+
+            broker = await eventually(post_a_batch, lambda pid: pid != first_broker, within=240)
+            assert broker != first_broker
+            for _ in range(3):
+                await post_a_batch()
+
+            async def counted(learner: str) -> int:
+                agent = '{"mbox": "mailto:learner' + learner + '@example.org"}'
+                answer = await client.get("/progress/learners", params={"agent": agent})
+                return int(answer.json()["statements"]) if answer.status_code == 200 else -1
+
+            for learner in learners:
+                expected = posted[learner]
+                total = await eventually(
+                    partial(counted, learner), lambda n, e=expected: n == e, within=GENEROUS
+                )
+                assert total == expected > 0
+            assert await dead_letter_keys(client) == ["default\x1fbroken"]
+        assert {name: served.pid(name) for name in apis} == apis
+        team = topics.team_key("default", "renewed")
+        assert team in await registry_keys_once_holding(served, team)

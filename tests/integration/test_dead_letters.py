@@ -438,3 +438,36 @@ async def test_the_team_registry_consumer_dead_letters_to_its_own_topic(
         (settings.topic(topics.dlq(topics.TEAMS)), "team-registry", "KeyError")
     ]
     assert dead[0].key == topics.team_key("default", "team-bad")
+
+
+async def test_dead_letters_restored_are_the_same_records_on_their_own_partitions(
+    settings: LrsSettings,
+) -> None:
+    """What a renewal of the embedded broker puts on the new one (docs/decisions/0032): each
+    dead letter again, key, value, headers, time and partition as they were (here onto the
+    same broker: each is then there twice, the copy at a new offset)."""
+    assert settings.kafka_bootstrap
+    dlq = settings.topic(topics.dlq(topics.STATEMENTS))
+    headers = [(topics.HEADER_CONSUMER, b"persist")]
+    sent = [(f"key-{n}".encode(), f"value-{n}".encode()) for n in range(3)]
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for key, value in sent:  # a dead-letter topic has one partition (lrs.topics)
+            await producer.send_and_wait(
+                dlq, value, key=key, partition=0, headers=headers, timestamp_ms=1_000_000
+            )
+    finally:
+        await producer.stop()
+    letters = KafkaDeadLetters(settings.kafka_bootstrap, settings.topic_prefix)
+    before = await letters.all(Selection())
+    assert await letters.restore(before) == 3
+    after = await letters.all(Selection())
+
+    def same(letter: DeadLetter) -> tuple[object, ...]:
+        return (letter.topic, letter.partition, letter.key, letter.value, letter.headers)
+
+    assert len(before) == 3
+    assert sorted(map(same, after)) == sorted([*map(same, before), *map(same, before)])
+    assert {letter.time for letter in after} == {datetime.fromtimestamp(1000, UTC)}
+    assert len({(letter.partition, letter.offset) for letter in after}) == 6

@@ -6,9 +6,11 @@ Starts `lrs serve` (embedded broker and store) in a temporary directory and POST
 Every `--sample` seconds it reads each process's resident memory (VmRSS, from /proc; pids from
 the data directory's processes.json, plus the supervisor and its spare) and prints one line:
 the statements acknowledged so far, the rate reached since the last line, the load average and
-the memory of the processes. At the end it prints, per process, the series, the slope of a
-straight line fitted to it (KB per minute) over the whole run and over its second half (after
-the warm-up), and that slope per statement; then every acknowledged statement is looked up in
+the memory of the processes. At the end it prints the POSTs' answer times, how many broker
+processes it saw (a renewal of the embedded broker starts a new one, docs/decisions/0032) and,
+per process, the series, the slope of a straight line fitted to it (KB per minute) over the
+whole run and over its second half (after the warm-up), and that slope per statement; then
+every acknowledged statement is looked up in
 the store: each must be there exactly once.
 
 On a machine that cannot keep up, the rate reached is lower than asked (POSTs are not queued
@@ -57,6 +59,7 @@ class Load:
     outcomes: Counter[str] = field(default_factory=Counter)
     skipped: int = 0
     sent: int = 0
+    latencies: list[float] = field(default_factory=list)  # seconds, of the POSTs answered 200
 
     def batch_of_statements(self) -> list[dict[str, object]]:
         docs = []
@@ -66,6 +69,7 @@ class Load:
         return docs
 
     async def post(self, http: httpx.AsyncClient, docs: list[dict[str, object]]) -> None:
+        started = time.monotonic()
         try:
             response = await http.post("/xapi/statements", json=docs)
         except httpx.HTTPError as exc:
@@ -73,7 +77,19 @@ class Load:
             return
         self.outcomes[str(response.status_code)] += 1
         if response.status_code == 200:
+            self.latencies.append(time.monotonic() - started)
             self.acknowledged.extend(str(doc["id"]) for doc in docs)
+
+    def latency_line(self) -> str:
+        """p50, p95, p99 and the longest answer of the POSTs acknowledged, in ms."""
+        ordered = sorted(self.latencies)
+        if not ordered:
+            return "no POST acknowledged"
+
+        def at(share: float) -> str:
+            return f"{ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000:.0f}"
+
+        return f"POST answered in p50 {at(0.5)} ms, p95 {at(0.95)}, p99 {at(0.99)}, max {at(1.0)}"
 
     async def run_for(self, http: httpx.AsyncClient, seconds: float) -> None:
         """POST a batch every batch/rate seconds until `seconds` have passed."""
@@ -99,6 +115,7 @@ class Sample:
     minute: float
     acknowledged: int
     rss: dict[str, int]
+    broker: int | None = None  # its pid
 
 
 async def sample_memory(
@@ -111,7 +128,7 @@ async def sample_memory(
         now, acked = time.monotonic(), len(load.acknowledged)
         pids = serve_processes(data, serve_pid)
         rss = {name: kb for name, pid in pids.items() if (kb := rss_kb(pid)) is not None}
-        samples.append(Sample((now - started) / 60, acked, rss))
+        samples.append(Sample((now - started) / 60, acked, rss, pids.get("broker")))
         rate = (acked - previous[1]) / max(now - previous[0], 1e-9)
         previous = (now, acked)
         memory = " ".join(f"{name}={kb // 1024}M" for name, kb in sorted(rss.items()))
@@ -194,6 +211,9 @@ async def soak(args: argparse.Namespace, data: Path, base: str, serve_pid: int) 
         f" ({per_minute / 60:.0f}/s, asked {args.rate:.0f}/s); skipped ticks: {load.skipped}"
         f" statements; answers: {dict(load.outcomes)}; {load_average()}"
     )
+    print(load.latency_line())
+    brokers = {s.broker for s in samples if s.broker is not None}
+    print(f"broker processes seen: {len(brokers)} (one per renewal after the first)")
     print_series(samples, per_minute)
     await stored_exactly_once(data, load.acknowledged)
 

@@ -12,7 +12,8 @@ the readers are idempotent (a statement counted twice counts once).
 A mark is taken in two steps, one round apart:
 1. Read Consistent-Through (docs/decisions/0003): every statement with an earlier `stored` is
    in the store and was forwarded before the persister recorded its watermark. Then read the
-   end offsets of `lrs.statements.stored`: each of those forwards lies below them.
+   end offsets of `lrs.statements.stored` (as fetch responses report them, lrs.entry.ends:
+   the embedded broker's ListOffsets falls short): each of those forwards lies below them.
 2. Once every reader's committed offsets have reached those ends, that moment is read through
    and is written to the store (`serve_marks`, only ever moved forward).
 While statements are being forwarded again (at start, after a broker restart) no mark is
@@ -39,6 +40,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from lrs import topics
 from lrs.adapters.mongo_store import MongoStatementStore, connect
+from lrs.entry.ends import FetchedEnds
 from lrs.settings import LrsSettings
 from lrs.wiring.consumers import CONSUMERS
 from lrs.xapi.timefmt import floor_to_millis
@@ -125,7 +127,7 @@ class MarkRecorder:
         self.db = self.client[settings.mongodb_database]
         self.store = MongoStatementStore(self.db)
         bootstrap = settings.kafka_bootstrap
-        self.offsets = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+        self.ends = FetchedEnds(bootstrap, self.partitions())  # not ListOffsets: lrs.entry.ends
         # one client per reader's group, to read its committed offsets (it subscribes to
         # nothing, so it never joins the group; the admin client's OffsetFetch is refused by
         # the embedded broker)
@@ -140,11 +142,13 @@ class MarkRecorder:
         self.pending: Pending | None = None
 
     async def start(self) -> None:
-        for consumer in [self.offsets, *self.readers]:
+        await self.ends.start()
+        for consumer in self.readers:
             await consumer.start()
 
     async def close(self) -> None:
-        for consumer in [self.offsets, *self.readers]:
+        await self.ends.close()
+        for consumer in self.readers:
             with contextlib.suppress(Exception):
                 await consumer.stop()
         await self.client.close()
@@ -186,7 +190,7 @@ class MarkRecorder:
         return [TopicPartition(self.topic, p) for p in range(count)]
 
     async def end_offsets(self) -> dict[int, int]:
-        ends = await self.offsets.end_offsets(self.partitions())
+        ends = await self.ends.read()
         return {tp.partition: offset for tp, offset in ends.items()}
 
     async def every_reader_reached(self, ends: Mapping[int, int]) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,14 +27,18 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from lrs import topics
 from lrs.adapters.kafka_dead_letters import KafkaDeadLetters
+from lrs.entry.ends import FetchedEnds
 from lrs.ports.dead_letters import DeadLetter, Selection
 from lrs.settings import LrsSettings
 from lrs.wiring.consumers import CONSUMERS
 
-RETRY_SECONDS = 30.0  # after a renewal given up (the consumers did not finish reading in time)
+log = logging.getLogger("lrs.serve")
+RETRY_SECONDS = 30.0  # after a renewal given up, doubling while they are given up in a row ...
+MAX_RETRY_SECONDS = 600.0  # ... up to this
+# The most records the consumers may have left to read (summed over them) for the API processes
+# to be held while they finish: beyond, the pipeline is behind and the renewal waits.
+MOST_UNREAD_TO_HOLD = 2000
 DRAIN_POLL_SECONDS = 0.05  # between two looks at the consumers' committed offsets
-# The broker's longest hold of the end follower's empty fetch (Tansu answers after half of it)
-END_FETCH_WAIT_MS = 20
 
 
 def resident_mb(pid: int) -> float | None:
@@ -61,6 +66,7 @@ class Growth:
         self._read = read
         self._baseline: float | None = None
         self._not_before = 0.0
+        self._given_up = 0
 
     def due(self, pid: int, now: float) -> float | None:
         """The MB grown since the baseline when a renewal is due, else None. `now`: a
@@ -80,10 +86,17 @@ class Growth:
         """A new broker (renewed, or restarted after a crash): a new baseline once settled."""
         self.settled.clear()
         self._baseline = None
+        self._given_up = 0
 
-    def later(self, now: float) -> None:
-        """A renewal given up: the next one no sooner than RETRY_SECONDS from `now`."""
-        self._not_before = now + RETRY_SECONDS
+    def later(self, now: float) -> float:
+        """A renewal given up: the next one no sooner than RETRY_SECONDS from `now`, twice
+        that after two in a row, and so on up to MAX_RETRY_SECONDS (a consumer that cannot
+        read, say while the store is away, must not have the API held again and again).
+        Returns the wait."""
+        wait: float = min(MAX_RETRY_SECONDS, RETRY_SECONDS * 2.0**self._given_up)
+        self._given_up += 1
+        self._not_before = now + wait
+        return wait
 
 
 @dataclass(frozen=True)
@@ -107,15 +120,10 @@ def unread(ends: Mapping[TopicPartition, int], committed: Mapping[TopicPartition
 
 class Backlog:
     """What the consumers of `lrs serve` have not read (committed) yet on its broker, and which
-    dead-letter topics hold letters.
-
-    End offsets are high watermarks from fetch responses: Tansu answers ListOffsets (aiokafka's
-    `end_offsets`) with the first offset of a partition's last record batch plus one, short of
-    the end whenever that batch holds several records (measured: 24 records in 5 batches,
-    `end_offsets` 19). One group-less client follows every partition from just before that
-    answer, so it fetches little; the records it gets are dropped. Committed offsets: one client
-    per consumer's group (it subscribes to nothing, so it never joins the group; the admin
-    client's OffsetFetch is refused by the embedded broker, lrs.entry.counted)."""
+    dead-letter topics hold letters. Ends: lrs.entry.ends (fetched, since Tansu's ListOffsets
+    falls short). Committed offsets: one client per consumer's group (it subscribes to nothing,
+    so it never joins the group; the admin client's OffsetFetch is refused by the embedded
+    broker, lrs.entry.counted)."""
 
     def __init__(self, settings: LrsSettings) -> None:
         assert settings.kafka_bootstrap
@@ -124,11 +132,8 @@ class Backlog:
         specs = topics.topic_specs(settings.topic_prefix, settings.statement_partitions)
         self.partitions = {spec.name: spec.partitions for spec in specs}
         self.letter_topics = {name: settings.topic(topics.dlq(name)) for name in topics.CONSUMED}
-        self.follower = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
-            enable_auto_commit=False,
-            fetch_max_wait_ms=END_FETCH_WAIT_MS,
-        )
+        followed = {r.topic for r in self.readers} | set(self.letter_topics.values())
+        self.ends = FetchedEnds(bootstrap, [tp for t in followed for tp in self._of(t)])
         self.groups = {
             r.group: AIOKafkaConsumer(
                 bootstrap_servers=bootstrap, group_id=r.group, enable_auto_commit=False
@@ -138,13 +143,9 @@ class Backlog:
 
     async def __aenter__(self) -> Backlog:
         try:
-            for client in [self.follower, *self.groups.values()]:
+            for client in self.groups.values():
                 await client.start()
-            followed = self._followed()
-            self.follower.assign(followed)
-            listed = await self.follower.end_offsets(followed)
-            for tp in followed:
-                self.follower.seek(tp, max(0, listed[tp] - 1))
+            await self.ends.start()
         except BaseException:
             await self.close()
             raise
@@ -154,44 +155,19 @@ class Backlog:
         await self.close()
 
     async def close(self) -> None:
-        for client in [self.follower, *self.groups.values()]:
+        await self.ends.close()
+        for client in self.groups.values():
             with contextlib.suppress(Exception):
                 await client.stop()
 
     def _of(self, topic: str) -> list[TopicPartition]:
         return [TopicPartition(topic, p) for p in range(self.partitions[topic])]
 
-    def _followed(self) -> list[TopicPartition]:
-        read = {r.topic for r in self.readers} | set(self.letter_topics.values())
-        return sorted(tp for topic in read for tp in self._of(topic))
-
-    async def ends(self) -> dict[TopicPartition, int]:
-        """Every followed partition's end, from a fetch sent after this call: for each
-        partition, the second fetch response processed from now on (the first may answer a
-        request sent before)."""
-        followed = self._followed()
-        seen: dict[TopicPartition, int | None] = {}
-        answers = dict.fromkeys(followed, 0)
-        while min(answers.values()) < 2:
-            await self.follower.getmany(timeout_ms=END_FETCH_WAIT_MS)
-            for tp in followed:
-                stamp = self.follower.last_poll_timestamp(tp)
-                if stamp is not None and stamp != seen.get(tp):
-                    seen[tp] = stamp
-                    answers[tp] += 1
-        return {tp: self._highwater(tp) for tp in followed}
-
-    def _highwater(self, tp: TopicPartition) -> int:
-        highwater: int | None = self.follower.highwater(tp)
-        if highwater is None:  # not after a fetch response: aiokafka sets it from each one
-            raise RuntimeError(f"no high watermark for {tp} after two fetch responses")
-        return highwater
-
     async def unread(self) -> tuple[int, dict[TopicPartition, int]]:
         """Records some consumer has not committed yet, summed over the consumers, and the
         ends. The ends are read before and after the commits: a record produced meanwhile (by
         a consumer's output, a clock) counts as unread."""
-        before = await self.ends()
+        before = await self.ends.read()
         total = 0
         for reader in self.readers:
             group = self.groups[reader.group]
@@ -201,7 +177,7 @@ class Backlog:
                 if offset is not None:
                     committed[tp] = offset
             total += unread({tp: before[tp] for tp in self._of(reader.topic)}, committed)
-        after = await self.ends()
+        after = await self.ends.read()
         return total + unread(after, before), after
 
     async def drained(self, within: float) -> bool:
@@ -225,18 +201,30 @@ class Backlog:
 
 
 async def drain(
-    settings: LrsSettings, within: float, stop_consumers: Callable[[], None]
+    settings: LrsSettings,
+    within: float,
+    hold_api: Callable[[], None],
+    stop_consumers: Callable[[], None],
 ) -> list[DeadLetter] | None:
-    """With the API processes held (nothing new comes from them): once every consumer has read
+    """When the consumers have at most MOST_UNREAD_TO_HOLD records left to read, hold the API
+    processes (`hold_api`: nothing new comes from them); once every consumer has read
     everything (waiting up to `within` seconds), stop them (`stop_consumers`) and copy the dead
-    letters; they are returned. None when the consumers did not finish in time, or a record
-    came between the last look and their stop (a clock's): then some may have been stopped."""
+    letters; they are returned. None when the consumers were too far behind or did not finish
+    in time, or a record came between the last look and their stop (a clock's): then the API
+    processes may be held and some consumers stopped; the caller lets them go on."""
     async with Backlog(settings) as backlog:
+        left, _ = await backlog.unread()
+        if left > MOST_UNREAD_TO_HOLD:
+            log.warning("the consumers have %d records left to read: not renewed now", left)
+            return None
+        hold_api()
         if not await backlog.drained(within):
+            log.warning("the consumers did not read everything within %.0fs: not renewed", within)
             return None
         stop_consumers()
         left, ends = await backlog.unread()
         if left:
+            log.warning("%d records came as the consumers were stopped: not renewed", left)
             return None
         names = backlog.with_letters(ends)
     return await dead_letters(settings, names)

@@ -113,6 +113,7 @@ class Stack:
     # replays onto lrs.statements.stored in progress: no read-through mark across one
     replays: ReplayGate = field(default_factory=ReplayGate)
     growth: Growth | None = None  # the embedded broker's, for its renewal (decisions/0032)
+    held_at: float = 0.0  # when a renewal held the API processes (monotonic)
 
     def start_parts(self) -> None:
         """Embedded broker and store, for whichever is not configured externally."""
@@ -324,6 +325,8 @@ class Stack:
         """The MB the embedded broker grew when it is due for a renewal, else None."""
         if self.growth is None or self.broker is None or self.broker.pid is None:
             return None
+        if not self.all_alive():  # a consumer that is not running cannot read everything
+            return None
         return self.growth.due(self.broker.pid, time.monotonic())
 
     def renew_broker(self, grown: float) -> bool:
@@ -335,18 +338,16 @@ class Stack:
         beginning (`FEED_REWIND`), the consumers start again from the new topics' beginning,
         and the latest values are republished from the store, as after a crash
         (`restart_broker`) but with nothing to replay: every record was read. When the
-        consumers do not finish reading within `LRS_EMBEDDED_BROKER_RENEW_DRAIN_SECONDS`,
-        nothing changes and it is tried again later. Says whether it renewed."""
+        consumers are far behind (renewal.MOST_UNREAD_TO_HOLD), or do not finish reading within
+        `LRS_EMBEDDED_BROKER_RENEW_DRAIN_SECONDS`, nothing changes and it is tried again
+        later (renewal.Growth.later). Says whether it renewed."""
         assert self.growth is not None
         assert self.broker is not None
         started = time.monotonic()
         log.warning("embedded broker grew %.0f MB: renewing it once every record is read", grown)
         consumers, apis = self.consumer_children(), self.api_children()
-        within = self.settings.embedded_broker_renew_drain_seconds
-        for api in apis:
-            api.pause()
         try:
-            letters = self.drained_letters(consumers, within)
+            letters = self.drained_letters(apis, consumers)
             if letters is not None:
                 self.broker.kill()
                 self.start_new_broker()
@@ -355,33 +356,46 @@ class Stack:
             for api in apis:
                 api.resume()
         if letters is None:
-            self.growth.later(time.monotonic())
+            wait = self.growth.later(time.monotonic())
             for consumer in consumers:
                 if not consumer.alive():
                     self.start_child(consumer)
-            log.warning("the consumers did not read everything within %.0fs: not renewed", within)
+            log.warning("the embedded broker is renewed no sooner than %.0fs from now", wait)
             return False
+        held = time.monotonic() - self.held_at
         for api in apis:
             api.send(FEED_REWIND)
         for consumer in consumers:
             self.start_child(consumer)
-        held = time.monotonic() - started
-        log.warning("embedded broker renewed (%d dead letters kept) in %.1fs", len(letters), held)
+        took = time.monotonic() - started
+        log.warning(
+            "embedded broker renewed (%d dead letters kept): API held %.1fs, all %.1fs",
+            len(letters),
+            held,
+            took,
+        )
         republish = (self.resolved(), self.growth.settled)
         threading.Thread(target=republish_in_thread, args=republish, daemon=True).start()
         return True
 
-    def drained_letters(self, consumers: list[Child], within: float) -> list[DeadLetter] | None:
-        """`renewal.drain`, any failure of it logged as a renewal given up (None)."""
+    def drained_letters(self, apis: list[Child], consumers: list[Child]) -> list[DeadLetter] | None:
+        """`renewal.drain`: the API processes held (SIGSTOP) and the consumers stopped here.
+        Any failure is logged as a renewal given up (None)."""
+
+        def hold() -> None:
+            self.held_at = time.monotonic()
+            for api in apis:
+                api.pause()
 
         def stop() -> None:
             for consumer in consumers:
                 consumer.kill()
 
+        within = self.settings.embedded_broker_renew_drain_seconds
         try:
-            return asyncio.run(drain(self.resolved(), within, stop))
+            return asyncio.run(drain(self.resolved(), within, hold, stop))
         except Exception:
-            log.exception("the renewal of the embedded broker failed before it began")
+            log.exception("the renewal of the embedded broker was given up")
             return None
 
     def consumer_children(self) -> list[Child]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiokafka import TopicPartition
 
-from lrs.entry.renewal import RETRY_SECONDS, Growth, readers, unread
+from lrs.entry.renewal import MAX_RETRY_SECONDS, RETRY_SECONDS, Growth, readers, unread
 from lrs.settings import LrsSettings
 from lrs.wiring.consumers import CONSUMERS
 
@@ -42,12 +42,18 @@ def test_a_renewal_given_up_waits_before_the_next_and_a_new_broker_takes_a_new_b
     growth.later(now=5.0)
     assert growth.due(1, now=5.0 + RETRY_SECONDS - 0.1) is None
     assert growth.due(1, now=5.0 + RETRY_SECONDS) == 160.0
+    assert growth.later(now=100.0) == 2 * RETRY_SECONDS  # twice in a row: twice the wait
+    assert growth.due(1, now=100.0 + 2 * RETRY_SECONDS - 0.1) is None
+    for _ in range(10):
+        longest = growth.later(now=100.0)
+    assert longest == MAX_RETRY_SECONDS
     growth.replaced()
-    assert growth.due(1, now=100.0) is None  # a new broker: unsettled
+    assert growth.due(1, now=1000.0) is None  # a new broker: unsettled
     growth.settled.set()
-    assert growth.due(1, now=100.0) is None  # its baseline, 200
+    assert growth.due(1, now=1000.0) is None  # its baseline, 200
     resident.mb = 310.0
-    assert growth.due(1, now=101.0) == 110.0
+    assert growth.due(1, now=1001.0) == 110.0
+    assert growth.later(now=1001.0) == RETRY_SECONDS  # given up in a row counts from 0 again
 
 
 def test_no_limit_never_renews_and_an_unreadable_size_is_not_due() -> None:

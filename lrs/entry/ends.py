@@ -1,0 +1,66 @@
+"""The true ends of partitions on the embedded broker: high watermarks of fetch responses.
+
+Tansu answers ListOffsets (aiokafka's `end_offsets`) with the first offset of a partition's
+last record batch plus one, short of the end whenever that batch holds several records
+(measured: 24 records produced in five batches, `end_offsets` 19; docs/decisions/0032). The
+high watermark each fetch response carries is right (the persister's Consistent-Through relies
+on it, docs/decisions/0003). So a group-less client follows the partitions from just before
+what ListOffsets answers (it fetches little) and drops the records it gets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+# The broker's longest hold of the follower's empty fetch (Tansu answers after half of it).
+FETCH_WAIT_MS = 20
+READ_TIMEOUT_SECONDS = 10.0  # a broker that answers no fetch for this long: TimeoutError
+
+
+class FetchedEnds:
+    """Follows `partitions` on the broker at `bootstrap`; `read` gives their ends."""
+
+    def __init__(self, bootstrap: str, partitions: Sequence[TopicPartition]) -> None:
+        self.partitions = sorted(partitions)
+        self.follower = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=FETCH_WAIT_MS,
+        )
+
+    async def start(self) -> None:
+        await self.follower.start()
+        self.follower.assign(self.partitions)
+        listed = await self.follower.end_offsets(self.partitions)
+        for tp in self.partitions:
+            self.follower.seek(tp, max(0, listed[tp] - 1))
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.follower.stop()
+
+    async def read(self) -> dict[TopicPartition, int]:
+        """Every partition's end, from a fetch sent after this call: for each partition, the
+        second fetch response processed from now on (the first may answer a request sent
+        before). TimeoutError after READ_TIMEOUT_SECONDS without them."""
+        seen: dict[TopicPartition, int] = {}
+        answers = dict.fromkeys(self.partitions, 0)
+        async with asyncio.timeout(READ_TIMEOUT_SECONDS):
+            while min(answers.values()) < 2:
+                await self.follower.getmany(timeout_ms=FETCH_WAIT_MS)
+                for tp in self.partitions:
+                    stamp = self.follower.last_poll_timestamp(tp)
+                    if stamp is not None and stamp != seen.get(tp):
+                        seen[tp] = stamp
+                        answers[tp] += 1
+        return {tp: self._highwater(tp) for tp in self.partitions}
+
+    def _highwater(self, tp: TopicPartition) -> int:
+        highwater: int | None = self.follower.highwater(tp)
+        if highwater is None:  # aiokafka sets it from every fetch response
+            raise RuntimeError(f"no high watermark for {tp} after two fetch responses")
+        return highwater

@@ -10,8 +10,8 @@ the memory of the processes. At the end it prints the POSTs' answer times, how m
 processes it saw (a renewal of the embedded broker starts a new one, docs/decisions/0032) and,
 per process, the series, the slope of a straight line fitted to it (KB per minute) over the
 whole run and over its second half (after the warm-up), and that slope per statement; then
-every acknowledged statement is looked up in
-the store: each must be there exactly once.
+every acknowledged statement is looked up in the store (each must be there exactly once), and
+each learner's progress is compared with the statements of that learner the store holds.
 
 On a machine that cannot keep up, the rate reached is lower than asked (POSTs are not queued
 without bound: at most `--in-flight` at once; the ticks that find no room are counted as
@@ -36,7 +36,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import client
+from bench.common import client, quantile
 from bench.faults import store_uri
 from bench.idle import settings_from
 from bench.procstat import load_average, rss_kb, serve_processes
@@ -60,12 +60,16 @@ class Load:
     skipped: int = 0
     sent: int = 0
     latencies: list[float] = field(default_factory=list)  # seconds, of the POSTs answered 200
+    learner_of: dict[str, str] = field(default_factory=dict)  # every statement sent: its learner
 
     def batch_of_statements(self) -> list[dict[str, object]]:
         docs = []
         for _ in range(self.batch):
             self.sent += 1
-            docs.append(statement(learner=f"{self.run}-{self.sent % LEARNERS}"))
+            learner = f"{self.run}-{self.sent % LEARNERS}"
+            doc = statement(learner=learner)
+            self.learner_of[str(doc["id"])] = learner
+            docs.append(doc)
         return docs
 
     async def post(self, http: httpx.AsyncClient, docs: list[dict[str, object]]) -> None:
@@ -82,12 +86,11 @@ class Load:
 
     def latency_line(self) -> str:
         """p50, p95, p99 and the longest answer of the POSTs acknowledged, in ms."""
-        ordered = sorted(self.latencies)
-        if not ordered:
+        if not self.latencies:
             return "no POST acknowledged"
 
         def at(share: float) -> str:
-            return f"{ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000:.0f}"
+            return f"{quantile(self.latencies, share) * 1000:.0f}"
 
         return f"POST answered in p50 {at(0.5)} ms, p95 {at(0.95)}, p99 {at(0.99)}, max {at(1.0)}"
 
@@ -176,8 +179,9 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
 
-async def stored_exactly_once(data: Path, acknowledged: list[str]) -> None:
-    """Every acknowledged id in the store once: print what is missing or duplicated."""
+async def stored_exactly_once(data: Path, acknowledged: list[str]) -> Counter[str]:
+    """Every acknowledged id in the store once: print what is missing or duplicated. Returns
+    how many times the store holds each id."""
     db_client = connect(store_uri(data))
     try:
         cursor = db_client["lrs"]["statements"].find({"tenant": TENANT}, {"id": 1})
@@ -190,6 +194,40 @@ async def stored_exactly_once(data: Path, acknowledged: list[str]) -> None:
     print(
         f"\nacknowledged {len(acknowledged)}, stored {sum(stored.values())}:"
         f" missing {len(missing)}, stored more than once {len(twice)} -> {verdict}"
+    )
+    return stored
+
+
+async def progress_counts_the_store(
+    http: httpx.AsyncClient, load: Load, stored: Counter[str], within: float = 300.0
+) -> None:
+    """Each learner's progress counts the statements of that learner the store holds (those
+    acknowledged, and those stored after their POST was answered 503): print the learners
+    whose count differs, once they all agree or after `within` seconds."""
+    expected: Counter[str] = Counter(
+        learner for statement_id, learner in load.learner_of.items() if stored[statement_id]
+    )
+    gate = asyncio.Semaphore(16)
+
+    async def counted(learner: str) -> int:
+        agent = '{"mbox": "mailto:learner' + learner + '@example.org"}'
+        async with gate:
+            answer = await http.get("/progress/learners", params={"agent": agent})
+        return int(answer.json()["statements"]) if answer.status_code == 200 else -1
+
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + within
+    differ = list(expected)
+    while True:
+        counts = await asyncio.gather(*(counted(learner) for learner in differ))
+        differ = [lr for lr, n in zip(differ, counts, strict=True) if n != expected[lr]]
+        if not differ or loop.time() >= give_up:
+            break
+        await asyncio.sleep(2)  # polling the progress API until it has caught up, no sync
+    verdict = "OK" if not differ else "PROBLEM"
+    print(
+        f"progress: {len(expected)} learners, {sum(expected.values())} statements stored;"
+        f" counts differing from the store: {len(differ)} -> {verdict}"
     )
 
 
@@ -215,7 +253,9 @@ async def soak(args: argparse.Namespace, data: Path, base: str, serve_pid: int) 
     brokers = {s.broker for s in samples if s.broker is not None}
     print(f"broker processes seen: {len(brokers)} (one per renewal after the first)")
     print_series(samples, per_minute)
-    await stored_exactly_once(data, load.acknowledged)
+    stored = await stored_exactly_once(data, load.acknowledged)
+    async with client(base, KEY, SECRET) as http:
+        await progress_counts_the_store(http, load, stored)
 
 
 def main() -> None:

@@ -11,6 +11,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
+from lrs.entry.renewal import resident_kb
+
 TICKS = os.sysconf("SC_CLK_TCK")
 LISTEN = "0A"  # the state column of /proc/net/tcp
 
@@ -38,14 +40,7 @@ def stat_cpu_seconds(stat: str) -> float:
 
 def rss_kb(pid: int) -> int | None:
     """Resident memory of `pid` in KB (VmRSS); None once it is gone."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    for line in status.splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return None
+    return resident_kb(pid)
 
 
 def parent_of(pid: int) -> int | None:

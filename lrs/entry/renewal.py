@@ -41,16 +41,21 @@ MOST_UNREAD_TO_HOLD = 2000
 DRAIN_POLL_SECONDS = 0.05  # between two looks at the consumers' committed offsets
 
 
-def resident_mb(pid: int) -> float | None:
-    """A process's resident memory in MB (Linux /proc), or None when it cannot be read."""
+def resident_kb(pid: int) -> int | None:
+    """A process's resident memory in KB (VmRSS, Linux /proc); None once it is gone."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return None
     for line in status.splitlines():
         if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
+            return int(line.split()[1])
     return None
+
+
+def resident_mb(pid: int) -> float | None:
+    kb = resident_kb(pid)
+    return None if kb is None else kb / 1024
 
 
 class Growth:
@@ -66,7 +71,7 @@ class Growth:
         self._read = read
         self._baseline: float | None = None
         self._not_before = 0.0
-        self._given_up = 0
+        self._held_in_vain = 0
 
     def due(self, pid: int, now: float) -> float | None:
         """The MB grown since the baseline when a renewal is due, else None. `now`: a
@@ -86,15 +91,17 @@ class Growth:
         """A new broker (renewed, or restarted after a crash): a new baseline once settled."""
         self.settled.clear()
         self._baseline = None
-        self._given_up = 0
+        self._held_in_vain = 0
 
-    def later(self, now: float) -> float:
-        """A renewal given up: the next one no sooner than RETRY_SECONDS from `now`, twice
-        that after two in a row, and so on up to MAX_RETRY_SECONDS (a consumer that cannot
-        read, say while the store is away, must not have the API held again and again).
-        Returns the wait."""
-        wait: float = min(MAX_RETRY_SECONDS, RETRY_SECONDS * 2.0**self._given_up)
-        self._given_up += 1
+    def later(self, now: float, *, after_hold: bool) -> float:
+        """A renewal given up: the next one no sooner than RETRY_SECONDS from `now`. After one
+        that held the API processes in vain, twice that after two such in a row, and so on up
+        to MAX_RETRY_SECONDS (a consumer that cannot read, say while the store is away, must not
+        have the API held again and again). Returns the wait."""
+        wait: float = RETRY_SECONDS
+        if after_hold:
+            wait = min(MAX_RETRY_SECONDS, RETRY_SECONDS * 2.0**self._held_in_vain)
+            self._held_in_vain += 1
         self._not_before = now + wait
         return wait
 
@@ -140,6 +147,7 @@ class Backlog:
             )
             for r in self.readers
         }
+        self.behind: dict[str, int] = {}  # each group's records left, at the last `unread`
 
     async def __aenter__(self) -> Backlog:
         try:
@@ -168,7 +176,7 @@ class Backlog:
         ends. The ends are read before and after the commits: a record produced meanwhile (by
         a consumer's output, a clock) counts as unread."""
         before = await self.ends.read()
-        total = 0
+        self.behind = {}
         for reader in self.readers:
             group = self.groups[reader.group]
             committed: dict[TopicPartition, int] = {}
@@ -176,9 +184,10 @@ class Backlog:
                 offset = await group.committed(tp)
                 if offset is not None:
                     committed[tp] = offset
-            total += unread({tp: before[tp] for tp in self._of(reader.topic)}, committed)
+            ends = {tp: before[tp] for tp in self._of(reader.topic)}
+            self.behind[reader.group] = unread(ends, committed)
         after = await self.ends.read()
-        return total + unread(after, before), after
+        return sum(self.behind.values()) + unread(after, before), after
 
     async def drained(self, within: float) -> bool:
         """Whether every consumer has read everything, looking again until `within` seconds
@@ -215,7 +224,13 @@ async def drain(
     async with Backlog(settings) as backlog:
         left, _ = await backlog.unread()
         if left > MOST_UNREAD_TO_HOLD:
-            log.warning("the consumers have %d records left to read: not renewed now", left)
+            group, most = max(backlog.behind.items(), key=lambda item: item[1])
+            log.warning(
+                "the consumers have %d records left to read (%s %d): not renewed now",
+                left,
+                group,
+                most,
+            )
             return None
         hold_api()
         if not await backlog.drained(within):

@@ -346,6 +346,7 @@ class Stack:
         started = time.monotonic()
         log.warning("embedded broker grew %.0f MB: renewing it once every record is read", grown)
         consumers, apis = self.consumer_children(), self.api_children()
+        self.held_at = 0.0
         try:
             letters = self.drained_letters(apis, consumers)
             if letters is not None:
@@ -356,7 +357,7 @@ class Stack:
             for api in apis:
                 api.resume()
         if letters is None:
-            wait = self.growth.later(time.monotonic())
+            wait = self.growth.later(time.monotonic(), after_hold=self.held_at > 0)
             for consumer in consumers:
                 if not consumer.alive():
                     self.start_child(consumer)

@@ -4,15 +4,14 @@ docs/decisions/0032): the renewal of the embedded broker waits for it to be noth
 from __future__ import annotations
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.structs import OffsetAndMetadata
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from lrs import topics
 from lrs.entry.renewal import Backlog
 from lrs.settings import LrsSettings
 from lrs.wiring.consumers import CONSUMERS
 from tests.conftest import Infra, unique_name
-from tests.support.stack import make_settings, prepare_infra
+from tests.support.stack import commit_as, make_settings, prepare_infra
 
 pytestmark = pytest.mark.integration
 
@@ -38,20 +37,6 @@ async def produce_one_batch(settings: LrsSettings, topic: str, count: int) -> No
         await producer.stop()
 
 
-async def commit(settings: LrsSettings, consumer: str, topic: str, offset: int) -> None:
-    group = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=f"{settings.consumer_group_prefix}-{consumer}",
-        enable_auto_commit=False,
-    )
-    await group.start()
-    try:
-        group.assign([TopicPartition(topic, 0)])  # as consumers under `lrs serve` do
-        await group.commit({TopicPartition(topic, 0): OffsetAndMetadata(offset, "")})
-    finally:
-        await group.stop()
-
-
 async def test_unread_counts_every_record_of_a_batch_until_its_reader_commits_them_all(
     settings: LrsSettings,
 ) -> None:
@@ -62,10 +47,12 @@ async def test_unread_counts_every_record_of_a_batch_until_its_reader_commits_th
         await produce_one_batch(settings, stored, 10)
         assert (await backlog.unread())[0] == 10 * len(readers)
         for reader in readers:
-            await commit(settings, reader, stored, 9)
+            await commit_as(settings, reader, stored, {0: 9})
         assert (await backlog.unread())[0] == len(readers)  # one left each
+        behind = {group: left for group, left in backlog.behind.items() if left}
+        assert behind == {f"{settings.consumer_group_prefix}-{r}": 1 for r in readers}
         for reader in readers:
-            await commit(settings, reader, stored, 10)
+            await commit_as(settings, reader, stored, {0: 10})
         left, ends = await backlog.unread()
         assert left == 0
         assert ends[TopicPartition(stored, 0)] == 10

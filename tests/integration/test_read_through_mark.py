@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from lrs import topics
 from lrs.entry.counted import MarkRecorder, Pending, read_mark, stored_topic_readers
@@ -19,7 +18,13 @@ from lrs.settings import LrsSettings
 from tests.conftest import Infra, unique_name
 from tests.support.factories import statement
 from tests.support.polling import eventually
-from tests.support.stack import api_client, prepared_settings, running_persister, xapi_headers
+from tests.support.stack import (
+    api_client,
+    commit_as,
+    prepared_settings,
+    running_persister,
+    xapi_headers,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -31,19 +36,7 @@ async def settings(infra: Infra) -> LrsSettings:
 
 async def read_up_to(settings: LrsSettings, reader: str, ends: dict[int, int]) -> None:
     """Commit `reader`'s position on `lrs.statements.stored` at `ends`."""
-    topic = settings.topic(topics.STORED_STATEMENTS)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=f"{settings.consumer_group_prefix}-{reader}",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in ends]
-        consumer.assign(partitions)
-        await consumer.commit({tp: ends[tp.partition] for tp in partitions})
-    finally:
-        await consumer.stop()
+    await commit_as(settings, reader, settings.topic(topics.STORED_STATEMENTS), ends)
 
 
 async def post(api: httpx.AsyncClient, docs: list[dict[str, Any]]) -> list[datetime]:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo.asynchronous.database import AsyncDatabase
 
 from consumers.persist import PersistHandler
@@ -183,3 +184,20 @@ async def api_client(settings: LrsSettings) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client
+
+
+async def commit_as(settings: LrsSettings, consumer: str, topic: str, ends: dict[int, int]) -> None:
+    """Commit the group of `consumer` (lrs/wiring/consumers.py) at `ends` (partition: offset) on
+    `topic` (full name), as the consumers under `lrs serve` commit: assigned, not subscribed."""
+    group = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=f"{settings.consumer_group_prefix}-{consumer}",
+        enable_auto_commit=False,
+    )
+    await group.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in ends]
+        group.assign(partitions)
+        await group.commit({tp: ends[tp.partition] for tp in partitions})
+    finally:
+        await group.stop()

@@ -39,13 +39,15 @@ def test_a_renewal_given_up_waits_before_the_next_and_a_new_broker_takes_a_new_b
     growth.settled.set()
     growth.due(1, now=0.0)
     resident.mb = 200.0
-    growth.later(now=5.0)
+    assert growth.later(now=5.0, after_hold=False) == RETRY_SECONDS
     assert growth.due(1, now=5.0 + RETRY_SECONDS - 0.1) is None
     assert growth.due(1, now=5.0 + RETRY_SECONDS) == 160.0
-    assert growth.later(now=100.0) == 2 * RETRY_SECONDS  # twice in a row: twice the wait
+    assert growth.later(now=6.0, after_hold=False) == RETRY_SECONDS  # held nothing: no longer
+    assert growth.later(now=6.0, after_hold=True) == RETRY_SECONDS
+    assert growth.later(now=100.0, after_hold=True) == 2 * RETRY_SECONDS  # twice in vain
     assert growth.due(1, now=100.0 + 2 * RETRY_SECONDS - 0.1) is None
     for _ in range(10):
-        longest = growth.later(now=100.0)
+        longest = growth.later(now=100.0, after_hold=True)
     assert longest == MAX_RETRY_SECONDS
     growth.replaced()
     assert growth.due(1, now=1000.0) is None  # a new broker: unsettled
@@ -53,7 +55,7 @@ def test_a_renewal_given_up_waits_before_the_next_and_a_new_broker_takes_a_new_b
     assert growth.due(1, now=1000.0) is None  # its baseline, 200
     resident.mb = 310.0
     assert growth.due(1, now=1001.0) == 110.0
-    assert growth.later(now=1001.0) == RETRY_SECONDS  # given up in a row counts from 0 again
+    assert growth.later(now=1001.0, after_hold=True) == RETRY_SECONDS  # counted from 0 again
 
 
 def test_no_limit_never_renews_and_an_unreadable_size_is_not_due() -> None:

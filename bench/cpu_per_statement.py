@@ -116,6 +116,27 @@ async def all_metrics(http: httpx.AsyncClient, data: Path) -> dict[str, tuple[fl
     return seen
 
 
+class Counts:
+    """Records each consumer has counted since `before`, across its restarts: a renewal of the
+    embedded broker (docs/decisions/0032) starts every consumer again once it has read
+    everything, and a new process counts from 0; what the old one had counted at the last look
+    is kept (a consumer killed between two looks may have counted a few more, not seen)."""
+
+    def __init__(self, before: dict[str, float]) -> None:
+        self.before = dict(before)
+        self.last = dict(before)
+        self.carried = dict.fromkeys(before, 0.0)
+
+    def update(self, name: str, ok: float) -> None:
+        if ok < self.last.get(name, 0.0):  # a new process
+            self.carried[name] = self.since_before(name)
+            self.before[name] = 0.0
+        self.last[name] = ok
+
+    def since_before(self, name: str) -> float:
+        return self.carried.get(name, 0.0) + self.last.get(name, 0.0) - self.before.get(name, 0.0)
+
+
 async def wait_caught_up(
     data: Path, statements: int, started: float, posted: float, before: dict[str, float]
 ) -> CatchUp:
@@ -123,13 +144,16 @@ async def wait_caught_up(
     `statements` more records than `before` and every lag is 0."""
     counted_at: dict[str, float] = {}
     backlog: dict[str, float] = {}
+    counts = Counts(before)
     deadline = time.monotonic() + 900
     async with httpx.AsyncClient(timeout=10) as http:
         while time.monotonic() < deadline:
             seen = await all_metrics(http, data)
             now = time.perf_counter() - started
+            for name, (ok, _) in seen.items():
+                counts.update(name, ok)
             for name in COUNTED:
-                done = seen.get(name, (0.0, 0.0))[0] - before[name]
+                done = counts.since_before(name)
                 backlog.setdefault(name, max(0.0, statements - done))
                 if done >= statements:
                     counted_at.setdefault(name, now)

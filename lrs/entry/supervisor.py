@@ -26,7 +26,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -88,6 +88,7 @@ PARTS_STOP_SECONDS = 1.0  # ... then broker and store; whatever is left then is 
 # nothing, and the broker's work for each fetch grows with the partitions it covers
 # (docs/decisions/0021: idle, 23% of a core in all with 8, 11% with 2).
 EMBEDDED_STATEMENT_PARTITIONS = 2
+RENEWED_START_GAP = 0.5  # seconds between two consumers' starts after a renewal (0032)
 
 
 @dataclass
@@ -114,6 +115,8 @@ class Stack:
     replays: ReplayGate = field(default_factory=ReplayGate)
     growth: Growth | None = None  # the embedded broker's, for its renewal (decisions/0032)
     held_at: float = 0.0  # when a renewal held the API processes (monotonic)
+    # consumers a renewal stopped, by name: when each is started again (monotonic)
+    in_turn: dict[str, float] = field(default_factory=dict)
 
     def start_parts(self) -> None:
         """Embedded broker and store, for whichever is not configured externally."""
@@ -261,9 +264,16 @@ class Stack:
             self.store.start()
             self.record_pids()
             self.count_restart(self.store)
+        now = time.monotonic()
         for worker in self.workers:
-            if not worker.alive():
+            if worker.alive():
+                continue
+            due = self.in_turn.get(worker.name)
+            if due is None:
                 self.restart_when_due(worker)
+            elif now >= due:  # planned (renew_broker): no restart counted
+                del self.in_turn[worker.name]
+                self.start_child(worker)
 
     def restart_broker(self) -> None:
         """The embedded broker keeps everything in memory: its topics, records and committed
@@ -310,6 +320,7 @@ class Stack:
         for api in apis:
             api.send(FEED_REWIND)
         self.count_restart(self.broker)
+        self.in_turn.clear()
         for consumer in consumers:
             self.count_restart(consumer, self.start_child(consumer))
         return held_since
@@ -366,8 +377,7 @@ class Stack:
         held = time.monotonic() - self.held_at
         for api in apis:
             api.send(FEED_REWIND)
-        for consumer in consumers:
-            self.start_child(consumer)
+        self.start_in_turn(consumers)
         took = time.monotonic() - started
         log.warning(
             "embedded broker renewed (%d dead letters kept): API held %.1fs, all %.1fs",
@@ -378,6 +388,18 @@ class Stack:
         republish = (self.resolved(), self.growth.settled)
         threading.Thread(target=republish_in_thread, args=republish, daemon=True).start()
         return True
+
+    def start_in_turn(self, consumers: Sequence[Child]) -> None:
+        """Start the consumers a renewal stopped one every RENEWED_START_GAP seconds, the
+        persister (first in lrs.wiring.consumers) at once and from the spare: each costs about a
+        second of CPU to start, and a dozen at once took both cores of the machine for seconds
+        while the API's acknowledgements waited for the persister and the store (`check`
+        starts them)."""
+        now = time.monotonic()
+        first, *others = consumers
+        self.start_child(first)
+        for n, consumer in enumerate(others, start=1):
+            self.in_turn[consumer.name] = now + n * RENEWED_START_GAP
 
     def drained_letters(self, apis: list[Child], consumers: list[Child]) -> list[DeadLetter] | None:
         """`renewal.drain`: the API processes held (SIGSTOP) and the consumers stopped here.

@@ -28,6 +28,13 @@ class DeadChild(Child):
         return False
 
 
+class StartedChild(DeadChild):
+    """Alive once started."""
+
+    def alive(self) -> bool:
+        return self.starts > 0
+
+
 def test_restarts_back_off_and_reset_once_stable(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [1000.0]
     monkeypatch.setattr(supervisor.time, "monotonic", lambda: now[0])
@@ -44,6 +51,28 @@ def test_restarts_back_off_and_reset_once_stable(monkeypatch: pytest.MonkeyPatch
     now[0] += supervisor.STABLE_AFTER + supervisor.MAX_BACKOFF
     stack.restart_when_due(worker)
     assert stack.backoff["persist"].failures == 1
+
+
+def test_consumers_stopped_by_a_renewal_start_one_at_a_time_without_counting_a_restart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """docs/decisions/0032: the first at once, then one every RENEWED_START_GAP seconds, each
+    by `check`; none counted as a restart (no backoff kept for it)."""
+    now = [1000.0]
+    monkeypatch.setattr(supervisor.time, "monotonic", lambda: now[0])
+    stack = supervisor.Stack(LrsSettings())
+    consumers = [StartedChild(name, ["true"]) for name in ("persist", "progress", "webhooks")]
+    stack.workers = list(consumers)
+    stack.start_in_turn(consumers)
+    assert [c.starts for c in consumers] == [1, 0, 0]
+    starts = []
+    for _ in range(4):
+        now[0] += supervisor.RENEWED_START_GAP / 2
+        stack.check()
+        starts.append([c.starts for c in consumers[1:]])
+    assert starts == [[0, 0], [1, 0], [1, 0], [1, 1]]
+    assert stack.in_turn == {}
+    assert stack.backoff == {}
 
 
 def listener(port: int) -> Child:

@@ -137,14 +137,23 @@ class Counts:
         return self.carried.get(name, 0.0) + self.last.get(name, 0.0) - self.before.get(name, 0.0)
 
 
+async def follow_counts(data: Path, counts: Counts) -> None:
+    """Update `counts` from every consumer's /metrics every half second, until cancelled:
+    while statements are posted too, so that a consumer's count before a restart is seen."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        while True:
+            for name, (ok, _) in (await all_metrics(http, data)).items():
+                counts.update(name, ok)
+            await asyncio.sleep(0.5)  # sampling counters, not synchronising
+
+
 async def wait_caught_up(
-    data: Path, statements: int, started: float, posted: float, before: dict[str, float]
+    data: Path, statements: int, started: float, posted: float, counts: Counts
 ) -> CatchUp:
     """Poll every consumer's /metrics (deadline 15 min) until the counted consumers have
-    `statements` more records than `before` and every lag is 0."""
+    counted `statements` more records (`counts`) and every lag is 0."""
     counted_at: dict[str, float] = {}
     backlog: dict[str, float] = {}
-    counts = Counts(before)
     deadline = time.monotonic() + 900
     async with httpx.AsyncClient(timeout=10) as http:
         while time.monotonic() < deadline:
@@ -199,13 +208,17 @@ async def post_and_wait(
     the consumers have caught up (`wait_caught_up`)."""
     mode = parse_mode(mode_name)
     statements = for_run(workload, run, mode.name)
-    before = await records_now(data)
+    counts = Counts(await records_now(data))
     outcome = Outcome(mode, len(statements), load_before=load_average())
     started = time.perf_counter()
-    async with client(f"{base}/xapi", KEY, SECRET) as http:
-        await post_batches(http, statements, outcome)
-    posted = time.perf_counter() - started
-    caught = await wait_caught_up(data, len(outcome.acknowledged), started, posted, before)
+    follower = asyncio.create_task(follow_counts(data, counts))
+    try:
+        async with client(f"{base}/xapi", KEY, SECRET) as http:
+            await post_batches(http, statements, outcome)
+        posted = time.perf_counter() - started
+        caught = await wait_caught_up(data, len(outcome.acknowledged), started, posted, counts)
+    finally:
+        follower.cancel()
     outcome.load_after = load_average()
     return outcome, caught
 

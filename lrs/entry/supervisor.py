@@ -88,7 +88,8 @@ PARTS_STOP_SECONDS = 1.0  # ... then broker and store; whatever is left then is 
 # nothing, and the broker's work for each fetch grows with the partitions it covers
 # (docs/decisions/0021: idle, 23% of a core in all with 8, 11% with 2).
 EMBEDDED_STATEMENT_PARTITIONS = 2
-RENEWED_START_GAP = 0.5  # seconds between two consumers' starts after a renewal (0032)
+RENEWED_START_GAP = 1.0  # seconds between two consumers' starts after a renewal (0032) ...
+PACE_ORDER = {"acknowledgement": 0, "live": 1, "background": 2}  # ... in this order
 
 
 @dataclass
@@ -390,13 +391,14 @@ class Stack:
         return True
 
     def start_in_turn(self, consumers: Sequence[Child]) -> None:
-        """Start the consumers a renewal stopped one every RENEWED_START_GAP seconds, the
-        persister (first in lrs.wiring.consumers) at once and from the spare: each costs about a
-        second of CPU to start, and a dozen at once took both cores of the machine for seconds
-        while the API's acknowledgements waited for the persister and the store (`check`
-        starts them)."""
+        """Start the consumers a renewal stopped one every RENEWED_START_GAP seconds, by their
+        pace (lrs.wiring.consumers): the persister, which acknowledgements wait for, at once
+        and from the spare; then progress and the other live ones; the background ones last.
+        Each costs about a second of CPU to start: a dozen at once took both cores for seconds
+        while acknowledgements waited for the persister and the store, and progress, started
+        late, then caught up in a burst that slowed them again (`check` starts them)."""
         now = time.monotonic()
-        first, *others = consumers
+        first, *others = sorted(consumers, key=lambda c: PACE_ORDER[CONSUMERS[c.name].pace])
         self.start_child(first)
         for n, consumer in enumerate(others, start=1):
             self.in_turn[consumer.name] = now + n * RENEWED_START_GAP

@@ -56,20 +56,21 @@ def test_restarts_back_off_and_reset_once_stable(monkeypatch: pytest.MonkeyPatch
 def test_consumers_stopped_by_a_renewal_start_one_at_a_time_without_counting_a_restart(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """docs/decisions/0032: the first at once, then one every RENEWED_START_GAP seconds, each
-    by `check`; none counted as a restart (no backoff kept for it)."""
+    """docs/decisions/0032: the persister at once, then one every RENEWED_START_GAP seconds by
+    pace (progress before webhooks), each by `check`; none counted as a restart."""
     now = [1000.0]
     monkeypatch.setattr(supervisor.time, "monotonic", lambda: now[0])
     stack = supervisor.Stack(LrsSettings())
-    consumers = [StartedChild(name, ["true"]) for name in ("persist", "progress", "webhooks")]
+    consumers = [StartedChild(name, ["true"]) for name in ("webhooks", "progress", "persist")]
     stack.workers = list(consumers)
     stack.start_in_turn(consumers)
-    assert [c.starts for c in consumers] == [1, 0, 0]
+    webhooks, progress, persist = consumers
+    assert [webhooks.starts, progress.starts, persist.starts] == [0, 0, 1]
     starts = []
     for _ in range(4):
         now[0] += supervisor.RENEWED_START_GAP / 2
         stack.check()
-        starts.append([c.starts for c in consumers[1:]])
+        starts.append([progress.starts, webhooks.starts])
     assert starts == [[0, 0], [1, 0], [1, 0], [1, 1]]
     assert stack.in_turn == {}
     assert stack.backoff == {}

@@ -154,7 +154,7 @@ class Stack:
                     self.settings = s = s.model_copy(update={"doorbell_dir": bells})
                     self.env["LRS_DOORBELL_DIR"] = str(bells)
             self.broker_started = datetime.now(UTC)
-            self.growth = Growth(s.embedded_broker_renew_mb)
+            self.growth = Growth(renew_limit_mb(s))
             self.broker, port = started_on_a_free_port(
                 lambda port: broker_child(port, logs / "broker.log")
             )
@@ -583,6 +583,16 @@ def republish_in_thread(settings: LrsSettings, settled: threading.Event | None =
         if settled is not None:
             settled.set()
     log.info("republished %d latest values (registry, goals, progress) onto the broker", values)
+
+
+def renew_limit_mb(settings: LrsSettings) -> int:
+    """The embedded broker's growth that calls for a renewal (docs/decisions/0032), or 0. With
+    `LRS_ACK_MODE=kafka` a statement is acknowledged once the broker has it, and a produce in
+    flight as the API processes are held could be taken by the old broker after the last look
+    and lost with it: there, only a limit the operator set renews."""
+    if settings.ack_mode == "stored" or "embedded_broker_renew_mb" in settings.model_fields_set:
+        return settings.embedded_broker_renew_mb
+    return 0
 
 
 def with_embedded_defaults(settings: LrsSettings) -> tuple[LrsSettings, dict[str, str]]:

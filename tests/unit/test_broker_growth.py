@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiokafka import TopicPartition
 
 from lrs.entry.renewal import MAX_RETRY_SECONDS, RETRY_SECONDS, Growth, readers, unread
+from lrs.entry.supervisor import renew_limit_mb
 from lrs.settings import LrsSettings
 from lrs.wiring.consumers import CONSUMERS
 
@@ -83,3 +84,9 @@ def test_every_consumer_is_a_reader_under_its_own_group() -> None:
     found = readers(settings)
     assert [r.group for r in found] == [f"g-{name}" for name in CONSUMERS]
     assert [r.topic for r in found] == [f"p.{spec.topic}" for spec in CONSUMERS.values()]
+
+
+def test_the_kafka_acknowledgement_renews_only_when_the_limit_is_set() -> None:
+    assert renew_limit_mb(LrsSettings(ack_mode="stored")) == 1024
+    assert renew_limit_mb(LrsSettings(ack_mode="kafka")) == 0
+    assert renew_limit_mb(LrsSettings(ack_mode="kafka", embedded_broker_renew_mb=512)) == 512

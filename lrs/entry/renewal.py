@@ -33,8 +33,8 @@ from lrs.settings import LrsSettings
 from lrs.wiring.consumers import CONSUMERS
 
 log = logging.getLogger("lrs.serve")
-RETRY_SECONDS = 30.0  # after a renewal given up, doubling while they are given up in a row ...
-MAX_RETRY_SECONDS = 600.0  # ... up to this
+RETRY_SECONDS = 30.0  # after a renewal given up; doubling while holds are in vain in a row ...
+MAX_RETRY_SECONDS = 600.0  # ... up to this (Growth.later)
 # The most records the consumers may have left to read (summed over them) for the API processes
 # to be held while they finish: beyond, the pipeline is behind and the renewal waits.
 MOST_UNREAD_TO_HOLD = 2000

@@ -40,7 +40,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from lrs import topics
 from lrs.adapters.mongo_store import MongoStatementStore, connect
-from lrs.entry.ends import FetchedEnds
+from lrs.entry.ends import FetchedEnds, committed_offsets, unread
 from lrs.settings import LrsSettings
 from lrs.wiring.consumers import CONSUMERS
 from lrs.xapi.timefmt import floor_to_millis
@@ -92,7 +92,7 @@ class ReplayGate:
 def reached(ends: Mapping[int, int], committed: Mapping[int, int]) -> bool:
     """Whether a group's committed offsets are at or past `ends` on every partition (a
     partition with nothing on it needs no commit)."""
-    return all(end == 0 or committed.get(p, -1) >= end for p, end in ends.items())
+    return unread(ends, committed) == 0
 
 
 def still_valid(pending: Pending, ends: Mapping[int, int]) -> bool:
@@ -195,12 +195,8 @@ class MarkRecorder:
 
     async def every_reader_reached(self, ends: Mapping[int, int]) -> bool:
         for reader in self.readers:
-            committed: dict[int, int] = {}
-            for tp in self.partitions():
-                offset = await reader.committed(tp)
-                if offset is not None:
-                    committed[tp.partition] = offset
-            if not reached(ends, committed):
+            committed = await committed_offsets(reader, self.partitions())
+            if not reached(ends, {tp.partition: o for tp, o in committed.items()}):
                 return False
         return True
 

@@ -1,4 +1,5 @@
-"""The true ends of partitions on the embedded broker: high watermarks of fetch responses.
+"""How far a consumer group has read on the embedded broker: the partitions' true ends (high
+watermarks of fetch responses), a group's committed offsets, and what lies between.
 
 Tansu answers ListOffsets (aiokafka's `end_offsets`) with the first offset of a partition's
 last record batch plus one, short of the end whenever that batch holds several records
@@ -12,9 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+
+K = TypeVar("K")
 
 # The broker's longest hold of the follower's empty fetch (Tansu answers after half of it).
 FETCH_WAIT_MS = 20
@@ -64,3 +68,23 @@ class FetchedEnds:
         if highwater is None:  # aiokafka sets it from every fetch response
             raise RuntimeError(f"no high watermark for {tp} after two fetch responses")
         return highwater
+
+
+async def committed_offsets(
+    group: AIOKafkaConsumer, partitions: Sequence[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """The offsets `group` (a client with the group's id, subscribed to nothing, so it never
+    joins the group; the admin client's OffsetFetch is refused by the embedded broker) has
+    committed on `partitions`; a partition without a commit is left out."""
+    committed: dict[TopicPartition, int] = {}
+    for tp in partitions:
+        offset = await group.committed(tp)
+        if offset is not None:
+            committed[tp] = offset
+    return committed
+
+
+def unread(ends: Mapping[K, int], committed: Mapping[K, int]) -> int:
+    """Records below `ends` not covered by `committed` (a partition without a commit: all of
+    its records; a partition with nothing on it needs none)."""
+    return sum(max(0, end - committed.get(partition, 0)) for partition, end in ends.items())

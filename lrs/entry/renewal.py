@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from lrs import topics
 from lrs.adapters.kafka_dead_letters import KafkaDeadLetters
-from lrs.entry.ends import FetchedEnds
+from lrs.entry.ends import FetchedEnds, committed_offsets, unread
 from lrs.ports.dead_letters import DeadLetter, Selection
 from lrs.settings import LrsSettings
 from lrs.wiring.consumers import CONSUMERS
@@ -119,18 +119,10 @@ def readers(settings: LrsSettings) -> list[Reader]:
     return [Reader(f"{prefix}-{name}", settings.topic(s.topic)) for name, s in CONSUMERS.items()]
 
 
-def unread(ends: Mapping[TopicPartition, int], committed: Mapping[TopicPartition, int]) -> int:
-    """Records below `ends` not covered by `committed` (a partition without a commit: all of
-    its records)."""
-    return sum(max(0, end - committed.get(tp, 0)) for tp, end in ends.items())
-
-
 class Backlog:
     """What the consumers of `lrs serve` have not read (committed) yet on its broker, and which
     dead-letter topics hold letters. Ends: lrs.entry.ends (fetched, since Tansu's ListOffsets
-    falls short). Committed offsets: one client per consumer's group (it subscribes to nothing,
-    so it never joins the group; the admin client's OffsetFetch is refused by the embedded
-    broker, lrs.entry.counted)."""
+    falls short). Committed offsets: one client per consumer's group (lrs.entry.ends too)."""
 
     def __init__(self, settings: LrsSettings) -> None:
         assert settings.kafka_bootstrap
@@ -178,14 +170,9 @@ class Backlog:
         before = await self.ends.read()
         self.behind = {}
         for reader in self.readers:
-            group = self.groups[reader.group]
-            committed: dict[TopicPartition, int] = {}
-            for tp in self._of(reader.topic):
-                offset = await group.committed(tp)
-                if offset is not None:
-                    committed[tp] = offset
-            ends = {tp: before[tp] for tp in self._of(reader.topic)}
-            self.behind[reader.group] = unread(ends, committed)
+            partitions = self._of(reader.topic)
+            committed = await committed_offsets(self.groups[reader.group], partitions)
+            self.behind[reader.group] = unread({tp: before[tp] for tp in partitions}, committed)
         after = await self.ends.read()
         return sum(self.behind.values()) + unread(after, before), after
 

@@ -15,16 +15,14 @@ from lrs.services.progress_hub import Change
 from lrs.settings import LrsSettings
 from tests.conftest import Infra, unique_name
 from tests.support.polling import eventually
-from tests.support.stack import make_settings, prepare_infra
+from tests.support.stack import prepared_settings
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 async def settings(infra: Infra) -> LrsSettings:
-    settings = make_settings(infra.kafka_bootstrap, infra.mongodb_uri, unique_name("bg"))
-    await prepare_infra(settings)
-    return settings
+    return await prepared_settings(infra, unique_name("bg"))
 
 
 class FailingOnceHub:

@@ -11,16 +11,14 @@ from lrs.entry.renewal import Backlog
 from lrs.settings import LrsSettings
 from lrs.wiring.consumers import CONSUMERS
 from tests.conftest import Infra, unique_name
-from tests.support.stack import commit_as, make_settings, prepare_infra
+from tests.support.stack import commit_as, prepared_settings
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 async def settings(infra: Infra) -> LrsSettings:
-    settings = make_settings(infra.kafka_bootstrap, infra.mongodb_uri, unique_name("b"))
-    await prepare_infra(settings)
-    return settings
+    return await prepared_settings(infra, unique_name("b"))
 
 
 async def produce_one_batch(settings: LrsSettings, topic: str, count: int) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from aiokafka import TopicPartition
 
-from lrs.entry.renewal import MAX_RETRY_SECONDS, RETRY_SECONDS, Growth, readers, unread
+from lrs.entry.ends import unread
+from lrs.entry.renewal import MAX_RETRY_SECONDS, RETRY_SECONDS, Growth, readers
 from lrs.entry.supervisor import renew_limit_mb
 from lrs.settings import LrsSettings
 from lrs.wiring.consumers import CONSUMERS
@@ -19,6 +20,14 @@ class Resident:
 
     def __call__(self, pid: int) -> float | None:
         return self.mb
+
+
+def settled_at_baseline(limit_mb: int, resident: Resident) -> Growth:
+    """A `Growth` whose broker has settled, with its baseline taken (the first look)."""
+    growth = Growth(limit_mb, resident)
+    growth.settled.set()
+    assert growth.due(1, now=0.0) is None
+    return growth
 
 
 def test_growth_counts_from_the_size_once_settled_not_from_the_start() -> None:
@@ -36,9 +45,7 @@ def test_growth_counts_from_the_size_once_settled_not_from_the_start() -> None:
 
 def test_a_renewal_given_up_waits_before_the_next_and_a_new_broker_takes_a_new_baseline() -> None:
     resident = Resident()
-    growth = Growth(100, resident)
-    growth.settled.set()
-    growth.due(1, now=0.0)
+    growth = settled_at_baseline(100, resident)
     resident.mb = 200.0
     assert growth.later(now=5.0, after_hold=False) == RETRY_SECONDS
     assert growth.due(1, now=5.0 + RETRY_SECONDS - 0.1) is None
@@ -61,9 +68,7 @@ def test_a_renewal_given_up_waits_before_the_next_and_a_new_broker_takes_a_new_b
 
 def test_no_limit_never_renews_and_an_unreadable_size_is_not_due() -> None:
     resident = Resident()
-    never = Growth(0, resident)
-    never.settled.set()
-    never.due(1, now=0.0)
+    never = settled_at_baseline(0, resident)
     resident.mb = 1e9
     assert never.due(1, now=1.0) is None
     growth = Growth(1, resident)

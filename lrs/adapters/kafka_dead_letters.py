@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -102,30 +102,18 @@ class KafkaDeadLetters:
             return await self._replay(letters)
 
     async def _replay(self, letters: Sequence[DeadLetter]) -> int:
-        producer = _producer(self._bootstrap)
-        await producer.start()
-        try:
-            sent = [await _send_replay(producer, letter) for letter in letters if letter.replayable]
-            await asyncio.gather(*sent)
-        finally:
-            await producer.stop()
+        replayable = [letter for letter in letters if letter.replayable]
+        sent = await _produce_each(self._bootstrap, replayable, _send_replay)
         if sent and self._on_published is not None:
             self._on_published()  # a dozing consumer fetches the replayed records now
-        return len(sent)
+        return sent
 
     async def restore(self, letters: Sequence[DeadLetter]) -> int:
         """Produce each dead letter again as it is (key, value, headers, time) to its own
         dead-letter topic and partition: onto a new broker that replaces the one that held
         them (docs/decisions/0032). Their offsets there are new. Returns how many."""
         with _broker_unavailable():
-            producer = _producer(self._bootstrap)
-            await producer.start()
-            try:
-                sent = [await _send_again(producer, letter) for letter in letters]
-                await asyncio.gather(*sent)
-            finally:
-                await producer.stop()
-        return len(sent)
+            return await _produce_each(self._bootstrap, letters, _send_again)
 
 
 @contextlib.contextmanager
@@ -139,13 +127,25 @@ def _broker_unavailable() -> Iterator[None]:
         raise
 
 
-def _producer(bootstrap: str) -> AIOKafkaProducer:
-    return AIOKafkaProducer(
+Send = Callable[[AIOKafkaProducer, DeadLetter], Awaitable["asyncio.Future[Any]"]]
+
+
+async def _produce_each(bootstrap: str, letters: Sequence[DeadLetter], send: Send) -> int:
+    """`send` each letter with one producer (acks=all), then wait for every acknowledgement;
+    returns how many were produced."""
+    producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
         enable_idempotence=False,
         max_request_size=topics.MAX_RECORD_BYTES,
     )
+    await producer.start()
+    try:
+        sent = [await send(producer, letter) for letter in letters]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+    return len(sent)
 
 
 async def _send_again(producer: AIOKafkaProducer, letter: DeadLetter) -> asyncio.Future[Any]:

@@ -83,15 +83,22 @@ def _status(pid: int) -> str:
         return "State:\tZ"
 
 
-def store_uri(data: Path) -> str:
-    """The embedded store's address, from the environment of a process that uses it."""
+def child_setting(data: Path, name: str) -> str:
+    """A setting `lrs serve` gives its children (e.g. the embedded parts' addresses), from the
+    environment of a child that has it."""
+    wanted = name.encode() + b"="
     for pids in processes(data).values():
         for pid in pids:
             with contextlib.suppress(OSError):
                 for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
-                    if item.startswith(b"LRS_MONGODB_URI="):
-                        return item.split(b"=", 1)[1].decode()
-    raise SystemExit("no child of lrs serve names LRS_MONGODB_URI")
+                    if item.startswith(wanted):
+                        return item.removeprefix(wanted).decode()
+    raise SystemExit(f"no child of lrs serve names {name}")
+
+
+def store_uri(data: Path) -> str:
+    """The embedded store's address, from the environment of a process that uses it."""
+    return child_setting(data, "LRS_MONGODB_URI")
 
 
 # --- the load ------------------------------------------------------------------------------

@@ -133,7 +133,7 @@ def agent_keys(agent: str) -> tuple[str, ...]:
 
 def link_keys(voids: str | None, ref: str | None) -> list[str]:
     """The keys by which a statement is found from the statement it voids or refers to
-    (`_mark_voided_on_arrival`, `_propagate_to_referrers`): one multikey index serves filters
+    (`_void_after_insert`, `_referring`): one multikey index serves filters
     and links, as each more index costs the embedded store about 70 µs per insert, whether or
     not the statement has a value for it (docs/decisions/0028)."""
     keys = [VOIDS_PREFIX + voids] if voids else []
@@ -367,9 +367,20 @@ class MongoStatementStore:
 
     async def _link(self, tenant: str, batch: dict[str, Doc]) -> None:
         await self._inherit_keys(tenant, batch)
-        await self._mark_voided_on_arrival(tenant, batch)
+        referring = await self._referring(tenant, batch)
+        _mark_voided_on_arrival(batch, referring)
         await self._void_stored_targets(tenant, batch)
-        await self._propagate_to_referrers(tenant, batch)
+        await self._propagate_to_referrers(tenant, batch, referring)
+
+    async def _referring(self, tenant: str, batch: Collection[str]) -> list[Doc]:
+        """The stored statements whose object is a StatementRef to one of `batch`'s ids. A
+        voiding statement's object is a StatementRef to the statement it voids (its `ref` is
+        its `voids`, lrs.xapi.index), so this one read finds both the statements voiding the
+        batch's and the first referrers its keys propagate to (`_propagate_to_referrers`)."""
+        projection = {"id": 1, "ref": 1, "voids": 1}
+        return [
+            d async for d in self._statements.find(_linked(tenant, REF_PREFIX, batch), projection)
+        ]
 
     async def _link_again(self, tenant: str, inserted: dict[str, Doc]) -> None:
         """The links of statements just inserted, read after the insert (see `insert_many`)."""
@@ -398,18 +409,6 @@ class MongoStatementStore:
                 doc["keys"] = merged
             if not changed:
                 return
-
-    async def _mark_voided_on_arrival(self, tenant: str, batch: dict[str, Doc]) -> None:
-        """Data 2.3.2: a new (non-voiding) statement that a voiding statement, stored or in the
-        batch, targets arrives voided; voiding order does not matter."""
-        candidates = [i for i, d in batch.items() if not d["voids"]]
-        targeted = {d["voids"] for d in batch.values() if d["voids"]}
-        voidings = _linked(tenant, VOIDS_PREFIX, candidates)
-        async for voiding in self._statements.find(voidings, {"voids": 1}):
-            targeted.add(voiding["voids"])
-        for statement_id in candidates:
-            if statement_id in targeted:
-                batch[statement_id]["voided"] = True
 
     async def _void_stored_targets(self, tenant: str, batch: dict[str, Doc]) -> None:
         """Voiding statements of the batch void their stored targets, unless a target is itself
@@ -468,18 +467,18 @@ class MongoStatementStore:
         if updates:
             await self._statements.bulk_write(updates, ordered=False)
 
-    async def _propagate_to_referrers(self, tenant: str, batch: dict[str, Doc]) -> None:
+    async def _propagate_to_referrers(
+        self, tenant: str, batch: dict[str, Doc], referring: list[Doc] | None = None
+    ) -> None:
         """Stored statements that target a new one (directly or through a chain of
-        StatementRefs, up to MAX_REF_DEPTH) take its keys, so arrival order never matters."""
+        StatementRefs, up to MAX_REF_DEPTH) take its keys, so arrival order never matters.
+        `referring`: the batch's referrers when they were just read (`_referring`)."""
         frontier = {i: inheritable(d["keys"]) for i, d in batch.items()}
         for _ in range(MAX_REF_DEPTH):
-            found = {
-                r["id"]: frontier[r["ref"]]
-                async for r in self._statements.find(
-                    _linked(tenant, REF_PREFIX, frontier), {"id": 1, "ref": 1}
-                )
-                if r["id"] not in batch
-            }
+            if referring is None:
+                referring = await self._referring(tenant, frontier)
+            found = {r["id"]: frontier[r["ref"]] for r in referring if r["id"] not in batch}
+            referring = None
             if not found:
                 return
             await self._statements.bulk_write(
@@ -587,6 +586,16 @@ def _duplicates(refused: list[AcceptedStatement], stored: list[Doc]) -> list[Dup
         for r in refused
         if (doc_id := statement_doc_id(r.tenant, r.statement_id)) in existing
     ]
+
+
+def _mark_voided_on_arrival(batch: dict[str, Doc], referring: list[Doc]) -> None:
+    """Data 2.3.2: a new (non-voiding) statement that a voiding statement, stored (among
+    `referring`, the stored statements referring to the batch's) or in the batch, targets
+    arrives voided; voiding order does not matter."""
+    targeted = {d["voids"] for d in [*batch.values(), *referring] if d.get("voids")}
+    for statement_id, doc in batch.items():
+        if not doc["voids"] and statement_id in targeted:
+            doc["voided"] = True
 
 
 def _linked(tenant: str, prefix: str, targets: Collection[str]) -> Doc:

@@ -10,19 +10,25 @@ topic, copies the dead letters, and replaces the broker with an empty one
 (`Stack.renew_broker`, lrs/entry/supervisor.py).
 
 This module holds the parts of that: when a renewal is due (`Growth`), whether the consumers
-have read everything (`Backlog`), and the dead letters' copy (`dead_letters`, `restore`).
+have read everything (`Backlog`), and the dead letters' copy (`dead_letters`, `restore`), kept
+on disk from before the old broker stops until they are on the new one (`keep`, `kept`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
+import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from lrs import topics
@@ -39,6 +45,8 @@ MAX_RETRY_SECONDS = 600.0  # ... up to this (Growth.later)
 # to be held while they finish: beyond, the pipeline is behind and the renewal waits.
 MOST_UNREAD_TO_HOLD = 2000
 DRAIN_POLL_SECONDS = 0.05  # between two looks at the consumers' committed offsets
+# In the data directory: the dead letters of a renewal until they are on the new broker.
+KEPT_LETTERS_FILE = "renewal-dead-letters.json"
 
 
 def resident_kb(pid: int) -> int | None:
@@ -243,3 +251,60 @@ async def restore(settings: LrsSettings, letters: list[DeadLetter]) -> int:
     """`letters` onto the (new) broker, each as it was, to its dead-letter topic's partition."""
     assert settings.kafka_bootstrap
     return await KafkaDeadLetters(settings.kafka_bootstrap, settings.topic_prefix).restore(letters)
+
+
+def kept_letters_path(settings: LrsSettings) -> Path:
+    return settings.data_dir / KEPT_LETTERS_FILE
+
+
+def keep(path: Path, letters: Sequence[DeadLetter]) -> None:
+    """`letters` on disk, whole or not at all (written beside, synced, then renamed): between
+    the old broker's end and their restore on the new one they are nowhere else, and neither
+    a restore that fails nor a killed `lrs serve` may lose them (`kept` reads them back)."""
+    partial = path.with_suffix(".partial")
+    with partial.open("wb") as out:
+        out.write(orjson.dumps([_letter_to_json(letter) for letter in letters]))
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(partial, path)
+
+
+def kept(path: Path) -> list[DeadLetter]:
+    """The dead letters `keep` wrote to `path`; none when there is no such file."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    return [_letter_from_json(item) for item in orjson.loads(raw)]
+
+
+def _letter_to_json(letter: DeadLetter) -> dict[str, Any]:
+    return {
+        "topic": letter.topic,
+        "partition": letter.partition,
+        "offset": letter.offset,
+        "time": letter.time.isoformat(),
+        "key": _b64(letter.key),
+        "value": _b64(letter.value),
+        "headers": [[name, _b64(value)] for name, value in letter.headers],
+    }
+
+
+def _letter_from_json(item: dict[str, Any]) -> DeadLetter:
+    return DeadLetter(
+        topic=item["topic"],
+        partition=item["partition"],
+        offset=item["offset"],
+        time=datetime.fromisoformat(item["time"]),
+        key=_bytes(item["key"]),
+        value=_bytes(item["value"]),
+        headers=tuple((name, _bytes(value) or b"") for name, value in item["headers"]),
+    )
+
+
+def _b64(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode()
+
+
+def _bytes(text: str | None) -> bytes | None:
+    return None if text is None else base64.b64decode(text)

@@ -56,7 +56,7 @@ from lrs.entry.embedded import (
     start_and_wait,
     store_child,
 )
-from lrs.entry.renewal import Growth, drain, restore
+from lrs.entry.renewal import Growth, drain, keep, kept, kept_letters_path, restore
 from lrs.metrics import RestartLog
 from lrs.ports.dead_letters import DeadLetter
 from lrs.ports.events import OutgoingMessage
@@ -88,6 +88,8 @@ PARTS_STOP_SECONDS = 1.0  # ... then broker and store; whatever is left then is 
 # nothing, and the broker's work for each fetch grows with the partitions it covers
 # (docs/decisions/0021: idle, 23% of a core in all with 8, 11% with 2).
 EMBEDDED_STATEMENT_PARTITIONS = 2
+# what reading or writing the renewal's dead-letter file (renewal.keep) may raise
+UNREADABLE_FILE = (OSError, ValueError, KeyError, TypeError)
 RENEWED_START_GAP = 1.0  # seconds between two consumers' starts after a renewal (0032) ...
 PACE_ORDER = {"acknowledgement": 0, "live": 1, "background": 2}  # ... in this order
 
@@ -345,10 +347,11 @@ class Stack:
         """Replace the embedded broker, which grew `grown` MB, with an empty one, losing
         nothing (docs/decisions/0032). The API processes are held (SIGSTOP: their clients'
         requests wait) until every consumer has read everything; then the consumers are
-        stopped, the dead letters copied, the broker replaced (its topics made) and the dead
-        letters put on it. The API processes go on and read the new topics from their
-        beginning (`FEED_REWIND`), the consumers start again from the new topics' beginning,
-        and the latest values are republished from the store, as after a crash
+        stopped, the dead letters copied (and kept on disk until they are on the new broker),
+        the broker replaced (its topics made) and the dead letters put on it. The API
+        processes go on and read the new topics from their beginning (`FEED_REWIND`), the
+        consumers start again from the new topics' beginning, and the latest values are
+        republished from the store, as after a crash
         (`restart_broker`) but with nothing to replay: every record was read. When the
         consumers are far behind (renewal.MOST_UNREAD_TO_HOLD), or do not finish reading within
         `LRS_EMBEDDED_BROKER_RENEW_DRAIN_SECONDS`, nothing changes and it is tried again
@@ -362,9 +365,11 @@ class Stack:
         try:
             letters = self.drained_letters(apis, consumers)
             if letters is not None:
+                letters = self.kept_with(letters)
+            if letters is not None:
                 self.broker.kill()
                 self.start_new_broker()
-                asyncio.run(restore(self.resolved(), letters))
+                self.restore_kept_letters()
         finally:
             for api in apis:
                 api.resume()
@@ -389,6 +394,45 @@ class Stack:
         republish = (self.resolved(), self.growth.settled)
         threading.Thread(target=republish_in_thread, args=republish, daemon=True).start()
         return True
+
+    def kept_with(self, letters: list[DeadLetter]) -> list[DeadLetter] | None:
+        """`letters`, and any that a restore that failed left on disk, kept on disk before the
+        broker that holds them stops (renewal.keep); None, the renewal given up, when they
+        cannot be written."""
+        path = kept_letters_path(self.settings)
+        try:
+            letters = [*kept(path), *letters]
+            keep(path, letters)
+        except UNREADABLE_FILE:
+            log.exception("the dead letters could not be kept in %s: not renewed", path)
+            return None
+        return letters
+
+    def restore_kept_letters(self) -> None:
+        """The dead letters a renewal kept on disk (renewal.keep) put on the broker, then the
+        file removed. When that fails they stay on disk, for the next renewal or start of
+        `lrs serve`; a restore cut short may put some of them on the broker twice."""
+        path = kept_letters_path(self.settings)
+        try:
+            letters = kept(path)
+        except UNREADABLE_FILE:
+            log.exception("the dead letters kept in %s cannot be read; the file is left", path)
+            return
+        if not letters:
+            path.unlink(missing_ok=True)
+            return
+        try:
+            asyncio.run(restore(self.resolved(), letters))
+        except Exception:
+            log.exception(
+                "%d dead letters kept in %s were not put on the broker; they are tried again"
+                " at the next renewal or start",
+                len(letters),
+                path,
+            )
+            return
+        path.unlink()
+        log.warning("%d dead letters kept in %s are on the broker again", len(letters), path)
 
     def start_in_turn(self, consumers: Sequence[Child]) -> None:
         """Start the consumers a renewal stopped one every RENEWED_START_GAP seconds, by their
@@ -716,6 +760,7 @@ def serve(settings: LrsSettings) -> int:
     try:
         stack.start_parts()
         created = asyncio.run(prepare(stack.resolved()))
+        stack.restore_kept_letters()  # a renewal's, when it could not finish (decisions/0032)
         stack.start_workers()
         if settings.embedded_kafka:
             stack.replays.begin()

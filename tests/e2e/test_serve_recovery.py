@@ -11,7 +11,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,8 @@ from pymongo import AsyncMongoClient
 
 from lrs import topics
 from lrs.entry.counted import MARKS, READ_THROUGH
+from lrs.entry.renewal import KEPT_LETTERS_FILE, keep
+from lrs.ports.dead_letters import DeadLetter
 from lrs.settings import LrsSettings
 from tests.support.factories import statement
 from tests.support.live import SseReader
@@ -444,5 +446,38 @@ async def test_a_grown_broker_is_renewed_losing_no_statement_count_or_dead_lette
                 assert total == expected > 0
             assert await dead_letter_keys(client) == ["default\x1fbroken"]
         assert {name: served.pid(name) for name in apis} == apis
+        assert not (tmp_path / KEPT_LETTERS_FILE).exists()  # on the new broker, not on disk
         team = topics.team_key("default", "renewed")
         assert team in await registry_keys_once_holding(served, team)
+
+
+async def test_dead_letters_a_renewal_left_on_disk_are_put_back_at_the_next_start(
+    tmp_path: Path,
+) -> None:
+    """A renewal keeps the old broker's dead letters on disk until they are on the new one
+    (docs/decisions/0032); when `lrs serve` died, or the restore failed, before that, its next
+    start puts them on its broker and removes the file."""
+    letter = DeadLetter(
+        topic=topics.dlq(topics.STATEMENTS),
+        partition=0,
+        offset=41,
+        time=datetime(2026, 12, 3, 7, 0, tzinfo=UTC),
+        key=b"default\x1fleft-on-disk",
+        value=b"not a statement",
+        headers=(
+            (topics.HEADER_CONSUMER, b"persist"),
+            (topics.HEADER_ERROR_CLASS, b"UnusableMessage"),
+            (topics.HEADER_ERROR_MESSAGE, b"kept by a renewal"),
+            (topics.HEADER_ORIGINAL_TOPIC, topics.STATEMENTS.encode()),
+            (topics.HEADER_ORIGINAL_PARTITION, b"0"),
+            (topics.HEADER_ORIGINAL_OFFSET, b"41"),
+        ),
+    )
+    keep(tmp_path / KEPT_LETTERS_FILE, [letter])
+    with serve_lrs(tmp_path, KEY, SECRET) as (base, _):
+        async with httpx.AsyncClient(base_url=base, headers=H, timeout=30) as client:
+            keys = await eventually(
+                lambda: dead_letter_keys(client), lambda k: k != [], within=GENEROUS
+            )
+            assert keys == ["default\x1fleft-on-disk"]
+    assert not (tmp_path / KEPT_LETTERS_FILE).exists()

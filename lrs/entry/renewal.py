@@ -138,7 +138,7 @@ class Backlog:
         self.readers = readers(settings)
         specs = topics.topic_specs(settings.topic_prefix, settings.statement_partitions)
         self.partitions = {spec.name: spec.partitions for spec in specs}
-        self.letter_topics = {name: settings.topic(topics.dlq(name)) for name in topics.CONSUMED}
+        self.letter_topics = letter_topics(settings)
         followed = {r.topic for r in self.readers} | set(self.letter_topics.values())
         self.ends = FetchedEnds(bootstrap, [tp for t in followed for tp in self._of(t)])
         self.groups = {
@@ -237,6 +237,31 @@ async def drain(
             log.warning("%d records came as the consumers were stopped: not renewed", left)
             return None
         names = backlog.with_letters(ends)
+    return await dead_letters(settings, names)
+
+
+def letter_topics(settings: LrsSettings) -> dict[str, str]:
+    """Each consumed topic's (lrs.topics.CONSUMED) dead-letter topic, by the consumed one."""
+    return {name: settings.topic(topics.dlq(name)) for name in topics.CONSUMED}
+
+
+async def letters_on_broker(settings: LrsSettings) -> list[DeadLetter]:
+    """Every dead letter on the broker: read from the dead-letter topics whose ends (fetched,
+    lrs.entry.ends) show records, as an empty one takes a reader seconds to call empty."""
+    assert settings.kafka_bootstrap
+    specs = topics.topic_specs(settings.topic_prefix, settings.statement_partitions)
+    partitions = {spec.name: spec.partitions for spec in specs}
+    by_name = {
+        name: [TopicPartition(topic, p) for p in range(partitions[topic])]
+        for name, topic in letter_topics(settings).items()
+    }
+    ends = FetchedEnds(settings.kafka_bootstrap, [tp for tps in by_name.values() for tp in tps])
+    try:
+        await ends.start()
+        seen = await ends.read()
+    finally:
+        await ends.close()
+    names = [name for name, tps in by_name.items() if any(seen[tp] > 0 for tp in tps)]
     return await dead_letters(settings, names)
 
 

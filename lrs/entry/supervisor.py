@@ -56,7 +56,15 @@ from lrs.entry.embedded import (
     start_and_wait,
     store_child,
 )
-from lrs.entry.renewal import Growth, drain, keep, kept, kept_letters_path, restore
+from lrs.entry.renewal import (
+    Growth,
+    drain,
+    keep,
+    kept,
+    kept_letters_path,
+    letters_on_broker,
+    restore,
+)
 from lrs.metrics import RestartLog
 from lrs.ports.dead_letters import DeadLetter
 from lrs.ports.events import OutgoingMessage
@@ -88,6 +96,7 @@ PARTS_STOP_SECONDS = 1.0  # ... then broker and store; whatever is left then is 
 # nothing, and the broker's work for each fetch grows with the partitions it covers
 # (docs/decisions/0021: idle, 23% of a core in all with 8, 11% with 2).
 EMBEDDED_STATEMENT_PARTITIONS = 2
+KEEP_AT_STOP_SECONDS = 15.0  # to read the embedded broker's dead letters as lrs serve stops
 # what reading or writing the renewal's dead-letter file (renewal.keep) may raise
 UNREADABLE_FILE = (OSError, ValueError, KeyError, TypeError)
 RENEWED_START_GAP = 1.0  # seconds between two consumers' starts after a renewal (0032) ...
@@ -245,6 +254,7 @@ class Stack:
             self.listener.close()  # the API processes hold their own copies
         stop_together(self.api_children(), API_STOP_SECONDS)
         stop_together(self.consumer_children(), CONSUMERS_STOP_SECONDS)
+        self.keep_letters_at_stop()
         stop_together([p for p in (self.broker, self.store) if p is not None], PARTS_STOP_SECONDS)
         if "LRS_DOORBELL_DIR" in self.env:  # ours, and empty once every child closed its socket
             with contextlib.suppress(OSError):
@@ -407,6 +417,20 @@ class Stack:
             log.exception("the dead letters could not be kept in %s: not renewed", path)
             return None
         return letters
+
+    def keep_letters_at_stop(self) -> None:
+        """The embedded broker's dead letters kept on disk (renewal.keep) before it stops, for
+        the next start to put back (`restore_kept_letters`): they are nowhere else, and the
+        memory-only broker takes them with it. Within KEEP_AT_STOP_SECONDS, or not at all."""
+        if self.broker is None or not self.broker.alive():
+            return
+        try:
+            letters = asyncio.run(letters_within(self.resolved(), KEEP_AT_STOP_SECONDS))
+        except Exception:
+            log.exception("the dead letters could not be read from the broker; they are lost")
+            return
+        if letters and self.kept_with(letters) is not None:
+            log.warning("%d dead letters kept for the next start", len(letters))
 
     def restore_kept_letters(self) -> None:
         """The dead letters a renewal kept on disk (renewal.keep) put on the broker, then the
@@ -627,6 +651,11 @@ def republish_in_thread(settings: LrsSettings, settled: threading.Event | None =
         if settled is not None:
             settled.set()
     log.info("republished %d latest values (registry, goals, progress) onto the broker", values)
+
+
+async def letters_within(settings: LrsSettings, seconds: float) -> list[DeadLetter]:
+    async with asyncio.timeout(seconds):
+        return await letters_on_broker(settings)
 
 
 def renew_limit_mb(settings: LrsSettings) -> int:

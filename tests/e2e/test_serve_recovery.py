@@ -23,7 +23,7 @@ from pymongo import AsyncMongoClient
 
 from lrs import topics
 from lrs.entry.counted import MARKS, READ_THROUGH
-from lrs.entry.renewal import KEPT_LETTERS_FILE, keep
+from lrs.entry.renewal import KEPT_LETTERS_FILE, keep, kept
 from lrs.ports.dead_letters import DeadLetter
 from lrs.settings import LrsSettings
 from tests.support.factories import statement
@@ -480,4 +480,28 @@ async def test_dead_letters_a_renewal_left_on_disk_are_put_back_at_the_next_star
                 lambda: dead_letter_keys(client), lambda k: k != [], within=GENEROUS
             )
             assert keys == ["default\x1fleft-on-disk"]
+    assert not (tmp_path / KEPT_LETTERS_FILE).exists()
+
+
+async def test_dead_letters_outlive_a_clean_stop_of_lrs_serve(tmp_path: Path) -> None:
+    """The memory-only embedded broker takes its dead letters with it when `lrs serve` stops:
+    they are kept on disk as it stops (after its consumers, before its broker) and put back on
+    the next start's broker."""
+    with serve_lrs(tmp_path, KEY, SECRET) as (base, process):
+        served = Served(base, process, tmp_path)
+        async with httpx.AsyncClient(base_url=base, headers=H, timeout=30) as client:
+            await produce_unreadable(broker_address(served), b"default\x1fbefore-stop")
+            keys = await eventually(
+                lambda: dead_letter_keys(client), lambda k: k != [], within=GENEROUS
+            )
+            assert keys == ["default\x1fbefore-stop"]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(GENEROUS) == 0
+    assert [d.key for d in kept(tmp_path / KEPT_LETTERS_FILE)] == [b"default\x1fbefore-stop"]
+    with serve_lrs(tmp_path, KEY, SECRET) as (base, _):
+        async with httpx.AsyncClient(base_url=base, headers=H, timeout=30) as client:
+            keys = await eventually(
+                lambda: dead_letter_keys(client), lambda k: k != [], within=GENEROUS
+            )
+            assert keys == ["default\x1fbefore-stop"]
     assert not (tmp_path / KEPT_LETTERS_FILE).exists()

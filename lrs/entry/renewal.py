@@ -11,7 +11,8 @@ topic, copies the dead letters, and replaces the broker with an empty one
 
 This module holds the parts of that: when a renewal is due (`Growth`), whether the consumers
 have read everything (`Backlog`), and the dead letters' copy (`dead_letters`, `restore`), kept
-on disk from before the old broker stops until they are on the new one (`keep`, `kept`).
+on disk from before the old broker stops until they are on the new one (`keep`, `kept`; so
+are they between a stop of `lrs serve` and its next start, `letters_on_broker`).
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ MAX_RETRY_SECONDS = 600.0  # ... up to this (Growth.later)
 # to be held while they finish: beyond, the pipeline is behind and the renewal waits.
 MOST_UNREAD_TO_HOLD = 2000
 DRAIN_POLL_SECONDS = 0.05  # between two looks at the consumers' committed offsets
-# In the data directory: the dead letters of a renewal until they are on the new broker.
-KEPT_LETTERS_FILE = "renewal-dead-letters.json"
+# In the data directory: the embedded broker's dead letters between a renewal, or a stop of
+# `lrs serve`, and their restore on the next broker (lrs.entry.supervisor).
+KEPT_LETTERS_FILE = "kept-dead-letters.json"
 
 
 def resident_kb(pid: int) -> int | None:

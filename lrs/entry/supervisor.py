@@ -97,7 +97,7 @@ PARTS_STOP_SECONDS = 1.0  # ... then broker and store; whatever is left then is 
 # (docs/decisions/0021: idle, 23% of a core in all with 8, 11% with 2).
 EMBEDDED_STATEMENT_PARTITIONS = 2
 KEEP_AT_STOP_SECONDS = 15.0  # to read the embedded broker's dead letters as lrs serve stops
-# what reading or writing the renewal's dead-letter file (renewal.keep) may raise
+# what reading or writing the kept dead letters' file (renewal.keep) may raise
 UNREADABLE_FILE = (OSError, ValueError, KeyError, TypeError)
 RENEWED_START_GAP = 1.0  # seconds between two consumers' starts after a renewal (0032) ...
 PACE_ORDER = {"acknowledgement": 0, "live": 1, "background": 2}  # ... in this order
@@ -433,9 +433,10 @@ class Stack:
             log.warning("%d dead letters kept for the next start", len(letters))
 
     def restore_kept_letters(self) -> None:
-        """The dead letters a renewal kept on disk (renewal.keep) put on the broker, then the
-        file removed. When that fails they stay on disk, for the next renewal or start of
-        `lrs serve`; a restore cut short may put some of them on the broker twice."""
+        """The dead letters a renewal or the last stop kept on disk (renewal.keep) put on the
+        broker, then the file removed. When that fails they stay on disk, for the next renewal
+        or start of `lrs serve`; a restore cut short may put some of them on the broker
+        twice."""
         path = kept_letters_path(self.settings)
         try:
             letters = kept(path)
@@ -789,7 +790,7 @@ def serve(settings: LrsSettings) -> int:
     try:
         stack.start_parts()
         created = asyncio.run(prepare(stack.resolved()))
-        stack.restore_kept_letters()  # a renewal's, when it could not finish (decisions/0032)
+        stack.restore_kept_letters()  # those the last stop kept, or a renewal left (0032)
         stack.start_workers()
         if settings.embedded_kafka:
             stack.replays.begin()

@@ -474,12 +474,7 @@ async def test_dead_letters_a_renewal_left_on_disk_are_put_back_at_the_next_star
         ),
     )
     keep(tmp_path / KEPT_LETTERS_FILE, [letter])
-    with serve_lrs(tmp_path, KEY, SECRET) as (base, _):
-        async with httpx.AsyncClient(base_url=base, headers=H, timeout=30) as client:
-            keys = await eventually(
-                lambda: dead_letter_keys(client), lambda k: k != [], within=GENEROUS
-            )
-            assert keys == ["default\x1fleft-on-disk"]
+    assert await dead_letters_listed_once_started(tmp_path) == ["default\x1fleft-on-disk"]
     assert not (tmp_path / KEPT_LETTERS_FILE).exists()
 
 
@@ -498,10 +493,15 @@ async def test_dead_letters_outlive_a_clean_stop_of_lrs_serve(tmp_path: Path) ->
         process.send_signal(signal.SIGTERM)
         assert process.wait(GENEROUS) == 0
     assert [d.key for d in kept(tmp_path / KEPT_LETTERS_FILE)] == [b"default\x1fbefore-stop"]
-    with serve_lrs(tmp_path, KEY, SECRET) as (base, _):
+    assert await dead_letters_listed_once_started(tmp_path) == ["default\x1fbefore-stop"]
+    assert not (tmp_path / KEPT_LETTERS_FILE).exists()
+
+
+async def dead_letters_listed_once_started(data: Path) -> list[str | None]:
+    """Start `lrs serve` on `data`: the keys of the dead letters it lists, once it lists any
+    (within GENEROUS seconds; none then)."""
+    with serve_lrs(data, KEY, SECRET) as (base, _):
         async with httpx.AsyncClient(base_url=base, headers=H, timeout=30) as client:
-            keys = await eventually(
+            return await eventually(
                 lambda: dead_letter_keys(client), lambda k: k != [], within=GENEROUS
             )
-            assert keys == ["default\x1fbefore-stop"]
-    assert not (tmp_path / KEPT_LETTERS_FILE).exists()

@@ -15,6 +15,10 @@ from pathlib import Path
 import httpx
 
 KEY, SECRET = "bench", "bench-secret"
+# The fetch wait of a bench's own topic reader: the embedded broker answers a held fetch only
+# after half its wait, so with aiokafka's default (500 ms) the reader itself added up to about
+# 250 ms to what it timed (bench/progress.py before 2026-12-03); a short wait adds little.
+READER_FETCH_WAIT_MS = 10
 
 
 async def stop_following(

@@ -40,7 +40,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import client, pct, stop_following
+from bench.common import READER_FETCH_WAIT_MS, client, pct, stop_following
 from consumers.progress.learner import LearnerProgressHandler
 from consumers.runner import Runner, RunnerConfig
 from lrs import topics
@@ -97,6 +97,7 @@ class Watcher:
             topics.TEAM_PROGRESS,
             bootstrap_servers=self.kafka,
             auto_offset_reset="earliest",
+            fetch_max_wait_ms=READER_FETCH_WAIT_MS,
         )
         await consumer.start()
         task = asyncio.create_task(self._follow(consumer))

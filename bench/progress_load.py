@@ -42,7 +42,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import KEY, SECRET, client, load_average, machine, pct
+from bench.common import KEY, READER_FETCH_WAIT_MS, SECRET, client, load_average, machine, pct
 from bench.faults import child_setting
 from bench.idle import settings_from
 from lrs import topics
@@ -52,7 +52,6 @@ from tests.support.serve import serve_lrs
 
 SECONDS_PER_STATEMENT = 750.0  # the factory's result.duration, PT12M30S
 SETTLE_SECONDS = 120.0  # how long every change may take to show once the load ends
-READER_FETCH_WAIT_MS = 10
 
 
 @dataclass
@@ -190,9 +189,7 @@ async def topic_reader(kafka: str, prefix: str, seen: Seen) -> AsyncIterator[Non
         prefix + topics.TEAM_PROGRESS,
         bootstrap_servers=kafka,
         auto_offset_reset="latest",
-        # the embedded broker answers a held fetch only after half its wait: a short one, so
-        # that this reader adds little to what it measures (aiokafka's default is 500 ms)
-        fetch_max_wait_ms=READER_FETCH_WAIT_MS,
+        fetch_max_wait_ms=READER_FETCH_WAIT_MS,  # bench.common
     )
     await consumer.start()
 

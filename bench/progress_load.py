@@ -326,17 +326,11 @@ def main() -> None:
     print(f"machine: {machine()}; load average {load_average()}")
     with tempfile.TemporaryDirectory(prefix="lrs-progress-load-") as tmp:
         data = Path(tmp) / "data"
-        with serve_lrs(data, KEY, SECRET, **settings_from(args.settings)) as (base, _):
+        settings = settings_from(args.settings)
+        with serve_lrs(data, KEY, SECRET, **settings) as (base, _):
             kafka = child_setting(data, "LRS_KAFKA_BOOTSTRAP")
-            prefix = _prefix(data)
+            prefix = settings.get("topic_prefix", "")  # LRS_TOPIC_PREFIX, if given here
             asyncio.run(measure(base, kafka, prefix, args))
-
-
-def _prefix(data: Path) -> str:
-    try:
-        return child_setting(data, "LRS_TOPIC_PREFIX")
-    except SystemExit:
-        return ""
 
 
 if __name__ == "__main__":

@@ -138,8 +138,7 @@ class Backlog:
         assert settings.kafka_bootstrap
         bootstrap = settings.kafka_bootstrap
         self.readers = readers(settings)
-        specs = topics.topic_specs(settings.topic_prefix, settings.statement_partitions)
-        self.partitions = {spec.name: spec.partitions for spec in specs}
+        self.partitions = partitions_by_topic(settings)
         self.letter_topics = letter_topics(settings)
         followed = {r.topic for r in self.readers} | set(self.letter_topics.values())
         self.ends = FetchedEnds(bootstrap, [tp for t in followed for tp in self._of(t)])
@@ -171,7 +170,7 @@ class Backlog:
                 await client.stop()
 
     def _of(self, topic: str) -> list[TopicPartition]:
-        return [TopicPartition(topic, p) for p in range(self.partitions[topic])]
+        return self.partitions[topic]
 
     async def unread(self) -> tuple[int, dict[TopicPartition, int]]:
         """Records some consumer has not committed yet, summed over the consumers, and the
@@ -199,11 +198,7 @@ class Backlog:
 
     def with_letters(self, ends: Mapping[TopicPartition, int]) -> list[str]:
         """The consumed topics (lrs.topics.CONSUMED) whose dead-letter topic is not empty."""
-        return [
-            name
-            for name, topic in self.letter_topics.items()
-            if any(ends[tp] > 0 for tp in self._of(topic))
-        ]
+        return with_letters(self.letter_topics, self.partitions, ends)
 
 
 async def drain(
@@ -242,29 +237,42 @@ async def drain(
     return await dead_letters(settings, names)
 
 
+def partitions_by_topic(settings: LrsSettings) -> dict[str, list[TopicPartition]]:
+    """Every topic of the LRS (lrs.topics.topic_specs, prefixed) with its partitions."""
+    specs = topics.topic_specs(settings.topic_prefix, settings.statement_partitions)
+    return {s.name: [TopicPartition(s.name, p) for p in range(s.partitions)] for s in specs}
+
+
 def letter_topics(settings: LrsSettings) -> dict[str, str]:
     """Each consumed topic's (lrs.topics.CONSUMED) dead-letter topic, by the consumed one."""
     return {name: settings.topic(topics.dlq(name)) for name in topics.CONSUMED}
+
+
+def with_letters(
+    letters: Mapping[str, str],
+    partitions: Mapping[str, list[TopicPartition]],
+    ends: Mapping[TopicPartition, int],
+) -> list[str]:
+    """The consumed topics whose dead-letter topic (`letters`, by consumed topic) is not empty
+    by its partitions' `ends`."""
+    return [
+        name for name, topic in letters.items() if any(ends[tp] > 0 for tp in partitions[topic])
+    ]
 
 
 async def letters_on_broker(settings: LrsSettings) -> list[DeadLetter]:
     """Every dead letter on the broker: read from the dead-letter topics whose ends (fetched,
     lrs.entry.ends) show records, as an empty one takes a reader seconds to call empty."""
     assert settings.kafka_bootstrap
-    specs = topics.topic_specs(settings.topic_prefix, settings.statement_partitions)
-    partitions = {spec.name: spec.partitions for spec in specs}
-    by_name = {
-        name: [TopicPartition(topic, p) for p in range(partitions[topic])]
-        for name, topic in letter_topics(settings).items()
-    }
-    ends = FetchedEnds(settings.kafka_bootstrap, [tp for tps in by_name.values() for tp in tps])
+    partitions, letters = partitions_by_topic(settings), letter_topics(settings)
+    followed = [tp for topic in letters.values() for tp in partitions[topic]]
+    ends = FetchedEnds(settings.kafka_bootstrap, followed)
     try:
         await ends.start()
         seen = await ends.read()
     finally:
         await ends.close()
-    names = [name for name, tps in by_name.items() if any(seen[tp] > 0 for tp in tps)]
-    return await dead_letters(settings, names)
+    return await dead_letters(settings, with_letters(letters, partitions, seen))
 
 
 async def dead_letters(settings: LrsSettings, names: list[str]) -> list[DeadLetter]:

@@ -407,14 +407,14 @@ class Stack:
 
     def kept_with(self, letters: list[DeadLetter]) -> list[DeadLetter] | None:
         """`letters`, and any that a restore that failed left on disk, kept on disk before the
-        broker that holds them stops (renewal.keep); None, the renewal given up, when they
-        cannot be written."""
+        broker that holds them stops (renewal.keep); None when they cannot be written (a
+        renewal is then given up)."""
         path = kept_letters_path(self.settings)
         try:
             letters = [*kept(path), *letters]
             keep(path, letters)
         except UNREADABLE_FILE:
-            log.exception("the dead letters could not be kept in %s: not renewed", path)
+            log.exception("the dead letters could not be kept in %s", path)
             return None
         return letters
 

@@ -33,6 +33,7 @@ writers won (docs/decisions/0006); a statement it has already counted changes no
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -85,11 +86,16 @@ class PersistHandler:
             except UnusableMessage as exc:
                 poison.append(Poison(record, exc))
         listed: set[tuple[str, str]] = set()  # the batch's Agents an erasure named
-        # statements in flight when their learner was erased are dropped
-        decoded = await screen_pairs(self._erased, decoded, listed)
-        decoded, restamped = await self._not_before_watermarks(decoded)
+        # three independent reads at once: the batch then waits for the slowest, not their sum
+        screened, marks, held = await asyncio.gather(
+            # statements in flight when their learner was erased are dropped
+            screen_pairs(self._erased, decoded, listed),
+            self._watermarks({record.topic for record, _ in decoded}),
+            self._held_ids([accepted for _, accepted in decoded]),
+        )
+        decoded, restamped = self._not_before_watermarks(screened, marks)
         accepted_all = [accepted for _, accepted in decoded]
-        await self._merge_projections(await self._to_be_inserted(accepted_all), listed)
+        await self._merge_projections(_to_be_inserted(accepted_all, held), listed)
         report = await self._store.insert_many(accepted_all)
         _log_restamped(restamped, report)
         source = {id(accepted): record for record, accepted in decoded}
@@ -98,13 +104,19 @@ class PersistHandler:
         kept_back = {id(d.incoming) for d in conflicts}
         return Outcome(poison=poison, outputs=self._forward(accepted_all, report, kept_back))
 
-    async def _not_before_watermarks(
-        self, decoded: list[tuple[Record, AcceptedStatement]]
+    async def _watermarks(self, topics_seen: set[str]) -> dict[str, dict[int, datetime]]:
+        """Each topic's partition watermarks."""
+        ordered = sorted(topics_seen)
+        found = await asyncio.gather(*(self._store.watermarks(topic) for topic in ordered))
+        return dict(zip(ordered, found, strict=True))
+
+    def _not_before_watermarks(
+        self,
+        decoded: list[tuple[Record, AcceptedStatement]],
+        marks: Mapping[str, Mapping[int, datetime]],
     ) -> tuple[list[tuple[Record, AcceptedStatement]], list[AcceptedStatement]]:
         """Each statement with its `stored` moved up to its partition's watermark less the
         margin when it is earlier (see the module docstring); and the ones moved."""
-        topics_seen = dict.fromkeys(record.topic for record, _ in decoded)
-        marks = {topic: await self._store.watermarks(topic) for topic in topics_seen}
         result, moved = [], []
         for record, accepted in decoded:
             mark = marks[record.topic].get(record.partition)
@@ -114,26 +126,24 @@ class PersistHandler:
             result.append((record, accepted))
         return result, moved
 
-    async def _to_be_inserted(self, batch: Sequence[AcceptedStatement]) -> list[AcceptedStatement]:
-        """The statements of the batch the store will keep: not those whose id it holds, and
-        of two with one id, the first."""
-        taken: set[tuple[str, str]] = set()
-        for tenant in dict.fromkeys(a.tenant for a in batch):
-            ids = [a.statement_id for a in batch if a.tenant == tenant]
-            taken |= {(tenant, i) for i in await self._store.get_many(tenant, ids)}
-        kept = []
-        for accepted in batch:
-            key = (accepted.tenant, accepted.statement_id)
-            if key not in taken:
-                taken.add(key)
-                kept.append(accepted)
-        return kept
+    async def _held_ids(self, batch: Sequence[AcceptedStatement]) -> set[tuple[str, str]]:
+        """The (tenant, id) of the batch's statements the store already holds."""
+        tenants = list(dict.fromkeys(a.tenant for a in batch))
+        found = await asyncio.gather(
+            *(
+                self._store.get_many(tenant, [a.statement_id for a in batch if a.tenant == tenant])
+                for tenant in tenants
+            )
+        )
+        return {(tenant, i) for tenant, ids in zip(tenants, found, strict=True) for i in ids}
 
     async def _merge_projections(
         self, inserting: Sequence[AcceptedStatement], erased: set[tuple[str, str]]
     ) -> None:
-        await self._activities.merge([a for a in inserting if a.define])
-        await self._agents.merge(inserting, erased)
+        await asyncio.gather(  # two collections, neither waiting for the other
+            self._activities.merge([a for a in inserting if a.define]),
+            self._agents.merge(inserting, erased),
+        )
 
     def _forward(
         self, batch: Sequence[AcceptedStatement], report: InsertReport, kept_back: set[int]
@@ -214,3 +224,18 @@ def _conflict(duplicate: DuplicateId) -> StatementConflict:
         f"statement {duplicate.incoming.statement_id} of tenant"
         f" {duplicate.incoming.tenant} is stored with different content"
     )
+
+
+def _to_be_inserted(
+    batch: Sequence[AcceptedStatement], held: set[tuple[str, str]]
+) -> list[AcceptedStatement]:
+    """The statements of the batch the store will keep: not those whose id it holds (`held`),
+    and of two with one id, the first."""
+    taken = set(held)
+    kept = []
+    for accepted in batch:
+        key = (accepted.tenant, accepted.statement_id)
+        if key not in taken:
+            taken.add(key)
+            kept.append(accepted)
+    return kept

@@ -54,6 +54,7 @@ from aiokafka.structs import OffsetAndMetadata
 
 from consumers import failures
 from consumers.failures import is_transient, isolate
+from consumers.linger import LingerPace
 from lrs import metrics, topics
 from lrs.background import backoff_delay, unless_stopped
 from lrs.codec import header
@@ -143,6 +144,9 @@ class RunnerConfig:
     # After the first record of a batch, keep fetching for up to this long (until `batch_max`):
     # larger batches, fewer store writes (one per learner or team per batch), later outputs.
     linger_ms: int = 0
+    # Linger no longer than the recent batches took to handle (consumers.linger): about as
+    # long as `linger_ms` once the store is busy, much shorter while it keeps up.
+    linger_follows_load: bool = False
     progress_interval: float = 0.25
     retry_initial_seconds: float = 0.1
     retry_max_seconds: float = 5.0
@@ -310,6 +314,7 @@ class Runner:
 
     def __post_init__(self) -> None:
         self.health.stall_seconds = self.config.stall_seconds
+        self._linger_pace = LingerPace(self.config.linger_ms, self.config.linger_follows_load)
 
     async def run(self) -> None:
         """Run the loop until stopped; raises what ended it otherwise (the state is then
@@ -398,6 +403,8 @@ class Runner:
                 await self._recover(exc)
                 continue
             self._count(done)
+            if done is not None:
+                self._linger_pace.handled(done.seconds)
             interval = cfg.idle_progress_interval if pacer.idle else cfg.progress_interval
             if time.monotonic() - last_report >= interval:
                 self.health.step()
@@ -418,13 +425,14 @@ class Runner:
         return await unless_stopped(fetching, self.stop_event) or {}
 
     async def _linger(self, consumer: Consumer, batches: Batches) -> Batches:
-        """The batch grown by what arrives within `linger_ms` of it, up to `batch_max`. A
-        failed fetch ends the wait: what was fetched is handled, the error comes back on the
-        next fetch (records fetched are never dropped: the positions have moved past them)."""
+        """The batch grown by what arrives within its linger (`linger_ms`, or less when it
+        follows the load: consumers.linger), up to `batch_max`. A failed fetch ends the wait:
+        what was fetched is handled, the error comes back on the next fetch (records fetched
+        are never dropped: the positions have moved past them)."""
         cfg = self.config
         merged = {tp: list(records) for tp, records in batches.items() if records}
         count = sum(len(records) for records in merged.values())
-        deadline = time.monotonic() + cfg.linger_ms / 1000
+        deadline = time.monotonic() + self._linger_pace.seconds()
         while 0 < count < cfg.batch_max and not self.stop_event.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -220,6 +220,10 @@ class LrsSettings(BaseSettings):
     # team once, so a longer wait means fewer store writes and later progress events
     # (docs/decisions/0014).
     progress_linger_ms: int = Field(default=150, ge=0, le=5000)
+    # With it, their linger is no longer than their recent batches took to handle: the whole
+    # progress_linger_ms once the store is busy, a few milliseconds while it keeps up
+    # (consumers/linger.py); without it, always progress_linger_ms.
+    progress_linger_follows_load: bool = True
     # The same for organisation-progress, which reads every learner of the tenant for each
     # batch: its figures may lag this much more, for far fewer of those reads under load.
     organisation_linger_ms: int = Field(default=1000, ge=0, le=10_000)

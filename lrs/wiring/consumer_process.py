@@ -40,6 +40,7 @@ async def run_consumer(name: str, settings: LrsSettings) -> None:
                 group_id=f"{settings.consumer_group_prefix}-{name}",
                 batch_max=spec.batch_max(settings),
                 linger_ms=spec.linger_ms(settings),
+                linger_follows_load=spec.linger_follows_load(settings),
                 session_timeout_ms=settings.consumer_session_timeout_ms,
                 retry_max_seconds=settings.consumer_retry_max_seconds,
                 assign_all_partitions=settings.consumer_assignment == "all",

@@ -60,6 +60,7 @@ class ConsumerSpec:
     build: Callable[[Database, LrsSettings], Handler]
     batch_max: Callable[[LrsSettings], int] = lambda s: s.persist_batch_max
     linger_ms: Callable[[LrsSettings], int] = lambda s: 0
+    linger_follows_load: Callable[[LrsSettings], bool] = lambda s: False
     companion: Companion | None = None  # keyword only in use: after main's positional fields
     pace: Pace = "live"
 
@@ -223,6 +224,10 @@ def _progress_linger(settings: LrsSettings) -> int:
     return settings.progress_linger_ms
 
 
+def _progress_linger_follows_load(settings: LrsSettings) -> bool:
+    return settings.progress_linger_follows_load
+
+
 def _organisation_linger(settings: LrsSettings) -> int:
     return settings.organisation_linger_ms
 
@@ -241,10 +246,20 @@ CONSUMERS: dict[str, ConsumerSpec] = {
     ),
     # reads what the persister forwards (what the store holds), not `xapi.statements`
     "progress": ConsumerSpec(
-        "progress", topics.STORED_STATEMENTS, _progress, _progress_batch, _progress_linger
+        "progress",
+        topics.STORED_STATEMENTS,
+        _progress,
+        _progress_batch,
+        _progress_linger,
+        _progress_linger_follows_load,
     ),
     "team-progress": ConsumerSpec(
-        "team-progress", topics.TEAM_CHANGES, _team_progress, _progress_batch, _progress_linger
+        "team-progress",
+        topics.TEAM_CHANGES,
+        _team_progress,
+        _progress_batch,
+        _progress_linger,
+        _progress_linger_follows_load,
     ),
     "team-registry": ConsumerSpec(
         "team-registry", topics.TEAMS, _team_registry, _progress_batch, pace="background"

@@ -49,6 +49,7 @@ async def test_a_statement_costs_few_store_writes(infra: Infra) -> None:
             db,
             batch_max=settings.progress_batch_max,
             linger_ms=settings.progress_linger_ms,
+            linger_follows_load=settings.progress_linger_follows_load,
         ),
     ):
         counter.reset()

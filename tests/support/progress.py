@@ -247,6 +247,7 @@ async def running_progress(
     clock: Callable[[], datetime] = fixed_clock,
     batch_max: int = 40,
     linger_ms: int = 0,
+    linger_follows_load: bool = False,
 ) -> AsyncIterator[list[Runner]]:
     """The three progress consumers as tasks of this event loop."""
     assert settings.kafka_bootstrap
@@ -259,6 +260,7 @@ async def running_progress(
                 batch_max=batch_max,
                 session_timeout_ms=settings.consumer_session_timeout_ms,
                 linger_ms=0 if handler.name == "team-registry" else linger_ms,
+                linger_follows_load=linger_follows_load,
             ),
             handler,
         )

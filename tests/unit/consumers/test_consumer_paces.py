@@ -74,3 +74,13 @@ def test_organisation_progress_and_the_persister_linger_as_their_settings_say() 
     tuned = LrsSettings(organisation_linger_ms=300, persist_linger_ms=25)
     assert CONSUMERS["organisation-progress"].linger_ms(tuned) == 300
     assert CONSUMERS["persist"].linger_ms(tuned) == 25
+
+
+def test_only_the_learner_and_team_progress_lingers_follow_the_load() -> None:
+    """organisation-progress keeps its whole linger: it reads every learner of a tenant per
+    batch, so it gathers batches even while the store keeps up (consumers.linger)."""
+    defaults = LrsSettings()
+    following = {name for name, spec in CONSUMERS.items() if spec.linger_follows_load(defaults)}
+    assert following == {"progress", "team-progress"}
+    fixed = LrsSettings(progress_linger_follows_load=False)
+    assert not any(spec.linger_follows_load(fixed) for spec in CONSUMERS.values())

@@ -73,6 +73,9 @@ class LearnerState:
     facts: Mapping[str, StatementFacts] = field(default_factory=dict)
     voided: frozenset[str] = frozenset()
     sealed: Sealed = field(default_factory=Sealed)
+    # The tally of `facts`, once counted (`held_tally`) or carried over by `add_facts`: never
+    # stored or compared; a state made any other way (`replace` included) starts without it.
+    _held: list[Tally] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -98,7 +101,25 @@ class LearnerState:
     @property
     def counted(self) -> Tally:
         """The tally of every live fact: those held and those sealed."""
-        return tally(self.facts.values()).combine(self.sealed.counted)
+        return self.held_tally.combine(self.sealed.counted)
+
+    @property
+    def held_tally(self) -> Tally:
+        """The tally of the held facts, counted once per state: a consumer keeps a learner's
+        state between batches (lrs.adapters.state_cache), and `add_facts` carries it over, so
+        a batch counts the facts it adds, not every fact held again."""
+        if not self._held:
+            self._held.append(tally(self.facts.values()))
+        return self._held[0]
+
+    def with_fact(self, facts: StatementFacts) -> LearnerState:
+        """This state holding one more fact, under an id it does not hold. The tally of the
+        union of two disjoint sets is the combined tally of each (lrs.progress.tally), so a
+        held tally already counted is carried over with the new fact added."""
+        added = replace(self, facts={**self.facts, facts.id: facts})
+        if self._held:
+            added._held.append(self._held[0].combine(tally((facts,))))
+        return added
 
     def whole(self) -> LearnerState:
         """This state, which must hold every live fact: a reader that selects facts (a period,
@@ -134,7 +155,9 @@ def add_facts(state: LearnerState, facts: StatementFacts) -> LearnerState:
     if facts.id in state.voided:
         return state
     current = state.facts.get(facts.id)
-    if current is not None and _kept(current, facts) is current:
+    if current is None:
+        return state.with_fact(facts)
+    if _kept(current, facts) is current:
         return state
     return replace(state, facts={**state.facts, facts.id: facts})
 

@@ -73,9 +73,12 @@ class LearnerState:
     facts: Mapping[str, StatementFacts] = field(default_factory=dict)
     voided: frozenset[str] = frozenset()
     sealed: Sealed = field(default_factory=Sealed)
-    # The tally of `facts`, once counted (`held_tally`) or carried over by `add_facts`: never
-    # stored or compared; a state made any other way (`replace` included) starts without it.
-    _held: list[Tally] = field(default_factory=list, init=False, repr=False, compare=False)
+    # The tally of `facts` once counted (`held_tally`), with the facts `add_facts` added since,
+    # not counted yet: never stored or compared; a state made any other way (`replace`
+    # included) starts without it.
+    _held: list[tuple[Tally, tuple[StatementFacts, ...]]] = field(
+        default_factory=list, init=False, repr=False, compare=False
+    )
 
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -109,16 +112,21 @@ class LearnerState:
         state between batches (lrs.adapters.state_cache), and `add_facts` carries it over, so
         a batch counts the facts it adds, not every fact held again."""
         if not self._held:
-            self._held.append(tally(self.facts.values()))
-        return self._held[0]
+            self._held.append((tally(self.facts.values()), ()))
+        counted, added = self._held[0]
+        if added:
+            counted = counted.combine(tally(added))
+            self._held[0] = (counted, ())
+        return counted
 
     def with_fact(self, facts: StatementFacts) -> LearnerState:
         """This state holding one more fact, under an id it does not hold. The tally of the
         union of two disjoint sets is the combined tally of each (lrs.progress.tally), so a
-        held tally already counted is carried over with the new fact added."""
+        held tally already counted is carried over, the new fact to be counted with it."""
         added = replace(self, facts={**self.facts, facts.id: facts})
         if self._held:
-            added._held.append(self._held[0].combine(tally((facts,))))
+            counted, pending = self._held[0]
+            added._held.append((counted, (*pending, facts)))
         return added
 
     def whole(self) -> LearnerState:

@@ -123,6 +123,8 @@ class LearnerState:
         """This state holding one more fact, under an id it does not hold. The tally of the
         union of two disjoint sets is the combined tally of each (lrs.progress.tally), so a
         held tally already counted is carried over, the new fact to be counted with it."""
+        if facts.id in self.facts:
+            raise ValueError(f"{self.learner} already holds statement {facts.id}")
         added = replace(self, facts={**self.facts, facts.id: facts})
         if self._held:
             counted, pending = self._held[0]

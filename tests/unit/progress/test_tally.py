@@ -177,3 +177,12 @@ def test_a_held_tally_carried_from_statement_to_statement_is_the_tally_of_the_he
         if n % 3 == 2 or n == len(stream) - 1:
             assert state.held_tally == tally(state.facts.values())
     assert carried or len(stream) < 4  # the carried tally was exercised
+
+
+def test_a_fact_under_an_id_already_held_is_refused_by_with_fact() -> None:
+    """The carried tally counts the union of disjoint sets: `add_facts` decides between two
+    facts of one id; `with_fact` refuses the second."""
+    fact = live_facts(3)[0]
+    state = LearnerState(learner_id(1)).with_fact(fact)
+    with pytest.raises(ValueError, match="already holds"):
+        state.with_fact(fact)

@@ -62,3 +62,16 @@ async def test_a_dead_letter_topic_with_letters_is_named(settings: LrsSettings) 
     async with Backlog(settings) as backlog:
         _, ends = await backlog.unread()
         assert backlog.with_letters(ends) == [topics.TEAMS]
+
+
+async def test_the_ends_follower_fetches_only_while_a_read_waits(settings: LrsSettings) -> None:
+    """Between two reads its partitions are paused (an idle `lrs serve` sends no fetches for
+    them), and a read still sees what was produced while they were."""
+    stored = settings.topic(topics.STORED_STATEMENTS)
+    async with Backlog(settings) as backlog:
+        followed = set(backlog.ends.partitions)
+        assert backlog.ends.follower.paused() == followed
+        await produce_one_batch(settings, stored, 3)
+        ends = await backlog.ends.read()
+        assert ends[TopicPartition(stored, 0)] == 3
+        assert backlog.ends.follower.paused() == followed

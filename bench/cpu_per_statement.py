@@ -17,8 +17,10 @@ statements still to store or count at the last answer, divided by the seconds to
 With --store-cpu it also prints the store's CPU time per statement by command shape (its
 command dispatcher timed from inside, bench/store_cpu); with --store-commands the store's
 commands (and documents written) per statement by command and collection, from the store's
-profiler; with --py-spy FILE, where the store's CPU went (bench/store_profile.py), or another
-process's with --py-spy-process NAME (a name of the table, e.g. api-1). With --history N it
+profiler, which made the store about 20 times slower in one run (2026-12-04): its counts hold,
+its rates and times do not, and --store-cpu costs the store far less. With --py-spy FILE,
+where the store's CPU went (bench/store_profile.py), or another process's with
+--py-spy-process NAME (a name of the table, e.g. api-1). With --history N it
 first posts N statements of the same learners and waits for the consumers, unmeasured: a
 learner's progress document then holds up to LRS_PROGRESS_HELD_FACTS facts, as on an LRS that
 has run for a while (a fresh store's learners have a few statements each).
@@ -349,7 +351,8 @@ def main() -> None:
     parser.add_argument(
         "--store-commands",
         action="store_true",
-        help="profile the store's commands during the load (its profiler costs it CPU)",
+        help="profile the store's commands during the load: counts only, as its profiler can make "
+        "it 20 times slower (for CPU by command, --store-cpu)",
     )
     parser.add_argument("--py-spy", type=Path, help="py-spy a process into this raw file")
     parser.add_argument(

@@ -8,9 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from consumers.linger import LingerPace
-from tests.unit.consumers.test_runner_policy import Entry, Harness, harness
-
-__all__ = ["harness"]  # the fixture, shared with the runner's policy tests
+from tests.support.runner_fakes import Entry, Harness
 
 
 def test_a_fixed_linger_is_always_the_configured_one() -> None:

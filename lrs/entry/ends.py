@@ -37,6 +37,7 @@ class FetchedEnds:
             enable_auto_commit=False,
             fetch_max_wait_ms=FETCH_WAIT_MS,
         )
+        self._reading = asyncio.Lock()  # one read at a time: each pauses the partitions after it
 
     async def start(self) -> None:
         await self.follower.start()
@@ -53,7 +54,12 @@ class FetchedEnds:
     async def read(self) -> dict[TopicPartition, int]:
         """Every partition's end, from a fetch sent after this call: for each partition, the
         second fetch response processed from now on (the first may answer a request sent
-        before). TimeoutError after READ_TIMEOUT_SECONDS without them."""
+        before). TimeoutError after READ_TIMEOUT_SECONDS without them. Reads made at once
+        run one after the other."""
+        async with self._reading:
+            return await self._read()
+
+    async def _read(self) -> dict[TopicPartition, int]:
         seen = {tp: self.follower.last_poll_timestamp(tp) for tp in self.partitions}
         answers = dict.fromkeys(self.partitions, 0)
         self.follower.resume(*self.partitions)

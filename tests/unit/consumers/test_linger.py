@@ -1,5 +1,5 @@
 """The linger that follows the load (consumers/linger.py): the pure pace, then the runner
-lingering by it, on the fake consumer of the runner's policy tests."""
+lingering by it, on the runner's fakes (tests/support/runner_fakes.py)."""
 
 from __future__ import annotations
 

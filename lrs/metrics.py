@@ -83,6 +83,13 @@ CONSUMER_ISOLATIONS = Counter(
     "Batches whose handler failed deterministically and were split to find the failing records",
     ["consumer", "error_class"],
 )
+TEAM_RECOMPUTATIONS = Counter(
+    "lrs_team_recomputations_total",
+    "Teams recomputed by team-progress, by what it read of their members: `all` (every member's"
+    " stored progress) or `changed` (only the members the triggers named; the others' summaries"
+    " it held from before, docs/decisions/0033)",
+    ["read"],
+)
 BACKGROUND_TASK_FAILURES = Counter(
     "lrs_background_task_failures_total",
     "Failures of a long-running loop: a session of an API background task (the feed of"

@@ -68,17 +68,30 @@ class Plan:
 @dataclass
 class Changes:
     """The current documents of the learners one call touched (written by it, or already up
-    to date), the teams whose progress they may move, and the learner refreshes (voids) left to
-    the learners' own partitions."""
+    to date), the teams whose progress they may move (`teams`: every member to be read again;
+    `members`: these members of the team only), and the learner refreshes (voids) left to the
+    learners' own partitions."""
 
     learners: list[LearnerDoc] = field(default_factory=list)
     teams: set[tuple[str, str]] = field(default_factory=set)
+    members: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     refreshes: list[LearnerRefresh] = field(default_factory=list)
 
     def merge(self, other: Changes) -> None:
         self.learners += other.learners
         self.teams |= other.teams
+        for team, learners in other.members.items():
+            self.members.setdefault(team, set()).update(learners)
         self.refreshes += other.refreshes
+
+    def _triggers(self, now: datetime) -> list[OutgoingMessage]:
+        """One per team: plain when the team is in `teams`, else naming its changed members."""
+        return [
+            team_change_message(tenant, team, now, self.members.get((tenant, team)))
+            if (tenant, team) not in self.teams
+            else team_change_message(tenant, team, now)
+            for tenant, team in sorted(self.teams | self.members.keys())
+        ]
 
     def outputs(
         self, now: datetime, prefix: str = "", max_value_bytes: int = MAX_VALUE_BYTES
@@ -89,10 +102,7 @@ class Changes:
             (prefix + topics.LEARNER_PROGRESS, learner_message(d, now, max_value_bytes))
             for d in self.learners
         ]
-        triggers = [
-            (prefix + topics.TEAM_CHANGES, team_change_message(tenant, team, now))
-            for tenant, team in sorted(self.teams)
-        ]
+        triggers = [(prefix + topics.TEAM_CHANGES, t) for t in self._triggers(now)]
         refreshes = [
             (prefix + topics.STORED_STATEMENTS, learner_refresh_message(r, now))
             for r in self.refreshes
@@ -216,8 +226,8 @@ class LearnerProgress:
         for doc in changes.learners:
             previous = docs.get(doc.learner)
             left = previous.teams_left if previous and previous is not doc else ()
-            teams = {*doc.teams, *doc.teams_left, *left}
-            changes.teams |= {(tenant, team) for team in teams}
+            for team in {*doc.teams, *doc.teams_left, *left}:
+                changes.members.setdefault((tenant, team), set()).add(doc.learner)
         return changes, lost
 
     async def _unsealed(

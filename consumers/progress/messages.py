@@ -5,7 +5,7 @@ learner-refresh trigger on `lrs.statements.stored` (schemas/events/learner-refre
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -70,9 +70,20 @@ def _with_omitted(message: OutgoingMessage, omitted: Omitted) -> OutgoingMessage
     return OutgoingMessage(message.key, message.value, [*message.headers, *extra])
 
 
-def team_change_message(tenant: str, team: str, now: datetime) -> OutgoingMessage:
-    """A trigger: "recompute this team" (the value says which, the key routes it)."""
-    value = {"tenant": tenant, "team": team}
+MAX_NAMED_LEARNERS = 256  # more changed learners in one trigger: a plain one (read them all)
+
+
+def team_change_message(
+    tenant: str, team: str, now: datetime, learners: Collection[str] | None = None
+) -> OutgoingMessage:
+    """A trigger: "recompute this team" (the value says which, the key routes it;
+    schemas/events/team-changed.v1.json). `learners`, when given, are the members whose stored
+    progress changed since the team's last trigger: a team-progress instance that has the
+    others' summaries at hand reads only theirs (consumers.progress.team). Without it, or with
+    more than MAX_NAMED_LEARNERS, the trigger is plain: every member is read."""
+    value: dict[str, Any] = {"tenant": tenant, "team": team}
+    if learners is not None and len(learners) <= MAX_NAMED_LEARNERS:
+        value["learners"] = sorted(learners)
     return _message(topics.team_key(tenant, team), value, topics.TEAM_CHANGED_TYPE, tenant, now)
 
 
@@ -119,11 +130,22 @@ def _json_object(value: bytes | None) -> Mapping[str, Any]:
 
 def decode_team_ref(value: bytes | None) -> tuple[str, str]:
     """(tenant, team) of a team-change trigger or an `lrs.teams` registry record."""
+    tenant, team, _ = decode_team_change(value)
+    return tenant, team
+
+
+def decode_team_change(value: bytes | None) -> tuple[str, str, frozenset[str] | None]:
+    """(tenant, team, the changed learners it names or None) of a team-change trigger (or of a
+    registry record, which names none); ValueError when it is neither."""
     doc = _json_object(value)
-    tenant, team = doc.get("tenant"), doc.get("team")
+    tenant, team, learners = doc.get("tenant"), doc.get("team"), doc.get("learners")
     if not isinstance(tenant, str) or not isinstance(team, str) or not tenant or not team:
         raise ValueError("value needs non-empty string `tenant` and `team`")
-    return tenant, team
+    if learners is None:
+        return tenant, team, None
+    if not isinstance(learners, list) or not all(isinstance(x, str) and x for x in learners):
+        raise ValueError("`learners` must be a list of learner ids")
+    return tenant, team, frozenset(learners)
 
 
 def _message(

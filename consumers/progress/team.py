@@ -12,66 +12,142 @@ whatever the order, duplicates or batching of the triggers.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from consumers.progress.learner import Changes, Clock, comparable
+from consumers.progress.members import HeldMembers, Members, team_members
 from consumers.progress.messages import (
     MAX_VALUE_BYTES,
     LearnerRefresh,
+    decode_team_change,
     decode_team_ref,
     team_message,
 )
 from consumers.runner import NoWatermarks, Outcome, Poison, Record
 from lrs import topics
+from lrs.metrics import TEAM_RECOMPUTATIONS
 from lrs.ports.events import OutgoingMessage
-from lrs.ports.progress import LearnerSummary, TeamDoc, TeamProgressState
+from lrs.ports.progress import TeamDoc, TeamProgressState
 from lrs.progress import summarize_team
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """What the batch's triggers say of one team: the partition they came on, and the members
+    they name as changed (None: some trigger was plain; read every member)."""
+
+    partition: int
+    learners: frozenset[str] | None
 
 
 class TeamProgress:
     """The one implementation of "recompute these teams" (consumer, rebuild)."""
 
-    def __init__(self, store: TeamProgressState, clock: Clock) -> None:
+    def __init__(
+        self, store: TeamProgressState, clock: Clock, held: HeldMembers | None = None
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._held = held  # the members kept between triggers (the consumer's; never rebuild's)
 
-    async def recompute(self, tenant: str, teams: Collection[str]) -> list[TeamDoc]:
+    async def recompute(
+        self, tenant: str, teams: Collection[str], triggers: Mapping[str, Trigger] | None = None
+    ) -> list[TeamDoc]:
         """Recompute and store the teams' progress; return every team's current document,
-        written now or already up to date (a re-run after the write publishes it again)."""
+        written now or already up to date (a re-run after the write publishes it again).
+        `triggers` (the consumer's) may let a team be computed from the members held."""
         current: list[TeamDoc] = []
         pending = set(teams)
         while pending:
-            done, lost = await self._attempt(tenant, pending)
+            done, lost = await self._attempt(tenant, pending, triggers or {})
             current += done
             pending = lost
         return sorted(current, key=lambda d: d.team)
 
-    async def _attempt(self, tenant: str, teams: Collection[str]) -> tuple[list[TeamDoc], set[str]]:
-        registry = await self._store.registry_members(tenant, teams)
-        registered = {m for members in registry.values() for m in members}
-        learners = await self._store.learner_summaries(tenant, registered, teams)
+    async def _attempt(
+        self, tenant: str, teams: Collection[str], triggers: Mapping[str, Trigger]
+    ) -> tuple[list[TeamDoc], set[str]]:
         existing = await self._store.load_teams(tenant, teams)
+        registry = await self._store.registry_members(tenant, teams)
+        held = self._held_members(tenant, teams, triggers, existing)
+        reread = {
+            team: _to_read(registry.get(team, set()), held.get(team), triggers.get(team))
+            for team in teams
+        }
+        cold = [team for team in teams if team not in held]
+        wanted = set().union(*reread.values())
+        learners = await self._store.learner_summaries(tenant, wanted, cold)
         now = self._clock()
         updated: list[TeamDoc] = []
         current: list[TeamDoc] = []
+        members: dict[str, Members] = {}
         for team in sorted(teams):
-            members = registry.get(team, set()) | {
-                learner for learner, d in learners.items() if team in d.teams
-            }
+            registered = registry.get(team, set())
+            members[team] = team_members(
+                team, registered, held.get(team, {}), learners, reread[team]
+            )
             old = existing.get(team) or TeamDoc(tenant, team)
-            new = _next(old, members, learners, now)
+            new = _next(old, members[team], now)
             if new is not None:
                 updated.append(new)
             else:
                 current.append(old)
         lost = await self._store.save_teams(updated, now)
-        return [*current, *(d for d in updated if d.team not in lost)], lost
+        done = [*current, *(d for d in updated if d.team not in lost)]
+        self._remember(tenant, done, lost, triggers, members)
+        TEAM_RECOMPUTATIONS.labels("changed").inc(len(held))
+        TEAM_RECOMPUTATIONS.labels("all").inc(len(cold))
+        return done, lost
+
+    def _held_members(
+        self,
+        tenant: str,
+        teams: Collection[str],
+        triggers: Mapping[str, Trigger],
+        existing: Mapping[str, TeamDoc],
+    ) -> dict[str, Members]:
+        """The members held of the teams whose triggers all named their changed members and
+        whose document is still the one they gave."""
+        found: dict[str, Members] = {}
+        for team in teams:
+            trigger = triggers.get(team)
+            if self._held is None or trigger is None or trigger.learners is None:
+                continue
+            version = existing[team].version if team in existing else 0
+            held = self._held.members(tenant, team, version)
+            if held is not None:
+                found[team] = held
+        return found
+
+    def _remember(
+        self,
+        tenant: str,
+        done: Sequence[TeamDoc],
+        lost: Collection[str],
+        triggers: Mapping[str, Trigger],
+        members: Mapping[str, Members],
+    ) -> None:
+        if self._held is None:
+            return
+        for team in lost:
+            self._held.forget(tenant, team)
+        for doc in done:
+            trigger = triggers.get(doc.team)
+            if trigger is not None:
+                self._held.keep(tenant, doc.team, trigger.partition, doc.version, members[doc.team])
 
 
-def _next(
-    old: TeamDoc, members: set[str], learners: Mapping[str, LearnerSummary], now: datetime
-) -> TeamDoc | None:
-    summaries = {m: (learners[m].summary if m in learners else None) for m in members}
+def _to_read(registered: set[str], held: Members | None, trigger: Trigger | None) -> set[str]:
+    """The members to read by id: the registered ones, or with members held, the ones the
+    trigger names and the registered ones not held."""
+    if held is None or trigger is None:
+        return set(registered)
+    return (registered - held.keys()) | (trigger.learners or frozenset())
+
+
+def _next(old: TeamDoc, members: Members, now: datetime) -> TeamDoc | None:
+    summaries = {m: (s.summary if s is not None else None) for m, s in members.items()}
     summary = {**summarize_team(old.team, summaries, now), "tenant": old.tenant}
     ordered = tuple(sorted(members))
     if old.version and comparable(summary) == comparable(old.summary) and ordered == old.members:
@@ -99,6 +175,26 @@ def decode_team_refs(records: Sequence[Record]) -> tuple[dict[str, set[str]], li
     return refs, poison
 
 
+def decode_team_triggers(
+    records: Sequence[Record],
+) -> tuple[dict[str, dict[str, Trigger]], list[Poison]]:
+    """Per tenant and team, what the batch's team-change triggers say, and the records that are
+    not one. A team named by a plain trigger is to be read whole."""
+    found: dict[str, dict[str, Trigger]] = {}
+    poison: list[Poison] = []
+    for record in records:
+        try:
+            tenant, team, learners = decode_team_change(record.value)
+        except ValueError as exc:
+            poison.append(Poison(record, exc))
+            continue
+        teams = found.setdefault(tenant, {})
+        before = teams.get(team, Trigger(record.partition, frozenset()))
+        either = None if learners is None or before.learners is None else before.learners | learners
+        teams[team] = Trigger(record.partition, either)
+    return found, poison
+
+
 class TeamProgressHandler(NoWatermarks):
     """Runner handler of the `team-progress` consumer (reads `lrs.progress.team-changes`)."""
 
@@ -115,13 +211,15 @@ class TeamProgressHandler(NoWatermarks):
         self._clock = clock
         self._prefix = prefix
         self._max_value_bytes = max_value_bytes  # LRS_PROGRESS_MAX_VALUE_BYTES
-        self._teams = TeamProgress(store, clock)
+        self._held = HeldMembers()
+        self._teams = TeamProgress(store, clock, self._held)
 
     async def handle(self, records: Sequence[Record]) -> Outcome:
-        refs, poison = decode_team_refs(records)
+        self._held.follow(records)
+        triggers, poison = decode_team_triggers(records)
         current: list[TeamDoc] = []
-        for tenant, teams in sorted(refs.items()):
-            current += await self._teams.recompute(tenant, teams)
+        for tenant, teams in sorted(triggers.items()):
+            current += await self._teams.recompute(tenant, teams.keys(), teams)
         outputs = team_outputs(current, self._clock(), self._prefix, self._max_value_bytes)
         return Outcome(poison=poison, outputs=outputs)
 

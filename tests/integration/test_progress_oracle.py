@@ -28,6 +28,7 @@ import jsonschema_rs
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
+from prometheus_client import REGISTRY
 from pymongo.asynchronous.database import AsyncDatabase
 
 from consumers.progress.rebuild import kafka_publisher, rebuild
@@ -197,6 +198,12 @@ async def topic_problems(
     return problems
 
 
+def held_recomputations() -> float:
+    """Teams team-progress has computed from the members it held (docs/decisions/0033)."""
+    found = REGISTRY.get_sample_value("lrs_team_recomputations_total", {"read": "changed"})
+    return found or 0.0
+
+
 @pytest.mark.parametrize(
     ("seed", "held"), [(7, 400), (2026, 400), (2026, 3)], ids=["7", "2026", "2026-sealing"]
 )
@@ -211,6 +218,7 @@ async def test_progress_equals_the_oracle(infra: Infra, seed: int, held: int) ->
     )
     await prepare_infra(settings)
     workload = Workload(seed).build(statements=500)
+    from_held = held_recomputations()
     async with running_pipeline(settings) as (client, db), producer(settings) as kafka:
         acknowledged = await run_workload(client, workload, db, kafka, settings)
 
@@ -222,6 +230,7 @@ async def test_progress_equals_the_oracle(infra: Infra, seed: int, held: int) ->
             return doc_problems(await expected_now(db, workload), learners, teams)
 
         assert await eventually(docs_settled) == []
+        assert held_recomputations() > from_held  # teams were computed from held members too
         await asyncio.sleep(1.0)  # let the last outputs of the settled batches reach the topics
         learners = await progress_docs(db, "progress_learners", TENANT)
         teams = await progress_docs(db, "progress_teams", TENANT)

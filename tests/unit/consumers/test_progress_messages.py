@@ -56,6 +56,13 @@ def test_team_message_is_valid() -> None:
 def test_team_change_round_trips() -> None:
     message = team_change_message("acme", "registry:x", NOW)
     assert decode_team_ref(message.value) == ("acme", "registry:x")
+    check("team-changed.v1.json", message.value)
+
+
+def test_a_team_change_naming_learners_is_valid_and_still_a_team_ref() -> None:
+    message = team_change_message("acme", "registry:x", NOW, {"mbox:mailto:b@x.org", "b2"})
+    assert decode_team_ref(message.value) == ("acme", "registry:x")
+    check("team-changed.v1.json", message.value)
 
 
 @pytest.mark.parametrize("value", [None, b"[]", b'{"tenant": "a"}', b'{"tenant": "", "team": "t"}'])

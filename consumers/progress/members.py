@@ -1,0 +1,116 @@
+"""The member summaries a team-progress instance holds between triggers (docs/decisions/0033).
+
+A team's progress is a function of its members' stored summaries. Reading every member for each
+trigger cost the store more than anything but the statement inserts and the learner writes when
+statements come one at a time. The progress consumer therefore names, in each team trigger, the
+members whose stored progress it changed (`team_change_message`), and team-progress reads only
+those when it holds the others' summaries from its last computation of the team.
+
+What it holds is right as long as no change to a member went by without this instance seeing a
+trigger naming that member, which it relies on in this way:
+
+* every write of a learner's progress is followed by a trigger naming the learner for each
+  team it is or was in; out-of-band changes (erasure, rebuild, a registry change, the recovery
+  after a crash) send plain triggers, which make the team read whole;
+* a trigger produced after a read lands after the record being handled, so a member that
+  changes after its summary was read is named again later in the same partition;
+* so only a gap in what this instance handled can hide a change: a partition handed to another
+  instance and back, a record removed by compaction, a batch handled again. Each shows as
+  offsets that do not follow on from the last ones handled (`follow`), and the partition's
+  teams are forgotten; a team document written by someone else shows as a version other than
+  the one held, and that team is read whole.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+
+from consumers.runner import Record
+from lrs.ports.progress import LearnerSummary
+
+# At most this many member summaries are held, in all teams (the least recently used teams go
+# first; a larger team is never held). A learner's summary is some hundreds of bytes to a few KB.
+MOST_HELD_SUMMARIES = 20_000
+
+Members = dict[str, LearnerSummary | None]  # member -> stored summary (None: has no progress)
+
+
+@dataclass
+class _Held:
+    partition: int
+    version: int  # of the team document the members gave
+    members: Members
+
+
+class HeldMembers:
+    """Per team, the members and summaries its last computation used, with the team document's
+    version it wrote or found, for the teams of the partitions this instance handles."""
+
+    def __init__(self, most: int = MOST_HELD_SUMMARIES) -> None:
+        self._most = most
+        self._teams: OrderedDict[tuple[str, str], _Held] = OrderedDict()
+        self._size = 0
+        self._next_offset: dict[int, int] = {}
+
+    def follow(self, records: Sequence[Record]) -> None:
+        """Note a batch about to be handled; forget the teams of each partition whose offsets
+        do not follow on, without a gap, from the last batch's."""
+        offsets: dict[int, list[int]] = {}
+        for record in records:
+            offsets.setdefault(record.partition, []).append(record.offset)
+        for partition, seen in offsets.items():
+            seen.sort()
+            follows = self._next_offset.get(partition) == seen[0]
+            if not follows or any(b != a + 1 for a, b in pairwise(seen)):
+                self._forget_partition(partition)
+            self._next_offset[partition] = seen[-1] + 1
+
+    def members(self, tenant: str, team: str, version: int) -> Members | None:
+        """A copy of the team's held members, if they gave the team document at `version`."""
+        held = self._teams.get((tenant, team))
+        if held is None or held.version != version:
+            return None
+        self._teams.move_to_end((tenant, team))
+        return dict(held.members)
+
+    def keep(self, tenant: str, team: str, partition: int, version: int, members: Members) -> None:
+        self.forget(tenant, team)
+        if len(members) > self._most:
+            return
+        self._teams[(tenant, team)] = _Held(partition, version, dict(members))
+        self._size += len(members)
+        while self._size > self._most:
+            _, oldest = self._teams.popitem(last=False)
+            self._size -= len(oldest.members)
+
+    def forget(self, tenant: str, team: str) -> None:
+        held = self._teams.pop((tenant, team), None)
+        if held is not None:
+            self._size -= len(held.members)
+
+    def _forget_partition(self, partition: int) -> None:
+        for key in [k for k, held in self._teams.items() if held.partition == partition]:
+            self.forget(*key)
+
+
+def team_members(
+    team: str,
+    registered: set[str],
+    held: Mapping[str, LearnerSummary | None],
+    read: Mapping[str, LearnerSummary],
+    reread: set[str],
+) -> Members:
+    """The team's members and their summaries: those `held` (none when the team is read whole),
+    each of `reread` replaced by what was `read` of it (absent: no progress now) and every
+    learner read that lists the team added. A member is registered or lists the team."""
+    merged: dict[str, LearnerSummary | None] = dict(held)
+    merged.update({learner: read.get(learner) for learner in reread})
+    merged.update({learner: s for learner, s in read.items() if team in s.teams})
+    return {
+        learner: s
+        for learner, s in merged.items()
+        if learner in registered or (s is not None and team in s.teams)
+    }

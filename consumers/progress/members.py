@@ -31,9 +31,10 @@ from itertools import pairwise
 from consumers.runner import Record
 from lrs.ports.progress import LearnerSummary
 
-# At most this many member summaries are held, in all teams (the least recently used teams go
-# first; a larger team is never held). A learner's summary is some hundreds of bytes to a few KB.
-MOST_HELD_SUMMARIES = 20_000
+# About this many KB of member summaries are held, in all teams (the least recently used teams
+# go first; a larger team is never held). Measured: a decoded summary takes about 1.5 KB plus
+# 1 KB per activity row (14.5 KB with 13 activities, 21 KB with 19), so `_kb` counts 2 + rows.
+MOST_HELD_KB = 64 * 1024
 
 Members = dict[str, LearnerSummary | None]  # member -> stored summary (None: has no progress)
 
@@ -43,16 +44,21 @@ class _Held:
     partition: int
     version: int  # of the team document the members gave
     members: Members
+    kb: int  # about what the summaries take in memory
+
+
+def _kb(members: Members) -> int:
+    return sum(2 + len((s.summary or {}).get("activities") or ()) for s in members.values() if s)
 
 
 class HeldMembers:
     """Per team, the members and summaries its last computation used, with the team document's
     version it wrote or found, for the teams of the partitions this instance handles."""
 
-    def __init__(self, most: int = MOST_HELD_SUMMARIES) -> None:
-        self._most = most
+    def __init__(self, most_kb: int = MOST_HELD_KB) -> None:
+        self._most_kb = most_kb
         self._teams: OrderedDict[tuple[str, str], _Held] = OrderedDict()
-        self._size = 0
+        self._kb = 0
         self._next_offset: dict[int, int] = {}
 
     def follow(self, records: Sequence[Record]) -> None:
@@ -78,18 +84,19 @@ class HeldMembers:
 
     def keep(self, tenant: str, team: str, partition: int, version: int, members: Members) -> None:
         self.forget(tenant, team)
-        if len(members) > self._most:
+        kb = _kb(members)
+        if kb > self._most_kb:
             return
-        self._teams[(tenant, team)] = _Held(partition, version, dict(members))
-        self._size += len(members)
-        while self._size > self._most:
+        self._teams[(tenant, team)] = _Held(partition, version, dict(members), kb)
+        self._kb += kb
+        while self._kb > self._most_kb:
             _, oldest = self._teams.popitem(last=False)
-            self._size -= len(oldest.members)
+            self._kb -= oldest.kb
 
     def forget(self, tenant: str, team: str) -> None:
         held = self._teams.pop((tenant, team), None)
         if held is not None:
-            self._size -= len(held.members)
+            self._kb -= held.kb
 
     def _forget_partition(self, partition: int) -> None:
         for key in [k for k, held in self._teams.items() if held.partition == partition]:

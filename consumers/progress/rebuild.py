@@ -9,7 +9,10 @@ Steps, each through the consumers' own code paths (`LearnerProgress`, `TeamProgr
    `LearnerProgress.apply_statements` in batches, any order (progress is a function of the set);
 3. refresh every learner document (registry teams; learners whose statements are gone);
 4. recompute every team named by the registry or by a learner;
-5. republish every learner and team summary to `lrs.progress.learner` / `lrs.progress.team`.
+5. republish every learner and team summary to `lrs.progress.learner` / `lrs.progress.team`,
+   then send a plain trigger for every team recomputed (`lrs.progress.team-changes`), so that
+   a running team-progress consumer reads their members again instead of computing from the
+   summaries it held (docs/decisions/0033).
 
 Versions keep growing, so subscribers that drop values older than one they hold stay right.
 Run it with the progress consumers stopped, or accept that while it runs the API shows partial
@@ -28,7 +31,12 @@ from typing import Any, TextIO
 from aiokafka import AIOKafkaProducer
 
 from consumers.progress.learner import DEFAULT_HELD_FACTS, Clock, LearnerProgress
-from consumers.progress.messages import MAX_VALUE_BYTES, learner_message, team_message
+from consumers.progress.messages import (
+    MAX_VALUE_BYTES,
+    learner_message,
+    team_change_message,
+    team_message,
+)
 from consumers.progress.team import TeamProgress
 from consumers.runner import produce_all
 from lrs import topics
@@ -96,9 +104,17 @@ async def rebuild(
         bar.advance(0)
     await _refresh_learners(store, learners, tenant)
     teams = TeamProgress(store, clock)
-    for tenant_name, names in sorted((await store.tenants_and_teams(tenant)).items()):
+    recomputed = sorted((await store.tenants_and_teams(tenant)).items())
+    for tenant_name, names in recomputed:
         await teams.recompute(tenant_name, sorted(names))
     report.learners, report.teams = await republish(store, clock, publish, tenant, max_value_bytes)
+    triggers = [  # a running team-progress reads every member of them again (0033)
+        (topics.TEAM_CHANGES, team_change_message(tenant_name, name, clock()))
+        for tenant_name, names in recomputed
+        for name in sorted(names)
+    ]
+    if triggers:
+        await publish(triggers)
     return report
 
 

@@ -7,8 +7,9 @@ offsets or a team document written elsewhere makes the team read whole."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import random
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 from consumers.progress.learner import Changes, comparable
 from consumers.progress.members import HeldMembers
 from consumers.progress.messages import MAX_NAMED_LEARNERS, decode_team_change, team_change_message
+from consumers.progress.rebuild import rebuild
 from consumers.progress.team import TeamProgressHandler
 from lrs import topics
 from lrs.adapters.memory_progress import InMemoryProgressStore
@@ -93,14 +95,26 @@ async def test_a_trigger_naming_the_changed_members_reads_only_them() -> None:
     assert stored_team(store, "t")["time_spent_seconds"] == 10 + 500 + 30
 
 
+async def test_a_trigger_naming_half_the_members_has_them_all_read() -> None:
+    store = CountingStore()
+    for learner in ("a", "b", "c", "d"):
+        put_learner(store, learner, ("t",), 10)
+    team = handler(store)
+    await team.handle([trigger("t", 0, None)])
+    await team.handle([trigger("t", 1, {"a"})])
+    await team.handle([trigger("t", 2, {"a", "b"})])
+
+    assert store.reads[1:] == [({"a"}, set()), (set(), {"t"})]
+
+
 @pytest.mark.parametrize(
     "gap",
     ["offset skipped", "team written elsewhere", "plain trigger"],
 )
 async def test_the_team_is_read_whole_when_what_is_held_may_be_stale(gap: str) -> None:
     store = CountingStore()
-    put_learner(store, "a", ("t",), 10)
-    put_learner(store, "b", ("t",), 20)
+    for learner in ("a", "b", "c"):
+        put_learner(store, learner, ("t",), 10)
     team = handler(store)
     await team.handle([trigger("t", 0, None)])
     put_learner(store, "a", ("t",), 11)  # seen by someone else's trigger, not by this instance
@@ -117,7 +131,7 @@ async def test_the_team_is_read_whole_when_what_is_held_may_be_stale(gap: str) -
     await team.handle([trigger("t", offset, named)])
 
     assert store.reads[-1] == (set(), {"t"})
-    assert stored_team(store, "t")["time_spent_seconds"] == 11 + 21
+    assert stored_team(store, "t")["time_spent_seconds"] == 11 + 21 + 10
 
 
 async def test_an_erased_member_named_by_a_late_trigger_stays_out() -> None:
@@ -136,7 +150,8 @@ async def test_an_erased_member_named_by_a_late_trigger_stays_out() -> None:
 
 async def test_a_member_registered_since_is_read_before_the_registry_trigger_comes() -> None:
     store = CountingStore()
-    put_learner(store, "a", ("t",), 10)
+    for learner in ("a", "d", "e"):
+        put_learner(store, learner, ("t",), 10)
     put_learner(store, "b", (), 20)
     team = handler(store)
     await team.handle([trigger("t", 0, None)])
@@ -145,7 +160,7 @@ async def test_a_member_registered_since_is_read_before_the_registry_trigger_com
     await team.handle([trigger("t", 1, {"a"})])
 
     assert store.reads[-1] == ({"a", "b", "c"}, set())
-    assert store.teams[TENANT, "t"].members == ("a", "b", "c")
+    assert store.teams[TENANT, "t"].members == ("a", "b", "c", "d", "e")
     assert stored_team(store, "t") == expected(store, "t")
 
 
@@ -232,24 +247,31 @@ def _refresh(store: InMemoryProgressStore, learner: str) -> Changes:
     return _write(store, learner, kept, old.summary["totals"]["time_spent_seconds"])
 
 
+def rows(count: int) -> LearnerSummary:
+    """A summary with `count` activity rows (held as about 2 + count KB)."""
+    return LearnerSummary("x", {"activities": [{}] * count}, ("t",))
+
+
 def test_held_members_are_forgotten_on_a_gap_a_new_version_or_past_the_bound() -> None:
-    held = HeldMembers(most=3)
+    held = HeldMembers(most_kb=8)
     held.follow([trigger("t", 0, None)])
-    held.keep(TENANT, "t", 0, 1, {"a": None, "b": None})
+    held.keep(TENANT, "t", 0, 1, {"a": rows(0), "b": None})
     held.follow([trigger("t", 1, None), trigger("t", 2, None)])
-    assert held.members(TENANT, "t", 1) == {"a": None, "b": None}
+    assert held.members(TENANT, "t", 1) == {"a": rows(0), "b": None}
     assert held.members(TENANT, "t", 2) is None  # written elsewhere since
     held.follow([trigger("t", 3, None), trigger("t", 5, None)])  # 4 compacted away
     assert held.members(TENANT, "t", 1) is None
 
-    held.keep(TENANT, "t", 0, 1, {"a": None, "b": None})
-    held.keep(TENANT, "u", 1, 1, {"c": None})
+    held.keep(TENANT, "t", 0, 1, {"a": rows(0), "b": rows(0)})  # 4 KB
+    held.keep(TENANT, "u", 1, 1, {"c": rows(0)})  # 2 KB
     held.members(TENANT, "t", 1)  # used last: "u" is the oldest
-    held.keep(TENANT, "v", 1, 1, {"d": None})
+    held.keep(TENANT, "v", 1, 1, {"d": rows(1)})  # 3 KB: 9 in all, "u" goes
     assert held.members(TENANT, "u", 1) is None
     assert held.members(TENANT, "t", 1) is not None
-    held.keep(TENANT, "w", 1, 1, {"e": None, "f": None, "g": None, "h": None})  # too large
+    assert held.members(TENANT, "v", 1) is not None
+    held.keep(TENANT, "w", 1, 1, {"e": rows(7)})  # 9 KB alone: never held
     assert held.members(TENANT, "w", 1) is None
+    assert held.members(TENANT, "t", 1) is not None
     held.follow([trigger("t", 0, None, partition=1)])  # partition 1 seen for the first time
     assert held.members(TENANT, "v", 1) is None
     assert held.members(TENANT, "t", 1) is not None
@@ -273,3 +295,21 @@ def test_a_plain_trigger_wins_over_named_ones_for_the_same_team() -> None:
     values = [decode_team_change(m.value) for _, m in changes.outputs(NOW)]
 
     assert values == [(TENANT, "t", None), (TENANT, "u", frozenset({"b"}))]
+
+
+async def test_a_rebuild_ends_with_a_plain_trigger_for_every_team_it_recomputed() -> None:
+    store = InMemoryProgressStore()
+    for name in ("t", "u"):
+        store.registry.teams[TENANT, name] = Team(TENANT, name, name, NOW, ("b",))
+    published: list[tuple[str, Any]] = []
+
+    async def publish(outputs: Sequence[tuple[str, Any]]) -> None:
+        published.extend(outputs)
+
+    await rebuild(store, lambda: NOW, publish, stream=io.StringIO())
+    triggers = [
+        decode_team_change(m.value) for topic, m in published if topic == topics.TEAM_CHANGES
+    ]
+
+    assert triggers == [(TENANT, "t", None), (TENANT, "u", None)]
+    assert [topic for topic, _ in published][-2:] == [topics.TEAM_CHANGES] * 2

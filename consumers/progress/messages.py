@@ -77,10 +77,11 @@ def team_change_message(
     tenant: str, team: str, now: datetime, learners: Collection[str] | None = None
 ) -> OutgoingMessage:
     """A trigger: "recompute this team" (the value says which, the key routes it;
-    schemas/events/team-changed.v1.json). `learners`, when given, are the members whose stored
-    progress changed since the team's last trigger: a team-progress instance that has the
-    others' summaries at hand reads only theirs (consumers.progress.team). Without it, or with
-    more than MAX_NAMED_LEARNERS, the trigger is plain: every member is read."""
+    schemas/events/team-changed.v1.json). `learners`, when given, are the learners of the team
+    whose progress the sender's batch wrote (or found written): a team-progress instance that
+    holds the other members' summaries reads only theirs (consumers.progress.team,
+    docs/decisions/0033). Without it, or with more than MAX_NAMED_LEARNERS, the trigger is
+    plain: every member is read."""
     value: dict[str, Any] = {"tenant": tenant, "team": team}
     if learners is not None and len(learners) <= MAX_NAMED_LEARNERS:
         value["learners"] = sorted(learners)

@@ -213,10 +213,15 @@ class TeamProgressHandler(NoWatermarks):
         self._clock = clock
         self._prefix = prefix
         self._max_value_bytes = max_value_bytes  # LRS_PROGRESS_MAX_VALUE_BYTES
+        self._store = store
         self._held = HeldMembers()
         self._teams = TeamProgress(store, clock, self._held)
+        self._ready = False
 
     async def handle(self, records: Sequence[Record]) -> Outcome:
+        if not self._ready:  # learners' links first: the members held are read by them
+            await self._store.create_indexes()
+            self._ready = True
         self._held.follow(records)
         triggers, poison = decode_team_triggers(records)
         current: list[TeamDoc] = []

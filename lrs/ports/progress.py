@@ -204,6 +204,11 @@ class LearnerProgressState(RegistryMembership, Protocol):
 class TeamProgressState(RegistryMembership, Protocol):
     """What recomputing teams reads and writes (`consumers.progress.team`)."""
 
+    async def create_indexes(self) -> None:
+        """The indexes, and the learner documents' `links` where a database from before them
+        lacks some (docs/decisions/0026): a team's learners are read by them."""
+        ...
+
     async def learner_summaries(
         self, tenant: str, learners: Collection[str], teams: Collection[str]
     ) -> dict[str, LearnerSummary]:

@@ -18,7 +18,8 @@ trigger naming that member, which it relies on in this way:
   instance and back, a record removed by compaction, a batch handled again. Each shows as
   offsets that do not follow on from the last ones handled (`follow`), and the partition's
   teams are forgotten; a team document written by someone else shows as a version other than
-  the one held, and that team is read whole.
+  the one held, and that team is read whole;
+* and in any case every team is read whole at least once a minute (MOST_HELD_AGE).
 """
 
 from __future__ import annotations
@@ -26,10 +27,17 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from itertools import pairwise
 
 from consumers.runner import Record
 from lrs.ports.progress import LearnerSummary
+
+# A team's members are read whole again once their last whole read is this old, whatever the
+# triggers say: a bound on how long a change that reached no trigger (a learner erasure that
+# stopped before its triggers, a team left two versions back, see docs/decisions/0033) can
+# stay out of a team held from before it.
+MOST_HELD_AGE = timedelta(seconds=60)
 
 # About this many KB of member summaries are held, in all teams (the least recently used teams
 # go first; a larger team is never held). Measured: a decoded summary takes about 1.5 KB plus
@@ -45,6 +53,7 @@ class _Held:
     version: int  # of the team document the members gave
     members: Members
     kb: int  # about what the summaries take in memory
+    read_at: datetime  # when every member was last read
 
 
 def _kb(members: Members) -> int:
@@ -74,20 +83,33 @@ class HeldMembers:
                 self._forget_partition(partition)
             self._next_offset[partition] = seen[-1] + 1
 
-    def members(self, tenant: str, team: str, version: int) -> Members | None:
-        """A copy of the team's held members, if they gave the team document at `version`."""
+    def members(self, tenant: str, team: str, version: int, now: datetime) -> Members | None:
+        """A copy of the team's held members, if they gave the team document at `version` and
+        were last read whole less than MOST_HELD_AGE before `now`."""
         held = self._teams.get((tenant, team))
-        if held is None or held.version != version:
+        if held is None or held.version != version or now - held.read_at >= MOST_HELD_AGE:
             return None
         self._teams.move_to_end((tenant, team))
         return dict(held.members)
 
-    def keep(self, tenant: str, team: str, partition: int, version: int, members: Members) -> None:
+    def keep(
+        self,
+        tenant: str,
+        team: str,
+        partition: int,
+        version: int,
+        members: Members,
+        read_at: datetime | None,
+    ) -> None:
+        """Hold the team's members; `read_at`: when they were all read, None when only some
+        were (the whole read before stays the one that counts)."""
+        before = self._teams.get((tenant, team))
         self.forget(tenant, team)
         kb = _kb(members)
-        if kb > self._most_kb:
+        whole_read = read_at or (before.read_at if before else None)
+        if kb > self._most_kb or whole_read is None:
             return
-        self._teams[(tenant, team)] = _Held(partition, version, dict(members), kb)
+        self._teams[(tenant, team)] = _Held(partition, version, dict(members), kb, whole_read)
         self._kb += kb
         while self._kb > self._most_kb:
             _, oldest = self._teams.popitem(last=False)

@@ -10,9 +10,10 @@ Steps, each through the consumers' own code paths (`LearnerProgress`, `TeamProgr
 3. refresh every learner document (registry teams; learners whose statements are gone);
 4. recompute every team named by the registry or by a learner;
 5. republish every learner and team summary to `lrs.progress.learner` / `lrs.progress.team`,
-   then send a plain trigger for every team recomputed (`lrs.progress.team-changes`), so that
-   a running team-progress consumer reads their members again instead of computing from the
-   summaries it held (docs/decisions/0033).
+   then send a plain trigger for every team recomputed or stored (`lrs.progress.team-changes`),
+   so that a running team-progress consumer reads their members again instead of computing
+   from the summaries it held, and recomputes a team no learner lists any more
+   (docs/decisions/0033).
 
 Versions keep growing, so subscribers that drop values older than one they hold stay right.
 Run it with the progress consumers stopped, or accept that while it runs the API shows partial
@@ -108,14 +109,28 @@ async def rebuild(
     for tenant_name, names in recomputed:
         await teams.recompute(tenant_name, sorted(names))
     report.learners, report.teams = await republish(store, clock, publish, tenant, max_value_bytes)
-    triggers = [  # a running team-progress reads every member of them again (0033)
-        (topics.TEAM_CHANGES, team_change_message(tenant_name, name, clock()))
-        for tenant_name, names in recomputed
-        for name in sorted(names)
+    await _trigger_every_team(store, clock, publish, tenant, recomputed)
+    return report
+
+
+async def _trigger_every_team(
+    store: ProgressStore,
+    clock: Clock,
+    publish: Publish,
+    tenant: str | None,
+    recomputed: Sequence[tuple[str, set[str]]],
+) -> None:
+    """A plain trigger for every team recomputed or stored (one that no learner lists any
+    more, which the rebuild did not recompute, included): a running team-progress reads every
+    member of them again instead of computing from the summaries it held (0033)."""
+    teams = {(name, team) for name, names in recomputed for team in names}
+    teams |= {(d.tenant, d.team) async for d in store.iterate_teams(tenant)}
+    triggers = [
+        (topics.TEAM_CHANGES, team_change_message(name, team, clock()))
+        for name, team in sorted(teams)
     ]
     if triggers:
         await publish(triggers)
-    return report
 
 
 async def _statement_batches(

@@ -70,7 +70,8 @@ class TeamProgress:
     ) -> tuple[list[TeamDoc], set[str]]:
         existing = await self._store.load_teams(tenant, teams)
         registry = await self._store.registry_members(tenant, teams)
-        held = self._held_members(tenant, teams, triggers, existing)
+        now = self._clock()
+        held = self._held_members(tenant, teams, triggers, existing, now)
         reread = {
             team: _to_read(registry.get(team, set()), held.get(team), triggers.get(team))
             for team in teams
@@ -78,7 +79,6 @@ class TeamProgress:
         cold = [team for team in teams if team not in held]
         wanted = set().union(*reread.values())
         learners = await self._store.learner_summaries(tenant, wanted, cold)
-        now = self._clock()
         updated: list[TeamDoc] = []
         current: list[TeamDoc] = []
         members: dict[str, Members] = {}
@@ -95,7 +95,7 @@ class TeamProgress:
                 current.append(old)
         lost = await self._store.save_teams(updated, now)
         done = [*current, *(d for d in updated if d.team not in lost)]
-        self._remember(tenant, done, lost, triggers, members)
+        self._remember(tenant, done, lost, triggers, members, now, held.keys())
         TEAM_RECOMPUTATIONS.labels("changed").inc(len(held))
         TEAM_RECOMPUTATIONS.labels("all").inc(len(cold))
         return done, lost
@@ -106,6 +106,7 @@ class TeamProgress:
         teams: Collection[str],
         triggers: Mapping[str, Trigger],
         existing: Mapping[str, TeamDoc],
+        now: datetime,
     ) -> dict[str, Members]:
         """The members held of the teams whose triggers all named their changed members and
         whose document is still the one they gave, unless they name half the members or more:
@@ -117,7 +118,7 @@ class TeamProgress:
             if self._held is None or trigger is None or trigger.learners is None:
                 continue
             version = existing[team].version if team in existing else 0
-            held = self._held.members(tenant, team, version)
+            held = self._held.members(tenant, team, version, now)
             if held is not None and 2 * len(trigger.learners) < len(held):
                 found[team] = held
         return found
@@ -129,7 +130,10 @@ class TeamProgress:
         lost: Collection[str],
         triggers: Mapping[str, Trigger],
         members: Mapping[str, Members],
+        now: datetime,
+        from_held: Collection[str],
     ) -> None:
+        """Hold the members of the teams just computed (`from_held`: from members held)."""
         if self._held is None:
             return
         for team in lost:
@@ -137,7 +141,10 @@ class TeamProgress:
         for doc in done:
             trigger = triggers.get(doc.team)
             if trigger is not None:
-                self._held.keep(tenant, doc.team, trigger.partition, doc.version, members[doc.team])
+                read_at = None if doc.team in from_held else now
+                self._held.keep(
+                    tenant, doc.team, trigger.partition, doc.version, members[doc.team], read_at
+                )
 
 
 def _to_read(registered: set[str], held: Members | None, trigger: Trigger | None) -> set[str]:

@@ -10,7 +10,7 @@ import dataclasses
 import io
 import random
 from collections.abc import Collection, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -22,7 +22,7 @@ from consumers.progress.rebuild import rebuild
 from consumers.progress.team import TeamProgressHandler
 from lrs import topics
 from lrs.adapters.memory_progress import InMemoryProgressStore
-from lrs.ports.progress import LearnerDoc, LearnerSummary
+from lrs.ports.progress import LearnerDoc, LearnerSummary, TeamDoc
 from lrs.progress import LearnerState, summarize_learner, summarize_team
 from lrs.progress.registry import Team
 from tests.support.records import StubRecord
@@ -250,6 +250,21 @@ def _refresh(store: InMemoryProgressStore, learner: str) -> Changes:
     return _write(store, learner, kept, old.summary["totals"]["time_spent_seconds"])
 
 
+async def test_a_team_held_a_minute_is_read_whole_again() -> None:
+    store = CountingStore()
+    for learner in ("a", "b", "c"):
+        put_learner(store, learner, ("t",), 10)
+    clock = {"now": NOW}
+    team = TeamProgressHandler(store, lambda: clock["now"])
+    await team.handle([trigger("t", 0, None)])
+    for offset, seconds in enumerate((30, 59, 60, 90, 119), start=1):
+        clock["now"] = NOW + timedelta(seconds=seconds)
+        await team.handle([trigger("t", offset, {"a"})])
+
+    reads = ["whole" if teams else "named" for _, teams in store.reads[2:]]
+    assert reads == ["named", "named", "whole", "named", "named"]
+
+
 def rows(count: int) -> LearnerSummary:
     """A summary with `count` activity rows (held as about 2 + count KB)."""
     return LearnerSummary("x", {"activities": [{}] * count}, ("t",))
@@ -258,26 +273,26 @@ def rows(count: int) -> LearnerSummary:
 def test_held_members_are_forgotten_on_a_gap_a_new_version_or_past_the_bound() -> None:
     held = HeldMembers(most_kb=8)
     held.follow([trigger("t", 0, None)])
-    held.keep(TENANT, "t", 0, 1, {"a": rows(0), "b": None})
+    held.keep(TENANT, "t", 0, 1, {"a": rows(0), "b": None}, NOW)
     held.follow([trigger("t", 1, None), trigger("t", 2, None)])
-    assert held.members(TENANT, "t", 1) == {"a": rows(0), "b": None}
-    assert held.members(TENANT, "t", 2) is None  # written elsewhere since
+    assert held.members(TENANT, "t", 1, NOW) == {"a": rows(0), "b": None}
+    assert held.members(TENANT, "t", 2, NOW) is None  # written elsewhere since
     held.follow([trigger("t", 3, None), trigger("t", 5, None)])  # 4 compacted away
-    assert held.members(TENANT, "t", 1) is None
+    assert held.members(TENANT, "t", 1, NOW) is None
 
-    held.keep(TENANT, "t", 0, 1, {"a": rows(0), "b": rows(0)})  # 4 KB
-    held.keep(TENANT, "u", 1, 1, {"c": rows(0)})  # 2 KB
-    held.members(TENANT, "t", 1)  # used last: "u" is the oldest
-    held.keep(TENANT, "v", 1, 1, {"d": rows(1)})  # 3 KB: 9 in all, "u" goes
-    assert held.members(TENANT, "u", 1) is None
-    assert held.members(TENANT, "t", 1) is not None
-    assert held.members(TENANT, "v", 1) is not None
-    held.keep(TENANT, "w", 1, 1, {"e": rows(7)})  # 9 KB alone: never held
-    assert held.members(TENANT, "w", 1) is None
-    assert held.members(TENANT, "t", 1) is not None
+    held.keep(TENANT, "t", 0, 1, {"a": rows(0), "b": rows(0)}, NOW)  # 4 KB
+    held.keep(TENANT, "u", 1, 1, {"c": rows(0)}, NOW)  # 2 KB
+    held.members(TENANT, "t", 1, NOW)  # used last: "u" is the oldest
+    held.keep(TENANT, "v", 1, 1, {"d": rows(1)}, NOW)  # 3 KB: 9 in all, "u" goes
+    assert held.members(TENANT, "u", 1, NOW) is None
+    assert held.members(TENANT, "t", 1, NOW) is not None
+    assert held.members(TENANT, "v", 1, NOW) is not None
+    held.keep(TENANT, "w", 1, 1, {"e": rows(7)}, NOW)  # 9 KB alone: never held
+    assert held.members(TENANT, "w", 1, NOW) is None
+    assert held.members(TENANT, "t", 1, NOW) is not None
     held.follow([trigger("t", 0, None, partition=1)])  # partition 1 seen for the first time
-    assert held.members(TENANT, "v", 1) is None
-    assert held.members(TENANT, "t", 1) is not None
+    assert held.members(TENANT, "v", 1, NOW) is None
+    assert held.members(TENANT, "t", 1, NOW) is not None
 
 
 def test_a_trigger_names_its_changed_members_up_to_a_bound() -> None:
@@ -300,10 +315,11 @@ def test_a_plain_trigger_wins_over_named_ones_for_the_same_team() -> None:
     assert values == [(TENANT, "t", None), (TENANT, "u", frozenset({"b"}))]
 
 
-async def test_a_rebuild_ends_with_a_plain_trigger_for_every_team_it_recomputed() -> None:
+async def test_a_rebuild_ends_with_a_plain_trigger_for_every_team_recomputed_or_stored() -> None:
     store = InMemoryProgressStore()
     for name in ("t", "u"):
         store.registry.teams[TENANT, name] = Team(TENANT, name, name, NOW, ("b",))
+    store.teams[TENANT, "gone"] = TeamDoc(TENANT, "gone", {"team": "gone"}, ("x",), 3)
     published: list[tuple[str, Any]] = []
 
     async def publish(outputs: Sequence[tuple[str, Any]]) -> None:
@@ -314,5 +330,5 @@ async def test_a_rebuild_ends_with_a_plain_trigger_for_every_team_it_recomputed(
         decode_team_change(m.value) for topic, m in published if topic == topics.TEAM_CHANGES
     ]
 
-    assert triggers == [(TENANT, "t", None), (TENANT, "u", None)]
-    assert [topic for topic, _ in published][-2:] == [topics.TEAM_CHANGES] * 2
+    assert triggers == [(TENANT, "gone", None), (TENANT, "t", None), (TENANT, "u", None)]
+    assert [topic for topic, _ in published][-3:] == [topics.TEAM_CHANGES] * 3

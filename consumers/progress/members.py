@@ -57,7 +57,11 @@ class _Held:
 
 
 def _kb(members: Members) -> int:
-    return sum(2 + len((s.summary or {}).get("activities") or ()) for s in members.values() if s)
+    """About what the members take (a member without progress counted as 1 KB: more than it
+    takes, so a registry team of thousands without progress is bounded too)."""
+    return sum(
+        2 + len((s.summary or {}).get("activities") or ()) if s else 1 for s in members.values()
+    )
 
 
 class HeldMembers:

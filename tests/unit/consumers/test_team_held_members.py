@@ -289,6 +289,8 @@ def test_held_members_are_forgotten_on_a_gap_a_new_version_or_past_the_bound() -
     assert held.members(TENANT, "v", 1, NOW) is not None
     held.keep(TENANT, "w", 1, 1, {"e": rows(7)}, NOW)  # 9 KB alone: never held
     assert held.members(TENANT, "w", 1, NOW) is None
+    held.keep(TENANT, "z", 1, 1, dict.fromkeys("ijklmnopq"), NOW)  # nine without progress
+    assert held.members(TENANT, "z", 1, NOW) is None
     assert held.members(TENANT, "t", 1, NOW) is not None
     held.follow([trigger("t", 0, None, partition=1)])  # partition 1 seen for the first time
     assert held.members(TENANT, "v", 1, NOW) is None

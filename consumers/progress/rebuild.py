@@ -105,11 +105,10 @@ async def rebuild(
         bar.advance(0)
     await _refresh_learners(store, learners, tenant)
     teams = TeamProgress(store, clock)
-    recomputed = sorted((await store.tenants_and_teams(tenant)).items())
-    for tenant_name, names in recomputed:
+    for tenant_name, names in sorted((await store.tenants_and_teams(tenant)).items()):
         await teams.recompute(tenant_name, sorted(names))
     report.learners, report.teams = await republish(store, clock, publish, tenant, max_value_bytes)
-    await _trigger_every_team(store, clock, publish, tenant, recomputed)
+    await _trigger_every_team(store, clock, publish, tenant)
     return report
 
 
@@ -118,13 +117,12 @@ async def _trigger_every_team(
     clock: Clock,
     publish: Publish,
     tenant: str | None,
-    recomputed: Sequence[tuple[str, set[str]]],
 ) -> None:
-    """A plain trigger for every team recomputed or stored (one that no learner lists any
-    more, which the rebuild did not recompute, included): a running team-progress reads every
-    member of them again instead of computing from the summaries it held (0033)."""
-    teams = {(name, team) for name, names in recomputed for team in names}
-    teams |= {(d.tenant, d.team) async for d in store.iterate_teams(tenant)}
+    """A plain trigger for every stored team (each team recomputed has a document by now; one
+    that no learner lists any more, which the rebuild did not recompute, included): a running
+    team-progress reads every member of them again instead of computing from the summaries it
+    held (0033)."""
+    teams = {(d.tenant, d.team) async for d in store.iterate_teams(tenant)}
     triggers = [
         (topics.TEAM_CHANGES, team_change_message(name, team, clock()))
         for name, team in sorted(teams)

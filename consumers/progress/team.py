@@ -21,7 +21,6 @@ from consumers.progress.messages import (
     MAX_VALUE_BYTES,
     LearnerRefresh,
     decode_team_change,
-    decode_team_ref,
     team_message,
 )
 from consumers.runner import NoWatermarks, Outcome, Poison, Record
@@ -172,16 +171,8 @@ def team_outputs(
 
 def decode_team_refs(records: Sequence[Record]) -> tuple[dict[str, set[str]], list[Poison]]:
     """The teams named by team-reference records, per tenant, and the records that are not one."""
-    refs: dict[str, set[str]] = {}
-    poison: list[Poison] = []
-    for record in records:
-        try:
-            tenant, team = decode_team_ref(record.value)
-        except ValueError as exc:
-            poison.append(Poison(record, exc))
-            continue
-        refs.setdefault(tenant, set()).add(team)
-    return refs, poison
+    triggers, poison = decode_team_triggers(records)
+    return {tenant: set(teams) for tenant, teams in triggers.items()}, poison
 
 
 def decode_team_triggers(

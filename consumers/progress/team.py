@@ -12,9 +12,9 @@ whatever the order, duplicates or batching of the triggers.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
+from consumers.held import Trigger
 from consumers.progress.learner import Changes, Clock, comparable
 from consumers.progress.members import HeldMembers, Members, team_members
 from consumers.progress.messages import (
@@ -29,15 +29,6 @@ from lrs.metrics import TEAM_RECOMPUTATIONS
 from lrs.ports.events import OutgoingMessage
 from lrs.ports.progress import TeamDoc, TeamProgressState
 from lrs.progress import summarize_team
-
-
-@dataclass(frozen=True)
-class Trigger:
-    """What the batch's triggers say of one team: the partition they came on, and the members
-    they name as changed (None: some trigger was plain; read every member)."""
-
-    partition: int
-    learners: frozenset[str] | None
 
 
 class TeamProgress:
@@ -190,8 +181,7 @@ def decode_team_triggers(
             continue
         teams = found.setdefault(tenant, {})
         before = teams.get(team, Trigger(record.partition, frozenset()))
-        either = None if learners is None or before.learners is None else before.learners | learners
-        teams[team] = Trigger(record.partition, either)
+        teams[team] = before.and_then(Trigger(record.partition, learners))
     return found, poison
 
 

@@ -5,11 +5,16 @@ runner.
 `lrs.progress.learner`, `lrs.progress.team` and `lrs.progress.goal` and put one "recompute this
 tenant" trigger per tenant of the batch on `lrs.progress.organisation-changes` (compacted, key
 tenant + `organisation`): a burst of changes of one tenant becomes one trigger per batch.
+`organisation-learners`' triggers name the learners whose records it read; the others' name
+none (the registry and the goals' values are read for every computation anyway): an
+organisation-progress instance holding every other learner's figures from its last computation
+reads only the named ones (docs/decisions/0034).
 
 `organisation-progress` reads those triggers (lingering `LRS_PROGRESS_LINGER_MS` after a
 batch's first record, so a burst is one recomputation) and, like goal progress, recomputes from
-the current truth: every learner's stored state and summary (`progress_learners`), the registry
-(`teams`), the goal progress values (`progress_goals`) and the clock, with the pure
+the current truth: every learner's stored days and summary (`progress_learners`; only the
+named ones when it holds the others', `consumers.held`), the registry (`teams`), the goal
+progress values (`progress_goals`) and the clock, with the pure
 lrs.progress.organisation. A changed value (ignoring `as_of`) is written to
 `progress_organisation` with compare-and-set on `version`; the current value is published on
 `lrs.progress.organisation` in any case (a re-run publishes again). One writer per tenant (the
@@ -25,34 +30,57 @@ through a producer of its own (as goal-progress does).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
 from consumers.clocked import DEFAULT_OPTIONS, Clock, ClockedHandler, ClockedOptions, Send
 from consumers.goals import comparable
+from consumers.held import Held, Trigger
+from consumers.progress.messages import MAX_NAMED_LEARNERS
 from consumers.runner import NoWatermarks, Outcome, Poison, Record
 from lrs import topics
+from lrs.metrics import ORGANISATION_RECOMPUTATIONS
 from lrs.ports.events import OutgoingMessage
 from lrs.ports.organisation import OrganisationDoc, OrganisationProgressStore
-from lrs.progress.organisation import summarize_organisation_progress, team_entries
+from lrs.progress.organisation import (
+    LearnerFigures,
+    summarize_organisation_progress,
+    team_entries,
+)
 from lrs.xapi.timefmt import format_timestamp, parse_timestamp
 
 SOURCE = "/lrs/consumers/organisation"
 MAX_ATTEMPTS = 32
+
+# About this many KB of learners' figures are held, in all tenants (the least recently used
+# tenants go first; a larger tenant is never held). A decoded activity row takes about 1 KB
+# (docs/decisions/0033) and a day about 64 bytes, so a learner is weighed as
+# 2 + rows + days / 16 (`_kb`).
+MOST_HELD_KB = 64 * 1024
+
+Naming = Literal["keys", "none", "all"]  # what a trigger handler's triggers say of the learners
 
 
 def _headers(kind: str, tenant: str, now: datetime, ce_id: str) -> list[tuple[str, bytes]]:
     return topics.cloud_event_headers(kind, SOURCE, tenant, ce_id, format_timestamp(now))
 
 
-def organisation_change_message(tenant: str, now: datetime) -> OutgoingMessage:
-    """A trigger: "recompute this tenant's organisation progress" (value `{tenant}`)."""
+def organisation_change_message(
+    tenant: str, now: datetime, learners: Collection[str] | None = None
+) -> OutgoingMessage:
+    """A trigger: "recompute this tenant's organisation progress"
+    (schemas/events/organisation-changed.v1.json). `learners`, when given, are the learners
+    whose stored progress changed (none: only the registry or goals did); without it, or with
+    more than MAX_NAMED_LEARNERS, the trigger is plain: every learner is read."""
+    value: dict[str, Any] = {"tenant": tenant}
+    if learners is not None and len(learners) <= MAX_NAMED_LEARNERS:
+        value["learners"] = sorted(learners)
     return OutgoingMessage(
         topics.organisation_key(tenant),
-        orjson.dumps({"tenant": tenant}),
+        orjson.dumps(value),
         _headers(topics.ORGANISATION_CHANGED_TYPE, tenant, now, uuid.uuid4().hex),
     )
 
@@ -67,41 +95,79 @@ def organisation_message(doc: OrganisationDoc, now: datetime) -> OutgoingMessage
     )
 
 
-def decode_tenant_ref(value: bytes | None) -> str:
-    """The tenant of an organisation trigger; ValueError when it is not one."""
+def decode_organisation_change(value: bytes | None) -> tuple[str, frozenset[str] | None]:
+    """(tenant, the changed learners it names or None) of an organisation trigger; ValueError
+    (or orjson.JSONDecodeError, one) when it is not one."""
     doc = orjson.loads(value) if value else None
     tenant = doc.get("tenant") if isinstance(doc, Mapping) else None
-    if not isinstance(tenant, str) or not tenant:
+    if not isinstance(doc, Mapping) or not isinstance(tenant, str) or not tenant:
         raise ValueError("value needs a non-empty string `tenant`")
-    return tenant
+    learners = doc.get("learners")
+    if learners is None:
+        return tenant, None
+    if not isinstance(learners, list) or not all(isinstance(x, str) and x for x in learners):
+        raise ValueError("`learners` must be a list of learner ids")
+    return tenant, frozenset(learners)
 
 
 class OrganisationTriggersHandler(NoWatermarks):
     """Runner handler of `organisation-learners` / `-teams` / `-goals`: the tenants whose
-    learner, team or goal progress changed (from the record keys; a tombstone counts too)."""
+    learner, team or goal progress changed (from the record keys; a tombstone counts too).
+    What a trigger says of the learners (`names`): "keys", the learners of the record keys
+    changed (`organisation-learners`); "none", no learner did (`-teams`, `-goals`: the
+    registry and the goals' values are read for every computation anyway); "all", the
+    default, any may have (plain triggers: every learner is read)."""
 
-    def __init__(self, name: str, clock: Clock, *, prefix: str = "") -> None:
+    def __init__(self, name: str, clock: Clock, *, prefix: str = "", names: Naming = "all") -> None:
         self.name = name
         self._clock = clock
         self._prefix = prefix
+        self._names = names
 
     async def handle(self, records: Sequence[Record]) -> Outcome:
-        tenants: set[str] = set()
+        tenants: dict[str, set[str]] = {}
         poison: list[Poison] = []
         for record in records:
             if record.key is None:
                 continue
             try:
-                tenant, _ = topics.split_key(record.key)
+                tenant, entity = topics.split_key(record.key)
             except UnicodeDecodeError as exc:
                 poison.append(Poison(record, exc))
                 continue
             if tenant:
-                tenants.add(tenant)
+                named = tenants.setdefault(tenant, set())
+                if self._names == "keys" and entity:
+                    named.add(entity)
         now = self._clock()
         topic = self._prefix + topics.ORGANISATION_CHANGES
-        outputs = [(topic, organisation_change_message(t, now)) for t in sorted(tenants)]
+        outputs = [
+            (topic, organisation_change_message(t, now, None if self._names == "all" else named))
+            for t, named in sorted(tenants.items())
+        ]
         return Outcome(poison=poison, outputs=outputs)
+
+
+def _kb(figures: Mapping[str, LearnerFigures]) -> int:
+    """About what the learners' figures take in memory, in KB."""
+    return sum(2 + len(f.activities) + len(f.days) // 16 for f in figures.values())
+
+
+def decode_organisation_triggers(
+    records: Sequence[Record],
+) -> tuple[dict[str, Trigger], list[Poison]]:
+    """Per tenant, what the batch's triggers say, and the records that are not one."""
+    found: dict[str, Trigger] = {}
+    poison: list[Poison] = []
+    for record in records:
+        try:
+            tenant, learners = decode_organisation_change(record.value)
+        except ValueError as exc:  # orjson.JSONDecodeError is one
+            poison.append(Poison(record, exc))
+            continue
+        before = found.get(tenant, Trigger(record.partition, frozenset()))
+        found[tenant] = before.and_then(Trigger(record.partition, learners))
+    return found, poison
 
 
 class OrganisationProgressHandler(ClockedHandler[str]):
@@ -121,43 +187,63 @@ class OrganisationProgressHandler(ClockedHandler[str]):
     ) -> None:
         super().__init__(store, clock, send, options)
         self._store = store
+        self._held: Held[LearnerFigures] = Held(_kb, MOST_HELD_KB)
 
     def trigger_message(self, ref: str, now: datetime) -> OutgoingMessage:
         return organisation_change_message(ref, now)
 
     async def handle(self, records: Sequence[Record]) -> Outcome:
         await self._ensure_indexes()
-        tenants: set[str] = set()
-        poison: list[Poison] = []
-        for record in records:
-            try:
-                tenants.add(decode_tenant_ref(record.value))
-            except (ValueError, orjson.JSONDecodeError) as exc:
-                poison.append(Poison(record, exc))
-        current = [await self.recompute(tenant) for tenant in sorted(tenants)]
+        self._held.follow(records)
+        triggers, poison = decode_organisation_triggers(records)
+        current = [await self.recompute(t, triggers[t]) for t in sorted(triggers)]
         now = self._clock()
         topic = self._prefix + topics.ORGANISATION_PROGRESS
         return Outcome(
             poison=poison, outputs=[(topic, organisation_message(d, now)) for d in current]
         )
 
-    async def recompute(self, tenant: str) -> OrganisationDoc:
+    async def recompute(self, tenant: str, trigger: Trigger | None = None) -> OrganisationDoc:
         """Recompute and store the tenant's value; its current document (written now or
-        already up to date). A lost compare-and-set reads and computes again."""
+        already up to date). A lost compare-and-set reads and computes again. `trigger` (what
+        the batch's triggers say) may let the learners held be used."""
         for _ in range(MAX_ATTEMPTS):
             old = await self._store.load(tenant)
-            value = await self._value(tenant)
-            if old.version and comparable(value) == comparable(old.value):
-                return old
-            new = OrganisationDoc(
-                tenant, value, old.version + 1, parse_timestamp(value["next_check_at"])
-            )
-            if await self._store.save(new, self._clock()):
-                return new
+            learners, read_at = await self._learners(tenant, old.version, trigger)
+            value = await self._value(tenant, [learners[k] for k in sorted(learners)])
+            current = old
+            if not old.version or comparable(value) != comparable(old.value):
+                next_check = parse_timestamp(value["next_check_at"])
+                current = OrganisationDoc(tenant, value, old.version + 1, next_check)
+                if not await self._store.save(current, self._clock()):
+                    continue  # (what is held gave another version: not used again)
+            if trigger is not None:
+                self._held.hold(tenant, trigger.partition, current.version, learners, read_at)
+            return current
         raise RuntimeError(f"organisation progress of {tenant!r}: too many concurrent writes")
 
-    async def _value(self, tenant: str) -> dict[str, Any]:
-        learners = await self._store.learners(tenant)
+    async def _learners(
+        self, tenant: str, version: int, trigger: Trigger | None
+    ) -> tuple[dict[str, LearnerFigures], datetime | None]:
+        """Every learner's figures, and when they were all read (None: only the named ones
+        were, the others are held). Held figures are used when the triggers all named the
+        changed learners, the organisation document is still the one they gave, and fewer
+        than half of them are named: SecantusDB reads learners by a list of `_id`s about twice
+        as slowly per document as by the tenant's index (docs/decisions/0033)."""
+        now = self._clock()
+        named = trigger.learners if trigger is not None else None
+        held = self._held.values(tenant, version, now) if named is not None else None
+        if named is None or held is None or 2 * len(named) >= len(held):
+            ORGANISATION_RECOMPUTATIONS.labels("all").inc()
+            return {f.learner: f for f in await self._store.learners(tenant)}, now
+        ORGANISATION_RECOMPUTATIONS.labels("changed").inc()
+        for learner in named:
+            held.pop(learner, None)
+        if named:
+            held.update((f.learner, f) for f in await self._store.named_learners(tenant, named))
+        return held, None
+
+    async def _value(self, tenant: str, learners: list[LearnerFigures]) -> dict[str, Any]:
         teams = team_entries(await self._store.registry(tenant), learners)
         goals = await self._store.goal_values(tenant)
         return summarize_organisation_progress(learners, teams, goals, self._clock())

@@ -90,6 +90,13 @@ TEAM_RECOMPUTATIONS = Counter(
     " it held from before, docs/decisions/0033)",
     ["read"],
 )
+ORGANISATION_RECOMPUTATIONS = Counter(
+    "lrs_organisation_recomputations_total",
+    "Tenants' organisation progress recomputed by organisation-progress, by what it read of the"
+    " learners: `all` (every learner's stored progress) or `changed` (only the learners the"
+    " triggers named; the others' figures it held from before, docs/decisions/0034)",
+    ["read"],
+)
 BACKGROUND_TASK_FAILURES = Counter(
     "lrs_background_task_failures_total",
     "Failures of a long-running loop: a session of an API background task (the feed of"

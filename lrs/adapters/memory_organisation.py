@@ -11,7 +11,7 @@ registry (through an `InMemoryProgressStore`) and the goals' progress (through a
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -50,10 +50,16 @@ class InMemoryOrganisationProgress:
         return [tenant for at, tenant in sorted(c for c in checks if c[0] and c[0] <= now)][:limit]
 
     async def learners(self, tenant: str) -> list[LearnerFigures]:
+        return self._figures(tenant, None)
+
+    async def named_learners(self, tenant: str, learners: Collection[str]) -> list[LearnerFigures]:
+        return self._figures(tenant, set(learners))
+
+    def _figures(self, tenant: str, wanted: set[str] | None) -> list[LearnerFigures]:
         return [
             learner_figures(d.state, d.summary.get("activities") or (), d.teams)
-            for (t, _), d in self.progress.learners.items()
-            if t == tenant
+            for (t, learner), d in self.progress.learners.items()
+            if t == tenant and (wanted is None or learner in wanted)
         ]
 
     async def registry(self, tenant: str) -> list[RegistryTeam]:

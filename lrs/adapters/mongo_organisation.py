@@ -8,7 +8,7 @@ updated}`; every write is compare-and-set on `version`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -16,7 +16,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from lrs.adapters.mongo_progress import days_fields, state_from_mongo, summary_fields
+from lrs.adapters.mongo_progress import days_fields, doc_id, state_from_mongo, summary_fields
 from lrs.ports.organisation import OrganisationDoc, RegistryTeam
 from lrs.progress.organisation import LearnerFigures, active_days
 
@@ -80,8 +80,17 @@ class MongoOrganisationProgress:
         The days are the document's `days`, not its state: a state holds every statement of
         the learner, so reading every learner's would cost each recomputation the tenant's
         whole history. Only documents written before `days` existed have their state read."""
+        return await self._figures({"tenant": tenant})
+
+    async def named_learners(self, tenant: str, learners: Collection[str]) -> list[LearnerFigures]:
+        """Those of `learners` with progress, read by `_id`."""
+        if not learners:
+            return []
+        return await self._figures({"_id": {"$in": [doc_id(tenant, x) for x in learners]}})
+
+    async def _figures(self, query: Doc) -> list[LearnerFigures]:
         projection = {"learner": 1, "days": 1, "summary": 1, "teams": 1}
-        docs = [d async for d in self._learners.find({"tenant": tenant}, projection)]
+        docs = [d async for d in self._learners.find(query, projection)]
         days = {d["_id"]: days_fields(d) for d in docs}
         days |= await self._days_of_states([key for key, found in days.items() if found is None])
         return [

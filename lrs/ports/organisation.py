@@ -3,7 +3,7 @@ tenant and the reads the organisation-progress consumer computes it from."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -51,6 +51,10 @@ class OrganisationProgressStore(Protocol):
 
     async def learners(self, tenant: str) -> list[LearnerFigures]:
         """Every learner with progress: days of the stored state, summary rows, teams."""
+        ...
+
+    async def named_learners(self, tenant: str, learners: Collection[str]) -> list[LearnerFigures]:
+        """Those of `learners` with progress, as `learners` gives them."""
         ...
 
     async def registry(self, tenant: str) -> list[RegistryTeam]:

@@ -20,7 +20,11 @@ from consumers.goals import (
     GoalTriggersHandler,
     LazyBus,
 )
-from consumers.organisation import OrganisationProgressHandler, OrganisationTriggersHandler
+from consumers.organisation import (
+    Naming,
+    OrganisationProgressHandler,
+    OrganisationTriggersHandler,
+)
 from consumers.persist import PersistHandler
 from consumers.progress.learner import LearnerProgressHandler
 from consumers.progress.team import TeamProgressHandler, TeamRegistryHandler
@@ -179,9 +183,11 @@ def _goal_progress(db: Database, settings: LrsSettings) -> Handler:
     )
 
 
-def _organisation_triggers(name: str) -> Callable[[Database, LrsSettings], Handler]:
+def _organisation_triggers(name: str, names: Naming) -> Callable[[Database, LrsSettings], Handler]:
+    """`names`: what the triggers say of the learners (docs/decisions/0034)."""
+
     def build(db: Database, settings: LrsSettings) -> Handler:
-        return OrganisationTriggersHandler(name, utc_now, prefix=settings.topic_prefix)
+        return OrganisationTriggersHandler(name, utc_now, prefix=settings.topic_prefix, names=names)
 
     return build
 
@@ -297,21 +303,21 @@ CONSUMERS: dict[str, ConsumerSpec] = {
     "organisation-learners": ConsumerSpec(
         "organisation-learners",
         topics.LEARNER_PROGRESS,
-        _organisation_triggers("organisation-learners"),
+        _organisation_triggers("organisation-learners", "keys"),
         _progress_batch,
         pace="background",
     ),
     "organisation-teams": ConsumerSpec(
         "organisation-teams",
         topics.TEAM_PROGRESS,
-        _organisation_triggers("organisation-teams"),
+        _organisation_triggers("organisation-teams", "none"),
         _progress_batch,
         pace="background",
     ),
     "organisation-goals": ConsumerSpec(
         "organisation-goals",
         topics.GOAL_PROGRESS,
-        _organisation_triggers("organisation-goals"),
+        _organisation_triggers("organisation-goals", "none"),
         _progress_batch,
         pace="background",
     ),

@@ -130,6 +130,20 @@ async def test_learners_figures_come_from_their_stored_progress(world: World) ->
     assert await world.organisation.learners("nobody") == []
 
 
+async def test_named_learners_are_those_of_them_with_progress_in_the_tenant(
+    world: World,
+) -> None:
+    ann, bob, other = learner(1, "sales", rows=2), learner(2), learner(1, tenant="other")
+    await world.progress.save_learners([ann, bob, other], T0)
+    every = {f.learner: f for f in await world.organisation.learners("acme")}
+    named = await world.organisation.named_learners("acme", [ann.learner, "mbox:mailto:no@x.org"])
+    assert named == [every[ann.learner]]
+    both = await world.organisation.named_learners("acme", [ann.learner, bob.learner])
+    assert sorted(both, key=lambda f: f.learner) == sorted(every.values(), key=lambda f: f.learner)
+    assert await world.organisation.named_learners("acme", []) == []
+    assert await world.organisation.named_learners("nobody", [ann.learner]) == []
+
+
 async def test_the_registry_is_every_team_not_deleted(world: World) -> None:
     registry = world.registry
     await registry.create(Team("acme", "sales", "Sales", T0, ("ann", "bob")))

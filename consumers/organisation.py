@@ -114,9 +114,10 @@ class OrganisationTriggersHandler(NoWatermarks):
     """Runner handler of `organisation-learners` / `-teams` / `-goals`: the tenants whose
     learner, team or goal progress changed (from the record keys; a tombstone counts too).
     What a trigger says of the learners (`names`): "keys", the learners of the record keys
-    changed (`organisation-learners`); "none", no learner did (`-teams`, `-goals`: the
-    registry and the goals' values are read for every computation anyway); "all", the
-    default, any may have (plain triggers: every learner is read)."""
+    changed (`organisation-learners`; a tombstone, an erasure's, makes its tenant's trigger
+    plain instead, so that the erased learner's id is not written again); "none", no learner
+    did (`-teams`, `-goals`: the registry and the goals' values are read for every computation
+    anyway); "all", the default, any may have (plain triggers: every learner is read)."""
 
     def __init__(self, name: str, clock: Clock, *, prefix: str = "", names: Naming = "all") -> None:
         self.name = name
@@ -125,7 +126,7 @@ class OrganisationTriggersHandler(NoWatermarks):
         self._names = names
 
     async def handle(self, records: Sequence[Record]) -> Outcome:
-        tenants: dict[str, set[str]] = {}
+        tenants: dict[str, set[str] | None] = {}  # tenant -> learners named (None: plain)
         poison: list[Poison] = []
         for record in records:
             if record.key is None:
@@ -136,13 +137,16 @@ class OrganisationTriggersHandler(NoWatermarks):
                 poison.append(Poison(record, exc))
                 continue
             if tenant:
-                named = tenants.setdefault(tenant, set())
-                if self._names == "keys" and entity:
-                    named.add(entity)
+                named = tenants.setdefault(tenant, None if self._names == "all" else set())
+                if named is not None and self._names == "keys":
+                    if record.value is None:
+                        tenants[tenant] = None
+                    elif entity:
+                        named.add(entity)
         now = self._clock()
         topic = self._prefix + topics.ORGANISATION_CHANGES
         outputs = [
-            (topic, organisation_change_message(t, now, None if self._names == "all" else named))
+            (topic, organisation_change_message(t, now, named))
             for t, named in sorted(tenants.items())
         ]
         return Outcome(poison=poison, outputs=outputs)

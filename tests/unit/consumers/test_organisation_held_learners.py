@@ -123,7 +123,7 @@ async def test_a_trigger_naming_the_changed_learners_reads_only_them() -> None:
     assert published(outcome.outputs) == await expected(store, NOW)
 
 
-async def test_an_erased_learner_named_by_its_tombstone_leaves() -> None:
+async def test_an_erased_learner_named_by_a_late_trigger_leaves() -> None:
     store, clock = CountingStore(), [NOW]
     org, learners = await six_learners(store, clock)
     del store.progress.learners[TENANT, learners[2]]
@@ -173,8 +173,10 @@ async def test_held_learners_give_what_every_learner_read_gives(seed: int) -> No
     handled = 0
     owner = 0
     for _ in range(80):
-        kind, keys = await _random_change(rng, store)
-        outcome = await triggers[kind].handle([StubRecord("t", 0, 0, key, b"{}") for key in keys])
+        kind, published_records = await _random_change(rng, store)
+        outcome = await triggers[kind].handle(
+            [StubRecord("t", 0, 0, key, value) for key, value in published_records]
+        )
         log += [
             StubRecord(topics.ORGANISATION_CHANGES, 0, len(log) + i, m.key, m.value)
             for i, (_, m) in enumerate(outcome.outputs)
@@ -197,28 +199,28 @@ async def test_held_learners_give_what_every_learner_read_gives(seed: int) -> No
 
 async def _random_change(
     rng: random.Random, store: InMemoryOrganisationProgress
-) -> tuple[str, list[bytes]]:
+) -> tuple[str, list[tuple[bytes, bytes | None]]]:
     """One change and the records its writer publishes: (which trigger consumer reads them,
-    their keys)."""
+    their keys and values; None: a tombstone)."""
     roll = rng.random()
     if roll < 0.7:  # statements: the progress consumer writes learners
         learners = {
             learn(store, rng.randrange(10), rng.randrange(1, 30), tuple(rng.sample("tuv", 1)))
             for _ in range(rng.randrange(1, 3))
         }
-        return "learners", [topics.learner_key(TENANT, x) for x in sorted(learners)]
+        return "learners", [(topics.learner_key(TENANT, x), b"{}") for x in sorted(learners)]
     if roll < 0.8:  # an erasure: the learner's progress deleted, its key tombstoned
         learner = learner_id(statement(rng.randrange(10)))
         store.progress.learners.pop((TENANT, learner), None)
-        return "learners", [topics.learner_key(TENANT, learner)]
+        return "learners", [(topics.learner_key(TENANT, learner), None)]
     if roll < 0.9:  # a registry change (its team progress follows)
         team = rng.choice("tuv")
         members = tuple(learner_id(statement(n)) for n in rng.sample(range(10), 2))
         store.progress.registry.teams[TENANT, team] = Team(TENANT, team, team, NOW, members)
-        return "teams", [topics.team_key(TENANT, team)]
+        return "teams", [(topics.team_key(TENANT, team), b"{}")]
     goal = {"owner": {"kind": "organisation"}, "status": rng.choice(["on_track", "at_risk"])}
     await store.goals.save([GoalProgressDoc(TENANT, "g", goal, version=1)], NOW)
-    return "goals", [topics.goal_key(TENANT, "g")]
+    return "goals", [(topics.goal_key(TENANT, "g"), b"{}")]
 
 
 @pytest.mark.parametrize(
@@ -232,7 +234,7 @@ async def test_trigger_consumers_say_what_changed_of_the_learners(
     triggers = OrganisationTriggersHandler("x", lambda: NOW, names=names)
     records = [
         StubRecord("t", 0, 0, topics.learner_key(TENANT, "mbox:mailto:b@x.org"), b"{}"),
-        StubRecord("t", 0, 1, topics.learner_key(TENANT, "mbox:mailto:a@x.org"), None),
+        StubRecord("t", 0, 1, topics.learner_key(TENANT, "mbox:mailto:a@x.org"), b"{}"),
     ]
     ((_, message),) = (await triggers.handle(records)).outputs
     validator.validate(orjson.loads(message.value))
@@ -242,6 +244,22 @@ async def test_trigger_consumers_say_what_changed_of_the_learners(
     )
     expected_value = {"tenant": TENANT} if said is None else {"tenant": TENANT, "learners": said}
     assert orjson.loads(message.value) == expected_value
+
+
+async def test_a_tombstone_makes_its_tenants_trigger_plain() -> None:
+    """An erasure's tombstone: the tenant is read whole, and the erased id is not written."""
+    triggers = OrganisationTriggersHandler("organisation-learners", lambda: NOW, names="keys")
+    records = [
+        StubRecord("t", 0, 0, topics.learner_key(TENANT, "mbox:mailto:b@x.org"), b"{}"),
+        StubRecord("t", 0, 1, topics.learner_key(TENANT, "mbox:mailto:gone@x.org"), None),
+        StubRecord("t", 0, 2, topics.learner_key(TENANT, "mbox:mailto:c@x.org"), b"{}"),
+        StubRecord("t", 0, 3, topics.learner_key("beta", "mbox:mailto:d@x.org"), b"{}"),
+    ]
+    outputs = (await triggers.handle(records)).outputs
+    assert [orjson.loads(m.value) for _, m in outputs] == [
+        {"tenant": TENANT},
+        {"tenant": "beta", "learners": ["mbox:mailto:d@x.org"]},
+    ]
 
 
 def test_a_trigger_names_its_changed_learners_up_to_a_bound() -> None:

@@ -26,7 +26,7 @@ learner's progress document then holds up to LRS_PROGRESS_HELD_FACTS facts, as o
 has run for a while (a fresh store's learners have a few statements each).
 
     python bench/cpu_per_statement.py [--ack-mode stored|kafka] [--statements N] [--mode M]
-        [--store-cpu] [--store-commands] [--py-spy FILE [--py-spy-process NAME]]
+        [--learners N] [--store-cpu] [--store-commands] [--py-spy FILE [--py-spy-process NAME]]
         [--history N [--history-mode M]]
 """
 
@@ -190,7 +190,7 @@ async def run_history(base: str, args: argparse.Namespace, data: Path) -> None:
     """Post `--history` statements of the same learners first (another seed, in
     `--history-mode`) and wait until every consumer has handled them: the measured load then
     meets learners with a history, as a store that has run for a while holds them."""
-    statements = Workload(args.seed + 1).statements(args.history)
+    statements = Workload(args.seed + 1, learners=args.learners).statements(args.history)
     outcome, caught = await post_and_wait(base, data, statements, "history", args.history_mode)
     print(
         f"history: {len(outcome.acknowledged)} statements acknowledged ({outcome.errors} errors)"
@@ -199,7 +199,7 @@ async def run_history(base: str, args: argparse.Namespace, data: Path) -> None:
 
 
 async def run_load(base: str, args: argparse.Namespace, data: Path) -> tuple[Outcome, CatchUp]:
-    statements = Workload(args.seed).statements(args.statements)
+    statements = Workload(args.seed, learners=args.learners).statements(args.statements)
     return await post_and_wait(base, data, statements, "cpu", args.mode)
 
 
@@ -337,6 +337,9 @@ def main() -> None:
     parser.add_argument("--statements", type=int, default=5000)
     parser.add_argument("--mode", default="batch10x16")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--learners", type=int, default=200, help="learners of the workload (in 10 teams)"
+    )
     parser.add_argument(
         "--history",
         type=int,

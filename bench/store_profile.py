@@ -160,7 +160,8 @@ def read_store_cpu(out: Path) -> dict[str, list[int]]:
 def store_cpu_table(
     before: dict[str, list[int]], after: dict[str, list[int]], statements: int, top: int = 25
 ) -> list[str]:
-    """The store's CPU per statement by command shape, between two readings, most first."""
+    """The store's CPU per statement by command shape, between two readings, most first.
+    `docs/stmt`: documents written, or for a find by a list of `_id`s, the ids asked."""
     spent = {
         shape: [n - m for n, m in zip(sums, before.get(shape, [0, 0, 0]), strict=True)]
         for shape, sums in after.items()

@@ -3,10 +3,11 @@
 bench/cpu_per_statement.py --store-cpu puts this directory on the PYTHONPATH of `lrs serve`,
 so every Python process it starts imports this module; only the store process (`secantusd-py`)
 acts on it. It wraps the store's command dispatcher and adds up, per command shape (command,
-collection, and the filter's and projection's field names for a find), the calls, the
-documents written and the thread CPU time spent (`time.thread_time_ns`, which waiting for a
-lock or for the oplog does not count); it writes the sums as JSON to $BENCH_STORE_CPU_FILE
-every 100 commands and at exit. Never imported by the project itself.
+collection, and the filter's and projection's field names for a find), the calls, the documents
+written (for a find by a list of `_id`s, the ids asked) and the thread CPU time spent
+(`time.thread_time_ns`, which waiting for a lock or for the oplog does not count); it writes the
+sums as JSON to $BENCH_STORE_CPU_FILE every 100 commands and at exit. Never imported by the
+project itself.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ if sys.argv and sys.argv[0].endswith("secantusd-py"):
             spent = time.thread_time_ns() - started
             shape = _shape(doc)
             written = len(doc.get(_WRITES.get(next(iter(doc), ""), "")) or ())
+            wanted = (doc.get("filter") or {}).get("_id") if "find" in doc else None
+            if isinstance(wanted, dict) and isinstance(wanted.get("$in"), list):
+                written = len(wanted["$in"])
             with _lock:
                 sums = _sums.setdefault(shape, [0, 0, 0])
                 sums[0] += 1

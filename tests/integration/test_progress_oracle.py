@@ -231,10 +231,10 @@ async def test_progress_equals_the_oracle(infra: Infra, seed: int, held: int) ->
 
         assert await eventually(docs_settled) == []
         assert held_recomputations() > from_held  # teams were computed from held members too
-        await asyncio.sleep(1.0)  # let the last outputs of the settled batches reach the topics
         learners = await progress_docs(db, "progress_learners", TENANT)
         teams = await progress_docs(db, "progress_teams", TENANT)
-        assert await topic_problems(settings, learners, teams) == []
+        # the settled batches' last outputs reach the topics after their writes
+        assert await eventually(lambda: topic_problems(settings, learners, teams)) == []
         now = datetime.now(UTC)
         expected = await expected_now(db, workload, now)
         assert await rest_problems(client, expected, await registry_names(db)) == []
@@ -266,8 +266,7 @@ async def test_progress_equals_the_oracle(infra: Infra, seed: int, held: int) ->
         rebuilt_teams = await progress_docs(db, "progress_teams", TENANT)
         assert doc_problems(await expected_now(db, workload), rebuilt, rebuilt_teams) == []
         assert all(rebuilt[name]["version"] > version for name, version in before.items())
-        await asyncio.sleep(1.0)
-        assert await topic_problems(settings, rebuilt, rebuilt_teams) == []
+        assert await eventually(lambda: topic_problems(settings, rebuilt, rebuilt_teams)) == []
 
 
 # --- kill -9 ------------------------------------------------------------------------------------

@@ -42,7 +42,10 @@ Collections (the contract shared with the progress API):
   (docs/decisions/0031).
 * `progress_teams`: ``{_id: "<tenant>/<team>", tenant, team, name, summary, members, version,
   updated}``; `summary` is JSON bytes as a learner's (a sub-document before 2026-12-01; both are
-  read, `summary_fields`), `name` the summary's, for listings that read nothing else.
+  read, `summary_fields`), `name` the summary's, for listings that read nothing else; `members`
+  the sorted member ids as JSON bytes (an array before 2026-12-04; both are read,
+  `members_fields`): no query looks inside it, and the embedded store handled each element of
+  an array in Python on every write and read of a team (docs/decisions/0023).
 * `progress_voids`: ``{_id: "<tenant>/<statement id>", tenant}``, every id a voiding statement
   targeted (remembered even when the target has not arrived yet).
 * `statements` (the persister's): only read, to find whose progress a void's target fed (a void
@@ -279,12 +282,19 @@ def chunk_facts(doc: Mapping[str, Any]) -> list[StatementFacts]:
     return [StatementFacts.from_dict(sid, f) for sid, f in _json(doc["facts"]).items()]
 
 
+def members_fields(doc: Mapping[str, Any]) -> tuple[str, ...]:
+    """A `progress_teams` document's members, stored as JSON bytes or (earlier versions) as an
+    array; none when it has none."""
+    stored = doc.get("members")
+    return tuple(_json(stored) if isinstance(stored, bytes) else stored or ())
+
+
 def team_from_mongo(doc: Mapping[str, Any]) -> TeamDoc:
     return TeamDoc(
         tenant=doc["tenant"],
         team=doc["team"],
         summary=summary_fields(doc),
-        members=tuple(doc.get("members") or ()),
+        members=members_fields(doc),
         version=int(doc.get("version") or 0),
     )
 
@@ -296,7 +306,7 @@ def team_to_mongo(team: TeamDoc, updated: datetime) -> Doc:
         "team": team.team,
         **({"name": team.summary["name"]} if "name" in team.summary else {}),
         "summary": summary_to_mongo(team.summary),
-        "members": list(team.members),
+        "members": Binary(orjson.dumps(list(team.members))),
         "version": team.version,
         "updated": updated,
     }

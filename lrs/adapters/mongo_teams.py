@@ -21,7 +21,12 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from lrs.adapters.mongo_progress import SealedFacts, state_fields, summary_fields
+from lrs.adapters.mongo_progress import (
+    SealedFacts,
+    members_fields,
+    state_fields,
+    summary_fields,
+)
 from lrs.ports.progress import LearnerProgressDoc, TeamProgressDoc
 from lrs.progress.registry import Team
 
@@ -188,6 +193,6 @@ def team_progress_from_doc(doc: Mapping[str, Any]) -> TeamProgressDoc:
     return TeamProgressDoc(
         team=doc["team"],
         summary=summary,
-        members=list(doc.get("members") or ()),
+        members=list(members_fields(doc)),
         version=int(doc.get("version", 0)),
     )

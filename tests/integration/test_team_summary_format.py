@@ -1,6 +1,7 @@
-"""How `progress_teams.summary` is stored (docs/decisions/0023): as the summary's JSON bytes, with
-the team's name beside it, and every reader of the collection reads the same summary back;
-documents of earlier versions, whose summary is a sub-document, are read as before."""
+"""How `progress_teams.summary` and `.members` are stored (docs/decisions/0023): as JSON bytes,
+with the team's name beside them, and every reader of the collection reads the same summary and
+members back; documents of earlier versions, whose summary is a sub-document and members an
+array, are read as before."""
 
 from __future__ import annotations
 
@@ -39,16 +40,17 @@ def team_summary() -> dict[str, Any]:
 
 
 async def read_everywhere(db: Any) -> list[Any]:
-    """The team's summary as each reader of `progress_teams` sees it."""
+    """The team's summary and members as each reader of `progress_teams` sees them."""
     store = MongoProgressStore(db)
-    loaded = (await store.load_teams(TENANT, [TEAM]))[TEAM].summary
-    [iterated] = [doc.summary async for doc in store.iterate_teams(TENANT)]
+    loaded = (await store.load_teams(TENANT, [TEAM]))[TEAM]
+    [iterated] = [doc async for doc in store.iterate_teams(TENANT)]
     reader = MongoProgressReader(db)
     one = await reader.team(TENANT, TEAM)
     assert one is not None
     [listed] = await reader.teams(TENANT)
     [(_, latest)] = [item async for item in MongoLatestValues(db).read(TEAMS)]
-    return [loaded, iterated, one.summary, latest.summary, listed.summary]
+    found = [loaded, iterated, one, latest, listed]
+    return [(d.summary, tuple(d.members)) for d in found]
 
 
 @pytest.mark.parametrize("as_bytes", [True, False], ids=["bytes", "earlier-sub-document"])
@@ -76,6 +78,8 @@ async def test_a_team_summary_is_read_back_by_every_reader(infra: Infra, as_byte
         raw = await db["progress_teams"].find_one({"_id": f"{TENANT}/{TEAM}"})
         assert raw is not None
         assert isinstance(raw["summary"], bytes) is as_bytes
+        assert isinstance(raw["members"], bytes) is as_bytes
         seen = await read_everywhere(db)
-    # a listing reads the name alone
-    assert seen == [summary, summary, summary, summary, {"name": "Team A"}]
+    members = ("m1", "m2")
+    # a listing reads the name alone, and the members
+    assert seen == [*[(summary, members)] * 4, ({"name": "Team A"}, members)]

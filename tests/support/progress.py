@@ -23,7 +23,7 @@ from consumers.progress.team import TeamProgressHandler, TeamRegistryHandler
 from consumers.runner import Handler, Runner, RunnerConfig
 from lrs import topics
 from lrs.adapters.mongo_erasure import MongoErasedAgents
-from lrs.adapters.mongo_progress import MongoProgressStore, summary_fields
+from lrs.adapters.mongo_progress import MongoProgressStore, members_fields, summary_fields
 from lrs.progress import (
     fold,
     learner_id,
@@ -373,11 +373,18 @@ def oracle(
 
 
 async def progress_docs(db: AsyncDatabase[Doc], collection: str, tenant: str) -> dict[str, Doc]:
-    """The tenant's progress documents by learner or team; the summary as a mapping (the store
-    keeps it as JSON bytes)."""
+    """The tenant's progress documents by learner or team; the summary as a mapping and a
+    team's members as a list (the store keeps both as JSON bytes)."""
     key = "learner" if collection == "progress_learners" else "team"
     cursor = db[collection].find({"tenant": tenant})
-    return {d[key]: {**d, "summary": summary_fields(d)} async for d in cursor}
+    return {d[key]: {**d, **_decoded(d, key == "team")} async for d in cursor}
+
+
+def _decoded(doc: Doc, team: bool) -> Doc:
+    decoded: Doc = {"summary": summary_fields(doc)}
+    if team:
+        decoded["members"] = list(members_fields(doc))
+    return decoded
 
 
 async def post_statements(

@@ -14,7 +14,8 @@ trigger naming that learner, which the holders rely on in this way:
   offsets that do not follow on from the last ones handled (`Held.follow`), and the partition's
   things are forgotten; a document written by someone else shows as a version other than the
   one held, and that thing is read whole;
-* and in any case every thing is read whole at least once a minute (MOST_HELD_AGE).
+* and in any case what is held is not used once its last whole read is a minute old
+  (MOST_HELD_AGE): the next computation reads every learner.
 """
 
 from __future__ import annotations
@@ -82,14 +83,20 @@ class Held(Generic[V]):
             seen.sort()
             follows = self._next_offset.get(partition) == seen[0]
             if not follows or any(b != a + 1 for a, b in pairwise(seen)):
-                self._drop_partition(partition)
+                self.drop_partition(partition)
             self._next_offset[partition] = seen[-1] + 1
 
-    def values(self, key: Hashable, version: int, now: datetime) -> dict[str, V] | None:
-        """A copy of the values held for `key`, if they gave its document at `version` and were
-        last read whole less than MOST_HELD_AGE before `now`."""
+    def values(
+        self, key: Hashable, version: int, now: datetime, partition: int
+    ) -> dict[str, V] | None:
+        """A copy of the values held for `key`, if they came from the triggers of `partition`
+        (a key that moved to another partition, when partitions are added, had its triggers
+        there handled by another instance), gave its document at `version` and were last
+        read whole less than MOST_HELD_AGE before `now`."""
         entry = self._entries.get(key)
-        if entry is None or entry.version != version or now - entry.read_at >= MOST_HELD_AGE:
+        if entry is None or entry.partition != partition or entry.version != version:
+            return None
+        if now - entry.read_at >= MOST_HELD_AGE:
             return None
         self._entries.move_to_end(key)
         return dict(entry.values)
@@ -121,6 +128,8 @@ class Held(Generic[V]):
         if entry is not None:
             self._kb -= entry.kb
 
-    def _drop_partition(self, partition: int) -> None:
+    def drop_partition(self, partition: int) -> None:
+        """Forget what came from `partition` (a batch of it held a record that was not a
+        trigger: whatever it said is unknown)."""
         for key in [k for k, entry in self._entries.items() if entry.partition == partition]:
             self.drop(key)

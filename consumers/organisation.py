@@ -205,6 +205,8 @@ class OrganisationProgressHandler(ClockedHandler[str]):
         await self._ensure_indexes()
         self._held.follow(records)
         triggers, poison = decode_organisation_triggers(records)
+        for bad in poison:  # whatever it named is unknown
+            self._held.drop_partition(bad.record.partition)
         current = [await self.recompute(t, triggers[t]) for t in sorted(triggers)]
         now = self._clock()
         topic = self._prefix + topics.ORGANISATION_PROGRESS
@@ -228,6 +230,7 @@ class OrganisationProgressHandler(ClockedHandler[str]):
                     continue  # (what is held gave another version: not used again)
             if trigger is not None:
                 self._held.hold(tenant, trigger.partition, current.version, learners, read_at)
+            ORGANISATION_RECOMPUTATIONS.labels("all" if read_at else "changed").inc()
             return current
         raise RuntimeError(f"organisation progress of {tenant!r}: too many concurrent writes")
 
@@ -240,11 +243,10 @@ class OrganisationProgressHandler(ClockedHandler[str]):
         than one in ID_READ_COST of them are named."""
         now = self._clock()
         named = trigger.learners if trigger is not None else None
-        held = self._held.values(tenant, version, now) if named is not None else None
+        partition = trigger.partition if trigger is not None else -1
+        held = self._held.values(tenant, version, now, partition) if named is not None else None
         if named is None or held is None or ID_READ_COST * len(named) >= len(held):
-            ORGANISATION_RECOMPUTATIONS.labels("all").inc()
             return {f.learner: f for f in await self._store.learners(tenant)}, now
-        ORGANISATION_RECOMPUTATIONS.labels("changed").inc()
         for learner in named:
             held.pop(learner, None)
         if named:

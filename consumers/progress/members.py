@@ -45,10 +45,16 @@ class HeldMembers:
         self._held: Held[LearnerSummary | None] = Held(_kb, most_kb)
         self.follow = self._held.follow
 
-    def members(self, tenant: str, team: str, version: int, now: datetime) -> Members | None:
-        """A copy of the team's held members, if they gave the team document at `version` and
-        were last read whole less than MOST_HELD_AGE before `now`."""
-        return self._held.values((tenant, team), version, now)
+    def members(
+        self, tenant: str, team: str, version: int, now: datetime, partition: int
+    ) -> Members | None:
+        """A copy of the team's held members, if they came from the triggers of `partition`,
+        gave the team document at `version` and were last read whole less than MOST_HELD_AGE
+        before `now`."""
+        return self._held.values((tenant, team), version, now, partition)
+
+    def drop_partition(self, partition: int) -> None:
+        self._held.drop_partition(partition)
 
     def keep(
         self,

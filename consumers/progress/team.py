@@ -86,8 +86,8 @@ class TeamProgress:
         lost = await self._store.save_teams(updated, now)
         done = [*current, *(d for d in updated if d.team not in lost)]
         self._remember(tenant, done, lost, triggers, members, now, held.keys())
-        TEAM_RECOMPUTATIONS.labels("changed").inc(len(held))
-        TEAM_RECOMPUTATIONS.labels("all").inc(len(cold))
+        TEAM_RECOMPUTATIONS.labels("changed").inc(len(held.keys() - lost))  # (a lost write
+        TEAM_RECOMPUTATIONS.labels("all").inc(len(set(cold) - lost))  # is counted once done)
         return done, lost
 
     def _held_members(
@@ -108,7 +108,7 @@ class TeamProgress:
             if self._held is None or trigger is None or trigger.learners is None:
                 continue
             version = existing[team].version if team in existing else 0
-            held = self._held.members(tenant, team, version, now)
+            held = self._held.members(tenant, team, version, now, trigger.partition)
             if held is not None and 2 * len(trigger.learners) < len(held):
                 found[team] = held
         return found
@@ -212,6 +212,8 @@ class TeamProgressHandler(NoWatermarks):
             self._ready = True
         self._held.follow(records)
         triggers, poison = decode_team_triggers(records)
+        for bad in poison:  # whatever it named is unknown
+            self._held.drop_partition(bad.record.partition)
         current: list[TeamDoc] = []
         for tenant, teams in sorted(triggers.items()):
             current += await self._teams.recompute(tenant, teams.keys(), teams)

@@ -133,11 +133,13 @@ async def test_an_erased_learner_named_by_a_late_trigger_leaves() -> None:
     assert published(outcome.outputs) == await expected(store, NOW)
 
 
-@pytest.mark.parametrize("stale", ["gap", "rerun", "version", "age", "many", "plain"])
+@pytest.mark.parametrize(
+    "stale", ["gap", "rerun", "version", "age", "many", "plain", "moved", "poison"]
+)
 async def test_the_tenant_is_read_whole_when_what_is_held_may_be_stale(stale: str) -> None:
     store, clock = CountingStore(), [NOW]
     org, learners = await six_learners(store, clock)
-    offset, named = 1, {learners[0]}
+    offset, named, partition = 1, {learners[0]}, 0
     if stale == "gap":
         offset = 2  # offset 1 compacted away, or handled by another instance
     elif stale == "rerun":
@@ -150,8 +152,15 @@ async def test_the_tenant_is_read_whole_when_what_is_held_may_be_stale(stale: st
         clock[0] = NOW + timedelta(seconds=60)
     elif stale == "many":  # a quarter of them (ID_READ_COST)
         named = set(learners[:2])
+    elif stale == "moved":  # partitions were added: the tenant's key now goes to another
+        partition = 1
+    elif stale == "poison":  # a record of the partition that is no trigger: it said anything
+        poisoned = await org.handle([StubRecord(topics.ORGANISATION_CHANGES, 0, 1, b"k", b"[]")])
+        assert len(poisoned.poison) == 1
+        offset = 2
     learn(store, 0, 21, ("t",))
-    outcome = await org.handle([change(offset, None if stale == "plain" else named)])
+    trigger = change(offset, None if stale == "plain" else named, partition)
+    outcome = await org.handle([trigger])
     assert store.reads[-1] is None
     assert published(outcome.outputs) == await expected(store, clock[0])
 

@@ -250,6 +250,21 @@ def _refresh(store: InMemoryProgressStore, learner: str) -> Changes:
     return _write(store, learner, kept, old.summary["totals"]["time_spent_seconds"])
 
 
+async def test_a_record_that_is_no_trigger_drops_what_is_held_of_its_partition() -> None:
+    store = CountingStore()
+    for learner in ("a", "b", "c"):
+        put_learner(store, learner, ("t",), 10)
+    team = handler(store)
+    await team.handle([trigger("t", 0, None)])
+    poisoned = await team.handle([StubRecord(topics.TEAM_CHANGES, 0, 1, b"k", b"[]", [])])
+    assert len(poisoned.poison) == 1  # whatever it named, this instance does not know
+    put_learner(store, "b", ("t",), 500)
+    await team.handle([trigger("t", 2, {"a"})])
+
+    assert store.reads[-1] == (set(), {"t"})  # read whole
+    assert stored_team(store, "t") == expected(store, "t")
+
+
 async def test_a_team_held_a_minute_is_read_whole_again() -> None:
     store = CountingStore()
     for learner in ("a", "b", "c"):
@@ -270,31 +285,32 @@ def rows(count: int) -> LearnerSummary:
     return LearnerSummary("x", {"activities": [{}] * count}, ("t",))
 
 
-def test_held_members_are_forgotten_on_a_gap_a_new_version_or_past_the_bound() -> None:
+def test_held_members_are_forgotten_on_a_gap_a_new_version_a_moved_key_or_past_the_bound() -> None:
     held = HeldMembers(most_kb=8)
     held.follow([trigger("t", 0, None)])
     held.keep(TENANT, "t", 0, 1, {"a": rows(0), "b": None}, NOW)
     held.follow([trigger("t", 1, None), trigger("t", 2, None)])
-    assert held.members(TENANT, "t", 1, NOW) == {"a": rows(0), "b": None}
-    assert held.members(TENANT, "t", 2, NOW) is None  # written elsewhere since
+    assert held.members(TENANT, "t", 1, NOW, 0) == {"a": rows(0), "b": None}
+    assert held.members(TENANT, "t", 2, NOW, 0) is None  # written elsewhere since
+    assert held.members(TENANT, "t", 1, NOW, 1) is None  # its key moved to another partition
     held.follow([trigger("t", 3, None), trigger("t", 5, None)])  # 4 compacted away
-    assert held.members(TENANT, "t", 1, NOW) is None
+    assert held.members(TENANT, "t", 1, NOW, 0) is None
 
     held.keep(TENANT, "t", 0, 1, {"a": rows(0), "b": rows(0)}, NOW)  # 4 KB
     held.keep(TENANT, "u", 1, 1, {"c": rows(0)}, NOW)  # 2 KB
-    held.members(TENANT, "t", 1, NOW)  # used last: "u" is the oldest
+    held.members(TENANT, "t", 1, NOW, 0)  # used last: "u" is the oldest
     held.keep(TENANT, "v", 1, 1, {"d": rows(1)}, NOW)  # 3 KB: 9 in all, "u" goes
-    assert held.members(TENANT, "u", 1, NOW) is None
-    assert held.members(TENANT, "t", 1, NOW) is not None
-    assert held.members(TENANT, "v", 1, NOW) is not None
+    assert held.members(TENANT, "u", 1, NOW, 1) is None
+    assert held.members(TENANT, "t", 1, NOW, 0) is not None
+    assert held.members(TENANT, "v", 1, NOW, 1) is not None
     held.keep(TENANT, "w", 1, 1, {"e": rows(7)}, NOW)  # 9 KB alone: never held
-    assert held.members(TENANT, "w", 1, NOW) is None
+    assert held.members(TENANT, "w", 1, NOW, 1) is None
     held.keep(TENANT, "z", 1, 1, dict.fromkeys("ijklmnopq"), NOW)  # nine without progress
-    assert held.members(TENANT, "z", 1, NOW) is None
-    assert held.members(TENANT, "t", 1, NOW) is not None
+    assert held.members(TENANT, "z", 1, NOW, 1) is None
+    assert held.members(TENANT, "t", 1, NOW, 0) is not None
     held.follow([trigger("t", 0, None, partition=1)])  # partition 1 seen for the first time
-    assert held.members(TENANT, "v", 1, NOW) is None
-    assert held.members(TENANT, "t", 1, NOW) is not None
+    assert held.members(TENANT, "v", 1, NOW, 1) is None
+    assert held.members(TENANT, "t", 1, NOW, 0) is not None
 
 
 def test_a_trigger_names_its_changed_members_up_to_a_bound() -> None:

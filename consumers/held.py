@@ -27,14 +27,16 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Generic, TypeVar
 
-from consumers.runner import Record
+from consumers.runner import Poison, Record
 
-# What is held of a thing is read whole again once its last whole read is this old, whatever the
-# triggers say: a bound on how long a change that reached no trigger (an erasure that stopped
-# before its triggers, a team left two versions back, docs/decisions/0033) can stay out of it.
+# What is held of a thing is not used once its last whole read is this old, whatever the
+# triggers say (the thing's next computation reads it whole): a bound on how long a change that
+# reached no trigger (an erasure that stopped before its triggers, a team left two versions
+# back, docs/decisions/0033) can stay out of a thing that keeps being triggered.
 MOST_HELD_AGE = timedelta(seconds=60)
 
 V = TypeVar("V")
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,25 @@ class Trigger:
         if self.learners is None or later.learners is None:
             return Trigger(later.partition, None)
         return Trigger(later.partition, self.learners | later.learners)
+
+
+def merged_triggers(
+    records: Sequence[Record], decode: Callable[[bytes | None], tuple[K, frozenset[str] | None]]
+) -> tuple[dict[K, Trigger], list[Poison]]:
+    """Per thing, what a batch's trigger records say (`decode`: a record's value -> the thing
+    and the learners it names, None when plain; ValueError when it is no trigger), and the
+    records that are no trigger."""
+    found: dict[K, Trigger] = {}
+    poison: list[Poison] = []
+    for record in records:
+        try:
+            key, learners = decode(record.value)
+        except ValueError as exc:  # orjson.JSONDecodeError is one
+            poison.append(Poison(record, exc))
+            continue
+        before = found.get(key, Trigger(record.partition, frozenset()))
+        found[key] = before.and_then(Trigger(record.partition, learners))
+    return found, poison
 
 
 @dataclass

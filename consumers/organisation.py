@@ -38,7 +38,7 @@ import orjson
 
 from consumers.clocked import DEFAULT_OPTIONS, Clock, ClockedHandler, ClockedOptions, Send
 from consumers.goals import comparable
-from consumers.held import Held, Trigger
+from consumers.held import Held, Trigger, merged_triggers
 from consumers.progress.messages import MAX_NAMED_LEARNERS
 from consumers.runner import NoWatermarks, Outcome, Poison, Record
 from lrs import topics
@@ -162,23 +162,6 @@ def _kb(figures: Mapping[str, LearnerFigures]) -> int:
     return sum(2 + len(f.activities) + len(f.days) // 16 for f in figures.values())
 
 
-def decode_organisation_triggers(
-    records: Sequence[Record],
-) -> tuple[dict[str, Trigger], list[Poison]]:
-    """Per tenant, what the batch's triggers say, and the records that are not one."""
-    found: dict[str, Trigger] = {}
-    poison: list[Poison] = []
-    for record in records:
-        try:
-            tenant, learners = decode_organisation_change(record.value)
-        except ValueError as exc:  # orjson.JSONDecodeError is one
-            poison.append(Poison(record, exc))
-            continue
-        before = found.get(tenant, Trigger(record.partition, frozenset()))
-        found[tenant] = before.and_then(Trigger(record.partition, learners))
-    return found, poison
-
-
 class OrganisationProgressHandler(ClockedHandler[str]):
     """Runner handler of `organisation-progress` (reads `lrs.progress.organisation-changes`);
     its clock triggers the tenants whose `next_check_at` has come (ClockedHandler)."""
@@ -204,7 +187,7 @@ class OrganisationProgressHandler(ClockedHandler[str]):
     async def handle(self, records: Sequence[Record]) -> Outcome:
         await self._ensure_indexes()
         self._held.follow(records)
-        triggers, poison = decode_organisation_triggers(records)
+        triggers, poison = merged_triggers(records, decode_organisation_change)
         for bad in poison:  # whatever it named is unknown
             self._held.drop_partition(bad.record.partition)
         current = [await self.recompute(t, triggers[t]) for t in sorted(triggers)]
@@ -243,8 +226,9 @@ class OrganisationProgressHandler(ClockedHandler[str]):
         than one in ID_READ_COST of them are named."""
         now = self._clock()
         named = trigger.learners if trigger is not None else None
-        partition = trigger.partition if trigger is not None else -1
-        held = self._held.values(tenant, version, now, partition) if named is not None else None
+        held = None
+        if trigger is not None and named is not None:
+            held = self._held.values(tenant, version, now, trigger.partition)
         if named is None or held is None or ID_READ_COST * len(named) >= len(held):
             return {f.learner: f for f in await self._store.learners(tenant)}, now
         for learner in named:

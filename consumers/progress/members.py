@@ -16,7 +16,6 @@ make the team read whole.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 
 from consumers.held import Held
 from lrs.ports.progress import LearnerSummary
@@ -37,40 +36,13 @@ def _kb(members: Mapping[str, LearnerSummary | None]) -> int:
     )
 
 
-class HeldMembers:
-    """Per team, the members and summaries its last computation used, with the team document's
-    version it wrote or found, for the teams of the partitions this instance handles."""
+HeldMembers = Held[LearnerSummary | None]  # per (tenant, team): its members' summaries
 
-    def __init__(self, most_kb: int = MOST_HELD_KB) -> None:
-        self._held: Held[LearnerSummary | None] = Held(_kb, most_kb)
-        self.follow = self._held.follow
 
-    def members(
-        self, tenant: str, team: str, version: int, now: datetime, partition: int
-    ) -> Members | None:
-        """A copy of the team's held members, if they came from the triggers of `partition`,
-        gave the team document at `version` and were last read whole less than MOST_HELD_AGE
-        before `now`."""
-        return self._held.values((tenant, team), version, now, partition)
-
-    def drop_partition(self, partition: int) -> None:
-        self._held.drop_partition(partition)
-
-    def keep(
-        self,
-        tenant: str,
-        team: str,
-        partition: int,
-        version: int,
-        members: Members,
-        read_at: datetime | None,
-    ) -> None:
-        """Hold the team's members; `read_at`: when they were all read, None when only some
-        were (the whole read before stays the one that counts)."""
-        self._held.hold((tenant, team), partition, version, members, read_at)
-
-    def forget(self, tenant: str, team: str) -> None:
-        self._held.drop((tenant, team))
+def held_members(most_kb: int = MOST_HELD_KB) -> HeldMembers:
+    """A holder of teams' members (key: (tenant, team); values: member -> stored summary, None
+    without progress), about `most_kb` KB in all."""
+    return Held(_kb, most_kb)
 
 
 def team_members(

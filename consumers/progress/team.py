@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
-from consumers.held import Trigger
+from consumers.held import Trigger, merged_triggers
 from consumers.progress.learner import Changes, Clock, comparable
-from consumers.progress.members import HeldMembers, Members, team_members
+from consumers.progress.members import HeldMembers, Members, held_members, team_members
 from consumers.progress.messages import (
     MAX_VALUE_BYTES,
     LearnerRefresh,
@@ -108,7 +108,7 @@ class TeamProgress:
             if self._held is None or trigger is None or trigger.learners is None:
                 continue
             version = existing[team].version if team in existing else 0
-            held = self._held.members(tenant, team, version, now, trigger.partition)
+            held = self._held.values((tenant, team), version, now, trigger.partition)
             if held is not None and 2 * len(trigger.learners) < len(held):
                 found[team] = held
         return found
@@ -127,14 +127,13 @@ class TeamProgress:
         if self._held is None:
             return
         for team in lost:
-            self._held.forget(tenant, team)
+            self._held.drop((tenant, team))
         for doc in done:
             trigger = triggers.get(doc.team)
             if trigger is not None:
                 read_at = None if doc.team in from_held else now
-                self._held.keep(
-                    tenant, doc.team, trigger.partition, doc.version, members[doc.team], read_at
-                )
+                key = (tenant, doc.team)
+                self._held.hold(key, trigger.partition, doc.version, members[doc.team], read_at)
 
 
 def _to_read(registered: set[str], held: Members | None, trigger: Trigger | None) -> set[str]:
@@ -171,18 +170,16 @@ def decode_team_triggers(
 ) -> tuple[dict[str, dict[str, Trigger]], list[Poison]]:
     """Per tenant and team, what the batch's team-change triggers say, and the records that are
     not one. A team named by a plain trigger is to be read whole."""
+    merged, poison = merged_triggers(records, _team_trigger)
     found: dict[str, dict[str, Trigger]] = {}
-    poison: list[Poison] = []
-    for record in records:
-        try:
-            tenant, team, learners = decode_team_change(record.value)
-        except ValueError as exc:
-            poison.append(Poison(record, exc))
-            continue
-        teams = found.setdefault(tenant, {})
-        before = teams.get(team, Trigger(record.partition, frozenset()))
-        teams[team] = before.and_then(Trigger(record.partition, learners))
+    for (tenant, team), trigger in merged.items():
+        found.setdefault(tenant, {})[team] = trigger
     return found, poison
+
+
+def _team_trigger(value: bytes | None) -> tuple[tuple[str, str], frozenset[str] | None]:
+    tenant, team, learners = decode_team_change(value)
+    return (tenant, team), learners
 
 
 class TeamProgressHandler(NoWatermarks):
@@ -202,7 +199,7 @@ class TeamProgressHandler(NoWatermarks):
         self._prefix = prefix
         self._max_value_bytes = max_value_bytes  # LRS_PROGRESS_MAX_VALUE_BYTES
         self._store = store
-        self._held = HeldMembers()
+        self._held = held_members()
         self._teams = TeamProgress(store, clock, self._held)
         self._ready = False
 

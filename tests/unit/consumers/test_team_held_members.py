@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from consumers.progress.learner import Changes, comparable
-from consumers.progress.members import HeldMembers
+from consumers.progress.members import held_members
 from consumers.progress.messages import MAX_NAMED_LEARNERS, decode_team_change, team_change_message
 from consumers.progress.rebuild import rebuild
 from consumers.progress.team import TeamProgressHandler
@@ -286,31 +286,31 @@ def rows(count: int) -> LearnerSummary:
 
 
 def test_held_members_are_forgotten_on_a_gap_a_new_version_a_moved_key_or_past_the_bound() -> None:
-    held = HeldMembers(most_kb=8)
+    held = held_members(most_kb=8)
     held.follow([trigger("t", 0, None)])
-    held.keep(TENANT, "t", 0, 1, {"a": rows(0), "b": None}, NOW)
+    held.hold((TENANT, "t"), 0, 1, {"a": rows(0), "b": None}, NOW)
     held.follow([trigger("t", 1, None), trigger("t", 2, None)])
-    assert held.members(TENANT, "t", 1, NOW, 0) == {"a": rows(0), "b": None}
-    assert held.members(TENANT, "t", 2, NOW, 0) is None  # written elsewhere since
-    assert held.members(TENANT, "t", 1, NOW, 1) is None  # its key moved to another partition
+    assert held.values((TENANT, "t"), 1, NOW, 0) == {"a": rows(0), "b": None}
+    assert held.values((TENANT, "t"), 2, NOW, 0) is None  # written elsewhere since
+    assert held.values((TENANT, "t"), 1, NOW, 1) is None  # its key moved to another partition
     held.follow([trigger("t", 3, None), trigger("t", 5, None)])  # 4 compacted away
-    assert held.members(TENANT, "t", 1, NOW, 0) is None
+    assert held.values((TENANT, "t"), 1, NOW, 0) is None
 
-    held.keep(TENANT, "t", 0, 1, {"a": rows(0), "b": rows(0)}, NOW)  # 4 KB
-    held.keep(TENANT, "u", 1, 1, {"c": rows(0)}, NOW)  # 2 KB
-    held.members(TENANT, "t", 1, NOW, 0)  # used last: "u" is the oldest
-    held.keep(TENANT, "v", 1, 1, {"d": rows(1)}, NOW)  # 3 KB: 9 in all, "u" goes
-    assert held.members(TENANT, "u", 1, NOW, 1) is None
-    assert held.members(TENANT, "t", 1, NOW, 0) is not None
-    assert held.members(TENANT, "v", 1, NOW, 1) is not None
-    held.keep(TENANT, "w", 1, 1, {"e": rows(7)}, NOW)  # 9 KB alone: never held
-    assert held.members(TENANT, "w", 1, NOW, 1) is None
-    held.keep(TENANT, "z", 1, 1, dict.fromkeys("ijklmnopq"), NOW)  # nine without progress
-    assert held.members(TENANT, "z", 1, NOW, 1) is None
-    assert held.members(TENANT, "t", 1, NOW, 0) is not None
+    held.hold((TENANT, "t"), 0, 1, {"a": rows(0), "b": rows(0)}, NOW)  # 4 KB
+    held.hold((TENANT, "u"), 1, 1, {"c": rows(0)}, NOW)  # 2 KB
+    held.values((TENANT, "t"), 1, NOW, 0)  # used last: "u" is the oldest
+    held.hold((TENANT, "v"), 1, 1, {"d": rows(1)}, NOW)  # 3 KB: 9 in all, "u" goes
+    assert held.values((TENANT, "u"), 1, NOW, 1) is None
+    assert held.values((TENANT, "t"), 1, NOW, 0) is not None
+    assert held.values((TENANT, "v"), 1, NOW, 1) is not None
+    held.hold((TENANT, "w"), 1, 1, {"e": rows(7)}, NOW)  # 9 KB alone: never held
+    assert held.values((TENANT, "w"), 1, NOW, 1) is None
+    held.hold((TENANT, "z"), 1, 1, dict.fromkeys("ijklmnopq"), NOW)  # nine without progress
+    assert held.values((TENANT, "z"), 1, NOW, 1) is None
+    assert held.values((TENANT, "t"), 1, NOW, 0) is not None
     held.follow([trigger("t", 0, None, partition=1)])  # partition 1 seen for the first time
-    assert held.members(TENANT, "v", 1, NOW, 1) is None
-    assert held.members(TENANT, "t", 1, NOW, 0) is not None
+    assert held.values((TENANT, "v"), 1, NOW, 1) is None
+    assert held.values((TENANT, "t"), 1, NOW, 0) is not None
 
 
 def test_a_trigger_names_its_changed_members_up_to_a_bound() -> None:

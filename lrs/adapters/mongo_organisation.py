@@ -18,7 +18,7 @@ from pymongo.errors import DuplicateKeyError
 
 from lrs.adapters.mongo_progress import days_fields, doc_id, state_from_mongo, summary_fields
 from lrs.ports.organisation import OrganisationDoc, RegistryTeam
-from lrs.progress.organisation import LearnerFigures, active_days
+from lrs.progress.organisation import LearnerFigures, active_days, figures_of
 
 Doc = dict[str, Any]
 
@@ -94,11 +94,11 @@ class MongoOrganisationProgress:
         days = {d["_id"]: days_fields(d) for d in docs}
         days |= await self._days_of_states([key for key, found in days.items() if found is None])
         return [
-            LearnerFigures(
+            figures_of(
                 d["learner"],
-                days[d["_id"]] or frozenset(),
+                days[d["_id"]] or (),
                 summary_fields(d).get("activities") or (),
-                frozenset(d.get("teams") or ()),
+                d.get("teams") or (),
             )
             for d in docs
         ]

@@ -280,7 +280,7 @@ def activity_summary(activity: str, counted: ActivityTally) -> dict[str, Any]:
 
 def is_completed(activity_summary: Mapping[str, Any]) -> bool:
     """Done with an activity: completed it, or passed it (a pass finishes an activity)."""
-    return bool(activity_summary["completion"]) or activity_summary["success"] is True
+    return bool(activity_summary.get("completion")) or activity_summary.get("success") is True
 
 
 def _status(success: bool | None, completion: bool, touched: bool) -> str:

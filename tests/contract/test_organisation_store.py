@@ -21,7 +21,7 @@ from lrs.ports.organisation import OrganisationDoc, OrganisationProgressStore, O
 from lrs.ports.progress import LearnerDoc, ProgressStore
 from lrs.ports.teams import TeamRegistry
 from lrs.progress import LearnerState, apply, learner_id
-from lrs.progress.organisation import LearnerFigures
+from lrs.progress.organisation import ActivityMark, LearnerFigures
 from lrs.progress.registry import Team
 from tests.contract.conftest import KINDS, fresh_database
 from tests.support.factories import activity, statement
@@ -59,7 +59,7 @@ def value(learners: int) -> dict[str, object]:
 def learner(n: int, *teams: str, tenant: str = "acme", rows: int = 1) -> LearnerDoc:
     done = statement(n, obj=activity(f"course/{n}"), timestamp=f"2026-11-{10 + n}T08:00:00Z")
     state = apply(LearnerState(learner_id(done)), done)
-    summary = {"activities": [{"activity": f"course/{i}", "completed": True} for i in range(rows)]}
+    summary = {"activities": [{"activity": f"course/{i}", "completion": True} for i in range(rows)]}
     return LearnerDoc(tenant, state.learner, state, tuple(teams), summary, 1)
 
 
@@ -119,11 +119,11 @@ async def test_learners_figures_come_from_their_stored_progress(world: World) ->
         [
             LearnerFigures(
                 ann.learner,
-                frozenset({date(2026, 11, 11)}),
-                [{"activity": f"course/{i}", "completed": True} for i in range(2)],
-                frozenset({"sales"}),
+                (date(2026, 11, 11),),
+                tuple(ActivityMark(f"course/{i}", None, False, True, False) for i in range(2)),
+                ("sales",),
             ),
-            LearnerFigures(bob.learner, frozenset({date(2026, 11, 12)}), (), frozenset()),
+            LearnerFigures(bob.learner, (date(2026, 11, 12),)),
         ],
         key=lambda f: f.learner,
     )

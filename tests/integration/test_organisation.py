@@ -41,6 +41,7 @@ from lrs.progress import (
 )
 from lrs.progress.organisation import (
     LearnerFigures,
+    figures_of,
     summarize_organisation_progress,
     team_entries,
 )
@@ -213,9 +214,7 @@ async def recomputed(db: AsyncDatabase[Doc], now: datetime) -> Doc:
             for s in live
             if learner_id(s) == learner
         }
-        figures.append(
-            LearnerFigures(learner, frozenset(days), summary["activities"], summary["teams"])
-        )
+        figures.append(figures_of(learner, days, summary["activities"], summary["teams"]))
     teams = team_entries(
         [(t, d.get("name"), sorted(members_of[t])) for t, d in registry.items()], figures
     )

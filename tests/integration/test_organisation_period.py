@@ -19,6 +19,7 @@ from lrs.goals import evaluate_goal, parse_goal
 from lrs.progress import fold, learner_id, summarize_learner
 from lrs.progress.organisation import (
     LearnerFigures,
+    figures_of,
     summarize_organisation_progress,
     team_entries,
 )
@@ -70,7 +71,7 @@ def october_figures(learner: str) -> LearnerFigures:
         parse_timestamp(s["timestamp"]).astimezone(UTC).date() for s in mine if s["id"] != voided
     }
     summary = summarize_learner(fold(learner, [*mine, VOID]), date(2026, 10, 31))
-    return LearnerFigures(learner, frozenset(live_days), summary["activities"])
+    return figures_of(learner, live_days, summary["activities"], ())
 
 
 def expected_organisation(team: str) -> Doc:

@@ -6,14 +6,17 @@ status counts (archived left out), the next check, and the published schema."""
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 
 from lrs.progress import fold, learner_id, summarize_learner
 from lrs.progress.organisation import (
+    ActivityMark,
     LearnerFigures,
+    activity_mark,
+    figures_of,
     learner_figures,
     summarize_organisation_progress,
     team_entries,
@@ -149,3 +152,42 @@ def test_values_match_the_published_schema() -> None:
     )
     assert_invalid(SCHEMA, {**value, "active": {"today": 1}})
     assert_invalid(SCHEMA, {**value, "version": 0})
+
+
+def row(activity: str, **fields: Any) -> dict[str, Any]:
+    """A summary row as `summarize_learner` gives it, with `fields` changed."""
+    base = {"activity": activity, "name": "A course", "completion": False, "success": None}
+    return {**base, "child_statements": 0, "statements": 3, "score_best": 0.5, **fields}
+
+
+def test_a_mark_keeps_what_the_organisation_counts_of_a_row() -> None:
+    assert activity_mark(row("c", child_statements=2)) == ActivityMark(
+        "c", "A course", rolled_up=True, completed=False, passed=False
+    )
+    assert activity_mark(row("c", completion=True)).completed
+    passed = activity_mark(row("c", success=True))
+    assert (passed.completed, passed.passed) == (True, True)  # a pass finishes an activity
+    failed = activity_mark(row("c", success=False, completion=True))
+    assert (failed.completed, failed.passed) == (True, False)
+    assert activity_mark(row("c", name=None)).name is None
+    assert activity_mark({"activity": "older"}) == ActivityMark("older", None, False, False, False)
+
+
+def test_figures_share_what_repeats_from_learner_to_learner() -> None:
+    """Held for every learner of a tenant, a learner's figures share the activity ids, names,
+    team ids and days with the others' (docs/decisions/0034)."""
+    day = "2026-11-20"
+
+    def built(learner: str) -> LearnerFigures:
+        rows = [row("".join(["course/", "1"]), name="".join(["Course ", "1"]))]
+        days = [date.fromisoformat(day), date.fromisoformat("2026-11-02")]
+        return figures_of(learner, days, rows, ["".join(["team/", "b"]), "team/a"])
+
+    ann, bob = built("ann"), built("bob")
+    assert ann.days == (date(2026, 11, 2), date(2026, 11, 20))  # sorted
+    assert ann.teams == ("team/a", "team/b")
+    assert ann.activities[0].activity is bob.activities[0].activity
+    assert ann.activities[0].name is bob.activities[0].name
+    assert ann.teams[1] is bob.teams[1]
+    assert all(a is b for a, b in zip(ann.days, bob.days, strict=True))
+    assert figures_of("cy", [date(2026, 11, 2)] * 3, [], ["t", "t"]).days == (date(2026, 11, 2),)

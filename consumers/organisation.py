@@ -55,11 +55,12 @@ from lrs.xapi.timefmt import format_timestamp, parse_timestamp
 SOURCE = "/lrs/consumers/organisation"
 MAX_ATTEMPTS = 32
 
-# About this many KB of learners' figures are held, in all tenants (the least recently used
-# tenants go first; a larger tenant is never held). A learner's figures take about 384 bytes,
-# 96 per summary row and 8 per day (their strings and days are shared, `figures_of`; measured
-# by bench/organisation_memory.py: 2.2 KB for 17.5 rows and 19 days, 7.6 KB for 72.5 rows
-# and 30 days), so 64 MB hold some 9,000 to 30,000 learners (`_kb`).
+# About this many KB of learners' figures are held by default (LRS_ORGANISATION_HELD_MB), in
+# all tenants (the least recently used tenants go first; a larger tenant is never held). A
+# learner's figures take about 384 bytes, 96 per summary row and 8 per day (their strings and
+# days are shared, `figures_of`; measured by bench/held_memory.py: 2.2 KB for 17.5
+# rows and 19 days, 7.6 KB for 72.5 rows and 30 days), so 64 MB hold some 9,000 to 30,000
+# learners (`_kb`).
 MOST_HELD_KB = 64 * 1024
 LEARNER_BYTES, ROW_BYTES, DAY_BYTES = 384, 96, 8
 
@@ -182,10 +183,12 @@ class OrganisationProgressHandler(ClockedHandler[str]):
         send: Send,
         *,
         options: ClockedOptions = DEFAULT_OPTIONS,
+        held_kb: int = MOST_HELD_KB,  # LRS_ORGANISATION_HELD_MB
     ) -> None:
         super().__init__(store, clock, send, options)
         self._store = store
-        self._held: Held[LearnerFigures] = Held(_kb, MOST_HELD_KB)
+        self.held_kb = held_kb  # at most, in all tenants
+        self._held: Held[LearnerFigures] = Held(_kb, held_kb)
 
     def trigger_message(self, ref: str, now: datetime) -> OutgoingMessage:
         return organisation_change_message(ref, now)

@@ -224,9 +224,14 @@ class LrsSettings(BaseSettings):
     # progress_linger_ms once the store is busy, a few milliseconds while it keeps up
     # (consumers/linger.py); without it, always progress_linger_ms.
     progress_linger_follows_load: bool = True
-    # The same for organisation-progress, which reads every learner of the tenant for each
-    # batch: its figures may lag this much more, for far fewer of those reads under load.
+    # The same for organisation-progress, which reads the learners that changed (every learner
+    # of a tenant it does not hold) for each batch: its figures may lag this much more, for
+    # far fewer of those reads under load.
     organisation_linger_ms: int = Field(default=1000, ge=0, le=10_000)
+    # About how much memory organisation-progress gives the learners' figures it holds between
+    # batches, in all tenants: some 2-8 KB per learner (docs/decisions/0034); a tenant beyond
+    # is read whole for every batch. 0 holds none.
+    organisation_held_mb: int = Field(default=64, ge=0)
     # The same for the persister: a POST's acknowledgement may wait up to this much longer, for
     # larger batches (fewer store round trips per statement) when statements come one by one.
     persist_linger_ms: int = Field(default=0, ge=0, le=1000)

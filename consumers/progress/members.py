@@ -19,24 +19,41 @@ from collections.abc import Mapping
 
 from consumers.held import Held
 from lrs.ports.progress import LearnerSummary
+from lrs.progress.team import member_view
 
 # About this many KB of member summaries are held, in all teams (the least recently used teams
-# go first; a larger team is never held). Measured: a decoded summary takes about 1.5 KB plus
-# 1 KB per activity row (14.5 KB with 13 activities, 21 KB with 19), so `_kb` counts 2 + rows.
+# go first; a larger team is never held). A member is held as `as_member` cuts its summary
+# down: about 800 bytes plus 336 per activity row (their strings shared; measured by
+# bench/held_memory.py: 4.0 KB with 9.8 rows, 6.6 KB with 17.5, where the whole summary as
+# read took 11.9 and 20.1 KB), so 64 MB hold some 10,000-16,000 members (`_kb`).
 MOST_HELD_KB = 64 * 1024
+MEMBER_BYTES, ROW_BYTES, NO_PROGRESS_BYTES = 800, 336, 1024
 
 Members = dict[str, LearnerSummary | None]  # member -> stored summary (None: has no progress)
 
 
 def _kb(members: Mapping[str, LearnerSummary | None]) -> int:
-    """About what the members take (a member without progress counted as 1 KB: more than it
-    takes, so a registry team of thousands without progress is bounded too)."""
-    return sum(
-        2 + len((s.summary or {}).get("activities") or ()) if s else 1 for s in members.values()
+    """About what the members take, in KB rounded up (a member without progress counted as
+    1 KB: more than it takes, so a registry team of thousands without progress is bounded
+    too)."""
+    size = sum(
+        MEMBER_BYTES + ROW_BYTES * len((s.summary or {}).get("activities") or ())
+        if s
+        else NO_PROGRESS_BYTES
+        for s in members.values()
     )
+    return -(-size // 1024)
 
 
 HeldMembers = Held[LearnerSummary | None]  # per (tenant, team): its members' summaries
+
+
+def as_member(read: LearnerSummary) -> LearnerSummary:
+    """A learner's summary as read, cut down to what a team's progress reads of it
+    (`lrs.progress.team.member_view`): the same team value, for a fraction of the memory
+    held."""
+    summary = member_view(read.summary) if read.summary is not None else None
+    return LearnerSummary(read.learner, summary, read.teams)
 
 
 def held_members(most_kb: int = MOST_HELD_KB) -> HeldMembers:

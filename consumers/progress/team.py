@@ -16,7 +16,13 @@ from datetime import datetime
 
 from consumers.held import Trigger, merged_triggers
 from consumers.progress.learner import Changes, Clock, comparable
-from consumers.progress.members import HeldMembers, Members, held_members, team_members
+from consumers.progress.members import (
+    HeldMembers,
+    Members,
+    as_member,
+    held_members,
+    team_members,
+)
 from consumers.progress.messages import (
     MAX_VALUE_BYTES,
     LearnerRefresh,
@@ -68,7 +74,8 @@ class TeamProgress:
         }
         cold = [team for team in teams if team not in held]
         wanted = set().union(*reread.values())
-        learners = await self._store.learner_summaries(tenant, wanted, cold)
+        read = await self._store.learner_summaries(tenant, wanted, cold)
+        learners = {learner: as_member(s) for learner, s in read.items()}
         updated: list[TeamDoc] = []
         current: list[TeamDoc] = []
         members: dict[str, Members] = {}
@@ -194,12 +201,13 @@ class TeamProgressHandler(NoWatermarks):
         *,
         prefix: str = "",
         max_value_bytes: int = MAX_VALUE_BYTES,
+        held: HeldMembers | None = None,  # the members held between batches (a fresh holder)
     ) -> None:
         self._clock = clock
         self._prefix = prefix
         self._max_value_bytes = max_value_bytes  # LRS_PROGRESS_MAX_VALUE_BYTES
         self._store = store
-        self._held = held_members()
+        self._held = held if held is not None else held_members()
         self._teams = TeamProgress(store, clock, self._held)
         self._ready = False
 

@@ -91,7 +91,7 @@ def figures_of(
     Held for thousands of learners, they share what repeats from learner to learner: the
     activity ids, names and team ids (interned strings) and the days (one `date` per day);
     a row keeps five fields of its thirteen. A learner with 17.5 rows and 19 days then takes
-    about 2.2 KB where the decoded rows took about 21 KB (bench/organisation_memory.py)."""
+    about 2.2 KB where the decoded rows took about 21 KB (bench/held_memory.py)."""
     return LearnerFigures(
         learner,
         tuple(sorted({_shared_day(d) for d in days})),

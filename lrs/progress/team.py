@@ -8,6 +8,7 @@ no progress yet (None): they still count in `members` and in the completion-rate
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,6 +19,11 @@ from lrs.xapi.timefmt import format_timestamp, parse_timestamp
 
 Member = Mapping[str, Any] | LearnerState | None
 ACTIVE_WINDOWS_DAYS = (7, 30)
+# What `summarize_team` reads of a member's summary (`member_view`): of the summary, of its
+# `totals`, and of each of its `activities` rows.
+VIEWED = ("team_names", "totals", "activities")
+VIEWED_TOTALS = ("time_spent_seconds", "last_activity_at")
+VIEWED_ROW = ("activity", "name", "completion", "success", "score_best", "time_spent_seconds")
 
 
 def registry_teams_for(learner: str, registry: Mapping[str, Collection[str]]) -> list[str]:
@@ -51,6 +57,31 @@ def summarize_team(team_id: str, members: Mapping[str, Member], as_of: datetime)
         "average_score": _mean(a["score_best"] for s in live for a in s["activities"]),
         "activities": activities,
     }
+
+
+def member_view(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """What `summarize_team` reads of a member's learner summary, and nothing else (VIEWED):
+    the same team value for a fraction of the memory. A team-progress consumer holds it for
+    every member of its teams between triggers (docs/decisions/0033); the activity ids and
+    names are interned, so members share them. A field the summary lacks stays absent."""
+    view = _kept(summary, VIEWED)
+    if isinstance(totals := view.get("totals"), Mapping):
+        view["totals"] = _kept(totals, VIEWED_TOTALS)
+    if isinstance(rows := view.get("activities"), list):
+        view["activities"] = [_row_view(row) for row in rows]
+    return view
+
+
+def _row_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    view = _kept(row, VIEWED_ROW)
+    for key in ("activity", "name"):
+        if isinstance(text := view.get(key), str):
+            view[key] = sys.intern(text)
+    return view
+
+
+def _kept(fields: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    return {key: fields[key] for key in keys if key in fields}
 
 
 def _summary(member: Member, as_of: datetime) -> Mapping[str, Any] | None:

@@ -200,6 +200,7 @@ def _organisation_progress(db: Database, settings: LrsSettings) -> Handler:
         utc_now,
         bus.publish,
         options=_clocked_options(settings),
+        held_kb=settings.organisation_held_mb * 1024,
     )
 
 

@@ -16,10 +16,12 @@ from typing import Any
 import jsonschema_rs
 import orjson
 import pytest
+from pymongo import AsyncMongoClient
 
 from consumers.clocked import ClockedOptions
 from consumers.goals import comparable
 from consumers.organisation import (
+    MOST_HELD_KB,
     Naming,
     OrganisationProgressHandler,
     OrganisationTriggersHandler,
@@ -39,6 +41,8 @@ from lrs.progress.organisation import (
     team_entries,
 )
 from lrs.progress.registry import Team
+from lrs.settings import LrsSettings
+from lrs.wiring.consumers import CONSUMERS
 from tests.support.factories import activity, statement
 from tests.support.records import StubRecord
 
@@ -64,11 +68,16 @@ class CountingStore(InMemoryOrganisationProgress):
         return await super().named_learners(tenant, learners)
 
 
-def handler(store: InMemoryOrganisationProgress, clock: list[datetime]) -> Any:
+def handler(
+    store: InMemoryOrganisationProgress, clock: list[datetime], held_kb: int = MOST_HELD_KB
+) -> Any:
     async def send(topic: str, messages: Sequence[OutgoingMessage]) -> None:
         raise AssertionError("only the clock sends")
 
-    return OrganisationProgressHandler(store, lambda: clock[0], send, options=ClockedOptions())
+    options = ClockedOptions()
+    return OrganisationProgressHandler(
+        store, lambda: clock[0], send, options=options, held_kb=held_kb
+    )
 
 
 def learn(store: InMemoryOrganisationProgress, n: int, day: int, teams: tuple[str, ...]) -> str:
@@ -295,3 +304,29 @@ async def test_a_plain_trigger_wins_over_named_ones_in_a_batch() -> None:
     org, learners = await six_learners(store, clock)
     await org.handle([change(1, {learners[0]}), change(2, None), change(3, {learners[1]})])
     assert store.reads[-1] is None
+
+
+@pytest.mark.parametrize(("held_kb", "held"), [(4, True), (3, False), (0, False)])
+async def test_a_tenant_weighing_more_than_the_bound_is_read_whole(
+    held_kb: int, held: bool
+) -> None:
+    """Six learners of two rows (a course and its parent) and one day weigh
+    6 x (384 + 2 x 96 + 8) bytes, 4 KB rounded up (consumers.organisation._kb): held under a
+    bound of 4 KB, never under 3 or 0."""
+    store, clock = CountingStore(), [NOW]
+    learners = [learn(store, n, n + 1, ()) for n in range(6)]
+    org = handler(store, clock, held_kb)
+    await org.handle([change(0, None)])
+    outcome = await org.handle([change(1, {learners[0]})])
+    assert store.reads == [None, {learners[0]} if held else None]
+    assert published(outcome.outputs) == await expected(store, NOW)
+
+
+def test_the_bound_is_the_setting() -> None:
+    db = AsyncMongoClient("mongodb://127.0.0.1:1/?directConnection=true", connect=False)["x"]
+    for megabytes in (0, 3, 64):
+        settings = LrsSettings(organisation_held_mb=megabytes, kafka_bootstrap="127.0.0.1:1")
+        built = CONSUMERS["organisation-progress"].build(db, settings)
+        assert isinstance(built, OrganisationProgressHandler)
+        assert built.held_kb == megabytes * 1024
+    assert LrsSettings().organisation_held_mb * 1024 == MOST_HELD_KB

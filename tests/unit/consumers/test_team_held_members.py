@@ -25,6 +25,7 @@ from lrs.adapters.memory_progress import InMemoryProgressStore
 from lrs.ports.progress import LearnerDoc, LearnerSummary, TeamDoc
 from lrs.progress import LearnerState, summarize_learner, summarize_team
 from lrs.progress.registry import Team
+from lrs.progress.team import VIEWED, VIEWED_TOTALS
 from tests.support.records import StubRecord
 
 NOW = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
@@ -281,12 +282,12 @@ async def test_a_team_held_a_minute_is_read_whole_again() -> None:
 
 
 def rows(count: int) -> LearnerSummary:
-    """A summary with `count` activity rows (held as about 2 + count KB)."""
+    """A summary with `count` activity rows (weighed 800 + 336 x count bytes)."""
     return LearnerSummary("x", {"activities": [{}] * count}, ("t",))
 
 
 def test_held_members_are_forgotten_on_a_gap_a_new_version_a_moved_key_or_past_the_bound() -> None:
-    held = held_members(most_kb=8)
+    held = held_members(most_kb=4)
     held.follow([trigger("t", 0, None)])
     held.hold((TENANT, "t"), 0, 1, {"a": rows(0), "b": None}, NOW)
     held.follow([trigger("t", 1, None), trigger("t", 2, None)])
@@ -296,14 +297,14 @@ def test_held_members_are_forgotten_on_a_gap_a_new_version_a_moved_key_or_past_t
     held.follow([trigger("t", 3, None), trigger("t", 5, None)])  # 4 compacted away
     assert held.values((TENANT, "t"), 1, NOW, 0) is None
 
-    held.hold((TENANT, "t"), 0, 1, {"a": rows(0), "b": rows(0)}, NOW)  # 4 KB
-    held.hold((TENANT, "u"), 1, 1, {"c": rows(0)}, NOW)  # 2 KB
+    held.hold((TENANT, "t"), 0, 1, {"a": rows(0), "b": rows(0)}, NOW)  # 2 KB
+    held.hold((TENANT, "u"), 1, 1, {"c": rows(0)}, NOW)  # 1 KB
     held.values((TENANT, "t"), 1, NOW, 0)  # used last: "u" is the oldest
-    held.hold((TENANT, "v"), 1, 1, {"d": rows(1)}, NOW)  # 3 KB: 9 in all, "u" goes
+    held.hold((TENANT, "v"), 1, 1, {"d": rows(1)}, NOW)  # 2 KB: 5 in all, "u" goes
     assert held.values((TENANT, "u"), 1, NOW, 1) is None
     assert held.values((TENANT, "t"), 1, NOW, 0) is not None
     assert held.values((TENANT, "v"), 1, NOW, 1) is not None
-    held.hold((TENANT, "w"), 1, 1, {"e": rows(7)}, NOW)  # 9 KB alone: never held
+    held.hold((TENANT, "w"), 1, 1, {"e": rows(10)}, NOW)  # 5 KB alone: never held
     assert held.values((TENANT, "w"), 1, NOW, 1) is None
     held.hold((TENANT, "z"), 1, 1, dict.fromkeys("ijklmnopq"), NOW)  # nine without progress
     assert held.values((TENANT, "z"), 1, NOW, 1) is None
@@ -350,3 +351,23 @@ async def test_a_rebuild_ends_with_a_plain_trigger_for_every_team_recomputed_or_
 
     assert triggers == [(TENANT, "gone", None), (TENANT, "t", None), (TENANT, "u", None)]
     assert [topic for topic, _ in published][-3:] == [topics.TEAM_CHANGES] * 3
+
+
+async def test_members_are_held_as_what_a_team_reads_of_them() -> None:
+    """The members' summaries are held cut down to what `summarize_team` reads
+    (`member_view`): a stored summary's other fields (here every one it has beyond those) are
+    not held, and the team is what the whole summaries give."""
+    store, held = CountingStore(), held_members()
+    for n in range(3):
+        put_learner(store, f"l{n}", ("t",), 60 * n)
+    team = TeamProgressHandler(store, lambda: NOW, held=held)
+    await team.handle([trigger("t", 0, None)])
+    kept = held.values((TENANT, "t"), 1, NOW, 0)
+    assert kept is not None
+    assert set(kept) == {"l0", "l1", "l2"}
+    for member in kept.values():
+        assert member is not None
+        assert member.summary is not None
+        assert set(member.summary) <= set(VIEWED)
+        assert set(member.summary["totals"]) <= set(VIEWED_TOTALS)
+    assert stored_team(store, "t") == expected(store, "t")

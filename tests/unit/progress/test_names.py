@@ -10,6 +10,7 @@ import pytest
 from lrs.progress import fold, summarize_learner, summarize_team, void
 from lrs.progress.bounds import bound_learner_value, encoded_size
 from lrs.progress.names import MAX_DISPLAY_CHARS, display_text, most_used
+from lrs.progress.team import member_view
 from lrs.xapi.ifi import actor_ifi
 from tests.support.factories import COURSE, MODULE_A, stmt
 from tests.unit.progress.test_schemas import (
@@ -91,6 +92,28 @@ def test_statement_teams_are_named_and_the_team_takes_the_name_most_members_use(
     as_of = datetime(2026, 11, 21, tzinfo=UTC)
     assert summarize_team(TEAM_ID, summaries, as_of)["name"] == "Sales EMEA"
     assert summarize_team("registry:other", summaries, as_of)["name"] is None
+
+
+def test_member_views_keep_the_names_a_team_takes() -> None:
+    """team-progress computes from `member_view`s: the team's and its activities' names come
+    out as from the whole summaries."""
+    learners = {
+        n: fold(
+            f"L{n}",
+            [with_definition(stmt(learner=n, team={**TEAM, "name": team}), {"en": module})],
+        )
+        for n, team, module in [
+            (1, "Sales EMEA", "Intro"),
+            (2, "EMEA sales", "Intro"),
+            (3, "S", "I"),
+        ]
+    }
+    summaries = {f"L{n}": summarize_learner(state, AS_OF) for n, state in learners.items()}
+    views = {learner: member_view(summary) for learner, summary in summaries.items()}
+    as_of = datetime(2026, 11, 21, tzinfo=UTC)
+    team = summarize_team(TEAM_ID, views, as_of)
+    assert (team["name"], team["activities"][0]["name"]) == ("EMEA sales", "Intro")
+    assert team == summarize_team(TEAM_ID, summaries, as_of)
 
 
 def test_a_bounded_value_drops_team_names_before_it_drops_teams() -> None:

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 import pytest
 
 from lrs.progress import LearnerState, apply, fold, summarize_learner, summarize_team
+from lrs.progress.team import member_view
 from tests.support.factories import (
     ADL,
     CMI5,
@@ -135,6 +137,24 @@ def test_team_summary_is_order_independent(seed: int) -> None:
     arrived = {learner_id(n): fold(learner_id(n), w.stream) for n, w in works.items()}
     oracle = {learner_id(n): fold(learner_id(n), w.live) for n, w in works.items()}
     assert summarize_team("t", arrived, as_of) == summarize_team("t", oracle, as_of)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_team_of_member_views_is_the_team_of_their_summaries(seed: int) -> None:
+    """team-progress holds and computes from `member_view`s of the members' summaries: what
+    `summarize_team` reads of them is all they keep (docs/decisions/0033)."""
+    rng = random.Random(seed)
+    works = {n: workload(seed * 10 + n, learner=n) for n in range(1, rng.randint(2, 6))}
+    day = rng.choice(AS_OF_DAYS)
+    as_of = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=rng.randint(0, 23))
+    full: dict[str, Any] = {
+        learner_id(n): summarize_learner(fold(learner_id(n), w.stream), day)
+        for n, w in works.items()
+    }
+    full["registered, no progress"] = None
+    views = {k: member_view(v) if v is not None else None for k, v in full.items()}
+    assert summarize_team("t", views, as_of) == summarize_team("t", full, as_of)
+    assert all(len(orjson.dumps(views[k])) < len(orjson.dumps(v)) for k, v in full.items() if v)
 
 
 @pytest.mark.parametrize("seed", range(30))

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -171,24 +172,26 @@ def _window(today: date, days: int) -> tuple[date, date]:
     return today - timedelta(days=days - 1), today
 
 
-def _active_in(figures: LearnerFigures, first: date, last: date) -> bool:
-    return any(first <= day <= last for day in figures.days)
+def _days_within(figures: LearnerFigures, first: date, last: date) -> int:
+    """How many of the learner's days fall from `first` to `last` (its days are sorted)."""
+    return bisect_right(figures.days, last) - bisect_left(figures.days, first)
 
 
 def active_counts(learners: Iterable[LearnerFigures], today: date) -> dict[str, int]:
     """Learners with a live statement on a day of each window ending today."""
     found = list(learners)
-    return {
-        name: sum(1 for lr in found if _active_in(lr, *_window(today, days)))
-        for name, days in ACTIVE_WINDOWS.items()
-    }
+    counts = {}
+    for name, days in ACTIVE_WINDOWS.items():
+        first, last = _window(today, days)
+        counts[name] = sum(1 for lr in found if _days_within(lr, first, last))
+    return counts
 
 
 def learning_days(learners: Iterable[LearnerFigures], today: date) -> dict[str, Any]:
     """(learner, day) pairs with a live statement in the last LEARNING_WEEKS weeks, the
     learners having any, and the days per learner per week."""
     first, last = _window(today, 7 * LEARNING_WEEKS)
-    per_learner = [sum(1 for d in lr.days if first <= d <= last) for lr in learners]
+    per_learner = [_days_within(lr, first, last) for lr in learners]
     days, active = sum(per_learner), sum(1 for n in per_learner if n)
     return {
         "weeks": LEARNING_WEEKS,

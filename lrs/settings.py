@@ -229,9 +229,9 @@ class LrsSettings(BaseSettings):
     # far fewer of those reads under load.
     organisation_linger_ms: int = Field(default=1000, ge=0, le=10_000)
     # About how much memory organisation-progress gives the learners' figures it holds between
-    # batches, in all tenants: some 2-8 KB per learner (docs/decisions/0034); a tenant beyond
+    # batches, in all tenants: some 1-8 KB per learner (docs/decisions/0034); a tenant beyond
     # is read whole for every batch. 0 holds none.
-    organisation_held_mb: int = Field(default=64, ge=0)
+    organisation_held_mb: int = Field(default=64, ge=0, le=65_536)
     # The same for the persister: a POST's acknowledgement may wait up to this much longer, for
     # larger batches (fewer store round trips per statement) when statements come one by one.
     persist_linger_ms: int = Field(default=0, ge=0, le=1000)

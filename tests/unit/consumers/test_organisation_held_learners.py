@@ -322,11 +322,17 @@ async def test_a_tenant_weighing_more_than_the_bound_is_read_whole(
     assert published(outcome.outputs) == await expected(store, NOW)
 
 
-def test_the_bound_is_the_setting() -> None:
-    db = AsyncMongoClient("mongodb://127.0.0.1:1/?directConnection=true", connect=False)["x"]
-    for megabytes in (0, 3, 64):
-        settings = LrsSettings(organisation_held_mb=megabytes, kafka_bootstrap="127.0.0.1:1")
-        built = CONSUMERS["organisation-progress"].build(db, settings)
-        assert isinstance(built, OrganisationProgressHandler)
-        assert built.held_kb == megabytes * 1024
+async def test_the_bound_is_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LRS_ORGANISATION_HELD_MB", raising=False)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        "mongodb://127.0.0.1:1/?directConnection=true", connect=False
+    )
+    try:
+        for megabytes in (0, 3, 64):
+            settings = LrsSettings(organisation_held_mb=megabytes, kafka_bootstrap="127.0.0.1:1")
+            built = CONSUMERS["organisation-progress"].build(client["x"], settings)
+            assert isinstance(built, OrganisationProgressHandler)
+            assert built.held_kb == megabytes * 1024
+    finally:
+        await client.close()
     assert LrsSettings().organisation_held_mb * 1024 == MOST_HELD_KB

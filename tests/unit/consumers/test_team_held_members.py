@@ -25,7 +25,7 @@ from lrs.adapters.memory_progress import InMemoryProgressStore
 from lrs.ports.progress import LearnerDoc, LearnerSummary, TeamDoc
 from lrs.progress import LearnerState, summarize_learner, summarize_team
 from lrs.progress.registry import Team
-from lrs.progress.team import VIEWED, VIEWED_TOTALS
+from lrs.progress.team import VIEWED, VIEWED_ROW, VIEWED_TOTALS
 from tests.support.records import StubRecord
 
 NOW = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
@@ -360,6 +360,9 @@ async def test_members_are_held_as_what_a_team_reads_of_them() -> None:
     store, held = CountingStore(), held_members()
     for n in range(3):
         put_learner(store, f"l{n}", ("t",), 60 * n)
+    row = {"activity": "a", "name": "A", "completion": True, "success": None, "score_best": 0.5}
+    row |= {"time_spent_seconds": 60.0, "status": "completed", "statements": 3, "attempts": 1}
+    store.learners[TENANT, "l1"].summary["activities"] = [row]  # one row, extra fields in it
     team = TeamProgressHandler(store, lambda: NOW, held=held)
     await team.handle([trigger("t", 0, None)])
     kept = held.values((TENANT, "t"), 1, NOW, 0)
@@ -370,4 +373,6 @@ async def test_members_are_held_as_what_a_team_reads_of_them() -> None:
         assert member.summary is not None
         assert set(member.summary) <= set(VIEWED)
         assert set(member.summary["totals"]) <= set(VIEWED_TOTALS)
+    [viewed] = kept["l1"].summary["activities"]  # type: ignore[union-attr]
+    assert viewed == {k: v for k, v in row.items() if k in VIEWED_ROW}
     assert stored_team(store, "t") == expected(store, "t")

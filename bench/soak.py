@@ -12,6 +12,10 @@ per process, the series, the slope of a straight line fitted to it (KB per minut
 whole run and over its second half (after the warm-up), and that slope per statement; then
 every acknowledged statement is looked up in the store (each must be there exactly once), and
 each learner's progress is compared with the statements of that learner the store holds.
+Last, each process's CPU (user + system, from /proc) per second in every sample and in all,
+per statement acknowledged, counted until the progress agreed with the store (so the
+consumers' catching up is in it); the processes a renewal replaced count with their last
+sample (up to `--sample` seconds of theirs are missed).
 
 On a machine that cannot keep up, the rate reached is lower than asked (POSTs are not queued
 without bound: at most `--in-flight` at once; the ticks that find no room are counted as
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import sys
 import tempfile
 import time
@@ -39,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import client, quantile
 from bench.faults import store_uri
 from bench.idle import settings_from
-from bench.procstat import load_average, rss_kb, serve_processes
+from bench.procstat import cpu_seconds, load_average, rss_kb, serve_processes
 from lrs.adapters.mongo_store import connect
 from tests.support.factories import statement
 from tests.support.serve import serve_lrs
@@ -119,10 +124,37 @@ class Sample:
     acknowledged: int
     rss: dict[str, int]
     broker: int | None = None  # its pid
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU s of each name so far
+
+
+@dataclass
+class CpuLedger:
+    """Each process's CPU seconds since the first look, by pid (a process started since,
+    from its start): a name's CPU is the sum over the pids that have had it (a renewed broker,
+    a consumer started again). What `lrs serve` spent starting is left out."""
+
+    seen: dict[int, tuple[str, float]] = field(default_factory=dict)
+    before: dict[int, float] | None = None  # at the first look
+
+    def look(self, pids: dict[str, int]) -> dict[str, float]:
+        now = {pid: spent for pid in pids.values() if (spent := cpu_seconds(pid)) is not None}
+        if self.before is None:
+            self.before = now
+        for name, pid in pids.items():
+            if pid in now:
+                label = "spare" if name.startswith("spare") else name
+                self.seen[pid] = (label, now[pid] - self.before.get(pid, 0.0))
+        return self.by_name()
+
+    def by_name(self) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for name, spent in self.seen.values():
+            totals[name] = totals.get(name, 0.0) + spent
+        return totals
 
 
 async def sample_memory(
-    load: Load, data: Path, serve_pid: int, every: float, samples: list[Sample]
+    load: Load, data: Path, serve_pid: int, every: float, samples: list[Sample], cpu: CpuLedger
 ) -> None:
     """A sample now and every `every` seconds, printed as it is taken, until cancelled."""
     started = time.monotonic()
@@ -131,7 +163,8 @@ async def sample_memory(
         now, acked = time.monotonic(), len(load.acknowledged)
         pids = serve_processes(data, serve_pid)
         rss = {name: kb for name, pid in pids.items() if (kb := rss_kb(pid)) is not None}
-        samples.append(Sample((now - started) / 60, acked, rss, pids.get("broker")))
+        sample = Sample((now - started) / 60, acked, rss, pids.get("broker"), cpu.look(pids))
+        samples.append(sample)
         rate = (acked - previous[1]) / max(now - previous[0], 1e-9)
         previous = (now, acked)
         memory = " ".join(f"{name}={kb // 1024}M" for name, kb in sorted(rss.items()))
@@ -173,6 +206,26 @@ def print_series(samples: list[Sample], statements_per_minute: float) -> None:
             else None
         )
         print(f"{name:<26} {_num(whole):>13} {_num(late):>18} {_num(per):>11}")
+
+
+def print_cpu(samples: list[Sample], final: dict[str, float], acknowledged: int) -> None:
+    """Each process's CPU per second between two samples (ms/s), and in all until `final`:
+    seconds and µs per acknowledged statement."""
+    names = sorted(final, key=lambda name: -final[name])
+    print("\nCPU (ms per second) between samples, one column per sample:")
+    print(f"{'minute':<26} " + " ".join(f"{s.minute:>6.1f}" for s in samples[1:]))
+    for name in names:
+        rates = []
+        for before, after in itertools.pairwise(samples):
+            seconds = (after.minute - before.minute) * 60
+            spent = after.cpu.get(name, 0.0) - before.cpu.get(name, 0.0)
+            rates.append(f"{spent / seconds * 1000 if seconds > 0 else 0:>6.0f}")
+        print(f"{name:<26} " + " ".join(rates))
+    print(f"\n{'process':<26} {'CPU s':>8} {'µs/stmt':>9}  (until the progress agreed)")
+    for name in [*names, "total"]:
+        spent = sum(final.values()) if name == "total" else final[name]
+        per = spent / acknowledged * 1e6 if acknowledged else 0.0
+        print(f"{name:<26} {spent:>8.1f} {per:>9.0f}")
 
 
 def _num(value: float | None) -> str:
@@ -234,7 +287,8 @@ async def progress_counts_the_store(
 async def soak(args: argparse.Namespace, data: Path, base: str, serve_pid: int) -> None:
     load = Load(args.rate, args.batch, args.in_flight)
     samples: list[Sample] = []
-    sampler = asyncio.create_task(sample_memory(load, data, serve_pid, args.sample, samples))
+    cpu = CpuLedger()
+    sampler = asyncio.create_task(sample_memory(load, data, serve_pid, args.sample, samples, cpu))
     started = time.monotonic()
     async with client(base, KEY, SECRET) as http:
         await load.run_for(http, args.minutes * 60)
@@ -242,7 +296,7 @@ async def soak(args: argparse.Namespace, data: Path, base: str, serve_pid: int) 
     sampler.cancel()
     pids = serve_processes(data, serve_pid)
     final = {name: kb for name, pid in pids.items() if (kb := rss_kb(pid)) is not None}
-    samples.append(Sample(elapsed / 60, len(load.acknowledged), final))
+    samples.append(Sample(elapsed / 60, len(load.acknowledged), final, cpu=cpu.look(pids)))
     per_minute = len(load.acknowledged) / (elapsed / 60)
     print(
         f"\n{len(load.acknowledged)} statements acknowledged in {elapsed:.0f}s"
@@ -256,6 +310,7 @@ async def soak(args: argparse.Namespace, data: Path, base: str, serve_pid: int) 
     stored = await stored_exactly_once(data, load.acknowledged)
     async with client(base, KEY, SECRET) as http:
         await progress_counts_the_store(http, load, stored)
+    print_cpu(samples, cpu.look(serve_processes(data, serve_pid)), len(load.acknowledged))
 
 
 def main() -> None:

@@ -32,9 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import load_average, machine
 from bench.store_insert import WHO, Deps
 from bench.workload import Workload
-from consumers.organisation import _kb as organisation_kb
+from consumers.organisation import _weight as organisation_weight
 from consumers.progress.learner import LearnerProgress
-from consumers.progress.members import _kb as members_kb
+from consumers.progress.members import _weight as members_weight
 from consumers.progress.members import as_member
 from lrs.adapters.memory_progress import InMemoryProgressStore
 from lrs.adapters.mongo_progress import days_fields, learner_to_mongo, summary_fields
@@ -93,9 +93,11 @@ def measured(stored: list[bytes], build: Callable[[Doc], Any]) -> tuple[float, d
     return grown / len(held), held
 
 
-def report(label: str, per_learner: float, weighed_kb: float | None) -> None:
-    weighed = f"{weighed_kb * 1024:>8,.0f}" if weighed_kb is not None else f"{'':>8}"
-    print(f"{label:<46} {per_learner:>9,.0f} {weighed} {BOUND_KB * 1024 / per_learner:>10,.0f}")
+def report(label: str, per_learner: float, weighed: float | None) -> None:
+    """One line: bytes per learner measured and as weighed (None: not held), and how many
+    learners the default bound holds."""
+    shown = f"{weighed:>8,.0f}" if weighed is not None else f"{'':>8}"
+    print(f"{label:<46} {per_learner:>9,.0f} {shown} {BOUND_KB * 1024 / per_learner:>10,.0f}")
 
 
 def main() -> None:
@@ -120,12 +122,12 @@ def main() -> None:
     per_learner, _ = measured(stored, figures_before)
     report("organisation: decoded rows (before 2026-12-04)", per_learner, None)
     per_learner, figures = measured(stored, figures_now)
-    report("organisation: figures_of", per_learner, organisation_kb(figures) / len(figures))
+    report("organisation: figures_of", per_learner, organisation_weight(figures) / len(figures))
     del figures  # (the days `figures_of` shares stay cached: the team's are not counted again)
     per_learner, _ = measured(stored, summary_read)
     report("team: summaries as read (before 2026-12-04)", per_learner, None)
     per_learner, members = measured(stored, member_now)
-    report("team: as_member", per_learner, members_kb(members) / len(members))
+    report("team: as_member", per_learner, members_weight(members) / len(members))
 
 
 if __name__ == "__main__":

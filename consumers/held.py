@@ -78,20 +78,21 @@ class _Entry(Generic[V]):
     partition: int
     version: int  # of the document the values gave
     values: dict[str, V]
-    kb: int  # about what the values take in memory
+    size: int  # about what the values take in memory, in bytes
     read_at: datetime  # when every value was last read
 
 
 class Held(Generic[V]):
     """Per key, the values (per learner) its last computation used, with the version of the
-    document it wrote or found, for the partitions this instance handles; about `most_kb` KB
-    in all (`weigh`), the least recently used first to go (a larger one is never held)."""
+    document it wrote or found, for the partitions this instance handles; about `most_bytes`
+    in all (`weigh`: about what some values take, in bytes), the least recently used first to
+    go (a larger one is never held)."""
 
-    def __init__(self, weigh: Callable[[Mapping[str, V]], int], most_kb: int) -> None:
+    def __init__(self, weigh: Callable[[Mapping[str, V]], int], most_bytes: int) -> None:
         self._weigh = weigh
-        self._most_kb = most_kb
+        self._most_bytes = most_bytes
         self._entries: OrderedDict[Hashable, _Entry[V]] = OrderedDict()
-        self._kb = 0
+        self._size = 0
         self._next_offset: dict[int, int] = {}
 
     def follow(self, records: Sequence[Record]) -> None:
@@ -134,20 +135,20 @@ class Held(Generic[V]):
         were (the whole read before stays the one that counts)."""
         before = self._entries.get(key)
         self.drop(key)
-        kb = self._weigh(values)
+        size = self._weigh(values)
         whole_read = read_at or (before.read_at if before else None)
-        if kb > self._most_kb or whole_read is None:
+        if size > self._most_bytes or whole_read is None:
             return
-        self._entries[key] = _Entry(partition, version, dict(values), kb, whole_read)
-        self._kb += kb
-        while self._kb > self._most_kb:
+        self._entries[key] = _Entry(partition, version, dict(values), size, whole_read)
+        self._size += size
+        while self._size > self._most_bytes:
             _, oldest = self._entries.popitem(last=False)
-            self._kb -= oldest.kb
+            self._size -= oldest.size
 
     def drop(self, key: Hashable) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None:
-            self._kb -= entry.kb
+            self._size -= entry.size
 
     def drop_partition(self, partition: int) -> None:
         """Forget what came from `partition` (a batch of it held a record that was not a

@@ -60,7 +60,7 @@ MAX_ATTEMPTS = 32
 # learner's figures take about 384 bytes, 96 per summary row and 8 per day (their strings and
 # days are shared, `figures_of`; measured by bench/held_memory.py: 1.2 KB for 9.8 rows and 7
 # days, 2.1 KB for 17.5 rows and 19 days, 7.6 KB for 72.5 rows and 30 days), so 64 MB hold
-# some 9,000 to 50,000 learners (`_kb`).
+# some 9,000 to 50,000 learners (`_weight`).
 MOST_HELD_KB = 64 * 1024
 LEARNER_BYTES, ROW_BYTES, DAY_BYTES = 384, 96, 8
 
@@ -160,13 +160,12 @@ class OrganisationTriggersHandler(NoWatermarks):
         return Outcome(poison=poison, outputs=outputs)
 
 
-def _kb(figures: Mapping[str, LearnerFigures]) -> int:
-    """About what the learners' figures take in memory, in KB (rounded up)."""
-    size = sum(
+def _weight(figures: Mapping[str, LearnerFigures]) -> int:
+    """About what the learners' figures take in memory, in bytes."""
+    return sum(
         LEARNER_BYTES + ROW_BYTES * len(f.activities) + DAY_BYTES * len(f.days)
         for f in figures.values()
     )
-    return -(-size // 1024)
 
 
 class OrganisationProgressHandler(ClockedHandler[str]):
@@ -188,7 +187,7 @@ class OrganisationProgressHandler(ClockedHandler[str]):
         super().__init__(store, clock, send, options)
         self._store = store
         self.held_kb = held_kb  # at most, in all tenants
-        self._held: Held[LearnerFigures] = Held(_kb, held_kb)
+        self._held: Held[LearnerFigures] = Held(_weight, held_kb * 1024)
 
     def trigger_message(self, ref: str, now: datetime) -> OutgoingMessage:
         return organisation_change_message(ref, now)

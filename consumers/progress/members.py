@@ -25,24 +25,22 @@ from lrs.progress.team import member_view
 # go first; a larger team is never held). A member is held as `as_member` cuts its summary
 # down: about 800 bytes plus 336 per activity row (their strings shared; measured by
 # bench/held_memory.py: 4.0 KB with 9.8 rows, 6.6 KB with 17.5, where the whole summary as
-# read took 11.9 and 20.1 KB), so 64 MB hold some 10,000-16,000 members (`_kb`).
+# read took 11.9 and 20.1 KB), so 64 MB hold some 10,000-16,000 members (`_weight`).
 MOST_HELD_KB = 64 * 1024
 MEMBER_BYTES, ROW_BYTES, NO_PROGRESS_BYTES = 800, 336, 1024
 
 Members = dict[str, LearnerSummary | None]  # member -> stored summary (None: has no progress)
 
 
-def _kb(members: Mapping[str, LearnerSummary | None]) -> int:
-    """About what the members take, in KB rounded up (a member without progress counted as
-    1 KB: more than it takes, so a registry team of thousands without progress is bounded
-    too)."""
-    size = sum(
+def _weight(members: Mapping[str, LearnerSummary | None]) -> int:
+    """About what the members take, in bytes (a member without progress counted as 1 KB:
+    more than it takes, so a registry team of thousands without progress is bounded too)."""
+    return sum(
         MEMBER_BYTES + ROW_BYTES * len((s.summary or {}).get("activities") or ())
         if s
         else NO_PROGRESS_BYTES
         for s in members.values()
     )
-    return -(-size // 1024)
 
 
 HeldMembers = Held[LearnerSummary | None]  # per (tenant, team): its members' summaries
@@ -59,7 +57,7 @@ def as_member(read: LearnerSummary) -> LearnerSummary:
 def held_members(most_kb: int = MOST_HELD_KB) -> HeldMembers:
     """A holder of teams' members (key: (tenant, team); values: member -> stored summary, None
     without progress), about `most_kb` KB in all."""
-    return Held(_kb, most_kb)
+    return Held(_weight, most_kb * 1024)
 
 
 def team_members(

@@ -311,8 +311,8 @@ async def test_a_tenant_weighing_more_than_the_bound_is_read_whole(
     held_kb: int, held: bool
 ) -> None:
     """Six learners of two rows (a course and its parent) and one day weigh
-    6 x (384 + 2 x 96 + 8) bytes, 4 KB rounded up (consumers.organisation._kb): held under a
-    bound of 4 KB, never under 3 or 0."""
+    6 x (384 + 2 x 96 + 8) = 3,504 bytes (consumers.organisation._weight): held under a bound
+    of 4 KB, never under 3 or 0."""
     store, clock = CountingStore(), [NOW]
     learners = [learn(store, n, n + 1, ()) for n in range(6)]
     org = handler(store, clock, held_kb)

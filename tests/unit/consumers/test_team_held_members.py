@@ -297,14 +297,14 @@ def test_held_members_are_forgotten_on_a_gap_a_new_version_a_moved_key_or_past_t
     held.follow([trigger("t", 3, None), trigger("t", 5, None)])  # 4 compacted away
     assert held.values((TENANT, "t"), 1, NOW, 0) is None
 
-    held.hold((TENANT, "t"), 0, 1, {"a": rows(0), "b": rows(0)}, NOW)  # 2 KB
-    held.hold((TENANT, "u"), 1, 1, {"c": rows(0)}, NOW)  # 1 KB
+    held.hold((TENANT, "t"), 0, 1, {"a": rows(0), "b": rows(0)}, NOW)  # 1,600 bytes
+    held.hold((TENANT, "u"), 1, 1, {"c": rows(0)}, NOW)  # 800
     held.values((TENANT, "t"), 1, NOW, 0)  # used last: "u" is the oldest
-    held.hold((TENANT, "v"), 1, 1, {"d": rows(1)}, NOW)  # 2 KB: 5 in all, "u" goes
+    held.hold((TENANT, "v"), 1, 1, {"d": rows(3)}, NOW)  # 1,808: 4,208 in all, "u" goes
     assert held.values((TENANT, "u"), 1, NOW, 1) is None
     assert held.values((TENANT, "t"), 1, NOW, 0) is not None
     assert held.values((TENANT, "v"), 1, NOW, 1) is not None
-    held.hold((TENANT, "w"), 1, 1, {"e": rows(10)}, NOW)  # 5 KB alone: never held
+    held.hold((TENANT, "w"), 1, 1, {"e": rows(10)}, NOW)  # 4,160 alone: never held
     assert held.values((TENANT, "w"), 1, NOW, 1) is None
     held.hold((TENANT, "z"), 1, 1, dict.fromkeys("ijklmnopq"), NOW)  # nine without progress
     assert held.values((TENANT, "z"), 1, NOW, 1) is None
@@ -312,6 +312,16 @@ def test_held_members_are_forgotten_on_a_gap_a_new_version_a_moved_key_or_past_t
     held.follow([trigger("t", 0, None, partition=1)])  # partition 1 seen for the first time
     assert held.values((TENANT, "v"), 1, NOW, 1) is None
     assert held.values((TENANT, "t"), 1, NOW, 0) is not None
+
+
+def test_held_members_are_weighed_in_bytes_not_whole_kilobytes() -> None:
+    """Five teams of one member without rows weigh 5 x 800 = 4,000 bytes: all held under a
+    bound of 4 KB (each rounded up to a whole KB, they would not be)."""
+    held = held_members(most_kb=4)
+    teams = [f"t{n}" for n in range(5)]
+    for team in teams:
+        held.hold((TENANT, team), 0, 1, {"a": rows(0)}, NOW)
+    assert all(held.values((TENANT, team), 1, NOW, 0) is not None for team in teams)
 
 
 def test_a_trigger_names_its_changed_members_up_to_a_bound() -> None:

@@ -133,6 +133,7 @@ class Pausable(Protocol):
     """The part of an AIOKafkaConsumer a doze uses."""
 
     def assignment(self) -> Collection[Any]: ...
+    def paused(self) -> Collection[Any]: ...
     def pause(self, *partitions: Any) -> None: ...
     def resume(self, *partitions: Any) -> None: ...
 
@@ -152,7 +153,8 @@ async def doze_if_idle(
         pacer.woke()
     if not pacer.idle:
         return
-    partitions = list(consumer.assignment())
+    held = consumer.paused()  # paused by their owner: left paused after the doze
+    partitions = [tp for tp in consumer.assignment() if tp not in held]
     consumer.pause(*partitions)
     # nothing to fetch: aiokafka's background fetching need not look until the resume wakes it
     set_fetch_wait(consumer, pacer.wait_ms, poll_seconds=seconds)

@@ -2,7 +2,15 @@
 assigned every partition of the topics the progress streams follow (`lrs.progress.learner`,
 `lrs.progress.team`, `lrs.teams`, goal and organisation progress) and of
 `lrs.statements.stored`, starting at their end (a stream's snapshot comes from MongoDB; only
-what happens afterwards is needed here). Every progress record a subscriber wants
+what happens afterwards is needed here).
+
+The progress topics' partitions are paused (not fetched) while the hub is not `watched`
+(docs/decisions/0035): fetching them costs the embedded broker about a third of its work under
+a steady load, for nobody most of the time. The first stream wakes the feed (`wake_feed`),
+which seeks them to their end, resumes them and then says it is `following`; the stream reads
+its snapshot only then, so nothing falls in between. `UNWATCHED_SECONDS` after the last stream
+closed, the feed pauses them again. Every progress
+record a subscriber wants
 (`ChangeSink.wants`, by its key) is decoded and handed to the `ProgressHub` (through
 `ChangeSink`: an adapter does not import a service); the others are not decoded. Of a stored
 statement its `ce_id` header and its value are handed to `StoredSink` (the requests waiting
@@ -36,7 +44,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from lrs import topics as topic_names
-from lrs.background import BackgroundTask
+from lrs.background import BackgroundTask, unless_stopped
 from lrs.codec import header
 from lrs.fetch_pacing import ACK_PATH_FETCH_WAIT_MS, Bell, FetchPacer, doze_if_idle
 from lrs.progress.changes import Change, Kind
@@ -45,12 +53,22 @@ from lrs.topics import split_key
 log = logging.getLogger("lrs.progress.feed")
 TASK_NAME = "progress-feed"
 DISCOVER_SECONDS = 10.0
+UNWATCHED_SECONDS = 30.0  # a stream's client reconnecting within this finds the feed following
 RESTART_INITIAL_SECONDS = 0.25
 RESTART_MAX_SECONDS = 5.0  # small: streams catch up within seconds of the broker's return
 
 
 class ChangeSink(Protocol):
-    """Where the feed hands every change it reads (the API's `lrs.services.progress_hub`)."""
+    """Where the feed hands every change it reads (the API's `lrs.services.progress_hub`):
+    while `watched`; set `wake_feed` when it becomes watched; told whether the feed is
+    `following` the progress topics."""
+
+    wake_feed: asyncio.Event
+
+    @property
+    def watched(self) -> bool: ...
+
+    def following(self, on: bool) -> None: ...
 
     def wants(self, kind: Kind, tenant: str, entity: str) -> bool: ...
 
@@ -110,7 +128,11 @@ class KafkaProgressFeed:
         stored: tuple[str, StoredSink] | None = None,  # lrs.statements.stored and its sink
         bell: Bell | None = None,  # idle, fetch nothing until rung (lrs.adapters.doorbell)
         doze_seconds: float = 15.0,  # ... or for this long (LRS_CONSUMER_DOZE_SECONDS)
+        unwatched_seconds: float = UNWATCHED_SECONDS,
     ) -> None:
+        self._unwatched_seconds = unwatched_seconds
+        self._progress_on = False  # the progress topics are assigned (the hub is followed)
+        self._unwatched_since: float | None = None
         self._bell = bell
         self._doze_seconds = doze_seconds
         self._bootstrap = bootstrap
@@ -133,14 +155,25 @@ class KafkaProgressFeed:
         )
 
     async def start(self) -> None:
-        """Connect and position at the end of every partition; returns once positioned, so a
-        change produced after `start` returns is delivered."""
+        """Connect and position at the end of every partition read (the progress topics' only
+        while the hub is watched); returns once positioned, so a change produced after `start`
+        returns is delivered."""
+        self._progress_on = self._hub.watched
+        self._hub.following(self._progress_on)
         self._consumer = await self._connected(fresh_at_end=True)
         self.task.start()
 
     async def stop(self) -> None:
         await self.task.stop()
         await self._close()
+
+    def fetched_topics(self) -> set[str]:
+        """The topics the current consumer fetches from now: assigned, not paused (none
+        between sessions)."""
+        consumer = self._consumer
+        if consumer is None:
+            return set()
+        return {tp.topic for tp in consumer.assignment() if tp not in consumer.paused()}
 
     def rewind(self) -> None:
         """Read every partition again from its beginning, at the feed's next read (within a
@@ -161,7 +194,7 @@ class KafkaProgressFeed:
             fetch_max_wait_ms=self._busy_wait_ms,
         )
 
-    async def _connected(self, *, fresh_at_end: bool) -> AIOKafkaConsumer:
+    async def _connected(self, *, fresh_at_end: bool = False) -> AIOKafkaConsumer:
         """A started consumer assigned every partition found (see `_assign`)."""
         consumer = self._new_consumer()
         try:
@@ -181,7 +214,7 @@ class KafkaProgressFeed:
         """One consumer's life: the one `start` connected, or a new one after a failure."""
         try:
             if self._consumer is None:
-                self._consumer = await self._connected(fresh_at_end=False)
+                self._consumer = await self._connected()
             up()
             self._tell_stored_up(self._consumer)
             await self._follow(self._consumer)
@@ -200,9 +233,10 @@ class KafkaProgressFeed:
             self._stored.feed_up()
             self._stored_up = True
 
-    async def _assign(self, consumer: AIOKafkaConsumer, *, fresh_at_end: bool) -> None:
+    async def _assign(self, consumer: AIOKafkaConsumer, *, fresh_at_end: bool = False) -> None:
         """Assign every partition found; those read before resume where the feed left off, new
-        ones start at their end (first start) or their beginning (found later)."""
+        ones start at their end (first start) or their beginning (found later). The progress
+        topics' are paused unless the feed follows them (a paused partition is not fetched)."""
         await consumer.topics()  # refreshes the cluster metadata
         found = {
             TopicPartition(topic, p)
@@ -223,6 +257,42 @@ class KafkaProgressFeed:
             await (consumer.seek_to_end if fresh_at_end else consumer.seek_to_beginning)(*fresh)
             for tp in fresh:
                 self._positions[tp] = await consumer.position(tp)
+        if not self._progress_on:
+            consumer.pause(*self._progress_partitions(consumer))
+
+    def _progress_partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+        return [tp for tp in consumer.assignment() if tp.topic in self._topics]
+
+    async def _follow_if_watched(self, consumer: AIOKafkaConsumer, now: float) -> None:
+        """Read the progress topics from their end when the hub became watched (then tell it);
+        let them go `unwatched_seconds` after it no longer is."""
+        self._hub.wake_feed.clear()
+        if self._hub.watched:
+            self._unwatched_since = None
+            if not self._progress_on:
+                await self._switch_progress(consumer, on=True)
+                self._hub.following(True)
+        elif self._progress_on:
+            if self._unwatched_since is None:
+                self._unwatched_since = now
+            elif now - self._unwatched_since >= self._unwatched_seconds:
+                self._hub.following(False)
+                await self._switch_progress(consumer, on=False)
+
+    async def _switch_progress(self, consumer: AIOKafkaConsumer, *, on: bool) -> None:
+        """Fetch the progress topics' partitions from their end, or pause them (a partition
+        found later is read from its beginning: all of it is newer)."""
+        partitions = self._progress_partitions(consumer)
+        if not on:
+            self._progress_on = False
+            consumer.pause(*partitions)
+            return
+        if partitions:
+            await consumer.seek_to_end(*partitions)
+            for tp in partitions:
+                self._positions[tp] = await consumer.position(tp)
+        consumer.resume(*partitions)
+        self._progress_on = True
 
     async def _follow(self, consumer: AIOKafkaConsumer) -> None:
         loop = asyncio.get_running_loop()
@@ -236,11 +306,14 @@ class KafkaProgressFeed:
                 await self._rewound(consumer)
             if loop.time() >= next_discovery:
                 next_discovery = loop.time() + DISCOVER_SECONDS
-                await self._assign(consumer, fresh_at_end=False)
+                await self._assign(consumer)
                 self._tell_stored_up(consumer)
+            await self._follow_if_watched(consumer, loop.time())
             if self._bell is not None:
-                await doze_if_idle(consumer, self._bell, pacer, self._doze_seconds)
-            batches = await consumer.getmany(timeout_ms=500, max_records=1000)
+                await doze_if_idle(
+                    consumer, self._bell, pacer, self._doze_seconds, stop=self._hub.wake_feed
+                )
+            batches = await self._fetched(consumer)
             pacer.saw(sum(len(records) for records in batches.values()))
             pacer.apply(consumer)
             for tp, records in batches.items():
@@ -249,6 +322,15 @@ class KafkaProgressFeed:
                     self._tell_stored(records)
                 else:
                     self._deliver(self._topics[tp.topic], records)
+
+    async def _fetched(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:
+        """The next records; unless the feed follows the progress topics, a stream opening
+        ends the wait (it waits for the feed to follow them)."""
+        fetch = consumer.getmany(timeout_ms=500, max_records=1000)
+        batches: dict[TopicPartition, list[Any]] | None = await (
+            fetch if self._progress_on else unless_stopped(fetch, self._hub.wake_feed)
+        )
+        return batches or {}
 
     async def _rewound(self, consumer: AIOKafkaConsumer) -> None:
         """`rewind`: forget every position; each partition found is then fresh and read from
@@ -259,7 +341,7 @@ class KafkaProgressFeed:
             self._stored.feed_down()
             self._stored_up = False
         consumer.assign([])
-        await self._assign(consumer, fresh_at_end=False)
+        await self._assign(consumer)
         self._tell_stored_up(consumer)
         log.warning("feed rewound: every partition is read again from its beginning")
 

@@ -152,12 +152,14 @@ async def follow_hub(
     deps: ProgressDeps, subscription: HubSubscription, snapshot: Resync, on_change: OnChange
 ) -> AsyncIterator[StreamEvent]:
     """The one snapshot-then-changes loop of the hub-fed streams (a learner's progress, goals):
-    the retry hint, `snapshot()` (the subscription already registered, so nothing published
-    while it is read is lost), then for each item: a keep-alive comment when idle, the end when
-    the hub closes, `snapshot()` again after an overflow, `on_change(change)` for a change (the
-    callers drop what is not newer than what they sent). Unsubscribes at the end."""
+    the retry hint, `snapshot()` (the subscription already registered and the feed following
+    the progress topics, so nothing published while it is read is lost), then for each item:
+    a keep-alive comment when idle, the end when the hub closes, `snapshot()` again after an
+    overflow, `on_change(change)` for a change (the callers drop what is not newer than what
+    they sent). Unsubscribes at the end."""
     try:
         yield StreamEvent(retry_ms=deps.retry_ms)
+        await deps.hub.followed(subscription)
         for event in await snapshot():
             yield event
         while True:

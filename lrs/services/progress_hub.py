@@ -13,6 +13,13 @@ Goal progress (`lrs.progress.goal`, kind `goal`, entity = goal id) is also deliv
 watchers of its owner (entity `learner:<id>`, `team:<id>` or `organisation`, the `?owner=` form)
 and of every goal of the tenant (entity `*`): a goal stream does not know the goal ids it will
 see (docs/decisions/0019-goals.md).
+
+The feed reads the progress topics only while the hub has a subscription (docs/decisions/0035):
+they are most of what an API process's feed costs the broker, and most of the time nobody
+watches. A stream therefore waits, before it reads its snapshot, until the feed says it is
+`following` them again from their end (`followed`): a change published after that is
+delivered, one published before is in the snapshot. Without a feed (tests, tools) the hub
+counts as followed.
 """
 
 from __future__ import annotations
@@ -71,9 +78,15 @@ class Subscription(Generic[T]):
         try:
             self._queue.put_nowait(item)
         except asyncio.QueueFull:
-            self._overflowed = True
-            self._drain()
-            self._queue.put_nowait(OVERFLOW)
+            self.resync()
+
+    def resync(self) -> None:
+        """Drop what is queued and tell the reader to re-read a snapshot (`Overflow`)."""
+        if self._closed or self._overflowed:
+            return
+        self._overflowed = True
+        self._drain()
+        self._queue.put_nowait(OVERFLOW)
 
     async def next_within(self, seconds: float) -> T | Overflow | Closed | None:
         """The next item, or None when nothing came within `seconds`."""
@@ -112,12 +125,47 @@ HubSubscription = Subscription[HubItem]
 
 
 class ProgressHub:
-    def __init__(self, queue_size: int = 256) -> None:
+    def __init__(self, queue_size: int = 256, follow_wait_seconds: float = 10.0) -> None:
         self._queue_size = queue_size
         self._by_key: dict[Key, set[HubSubscription]] = {}
         self._all: set[HubSubscription] = set()
         self._goal_keys: dict[str, int] = {}  # tenant -> its watched goal keys
         self.published = 0
+        self._followed = asyncio.Event()  # the feed reads the progress topics
+        self._followed.set()  # until a feed says otherwise
+        self._follow_wait = follow_wait_seconds
+        self._unsynced: set[HubSubscription] = set()  # read a snapshot the feed did not follow
+        self.wake_feed = asyncio.Event()  # set by a stream waiting for the feed to follow
+
+    @property
+    def watched(self) -> bool:
+        """Whether any subscription is open (the feed reads the progress topics only then)."""
+        return bool(self._all)
+
+    def following(self, on: bool) -> None:
+        """The feed says it reads the progress topics from here on (from their end when it
+        starts again), or that it stopped reading them. A stream that gave up waiting for it
+        re-reads its snapshot now (`Overflow`): what changed in between is in that read."""
+        if not on:
+            self._followed.clear()
+            return
+        self._followed.set()
+        for subscription in self._unsynced:
+            subscription.resync()
+        self._unsynced.clear()
+
+    async def followed(self, subscription: HubSubscription) -> None:
+        """Returns once the feed reads every change published from now on, so that a snapshot
+        read afterwards misses nothing. Waits at most `follow_wait_seconds` (the broker may be
+        down): the subscription then re-reads its snapshot when the feed does follow."""
+        if self._followed.is_set():
+            return
+        self.wake_feed.set()
+        try:
+            async with asyncio.timeout(self._follow_wait):
+                await self._followed.wait()
+        except TimeoutError:
+            self._unsynced.add(subscription)
 
     @property
     def queue_size(self) -> int:
@@ -146,6 +194,7 @@ class ProgressHub:
             self._forget(subscription, key)
         subscription.keys = set()
         self._all.discard(subscription)
+        self._unsynced.discard(subscription)
 
     def wants(self, kind: Kind, tenant: str, entity: str) -> bool:
         """Whether a change of this entity would reach a subscriber: the feed decodes only

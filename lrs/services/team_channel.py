@@ -234,6 +234,7 @@ class TeamChannel:
 
     async def _run(self) -> None:
         try:
+            await self._hub.followed(self._inbox)  # before the first snapshot's read
             while True:
                 items = [await self._inbox.next(), *self._inbox.ready()]
                 if any(isinstance(item, Closed) for item in items):

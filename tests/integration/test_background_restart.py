@@ -5,6 +5,8 @@ delivered, exactly once; /readyz-level status says `up` again."""
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -26,11 +28,17 @@ async def settings(infra: Infra) -> LrsSettings:
 
 
 class FailingOnceHub:
-    """Refuses the first change it is given (a bug in the hub), takes the others."""
+    """Refuses the first change it is given (a bug in the hub), takes the others; always
+    watched, so the feed reads the progress topic from its start."""
 
     def __init__(self) -> None:
         self.changes: list[Change] = []
         self.refused = 0
+        self.wake_feed = asyncio.Event()
+        self.watched = True
+
+    def following(self, on: bool) -> None:
+        assert on, "a watched hub is followed"
 
     def wants(self, kind: str, tenant: str, entity: str) -> bool:
         return True

@@ -40,7 +40,7 @@ class FakeConsumer:
     fetch_times: list[float] = field(default_factory=list)
     stopped: bool = False
     hold_empty: bool = False  # an empty fetch waits its whole timeout, as a broker holds it
-    paused: bool = False  # a paused partition is not fetched (a dozing consumer, with a bell)
+    is_paused: bool = False  # a paused partition is not fetched (a dozing consumer, with a bell)
 
     def add(self, count: int, bad: bool = False) -> None:
         for _ in range(count):
@@ -63,7 +63,7 @@ class FakeConsumer:
             self.journal.append(("fetch-error", type(error).__name__))
             raise error
         batch = self.records[self.position_ : self.position_ + (max_records or 500)]
-        if self.paused:
+        if self.is_paused:
             batch = []
         if not batch:
             if self.hold_empty:
@@ -91,11 +91,14 @@ class FakeConsumer:
 
     def pause(self, *partitions: TopicPartition) -> None:
         self.journal.append(("pause", *partitions))
-        self.paused = True
+        self.is_paused = True
 
     def resume(self, *partitions: TopicPartition) -> None:
         self.journal.append(("resume", *partitions))
-        self.paused = False
+        self.is_paused = False
+
+    def paused(self) -> set[TopicPartition]:
+        return {TP} if self.is_paused else set()
 
     def highwater(self, partition: TopicPartition) -> int | None:
         return len(self.records)

@@ -212,8 +212,15 @@ class FakeConsumer:
 
 @dataclass
 class RecordingHub:
+    """Always watched: the feed follows the progress topics from its start."""
+
     changes: list[Change] = field(default_factory=list)
     unwatched: set[str] = field(default_factory=set)  # entities no subscriber watches
+    wake_feed: asyncio.Event = field(default_factory=asyncio.Event)
+    watched: bool = True
+
+    def following(self, on: bool) -> None:
+        assert on, "a watched hub is followed"
 
     def wants(self, kind: str, tenant: str, entity: str) -> bool:
         return entity not in self.unwatched

@@ -1,9 +1,12 @@
 """What the progress hub wants from its feed: the changes some subscription watches, by key
-(the feed decodes no other change)."""
+(the feed decodes no other change); and that a stream reads its snapshot only once the feed
+follows the progress topics (docs/decisions/0035)."""
 
 from __future__ import annotations
 
-from lrs.services.progress_hub import ALL_GOALS, ProgressHub
+import asyncio
+
+from lrs.services.progress_hub import ALL_GOALS, OVERFLOW, ProgressHub
 
 
 def test_a_hub_wants_the_changes_of_watched_entities_of_the_watchers_tenant() -> None:
@@ -46,3 +49,45 @@ def test_any_goal_watcher_of_a_tenant_wants_each_of_its_goal_changes() -> None:
     hub.watch(everything, "goal", ["team:red", "organisation"])
     hub.watch(everything, "goal", [])
     assert not hub.wants("goal", "acme", "any-goal-id")
+
+
+async def test_without_a_feed_a_hub_counts_as_followed() -> None:
+    hub = ProgressHub(follow_wait_seconds=0.0)
+    ann = hub.subscribe("acme")
+    await hub.followed(ann)
+    assert not hub.wake_feed.is_set()
+    hub.following(True)
+    assert ann.ready() == []  # nothing to re-read
+
+
+async def test_a_stream_waits_for_the_feed_to_follow_and_wakes_it() -> None:
+    hub = ProgressHub(follow_wait_seconds=30.0)
+    hub.following(False)
+    assert not hub.watched
+    ann = hub.subscribe("acme")
+    assert hub.watched
+    waiting = asyncio.create_task(hub.followed(ann))
+    await asyncio.wait_for(hub.wake_feed.wait(), 5.0)
+    assert not waiting.done()
+    hub.following(True)
+    await asyncio.wait_for(waiting, 5.0)
+    assert ann.ready() == []  # its snapshot, read now, misses nothing
+    hub.unsubscribe(ann)
+    assert not hub.watched
+
+
+async def test_a_stream_that_gave_up_waiting_re_reads_its_snapshot_when_the_feed_follows() -> None:
+    """The broker was down: the stream showed its snapshot; what changed until the feed
+    followed is in no change it gets, so it is told to read a snapshot again."""
+    hub = ProgressHub(follow_wait_seconds=0.01)
+    hub.following(False)
+    ann, gone = hub.subscribe("acme"), hub.subscribe("acme")
+    await hub.followed(ann)
+    await hub.followed(gone)
+    hub.unsubscribe(gone)
+    hub.following(True)
+    assert ann.ready() == [OVERFLOW]
+    assert gone.ready() == []
+    hub.following(False)
+    hub.following(True)
+    assert ann.ready() == []  # once

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from dataclasses import dataclass, field
 
 from aiokafka.consumer.fetcher import Fetcher
 
-from lrs.fetch_pacing import FetchPacer, set_fetch_wait
+from lrs.fetch_pacing import FetchPacer, doze_if_idle, set_fetch_wait
 
 
 @dataclass
@@ -106,3 +107,57 @@ def test_a_ring_makes_an_idle_consumer_busy_as_a_record_does() -> None:
     assert (paced.idle, paced.wait_ms) == (False, 20)
     clock.now += 30
     assert paced.idle
+
+
+@dataclass
+class PausingConsumer:
+    """What a doze uses of a consumer: two partitions, `held` paused by its owner."""
+
+    held: set[str] = field(default_factory=set)
+    journal: list[tuple[str, ...]] = field(default_factory=list)
+
+    def assignment(self) -> set[str]:
+        return {"progress-0", "stored-0"}
+
+    def paused(self) -> set[str]:
+        return set(self.held)
+
+    def pause(self, *partitions: str) -> None:
+        self.journal.append(("pause", *sorted(partitions)))
+
+    def resume(self, *partitions: str) -> None:
+        self.journal.append(("resume", *sorted(partitions)))
+
+
+@dataclass
+class SilentBell:
+    """Never rung: only the test's `stop` ends a doze."""
+
+    waiting: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def ring(self) -> None: ...
+
+    def take(self) -> bool:
+        return False
+
+    async def wait(self, seconds: float) -> bool:
+        self.waiting.set()
+        await asyncio.Event().wait()
+        return False
+
+
+async def test_a_doze_leaves_paused_what_its_owner_paused_and_ends_when_stopped() -> None:
+    """The API's feed pauses the progress topics while nobody watches (docs/decisions/0035):
+    a doze must not resume them; a stream opening (`stop`) ends the doze at once."""
+    clock = Clock()
+    paced = pacer(clock)
+    clock.now += 31.0  # idle
+    consumer = PausingConsumer(held={"progress-0"})
+    stop = asyncio.Event()
+    bell = SilentBell()
+    dozing = asyncio.create_task(doze_if_idle(consumer, bell, paced, 300.0, stop))
+    await asyncio.wait_for(bell.waiting.wait(), 5.0)
+    assert consumer.journal == [("pause", "stored-0")]
+    stop.set()
+    await asyncio.wait_for(dozing, 5.0)
+    assert consumer.journal == [("pause", "stored-0"), ("resume", "stored-0")]

@@ -1,0 +1,177 @@
+"""An API process's feed reads the progress topics only while a stream is open (docs/decisions/
+0035), on the real broker: without one it fetches the stored statements only; the first stream
+waits until the feed follows the progress topics from their end, then gets every change
+published afterwards and none from before; the feed lets them go once the last stream closed.
+A dozing feed (a doze of five minutes here) is woken by the stream, not by the doorbell."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from lrs import topics
+from lrs.adapters.doorbell import Doorbell, doorbell_ringer, listening_doorbell
+from lrs.adapters.kafka_progress_feed import KafkaProgressFeed
+from lrs.services.progress_hub import Change, HubSubscription, ProgressHub
+from lrs.settings import LrsSettings
+from tests.conftest import Infra, unique_name
+from tests.support.polling import eventually
+from tests.support.stack import prepared_settings
+
+pytestmark = pytest.mark.integration
+WITHIN = 20.0
+DOZE_SECONDS = 300.0  # far beyond the test: only a stream (or a ring) ends a doze
+
+
+class StoredIds:
+    """The stored sink: the ids the feed told."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    def stored(self, event_id: str, value: bytes | None = None) -> None:
+        self.ids.append(event_id)
+
+    def feed_up(self) -> None: ...
+
+    def feed_down(self) -> None: ...
+
+
+@pytest.fixture
+async def settings(infra: Infra) -> LrsSettings:
+    return await prepared_settings(infra, unique_name("follow"))
+
+
+@asynccontextmanager
+async def running_feed(
+    settings: LrsSettings, hub: ProgressHub, stored: StoredIds, bell: Doorbell | None = None
+) -> AsyncIterator[KafkaProgressFeed]:
+    assert settings.kafka_bootstrap
+    feed = KafkaProgressFeed(
+        settings.kafka_bootstrap,
+        {settings.topic(topics.LEARNER_PROGRESS): "learner"},
+        hub,
+        stored=(settings.topic(topics.STORED_STATEMENTS), stored),
+        unwatched_seconds=0.0,
+        idle_after=0.2,
+        bell=bell,
+        doze_seconds=DOZE_SECONDS,
+    )
+    await feed.start()
+    try:
+        yield feed
+    finally:
+        await feed.stop()
+
+
+async def produce(
+    settings: LrsSettings, *records: tuple[str, bytes, list[tuple[str, bytes]]]
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for topic, value, headers in records:
+            key = f"default{topics.KEY_SEPARATOR}ann".encode()
+            await producer.send_and_wait(topic, value, key=key, partition=0, headers=headers)
+    finally:
+        await producer.stop()
+
+
+def progress(settings: LrsSettings, version: int) -> tuple[str, bytes, list[tuple[str, bytes]]]:
+    return (settings.topic(topics.LEARNER_PROGRESS), orjson.dumps({"version": version}), [])
+
+
+def stored_statement(
+    settings: LrsSettings, event_id: str
+) -> tuple[str, bytes, list[tuple[str, bytes]]]:
+    headers = [
+        (topics.HEADER_CE_ID, event_id.encode()),
+        (topics.HEADER_CE_TYPE, topics.STATEMENT_ACCEPTED_TYPE.encode()),
+    ]
+    return (settings.topic(topics.STORED_STATEMENTS), b"{}", headers)
+
+
+async def versions_within(subscription: HubSubscription, count: int) -> list[int]:
+    """The versions of the next `count` changes (fewer if they do not come in time)."""
+    seen: list[int] = []
+    while len(seen) < count:
+        item = await subscription.next_within(WITHIN)
+        if item is None:
+            break
+        assert isinstance(item, Change), item
+        seen.append(item.version)
+    return seen
+
+
+async def watching_ann(hub: ProgressHub) -> HubSubscription:
+    subscription = hub.subscribe("default")
+    hub.watch(subscription, "learner", ["ann"])
+    await hub.followed(subscription)
+    return subscription
+
+
+async def test_the_progress_topics_are_read_while_a_stream_is_open_and_from_their_end(
+    settings: LrsSettings,
+) -> None:
+    hub, stored = ProgressHub(follow_wait_seconds=WITHIN), StoredIds()
+    learner_topic = settings.topic(topics.LEARNER_PROGRESS)
+    stored_topic = settings.topic(topics.STORED_STATEMENTS)
+    async with running_feed(settings, hub, stored) as feed:
+        assert feed.fetched_topics() == {stored_topic}
+        await produce(settings, progress(settings, 1), stored_statement(settings, "s1"))
+
+        async def told() -> list[str]:
+            return stored.ids
+
+        assert await eventually(told, bool, within=WITHIN, every=0.05) == ["s1"]
+
+        first = await watching_ann(hub)
+        assert feed.fetched_topics() == {stored_topic, learner_topic}
+        await produce(settings, progress(settings, 2))
+        assert await versions_within(first, 1) == [2]  # not 1: published before the stream
+        hub.unsubscribe(first)
+
+        async def assigned() -> set[str]:
+            return feed.fetched_topics()
+
+        assert await eventually(assigned, lambda t: t == {stored_topic}, within=WITHIN) == {
+            stored_topic
+        }
+        await produce(settings, progress(settings, 3))
+        second = await watching_ann(hub)
+        await produce(settings, progress(settings, 4), progress(settings, 5))
+        assert await versions_within(second, 2) == [4, 5]
+
+
+async def test_a_stream_wakes_a_dozing_feed(settings: LrsSettings, tmp_path: Path) -> None:
+    hub, stored = ProgressHub(follow_wait_seconds=WITHIN), StoredIds()
+    bell = listening_doorbell(tmp_path / "bells", "api", 0.2)
+    assert bell is not None
+    dozes: list[float] = []
+    original = bell.wait
+
+    async def counted(seconds: float) -> bool:
+        dozes.append(seconds)
+        return await original(seconds)
+
+    bell.wait = counted  # type: ignore[method-assign]
+    try:
+        async with running_feed(settings, hub, stored, bell):
+
+            async def dozing() -> list[float]:
+                return dozes
+
+            assert await eventually(dozing, bool, within=WITHIN, every=0.05) == [DOZE_SECONDS]
+            subscription = await watching_ann(hub)
+            await produce(settings, progress(settings, 7))
+            ring = doorbell_ringer(tmp_path / "bells", 0.2)
+            assert ring is not None
+            ring()  # as the progress consumer does after producing: the feed dozes again
+            assert await versions_within(subscription, 1) == [7]
+    finally:
+        bell.close()

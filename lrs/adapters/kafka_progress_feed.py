@@ -251,14 +251,14 @@ class KafkaProgressFeed:
         if not wanted or (consumer.assignment() and not fresh):
             return  # nothing to read yet, or nothing new
         consumer.assign(sorted(wanted))
+        if not self._progress_on:  # before any await: a new assignment is fetched at once
+            consumer.pause(*self._progress_partitions(consumer))
         for tp, offset in self._positions.items():
             consumer.seek(tp, offset)
         if fresh:
             await (consumer.seek_to_end if fresh_at_end else consumer.seek_to_beginning)(*fresh)
             for tp in fresh:
                 self._positions[tp] = await consumer.position(tp)
-        if not self._progress_on:
-            consumer.pause(*self._progress_partitions(consumer))
 
     def _progress_partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         return [tp for tp in consumer.assignment() if tp.topic in self._topics]

@@ -37,7 +37,13 @@ from lrs.ports.credentials import Principal
 from lrs.ports.events import EventBus, OutgoingMessage
 from lrs.ports.goals import GoalProgressReader, GoalStore
 from lrs.services.auth import authorize
-from lrs.services.progress import ProgressDeps, StreamEvent, authorize_read, follow_hub
+from lrs.services.progress import (
+    ProgressDeps,
+    StreamEvent,
+    Watches,
+    authorize_read,
+    follow_hub,
+)
 from lrs.services.progress_hub import ALL_GOALS, Change
 from lrs.xapi.errors import Conflict, NotFound
 from lrs.xapi.timefmt import format_timestamp
@@ -224,8 +230,6 @@ def open_goal_stream(
     reconnect gets the snapshot again. Authorization is checked now, before the response."""
     authorize_read(who)
     key = parse_owner_key(owner).key if owner is not None else None
-    subscription = live.hub.subscribe(who.tenant)
-    live.hub.watch(subscription, "goal", [key or ALL_GOALS])
     sent: dict[str, int] = {}
 
     async def snapshot() -> list[StreamEvent]:
@@ -235,7 +239,7 @@ def open_goal_stream(
     async def on_change(item: Change) -> list[StreamEvent]:
         return _progress_events([item.value], sent)
 
-    return follow_hub(live, subscription, snapshot, on_change)
+    return follow_hub(live, (who.tenant, [("goal", [key or ALL_GOALS])]), snapshot, on_change)
 
 
 def _progress_events(
@@ -269,15 +273,13 @@ def open_learner_goal_stream(
     applies is sent, one that no longer does gets a `goal-removed` event (lrs.goals.learner)."""
     authorize_read(who)
     validate_learner_id(learner)
-    subscription = live.hub.subscribe(who.tenant)
-    live.hub.watch(subscription, "goal", [ALL_GOALS])
-    live.hub.watch(subscription, "learner", [learner])
     view = _LearnerGoals(deps, who.tenant, learner)
 
     async def snapshot() -> list[StreamEvent]:
         return await view.resync() or [_quiet(view.sent)]
 
-    return follow_hub(live, subscription, snapshot, view.changed)
+    watches: Watches = (who.tenant, [("goal", [ALL_GOALS]), ("learner", [learner])])
+    return follow_hub(live, watches, snapshot, view.changed)
 
 
 class _LearnerGoals:

@@ -20,7 +20,13 @@ from lrs.progress.organisation import (
     team_entries,
 )
 from lrs.services.goals import GoalDeps
-from lrs.services.progress import ProgressDeps, StreamEvent, authorize_read, follow_hub
+from lrs.services.progress import (
+    ProgressDeps,
+    StreamEvent,
+    Watches,
+    authorize_read,
+    follow_hub,
+)
 from lrs.services.progress_hub import Change
 from lrs.services.progress_periods import goals_in_period, read_in_period
 from lrs.services.progress_views import ProgressSource, statement_teams
@@ -100,8 +106,6 @@ def open_organisation_stream(
 def _stream(
     reader: OrganisationReader, live: ProgressDeps, tenant: str
 ) -> AsyncIterator[StreamEvent]:
-    subscription = live.hub.subscribe(tenant)
-    live.hub.watch(subscription, "organisation", [topics.ORGANISATION_ENTITY])
     sent = [0]
 
     async def snapshot() -> list[StreamEvent]:
@@ -113,7 +117,8 @@ def _stream(
     async def on_change(item: Change) -> list[StreamEvent]:
         return [_event(item.value)] if _newer(item.value, sent) else []
 
-    return follow_hub(live, subscription, snapshot, on_change)
+    watches: Watches = (tenant, [("organisation", [topics.ORGANISATION_ENTITY])])
+    return follow_hub(live, watches, snapshot, on_change)
 
 
 def _event(value: Mapping[str, Any]) -> StreamEvent:

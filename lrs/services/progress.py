@@ -17,7 +17,7 @@ those.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -26,7 +26,7 @@ from lrs.ports.credentials import Principal
 from lrs.ports.progress import ProgressReader
 from lrs.ports.teams import TeamRegistry
 from lrs.services import stream_tokens
-from lrs.services.progress_hub import Change, Closed, HubSubscription, Overflow, ProgressHub
+from lrs.services.progress_hub import Change, Closed, Kind, Overflow, ProgressHub
 from lrs.services.progress_views import learner_view, team_view
 from lrs.services.team_channel import Snapshot, TeamChannels
 from lrs.services.team_channel import StreamEvent as StreamEvent  # the one event type, re-exported
@@ -148,15 +148,23 @@ async def while_valid(
             await events.aclose()
 
 
+Watches = tuple[str, Sequence[tuple[Kind, Sequence[str]]]]  # tenant, (kind, entities) pairs
+
+
 async def follow_hub(
-    deps: ProgressDeps, subscription: HubSubscription, snapshot: Resync, on_change: OnChange
+    deps: ProgressDeps, watches: Watches, snapshot: Resync, on_change: OnChange
 ) -> AsyncIterator[StreamEvent]:
     """The one snapshot-then-changes loop of the hub-fed streams (a learner's progress, goals):
-    the retry hint, `snapshot()` (the subscription already registered and the feed following
-    the progress topics, so nothing published while it is read is lost), then for each item:
-    a keep-alive comment when idle, the end when the hub closes, `snapshot()` again after an
-    overflow, `on_change(change)` for a change (the callers drop what is not newer than what
-    they sent). Unsubscribes at the end."""
+    the retry hint, `snapshot()` (the subscription to `watches` already registered and the feed
+    following the progress topics, so nothing published while it is read is lost), then for
+    each item: a keep-alive comment when idle, the end when the hub closes, `snapshot()` again
+    after an overflow, `on_change(change)` for a change (the callers drop what is not newer
+    than what they sent). Subscribes once iterated, and unsubscribes at the end: a stream never
+    started holds no subscription (which would keep the feed following for ever)."""
+    tenant, kinds = watches
+    subscription = deps.hub.subscribe(tenant)
+    for kind, entities in kinds:
+        deps.hub.watch(subscription, kind, entities)
     try:
         yield StreamEvent(retry_ms=deps.retry_ms)
         await deps.hub.followed(subscription)
@@ -182,8 +190,6 @@ def _learner_stream(
     deps: ProgressDeps, tenant: str, learner: str, last_event_id: str | None
 ) -> AsyncIterator[StreamEvent]:
     """The event id is the learner's progress version."""
-    subscription = deps.hub.subscribe(tenant)
-    deps.hub.watch(subscription, "learner", [learner])
     last = [bounded_int(last_event_id) if last_event_id is not None else None]
     sent = [0]
 
@@ -200,7 +206,7 @@ def _learner_stream(
         sent[0] = item.version
         return [StreamEvent("learner-progress", item.value, str(item.version))]
 
-    return follow_hub(deps, subscription, snapshot, on_change)
+    return follow_hub(deps, (tenant, [("learner", [learner])]), snapshot, on_change)
 
 
 async def _learner_snapshot(

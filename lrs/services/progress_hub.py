@@ -165,7 +165,8 @@ class ProgressHub:
             async with asyncio.timeout(self._follow_wait):
                 await self._followed.wait()
         except TimeoutError:
-            self._unsynced.add(subscription)
+            if not self._followed.is_set():  # it may have come in the same turn
+                self._unsynced.add(subscription)
 
     @property
     def queue_size(self) -> int:
@@ -222,6 +223,8 @@ class ProgressHub:
             subscription.offer(change)
 
     def close(self) -> None:
+        """Every stream ends; one waiting for the feed stops waiting (none will follow)."""
+        self._followed.set()
         for subscription in list(self._all):
             subscription.offer(CLOSED)
 

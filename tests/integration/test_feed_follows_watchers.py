@@ -6,6 +6,7 @@ A dozing feed (a doze of five minutes here) is woken by the stream, not by the d
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,6 +26,7 @@ from tests.support.stack import prepared_settings
 
 pytestmark = pytest.mark.integration
 WITHIN = 20.0
+FOLLOWED_WITHIN = 10.0  # far shorter than the hub's own wait (WITHIN)
 DOZE_SECONDS = 300.0  # far beyond the test: only a stream (or a ring) ends a doze
 
 
@@ -111,7 +113,8 @@ async def versions_within(subscription: HubSubscription, count: int) -> list[int
 async def watching_ann(hub: ProgressHub) -> HubSubscription:
     subscription = hub.subscribe("default")
     hub.watch(subscription, "learner", ["ann"])
-    await hub.followed(subscription)
+    async with asyncio.timeout(FOLLOWED_WITHIN):  # the wake works: no wait for a timeout
+        await hub.followed(subscription)
     return subscription
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from lrs.services.progress_hub import ALL_GOALS, OVERFLOW, ProgressHub
+from lrs.services.progress_hub import ALL_GOALS, CLOSED, OVERFLOW, ProgressHub
 
 
 def test_a_hub_wants_the_changes_of_watched_entities_of_the_watchers_tenant() -> None:
@@ -91,3 +91,15 @@ async def test_a_stream_that_gave_up_waiting_re_reads_its_snapshot_when_the_feed
     hub.following(False)
     hub.following(True)
     assert ann.ready() == []  # once
+
+
+async def test_closing_the_hub_ends_a_wait_for_the_feed() -> None:
+    """At shutdown no feed will follow: a stream waiting for it goes on (to its end)."""
+    hub = ProgressHub(follow_wait_seconds=300.0)
+    hub.following(False)
+    ann = hub.subscribe("acme")
+    waiting = asyncio.create_task(hub.followed(ann))
+    await asyncio.wait_for(hub.wake_feed.wait(), 5.0)
+    hub.close()
+    await asyncio.wait_for(waiting, 5.0)
+    assert ann.ready() == [CLOSED]

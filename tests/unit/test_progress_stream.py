@@ -87,3 +87,21 @@ async def test_stream_over_memory_adapters() -> None:
     hub.close()
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(anext(again), 1)
+
+
+async def test_a_stream_subscribes_only_once_started() -> None:
+    """A stream whose response never started (the client went first) must hold no
+    subscription: it would keep its process's feed fetching progress (docs/decisions/0035)."""
+    progress, hub = InMemoryProgressReader(), ProgressHub()
+    deps = ProgressDeps(
+        progress, InMemoryTeamRegistry(), hub, lambda: NOW, b"k", timedelta(minutes=5), 0.05
+    )
+    events = open_stream(deps, WHO, StreamTarget("learner", "L"), None)
+    assert not hub.watched
+    await events.aclose()  # type: ignore[attr-defined]
+    assert not hub.watched
+    started = open_stream(deps, WHO, StreamTarget("learner", "L"), None)
+    assert (await anext(started)).retry_ms == 3000
+    assert hub.watched
+    await started.aclose()  # type: ignore[attr-defined]
+    assert not hub.watched

@@ -9,18 +9,20 @@ The progress topics' partitions are paused (not fetched) while the hub is not `w
 a steady load, for nobody most of the time. The first stream wakes the feed (`wake_feed`),
 which seeks them to their end, resumes them and then says it is `following`; the stream reads
 its snapshot only then, so nothing falls in between. `UNWATCHED_SECONDS` after the last stream
-closed, the feed pauses them again. Every progress
-record a subscriber wants
-(`ChangeSink.wants`, by its key) is decoded and handed to the `ProgressHub` (through
-`ChangeSink`: an adapter does not import a service); the others are not decoded. Of a stored
+closed, the feed pauses them again.
+
+Every progress record a subscriber wants (`ChangeSink.wants`, by its key) is decoded and
+handed to the `ProgressHub` (through `ChangeSink`: an adapter does not import a service); the
+others are not decoded. Of a stored
 statement its `ce_id` header and its value are handed to `StoredSink` (the requests waiting
 for their statements to be stored: lrs.adapters.stored_waiters), which decodes the value only
 for a request waiting for it.
 
 No group means no rebalances, no commits and no coordination between API instances: each
-instance sees every change and serves its own subscribers. Partitions that appear later (a
-topic created after the API started, or more partitions) are picked up every
-`DISCOVER_SECONDS`, from their beginning (everything on them is newer than the start).
+instance sees every change and serves its own subscribers. Partitions that appear later (more
+partitions of a topic) are looked for every `DISCOVER_SECONDS` and read from their beginning
+(everything on them is newer than the start); a topic created after the API started may not
+be found (see `_assign`).
 
 The reading runs as a `lrs.background.BackgroundTask`: whatever stops it (a broker error, a
 record the hub cannot take, a bug) is logged and counted, and a new consumer resumes after the
@@ -131,7 +133,7 @@ class KafkaProgressFeed:
         unwatched_seconds: float = UNWATCHED_SECONDS,
     ) -> None:
         self._unwatched_seconds = unwatched_seconds
-        self._progress_on = False  # the progress topics are assigned (the hub is followed)
+        self._progress_on = False  # the progress topics are fetched, not paused (followed)
         self._unwatched_since: float | None = None
         self._bell = bell
         self._doze_seconds = doze_seconds
@@ -237,7 +239,10 @@ class KafkaProgressFeed:
         """Assign every partition found; those read before resume where the feed left off, new
         ones start at their end (first start) or their beginning (found later). The progress
         topics' are paused unless the feed follows them (a paused partition is not fetched)."""
-        await consumer.topics()  # refreshes the cluster metadata
+        # fetches every topic's metadata, but aiokafka keeps its own cache for
+        # partitions_for_topic (refreshed for the assigned topics): a topic missing at the
+        # start may not be found later (lrs serve creates every topic before the API starts)
+        await consumer.topics()
         found = {
             TopicPartition(topic, p)
             for topic in self._read

@@ -1,5 +1,5 @@
 """What the benchmark scripts share: an xAPI HTTP client, percentiles, the machine and its load,
-and `lrs serve` started in a temporary directory."""
+a paced load, and `lrs serve` started in a temporary directory."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import math
 import os
 import platform
 import tempfile
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -41,6 +43,17 @@ async def stop_following(
     for task in done:
         if not task.cancelled():
             task.exception()  # retrieved: the read's error after the close is expected
+
+
+async def paced_load(
+    http: httpx.AsyncClient, statement: Callable[[int], dict[str, Any]], rate: float
+) -> None:
+    """`rate` statements a second, one per POST, `statement(n)` the n-th, until cancelled."""
+    sent, next_at = 0, time.perf_counter()
+    while True:
+        (await http.post("/xapi/statements", json=statement(sent))).raise_for_status()
+        sent, next_at = sent + 1, next_at + 1 / rate
+        await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
 
 
 def client(base: str, key: str, secret: str, version: str = "1.0.3") -> httpx.AsyncClient:

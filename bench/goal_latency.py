@@ -36,7 +36,17 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import KEY, SECRET, client, load_average, machine, pct, served, stop_following
+from bench.common import (
+    KEY,
+    SECRET,
+    client,
+    load_average,
+    machine,
+    paced_load,
+    pct,
+    served,
+    stop_following,
+)
 from tests.support.live import SseReader
 
 ACTIVITY = "https://content.example.org/bench/goal-latency"
@@ -153,13 +163,12 @@ async def measure_one(
 
 async def background_load(http: httpx.AsyncClient, run: str, rate: float) -> None:
     """`rate` statements/s (one per request) from 50 learners without goals, until cancelled."""
-    sent, next_at = 0, time.perf_counter()
-    while True:
-        learner, module = f"{run}-load-{sent % 50}", f"{ACTIVITY}/module/{sent % 7}"
-        body = learner_statement(learner, EXPERIENCED, module, datetime.now(UTC))
-        (await http.post("/xapi/statements", json=body)).raise_for_status()
-        sent, next_at = sent + 1, next_at + 1 / rate
-        await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+
+    def statement(n: int) -> dict[str, Any]:
+        learner, module = f"{run}-load-{n % 50}", f"{ACTIVITY}/module/{n % 7}"
+        return learner_statement(learner, EXPERIENCED, module, datetime.now(UTC))
+
+    await paced_load(http, statement, rate)
 
 
 async def busy_phase(

@@ -38,7 +38,7 @@ from urllib.parse import quote
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import KEY, SECRET, client, load_average, machine, pct, served
+from bench.common import KEY, SECRET, client, load_average, machine, paced_load, pct, served
 from tests.support.live import SseReader
 
 ACTIVITY = "https://content.example.org/bench/stream-open"
@@ -66,12 +66,7 @@ async def post_history(http: httpx.AsyncClient, run: str, count: int) -> None:
 
 async def background_load(http: httpx.AsyncClient, run: str, rate: float) -> None:
     """`rate` statements/s (one per request) from 50 other learners, until cancelled."""
-    sent, next_at = 0, time.perf_counter()
-    while True:
-        body = learner_statement(f"{run}-load-{sent % 50}", sent)
-        (await http.post("/xapi/statements", json=body)).raise_for_status()
-        sent, next_at = sent + 1, next_at + 1 / rate
-        await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+    await paced_load(http, lambda n: learner_statement(f"{run}-load-{n % 50}", n), rate)
 
 
 class OpenStream:

@@ -21,8 +21,8 @@ for a request waiting for it.
 No group means no rebalances, no commits and no coordination between API instances: each
 instance sees every change and serves its own subscribers. Partitions that appear later (more
 partitions of a topic) are looked for every `DISCOVER_SECONDS` and read from their beginning
-(everything on them is newer than the start); a topic created after the API started may not
-be found (see `_assign`).
+(everything on them is newer than the start); so is a topic created after the API started,
+by a new consumer (see `_discovered`).
 
 The reading runs as a `lrs.background.BackgroundTask`: whatever stops it (a broker error, a
 record the hub cannot take, a bug) is logged and counted, and a new consumer resumes after the
@@ -131,7 +131,9 @@ class KafkaProgressFeed:
         bell: Bell | None = None,  # idle, fetch nothing until rung (lrs.adapters.doorbell)
         doze_seconds: float = 15.0,  # ... or for this long (LRS_CONSUMER_DOZE_SECONDS)
         unwatched_seconds: float = UNWATCHED_SECONDS,
+        discover_seconds: float = DISCOVER_SECONDS,
     ) -> None:
+        self._discover_seconds = discover_seconds
         self._unwatched_seconds = unwatched_seconds
         self._progress_on = False  # the progress topics are fetched, not paused (followed)
         self._unwatched_since: float | None = None
@@ -239,16 +241,12 @@ class KafkaProgressFeed:
         """Assign every partition found; those read before resume where the feed left off, new
         ones start at their end (first start) or their beginning (found later). The progress
         topics' are paused unless the feed follows them (a paused partition is not fetched)."""
-        # fetches every topic's metadata, but aiokafka keeps its own cache for
-        # partitions_for_topic (refreshed for the assigned topics): a topic missing at the
-        # start may not be found later (lrs serve creates every topic before the API starts)
-        await consumer.topics()
         found = {
             TopicPartition(topic, p)
             for topic in self._read
             for p in consumer.partitions_for_topic(topic) or ()
         }
-        missing = sorted(t for t in self._read if not any(tp.topic == t for tp in found))
+        missing = self._missing(consumer)
         if missing:
             log.warning("feed topics missing (will look again): %s", ", ".join(missing))
         fresh = sorted(found - self._positions.keys())
@@ -264,6 +262,28 @@ class KafkaProgressFeed:
             await (consumer.seek_to_end if fresh_at_end else consumer.seek_to_beginning)(*fresh)
             for tp in fresh:
                 self._positions[tp] = await consumer.position(tp)
+
+    def _missing(self, consumer: AIOKafkaConsumer) -> list[str]:
+        """The topics read that `consumer` has no partitions of (in its metadata)."""
+        return sorted(t for t in self._read if not consumer.partitions_for_topic(t))
+
+    async def _discovered(self, consumer: AIOKafkaConsumer) -> AIOKafkaConsumer:
+        """`consumer` assigned every partition found now, or a new consumer when a topic it
+        lacks has been created since it started. aiokafka keeps the metadata of the assigned
+        topics only (what `partitions_for_topic` answers from; `topics()` lists every topic but
+        leaves that cache alone), so only a new consumer, which starts with every topic's
+        metadata, finds the new topic's partitions. (More partitions of an assigned topic show
+        once aiokafka refreshes their metadata: every 5 minutes, `metadata_max_age_ms`.)"""
+        missing = self._missing(consumer)
+        if missing and set(missing) & await consumer.topics():  # a metadata request
+            log.warning("feed topics created since the feed started: reconnecting")
+            old, consumer = consumer, await self._connected()
+            self._consumer = consumer
+            await old.stop()
+        else:
+            await self._assign(consumer)
+        self._tell_stored_up(consumer)
+        return consumer
 
     def _progress_partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         return [tp for tp in consumer.assignment() if tp.topic in self._topics]
@@ -301,7 +321,7 @@ class KafkaProgressFeed:
 
     async def _follow(self, consumer: AIOKafkaConsumer) -> None:
         loop = asyncio.get_running_loop()
-        next_discovery = loop.time() + DISCOVER_SECONDS
+        next_discovery = loop.time() + self._discover_seconds
         idle_after, idle_wait_ms = self._idle
         if self._bell is not None:  # dozing fetches nothing; between dozes, brief holds
             idle_wait_ms = self._busy_wait_ms
@@ -310,9 +330,8 @@ class KafkaProgressFeed:
             if self._rewind_asked:
                 await self._rewound(consumer)
             if loop.time() >= next_discovery:
-                next_discovery = loop.time() + DISCOVER_SECONDS
-                await self._assign(consumer)
-                self._tell_stored_up(consumer)
+                next_discovery = loop.time() + self._discover_seconds
+                consumer = await self._discovered(consumer)
             await self._follow_if_watched(consumer, loop.time())
             if self._bell is not None:
                 await doze_if_idle(

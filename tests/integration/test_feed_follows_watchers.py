@@ -2,7 +2,8 @@
 0035), on the real broker: without one it fetches the stored statements only; the first stream
 waits until the feed follows the progress topics from their end, then gets every change
 published afterwards and none from before; the feed lets them go once the last stream closed.
-A dozing feed (a doze of five minutes here) is woken by the stream, not by the doorbell."""
+A dozing feed (a doze of five minutes here) is woken by the stream, not by the doorbell. A
+progress topic created after the feed started is found and read."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from aiokafka import AIOKafkaProducer
 
 from lrs import topics
 from lrs.adapters.doorbell import Doorbell, doorbell_ringer, listening_doorbell
+from lrs.adapters.kafka_bus import ensure_topics
 from lrs.adapters.kafka_progress_feed import KafkaProgressFeed
 from lrs.services.progress_hub import Change, HubSubscription, ProgressHub
 from lrs.settings import LrsSettings
@@ -28,6 +30,7 @@ pytestmark = pytest.mark.integration
 WITHIN = 20.0
 FOLLOWED_WITHIN = 10.0  # far shorter than the hub's own wait (WITHIN)
 DOZE_SECONDS = 300.0  # far beyond the test: only a stream (or a ring) ends a doze
+DISCOVER_SECONDS = 0.2
 
 
 class StoredIds:
@@ -51,18 +54,23 @@ async def settings(infra: Infra) -> LrsSettings:
 
 @asynccontextmanager
 async def running_feed(
-    settings: LrsSettings, hub: ProgressHub, stored: StoredIds, bell: Doorbell | None = None
+    settings: LrsSettings,
+    hub: ProgressHub,
+    stored: StoredIds,
+    bell: Doorbell | None = None,
+    learner_topic: str | None = None,
 ) -> AsyncIterator[KafkaProgressFeed]:
     assert settings.kafka_bootstrap
     feed = KafkaProgressFeed(
         settings.kafka_bootstrap,
-        {settings.topic(topics.LEARNER_PROGRESS): "learner"},
+        {learner_topic or settings.topic(topics.LEARNER_PROGRESS): "learner"},
         hub,
         stored=(settings.topic(topics.STORED_STATEMENTS), stored),
         unwatched_seconds=0.0,
         idle_after=0.2,
         bell=bell,
         doze_seconds=DOZE_SECONDS,
+        discover_seconds=DISCOVER_SECONDS,
     )
     await feed.start()
     try:
@@ -84,8 +92,11 @@ async def produce(
         await producer.stop()
 
 
-def progress(settings: LrsSettings, version: int) -> tuple[str, bytes, list[tuple[str, bytes]]]:
-    return (settings.topic(topics.LEARNER_PROGRESS), orjson.dumps({"version": version}), [])
+def progress(
+    settings: LrsSettings, version: int, topic: str | None = None
+) -> tuple[str, bytes, list[tuple[str, bytes]]]:
+    topic = topic or settings.topic(topics.LEARNER_PROGRESS)
+    return (topic, orjson.dumps({"version": version}), [])
 
 
 def stored_statement(
@@ -178,3 +189,27 @@ async def test_a_stream_wakes_a_dozing_feed(settings: LrsSettings, tmp_path: Pat
             assert await versions_within(subscription, 1) == [7]
     finally:
         bell.close()
+
+
+async def test_a_progress_topic_created_after_the_start_is_found(settings: LrsSettings) -> None:
+    assert settings.kafka_bootstrap
+    hub, stored = ProgressHub(follow_wait_seconds=WITHIN), StoredIds()
+    late, stored_topic = unique_name("late-progress"), settings.topic(topics.STORED_STATEMENTS)
+    async with running_feed(settings, hub, stored, learner_topic=late) as feed:
+        subscription = await watching_ann(hub)  # followed: the topic has no partition yet
+        await ensure_topics(settings.kafka_bootstrap, [topics.TopicSpec(late, 1)], 1)
+
+        async def fetched() -> set[str]:
+            return feed.fetched_topics()
+
+        assert await eventually(fetched, lambda t: late in t, within=WITHIN) == {
+            stored_topic,
+            late,
+        }
+        await produce(settings, progress(settings, 3, late), stored_statement(settings, "s3"))
+        assert await versions_within(subscription, 1) == [3]
+
+        async def told() -> list[str]:
+            return stored.ids
+
+        assert await eventually(told, bool, within=WITHIN, every=0.05) == ["s3"]

@@ -105,6 +105,11 @@ BACKGROUND_TASK_FAILURES = Counter(
     " (cause unexpected)",
     ["task", "cause"],
 )
+PROGRESS_FEED_FOLLOWING = Gauge(
+    "lrs_progress_feed_following",
+    "1 while this API process's feed fetches the progress topics (a progress stream is open in"
+    " it, or closed less than 30 s ago), 0 while it has them paused (docs/decisions/0035)",
+)
 # Statement conflicts are the persister's dead letters with error_class StatementConflict
 # (DEAD_LETTERED): counted once per dead letter, not once per handler run (the runner may run
 # a batch several times before it dead-letters the conflicting record).

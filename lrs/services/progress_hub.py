@@ -28,6 +28,7 @@ import asyncio
 from collections.abc import Iterable
 from typing import Generic, TypeVar
 
+from lrs import metrics
 from lrs.goals.learner import owner_key_of
 from lrs.progress.changes import Change as Change
 from lrs.progress.changes import Kind as Kind
@@ -146,6 +147,7 @@ class ProgressHub:
         """The feed says it reads the progress topics from here on (from their end when it
         starts again), or that it stopped reading them. A stream that gave up waiting for it
         re-reads its snapshot now (`Overflow`): what changed in between is in that read."""
+        metrics.PROGRESS_FEED_FOLLOWING.set(int(on))
         if not on:
             self._followed.clear()
             return

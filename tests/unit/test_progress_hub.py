@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
+from prometheus_client import REGISTRY
+
 from lrs.services.progress_hub import ALL_GOALS, CLOSED, OVERFLOW, ProgressHub
 
 
@@ -103,3 +105,13 @@ async def test_closing_the_hub_ends_a_wait_for_the_feed() -> None:
     hub.close()
     await asyncio.wait_for(waiting, 5.0)
     assert ann.ready() == [CLOSED]
+
+
+def test_the_hub_exports_whether_its_feed_follows_the_progress_topics() -> None:
+    hub = ProgressHub()
+    hub.following(True)
+    assert REGISTRY.get_sample_value("lrs_progress_feed_following") == 1
+    hub.following(False)
+    assert REGISTRY.get_sample_value("lrs_progress_feed_following") == 0
+    hub.following(True)
+    assert REGISTRY.get_sample_value("lrs_progress_feed_following") == 1

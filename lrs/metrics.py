@@ -107,8 +107,10 @@ BACKGROUND_TASK_FAILURES = Counter(
 )
 PROGRESS_FEED_FOLLOWING = Gauge(
     "lrs_progress_feed_following",
-    "1 while this API process's feed fetches the progress topics (a progress stream is open in"
-    " it, or closed less than 30 s ago), 0 while it has them paused (docs/decisions/0035)",
+    "1 while this API process's feed fetches the progress topics of a kind (a stream watching"
+    " that kind is open in it, or closed less than 30 s ago), 0 while it has them paused"
+    " (docs/decisions/0035)",
+    ["kind"],
 )
 # Statement conflicts are the persister's dead letters with error_class StatementConflict
 # (DEAD_LETTERED): counted once per dead letter, not once per handler run (the runner may run

@@ -4,12 +4,13 @@ assigned every partition of the topics the progress streams follow (`lrs.progres
 `lrs.statements.stored`, starting at their end (a stream's snapshot comes from MongoDB; only
 what happens afterwards is needed here).
 
-The progress topics' partitions are paused (not fetched) while the hub is not `watched`
-(docs/decisions/0035): fetching them costs the embedded broker about a third of its work under
-a steady load, for nobody most of the time. The first stream wakes the feed (`wake_feed`),
-which seeks them to their end, resumes them and then says it is `following`; the stream reads
-its snapshot only then, so nothing falls in between. `UNWATCHED_SECONDS` after the last stream
-closed, the feed pauses them again.
+A progress topic's partitions are paused (not fetched) while no subscription of the hub
+watches its kind (`watched_kinds`, docs/decisions/0035): fetching them costs the embedded
+broker about a third of its work under a steady load, for nobody most of the time. The first
+stream watching a kind wakes the feed (`wake_feed`), which seeks that kind's partitions to
+their end, resumes them and then says which kinds it is `following`; the stream reads its
+snapshot only then, so nothing falls in between. `UNWATCHED_SECONDS` after the last stream
+watching a kind closed, the feed pauses that kind's partitions again.
 
 Every progress record a subscriber wants (`ChangeSink.wants`, by its key) is decoded and
 handed to the `ProgressHub` (through `ChangeSink`: an adapter does not import a service); the
@@ -61,16 +62,16 @@ RESTART_MAX_SECONDS = 5.0  # small: streams catch up within seconds of the broke
 
 
 class ChangeSink(Protocol):
-    """Where the feed hands every change it reads (the API's `lrs.services.progress_hub`):
-    while `watched`; set `wake_feed` when it becomes watched; told whether the feed is
-    `following` the progress topics."""
+    """Where the feed hands every change it reads (the API's `lrs.services.progress_hub`) of
+    the kinds it `watched_kinds`; sets `wake_feed` when a stream waits for a kind the feed does
+    not follow; told which kinds the feed is `following`."""
 
     wake_feed: asyncio.Event
 
     @property
-    def watched(self) -> bool: ...
+    def watched_kinds(self) -> frozenset[Kind]: ...
 
-    def following(self, on: bool) -> None: ...
+    def following(self, kinds: frozenset[Kind]) -> None: ...
 
     def wants(self, kind: Kind, tenant: str, entity: str) -> bool: ...
 
@@ -135,8 +136,8 @@ class KafkaProgressFeed:
     ) -> None:
         self._discover_seconds = discover_seconds
         self._unwatched_seconds = unwatched_seconds
-        self._progress_on = False  # the progress topics are fetched, not paused (followed)
-        self._unwatched_since: float | None = None
+        self._following: frozenset[Kind] = frozenset()  # kinds whose topics are fetched
+        self._unwatched_since: dict[Kind, float] = {}  # followed kinds nobody watches now
         self._bell = bell
         self._doze_seconds = doze_seconds
         self._bootstrap = bootstrap
@@ -145,6 +146,7 @@ class KafkaProgressFeed:
         self._idle = (idle_after, idle_wait_ms)
         self._busy_wait_ms = busy_wait_ms
         self._topics = dict(topics)
+        self._kinds = frozenset(self._topics.values())
         self._hub = hub
         self._stored_topic: str | None = stored[0] if stored is not None else None
         self._stored: StoredSink | None = stored[1] if stored is not None else None
@@ -160,10 +162,10 @@ class KafkaProgressFeed:
 
     async def start(self) -> None:
         """Connect and position at the end of every partition read (the progress topics' only
-        while the hub is watched); returns once positioned, so a change produced after `start`
+        of the kinds the hub watches); returns once positioned, so a change produced after `start`
         returns is delivered."""
-        self._progress_on = self._hub.watched
-        self._hub.following(self._progress_on)
+        self._following = self._hub.watched_kinds & self._kinds
+        self._hub.following(self._following)
         self._consumer = await self._connected(fresh_at_end=True)
         self.task.start()
 
@@ -254,8 +256,9 @@ class KafkaProgressFeed:
         if not wanted or (consumer.assignment() and not fresh):
             return  # nothing to read yet, or nothing new
         consumer.assign(sorted(wanted))
-        if not self._progress_on:  # before any await: a new assignment is fetched at once
-            consumer.pause(*self._progress_partitions(consumer))
+        unfollowed = self._partitions_of(consumer, self._kinds - self._following)
+        if unfollowed:  # before any await: a new assignment is fetched at once
+            consumer.pause(*unfollowed)
         for tp, offset in self._positions.items():
             consumer.seek(tp, offset)
         if fresh:
@@ -285,39 +288,45 @@ class KafkaProgressFeed:
         self._tell_stored_up(consumer)
         return consumer
 
-    def _progress_partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
-        return [tp for tp in consumer.assignment() if tp.topic in self._topics]
+    def _partitions_of(
+        self, consumer: AIOKafkaConsumer, kinds: frozenset[Kind]
+    ) -> list[TopicPartition]:
+        return [tp for tp in consumer.assignment() if self._topics.get(tp.topic) in kinds]
 
     async def _follow_if_watched(self, consumer: AIOKafkaConsumer, now: float) -> None:
-        """Read the progress topics from their end when the hub became watched (then tell it);
-        let them go `unwatched_seconds` after it no longer is."""
+        """Read the topics of the kinds the hub newly watches from their end (then tell it);
+        let a kind go `unwatched_seconds` after nobody watches it."""
         self._hub.wake_feed.clear()
-        if self._hub.watched:
-            self._unwatched_since = None
-            if not self._progress_on:
-                await self._switch_progress(consumer, on=True)
-                self._hub.following(True)
-        elif self._progress_on:
-            if self._unwatched_since is None:
-                self._unwatched_since = now
-            elif now - self._unwatched_since >= self._unwatched_seconds:
-                self._hub.following(False)
-                await self._switch_progress(consumer, on=False)
+        watched = self._hub.watched_kinds & self._kinds
+        for kind in watched:
+            self._unwatched_since.pop(kind, None)
+        if watched - self._following:
+            await self._follow_kinds(consumer, watched - self._following)
+            self._hub.following(self._following)
+        for kind in self._following - watched:
+            self._unwatched_since.setdefault(kind, now)
+        gone = frozenset(
+            kind
+            for kind, since in self._unwatched_since.items()
+            if now - since >= self._unwatched_seconds
+        )
+        if gone:
+            self._following -= gone
+            for kind in gone:
+                del self._unwatched_since[kind]
+            self._hub.following(self._following)
+            consumer.pause(*self._partitions_of(consumer, gone))
 
-    async def _switch_progress(self, consumer: AIOKafkaConsumer, *, on: bool) -> None:
-        """Fetch the progress topics' partitions from their end, or pause them (a partition
-        found later is read from its beginning: all of it is newer)."""
-        partitions = self._progress_partitions(consumer)
-        if not on:
-            self._progress_on = False
-            consumer.pause(*partitions)
-            return
+    async def _follow_kinds(self, consumer: AIOKafkaConsumer, kinds: frozenset[Kind]) -> None:
+        """Fetch these kinds' partitions from their end (a partition found later is read from
+        its beginning: all of it is newer)."""
+        partitions = self._partitions_of(consumer, kinds)
         if partitions:
             await consumer.seek_to_end(*partitions)
             for tp in partitions:
                 self._positions[tp] = await consumer.position(tp)
         consumer.resume(*partitions)
-        self._progress_on = True
+        self._following |= kinds
 
     async def _follow(self, consumer: AIOKafkaConsumer) -> None:
         loop = asyncio.get_running_loop()
@@ -348,11 +357,11 @@ class KafkaProgressFeed:
                     self._deliver(self._topics[tp.topic], records)
 
     async def _fetched(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:
-        """The next records; unless the feed follows the progress topics, a stream opening
-        ends the wait (it waits for the feed to follow them)."""
+        """The next records; unless the feed follows every kind, a stream waiting for one it
+        does not ends the wait."""
         fetch = consumer.getmany(timeout_ms=500, max_records=1000)
         batches: dict[TopicPartition, list[Any]] | None = await (
-            fetch if self._progress_on else unless_stopped(fetch, self._hub.wake_feed)
+            fetch if self._following == self._kinds else unless_stopped(fetch, self._hub.wake_feed)
         )
         return batches or {}
 

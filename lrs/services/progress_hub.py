@@ -14,24 +14,26 @@ watchers of its owner (entity `learner:<id>`, `team:<id>` or `organisation`, the
 and of every goal of the tenant (entity `*`): a goal stream does not know the goal ids it will
 see (docs/decisions/0019-goals.md).
 
-The feed reads the progress topics only while the hub has a subscription (docs/decisions/0035):
-they are most of what an API process's feed costs the broker, and most of the time nobody
-watches. A stream therefore waits, before it reads its snapshot, until the feed says it is
-`following` them again from their end (`followed`): a change published after that is
-delivered, one published before is in the snapshot. Without a feed (tests, tools) the hub
-counts as followed.
+The feed reads a progress topic only while some subscription watches its kind
+(docs/decisions/0035): they are most of what an API process's feed costs the broker, and most
+of the time nobody watches, or only the organisation's figures (the dashboard's first view). A
+stream therefore waits, before it reads its snapshot, until the feed says it is `following`
+its kinds from their end (`followed`): a change published after that is delivered, one
+published before is in the snapshot. Without a feed (tests, tools) the hub counts as followed.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, get_args
 
 from lrs import metrics
 from lrs.goals.learner import owner_key_of
 from lrs.progress.changes import Change as Change
 from lrs.progress.changes import Kind as Kind
+
+KINDS: frozenset[Kind] = frozenset(get_args(Kind))
 
 Key = tuple[str, str, str]  # (tenant, kind, entity)
 
@@ -62,6 +64,7 @@ class Subscription(Generic[T]):
     def __init__(self, tenant: str, maxsize: int) -> None:
         self.tenant = tenant
         self.keys: set[Key] = set()
+        self.kinds: set[Kind] = set()  # every kind it watched (a hub subscription)
         self._queue: asyncio.Queue[T | Overflow | Closed] = asyncio.Queue(maxsize)
         self._overflowed = False
         self._closed = False
@@ -132,42 +135,56 @@ class ProgressHub:
         self._all: set[HubSubscription] = set()
         self._goal_keys: dict[str, int] = {}  # tenant -> its watched goal keys
         self.published = 0
-        self._followed = asyncio.Event()  # the feed reads the progress topics
-        self._followed.set()  # until a feed says otherwise
+        self._following = KINDS  # the kinds the feed reads (all until a feed says otherwise)
+        self._moved = asyncio.Event()  # set, then replaced, whenever `_following` changes
+        self._kinds: dict[Kind, int] = {}  # kind -> the subscriptions that watch it
+        self._closed = False
         self._follow_wait = follow_wait_seconds
         self._unsynced: set[HubSubscription] = set()  # read a snapshot the feed did not follow
+        self._running: set[HubSubscription] = set()  # past `followed`: reading its snapshot
         self.wake_feed = asyncio.Event()  # set by a stream waiting for the feed to follow
 
     @property
-    def watched(self) -> bool:
-        """Whether any subscription is open (the feed reads the progress topics only then)."""
-        return bool(self._all)
+    def watched_kinds(self) -> frozenset[Kind]:
+        """The kinds some open subscription watches (the feed reads the topics of these only)."""
+        return frozenset(self._kinds)
 
-    def following(self, on: bool) -> None:
-        """The feed says it reads the progress topics from here on (from their end when it
-        starts again), or that it stopped reading them. A stream that gave up waiting for it
-        re-reads its snapshot now (`Overflow`): what changed in between is in that read."""
-        metrics.PROGRESS_FEED_FOLLOWING.set(int(on))
-        if not on:
-            self._followed.clear()
-            return
-        self._followed.set()
-        for subscription in self._unsynced:
+    def following(self, kinds: frozenset[Kind]) -> None:
+        """The feed says it reads the topics of these kinds from here on (from their end when
+        it starts again), and no others. A stream that gave up waiting for its kinds re-reads
+        its snapshot once they are followed (`Overflow`): what changed in between is in that
+        read."""
+        for kind in KINDS:
+            metrics.PROGRESS_FEED_FOLLOWING.labels(kind).set(int(kind in kinds))
+        self._following = kinds
+        self._moved.set()
+        self._moved = asyncio.Event()
+        synced = {s for s in self._unsynced if self._is_followed(s)}
+        for subscription in synced:
             subscription.resync()
-        self._unsynced.clear()
+        self._unsynced -= synced
+
+    def _is_followed(self, subscription: HubSubscription) -> bool:
+        return self._closed or subscription.kinds <= self._following
 
     async def followed(self, subscription: HubSubscription) -> None:
-        """Returns once the feed reads every change published from now on, so that a snapshot
-        read afterwards misses nothing. Waits at most `follow_wait_seconds` (the broker may be
-        down): the subscription then re-reads its snapshot when the feed does follow."""
-        if self._followed.is_set():
-            return
+        """Returns once the feed reads every change of the subscription's kinds published from
+        now on, so that a snapshot read afterwards misses nothing. Waits at most
+        `follow_wait_seconds` (the broker may be down): the subscription then re-reads its
+        snapshot when the feed does follow."""
+        if not self._is_followed(subscription):
+            await self._wait_followed(subscription)
+        if subscription in self._all:
+            self._running.add(subscription)
+
+    async def _wait_followed(self, subscription: HubSubscription) -> None:
         self.wake_feed.set()
         try:
             async with asyncio.timeout(self._follow_wait):
-                await self._followed.wait()
+                while not self._is_followed(subscription):
+                    await self._moved.wait()
         except TimeoutError:
-            if not self._followed.is_set():  # it may have come in the same turn
+            if not self._is_followed(subscription):  # it may have come in the same turn
                 self._unsynced.add(subscription)
 
     @property
@@ -181,7 +198,16 @@ class ProgressHub:
 
     def watch(self, subscription: HubSubscription, kind: Kind, entities: Iterable[str]) -> None:
         """Deliver to `subscription` the changes of these entities of its tenant (replacing the
-        entities of that kind it watched before)."""
+        entities of that kind it watched before). Its kinds are kept until it unsubscribes (a
+        kind watched with no entity yet counts: the feed follows it). A kind watched once the
+        stream runs, which the feed does not follow yet, wakes the feed; the subscription
+        re-reads its snapshot when the feed follows it."""
+        if kind not in subscription.kinds:
+            subscription.kinds.add(kind)
+            self._kinds[kind] = self._kinds.get(kind, 0) + 1
+            if subscription in self._running and not self._is_followed(subscription):
+                self._unsynced.add(subscription)
+                self.wake_feed.set()
         wanted = {(subscription.tenant, kind, entity) for entity in entities}
         current = {key for key in subscription.keys if key[1] == kind}
         for key in current - wanted:
@@ -196,8 +222,14 @@ class ProgressHub:
         for key in list(subscription.keys):
             self._forget(subscription, key)
         subscription.keys = set()
+        for kind in subscription.kinds:
+            self._kinds[kind] -= 1
+            if not self._kinds[kind]:
+                del self._kinds[kind]
+        subscription.kinds = set()
         self._all.discard(subscription)
         self._unsynced.discard(subscription)
+        self._running.discard(subscription)
 
     def wants(self, kind: Kind, tenant: str, entity: str) -> bool:
         """Whether a change of this entity would reach a subscriber: the feed decodes only
@@ -226,7 +258,8 @@ class ProgressHub:
 
     def close(self) -> None:
         """Every stream ends; one waiting for the feed stops waiting (none will follow)."""
-        self._followed.set()
+        self._closed = True
+        self._moved.set()
         for subscription in list(self._all):
             subscription.offer(CLOSED)
 

@@ -208,6 +208,7 @@ class TeamChannel:
         self._inbox = self._hub.subscribe(tenant)
         self._hub.watch(self._inbox, "team", [team])
         self._hub.watch(self._inbox, "registry", [team])
+        self._hub.watch(self._inbox, "learner", [])  # the members, once the roster is read
         self._listeners: set[Listener] = set()
         self._waiting: set[Listener] = set()
         self._state: TeamState | None = None

@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaProducer
 
 from lrs import metrics, topics
 from lrs.adapters.kafka_progress_feed import KafkaProgressFeed
-from lrs.services.progress_hub import Change
+from lrs.services.progress_hub import KINDS, Change, Kind
 from lrs.settings import LrsSettings
 from tests.conftest import Infra, unique_name
 from tests.support.polling import eventually
@@ -35,10 +35,12 @@ class FailingOnceHub:
         self.changes: list[Change] = []
         self.refused = 0
         self.wake_feed = asyncio.Event()
-        self.watched = True
+        self.watched_kinds = KINDS
+        self.followed: frozenset[Kind] = frozenset()
 
-    def following(self, on: bool) -> None:
-        assert on, "a watched hub is followed"
+    def following(self, kinds: frozenset[Kind]) -> None:
+        assert kinds >= self.followed, "every kind is watched: the feed lets none go"
+        self.followed = kinds
 
     def wants(self, kind: str, tenant: str, entity: str) -> bool:
         return True

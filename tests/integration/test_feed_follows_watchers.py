@@ -20,7 +20,7 @@ from lrs import topics
 from lrs.adapters.doorbell import Doorbell, doorbell_ringer, listening_doorbell
 from lrs.adapters.kafka_bus import ensure_topics
 from lrs.adapters.kafka_progress_feed import KafkaProgressFeed
-from lrs.services.progress_hub import Change, HubSubscription, ProgressHub
+from lrs.services.progress_hub import Change, HubSubscription, Kind, ProgressHub
 from lrs.settings import LrsSettings
 from tests.conftest import Infra, unique_name
 from tests.support.polling import eventually
@@ -59,11 +59,15 @@ async def running_feed(
     stored: StoredIds,
     bell: Doorbell | None = None,
     learner_topic: str | None = None,
+    organisation: bool = False,  # the organisation progress topic too
 ) -> AsyncIterator[KafkaProgressFeed]:
     assert settings.kafka_bootstrap
+    read: dict[str, Kind] = {learner_topic or settings.topic(topics.LEARNER_PROGRESS): "learner"}
+    if organisation:
+        read[settings.topic(topics.ORGANISATION_PROGRESS)] = "organisation"
     feed = KafkaProgressFeed(
         settings.kafka_bootstrap,
-        {learner_topic or settings.topic(topics.LEARNER_PROGRESS): "learner"},
+        read,
         hub,
         stored=(settings.topic(topics.STORED_STATEMENTS), stored),
         unwatched_seconds=0.0,
@@ -80,13 +84,13 @@ async def running_feed(
 
 
 async def produce(
-    settings: LrsSettings, *records: tuple[str, bytes, list[tuple[str, bytes]]]
+    settings: LrsSettings, *records: tuple[str, bytes, list[tuple[str, bytes]]], entity: str = "ann"
 ) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
     await producer.start()
     try:
         for topic, value, headers in records:
-            key = f"default{topics.KEY_SEPARATOR}ann".encode()
+            key = f"default{topics.KEY_SEPARATOR}{entity}".encode()
             await producer.send_and_wait(topic, value, key=key, partition=0, headers=headers)
     finally:
         await producer.stop()
@@ -121,9 +125,11 @@ async def versions_within(subscription: HubSubscription, count: int) -> list[int
     return seen
 
 
-async def watching_ann(hub: ProgressHub) -> HubSubscription:
+async def watching_ann(
+    hub: ProgressHub, kind: Kind = "learner", entity: str = "ann"
+) -> HubSubscription:
     subscription = hub.subscribe("default")
-    hub.watch(subscription, "learner", ["ann"])
+    hub.watch(subscription, kind, [entity])
     async with asyncio.timeout(FOLLOWED_WITHIN):  # the wake works: no wait for a timeout
         await hub.followed(subscription)
     return subscription
@@ -213,3 +219,36 @@ async def test_a_progress_topic_created_after_the_start_is_found(settings: LrsSe
             return stored.ids
 
         assert await eventually(told, bool, within=WITHIN, every=0.05) == ["s3"]
+
+
+async def test_only_the_kinds_some_stream_watches_are_read(settings: LrsSettings) -> None:
+    """An organisation stream (the dashboard's first view) makes the feed read the
+    organisation's topic, not the learners'; a learner stream adds the learners' until it
+    closes."""
+    hub, stored = ProgressHub(follow_wait_seconds=WITHIN), StoredIds()
+    learner_topic = settings.topic(topics.LEARNER_PROGRESS)
+    org_topic = settings.topic(topics.ORGANISATION_PROGRESS)
+    stored_topic = settings.topic(topics.STORED_STATEMENTS)
+    org_entity = topics.ORGANISATION_ENTITY
+    async with running_feed(settings, hub, stored, organisation=True) as feed:
+        assert feed.fetched_topics() == {stored_topic}
+        org = await watching_ann(hub, "organisation", org_entity)
+        assert feed.fetched_topics() == {stored_topic, org_topic}
+        await produce(settings, (org_topic, orjson.dumps({"version": 1}), []), entity=org_entity)
+        assert await versions_within(org, 1) == [1]
+
+        ann = await watching_ann(hub)
+        assert feed.fetched_topics() == {stored_topic, org_topic, learner_topic}
+        await produce(settings, progress(settings, 2))
+        assert await versions_within(ann, 1) == [2]
+        hub.unsubscribe(ann)
+
+        async def fetched() -> set[str]:
+            return feed.fetched_topics()
+
+        assert await eventually(fetched, lambda t: learner_topic not in t, within=WITHIN) == {
+            stored_topic,
+            org_topic,
+        }
+        await produce(settings, (org_topic, orjson.dumps({"version": 3}), []), entity=org_entity)
+        assert await versions_within(org, 1) == [3]

@@ -22,7 +22,7 @@ from lrs.adapters.kafka_progress_feed import KafkaProgressFeed
 from lrs.adapters.stored_waiters import StoredWaiters
 from lrs.codec import encode_accepted
 from lrs.ports.statements import AcceptedStatement
-from lrs.services.progress_hub import Change
+from lrs.services.progress_hub import KINDS, Change, Kind
 from lrs.topics import (
     HEADER_CE_ID,
     HEADER_CE_TYPE,
@@ -217,10 +217,12 @@ class RecordingHub:
     changes: list[Change] = field(default_factory=list)
     unwatched: set[str] = field(default_factory=set)  # entities no subscriber watches
     wake_feed: asyncio.Event = field(default_factory=asyncio.Event)
-    watched: bool = True
+    watched_kinds: frozenset[Kind] = KINDS
+    followed: frozenset[Kind] = frozenset()
 
-    def following(self, on: bool) -> None:
-        assert on, "a watched hub is followed"
+    def following(self, kinds: frozenset[Kind]) -> None:
+        assert kinds >= self.followed, "every kind is watched: the feed lets none go"
+        self.followed = kinds
 
     def wants(self, kind: str, tenant: str, entity: str) -> bool:
         return entity not in self.unwatched

@@ -8,7 +8,7 @@ import asyncio
 
 from prometheus_client import REGISTRY
 
-from lrs.services.progress_hub import ALL_GOALS, CLOSED, OVERFLOW, ProgressHub
+from lrs.services.progress_hub import ALL_GOALS, CLOSED, KINDS, OVERFLOW, Kind, ProgressHub
 
 
 def test_a_hub_wants_the_changes_of_watched_entities_of_the_watchers_tenant() -> None:
@@ -53,53 +53,89 @@ def test_any_goal_watcher_of_a_tenant_wants_each_of_its_goal_changes() -> None:
     assert not hub.wants("goal", "acme", "any-goal-id")
 
 
+LEARNER: frozenset[Kind] = frozenset({"learner"})
+NONE: frozenset[Kind] = frozenset()
+
+
 async def test_without_a_feed_a_hub_counts_as_followed() -> None:
     hub = ProgressHub(follow_wait_seconds=0.0)
     ann = hub.subscribe("acme")
+    hub.watch(ann, "learner", ["ann"])
     await hub.followed(ann)
     assert not hub.wake_feed.is_set()
-    hub.following(True)
+    hub.following(KINDS)
     assert ann.ready() == []  # nothing to re-read
 
 
-async def test_a_stream_waits_for_the_feed_to_follow_and_wakes_it() -> None:
+async def test_a_stream_waits_for_the_feed_to_follow_its_kinds_and_wakes_it() -> None:
     hub = ProgressHub(follow_wait_seconds=30.0)
-    hub.following(False)
-    assert not hub.watched
+    hub.following(NONE)
     ann = hub.subscribe("acme")
-    assert hub.watched
+    hub.watch(ann, "learner", ["ann"])
+    hub.watch(ann, "goal", [])  # a kind watched with no entity yet counts
+    assert hub.watched_kinds == {"learner", "goal"}
     waiting = asyncio.create_task(hub.followed(ann))
     await asyncio.wait_for(hub.wake_feed.wait(), 5.0)
     assert not waiting.done()
-    hub.following(True)
+    hub.following(frozenset({"learner", "goal", "team"}))
     await asyncio.wait_for(waiting, 5.0)
     assert ann.ready() == []  # its snapshot, read now, misses nothing
     hub.unsubscribe(ann)
-    assert not hub.watched
+    assert hub.watched_kinds == NONE
+
+
+async def test_a_stream_of_followed_kinds_does_not_wait_or_wake_the_feed() -> None:
+    hub = ProgressHub(follow_wait_seconds=30.0)
+    hub.following(LEARNER)
+    ann = hub.subscribe("acme")
+    hub.watch(ann, "learner", ["ann"])
+    await asyncio.wait_for(hub.followed(ann), 5.0)
+    assert not hub.wake_feed.is_set()
+
+
+async def test_a_kind_watched_once_running_wakes_the_feed_and_the_stream_re_reads() -> None:
+    """A kind the stream starts watching after its snapshot, which the feed does not follow:
+    changes of it until the feed follows are in no change the stream gets."""
+    hub = ProgressHub(follow_wait_seconds=30.0)
+    hub.following(LEARNER)
+    ann = hub.subscribe("acme")
+    hub.watch(ann, "learner", ["ann"])
+    await hub.followed(ann)
+    hub.watch(ann, "team", ["red"])
+    assert hub.wake_feed.is_set()
+    assert ann.ready() == []
+    hub.following(frozenset({"learner", "team"}))
+    assert ann.ready() == [OVERFLOW]
 
 
 async def test_a_stream_that_gave_up_waiting_re_reads_its_snapshot_when_the_feed_follows() -> None:
     """The broker was down: the stream showed its snapshot; what changed until the feed
     followed is in no change it gets, so it is told to read a snapshot again."""
     hub = ProgressHub(follow_wait_seconds=0.01)
-    hub.following(False)
-    ann, gone = hub.subscribe("acme"), hub.subscribe("acme")
-    await hub.followed(ann)
-    await hub.followed(gone)
+    hub.following(NONE)
+    ann, gone, team = hub.subscribe("acme"), hub.subscribe("acme"), hub.subscribe("acme")
+    for subscription in (ann, gone):
+        hub.watch(subscription, "learner", ["ann"])
+    hub.watch(team, "team", ["red"])
+    for subscription in (ann, gone, team):
+        await hub.followed(subscription)
     hub.unsubscribe(gone)
-    hub.following(True)
+    hub.following(LEARNER)
     assert ann.ready() == [OVERFLOW]
     assert gone.ready() == []
-    hub.following(False)
-    hub.following(True)
+    assert team.ready() == []  # its kind is not followed yet
+    hub.following(NONE)
+    hub.following(frozenset({"learner", "team"}))
     assert ann.ready() == []  # once
+    assert team.ready() == [OVERFLOW]
 
 
 async def test_closing_the_hub_ends_a_wait_for_the_feed() -> None:
     """At shutdown no feed will follow: a stream waiting for it goes on (to its end)."""
     hub = ProgressHub(follow_wait_seconds=300.0)
-    hub.following(False)
+    hub.following(NONE)
     ann = hub.subscribe("acme")
+    hub.watch(ann, "learner", ["ann"])
     waiting = asyncio.create_task(hub.followed(ann))
     await asyncio.wait_for(hub.wake_feed.wait(), 5.0)
     hub.close()
@@ -107,11 +143,12 @@ async def test_closing_the_hub_ends_a_wait_for_the_feed() -> None:
     assert ann.ready() == [CLOSED]
 
 
-def test_the_hub_exports_whether_its_feed_follows_the_progress_topics() -> None:
+def test_the_hub_exports_which_kinds_its_feed_follows() -> None:
+    def following(kind: str) -> float | None:
+        return REGISTRY.get_sample_value("lrs_progress_feed_following", {"kind": kind})
+
     hub = ProgressHub()
-    hub.following(True)
-    assert REGISTRY.get_sample_value("lrs_progress_feed_following") == 1
-    hub.following(False)
-    assert REGISTRY.get_sample_value("lrs_progress_feed_following") == 0
-    hub.following(True)
-    assert REGISTRY.get_sample_value("lrs_progress_feed_following") == 1
+    hub.following(frozenset({"learner", "organisation"}))
+    assert [following(k) for k in ("learner", "organisation", "team")] == [1, 1, 0]
+    hub.following(frozenset({"organisation"}))
+    assert [following(k) for k in ("learner", "organisation", "team")] == [0, 1, 0]

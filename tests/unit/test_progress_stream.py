@@ -97,11 +97,11 @@ async def test_a_stream_subscribes_only_once_started() -> None:
         progress, InMemoryTeamRegistry(), hub, lambda: NOW, b"k", timedelta(minutes=5), 0.05
     )
     events = open_stream(deps, WHO, StreamTarget("learner", "L"), None)
-    assert not hub.watched
+    assert not hub.watched_kinds
     await events.aclose()  # type: ignore[attr-defined]
-    assert not hub.watched
+    assert not hub.watched_kinds
     started = open_stream(deps, WHO, StreamTarget("learner", "L"), None)
     assert (await anext(started)).retry_ms == 3000
-    assert hub.watched
+    assert hub.watched_kinds == {"learner"}
     await started.aclose()  # type: ignore[attr-defined]
-    assert not hub.watched
+    assert not hub.watched_kinds

@@ -263,3 +263,18 @@ async def test_a_failed_store_read_ends_the_streams_and_the_next_one_reads_again
     again = open_stream(fx.deps, WHO, TEAM, None)
     await next_event(again, members_event(1))
     await again.aclose()  # type: ignore[attr-defined]
+
+
+async def test_a_team_stream_waits_for_the_feed_to_follow_its_members_changes_too() -> None:
+    """The feed follows only the kinds streams watch (docs/decisions/0035): a team stream
+    reads nothing before the feed follows the learners' changes as well as the team's."""
+    fx = Fixture(["A", "B"])
+    fx.hub.following(frozenset({"team", "registry"}))
+    events = open_stream(fx.deps, WHO, TEAM, None)
+    first = asyncio.ensure_future(next_event(events, members_event(2)))
+    await asyncio.wait_for(fx.hub.wake_feed.wait(), DEADLINE)
+    assert fx.queries() == 0  # waiting, not reading
+    assert fx.hub.watched_kinds == {"team", "registry", "learner"}
+    fx.hub.following(frozenset({"team", "registry", "learner"}))
+    await first
+    await events.aclose()  # type: ignore[attr-defined]

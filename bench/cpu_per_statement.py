@@ -23,11 +23,14 @@ where the store's CPU went (bench/store_profile.py), or another process's with
 --py-spy-process NAME (a name of the table, e.g. api-1). With --history N it
 first posts N statements of the same learners and waits for the consumers, unmeasured: a
 learner's progress document then holds up to LRS_PROGRESS_HELD_FACTS facts, as on an LRS that
-has run for a while (a fresh store's learners have a few statements each).
+has run for a while (a fresh store's learners have a few statements each). With --stream
+organisation (or learner), one such progress stream is open, and read, from the warm-up to the
+end of the load, as a dashboard would keep it (the API's feeds fetch a progress topic only while
+a stream of its kind is open: docs/decisions/0035).
 
     python bench/cpu_per_statement.py [--ack-mode stored|kafka] [--statements N] [--mode M]
         [--learners N] [--store-cpu] [--store-commands] [--py-spy FILE [--py-spy-process NAME]]
-        [--history N [--history-mode M]]
+        [--history N [--history-mode M]] [--stream organisation|learner]
 """
 
 from __future__ import annotations
@@ -40,11 +43,13 @@ import re
 import socket
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -269,12 +274,53 @@ def free_ports(count: int) -> int:
     raise SystemExit(f"no {count} consecutive free ports")
 
 
+STREAM_PATHS = {
+    "organisation": "/progress/organisation/stream",
+    "learner": "/progress/stream?agent=" + quote('{"mbox":"mailto:bench-stream@example.org"}'),
+}
+
+
+@contextlib.contextmanager
+def open_stream(base: str, kind: str | None) -> Iterator[None]:
+    """While inside: one progress stream of `kind` open and read (in a thread of its own, so
+    that it outlives each `asyncio.run` of the measurement); its first event came first."""
+    if kind is None:
+        yield
+        return
+    opened, stop = threading.Event(), threading.Event()
+
+    def read() -> None:
+        with (
+            httpx.Client(base_url=base, auth=(KEY, SECRET), timeout=None) as http,
+            http.stream("GET", STREAM_PATHS[kind]) as response,
+        ):
+            response.raise_for_status()
+            for line in response.iter_lines():
+                if line.startswith(("event:", ":")):  # an event or a comment: the snapshot
+                    opened.set()
+                if stop.is_set():
+                    return
+
+    reader = threading.Thread(target=read, name="bench-stream", daemon=True)
+    reader.start()
+    if not opened.wait(30):
+        raise SystemExit(f"the {kind} stream sent no event within 30 s")
+    try:
+        yield
+    finally:
+        stop.set()  # the reader ends at its next line (a keep-alive at the latest)
+
+
 def measure(args: argparse.Namespace) -> None:
     port = free_ports(len(CONSUMERS))
-    with served(ack_mode=args.ack_mode, consumer_metrics_port=str(port)) as (base, data):
+    with (
+        served(ack_mode=args.ack_mode, consumer_metrics_port=str(port)) as (base, data),
+        contextlib.ExitStack() as streams,
+    ):
         asyncio.run(records_now(data))  # every consumer is up
         if args.history:
             asyncio.run(run_history(base, args, data))
+        streams.enter_context(open_stream(base, args.stream))
         pids = processes(data)
         time.sleep(args.warm_up)  # start-up work (topic creation, first fetches) settles
         start = cpu_readings(pids)
@@ -365,6 +411,11 @@ def main() -> None:
         "--store-cpu",
         action="store_true",
         help="the store's CPU time per command during the load (bench/store_cpu)",
+    )
+    parser.add_argument(
+        "--stream",
+        choices=sorted(STREAM_PATHS),
+        help="keep one progress stream of this kind open from the warm-up on",
     )
     args = parser.parse_args()
     parse_mode(args.mode)

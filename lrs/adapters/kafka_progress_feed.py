@@ -41,7 +41,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -147,6 +147,8 @@ class KafkaProgressFeed:
         self._busy_wait_ms = busy_wait_ms
         self._topics = dict(topics)
         self._kinds = frozenset(self._topics.values())
+        # kinds of no topic read here: nothing to wait for (the hub counts them as followed)
+        self._unread = frozenset(get_args(Kind)) - self._kinds
         self._hub = hub
         self._stored_topic: str | None = stored[0] if stored is not None else None
         self._stored: StoredSink | None = stored[1] if stored is not None else None
@@ -165,7 +167,7 @@ class KafkaProgressFeed:
         of the kinds the hub watches); returns once positioned, so a change produced after `start`
         returns is delivered."""
         self._following = self._hub.watched_kinds & self._kinds
-        self._hub.following(self._following)
+        self._tell_following()
         self._consumer = await self._connected(fresh_at_end=True)
         self.task.start()
 
@@ -288,6 +290,9 @@ class KafkaProgressFeed:
         self._tell_stored_up(consumer)
         return consumer
 
+    def _tell_following(self) -> None:
+        self._hub.following(self._following | self._unread)
+
     def _partitions_of(
         self, consumer: AIOKafkaConsumer, kinds: frozenset[Kind]
     ) -> list[TopicPartition]:
@@ -302,7 +307,7 @@ class KafkaProgressFeed:
             self._unwatched_since.pop(kind, None)
         if watched - self._following:
             await self._follow_kinds(consumer, watched - self._following)
-            self._hub.following(self._following)
+            self._tell_following()
         for kind in self._following - watched:
             self._unwatched_since.setdefault(kind, now)
         gone = frozenset(
@@ -314,7 +319,7 @@ class KafkaProgressFeed:
             self._following -= gone
             for kind in gone:
                 del self._unwatched_since[kind]
-            self._hub.following(self._following)
+            self._tell_following()
             consumer.pause(*self._partitions_of(consumer, gone))
 
     async def _follow_kinds(self, consumer: AIOKafkaConsumer, kinds: frozenset[Kind]) -> None:

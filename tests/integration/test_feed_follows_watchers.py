@@ -224,7 +224,7 @@ async def test_a_progress_topic_created_after_the_start_is_found(settings: LrsSe
 async def test_only_the_kinds_some_stream_watches_are_read(settings: LrsSettings) -> None:
     """An organisation stream (the dashboard's first view) makes the feed read the
     organisation's topic, not the learners'; a learner stream adds the learners' until it
-    closes."""
+    closes. A stream of a kind the feed reads no topic of does not wait for it."""
     hub, stored = ProgressHub(follow_wait_seconds=WITHIN), StoredIds()
     learner_topic = settings.topic(topics.LEARNER_PROGRESS)
     org_topic = settings.topic(topics.ORGANISATION_PROGRESS)
@@ -232,6 +232,11 @@ async def test_only_the_kinds_some_stream_watches_are_read(settings: LrsSettings
     org_entity = topics.ORGANISATION_ENTITY
     async with running_feed(settings, hub, stored, organisation=True) as feed:
         assert feed.fetched_topics() == {stored_topic}
+        team = hub.subscribe("default")
+        hub.watch(team, "team", ["red"])
+        await hub.followed(team)  # a kind this feed reads no topic of: nothing to wait for
+        assert not hub.wake_feed.is_set()
+        hub.unsubscribe(team)
         org = await watching_ann(hub, "organisation", org_entity)
         assert feed.fetched_topics() == {stored_topic, org_topic}
         await produce(settings, (org_topic, orjson.dumps({"version": 1}), []), entity=org_entity)

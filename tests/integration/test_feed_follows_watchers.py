@@ -257,3 +257,29 @@ async def test_only_the_kinds_some_stream_watches_are_read(settings: LrsSettings
         }
         await produce(settings, (org_topic, orjson.dumps({"version": 3}), []), entity=org_entity)
         assert await versions_within(org, 1) == [3]
+
+
+async def test_after_a_rewind_while_nobody_watches_a_stream_gets_only_what_follows(
+    settings: LrsSettings,
+) -> None:
+    """A rewind (the embedded broker restarted) assigns every partition anew, from its
+    beginning: the progress ones stay paused, and a stream opened afterwards starts at their
+    end."""
+    hub, stored = ProgressHub(follow_wait_seconds=WITHIN), StoredIds()
+    stored_topic = settings.topic(topics.STORED_STATEMENTS)
+    async with running_feed(settings, hub, stored) as feed:
+        await produce(settings, progress(settings, 1), stored_statement(settings, "s1"))
+
+        async def told() -> list[str]:
+            return stored.ids
+
+        assert await eventually(told, bool, within=WITHIN, every=0.05) == ["s1"]
+        feed.rewind()
+        assert await eventually(told, lambda ids: len(ids) == 2, within=WITHIN, every=0.05) == [
+            "s1",
+            "s1",
+        ]  # read again from the beginning
+        assert feed.fetched_topics() == {stored_topic}
+        ann = await watching_ann(hub)
+        await produce(settings, progress(settings, 2))
+        assert await versions_within(ann, 1) == [2]

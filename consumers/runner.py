@@ -59,6 +59,7 @@ from lrs import metrics, topics
 from lrs.background import backoff_delay, unless_stopped
 from lrs.codec import header
 from lrs.fetch_pacing import Bell, FetchPacer, doze_if_idle
+from lrs.kafka_metadata import partitions_of
 from lrs.outages import TransientFailure
 from lrs.ports.events import OutgoingMessage
 
@@ -571,11 +572,10 @@ class Runner:
 
 async def assign_all_partitions(consumer: AIOKafkaConsumer, topic: str) -> None:
     """Take every partition of `topic` (a topic not there yet is a transient failure)."""
-    await consumer.topics()  # fetches the cluster's metadata
-    partitions = consumer.partitions_for_topic(topic)
+    partitions = (await partitions_of(consumer, [topic]))[topic]
     if not partitions:
         raise TransientFailure(f"topic {topic} does not exist yet")
-    consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
+    consumer.assign([TopicPartition(topic, p) for p in partitions])
     log.info("reading all %d partitions of %s", len(partitions), topic)
 
 

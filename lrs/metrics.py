@@ -109,7 +109,7 @@ PROGRESS_FEED_FOLLOWING = Gauge(
     "lrs_progress_feed_following",
     "1 while this API process's feed fetches the progress topics of a kind (a stream watching"
     " that kind is open in it, or closed less than 30 s ago), 0 while it has them paused"
-    " (docs/decisions/0035)",
+    " (docs/decisions/0035); 1 also for a kind the feed reads no topic of",
     ["kind"],
 )
 # Statement conflicts are the persister's dead letters with error_class StatementConflict

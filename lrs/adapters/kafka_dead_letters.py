@@ -27,6 +27,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from lrs import topics
+from lrs.kafka_metadata import partitions_of
 from lrs.outages import is_outage
 from lrs.ports.dead_letters import DeadLetter, Page, PageCollector, Position, Selection
 from lrs.xapi.errors import Unavailable
@@ -197,13 +198,8 @@ async def _partitions(
     consumer: AIOKafkaConsumer, names: Sequence[str], start: Position | None
 ) -> list[tuple[str, int]]:
     """The existing partitions of `names`, in order, from `start`'s partition on."""
-    existing = await consumer.topics()
-    tps = sorted(
-        (name, partition)
-        for name in names
-        if name in existing
-        for partition in consumer.partitions_for_topic(name) or ()
-    )
+    known = await partitions_of(consumer, names)
+    tps = sorted((name, partition) for name in names for partition in known[name])
     if start is None:
         return tps
     return [tp for tp in tps if tp >= (start.topic, start.partition)]

@@ -21,9 +21,9 @@ for a request waiting for it.
 
 No group means no rebalances, no commits and no coordination between API instances: each
 instance sees every change and serves its own subscribers. Partitions that appear later (more
-partitions of a topic) are looked for every `DISCOVER_SECONDS` and read from their beginning
-(everything on them is newer than the start); so is a topic created after the API started,
-by a new consumer (see `_discovered`).
+partitions of a topic, or a topic created after the API started) are looked for every
+`DISCOVER_SECONDS` (a metadata request for the feed's topics: `lrs.kafka_metadata`) and read
+from their beginning (everything on them is newer than the start).
 
 The reading runs as a `lrs.background.BackgroundTask`: whatever stops it (a broker error, a
 record the hub cannot take, a bug) is logged and counted, and a new consumer resumes after the
@@ -50,6 +50,7 @@ from lrs import topics as topic_names
 from lrs.background import BackgroundTask, unless_stopped
 from lrs.codec import header
 from lrs.fetch_pacing import ACK_PATH_FETCH_WAIT_MS, Bell, FetchPacer, doze_if_idle
+from lrs.kafka_metadata import partitions_of
 from lrs.progress.changes import Change, Kind
 from lrs.topics import split_key
 
@@ -167,8 +168,8 @@ class KafkaProgressFeed:
         of the kinds the hub watches); returns once positioned, so a change produced after `start`
         returns is delivered."""
         self._following = self._hub.watched_kinds & self._kinds
-        self._tell_following()
         self._consumer = await self._connected(fresh_at_end=True)
+        self._tell_following()  # positioned at the end now
         self.task.start()
 
     async def stop(self) -> None:
@@ -245,12 +246,9 @@ class KafkaProgressFeed:
         """Assign every partition found; those read before resume where the feed left off, new
         ones start at their end (first start) or their beginning (found later). The progress
         topics' are paused unless the feed follows them (a paused partition is not fetched)."""
-        found = {
-            TopicPartition(topic, p)
-            for topic in self._read
-            for p in consumer.partitions_for_topic(topic) or ()
-        }
-        missing = self._missing(consumer)
+        known = await partitions_of(consumer, self._read)
+        found = {TopicPartition(topic, p) for topic, ps in known.items() for p in ps}
+        missing = sorted(topic for topic, ps in known.items() if not ps)
         if missing:
             log.warning("feed topics missing (will look again): %s", ", ".join(missing))
         fresh = sorted(found - self._positions.keys())
@@ -268,28 +266,6 @@ class KafkaProgressFeed:
             for tp in fresh:
                 self._positions[tp] = await consumer.position(tp)
 
-    def _missing(self, consumer: AIOKafkaConsumer) -> list[str]:
-        """The topics read that `consumer` has no partitions of (in its metadata)."""
-        return sorted(t for t in self._read if not consumer.partitions_for_topic(t))
-
-    async def _discovered(self, consumer: AIOKafkaConsumer) -> AIOKafkaConsumer:
-        """`consumer` assigned every partition found now, or a new consumer when a topic it
-        lacks has been created since it started. aiokafka keeps the metadata of the assigned
-        topics only (what `partitions_for_topic` answers from; `topics()` lists every topic but
-        leaves that cache alone), so only a new consumer, which starts with every topic's
-        metadata, finds the new topic's partitions. (More partitions of an assigned topic show
-        once aiokafka refreshes their metadata: every 5 minutes, `metadata_max_age_ms`.)"""
-        missing = self._missing(consumer)
-        if missing and set(missing) & await consumer.topics():  # a metadata request
-            log.warning("feed topics created since the feed started: reconnecting")
-            old, consumer = consumer, await self._connected()
-            self._consumer = consumer
-            await old.stop()
-        else:
-            await self._assign(consumer)
-        self._tell_stored_up(consumer)
-        return consumer
-
     def _tell_following(self) -> None:
         self._hub.following(self._following | self._unread)
 
@@ -303,11 +279,13 @@ class KafkaProgressFeed:
         let a kind go `unwatched_seconds` after nobody watches it."""
         self._hub.wake_feed.clear()
         watched = self._hub.watched_kinds & self._kinds
-        for kind in watched:
-            self._unwatched_since.pop(kind, None)
         if watched - self._following:
             await self._follow_kinds(consumer, watched - self._following)
             self._tell_following()
+            # read again: a stream of a kind about to be let go may have opened meanwhile
+            watched = self._hub.watched_kinds & self._kinds
+        for kind in watched:
+            self._unwatched_since.pop(kind, None)
         for kind in self._following - watched:
             self._unwatched_since.setdefault(kind, now)
         gone = frozenset(
@@ -345,7 +323,8 @@ class KafkaProgressFeed:
                 await self._rewound(consumer)
             if loop.time() >= next_discovery:
                 next_discovery = loop.time() + self._discover_seconds
-                consumer = await self._discovered(consumer)
+                await self._assign(consumer)
+                self._tell_stored_up(consumer)
             await self._follow_if_watched(consumer, loop.time())
             if self._bell is not None:
                 await doze_if_idle(

@@ -153,12 +153,17 @@ class ProgressHub:
         """The feed says it reads the topics of these kinds from here on (from their end when
         it starts again), and no others. A stream that gave up waiting for its kinds re-reads
         its snapshot once they are followed (`Overflow`): what changed in between is in that
-        read."""
+        read. So does a running stream whose kind the feed let go (it should not: the feed
+        keeps every kind watched), and the feed is woken to follow it again."""
         for kind in KINDS:
             metrics.PROGRESS_FEED_FOLLOWING.labels(kind).set(int(kind in kinds))
         self._following = kinds
         self._moved.set()
         self._moved = asyncio.Event()
+        dropped = {s for s in self._running if not self._is_followed(s)}
+        if dropped:  # the feed let go of a kind a running stream watches: it is to re-read
+            self._unsynced |= dropped
+            self.wake_feed.set()
         synced = {s for s in self._unsynced if self._is_followed(s)}
         for subscription in synced:
             subscription.resync()

@@ -155,6 +155,16 @@ class FakeBroker:
         return consumer
 
 
+class FakeClient:
+    """The part of aiokafka's client lrs.kafka_metadata uses: the metadata is always known."""
+
+    async def add_topic(self, topic: str) -> bool:
+        return True
+
+    async def force_metadata_update(self) -> bool:
+        return True
+
+
 @dataclass
 class FakeConsumer:
     """The part of AIOKafkaConsumer the feed uses, over one FakeBroker partition."""
@@ -163,6 +173,7 @@ class FakeConsumer:
     assigned: list[TopicPartition] = field(default_factory=list)
     positions: dict[TopicPartition, int] = field(default_factory=dict)
     stopped: bool = False
+    _client: FakeClient = field(default_factory=FakeClient)
 
     async def start(self) -> None:
         return None

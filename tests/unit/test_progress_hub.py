@@ -124,7 +124,6 @@ async def test_a_stream_that_gave_up_waiting_re_reads_its_snapshot_when_the_feed
     assert ann.ready() == [OVERFLOW]
     assert gone.ready() == []
     assert team.ready() == []  # its kind is not followed yet
-    hub.following(NONE)
     hub.following(frozenset({"learner", "team"}))
     assert ann.ready() == []  # once
     assert team.ready() == [OVERFLOW]
@@ -152,3 +151,16 @@ def test_the_hub_exports_which_kinds_its_feed_follows() -> None:
     assert [following(k) for k in ("learner", "organisation", "team")] == [1, 1, 0]
     hub.following(frozenset({"organisation"}))
     assert [following(k) for k in ("learner", "organisation", "team")] == [0, 1, 0]
+
+
+async def test_a_running_stream_whose_kind_the_feed_let_go_re_reads_once_followed_again() -> None:
+    hub = ProgressHub(follow_wait_seconds=30.0)
+    hub.following(LEARNER)
+    ann = hub.subscribe("acme")
+    hub.watch(ann, "learner", ["ann"])
+    await hub.followed(ann)
+    hub.following(NONE)  # a feed's mistake: the stream's kind is still watched
+    assert hub.wake_feed.is_set()
+    assert ann.ready() == []
+    hub.following(LEARNER)
+    assert ann.ready() == [OVERFLOW]

@@ -41,7 +41,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, get_args
+from typing import Any, Protocol
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -51,7 +51,7 @@ from lrs.background import BackgroundTask, unless_stopped
 from lrs.codec import header
 from lrs.fetch_pacing import ACK_PATH_FETCH_WAIT_MS, Bell, FetchPacer, doze_if_idle
 from lrs.kafka_metadata import partitions_of
-from lrs.progress.changes import Change, Kind
+from lrs.progress.changes import KINDS, Change, Kind
 from lrs.topics import split_key
 
 log = logging.getLogger("lrs.progress.feed")
@@ -149,7 +149,7 @@ class KafkaProgressFeed:
         self._topics = dict(topics)
         self._kinds = frozenset(self._topics.values())
         # kinds of no topic read here: nothing to wait for (the hub counts them as followed)
-        self._unread = frozenset(get_args(Kind)) - self._kinds
+        self._unread = KINDS - self._kinds
         self._hub = hub
         self._stored_topic: str | None = stored[0] if stored is not None else None
         self._stored: StoredSink | None = stored[1] if stored is not None else None

@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from typing import Generic, TypeVar, get_args
+from typing import Generic, TypeVar
 
 from lrs import metrics
 from lrs.goals.learner import owner_key_of
+from lrs.progress.changes import KINDS as KINDS
 from lrs.progress.changes import Change as Change
 from lrs.progress.changes import Kind as Kind
-
-KINDS: frozenset[Kind] = frozenset(get_args(Kind))
 
 Key = tuple[str, str, str]  # (tenant, kind, entity)
 

@@ -256,7 +256,7 @@ class KafkaProgressFeed:
         if not wanted or (consumer.assignment() and not fresh):
             return  # nothing to read yet, or nothing new
         consumer.assign(sorted(wanted))
-        unfollowed = self._partitions_of(consumer, self._kinds - self._following)
+        unfollowed = self._assigned_of(consumer, self._kinds - self._following)
         if unfollowed:  # before any await: a new assignment is fetched at once
             consumer.pause(*unfollowed)
         for tp, offset in self._positions.items():
@@ -269,9 +269,10 @@ class KafkaProgressFeed:
     def _tell_following(self) -> None:
         self._hub.following(self._following | self._unread)
 
-    def _partitions_of(
+    def _assigned_of(
         self, consumer: AIOKafkaConsumer, kinds: frozenset[Kind]
     ) -> list[TopicPartition]:
+        """The assigned partitions of these kinds' topics (not `partitions_of`, the broker's)."""
         return [tp for tp in consumer.assignment() if self._topics.get(tp.topic) in kinds]
 
     async def _follow_if_watched(self, consumer: AIOKafkaConsumer, now: float) -> None:
@@ -298,12 +299,12 @@ class KafkaProgressFeed:
             for kind in gone:
                 del self._unwatched_since[kind]
             self._tell_following()
-            consumer.pause(*self._partitions_of(consumer, gone))
+            consumer.pause(*self._assigned_of(consumer, gone))
 
     async def _follow_kinds(self, consumer: AIOKafkaConsumer, kinds: frozenset[Kind]) -> None:
         """Fetch these kinds' partitions from their end (a partition found later is read from
         its beginning: all of it is newer)."""
-        partitions = self._partitions_of(consumer, kinds)
+        partitions = self._assigned_of(consumer, kinds)
         if partitions:
             await consumer.seek_to_end(*partitions)
             for tp in partitions:

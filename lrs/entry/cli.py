@@ -62,11 +62,12 @@ def _run(args: argparse.Namespace, settings: LrsSettings) -> int:
             return run_api_pool(settings)
         return _api(settings, args.fd)
     if args.command == "consume":
+        from lrs.entry import event_loop
         from lrs.entry.orphan import watch_supervisor
         from lrs.wiring.consumer_process import run_consumer
 
         watch_supervisor(settings.supervisor_pid, settings.shutdown_grace_seconds)
-        asyncio.run(run_consumer(args.name, settings))
+        event_loop.run(run_consumer(args.name, settings))
         return 0
     if args.command == "topics":
         return _create_topics(settings)

@@ -8,7 +8,7 @@ import asyncio
 from aiokafka import TopicPartition
 
 from lrs.adapters.kafka_progress_feed import KafkaProgressFeed
-from lrs.services.progress_hub import Kind, ProgressHub
+from lrs.services.progress_hub import ProgressHub
 
 LEARNERS, TEAMS = TopicPartition("learners", 0), TopicPartition("teams", 0)
 
@@ -38,21 +38,29 @@ class SwitchingConsumer:
         self.paused -= set(partitions)
 
 
-def following_learners_unwatched_long_ago(hub: ProgressHub) -> KafkaProgressFeed:
+async def following_learners_unwatched_long_ago(
+    hub: ProgressHub, consumer: SwitchingConsumer
+) -> KafkaProgressFeed:
+    """A feed that followed a learner stream, closed at 0 s (the switches it made: let through)."""
     feed = KafkaProgressFeed(
         "unused:9092", {"learners": "learner", "teams": "team"}, hub, unwatched_seconds=30.0
     )
-    learner: Kind = "learner"
-    feed._following = frozenset({learner})
-    feed._unwatched_since = {learner: 0.0}  # nobody has watched learners for 100 s
+    learner_stream = hub.subscribe("acme")
+    hub.watch(learner_stream, "learner", ["ann"])
+    consumer.let_seek.set()
+    await feed._follow_if_watched(consumer, 0.0)
+    hub.unsubscribe(learner_stream)
+    await feed._follow_if_watched(consumer, 0.0)
+    assert consumer.paused == {TEAMS}  # the learners' partitions are being fetched
+    consumer.seeking.clear()
+    consumer.let_seek.clear()
     return feed
 
 
 async def test_a_stream_opened_during_the_switch_keeps_its_kind_followed() -> None:
     hub = ProgressHub()
-    feed = following_learners_unwatched_long_ago(hub)
     consumer = SwitchingConsumer()
-    consumer.paused.discard(LEARNERS)  # the learners' partitions are being fetched
+    feed = await following_learners_unwatched_long_ago(hub, consumer)
     team_stream = hub.subscribe("acme")
     hub.watch(team_stream, "team", ["red"])
     switching = asyncio.create_task(feed._follow_if_watched(consumer, 100.0))
@@ -69,9 +77,8 @@ async def test_a_stream_opened_during_the_switch_keeps_its_kind_followed() -> No
 
 async def test_a_kind_nobody_watches_is_let_go_after_the_switch() -> None:
     hub = ProgressHub()
-    feed = following_learners_unwatched_long_ago(hub)
     consumer = SwitchingConsumer()
-    consumer.paused.discard(LEARNERS)
+    feed = await following_learners_unwatched_long_ago(hub, consumer)
     team_stream = hub.subscribe("acme")
     hub.watch(team_stream, "team", ["red"])
     consumer.let_seek.set()
